@@ -1,0 +1,1 @@
+//! The REST surface: routing, envelope, handlers. Handlers translate; they hold no logic.

@@ -1,0 +1,1 @@
+//! `--check-config`: config, certificates and whitelist checked, every problem listed.

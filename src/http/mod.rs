@@ -1,0 +1,44 @@
+//! The protocol layer: accept, IP whitelist, TLS, HTTP/1.1 keep-alive, rate limiting.
+//!
+//! It knows nothing of packages; the application plugs in through [`Service`].
+
+pub mod conn;
+pub mod ratelimit;
+pub mod request;
+pub mod response;
+pub mod server;
+pub mod tls;
+pub mod uri;
+pub mod watch;
+pub mod whitelist;
+
+use std::net::SocketAddr;
+
+pub use request::{ProtocolError, Request};
+pub use response::Response;
+
+/// The client certificate's identity, as verified by the TLS handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// Subject distinguished name, rendered like `CN=patch-manager-client,O=Example`.
+    pub subject: String,
+    /// SHA-256 of the certificate's DER, lowercase hex without separators.
+    pub fingerprint_sha256: String,
+}
+
+/// Who is on the other end of a connection.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    /// The TCP peer address.
+    pub addr: SocketAddr,
+    /// The verified client certificate; `None` on a health-only unauthenticated connection.
+    pub client: Option<ClientIdentity>,
+}
+
+/// What the protocol layer asks of the application.
+pub trait Service: Send + Sync + 'static {
+    /// Answers one parsed request.
+    fn handle(&self, req: &Request, peer: &Peer) -> Response;
+    /// Renders a protocol-level failure (bad request line, oversized body, timeout, ...).
+    fn protocol_error(&self, err: &ProtocolError) -> Response;
+}

@@ -1,0 +1,15 @@
+//! linux-patch-api: a per-host patch agent serving a REST + WebSocket API over mutual TLS.
+//!
+//! Layers (arrows point down only): `cli`/`agent` → `api` → `http` / `system` → `config`,
+//! `x509`, `timefmt`. The protocol layer (`http`) knows nothing of packages.
+
+pub mod agent;
+pub mod api;
+pub mod audit;
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod system;
+pub mod timefmt;
+pub mod x509;

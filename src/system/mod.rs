@@ -1,0 +1,1 @@
+//! Host facts: os-release, kernel, uptime, boot time.
