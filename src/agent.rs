@@ -1,1 +1,216 @@
 //! Wiring: builds TLS, whitelist, application and server from a config and runs them.
+//!
+//! `main` and the integration tests both start the agent through [`start`], so the tests
+//! exercise exactly the assembly the binary runs.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::api::App;
+use crate::audit::AuditLog;
+use crate::config::Config;
+use crate::http::server::{Server, ServerOptions, ShutdownHandle};
+use crate::http::tls::{TlsError, TlsPaths, TlsState};
+use crate::http::whitelist::Whitelist;
+
+/// How often watched files (whitelist, certificates) are checked for changes.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why the agent could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// Certificates, key, CA or CRL could not be loaded.
+    Tls(TlsError),
+    /// The listener could not be bound.
+    Bind(io::Error),
+    /// A thread could not be started.
+    Spawn(io::Error),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Tls(e) => write!(f, "cannot load TLS material: {e}"),
+            StartError::Bind(e) => write!(f, "cannot listen: {e}"),
+            StartError::Spawn(e) => write!(f, "cannot start a thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// The parts that SIGHUP reloads.
+struct Live {
+    config_path: Option<PathBuf>,
+    tls: Arc<TlsState>,
+    whitelist: Arc<Whitelist>,
+    app: Arc<App>,
+}
+
+/// A started agent: serving on its own thread, watching its files on another.
+pub struct RunningAgent {
+    addr: SocketAddr,
+    shutdown: ShutdownHandle,
+    server: JoinHandle<io::Result<()>>,
+    watcher: JoinHandle<()>,
+    stop_watcher: Sender<()>,
+    live: Arc<Live>,
+}
+
+/// Builds everything from `config` and starts serving. `config_path` is re-read on reload.
+pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgent, StartError> {
+    let tls = Arc::new(TlsState::load(tls_paths(&config)).map_err(StartError::Tls)?);
+    let whitelist = Arc::new(Whitelist::load(config.whitelist.path.clone()));
+    let audit = Arc::new(open_audit(&config));
+    let options = server_options(&config);
+    let config = Arc::new(config);
+    let app = Arc::new(App::new(config, Some(Arc::clone(&tls)), audit));
+    let service: Arc<dyn crate::http::Service> = app.clone();
+    let server = Server::bind(options, Arc::clone(&tls), Arc::clone(&whitelist), service)
+        .map_err(StartError::Bind)?;
+    let addr = server.local_addr();
+    let shutdown = server.shutdown_handle();
+    let live = Arc::new(Live {
+        config_path,
+        tls,
+        whitelist,
+        app,
+    });
+    let server = std::thread::Builder::new()
+        .name("acceptor".into())
+        .spawn(move || server.run())
+        .map_err(StartError::Spawn)?;
+    let (stop_watcher, stopped) = crossbeam_channel::bounded(1);
+    let watched = Arc::clone(&live);
+    let watcher = std::thread::Builder::new()
+        .name("file-watch".into())
+        .spawn(move || watch_files(&watched, &stopped))
+        .map_err(StartError::Spawn)?;
+    log::info!("serving on {addr}");
+    Ok(RunningAgent {
+        addr,
+        shutdown,
+        server,
+        watcher,
+        stop_watcher,
+        live,
+    })
+}
+
+impl RunningAgent {
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that stops the server (signal handlers hold one).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// SIGHUP: re-reads the config file's live keys, the whitelist and the TLS material.
+    pub fn reload(&self) {
+        reload(&self.live);
+    }
+
+    /// A handle that reloads from another thread (the SIGHUP handler holds one).
+    pub fn reloader(&self) -> Reloader {
+        Reloader(Arc::clone(&self.live))
+    }
+
+    /// Stops accepting and lets in-flight requests finish within the grace period.
+    pub fn shutdown(&self) {
+        self.shutdown.shutdown();
+    }
+
+    /// Waits until the server has stopped.
+    pub fn join(self) -> io::Result<()> {
+        let result = self
+            .server
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("server thread panicked")));
+        let _ = self.stop_watcher.send(());
+        let _ = self.watcher.join();
+        result
+    }
+}
+
+/// Reloads live settings; cheap to clone and safe to use from any thread.
+#[derive(Clone)]
+pub struct Reloader(Arc<Live>);
+
+impl Reloader {
+    /// Same as [`RunningAgent::reload`].
+    pub fn reload(&self) {
+        reload(&self.0);
+    }
+}
+
+fn reload(live: &Live) {
+    if let Some(path) = &live.config_path {
+        match Config::load(path) {
+            Ok(config) => {
+                log::set_max_level(config.logging.level);
+                live.app.set_config(Arc::new(config));
+                log::info!("configuration reloaded from {}", path.display());
+            }
+            Err(errors) => {
+                for e in errors {
+                    log::error!("config reload refused, keeping the running one: {e}");
+                }
+            }
+        }
+    }
+    live.whitelist.reload();
+    match live.tls.reload() {
+        Ok(()) => log::info!("TLS material reloaded"),
+        Err(e) => log::error!("TLS reload refused, keeping the loaded set: {e}"),
+    }
+}
+
+fn watch_files(live: &Live, stop: &Receiver<()>) {
+    // A channel wait rather than a sleep loop: shutdown interrupts it at once.
+    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop.recv_timeout(WATCH_INTERVAL)
+    {
+        live.whitelist.reload_if_changed();
+        live.tls.reload_if_changed();
+    }
+}
+
+fn open_audit(config: &Config) -> AuditLog {
+    AuditLog::open(&config.logging.audit_log).unwrap_or_else(|e| {
+        log::error!(
+            "cannot open audit log {}: {e}; state-changing requests will not be audited",
+            config.logging.audit_log.display()
+        );
+        AuditLog::disabled()
+    })
+}
+
+/// The TLS file set a config names.
+pub fn tls_paths(config: &Config) -> TlsPaths {
+    TlsPaths {
+        ca_cert: config.tls.ca_cert.clone(),
+        server_cert: config.tls.server_cert.clone(),
+        server_key: config.tls.server_key.clone(),
+        crl: config.tls.crl.clone(),
+        allow_unauthenticated: config.health.allow_unauthenticated,
+    }
+}
+
+fn server_options(config: &Config) -> ServerOptions {
+    ServerOptions {
+        bind: SocketAddr::new(config.server.bind, config.server.port),
+        workers: config.server.workers,
+        max_connections: config.server.max_connections,
+        limits: config.server_limits(),
+        shutdown_grace: Duration::from_secs(config.server.shutdown_grace_seconds),
+        unauthenticated_path: "/health".into(),
+    }
+}

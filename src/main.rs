@@ -1,1 +1,103 @@
-fn main() {}
+//! The `linux-patch-api` binary: parses arguments, then serves or checks the configuration.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use linux_patch_api::cli::{self, Command};
+use linux_patch_api::config::Config;
+use linux_patch_api::{agent, check};
+
+/// Exit code for a runtime failure (cannot listen, cannot load certificates).
+const EXIT_RUNTIME: u8 = 1;
+/// Exit code for bad command-line usage.
+const EXIT_USAGE: u8 = 2;
+/// Exit code for an invalid configuration.
+const EXIT_CONFIG: u8 = 3;
+
+fn main() -> ExitCode {
+    match cli::parse_args(std::env::args_os().skip(1)) {
+        Err(e) => {
+            eprintln!("linux-patch-api: {e}\n\n{}", cli::USAGE);
+            ExitCode::from(EXIT_USAGE)
+        }
+        Ok(Command::Version) => {
+            println!("linux-patch-api {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Help) => {
+            println!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Ok(Command::CheckConfig { config }) => {
+            let code = check::print_report(&check::check_config(&config));
+            ExitCode::from(u8::try_from(code).unwrap_or(EXIT_CONFIG))
+        }
+        Ok(Command::Serve { config }) => serve(&config),
+    }
+}
+
+fn serve(path: &Path) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("linux-patch-api: {}: {e}", path.display());
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    init_logging(config.logging.level);
+    let running = match agent::start(config, Some(path.to_path_buf())) {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("{e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    if let Err(e) = handle_signals(&running) {
+        log::error!("cannot install signal handlers: {e}");
+        running.shutdown();
+    }
+    match running.join() {
+        Ok(()) => {
+            log::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("server failed: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// SIGHUP reloads; SIGTERM and SIGINT stop gracefully. Runs on its own thread.
+fn handle_signals(running: &agent::RunningAgent) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])?;
+    let shutdown = running.shutdown_handle();
+    let reloader = running.reloader();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if signal == SIGHUP {
+                    log::info!("SIGHUP: reloading");
+                    reloader.reload();
+                } else {
+                    log::info!("signal {signal}: stopping (in-flight requests may finish)");
+                    shutdown.shutdown();
+                    break;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn init_logging(level: log::LevelFilter) {
+    // The logger accepts everything; the max level (changeable on reload) does the filtering.
+    let config = simplelog::ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .build();
+    let _ = simplelog::WriteLogger::init(log::LevelFilter::Trace, config, std::io::stderr());
+    log::set_max_level(level);
+}

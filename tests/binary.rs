@@ -1,0 +1,172 @@
+//! The real binary: options, `--check-config`, serving, SIGHUP reload, SIGTERM stop, and a
+//! real third-party client (curl).
+
+mod common;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_linux-patch-api");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn version_and_help() {
+    let out = run(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("linux-patch-api {}", env!("CARGO_PKG_VERSION")));
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in ["--config", "--check-config", "--version", "SIGHUP"] {
+        assert!(help.contains(needle), "help mentions {needle}");
+    }
+    let out = run(&["--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn check_config_names_each_bad_key_and_fails() {
+    let env = Env::new("check-bad");
+    let path = env.dir.path().join("config.yaml");
+    let yaml = env.config_yaml(70000, "api:\n  read_only: maybe\n").replace("port: 70000", "port: 70000\n  prot: 1");
+    std::fs::write(&path, yaml).unwrap();
+    let out = run(&["--check-config", "--config", path.to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert!(all.contains("server.port: must be 1-65535, got 70000"), "{all}");
+    assert!(all.contains("server.prot"), "{all}");
+    assert!(all.contains("api.read_only"), "{all}");
+
+    // Serving with the same file refuses to start, with the same message.
+    let out = run(&["--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out).contains("server.port: must be 1-65535, got 70000"));
+}
+
+#[test]
+fn check_config_reports_certificate_problems() {
+    let env = Env::new("check-certs");
+    let path = env.dir.path().join("config.yaml");
+    std::fs::write(&path, env.config_yaml(12443, "")).unwrap();
+    let out = run(&["--check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "a good set passes: {}", text(&out));
+
+    // Key of another certificate: must be reported.
+    let other = env.ca.server();
+    std::fs::write(&env.server_key, &other.key_pem).unwrap();
+    let out = run(&["--check-config", "--config", path.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("error"), "{}", text(&out));
+
+    // A server certificate from another CA: chain problem reported too.
+    let stranger = Ca::new("stranger").server();
+    stranger.write(env.dir.path(), "server");
+    let out = run(&["--check-config", "--config", path.to_str().unwrap()]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+struct Served {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(env: &Env, extra: &str) -> (Served, std::path::PathBuf) {
+    let port = free_port();
+    let path = env.dir.path().join("config.yaml");
+    std::fs::write(&path, env.config_yaml(port, extra)).unwrap();
+    let child = Command::new(BIN)
+        .args(["--config", path.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(addr).is_ok()),
+        "binary did not start listening"
+    );
+    (Served { child, port }, path)
+}
+
+fn signal(child: &Child, sig: i32) {
+    let rc = unsafe { libc::kill(child.id() as i32, sig) };
+    assert_eq!(rc, 0);
+}
+
+#[test]
+fn binary_serves_reloads_on_sighup_and_stops_on_sigterm() {
+    let env = Env::new("bin-serve");
+    let (mut served, path) = serve(&env, "");
+    let addr = format!("127.0.0.1:{}", served.port).parse().unwrap();
+    let r = request(addr, env.client_config(), "GET", "/api/v1/health", None);
+    assert_eq!(r.status, 200);
+    let r = request(addr, env.client_config(), "POST", "/api/v1/system/reboot", Some("{}"));
+    assert_ne!(r.status, 403, "not read-only yet");
+
+    // Flip api.read_only in the file and send SIGHUP.
+    std::fs::write(&path, env.config_yaml(served.port, "api:\n  read_only: true\n")).unwrap();
+    signal(&served.child, libc::SIGHUP);
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            request(addr, env.client_config(), "POST", "/api/v1/system/reboot", Some("{}")).status == 403
+        }),
+        "SIGHUP applied api.read_only"
+    );
+
+    signal(&served.child, libc::SIGTERM);
+    let mut status = None;
+    assert!(eventually(Duration::from_secs(10), || {
+        status = served.child.try_wait().unwrap();
+        status.is_some()
+    }));
+    assert_eq!(status.unwrap().code(), Some(0), "graceful stop exits 0");
+}
+
+#[test]
+fn curl_with_client_certificate_gets_the_envelope() {
+    let env = Env::new("curl");
+    let (served, _) = serve(&env, "");
+    let (cert, key) = env.client.write(env.dir.path(), "client");
+    let url = format!("https://127.0.0.1:{}/api/v1/health", served.port);
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&env.ca_path)
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .arg(&url)
+        .output()
+        .expect("curl is installed by .ci/run");
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["success"], true);
+    assert!(v["data"]["status"].is_string());
+
+    // Without a client certificate curl gets no HTTP response at all.
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&env.ca_path)
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no HTTP bytes: {:?}", String::from_utf8_lossy(&out.stdout));
+}
