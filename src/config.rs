@@ -152,7 +152,7 @@ pub struct JobsConfig {
 /// `logging.*`
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoggingConfig {
-    /// `logging.level`: error|warn|info|debug|trace, default info.
+    /// `logging.level`: error|warn|info|debug|trace|off, default info.
     pub level: log::LevelFilter,
     /// `logging.audit_log`: JSON-lines audit file, default
     /// `/var/log/linux_patch_api/audit.log`.
