@@ -5,6 +5,9 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_yaml_ng::{Mapping, Value};
 
 /// Default location of the configuration file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/linux_patch_api/config.yaml";
@@ -43,7 +46,8 @@ pub struct ServerConfig {
     pub workers: usize,
     /// `server.max_connections`: most accepted connections (serving + queued), default 256.
     pub max_connections: usize,
-    /// `server.shutdown_grace_seconds`: how long in-flight requests may finish on SIGTERM.
+    /// `server.shutdown_grace_seconds`: how long in-flight requests may finish on SIGTERM,
+    /// default 30, 0-3600.
     pub shutdown_grace_seconds: u64,
     /// `server.timeouts.*`
     pub timeouts: TimeoutsConfig,
@@ -148,7 +152,7 @@ pub struct JobsConfig {
 /// `logging.*`
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoggingConfig {
-    /// `logging.level`: error|warn|info|debug|trace, default info.
+    /// `logging.level`: error|warn|info|debug|trace|off, default info.
     pub level: log::LevelFilter,
     /// `logging.audit_log`: JSON-lines audit file, default
     /// `/var/log/linux_patch_api/audit.log`.
@@ -188,23 +192,1068 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+/// Default CA bundle path.
+const DEFAULT_CA_CERT: &str = "/etc/linux_patch_api/certs/ca.pem";
+/// Default server certificate chain path.
+const DEFAULT_SERVER_CERT: &str = "/etc/linux_patch_api/certs/server.pem";
+/// Default server key path.
+const DEFAULT_SERVER_KEY: &str = "/etc/linux_patch_api/certs/server.key.pem";
+/// Default whitelist path.
+const DEFAULT_WHITELIST: &str = "/etc/linux_patch_api/whitelist.yaml";
+/// Default job storage directory.
+const DEFAULT_JOBS_DIR: &str = "/var/lib/linux_patch_api/jobs";
+/// Default audit log file.
+const DEFAULT_AUDIT_LOG: &str = "/var/log/linux_patch_api/audit.log";
+
+/// Accepted range of every `server.timeouts.*` value, in seconds.
+const TIMEOUT_RANGE: (u64, u64) = (1, 3600);
+
+/// The rate-limit categories, in the order of [`Config::rate_rules`]: `index()` is the
+/// category index the rate limiter is built and queried with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RateCategory {
+    /// `GET /health`.
+    Health,
+    /// Listing and showing packages.
+    PackageList,
+    /// Installing, removing, upgrading packages.
+    PackageOperations,
+    /// Listing and applying patches.
+    PatchOperations,
+    /// Job status, cancel, rollback.
+    JobOperations,
+    /// System information, services, reboot.
+    SystemOperations,
+}
+
+impl RateCategory {
+    /// Every category, in index order.
+    pub const ALL: [RateCategory; 6] = [
+        RateCategory::Health,
+        RateCategory::PackageList,
+        RateCategory::PackageOperations,
+        RateCategory::PatchOperations,
+        RateCategory::JobOperations,
+        RateCategory::SystemOperations,
+    ];
+
+    /// Position of this category in [`Config::rate_rules`] and in the rate limiter.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The key under `rate_limits` in config.yaml, e.g. `package_list`.
+    pub fn key(self) -> &'static str {
+        match self {
+            RateCategory::Health => "health",
+            RateCategory::PackageList => "package_list",
+            RateCategory::PackageOperations => "package_operations",
+            RateCategory::PatchOperations => "patch_operations",
+            RateCategory::JobOperations => "job_operations",
+            RateCategory::SystemOperations => "system_operations",
+        }
+    }
+}
+
+impl RateLimitsConfig {
+    /// The configured rule of one category.
+    pub fn rule(&self, category: RateCategory) -> &RateRule {
+        match category {
+            RateCategory::Health => &self.health,
+            RateCategory::PackageList => &self.package_list,
+            RateCategory::PackageOperations => &self.package_operations,
+            RateCategory::PatchOperations => &self.patch_operations,
+            RateCategory::JobOperations => &self.job_operations,
+            RateCategory::SystemOperations => &self.system_operations,
+        }
+    }
+}
+
+impl ConfigError {
+    /// A problem with one key.
+    fn at(key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// A problem with the file as a whole.
+    fn file(message: impl Into<String>) -> ConfigError {
+        ConfigError::at("", message)
+    }
+}
+
 impl Config {
     /// Reads, parses and validates a config file; relative paths inside it are taken
     /// relative to the file's directory. Returns every problem found, not just the first.
     pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
-        let _ = path;
-        todo!("config loading")
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![ConfigError::file(format!("{}: {e}", path.display()))])?;
+        Config::from_yaml_str(&text, &config_dir(path))
+            .map_err(|errors| errors.into_iter().map(|e| name_file(e, path)).collect())
     }
 
     /// Parses and validates YAML text; `base` resolves relative paths.
     pub fn from_yaml_str(text: &str, base: &Path) -> Result<Config, Vec<ConfigError>> {
-        let _ = (text, base);
-        todo!("config parsing")
+        let root: Value =
+            serde_yaml_ng::from_str(text).map_err(|e| vec![ConfigError::file(yaml_message(&e))])?;
+        let mut walker = Walker {
+            base,
+            errors: Vec::new(),
+        };
+        let config = walker.config(&root);
+        if walker.errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(walker.errors)
+        }
+    }
+
+    /// The server's per-connection deadlines and size limits.
+    pub fn server_limits(&self) -> crate::http::server::Limits {
+        let t = &self.server.timeouts;
+        let l = &self.server.limits;
+        crate::http::server::Limits {
+            handshake: Duration::from_secs(t.tls_handshake_seconds),
+            head: Duration::from_secs(t.request_head_seconds),
+            body: Duration::from_secs(t.request_body_seconds),
+            keep_alive_idle: Duration::from_secs(t.keep_alive_idle_seconds),
+            write: Duration::from_secs(t.response_write_seconds),
+            max_header_bytes: l.max_header_bytes,
+            max_headers: l.max_headers,
+            max_body_bytes: l.max_body_bytes,
+        }
+    }
+
+    /// One rate-limiter rule per category, indexed by [`RateCategory::index`].
+    pub fn rate_rules(&self) -> Vec<crate::http::ratelimit::Rule> {
+        RateCategory::ALL
+            .iter()
+            .map(|&c| {
+                let rule = self.rate_limits.rule(c);
+                crate::http::ratelimit::Rule {
+                    requests: rule.requests,
+                    window: Duration::from_secs(rule.window_seconds),
+                }
+            })
+            .collect()
+    }
+
+    /// The TLS files plus whether certificate-less clients may reach `/health`.
+    pub fn tls_paths(&self) -> crate::http::tls::TlsPaths {
+        crate::http::tls::TlsPaths {
+            ca_cert: self.tls.ca_cert.clone(),
+            server_cert: self.tls.server_cert.clone(),
+            server_key: self.tls.server_key.clone(),
+            crl: self.tls.crl.clone(),
+            allow_unauthenticated: self.health.allow_unauthenticated,
+        }
     }
 }
 
 impl Default for Config {
     fn default() -> Self {
-        todo!("defaults")
+        Config {
+            server: ServerConfig::default(),
+            tls: TlsConfig::default(),
+            whitelist: WhitelistConfig {
+                path: PathBuf::from(DEFAULT_WHITELIST),
+            },
+            health: HealthConfig {
+                allow_unauthenticated: false,
+            },
+            rate_limits: RateLimitsConfig::default(),
+            jobs: JobsConfig {
+                max_concurrent: 5,
+                timeout_minutes: 30,
+                storage_path: PathBuf::from(DEFAULT_JOBS_DIR),
+            },
+            logging: LoggingConfig {
+                level: log::LevelFilter::Info,
+                audit_log: PathBuf::from(DEFAULT_AUDIT_LOG),
+            },
+            api: ApiConfig { read_only: false },
+            compat: CompatConfig {
+                patch_manager: false,
+            },
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            port: 12443,
+            workers: 64,
+            max_connections: 256,
+            shutdown_grace_seconds: 30,
+            timeouts: TimeoutsConfig {
+                tls_handshake_seconds: 10,
+                request_head_seconds: 10,
+                request_body_seconds: 30,
+                keep_alive_idle_seconds: 60,
+                response_write_seconds: 30,
+            },
+            limits: LimitsConfig {
+                max_header_bytes: 16384,
+                max_headers: 64,
+                max_body_bytes: 1_048_576,
+            },
+        }
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            ca_cert: PathBuf::from(DEFAULT_CA_CERT),
+            server_cert: PathBuf::from(DEFAULT_SERVER_CERT),
+            server_key: PathBuf::from(DEFAULT_SERVER_KEY),
+            crl: None,
+        }
+    }
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        let per_minute = |requests| RateRule {
+            requests,
+            window_seconds: 60,
+        };
+        RateLimitsConfig {
+            enabled: true,
+            max_clients: 4096,
+            health: per_minute(60),
+            package_list: per_minute(30),
+            package_operations: per_minute(10),
+            patch_operations: per_minute(5),
+            job_operations: per_minute(60),
+            system_operations: per_minute(5),
+        }
+    }
+}
+
+/// The directory relative paths in `path` are resolved against, made absolute so that a
+/// later change of working directory cannot change what they mean.
+fn config_dir(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// Prefixes a file-level error with the file's name; key errors already say where they are.
+fn name_file(error: ConfigError, path: &Path) -> ConfigError {
+    if error.key.is_empty() {
+        ConfigError::file(format!("{}: {}", path.display(), error.message))
+    } else {
+        error
+    }
+}
+
+/// A YAML syntax error as one line that says where it is.
+fn yaml_message(error: &serde_yaml_ng::Error) -> String {
+    match error.location() {
+        Some(loc) => format!(
+            "invalid YAML at line {}, column {}: {}",
+            loc.line(),
+            loc.column(),
+            strip_location(&error.to_string())
+        ),
+        None => format!("invalid YAML: {error}"),
+    }
+}
+
+/// Drops the " at line L column C" the YAML library puts in its message, since
+/// [`yaml_message`] states the location itself.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(start) => {
+            let rest = &message[start + " at line ".len()..];
+            let tail = rest.find(", ").map(|i| &rest[i..]).unwrap_or("");
+            format!("{}{}", &message[..start], tail)
+        }
+        None => message.to_string(),
+    }
+}
+
+/// How a YAML value is named in "expected X, got Y" messages.
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        Value::Number(_) => "a decimal number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+/// Joins a section key and a field name into a dotted key.
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// One mapping being read: its dotted key and its content (None = absent, use defaults).
+struct Section<'v> {
+    /// Dotted key of the mapping, empty at the top level.
+    key: String,
+    /// The mapping, when present and valid.
+    map: Option<&'v Mapping>,
+}
+
+impl<'v> Section<'v> {
+    /// The value of a field, if present.
+    fn get(&self, name: &str) -> Option<&'v Value> {
+        self.map.and_then(|m| m.get(name))
+    }
+
+    /// Dotted key of a field.
+    fn key(&self, name: &str) -> String {
+        join(&self.key, name)
+    }
+}
+
+/// Walks the YAML tree, filling a [`Config`] from defaults and collecting every problem.
+struct Walker<'b> {
+    /// Directory that relative paths are resolved against.
+    base: &'b Path,
+    /// Every problem found so far.
+    errors: Vec<ConfigError>,
+}
+
+impl Walker<'_> {
+    /// Reads the whole file.
+    fn config(&mut self, root: &Value) -> Config {
+        let top = match root {
+            Value::Null => Section {
+                key: String::new(),
+                map: None,
+            },
+            Value::Mapping(_) => self.section(Some(root), "", TOP_KEYS),
+            other => {
+                self.errors.push(ConfigError::file(format!(
+                    "expected a mapping of sections at the top level, got {}",
+                    describe(other)
+                )));
+                return Config::default();
+            }
+        };
+        Config {
+            server: self.server(&top),
+            tls: self.tls(&top),
+            whitelist: self.whitelist(&top),
+            health: self.health(&top),
+            rate_limits: self.rate_limits(&top),
+            jobs: self.jobs(&top),
+            logging: self.logging(&top),
+            api: self.api(&top),
+            compat: self.compat(&top),
+        }
+    }
+
+    /// Opens a mapping, reporting a wrong type and every key not in `known`.
+    fn section<'v>(&mut self, value: Option<&'v Value>, key: &str, known: &[&str]) -> Section<'v> {
+        let map = match value {
+            None | Some(Value::Null) => None,
+            Some(Value::Mapping(m)) => {
+                self.check_keys(m, key, known);
+                Some(m)
+            }
+            Some(other) => {
+                self.error(key, format!("expected a mapping, got {}", describe(other)));
+                None
+            }
+        };
+        Section {
+            key: key.to_string(),
+            map,
+        }
+    }
+
+    /// Opens the child mapping `name` of `parent`.
+    fn child<'v>(&mut self, parent: &Section<'v>, name: &str, known: &[&str]) -> Section<'v> {
+        self.section(parent.get(name), &parent.key(name), known)
+    }
+
+    /// Reports keys that are not strings or not known.
+    fn check_keys(&mut self, map: &Mapping, key: &str, known: &[&str]) {
+        for name in map.keys() {
+            match name {
+                Value::String(s) if known.contains(&s.as_str()) => {}
+                Value::String(s) => self.error(&join(key, s), "unknown key"),
+                other => self.error(
+                    key,
+                    format!("keys must be strings, got {}", describe(other)),
+                ),
+            }
+        }
+    }
+
+    /// Records one problem.
+    fn error(&mut self, key: &str, message: impl Into<String>) {
+        self.errors.push(ConfigError::at(key, message));
+    }
+
+    /// An integer within `lo..=hi`; None when absent or wrong (the latter is recorded).
+    fn integer(&mut self, s: &Section, name: &str, (lo, hi): (u64, u64)) -> Option<u64> {
+        let value = s.get(name)?;
+        let key = s.key(name);
+        let Value::Number(n) = value else {
+            self.error(
+                &key,
+                format!("expected an integer, got {}", describe(value)),
+            );
+            return None;
+        };
+        let in_range = n.as_u64().filter(|v| (lo..=hi).contains(v));
+        if in_range.is_none() {
+            if n.is_i64() || n.is_u64() {
+                self.error(&key, format!("must be {lo}-{hi}, got {n}"));
+            } else {
+                self.error(&key, format!("expected an integer, got {n}"));
+            }
+        }
+        in_range
+    }
+
+    /// Like [`Walker::integer`] with a default, as u64.
+    fn u64_or(&mut self, s: &Section, name: &str, range: (u64, u64), default: u64) -> u64 {
+        self.integer(s, name, range).unwrap_or(default)
+    }
+
+    /// Like [`Walker::integer`] with a default, as usize.
+    fn usize_or(&mut self, s: &Section, name: &str, range: (u64, u64), default: usize) -> usize {
+        self.integer(s, name, range)
+            .and_then(|v| usize::try_from(v).ok())
+            .unwrap_or(default)
+    }
+
+    /// A boolean, or `default` when absent or wrong.
+    fn boolean(&mut self, s: &Section, name: &str, default: bool) -> bool {
+        match s.get(name) {
+            None => default,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                let message = format!(
+                    "expected a boolean (true or false), got {}",
+                    describe(other)
+                );
+                self.error(&s.key(name), message);
+                default
+            }
+        }
+    }
+
+    /// A string, or None when absent or not a string (the latter is recorded).
+    fn string<'v>(&mut self, s: &Section<'v>, name: &str) -> Option<&'v str> {
+        match s.get(name)? {
+            Value::String(text) => Some(text),
+            other => {
+                self.error(
+                    &s.key(name),
+                    format!("expected a string, got {}", describe(other)),
+                );
+                None
+            }
+        }
+    }
+
+    /// A non-empty path, made absolute against the base directory.
+    fn path(&mut self, s: &Section, name: &str, default: &str) -> PathBuf {
+        self.path_value(s, name)
+            .unwrap_or_else(|| PathBuf::from(default))
+    }
+
+    /// A non-empty path, or None when absent or wrong (the latter is recorded).
+    fn path_value(&mut self, s: &Section, name: &str) -> Option<PathBuf> {
+        let text = self.string(s, name)?;
+        if text.is_empty() {
+            self.error(&s.key(name), "must not be empty");
+            return None;
+        }
+        Some(self.base.join(text))
+    }
+
+    /// `server.*`
+    fn server(&mut self, top: &Section) -> ServerConfig {
+        let d = ServerConfig::default();
+        let s = self.child(top, "server", SERVER_KEYS);
+        let bind = self.ip(&s, "bind").unwrap_or(d.bind);
+        let port = self.integer(&s, "port", (1, 65535));
+        let workers = self.integer(&s, "workers", (1, 4096));
+        let max_connections = self.integer(&s, "max_connections", (1, 65536));
+        let workers_n = workers.unwrap_or(d.workers as u64);
+        if let Some(max) = max_connections {
+            if workers.is_some() || s.get("workers").is_none() {
+                self.check_connections(&s, max, workers_n);
+            }
+        }
+        ServerConfig {
+            bind,
+            port: port.and_then(|p| u16::try_from(p).ok()).unwrap_or(d.port),
+            workers: usize::try_from(workers_n).unwrap_or(d.workers),
+            max_connections: max_connections
+                .and_then(|v| usize::try_from(v).ok())
+                .unwrap_or(d.max_connections),
+            shutdown_grace_seconds: self.u64_or(
+                &s,
+                "shutdown_grace_seconds",
+                (0, 3600),
+                d.shutdown_grace_seconds,
+            ),
+            timeouts: self.timeouts(&s, d.timeouts),
+            limits: self.limits(&s, d.limits),
+        }
+    }
+
+    /// Queued connections need a serving thread each eventually, so fewer slots than
+    /// threads would leave threads that can never be used.
+    fn check_connections(&mut self, s: &Section, max: u64, workers: u64) {
+        if max < workers {
+            let message = format!("must be at least server.workers ({workers}), got {max}");
+            self.error(&s.key("max_connections"), message);
+        }
+    }
+
+    /// An IP address, or None when absent or wrong (the latter is recorded).
+    fn ip(&mut self, s: &Section, name: &str) -> Option<IpAddr> {
+        let text = self.string(s, name)?;
+        match text.parse() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                self.error(&s.key(name), format!("not an IP address: {text:?}"));
+                None
+            }
+        }
+    }
+
+    /// `server.timeouts.*`
+    fn timeouts(&mut self, server: &Section, d: TimeoutsConfig) -> TimeoutsConfig {
+        let s = self.child(server, "timeouts", TIMEOUT_KEYS);
+        let r = TIMEOUT_RANGE;
+        TimeoutsConfig {
+            tls_handshake_seconds: self.u64_or(
+                &s,
+                "tls_handshake_seconds",
+                r,
+                d.tls_handshake_seconds,
+            ),
+            request_head_seconds: self.u64_or(
+                &s,
+                "request_head_seconds",
+                r,
+                d.request_head_seconds,
+            ),
+            request_body_seconds: self.u64_or(
+                &s,
+                "request_body_seconds",
+                r,
+                d.request_body_seconds,
+            ),
+            keep_alive_idle_seconds: self.u64_or(
+                &s,
+                "keep_alive_idle_seconds",
+                r,
+                d.keep_alive_idle_seconds,
+            ),
+            response_write_seconds: self.u64_or(
+                &s,
+                "response_write_seconds",
+                r,
+                d.response_write_seconds,
+            ),
+        }
+    }
+
+    /// `server.limits.*`
+    fn limits(&mut self, server: &Section, d: LimitsConfig) -> LimitsConfig {
+        let s = self.child(server, "limits", LIMIT_KEYS);
+        LimitsConfig {
+            max_header_bytes: self.usize_or(
+                &s,
+                "max_header_bytes",
+                (1024, 1_048_576),
+                d.max_header_bytes,
+            ),
+            max_headers: self.usize_or(&s, "max_headers", (8, 1024), d.max_headers),
+            max_body_bytes: self.usize_or(
+                &s,
+                "max_body_bytes",
+                (1024, 104_857_600),
+                d.max_body_bytes,
+            ),
+        }
+    }
+
+    /// `tls.*`
+    fn tls(&mut self, top: &Section) -> TlsConfig {
+        let s = self.child(top, "tls", TLS_KEYS);
+        let crl = match s.get("crl") {
+            None | Some(Value::Null) => None,
+            Some(_) => self.path_value(&s, "crl"),
+        };
+        TlsConfig {
+            ca_cert: self.path(&s, "ca_cert", DEFAULT_CA_CERT),
+            server_cert: self.path(&s, "server_cert", DEFAULT_SERVER_CERT),
+            server_key: self.path(&s, "server_key", DEFAULT_SERVER_KEY),
+            crl,
+        }
+    }
+
+    /// `whitelist.*`
+    fn whitelist(&mut self, top: &Section) -> WhitelistConfig {
+        let s = self.child(top, "whitelist", &["path"]);
+        WhitelistConfig {
+            path: self.path(&s, "path", DEFAULT_WHITELIST),
+        }
+    }
+
+    /// `health.*`
+    fn health(&mut self, top: &Section) -> HealthConfig {
+        let s = self.child(top, "health", &["allow_unauthenticated"]);
+        HealthConfig {
+            allow_unauthenticated: self.boolean(&s, "allow_unauthenticated", false),
+        }
+    }
+
+    /// `rate_limits.*`
+    fn rate_limits(&mut self, top: &Section) -> RateLimitsConfig {
+        let d = RateLimitsConfig::default();
+        let s = self.child(top, "rate_limits", RATE_KEYS);
+        let mut rule = |c: RateCategory| self.rule(&s, c.key(), d.rule(c).clone());
+        let health = rule(RateCategory::Health);
+        let package_list = rule(RateCategory::PackageList);
+        let package_operations = rule(RateCategory::PackageOperations);
+        let patch_operations = rule(RateCategory::PatchOperations);
+        let job_operations = rule(RateCategory::JobOperations);
+        let system_operations = rule(RateCategory::SystemOperations);
+        RateLimitsConfig {
+            enabled: self.boolean(&s, "enabled", d.enabled),
+            max_clients: self.usize_or(&s, "max_clients", (16, 1_000_000), d.max_clients),
+            health,
+            package_list,
+            package_operations,
+            patch_operations,
+            job_operations,
+            system_operations,
+        }
+    }
+
+    /// One `rate_limits.<category>` rule.
+    fn rule(&mut self, parent: &Section, name: &str, d: RateRule) -> RateRule {
+        let s = self.child(parent, name, &["requests", "window_seconds"]);
+        let requests = self
+            .integer(&s, "requests", (1, 100_000))
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(d.requests);
+        RateRule {
+            requests,
+            window_seconds: self.u64_or(&s, "window_seconds", (1, 86_400), d.window_seconds),
+        }
+    }
+
+    /// `jobs.*`
+    fn jobs(&mut self, top: &Section) -> JobsConfig {
+        let s = self.child(
+            top,
+            "jobs",
+            &["max_concurrent", "timeout_minutes", "storage_path"],
+        );
+        JobsConfig {
+            max_concurrent: self.usize_or(&s, "max_concurrent", (1, 64), 5),
+            timeout_minutes: self.u64_or(&s, "timeout_minutes", (1, 1440), 30),
+            storage_path: self.path(&s, "storage_path", DEFAULT_JOBS_DIR),
+        }
+    }
+
+    /// `logging.*`
+    fn logging(&mut self, top: &Section) -> LoggingConfig {
+        let s = self.child(top, "logging", &["level", "audit_log"]);
+        LoggingConfig {
+            level: self.level(&s).unwrap_or(log::LevelFilter::Info),
+            audit_log: self.path(&s, "audit_log", DEFAULT_AUDIT_LOG),
+        }
+    }
+
+    /// `logging.level`, one of [`LEVELS`].
+    fn level(&mut self, s: &Section) -> Option<log::LevelFilter> {
+        let text = self.string(s, "level")?;
+        let found = LEVELS
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|(_, l)| *l);
+        if found.is_none() {
+            let names: Vec<&str> = LEVELS.iter().map(|(n, _)| *n).collect();
+            let message = format!("must be one of {}; got {text:?}", names.join(", "));
+            self.error(&s.key("level"), message);
+        }
+        found
+    }
+
+    /// `api.*`
+    fn api(&mut self, top: &Section) -> ApiConfig {
+        let s = self.child(top, "api", &["read_only"]);
+        ApiConfig {
+            read_only: self.boolean(&s, "read_only", false),
+        }
+    }
+
+    /// `compat.*`
+    fn compat(&mut self, top: &Section) -> CompatConfig {
+        let s = self.child(top, "compat", &["patch_manager"]);
+        CompatConfig {
+            patch_manager: self.boolean(&s, "patch_manager", false),
+        }
+    }
+}
+
+/// Sections allowed at the top level.
+const TOP_KEYS: &[&str] = &[
+    "server",
+    "tls",
+    "whitelist",
+    "health",
+    "rate_limits",
+    "jobs",
+    "logging",
+    "api",
+    "compat",
+];
+
+/// Keys allowed under `server`.
+const SERVER_KEYS: &[&str] = &[
+    "bind",
+    "port",
+    "workers",
+    "max_connections",
+    "shutdown_grace_seconds",
+    "timeouts",
+    "limits",
+];
+
+/// Keys allowed under `server.timeouts`.
+const TIMEOUT_KEYS: &[&str] = &[
+    "tls_handshake_seconds",
+    "request_head_seconds",
+    "request_body_seconds",
+    "keep_alive_idle_seconds",
+    "response_write_seconds",
+];
+
+/// Keys allowed under `server.limits`.
+const LIMIT_KEYS: &[&str] = &["max_header_bytes", "max_headers", "max_body_bytes"];
+
+/// Keys allowed under `tls`.
+const TLS_KEYS: &[&str] = &["ca_cert", "server_cert", "server_key", "crl"];
+
+/// Keys allowed under `rate_limits`.
+const RATE_KEYS: &[&str] = &[
+    "enabled",
+    "max_clients",
+    "health",
+    "package_list",
+    "package_operations",
+    "patch_operations",
+    "job_operations",
+    "system_operations",
+];
+
+/// Names accepted by `logging.level`.
+const LEVELS: &[(&str, log::LevelFilter)] = &[
+    ("error", log::LevelFilter::Error),
+    ("warn", log::LevelFilter::Warn),
+    ("info", log::LevelFilter::Info),
+    ("debug", log::LevelFilter::Debug),
+    ("trace", log::LevelFilter::Trace),
+    ("off", log::LevelFilter::Off),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
+        Config::from_yaml_str(text, Path::new("/base"))
+    }
+
+    fn messages(text: &str) -> Vec<String> {
+        match parse(text) {
+            Ok(c) => panic!("expected errors, got {c:?}"),
+            Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn one_error(text: &str) -> String {
+        let all = messages(text);
+        assert_eq!(all.len(), 1, "{all:?}");
+        all[0].clone()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_values() {
+        let c = Config::default();
+        assert_eq!(c.server.bind, "0.0.0.0".parse::<IpAddr>().unwrap());
+        assert_eq!(c.server.port, 12443);
+        assert_eq!(c.server.workers, 64);
+        assert_eq!(c.server.max_connections, 256);
+        assert_eq!(c.server.timeouts.request_body_seconds, 30);
+        assert_eq!(c.server.limits.max_body_bytes, 1_048_576);
+        assert_eq!(
+            c.tls.ca_cert,
+            Path::new("/etc/linux_patch_api/certs/ca.pem")
+        );
+        assert_eq!(c.tls.crl, None);
+        assert_eq!(c.rate_limits.patch_operations.requests, 5);
+        assert_eq!(c.jobs.max_concurrent, 5);
+        assert_eq!(c.jobs.timeout_minutes, 30);
+        assert_eq!(c.logging.level, log::LevelFilter::Info);
+        assert!(!c.api.read_only && !c.compat.patch_manager);
+        assert!(!c.health.allow_unauthenticated && c.rate_limits.enabled);
+    }
+
+    #[test]
+    fn empty_text_comments_and_empty_sections_mean_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+        assert_eq!(parse("# nothing\n").unwrap(), Config::default());
+        assert_eq!(parse("server:\ntls:\n").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn example_file_parses_to_the_defaults() {
+        let text = include_str!("../etc/config.yaml");
+        assert_eq!(parse(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn values_override_defaults() {
+        let c = parse(
+            "server: {bind: '::1', port: 8443, timeouts: {tls_handshake_seconds: 3}}\n\
+             logging: {level: debug}\napi: {read_only: true}\n\
+             rate_limits: {health: {requests: 7, window_seconds: 2}}\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.bind, "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(c.server.port, 8443);
+        assert_eq!(c.server.timeouts.tls_handshake_seconds, 3);
+        assert_eq!(c.server.timeouts.request_head_seconds, 10);
+        assert_eq!(c.logging.level, log::LevelFilter::Debug);
+        assert!(c.api.read_only);
+        assert_eq!(
+            c.rate_limits.health,
+            RateRule {
+                requests: 7,
+                window_seconds: 2
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        assert_eq!(
+            one_error("server:\n  prot: 1\n"),
+            "server.prot: unknown key"
+        );
+        assert_eq!(
+            one_error("package_manager: apt\n"),
+            "package_manager: unknown key"
+        );
+        assert_eq!(
+            one_error("rate_limits:\n  health:\n    request: 1\n"),
+            "rate_limits.health.request: unknown key"
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_named() {
+        assert_eq!(
+            one_error("server:\n  port: \"8443\"\n"),
+            "server.port: expected an integer, got a string"
+        );
+        assert_eq!(
+            one_error("server:\n  port: 1.5\n"),
+            "server.port: expected an integer, got 1.5"
+        );
+        assert_eq!(
+            one_error("api:\n  read_only: yes\n"),
+            "api.read_only: expected a boolean (true or false), got a string"
+        );
+        assert_eq!(
+            one_error("server: 5\n"),
+            "server: expected a mapping, got an integer"
+        );
+        assert_eq!(
+            one_error("jobs:\n  storage_path: [a]\n"),
+            "jobs.storage_path: expected a string, got a list"
+        );
+        assert_eq!(
+            one_error("- a\n- b\n"),
+            "expected a mapping of sections at the top level, got a list"
+        );
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        assert_eq!(
+            one_error("server:\n  port: 70000\n"),
+            "server.port: must be 1-65535, got 70000"
+        );
+        assert_eq!(
+            one_error("server:\n  port: 0\n"),
+            "server.port: must be 1-65535, got 0"
+        );
+        assert_eq!(
+            one_error("server:\n  workers: -3\n"),
+            "server.workers: must be 1-4096, got -3"
+        );
+        assert_eq!(
+            one_error("server:\n  timeouts:\n    request_body_seconds: 3601\n"),
+            "server.timeouts.request_body_seconds: must be 1-3600, got 3601"
+        );
+        assert_eq!(
+            one_error("server:\n  limits:\n    max_headers: 7\n"),
+            "server.limits.max_headers: must be 8-1024, got 7"
+        );
+        assert_eq!(
+            one_error("rate_limits:\n  max_clients: 15\n"),
+            "rate_limits.max_clients: must be 16-1000000, got 15"
+        );
+        assert_eq!(
+            one_error("rate_limits:\n  job_operations: {window_seconds: 86401}\n"),
+            "rate_limits.job_operations.window_seconds: must be 1-86400, got 86401"
+        );
+        assert_eq!(
+            one_error("jobs:\n  max_concurrent: 65\n"),
+            "jobs.max_concurrent: must be 1-64, got 65"
+        );
+        assert_eq!(
+            one_error("jobs:\n  timeout_minutes: 1441\n"),
+            "jobs.timeout_minutes: must be 1-1440, got 1441"
+        );
+    }
+
+    #[test]
+    fn max_connections_must_cover_the_workers() {
+        assert_eq!(
+            one_error("server:\n  workers: 100\n  max_connections: 99\n"),
+            "server.max_connections: must be at least server.workers (100), got 99"
+        );
+        assert_eq!(
+            one_error("server:\n  max_connections: 10\n"),
+            "server.max_connections: must be at least server.workers (64), got 10"
+        );
+        assert_eq!(
+            one_error("server:\n  max_connections: 65537\n"),
+            "server.max_connections: must be 1-65536, got 65537"
+        );
+        let c = parse("server:\n  workers: 4\n  max_connections: 4\n").unwrap();
+        assert_eq!((c.server.workers, c.server.max_connections), (4, 4));
+    }
+
+    #[test]
+    fn bad_ip_level_and_empty_path_are_named() {
+        assert_eq!(
+            one_error("server:\n  bind: x\n"),
+            "server.bind: not an IP address: \"x\""
+        );
+        assert_eq!(
+            one_error("logging:\n  level: verbose\n"),
+            "logging.level: must be one of error, warn, info, debug, trace, off; got \"verbose\""
+        );
+        assert_eq!(
+            one_error("whitelist:\n  path: ''\n"),
+            "whitelist.path: must not be empty"
+        );
+        let c = parse("logging:\n  level: off\n").unwrap();
+        assert_eq!(c.logging.level, log::LevelFilter::Off);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let all = messages(
+            "server:\n  port: 70000\n  bind: nope\n  prot: 1\n\
+             logging:\n  level: loud\njobs:\n  max_concurrent: 0\nenrollment: {}\n",
+        );
+        assert_eq!(all.len(), 6, "{all:?}");
+        for expected in [
+            "server.port: must be 1-65535, got 70000",
+            "server.bind: not an IP address: \"nope\"",
+            "server.prot: unknown key",
+            "jobs.max_concurrent: must be 1-64, got 0",
+            "enrollment: unknown key",
+        ] {
+            assert!(
+                all.iter().any(|m| m == expected),
+                "{expected} not in {all:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_base() {
+        let c = parse(
+            "tls:\n  ca_cert: certs/ca.pem\n  server_cert: /abs/server.pem\n  crl: crl.pem\n\
+             jobs:\n  storage_path: ../jobs\n",
+        )
+        .unwrap();
+        assert_eq!(c.tls.ca_cert, Path::new("/base/certs/ca.pem"));
+        assert_eq!(c.tls.server_cert, Path::new("/abs/server.pem"));
+        assert_eq!(c.tls.crl.as_deref(), Some(Path::new("/base/crl.pem")));
+        assert_eq!(c.jobs.storage_path, Path::new("/base/../jobs"));
+    }
+
+    #[test]
+    fn yaml_syntax_error_gives_line_and_column() {
+        let all = messages("server:\n  port: 1\n bind: [\n");
+        assert_eq!(all.len(), 1);
+        assert!(all[0].starts_with("invalid YAML at line "), "{}", all[0]);
+        assert!(!all[0].contains(" at line 3 column"), "{}", all[0]);
+    }
+
+    #[test]
+    fn load_resolves_against_the_file_directory_and_names_the_file() {
+        let dir = std::env::temp_dir().join(format!("lpa-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.yaml");
+        std::fs::write(&file, "whitelist:\n  path: wl.yaml\n").unwrap();
+        let c = Config::load(&file).unwrap();
+        assert_eq!(c.whitelist.path, dir.join("wl.yaml"));
+
+        std::fs::write(&file, "server: [\n").unwrap();
+        let errors = Config::load(&file).unwrap_err();
+        assert!(errors[0].message.starts_with(&file.display().to_string()));
+
+        let missing = Config::load(&dir.join("missing.yaml")).unwrap_err();
+        assert!(missing[0].message.contains("missing.yaml"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn limits_and_rules_convert_to_the_server_types() {
+        let c = parse("server:\n  timeouts:\n    keep_alive_idle_seconds: 5\n").unwrap();
+        let limits = c.server_limits();
+        assert_eq!(limits.keep_alive_idle, Duration::from_secs(5));
+        assert_eq!(limits.handshake, Duration::from_secs(10));
+        assert_eq!(limits.max_headers, 64);
+        let rules = c.rate_rules();
+        assert_eq!(rules.len(), RateCategory::ALL.len());
+        assert_eq!(rules[RateCategory::PackageList.index()].requests, 30);
+        assert_eq!(rules[RateCategory::SystemOperations.index()].requests, 5);
+        assert_eq!(
+            rules[RateCategory::Health.index()].window,
+            Duration::from_secs(60)
+        );
+        for (i, c) in RateCategory::ALL.iter().enumerate() {
+            assert_eq!(c.index(), i);
+        }
     }
 }
