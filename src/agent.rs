@@ -16,7 +16,7 @@ use crate::api::App;
 use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::http::server::{Server, ServerOptions, ShutdownHandle};
-use crate::http::tls::{TlsError, TlsPaths, TlsState};
+use crate::http::tls::{TlsError, TlsState};
 use crate::http::whitelist::Whitelist;
 
 /// How often watched files (whitelist, certificates) are checked for changes.
@@ -65,7 +65,7 @@ pub struct RunningAgent {
 
 /// Builds everything from `config` and starts serving. `config_path` is re-read on reload.
 pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgent, StartError> {
-    let tls = Arc::new(TlsState::load(tls_paths(&config)).map_err(StartError::Tls)?);
+    let tls = Arc::new(TlsState::load(config.tls_paths()).map_err(StartError::Tls)?);
     let whitelist = Arc::new(Whitelist::load(config.whitelist.path.clone()));
     let audit = Arc::new(open_audit(&config));
     let options = server_options(&config);
@@ -191,17 +191,6 @@ fn open_audit(config: &Config) -> AuditLog {
         );
         AuditLog::disabled()
     })
-}
-
-/// The TLS file set a config names.
-pub fn tls_paths(config: &Config) -> TlsPaths {
-    TlsPaths {
-        ca_cert: config.tls.ca_cert.clone(),
-        server_cert: config.tls.server_cert.clone(),
-        server_key: config.tls.server_key.clone(),
-        crl: config.tls.crl.clone(),
-        allow_unauthenticated: config.health.allow_unauthenticated,
-    }
 }
 
 fn server_options(config: &Config) -> ServerOptions {

@@ -8,14 +8,14 @@ use linux_patch_api::config::Config;
 use linux_patch_api::{agent, check};
 
 /// Exit code for a runtime failure (cannot listen, cannot load certificates).
-const EXIT_RUNTIME: u8 = 1;
+const EXIT_RUNTIME: u8 = cli::EXIT_RUNTIME as u8;
 /// Exit code for bad command-line usage.
-const EXIT_USAGE: u8 = 2;
+const EXIT_USAGE: u8 = cli::EXIT_USAGE as u8;
 /// Exit code for an invalid configuration.
-const EXIT_CONFIG: u8 = 3;
+const EXIT_CONFIG: u8 = cli::EXIT_CONFIG as u8;
 
 fn main() -> ExitCode {
-    match cli::parse_args(std::env::args_os().skip(1)) {
+    match cli::parse_args(std::env::args_os()) {
         Err(e) => {
             eprintln!("linux-patch-api: {e}\n\n{}", cli::USAGE);
             ExitCode::from(EXIT_USAGE)
