@@ -180,9 +180,7 @@ fn err(message: &str) -> X509Error {
 
 /// Decodes a definite DER length; returns it and the bytes after it.
 fn read_length(data: &[u8]) -> Result<(usize, &[u8]), X509Error> {
-    let (&first, rest) = data
-        .split_first()
-        .ok_or_else(|| err("missing length"))?;
+    let (&first, rest) = data.split_first().ok_or_else(|| err("missing length"))?;
     if first < 0x80 {
         return Ok((usize::from(first), rest));
     }
@@ -233,7 +231,11 @@ fn render_rdn(content: &[u8]) -> Result<String, X509Error> {
         let mut atv = Reader::new(atv);
         let oid = decode_oid(atv.expect(TAG_OID, "attribute type")?)?;
         let (tag, value) = atv.read_tlv()?;
-        parts.push(format!("{}={}", attribute_name(&oid), render_value(tag, value)));
+        parts.push(format!(
+            "{}={}",
+            attribute_name(&oid),
+            render_value(tag, value)
+        ));
     }
     Ok(parts.join("+"))
 }
@@ -444,8 +446,12 @@ mod tests {
     fn ca() -> (CertificateParams, KeyPair) {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, "Test CA");
-        params.distinguished_name.push(DnType::OrganizationName, "Example");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Test CA");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Example");
         params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         (params, KeyPair::generate().unwrap())
     }
@@ -471,17 +477,27 @@ mod tests {
         let issuer = Issuer::new(ca_params, ca_key);
         let mut params = CertificateParams::new(vec!["host.example".to_string()]).unwrap();
         params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, "host-server");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "host-server");
         params.distinguished_name.push(DnType::CountryName, "DE");
-        params.distinguished_name.push(DnType::StateOrProvinceName, "Bavaria");
-        params.distinguished_name.push(DnType::LocalityName, "Munich");
-        params.distinguished_name.push(DnType::OrganizationalUnitName, "Ops");
         params
             .distinguished_name
-            .push(DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]), "a@b.c");
+            .push(DnType::StateOrProvinceName, "Bavaria");
         params
             .distinguished_name
-            .push(DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25]), "example");
+            .push(DnType::LocalityName, "Munich");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationalUnitName, "Ops");
+        params.distinguished_name.push(
+            DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
+            "a@b.c",
+        );
+        params.distinguished_name.push(
+            DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25]),
+            "example",
+        );
         params
             .distinguished_name
             .push(DnType::CustomDnType(vec![2, 5, 4, 5]), "12345");
@@ -587,7 +603,8 @@ mod tests {
         let tbs = [
             0x30, 0x21, // tbsCertList
             0x30, 0x03, 0x06, 0x01, 0x2a, // algorithm
-            0x30, 0x0b, 0x31, 0x09, 0x30, 0x07, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x00, // CN=
+            0x30, 0x0b, 0x31, 0x09, 0x30, 0x07, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c,
+            0x00, // CN=
             0x17, 0x0d, b'2', b'5', b'0', b'1', b'0', b'1', b'0', b'0', b'0', b'0', b'0', b'0',
             b'Z',
         ];

@@ -190,10 +190,13 @@ impl Inner {
 
 /// Whether every bucket of a client has refilled completely.
 fn client_idle(client: &Client, rules: &[Rule], now: Instant) -> bool {
-    client.buckets.iter().all(|(cat, bucket)| match rules.get(*cat) {
-        Some(rule) if !rule.unlimited() && rule.requests > 0 => bucket.is_full(rule, now),
-        _ => true,
-    })
+    client
+        .buckets
+        .iter()
+        .all(|(cat, bucket)| match rules.get(*cat) {
+            Some(rule) if !rule.unlimited() && rule.requests > 0 => bucket.is_full(rule, now),
+            _ => true,
+        })
 }
 
 #[cfg(test)]
@@ -290,7 +293,10 @@ mod tests {
         // Nothing idle now: the least recently used (busy2, last seen t0+1s) goes.
         rl.check("newer", 0, t1).unwrap();
         assert_eq!(rl.tracked_clients(), 3);
-        assert!(rl.check("busy1", 0, t1).is_err(), "busy1 must not be evicted");
+        assert!(
+            rl.check("busy1", 0, t1).is_err(),
+            "busy1 must not be evicted"
+        );
         for i in 0..100 {
             rl.check(&format!("flood{i}"), 0, t1).unwrap();
         }

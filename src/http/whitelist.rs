@@ -70,7 +70,9 @@ impl std::fmt::Display for IpNet {
 }
 
 fn v4_mask(prefix: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0)
+    u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0)
 }
 
 fn v6_mask(prefix: u8) -> u128 {
@@ -416,13 +418,22 @@ mod tests {
     #[test]
     fn parses_mapping_and_bare_list() {
         let list = Whitelist::parse("allowed:\n  - 10.0.0.0/8\n  - ::1\n  - fd00::/8\n").unwrap();
-        assert_eq!(list, vec![net("10.0.0.0/8"), net("::1/128"), net("fd00::/8")]);
+        assert_eq!(
+            list,
+            vec![net("10.0.0.0/8"), net("::1/128"), net("fd00::/8")]
+        );
         let bare = Whitelist::parse("- 192.168.1.20\n- 2001:db8::/32").unwrap();
         assert_eq!(
             bare,
             vec![
-                IpNet { addr: ip("192.168.1.20"), prefix: 32 },
-                IpNet { addr: ip("2001:db8::"), prefix: 32 },
+                IpNet {
+                    addr: ip("192.168.1.20"),
+                    prefix: 32
+                },
+                IpNet {
+                    addr: ip("2001:db8::"),
+                    prefix: 32
+                },
             ]
         );
     }
@@ -442,13 +453,22 @@ mod tests {
         assert!(e.contains("entry 0") && e.contains("0..=32"), "{e}");
         let e = Whitelist::parse("allowed: ['::/129']").unwrap_err();
         assert!(e.contains("0..=128"), "{e}");
-        for bad in ["10.0.0.0/", "10.0.0.0/+8", "10.0.0.0/8/8", "fe80::1%eth0", "host.example", ""] {
+        for bad in [
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+            "10.0.0.0/8/8",
+            "fe80::1%eth0",
+            "host.example",
+            "",
+        ] {
             let text = format!("allowed: [{bad:?}]");
             assert!(Whitelist::parse(&text).is_err(), "{bad}");
         }
         let e = Whitelist::parse("allowed:\n  - 10.0.0.1\n  - 42\n").unwrap_err();
         assert!(e.contains("entry 1") && e.contains("not a string"), "{e}");
-        assert!(Whitelist::parse("allow: [10.0.0.1]").unwrap_err().contains("unknown key"));
+        assert!(Whitelist::parse("allow: [10.0.0.1]")
+            .unwrap_err()
+            .contains("unknown key"));
         assert!(Whitelist::parse("allowed: 10.0.0.1").is_err());
         assert!(Whitelist::parse("allowed: [").unwrap_err().contains("YAML"));
         assert!(Whitelist::parse("just text").is_err());
@@ -456,9 +476,27 @@ mod tests {
 
     #[test]
     fn host_bits_are_normalised() {
-        assert_eq!(net("10.0.0.1/8"), IpNet { addr: ip("10.0.0.0"), prefix: 8 });
-        assert_eq!(net("fd00::1/8"), IpNet { addr: ip("fd00::"), prefix: 8 });
-        assert_eq!(net(" 10.1.2.3 "), IpNet { addr: ip("10.1.2.3"), prefix: 32 });
+        assert_eq!(
+            net("10.0.0.1/8"),
+            IpNet {
+                addr: ip("10.0.0.0"),
+                prefix: 8
+            }
+        );
+        assert_eq!(
+            net("fd00::1/8"),
+            IpNet {
+                addr: ip("fd00::"),
+                prefix: 8
+            }
+        );
+        assert_eq!(
+            net(" 10.1.2.3 "),
+            IpNet {
+                addr: ip("10.1.2.3"),
+                prefix: 32
+            }
+        );
     }
 
     #[test]
@@ -528,7 +566,10 @@ mod tests {
         let before = wl.snapshot();
         replace(&path, "allowed: [127.0.0.999]");
         wl.reload_if_changed();
-        assert!(Arc::ptr_eq(&before, &wl.snapshot()), "invalid file keeps the list");
+        assert!(
+            Arc::ptr_eq(&before, &wl.snapshot()),
+            "invalid file keeps the list"
+        );
         assert!(wl.allows(ip("127.0.0.2")));
 
         std::fs::remove_file(&path).unwrap();
