@@ -54,17 +54,17 @@ impl std::error::Error for X509Error {}
 /// Reads subject, issuer, validity and serial from a DER certificate.
 pub fn summarize_cert(der: &[u8]) -> Result<CertSummary, X509Error> {
     let mut outer = Reader::new(der);
-    let cert = outer.expect(TAG_SEQUENCE, "Certificate")?;
+    let cert = outer.read_tagged(TAG_SEQUENCE, "Certificate")?;
     let mut cert = Reader::new(cert);
-    let mut tbs = Reader::new(cert.expect(TAG_SEQUENCE, "tbsCertificate")?);
+    let mut tbs = Reader::new(cert.read_tagged(TAG_SEQUENCE, "tbsCertificate")?);
     tbs.skip_optional(TAG_VERSION)?;
-    let serial = tbs.expect(TAG_INTEGER, "serialNumber")?;
-    tbs.expect(TAG_SEQUENCE, "signature")?;
-    let issuer = render_name(tbs.expect(TAG_SEQUENCE, "issuer")?)?;
-    let mut validity = Reader::new(tbs.expect(TAG_SEQUENCE, "validity")?);
+    let serial = tbs.read_tagged(TAG_INTEGER, "serialNumber")?;
+    tbs.read_tagged(TAG_SEQUENCE, "signature")?;
+    let issuer = render_name(tbs.read_tagged(TAG_SEQUENCE, "issuer")?)?;
+    let mut validity = Reader::new(tbs.read_tagged(TAG_SEQUENCE, "validity")?);
     let not_before = read_time(&mut validity, "notBefore")?;
     let not_after = read_time(&mut validity, "notAfter")?;
-    let subject = render_name(tbs.expect(TAG_SEQUENCE, "subject")?)?;
+    let subject = render_name(tbs.read_tagged(TAG_SEQUENCE, "subject")?)?;
     Ok(CertSummary {
         subject,
         issuer,
@@ -77,12 +77,12 @@ pub fn summarize_cert(der: &[u8]) -> Result<CertSummary, X509Error> {
 /// Reads issuer and update times from a DER CRL.
 pub fn summarize_crl(der: &[u8]) -> Result<CrlSummary, X509Error> {
     let mut outer = Reader::new(der);
-    let list = outer.expect(TAG_SEQUENCE, "CertificateList")?;
+    let list = outer.read_tagged(TAG_SEQUENCE, "CertificateList")?;
     let mut list = Reader::new(list);
-    let mut tbs = Reader::new(list.expect(TAG_SEQUENCE, "tbsCertList")?);
+    let mut tbs = Reader::new(list.read_tagged(TAG_SEQUENCE, "tbsCertList")?);
     tbs.skip_optional(TAG_INTEGER)?;
-    tbs.expect(TAG_SEQUENCE, "signature")?;
-    let issuer = render_name(tbs.expect(TAG_SEQUENCE, "issuer")?)?;
+    tbs.read_tagged(TAG_SEQUENCE, "signature")?;
+    let issuer = render_name(tbs.read_tagged(TAG_SEQUENCE, "issuer")?)?;
     let this_update = read_time(&mut tbs, "thisUpdate")?;
     let next_update = match tbs.peek_tag() {
         Some(TAG_UTC_TIME) | Some(TAG_GENERALIZED_TIME) => Some(read_time(&mut tbs, "nextUpdate")?),
@@ -153,7 +153,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one element that must carry `tag`; `what` names it in the error.
-    fn expect(&mut self, tag: u8, what: &str) -> Result<&'a [u8], X509Error> {
+    fn read_tagged(&mut self, tag: u8, what: &str) -> Result<&'a [u8], X509Error> {
         let (got, content) = self
             .read_tlv()
             .map_err(|e| err(&format!("{what}: {}", e.0)))?;
@@ -216,7 +216,7 @@ fn render_name(content: &[u8]) -> Result<String, X509Error> {
     let mut rdns = Reader::new(content);
     let mut parts = Vec::new();
     while !rdns.is_empty() {
-        let set = rdns.expect(TAG_SET, "RelativeDistinguishedName")?;
+        let set = rdns.read_tagged(TAG_SET, "RelativeDistinguishedName")?;
         parts.push(render_rdn(set)?);
     }
     Ok(parts.join(","))
@@ -227,9 +227,9 @@ fn render_rdn(content: &[u8]) -> Result<String, X509Error> {
     let mut attrs = Reader::new(content);
     let mut parts = Vec::new();
     while !attrs.is_empty() {
-        let atv = attrs.expect(TAG_SEQUENCE, "AttributeTypeAndValue")?;
+        let atv = attrs.read_tagged(TAG_SEQUENCE, "AttributeTypeAndValue")?;
         let mut atv = Reader::new(atv);
-        let oid = decode_oid(atv.expect(TAG_OID, "attribute type")?)?;
+        let oid = decode_oid(atv.read_tagged(TAG_OID, "attribute type")?)?;
         let (tag, value) = atv.read_tlv()?;
         parts.push(format!(
             "{}={}",
