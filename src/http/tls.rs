@@ -1,10 +1,33 @@
 //! rustls server configuration: TLS 1.3 only, HTTP/1.1 ALPN, client certificates verified
 //! against the CA (and CRL), with live reload that keeps the old set when a new one is broken.
+//!
+//! Revocation policy (client certificates):
+//! - Every certificate of the client's chain except the trust anchor is checked against the
+//!   CRLs (rustls' default depth), so a revoked intermediate is refused too.
+//! - Unknown status is allowed: the CRL file is optional and may not cover every issuer in
+//!   the CA bundle; a certificate is refused only when a CRL from its issuer lists it.
+//! - An overdue CRL (nextUpdate passed) is still used, not fatal: refusing every client
+//!   because a CRL refresh lags would cut the manager off from the host. Its age shows in
+//!   [`TlsStatus`] and [`check_files`] warns about it.
+//! - An empty CRL file means no CRL (the enrollment bundle's `crl_pem` may be empty).
+//!
+//! PEM is read with `rustls_pki_types::pem::PemObject`; the server presents one certificate
+//! whatever the SNI, offers only `http/1.1` in ALPN, and speaks only TLS 1.3.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use time::OffsetDateTime;
+
+use super::watch::Watched;
+use crate::timefmt::rfc3339;
+use crate::x509;
 
 /// Where the TLS material lives and how clients are verified.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,7 +48,10 @@ pub struct TlsPaths {
 #[derive(Debug)]
 pub enum TlsError {
     /// A file could not be read.
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// A file was read but holds no usable PEM item of the expected kind.
     Pem { path: PathBuf, message: String },
     /// rustls refused the combination (key does not match certificate, bad CA, bad CRL, ...).
@@ -59,34 +85,961 @@ pub struct TlsStatus {
 
 /// The live TLS configuration, swapped atomically on reload.
 pub struct TlsState {
-    _private: (),
+    paths: TlsPaths,
+    watched: Watched,
+    current: RwLock<Loaded>,
+}
+
+/// One successfully loaded set.
+#[derive(Clone)]
+struct Loaded {
+    config: Arc<ServerConfig>,
+    status: TlsStatus,
+}
+
+/// The parsed contents of the four files.
+struct Material {
+    ca: Vec<CertificateDer<'static>>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    crls: Vec<CertificateRevocationListDer<'static>>,
 }
 
 impl TlsState {
     /// Loads and checks all files; fails if any is missing or broken.
     pub fn load(paths: TlsPaths) -> Result<TlsState, TlsError> {
-        let _ = paths;
-        todo!()
+        let watched = Watched::new(watched_paths(&paths));
+        let loaded = load_set(&paths)?;
+        Ok(TlsState {
+            paths,
+            watched,
+            current: RwLock::new(loaded),
+        })
     }
 
     /// The configuration new connections use.
     pub fn current(&self) -> Arc<rustls::ServerConfig> {
-        todo!()
+        Arc::clone(&self.read().config)
     }
 
     /// Reloads from disk; on error the old configuration stays and the error is returned.
     pub fn reload(&self) -> Result<(), TlsError> {
-        todo!()
+        self.watched.mark();
+        let loaded = load_set(&self.paths)?;
+        // Poison is harmless here: the value is replaced whole.
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+        Ok(())
     }
 
     /// Reloads when any watched file changed since the last (attempted) load; logs outcome.
     pub fn reload_if_changed(&self) {
-        todo!()
+        if !self.watched.take_change() {
+            return;
+        }
+        match load_set(&self.paths) {
+            Ok(loaded) => {
+                log::info!("TLS material reloaded: {}", describe(&loaded.status));
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+            }
+            Err(e) => log::error!(
+                "TLS reload failed, keeping the previous configuration until a file changes again: {e}"
+            ),
+        }
     }
 
     /// Facts about the loaded material for health reporting.
     pub fn status(&self) -> TlsStatus {
-        todo!()
+        self.read().status.clone()
+    }
+
+    /// The paths this state loads from.
+    pub fn paths(&self) -> &TlsPaths {
+        &self.paths
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
+        self.current.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn describe(status: &TlsStatus) -> String {
+    match status.server_not_after {
+        Some(t) => format!("server certificate valid until {}", rfc3339(t)),
+        None => "server certificate validity unreadable".to_string(),
+    }
+}
+
+/// The files whose change triggers a reload.
+fn watched_paths(paths: &TlsPaths) -> Vec<PathBuf> {
+    let mut v = vec![
+        paths.ca_cert.clone(),
+        paths.server_cert.clone(),
+        paths.server_key.clone(),
+    ];
+    v.extend(paths.crl.clone());
+    v
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Reads every file and builds the configuration.
+fn load_set(paths: &TlsPaths) -> Result<Loaded, TlsError> {
+    let material = read_material(paths)?;
+    let config = build_config(paths, &material)?;
+    Ok(Loaded {
+        config,
+        status: status_of(&material, OffsetDateTime::now_utc()),
+    })
+}
+
+fn read_material(paths: &TlsPaths) -> Result<Material, TlsError> {
+    Ok(Material {
+        ca: read_certs(&paths.ca_cert)?,
+        chain: read_certs(&paths.server_cert)?,
+        key: read_key(&paths.server_key)?,
+        crls: match &paths.crl {
+            Some(p) => read_crls(p)?,
+            None => Vec::new(),
+        },
+    })
+}
+
+/// Maps a PEM reading error to one naming the file.
+fn pem_error(path: &Path, e: rustls_pki_types::pem::Error, what: &str) -> TlsError {
+    use rustls_pki_types::pem::Error;
+    match e {
+        Error::Io(error) => TlsError::Io {
+            path: path.to_path_buf(),
+            error,
+        },
+        Error::NoItemsFound => TlsError::Pem {
+            path: path.to_path_buf(),
+            message: format!("no {what} found"),
+        },
+        other => TlsError::Pem {
+            path: path.to_path_buf(),
+            message: format!("invalid PEM: {other}"),
+        },
+    }
+}
+
+/// Fails early with an I/O error that names the file (a directory, a missing file, ...).
+fn check_readable(path: &Path) -> Result<(), TlsError> {
+    std::fs::File::open(path)
+        .map(|_| ())
+        .map_err(|error| TlsError::Io {
+            path: path.to_path_buf(),
+            error,
+        })
+}
+
+/// All certificates of a PEM file, at least one.
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    check_readable(path)?;
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error(path, e, "certificate"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(path, e, "certificate"))?;
+    if certs.is_empty() {
+        return Err(pem_error(
+            path,
+            rustls_pki_types::pem::Error::NoItemsFound,
+            "certificate",
+        ));
+    }
+    Ok(certs)
+}
+
+/// The first private key of a PEM file (PKCS#8, SEC1 or PKCS#1).
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    check_readable(path)?;
+    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_error(path, e, "private key"))
+}
+
+/// All CRLs of a PEM file; an empty file is no CRL.
+fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    check_readable(path)?;
+    CertificateRevocationListDer::pem_file_iter(path)
+        .map_err(|e| pem_error(path, e, "CRL"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(path, e, "CRL"))
+}
+
+/// The CA bundle as rustls trust anchors; any unusable certificate is an error.
+fn root_store(path: &Path, ca: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    for (i, cert) in ca.iter().enumerate() {
+        roots.add(cert.clone()).map_err(|e| TlsError::Pem {
+            path: path.to_path_buf(),
+            message: format!("certificate {i} is not a usable CA certificate: {e}"),
+        })?;
+    }
+    Ok(roots)
+}
+
+/// The server key paired with its chain; refuses a key that does not match the leaf.
+fn certified_key(
+    paths: &TlsPaths,
+    m: &Material,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
+    let mismatch = |e: rustls::Error| {
+        TlsError::Rustls(format!(
+            "{}: private key unusable with certificate {}: {e}",
+            paths.server_key.display(),
+            paths.server_cert.display()
+        ))
+    };
+    let ck =
+        CertifiedKey::from_der(m.chain.clone(), m.key.clone_key(), provider).map_err(mismatch)?;
+    match ck.keys_match() {
+        // ring exposes every key's public half, so "unknown" means nothing to compare.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(ck),
+        Err(e) => Err(mismatch(e)),
+    }
+}
+
+/// Builds the TLS 1.3, HTTP/1.1-only server configuration with client verification.
+fn build_config(paths: &TlsPaths, m: &Material) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let roots = Arc::new(root_store(&paths.ca_cert, &m.ca)?);
+    let mut verifier = WebPkiClientVerifier::builder_with_provider(roots, Arc::clone(&provider))
+        .with_crls(m.crls.iter().cloned())
+        .allow_unknown_revocation_status();
+    if paths.allow_unauthenticated {
+        verifier = verifier.allow_unauthenticated();
+    }
+    let verifier = verifier.build().map_err(|e| {
+        let file = match &e {
+            rustls::server::VerifierBuilderError::InvalidCrl(_) => {
+                paths.crl.clone().unwrap_or_default()
+            }
+            _ => paths.ca_cert.clone(),
+        };
+        TlsError::Rustls(format!("{}: {e}", file.display()))
+    })?;
+    let certified = certified_key(paths, m, &provider)?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
+    // The manager offers h2 too; we only speak HTTP/1.1.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Health facts; with several CRLs, the oldest issue time and the earliest next update,
+/// since the stalest CRL is the one that matters.
+fn status_of(m: &Material, now: OffsetDateTime) -> TlsStatus {
+    let server_not_after = m
+        .chain
+        .first()
+        .and_then(|c| x509::summarize_cert(c).ok())
+        .map(|s| s.not_after);
+    let crls: Vec<x509::CrlSummary> = m
+        .crls
+        .iter()
+        .filter_map(|c| x509::summarize_crl(c).ok())
+        .collect();
+    TlsStatus {
+        server_not_after,
+        crl_next_update: crls.iter().filter_map(|c| c.next_update).min(),
+        crl_this_update: crls.iter().map(|c| c.this_update).min(),
+        loaded_at: now,
+    }
+}
+
+/// How close to expiry a certificate may be before `--check-config` warns.
+const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// Checks the TLS files as `--check-config` does, returning every problem found.
+///
+/// Each entry names the file; entries starting with `warning:` do not stop the agent
+/// (expiry within 30 days, CRL overdue or issued by an unknown CA, loose key permissions).
+pub fn check_files(paths: &TlsPaths, now: OffsetDateTime) -> Vec<String> {
+    let mut problems = Vec::new();
+    let ca = collect(read_certs(&paths.ca_cert), &mut problems);
+    let chain = collect(read_certs(&paths.server_cert), &mut problems);
+    let key = collect(read_key(&paths.server_key), &mut problems);
+    check_key_permissions(&paths.server_key, &mut problems);
+    let crls = match &paths.crl {
+        Some(p) => collect(read_crls(p), &mut problems),
+        None => Some(Vec::new()),
+    };
+    if let Some(ca) = &ca {
+        check_validity(&paths.ca_cert, "CA certificate", ca, now, &mut problems);
+    }
+    if let Some(chain) = &chain {
+        check_validity(
+            &paths.server_cert,
+            "server certificate",
+            chain,
+            now,
+            &mut problems,
+        );
+    }
+    if let (Some(ca), Some(chain)) = (&ca, &chain) {
+        check_chain(paths, ca, chain, now, &mut problems);
+    }
+    if let (Some(crls), Some(path)) = (&crls, &paths.crl) {
+        check_crls(path, crls, ca.as_deref().unwrap_or(&[]), now, &mut problems);
+    }
+    if let (Some(ca), Some(chain), Some(key), Some(crls)) = (ca, chain, key, crls) {
+        let m = Material {
+            ca,
+            chain,
+            key,
+            crls,
+        };
+        if let Err(e) = build_config(paths, &m) {
+            problems.push(e.to_string());
+        }
+    }
+    problems
+}
+
+fn collect<T>(r: Result<T, TlsError>, problems: &mut Vec<String>) -> Option<T> {
+    r.map_err(|e| problems.push(e.to_string())).ok()
+}
+
+fn check_key_permissions(path: &Path, problems: &mut Vec<String>) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            problems.push(format!(
+                "warning: {}: private key is accessible by group or others (mode {mode:04o}); use 0600",
+                path.display()
+            ));
+        }
+    }
+}
+
+/// Reports expired, not yet valid and soon expiring certificates of one file.
+fn check_validity(
+    path: &Path,
+    what: &str,
+    certs: &[CertificateDer<'_>],
+    now: OffsetDateTime,
+    problems: &mut Vec<String>,
+) {
+    for (i, cert) in certs.iter().enumerate() {
+        let label = if i == 0 {
+            what.to_string()
+        } else {
+            format!("{what} {i}")
+        };
+        match x509::summarize_cert(cert) {
+            Ok(s) => problems.extend(validity_problem(path, &label, &s, now)),
+            Err(e) => problems.push(format!("{}: {label} cannot be read: {e}", path.display())),
+        }
+    }
+}
+
+fn validity_problem(
+    path: &Path,
+    label: &str,
+    s: &x509::CertSummary,
+    now: OffsetDateTime,
+) -> Option<String> {
+    let p = path.display();
+    let subject = &s.subject;
+    if now > s.not_after {
+        return Some(format!(
+            "{p}: {label} ({subject}) expired at {}",
+            rfc3339(s.not_after)
+        ));
+    }
+    if now < s.not_before {
+        return Some(format!(
+            "{p}: {label} ({subject}) is not valid before {}",
+            rfc3339(s.not_before)
+        ));
+    }
+    let left = s.not_after - now;
+    (left.whole_days() < EXPIRY_WARNING_DAYS).then(|| {
+        format!(
+            "warning: {p}: {label} ({subject}) expires in {} days, at {}",
+            left.whole_days(),
+            rfc3339(s.not_after)
+        )
+    })
+}
+
+/// Whether the server chain leads to the CA bundle, with serverAuth usage.
+///
+/// Verified at a time within the leaf's validity so an expired leaf (reported on its own)
+/// does not hide whether the chain itself is right.
+fn check_chain(
+    paths: &TlsPaths,
+    ca: &[CertificateDer<'_>],
+    chain: &[CertificateDer<'_>],
+    now: OffsetDateTime,
+    problems: &mut Vec<String>,
+) {
+    let Some((leaf, intermediates)) = chain.split_first() else {
+        return;
+    };
+    let anchors: Vec<_> = ca
+        .iter()
+        .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
+        .collect();
+    let ee = match webpki::EndEntityCert::try_from(leaf) {
+        Ok(ee) => ee,
+        Err(e) => {
+            problems.push(format!(
+                "{}: server certificate is not usable: {e}",
+                paths.server_cert.display()
+            ));
+            return;
+        }
+    };
+    let at = verification_time(leaf, now);
+    let result = ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        intermediates,
+        at,
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    );
+    match result {
+        Ok(_) => {}
+        // Expiry of any certificate is reported by the validity checks.
+        Err(webpki::Error::CertExpired { .. }) | Err(webpki::Error::CertNotValidYet { .. }) => {}
+        Err(e) => problems.push(format!(
+            "{}: server certificate does not chain to the CA in {}: {e}",
+            paths.server_cert.display(),
+            paths.ca_cert.display()
+        )),
+    }
+}
+
+/// `now`, moved inside the leaf's validity period when it lies outside.
+fn verification_time(leaf: &CertificateDer<'_>, now: OffsetDateTime) -> UnixTime {
+    let t = match x509::summarize_cert(leaf) {
+        Ok(s) => now.clamp(s.not_before, s.not_after),
+        Err(_) => now,
+    };
+    let secs = u64::try_from(t.unix_timestamp()).unwrap_or(0);
+    UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs))
+}
+
+/// CRL readability, freshness, and whether a CA of the bundle issued it.
+fn check_crls(
+    path: &Path,
+    crls: &[CertificateRevocationListDer<'_>],
+    ca: &[CertificateDer<'_>],
+    now: OffsetDateTime,
+    problems: &mut Vec<String>,
+) {
+    let p = path.display();
+    let ca_subjects: Vec<String> = ca
+        .iter()
+        .filter_map(|c| x509::summarize_cert(c).ok())
+        .map(|s| s.subject)
+        .collect();
+    for (i, crl) in crls.iter().enumerate() {
+        if let Err(e) = webpki::OwnedCertRevocationList::from_der(crl) {
+            problems.push(format!("{p}: CRL {i} is not a usable CRL: {e}"));
+            continue;
+        }
+        let s = match x509::summarize_crl(crl) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(format!("{p}: CRL {i} cannot be read: {e}"));
+                continue;
+            }
+        };
+        if let Some(next) = s.next_update.filter(|&n| n < now) {
+            problems.push(format!(
+                "warning: {p}: CRL {i} ({}) is overdue: next update was due at {}",
+                s.issuer,
+                rfc3339(next)
+            ));
+        }
+        if s.this_update > now {
+            problems.push(format!(
+                "warning: {p}: CRL {i} ({}) is issued in the future, at {}",
+                s.issuer,
+                rfc3339(s.this_update)
+            ));
+        }
+        if !ca_subjects.is_empty() && !ca_subjects.contains(&s.issuer) {
+            problems.push(format!(
+                "warning: {p}: CRL {i} is issued by {}, which is not a CA of the bundle; it will never apply",
+                s.issuer
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
+        ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+        RevokedCertParams, SerialNumber,
+    };
+    use std::os::unix::fs::PermissionsExt;
+    use time::Duration as TimeDuration;
+
+    /// A CA and a directory to write material into.
+    struct Pki {
+        dir: PathBuf,
+        ca_pem: String,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    impl Drop for Pki {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn ca(name: &str, not_after: OffsetDateTime) -> (String, Issuer<'static, KeyPair>) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = OffsetDateTime::now_utc() - TimeDuration::days(1);
+        params.not_after = not_after;
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), Issuer::new(params, key))
+    }
+
+    struct Leaf {
+        pem: String,
+        key: KeyPair,
+        serial: u64,
+    }
+
+    fn leaf(
+        issuer: &Issuer<'_, KeyPair>,
+        cn: &str,
+        serial: u64,
+        eku: ExtendedKeyUsagePurpose,
+        not_after: OffsetDateTime,
+    ) -> Leaf {
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![eku];
+        params.serial_number = Some(SerialNumber::from(serial));
+        params.not_before = OffsetDateTime::now_utc() - TimeDuration::hours(1);
+        params.not_after = not_after;
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, issuer).unwrap();
+        Leaf {
+            pem: cert.pem(),
+            key,
+            serial,
+        }
+    }
+
+    fn in_days(d: i64) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + TimeDuration::days(d)
+    }
+
+    impl Pki {
+        fn new() -> Pki {
+            let dir = std::env::temp_dir().join(uuid::Uuid::new_v4().to_string());
+            std::fs::create_dir_all(&dir).unwrap();
+            let (ca_pem, issuer) = ca("Test CA", in_days(3650));
+            Pki {
+                dir,
+                ca_pem,
+                issuer,
+            }
+        }
+
+        fn server(&self, not_after: OffsetDateTime) -> Leaf {
+            leaf(
+                &self.issuer,
+                "host-server",
+                1,
+                ExtendedKeyUsagePurpose::ServerAuth,
+                not_after,
+            )
+        }
+
+        fn client(&self, serial: u64) -> Leaf {
+            leaf(
+                &self.issuer,
+                "patch-manager-client",
+                serial,
+                ExtendedKeyUsagePurpose::ClientAuth,
+                in_days(365),
+            )
+        }
+
+        fn crl(&self, revoked: &[u64], next_update: OffsetDateTime) -> String {
+            let params = CertificateRevocationListParams {
+                this_update: next_update - TimeDuration::days(1),
+                next_update,
+                crl_number: SerialNumber::from(1u64),
+                issuing_distribution_point: None,
+                revoked_certs: revoked
+                    .iter()
+                    .map(|&s| RevokedCertParams {
+                        serial_number: SerialNumber::from(s),
+                        revocation_time: OffsetDateTime::now_utc() - TimeDuration::hours(2),
+                        reason_code: None,
+                        invalidity_date: None,
+                    })
+                    .collect(),
+                key_identifier_method: KeyIdMethod::Sha256,
+            };
+            params.signed_by(&self.issuer).unwrap().pem().unwrap()
+        }
+
+        /// Writes by rename, as atomic writers do, with private-key permissions.
+        fn write(&self, name: &str, text: &str) -> PathBuf {
+            let path = self.dir.join(name);
+            let tmp = self.dir.join(format!("{name}.tmp"));
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+            path
+        }
+
+        /// A complete valid set with a CRL revoking serial 666.
+        fn paths(&self) -> TlsPaths {
+            let server = self.server(in_days(365));
+            self.write_server(&server);
+            TlsPaths {
+                ca_cert: self.write("ca.pem", &self.ca_pem),
+                server_cert: self.dir.join("server.pem"),
+                server_key: self.dir.join("server.key"),
+                crl: Some(self.write("crl.pem", &self.crl(&[666], in_days(1)))),
+                allow_unauthenticated: false,
+            }
+        }
+
+        fn write_server(&self, server: &Leaf) {
+            self.write("server.pem", &server.pem);
+            self.write("server.key", &server.key.serialize_pem());
+        }
+    }
+
+    /// Runs a handshake in memory; `Err` carries the first side's failure.
+    fn handshake(
+        server: Arc<ServerConfig>,
+        pki: &Pki,
+        client: Option<&Leaf>,
+    ) -> Result<Option<Vec<u8>>, rustls::Error> {
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots);
+        let mut config = match client {
+            Some(c) => builder
+                .with_client_auth_cert(
+                    vec![CertificateDer::from_pem_slice(c.pem.as_bytes()).unwrap()],
+                    PrivateKeyDer::from_pem_slice(c.key.serialize_pem().as_bytes()).unwrap(),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut c = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut s = rustls::ServerConnection::new(server).unwrap();
+        for _ in 0..10 {
+            let mut buf = Vec::new();
+            c.write_tls(&mut buf).unwrap();
+            s.read_tls(&mut &buf[..]).unwrap();
+            s.process_new_packets()?;
+            let mut buf = Vec::new();
+            s.write_tls(&mut buf).unwrap();
+            c.read_tls(&mut &buf[..]).unwrap();
+            c.process_new_packets()?;
+            if !c.is_handshaking() && !s.is_handshaking() {
+                return Ok(s.alpn_protocol().map(<[u8]>::to_vec));
+            }
+        }
+        panic!("handshake did not finish");
+    }
+
+    #[test]
+    fn loads_and_serves_http11_to_valid_client() {
+        let pki = Pki::new();
+        let state = TlsState::load(pki.paths()).unwrap();
+        let config = state.current();
+        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        let alpn = handshake(config, &pki, Some(&pki.client(10))).unwrap();
+        assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+
+        let status = state.status();
+        let not_after = status.server_not_after.unwrap();
+        assert!((not_after - in_days(365)).abs() < TimeDuration::minutes(5));
+        let next = status.crl_next_update.unwrap();
+        assert!((next - in_days(1)).abs() < TimeDuration::minutes(5));
+        assert_eq!(status.crl_this_update, Some(next - TimeDuration::days(1)));
+    }
+
+    #[test]
+    fn refuses_revoked_missing_and_foreign_client_certificates() {
+        let pki = Pki::new();
+        let state = TlsState::load(pki.paths()).unwrap();
+        let revoked = pki.client(666);
+        assert_eq!(revoked.serial, 666);
+        let err = handshake(state.current(), &pki, Some(&revoked)).unwrap_err();
+        assert!(format!("{err:?}").contains("Revoked"), "{err:?}");
+        assert!(handshake(state.current(), &pki, None).is_err());
+        let (_, other_ca) = ca("Other CA", in_days(100));
+        let foreign = leaf(
+            &other_ca,
+            "intruder",
+            5,
+            ExtendedKeyUsagePurpose::ClientAuth,
+            in_days(10),
+        );
+        assert!(handshake(state.current(), &pki, Some(&foreign)).is_err());
+    }
+
+    #[test]
+    fn unauthenticated_allowed_only_when_configured() {
+        let pki = Pki::new();
+        let mut paths = pki.paths();
+        paths.allow_unauthenticated = true;
+        paths.crl = None;
+        let state = TlsState::load(paths).unwrap();
+        assert!(handshake(state.current(), &pki, None).is_ok());
+        assert!(handshake(state.current(), &pki, Some(&pki.client(3))).is_ok());
+        assert_eq!(state.status().crl_next_update, None);
+    }
+
+    #[test]
+    fn empty_crl_file_is_no_crl() {
+        let pki = Pki::new();
+        let paths = pki.paths();
+        pki.write("crl.pem", "");
+        let state = TlsState::load(paths).unwrap();
+        assert!(handshake(state.current(), &pki, Some(&pki.client(666))).is_ok());
+    }
+
+    #[test]
+    fn mismatched_key_is_refused_naming_the_file() {
+        let pki = Pki::new();
+        let paths = pki.paths();
+        pki.write("server.key", &KeyPair::generate().unwrap().serialize_pem());
+        let err = TlsState::load(paths.clone()).err().unwrap();
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&paths.server_key.display().to_string()),
+            "{msg}"
+        );
+        let problems = check_files(&paths, OffsetDateTime::now_utc());
+        assert!(
+            problems.iter().any(|p| p.contains("private key unusable")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn missing_and_garbage_files_name_the_file() {
+        let pki = Pki::new();
+        let mut paths = pki.paths();
+        paths.ca_cert = pki.dir.join("absent.pem");
+        match TlsState::load(paths.clone()) {
+            Err(TlsError::Io { path, .. }) => assert_eq!(path, paths.ca_cert),
+            other => panic!("{:?}", other.err()),
+        }
+        paths.ca_cert = pki.write("garbage.pem", "hello\n");
+        match TlsState::load(paths.clone()) {
+            Err(TlsError::Pem { path, message }) => {
+                assert_eq!(path, paths.ca_cert);
+                assert!(message.contains("no certificate"), "{message}");
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        paths.ca_cert = pki.write("ca.pem", &pki.ca_pem);
+        pki.write("server.key", &pki.ca_pem);
+        let msg = TlsState::load(paths.clone()).err().unwrap().to_string();
+        assert!(
+            msg.contains("server.key") && msg.contains("no private key"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn reload_with_broken_file_keeps_old_config() {
+        let pki = Pki::new();
+        let paths = pki.paths();
+        let state = TlsState::load(paths.clone()).unwrap();
+        let before = state.current();
+        pki.write("server.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n");
+        let err = state.reload().unwrap_err();
+        assert!(err.to_string().contains("server.pem"), "{err}");
+        assert!(Arc::ptr_eq(&before, &state.current()));
+        state.reload_if_changed();
+        assert!(Arc::ptr_eq(&before, &state.current()));
+        // Still serving with the old set.
+        assert!(handshake(state.current(), &pki, Some(&pki.client(4))).is_ok());
+    }
+
+    #[test]
+    fn reload_if_changed_picks_up_new_certificate() {
+        let pki = Pki::new();
+        let state = TlsState::load(pki.paths()).unwrap();
+        let before = state.current();
+        state.reload_if_changed();
+        assert!(Arc::ptr_eq(&before, &state.current()), "nothing changed");
+
+        let renewed = pki.server(in_days(700));
+        pki.write_server(&renewed);
+        state.reload_if_changed();
+        assert!(!Arc::ptr_eq(&before, &state.current()));
+        let not_after = state.status().server_not_after.unwrap();
+        assert!((not_after - in_days(700)).abs() < TimeDuration::minutes(5));
+
+        // A broken set is reported once and not retried until a file changes again.
+        let good = state.current();
+        pki.write("server.key", "junk");
+        state.reload_if_changed();
+        state.reload_if_changed();
+        assert!(Arc::ptr_eq(&good, &state.current()));
+        pki.write("server.key", &renewed.key.serialize_pem());
+        state.reload_if_changed();
+        assert!(!Arc::ptr_eq(&good, &state.current()));
+    }
+
+    #[test]
+    fn check_files_accepts_a_good_set() {
+        let pki = Pki::new();
+        let problems = check_files(&pki.paths(), OffsetDateTime::now_utc());
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn check_files_reports_expiry() {
+        let pki = Pki::new();
+        let paths = pki.paths();
+        pki.write_server(&pki.server(in_days(10)));
+        let problems = check_files(&paths, OffsetDateTime::now_utc());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("warning:") && problems[0].contains("expires in"));
+
+        let later = in_days(20);
+        let problems = check_files(&paths, later);
+        assert!(
+            problems
+                .iter()
+                .any(|p| !p.starts_with("warning:") && p.contains("expired at")),
+            "{problems:?}"
+        );
+        // The CRL is overdue by then too, which is only a warning.
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("warning:") && p.contains("overdue")),
+            "{problems:?}"
+        );
+        let problems = check_files(&paths, OffsetDateTime::now_utc() - TimeDuration::days(2));
+        assert!(
+            problems.iter().any(|p| p.contains("not valid before")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn check_files_reports_expired_ca() {
+        let pki = Pki::new();
+        let problems = check_files(&pki.paths(), in_days(4000));
+        assert!(
+            problems.iter().any(|p| p.contains("ca.pem")
+                && p.contains("CA certificate")
+                && p.contains("expired")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn check_files_reports_wrong_ca_and_foreign_crl() {
+        let pki = Pki::new();
+        let paths = pki.paths();
+        let (other_pem, other) = ca("Other CA", in_days(100));
+        pki.write("ca.pem", &other_pem);
+        let problems = check_files(&paths, OffsetDateTime::now_utc());
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("does not chain to the CA")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("warning:") && p.contains("not a CA of the bundle")),
+            "{problems:?}"
+        );
+        // Even an expired leaf is checked against the right CA.
+        let expired = leaf(
+            &other,
+            "old",
+            2,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            OffsetDateTime::now_utc() - TimeDuration::hours(1),
+        );
+        pki.write_server(&expired);
+        let problems = check_files(&paths, OffsetDateTime::now_utc());
+        assert!(
+            !problems.iter().any(|p| p.contains("does not chain")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("expired at")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn check_files_reports_every_problem_at_once() {
+        let pki = Pki::new();
+        let mut paths = pki.paths();
+        paths.ca_cert = pki.dir.join("missing-ca.pem");
+        pki.write("server.key", "not a key");
+        std::fs::set_permissions(&paths.server_key, std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        pki.write(
+            "crl.pem",
+            "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
+        );
+        let problems = check_files(&paths, OffsetDateTime::now_utc());
+        let has = |needle: &str| problems.iter().any(|p| p.contains(needle));
+        assert!(has("missing-ca.pem"), "{problems:?}");
+        assert!(has("server.key: no private key"), "{problems:?}");
+        assert!(has("crl.pem: CRL 0"), "{problems:?}");
+        assert!(has("warning: ") && has("mode 0644"), "{problems:?}");
+        assert_eq!(problems.len(), 4, "{problems:?}");
+    }
+
+    #[test]
+    fn check_files_warns_about_readable_key() {
+        let pki = Pki::new();
+        let paths = pki.paths();
+        std::fs::set_permissions(&paths.server_key, std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let problems = check_files(&paths, OffsetDateTime::now_utc());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("warning:") && problems[0].contains("0644"));
     }
 }
 
