@@ -1042,9 +1042,3 @@ mod tests {
         assert!(problems[0].starts_with("warning:") && problems[0].contains("0644"));
     }
 }
-
-/// Checks the TLS files for `--check-config`: every problem as a line, warnings prefixed `warning:`.
-pub fn check_files(paths: &TlsPaths, now: OffsetDateTime) -> Vec<String> {
-    let _ = (paths, now);
-    Vec::new()
-}
