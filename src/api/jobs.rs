@@ -13,12 +13,11 @@ pub fn handle(endpoint: &Endpoint) -> Result<Reply, ApiError> {
         Endpoint::CancelJob { .. } => "job cancellation comes with the job engine",
         Endpoint::RollbackJob { .. } => "rollback comes with the job engine",
         Endpoint::JobStream => {
+            // A stream is not a resource call: name the missing feature, not the path.
             return Err(ApiError::NotImplemented {
-                endpoint: endpoint.template().to_string(),
-                feature:
-                    "WebSocket job streaming is not implemented yet; it comes with the job engine"
-                        .to_string(),
-            })
+                endpoint: "WebSocket job streaming".to_string(),
+                feature: "GET /api/v1/ws/jobs comes with the job engine".to_string(),
+            });
         }
         other => {
             return Err(ApiError::InternalError(format!(

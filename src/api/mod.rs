@@ -151,7 +151,11 @@ impl App {
     ) -> Response {
         let request_id = envelope::new_request_id();
         let config = self.config();
-        let result = routed.and_then(|endpoint| self.dispatch(&endpoint, peer, &config));
+        // Authentication comes before routing errors: a peer without a certificate learns
+        // nothing about the route table.
+        let result = authorize(&routed, peer, &config)
+            .and(routed)
+            .and_then(|endpoint| self.dispatch(&endpoint, peer, &config));
         let mut response = envelope::render(&request_id, &result);
         if matches!(result, Err(ApiError::AuthInvalidCert(_))) {
             response.close = true;
@@ -168,7 +172,6 @@ impl App {
         peer: &Peer,
         config: &Config,
     ) -> Result<Reply, ApiError> {
-        authorize(endpoint, peer, config)?;
         if config.rate_limits.enabled {
             let key = rate_key(peer);
             self.limiter
@@ -246,11 +249,15 @@ impl App {
 
 /// Connections without a client certificate may only reach `GET /health`, and only when
 /// `health.allow_unauthenticated` let them in.
-fn authorize(endpoint: &Endpoint, peer: &Peer, config: &Config) -> Result<(), ApiError> {
+fn authorize(
+    routed: &Result<Endpoint, ApiError>,
+    peer: &Peer,
+    config: &Config,
+) -> Result<(), ApiError> {
     if peer.client.is_some() {
         return Ok(());
     }
-    if *endpoint == Endpoint::Health && config.health.allow_unauthenticated {
+    if matches!(routed, Ok(Endpoint::Health)) && config.health.allow_unauthenticated {
         return Ok(());
     }
     Err(ApiError::AuthInvalidCert(
@@ -563,7 +570,12 @@ mod tests {
         let (resp, _) = send(&f, "GET", "/health", false);
         assert_ne!(resp.status, 401);
         assert_eq!(f.gate.calls.lock().unwrap()[0].0, "ip:192.0.2.7");
-        for path in ["/api/v1/health", "/api/v1/system/info"] {
+        for path in [
+            "/api/v1/health",
+            "/api/v1/system/info",
+            "/nowhere",
+            "/api/v1/jobs/abc",
+        ] {
             let (resp, v) = send(&f, "GET", path, false);
             assert_eq!(resp.status, 401, "{path}");
             assert_eq!(v["error"]["code"], "AUTH_INVALID_CERT");
