@@ -1,1 +1,669 @@
 //! The REST surface: routing, envelope, handlers. Handlers translate; they hold no logic.
+//!
+//! Every request goes: route (404/405/400) → client certificate required except for
+//! `GET /health` (401) → rate limit (429) → read-only gate (403) → handler; every
+//! POST/PUT/DELETE is written to the audit log whatever its outcome.
+
+pub mod envelope;
+pub mod health;
+pub mod jobs;
+pub mod packages;
+pub mod patches;
+pub mod router;
+pub mod system;
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::audit::{AuditEntry, AuditLog};
+use crate::config::Config;
+use crate::http::ratelimit::{RateLimiter, Rule};
+use crate::http::tls::TlsState;
+use crate::http::{Peer, ProtocolError, Request, Response, Service};
+
+use envelope::{ApiError, Reply};
+use router::Endpoint;
+
+/// Rate categories, as indices into the rule list given to the limiter (the order of
+/// `rate_limits.*` in the configuration).
+const CAT_HEALTH: usize = 0;
+const CAT_PACKAGE_LIST: usize = 1;
+const CAT_PACKAGE_OPERATIONS: usize = 2;
+const CAT_PATCH_OPERATIONS: usize = 3;
+const CAT_JOB_OPERATIONS: usize = 4;
+const CAT_SYSTEM_OPERATIONS: usize = 5;
+
+/// The budget an endpoint draws from. Listing patches counts as a read of the inventory
+/// (package_list), not as a patch operation; system info and service status are cheap
+/// monitoring reads (health); only the reboot is a system operation.
+fn rate_category(endpoint: &Endpoint) -> usize {
+    match endpoint {
+        Endpoint::Health
+        | Endpoint::HealthV1
+        | Endpoint::SystemInfo
+        | Endpoint::ServiceStatus { .. } => CAT_HEALTH,
+        Endpoint::ListPackages(_) | Endpoint::GetPackage { .. } | Endpoint::ListPatches(_) => {
+            CAT_PACKAGE_LIST
+        }
+        Endpoint::InstallPackages
+        | Endpoint::UpdatePackage { .. }
+        | Endpoint::RemovePackage { .. } => CAT_PACKAGE_OPERATIONS,
+        Endpoint::ApplyPatches => CAT_PATCH_OPERATIONS,
+        Endpoint::ListJobs(_)
+        | Endpoint::GetJob { .. }
+        | Endpoint::CancelJob { .. }
+        | Endpoint::RollbackJob { .. }
+        | Endpoint::JobStream => CAT_JOB_OPERATIONS,
+        Endpoint::Reboot => CAT_SYSTEM_OPERATIONS,
+    }
+}
+
+/// The limiter rules in category order.
+fn rate_rules(config: &Config) -> Vec<Rule> {
+    let r = &config.rate_limits;
+    [
+        &r.health,
+        &r.package_list,
+        &r.package_operations,
+        &r.patch_operations,
+        &r.job_operations,
+        &r.system_operations,
+    ]
+    .iter()
+    .map(|rule| Rule {
+        requests: rule.requests,
+        window: Duration::from_secs(rule.window_seconds),
+    })
+    .collect()
+}
+
+/// What the application needs of a rate limiter (a seam so tests can refuse on demand).
+trait RateGate: Send + Sync {
+    fn check(&self, key: &str, category: usize, now: Instant) -> Result<(), Duration>;
+    fn set_rules(&self, rules: Vec<Rule>, max_clients: usize);
+}
+
+impl RateGate for RateLimiter {
+    fn check(&self, key: &str, category: usize, now: Instant) -> Result<(), Duration> {
+        RateLimiter::check(self, key, category, now)
+    }
+
+    fn set_rules(&self, rules: Vec<Rule>, max_clients: usize) {
+        RateLimiter::set_rules(self, rules, max_clients)
+    }
+}
+
+/// The application: live configuration, TLS facts for health, audit log, rate limiter.
+pub struct App {
+    config: RwLock<Arc<Config>>,
+    tls: Option<Arc<TlsState>>,
+    audit: Arc<AuditLog>,
+    limiter: Box<dyn RateGate>,
+    started: Instant,
+}
+
+impl App {
+    /// Builds the application; `tls` is `None` only where no TLS state exists (tests).
+    pub fn new(config: Arc<Config>, tls: Option<Arc<TlsState>>, audit: Arc<AuditLog>) -> App {
+        let limiter = RateLimiter::new(rate_rules(&config), config.rate_limits.max_clients);
+        App::with_gate(config, tls, audit, Box::new(limiter))
+    }
+
+    fn with_gate(
+        config: Arc<Config>,
+        tls: Option<Arc<TlsState>>,
+        audit: Arc<AuditLog>,
+        limiter: Box<dyn RateGate>,
+    ) -> App {
+        App {
+            config: RwLock::new(config),
+            tls,
+            audit,
+            limiter,
+            started: Instant::now(),
+        }
+    }
+
+    /// Swaps in a reloaded configuration; rate rules follow, buckets keep their fill.
+    pub fn set_config(&self, config: Arc<Config>) {
+        self.limiter
+            .set_rules(rate_rules(&config), config.rate_limits.max_clients);
+        // A poisoned lock only means a panic elsewhere mid-swap; the Arc inside is whole.
+        let mut guard = self.config.write().unwrap_or_else(|e| e.into_inner());
+        *guard = config;
+    }
+
+    /// The configuration requests are currently served with.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Serves one request whose route has already been decided (the seam for tests, which
+    /// must not depend on the URI decoder).
+    fn handle_routed(
+        &self,
+        req: &Request,
+        peer: &Peer,
+        routed: Result<Endpoint, ApiError>,
+    ) -> Response {
+        let request_id = envelope::new_request_id();
+        let config = self.config();
+        // Authentication comes before routing errors: a peer without a certificate learns
+        // nothing about the route table.
+        let result = authorize(&routed, peer, &config)
+            .and(routed)
+            .and_then(|endpoint| self.dispatch(&endpoint, peer, &config));
+        let mut response = envelope::render(&request_id, &result);
+        if matches!(result, Err(ApiError::AuthInvalidCert(_))) {
+            response.close = true;
+        }
+        if router::is_mutating_method(&req.method) {
+            self.record(&request_id.to_string(), req, peer, &result, response.status);
+        }
+        response
+    }
+
+    fn dispatch(
+        &self,
+        endpoint: &Endpoint,
+        peer: &Peer,
+        config: &Config,
+    ) -> Result<Reply, ApiError> {
+        if config.rate_limits.enabled {
+            let key = rate_key(peer);
+            self.limiter
+                .check(&key, rate_category(endpoint), Instant::now())
+                .map_err(|retry_after| ApiError::RateLimitExceeded { retry_after })?;
+        }
+        if config.api.read_only && endpoint.is_mutating() {
+            return Err(ApiError::ApiReadOnly {
+                endpoint: endpoint.template().to_string(),
+            });
+        }
+        self.call(endpoint, config)
+    }
+
+    fn call(&self, endpoint: &Endpoint, config: &Config) -> Result<Reply, ApiError> {
+        match endpoint {
+            Endpoint::Health | Endpoint::HealthV1 => {
+                health::reply(health::report(&self.health_inputs(config)))
+            }
+            Endpoint::SystemInfo => system::info(config.compat.patch_manager),
+            Endpoint::Reboot => system::reboot(),
+            Endpoint::ServiceStatus { name } => system::service(name),
+            Endpoint::ListPackages(_)
+            | Endpoint::InstallPackages
+            | Endpoint::GetPackage { .. }
+            | Endpoint::UpdatePackage { .. }
+            | Endpoint::RemovePackage { .. } => packages::handle(endpoint),
+            Endpoint::ListPatches(_) | Endpoint::ApplyPatches => patches::handle(endpoint),
+            Endpoint::ListJobs(_)
+            | Endpoint::GetJob { .. }
+            | Endpoint::CancelJob { .. }
+            | Endpoint::RollbackJob { .. }
+            | Endpoint::JobStream => jobs::handle(endpoint),
+        }
+    }
+
+    fn health_inputs(&self, config: &Config) -> health::HealthInputs {
+        use crate::system::info::{bin_search_dirs, detect_package_manager};
+        let dirs = bin_search_dirs(std::env::var_os("PATH").as_deref());
+        let storage = &config.jobs.storage_path;
+        health::HealthInputs {
+            now: time::OffsetDateTime::now_utc(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            tls: self.tls.as_ref().map(|t| t.status()),
+            package_manager: detect_package_manager(&dirs),
+            job_storage_path: storage.clone(),
+            job_storage: health::job_storage_state(storage),
+        }
+    }
+
+    fn record(
+        &self,
+        request_id: &str,
+        req: &Request,
+        peer: &Peer,
+        result: &Result<Reply, ApiError>,
+        status: u16,
+    ) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        self.audit.record(&AuditEntry {
+            request_id,
+            client_subject: peer.client.as_ref().map(|c| c.subject.as_str()),
+            client_fingerprint: peer.client.as_ref().map(|c| c.fingerprint_sha256.as_str()),
+            peer_ip: peer.addr.ip(),
+            method: &req.method,
+            path: &req.path,
+            status,
+            outcome,
+        });
+    }
+}
+
+/// Connections without a client certificate may only reach `GET /health`, and only when
+/// `health.allow_unauthenticated` let them in.
+fn authorize(
+    routed: &Result<Endpoint, ApiError>,
+    peer: &Peer,
+    config: &Config,
+) -> Result<(), ApiError> {
+    if peer.client.is_some() {
+        return Ok(());
+    }
+    if matches!(routed, Ok(Endpoint::Health)) && config.health.allow_unauthenticated {
+        return Ok(());
+    }
+    Err(ApiError::AuthInvalidCert(
+        "a client certificate is required; only GET /health may be reached without one".into(),
+    ))
+}
+
+/// Buckets are per client certificate; unauthenticated health checks share one per IP.
+fn rate_key(peer: &Peer) -> String {
+    match &peer.client {
+        Some(c) => c.fingerprint_sha256.clone(),
+        None => format!("ip:{}", peer.addr.ip()),
+    }
+}
+
+impl Service for App {
+    fn handle(&self, req: &Request, peer: &Peer) -> Response {
+        self.handle_routed(req, peer, router::route_request(req))
+    }
+
+    fn protocol_error(&self, err: &ProtocolError) -> Response {
+        let mut response = envelope::error_response(&ApiError::from(err));
+        response.close = true;
+        response
+    }
+}
+
+/// A complete configuration built by hand for unit tests (config loading lives elsewhere).
+#[cfg(test)]
+pub(crate) fn test_config() -> Config {
+    use crate::config::*;
+    use std::path::PathBuf;
+    let rule = |requests, window_seconds| RateRule {
+        requests,
+        window_seconds,
+    };
+    Config {
+        server: ServerConfig {
+            bind: "127.0.0.1".parse().unwrap(),
+            port: 12443,
+            workers: 4,
+            max_connections: 16,
+            shutdown_grace_seconds: 5,
+            timeouts: TimeoutsConfig {
+                tls_handshake_seconds: 10,
+                request_head_seconds: 10,
+                request_body_seconds: 30,
+                keep_alive_idle_seconds: 60,
+                response_write_seconds: 30,
+            },
+            limits: LimitsConfig {
+                max_header_bytes: 16384,
+                max_headers: 64,
+                max_body_bytes: 1 << 20,
+            },
+        },
+        tls: TlsConfig {
+            ca_cert: PathBuf::from("/nonexistent/ca.pem"),
+            server_cert: PathBuf::from("/nonexistent/server.pem"),
+            server_key: PathBuf::from("/nonexistent/server.key"),
+            crl: None,
+        },
+        whitelist: WhitelistConfig {
+            path: PathBuf::from("/nonexistent/whitelist.yaml"),
+        },
+        health: HealthConfig {
+            allow_unauthenticated: false,
+        },
+        rate_limits: RateLimitsConfig {
+            enabled: true,
+            max_clients: 4096,
+            health: rule(60, 60),
+            package_list: rule(30, 60),
+            package_operations: rule(10, 60),
+            patch_operations: rule(5, 60),
+            job_operations: rule(60, 60),
+            system_operations: rule(5, 60),
+        },
+        jobs: JobsConfig {
+            max_concurrent: 5,
+            timeout_minutes: 30,
+            storage_path: std::env::temp_dir().join("lpa-test-jobs"),
+        },
+        logging: LoggingConfig {
+            level: log::LevelFilter::Info,
+            audit_log: PathBuf::from("/nonexistent/audit.log"),
+        },
+        api: ApiConfig { read_only: false },
+        compat: CompatConfig {
+            patch_manager: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::ClientIdentity;
+    use serde_json::Value;
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    /// A limiter that records calls and refuses when told to.
+    #[derive(Default)]
+    struct FakeGate {
+        refuse: Mutex<Option<Duration>>,
+        calls: Mutex<Vec<(String, usize)>>,
+        rules: Mutex<Vec<(Vec<Rule>, usize)>>,
+    }
+
+    impl RateGate for Arc<FakeGate> {
+        fn check(&self, key: &str, category: usize, _now: Instant) -> Result<(), Duration> {
+            self.calls.lock().unwrap().push((key.to_string(), category));
+            match *self.refuse.lock().unwrap() {
+                Some(d) => Err(d),
+                None => Ok(()),
+            }
+        }
+
+        fn set_rules(&self, rules: Vec<Rule>, max_clients: usize) {
+            self.rules.lock().unwrap().push((rules, max_clients));
+        }
+    }
+
+    struct Fixture {
+        app: App,
+        gate: Arc<FakeGate>,
+        audit_path: PathBuf,
+        dir: PathBuf,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn fixture(config: Config) -> Fixture {
+        let dir = std::env::temp_dir().join(format!("lpa-app-{}", uuid::Uuid::new_v4()));
+        let audit_path = dir.join("audit.log");
+        let audit = Arc::new(AuditLog::open(&audit_path).unwrap());
+        let gate = Arc::new(FakeGate::default());
+        let app = App::with_gate(Arc::new(config), None, audit, Box::new(gate.clone()));
+        Fixture {
+            app,
+            gate,
+            audit_path,
+            dir,
+        }
+    }
+
+    fn peer(authenticated: bool) -> Peer {
+        Peer {
+            addr: "192.0.2.7:40000".parse().unwrap(),
+            client: authenticated.then(|| ClientIdentity {
+                subject: "CN=patch-manager-client".into(),
+                fingerprint_sha256: "ab".repeat(32),
+            }),
+        }
+    }
+
+    fn request(method: &str, path: &str) -> Request {
+        Request {
+            method: method.into(),
+            path: path.into(),
+            ..Request::default()
+        }
+    }
+
+    /// Routes with segments split by hand so tests do not need the URI decoder.
+    fn send(f: &Fixture, method: &str, path: &str, authenticated: bool) -> (Response, Value) {
+        let segments: Vec<String> = path
+            .trim_start_matches('/')
+            .split('/')
+            .map(str::to_string)
+            .collect();
+        let routed = router::route(method, path, &segments, &[]);
+        let resp = f
+            .app
+            .handle_routed(&request(method, path), &peer(authenticated), routed);
+        let v: Value = serde_json::from_slice(&resp.body).unwrap();
+        (resp, v)
+    }
+
+    fn audit_lines(f: &Fixture) -> Vec<Value> {
+        std::fs::read_to_string(&f.audit_path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn header<'a>(resp: &'a Response, name: &str) -> Option<&'a str> {
+        resp.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn reads_are_served_and_not_audited() {
+        let f = fixture(test_config());
+        let (resp, v) = send(&f, "GET", "/api/v1/system/info", true);
+        assert_eq!(resp.status, 200);
+        assert_eq!(v["success"], true);
+        assert!(v["data"]["os"].is_object());
+        assert_eq!(header(&resp, "X-Request-Id"), v["request_id"].as_str());
+        let (resp, v) = send(&f, "GET", "/api/v1/health", true);
+        assert_eq!(resp.status, 200, "{v}");
+        assert!(v["data"]["checks"].is_object());
+        assert!(audit_lines(&f).is_empty());
+        let calls = f.gate.calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            vec![("ab".repeat(32), CAT_HEALTH), ("ab".repeat(32), CAT_HEALTH)]
+        );
+    }
+
+    #[test]
+    fn mutations_are_audited_whatever_the_outcome() {
+        let f = fixture(test_config());
+        let (resp, v) = send(&f, "POST", "/api/v1/packages", true);
+        assert_eq!(resp.status, 501);
+        assert_eq!(v["error"]["code"], "NOT_IMPLEMENTED");
+        let (resp, _) = send(&f, "DELETE", "/api/v1/jobs/abc", true);
+        assert_eq!(resp.status, 400);
+        let (resp, _) = send(&f, "POST", "/api/v1/nowhere", true);
+        assert_eq!(resp.status, 404);
+        let (resp, _) = send(&f, "GET", "/api/v1/nowhere", true);
+        assert_eq!(resp.status, 404);
+        let lines = audit_lines(&f);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["outcome"], "NOT_IMPLEMENTED");
+        assert_eq!(lines[0]["status"], 501);
+        assert_eq!(lines[0]["method"], "POST");
+        assert_eq!(lines[0]["path"], "/api/v1/packages");
+        assert_eq!(lines[0]["client_subject"], "CN=patch-manager-client");
+        assert_eq!(lines[0]["peer_ip"], "192.0.2.7");
+        assert_eq!(lines[1]["outcome"], "INVALID_REQUEST");
+        assert_eq!(lines[2]["outcome"], "NOT_FOUND");
+    }
+
+    #[test]
+    fn read_only_refuses_every_mutation() {
+        let mut config = test_config();
+        config.api.read_only = true;
+        let f = fixture(config);
+        let id = uuid::Uuid::new_v4();
+        let mutations = [
+            ("POST", "/api/v1/packages".to_string()),
+            ("PUT", "/api/v1/packages/nginx".to_string()),
+            ("DELETE", "/api/v1/packages/nginx".to_string()),
+            ("POST", "/api/v1/patches/apply".to_string()),
+            ("POST", "/api/v1/system/reboot".to_string()),
+            ("DELETE", format!("/api/v1/jobs/{id}")),
+            ("POST", format!("/api/v1/jobs/{id}/rollback")),
+        ];
+        for (method, path) in &mutations {
+            let (resp, v) = send(&f, method, path, true);
+            assert_eq!(resp.status, 403, "{method} {path}");
+            assert_eq!(v["error"]["code"], "API_READ_ONLY");
+            assert_eq!(v["error"]["retryable"], false);
+        }
+        let (resp, _) = send(&f, "GET", "/api/v1/system/info", true);
+        assert_eq!(resp.status, 200);
+        let lines = audit_lines(&f);
+        assert_eq!(lines.len(), mutations.len());
+        assert!(lines
+            .iter()
+            .all(|l| l["outcome"] == "API_READ_ONLY" && l["status"] == 403));
+    }
+
+    #[test]
+    fn rate_limited_answers_429_and_is_audited() {
+        let f = fixture(test_config());
+        *f.gate.refuse.lock().unwrap() = Some(Duration::from_millis(1500));
+        let (resp, v) = send(&f, "GET", "/api/v1/jobs", true);
+        assert_eq!(resp.status, 429);
+        assert_eq!(header(&resp, "Retry-After"), Some("2"));
+        assert_eq!(v["error"]["code"], "RATE_LIMIT_EXCEEDED");
+        assert_eq!(v["error"]["retryable"], true);
+        assert_eq!(v["error"]["details"]["retry_after_seconds"], 2);
+        assert!(v["data"].is_null());
+        let (resp, _) = send(&f, "PUT", "/api/v1/packages/nginx", true);
+        assert_eq!(resp.status, 429);
+        let lines = audit_lines(&f);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["outcome"], "RATE_LIMIT_EXCEEDED");
+        let calls = f.gate.calls.lock().unwrap().clone();
+        assert_eq!(calls[0].1, CAT_JOB_OPERATIONS);
+        assert_eq!(calls[1].1, CAT_PACKAGE_OPERATIONS);
+    }
+
+    #[test]
+    fn rate_limits_disabled_skip_the_limiter() {
+        let mut config = test_config();
+        config.rate_limits.enabled = false;
+        let f = fixture(config);
+        *f.gate.refuse.lock().unwrap() = Some(Duration::from_secs(5));
+        let (resp, _) = send(&f, "GET", "/api/v1/system/info", true);
+        assert_eq!(resp.status, 200);
+        assert!(f.gate.calls.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn unauthenticated_peers_reach_only_health() {
+        let mut config = test_config();
+        config.health.allow_unauthenticated = true;
+        let f = fixture(config);
+        let (resp, _) = send(&f, "GET", "/health", false);
+        assert_ne!(resp.status, 401);
+        assert_eq!(f.gate.calls.lock().unwrap()[0].0, "ip:192.0.2.7");
+        for path in [
+            "/api/v1/health",
+            "/api/v1/system/info",
+            "/nowhere",
+            "/api/v1/jobs/abc",
+        ] {
+            let (resp, v) = send(&f, "GET", path, false);
+            assert_eq!(resp.status, 401, "{path}");
+            assert_eq!(v["error"]["code"], "AUTH_INVALID_CERT");
+            assert!(resp.close);
+        }
+        let (resp, _) = send(&f, "POST", "/api/v1/system/reboot", false);
+        assert_eq!(resp.status, 401);
+        assert_eq!(audit_lines(&f)[0]["client_subject"], Value::Null);
+    }
+
+    #[test]
+    fn unauthenticated_health_needs_the_switch() {
+        let f = fixture(test_config());
+        let (resp, _) = send(&f, "GET", "/health", false);
+        assert_eq!(resp.status, 401);
+    }
+
+    #[test]
+    fn compat_switch_follows_set_config() {
+        let f = fixture(test_config());
+        let (_, v) = send(&f, "GET", "/api/v1/system/info", true);
+        assert!(v["data"]["os"].is_object());
+        let mut config = test_config();
+        config.compat.patch_manager = true;
+        config.rate_limits.package_list.requests = 7;
+        f.app.set_config(Arc::new(config));
+        let (_, v) = send(&f, "GET", "/api/v1/system/info", true);
+        assert!(v["data"]["os"].is_string());
+        assert!(v["data"]["kernel"].is_string());
+        let rules = f.gate.rules.lock().unwrap().clone();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].1, 4096);
+        assert_eq!(rules[0].0[CAT_PACKAGE_LIST].requests, 7);
+        assert_eq!(rules[0].0.len(), 6);
+        assert!(f.app.config().compat.patch_manager);
+    }
+
+    #[test]
+    fn protocol_errors_are_envelopes_that_close() {
+        let f = fixture(test_config());
+        let cases = [
+            (
+                ProtocolError::BadRequest("bad request line".into()),
+                400,
+                "INVALID_REQUEST",
+            ),
+            (
+                ProtocolError::Timeout("head".into()),
+                408,
+                "REQUEST_TIMEOUT",
+            ),
+            (
+                ProtocolError::LengthRequired("chunked".into()),
+                411,
+                "LENGTH_REQUIRED",
+            ),
+            (
+                ProtocolError::BodyTooLarge { limit: 1024 },
+                413,
+                "PAYLOAD_TOO_LARGE",
+            ),
+            (
+                ProtocolError::HeaderTooLarge("16384".into()),
+                431,
+                "HEADERS_TOO_LARGE",
+            ),
+        ];
+        for (err, status, code) in cases {
+            let resp = f.app.protocol_error(&err);
+            assert_eq!(resp.status, status);
+            assert!(resp.close);
+            let v: Value = serde_json::from_slice(&resp.body).unwrap();
+            assert_eq!(v["error"]["code"], code);
+            assert_eq!(v["success"], false);
+        }
+    }
+
+    #[test]
+    fn rate_categories_cover_the_table() {
+        assert_eq!(rate_category(&Endpoint::Reboot), CAT_SYSTEM_OPERATIONS);
+        assert_eq!(rate_category(&Endpoint::ApplyPatches), CAT_PATCH_OPERATIONS);
+        assert_eq!(
+            rate_category(&Endpoint::InstallPackages),
+            CAT_PACKAGE_OPERATIONS
+        );
+        let rules = rate_rules(&test_config());
+        assert_eq!(rules[CAT_HEALTH].requests, 60);
+        assert_eq!(rules[CAT_PATCH_OPERATIONS].requests, 5);
+        assert_eq!(rules[CAT_SYSTEM_OPERATIONS].window, Duration::from_secs(60));
+    }
+}

@@ -1,1 +1,6 @@
-//! Host facts: os-release, kernel, uptime, boot time.
+//! Host facts: os-release, kernel, uptime, boot time, package manager, service status.
+//!
+//! Nothing here knows about HTTP; the `api` layer renders these facts.
+
+pub mod info;
+pub mod services;

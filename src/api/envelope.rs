@@ -1,0 +1,663 @@
+//! The JSON envelope every response is wrapped in, and the error codes it can carry.
+//!
+//! `{"success", "request_id", "timestamp", "data", "error"}`; `error` is
+//! `{"code", "message", "details", "retryable"}`. Every answer goes through here, errors
+//! included, because the Patch Manager parses the envelope whatever the HTTP status.
+
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use crate::http::{ProtocolError, Response};
+
+/// Every error the API answers with: the specification's table plus protocol failures.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ApiError {
+    /// `AUTH_INVALID_CERT` 401: no or unusable client certificate.
+    AuthInvalidCert(String),
+    /// `AUTH_CERT_EXPIRED` 401.
+    AuthCertExpired(String),
+    /// `AUTHZ_IP_DENIED` 403.
+    AuthzIpDenied(String),
+    /// `PKG_NOT_FOUND` 404, with the package name.
+    PkgNotFound(String),
+    /// `PKG_MANAGER_ERROR` 500 (retryable).
+    PkgManagerError(String),
+    /// `PKG_DEPENDENCY_ERROR` 400.
+    PkgDependencyError(String),
+    /// `PKG_VERSION_CONFLICT` 400.
+    PkgVersionConflict(String),
+    /// `PATCH_NOT_FOUND` 404, with the patch id.
+    PatchNotFound(String),
+    /// `PATCH_APPLY_ERROR` 500 (retryable).
+    PatchApplyError(String),
+    /// `JOB_NOT_FOUND` 404, with the job id.
+    JobNotFound(String),
+    /// `JOB_TIMEOUT` 408 (retryable).
+    JobTimeout(String),
+    /// `JOB_CANCELLED` 400.
+    JobCancelled(String),
+    /// `CONFIG_INVALID` 400.
+    ConfigInvalid(String),
+    /// `CONFIG_RELOAD_ERROR` 500 (retryable).
+    ConfigReloadError(String),
+    /// `SERVICE_UNHEALTHY` 503 (retryable), with facts in `details`.
+    ServiceUnhealthy {
+        /// What is unhealthy.
+        message: String,
+        /// Facts for the client (e.g. the health report).
+        details: Map<String, Value>,
+    },
+    /// `SYSTEM_REBOOT_ERROR` 500 (retryable).
+    SystemRebootError(String),
+    /// `INVALID_REQUEST` 400: the message names the bad value.
+    InvalidRequest(String),
+    /// `RATE_LIMIT_EXCEEDED` 429 (retryable), with the wait before the next token.
+    RateLimitExceeded {
+        /// Time until the bucket refills one token.
+        retry_after: Duration,
+    },
+    /// `SERVICE_NOT_FOUND` 404: the init system does not know the service (INTEROP).
+    ServiceNotFound(String),
+    /// `NOT_FOUND` 404: no such route; holds the path.
+    NotFound(String),
+    /// `METHOD_NOT_ALLOWED` 405: the path exists; `allow` lists its methods.
+    MethodNotAllowed {
+        /// Method that was sent.
+        method: String,
+        /// Path that was requested.
+        path: String,
+        /// Methods the path answers.
+        allow: Vec<&'static str>,
+    },
+    /// `REQUEST_TIMEOUT` 408 (retryable): the request did not arrive in time.
+    RequestTimeout(String),
+    /// `LENGTH_REQUIRED` 411: a body without Content-Length.
+    LengthRequired(String),
+    /// `PAYLOAD_TOO_LARGE` 413, with the limit in bytes.
+    PayloadTooLarge {
+        /// `server.limits.max_body_bytes`.
+        limit: usize,
+    },
+    /// `HEADERS_TOO_LARGE` 431.
+    HeadersTooLarge(String),
+    /// `NOT_IMPLEMENTED` 501: the endpoint exists in the specification but not yet here.
+    NotImplemented {
+        /// `METHOD /path/template`, e.g. `POST /api/v1/packages`.
+        endpoint: String,
+        /// What brings it, e.g. `package installation comes with the package backends`.
+        feature: String,
+    },
+    /// `API_READ_ONLY` 403: `api.read_only` refuses every mutating endpoint.
+    ApiReadOnly {
+        /// `METHOD /path` refused.
+        endpoint: String,
+    },
+    /// `INTERNAL_ERROR` 500 (retryable).
+    InternalError(String),
+}
+
+impl ApiError {
+    /// The machine-readable code, e.g. `INVALID_REQUEST`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::AuthInvalidCert(_) => "AUTH_INVALID_CERT",
+            ApiError::AuthCertExpired(_) => "AUTH_CERT_EXPIRED",
+            ApiError::AuthzIpDenied(_) => "AUTHZ_IP_DENIED",
+            ApiError::PkgNotFound(_) => "PKG_NOT_FOUND",
+            ApiError::PkgManagerError(_) => "PKG_MANAGER_ERROR",
+            ApiError::PkgDependencyError(_) => "PKG_DEPENDENCY_ERROR",
+            ApiError::PkgVersionConflict(_) => "PKG_VERSION_CONFLICT",
+            ApiError::PatchNotFound(_) => "PATCH_NOT_FOUND",
+            ApiError::PatchApplyError(_) => "PATCH_APPLY_ERROR",
+            ApiError::JobNotFound(_) => "JOB_NOT_FOUND",
+            ApiError::JobTimeout(_) => "JOB_TIMEOUT",
+            ApiError::JobCancelled(_) => "JOB_CANCELLED",
+            ApiError::ConfigInvalid(_) => "CONFIG_INVALID",
+            ApiError::ConfigReloadError(_) => "CONFIG_RELOAD_ERROR",
+            ApiError::ServiceUnhealthy { .. } => "SERVICE_UNHEALTHY",
+            ApiError::SystemRebootError(_) => "SYSTEM_REBOOT_ERROR",
+            ApiError::InvalidRequest(_) => "INVALID_REQUEST",
+            ApiError::RateLimitExceeded { .. } => "RATE_LIMIT_EXCEEDED",
+            ApiError::ServiceNotFound(_) => "SERVICE_NOT_FOUND",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            ApiError::RequestTimeout(_) => "REQUEST_TIMEOUT",
+            ApiError::LengthRequired(_) => "LENGTH_REQUIRED",
+            ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::HeadersTooLarge(_) => "HEADERS_TOO_LARGE",
+            ApiError::NotImplemented { .. } => "NOT_IMPLEMENTED",
+            ApiError::ApiReadOnly { .. } => "API_READ_ONLY",
+            ApiError::InternalError(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The HTTP status answered.
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::AuthInvalidCert(_) | ApiError::AuthCertExpired(_) => 401,
+            ApiError::AuthzIpDenied(_) | ApiError::ApiReadOnly { .. } => 403,
+            ApiError::PkgNotFound(_)
+            | ApiError::PatchNotFound(_)
+            | ApiError::JobNotFound(_)
+            | ApiError::ServiceNotFound(_)
+            | ApiError::NotFound(_) => 404,
+            ApiError::PkgDependencyError(_)
+            | ApiError::PkgVersionConflict(_)
+            | ApiError::JobCancelled(_)
+            | ApiError::ConfigInvalid(_)
+            | ApiError::InvalidRequest(_) => 400,
+            ApiError::PkgManagerError(_)
+            | ApiError::PatchApplyError(_)
+            | ApiError::ConfigReloadError(_)
+            | ApiError::SystemRebootError(_)
+            | ApiError::InternalError(_) => 500,
+            ApiError::JobTimeout(_) | ApiError::RequestTimeout(_) => 408,
+            ApiError::ServiceUnhealthy { .. } => 503,
+            ApiError::RateLimitExceeded { .. } => 429,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::LengthRequired(_) => 411,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::HeadersTooLarge(_) => 431,
+            ApiError::NotImplemented { .. } => 501,
+        }
+    }
+
+    /// Whether retrying the same request later may succeed (the specification's column).
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            ApiError::PkgManagerError(_)
+                | ApiError::PatchApplyError(_)
+                | ApiError::JobTimeout(_)
+                | ApiError::ConfigReloadError(_)
+                | ApiError::ServiceUnhealthy { .. }
+                | ApiError::SystemRebootError(_)
+                | ApiError::RateLimitExceeded { .. }
+                | ApiError::RequestTimeout(_)
+                | ApiError::InternalError(_)
+        )
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::PkgNotFound(name) => format!("package not found: {name}"),
+            ApiError::PatchNotFound(id) => format!("patch not found: {id}"),
+            ApiError::JobNotFound(id) => format!("job not found: {id}"),
+            ApiError::ServiceNotFound(name) => format!("service not found: {name}"),
+            ApiError::NotFound(path) => format!("no such endpoint: {path}"),
+            ApiError::RateLimitExceeded { .. } => "Too many requests".to_string(),
+            ApiError::MethodNotAllowed {
+                method,
+                path,
+                allow,
+            } => format!(
+                "method {method} is not allowed on {path}; allowed: {}",
+                allow.join(", ")
+            ),
+            ApiError::PayloadTooLarge { limit } => {
+                format!("request body exceeds the limit of {limit} bytes")
+            }
+            ApiError::NotImplemented { endpoint, feature } => {
+                format!("{endpoint} is not implemented yet ({feature})")
+            }
+            ApiError::ApiReadOnly { endpoint } => {
+                format!("{endpoint} refused: this agent is read-only (api.read_only)")
+            }
+            ApiError::ServiceUnhealthy { message, .. } => message.clone(),
+            ApiError::AuthInvalidCert(m)
+            | ApiError::AuthCertExpired(m)
+            | ApiError::AuthzIpDenied(m)
+            | ApiError::PkgManagerError(m)
+            | ApiError::PkgDependencyError(m)
+            | ApiError::PkgVersionConflict(m)
+            | ApiError::PatchApplyError(m)
+            | ApiError::JobTimeout(m)
+            | ApiError::JobCancelled(m)
+            | ApiError::ConfigInvalid(m)
+            | ApiError::ConfigReloadError(m)
+            | ApiError::SystemRebootError(m)
+            | ApiError::InvalidRequest(m)
+            | ApiError::RequestTimeout(m)
+            | ApiError::LengthRequired(m)
+            | ApiError::HeadersTooLarge(m)
+            | ApiError::InternalError(m) => m.clone(),
+        }
+    }
+
+    /// Structured facts about the error (always a JSON object, possibly empty).
+    pub fn details(&self) -> Map<String, Value> {
+        let mut d = Map::new();
+        match self {
+            ApiError::PkgNotFound(name) => {
+                d.insert("package".into(), json!(name));
+            }
+            ApiError::PatchNotFound(id) => {
+                d.insert("patch_id".into(), json!(id));
+            }
+            ApiError::JobNotFound(id) => {
+                d.insert("job_id".into(), json!(id));
+            }
+            ApiError::ServiceNotFound(name) => {
+                d.insert("service".into(), json!(name));
+            }
+            ApiError::NotFound(path) => {
+                d.insert("path".into(), json!(path));
+            }
+            ApiError::RateLimitExceeded { retry_after } => {
+                d.insert(
+                    "retry_after_seconds".into(),
+                    json!(retry_after_seconds(*retry_after)),
+                );
+            }
+            ApiError::MethodNotAllowed { allow, .. } => {
+                d.insert("allowed_methods".into(), json!(allow));
+            }
+            ApiError::PayloadTooLarge { limit } => {
+                d.insert("limit_bytes".into(), json!(limit));
+            }
+            ApiError::NotImplemented { endpoint, .. } => {
+                d.insert("endpoint".into(), json!(endpoint));
+            }
+            ApiError::ApiReadOnly { endpoint } => {
+                d.insert("endpoint".into(), json!(endpoint));
+            }
+            ApiError::ServiceUnhealthy { details, .. } => d = details.clone(),
+            _ => {}
+        }
+        d
+    }
+
+    /// Headers this error adds: `Allow` on 405, `Retry-After` on 429.
+    pub fn headers(&self) -> Vec<(String, String)> {
+        match self {
+            ApiError::MethodNotAllowed { allow, .. } => {
+                vec![("Allow".to_string(), allow.join(", "))]
+            }
+            ApiError::RateLimitExceeded { retry_after } => vec![(
+                "Retry-After".to_string(),
+                retry_after_seconds(*retry_after).to_string(),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The error object of the envelope.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "code": self.code(),
+            "message": self.message(),
+            "details": Value::Object(self.details()),
+            "retryable": self.retryable(),
+        })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.code(), self.status(), self.message())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<&ProtocolError> for ApiError {
+    fn from(err: &ProtocolError) -> ApiError {
+        match err {
+            ProtocolError::BadRequest(m) => ApiError::InvalidRequest(m.clone()),
+            ProtocolError::HeaderTooLarge(m) => ApiError::HeadersTooLarge(m.clone()),
+            ProtocolError::BodyTooLarge { limit } => ApiError::PayloadTooLarge { limit: *limit },
+            ProtocolError::LengthRequired(m) => ApiError::LengthRequired(m.clone()),
+            ProtocolError::Timeout(m) => ApiError::RequestTimeout(m.clone()),
+        }
+    }
+}
+
+/// Whole seconds to wait, rounded up and at least 1 (a 0 would invite an instant retry).
+pub fn retry_after_seconds(d: Duration) -> u64 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    secs.max(1)
+}
+
+/// A successful handler result: HTTP status (200, 202, ...) and the `data` payload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    /// HTTP status, a 2xx.
+    pub status: u16,
+    /// The envelope's `data`; never null on success.
+    pub data: Value,
+}
+
+impl Reply {
+    /// 200 OK with `data`.
+    pub fn ok(data: Value) -> Reply {
+        Reply { status: 200, data }
+    }
+
+    /// 202 Accepted with `data` (async job started).
+    pub fn accepted(data: Value) -> Reply {
+        Reply { status: 202, data }
+    }
+}
+
+/// A fresh request id (UUID v4).
+pub fn new_request_id() -> Uuid {
+    Uuid::new_v4()
+}
+
+/// The envelope as a JSON value; `data` and `error` are exclusive.
+pub fn envelope(request_id: &Uuid, result: &Result<Reply, ApiError>) -> Value {
+    let (success, data, error) = match result {
+        Ok(reply) => (true, reply.data.clone(), Value::Null),
+        Err(e) => (false, Value::Null, e.to_json()),
+    };
+    json!({
+        "success": success,
+        "request_id": request_id.to_string(),
+        "timestamp": crate::timefmt::now_rfc3339(),
+        "data": data,
+        "error": error,
+    })
+}
+
+/// Renders a handler result as an HTTP response carrying the envelope and `X-Request-Id`.
+pub fn render(request_id: &Uuid, result: &Result<Reply, ApiError>) -> Response {
+    let status = match result {
+        Ok(reply) => reply.status,
+        Err(e) => e.status(),
+    };
+    let body = serde_json::to_vec(&envelope(request_id, result)).unwrap_or_else(|_| {
+        // Serializing a Value cannot fail (keys are strings); keep a valid envelope anyway.
+        fallback_body(request_id)
+    });
+    let mut response =
+        Response::json(status, body).with_header("X-Request-Id", &request_id.to_string());
+    if let Err(e) = result {
+        response.headers.extend(e.headers());
+    }
+    response
+}
+
+fn fallback_body(request_id: &Uuid) -> Vec<u8> {
+    format!(
+        "{{\"success\":false,\"request_id\":\"{request_id}\",\"timestamp\":\"{}\",\"data\":null,\
+         \"error\":{{\"code\":\"INTERNAL_ERROR\",\"message\":\"response serialization failed\",\
+         \"details\":{{}},\"retryable\":true}}}}",
+        crate::timefmt::now_rfc3339()
+    )
+    .into_bytes()
+}
+
+/// Renders an error with a fresh request id.
+pub fn error_response(err: &ApiError) -> Response {
+    render(&new_request_id(), &Err(err.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(resp: &Response) -> Value {
+        serde_json::from_slice(&resp.body).unwrap()
+    }
+
+    fn header<'a>(resp: &'a Response, name: &str) -> Option<&'a str> {
+        resp.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn assert_envelope_shape(v: &Value, resp: &Response) {
+        let obj = v.as_object().unwrap();
+        let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["data", "error", "request_id", "success", "timestamp"]
+        );
+        assert!(v["success"].is_boolean());
+        let id = v["request_id"].as_str().unwrap();
+        let parsed = Uuid::parse_str(id).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(header(resp, "X-Request-Id"), Some(id));
+        let ts = v["timestamp"].as_str().unwrap();
+        assert!(ts.ends_with('Z'), "{ts}");
+        time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).unwrap();
+        assert_eq!(header(resp, "Content-Type"), Some("application/json"));
+    }
+
+    #[test]
+    fn success_shape() {
+        let id = new_request_id();
+        let resp = render(&id, &Ok(Reply::accepted(json!({"job_id": "x"}))));
+        assert_eq!(resp.status, 202);
+        let v = parse(&resp);
+        assert_envelope_shape(&v, &resp);
+        assert_eq!(v["success"], true);
+        assert_eq!(v["data"]["job_id"], "x");
+        assert!(v["error"].is_null());
+        assert_eq!(v["request_id"], id.to_string());
+    }
+
+    #[test]
+    fn error_shape() {
+        let resp = error_response(&ApiError::InvalidRequest("id: not a UUID: \"abc\"".into()));
+        assert_eq!(resp.status, 400);
+        let v = parse(&resp);
+        assert_envelope_shape(&v, &resp);
+        assert_eq!(v["success"], false);
+        assert!(v["data"].is_null());
+        let e = v["error"].as_object().unwrap();
+        assert_eq!(e.len(), 4);
+        assert_eq!(e["code"], "INVALID_REQUEST");
+        assert_eq!(e["message"], "id: not a UUID: \"abc\"");
+        assert!(e["details"].is_object());
+        assert_eq!(e["retryable"], false);
+    }
+
+    #[test]
+    fn rate_limit_shape_and_headers() {
+        let err = ApiError::RateLimitExceeded {
+            retry_after: Duration::from_millis(29_001),
+        };
+        let resp = error_response(&err);
+        assert_eq!(resp.status, 429);
+        assert_eq!(header(&resp, "Retry-After"), Some("30"));
+        let v = parse(&resp);
+        assert_envelope_shape(&v, &resp);
+        assert_eq!(v["error"]["code"], "RATE_LIMIT_EXCEEDED");
+        assert_eq!(v["error"]["retryable"], true);
+        assert_eq!(v["error"]["details"]["retry_after_seconds"], 30);
+    }
+
+    #[test]
+    fn retry_after_rounds_up_and_is_at_least_one() {
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+        assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_seconds(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_millis(2001)), 3);
+    }
+
+    #[test]
+    fn method_not_allowed_has_allow_header() {
+        let err = ApiError::MethodNotAllowed {
+            method: "PATCH".into(),
+            path: "/api/v1/packages".into(),
+            allow: vec!["GET", "POST"],
+        };
+        let resp = error_response(&err);
+        assert_eq!(resp.status, 405);
+        assert_eq!(header(&resp, "Allow"), Some("GET, POST"));
+        let v = parse(&resp);
+        assert_eq!(
+            v["error"]["details"]["allowed_methods"],
+            json!(["GET", "POST"])
+        );
+    }
+
+    #[test]
+    fn spec_table_codes_statuses_and_retryable() {
+        let m = || "m".to_string();
+        let table: Vec<(ApiError, &str, u16, bool)> = vec![
+            (
+                ApiError::AuthInvalidCert(m()),
+                "AUTH_INVALID_CERT",
+                401,
+                false,
+            ),
+            (
+                ApiError::AuthCertExpired(m()),
+                "AUTH_CERT_EXPIRED",
+                401,
+                false,
+            ),
+            (ApiError::AuthzIpDenied(m()), "AUTHZ_IP_DENIED", 403, false),
+            (ApiError::PkgNotFound(m()), "PKG_NOT_FOUND", 404, false),
+            (
+                ApiError::PkgManagerError(m()),
+                "PKG_MANAGER_ERROR",
+                500,
+                true,
+            ),
+            (
+                ApiError::PkgDependencyError(m()),
+                "PKG_DEPENDENCY_ERROR",
+                400,
+                false,
+            ),
+            (
+                ApiError::PkgVersionConflict(m()),
+                "PKG_VERSION_CONFLICT",
+                400,
+                false,
+            ),
+            (ApiError::PatchNotFound(m()), "PATCH_NOT_FOUND", 404, false),
+            (
+                ApiError::PatchApplyError(m()),
+                "PATCH_APPLY_ERROR",
+                500,
+                true,
+            ),
+            (ApiError::JobNotFound(m()), "JOB_NOT_FOUND", 404, false),
+            (ApiError::JobTimeout(m()), "JOB_TIMEOUT", 408, true),
+            (ApiError::JobCancelled(m()), "JOB_CANCELLED", 400, false),
+            (ApiError::ConfigInvalid(m()), "CONFIG_INVALID", 400, false),
+            (
+                ApiError::ConfigReloadError(m()),
+                "CONFIG_RELOAD_ERROR",
+                500,
+                true,
+            ),
+            (
+                ApiError::ServiceUnhealthy {
+                    message: m(),
+                    details: Map::new(),
+                },
+                "SERVICE_UNHEALTHY",
+                503,
+                true,
+            ),
+            (
+                ApiError::SystemRebootError(m()),
+                "SYSTEM_REBOOT_ERROR",
+                500,
+                true,
+            ),
+            (ApiError::InvalidRequest(m()), "INVALID_REQUEST", 400, false),
+            (
+                ApiError::RateLimitExceeded {
+                    retry_after: Duration::from_secs(1),
+                },
+                "RATE_LIMIT_EXCEEDED",
+                429,
+                true,
+            ),
+            (ApiError::NotFound(m()), "NOT_FOUND", 404, false),
+            (ApiError::RequestTimeout(m()), "REQUEST_TIMEOUT", 408, true),
+            (ApiError::LengthRequired(m()), "LENGTH_REQUIRED", 411, false),
+            (
+                ApiError::PayloadTooLarge { limit: 1 },
+                "PAYLOAD_TOO_LARGE",
+                413,
+                false,
+            ),
+            (
+                ApiError::HeadersTooLarge(m()),
+                "HEADERS_TOO_LARGE",
+                431,
+                false,
+            ),
+            (ApiError::InternalError(m()), "INTERNAL_ERROR", 500, true),
+            (
+                ApiError::ServiceNotFound(m()),
+                "SERVICE_NOT_FOUND",
+                404,
+                false,
+            ),
+        ];
+        for (err, code, status, retryable) in table {
+            assert_eq!(err.code(), code);
+            assert_eq!(err.status(), status, "{code}");
+            assert_eq!(err.retryable(), retryable, "{code}");
+        }
+    }
+
+    #[test]
+    fn not_implemented_names_the_endpoint() {
+        let err = ApiError::NotImplemented {
+            endpoint: "POST /api/v1/packages".into(),
+            feature: "package installation".into(),
+        };
+        assert_eq!(err.status(), 501);
+        assert!(err
+            .message()
+            .starts_with("POST /api/v1/packages is not implemented yet"));
+        assert_eq!(err.details()["endpoint"], "POST /api/v1/packages");
+    }
+
+    #[test]
+    fn protocol_errors_map_to_statuses() {
+        let cases = [
+            (ProtocolError::BadRequest("x".into()), "INVALID_REQUEST"),
+            (
+                ProtocolError::HeaderTooLarge("x".into()),
+                "HEADERS_TOO_LARGE",
+            ),
+            (
+                ProtocolError::BodyTooLarge { limit: 10 },
+                "PAYLOAD_TOO_LARGE",
+            ),
+            (ProtocolError::LengthRequired("x".into()), "LENGTH_REQUIRED"),
+            (ProtocolError::Timeout("x".into()), "REQUEST_TIMEOUT"),
+        ];
+        for (pe, code) in cases {
+            let e = ApiError::from(&pe);
+            assert_eq!(e.code(), code);
+            assert_eq!(e.status(), pe.status());
+        }
+    }
+
+    #[test]
+    fn unhealthy_carries_its_details() {
+        let mut details = Map::new();
+        details.insert("status".into(), json!("unhealthy"));
+        let err = ApiError::ServiceUnhealthy {
+            message: "certificate expired".into(),
+            details,
+        };
+        let v = parse(&error_response(&err));
+        assert_eq!(v["error"]["details"]["status"], "unhealthy");
+        assert_eq!(v["error"]["message"], "certificate expired");
+    }
+
+    #[test]
+    fn fallback_body_is_a_valid_envelope() {
+        let id = new_request_id();
+        let v: Value = serde_json::from_slice(&fallback_body(&id)).unwrap();
+        assert_eq!(v["request_id"], id.to_string());
+        assert_eq!(v["error"]["code"], "INTERNAL_ERROR");
+    }
+}

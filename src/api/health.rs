@@ -1,0 +1,387 @@
+//! `GET /health` and `GET /api/v1/health`: the agent's own readiness.
+//!
+//! Facts are gathered into [`HealthInputs`] and judged by the pure [`report`], so every
+//! verdict can be tested without certificates, package managers or directories.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+
+use super::envelope::{ApiError, Reply};
+use crate::http::tls::TlsStatus;
+use crate::timefmt::rfc3339;
+
+/// A server certificate with fewer days left than this is reported as `expiring`.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// Everything the health verdict depends on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthInputs {
+    /// The current time.
+    pub now: OffsetDateTime,
+    /// Seconds since the agent started.
+    pub uptime_seconds: u64,
+    /// Facts about the loaded TLS material; `None` when no TLS state is available.
+    pub tls: Option<TlsStatus>,
+    /// The detected package manager, by API name.
+    pub package_manager: Option<&'static str>,
+    /// `jobs.storage_path`.
+    pub job_storage_path: PathBuf,
+    /// Whether the job storage is usable, or why not.
+    pub job_storage: Result<(), String>,
+}
+
+/// The judged health: the `data` object and whether it is fatal (503).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthReport {
+    /// The envelope's `data` object.
+    pub data: Value,
+    /// True when the server certificate has expired.
+    pub unhealthy: bool,
+}
+
+/// State of the server certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertState {
+    /// Valid for at least [`EXPIRY_WARNING_DAYS`].
+    Ok,
+    /// Valid, but for fewer than [`EXPIRY_WARNING_DAYS`].
+    Expiring,
+    /// No longer valid.
+    Expired,
+    /// Not known (no TLS state, or the certificate could not be read).
+    Unknown,
+}
+
+impl CertState {
+    /// The word the `checks.certificates` field carries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertState::Ok => "ok",
+            CertState::Expiring => "expiring",
+            CertState::Expired => "expired",
+            CertState::Unknown => "unknown",
+        }
+    }
+}
+
+/// Judges a certificate end of validity: its state and the whole days left (negative when
+/// expired).
+pub fn cert_state(
+    not_after: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+) -> (CertState, Option<i64>) {
+    let Some(not_after) = not_after else {
+        return (CertState::Unknown, None);
+    };
+    let left = not_after - now;
+    let days = left.whole_days();
+    let state = if not_after <= now {
+        CertState::Expired
+    } else if days < EXPIRY_WARNING_DAYS {
+        CertState::Expiring
+    } else {
+        CertState::Ok
+    };
+    (state, Some(days))
+}
+
+/// `crl_status`: `none` without a CRL, `stale` once its next update has passed, else `ok`.
+pub fn crl_status(tls: Option<&TlsStatus>, now: OffsetDateTime) -> &'static str {
+    match tls {
+        Some(TlsStatus {
+            crl_this_update: Some(_),
+            crl_next_update,
+            ..
+        }) => match crl_next_update {
+            Some(next) if *next < now => "stale",
+            _ => "ok",
+        },
+        _ => "none",
+    }
+}
+
+/// Judges the inputs into the health `data` object.
+pub fn report(inputs: &HealthInputs) -> HealthReport {
+    let now = inputs.now;
+    let not_after = inputs.tls.as_ref().and_then(|t| t.server_not_after);
+    let (cert, days) = cert_state(not_after, now);
+    let pkg = if inputs.package_manager.is_some() {
+        "ok"
+    } else {
+        "missing"
+    };
+    let jobs = if inputs.job_storage.is_ok() {
+        "ok"
+    } else {
+        "unavailable"
+    };
+    let crl = crl_status(inputs.tls.as_ref(), now);
+    let all_ok = cert == CertState::Ok && pkg == "ok" && jobs == "ok" && crl != "stale";
+    let unhealthy = cert == CertState::Expired;
+    let status = match (unhealthy, all_ok) {
+        (true, _) => "unhealthy",
+        (false, true) => "healthy",
+        (false, false) => "degraded",
+    };
+
+    let mut details = Map::new();
+    details.insert("certificate_days_remaining".into(), json!(days));
+    details.insert(
+        "certificate_not_after".into(),
+        json!(not_after.map(rfc3339)),
+    );
+    details.insert("package_manager".into(), json!(inputs.package_manager));
+    details.insert(
+        "job_storage_path".into(),
+        json!(inputs.job_storage_path.display().to_string()),
+    );
+    if let Err(why) = &inputs.job_storage {
+        details.insert("job_storage_error".into(), json!(why));
+    }
+
+    let mut data = Map::new();
+    data.insert("status".into(), json!(status));
+    data.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
+    data.insert("uptime_seconds".into(), json!(inputs.uptime_seconds));
+    data.insert(
+        "checks".into(),
+        json!({
+            "config": "ok",
+            "certificates": cert.as_str(),
+            "package_manager": pkg,
+            "job_queue": jobs,
+        }),
+    );
+    data.insert("details".into(), Value::Object(details));
+    // INTEROP: the Patch Manager reads these at the top level of `data`.
+    data.insert("crl_status".into(), json!(crl));
+    if let Some(tls) = &inputs.tls {
+        if let Some(this) = tls.crl_this_update {
+            let age = (now - this).whole_seconds().max(0);
+            data.insert("crl_age_seconds".into(), json!(age));
+            if let Some(next) = tls.crl_next_update {
+                data.insert("crl_next_update".into(), json!(rfc3339(next)));
+            }
+        }
+    }
+    HealthReport {
+        data: Value::Object(data),
+        unhealthy,
+    }
+}
+
+/// Turns a report into the handler result: 200, or 503 `SERVICE_UNHEALTHY` carrying the
+/// report in `error.details`.
+pub fn reply(report: HealthReport) -> Result<Reply, ApiError> {
+    if !report.unhealthy {
+        return Ok(Reply::ok(report.data));
+    }
+    let details = match report.data {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    Err(ApiError::ServiceUnhealthy {
+        message: "the server certificate has expired".to_string(),
+        details,
+    })
+}
+
+/// Whether the job storage directory exists and is writable, or could be created: the
+/// nearest existing ancestor is a writable directory. Nothing is created here.
+pub fn job_storage_state(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => writable_dir(path),
+        Ok(_) => Err(format!("{} is not a directory", path.display())),
+        // ENOTDIR: a parent is a file; the walk up below names it.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ENOTDIR) =>
+        {
+            let ancestor = path
+                .ancestors()
+                .skip(1)
+                .find(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_ok())
+                .ok_or_else(|| format!("{} has no existing parent", path.display()))?;
+            if !ancestor.is_dir() {
+                return Err(format!(
+                    "{} cannot be created: {} is not a directory",
+                    path.display(),
+                    ancestor.display()
+                ));
+            }
+            writable_dir(ancestor)
+                .map_err(|why| format!("{} cannot be created: {why}", path.display()))
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// `access(2)` with W_OK|X_OK: also catches read-only file systems, which mode bits miss.
+fn writable_dir(path: &Path) -> Result<(), String> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| format!("{} contains a NUL byte", path.display()))?;
+    // SAFETY: c is a valid NUL-terminated string that outlives the call.
+    let rc = unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not writable: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    fn now() -> OffsetDateTime {
+        time::macros::datetime!(2026-04-09 13:04:02 UTC)
+    }
+
+    fn tls(days_left: i64) -> TlsStatus {
+        TlsStatus {
+            server_not_after: Some(now() + Duration::days(days_left)),
+            crl_next_update: None,
+            crl_this_update: None,
+            loaded_at: now(),
+        }
+    }
+
+    fn inputs() -> HealthInputs {
+        HealthInputs {
+            now: now(),
+            uptime_seconds: 42,
+            tls: Some(tls(200)),
+            package_manager: Some("apt"),
+            job_storage_path: PathBuf::from("/var/lib/linux_patch_api/jobs"),
+            job_storage: Ok(()),
+        }
+    }
+
+    #[test]
+    fn all_ok_is_healthy() {
+        let r = report(&inputs());
+        assert!(!r.unhealthy);
+        let d = &r.data;
+        assert_eq!(d["status"], "healthy");
+        assert_eq!(d["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(d["uptime_seconds"], 42);
+        assert_eq!(
+            d["checks"],
+            json!({"config":"ok","certificates":"ok","package_manager":"ok","job_queue":"ok"})
+        );
+        assert_eq!(d["details"]["certificate_days_remaining"], 200);
+        assert_eq!(
+            d["details"]["certificate_not_after"],
+            "2026-10-26T13:04:02Z"
+        );
+        assert_eq!(d["details"]["package_manager"], "apt");
+        assert_eq!(d["crl_status"], "none");
+        assert!(d.get("crl_age_seconds").is_none());
+        assert!(reply(r).is_ok());
+    }
+
+    #[test]
+    fn expiring_certificate_degrades() {
+        let mut i = inputs();
+        i.tls = Some(tls(29));
+        let r = report(&i);
+        assert_eq!(r.data["status"], "degraded");
+        assert_eq!(r.data["checks"]["certificates"], "expiring");
+        assert_eq!(r.data["details"]["certificate_days_remaining"], 29);
+        assert_eq!(reply(r).unwrap().status, 200);
+    }
+
+    #[test]
+    fn expired_certificate_is_503_with_report() {
+        let mut i = inputs();
+        i.tls = Some(tls(-3));
+        let r = report(&i);
+        assert!(r.unhealthy);
+        assert_eq!(r.data["checks"]["certificates"], "expired");
+        assert_eq!(r.data["details"]["certificate_days_remaining"], -3);
+        let err = reply(r).unwrap_err();
+        assert_eq!(err.status(), 503);
+        assert_eq!(err.code(), "SERVICE_UNHEALTHY");
+        assert_eq!(err.details()["status"], "unhealthy");
+    }
+
+    #[test]
+    fn missing_package_manager_and_storage_degrade() {
+        let mut i = inputs();
+        i.package_manager = None;
+        i.job_storage = Err("nope".into());
+        let r = report(&i);
+        assert_eq!(r.data["status"], "degraded");
+        assert_eq!(r.data["checks"]["package_manager"], "missing");
+        assert_eq!(r.data["checks"]["job_queue"], "unavailable");
+        assert_eq!(r.data["details"]["job_storage_error"], "nope");
+        assert!(r.data["details"]["package_manager"].is_null());
+    }
+
+    #[test]
+    fn no_tls_state_is_unknown_and_degraded() {
+        let mut i = inputs();
+        i.tls = None;
+        let r = report(&i);
+        assert_eq!(r.data["checks"]["certificates"], "unknown");
+        assert_eq!(r.data["status"], "degraded");
+        assert!(!r.unhealthy);
+    }
+
+    #[test]
+    fn crl_fields() {
+        let mut i = inputs();
+        let mut t = tls(200);
+        t.crl_this_update = Some(now() - Duration::hours(2));
+        t.crl_next_update = Some(now() + Duration::hours(22));
+        i.tls = Some(t.clone());
+        let r = report(&i);
+        assert_eq!(r.data["crl_status"], "ok");
+        assert_eq!(r.data["crl_age_seconds"], 7200);
+        assert_eq!(r.data["crl_next_update"], "2026-04-10T11:04:02Z");
+        assert_eq!(r.data["status"], "healthy");
+
+        t.crl_next_update = Some(now() - Duration::seconds(1));
+        i.tls = Some(t);
+        let r = report(&i);
+        assert_eq!(r.data["crl_status"], "stale");
+        assert_eq!(r.data["status"], "degraded");
+    }
+
+    #[test]
+    fn cert_state_boundaries() {
+        assert_eq!(cert_state(None, now()), (CertState::Unknown, None));
+        assert_eq!(cert_state(Some(now()), now()).0, CertState::Expired);
+        let just = now() + Duration::days(30);
+        assert_eq!(cert_state(Some(just), now()), (CertState::Ok, Some(30)));
+        let almost = just - Duration::seconds(1);
+        assert_eq!(
+            cert_state(Some(almost), now()),
+            (CertState::Expiring, Some(29))
+        );
+    }
+
+    #[test]
+    fn job_storage_checks() {
+        let base = std::env::temp_dir().join(format!("lpa-health-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&base).unwrap();
+        assert!(job_storage_state(&base).is_ok());
+        assert!(job_storage_state(&base.join("a/b/jobs")).is_ok());
+        let file = base.join("file");
+        std::fs::write(&file, "x").unwrap();
+        let e = job_storage_state(&file).unwrap_err();
+        assert!(e.contains("not a directory"), "{e}");
+        let e = job_storage_state(&file.join("jobs")).unwrap_err();
+        assert!(e.contains("cannot be created"), "{e}");
+        std::fs::remove_dir_all(base).unwrap();
+    }
+}

@@ -1,0 +1,1058 @@
+//! Hand-written router: method + decoded path segments + query pairs → a typed [`Endpoint`].
+//!
+//! Order of checks: path known (else 404), method allowed for it (else 405 with `Allow`),
+//! then path parameters and query values typed (else 400 `INVALID_REQUEST` naming the value).
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use super::envelope::ApiError;
+use crate::http::uri;
+use crate::http::Request;
+
+/// Every endpoint of the specification (plus the INTEROP service status), with its
+/// parameters already typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `GET /health`
+    Health,
+    /// `GET /api/v1/health`
+    HealthV1,
+    /// `GET /api/v1/packages`
+    ListPackages(PackageQuery),
+    /// `POST /api/v1/packages`
+    InstallPackages,
+    /// `GET /api/v1/packages/{name}`
+    GetPackage {
+        /// Package name, loosely validated.
+        name: String,
+    },
+    /// `PUT /api/v1/packages/{name}`
+    UpdatePackage {
+        /// Package name, loosely validated.
+        name: String,
+    },
+    /// `DELETE /api/v1/packages/{name}`
+    RemovePackage {
+        /// Package name, loosely validated.
+        name: String,
+        /// `purge`: also remove configuration files.
+        purge: bool,
+        /// `force`: remove despite dependencies.
+        force: bool,
+    },
+    /// `GET /api/v1/patches`
+    ListPatches(PatchQuery),
+    /// `POST /api/v1/patches/apply`
+    ApplyPatches,
+    /// `GET /api/v1/system/info`
+    SystemInfo,
+    /// `POST /api/v1/system/reboot`
+    Reboot,
+    /// `GET /api/v1/system/services/{name}` (INTEROP)
+    ServiceStatus {
+        /// Service name, loosely validated.
+        name: String,
+    },
+    /// `GET /api/v1/jobs`
+    ListJobs(JobQuery),
+    /// `GET /api/v1/jobs/{id}`
+    GetJob {
+        /// Job id.
+        id: Uuid,
+    },
+    /// `DELETE /api/v1/jobs/{id}`
+    CancelJob {
+        /// Job id.
+        id: Uuid,
+    },
+    /// `POST /api/v1/jobs/{id}/rollback`
+    RollbackJob {
+        /// Job id.
+        id: Uuid,
+    },
+    /// `GET /api/v1/ws/jobs` (WebSocket upgrade)
+    JobStream,
+}
+
+impl Endpoint {
+    /// `METHOD /path/template`, e.g. `DELETE /api/v1/packages/{name}`, for messages and logs.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Endpoint::Health => "GET /health",
+            Endpoint::HealthV1 => "GET /api/v1/health",
+            Endpoint::ListPackages(_) => "GET /api/v1/packages",
+            Endpoint::InstallPackages => "POST /api/v1/packages",
+            Endpoint::GetPackage { .. } => "GET /api/v1/packages/{name}",
+            Endpoint::UpdatePackage { .. } => "PUT /api/v1/packages/{name}",
+            Endpoint::RemovePackage { .. } => "DELETE /api/v1/packages/{name}",
+            Endpoint::ListPatches(_) => "GET /api/v1/patches",
+            Endpoint::ApplyPatches => "POST /api/v1/patches/apply",
+            Endpoint::SystemInfo => "GET /api/v1/system/info",
+            Endpoint::Reboot => "POST /api/v1/system/reboot",
+            Endpoint::ServiceStatus { .. } => "GET /api/v1/system/services/{name}",
+            Endpoint::ListJobs(_) => "GET /api/v1/jobs",
+            Endpoint::GetJob { .. } => "GET /api/v1/jobs/{id}",
+            Endpoint::CancelJob { .. } => "DELETE /api/v1/jobs/{id}",
+            Endpoint::RollbackJob { .. } => "POST /api/v1/jobs/{id}/rollback",
+            Endpoint::JobStream => "GET /api/v1/ws/jobs",
+        }
+    }
+
+    /// True for endpoints that change state (POST, PUT, DELETE).
+    pub fn is_mutating(&self) -> bool {
+        !self.template().starts_with("GET ")
+    }
+}
+
+/// True for the methods that are meant to change state.
+pub fn is_mutating_method(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "DELETE")
+}
+
+/// `limit` and `offset` of a list endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// 1-1000, default 100.
+    pub limit: u32,
+    /// Default 0.
+    pub offset: u64,
+}
+
+impl Default for Page {
+    fn default() -> Page {
+        Page {
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+        }
+    }
+}
+
+/// Default `limit` of list endpoints.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Largest `limit` accepted.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// Declares a closed set of query values with its wire spelling.
+macro_rules! query_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// Every value with its wire spelling, in the specification's order.
+            pub const ALL: &'static [(&'static str, $name)] = &[$(($text, $name::$variant)),+];
+
+            /// The wire spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+    };
+}
+
+query_enum!(
+    /// `status` of `GET /api/v1/packages`.
+    PackageStatus {
+        /// Installed packages.
+        Installed = "installed",
+        /// Installed packages with an update.
+        Upgradable = "upgradable",
+        /// Everything known.
+        All = "all",
+    }
+);
+
+query_enum!(
+    /// `sort` of `GET /api/v1/packages`.
+    PackageSort {
+        /// By name.
+        Name = "name",
+        /// By version.
+        Version = "version",
+        /// By installed size.
+        Size = "size",
+    }
+);
+
+query_enum!(
+    /// `severity` of `GET /api/v1/patches`.
+    PatchSeverity {
+        /// Critical only.
+        Critical = "critical",
+        /// High only.
+        High = "high",
+        /// Medium only.
+        Medium = "medium",
+        /// Low only.
+        Low = "low",
+        /// Any severity.
+        All = "all",
+    }
+);
+
+query_enum!(
+    /// `status` of `GET /api/v1/patches`.
+    PatchStatus {
+        /// Not yet applied.
+        Available = "available",
+        /// Already applied.
+        Applied = "applied",
+        /// Being applied.
+        Pending = "pending",
+        /// Any status.
+        All = "all",
+    }
+);
+
+query_enum!(
+    /// `sort` of `GET /api/v1/patches`.
+    PatchSort {
+        /// By severity.
+        Severity = "severity",
+        /// By publication date.
+        PublishedDate = "published_date",
+        /// By name.
+        Name = "name",
+    }
+);
+
+query_enum!(
+    /// `status` of `GET /api/v1/jobs` (the specification's job status values).
+    JobStatus {
+        /// Queued.
+        Pending = "pending",
+        /// Executing.
+        Running = "running",
+        /// Finished successfully.
+        Completed = "completed",
+        /// Finished with errors.
+        Failed = "failed",
+        /// Cancelled by a user.
+        Cancelled = "cancelled",
+        /// Exceeded the job timeout.
+        Timeout = "timeout",
+    }
+);
+
+query_enum!(
+    /// `operation` of `GET /api/v1/jobs`: the operations jobs are created for.
+    JobOperation {
+        /// Package install.
+        Install = "install",
+        /// Package update.
+        Update = "update",
+        /// Package removal.
+        Remove = "remove",
+        /// Patch application.
+        PatchApply = "patch_apply",
+        /// System reboot.
+        Reboot = "reboot",
+        /// Job rollback.
+        Rollback = "rollback",
+    }
+);
+
+query_enum!(
+    /// `sort` of `GET /api/v1/jobs`.
+    JobSort {
+        /// By creation time.
+        CreatedAt = "created_at",
+        /// By last update.
+        UpdatedAt = "updated_at",
+        /// By status.
+        Status = "status",
+    }
+);
+
+query_enum!(
+    /// `order` of list endpoints.
+    SortOrder {
+        /// Ascending (default).
+        Asc = "asc",
+        /// Descending.
+        Desc = "desc",
+    }
+);
+
+/// Query of `GET /api/v1/packages`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackageQuery {
+    /// `name` filter (may contain `*`).
+    pub name: Option<String>,
+    /// `status` filter.
+    pub status: Option<PackageStatus>,
+    /// `limit`/`offset`.
+    pub page: Page,
+    /// `sort` field.
+    pub sort: Option<PackageSort>,
+    /// `order`, default ascending.
+    pub order: SortOrder,
+}
+
+/// Query of `GET /api/v1/patches`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatchQuery {
+    /// `severity` filter.
+    pub severity: Option<PatchSeverity>,
+    /// `status` filter.
+    pub status: Option<PatchStatus>,
+    /// `limit`/`offset`.
+    pub page: Page,
+    /// `sort` field.
+    pub sort: Option<PatchSort>,
+    /// `order`, default ascending.
+    pub order: SortOrder,
+}
+
+/// Query of `GET /api/v1/jobs`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobQuery {
+    /// `status` filter.
+    pub status: Option<JobStatus>,
+    /// `operation` filter.
+    pub operation: Option<JobOperation>,
+    /// `limit`/`offset`.
+    pub page: Page,
+    /// `sort` field.
+    pub sort: Option<JobSort>,
+    /// `order`, default ascending.
+    pub order: SortOrder,
+}
+
+/// A path the API knows, before the method is considered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Resource {
+    Health,
+    HealthV1,
+    Packages,
+    Package(String),
+    Patches,
+    PatchesApply,
+    SystemInfo,
+    SystemReboot,
+    Service(String),
+    Jobs,
+    Job(String),
+    JobRollback(String),
+    WsJobs,
+}
+
+impl Resource {
+    fn allowed_methods(&self) -> &'static [&'static str] {
+        match self {
+            Resource::Packages => &["GET", "POST"],
+            Resource::Package(_) => &["GET", "PUT", "DELETE"],
+            Resource::Job(_) => &["GET", "DELETE"],
+            Resource::PatchesApply | Resource::SystemReboot | Resource::JobRollback(_) => &["POST"],
+            Resource::Health
+            | Resource::HealthV1
+            | Resource::Patches
+            | Resource::SystemInfo
+            | Resource::Service(_)
+            | Resource::Jobs
+            | Resource::WsJobs => &["GET"],
+        }
+    }
+}
+
+fn match_resource(segments: &[String]) -> Option<Resource> {
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    // An empty segment (`//`, trailing `/`) is never a parameter value.
+    if segs.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    let resource = match segs.as_slice() {
+        ["health"] => Resource::Health,
+        ["api", "v1", rest @ ..] => match rest {
+            ["health"] => Resource::HealthV1,
+            ["packages"] => Resource::Packages,
+            ["packages", name] => Resource::Package(name.to_string()),
+            ["patches"] => Resource::Patches,
+            ["patches", "apply"] => Resource::PatchesApply,
+            ["system", "info"] => Resource::SystemInfo,
+            ["system", "reboot"] => Resource::SystemReboot,
+            ["system", "services", name] => Resource::Service(name.to_string()),
+            ["jobs"] => Resource::Jobs,
+            ["jobs", id] => Resource::Job(id.to_string()),
+            ["jobs", id, "rollback"] => Resource::JobRollback(id.to_string()),
+            ["ws", "jobs"] => Resource::WsJobs,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(resource)
+}
+
+/// Routes a request: decodes the path and query with the `uri` helpers, then [`route`].
+pub fn route_request(req: &Request) -> Result<Endpoint, ApiError> {
+    let segments = uri::path_segments(&req.path)
+        .map_err(|e| ApiError::InvalidRequest(format!("path: {}", e.0)))?;
+    let resource = resolve(&req.method, &req.path, &segments)?;
+    let pairs = match req.query.as_deref() {
+        Some(raw) => uri::query_pairs(raw)
+            .map_err(|e| ApiError::InvalidRequest(format!("query: {}", e.0)))?,
+        None => Vec::new(),
+    };
+    build(&req.method, &req.path, resource, &pairs)
+}
+
+/// Routes already-decoded input; `path` is only used in messages.
+pub fn route(
+    method: &str,
+    path: &str,
+    segments: &[String],
+    query: &[(String, String)],
+) -> Result<Endpoint, ApiError> {
+    let resource = resolve(method, path, segments)?;
+    build(method, path, resource, query)
+}
+
+fn resolve(method: &str, path: &str, segments: &[String]) -> Result<Resource, ApiError> {
+    let resource = match_resource(segments).ok_or_else(|| ApiError::NotFound(path.to_string()))?;
+    let allow = resource.allowed_methods();
+    if !allow.contains(&method) {
+        return Err(ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            path: path.to_string(),
+            allow: allow.to_vec(),
+        });
+    }
+    Ok(resource)
+}
+
+fn build(
+    method: &str,
+    path: &str,
+    resource: Resource,
+    query: &[(String, String)],
+) -> Result<Endpoint, ApiError> {
+    let endpoint = match (method, resource) {
+        ("GET", Resource::Health) => no_query(query, Endpoint::Health)?,
+        ("GET", Resource::HealthV1) => no_query(query, Endpoint::HealthV1)?,
+        ("GET", Resource::Packages) => Endpoint::ListPackages(package_query(query)?),
+        ("POST", Resource::Packages) => no_query(query, Endpoint::InstallPackages)?,
+        ("GET", Resource::Package(name)) => no_query(
+            query,
+            Endpoint::GetPackage {
+                name: loose_name("name", name)?,
+            },
+        )?,
+        ("PUT", Resource::Package(name)) => no_query(
+            query,
+            Endpoint::UpdatePackage {
+                name: loose_name("name", name)?,
+            },
+        )?,
+        ("DELETE", Resource::Package(name)) => {
+            let name = loose_name("name", name)?;
+            let q = Params::new(query, &["purge", "force"])?;
+            Endpoint::RemovePackage {
+                name,
+                purge: q.boolean("purge")?.unwrap_or(false),
+                force: q.boolean("force")?.unwrap_or(false),
+            }
+        }
+        ("GET", Resource::Patches) => Endpoint::ListPatches(patch_query(query)?),
+        ("POST", Resource::PatchesApply) => no_query(query, Endpoint::ApplyPatches)?,
+        ("GET", Resource::SystemInfo) => no_query(query, Endpoint::SystemInfo)?,
+        ("POST", Resource::SystemReboot) => no_query(query, Endpoint::Reboot)?,
+        ("GET", Resource::Service(name)) => no_query(
+            query,
+            Endpoint::ServiceStatus {
+                name: loose_name("name", name)?,
+            },
+        )?,
+        ("GET", Resource::Jobs) => Endpoint::ListJobs(job_query(query)?),
+        ("GET", Resource::Job(id)) => no_query(query, Endpoint::GetJob { id: job_id(&id)? })?,
+        ("DELETE", Resource::Job(id)) => no_query(query, Endpoint::CancelJob { id: job_id(&id)? })?,
+        ("POST", Resource::JobRollback(id)) => {
+            no_query(query, Endpoint::RollbackJob { id: job_id(&id)? })?
+        }
+        ("GET", Resource::WsJobs) => no_query(query, Endpoint::JobStream)?,
+        (m, r) => {
+            // resolve() already refused methods outside allowed_methods(); kept total anyway.
+            return Err(ApiError::MethodNotAllowed {
+                method: m.to_string(),
+                path: path.to_string(),
+                allow: r.allowed_methods().to_vec(),
+            });
+        }
+    };
+    Ok(endpoint)
+}
+
+fn no_query(query: &[(String, String)], endpoint: Endpoint) -> Result<Endpoint, ApiError> {
+    Params::new(query, &[])?;
+    Ok(endpoint)
+}
+
+fn package_query(query: &[(String, String)]) -> Result<PackageQuery, ApiError> {
+    let q = Params::new(
+        query,
+        &["name", "status", "limit", "offset", "sort", "order"],
+    )?;
+    Ok(PackageQuery {
+        name: q
+            .get("name")
+            .map(|v| loose_value("query parameter name", v))
+            .transpose()?,
+        status: q.one_of("status", PackageStatus::ALL)?,
+        page: q.page()?,
+        sort: q.one_of("sort", PackageSort::ALL)?,
+        order: q.one_of("order", SortOrder::ALL)?.unwrap_or(SortOrder::Asc),
+    })
+}
+
+fn patch_query(query: &[(String, String)]) -> Result<PatchQuery, ApiError> {
+    let q = Params::new(
+        query,
+        &["severity", "status", "limit", "offset", "sort", "order"],
+    )?;
+    Ok(PatchQuery {
+        severity: q.one_of("severity", PatchSeverity::ALL)?,
+        status: q.one_of("status", PatchStatus::ALL)?,
+        page: q.page()?,
+        sort: q.one_of("sort", PatchSort::ALL)?,
+        order: q.one_of("order", SortOrder::ALL)?.unwrap_or(SortOrder::Asc),
+    })
+}
+
+fn job_query(query: &[(String, String)]) -> Result<JobQuery, ApiError> {
+    let q = Params::new(
+        query,
+        &["status", "operation", "limit", "offset", "sort", "order"],
+    )?;
+    Ok(JobQuery {
+        status: q.one_of("status", JobStatus::ALL)?,
+        operation: q.one_of("operation", JobOperation::ALL)?,
+        page: q.page()?,
+        sort: q.one_of("sort", JobSort::ALL)?,
+        order: q.one_of("order", SortOrder::ALL)?.unwrap_or(SortOrder::Asc),
+    })
+}
+
+/// Parses a job id: the hyphenated UUID form only, as the API itself writes them.
+fn job_id(raw: &str) -> Result<Uuid, ApiError> {
+    let bad = || ApiError::InvalidRequest(format!("id: not a UUID: {raw:?}"));
+    if raw.len() != 36 {
+        return Err(bad());
+    }
+    Uuid::parse_str(raw).map_err(|_| bad())
+}
+
+/// Loose name check for path parameters; per-ecosystem grammar comes with the backends.
+fn loose_name(what: &str, value: String) -> Result<String, ApiError> {
+    loose_value(what, &value)
+}
+
+fn loose_value(what: &str, value: &str) -> Result<String, ApiError> {
+    let len = value.chars().count();
+    if len == 0 || len > 255 {
+        return Err(ApiError::InvalidRequest(format!(
+            "{what}: must be 1-255 characters, got {len}"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::InvalidRequest(format!(
+            "{what}: control characters are not allowed: {value:?}"
+        )));
+    }
+    if value.contains('/') {
+        return Err(ApiError::InvalidRequest(format!(
+            "{what}: '/' is not allowed: {value:?}"
+        )));
+    }
+    Ok(value.to_string())
+}
+
+/// Query parameters checked against the allowed names: no unknown, none repeated.
+struct Params<'a> {
+    values: BTreeMap<&'a str, &'a str>,
+}
+
+impl<'a> Params<'a> {
+    fn new(query: &'a [(String, String)], allowed: &[&str]) -> Result<Params<'a>, ApiError> {
+        let unknown: Vec<&str> = query
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !allowed.contains(k))
+            .collect();
+        if !unknown.is_empty() {
+            let allowed = if allowed.is_empty() {
+                "none".to_string()
+            } else {
+                allowed.join(", ")
+            };
+            let unknown: Vec<String> = unknown.iter().map(|k| format!("{k:?}")).collect();
+            return Err(ApiError::InvalidRequest(format!(
+                "unknown query parameter(s): {}; allowed: {allowed}",
+                unknown.join(", ")
+            )));
+        }
+        let mut values = BTreeMap::new();
+        for (k, v) in query {
+            if values.insert(k.as_str(), v.as_str()).is_some() {
+                return Err(ApiError::InvalidRequest(format!(
+                    "query parameter {k}: given more than once"
+                )));
+            }
+        }
+        Ok(Params { values })
+    }
+
+    fn get(&self, key: &str) -> Option<&'a str> {
+        self.values.get(key).copied()
+    }
+
+    fn one_of<T: Copy>(&self, key: &str, all: &[(&str, T)]) -> Result<Option<T>, ApiError> {
+        let Some(raw) = self.get(key) else {
+            return Ok(None);
+        };
+        match all.iter().find(|(text, _)| *text == raw) {
+            Some((_, v)) => Ok(Some(*v)),
+            None => {
+                let names: Vec<&str> = all.iter().map(|(t, _)| *t).collect();
+                Err(ApiError::InvalidRequest(format!(
+                    "query parameter {key}: must be one of {}, got {raw:?}",
+                    names.join(", ")
+                )))
+            }
+        }
+    }
+
+    fn boolean(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some("true") | Some("1") => Ok(Some(true)),
+            Some("false") | Some("0") => Ok(Some(false)),
+            Some(raw) => Err(ApiError::InvalidRequest(format!(
+                "query parameter {key}: must be true, false, 1 or 0, got {raw:?}"
+            ))),
+        }
+    }
+
+    fn page(&self) -> Result<Page, ApiError> {
+        let limit = match self.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(raw) => digits::<u32>(raw)
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::InvalidRequest(format!(
+                        "query parameter limit: must be an integer 1-{MAX_LIMIT}, got {raw:?}"
+                    ))
+                })?,
+        };
+        let offset = match self.get("offset") {
+            None => 0,
+            Some(raw) => digits::<u64>(raw).ok_or_else(|| {
+                ApiError::InvalidRequest(format!(
+                    "query parameter offset: must be an integer >= 0, got {raw:?}"
+                ))
+            })?,
+        };
+        Ok(Page { limit, offset })
+    }
+}
+
+/// Parses plain ASCII digits (no sign, no blanks), refusing overflow.
+fn digits<T: std::str::FromStr>(raw: &str) -> Option<T> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JOB: &str = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
+
+    fn segs(path: &str) -> Vec<String> {
+        path.trim_start_matches('/')
+            .split('/')
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
+        q.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn r(method: &str, path: &str) -> Result<Endpoint, ApiError> {
+        route(method, path, &segs(path), &[])
+    }
+
+    fn rq(method: &str, path: &str, q: &[(&str, &str)]) -> Result<Endpoint, ApiError> {
+        route(method, path, &segs(path), &pairs(q))
+    }
+
+    fn invalid_message(res: Result<Endpoint, ApiError>) -> String {
+        match res {
+            Err(ApiError::InvalidRequest(m)) => m,
+            other => panic!("expected INVALID_REQUEST, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_endpoint_routes() {
+        let id = Uuid::parse_str(JOB).unwrap();
+        let cases: Vec<(&str, String, Endpoint)> = vec![
+            ("GET", "/health".into(), Endpoint::Health),
+            ("GET", "/api/v1/health".into(), Endpoint::HealthV1),
+            (
+                "GET",
+                "/api/v1/packages".into(),
+                Endpoint::ListPackages(PackageQuery {
+                    name: None,
+                    status: None,
+                    page: Page::default(),
+                    sort: None,
+                    order: SortOrder::Asc,
+                }),
+            ),
+            ("POST", "/api/v1/packages".into(), Endpoint::InstallPackages),
+            (
+                "GET",
+                "/api/v1/packages/nginx".into(),
+                Endpoint::GetPackage {
+                    name: "nginx".into(),
+                },
+            ),
+            (
+                "PUT",
+                "/api/v1/packages/libc6".into(),
+                Endpoint::UpdatePackage {
+                    name: "libc6".into(),
+                },
+            ),
+            (
+                "DELETE",
+                "/api/v1/packages/nginx".into(),
+                Endpoint::RemovePackage {
+                    name: "nginx".into(),
+                    purge: false,
+                    force: false,
+                },
+            ),
+            (
+                "GET",
+                "/api/v1/patches".into(),
+                Endpoint::ListPatches(PatchQuery {
+                    severity: None,
+                    status: None,
+                    page: Page::default(),
+                    sort: None,
+                    order: SortOrder::Asc,
+                }),
+            ),
+            (
+                "POST",
+                "/api/v1/patches/apply".into(),
+                Endpoint::ApplyPatches,
+            ),
+            ("GET", "/api/v1/system/info".into(), Endpoint::SystemInfo),
+            ("POST", "/api/v1/system/reboot".into(), Endpoint::Reboot),
+            (
+                "GET",
+                "/api/v1/system/services/ssh.service".into(),
+                Endpoint::ServiceStatus {
+                    name: "ssh.service".into(),
+                },
+            ),
+            (
+                "GET",
+                "/api/v1/jobs".into(),
+                Endpoint::ListJobs(JobQuery {
+                    status: None,
+                    operation: None,
+                    page: Page::default(),
+                    sort: None,
+                    order: SortOrder::Asc,
+                }),
+            ),
+            (
+                "GET",
+                format!("/api/v1/jobs/{JOB}"),
+                Endpoint::GetJob { id },
+            ),
+            (
+                "DELETE",
+                format!("/api/v1/jobs/{JOB}"),
+                Endpoint::CancelJob { id },
+            ),
+            (
+                "POST",
+                format!("/api/v1/jobs/{JOB}/rollback"),
+                Endpoint::RollbackJob { id },
+            ),
+            ("GET", "/api/v1/ws/jobs".into(), Endpoint::JobStream),
+        ];
+        for (method, path, expected) in cases {
+            let got = r(method, &path).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+            assert_eq!(got, expected, "{method} {path}");
+            assert!(got.template().starts_with(method), "{method} {path}");
+            assert_eq!(got.is_mutating(), method != "GET");
+        }
+    }
+
+    #[test]
+    fn unknown_paths_are_404() {
+        for path in [
+            "/",
+            "/api",
+            "/api/v1",
+            "/api/v2/health",
+            "/api/v1/packages/nginx/extra",
+            "/api/v1/system",
+            "/api/v1/system/services",
+            "/api/v1/ws",
+            "/api/v1/packages/",
+            "/api/v1//packages",
+            "/healthz",
+        ] {
+            match r("GET", path) {
+                Err(ApiError::NotFound(p)) => assert_eq!(p, path),
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_method_is_405_with_allow() {
+        let cases = [
+            ("PATCH", "/api/v1/packages", vec!["GET", "POST"]),
+            (
+                "POST",
+                "/api/v1/packages/nginx",
+                vec!["GET", "PUT", "DELETE"],
+            ),
+            ("HEAD", "/health", vec!["GET"]),
+            ("GET", "/api/v1/patches/apply", vec!["POST"]),
+            ("PUT", &format!("/api/v1/jobs/{JOB}"), vec!["GET", "DELETE"]),
+            ("GET", "/api/v1/system/reboot", vec!["POST"]),
+            ("OPTIONS", "/api/v1/ws/jobs", vec!["GET"]),
+        ];
+        for (method, path, allow) in cases {
+            match r(method, path) {
+                Err(e @ ApiError::MethodNotAllowed { .. }) => {
+                    assert_eq!(e.status(), 405);
+                    assert_eq!(e.headers(), vec![("Allow".to_string(), allow.join(", "))]);
+                }
+                other => panic!("{method} {path}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn method_is_checked_before_parameters() {
+        assert!(matches!(
+            r("PATCH", "/api/v1/jobs/abc"),
+            Err(ApiError::MethodNotAllowed { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_job_ids() {
+        assert_eq!(
+            invalid_message(r("GET", "/api/v1/jobs/abc")),
+            "id: not a UUID: \"abc\""
+        );
+        let simple = JOB.replace('-', "");
+        assert!(
+            invalid_message(r("DELETE", &format!("/api/v1/jobs/{simple}"))).contains("not a UUID")
+        );
+        let braced = format!("/api/v1/jobs/{{{}}}/rollback", &JOB[..34]);
+        assert!(invalid_message(r("POST", &braced)).starts_with("id: not a UUID"));
+    }
+
+    #[test]
+    fn loose_names() {
+        let long = "a".repeat(256);
+        let cases = [
+            ("a/b", "'/' is not allowed"),
+            ("a\u{7}b", "control characters"),
+            (long.as_str(), "must be 1-255 characters, got 256"),
+        ];
+        for (name, needle) in cases {
+            let segments = vec![
+                "api".to_string(),
+                "v1".to_string(),
+                "packages".to_string(),
+                name.to_string(),
+            ];
+            let m = invalid_message(route("GET", "/x", &segments, &[]));
+            assert!(m.starts_with("name: "), "{m}");
+            assert!(m.contains(needle), "{m}");
+        }
+        assert!(r("GET", &format!("/api/v1/packages/{}", "a".repeat(255))).is_ok());
+        assert!(r("GET", "/api/v1/packages/g++").is_ok());
+        assert!(r("GET", "/api/v1/packages/python3.11:amd64").is_ok());
+    }
+
+    #[test]
+    fn package_query_typed() {
+        let e = rq(
+            "GET",
+            "/api/v1/packages",
+            &[
+                ("name", "nginx*"),
+                ("status", "upgradable"),
+                ("limit", "50"),
+                ("offset", "100"),
+                ("sort", "size"),
+                ("order", "desc"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            e,
+            Endpoint::ListPackages(PackageQuery {
+                name: Some("nginx*".into()),
+                status: Some(PackageStatus::Upgradable),
+                page: Page {
+                    limit: 50,
+                    offset: 100
+                },
+                sort: Some(PackageSort::Size),
+                order: SortOrder::Desc,
+            })
+        );
+    }
+
+    #[test]
+    fn bad_query_values() {
+        let cases: Vec<(&str, &str, &str)> =
+            vec![
+            ("limit", "abc", "query parameter limit: must be an integer 1-1000, got \"abc\""),
+            ("limit", "0", "query parameter limit: must be an integer 1-1000, got \"0\""),
+            ("limit", "1001", "query parameter limit: must be an integer 1-1000, got \"1001\""),
+            ("limit", "+5", "query parameter limit: must be an integer 1-1000, got \"+5\""),
+            ("offset", "-1", "query parameter offset: must be an integer >= 0, got \"-1\""),
+            (
+                "offset",
+                "99999999999999999999999",
+                "query parameter offset: must be an integer >= 0",
+            ),
+            (
+                "status",
+                "broken",
+                "query parameter status: must be one of installed, upgradable, all, got \"broken\"",
+            ),
+            ("sort", "date", "query parameter sort: must be one of name, version, size"),
+            ("order", "ASC", "query parameter order: must be one of asc, desc, got \"ASC\""),
+            ("name", "", "query parameter name: must be 1-255 characters, got 0"),
+        ];
+        for (k, v, expected) in cases {
+            let m = invalid_message(rq("GET", "/api/v1/packages", &[(k, v)]));
+            assert!(m.starts_with(expected), "{k}={v}: {m}");
+        }
+    }
+
+    #[test]
+    fn patch_and_job_queries() {
+        let e = rq(
+            "GET",
+            "/api/v1/patches",
+            &[
+                ("severity", "critical"),
+                ("status", "available"),
+                ("sort", "published_date"),
+            ],
+        )
+        .unwrap();
+        let Endpoint::ListPatches(q) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(q.severity, Some(PatchSeverity::Critical));
+        assert_eq!(q.status, Some(PatchStatus::Available));
+        assert_eq!(q.sort, Some(PatchSort::PublishedDate));
+        let m = invalid_message(rq("GET", "/api/v1/patches", &[("severity", "urgent")]));
+        assert!(m.contains("critical, high, medium, low, all"), "{m}");
+
+        let e = rq(
+            "GET",
+            "/api/v1/jobs",
+            &[
+                ("status", "timeout"),
+                ("operation", "patch_apply"),
+                ("sort", "updated_at"),
+            ],
+        )
+        .unwrap();
+        let Endpoint::ListJobs(q) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(q.status, Some(JobStatus::Timeout));
+        assert_eq!(q.operation, Some(JobOperation::PatchApply));
+        assert_eq!(q.sort, Some(JobSort::UpdatedAt));
+        assert_eq!(JobOperation::PatchApply.as_str(), "patch_apply");
+        let m = invalid_message(rq("GET", "/api/v1/jobs", &[("status", "installed")]));
+        assert!(
+            m.starts_with("query parameter status: must be one of pending"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn delete_booleans() {
+        for (raw, expected) in [("true", true), ("1", true), ("false", false), ("0", false)] {
+            let e = rq(
+                "DELETE",
+                "/api/v1/packages/nginx",
+                &[("purge", raw), ("force", raw)],
+            )
+            .unwrap();
+            assert_eq!(
+                e,
+                Endpoint::RemovePackage {
+                    name: "nginx".into(),
+                    purge: expected,
+                    force: expected
+                }
+            );
+        }
+        let m = invalid_message(rq("DELETE", "/api/v1/packages/nginx", &[("purge", "yes")]));
+        assert_eq!(
+            m,
+            "query parameter purge: must be true, false, 1 or 0, got \"yes\""
+        );
+    }
+
+    #[test]
+    fn unknown_and_repeated_parameters() {
+        let m = invalid_message(rq(
+            "GET",
+            "/api/v1/packages",
+            &[("foo", "1"), ("limit", "5"), ("bar", "")],
+        ));
+        assert!(m.contains("\"foo\", \"bar\""), "{m}");
+        assert!(m.contains("allowed: name, status, limit"), "{m}");
+        let m = invalid_message(rq("GET", "/api/v1/system/info", &[("x", "1")]));
+        assert!(m.ends_with("allowed: none"), "{m}");
+        let m = invalid_message(rq("GET", "/api/v1/jobs", &[("limit", "5"), ("limit", "6")]));
+        assert_eq!(m, "query parameter limit: given more than once");
+        // Endpoints answering 501 today still validate their surface.
+        let m = invalid_message(rq("POST", "/api/v1/packages", &[("dry_run", "1")]));
+        assert!(m.contains("dry_run"), "{m}");
+    }
+
+    #[test]
+    fn mutating_methods() {
+        for m in ["POST", "PUT", "DELETE"] {
+            assert!(is_mutating_method(m));
+        }
+        for m in ["GET", "HEAD", "OPTIONS", "PATCH", "post"] {
+            assert!(!is_mutating_method(m), "{m}");
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! `GET /api/v1/system/info`, `POST /api/v1/system/reboot` and (INTEROP)
+//! `GET /api/v1/system/services/{name}`.
+
+use serde_json::{json, Map, Value};
+
+use super::envelope::{ApiError, Reply};
+use crate::system::info::SystemInfo;
+use crate::system::services::{self, ServiceError, ServiceStatus};
+use crate::timefmt::rfc3339;
+
+/// The API version reported by `system/info`.
+pub const API_VERSION: &str = "1.0.0";
+
+/// `GET /api/v1/system/info` on this host.
+pub fn info(compat_patch_manager: bool) -> Result<Reply, ApiError> {
+    let facts = crate::system::info::gather();
+    Ok(Reply::ok(render_info(&facts, compat_patch_manager)))
+}
+
+/// Renders host facts: the specification's nested `os`/`kernel` objects plus the flat
+/// INTEROP fields; with `compat` (compat.patch_manager) `os` and `kernel` are strings.
+pub fn render_info(facts: &SystemInfo, compat: bool) -> Value {
+    let os = &facts.os;
+    let mut data = Map::new();
+    data.insert("hostname".into(), json!(facts.hostname));
+    if compat {
+        data.insert("os".into(), json!(os.name));
+        data.insert("kernel".into(), json!(facts.kernel_release));
+    } else {
+        data.insert(
+            "os".into(),
+            json!({
+                "name": os.name,
+                "version": os.version,
+                "codename": os.codename,
+                "architecture": facts.architecture,
+                "id": os.id,
+                "id_like": os.id_like,
+            }),
+        );
+        data.insert(
+            "kernel".into(),
+            json!({
+                "version": facts.kernel_release,
+                "architecture": facts.architecture,
+            }),
+        );
+    }
+    data.insert("uptime_seconds".into(), json!(facts.uptime_seconds));
+    data.insert("last_boot".into(), json!(facts.last_boot.map(rfc3339)));
+    data.insert("package_manager".into(), json!(facts.package_manager));
+    data.insert("api_version".into(), json!(API_VERSION));
+    data.insert("service_status".into(), json!("running"));
+    // INTEROP flat fields; none collides with the specification's names.
+    data.insert("os_version".into(), json!(os.short_version()));
+    data.insert("architecture".into(), json!(facts.architecture));
+    data.insert("pending_reboot".into(), json!(facts.pending_reboot));
+    data.insert("kernel_release".into(), json!(facts.kernel_release));
+    Value::Object(data)
+}
+
+/// `POST /api/v1/system/reboot`: answered once the job engine exists.
+pub fn reboot() -> Result<Reply, ApiError> {
+    Err(ApiError::NotImplemented {
+        endpoint: "POST /api/v1/system/reboot".into(),
+        feature: "reboot scheduling comes with the job engine".into(),
+    })
+}
+
+/// `GET /api/v1/system/services/{name}` on this host.
+pub fn service(name: &str) -> Result<Reply, ApiError> {
+    services::query(name)
+        .map(|s| Reply::ok(render_service(&s)))
+        .map_err(service_error)
+}
+
+/// Renders a service status in the shape the Patch Manager parses.
+pub fn render_service(s: &ServiceStatus) -> Value {
+    json!({
+        "name": s.name,
+        "display_name": s.display_name,
+        "active_state": s.active_state,
+        "sub_state": s.sub_state,
+        "load_state": s.load_state,
+        "enabled_state": s.enabled_state,
+        "healthy": s.healthy,
+        "main_pid": s.main_pid,
+    })
+}
+
+/// Maps a service query failure onto the envelope's error codes.
+pub fn service_error(err: ServiceError) -> ApiError {
+    match err {
+        ServiceError::InvalidName(why) => ApiError::InvalidRequest(format!("name: {why}")),
+        ServiceError::NotFound(name) => ApiError::ServiceNotFound(name),
+        ServiceError::NoManager => ApiError::ServiceUnhealthy {
+            message: "no service manager found".into(),
+            details: Map::new(),
+        },
+        ServiceError::Timeout(why) => ApiError::ServiceUnhealthy {
+            message: why,
+            details: Map::new(),
+        },
+        ServiceError::Failed(why) => ApiError::InternalError(why),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system::info::parse_os_release;
+
+    fn facts() -> SystemInfo {
+        let os = parse_os_release(
+            "NAME=\"Ubuntu\"\nVERSION_ID=\"22.04\"\nVERSION=\"22.04.4 LTS (Jammy Jellyfish)\"\n\
+             VERSION_CODENAME=jammy\nID=ubuntu\nID_LIKE=debian\n",
+        )
+        .os_info();
+        SystemInfo {
+            hostname: "patch-server-01".into(),
+            os,
+            kernel_release: "5.15.0-100-generic".into(),
+            kernel_version: "#110-Ubuntu SMP".into(),
+            architecture: "x86_64".into(),
+            uptime_seconds: Some(864000),
+            last_boot: Some(time::macros::datetime!(2026-04-01 00:00:00 UTC)),
+            package_manager: Some("apt"),
+            pending_reboot: true,
+        }
+    }
+
+    #[test]
+    fn spec_shape_with_interop_fields() {
+        let v = render_info(&facts(), false);
+        assert_eq!(v["hostname"], "patch-server-01");
+        assert_eq!(v["os"]["name"], "Ubuntu");
+        assert_eq!(v["os"]["version"], "22.04.4 LTS (Jammy Jellyfish)");
+        assert_eq!(v["os"]["codename"], "jammy");
+        assert_eq!(v["os"]["architecture"], "x86_64");
+        assert_eq!(v["os"]["id"], "ubuntu");
+        assert_eq!(v["os"]["id_like"], "debian");
+        assert_eq!(v["kernel"]["version"], "5.15.0-100-generic");
+        assert_eq!(v["kernel"]["architecture"], "x86_64");
+        assert_eq!(v["uptime_seconds"], 864000);
+        assert_eq!(v["last_boot"], "2026-04-01T00:00:00Z");
+        assert_eq!(v["package_manager"], "apt");
+        assert_eq!(v["api_version"], "1.0.0");
+        assert_eq!(v["service_status"], "running");
+        assert_eq!(v["os_version"], "22.04");
+        assert_eq!(v["architecture"], "x86_64");
+        assert_eq!(v["pending_reboot"], true);
+        assert_eq!(v["kernel_release"], "5.15.0-100-generic");
+    }
+
+    #[test]
+    fn compat_renders_os_and_kernel_as_strings() {
+        let nested = render_info(&facts(), false);
+        let flat = render_info(&facts(), true);
+        assert_eq!(flat["os"], "Ubuntu");
+        assert_eq!(flat["kernel"], "5.15.0-100-generic");
+        // Everything else is the same.
+        let mut a = nested.as_object().unwrap().clone();
+        let mut b = flat.as_object().unwrap().clone();
+        for k in ["os", "kernel"] {
+            a.remove(k);
+            b.remove(k);
+        }
+        assert_eq!(a, b);
+        // The manager's required strings are all present and non-null.
+        for k in ["hostname", "os", "os_version", "kernel", "architecture"] {
+            assert!(flat[k].is_string(), "{k}");
+        }
+        assert!(flat["pending_reboot"].is_boolean());
+    }
+
+    #[test]
+    fn live_info_has_this_hosts_architecture() {
+        let v = info(true).unwrap();
+        assert_eq!(v.status, 200);
+        assert_eq!(v.data["architecture"], std::env::consts::ARCH);
+        assert!(v.data["kernel"].as_str().is_some_and(|k| !k.is_empty()));
+    }
+
+    #[test]
+    fn service_rendering_and_errors() {
+        let s = ServiceStatus {
+            name: "ssh.service".into(),
+            display_name: "OpenBSD Secure Shell server".into(),
+            active_state: "active".into(),
+            sub_state: "running".into(),
+            load_state: "loaded".into(),
+            enabled_state: "enabled".into(),
+            healthy: true,
+            main_pid: Some(689),
+        };
+        let v = render_service(&s);
+        assert_eq!(v["name"], "ssh.service");
+        assert_eq!(v["healthy"], true);
+        assert_eq!(v["main_pid"], 689);
+        assert_eq!(v.as_object().unwrap().len(), 8);
+
+        let e = service_error(ServiceError::NotFound("nosuch".into()));
+        assert_eq!((e.status(), e.code()), (404, "SERVICE_NOT_FOUND"));
+        let e = service_error(ServiceError::NoManager);
+        assert_eq!((e.status(), e.code()), (503, "SERVICE_UNHEALTHY"));
+        assert_eq!(e.message(), "no service manager found");
+        let e = service_error(ServiceError::InvalidName("bad".into()));
+        assert_eq!(e.code(), "INVALID_REQUEST");
+        assert_eq!(e.message(), "name: bad");
+        let e = service(" bad").unwrap_err();
+        assert_eq!(e.code(), "INVALID_REQUEST");
+    }
+
+    #[test]
+    fn reboot_is_not_implemented_yet() {
+        let e = reboot().unwrap_err();
+        assert_eq!(e.status(), 501);
+        assert!(e
+            .message()
+            .starts_with("POST /api/v1/system/reboot is not implemented yet"));
+    }
+}
