@@ -37,7 +37,9 @@ fn version_and_help() {
 fn check_config_names_each_bad_key_and_fails() {
     let env = Env::new("check-bad");
     let path = env.dir.path().join("config.yaml");
-    let yaml = env.config_yaml(70000, "api:\n  read_only: maybe\n").replace("port: 70000", "port: 70000\n  prot: 1");
+    let yaml = env
+        .config_yaml(7000, "api:\n  read_only: maybe\n")
+        .replace("port: 7000", "port: 70000\n  prot: 1");
     std::fs::write(&path, yaml).unwrap();
     let out = run(&["--check-config", "--config", path.to_str().unwrap()]);
     let all = text(&out);
@@ -97,7 +99,7 @@ fn serve(env: &Env, extra: &str) -> (Served, std::path::PathBuf) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(
         eventually(Duration::from_secs(10), || std::net::TcpStream::connect(addr).is_ok()),
         "binary did not start listening"
@@ -114,7 +116,7 @@ fn signal(child: &Child, sig: i32) {
 fn binary_serves_reloads_on_sighup_and_stops_on_sigterm() {
     let env = Env::new("bin-serve");
     let (mut served, path) = serve(&env, "");
-    let addr = format!("127.0.0.1:{}", served.port).parse().unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", served.port).parse().unwrap();
     let r = request(addr, env.client_config(), "GET", "/api/v1/health", None);
     assert_eq!(r.status, 200);
     let r = request(addr, env.client_config(), "POST", "/api/v1/system/reboot", Some("{}"));
