@@ -236,14 +236,12 @@ impl RequestReader {
             if now >= deadline {
                 return Ok(Some(Idle::Timeout));
             }
-            stream.set_read_deadline(deadline.min(now + IDLE_SLICE));
+            arm(stream, deadline.min(now + IDLE_SLICE));
             match self.fill(stream) {
                 Ok(0) => return Ok(Some(Idle::Eof)),
                 Ok(_) => return Ok(None),
                 Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return Ok(Some(Idle::Eof))
-                }
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Some(Idle::Eof)),
                 Err(e) => return Err(ReadError::Io(e)),
             }
         }
@@ -317,7 +315,7 @@ impl RequestReader {
             if Instant::now() >= deadline {
                 return Err(ProtocolError::Timeout(format!("{what} not received in time")).into());
             }
-            stream.set_read_deadline(deadline);
+            arm(stream, deadline);
             match self.fill(stream) {
                 Ok(0) => {
                     let msg = format!("connection closed during the {what}");
@@ -340,6 +338,14 @@ impl RequestReader {
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(n)
     }
+}
+
+/// Bounds the next read by `deadline`, and any write it triggers too: a TLS stream may have
+/// to send pending records (e.g. a key update reply) before it can read, and a stale write
+/// deadline would fail that at once.
+fn arm<S: Deadlines>(stream: &mut S, deadline: Instant) {
+    stream.set_read_deadline(deadline);
+    stream.set_write_deadline(deadline);
 }
 
 /// Whether an I/O error is a read/write timeout (Linux reports `WouldBlock` for SO_RCVTIMEO).
@@ -455,7 +461,10 @@ fn body_length(req: &Request, limits: &Limits) -> Result<usize, ProtocolError> {
 /// The Content-Length value; repeated values must agree.
 fn content_length(req: &Request) -> Result<Option<u64>, ProtocolError> {
     let mut found: Option<u64> = None;
-    for value in req.header_values("content-length").flat_map(|v| v.split(',')) {
+    for value in req
+        .header_values("content-length")
+        .flat_map(|v| v.split(','))
+    {
         let len = parse_length(value.trim())?;
         if found.is_some_and(|f| f != len) {
             return Err(ProtocolError::BadRequest(
@@ -646,7 +655,11 @@ mod tests {
     }
 
     fn parse(bytes: &'static [u8]) -> Result<ReadOutcome, ReadError> {
-        read_one(&mut RequestReader::new(), &mut Script::bytes(bytes), &limits())
+        read_one(
+            &mut RequestReader::new(),
+            &mut Script::bytes(bytes),
+            &limits(),
+        )
     }
 
     #[test]
@@ -687,7 +700,10 @@ mod tests {
         );
         let mut reader = RequestReader::new();
         let (one, _) = expect_request(read_one(&mut reader, &mut s, &limits()));
-        assert_eq!((one.path.as_str(), one.body.as_slice()), ("/one", &b"abc"[..]));
+        assert_eq!(
+            (one.path.as_str(), one.body.as_slice()),
+            ("/one", &b"abc"[..])
+        );
         let (two, ka2) = expect_request(read_one(&mut reader, &mut s, &limits()));
         assert_eq!(two.path, "/two");
         assert!(ka2);
@@ -733,11 +749,13 @@ mod tests {
     fn enforces_header_byte_limit_with_and_without_end() {
         let mut small = limits();
         small.max_header_bytes = 40;
-        let mut s = Script::bytes(b"GET / HTTP/1.1\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n");
+        let mut s =
+            Script::bytes(b"GET / HTTP/1.1\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n");
         let err = expect_protocol(read_one(&mut RequestReader::new(), &mut s, &small));
         assert!(matches!(err, ProtocolError::HeaderTooLarge(_)), "{err:?}");
         // A head that never ends is cut off once it passes the limit.
-        let mut s = Script::bytes(b"GET / HTTP/1.1\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        let mut s =
+            Script::bytes(b"GET / HTTP/1.1\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
         let err = expect_protocol(read_one(&mut RequestReader::new(), &mut s, &small));
         assert!(matches!(err, ProtocolError::HeaderTooLarge(_)), "{err:?}");
     }
@@ -885,13 +903,12 @@ mod tests {
         };
         let stop = AtomicBool::new(false);
         let started = Instant::now();
-        let outcome = RequestReader::new().read_request(
-            &mut t,
-            &limits(),
-            Duration::from_millis(100),
-            &stop,
+        let outcome =
+            RequestReader::new().read_request(&mut t, &limits(), Duration::from_millis(100), &stop);
+        assert!(
+            matches!(outcome, Ok(ReadOutcome::Idle(Idle::Timeout))),
+            "{outcome:?}"
         );
-        assert!(matches!(outcome, Ok(ReadOutcome::Idle(Idle::Timeout))), "{outcome:?}");
         assert!(started.elapsed() < Duration::from_secs(2));
     }
 
@@ -901,13 +918,19 @@ mod tests {
         let mut s = Script::bytes(b"GET / HTTP/1.1\r\n\r\n");
         let outcome =
             RequestReader::new().read_request(&mut s, &limits(), Duration::from_secs(5), &stop);
-        assert!(matches!(outcome, Ok(ReadOutcome::Idle(Idle::Stopping))), "{outcome:?}");
+        assert!(
+            matches!(outcome, Ok(ReadOutcome::Idle(Idle::Stopping))),
+            "{outcome:?}"
+        );
     }
 
     #[test]
     fn idle_slices_are_bounded() {
         let stop = AtomicBool::new(false);
-        let mut s = Script::new(vec![Step::WouldBlock, Step::Data(b"GET / HTTP/1.1\r\n\r\n")]);
+        let mut s = Script::new(vec![
+            Step::WouldBlock,
+            Step::Data(b"GET / HTTP/1.1\r\n\r\n"),
+        ]);
         let before = Instant::now();
         expect_request(RequestReader::new().read_request(
             &mut s,

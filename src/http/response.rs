@@ -188,7 +188,10 @@ mod tests {
         let resp = Response::json(200, b"{\"a\":1}".to_vec()).with_header("X-Request-Id", "abc");
         let out = text(&serialize(&resp, true, false));
         assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
-        assert!(out.contains("\r\nContent-Type: application/json\r\n"), "{out}");
+        assert!(
+            out.contains("\r\nContent-Type: application/json\r\n"),
+            "{out}"
+        );
         assert!(out.contains("\r\nX-Request-Id: abc\r\n"), "{out}");
         assert!(out.contains("\r\nCache-Control: no-store\r\n"), "{out}");
         assert!(out.contains("\r\nContent-Length: 7\r\n"), "{out}");
@@ -201,7 +204,10 @@ mod tests {
     fn close_and_reason_phrases() {
         let resp = Response::json(413, Vec::new());
         let out = text(&serialize(&resp, false, false));
-        assert!(out.starts_with("HTTP/1.1 413 Content Too Large\r\n"), "{out}");
+        assert!(
+            out.starts_with("HTTP/1.1 413 Content Too Large\r\n"),
+            "{out}"
+        );
         assert!(out.contains("\r\nConnection: close\r\n"), "{out}");
         assert!(out.contains("\r\nContent-Length: 0\r\n"), "{out}");
         assert_eq!(reason_phrase(429), "Too Many Requests");
