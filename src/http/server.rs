@@ -1,8 +1,15 @@
 //! The accept loop (whitelist check before any TLS byte) and the connection thread pool.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+
+use super::conn::serve_connection;
 
 use super::tls::TlsState;
 use super::whitelist::Whitelist;
@@ -46,21 +53,238 @@ pub struct ServerOptions {
     pub unauthenticated_path: String,
 }
 
+/// Where each new connection gets its TLS configuration (reloads affect new connections only).
+pub trait ConfigSource: Send + Sync {
+    /// The configuration for the next connection.
+    fn current(&self) -> Arc<rustls::ServerConfig>;
+}
+
+impl ConfigSource for TlsState {
+    fn current(&self) -> Arc<rustls::ServerConfig> {
+        TlsState::current(self)
+    }
+}
+
+/// Decides, before any TLS byte, whether a peer address may connect.
+pub trait PeerFilter: Send + Sync {
+    /// Whether `ip` (IPv4-mapped addresses already normalised to IPv4) may connect.
+    fn allows(&self, ip: IpAddr) -> bool;
+    /// Records a refused peer.
+    fn note_denied(&self, ip: IpAddr);
+}
+
+impl PeerFilter for Whitelist {
+    fn allows(&self, ip: IpAddr) -> bool {
+        Whitelist::allows(self, ip)
+    }
+    fn note_denied(&self, ip: IpAddr) {
+        Whitelist::note_denied(self, ip)
+    }
+}
+
+/// Idle connection threads exit after this long without work.
+const WORKER_IDLE_EXIT: Duration = Duration::from_secs(30);
+
+/// Stack size of connection threads: request handling is shallow, and idle pools stay small.
+const WORKER_STACK: usize = 512 * 1024;
+
+/// Back-off after a failed `accept` (e.g. out of file descriptors) so errors do not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// An accepted connection waiting for a thread.
+struct Job {
+    tcp: TcpStream,
+    peer: SocketAddr,
+}
+
+/// Thread accounting; `idle` is threads waiting for work minus jobs queued (negative =
+/// jobs waiting for a busy thread to come free).
+#[derive(Debug, Default)]
+struct PoolState {
+    threads: usize,
+    idle: isize,
+}
+
+/// The connection threads and what they share.
+struct Pool {
+    jobs: Receiver<Job>,
+    state: Mutex<PoolState>,
+    /// Accepted connections not yet finished (queued + serving).
+    in_flight: Mutex<usize>,
+    drained: Condvar,
+    stop: AtomicBool,
+    config: Arc<dyn ConfigSource>,
+    service: Arc<dyn Service>,
+    limits: Limits,
+    unauthenticated_path: String,
+    max_threads: usize,
+    max_connections: usize,
+    idle_exit: Duration,
+}
+
+/// Locks a mutex, recovering from poisoning: the counters stay meaningful after a panic.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Releases one in-flight slot when a job is done, even if serving it panicked.
+struct InFlight<'a>(&'a Pool);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut n = lock(&self.0.in_flight);
+        *n = n.saturating_sub(1);
+        self.0.drained.notify_all();
+    }
+}
+
+impl Pool {
+    /// Takes an in-flight slot unless the server is full.
+    fn admit(&self) -> bool {
+        let mut n = lock(&self.in_flight);
+        if *n >= self.max_connections {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// Queues an admitted connection, starting a thread when none is free.
+    fn dispatch(self: &Arc<Self>, tx: &Sender<Job>, job: Job) {
+        let mut state = lock(&self.state);
+        if let Err(e) = tx.try_send(job) {
+            let job = match e {
+                TrySendError::Full(job) | TrySendError::Disconnected(job) => job,
+            };
+            log::debug!("{}: queue full, closing", job.peer);
+            drop(state);
+            drop(InFlight(self));
+            return;
+        }
+        state.idle -= 1;
+        if state.idle < 0 && state.threads < self.max_threads {
+            state.threads += 1;
+            state.idle += 1;
+            if let Err(e) = self.spawn_worker() {
+                log::warn!("cannot start a connection thread: {e}");
+                state.threads -= 1;
+                state.idle -= 1;
+                if state.threads == 0 {
+                    // Nobody would ever take it: close it rather than leave it queued.
+                    drop(state);
+                    self.drop_one_queued();
+                }
+            }
+        }
+    }
+
+    fn drop_one_queued(&self) {
+        if let Ok(job) = self.jobs.try_recv() {
+            log::debug!("{}: no thread available, closing", job.peer);
+            let mut state = lock(&self.state);
+            state.idle += 1;
+            drop(state);
+            drop(InFlight(self));
+        }
+    }
+
+    fn spawn_worker(self: &Arc<Self>) -> std::io::Result<()> {
+        let pool = Arc::clone(self);
+        thread::Builder::new()
+            .name("http-conn".into())
+            .stack_size(WORKER_STACK)
+            .spawn(move || pool.work())
+            .map(|_| ())
+    }
+
+    /// A connection thread: serves jobs until idle for too long or the queue closes.
+    fn work(&self) {
+        loop {
+            match self.jobs.recv_timeout(self.idle_exit) {
+                Ok(job) => {
+                    self.serve(job);
+                    lock(&self.state).idle += 1;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let mut state = lock(&self.state);
+                    // idle == 0 means a job was queued for this very thread: stay.
+                    if state.idle > 0 {
+                        state.idle -= 1;
+                        state.threads -= 1;
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let mut state = lock(&self.state);
+                    state.idle -= 1;
+                    state.threads -= 1;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn serve(&self, job: Job) {
+        let _slot = InFlight(self);
+        if self.stop.load(Ordering::SeqCst) {
+            log::debug!("{}: server stopping, closing queued connection", job.peer);
+            return;
+        }
+        serve_connection(
+            job.tcp,
+            job.peer,
+            self.config.current(),
+            &self.limits,
+            &self.unauthenticated_path,
+            &*self.service,
+            &self.stop,
+        );
+    }
+
+    /// Waits until no connection is in flight, or `grace` passes; true when drained.
+    fn wait_drained(&self, grace: Duration) -> bool {
+        let n = lock(&self.in_flight);
+        match self.drained.wait_timeout_while(n, grace, |n| *n > 0) {
+            Ok((n, _)) => *n == 0,
+            Err(poisoned) => *poisoned.into_inner().0 == 0,
+        }
+    }
+}
+
+/// What the acceptor and the shutdown handle share.
+struct Shared {
+    listener: TcpListener,
+    pool: Arc<Pool>,
+}
+
 /// A bound, not yet running server.
 pub struct Server {
-    _private: (),
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    filter: Arc<dyn PeerFilter>,
+    jobs: Sender<Job>,
+    grace: Duration,
 }
 
 /// Stops a running server from another thread (signal handler, test).
 #[derive(Clone)]
 pub struct ShutdownHandle {
-    _private: (),
+    shared: Arc<Shared>,
 }
 
 impl ShutdownHandle {
     /// Stops accepting; in-flight requests finish within the grace period.
     pub fn shutdown(&self) {
-        todo!()
+        self.shared.pool.stop.store(true, Ordering::SeqCst);
+        // On Linux, shutting down a listening socket wakes a blocked accept() with an error.
+        // SAFETY: the descriptor belongs to `listener`, which `shared` keeps open.
+        let rc = unsafe { libc::shutdown(self.shared.listener.as_raw_fd(), libc::SHUT_RD) };
+        if rc != 0 {
+            log::debug!(
+                "shutdown of the listening socket: {}",
+                std::io::Error::last_os_error()
+            );
+        }
     }
 }
 
@@ -72,22 +296,679 @@ impl Server {
         whitelist: Arc<Whitelist>,
         service: Arc<dyn Service>,
     ) -> std::io::Result<Server> {
-        let _ = (opts, tls, whitelist, service);
-        todo!()
+        Server::bind_with(opts, tls, whitelist, service)
+    }
+
+    /// Binds the listener with any configuration source and peer filter (tests, embedding).
+    pub fn bind_with(
+        opts: ServerOptions,
+        config: Arc<dyn ConfigSource>,
+        filter: Arc<dyn PeerFilter>,
+        service: Arc<dyn Service>,
+    ) -> std::io::Result<Server> {
+        // std offers no way to clear IPV6_V6ONLY before bind; Linux defaults to dual-stack
+        // (net.ipv6.bindv6only = 0), so `::` also accepts IPv4 there.
+        let listener = TcpListener::bind(opts.bind)?;
+        let local_addr = listener.local_addr()?;
+        let max_connections = opts.max_connections.max(1);
+        let (tx, rx) = crossbeam_channel::bounded(max_connections);
+        let pool = Arc::new(Pool {
+            jobs: rx,
+            state: Mutex::new(PoolState::default()),
+            in_flight: Mutex::new(0),
+            drained: Condvar::new(),
+            stop: AtomicBool::new(false),
+            config,
+            service,
+            limits: opts.limits,
+            unauthenticated_path: opts.unauthenticated_path,
+            max_threads: opts.workers.max(1),
+            max_connections,
+            idle_exit: WORKER_IDLE_EXIT,
+        });
+        Ok(Server {
+            shared: Arc::new(Shared { listener, pool }),
+            local_addr,
+            filter,
+            jobs: tx,
+            grace: opts.shutdown_grace,
+        })
     }
 
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        todo!()
+        self.local_addr
     }
 
     /// A handle that stops this server.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        todo!()
+        ShutdownHandle {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Serves until shut down, then waits for in-flight requests up to the grace period.
     pub fn run(self) -> std::io::Result<()> {
-        todo!()
+        log::info!("listening on {}", self.local_addr);
+        let pool = &self.shared.pool;
+        while !pool.stop.load(Ordering::SeqCst) {
+            match self.shared.listener.accept() {
+                Ok((tcp, peer)) => self.admit(tcp, peer),
+                Err(_) if pool.stop.load(Ordering::SeqCst) => break,
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    thread::sleep(ACCEPT_ERROR_PAUSE);
+                }
+            }
+        }
+        // Closing the queue lets idle threads exit; queued connections are closed unserved.
+        drop(self.jobs);
+        let started = Instant::now();
+        if pool.wait_drained(self.grace) {
+            log::info!("stopped; all connections finished");
+        } else {
+            log::warn!(
+                "stopped with connections still open after {:?}",
+                started.elapsed()
+            );
+        }
+        Ok(())
+    }
+
+    /// Applies the whitelist and the connection limit to a fresh connection.
+    fn admit(&self, tcp: TcpStream, peer: SocketAddr) {
+        let peer = normalize(peer);
+        if !self.filter.allows(peer.ip()) {
+            self.filter.note_denied(peer.ip());
+            reset_close(tcp);
+            return;
+        }
+        let pool = &self.shared.pool;
+        if !pool.admit() {
+            log::warn!("{peer}: too many connections, closing");
+            reset_close(tcp);
+            return;
+        }
+        pool.dispatch(&self.jobs, Job { tcp, peer });
+    }
+}
+
+/// Maps an IPv4-mapped IPv6 peer (`::ffff:a.b.c.d`) to plain IPv4.
+pub fn normalize(peer: SocketAddr) -> SocketAddr {
+    SocketAddr::new(peer.ip().to_canonical(), peer.port())
+}
+
+/// Closes a socket with a reset: nothing is written and no FIN handshake lingers.
+fn reset_close(tcp: TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: valid descriptor owned by `tcp`; the option value is a properly sized linger.
+    let rc = unsafe {
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        log::debug!("SO_LINGER: {}", std::io::Error::last_os_error());
+    }
+    drop(tcp);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{ClientIdentity, Peer, ProtocolError, Request, Response};
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose, SanType,
+    };
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+    use std::io::{Read, Write};
+
+    /// A CA, a server certificate for 127.0.0.1 and a client certificate.
+    struct Pki {
+        ca: CertificateDer<'static>,
+        server: (CertificateDer<'static>, Vec<u8>),
+        client: (CertificateDer<'static>, Vec<u8>),
+    }
+
+    fn pki() -> Pki {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "test ca");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+
+        let mut server_params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        server_params
+            .subject_alt_names
+            .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
+        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server_key = KeyPair::generate().unwrap();
+        let server = server_params.signed_by(&server_key, &ca).unwrap();
+
+        let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "patch-manager-client");
+        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_key = KeyPair::generate().unwrap();
+        let client = client_params.signed_by(&client_key, &ca).unwrap();
+
+        Pki {
+            ca: ca.der().clone(),
+            server: (server.der().clone(), server_key.serialize_der()),
+            client: (client.der().clone(), client_key.serialize_der()),
+        }
+    }
+
+    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    fn roots(pki: &Pki) -> Arc<RootCertStore> {
+        let mut roots = RootCertStore::empty();
+        roots.add(pki.ca.clone()).unwrap();
+        Arc::new(roots)
+    }
+
+    fn server_config(pki: &Pki, allow_unauthenticated: bool) -> Arc<rustls::ServerConfig> {
+        let mut verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(roots(pki), provider());
+        if allow_unauthenticated {
+            verifier = verifier.allow_unauthenticated();
+        }
+        let key = PrivateKeyDer::Pkcs8(pki.server.1.clone().into());
+        let config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_client_cert_verifier(verifier.build().unwrap())
+            .with_single_cert(vec![pki.server.0.clone()], key)
+            .unwrap();
+        Arc::new(config)
+    }
+
+    fn client_config(pki: &Pki, with_cert: bool) -> Arc<ClientConfig> {
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots(pki));
+        let config = if with_cert {
+            let key = PrivateKeyDer::Pkcs8(pki.client.1.clone().into());
+            builder
+                .with_client_auth_cert(vec![pki.client.0.clone()], key)
+                .unwrap()
+        } else {
+            builder.with_no_client_auth()
+        };
+        Arc::new(config)
+    }
+
+    struct Fixed(Arc<rustls::ServerConfig>);
+
+    impl ConfigSource for Fixed {
+        fn current(&self) -> Arc<rustls::ServerConfig> {
+            Arc::clone(&self.0)
+        }
+    }
+
+    /// Allows or denies everyone, recording denials.
+    struct Gate {
+        allow: bool,
+        denied: Mutex<Vec<IpAddr>>,
+    }
+
+    impl PeerFilter for Gate {
+        fn allows(&self, _ip: IpAddr) -> bool {
+            self.allow
+        }
+        fn note_denied(&self, ip: IpAddr) {
+            lock(&self.denied).push(ip);
+        }
+    }
+
+    /// Answers with the path and records each peer's identity.
+    #[derive(Default)]
+    struct Echo {
+        seen: Mutex<Vec<Option<ClientIdentity>>>,
+    }
+
+    impl Service for Echo {
+        fn handle(&self, req: &Request, peer: &Peer) -> Response {
+            lock(&self.seen).push(peer.client.clone());
+            Response::json(200, req.path.clone().into_bytes())
+        }
+        fn protocol_error(&self, err: &ProtocolError) -> Response {
+            Response::json(err.status(), Vec::new())
+        }
+    }
+
+    fn options() -> ServerOptions {
+        ServerOptions {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            workers: 4,
+            max_connections: 8,
+            limits: Limits {
+                handshake: Duration::from_secs(5),
+                head: Duration::from_secs(5),
+                body: Duration::from_secs(5),
+                keep_alive_idle: Duration::from_secs(30),
+                write: Duration::from_secs(5),
+                max_header_bytes: 8192,
+                max_headers: 32,
+                max_body_bytes: 1024,
+            },
+            shutdown_grace: Duration::from_secs(5),
+            unauthenticated_path: "/health".into(),
+        }
+    }
+
+    struct Running {
+        addr: SocketAddr,
+        handle: ShutdownHandle,
+        thread: thread::JoinHandle<std::io::Result<()>>,
+        pool: Arc<Pool>,
+    }
+
+    impl Running {
+        fn stop(self) -> Duration {
+            let started = Instant::now();
+            self.handle.shutdown();
+            self.thread.join().unwrap().unwrap();
+            started.elapsed()
+        }
+    }
+
+    fn start(
+        opts: ServerOptions,
+        config: Arc<rustls::ServerConfig>,
+        filter: Arc<Gate>,
+        service: Arc<Echo>,
+    ) -> Running {
+        start_with_idle_exit(opts, config, filter, service, WORKER_IDLE_EXIT)
+    }
+
+    fn start_with_idle_exit(
+        opts: ServerOptions,
+        config: Arc<rustls::ServerConfig>,
+        filter: Arc<Gate>,
+        service: Arc<Echo>,
+        idle_exit: Duration,
+    ) -> Running {
+        let mut server = Server::bind_with(opts, Arc::new(Fixed(config)), filter, service).unwrap();
+        // Nothing shares the pool yet, so it can still be adjusted.
+        let shared = Arc::get_mut(&mut server.shared).unwrap();
+        Arc::get_mut(&mut shared.pool).unwrap().idle_exit = idle_exit;
+        let addr = server.local_addr();
+        let handle = server.shutdown_handle();
+        let pool = Arc::clone(&server.shared.pool);
+        let thread = thread::spawn(move || server.run());
+        Running {
+            addr,
+            handle,
+            thread,
+            pool,
+        }
+    }
+
+    fn open_gate() -> Arc<Gate> {
+        Arc::new(Gate {
+            allow: true,
+            denied: Mutex::new(Vec::new()),
+        })
+    }
+
+    type Client = StreamOwned<ClientConnection, TcpStream>;
+
+    fn connect(addr: SocketAddr, config: Arc<ClientConfig>) -> Client {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        StreamOwned::new(ClientConnection::new(config, name).unwrap(), tcp)
+    }
+
+    /// Sends a request and reads whatever comes back until close (or error).
+    fn exchange(client: &mut Client, request: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        if client.write_all(request.as_bytes()).is_err() {
+            return out;
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            match client.read(&mut buf) {
+                Ok(0) | Err(_) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    /// Reads one response of a kept-alive connection (head plus Content-Length body).
+    fn read_response(client: &mut Client) -> String {
+        let mut out = Vec::new();
+        let mut byte = [0u8; 1];
+        while !out.ends_with(b"\r\n\r\n") {
+            assert_eq!(client.read(&mut byte).unwrap(), 1, "closed mid-response");
+            out.push(byte[0]);
+        }
+        let head = String::from_utf8(out).unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut body = vec![0u8; len];
+        client.read_exact(&mut body).unwrap();
+        head + &String::from_utf8(body).unwrap()
+    }
+
+    #[test]
+    fn serves_a_client_certificate_holder_and_reports_its_identity() {
+        let pki = pki();
+        let service = Arc::new(Echo::default());
+        let server = start(
+            options(),
+            server_config(&pki, false),
+            open_gate(),
+            Arc::clone(&service),
+        );
+        assert_ne!(server.addr.port(), 0);
+        let mut client = connect(server.addr, client_config(&pki, true));
+        let out = exchange(
+            &mut client,
+            "GET /api/v1/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        );
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(out.ends_with("/api/v1/x"), "{out}");
+        let seen = lock(&service.seen).clone();
+        let expected = crate::x509::sha256_fingerprint(&pki.client.0);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(
+            seen[0].as_ref().map(|c| c.fingerprint_sha256.clone()),
+            Some(expected)
+        );
+        server.stop();
+    }
+
+    #[test]
+    fn client_without_certificate_is_dropped_silently() {
+        let pki = pki();
+        let service = Arc::new(Echo::default());
+        let server = start(
+            options(),
+            server_config(&pki, false),
+            open_gate(),
+            Arc::clone(&service),
+        );
+        let mut client = connect(server.addr, client_config(&pki, false));
+        let out = exchange(&mut client, "GET /health HTTP/1.1\r\n\r\n");
+        assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(&out));
+        assert!(lock(&service.seen).is_empty());
+        server.stop();
+    }
+
+    #[test]
+    fn unauthenticated_client_reaches_health_only() {
+        let pki = pki();
+        let service = Arc::new(Echo::default());
+        let server = start(
+            options(),
+            server_config(&pki, true),
+            open_gate(),
+            Arc::clone(&service),
+        );
+        let mut client = connect(server.addr, client_config(&pki, false));
+        let out = exchange(
+            &mut client,
+            "GET /health HTTP/1.1\r\nConnection: close\r\n\r\n",
+        );
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        let mut client = connect(server.addr, client_config(&pki, false));
+        let out = exchange(&mut client, "GET /api/v1/jobs HTTP/1.1\r\n\r\n");
+        assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(&out));
+        assert_eq!(*lock(&service.seen), vec![None]);
+        server.stop();
+    }
+
+    #[test]
+    fn denied_peer_is_closed_before_any_tls_byte() {
+        let pki = pki();
+        let gate = Arc::new(Gate {
+            allow: false,
+            denied: Mutex::new(Vec::new()),
+        });
+        let server = start(
+            options(),
+            server_config(&pki, false),
+            Arc::clone(&gate),
+            Arc::new(Echo::default()),
+        );
+        let mut tcp = TcpStream::connect(server.addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 16];
+        // EOF or reset, but never a byte (a ServerHello would need our ClientHello anyway,
+        // so also send one to be sure nothing answers).
+        let _ = tcp.write_all(&[0x16, 0x03, 0x01, 0x00, 0x01, 0x01]);
+        match tcp.read(&mut buf) {
+            Ok(n) => assert_eq!(n, 0),
+            Err(e) => assert!(!crate::http::request::is_timeout(&e), "{e:?}"),
+        }
+        assert_eq!(
+            *lock(&gate.denied),
+            vec!["127.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+        server.stop();
+    }
+
+    #[test]
+    fn keeps_alive_then_shutdown_closes_idle_connections_promptly() {
+        let pki = pki();
+        let server = start(
+            options(),
+            server_config(&pki, false),
+            open_gate(),
+            Arc::new(Echo::default()),
+        );
+        let mut client = connect(server.addr, client_config(&pki, true));
+        for path in ["/one", "/two"] {
+            client
+                .write_all(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes())
+                .unwrap();
+            let resp = read_response(&mut client);
+            assert!(resp.contains("Connection: keep-alive"), "{resp}");
+            assert!(resp.ends_with(path), "{resp}");
+        }
+        assert_eq!(lock(&server.pool.state).threads, 1);
+        // The connection sits idle (30 s keep-alive); stopping must not wait for it.
+        let took = server.stop();
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        let mut buf = [0u8; 1];
+        assert!(matches!(client.read(&mut buf), Ok(0) | Err(_)));
+    }
+
+    #[test]
+    fn idle_server_has_no_threads_and_grows_lazily() {
+        let pki = pki();
+        let server = start(
+            options(),
+            server_config(&pki, false),
+            open_gate(),
+            Arc::new(Echo::default()),
+        );
+        assert_eq!(lock(&server.pool.state).threads, 0);
+        let mut clients: Vec<Client> = (0..3)
+            .map(|_| connect(server.addr, client_config(&pki, true)))
+            .collect();
+        for c in &mut clients {
+            c.write_all(b"GET /x HTTP/1.1\r\n\r\n").unwrap();
+            read_response(c);
+        }
+        // Three kept-alive connections are served at once by three threads.
+        assert_eq!(lock(&server.pool.state).threads, 3);
+        assert_eq!(*lock(&server.pool.in_flight), 3);
+        drop(clients);
+        server.stop();
+    }
+
+    #[test]
+    fn connections_beyond_the_limit_are_closed_at_once() {
+        let pki = pki();
+        let mut opts = options();
+        opts.max_connections = 1;
+        let server = start(
+            opts,
+            server_config(&pki, false),
+            open_gate(),
+            Arc::new(Echo::default()),
+        );
+        let mut first = connect(server.addr, client_config(&pki, true));
+        first.write_all(b"GET /x HTTP/1.1\r\n\r\n").unwrap();
+        read_response(&mut first);
+        let started = Instant::now();
+        let mut second = connect(server.addr, client_config(&pki, true));
+        let out = exchange(&mut second, "GET /x HTTP/1.1\r\n\r\n");
+        assert!(out.is_empty());
+        assert!(started.elapsed() < Duration::from_secs(3));
+        drop(first);
+        server.stop();
+    }
+
+    #[test]
+    fn idle_workers_exit_and_busy_ones_stay() {
+        let pki = pki();
+        let server = start_with_idle_exit(
+            options(),
+            server_config(&pki, false),
+            open_gate(),
+            Arc::new(Echo::default()),
+            Duration::from_millis(200),
+        );
+        let mut kept = connect(server.addr, client_config(&pki, true));
+        kept.write_all(b"GET /x HTTP/1.1\r\n\r\n").unwrap();
+        read_response(&mut kept);
+        let mut once = connect(server.addr, client_config(&pki, true));
+        let out = exchange(&mut once, "GET /x HTTP/1.1\r\nConnection: close\r\n\r\n");
+        assert!(!out.is_empty());
+        assert_eq!(lock(&server.pool.state).threads, 2);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while lock(&server.pool.state).threads > 1 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        // The idle thread left; the one holding the kept-alive connection did not.
+        assert_eq!(lock(&server.pool.state).threads, 1);
+        kept.write_all(b"GET /y HTTP/1.1\r\n\r\n").unwrap();
+        assert!(read_response(&mut kept).ends_with("/y"));
+        // A new connection after the exit is served by a fresh thread.
+        let mut again = connect(server.addr, client_config(&pki, true));
+        let out = exchange(&mut again, "GET /z HTTP/1.1\r\nConnection: close\r\n\r\n");
+        assert!(String::from_utf8(out).unwrap().ends_with("/z"));
+        drop(kept);
+        server.stop();
+    }
+
+    /// Runs the client side of a TLS 1.3 handshake until the client is done (its Finished
+    /// sent), then returns every raw byte the server sends afterwards.
+    fn raw_bytes_after_client_finished(addr: SocketAddr, config: Arc<ClientConfig>) -> Vec<u8> {
+        let mut tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut conn = ClientConnection::new(config, name).unwrap();
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp).unwrap();
+        }
+        read_raw(&mut tcp)
+    }
+
+    fn read_raw(tcp: &mut TcpStream) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match tcp.read(&mut buf) {
+                Ok(0) | Err(_) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    #[test]
+    fn refused_client_certificate_gets_no_alert() {
+        let pki = pki();
+        let server = start(
+            options(),
+            server_config(&pki, false),
+            open_gate(),
+            Arc::new(Echo::default()),
+        );
+        let raw = raw_bytes_after_client_finished(server.addr, client_config(&pki, false));
+        assert!(raw.is_empty(), "server sent {} bytes", raw.len());
+        // Control: an accepted client does receive bytes (session tickets) at this point,
+        // so the check above can see an alert if one were sent.
+        let raw = raw_bytes_after_client_finished(server.addr, client_config(&pki, true));
+        assert!(!raw.is_empty());
+        server.stop();
+    }
+
+    #[test]
+    fn tls12_client_gets_no_alert() {
+        let pki = pki();
+        let server = start(
+            options(),
+            server_config(&pki, false),
+            open_gate(),
+            Arc::new(Echo::default()),
+        );
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots(&pki))
+            .with_no_client_auth();
+        let mut tcp = TcpStream::connect(server.addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut conn = ClientConnection::new(Arc::new(config), name).unwrap();
+        while conn.wants_write() {
+            conn.write_tls(&mut tcp).unwrap();
+        }
+        assert!(read_raw(&mut tcp).is_empty());
+        server.stop();
+    }
+
+    #[test]
+    fn silent_handshake_times_out_without_a_byte() {
+        let pki = pki();
+        let mut opts = options();
+        opts.limits.handshake = Duration::from_millis(300);
+        let server = start(
+            opts,
+            server_config(&pki, false),
+            open_gate(),
+            Arc::new(Echo::default()),
+        );
+        let mut tcp = TcpStream::connect(server.addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let started = Instant::now();
+        assert!(read_raw(&mut tcp).is_empty());
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        server.stop();
+    }
+
+    #[test]
+    fn ipv4_mapped_peers_are_normalised() {
+        let mapped: SocketAddr = "[::ffff:10.1.2.3]:443".parse().unwrap();
+        assert_eq!(normalize(mapped), "10.1.2.3:443".parse().unwrap());
+        let v6: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
+        assert_eq!(normalize(v6), v6);
     }
 }
