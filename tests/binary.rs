@@ -11,18 +11,29 @@ use common::*;
 const BIN: &str = env!("CARGO_BIN_EXE_linux-patch-api");
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).stdin(Stdio::null()).output().unwrap()
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[test]
 fn version_and_help() {
     let out = run(&["--version"]);
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("linux-patch-api {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("linux-patch-api {}", env!("CARGO_PKG_VERSION"))
+    );
     let out = run(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
@@ -44,7 +55,10 @@ fn check_config_names_each_bad_key_and_fails() {
     let out = run(&["--check-config", "--config", path.to_str().unwrap()]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(3), "{all}");
-    assert!(all.contains("server.port: must be 1-65535, got 70000"), "{all}");
+    assert!(
+        all.contains("server.port: must be 1-65535, got 70000"),
+        "{all}"
+    );
     assert!(all.contains("server.prot"), "{all}");
     assert!(all.contains("api.read_only"), "{all}");
 
@@ -60,7 +74,12 @@ fn check_config_reports_certificate_problems() {
     let path = env.dir.path().join("config.yaml");
     std::fs::write(&path, env.config_yaml(12443, "")).unwrap();
     let out = run(&["--check-config", "--config", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "a good set passes: {}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a good set passes: {}",
+        text(&out)
+    );
 
     // Key of another certificate: must be reported.
     let other = env.ca.server();
@@ -101,7 +120,10 @@ fn serve(env: &Env, extra: &str) -> (Served, std::path::PathBuf) {
         .unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(
-        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(addr).is_ok()),
+        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(
+            addr
+        )
+        .is_ok()),
         "binary did not start listening"
     );
     (Served { child, port }, path)
@@ -119,15 +141,33 @@ fn binary_serves_reloads_on_sighup_and_stops_on_sigterm() {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", served.port).parse().unwrap();
     let r = request(addr, env.client_config(), "GET", "/api/v1/health", None);
     assert_eq!(r.status, 200);
-    let r = request(addr, env.client_config(), "POST", "/api/v1/system/reboot", Some("{}"));
+    let r = request(
+        addr,
+        env.client_config(),
+        "POST",
+        "/api/v1/system/reboot",
+        Some("{}"),
+    );
     assert_ne!(r.status, 403, "not read-only yet");
 
     // Flip api.read_only in the file and send SIGHUP.
-    std::fs::write(&path, env.config_yaml(served.port, "api:\n  read_only: true\n")).unwrap();
+    std::fs::write(
+        &path,
+        env.config_yaml(served.port, "api:\n  read_only: true\n"),
+    )
+    .unwrap();
     signal(&served.child, libc::SIGHUP);
     assert!(
         eventually(Duration::from_secs(5), || {
-            request(addr, env.client_config(), "POST", "/api/v1/system/reboot", Some("{}")).status == 403
+            request(
+                addr,
+                env.client_config(),
+                "POST",
+                "/api/v1/system/reboot",
+                Some("{}"),
+            )
+            .status
+                == 403
         }),
         "SIGHUP applied api.read_only"
     );
@@ -170,5 +210,9 @@ fn curl_with_client_certificate_gets_the_envelope() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(out.stdout.is_empty(), "no HTTP bytes: {:?}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "no HTTP bytes: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -38,22 +38,34 @@ fn whitelist_edits_take_effect_without_restart() {
 
     // Add: rewritten in place.
     std::fs::write(&env.whitelist, "allowed:\n  - 127.0.0.1\n  - 127.0.0.3\n").unwrap();
-    assert!(eventually(RELOAD_WAIT, || allowed_from("127.0.0.3", addr, &env)), "added address served within 2 s");
+    assert!(
+        eventually(RELOAD_WAIT, || allowed_from("127.0.0.3", addr, &env)),
+        "added address served within 2 s"
+    );
 
     // Remove.
     std::fs::write(&env.whitelist, "allowed:\n  - 127.0.0.1\n").unwrap();
-    assert!(eventually(RELOAD_WAIT, || denied_from("127.0.0.3", addr)), "removed address dropped within 2 s");
+    assert!(
+        eventually(RELOAD_WAIT, || denied_from("127.0.0.3", addr)),
+        "removed address dropped within 2 s"
+    );
 
     // Replace by rename (how editors and config management write files), with a CIDR.
     let tmp = env.dir.path().join("whitelist.yaml.new");
     std::fs::write(&tmp, "allowed:\n  - 127.0.0.1\n  - 127.0.0.0/29\n").unwrap();
     std::fs::rename(&tmp, &env.whitelist).unwrap();
-    assert!(eventually(RELOAD_WAIT, || allowed_from("127.0.0.5", addr, &env)), "renamed-in file applied");
+    assert!(
+        eventually(RELOAD_WAIT, || allowed_from("127.0.0.5", addr, &env)),
+        "renamed-in file applied"
+    );
 
     // An invalid new file keeps the last valid list.
     std::fs::write(&env.whitelist, "allowed:\n  - not-an-address\n").unwrap();
     std::thread::sleep(RELOAD_WAIT);
-    assert!(allowed_from("127.0.0.5", addr, &env), "invalid file must keep the old list");
+    assert!(
+        allowed_from("127.0.0.5", addr, &env),
+        "invalid file must keep the old list"
+    );
     assert!(allowed_from("127.0.0.1", addr, &env));
 }
 
@@ -90,7 +102,11 @@ fn certificate_change_is_picked_up_and_established_connections_survive() {
         eventually(RELOAD_WAIT, || served_leaf(addr, &env) != first),
         "new connections get the new certificate"
     );
-    assert_eq!(get_on(&mut established, "/health").status, 200, "old connection still served");
+    assert_eq!(
+        get_on(&mut established, "/health").status,
+        200,
+        "old connection still served"
+    );
 }
 
 #[test]
@@ -104,7 +120,11 @@ fn broken_certificate_set_keeps_the_old_one() {
     std::fs::write(&env.server_key, &other.key_pem).unwrap();
     std::thread::sleep(RELOAD_WAIT);
     agent.running().reload();
-    assert_eq!(served_leaf(addr, &env), first, "mismatched key must not replace the working set");
+    assert_eq!(
+        served_leaf(addr, &env),
+        first,
+        "mismatched key must not replace the working set"
+    );
     let resp = request(addr, env.client_config(), "GET", "/health", None);
     assert_eq!(resp.status, 200);
 }

@@ -13,8 +13,15 @@ fn valid_client_certificate_gets_health_and_system_info_on_one_connection() {
     let env = Env::new("happy");
     let agent = env.start(env.config());
     let mut tls = connect(agent.addr(), env.client_config());
-    assert_eq!(tls.conn.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
-    assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.1"[..]), "h2 is never chosen");
+    assert_eq!(
+        tls.conn.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    assert_eq!(
+        tls.conn.alpn_protocol(),
+        Some(&b"http/1.1"[..]),
+        "h2 is never chosen"
+    );
 
     let health = get_on(&mut tls, "/api/v1/health");
     assert_eq!(health.status, 200);
@@ -24,7 +31,10 @@ fn valid_client_certificate_gets_health_and_system_info_on_one_connection() {
     assert_eq!(v["data"]["version"], env!("CARGO_PKG_VERSION"));
     assert!(v["data"]["uptime_seconds"].is_u64());
     for check in ["config", "certificates", "package_manager", "job_queue"] {
-        assert!(v["data"]["checks"][check].is_string(), "checks.{check}: {v}");
+        assert!(
+            v["data"]["checks"][check].is_string(),
+            "checks.{check}: {v}"
+        );
     }
 
     // Same connection: keep-alive.
@@ -53,17 +63,30 @@ fn compat_switch_renders_os_and_kernel_as_strings() {
     let mut config = env.config();
     config.compat.patch_manager = true;
     let agent = env.start(config);
-    let resp = request(agent.addr(), env.client_config(), "GET", "/api/v1/system/info", None);
+    let resp = request(
+        agent.addr(),
+        env.client_config(),
+        "GET",
+        "/api/v1/system/info",
+        None,
+    );
     let v = assert_envelope(&resp);
     let d = &v["data"];
     for key in ["hostname", "os", "os_version", "kernel", "architecture"] {
-        assert!(d[key].is_string(), "{key} must be a string for the manager: {d}");
+        assert!(
+            d[key].is_string(),
+            "{key} must be a string for the manager: {d}"
+        );
     }
     assert!(d["pending_reboot"].is_boolean());
 }
 
 fn assert_dropped(outcome: DropOutcome, what: &str) {
-    assert!(outcome.plaintext.is_empty(), "{what}: received application bytes {:?}", String::from_utf8_lossy(&outcome.plaintext));
+    assert!(
+        outcome.plaintext.is_empty(),
+        "{what}: received application bytes {:?}",
+        String::from_utf8_lossy(&outcome.plaintext)
+    );
     assert!(outcome.closed, "{what}: the connection was not closed");
 }
 
@@ -82,7 +105,11 @@ fn certificate_from_another_ca_is_dropped_silently() {
     let agent = env.start(env.config());
     let other = Ca::new("other-ca");
     let stranger = other.client("patch-manager-client");
-    let cfg = client_config(&env.ca.cert_pem, Some(&stranger), &[&rustls::version::TLS13]);
+    let cfg = client_config(
+        &env.ca.cert_pem,
+        Some(&stranger),
+        &[&rustls::version::TLS13],
+    );
     let tcp = TcpStream::connect(agent.addr()).unwrap();
     assert_dropped(attempt(tcp, cfg, agent.addr()), "another CA");
 }
@@ -111,7 +138,13 @@ fn revoked_certificate_is_dropped_and_others_still_served() {
     let tcp = TcpStream::connect(agent.addr()).unwrap();
     assert_dropped(attempt(tcp, cfg, agent.addr()), "revoked certificate");
 
-    let ok = request(agent.addr(), env.client_config(), "GET", "/api/v1/health", None);
+    let ok = request(
+        agent.addr(),
+        env.client_config(),
+        "GET",
+        "/api/v1/health",
+        None,
+    );
     assert_eq!(ok.status, 200, "a certificate not on the CRL is served");
 }
 
@@ -119,7 +152,11 @@ fn revoked_certificate_is_dropped_and_others_still_served() {
 fn tls12_only_client_is_dropped_silently() {
     let env = Env::new("tls12");
     let agent = env.start(env.config());
-    let cfg = client_config(&env.ca.cert_pem, Some(&env.client), &[&rustls::version::TLS12]);
+    let cfg = client_config(
+        &env.ca.cert_pem,
+        Some(&env.client),
+        &[&rustls::version::TLS12],
+    );
     let tcp = TcpStream::connect(agent.addr()).unwrap();
     assert_dropped(attempt(tcp, cfg, agent.addr()), "TLS 1.2 client");
 }
@@ -140,7 +177,10 @@ fn peer_not_in_whitelist_is_closed_before_any_byte() {
 
     // And a full TLS attempt from there gets nothing either.
     let tcp = tcp_from("127.0.0.2".parse().unwrap(), agent.addr()).unwrap();
-    assert_dropped(attempt(tcp, env.client_config(), agent.addr()), "not whitelisted");
+    assert_dropped(
+        attempt(tcp, env.client_config(), agent.addr()),
+        "not whitelisted",
+    );
 
     // While 127.0.0.1 is served.
     let ok = request(agent.addr(), env.client_config(), "GET", "/health", None);
@@ -162,11 +202,23 @@ fn unauthenticated_health_is_allowed_only_for_get_health_when_enabled() {
     // Any other request on an anonymous connection: closed without a response.
     let tcp = TcpStream::connect(agent.addr()).unwrap();
     let mut tls = tls_over(tcp, anonymous, agent.addr());
-    let result = exchange(&mut tls, b"GET /api/v1/system/info HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(result.is_err(), "expected a close without response, got {result:?}");
+    let result = exchange(
+        &mut tls,
+        b"GET /api/v1/system/info HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert!(
+        result.is_err(),
+        "expected a close without response, got {result:?}"
+    );
 
     // A certificate holder still reaches everything.
-    let resp = request(agent.addr(), env.client_config(), "GET", "/api/v1/system/info", None);
+    let resp = request(
+        agent.addr(),
+        env.client_config(),
+        "GET",
+        "/api/v1/system/info",
+        None,
+    );
     assert_eq!(resp.status, 200);
 }
 
@@ -181,5 +233,8 @@ fn idle_keep_alive_connection_is_closed_after_its_deadline() {
     std::thread::sleep(Duration::from_millis(1500));
     let mut buf = [0u8; 16];
     let r = tls.read(&mut buf);
-    assert!(matches!(r, Ok(0)) || r.is_err(), "connection should be closed, got {r:?}");
+    assert!(
+        matches!(r, Ok(0)) || r.is_err(),
+        "connection should be closed, got {r:?}"
+    );
 }

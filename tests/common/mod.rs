@@ -120,7 +120,11 @@ impl Env {
 
     /// A client config trusting this CA and presenting the default client certificate.
     pub fn client_config(&self) -> Arc<ClientConfig> {
-        client_config(&self.ca.cert_pem, Some(&self.client), &[&rustls::version::TLS13])
+        client_config(
+            &self.ca.cert_pem,
+            Some(&self.client),
+            &[&rustls::version::TLS13],
+        )
     }
 }
 
@@ -194,7 +198,11 @@ pub fn tcp_from(from: IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
         let mut local: libc::sockaddr_in = std::mem::zeroed();
         local.sin_family = libc::AF_INET as libc::sa_family_t;
         local.sin_addr.s_addr = u32::from_ne_bytes(from.octets());
-        let rc = libc::bind(fd, &local as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as u32);
+        let rc = libc::bind(
+            fd,
+            &local as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in>() as u32,
+        );
         if rc != 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -202,7 +210,11 @@ pub fn tcp_from(from: IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
         remote.sin_family = libc::AF_INET as libc::sa_family_t;
         remote.sin_port = addr.port().to_be();
         remote.sin_addr.s_addr = u32::from_ne_bytes(to.octets());
-        let rc = libc::connect(fd, &remote as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as u32);
+        let rc = libc::connect(
+            fd,
+            &remote as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in>() as u32,
+        );
         if rc != 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -248,8 +260,12 @@ impl HttpResponse {
             .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 }
 
@@ -268,7 +284,12 @@ pub fn read_response(stream: &mut impl Read) -> std::io::Result<HttpResponse> {
             let headers: Vec<(String, String)> = parsed
                 .headers
                 .iter()
-                .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).to_string()))
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).to_string(),
+                    )
+                })
                 .collect();
             let len: usize = headers
                 .iter()
@@ -284,7 +305,11 @@ pub fn read_response(stream: &mut impl Read) -> std::io::Result<HttpResponse> {
                 body.extend_from_slice(&chunk[..n]);
             }
             body.truncate(len);
-            return Ok(HttpResponse { status, headers, body });
+            return Ok(HttpResponse {
+                status,
+                headers,
+                body,
+            });
         }
         let n = stream.read(&mut chunk)?;
         if n == 0 {
@@ -308,7 +333,13 @@ pub fn get_on(tls: &mut Tls, path: &str) -> HttpResponse {
 }
 
 /// One request with a method and optional JSON body on a new connection.
-pub fn request(addr: SocketAddr, config: Arc<ClientConfig>, method: &str, path: &str, body: Option<&str>) -> HttpResponse {
+pub fn request(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> HttpResponse {
     let mut tls = connect(addr, config);
     let raw = match body {
         Some(b) => format!(
@@ -341,7 +372,14 @@ pub fn attempt(tcp: TcpStream, config: Arc<ClientConfig>, addr: SocketAddr) -> D
         match tls.read(&mut chunk) {
             Ok(0) => break true,
             Ok(n) => plaintext.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => break false,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break false
+            }
             Err(_) => break true,
         }
         if started.elapsed() > IO_WAIT {
@@ -359,11 +397,19 @@ pub fn assert_envelope(resp: &HttpResponse) -> serde_json::Value {
         assert!(obj.contains_key(key), "envelope lacks {key}: {v}");
     }
     let id = v["request_id"].as_str().expect("request_id string");
-    assert!(uuid::Uuid::parse_str(id).is_ok(), "request_id not a UUID: {id}");
-    assert_eq!(resp.header("x-request-id"), Some(id), "X-Request-Id header matches");
+    assert!(
+        uuid::Uuid::parse_str(id).is_ok(),
+        "request_id not a UUID: {id}"
+    );
+    assert_eq!(
+        resp.header("x-request-id"),
+        Some(id),
+        "X-Request-Id header matches"
+    );
     let ts = v["timestamp"].as_str().expect("timestamp string");
     assert!(
-        time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).is_ok() && ts.ends_with('Z'),
+        time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).is_ok()
+            && ts.ends_with('Z'),
         "timestamp not RFC 3339 UTC: {ts}"
     );
     let success = v["success"].as_bool().expect("success bool");
@@ -373,15 +419,26 @@ pub fn assert_envelope(resp: &HttpResponse) -> serde_json::Value {
     } else {
         assert!(v["data"].is_null(), "error with data: {v}");
         let e = &v["error"];
-        assert!(e["code"].is_string() && e["message"].is_string(), "error shape: {v}");
-        assert!(e["retryable"].is_boolean() && e["details"].is_object(), "error shape: {v}");
+        assert!(
+            e["code"].is_string() && e["message"].is_string(),
+            "error shape: {v}"
+        );
+        assert!(
+            e["retryable"].is_boolean() && e["details"].is_object(),
+            "error shape: {v}"
+        );
     }
     v
 }
 
 /// Asserts an error envelope with the given status and code.
 pub fn assert_error(resp: &HttpResponse, status: u16, code: &str) -> serde_json::Value {
-    assert_eq!(resp.status, status, "status; body: {}", String::from_utf8_lossy(&resp.body));
+    assert_eq!(
+        resp.status,
+        status,
+        "status; body: {}",
+        String::from_utf8_lossy(&resp.body)
+    );
     let v = assert_envelope(resp);
     assert_eq!(v["success"], false);
     assert_eq!(v["error"]["code"], code, "{v}");
@@ -404,5 +461,9 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 /// A free TCP port on 127.0.0.1 (for tests that start the binary with a fixed port).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -65,7 +65,13 @@ impl Ca {
         }
     }
 
-    fn leaf(&self, cn: &str, sans: Vec<SanType>, eku: ExtendedKeyUsagePurpose, valid: (OffsetDateTime, OffsetDateTime)) -> Leaf {
+    fn leaf(
+        &self,
+        cn: &str,
+        sans: Vec<SanType>,
+        eku: ExtendedKeyUsagePurpose,
+        valid: (OffsetDateTime, OffsetDateTime),
+    ) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
@@ -98,18 +104,33 @@ impl Ca {
             SanType::IpAddress("127.0.0.1".parse().unwrap()),
             SanType::IpAddress("::1".parse().unwrap()),
         ];
-        self.leaf("localhost-server", sans, ExtendedKeyUsagePurpose::ServerAuth, Self::valid_now())
+        self.leaf(
+            "localhost-server",
+            sans,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            Self::valid_now(),
+        )
     }
 
     /// A client certificate (EKU clientAuth only, no SAN), valid now.
     pub fn client(&self, cn: &str) -> Leaf {
-        self.leaf(cn, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth, Self::valid_now())
+        self.leaf(
+            cn,
+            Vec::new(),
+            ExtendedKeyUsagePurpose::ClientAuth,
+            Self::valid_now(),
+        )
     }
 
     /// A client certificate whose validity ended yesterday.
     pub fn expired_client(&self, cn: &str) -> Leaf {
         let now = OffsetDateTime::now_utc();
-        self.leaf(cn, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth, (now - Duration::days(30), now - Duration::days(1)))
+        self.leaf(
+            cn,
+            Vec::new(),
+            ExtendedKeyUsagePurpose::ClientAuth,
+            (now - Duration::days(30), now - Duration::days(1)),
+        )
     }
 
     /// A PEM CRL revoking the given serials.
