@@ -25,9 +25,8 @@ static:
 test:
 	@command -v curl >/dev/null || { echo "make test: curl is missing (Debian package: curl)"; exit 1; }
 	@command -v openssl >/dev/null || { echo "make test: openssl is missing (Debian package: openssl)"; exit 1; }
-	$(CARGO) test --all-targets
-	$(CARGO) test --doc
 	sh scripts/demo.sh --check
+	$(CARGO) test --all-targets
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -157,6 +157,8 @@ fn reload(live: &Live) {
         match Config::load(path) {
             Ok(config) => {
                 log::set_max_level(config.logging.level);
+                live.tls
+                    .set_allow_unauthenticated(config.health.allow_unauthenticated);
                 live.app.set_config(Arc::new(config));
                 log::info!("configuration reloaded from {}", path.display());
             }

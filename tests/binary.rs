@@ -216,3 +216,28 @@ fn curl_with_client_certificate_gets_the_envelope() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn sighup_can_open_health_to_clients_without_certificates() {
+    let env = Env::new("bin-unauth");
+    let (served, path) = serve(&env, "");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", served.port).parse().unwrap();
+    let anonymous = client_config(&env.ca.cert_pem, None, &[&rustls::version::TLS13]);
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    assert!(attempt(tcp, anonymous.clone(), addr).plaintext.is_empty());
+
+    std::fs::write(
+        &path,
+        env.config_yaml(served.port, "health:\n  allow_unauthenticated: true\n"),
+    )
+    .unwrap();
+    signal(&served.child, libc::SIGHUP);
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let tcp = std::net::TcpStream::connect(addr).unwrap();
+            let mut tls = tls_over(tcp, anonymous.clone(), addr);
+            matches!(exchange(&mut tls, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"), Ok(r) if r.status == 200)
+        }),
+        "after SIGHUP an anonymous GET /health is served"
+    );
+}

@@ -238,3 +238,59 @@ fn idle_keep_alive_connection_is_closed_after_its_deadline() {
         "connection should be closed, got {r:?}"
     );
 }
+
+#[test]
+fn ipv6_listener_serves_ipv6_clients() {
+    let env = Env::new("ipv6");
+    let mut config = env.config();
+    config.server.bind = "::1".parse().unwrap();
+    let agent = match std::net::TcpListener::bind("[::1]:0") {
+        Ok(_) => env.start(config),
+        Err(e) => panic!("this machine has no IPv6 loopback ({e}); the IPv6 bind cannot be tested"),
+    };
+    assert!(agent.addr().is_ipv6());
+    let resp = request(
+        agent.addr(),
+        env.client_config(),
+        "GET",
+        "/api/v1/health",
+        None,
+    );
+    assert_eq!(resp.status, 200);
+}
+
+#[test]
+fn in_flight_request_finishes_after_shutdown_is_requested() {
+    use std::io::Write;
+    let env = Env::new("graceful");
+    let agent = env.start(env.config());
+    let addr = agent.addr();
+    let mut tls = connect(addr, env.client_config());
+    // Head sent, body still on its way when the stop comes.
+    let body = br#"{"delay_seconds":0}"#;
+    let head = format!(
+        "POST /api/v1/system/reboot HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).unwrap();
+    tls.write_all(&body[..5]).unwrap();
+    tls.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let stopper = std::thread::spawn(move || agent.stop());
+    std::thread::sleep(Duration::from_millis(300));
+    tls.write_all(&body[5..]).unwrap();
+    tls.flush().unwrap();
+    let resp = read_response(&mut tls).expect("the in-flight request is answered");
+    assert_envelope(&resp);
+    assert_eq!(
+        resp.header("connection"),
+        Some("close"),
+        "stopping server closes after it"
+    );
+    assert!(stopper.join().unwrap().is_ok());
+    // And nothing new is accepted.
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "listener closed after stop"
+    );
+}

@@ -15,6 +15,7 @@
 //! whatever the SNI, offers only `http/1.1` in ALPN, and speaks only TLS 1.3.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rustls::crypto::CryptoProvider;
@@ -86,6 +87,8 @@ pub struct TlsStatus {
 /// The live TLS configuration, swapped atomically on reload.
 pub struct TlsState {
     paths: TlsPaths,
+    // Live copy of `paths.allow_unauthenticated`: a config reload may flip it.
+    allow_unauthenticated: AtomicBool,
     watched: Watched,
     current: RwLock<Loaded>,
 }
@@ -111,6 +114,7 @@ impl TlsState {
         let watched = Watched::new(watched_paths(&paths));
         let loaded = load_set(&paths)?;
         Ok(TlsState {
+            allow_unauthenticated: AtomicBool::new(paths.allow_unauthenticated),
             paths,
             watched,
             current: RwLock::new(loaded),
@@ -125,7 +129,7 @@ impl TlsState {
     /// Reloads from disk; on error the old configuration stays and the error is returned.
     pub fn reload(&self) -> Result<(), TlsError> {
         self.watched.mark();
-        let loaded = load_set(&self.paths)?;
+        let loaded = load_set(&self.live_paths())?;
         // Poison is harmless here: the value is replaced whole.
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = loaded;
         Ok(())
@@ -136,7 +140,7 @@ impl TlsState {
         if !self.watched.take_change() {
             return;
         }
-        match load_set(&self.paths) {
+        match load_set(&self.live_paths()) {
             Ok(loaded) => {
                 log::info!("TLS material reloaded: {}", describe(&loaded.status));
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = loaded;
@@ -155,6 +159,18 @@ impl TlsState {
     /// The paths this state loads from.
     pub fn paths(&self) -> &TlsPaths {
         &self.paths
+    }
+
+    /// Whether certificate-less clients are accepted from the next reload on (config reload).
+    pub fn set_allow_unauthenticated(&self, allow: bool) {
+        self.allow_unauthenticated.store(allow, Ordering::Relaxed);
+    }
+
+    fn live_paths(&self) -> TlsPaths {
+        TlsPaths {
+            allow_unauthenticated: self.allow_unauthenticated.load(Ordering::Relaxed),
+            ..self.paths.clone()
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
