@@ -29,7 +29,7 @@ if [ ! -s "$certs/client.pem" ]; then
     umask 077
     key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
     key "$certs/ca.key.pem"
-    openssl req -x509 -new -key "$certs/ca.key.pem" -subj "/CN=linux-patch-api demo CA" -days 30 \
+    openssl req -x509 -new -key "$certs/ca.key.pem" -subj "/CN=linux-patch-api demo CA" -days 365 \
         -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
         -out "$certs/ca.pem" 2>/dev/null
     issue() { # name cn extensions
@@ -37,7 +37,7 @@ if [ ! -s "$certs/client.pem" ]; then
         openssl req -new -key "$certs/$1.key.pem" -subj "/CN=$2" -out "$certs/$1.csr" 2>/dev/null
         printf '%s\n' "$3" > "$certs/$1.ext"
         openssl x509 -req -in "$certs/$1.csr" -CA "$certs/ca.pem" -CAkey "$certs/ca.key.pem" \
-            -CAcreateserial -days 30 -extfile "$certs/$1.ext" -out "$certs/$1.pem" 2>/dev/null
+            -CAcreateserial -days 365 -extfile "$certs/$1.ext" -out "$certs/$1.pem" 2>/dev/null
         rm -f "$certs/$1.csr" "$certs/$1.ext"
     }
     issue server localhost-server "basicConstraints=critical,CA:FALSE
