@@ -285,71 +285,21 @@ impl Service for App {
     }
 }
 
-/// A complete configuration built by hand for unit tests (config loading lives elsewhere).
+/// The default configuration pointed away from the host's real files, for unit tests.
 #[cfg(test)]
 pub(crate) fn test_config() -> Config {
-    use crate::config::*;
     use std::path::PathBuf;
-    let rule = |requests, window_seconds| RateRule {
-        requests,
-        window_seconds,
-    };
-    Config {
-        server: ServerConfig {
-            bind: "127.0.0.1".parse().unwrap(),
-            port: 12443,
-            workers: 4,
-            max_connections: 16,
-            shutdown_grace_seconds: 5,
-            timeouts: TimeoutsConfig {
-                tls_handshake_seconds: 10,
-                request_head_seconds: 10,
-                request_body_seconds: 30,
-                keep_alive_idle_seconds: 60,
-                response_write_seconds: 30,
-            },
-            limits: LimitsConfig {
-                max_header_bytes: 16384,
-                max_headers: 64,
-                max_body_bytes: 1 << 20,
-            },
-        },
-        tls: TlsConfig {
-            ca_cert: PathBuf::from("/nonexistent/ca.pem"),
-            server_cert: PathBuf::from("/nonexistent/server.pem"),
-            server_key: PathBuf::from("/nonexistent/server.key"),
-            crl: None,
-        },
-        whitelist: WhitelistConfig {
-            path: PathBuf::from("/nonexistent/whitelist.yaml"),
-        },
-        health: HealthConfig {
-            allow_unauthenticated: false,
-        },
-        rate_limits: RateLimitsConfig {
-            enabled: true,
-            max_clients: 4096,
-            health: rule(60, 60),
-            package_list: rule(30, 60),
-            package_operations: rule(10, 60),
-            patch_operations: rule(5, 60),
-            job_operations: rule(60, 60),
-            system_operations: rule(5, 60),
-        },
-        jobs: JobsConfig {
-            max_concurrent: 5,
-            timeout_minutes: 30,
-            storage_path: std::env::temp_dir().join("lpa-test-jobs"),
-        },
-        logging: LoggingConfig {
-            level: log::LevelFilter::Info,
-            audit_log: PathBuf::from("/nonexistent/audit.log"),
-        },
-        api: ApiConfig { read_only: false },
-        compat: CompatConfig {
-            patch_manager: false,
-        },
-    }
+    let mut config = Config::default();
+    config.server.bind = std::net::Ipv4Addr::LOCALHOST.into();
+    config.server.workers = 4;
+    config.server.max_connections = 16;
+    config.tls.ca_cert = PathBuf::from("/nonexistent/ca.pem");
+    config.tls.server_cert = PathBuf::from("/nonexistent/server.pem");
+    config.tls.server_key = PathBuf::from("/nonexistent/server.key");
+    config.whitelist.path = PathBuf::from("/nonexistent/whitelist.yaml");
+    config.jobs.storage_path = std::env::temp_dir().join("lpa-test-jobs");
+    config.logging.audit_log = PathBuf::from("/nonexistent/audit.log");
+    config
 }
 
 #[cfg(test)]
