@@ -1,0 +1,266 @@
+//! Package managers behind one interface, in the manner of PackageKit's backends: the rest
+//! of the agent never knows which tool it drives.
+//!
+//! Nothing here knows HTTP. Reads of the installed set come from the package database
+//! directly where its format is stable; everything else runs the tool through
+//! [`runner`], never through a shell.
+
+pub mod apk;
+pub mod apt;
+pub mod detect;
+pub mod dnf;
+pub mod pacman;
+pub mod runner;
+pub mod validate;
+pub mod version;
+pub mod zypper;
+
+use std::cmp::Ordering;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+/// Which package manager a backend drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// apt + dpkg (Debian, Ubuntu).
+    Apt,
+    /// dnf + rpm (Fedora, RHEL 8+).
+    Dnf,
+    /// yum + rpm (RHEL/CentOS 7).
+    Yum,
+    /// zypper + rpm (SUSE).
+    Zypper,
+    /// pacman (Arch).
+    Pacman,
+    /// apk (Alpine).
+    Apk,
+}
+
+impl BackendKind {
+    /// Every backend, in detection preference order.
+    pub const ALL: [BackendKind; 6] = [
+        BackendKind::Apt,
+        BackendKind::Dnf,
+        BackendKind::Yum,
+        BackendKind::Zypper,
+        BackendKind::Pacman,
+        BackendKind::Apk,
+    ];
+
+    /// The name used in config and in API answers (`apt`, `dnf`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Apt => "apt",
+            BackendKind::Dnf => "dnf",
+            BackendKind::Yum => "yum",
+            BackendKind::Zypper => "zypper",
+            BackendKind::Pacman => "pacman",
+            BackendKind::Apk => "apk",
+        }
+    }
+
+    /// Parses a config name.
+    pub fn from_name(name: &str) -> Option<BackendKind> {
+        BackendKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// How a backend runs its tool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendSettings {
+    /// The root the backend manages (`/` for the host; another path for an image or chroot).
+    pub root: PathBuf,
+    /// Deadline for one command (the whole process group is killed on expiry).
+    pub command_timeout: Duration,
+    /// How long to wait for another process's package-database lock before failing.
+    pub lock_wait: Duration,
+}
+
+/// One installed package, as its database records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstalledPackage {
+    /// Package name.
+    pub name: String,
+    /// Installed version in the ecosystem's own syntax (epoch included where set).
+    pub version: String,
+    /// Architecture (`amd64`, `x86_64`, `noarch`, `all`, ...), when recorded.
+    pub arch: Option<String>,
+    /// One-line summary; empty when the database has none (never absent).
+    pub description: String,
+    /// Installed size in bytes, when recorded.
+    pub size_bytes: Option<u64>,
+    /// When it was installed, when recorded.
+    pub installed_at: Option<OffsetDateTime>,
+    /// Maintainer or packager, when recorded.
+    pub maintainer: Option<String>,
+    /// Names of the packages it depends on (no versions), for list views.
+    pub depends: Vec<String>,
+}
+
+/// One dependency of a package.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dependency {
+    /// Name of the package (or virtual package / capability) depended on.
+    pub name: String,
+    /// Version constraint as written, e.g. `>= 1.1`; `None` when unversioned.
+    pub constraint: Option<String>,
+    /// True for hard requirements; false for recommends/suggests/optional.
+    pub required: bool,
+}
+
+/// Everything known about one installed package.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackageDetails {
+    /// The inventory record.
+    pub package: InstalledPackage,
+    /// Its dependencies with constraints.
+    pub dependencies: Vec<Dependency>,
+    /// Installed packages that depend on it.
+    pub reverse_dependencies: Vec<String>,
+    /// Files it installed.
+    pub files: Vec<String>,
+    /// Upstream homepage, when recorded.
+    pub homepage: Option<String>,
+    /// License, when recorded.
+    pub license: Option<String>,
+}
+
+/// One upgrade the package manager would make.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upgrade {
+    /// Package name.
+    pub name: String,
+    /// Installed version.
+    pub current_version: String,
+    /// Candidate version the tool would install.
+    pub available_version: String,
+    /// Architecture, when the tool says.
+    pub arch: Option<String>,
+    /// Where the candidate comes from: repository id, or apt's `Origin/Suite` list.
+    pub origins: Vec<String>,
+}
+
+/// Why a package operation failed.
+#[derive(Debug)]
+pub enum PkgError {
+    /// A name or version did not pass the ecosystem's grammar (nothing was run).
+    Invalid {
+        /// Which input, e.g. `name` or `version`.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The package is not installed / not known.
+    NotFound(String),
+    /// Another process held the package database lock past the wait bound (retryable).
+    Locked {
+        /// The tool that found the lock busy.
+        tool: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The command did not finish before its deadline; its process group was killed.
+    Timeout {
+        /// The command line, for the log.
+        command: String,
+        /// The deadline that passed.
+        after: Duration,
+    },
+    /// The tool ran and reported failure.
+    Command {
+        /// The command line, for the log.
+        command: String,
+        /// Exit code; `None` when killed by a signal.
+        code: Option<i32>,
+        /// The last lines of its error output.
+        stderr_tail: String,
+    },
+    /// The tool's output or the database could not be understood.
+    Parse {
+        /// What was being read.
+        what: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A file or process could not be accessed.
+    Io {
+        /// What was being accessed.
+        what: String,
+        /// The underlying error.
+        error: std::io::Error,
+    },
+    /// The backend cannot do this on this system.
+    Unsupported(String),
+}
+
+impl std::fmt::Display for PkgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PkgError::Invalid { field, message } => write!(f, "{field}: {message}"),
+            PkgError::NotFound(name) => write!(f, "package not found: {name}"),
+            PkgError::Locked { tool, waited } => write!(
+                f,
+                "{tool}: the package database is locked by another process (waited {} s)",
+                waited.as_secs()
+            ),
+            PkgError::Timeout { command, after } => {
+                write!(f, "{command}: no result within {} s; stopped", after.as_secs())
+            }
+            PkgError::Command {
+                command,
+                code,
+                stderr_tail,
+            } => match code {
+                Some(c) => write!(f, "{command} failed with exit code {c}: {stderr_tail}"),
+                None => write!(f, "{command} was killed by a signal: {stderr_tail}"),
+            },
+            PkgError::Parse { what, message } => write!(f, "cannot read {what}: {message}"),
+            PkgError::Io { what, error } => write!(f, "{what}: {error}"),
+            PkgError::Unsupported(m) => write!(f, "not supported: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for PkgError {}
+
+impl PkgError {
+    /// Whether trying again later may succeed (locks, timeouts, transient tool failures).
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            PkgError::Locked { .. } | PkgError::Timeout { .. } | PkgError::Command { .. }
+        )
+    }
+}
+
+/// One package manager. Implementations hold their [`BackendSettings`].
+pub trait PackageManager: Send + Sync {
+    /// Which tool this is.
+    fn kind(&self) -> BackendKind;
+
+    /// The installed set, read from the database (without spawning where its format is stable).
+    fn installed(&self) -> Result<Vec<InstalledPackage>, PkgError>;
+
+    /// Files whose change means the installed set changed (for cache invalidation).
+    fn database_paths(&self) -> Vec<PathBuf>;
+
+    /// Details of one installed package; `Ok(None)` when it is not installed.
+    fn details(&self, name: &str) -> Result<Option<PackageDetails>, PkgError>;
+
+    /// Refreshes repository metadata (apt-get update, dnf makecache, ...).
+    fn refresh(&self) -> Result<(), PkgError>;
+
+    /// Upgrades the tool would make now, computed by the tool from its current metadata.
+    fn upgradable(&self) -> Result<Vec<Upgrade>, PkgError>;
+
+    /// This ecosystem's version ordering.
+    fn compare_versions(&self, a: &str, b: &str) -> Ordering;
+
+    /// Checks a package name against this ecosystem's grammar.
+    fn validate_name(&self, name: &str) -> Result<(), PkgError>;
+
+    /// Checks a version string against this ecosystem's grammar.
+    fn validate_version(&self, version: &str) -> Result<(), PkgError>;
+}
