@@ -33,6 +33,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// Compatibility switches for known clients.
     pub compat: CompatConfig,
+    /// Which package manager to drive, and how.
+    pub package_manager: PackageManagerConfig,
 }
 
 /// `server.*`
@@ -171,6 +173,50 @@ pub struct ApiConfig {
 pub struct CompatConfig {
     /// `compat.patch_manager`: render `system/info` `os`/`kernel` as strings.
     pub patch_manager: bool,
+}
+
+/// `package_manager.backend`: which tool to drive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// Detect from `/etc/os-release` and the binaries present.
+    Auto,
+    /// A named backend: `apt`, `dnf`, `yum`, `zypper`, `pacman` or `apk`.
+    Named(&'static str),
+}
+
+/// Backend names accepted by `package_manager.backend` besides `auto`.
+pub const BACKEND_NAMES: [&str; 6] = ["apt", "dnf", "yum", "zypper", "pacman", "apk"];
+
+/// `package_manager.*`
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackageManagerConfig {
+    /// `package_manager.backend`: `auto` (default) or a backend name.
+    pub backend: BackendChoice,
+    /// `package_manager.root`: the root to manage, default `/` (another path patches an image
+    /// or chroot with the tool's own root option). Must be absolute.
+    pub root: PathBuf,
+    /// `package_manager.command_timeout_seconds`: deadline of one query or refresh command,
+    /// default 600.
+    pub command_timeout_seconds: u64,
+    /// `package_manager.lock_wait_seconds`: how long to wait for another process's package
+    /// database lock, default 120.
+    pub lock_wait_seconds: u64,
+    /// `package_manager.metadata_max_age_seconds`: repository metadata older than this is
+    /// refreshed before upgradable packages are computed, and a computed list is reused for
+    /// at most this long (unless the installed set changes), default 3600.
+    pub metadata_max_age_seconds: u64,
+}
+
+impl Default for PackageManagerConfig {
+    fn default() -> Self {
+        PackageManagerConfig {
+            backend: BackendChoice::Auto,
+            root: PathBuf::from("/"),
+            command_timeout_seconds: 600,
+            lock_wait_seconds: 120,
+            metadata_max_age_seconds: 3600,
+        }
+    }
 }
 
 /// One problem found in the configuration, naming the key.
@@ -377,6 +423,7 @@ impl Default for Config {
             compat: CompatConfig {
                 patch_manager: false,
             },
+            package_manager: PackageManagerConfig::default(),
         }
     }
 }
@@ -558,6 +605,7 @@ impl Walker<'_> {
             logging: self.logging(&top),
             api: self.api(&top),
             compat: self.compat(&top),
+            package_manager: self.package_manager(&top),
         }
     }
 
@@ -908,6 +956,69 @@ impl Walker<'_> {
         }
     }
 
+    /// `package_manager.*`
+    fn package_manager(&mut self, top: &Section) -> PackageManagerConfig {
+        let d = PackageManagerConfig::default();
+        let s = self.child(
+            top,
+            "package_manager",
+            &[
+                "backend",
+                "root",
+                "command_timeout_seconds",
+                "lock_wait_seconds",
+                "metadata_max_age_seconds",
+            ],
+        );
+        PackageManagerConfig {
+            backend: self.backend(&s).unwrap_or(d.backend),
+            root: self.absolute_path(&s, "root").unwrap_or(d.root),
+            command_timeout_seconds: self.u64_or(
+                &s,
+                "command_timeout_seconds",
+                (1, 86_400),
+                d.command_timeout_seconds,
+            ),
+            lock_wait_seconds: self.u64_or(&s, "lock_wait_seconds", (0, 3600), d.lock_wait_seconds),
+            metadata_max_age_seconds: self.u64_or(
+                &s,
+                "metadata_max_age_seconds",
+                (0, 604_800),
+                d.metadata_max_age_seconds,
+            ),
+        }
+    }
+
+    /// `package_manager.backend`: `auto` or one of [`BACKEND_NAMES`].
+    fn backend(&mut self, s: &Section) -> Option<BackendChoice> {
+        let text = self.string(s, "backend")?;
+        if text == "auto" {
+            return Some(BackendChoice::Auto);
+        }
+        let found = BACKEND_NAMES.iter().find(|n| **n == text).copied();
+        if found.is_none() {
+            let message = format!(
+                "must be auto or one of {}; got {text:?}",
+                BACKEND_NAMES.join(", ")
+            );
+            self.error(&s.key("backend"), message);
+        }
+        found.map(BackendChoice::Named)
+    }
+
+    /// A path that must be absolute as written (a root is never relative to the config).
+    fn absolute_path(&mut self, s: &Section, name: &str) -> Option<PathBuf> {
+        let text = self.string(s, name)?;
+        if !text.starts_with('/') {
+            self.error(
+                &s.key(name),
+                format!("must be an absolute path, got {text:?}"),
+            );
+            return None;
+        }
+        Some(PathBuf::from(text))
+    }
+
     /// `compat.*`
     fn compat(&mut self, top: &Section) -> CompatConfig {
         let s = self.child(top, "compat", &["patch_manager"]);
@@ -919,6 +1030,7 @@ impl Walker<'_> {
 
 /// Sections allowed at the top level.
 const TOP_KEYS: &[&str] = &[
+    "package_manager",
     "server",
     "tls",
     "whitelist",
@@ -1063,10 +1175,7 @@ mod tests {
             one_error("server:\n  prot: 1\n"),
             "server.prot: unknown key"
         );
-        assert_eq!(
-            one_error("package_manager: apt\n"),
-            "package_manager: unknown key"
-        );
+        assert_eq!(one_error("packages: apt\n"), "packages: unknown key");
         assert_eq!(
             one_error("rate_limits:\n  health:\n    request: 1\n"),
             "rate_limits.health.request: unknown key"
@@ -1196,6 +1305,23 @@ mod tests {
                 "{expected} not in {all:?}"
             );
         }
+    }
+
+    #[test]
+    fn package_manager_keys_are_validated() {
+        let c = parse("package_manager:\n  backend: pacman\n  root: /srv/image\n").unwrap();
+        assert_eq!(c.package_manager.backend, BackendChoice::Named("pacman"));
+        assert_eq!(c.package_manager.root, PathBuf::from("/srv/image"));
+        let errors = messages(
+            "package_manager:\n  backend: portage\n  root: relative/dir\n  lock_wait_seconds: 99999\n",
+        );
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("package_manager.backend: must be auto or one of apt,"));
+        assert_eq!(
+            errors[1],
+            "package_manager.root: must be an absolute path, got \"relative/dir\""
+        );
+        assert!(errors[2].starts_with("package_manager.lock_wait_seconds: must be 0-3600"));
     }
 
     #[test]

@@ -206,7 +206,11 @@ impl std::fmt::Display for PkgError {
                 waited.as_secs()
             ),
             PkgError::Timeout { command, after } => {
-                write!(f, "{command}: no result within {} s; stopped", after.as_secs())
+                write!(
+                    f,
+                    "{command}: no result within {} s; stopped",
+                    after.as_secs()
+                )
             }
             PkgError::Command {
                 command,
