@@ -13,4 +13,5 @@ pub mod http;
 pub mod pkg;
 pub mod system;
 pub mod timefmt;
+pub mod watch;
 pub mod x509;

@@ -9,7 +9,6 @@ pub mod response;
 pub mod server;
 pub mod tls;
 pub mod uri;
-pub mod watch;
 pub mod whitelist;
 
 use std::net::SocketAddr;

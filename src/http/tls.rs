@@ -26,8 +26,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use time::OffsetDateTime;
 
-use super::watch::Watched;
 use crate::timefmt::rfc3339;
+use crate::watch::Watched;
 use crate::x509;
 
 /// Where the TLS material lives and how clients are verified.

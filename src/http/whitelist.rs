@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use serde_yaml_ng::Value;
 
-use super::watch::Watched;
+use crate::watch::Watched;
 
 /// One allowed address or range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

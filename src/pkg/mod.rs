@@ -9,6 +9,7 @@ pub mod apk;
 pub mod apt;
 pub mod detect;
 pub mod dnf;
+pub mod inventory;
 pub mod pacman;
 pub mod runner;
 pub mod validate;

@@ -1,4 +1,5 @@
-//! Change detection for files the agent reloads without restart.
+//! Change detection for files the agent re-reads when they change (certificates, whitelist,
+//! package databases).
 //!
 //! A [`FileStamp`] changes when a file is rewritten in place (size, mtime) and when it is
 //! replaced by rename (device, inode), which is how editors and atomic writers update it.
@@ -75,7 +76,8 @@ impl Watched {
     }
 }
 
-fn stamps_of(paths: &[PathBuf]) -> Vec<Option<FileStamp>> {
+/// The current stamps of `paths`, `None` for a file that cannot be stat'ed.
+pub fn stamps_of(paths: &[PathBuf]) -> Vec<Option<FileStamp>> {
     paths.iter().map(|p| FileStamp::of(p)).collect()
 }
 
