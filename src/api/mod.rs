@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::http::ratelimit::{RateLimiter, Rule};
 use crate::http::tls::TlsState;
 use crate::http::{Peer, ProtocolError, Request, Response, Service};
+use crate::pkg::inventory::Inventory;
 
 use envelope::{ApiError, Reply};
 use router::Endpoint;
@@ -100,6 +101,7 @@ pub struct App {
     audit: Arc<AuditLog>,
     limiter: Box<dyn RateGate>,
     started: Instant,
+    inventory: Option<Arc<Inventory>>,
 }
 
 impl App {
@@ -121,7 +123,14 @@ impl App {
             audit,
             limiter,
             started: Instant::now(),
+            inventory: None,
         }
+    }
+
+    /// Serves the package endpoints from `inventory` (none: they answer 503).
+    pub fn with_inventory(mut self, inventory: Option<Arc<Inventory>>) -> App {
+        self.inventory = inventory;
+        self
     }
 
     /// Swaps in a reloaded configuration; rate rules follow, buckets keep their fill.
@@ -191,14 +200,16 @@ impl App {
             Endpoint::Health | Endpoint::HealthV1 => {
                 health::reply(health::report(&self.health_inputs(config)))
             }
-            Endpoint::SystemInfo => system::info(config.compat.patch_manager),
+            Endpoint::SystemInfo => system::info(config.compat.patch_manager, self.backend_name()),
             Endpoint::Reboot => system::reboot(),
             Endpoint::ServiceStatus { name } => system::service(name),
             Endpoint::ListPackages(_)
             | Endpoint::InstallPackages
             | Endpoint::GetPackage { .. }
             | Endpoint::UpdatePackage { .. }
-            | Endpoint::RemovePackage { .. } => packages::handle(endpoint),
+            | Endpoint::RemovePackage { .. } => {
+                packages::handle(endpoint, self.inventory.as_deref())
+            }
             Endpoint::ListPatches(_) | Endpoint::ApplyPatches => patches::handle(endpoint),
             Endpoint::ListJobs(_)
             | Endpoint::GetJob { .. }
@@ -208,15 +219,18 @@ impl App {
         }
     }
 
+    /// The name of the backend serving the inventory, if one was found.
+    fn backend_name(&self) -> Option<&'static str> {
+        self.inventory.as_ref().map(|i| i.backend().kind().name())
+    }
+
     fn health_inputs(&self, config: &Config) -> health::HealthInputs {
-        use crate::system::info::{bin_search_dirs, detect_package_manager};
-        let dirs = bin_search_dirs(std::env::var_os("PATH").as_deref());
         let storage = &config.jobs.storage_path;
         health::HealthInputs {
             now: time::OffsetDateTime::now_utc(),
             uptime_seconds: self.started.elapsed().as_secs(),
             tls: self.tls.as_ref().map(|t| t.status()),
-            package_manager: detect_package_manager(&dirs),
+            package_manager: self.backend_name(),
             job_storage_path: storage.clone(),
             job_storage: health::job_storage_state(storage),
         }

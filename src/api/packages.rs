@@ -1,56 +1,359 @@
-//! `/api/v1/packages`: inventory and install/update/remove jobs.
+//! `/api/v1/packages`: the inventory (list and details), and install/update/remove jobs.
 //!
-//! The package backends come in a later issue; until then every endpoint validates its
-//! path and query (in the router) and answers `NOT_IMPLEMENTED`.
+//! Reads are answered from [`Inventory`]; the mutations come with the job engine and answer
+//! `NOT_IMPLEMENTED` until then (after the router has validated their path and query).
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
 
 use super::envelope::{ApiError, Reply};
-use super::router::Endpoint;
+use super::router::{Endpoint, PackageQuery, PackageSort, PackageStatus, SortOrder};
+use crate::pkg::inventory::{Inventory, UpgradeSnapshot};
+use crate::pkg::{InstalledPackage, PackageDetails, PkgError, Upgrade};
+use crate::timefmt::rfc3339;
 
-/// Answers a package endpoint.
-pub fn handle(endpoint: &Endpoint) -> Result<Reply, ApiError> {
-    let feature = match endpoint {
-        Endpoint::ListPackages(_) | Endpoint::GetPackage { .. } => {
-            "the package inventory comes with the package backends"
+/// Answers a package endpoint; `inventory` is `None` when no package manager was found.
+pub fn handle(endpoint: &Endpoint, inventory: Option<&Inventory>) -> Result<Reply, ApiError> {
+    match endpoint {
+        Endpoint::ListPackages(query) => list(need(inventory)?, query),
+        Endpoint::GetPackage { name } => show(need(inventory)?, name),
+        Endpoint::InstallPackages
+        | Endpoint::UpdatePackage { .. }
+        | Endpoint::RemovePackage { .. } => Err(ApiError::NotImplemented {
+            endpoint: endpoint.template().to_string(),
+            feature: "package changes come with the job engine".to_string(),
+        }),
+        other => Err(ApiError::InternalError(format!(
+            "{} routed to the package handler",
+            other.template()
+        ))),
+    }
+}
+
+fn need(inventory: Option<&Inventory>) -> Result<&Inventory, ApiError> {
+    inventory.ok_or_else(|| {
+        let mut details = serde_json::Map::new();
+        details.insert("package_manager".into(), json!("missing"));
+        ApiError::ServiceUnhealthy {
+            message:
+                "no supported package manager was found on this host (see package_manager.backend)"
+                    .into(),
+            details,
         }
-        Endpoint::InstallPackages => "package installation comes with the package backends",
-        Endpoint::UpdatePackage { .. } => "package updates come with the package backends",
-        Endpoint::RemovePackage { .. } => "package removal comes with the package backends",
-        other => {
-            return Err(ApiError::InternalError(format!(
-                "{} routed to the package handler",
-                other.template()
-            )))
-        }
-    };
-    Err(ApiError::NotImplemented {
-        endpoint: endpoint.template().to_string(),
-        feature: feature.to_string(),
     })
+}
+
+/// Maps a backend failure to the API's error codes.
+pub fn pkg_error(e: PkgError) -> ApiError {
+    match e {
+        PkgError::Invalid { field, message } => {
+            ApiError::InvalidRequest(format!("{field}: {message}"))
+        }
+        PkgError::NotFound(name) => ApiError::PkgNotFound(format!("package not found: {name}")),
+        other => ApiError::PkgManagerError(other.to_string()),
+    }
+}
+
+/// `GET /api/v1/packages`.
+fn list(inventory: &Inventory, query: &PackageQuery) -> Result<Reply, ApiError> {
+    let pattern = query.name.as_deref().map(Pattern::parse).transpose()?;
+    let installed = inventory.installed().map_err(pkg_error)?;
+    let snapshot = inventory.upgrades().map_err(pkg_error)?;
+    let upgrades = by_name(&snapshot.upgrades);
+    let backend = inventory.backend();
+    let status = query.status.unwrap_or(PackageStatus::Installed);
+    let mut selected: Vec<&InstalledPackage> = installed
+        .iter()
+        .filter(|p| pattern.as_ref().is_none_or(|pat| pat.matches(&p.name)))
+        .filter(|p| status != PackageStatus::Upgradable || upgrades.contains_key(p.name.as_str()))
+        .collect();
+    let cmp = |a: &str, b: &str| backend.compare_versions(a, b);
+    sort(
+        &mut selected,
+        query.sort.unwrap_or(PackageSort::Name),
+        query.order,
+        &cmp,
+    );
+    let total = selected.len();
+    let page: Vec<Value> = selected
+        .into_iter()
+        .skip(usize::try_from(query.page.offset).unwrap_or(usize::MAX))
+        .take(query.page.limit as usize)
+        .map(|p| package_json(p, upgrades.get(p.name.as_str()).copied()))
+        .collect();
+    let mut data = json!({
+        "packages": page,
+        "total": total,
+        "limit": query.page.limit,
+        "offset": query.page.offset,
+        "package_manager": backend.kind().name(),
+    });
+    add_freshness(&mut data, &snapshot);
+    Ok(Reply::ok(data))
+}
+
+/// `GET /api/v1/packages/{name}`.
+fn show(inventory: &Inventory, name: &str) -> Result<Reply, ApiError> {
+    let details = inventory
+        .details(name)
+        .map_err(pkg_error)?
+        .ok_or_else(|| ApiError::PkgNotFound(format!("package not installed: {name}")))?;
+    let snapshot = inventory.upgrades().map_err(pkg_error)?;
+    let upgrade = snapshot
+        .upgrades
+        .iter()
+        .find(|u| u.name == details.package.name);
+    let mut data = details_json(&details, upgrade);
+    add_freshness(&mut data, &snapshot);
+    Ok(Reply::ok(data))
+}
+
+fn by_name(upgrades: &[Upgrade]) -> HashMap<&str, &Upgrade> {
+    upgrades.iter().map(|u| (u.name.as_str(), u)).collect()
+}
+
+/// Orders packages by the requested field; ties fall back to name, then version.
+fn sort(
+    packages: &mut [&InstalledPackage],
+    by: PackageSort,
+    order: SortOrder,
+    cmp_versions: &dyn Fn(&str, &str) -> Ordering,
+) {
+    packages.sort_by(|a, b| {
+        let primary = match by {
+            PackageSort::Name => Ordering::Equal,
+            PackageSort::Version => cmp_versions(&a.version, &b.version),
+            // Unknown sizes sort as the smallest.
+            PackageSort::Size => a.size_bytes.cmp(&b.size_bytes),
+        };
+        let ordered = primary
+            .then_with(|| a.name.cmp(&b.name))
+            .then_with(|| cmp_versions(&a.version, &b.version));
+        match order {
+            SortOrder::Asc => ordered,
+            SortOrder::Desc => ordered.reverse(),
+        }
+    });
+}
+
+/// One package as the list shows it: the specification's fields plus INTEROP's.
+fn package_json(p: &InstalledPackage, upgrade: Option<&Upgrade>) -> Value {
+    let available = upgrade.map(|u| u.available_version.as_str());
+    json!({
+        "name": p.name,
+        "version": p.version,
+        "architecture": p.arch,
+        "status": "installed",
+        "description": p.description,
+        "size_bytes": p.size_bytes,
+        "installed_at": p.installed_at.map(rfc3339),
+        "upgradable": upgrade.is_some(),
+        "available_version": available,
+        "latest_version": available.unwrap_or(&p.version),
+        "repository": upgrade.map(|u| u.origins.join(", ")),
+        "dependencies": p.depends,
+        "maintainer": p.maintainer,
+    })
+}
+
+fn details_json(d: &PackageDetails, upgrade: Option<&Upgrade>) -> Value {
+    let mut v = package_json(&d.package, upgrade);
+    let deps: Vec<Value> = d
+        .dependencies
+        .iter()
+        .map(|dep| json!({"name": dep.name, "version": dep.constraint, "required": dep.required}))
+        .collect();
+    v["dependencies"] = json!(deps);
+    v["reverse_dependencies"] = json!(d.reverse_dependencies);
+    v["files"] = json!(d.files);
+    v["homepage"] = json!(d.homepage);
+    v["license"] = json!(d.license);
+    v
+}
+
+/// How old the upgrade information is, so a client can judge it.
+fn add_freshness(data: &mut Value, s: &UpgradeSnapshot) {
+    data["upgrades_computed_at"] = json!(rfc3339(s.computed_at));
+    data["metadata_refreshed_at"] = json!(s.metadata_refreshed_at.map(rfc3339));
+    data["metadata_age_seconds"] = json!(s
+        .metadata_refreshed_at
+        .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0)));
+    data["metadata_refresh_error"] = json!(s.refresh_error);
+}
+
+/// A `name` filter: literal text with `*` matching any run of characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Pattern {
+    parts: Vec<String>,
+}
+
+impl Pattern {
+    fn parse(text: &str) -> Result<Pattern, ApiError> {
+        let ok = |c: char| c.is_ascii_alphanumeric() || "@._+:-*".contains(c);
+        if let Some(bad) = text.chars().find(|c| !ok(*c)) {
+            return Err(ApiError::InvalidRequest(format!(
+                "query parameter name: {bad:?} is not allowed; use package-name characters and * wildcards, got {text:?}"
+            )));
+        }
+        Ok(Pattern {
+            parts: text.split('*').map(str::to_string).collect(),
+        })
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        let (first, rest) = match self.parts.split_first() {
+            Some(x) => x,
+            None => return true,
+        };
+        let Some(mut remaining) = name.strip_prefix(first.as_str()) else {
+            return false;
+        };
+        let Some((last, middle)) = rest.split_last() else {
+            return remaining.is_empty();
+        };
+        for part in middle {
+            match remaining.find(part.as_str()) {
+                Some(i) => remaining = &remaining[i + part.len()..],
+                None => return false,
+            }
+        }
+        remaining.len() >= last.len() && remaining.ends_with(last.as_str())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn answers_not_implemented_naming_the_endpoint() {
-        let e = handle(&Endpoint::InstallPackages).unwrap_err();
-        assert_eq!(e.status(), 501);
-        assert!(e
-            .message()
-            .starts_with("POST /api/v1/packages is not implemented yet"));
-        let e = handle(&Endpoint::RemovePackage {
-            name: "nginx".into(),
-            purge: true,
-            force: false,
-        })
-        .unwrap_err();
-        assert!(e.message().starts_with("DELETE /api/v1/packages/{name}"));
+    fn pkg(name: &str, version: &str, size: Option<u64>) -> InstalledPackage {
+        InstalledPackage {
+            name: name.into(),
+            version: version.into(),
+            arch: Some("amd64".into()),
+            description: format!("{name} summary"),
+            size_bytes: size,
+            installed_at: None,
+            maintainer: None,
+            depends: vec![],
+        }
     }
 
     #[test]
-    fn foreign_endpoint_is_an_internal_error() {
-        let e = handle(&Endpoint::SystemInfo).unwrap_err();
-        assert_eq!(e.code(), "INTERNAL_ERROR");
+    fn wildcard_patterns_match_like_shell_globs() {
+        let p = |t: &str| Pattern::parse(t).unwrap();
+        assert!(p("nginx").matches("nginx"));
+        assert!(!p("nginx").matches("nginx-common"));
+        assert!(p("nginx*").matches("nginx-common"));
+        assert!(p("*-common").matches("nginx-common"));
+        assert!(p("lib*6").matches("libc6"));
+        assert!(!p("lib*6").matches("libc6-dev"));
+        assert!(p("*").matches("anything"));
+        assert!(p("a*b*c").matches("aXbYc"));
+        assert!(!p("a*b*c").matches("acb"));
+        assert!(
+            !p("ab*ba").matches("aba"),
+            "prefix and suffix must not overlap"
+        );
+    }
+
+    #[test]
+    fn patterns_refuse_what_no_package_name_holds() {
+        for bad in ["a b", "a;b", "$(x)", "a/b", "a?"] {
+            let e = Pattern::parse(bad).unwrap_err();
+            assert_eq!(e.code(), "INVALID_REQUEST");
+            assert!(
+                e.message().contains("query parameter name"),
+                "{}",
+                e.message()
+            );
+        }
+    }
+
+    #[test]
+    fn sort_by_version_uses_the_ecosystem_order_and_desc_reverses() {
+        let a = pkg("a", "1.10", Some(5));
+        let b = pkg("b", "1.9", None);
+        let c = pkg("c", "1.9", Some(1));
+        let mut v = vec![&a, &b, &c];
+        // A numeric-aware order stands in for the backend's.
+        let numeric = |x: &str, y: &str| {
+            let n = |s: &str| {
+                s.split('.')
+                    .map(|p| p.parse::<u64>().unwrap_or(0))
+                    .collect::<Vec<_>>()
+            };
+            n(x).cmp(&n(y))
+        };
+        sort(&mut v, PackageSort::Version, SortOrder::Asc, &numeric);
+        assert_eq!(
+            v.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["b", "c", "a"]
+        );
+        sort(&mut v, PackageSort::Version, SortOrder::Desc, &numeric);
+        assert_eq!(
+            v.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["a", "c", "b"]
+        );
+        sort(&mut v, PackageSort::Size, SortOrder::Asc, &numeric);
+        assert_eq!(
+            v.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["b", "c", "a"]
+        );
+    }
+
+    #[test]
+    fn package_json_has_spec_and_interop_fields() {
+        let p = pkg("nginx", "1.24.0-1", Some(2048));
+        let u = Upgrade {
+            name: "nginx".into(),
+            current_version: "1.24.0-1".into(),
+            available_version: "1.24.0-2".into(),
+            arch: None,
+            origins: vec!["Debian:bookworm-security".into()],
+        };
+        let v = package_json(&p, Some(&u));
+        assert_eq!(v["upgradable"], true);
+        assert_eq!(v["available_version"], "1.24.0-2");
+        assert_eq!(v["latest_version"], "1.24.0-2");
+        assert_eq!(v["status"], "installed");
+        assert_eq!(v["description"], "nginx summary");
+        let v = package_json(&p, None);
+        assert_eq!(v["upgradable"], false);
+        assert!(v["available_version"].is_null());
+        assert_eq!(v["latest_version"], "1.24.0-1");
+    }
+
+    #[test]
+    fn backend_errors_map_to_the_error_table() {
+        let e = pkg_error(PkgError::Invalid {
+            field: "name".into(),
+            message: "must not start with '-'".into(),
+        });
+        assert_eq!(e.code(), "INVALID_REQUEST");
+        assert!(e.message().starts_with("name: "));
+        assert_eq!(
+            pkg_error(PkgError::NotFound("x".into())).code(),
+            "PKG_NOT_FOUND"
+        );
+        let locked = pkg_error(PkgError::Locked {
+            tool: "apt-get".into(),
+            waited: std::time::Duration::from_secs(5),
+        });
+        assert_eq!(locked.code(), "PKG_MANAGER_ERROR");
+        assert!(locked.retryable());
+    }
+
+    #[test]
+    fn without_a_package_manager_the_inventory_is_unavailable() {
+        let e = handle(
+            &Endpoint::GetPackage {
+                name: "nginx".into(),
+            },
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.status(), 503);
     }
 }

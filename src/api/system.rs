@@ -12,8 +12,12 @@ use crate::timefmt::rfc3339;
 pub const API_VERSION: &str = "1.0.0";
 
 /// `GET /api/v1/system/info` on this host.
-pub fn info(compat_patch_manager: bool) -> Result<Reply, ApiError> {
-    let facts = crate::system::info::gather();
+pub fn info(
+    compat_patch_manager: bool,
+    package_manager: Option<&'static str>,
+) -> Result<Reply, ApiError> {
+    let mut facts = crate::system::info::gather();
+    facts.package_manager = package_manager;
     Ok(Reply::ok(render_info(&facts, compat_patch_manager)))
 }
 
@@ -175,8 +179,9 @@ mod tests {
 
     #[test]
     fn live_info_has_this_hosts_architecture() {
-        let v = info(true).unwrap();
+        let v = info(true, Some("pacman")).unwrap();
         assert_eq!(v.status, 200);
+        assert_eq!(v.data["package_manager"], "pacman");
         assert_eq!(v.data["architecture"], std::env::consts::ARCH);
         assert!(v.data["kernel"].as_str().is_some_and(|k| !k.is_empty()));
     }

@@ -16,16 +16,6 @@ pub const OS_RELEASE_PATHS: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release
 /// started by an init system with a minimal `PATH`.
 pub const FIXED_BIN_DIRS: [&str; 4] = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"];
 
-/// Package managers in order of preference: (binary, name reported by the API).
-pub const PACKAGE_MANAGERS: [(&str, &str); 6] = [
-    ("apt-get", "apt"),
-    ("dnf", "dnf"),
-    ("yum", "yum"),
-    ("zypper", "zypper"),
-    ("pacman", "pacman"),
-    ("apk", "apk"),
-];
-
 /// Debian's marker file written by packages that need a reboot to take effect.
 pub const REBOOT_REQUIRED_MARKER: &str = "/var/run/reboot-required";
 
@@ -269,14 +259,6 @@ pub fn find_binary(program: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
-/// The first package manager of [`PACKAGE_MANAGERS`] whose binary is in `dirs`, by API name.
-pub fn detect_package_manager(dirs: &[PathBuf]) -> Option<&'static str> {
-    PACKAGE_MANAGERS
-        .iter()
-        .find(|(bin, _)| find_binary(bin, dirs).is_some())
-        .map(|(_, name)| *name)
-}
-
 /// Whether the host asks for a reboot: Debian's marker file on Debian-likes; other families
 /// report false until their own detection exists.
 pub fn pending_reboot(os: &OsInfo, marker: &Path) -> bool {
@@ -312,7 +294,6 @@ pub fn gather() -> SystemInfo {
     let os = read_os_release(&paths).unwrap_or_default().os_info();
     let uts = uname();
     let field = |f: fn(&Uname) -> &String| uts.as_ref().map(f).cloned().unwrap_or_default();
-    let dirs = bin_search_dirs(std::env::var_os("PATH").as_deref());
     SystemInfo {
         hostname: field(|u| &u.nodename),
         kernel_release: field(|u| &u.release),
@@ -325,7 +306,8 @@ pub fn gather() -> SystemInfo {
             .ok()
             .and_then(|t| parse_btime(&t))
             .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
-        package_manager: detect_package_manager(&dirs),
+        // The API layer fills this from the backend it chose.
+        package_manager: None,
         pending_reboot: pending_reboot(&os, Path::new(REBOOT_REQUIRED_MARKER)),
         os,
     }
@@ -532,15 +514,14 @@ REDHAT_SUPPORT_PRODUCT_VERSION="9.3"
     }
 
     #[test]
-    fn package_manager_detection_prefers_the_table_order() {
+    fn find_binary_wants_an_executable_file() {
         let dir = fake_bin_dir(&["apk", "dnf"]);
         std::fs::write(dir.join("apt-get"), "").unwrap(); // not executable: ignored
-        assert_eq!(
-            detect_package_manager(std::slice::from_ref(&dir)),
-            Some("dnf")
-        );
+        let dirs = std::slice::from_ref(&dir);
+        assert_eq!(find_binary("dnf", dirs), Some(dir.join("dnf")));
+        assert_eq!(find_binary("apt-get", dirs), None);
         let empty = fake_bin_dir(&[]);
-        assert_eq!(detect_package_manager(std::slice::from_ref(&empty)), None);
+        assert_eq!(find_binary("dnf", std::slice::from_ref(&empty)), None);
         std::fs::remove_dir_all(dir).unwrap();
         std::fs::remove_dir_all(empty).unwrap();
     }
