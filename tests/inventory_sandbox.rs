@@ -234,3 +234,26 @@ fn apt_inventory_in_sandbox() {
         sb.run("apt-get", &["remove", "-y", "-q", "lpa-tool"]);
     });
 }
+
+#[test]
+fn pacman_inventory_in_sandbox() {
+    require_sandbox!();
+    let env = Env::new("sb-pacman");
+    let mut sb = Sandbox::new("pacman");
+    let fix = fixtures("pacman");
+    sb.bind(fix, "/srv/lpa-pacman");
+    sb.write("/etc/pacman.conf", &std::fs::read_to_string(fix.join("pacman.conf")).unwrap());
+    let pkgs = ["lpa-lib-1.0-1-any", "lpa-hello-1.0-1-any", "lpa-tool-1.0-1-any"]
+        .map(|p| format!("/srv/lpa-pacman/pkgs/{p}.pkg.tar.zst"));
+    let mut args = vec!["--noconfirm", "-U"];
+    args.extend(pkgs.iter().map(String::as_str));
+    sb.run("pacman", &args);
+    let agent = sb.start_agent(&env, "package_manager:\n  backend: pacman\n");
+
+    let everything = data(&agent, &env, "/api/v1/packages?limit=1000");
+    let pacman = tool_count(&sb, "pacman", &["-Q"], |l| !l.trim().is_empty());
+    assert_eq!(everything["total"].as_u64().unwrap() as usize, pacman, "every package pacman -Q lists");
+    check_inventory(&agent, &env, &|| {
+        sb.run("pacman", &["--noconfirm", "-R", "lpa-tool"]);
+    });
+}
