@@ -59,7 +59,6 @@ rec() {
 sim='-s -q -o Debug::NoLocking=1'
 only() { echo "-o Dir::Etc::SourceList=/srv/lpa-deb/$1 -o Dir::Etc::SourceParts=/nonexistent"; }
 
-apt-get --version | head -n 1 > "$here/versions.txt"
 rec version apt-get --version
 head -n 1 "$here/version.stdout" > "$here/versions.txt"
 rm -f "$here/version.stdout" "$here/version.rc"
