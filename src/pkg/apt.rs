@@ -1,1 +1,854 @@
-//! placeholder: being written
+//! The apt + dpkg backend (Debian, Ubuntu).
+//!
+//! Reads come from dpkg's database directly (`var/lib/dpkg/status`, `info/*.list`), whose
+//! format has been stable for decades; refresh and upgrade computation run `apt-get`.
+//!
+//! Decisions (see also the docs of [`dpkg`] and [`sim`]):
+//! - Inventory: a package counts as installed when dpkg's state is `installed`,
+//!   `triggers-pending` or `triggers-awaited` (files in place, configured), whatever the
+//!   selection (`install` or `hold`). `config-files` (removed, `rc`), `half-installed`,
+//!   `unpacked`, `half-configured` and `not-installed` are left out; [`Apt::unfinished`]
+//!   reports the interrupted ones for repair (`dpkg --configure -a`).
+//! - Multi-arch: an instance of a foreign architecture is named `name:arch` (as dpkg-query and
+//!   apt print it); native and `all` packages keep the bare name. The native architecture is
+//!   the one recorded for the `dpkg` package. A package installed for two architectures
+//!   appears twice, once under each name.
+//! - `depends` in the inventory lists every name of `Pre-Depends` and `Depends`, each
+//!   alternative of `a | b` included (any of them may be what is installed), architecture
+//!   qualifiers (`:any`) dropped, duplicates removed.
+//! - Details: one [`Dependency`] per alternative; `Pre-Depends`/`Depends` are required,
+//!   `Recommends`/`Suggests` are not. Reverse dependencies are installed packages whose
+//!   `Pre-Depends`/`Depends` name the package or a virtual package it `Provides`. Files are
+//!   `info/<name>[:<arch>].list` without dpkg's `/.` entry (directories included, as
+//!   `dpkg -L`). The license comes from a machine-readable `/usr/share/doc/<name>/copyright`
+//!   when there is one (dpkg's database has none).
+//! - Upgrades: `apt-get -s dist-upgrade`, not `upgrade`: an upgrade that needs a new
+//!   dependency or a removal is still an upgrade the host is missing, and `upgrade` would
+//!   hide it as "kept back". Each candidate keeps ALL of apt's origins, verbatim
+//!   (`Label:Suite` or `Label:Version/Suite`).
+//! - Another root (`settings.root` other than `/`): apt-get runs as
+//!   `chroot ROOT apt-get ...`, i.e. the root's own apt with the root's configuration and
+//!   sources (paths in its `file:` URIs are inside the root). `apt-get -o RootDir=` was
+//!   tried and rejected: it still reads the host's `/etc/apt/apt.conf.d` (a host's
+//!   `docker-clean` made it fail with "Problem renaming the file ... Invalid cross-device
+//!   link"), and `-o Dir=` would run the host's dpkg on the host. A root without
+//!   `/usr/bin/apt-get` gets [`PkgError::Unsupported`].
+//! - Locks: `-o DPkg::Lock::Timeout=<lock_wait>` makes apt wait for dpkg's locks itself, but
+//!   not for `var/lib/apt/lists/lock` (taken by `apt-get update`), so lock failures are
+//!   retried here until `lock_wait` has passed, then reported as [`PkgError::Locked`].
+
+pub mod dpkg;
+pub mod sim;
+
+use std::cmp::Ordering;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+
+use self::dpkg::{ControlError, StatusEntry};
+use super::runner::{self, Command, Finished, RunError};
+use super::{
+    validate, version, BackendKind, BackendSettings, Dependency, InstalledPackage, PackageDetails,
+    PackageManager, PkgError, Upgrade,
+};
+
+pub use self::sim::is_security_origin;
+
+/// The tool name used in errors.
+const TOOL: &str = "apt-get";
+/// apt-get's exit status for every kind of failure.
+const APT_ERROR: i32 = 100;
+/// At most this many error lines are kept in [`PkgError::Command`].
+const TAIL_LINES: usize = 10;
+/// Copyright files are read only this far (the license is near the top).
+const COPYRIGHT_LIMIT: u64 = 256 * 1024;
+
+/// The apt/dpkg backend.
+#[derive(Clone, Debug)]
+pub struct Apt {
+    settings: BackendSettings,
+}
+
+impl Apt {
+    /// A backend managing `settings.root`.
+    pub fn new(settings: BackendSettings) -> Self {
+        Apt { settings }
+    }
+
+    /// The settings it runs with.
+    pub fn settings(&self) -> &BackendSettings {
+        &self.settings
+    }
+
+    fn under_root(&self, rel: &str) -> PathBuf {
+        self.settings.root.join(rel)
+    }
+
+    fn status_path(&self) -> PathBuf {
+        self.under_root("var/lib/dpkg/status")
+    }
+
+    fn read_status(&self) -> Result<Vec<StatusEntry>, PkgError> {
+        let path = self.status_path();
+        let text = std::fs::read_to_string(&path).map_err(|error| PkgError::Io {
+            what: path.display().to_string(),
+            error,
+        })?;
+        dpkg::parse_status(&text).map_err(|e| status_error(&path, e))
+    }
+
+    /// Packages dpkg left half-done (`half-installed`, `unpacked`, `half-configured`, or
+    /// flagged `reinstreq`): the host needs `dpkg --configure -a` or a reinstall.
+    pub fn unfinished(&self) -> Result<Vec<String>, PkgError> {
+        let entries = self.read_status()?;
+        let native = dpkg::native_arch(&entries);
+        Ok(entries
+            .iter()
+            .filter(|e| e.state.is_unfinished() || e.flag == "reinstreq")
+            .map(|e| e.display_name(native.as_deref()))
+            .collect())
+    }
+
+    /// An `apt-get` command for this root with the non-interactive environment, the lock
+    /// wait, conffile defaults and the deadline already set; `args` follow them.
+    pub fn apt_get(&self, args: &[&str]) -> Result<Command, PkgError> {
+        let cmd = if is_host_root(&self.settings.root) {
+            Command::new("apt-get")
+        } else {
+            let inner = self.under_root("usr/bin/apt-get");
+            if !inner.is_file() {
+                return Err(PkgError::Unsupported(format!(
+                    "apt-get for root {}: it has no /usr/bin/apt-get to run",
+                    self.settings.root.display()
+                )));
+            }
+            Command::new("chroot")
+                .arg(self.settings.root.as_os_str())
+                .arg("apt-get")
+        };
+        Ok(cmd
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .env("NEEDRESTART_MODE", "a")
+            .env("APT_LISTCHANGES_FRONTEND", "none")
+            // Messages are parsed (lock detection): they must be apt's English ones.
+            .env("LC_ALL", "C")
+            .args([
+                "-o".to_string(),
+                format!("DPkg::Lock::Timeout={}", lock_secs(self.settings.lock_wait)),
+                "-o".to_string(),
+                "Dpkg::Options::=--force-confdef".to_string(),
+                "-o".to_string(),
+                "Dpkg::Options::=--force-confold".to_string(),
+            ])
+            .args(args.iter().copied())
+            .timeout(self.settings.command_timeout))
+    }
+
+    /// The metadata refresh: fails on any fetch error (`--error-on=any`).
+    pub fn update_command(&self) -> Result<Command, PkgError> {
+        self.apt_get(&["-q", "--error-on=any", "update"])
+    }
+
+    /// The upgrade simulation, without taking any lock.
+    pub fn simulate_upgrade_command(&self) -> Result<Command, PkgError> {
+        self.apt_get(&["-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"])
+    }
+
+    /// Runs an apt-get command, retrying while a lock is busy until `lock_wait` has passed.
+    pub fn run_apt(&self, cmd: &Command) -> Result<Finished, PkgError> {
+        let start = Instant::now();
+        loop {
+            let fin = runner::capture(cmd).map_err(run_error)?;
+            match check_outcome(&cmd.display(), &fin, start.elapsed()) {
+                Ok(()) => return Ok(fin),
+                Err(PkgError::Locked { .. }) if start.elapsed() < self.settings.lock_wait => {
+                    let left = self.settings.lock_wait.saturating_sub(start.elapsed());
+                    std::thread::sleep(left.min(Duration::from_secs(1)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn installed_entries(&self) -> Result<(Vec<StatusEntry>, Option<String>), PkgError> {
+        let mut entries = self.read_status()?;
+        let native = dpkg::native_arch(&entries);
+        entries.retain(|e| e.state.counts_as_installed());
+        Ok((entries, native))
+    }
+
+    /// `info/<name>:<arch>.list` (Multi-Arch: same) or `info/<name>.list`, whichever exists.
+    fn list_file(&self, e: &StatusEntry) -> Option<PathBuf> {
+        let info = self.under_root("var/lib/dpkg/info");
+        let mut candidates = Vec::new();
+        if let Some(arch) = &e.arch {
+            candidates.push(info.join(format!("{}:{}.list", e.name, arch)));
+        }
+        candidates.push(info.join(format!("{}.list", e.name)));
+        candidates.into_iter().find(|p| p.is_file())
+    }
+
+    fn installed_at(&self, e: &StatusEntry) -> Option<OffsetDateTime> {
+        let modified = std::fs::metadata(self.list_file(e)?)
+            .ok()?
+            .modified()
+            .ok()?;
+        Some(OffsetDateTime::from(modified))
+    }
+
+    fn record(&self, e: &StatusEntry, native: Option<&str>) -> InstalledPackage {
+        InstalledPackage {
+            name: e.display_name(native),
+            version: e.version.clone().unwrap_or_default(),
+            arch: e.arch.clone(),
+            description: e.summary(),
+            size_bytes: e.size_bytes(),
+            installed_at: self.installed_at(e),
+            maintainer: e.stanza.get("Maintainer").map(str::to_string),
+            depends: depends_names(e),
+        }
+    }
+
+    fn files(&self, e: &StatusEntry) -> Result<Vec<String>, PkgError> {
+        let Some(path) = self.list_file(e) else {
+            return Ok(Vec::new());
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(dpkg::parse_file_list(&text)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(error) => Err(PkgError::Io {
+                what: path.display().to_string(),
+                error,
+            }),
+        }
+    }
+
+    fn license(&self, e: &StatusEntry) -> Option<String> {
+        let path = self.under_root(&format!("usr/share/doc/{}/copyright", e.name));
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .ok()?
+            .take(COPYRIGHT_LIMIT)
+            .read_to_string(&mut text)
+            .ok()?;
+        dpkg::copyright_license(&text)
+    }
+}
+
+impl PackageManager for Apt {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Apt
+    }
+
+    fn installed(&self) -> Result<Vec<InstalledPackage>, PkgError> {
+        let (entries, native) = self.installed_entries()?;
+        Ok(entries
+            .iter()
+            .map(|e| self.record(e, native.as_deref()))
+            .collect())
+    }
+
+    fn database_paths(&self) -> Vec<PathBuf> {
+        vec![self.status_path()]
+    }
+
+    fn details(&self, name: &str) -> Result<Option<PackageDetails>, PkgError> {
+        let (entries, native) = self.installed_entries()?;
+        let native = native.as_deref();
+        let Some(target) = find_installed(&entries, name, native) else {
+            return Ok(None);
+        };
+        Ok(Some(PackageDetails {
+            package: self.record(target, native),
+            dependencies: dependencies(target),
+            reverse_dependencies: reverse_dependencies(&entries, target, native),
+            files: self.files(target)?,
+            homepage: target.stanza.get("Homepage").map(str::to_string),
+            license: self.license(target),
+        }))
+    }
+
+    fn refresh(&self) -> Result<(), PkgError> {
+        self.run_apt(&self.update_command()?).map(|_| ())
+    }
+
+    fn upgradable(&self) -> Result<Vec<Upgrade>, PkgError> {
+        let fin = self.run_apt(&self.simulate_upgrade_command()?)?;
+        Ok(sim::upgrades(&sim::parse_simulation(&fin.stdout)))
+    }
+
+    fn compare_versions(&self, a: &str, b: &str) -> Ordering {
+        version::dpkg(a, b)
+    }
+
+    fn validate_name(&self, name: &str) -> Result<(), PkgError> {
+        validate::name(BackendKind::Apt, name)
+    }
+
+    fn validate_version(&self, version: &str) -> Result<(), PkgError> {
+        validate::version(BackendKind::Apt, version)
+    }
+}
+
+/// Whether `root` is the host's own root (`/`, `/.`, ...).
+fn is_host_root(root: &Path) -> bool {
+    root.components()
+        .all(|c| matches!(c, Component::RootDir | Component::CurDir))
+        && root.has_root()
+}
+
+/// `DPkg::Lock::Timeout` takes whole seconds; a partial second rounds up so that a small
+/// configured wait is not turned into no wait at all.
+fn lock_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+fn status_error(path: &Path, e: ControlError) -> PkgError {
+    PkgError::Parse {
+        what: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn run_error(e: RunError) -> PkgError {
+    match e {
+        RunError::Spawn { command, error } => PkgError::Io {
+            what: format!("cannot start {command}"),
+            error,
+        },
+        RunError::Timeout { command, after } => PkgError::Timeout { command, after },
+        RunError::Io { command, error } => PkgError::Io {
+            what: command,
+            error,
+        },
+    }
+}
+
+/// Maps how an apt-get run ended to a result: exit 0 is success; a lock held by another
+/// process (apt's "Could not get lock" family of errors) is [`PkgError::Locked`] with the
+/// time waited so far; anything else is [`PkgError::Command`] with apt's `E:` lines.
+pub fn check_outcome(command: &str, fin: &Finished, waited: Duration) -> Result<(), PkgError> {
+    if fin.code == Some(0) {
+        return Ok(());
+    }
+    if fin.code == Some(APT_ERROR) && is_lock_failure(&fin.stderr) {
+        return Err(PkgError::Locked {
+            tool: TOOL.to_string(),
+            waited,
+        });
+    }
+    Err(PkgError::Command {
+        command: command.to_string(),
+        code: fin.code,
+        stderr_tail: stderr_tail(&fin.stderr),
+    })
+}
+
+/// Whether apt's error output says a lock was busy (dpkg's frontend or database lock, the
+/// lists lock or the archives lock).
+pub fn is_lock_failure(stderr: &str) -> bool {
+    stderr.lines().filter(|l| l.starts_with("E:")).any(|l| {
+        l.contains("Could not get lock")
+            || l.contains("Unable to acquire the dpkg frontend lock")
+            || l.contains("Unable to lock the administration directory")
+            || l.contains("Unable to lock directory")
+    })
+}
+
+/// apt's `E:` lines (the last [`TAIL_LINES`]); when there are none, the last lines of the
+/// whole error output.
+pub fn stderr_tail(stderr: &str) -> String {
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("E:")).collect();
+    let lines: Vec<&str> = if errors.is_empty() {
+        stderr.lines().filter(|l| !l.trim().is_empty()).collect()
+    } else {
+        errors
+    };
+    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+}
+
+/// Names a package depends on (`Pre-Depends`, `Depends`), every alternative, no duplicates.
+pub fn depends_names(e: &StatusEntry) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for field in ["Pre-Depends", "Depends"] {
+        for rel in e.relations(field).into_iter().flatten() {
+            if !out.contains(&rel.name) {
+                out.push(rel.name);
+            }
+        }
+    }
+    out
+}
+
+/// Dependencies with constraints: one entry per alternative; hard for `Pre-Depends` and
+/// `Depends`, soft for `Recommends` and `Suggests`.
+pub fn dependencies(e: &StatusEntry) -> Vec<Dependency> {
+    let fields = [
+        ("Pre-Depends", true),
+        ("Depends", true),
+        ("Recommends", false),
+        ("Suggests", false),
+    ];
+    fields
+        .iter()
+        .flat_map(|&(field, required)| {
+            e.relations(field)
+                .into_iter()
+                .flatten()
+                .map(move |r| Dependency {
+                    name: r.name,
+                    constraint: r.constraint,
+                    required,
+                })
+        })
+        .collect()
+}
+
+/// Installed packages (display names, sorted) whose `Pre-Depends`/`Depends` name `target`
+/// or a virtual package it provides.
+pub fn reverse_dependencies(
+    installed: &[StatusEntry],
+    target: &StatusEntry,
+    native: Option<&str>,
+) -> Vec<String> {
+    let mut wanted = target.provides();
+    wanted.push(target.name.clone());
+    let mut out: Vec<String> = installed
+        .iter()
+        .filter(|e| !std::ptr::eq(*e, target))
+        .filter(|e| depends_names(e).iter().any(|n| wanted.contains(n)))
+        .map(|e| e.display_name(native))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Finds an installed package by the name the inventory shows (`name` or `name:arch`);
+/// a bare name also finds the only installed instance of a foreign-architecture package,
+/// and `name:<native>` / `name:all` find the unqualified one.
+pub fn find_installed<'a>(
+    installed: &'a [StatusEntry],
+    name: &str,
+    native: Option<&str>,
+) -> Option<&'a StatusEntry> {
+    if let Some(e) = installed.iter().find(|e| e.display_name(native) == name) {
+        return Some(e);
+    }
+    if let Some((bare, arch)) = name.split_once(':') {
+        return installed
+            .iter()
+            .find(|e| e.name == bare && e.arch.as_deref() == Some(arch));
+    }
+    let mut same = installed.iter().filter(|e| e.name == name);
+    match (same.next(), same.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    const STATUS: &str = include_str!("../../tests/data/apt/status");
+    const HELLO_LIST: &str = include_str!("../../tests/data/apt/lpa-hello.list");
+    const UPDATE_MISSING_ERR: &str = include_str!("../../tests/data/apt/update-missing.stderr");
+    const UPDATE_MISSING_RC: &str = include_str!("../../tests/data/apt/update-missing.rc");
+    const UPDATE_LOCKED_ERR: &str = include_str!("../../tests/data/apt/update-locked.stderr");
+    const UPDATE_LOCKED_RC: &str = include_str!("../../tests/data/apt/update-locked.rc");
+    const INSTALL_LOCKED_ERR: &str = include_str!("../../tests/data/apt/install-locked.stderr");
+    const INSTALL_LOCKED_RC: &str = include_str!("../../tests/data/apt/install-locked.rc");
+    const UPDATE_OK: &str = include_str!("../../tests/data/apt/update.stdout");
+    const UPDATE_OK_RC: &str = include_str!("../../tests/data/apt/update.rc");
+
+    /// A throw-away root holding the recorded dpkg database.
+    struct Root(PathBuf);
+
+    impl Root {
+        fn new(tag: &str) -> Root {
+            let dir = std::env::temp_dir().join(format!(
+                "lpa-apt-test-{tag}-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("var/lib/dpkg/info")).unwrap();
+            std::fs::write(dir.join("var/lib/dpkg/status"), STATUS).unwrap();
+            std::fs::write(dir.join("var/lib/dpkg/info/lpa-hello.list"), HELLO_LIST).unwrap();
+            Root(dir)
+        }
+
+        fn apt(&self) -> Apt {
+            Apt::new(settings(&self.0))
+        }
+    }
+
+    impl Drop for Root {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn settings(root: &Path) -> BackendSettings {
+        BackendSettings {
+            root: root.to_path_buf(),
+            command_timeout: Duration::from_secs(90),
+            lock_wait: Duration::from_millis(2500),
+        }
+    }
+
+    fn finished(rc: &str, stdout: &str, stderr: &str) -> Finished {
+        Finished {
+            code: Some(rc.trim().parse().unwrap()),
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        }
+    }
+
+    fn args(cmd: &Command) -> Vec<String> {
+        cmd.args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn installed_reads_the_recorded_database() {
+        let root = Root::new("installed");
+        let all = root.apt().installed().unwrap();
+        assert_eq!(all.len(), 204);
+        let hello = all.iter().find(|p| p.name == "lpa-hello").unwrap();
+        assert_eq!(hello.version, "1.0-1");
+        assert_eq!(hello.arch.as_deref(), Some("all"));
+        assert_eq!(hello.description, "LPA fixture hello");
+        assert_eq!(hello.size_bytes, Some(9216));
+        assert_eq!(
+            hello.maintainer.as_deref(),
+            Some("LPA Tests <tests@lpa.invalid>")
+        );
+        assert_eq!(hello.depends, ["lpa-lib"]);
+        let listed = std::fs::metadata(root.0.join("var/lib/dpkg/info/lpa-hello.list"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(hello.installed_at, Some(OffsetDateTime::from(listed)));
+        // No list file recorded for it in this root: no date rather than a wrong one.
+        let tool = all.iter().find(|p| p.name == "lpa-tool").unwrap();
+        assert_eq!(tool.installed_at, None);
+        let apt = all.iter().find(|p| p.name == "apt").unwrap();
+        assert_eq!(apt.depends[..4], ["adduser", "gpgv", "gpgv2", "gpgv1"]);
+        assert!(all.iter().all(|p| !p.version.is_empty()));
+    }
+
+    #[test]
+    fn installed_leaves_out_removed_and_half_done_packages() {
+        let root = Root::new("states");
+        std::fs::write(
+            root.0.join("var/lib/dpkg/status"),
+            format!(
+                "{}\n{}",
+                include_str!("../../tests/data/apt/status-after-remove-lpa"),
+                "Package: broken\nStatus: install reinstreq half-installed\nVersion: 1\n\n\
+                 Package: held\nStatus: hold ok installed\nVersion: 2\n\n\
+                 Package: trig\nStatus: install ok triggers-pending\nVersion: 3\n"
+            ),
+        )
+        .unwrap();
+        let apt = root.apt();
+        let names: Vec<String> = apt
+            .installed()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(names, ["lpa-lib", "lpa-tool", "held", "trig"]);
+        assert_eq!(apt.unfinished().unwrap(), ["broken"]);
+        assert!(apt.details("lpa-hello").unwrap().is_none());
+    }
+
+    #[test]
+    fn details_of_the_recorded_fixture() {
+        let root = Root::new("details");
+        let apt = root.apt();
+        let d = apt.details("lpa-hello").unwrap().unwrap();
+        assert_eq!(d.package.name, "lpa-hello");
+        assert_eq!(
+            d.dependencies,
+            [Dependency {
+                name: "lpa-lib".into(),
+                constraint: Some(">= 1.0".into()),
+                required: true,
+            }]
+        );
+        assert!(d.reverse_dependencies.is_empty());
+        assert_eq!(d.files, dpkg::parse_file_list(HELLO_LIST));
+        assert_eq!(d.homepage.as_deref(), Some("https://lpa.invalid/hello"));
+        assert_eq!(d.license, None);
+        let lib = apt.details("lpa-lib").unwrap().unwrap();
+        assert_eq!(lib.reverse_dependencies, ["lpa-hello"]);
+        assert!(lib.dependencies.is_empty());
+        assert!(lib.files.is_empty());
+        assert!(apt.details("no-such-package").unwrap().is_none());
+    }
+
+    #[test]
+    fn details_soft_dependencies_alternatives_and_provides() {
+        let root = Root::new("apt-details");
+        let apt = root.apt();
+        let d = apt.details("apt").unwrap().unwrap();
+        let gpgv: Vec<(&str, bool)> = d
+            .dependencies
+            .iter()
+            .filter(|x| x.name.starts_with("gpgv"))
+            .map(|x| (x.name.as_str(), x.required))
+            .collect();
+        assert_eq!(gpgv, [("gpgv", true), ("gpgv2", true), ("gpgv1", true)]);
+        let ca = d
+            .dependencies
+            .iter()
+            .find(|x| x.name == "ca-certificates")
+            .unwrap();
+        assert!(!ca.required);
+        let doc = d
+            .dependencies
+            .iter()
+            .find(|x| x.name == "dpkg-dev")
+            .unwrap();
+        assert_eq!(doc.constraint.as_deref(), Some(">= 1.17.2"));
+        assert!(!doc.required);
+        // libc6 is needed by most of the base system.
+        let libc = apt.details("libc6").unwrap().unwrap();
+        assert!(libc.reverse_dependencies.len() > 30);
+        assert!(libc.reverse_dependencies.contains(&"apt".to_string()));
+        assert!(libc.reverse_dependencies.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(
+            apt.details("libc6:amd64").unwrap().unwrap().package.name,
+            "libc6"
+        );
+    }
+
+    #[test]
+    fn reverse_dependencies_follow_provides() {
+        let entries = dpkg::parse_status(
+            "Package: mta\nStatus: install ok installed\nVersion: 1\nProvides: mail-transport-agent\n\n\
+             Package: mailer\nStatus: install ok installed\nVersion: 1\n\
+             Depends: default-mta | mail-transport-agent\n\n\
+             Package: other\nStatus: install ok installed\nVersion: 1\nRecommends: mta\n",
+        )
+        .unwrap();
+        assert_eq!(
+            reverse_dependencies(&entries, &entries[0], None),
+            ["mailer"]
+        );
+    }
+
+    #[test]
+    fn find_by_qualified_and_bare_names() {
+        let entries = dpkg::parse_status(
+            "Package: dpkg\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n\n\
+             Package: libfoo\nStatus: install ok installed\nVersion: 1\nArchitecture: i386\n\n\
+             Package: libbar\nStatus: install ok installed\nVersion: 1\nArchitecture: i386\n\n\
+             Package: libbar\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n",
+        )
+        .unwrap();
+        let native = Some("amd64");
+        let arch_of = |n: &str| {
+            find_installed(&entries, n, native).map(|e| e.arch.clone().unwrap_or_default())
+        };
+        assert_eq!(arch_of("libfoo:i386").as_deref(), Some("i386"));
+        assert_eq!(arch_of("libfoo").as_deref(), Some("i386"));
+        assert_eq!(arch_of("libbar").as_deref(), Some("amd64"));
+        assert_eq!(arch_of("libbar:i386").as_deref(), Some("i386"));
+        assert_eq!(arch_of("libbar:amd64").as_deref(), Some("amd64"));
+        assert_eq!(arch_of("libbar:arm64"), None);
+        assert_eq!(arch_of("dpkg:amd64").as_deref(), Some("amd64"));
+    }
+
+    #[test]
+    fn database_path_and_missing_or_broken_database() {
+        let apt = Apt::new(settings(Path::new("/nonexistent-lpa-root")));
+        assert_eq!(
+            apt.database_paths(),
+            [PathBuf::from("/nonexistent-lpa-root/var/lib/dpkg/status")]
+        );
+        assert!(matches!(apt.installed(), Err(PkgError::Io { .. })));
+        let root = Root::new("broken");
+        std::fs::write(root.0.join("var/lib/dpkg/status"), "Package: x\ngarbage\n").unwrap();
+        match root.apt().installed() {
+            Err(PkgError::Parse { what, message }) => {
+                assert!(what.ends_with("var/lib/dpkg/status"), "{what}");
+                assert!(message.starts_with("line 2:"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn commands_for_the_host_root() {
+        let apt = Apt::new(settings(Path::new("/")));
+        let update = apt.update_command().unwrap();
+        assert_eq!(update.program, PathBuf::from("apt-get"));
+        assert_eq!(
+            args(&update),
+            [
+                "-o",
+                "DPkg::Lock::Timeout=3",
+                "-o",
+                "Dpkg::Options::=--force-confdef",
+                "-o",
+                "Dpkg::Options::=--force-confold",
+                "-q",
+                "--error-on=any",
+                "update"
+            ]
+        );
+        assert_eq!(update.timeout, Duration::from_secs(90));
+        for (k, v) in [
+            ("DEBIAN_FRONTEND", "noninteractive"),
+            ("NEEDRESTART_MODE", "a"),
+            ("LC_ALL", "C"),
+        ] {
+            assert!(
+                update.env.contains(&(OsString::from(k), OsString::from(v))),
+                "{k}"
+            );
+        }
+        let sim = apt.simulate_upgrade_command().unwrap();
+        assert_eq!(
+            args(&sim)[6..],
+            ["-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"]
+        );
+    }
+
+    #[test]
+    fn commands_for_another_root_use_its_own_apt() {
+        let root = Root::new("chroot");
+        let apt = root.apt();
+        assert!(matches!(
+            apt.update_command(),
+            Err(PkgError::Unsupported(_))
+        ));
+        std::fs::create_dir_all(root.0.join("usr/bin")).unwrap();
+        std::fs::write(root.0.join("usr/bin/apt-get"), "").unwrap();
+        let cmd = apt.update_command().unwrap();
+        assert_eq!(cmd.program, PathBuf::from("chroot"));
+        assert_eq!(
+            args(&cmd)[..2],
+            [root.0.display().to_string(), "apt-get".into()]
+        );
+        assert_eq!(args(&cmd).last().map(String::as_str), Some("update"));
+    }
+
+    #[test]
+    fn host_root_spellings_and_lock_rounding() {
+        assert!(is_host_root(Path::new("/")));
+        assert!(is_host_root(Path::new("/.")));
+        assert!(!is_host_root(Path::new("/srv/image")));
+        assert!(!is_host_root(Path::new("relative")));
+        assert_eq!(lock_secs(Duration::from_secs(120)), 120);
+        assert_eq!(lock_secs(Duration::from_millis(1)), 1);
+        assert_eq!(lock_secs(Duration::ZERO), 0);
+    }
+
+    #[test]
+    fn recorded_update_outcomes() {
+        let ok = finished(UPDATE_OK_RC, UPDATE_OK, "");
+        assert!(check_outcome("apt-get update", &ok, Duration::ZERO).is_ok());
+        let missing = finished(UPDATE_MISSING_RC, "", UPDATE_MISSING_ERR);
+        match check_outcome("apt-get update", &missing, Duration::ZERO) {
+            Err(PkgError::Command {
+                command,
+                code,
+                stderr_tail,
+            }) => {
+                assert_eq!(command, "apt-get update");
+                assert_eq!(code, Some(100));
+                assert_eq!(
+                    stderr_tail,
+                    "E: Failed to fetch file:/srv/lpa-deb/missing/./Packages  File not found - \
+                     /srv/lpa-deb/missing/./Packages (2: No such file or directory)\n\
+                     E: Some index files failed to download. They have been ignored, or old \
+                     ones used instead."
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn recorded_lock_failures_are_locked() {
+        for (rc, err) in [
+            (UPDATE_LOCKED_RC, UPDATE_LOCKED_ERR),
+            (INSTALL_LOCKED_RC, INSTALL_LOCKED_ERR),
+        ] {
+            let fin = finished(rc, "", err);
+            match check_outcome("apt-get", &fin, Duration::from_secs(7)) {
+                Err(PkgError::Locked { tool, waited }) => {
+                    assert_eq!(tool, "apt-get");
+                    assert_eq!(waited, Duration::from_secs(7));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // The same words outside an `E:` line (apt's "Waiting for cache lock" progress) or
+        // with another exit status are not a lock failure.
+        assert!(!is_lock_failure(
+            "Waiting for cache lock: Could not get lock /x"
+        ));
+        let odd = finished("1", "", UPDATE_LOCKED_ERR);
+        assert!(matches!(
+            check_outcome("apt-get", &odd, Duration::ZERO),
+            Err(PkgError::Command { code: Some(1), .. })
+        ));
+    }
+
+    #[test]
+    fn stderr_tail_without_error_lines_and_when_killed() {
+        assert_eq!(stderr_tail("W: a\n\nW: b\n"), "W: a\nW: b");
+        let many: String = (0..15).map(|i| format!("E: {i}\n")).collect();
+        assert_eq!(stderr_tail(&many).lines().count(), TAIL_LINES);
+        assert!(stderr_tail(&many).starts_with("E: 5\n"));
+        let killed = Finished {
+            code: None,
+            stdout: String::new(),
+            stderr: "E: x\n".into(),
+        };
+        assert!(matches!(
+            check_outcome("apt-get", &killed, Duration::ZERO),
+            Err(PkgError::Command { code: None, .. })
+        ));
+    }
+
+    #[test]
+    fn run_errors_map_to_pkg_errors() {
+        let t = run_error(RunError::Timeout {
+            command: "apt-get update".into(),
+            after: Duration::from_secs(5),
+        });
+        assert!(matches!(t, PkgError::Timeout { after, .. } if after == Duration::from_secs(5)));
+        let s = run_error(RunError::Spawn {
+            command: "apt-get".into(),
+            error: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+        assert!(matches!(s, PkgError::Io { ref what, .. } if what == "cannot start apt-get"));
+    }
+
+    #[test]
+    fn license_from_a_machine_readable_copyright_file() {
+        let root = Root::new("license");
+        let doc = root.0.join("usr/share/doc/lpa-hello");
+        std::fs::create_dir_all(&doc).unwrap();
+        std::fs::write(
+            doc.join("copyright"),
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
+             Upstream-Name: lpa-hello\n\nFiles: *\nCopyright: 2026 LPA Tests\nLicense: MIT\n",
+        )
+        .unwrap();
+        let d = root.apt().details("lpa-hello").unwrap().unwrap();
+        assert_eq!(d.license.as_deref(), Some("MIT"));
+    }
+}
