@@ -10,6 +10,7 @@ pub mod apt;
 pub mod detect;
 pub mod dnf;
 pub mod pacman;
+pub mod rpmdb;
 pub mod runner;
 pub mod validate;
 pub mod version;
