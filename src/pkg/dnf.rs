@@ -273,7 +273,7 @@ pub fn upgrades_from(entries: &[CheckUpdate], installed: &[InstalledPackage]) ->
         let key = (p.name.as_str(), p.arch.as_deref().unwrap_or(""));
         let newer = current
             .get(&key)
-            .is_none_or(|old| p.installed_at >= old.installed_at);
+            .map_or(true, |old| p.installed_at >= old.installed_at);
         if newer {
             current.insert(key, p);
         }
@@ -667,7 +667,7 @@ mod tests {
             matches!(err, PkgError::Locked { ref tool, .. } if tool == "dnf"),
             "{err}"
         );
-        assert!(tries >= 2 && tries <= 5, "{tries}");
+        assert!((2..=5).contains(&tries), "{tries}");
     }
 
     #[test]
