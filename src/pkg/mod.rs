@@ -11,6 +11,7 @@ pub mod detect;
 pub mod dnf;
 pub mod inventory;
 pub mod pacman;
+pub mod rpmdb;
 pub mod runner;
 pub mod validate;
 pub mod version;

@@ -1,1 +1,825 @@
-//! placeholder: being written
+//! zypper (SUSE) over the rpm database: the installed set and details come from rpm
+//! ([`super::rpmdb`]), upgrades and patches from zypper's XML output (`--xmlout`), which is
+//! its stable machine interface (the tables change with the terminal and the version).
+//!
+//! No XML crate is available, so a small reader below handles exactly what zypper writes:
+//! elements, quoted attributes, text, entities, CDATA, comments and declarations.
+//! Verified against the real zypper 1.14.42 / libzypp 17.25.7 (`tests/data/zypper/`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::rpmdb;
+use super::runner::{self, Command, Finished};
+use super::{
+    validate, version, BackendKind, BackendSettings, InstalledPackage, PackageDetails,
+    PackageManager, PkgError, Upgrade,
+};
+
+/// What a zypper exit status means (zypper(8) "EXIT CODES").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZypperExit {
+    /// 0, or an informational 100 (updates needed), 101 (security updates needed), 102
+    /// (reboot needed after the operation) or 103 (zypper itself must be restarted).
+    Success,
+    /// 7: another process holds the zypp lock past `ZYPP_LOCK_TIMEOUT`.
+    Locked,
+    /// 104: a requested capability was not found.
+    NotFound,
+    /// 106: some repositories were skipped because of errors (a refresh must fail loudly).
+    ReposSkipped,
+    /// Any other status, or a signal.
+    Failed,
+}
+
+/// Classifies a zypper exit status.
+pub fn classify_exit(code: Option<i32>) -> ZypperExit {
+    match code {
+        Some(0) | Some(100..=103) => ZypperExit::Success,
+        Some(7) => ZypperExit::Locked,
+        Some(104) => ZypperExit::NotFound,
+        Some(106) => ZypperExit::ReposSkipped,
+        _ => ZypperExit::Failed,
+    }
+}
+
+/// The zypper backend.
+#[derive(Clone, Debug)]
+pub struct Zypper {
+    settings: BackendSettings,
+}
+
+impl Zypper {
+    /// A zypper backend.
+    pub fn new(settings: BackendSettings) -> Self {
+        Zypper { settings }
+    }
+
+    /// zypper with the options and environment every call needs: non-interactive, `--root`
+    /// for another root, its log under the managed root (never the host's when the root is
+    /// elsewhere) and the lock wait bound.
+    pub fn base_command(&self) -> Command {
+        let root = &self.settings.root;
+        let mut cmd = Command::new("zypper")
+            .timeout(self.settings.command_timeout)
+            .env("ZYPP_LOGFILE", root.join("var/log/zypper.log").as_os_str())
+            .env(
+                "ZYPP_LOCK_TIMEOUT",
+                self.settings.lock_wait.as_secs().to_string(),
+            )
+            .arg("--non-interactive");
+        if root != Path::new("/") {
+            cmd = cmd.arg("--root").arg(root.as_os_str());
+        }
+        cmd
+    }
+
+    /// `zypper refresh`.
+    pub fn refresh_command(&self) -> Command {
+        self.base_command().arg("refresh")
+    }
+
+    /// `zypper --xmlout list-updates`.
+    pub fn list_updates_command(&self) -> Command {
+        self.base_command().args(["--xmlout", "list-updates"])
+    }
+
+    /// `zypper --xmlout list-patches --category security` (zypper 1.14 ignores the
+    /// category in XML mode: filter with [`ZypperPatch::is_security`]).
+    pub fn list_patches_command(&self) -> Command {
+        self.base_command()
+            .args(["--xmlout", "list-patches", "--category", "security"])
+    }
+
+    fn run(&self, cmd: &Command) -> Result<Finished, PkgError> {
+        let finished = runner::capture(cmd).map_err(rpmdb::run_error)?;
+        match classify_exit(finished.code) {
+            ZypperExit::Success => Ok(finished),
+            ZypperExit::Locked => Err(PkgError::Locked {
+                tool: "zypper".to_string(),
+                waited: self.settings.lock_wait,
+            }),
+            _ => Err(failed(cmd, &finished)),
+        }
+    }
+
+    /// Needed security patches, per `list-patches`.
+    pub fn security_patches(&self) -> Result<Vec<ZypperPatch>, PkgError> {
+        let finished = self.run(&self.list_patches_command())?;
+        let patches = parse_patches_xml(&finished.stdout)?;
+        Ok(patches.into_iter().filter(|p| p.is_security()).collect())
+    }
+}
+
+/// A failed zypper call; in XML mode zypper reports errors as `<message type="error">` on
+/// standard output, so those are preferred over the (often empty) error output.
+fn failed(cmd: &Command, finished: &Finished) -> PkgError {
+    let messages = parse_error_messages(&finished.stdout);
+    if messages.is_empty() {
+        return rpmdb::command_failed(cmd, finished);
+    }
+    PkgError::Command {
+        command: cmd.display(),
+        code: finished.code,
+        stderr_tail: messages.join("\n"),
+    }
+}
+
+/// One `<update kind="package">` of `zypper -x list-updates`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZypperUpdate {
+    /// Package name.
+    pub name: String,
+    /// Candidate version `[E:]V-R`.
+    pub edition: String,
+    /// Installed version, when zypper says (`edition-old`).
+    pub edition_old: Option<String>,
+    /// Architecture.
+    pub arch: Option<String>,
+    /// Alias of the repository the candidate comes from.
+    pub repo: Option<String>,
+}
+
+/// One `<update kind="patch">` of `zypper -x list-patches`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZypperPatch {
+    /// Patch id, e.g. `SUSE-SLE-Module-Basesystem-15-SP5-2024-1234` or `LPA-2026-0001`.
+    pub id: String,
+    /// Patch edition.
+    pub edition: String,
+    /// `security`, `recommended`, `bugfix`, `optional`, `feature`, `document`, ...
+    pub category: String,
+    /// `critical`, `important`, `moderate`, `low`, `unspecified` or `none`.
+    pub severity: String,
+    /// `needed`, `applied`, `not-needed`, ...
+    pub status: String,
+    /// Whether installing it suggests a reboot.
+    pub restart: bool,
+    /// Whether it needs user interaction (a licence or message).
+    pub interactive: bool,
+    /// Whether it updates the package manager itself.
+    pub pkgmanager: bool,
+    /// One-line summary.
+    pub summary: String,
+    /// Referenced issues (CVE and bug tracker ids).
+    pub issues: Vec<PatchIssue>,
+    /// Issue date, seconds since the epoch.
+    pub issued: Option<i64>,
+    /// Alias of its repository.
+    pub repo: Option<String>,
+}
+
+impl ZypperPatch {
+    /// Whether this is a security patch.
+    pub fn is_security(&self) -> bool {
+        self.category == "security"
+    }
+
+    /// Its CVE ids.
+    pub fn cves(&self) -> Vec<String> {
+        self.issues
+            .iter()
+            .filter(|i| i.kind == "cve")
+            .map(|i| i.id.clone())
+            .collect()
+    }
+}
+
+/// One `<issue>` of a patch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatchIssue {
+    /// `cve`, `bugzilla`, `jira`, ...
+    pub kind: String,
+    /// Issue id, e.g. `CVE-2026-0001`.
+    pub id: String,
+    /// Its title, when given.
+    pub title: Option<String>,
+    /// Its link, when given.
+    pub href: Option<String>,
+}
+
+/// Parses `zypper -x list-updates`: the package updates (patch entries are left out).
+pub fn parse_list_updates_xml(out: &str) -> Result<Vec<ZypperUpdate>, PkgError> {
+    let doc = xml::parse(out).map_err(xml_error)?;
+    let mut updates = Vec::new();
+    for u in doc.descendants("update") {
+        if u.attr("kind").unwrap_or("package") != "package" {
+            continue;
+        }
+        let (Some(name), Some(edition)) = (u.attr("name"), u.attr("edition")) else {
+            return Err(xml_error("an <update> without name or edition".to_string()));
+        };
+        updates.push(ZypperUpdate {
+            name: name.to_string(),
+            edition: edition.to_string(),
+            edition_old: u.attr("edition-old").map(str::to_string),
+            arch: u.attr("arch").map(str::to_string),
+            repo: source_alias(u),
+        });
+    }
+    Ok(updates)
+}
+
+/// Parses `zypper -x list-patches`: every patch listed, whatever its category (see
+/// [`Zypper::list_patches_command`]).
+pub fn parse_patches_xml(out: &str) -> Result<Vec<ZypperPatch>, PkgError> {
+    let doc = xml::parse(out).map_err(xml_error)?;
+    let mut patches = Vec::new();
+    for u in doc.descendants("update") {
+        if u.attr("kind") != Some("patch") {
+            continue;
+        }
+        let Some(id) = u.attr("name") else {
+            return Err(xml_error("a patch without a name".to_string()));
+        };
+        let flag = |a: &str| u.attr(a) == Some("true");
+        patches.push(ZypperPatch {
+            id: id.to_string(),
+            edition: u.attr("edition").unwrap_or("").to_string(),
+            category: u.attr("category").unwrap_or("").to_string(),
+            severity: u.attr("severity").unwrap_or("").to_string(),
+            status: u.attr("status").unwrap_or("").to_string(),
+            restart: flag("restart"),
+            interactive: flag("interactive"),
+            pkgmanager: flag("pkgmanager"),
+            summary: u.child("summary").map(|s| s.text()).unwrap_or_default(),
+            issues: u.descendants("issue").map(parse_issue).collect(),
+            issued: u
+                .child("issue-date")
+                .and_then(|d| d.attr("time_t"))
+                .and_then(|t| t.parse().ok()),
+            repo: source_alias(u),
+        });
+    }
+    Ok(patches)
+}
+
+fn parse_issue(i: &xml::Element) -> PatchIssue {
+    let text = |name: &str| i.child(name).map(|c| c.text()).filter(|t| !t.is_empty());
+    PatchIssue {
+        kind: i.attr("type").unwrap_or("").to_string(),
+        id: i.attr("id").unwrap_or("").to_string(),
+        title: text("title"),
+        href: text("href"),
+    }
+}
+
+fn source_alias(u: &xml::Element) -> Option<String> {
+    u.child("source")
+        .and_then(|s| s.attr("alias"))
+        .map(str::to_string)
+}
+
+/// The `<message type="error">` texts of zypper's XML output (empty when it is not XML).
+pub fn parse_error_messages(out: &str) -> Vec<String> {
+    let Ok(doc) = xml::parse(out) else {
+        return Vec::new();
+    };
+    doc.descendants("message")
+        .filter(|m| m.attr("type") == Some("error"))
+        .map(|m| m.text())
+        .collect()
+}
+
+fn xml_error(message: String) -> PkgError {
+    PkgError::Parse {
+        what: "zypper XML output".to_string(),
+        message,
+    }
+}
+
+/// Joins zypper's updates with the installed set where `edition-old` is missing (older
+/// zypper versions do not print it).
+pub fn upgrades_from(updates: &[ZypperUpdate], installed: &[InstalledPackage]) -> Vec<Upgrade> {
+    let by_name: HashMap<&str, &InstalledPackage> =
+        installed.iter().map(|p| (p.name.as_str(), p)).collect();
+    updates
+        .iter()
+        .filter_map(|u| {
+            let current = match &u.edition_old {
+                Some(old) => old.clone(),
+                None => by_name.get(u.name.as_str())?.version.clone(),
+            };
+            Some(Upgrade {
+                name: u.name.clone(),
+                current_version: current,
+                available_version: u.edition.clone(),
+                arch: u.arch.clone(),
+                origins: u.repo.iter().cloned().collect(),
+            })
+        })
+        .collect()
+}
+
+impl PackageManager for Zypper {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Zypper
+    }
+
+    fn installed(&self) -> Result<Vec<InstalledPackage>, PkgError> {
+        rpmdb::installed(&self.settings)
+    }
+
+    fn database_paths(&self) -> Vec<PathBuf> {
+        rpmdb::database_paths(&self.settings.root)
+    }
+
+    fn details(&self, name: &str) -> Result<Option<PackageDetails>, PkgError> {
+        validate::name(BackendKind::Zypper, name)?;
+        rpmdb::details(&self.settings, true, name)
+    }
+
+    fn refresh(&self) -> Result<(), PkgError> {
+        self.run(&self.refresh_command()).map(|_| ())
+    }
+
+    fn upgradable(&self) -> Result<Vec<Upgrade>, PkgError> {
+        let finished = self.run(&self.list_updates_command())?;
+        let updates = parse_list_updates_xml(&finished.stdout)?;
+        let installed = if updates.iter().any(|u| u.edition_old.is_none()) {
+            self.installed()?
+        } else {
+            Vec::new()
+        };
+        Ok(upgrades_from(&updates, &installed))
+    }
+
+    fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
+        version::rpm(a, b)
+    }
+
+    fn validate_name(&self, name: &str) -> Result<(), PkgError> {
+        validate::name(BackendKind::Zypper, name)
+    }
+
+    fn validate_version(&self, version: &str) -> Result<(), PkgError> {
+        validate::version(BackendKind::Zypper, version)
+    }
+}
+
+/// A minimal XML reader for zypper's output: builds a small element tree.
+mod xml {
+    /// One element with its attributes and content.
+    #[derive(Debug, Default)]
+    pub struct Element {
+        pub name: String,
+        pub attrs: Vec<(String, String)>,
+        pub children: Vec<Node>,
+    }
+
+    /// Element content.
+    #[derive(Debug)]
+    pub enum Node {
+        Element(Element),
+        Text(String),
+    }
+
+    impl Element {
+        /// An attribute's decoded value.
+        pub fn attr(&self, name: &str) -> Option<&str> {
+            self.attrs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        }
+
+        /// The first direct child element called `name`.
+        pub fn child(&self, name: &str) -> Option<&Element> {
+            self.children.iter().find_map(|n| match n {
+                Node::Element(e) if e.name == name => Some(e),
+                _ => None,
+            })
+        }
+
+        /// Every element called `name` below this one, in document order.
+        pub fn descendants<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
+            let mut out = Vec::new();
+            collect(self, name, &mut out);
+            out.into_iter()
+        }
+
+        /// The concatenated text content, trimmed.
+        pub fn text(&self) -> String {
+            let mut s = String::new();
+            gather_text(self, &mut s);
+            s.trim().to_string()
+        }
+    }
+
+    fn collect<'a>(e: &'a Element, name: &str, out: &mut Vec<&'a Element>) {
+        for n in &e.children {
+            if let Node::Element(c) = n {
+                if c.name == name {
+                    out.push(c);
+                }
+                collect(c, name, out);
+            }
+        }
+    }
+
+    fn gather_text(e: &Element, s: &mut String) {
+        for n in &e.children {
+            match n {
+                Node::Text(t) => s.push_str(t),
+                Node::Element(c) => gather_text(c, s),
+            }
+        }
+    }
+
+    /// Parses a document into a synthetic root element holding the top-level nodes.
+    pub fn parse(input: &str) -> Result<Element, String> {
+        let mut stack: Vec<Element> = vec![Element::default()];
+        let mut rest = input;
+        while !rest.is_empty() {
+            let Some(lt) = rest.find('<') else {
+                push_text(&mut stack, decode(rest));
+                break;
+            };
+            if lt > 0 {
+                push_text(&mut stack, decode(&rest[..lt]));
+            }
+            rest = &rest[lt..];
+            rest = markup(rest, &mut stack)?;
+        }
+        if stack.len() != 1 {
+            return Err(format!("unclosed element <{}>", top_name(&stack)));
+        }
+        stack.pop().ok_or_else(|| "empty document".to_string())
+    }
+
+    fn top_name(stack: &[Element]) -> &str {
+        stack.last().map(|e| e.name.as_str()).unwrap_or("")
+    }
+
+    fn push_text(stack: &mut [Element], text: String) {
+        if let Some(top) = stack.last_mut() {
+            top.children.push(Node::Text(text));
+        }
+    }
+
+    fn skip_past<'a>(rest: &'a str, end: &str, what: &str) -> Result<&'a str, String> {
+        rest.find(end)
+            .map(|i| &rest[i + end.len()..])
+            .ok_or_else(|| format!("unterminated {what}"))
+    }
+
+    /// Consumes one markup construct starting at `<`; returns what follows it.
+    fn markup<'a>(rest: &'a str, stack: &mut Vec<Element>) -> Result<&'a str, String> {
+        if rest.starts_with("<?") {
+            return skip_past(rest, "?>", "processing instruction");
+        }
+        if rest.starts_with("<!--") {
+            return skip_past(rest, "-->", "comment");
+        }
+        if let Some(body) = rest.strip_prefix("<![CDATA[") {
+            let end = body.find("]]>").ok_or("unterminated CDATA")?;
+            push_text(stack, body[..end].to_string());
+            return Ok(&body[end + 3..]);
+        }
+        if rest.starts_with("<!") {
+            return skip_past(rest, ">", "declaration");
+        }
+        if let Some(body) = rest.strip_prefix("</") {
+            let end = body.find('>').ok_or("unterminated end tag")?;
+            close(stack, body[..end].trim())?;
+            return Ok(&body[end + 1..]);
+        }
+        start_tag(&rest[1..], stack)
+    }
+
+    fn close(stack: &mut Vec<Element>, name: &str) -> Result<(), String> {
+        if stack.len() < 2 || top_name(stack) != name {
+            return Err(format!("unexpected </{name}>"));
+        }
+        let done = stack.pop().ok_or("stack underflow")?;
+        if let Some(parent) = stack.last_mut() {
+            parent.children.push(Node::Element(done));
+        }
+        Ok(())
+    }
+
+    fn is_name_char(c: char) -> bool {
+        !c.is_whitespace() && !matches!(c, '/' | '>' | '=' | '<' | '"' | '\'')
+    }
+
+    fn start_tag<'a>(s: &'a str, stack: &mut Vec<Element>) -> Result<&'a str, String> {
+        let name_end = s.find(|c| !is_name_char(c)).ok_or("unterminated tag")?;
+        if name_end == 0 {
+            return Err("a tag without a name".to_string());
+        }
+        let mut e = Element {
+            name: s[..name_end].to_string(),
+            ..Element::default()
+        };
+        let mut rest = &s[name_end..];
+        loop {
+            rest = rest.trim_start();
+            if let Some(after) = rest.strip_prefix("/>") {
+                let parent = stack.last_mut().ok_or("stack underflow")?;
+                parent.children.push(Node::Element(e));
+                return Ok(after);
+            }
+            if let Some(after) = rest.strip_prefix('>') {
+                stack.push(e);
+                return Ok(after);
+            }
+            let (attr, after) = attribute(rest)?;
+            e.attrs.push(attr);
+            rest = after;
+        }
+    }
+
+    fn attribute(s: &str) -> Result<((String, String), &str), String> {
+        let name_end = s
+            .find(|c| !is_name_char(c))
+            .ok_or("unterminated attribute")?;
+        if name_end == 0 {
+            return Err(format!("unexpected {:?} in a tag", s.chars().next()));
+        }
+        let name = &s[..name_end];
+        let rest = s[name_end..].trim_start();
+        let rest = rest
+            .strip_prefix('=')
+            .ok_or_else(|| format!("attribute {name} without a value"))?
+            .trim_start();
+        let quote = rest
+            .chars()
+            .next()
+            .filter(|c| *c == '"' || *c == '\'')
+            .ok_or_else(|| format!("attribute {name} is not quoted"))?;
+        let body = &rest[1..];
+        let end = body
+            .find(quote)
+            .ok_or_else(|| format!("unterminated value of {name}"))?;
+        Ok(((name.to_string(), decode(&body[..end])), &body[end + 1..]))
+    }
+
+    /// Replaces the five predefined entities and character references; anything else is
+    /// kept as written.
+    pub fn decode(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(amp) = rest.find('&') {
+            out.push_str(&rest[..amp]);
+            rest = &rest[amp..];
+            let Some(semi) = rest.find(';').filter(|i| *i <= 12) else {
+                out.push('&');
+                rest = &rest[1..];
+                continue;
+            };
+            match entity(&rest[1..semi]) {
+                Some(c) => out.push(c),
+                None => out.push_str(&rest[..=semi]),
+            }
+            rest = &rest[semi + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn entity(name: &str) -> Option<char> {
+        match name {
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "amp" => Some('&'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => {
+                let num = name.strip_prefix('#')?;
+                let code = match num.strip_prefix(['x', 'X']) {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                    None => num.parse().ok()?,
+                };
+                char::from_u32(code)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const UPDATES: &str = include_str!("../../tests/data/zypper/zypper-x-list-updates.stdout");
+    const UPDATES_EXTRA: &str =
+        include_str!("../../tests/data/zypper/zypper-x-list-updates-extra.stdout");
+    const LOCKED: &str =
+        include_str!("../../tests/data/zypper/zypper-x-list-updates-locked.stdout");
+    const PATCHES: &str =
+        include_str!("../../tests/data/zypper/zypper-x-list-patches-security.stdout");
+    const REFRESH_BROKEN: &str =
+        include_str!("../../tests/data/zypper/zypper-refresh-broken.stderr");
+
+    fn settings(root: &str) -> BackendSettings {
+        BackendSettings {
+            root: PathBuf::from(root),
+            command_timeout: Duration::from_secs(60),
+            lock_wait: Duration::from_secs(12),
+        }
+    }
+
+    fn args(cmd: &Command) -> Vec<String> {
+        cmd.args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn list_updates_recorded() {
+        let u = parse_list_updates_xml(UPDATES).unwrap();
+        assert_eq!(
+            u,
+            [
+                ZypperUpdate {
+                    name: "lpa-hello".into(),
+                    edition: "2.0-1".into(),
+                    edition_old: Some("1.0-1".into()),
+                    arch: Some("noarch".into()),
+                    repo: Some("lpa".into()),
+                },
+                ZypperUpdate {
+                    name: "lpa-lib".into(),
+                    edition: "1.1-1".into(),
+                    edition_old: Some("1.0-1".into()),
+                    arch: Some("noarch".into()),
+                    repo: Some("lpa".into()),
+                },
+            ]
+        );
+        let ups = upgrades_from(&u, &[]);
+        assert_eq!(ups[0].current_version, "1.0-1");
+        assert_eq!(ups[0].available_version, "2.0-1");
+        assert_eq!(ups[0].origins, ["lpa"]);
+    }
+
+    #[test]
+    fn list_updates_recorded_with_epoch_and_second_repo() {
+        let u = parse_list_updates_xml(UPDATES_EXTRA).unwrap();
+        assert_eq!(u.len(), 4);
+        assert_eq!(
+            u[2].name,
+            "lpa-a-very-long-package-name-for-line-wrapping-tests"
+        );
+        assert_eq!(u[2].edition, "2.0-1.lpa.extra.long.release.string");
+        assert_eq!(u[3].name, "lpa-x");
+        assert_eq!(u[3].edition, "2:5.1-1");
+        assert_eq!(u[3].edition_old.as_deref(), Some("2:5.0-1"));
+        assert_eq!(u[3].repo.as_deref(), Some("lpa-extra"));
+    }
+
+    #[test]
+    fn missing_edition_old_uses_installed_version() {
+        let u = [ZypperUpdate {
+            name: "a".into(),
+            edition: "2-1".into(),
+            edition_old: None,
+            arch: None,
+            repo: None,
+        }];
+        assert!(upgrades_from(&u, &[]).is_empty());
+        let p = InstalledPackage {
+            name: "a".into(),
+            version: "1-1".into(),
+            arch: None,
+            description: String::new(),
+            size_bytes: None,
+            installed_at: None,
+            maintainer: None,
+            depends: vec![],
+        };
+        assert_eq!(upgrades_from(&u, &[p])[0].current_version, "1-1");
+    }
+
+    #[test]
+    fn patches_recorded() {
+        let p = parse_patches_xml(PATCHES).unwrap();
+        assert_eq!(p.len(), 2, "zypper -x ignores --category");
+        let sec = &p[0];
+        assert_eq!(sec.id, "LPA-2026-0001");
+        assert_eq!(sec.edition, "1");
+        assert_eq!(sec.category, "security");
+        assert_eq!(sec.severity, "important");
+        assert_eq!(sec.status, "needed");
+        assert!(!sec.restart && !sec.interactive && !sec.pkgmanager);
+        assert_eq!(sec.summary, "Important: lpa-hello security update");
+        assert_eq!(sec.issued, Some(1768435200));
+        assert_eq!(sec.repo.as_deref(), Some("lpa"));
+        assert_eq!(
+            sec.issues,
+            [PatchIssue {
+                kind: "cve".into(),
+                id: "CVE-2026-0001".into(),
+                title: Some("CVE-2026-0001".into()),
+                href: Some("https://lpa.invalid/cve/CVE-2026-0001".into()),
+            }]
+        );
+        assert_eq!(sec.cves(), ["CVE-2026-0001"]);
+        assert!(sec.is_security());
+        assert_eq!(p[1].id, "LPA-2026-0002");
+        assert_eq!(p[1].category, "bugfix");
+        assert_eq!(p[1].severity, "none");
+        assert!(p[1].issues.is_empty());
+        assert!(!p[1].is_security());
+    }
+
+    #[test]
+    fn locked_recorded() {
+        assert_eq!(classify_exit(Some(7)), ZypperExit::Locked);
+        assert!(parse_list_updates_xml(LOCKED).unwrap().is_empty());
+        let m = parse_error_messages(LOCKED);
+        assert_eq!(
+            m,
+            ["System management is locked by the application with pid 3 (sleep).\nClose this application before trying again."]
+        );
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(classify_exit(Some(0)), ZypperExit::Success);
+        assert_eq!(classify_exit(Some(101)), ZypperExit::Success);
+        assert_eq!(classify_exit(Some(103)), ZypperExit::Success);
+        assert_eq!(classify_exit(Some(104)), ZypperExit::NotFound);
+        assert_eq!(classify_exit(Some(106)), ZypperExit::ReposSkipped);
+        assert_eq!(classify_exit(Some(4)), ZypperExit::Failed);
+        assert_eq!(classify_exit(None), ZypperExit::Failed);
+    }
+
+    #[test]
+    fn broken_refresh_error_text_is_kept() {
+        let cmd = Zypper::new(settings("/")).refresh_command();
+        let f = Finished {
+            code: Some(4),
+            stdout: String::new(),
+            stderr: REFRESH_BROKEN.to_string(),
+        };
+        match failed(&cmd, &f) {
+            PkgError::Command {
+                code, stderr_tail, ..
+            } => {
+                assert_eq!(code, Some(4));
+                assert!(stderr_tail.ends_with(
+                    "Some of the repositories have not been refreshed because of an error."
+                ));
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn xml_reader_edge_cases() {
+        let doc = xml::parse(
+            "<?xml version='1.0'?><!-- c --><a x = '1 &amp; 2' y=\"&lt;&#65;&#x42;&bogus;\"><b/><c>t<![CDATA[<raw>]]></c></a>",
+        )
+        .unwrap();
+        let a = doc.child("a").unwrap();
+        assert_eq!(a.attr("x"), Some("1 & 2"));
+        assert_eq!(a.attr("y"), Some("<AB&bogus;"));
+        assert!(a.child("b").is_some());
+        assert_eq!(a.child("c").unwrap().text(), "t<raw>");
+        assert!(xml::parse("<a><b></a>").is_err());
+        assert!(xml::parse("<a x=1/>").is_err());
+        assert!(xml::parse("<a").is_err());
+        assert!(parse_list_updates_xml("<update kind=\"package\"/>").is_err());
+        assert_eq!(xml::decode("a & b"), "a & b");
+    }
+
+    #[test]
+    fn command_lines() {
+        let z = Zypper::new(settings("/"));
+        assert_eq!(z.kind(), BackendKind::Zypper);
+        let cmd = z.list_updates_command();
+        assert_eq!(cmd.program, PathBuf::from("zypper"));
+        assert_eq!(
+            args(&cmd),
+            ["--non-interactive", "--xmlout", "list-updates"]
+        );
+        let env: Vec<(String, String)> = cmd
+            .env
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        assert!(env.contains(&("ZYPP_LOGFILE".into(), "/var/log/zypper.log".into())));
+        assert!(env.contains(&("ZYPP_LOCK_TIMEOUT".into(), "12".into())));
+        let other = Zypper::new(settings("/srv/img"));
+        let r = other.refresh_command();
+        assert_eq!(
+            args(&r),
+            ["--non-interactive", "--root", "/srv/img", "refresh"]
+        );
+        assert!(r
+            .env
+            .iter()
+            .any(|(k, v)| k == "ZYPP_LOGFILE" && v == "/srv/img/var/log/zypper.log"));
+        assert_eq!(
+            args(&other.list_patches_command())[3..],
+            ["--xmlout", "list-patches", "--category", "security"]
+        );
+    }
+}
