@@ -14,10 +14,12 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::api::App;
 use crate::audit::AuditLog;
-use crate::config::Config;
+use crate::config::{BackendChoice, Config};
 use crate::http::server::{Server, ServerOptions, ShutdownHandle};
 use crate::http::tls::{TlsError, TlsState};
 use crate::http::whitelist::Whitelist;
+use crate::pkg::inventory::Inventory;
+use crate::pkg::{detect, BackendKind, BackendSettings};
 
 /// How often watched files (whitelist, certificates) are checked for changes.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -70,7 +72,8 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
     let audit = Arc::new(open_audit(&config));
     let options = server_options(&config);
     let config = Arc::new(config);
-    let app = Arc::new(App::new(config, Some(Arc::clone(&tls)), audit));
+    let inventory = build_inventory(&config);
+    let app = Arc::new(App::new(config, Some(Arc::clone(&tls)), audit).with_inventory(inventory));
     let service: Arc<dyn crate::http::Service> = app.clone();
     let server = Server::bind(options, Arc::clone(&tls), Arc::clone(&whitelist), service)
         .map_err(StartError::Bind)?;
@@ -193,6 +196,36 @@ fn open_audit(config: &Config) -> AuditLog {
         );
         AuditLog::disabled()
     })
+}
+
+/// The package backend the config selects (or detection finds), behind its cache. None when
+/// nothing usable is found: the agent still serves, and package endpoints answer 503.
+fn build_inventory(config: &Config) -> Option<Arc<Inventory>> {
+    let pm = &config.package_manager;
+    let kind = match pm.backend {
+        BackendChoice::Auto => match detect::detect(&pm.root) {
+            Ok(kind) => kind,
+            Err(e) => {
+                log::error!("{e}; package endpoints will answer SERVICE_UNHEALTHY");
+                return None;
+            }
+        },
+        // Config validation admits only known names.
+        BackendChoice::Named(name) => BackendKind::from_name(name)?,
+    };
+    log::info!(
+        "package backend: {} (root {})",
+        kind.name(),
+        pm.root.display()
+    );
+    let settings = BackendSettings {
+        root: pm.root.clone(),
+        command_timeout: Duration::from_secs(pm.command_timeout_seconds),
+        lock_wait: Duration::from_secs(pm.lock_wait_seconds),
+    };
+    let backend = detect::build(kind, settings);
+    let max_age = Duration::from_secs(pm.metadata_max_age_seconds);
+    Some(Arc::new(Inventory::new(backend, max_age)))
 }
 
 fn server_options(config: &Config) -> ServerOptions {

@@ -125,8 +125,8 @@ fn endpoints_of_later_issues_answer_not_implemented_envelopes() {
     let agent = env.start(env.config());
     let id = uuid::Uuid::new_v4();
     for (method, path) in [
-        ("GET", "/api/v1/packages".to_string()),
-        ("GET", "/api/v1/packages/nginx".to_string()),
+        ("POST", "/api/v1/packages".to_string()),
+        ("DELETE", "/api/v1/packages/nginx".to_string()),
         ("GET", "/api/v1/patches".to_string()),
         ("GET", "/api/v1/jobs".to_string()),
         ("GET", format!("/api/v1/jobs/{id}")),

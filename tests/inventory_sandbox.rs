@@ -242,9 +242,16 @@ fn pacman_inventory_in_sandbox() {
     let mut sb = Sandbox::new("pacman");
     let fix = fixtures("pacman");
     sb.bind(fix, "/srv/lpa-pacman");
-    sb.write("/etc/pacman.conf", &std::fs::read_to_string(fix.join("pacman.conf")).unwrap());
-    let pkgs = ["lpa-lib-1.0-1-any", "lpa-hello-1.0-1-any", "lpa-tool-1.0-1-any"]
-        .map(|p| format!("/srv/lpa-pacman/pkgs/{p}.pkg.tar.zst"));
+    sb.write(
+        "/etc/pacman.conf",
+        &std::fs::read_to_string(fix.join("pacman.conf")).unwrap(),
+    );
+    let pkgs = [
+        "lpa-lib-1.0-1-any",
+        "lpa-hello-1.0-1-any",
+        "lpa-tool-1.0-1-any",
+    ]
+    .map(|p| format!("/srv/lpa-pacman/pkgs/{p}.pkg.tar.zst"));
     let mut args = vec!["--noconfirm", "-U"];
     args.extend(pkgs.iter().map(String::as_str));
     sb.run("pacman", &args);
@@ -252,8 +259,89 @@ fn pacman_inventory_in_sandbox() {
 
     let everything = data(&agent, &env, "/api/v1/packages?limit=1000");
     let pacman = tool_count(&sb, "pacman", &["-Q"], |l| !l.trim().is_empty());
-    assert_eq!(everything["total"].as_u64().unwrap() as usize, pacman, "every package pacman -Q lists");
+    assert_eq!(
+        everything["total"].as_u64().unwrap() as usize,
+        pacman,
+        "every package pacman -Q lists"
+    );
     check_inventory(&agent, &env, &|| {
         sb.run("pacman", &["--noconfirm", "-R", "lpa-tool"]);
+    });
+}
+
+/// A sandbox with the rpm fixture repository configured for dnf and zypper.
+fn rpm_sandbox(tag: &str) -> Sandbox {
+    let mut sb = Sandbox::new(tag);
+    let fix = fixtures("rpm");
+    sb.bind(fix, "/srv/lpa-rpm");
+    let repo = std::fs::read_to_string(fix.join("lpa.repo")).unwrap();
+    sb.write("/etc/yum.repos.d/lpa.repo", &repo);
+    sb.write("/etc/zypp/repos.d/lpa.repo", &repo);
+    sb.write(
+        "/etc/dnf/dnf.conf",
+        &std::fs::read_to_string(fix.join("dnf.conf")).unwrap(),
+    );
+    sb
+}
+
+fn rpm_count(sb: &Sandbox) -> usize {
+    tool_count(sb, "rpm", &["-qa", "--qf", "%{NAME}\n"], |l| {
+        !l.is_empty() && l != "gpg-pubkey"
+    })
+}
+
+#[test]
+fn dnf_inventory_in_sandbox() {
+    require_sandbox!();
+    let env = Env::new("sb-dnf");
+    let mut sb = rpm_sandbox("dnf");
+    sb.run(
+        "dnf",
+        &[
+            "-y",
+            "-q",
+            "install",
+            "lpa-lib-1.0-1",
+            "lpa-hello-1.0-1",
+            "lpa-tool-1.0-1",
+        ],
+    );
+    let agent = sb.start_agent(&env, "package_manager:\n  backend: dnf\n");
+    let everything = data(&agent, &env, "/api/v1/packages?limit=1000");
+    assert_eq!(
+        everything["total"].as_u64().unwrap() as usize,
+        rpm_count(&sb),
+        "every package rpm -qa lists"
+    );
+    check_inventory(&agent, &env, &|| {
+        sb.run("dnf", &["-y", "-q", "remove", "lpa-tool"]);
+    });
+}
+
+#[test]
+fn zypper_inventory_in_sandbox() {
+    require_sandbox!();
+    let env = Env::new("sb-zypper");
+    let mut sb = rpm_sandbox("zypper");
+    sb.run("zypper", &["--non-interactive", "refresh"]);
+    sb.run(
+        "zypper",
+        &[
+            "--non-interactive",
+            "install",
+            "lpa-lib=1.0-1",
+            "lpa-hello=1.0-1",
+            "lpa-tool=1.0-1",
+        ],
+    );
+    let agent = sb.start_agent(&env, "package_manager:\n  backend: zypper\n");
+    let everything = data(&agent, &env, "/api/v1/packages?limit=1000");
+    assert_eq!(
+        everything["total"].as_u64().unwrap() as usize,
+        rpm_count(&sb),
+        "every package rpm -qa lists"
+    );
+    check_inventory(&agent, &env, &|| {
+        sb.run("zypper", &["--non-interactive", "remove", "lpa-tool"]);
     });
 }

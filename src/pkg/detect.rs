@@ -1,7 +1,9 @@
 //! Which package manager a host (or an image root) uses: from `/etc/os-release` (`ID`,
 //! `ID_LIKE`) and the tools present, or as configured.
 
-use super::BackendKind;
+use std::sync::Arc;
+
+use super::{BackendKind, BackendSettings, PackageManager};
 use crate::system::info::{find_binary, parse_os_release};
 use std::path::{Path, PathBuf};
 
@@ -96,6 +98,18 @@ pub fn detect(root: &Path) -> Result<BackendKind, DetectError> {
     choose(text.as_deref(), &|k| {
         find_binary(program(k), &dirs).is_some()
     })
+}
+
+/// Builds the backend of `kind`.
+pub fn build(kind: BackendKind, settings: BackendSettings) -> Arc<dyn PackageManager> {
+    match kind {
+        BackendKind::Apt => Arc::new(super::apt::Apt::new(settings)),
+        BackendKind::Dnf => Arc::new(super::dnf::Dnf::new(settings)),
+        BackendKind::Yum => Arc::new(super::dnf::Dnf::yum(settings)),
+        BackendKind::Zypper => Arc::new(super::zypper::Zypper::new(settings)),
+        BackendKind::Pacman => Arc::new(super::pacman::Pacman::new(settings)),
+        BackendKind::Apk => Arc::new(super::apk::Apk::new(settings)),
+    }
 }
 
 #[cfg(test)]

@@ -93,6 +93,8 @@ impl Env {
         c.whitelist.path = self.whitelist.clone();
         c.logging.audit_log = self.audit_log.clone();
         c.jobs.storage_path = self.dir.path().join("jobs");
+        // An empty root: nothing these tests do may reach the host's package database.
+        c.package_manager.root = self.dir.path().to_path_buf();
         c
     }
 
@@ -103,13 +105,15 @@ impl Env {
              tls:\n  ca_cert: {}\n  server_cert: {}\n  server_key: {}\n\
              whitelist:\n  path: {}\n\
              logging:\n  level: debug\n  audit_log: {}\n\
-             jobs:\n  storage_path: {}\n{extra}",
+             jobs:\n  storage_path: {}\n\
+             package_manager:\n  root: {}\n{extra}",
             self.ca_path.display(),
             self.server_cert.display(),
             self.server_key.display(),
             self.whitelist.display(),
             self.audit_log.display(),
             self.dir.path().join("jobs").display(),
+            self.dir.path().display(),
         )
     }
 
