@@ -2,8 +2,17 @@
 //! a deadline that kills the whole group, a non-interactive environment, output line by line.
 
 use std::ffi::OsString;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::PkgError;
 
 /// Which output stream a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,16 +121,770 @@ pub enum RunError {
         /// Why.
         error: std::io::Error,
     },
+    /// A [`Cancel`] token was triggered; the process group was stopped.
+    Cancelled {
+        /// The command line.
+        command: String,
+    },
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Spawn { command, error } => write!(f, "cannot start {command}: {error}"),
+            RunError::Timeout { command, after } => {
+                write!(
+                    f,
+                    "{command}: no result within {} s; stopped",
+                    after.as_secs()
+                )
+            }
+            RunError::Io { command, error } => write!(f, "{command}: {error}"),
+            RunError::Cancelled { command } => write!(f, "{command}: cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<RunError> for PkgError {
+    fn from(e: RunError) -> PkgError {
+        match e {
+            RunError::Spawn { command, error } => PkgError::Io {
+                what: format!("cannot start {command}"),
+                error,
+            },
+            RunError::Io { command, error } => PkgError::Io {
+                what: command,
+                error,
+            },
+            RunError::Timeout { command, after } => PkgError::Timeout { command, after },
+            RunError::Cancelled { command } => PkgError::Command {
+                command,
+                code: None,
+                stderr_tail: "cancelled".into(),
+            },
+        }
+    }
+}
+
+/// A cancellation flag shared between the job engine and a running command; clones share it.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel {
+    flag: Arc<AtomicBool>,
+}
+
+impl Cancel {
+    /// A token that is not cancelled.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Asks every command watching this token to stop (idempotent).
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+/// PATH of the base environment every command gets (the agent's own is never passed on).
+pub const BASE_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Most bytes captured per stream; the rest is still read (and given to the callback) but
+/// dropped from [`Finished`], with a note saying so.
+pub const CAPTURE_LIMIT: usize = 64 << 20;
+
+/// How long a stopped process group gets between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// A line longer than this is delivered in pieces, so one endless line cannot exhaust memory.
+const MAX_LINE: usize = 1 << 20;
+
+/// How often the supervisor wakes to check the deadline, the cancel flag and the child.
+const TICK: Duration = Duration::from_millis(50);
+
+/// The knobs tests shrink; production uses [`Limits::STANDARD`].
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// Bytes captured per stream.
+    capture: usize,
+    /// SIGTERM-to-SIGKILL grace.
+    grace: Duration,
+    /// How long to keep reading after the program exited while something it started still
+    /// holds the pipes (a daemon that did not detach).
+    linger: Duration,
+}
+
+impl Limits {
+    const STANDARD: Limits = Limits {
+        capture: CAPTURE_LIMIT,
+        grace: KILL_GRACE,
+        linger: Duration::from_secs(2),
+    };
 }
 
 /// Runs a command to its end, delivering each output line to `on_line` as it arrives, and
 /// returns the captured output (capped) with the exit status.
+///
+/// The child gets a cleared environment (PATH, `LC_ALL=C`, `HOME=/root`, then `cmd.env`),
+/// stdin from /dev/null and its own process group. At the deadline the whole group gets
+/// SIGTERM, then SIGKILL after [`KILL_GRACE`]. Processes it leaves behind after a normal
+/// exit are not killed (they may be services it started); the pipes are closed after a
+/// short linger instead.
 pub fn run(cmd: &Command, on_line: &mut dyn FnMut(Stream, &str)) -> Result<Finished, RunError> {
-    let _ = (cmd, on_line);
-    todo!("runner")
+    run_with(cmd, on_line, None, Limits::STANDARD)
+}
+
+/// Like [`run`], but also stops the process group (SIGTERM, grace, SIGKILL) when `cancel`
+/// is triggered, returning [`RunError::Cancelled`]; nothing starts if it already is.
+pub fn run_cancellable(
+    cmd: &Command,
+    on_line: &mut dyn FnMut(Stream, &str),
+    cancel: &Cancel,
+) -> Result<Finished, RunError> {
+    run_with(cmd, on_line, Some(cancel), Limits::STANDARD)
 }
 
 /// Runs a command and captures its output without a line callback.
 pub fn capture(cmd: &Command) -> Result<Finished, RunError> {
     run(cmd, &mut |_, _| {})
+}
+
+/// Why supervision ended early.
+enum Stop {
+    Timeout,
+    Cancelled,
+}
+
+fn run_with(
+    cmd: &Command,
+    on_line: &mut dyn FnMut(Stream, &str),
+    cancel: Option<&Cancel>,
+    limits: Limits,
+) -> Result<Finished, RunError> {
+    let command = cmd.display();
+    if cancel.is_some_and(Cancel::is_cancelled) {
+        return Err(RunError::Cancelled { command });
+    }
+    let mut child = spawn(cmd).map_err(|error| RunError::Spawn {
+        command: command.clone(),
+        error,
+    })?;
+    let mut outputs = [
+        Output::new(Stream::Stdout, child.stdout.take().map(OwnedFd::from)),
+        Output::new(Stream::Stderr, child.stderr.take().map(OwnedFd::from)),
+    ];
+    let pgid = child_pid(&child);
+    let deadline = Instant::now().checked_add(cmd.timeout);
+    let mut sup = Supervisor {
+        pgid,
+        outputs: &mut outputs,
+        on_line,
+        limits,
+        buf: vec![0u8; 64 * 1024],
+    };
+    let outcome = sup.watch(deadline, cancel);
+    let outcome = match outcome {
+        Ok(None) => Ok(None),
+        Ok(Some(stop)) => sup.stop_group().map(|()| Some(stop)),
+        Err(e) => Err(e),
+    };
+    if outcome.is_err() {
+        // Whatever went wrong, leave nothing running behind us.
+        kill_group(pgid, libc::SIGKILL);
+    }
+    let status = reap(child);
+    match (outcome, status) {
+        (Err(error), _) | (Ok(_), Err(error)) => Err(RunError::Io { command, error }),
+        (Ok(Some(Stop::Timeout)), _) => Err(RunError::Timeout {
+            command,
+            after: cmd.timeout,
+        }),
+        (Ok(Some(Stop::Cancelled)), _) => Err(RunError::Cancelled { command }),
+        (Ok(None), Ok(status)) => Ok(finish(&command, status, outputs)),
+    }
+}
+
+fn spawn(cmd: &Command) -> std::io::Result<Child> {
+    let mut c = std::process::Command::new(&cmd.program);
+    c.args(&cmd.args)
+        .env_clear()
+        .env("PATH", BASE_PATH)
+        .env("LC_ALL", "C")
+        .env("HOME", "/root");
+    for (k, v) in &cmd.env {
+        c.env(k, v);
+    }
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+}
+
+fn child_pid(child: &Child) -> libc::pid_t {
+    // Linux pids fit in pid_t; the conversion cannot fail in practice.
+    libc::pid_t::try_from(child.id()).unwrap_or(libc::pid_t::MAX)
+}
+
+fn finish(command: &str, status: ExitStatus, outputs: [Output; 2]) -> Finished {
+    if let Some(sig) = status.signal() {
+        log::debug!("{command} was ended by signal {sig}");
+    }
+    let [out, err] = outputs;
+    Finished {
+        code: status.code(),
+        stdout: out.into_text(),
+        stderr: err.into_text(),
+    }
+}
+
+fn kill_group(pgid: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: plain syscall; the group is ours (created at spawn) and, as long as its
+    // leader is not reaped, cannot be another one.
+    unsafe {
+        libc::killpg(pgid, signal);
+    }
+}
+
+/// Whether the group leader has exited, WITHOUT reaping it: an unreaped leader keeps the
+/// process group id reserved, so a later killpg cannot hit a stranger's group.
+fn leader_exited(pid: libc::pid_t) -> bool {
+    // SAFETY: siginfo_t is plain data; zeroed is a valid value and lets us test si_pid.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let id = libc::id_t::try_from(pid).unwrap_or(0);
+        let rc = libc::waitid(
+            libc::P_PID,
+            id,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        // An error (ECHILD) means there is nothing left to wait for.
+        rc != 0 || info.si_pid() != 0
+    }
+}
+
+/// Reaps the leader. A process that survives SIGKILL (stuck in the kernel) is handed to a
+/// thread that waits for it, so it never stays a zombie and the caller is not held up.
+fn reap(mut child: Child) -> std::io::Result<ExitStatus> {
+    let pid = child_pid(&child);
+    let give_up = Instant::now() + Duration::from_secs(1);
+    while !leader_exited(pid) {
+        if Instant::now() >= give_up {
+            std::thread::spawn(move || {
+                let _ = child.wait();
+            });
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the process did not end after SIGKILL",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.wait()
+}
+
+/// Watches one running command: pumps its output, checks deadline and cancel flag.
+struct Supervisor<'a, 'b> {
+    pgid: libc::pid_t,
+    outputs: &'a mut [Output; 2],
+    on_line: &'a mut (dyn FnMut(Stream, &str) + 'b),
+    limits: Limits,
+    /// Read buffer, reused for every read.
+    buf: Vec<u8>,
+}
+
+impl Supervisor<'_, '_> {
+    /// Runs until the program ended and its output is drained (`None`), or until the
+    /// deadline or a cancel (`Some`).
+    fn watch(
+        &mut self,
+        deadline: Option<Instant>,
+        cancel: Option<&Cancel>,
+    ) -> std::io::Result<Option<Stop>> {
+        let mut exited_at: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if exited_at.is_none() && leader_exited(self.pgid) {
+                exited_at = Some(now);
+            }
+            let open = self.outputs.iter().any(Output::is_open);
+            match exited_at {
+                Some(_) if !open => return Ok(None),
+                Some(t) if now.duration_since(t) >= self.limits.linger => {
+                    self.close_all();
+                    return Ok(None);
+                }
+                _ => {}
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(Some(Stop::Timeout));
+            }
+            if cancel.is_some_and(Cancel::is_cancelled) {
+                return Ok(Some(Stop::Cancelled));
+            }
+            let until_deadline = deadline.map_or(TICK, |d| d.saturating_duration_since(now));
+            self.pump(TICK.min(until_deadline))?;
+        }
+    }
+
+    /// SIGTERM to the group, output still drained during the grace, then SIGKILL.
+    fn stop_group(&mut self) -> std::io::Result<()> {
+        kill_group(self.pgid, libc::SIGTERM);
+        let grace_end = Instant::now() + self.limits.grace;
+        loop {
+            let done = leader_exited(self.pgid) && !self.outputs.iter().any(Output::is_open);
+            let now = Instant::now();
+            if done || now >= grace_end {
+                break;
+            }
+            self.pump(TICK.min(grace_end - now))?;
+        }
+        kill_group(self.pgid, libc::SIGKILL);
+        self.close_all();
+        Ok(())
+    }
+
+    /// Waits up to `wait` for output and hands it on; sleeps briefly when no pipe is open.
+    fn pump(&mut self, wait: Duration) -> std::io::Result<()> {
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(2);
+        let mut which: Vec<usize> = Vec::with_capacity(2);
+        for (i, o) in self.outputs.iter().enumerate() {
+            if let Some(fd) = o.raw_fd() {
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                which.push(i);
+            }
+        }
+        if fds.is_empty() {
+            // Only the exit is awaited now; it usually follows the pipes' EOF at once.
+            std::thread::sleep(wait.min(Duration::from_millis(2)));
+            return Ok(());
+        }
+        let ms = libc::c_int::try_from(wait.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: fds points to fds.len() initialised pollfd structs that outlive the call.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            return if e.kind() == std::io::ErrorKind::Interrupted {
+                Ok(())
+            } else {
+                Err(e)
+            };
+        }
+        for (pfd, &i) in fds.iter().zip(&which) {
+            if pfd.revents != 0 {
+                let cap = self.limits.capture;
+                self.outputs[i].read_once(&mut self.buf, cap, &mut *self.on_line)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn close_all(&mut self) {
+        for o in self.outputs.iter_mut() {
+            o.close(&mut *self.on_line);
+        }
+    }
+}
+
+/// One output stream: the pipe, the partial line, and what was captured.
+struct Output {
+    stream: Stream,
+    pipe: Option<File>,
+    partial: Vec<u8>,
+    captured: Vec<u8>,
+    dropped: u64,
+}
+
+impl Output {
+    fn new(stream: Stream, fd: Option<OwnedFd>) -> Output {
+        Output {
+            stream,
+            pipe: fd.map(File::from),
+            partial: Vec::new(),
+            captured: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.pipe.is_some()
+    }
+
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.pipe.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// One read (poll said it will not block): capture, split into lines, deliver.
+    fn read_once(
+        &mut self,
+        buf: &mut [u8],
+        cap: usize,
+        on_line: &mut dyn FnMut(Stream, &str),
+    ) -> std::io::Result<()> {
+        let Some(pipe) = self.pipe.as_mut() else {
+            return Ok(());
+        };
+        match pipe.read(buf) {
+            Ok(0) => {
+                self.close(on_line);
+                Ok(())
+            }
+            Ok(n) => {
+                self.keep(&buf[..n], cap);
+                self.split_lines(&buf[..n], on_line);
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn keep(&mut self, data: &[u8], cap: usize) {
+        let room = cap.saturating_sub(self.captured.len()).min(data.len());
+        self.captured.extend_from_slice(&data[..room]);
+        self.dropped += (data.len() - room) as u64;
+    }
+
+    fn split_lines(&mut self, mut data: &[u8], on_line: &mut dyn FnMut(Stream, &str)) {
+        while let Some(nl) = data.iter().position(|&c| c == b'\n') {
+            if self.partial.is_empty() {
+                on_line(self.stream, &String::from_utf8_lossy(&data[..nl]));
+            } else {
+                self.partial.extend_from_slice(&data[..nl]);
+                on_line(self.stream, &String::from_utf8_lossy(&self.partial));
+                self.partial.clear();
+            }
+            data = &data[nl + 1..];
+        }
+        self.partial.extend_from_slice(data);
+        while self.partial.len() >= MAX_LINE {
+            let rest = self.partial.split_off(MAX_LINE);
+            on_line(self.stream, &String::from_utf8_lossy(&self.partial));
+            self.partial = rest;
+        }
+    }
+
+    /// Stops reading; a last line without a newline is still delivered.
+    fn close(&mut self, on_line: &mut dyn FnMut(Stream, &str)) {
+        self.pipe = None;
+        if !self.partial.is_empty() {
+            on_line(self.stream, &String::from_utf8_lossy(&self.partial));
+            self.partial.clear();
+        }
+    }
+
+    fn into_text(self) -> String {
+        let mut text = String::from_utf8_lossy(&self.captured).into_owned();
+        if self.dropped > 0 {
+            text.push_str(&format!(
+                "\n[output truncated: {} bytes after the first {} were not kept]\n",
+                self.dropped,
+                self.captured.len()
+            ));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn sh(script: &str) -> Command {
+        Command::new("/bin/sh")
+            .args(["-c", script])
+            .timeout(Duration::from_secs(5))
+    }
+
+    fn collect(cmd: &Command) -> (Result<Finished, RunError>, Vec<(Stream, String)>) {
+        let mut lines = Vec::new();
+        let r = run(cmd, &mut |s, l| lines.push((s, l.to_string())));
+        (r, lines)
+    }
+
+    fn quick(capture: usize) -> Limits {
+        Limits {
+            capture,
+            grace: Duration::from_millis(300),
+            linger: Duration::from_millis(200),
+        }
+    }
+
+    /// Gone, or a zombie of a parent that is not us (this machine's PID 1 may not reap).
+    fn is_dead(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => {
+                let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+                state.starts_with('Z') || state.starts_with('X')
+            }
+        }
+    }
+
+    fn kill(pid: i32) {
+        // SAFETY: test cleanup of a process this test started.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+
+    #[test]
+    fn lines_arrive_in_order_and_while_the_process_runs() {
+        let start = Instant::now();
+        let mut seen: Vec<(String, Duration)> = Vec::new();
+        let cmd = sh("echo one; echo two; sleep 0.4; echo three");
+        let f = run(&cmd, &mut |_, l| {
+            seen.push((l.to_string(), start.elapsed()))
+        })
+        .unwrap();
+        let total = start.elapsed();
+        let names: Vec<&str> = seen.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(names, ["one", "two", "three"]);
+        assert!(
+            seen[1].1 + Duration::from_millis(300) < total,
+            "line 'two' came at {:?}, the run ended at {total:?}",
+            seen[1].1
+        );
+        assert_eq!(f.stdout, "one\ntwo\nthree\n");
+        assert_eq!(f.code, Some(0));
+    }
+
+    #[test]
+    fn streams_and_exit_code_are_reported() {
+        let (r, lines) = collect(&sh("echo out; echo err >&2; printf 'no newline'; exit 3"));
+        let f = r.unwrap();
+        assert_eq!(f.code, Some(3));
+        assert_eq!(f.stdout, "out\nno newline");
+        assert_eq!(f.stderr, "err\n");
+        assert!(lines.contains(&(Stream::Stderr, "err".to_string())));
+        assert!(lines.contains(&(Stream::Stdout, "no newline".to_string())));
+    }
+
+    #[test]
+    fn death_by_signal_has_no_exit_code() {
+        let (r, _) = collect(&sh("kill -KILL $$"));
+        assert_eq!(r.unwrap().code, None);
+    }
+
+    #[test]
+    fn stdin_is_dev_null() {
+        let start = Instant::now();
+        let f = capture(&Command::new("cat").timeout(Duration::from_secs(3))).unwrap();
+        assert_eq!(f.code, Some(0));
+        assert_eq!(f.stdout, "");
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn environment_is_cleared_to_the_base() {
+        std::env::set_var("LPA_RUNNER_TEST_SECRET", "leak");
+        let f = capture(&Command::new("env").env("DEBIAN_FRONTEND", "noninteractive")).unwrap();
+        let mut vars: Vec<&str> = f.stdout.lines().collect();
+        vars.sort_unstable();
+        assert_eq!(
+            vars,
+            [
+                "DEBIAN_FRONTEND=noninteractive",
+                "HOME=/root",
+                "LC_ALL=C",
+                "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+            ]
+        );
+    }
+
+    #[test]
+    fn command_env_overrides_the_base() {
+        let f = capture(&Command::new("env").env("LC_ALL", "C.UTF-8")).unwrap();
+        let lc: Vec<&str> = f
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("LC_ALL="))
+            .collect();
+        assert_eq!(lc, ["LC_ALL=C.UTF-8"]);
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_group_and_reaps() {
+        let cmd = sh("sleep 30 & echo $!; echo $$; sleep 30").timeout(Duration::from_millis(300));
+        let start = Instant::now();
+        let (r, lines) = collect(&cmd);
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        match r {
+            Err(RunError::Timeout { after, .. }) => assert_eq!(after, Duration::from_millis(300)),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        let pids: Vec<i32> = lines.iter().map(|(_, l)| l.parse().unwrap()).collect();
+        let (grandchild, leader) = (pids[0], pids[1]);
+        assert!(
+            !Path::new(&format!("/proc/{leader}")).exists(),
+            "leader not reaped"
+        );
+        let gone_by = Instant::now() + Duration::from_secs(1);
+        while !is_dead(grandchild) && Instant::now() < gone_by {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(is_dead(grandchild), "grandchild {grandchild} survived");
+    }
+
+    #[test]
+    fn sigterm_is_followed_by_sigkill() {
+        let cmd = sh("trap '' TERM; echo $$; while :; do sleep 0.05; done")
+            .timeout(Duration::from_millis(200));
+        let start = Instant::now();
+        let mut pid = 0;
+        let r = run_with(
+            &cmd,
+            &mut |_, l| pid = l.parse().unwrap_or(0),
+            None,
+            quick(1024),
+        );
+        assert!(matches!(r, Err(RunError::Timeout { .. })), "{r:?}");
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(450),
+            "no grace was given: {took:?}"
+        );
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+        assert!(pid > 0 && !Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn cancel_stops_the_group() {
+        let cancel = Cancel::new();
+        let remote = cancel.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            remote.cancel();
+        });
+        let start = Instant::now();
+        let mut pid = 0;
+        let r = run_cancellable(
+            &sh("echo $$; sleep 30"),
+            &mut |_, l| pid = l.parse().unwrap_or(0),
+            &cancel,
+        );
+        t.join().unwrap();
+        assert!(matches!(r, Err(RunError::Cancelled { .. })), "{r:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(pid > 0 && !Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn an_already_cancelled_token_starts_nothing() {
+        let cancel = Cancel::new();
+        cancel.cancel();
+        assert!(cancel.is_cancelled());
+        let dir = std::env::temp_dir().join(format!("lpa-runner-{}", std::process::id()));
+        let cmd = Command::new("mkdir").args(["-p".into(), dir.clone().into_os_string()]);
+        let r = run_cancellable(&cmd, &mut |_, _| {}, &cancel);
+        assert!(matches!(r, Err(RunError::Cancelled { .. })), "{r:?}");
+        assert!(!dir.exists(), "mkdir ran although the token was cancelled");
+    }
+
+    #[test]
+    fn capture_is_capped_but_lines_keep_flowing() {
+        let cmd = sh("i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done");
+        let mut n = 0;
+        let f = run_with(&cmd, &mut |_, _| n += 1, None, quick(1000)).unwrap();
+        assert_eq!(n, 300);
+        assert!(f.stdout.starts_with("line0\nline1\n"));
+        assert!(f.stdout.contains("[output truncated:"), "{}", f.stdout);
+        assert!(f.stdout.len() < 1200);
+        assert_eq!(f.code, Some(0));
+    }
+
+    #[test]
+    fn the_real_cap_is_64_mib() {
+        let cmd = Command::new("head").args(["-c", "68000000", "/dev/zero"]);
+        let mut pieces = 0;
+        let f = run(&cmd, &mut |_, l| {
+            pieces += 1;
+            assert!(l.len() <= MAX_LINE);
+        })
+        .unwrap();
+        assert!(f.stdout.len() > CAPTURE_LIMIT && f.stdout.len() < CAPTURE_LIMIT + 200);
+        assert!(f.stdout.ends_with(&format!(
+            "[output truncated: {} bytes after the first {CAPTURE_LIMIT} were not kept]\n",
+            68_000_000 - CAPTURE_LIMIT
+        )));
+        assert_eq!(pieces, 68_000_000_usize.div_ceil(MAX_LINE));
+    }
+
+    #[test]
+    fn a_background_process_holding_the_pipes_does_not_hold_the_result() {
+        let cmd = sh("sleep 5 & echo $!");
+        let start = Instant::now();
+        let mut pid = 0;
+        let f = run_with(
+            &cmd,
+            &mut |_, l| pid = l.parse().unwrap_or(0),
+            None,
+            quick(1024),
+        );
+        kill(pid);
+        let f = f.unwrap();
+        assert_eq!(f.code, Some(0));
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn missing_program_is_a_spawn_error() {
+        let r = capture(&Command::new("/nonexistent/lpa-no-such-program"));
+        match r {
+            Err(RunError::Spawn { command, error }) => {
+                assert_eq!(command, "/nonexistent/lpa-no-such-program");
+                assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+            }
+            other => panic!("expected a spawn error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_errors_map_to_pkg_errors() {
+        let io = || std::io::Error::other("x");
+        let c = || "tool --flag".to_string();
+        let after = Duration::from_secs(7);
+        assert!(matches!(
+            PkgError::from(RunError::Spawn { command: c(), error: io() }),
+            PkgError::Io { what, .. } if what.contains("tool --flag")
+        ));
+        assert!(matches!(
+            PkgError::from(RunError::Io {
+                command: c(),
+                error: io()
+            }),
+            PkgError::Io { .. }
+        ));
+        assert!(matches!(
+            PkgError::from(RunError::Timeout { command: c(), after }),
+            PkgError::Timeout { after: a, .. } if a == after
+        ));
+        assert!(matches!(
+            PkgError::from(RunError::Cancelled { command: c() }),
+            PkgError::Command { code: None, stderr_tail, .. } if stderr_tail == "cancelled"
+        ));
+    }
 }
