@@ -17,7 +17,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::runner::{self, Command, Finished, RunError};
+use super::runner::{self, Command, Finished};
 use super::{
     validate, version, BackendKind, BackendSettings, Dependency, InstalledPackage, PackageDetails,
     PackageManager, PkgError, Upgrade,
@@ -135,13 +135,13 @@ impl PackageManager for Apk {
 
     fn refresh(&self) -> Result<(), PkgError> {
         let cmd = self.refresh_command();
-        let done = runner::capture(&cmd).map_err(run_error)?;
+        let done = runner::capture(&cmd).map_err(PkgError::from)?;
         interpret_refresh(&cmd, &done, self.settings.lock_wait)
     }
 
     fn upgradable(&self) -> Result<Vec<Upgrade>, PkgError> {
         let cmd = self.upgradable_command();
-        let done = runner::capture(&cmd).map_err(run_error)?;
+        let done = runner::capture(&cmd).map_err(PkgError::from)?;
         if done.code != Some(0) {
             return Err(command_failed(&cmd, &done));
         }
@@ -439,16 +439,6 @@ pub fn interpret_refresh(
             code: done.code,
             stderr_tail: w.to_string(),
         }),
-    }
-}
-
-fn run_error(e: RunError) -> PkgError {
-    match e {
-        RunError::Spawn { command, error } | RunError::Io { command, error } => PkgError::Io {
-            what: command,
-            error,
-        },
-        RunError::Timeout { command, after } => PkgError::Timeout { command, after },
     }
 }
 

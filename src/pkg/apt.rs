@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use self::dpkg::{ControlError, StatusEntry};
-use super::runner::{self, Command, Finished, RunError};
+use super::runner::{self, Command, Finished};
 use super::{
     validate, version, BackendKind, BackendSettings, Dependency, InstalledPackage, PackageDetails,
     PackageManager, PkgError, Upgrade,
@@ -160,7 +160,7 @@ impl Apt {
     pub fn run_apt(&self, cmd: &Command) -> Result<Finished, PkgError> {
         let start = Instant::now();
         loop {
-            let fin = runner::capture(cmd).map_err(run_error)?;
+            let fin = runner::capture(cmd).map_err(PkgError::from)?;
             match check_outcome(&cmd.display(), &fin, start.elapsed()) {
                 Ok(()) => return Ok(fin),
                 Err(PkgError::Locked { .. }) if start.elapsed() < self.settings.lock_wait => {
@@ -309,20 +309,6 @@ fn status_error(path: &Path, e: ControlError) -> PkgError {
     PkgError::Parse {
         what: path.display().to_string(),
         message: e.to_string(),
-    }
-}
-
-fn run_error(e: RunError) -> PkgError {
-    match e {
-        RunError::Spawn { command, error } => PkgError::Io {
-            what: format!("cannot start {command}"),
-            error,
-        },
-        RunError::Timeout { command, after } => PkgError::Timeout { command, after },
-        RunError::Io { command, error } => PkgError::Io {
-            what: command,
-            error,
-        },
     }
 }
 
@@ -821,20 +807,6 @@ mod tests {
             check_outcome("apt-get", &killed, Duration::ZERO),
             Err(PkgError::Command { code: None, .. })
         ));
-    }
-
-    #[test]
-    fn run_errors_map_to_pkg_errors() {
-        let t = run_error(RunError::Timeout {
-            command: "apt-get update".into(),
-            after: Duration::from_secs(5),
-        });
-        assert!(matches!(t, PkgError::Timeout { after, .. } if after == Duration::from_secs(5)));
-        let s = run_error(RunError::Spawn {
-            command: "apt-get".into(),
-            error: std::io::Error::from(std::io::ErrorKind::NotFound),
-        });
-        assert!(matches!(s, PkgError::Io { ref what, .. } if what == "cannot start apt-get"));
     }
 
     #[test]

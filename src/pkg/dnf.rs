@@ -118,7 +118,7 @@ impl Dnf {
 
     /// Runs a dnf/yum command, retrying while its lock is busy, up to the lock bound.
     fn run(&self, cmd: &Command) -> Result<Finished, PkgError> {
-        let mut attempt = || runner::capture(cmd).map_err(rpmdb::run_error);
+        let mut attempt = || runner::capture(cmd).map_err(PkgError::from);
         with_lock_retry(
             &mut attempt,
             self.settings.lock_wait,
@@ -273,7 +273,7 @@ pub fn upgrades_from(entries: &[CheckUpdate], installed: &[InstalledPackage]) ->
         let key = (p.name.as_str(), p.arch.as_deref().unwrap_or(""));
         let newer = current
             .get(&key)
-            .map_or(true, |old| p.installed_at >= old.installed_at);
+            .is_none_or(|old| p.installed_at >= old.installed_at);
         if newer {
             current.insert(key, p);
         }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use super::runner::{self, Command, Finished, RunError};
+use super::runner::{self, Command, Finished};
 use super::{
     validate, version, BackendKind, BackendSettings, Dependency, InstalledPackage, PackageDetails,
     PackageManager, PkgError, Upgrade,
@@ -484,17 +484,7 @@ fn locked(started: Instant) -> PkgError {
 }
 
 fn capture(cmd: &Command) -> Result<Finished, PkgError> {
-    runner::capture(cmd).map_err(run_error)
-}
-
-fn run_error(e: RunError) -> PkgError {
-    match e {
-        RunError::Spawn { command, error } | RunError::Io { command, error } => PkgError::Io {
-            what: command,
-            error,
-        },
-        RunError::Timeout { command, after } => PkgError::Timeout { command, after },
-    }
+    runner::capture(cmd).map_err(PkgError::from)
 }
 
 fn command_failed(cmd: &Command, done: &Finished) -> PkgError {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use super::runner::{self, Command, Finished, RunError};
+use super::runner::{self, Command, Finished};
 use super::{BackendSettings, Dependency, InstalledPackage, PackageDetails, PkgError};
 
 /// Separates the fields of one record.
@@ -374,17 +374,6 @@ pub fn database_paths(root: &Path) -> Vec<PathBuf> {
     .collect()
 }
 
-/// Maps a runner failure to the backend error.
-pub fn run_error(e: RunError) -> PkgError {
-    match e {
-        RunError::Spawn { command, error } | RunError::Io { command, error } => PkgError::Io {
-            what: command,
-            error,
-        },
-        RunError::Timeout { command, after } => PkgError::Timeout { command, after },
-    }
-}
-
 /// The last `n` non-empty lines of a command's error output (its standard output when the
 /// error output is empty: rpm reports "not installed" there).
 pub fn tail(finished: &Finished, n: usize) -> String {
@@ -409,7 +398,7 @@ pub fn command_failed(cmd: &Command, finished: &Finished) -> PkgError {
 /// Runs the inventory query under the settings' root.
 pub fn installed(settings: &BackendSettings) -> Result<Vec<InstalledPackage>, PkgError> {
     let cmd = installed_command(settings);
-    let finished = runner::capture(&cmd).map_err(run_error)?;
+    let finished = runner::capture(&cmd).map_err(PkgError::from)?;
     if finished.code != Some(0) {
         return Err(command_failed(&cmd, &finished));
     }
@@ -431,7 +420,7 @@ pub fn details(
     name: &str,
 ) -> Result<Option<PackageDetails>, PkgError> {
     let cmd = details_command(settings, weak_deps, name);
-    let finished = runner::capture(&cmd).map_err(run_error)?;
+    let finished = runner::capture(&cmd).map_err(PkgError::from)?;
     if not_installed(&finished) {
         return Ok(None);
     }
@@ -464,7 +453,7 @@ fn reverse_dependencies(
         caps.push(rpm.package.name.clone());
     }
     let cmd = whatrequires_command(settings, &caps);
-    let finished = runner::capture(&cmd).map_err(run_error)?;
+    let finished = runner::capture(&cmd).map_err(PkgError::from)?;
     // Exit 1 only says that some capability has no requirer; real failures print "error:".
     let ok = matches!(finished.code, Some(0) | Some(1)) && !finished.stderr.contains("error:");
     if !ok {

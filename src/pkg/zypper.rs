@@ -92,7 +92,7 @@ impl Zypper {
     }
 
     fn run(&self, cmd: &Command) -> Result<Finished, PkgError> {
-        let finished = runner::capture(cmd).map_err(rpmdb::run_error)?;
+        let finished = runner::capture(cmd).map_err(PkgError::from)?;
         match classify_exit(finished.code) {
             ZypperExit::Success => Ok(finished),
             ZypperExit::Locked => Err(PkgError::Locked {
