@@ -49,9 +49,22 @@ fn names(d: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Every program a backend could start.
+const PACKAGE_TOOLS: [&str; 9] = [
+    "/usr/bin/apt-get",
+    "/usr/bin/dpkg",
+    "/usr/bin/dpkg-query",
+    "/usr/bin/rpm",
+    "/usr/bin/dnf",
+    "/usr/bin/dnf-3",
+    "/usr/bin/zypper",
+    "/usr/bin/pacman",
+    "/usr/bin/apk",
+];
+
 /// The same checks for every backend: the fixture set installed at 1.0-1, lpa-hello and
 /// lpa-lib upgradable to 2.0-1 and 1.1-1; `remove_tool` removes lpa-tool behind the agent's back.
-fn check_inventory(agent: &SandboxAgent, env: &Env, remove_tool: &dyn Fn()) {
+fn check_inventory(agent: &SandboxAgent, env: &Env, sb: &Sandbox, remove_tool: &dyn Fn()) {
     let all = data(agent, env, "/api/v1/packages?name=lpa-*");
     let expected: BTreeMap<String, String> = [
         ("lpa-hello", "1.0-1"),
@@ -175,6 +188,19 @@ fn check_inventory(agent: &SandboxAgent, env: &Env, remove_tool: &dyn Fn()) {
         "INVALID_REQUEST",
     );
 
+    // Served from the caches: with every package tool gone, the same answers come back.
+    {
+        let _hidden = sb.hide(&PACKAGE_TOOLS);
+        assert_eq!(
+            data(agent, env, "/api/v1/packages?name=lpa-*")["packages"],
+            all["packages"]
+        );
+        assert_eq!(
+            data(agent, env, "/api/v1/packages?name=lpa-*&status=upgradable")["packages"],
+            up["packages"]
+        );
+    }
+
     remove_tool();
     let after = data(agent, env, "/api/v1/packages?name=lpa-*");
     assert_eq!(
@@ -230,7 +256,7 @@ fn apt_inventory_in_sandbox() {
         dpkg,
         "every installed package, as dpkg-query lists them"
     );
-    check_inventory(&agent, &env, &|| {
+    check_inventory(&agent, &env, &sb, &|| {
         sb.run("apt-get", &["remove", "-y", "-q", "lpa-tool"]);
     });
 }
@@ -264,7 +290,7 @@ fn pacman_inventory_in_sandbox() {
         pacman,
         "every package pacman -Q lists"
     );
-    check_inventory(&agent, &env, &|| {
+    check_inventory(&agent, &env, &sb, &|| {
         sb.run("pacman", &["--noconfirm", "-R", "lpa-tool"]);
     });
 }
@@ -313,7 +339,7 @@ fn dnf_inventory_in_sandbox() {
         rpm_count(&sb),
         "every package rpm -qa lists"
     );
-    check_inventory(&agent, &env, &|| {
+    check_inventory(&agent, &env, &sb, &|| {
         sb.run("dnf", &["-y", "-q", "remove", "lpa-tool"]);
     });
 }
@@ -341,7 +367,7 @@ fn zypper_inventory_in_sandbox() {
         rpm_count(&sb),
         "every package rpm -qa lists"
     );
-    check_inventory(&agent, &env, &|| {
+    check_inventory(&agent, &env, &sb, &|| {
         sb.run("zypper", &["--non-interactive", "remove", "lpa-tool"]);
     });
 }

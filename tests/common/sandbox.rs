@@ -148,6 +148,21 @@ impl Sandbox {
         std::fs::write(p, content).unwrap();
     }
 
+    /// Moves the named programs (paths inside the sandbox) out of the way until the guard
+    /// drops, so a test can prove that a request starts none of them.
+    pub fn hide(&self, programs: &[&str]) -> Hidden {
+        let mut moved = Vec::new();
+        for p in programs {
+            let path = self.merged.join(p.trim_start_matches('/'));
+            if path.exists() {
+                let away = path.with_extension("lpa-hidden");
+                std::fs::rename(&path, &away).unwrap();
+                moved.push((away, path));
+            }
+        }
+        Hidden(moved)
+    }
+
     /// A bubblewrap command running `program args` with the sandbox as `/`.
     pub fn command(&self, program: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new("bwrap");
@@ -223,6 +238,17 @@ impl Sandbox {
             panic!("agent did not start in the sandbox:\n{}", agent.log_text());
         }
         agent
+    }
+}
+
+/// Programs moved away by [`Sandbox::hide`]; put back on drop.
+pub struct Hidden(Vec<(PathBuf, PathBuf)>);
+
+impl Drop for Hidden {
+    fn drop(&mut self) {
+        for (away, path) in &self.0 {
+            let _ = std::fs::rename(away, path);
+        }
     }
 }
 
