@@ -10,6 +10,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod jobs;
 pub mod pkg;
 pub mod system;
 pub mod timefmt;

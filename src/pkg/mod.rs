@@ -144,6 +144,79 @@ pub struct Upgrade {
     pub origins: Vec<String>,
 }
 
+/// One package to install or update: the latest candidate, or an exact version.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PackageSpec {
+    /// Package name (already validated).
+    pub name: String,
+    /// Exact version in the ecosystem's syntax; `None` for the newest candidate.
+    pub version: Option<String>,
+}
+
+/// Switches of an install or update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InstallOptions {
+    /// Reinstall even when the requested version is already installed.
+    pub force: bool,
+    /// Do not pull in recommended/weak dependencies (apt `--no-install-recommends`, dnf
+    /// `--setopt=install_weak_deps=False`, zypper `--no-recommends`).
+    pub no_recommends: bool,
+    /// Allow installing a version lower than the installed one.
+    pub allow_downgrade: bool,
+}
+
+/// Switches of a removal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RemoveOptions {
+    /// Remove configuration files too (apt purge; `pacman -Rn`; others remove them anyway
+    /// or keep `.rpmsave` copies, as the tool does).
+    pub purge: bool,
+    /// Remove even when other installed packages depend on it (they are removed too where the
+    /// tool can only do it that way, e.g. dnf/zypper remove dependents; apt removes them).
+    pub force: bool,
+}
+
+/// How a mutation runs: where its output goes, how it is stopped, and its deadline.
+pub struct Exec<'a> {
+    /// Receives every output line of the tool as it arrives.
+    pub on_line: &'a mut dyn FnMut(runner::Stream, &str),
+    /// Stops the tool's process group (SIGTERM, grace, SIGKILL) when cancelled.
+    pub cancel: &'a runner::Cancel,
+    /// Deadline of each command the mutation runs.
+    pub timeout: Duration,
+}
+
+/// A package version saved before a mutation, so that a rollback can put it back.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SavedPackage {
+    /// Package name.
+    pub name: String,
+    /// The version that was installed.
+    pub version: String,
+    /// The saved package file, when the backend keeps one (apt: a downloaded .deb; pacman:
+    /// the cached package); `None` when the backend restores from its repositories/cache.
+    pub file: Option<PathBuf>,
+}
+
+/// One step of a rollback.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RestoreStep {
+    /// Install exactly this version (from `file` when given), downgrading if needed.
+    Install {
+        /// Package name.
+        name: String,
+        /// Version to return to.
+        version: String,
+        /// A saved package file to install from.
+        file: Option<PathBuf>,
+    },
+    /// Remove the package (it was not installed before).
+    Remove {
+        /// Package name.
+        name: String,
+    },
+}
+
 /// Why a package operation failed.
 #[derive(Debug)]
 pub enum PkgError {
@@ -195,6 +268,12 @@ pub enum PkgError {
     },
     /// The backend cannot do this on this system.
     Unsupported(String),
+    /// The requested version does not exist, or would be a downgrade that was not allowed.
+    VersionConflict(String),
+    /// The tool refused because dependencies cannot be satisfied or conflict.
+    DependencyConflict(String),
+    /// The operation was stopped by a cancel request; its process group was killed.
+    Cancelled(String),
 }
 
 impl std::fmt::Display for PkgError {
@@ -225,6 +304,9 @@ impl std::fmt::Display for PkgError {
             PkgError::Parse { what, message } => write!(f, "cannot read {what}: {message}"),
             PkgError::Io { what, error } => write!(f, "{what}: {error}"),
             PkgError::Unsupported(m) => write!(f, "not supported: {m}"),
+            PkgError::VersionConflict(m) => write!(f, "version conflict: {m}"),
+            PkgError::DependencyConflict(m) => write!(f, "dependency problem: {m}"),
+            PkgError::Cancelled(command) => write!(f, "{command}: cancelled"),
         }
     }
 }
@@ -269,4 +351,67 @@ pub trait PackageManager: Send + Sync {
 
     /// Checks a version string against this ecosystem's grammar.
     fn validate_version(&self, version: &str) -> Result<(), PkgError>;
+
+    /// Every version of `name` the configured repositories (and the tool's caches, where it
+    /// installs from them) offer, in the ecosystem's syntax; empty when the name is unknown.
+    fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
+        let _ = name;
+        Err(pending_mutation())
+    }
+
+    /// Installs or updates packages (exact versions where given), non-interactively.
+    /// Runtime refusals map to `VersionConflict`, `DependencyConflict` or `NotFound`.
+    fn install(
+        &self,
+        packages: &[PackageSpec],
+        options: &InstallOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        let _ = (packages, options, exec);
+        Err(pending_mutation())
+    }
+
+    /// Removes packages (purging configuration files when asked).
+    fn remove(
+        &self,
+        names: &[String],
+        options: &RemoveOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        let _ = (names, options, exec);
+        Err(pending_mutation())
+    }
+
+    /// Saves what a rollback needs to reinstall these installed `(name, version)` pairs,
+    /// into `dir` (bounded by the caller). A package that cannot be saved is returned with
+    /// `file: None` only when the backend can still restore it from its repositories;
+    /// otherwise it is left out, and the caller reports it as not restorable.
+    fn save_for_rollback(
+        &self,
+        installed: &[(String, String)],
+        dir: &std::path::Path,
+        exec: &mut Exec<'_>,
+    ) -> Result<Vec<SavedPackage>, PkgError> {
+        let _ = (installed, dir, exec);
+        Err(pending_mutation())
+    }
+
+    /// Applies rollback steps in one transaction where the tool allows it.
+    fn restore(&self, steps: &[RestoreStep], exec: &mut Exec<'_>) -> Result<(), PkgError> {
+        let _ = (steps, exec);
+        Err(pending_mutation())
+    }
+
+    /// Repairs a database a killed transaction left interrupted (apt: `dpkg --configure -a`);
+    /// returns what it did, one line each, empty when nothing was needed.
+    fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
+        let _ = exec;
+        Err(pending_mutation())
+    }
+}
+
+// TEMPORARY while the backends' mutations are being written in parallel: every backend
+// overrides these defaults before the job engine lands.
+fn pending_mutation() -> PkgError {
+    PkgError::Unsupported("package changes are not implemented for this backend yet".into())
 }
