@@ -4,6 +4,7 @@
 //! `GET /health` (401) → rate limit (429) → read-only gate (403) → handler; every
 //! POST/PUT/DELETE is written to the audit log whatever its outcome.
 
+pub mod body;
 pub mod envelope;
 pub mod health;
 pub mod jobs;
