@@ -96,6 +96,8 @@ pub enum ApiError {
     },
     /// `INTERNAL_ERROR` 500 (retryable).
     InternalError(String),
+    /// `JOB_QUEUE_FULL` 503 (retryable): `jobs.max_queued` jobs are already waiting.
+    JobQueueFull(String),
 }
 
 impl ApiError {
@@ -130,6 +132,7 @@ impl ApiError {
             ApiError::NotImplemented { .. } => "NOT_IMPLEMENTED",
             ApiError::ApiReadOnly { .. } => "API_READ_ONLY",
             ApiError::InternalError(_) => "INTERNAL_ERROR",
+            ApiError::JobQueueFull(_) => "JOB_QUEUE_FULL",
         }
     }
 
@@ -153,6 +156,7 @@ impl ApiError {
             | ApiError::ConfigReloadError(_)
             | ApiError::SystemRebootError(_)
             | ApiError::InternalError(_) => 500,
+            ApiError::JobQueueFull(_) => 503,
             ApiError::JobTimeout(_) | ApiError::RequestTimeout(_) => 408,
             ApiError::ServiceUnhealthy { .. } => 503,
             ApiError::RateLimitExceeded { .. } => 429,
@@ -177,6 +181,7 @@ impl ApiError {
                 | ApiError::RateLimitExceeded { .. }
                 | ApiError::RequestTimeout(_)
                 | ApiError::InternalError(_)
+                | ApiError::JobQueueFull(_)
         )
     }
 
@@ -223,7 +228,8 @@ impl ApiError {
             | ApiError::RequestTimeout(m)
             | ApiError::LengthRequired(m)
             | ApiError::HeadersTooLarge(m)
-            | ApiError::InternalError(m) => m.clone(),
+            | ApiError::InternalError(m)
+            | ApiError::JobQueueFull(m) => m.clone(),
         }
     }
 
@@ -591,6 +597,7 @@ mod tests {
                 false,
             ),
             (ApiError::InternalError(m()), "INTERNAL_ERROR", 500, true),
+            (ApiError::JobQueueFull(m()), "JOB_QUEUE_FULL", 503, true),
             (
                 ApiError::ServiceNotFound(m()),
                 "SERVICE_NOT_FOUND",

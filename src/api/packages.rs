@@ -52,6 +52,8 @@ pub fn pkg_error(e: PkgError) -> ApiError {
             ApiError::InvalidRequest(format!("{field}: {message}"))
         }
         PkgError::NotFound(name) => ApiError::PkgNotFound(format!("package not found: {name}")),
+        PkgError::VersionConflict(m) => ApiError::PkgVersionConflict(m),
+        PkgError::DependencyConflict(m) => ApiError::PkgDependencyError(m),
         other => ApiError::PkgManagerError(other.to_string()),
     }
 }

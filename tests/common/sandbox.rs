@@ -267,6 +267,14 @@ pub struct SandboxAgent {
 }
 
 impl SandboxAgent {
+    /// SIGKILLs the agent process itself (not bubblewrap), as a crash would end it.
+    pub fn kill_agent_process(&mut self) {
+        let pid = descendant_named(self.child.id(), "linux-patch-api")
+            .unwrap_or_else(|| panic!("no agent process under bwrap {}", self.child.id()));
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+        let _ = self.child.wait();
+    }
+
     /// What the agent logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -278,4 +286,38 @@ impl Drop for SandboxAgent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The first process below `ancestor` whose command name is `name`.
+fn descendant_named(ancestor: u32, name: &str) -> Option<u32> {
+    let parent_of = |pid: u32| -> Option<(u32, String)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let open = stat.find('(')?;
+        let close = stat.rfind(')')?;
+        let comm = stat[open + 1..close].to_string();
+        let ppid = stat[close + 2..].split_whitespace().nth(1)?.parse().ok()?;
+        Some((ppid, comm))
+    };
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Some((_, comm)) = parent_of(pid) else {
+            continue;
+        };
+        if comm != name {
+            continue;
+        }
+        let mut p = pid;
+        while let Some((ppid, _)) = parent_of(p) {
+            if ppid == ancestor {
+                return Some(pid);
+            }
+            if ppid <= 1 {
+                break;
+            }
+            p = ppid;
+        }
+    }
+    None
 }

@@ -1,0 +1,613 @@
+//! Package changes as jobs against the REAL apt, dnf, zypper and pacman inside a sandbox
+//! root: exact versions, updates, downgrades, remove and purge, rollback of each, cancel,
+//! timeout, a crash mid-job, and 20 concurrent jobs. Needs root (CI is root).
+
+mod common;
+
+use std::time::Duration;
+
+use common::sandbox::{fixtures, Sandbox, SandboxAgent};
+use common::*;
+use serde_json::{json, Value};
+
+/// How one package manager is set up and asked about its state.
+struct Tool {
+    backend: &'static str,
+    /// Configures the fixture repositories inside the sandbox.
+    setup: fn(&mut Sandbox),
+    /// The installed version of a package as the tool itself reports it.
+    version: fn(&Sandbox, &str) -> Option<String>,
+    /// Asserts the package database is consistent (nothing half-installed).
+    consistent: fn(&Sandbox),
+    /// Whether a plain remove keeps configuration files (dpkg's `rc` state).
+    remove_keeps_conffile: bool,
+    /// The tool's own transaction log, with the lines that open and close a transaction.
+    transaction_log: Option<(&'static str, &'static str, &'static str)>,
+}
+
+fn stdout(sb: &Sandbox, program: &str, args: &[&str]) -> (bool, String) {
+    let out = sb.command(program, args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+const APT: Tool = Tool {
+    backend: "apt",
+    setup: |sb| {
+        let fix = fixtures("deb");
+        sb.bind(fix, "/srv/lpa-deb");
+        sb.write(
+            "/etc/apt/sources.list.d/lpa.list",
+            &std::fs::read_to_string(fix.join("sources.list")).unwrap(),
+        );
+        sb.run("apt-get", &["update", "-q"]);
+    },
+    version: |sb, name| {
+        let (ok, out) = stdout(
+            sb,
+            "dpkg-query",
+            &["-W", "-f", "${db:Status-Abbrev} ${Version}", name],
+        );
+        (ok && out.starts_with("ii ")).then(|| out[3..].trim().to_string())
+    },
+    consistent: |sb| {
+        let (_, audit) = stdout(sb, "dpkg", &["--audit"]);
+        assert!(audit.is_empty(), "dpkg --audit reports: {audit}");
+    },
+    remove_keeps_conffile: true,
+    transaction_log: Some(("var/log/apt/history.log", "Start-Date:", "End-Date:")),
+};
+
+fn rpm_version(sb: &Sandbox, name: &str) -> Option<String> {
+    let (ok, out) = stdout(sb, "rpm", &["-q", "--qf", "%{VERSION}-%{RELEASE}", name]);
+    ok.then_some(out)
+}
+
+fn rpm_consistent(sb: &Sandbox) {
+    let (ok, out) = stdout(sb, "rpm", &["-qa"]);
+    assert!(ok, "rpm -qa fails: {out}");
+}
+
+fn rpm_setup(sb: &mut Sandbox) {
+    let fix = fixtures("rpm");
+    sb.bind(fix, "/srv/lpa-rpm");
+    let repo = std::fs::read_to_string(fix.join("lpa.repo")).unwrap();
+    sb.write("/etc/yum.repos.d/lpa.repo", &repo);
+    sb.write("/etc/zypp/repos.d/lpa.repo", &repo);
+    sb.write(
+        "/etc/dnf/dnf.conf",
+        &std::fs::read_to_string(fix.join("dnf.conf")).unwrap(),
+    );
+}
+
+const DNF: Tool = Tool {
+    backend: "dnf",
+    setup: rpm_setup,
+    version: rpm_version,
+    consistent: rpm_consistent,
+    remove_keeps_conffile: false,
+    transaction_log: None,
+};
+
+const ZYPPER: Tool = Tool {
+    backend: "zypper",
+    setup: |sb| {
+        rpm_setup(sb);
+        sb.run("zypper", &["--non-interactive", "refresh"]);
+    },
+    version: rpm_version,
+    consistent: rpm_consistent,
+    remove_keeps_conffile: false,
+    transaction_log: None,
+};
+
+const PACMAN: Tool = Tool {
+    backend: "pacman",
+    setup: |sb| {
+        let fix = fixtures("pacman");
+        sb.bind(fix, "/srv/lpa-pacman");
+        sb.write(
+            "/etc/pacman.conf",
+            &std::fs::read_to_string(fix.join("pacman.conf")).unwrap(),
+        );
+        // Older versions are installable only from package files in the cache.
+        let cache = sb.root().join("var/cache/pacman/pkg");
+        std::fs::create_dir_all(&cache).unwrap();
+        for f in std::fs::read_dir(fix.join("pkgs")).unwrap().flatten() {
+            std::fs::copy(f.path(), cache.join(f.file_name())).unwrap();
+        }
+        sb.run("pacman", &["--noconfirm", "-Sy"]);
+    },
+    version: |sb, name| {
+        let (ok, out) = stdout(sb, "pacman", &["-Q", name]);
+        ok.then(|| {
+            out.split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_string()
+        })
+    },
+    consistent: |sb| {
+        assert!(
+            !sb.root().join("var/lib/pacman/db.lck").exists(),
+            "stale pacman lock left"
+        );
+        let (ok, out) = stdout(sb, "pacman", &["-Dk"]);
+        assert!(ok, "pacman -Dk: {out}");
+    },
+    remove_keeps_conffile: false,
+    transaction_log: Some((
+        "var/log/pacman.log",
+        "[ALPM] transaction started",
+        "[ALPM] transaction completed",
+    )),
+};
+
+fn call(
+    agent: &SandboxAgent,
+    env: &Env,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> HttpResponse {
+    let text = body.map(|b| b.to_string());
+    request(
+        agent.addr,
+        env.client_config(),
+        method,
+        path,
+        text.as_deref(),
+    )
+}
+
+/// Submits a job and returns its id, requiring 202 with the specification's fields.
+fn submit(
+    agent: &SandboxAgent,
+    env: &Env,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> String {
+    let r = call(agent, env, method, path, body);
+    assert_eq!(
+        r.status,
+        202,
+        "{method} {path}: {}\n{}",
+        String::from_utf8_lossy(&r.body),
+        agent.log_text()
+    );
+    let v = assert_envelope(&r);
+    assert_eq!(v["data"]["status"], "pending");
+    assert!(v["data"]["operation"].is_string() && v["data"]["created_at"].is_string());
+    v["data"]["job_id"].as_str().unwrap().to_string()
+}
+
+fn job(agent: &SandboxAgent, env: &Env, id: &str) -> Value {
+    let r = call(agent, env, "GET", &format!("/api/v1/jobs/{id}"), None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_envelope(&r)["data"].clone()
+}
+
+/// Polls a job until it is final; progress must never go down.
+fn wait(agent: &SandboxAgent, env: &Env, id: &str, limit: Duration) -> Value {
+    let mut last = 0;
+    let mut result = Value::Null;
+    let done = eventually(limit, || {
+        let j = job(agent, env, id);
+        let p = j["progress_percent"].as_u64().unwrap();
+        assert!(p >= last, "progress went down from {last} to {p}");
+        last = p;
+        let terminal = ["completed", "failed", "cancelled", "timeout"]
+            .contains(&j["status"].as_str().unwrap());
+        result = j;
+        terminal
+    });
+    assert!(
+        done,
+        "job {id} not finished in {limit:?}: {result}\n{}",
+        agent.log_text()
+    );
+    result
+}
+
+fn completed(agent: &SandboxAgent, env: &Env, id: &str) -> Value {
+    let j = wait(agent, env, id, Duration::from_secs(180));
+    assert_eq!(j["status"], "completed", "{j}");
+    assert_eq!(j["progress_percent"], 100);
+    assert_eq!(j["result"]["success"], true, "{j}");
+    assert!(j["started_at"].is_string() && j["completed_at"].is_string());
+    assert!(j["logs"].as_array().is_some_and(|l| !l.is_empty()));
+    assert!(j["output"].is_string());
+    j
+}
+
+/// The job's `changes` as (name, before, after).
+fn changes(j: &Value) -> Vec<(String, Option<String>, Option<String>)> {
+    let mut v: Vec<_> = j["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().map(str::to_string);
+            (s("name").unwrap(), s("before"), s("after"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn change(
+    name: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> (String, Option<String>, Option<String>) {
+    (
+        name.to_string(),
+        before.map(str::to_string),
+        after.map(str::to_string),
+    )
+}
+
+fn rollback(agent: &SandboxAgent, env: &Env, id: &str) -> Value {
+    let rid = submit(
+        agent,
+        env,
+        "POST",
+        &format!("/api/v1/jobs/{id}/rollback"),
+        Some(json!({})),
+    );
+    let j = completed(agent, env, &rid);
+    assert_eq!(j["operation"], "rollback");
+    assert_eq!(j["original_job_id"], id);
+    j
+}
+
+fn lifecycle(tool: &Tool) {
+    let env = Env::new(&format!("jobs-{}", tool.backend));
+    let mut sb = Sandbox::new(&format!("jobs-{}", tool.backend));
+    (tool.setup)(&mut sb);
+    let agent = sb.start_agent(
+        &env,
+        &format!("package_manager:\n  backend: {}\n", tool.backend),
+    );
+    let v = |name| (tool.version)(&sb, name);
+
+    // Install exact versions.
+    let id = submit(
+        &agent,
+        &env,
+        "POST",
+        "/api/v1/packages",
+        Some(
+            json!({"packages": [{"name": "lpa-lib", "version": "1.0-1"}, {"name": "lpa-hello", "version": "1.0-1"}]}),
+        ),
+    );
+    let j = completed(&agent, &env, &id);
+    assert_eq!(
+        changes(&j),
+        [
+            change("lpa-hello", None, Some("1.0-1")),
+            change("lpa-lib", None, Some("1.0-1"))
+        ]
+    );
+    assert_eq!(
+        (v("lpa-hello"), v("lpa-lib")),
+        (Some("1.0-1".into()), Some("1.0-1".into()))
+    );
+
+    // Unknown package and unknown version are refused before any job exists.
+    let r = call(
+        &agent,
+        &env,
+        "POST",
+        "/api/v1/packages",
+        Some(json!({"packages": [{"name": "lpa-nope"}]})),
+    );
+    assert_error(&r, 404, "PKG_NOT_FOUND");
+    let r = call(
+        &agent,
+        &env,
+        "PUT",
+        "/api/v1/packages/lpa-hello",
+        Some(json!({"version": "9.9-1"})),
+    );
+    assert_error(&r, 400, "PKG_VERSION_CONFLICT");
+
+    // Update with no body at all (the manager's PUT): the newest candidate.
+    let r = request(
+        agent.addr,
+        env.client_config(),
+        "PUT",
+        "/api/v1/packages/lpa-hello",
+        None,
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let id = assert_envelope(&r)["data"]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let j = completed(&agent, &env, &id);
+    assert!(
+        changes(&j).contains(&change("lpa-hello", Some("1.0-1"), Some("2.0-1"))),
+        "{j}"
+    );
+    assert_eq!(v("lpa-hello"), Some("2.0-1".into()));
+
+    // Downgrade: refused without allow_downgrade, done with it, and rolled back.
+    let r = call(
+        &agent,
+        &env,
+        "PUT",
+        "/api/v1/packages/lpa-hello",
+        Some(json!({"version": "1.1-1"})),
+    );
+    assert_error(&r, 400, "PKG_VERSION_CONFLICT");
+    assert_eq!(
+        v("lpa-hello"),
+        Some("2.0-1".into()),
+        "a refused downgrade changes nothing"
+    );
+    let down = submit(
+        &agent,
+        &env,
+        "PUT",
+        "/api/v1/packages/lpa-hello",
+        Some(json!({"version": "1.1-1", "options": {"allow_downgrade": true}})),
+    );
+    let j = completed(&agent, &env, &down);
+    assert!(
+        changes(&j).contains(&change("lpa-hello", Some("2.0-1"), Some("1.1-1"))),
+        "{j}"
+    );
+    assert_eq!(v("lpa-hello"), Some("1.1-1".into()));
+    rollback(&agent, &env, &down);
+    assert_eq!(
+        v("lpa-hello"),
+        Some("2.0-1".into()),
+        "rollback of the downgrade"
+    );
+
+    // Remove, then roll it back; the rollback of the rollback removes again.
+    let rm = submit(&agent, &env, "DELETE", "/api/v1/packages/lpa-hello", None);
+    let j = completed(&agent, &env, &rm);
+    assert_eq!(changes(&j), [change("lpa-hello", Some("2.0-1"), None)]);
+    assert_eq!(v("lpa-hello"), None);
+    let conf = sb.root().join("etc/lpa-hello.conf");
+    assert_eq!(
+        conf.exists(),
+        tool.remove_keeps_conffile,
+        "conffile after a plain remove"
+    );
+    let back = rollback(&agent, &env, &rm);
+    assert_eq!(
+        v("lpa-hello"),
+        Some("2.0-1".into()),
+        "rollback of the remove"
+    );
+    let back_id = back["job_id"].as_str().unwrap().to_string();
+    rollback(&agent, &env, &back_id);
+    assert_eq!(v("lpa-hello"), None, "rollback of the rollback");
+    rollback(&agent, &env, &rm);
+    assert_eq!(v("lpa-hello"), Some("2.0-1".into()));
+
+    // Purge removes the configuration file; its rollback reinstalls.
+    let purge = submit(
+        &agent,
+        &env,
+        "DELETE",
+        "/api/v1/packages/lpa-hello?purge=true",
+        None,
+    );
+    completed(&agent, &env, &purge);
+    assert!(!conf.exists(), "purge removes the conffile");
+    rollback(&agent, &env, &purge);
+    assert_eq!(v("lpa-hello"), Some("2.0-1".into()));
+    assert!(conf.exists());
+    (tool.consistent)(&sb);
+
+    // Cancel a running job (lpa-slow's install script sleeps 30 s).
+    let slow = submit(
+        &agent,
+        &env,
+        "POST",
+        "/api/v1/packages",
+        Some(json!({"packages": ["lpa-slow"]})),
+    );
+    assert!(eventually(Duration::from_secs(60), || job(
+        &agent, &env, &slow
+    )["status"]
+        == "running"));
+    std::thread::sleep(Duration::from_secs(2));
+    let r = call(
+        &agent,
+        &env,
+        "DELETE",
+        &format!("/api/v1/jobs/{slow}"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let d = assert_envelope(&r)["data"].clone();
+    assert_eq!(
+        (d["previous_status"].as_str(), d["action"].as_str()),
+        (Some("running"), Some("cancelled")),
+        "{d}"
+    );
+    assert_eq!(d["current_status"], "cancelled");
+    let j = job(&agent, &env, &slow);
+    assert_eq!(j["status"], "cancelled");
+    (tool.consistent)(&sb);
+
+    // A finished job is deleted by DELETE.
+    let r = call(
+        &agent,
+        &env,
+        "DELETE",
+        &format!("/api/v1/jobs/{purge}"),
+        None,
+    );
+    assert_eq!(assert_envelope(&r)["data"]["action"], "deleted");
+    assert_error(
+        &call(&agent, &env, "GET", &format!("/api/v1/jobs/{purge}"), None),
+        404,
+        "JOB_NOT_FOUND",
+    );
+
+    // The job list knows the rest.
+    let r = call(
+        &agent,
+        &env,
+        "GET",
+        "/api/v1/jobs?operation=rollback&sort=created_at&order=asc",
+        None,
+    );
+    let list = assert_envelope(&r)["data"].clone();
+    assert!(list["total"].as_u64().unwrap() >= 4, "{list}");
+    assert!(list["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|j| j["operation"] == "rollback"));
+}
+
+fn timeout_and_crash(tool: &Tool) {
+    let env = Env::new(&format!("jobs-crash-{}", tool.backend));
+    let mut sb = Sandbox::new(&format!("jobs-crash-{}", tool.backend));
+    (tool.setup)(&mut sb);
+    let extra = format!(
+        "package_manager:\n  backend: {}\njobs:\n  timeout_seconds: 5\n  cancel_grace_seconds: 2\n",
+        tool.backend
+    );
+    let mut agent = sb.start_agent(&env, &extra);
+
+    let tool_job = submit(
+        &agent,
+        &env,
+        "POST",
+        "/api/v1/packages",
+        Some(json!({"packages": ["lpa-tool"]})),
+    );
+    completed(&agent, &env, &tool_job);
+    let slow = submit(
+        &agent,
+        &env,
+        "POST",
+        "/api/v1/packages",
+        Some(json!({"packages": ["lpa-slow"]})),
+    );
+    let j = wait(&agent, &env, &slow, Duration::from_secs(120));
+    assert_eq!(j["status"], "timeout", "{j}");
+    assert_eq!(j["error_code"], "JOB_TIMEOUT", "{j}");
+    (tool.consistent)(&sb);
+
+    // A crash of the agent mid-job: the job is failed on restart, with the reason; others intact.
+    let crash = submit(
+        &agent,
+        &env,
+        "POST",
+        "/api/v1/packages",
+        Some(json!({"packages": ["lpa-slow"], "options": {"force": true}})),
+    );
+    assert!(eventually(Duration::from_secs(60), || job(
+        &agent, &env, &crash
+    )["status"]
+        == "running"));
+    agent.kill_agent_process();
+    drop(agent);
+    let agent = sb.start_agent(&env, &extra);
+    let j = job(&agent, &env, &crash);
+    assert_eq!(j["status"], "failed", "{j}");
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("restarted"),
+        "{j}"
+    );
+    assert_eq!(job(&agent, &env, &tool_job)["status"], "completed");
+    assert_eq!(job(&agent, &env, &slow)["status"], "timeout");
+}
+
+fn twenty_at_once(tool: &Tool) {
+    let env = Env::new(&format!("jobs-many-{}", tool.backend));
+    let mut sb = Sandbox::new(&format!("jobs-many-{}", tool.backend));
+    (tool.setup)(&mut sb);
+    let extra = format!(
+        "package_manager:\n  backend: {}\nrate_limits:\n  enabled: false\n",
+        tool.backend
+    );
+    let agent = sb.start_agent(&env, &extra);
+    let (addr, cfg) = (agent.addr, env.client_config());
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let cfg = cfg.clone();
+                s.spawn(move || {
+                    // Two packages, reinstalled alternately: every job is a real transaction.
+                    let name = if i % 2 == 0 { "lpa-tool" } else { "lpa-lib" };
+                    let body = json!({"packages": [name], "options": {"force": true}}).to_string();
+                    let r = request(addr, cfg, "POST", "/api/v1/packages", Some(&body));
+                    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+                    r.json()["data"]["job_id"].as_str().unwrap().to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for id in &ids {
+        completed(&agent, &env, id);
+    }
+    // The tool's own log: every transaction closes before the next one opens.
+    if let Some((log, open, close)) = tool.transaction_log {
+        let text = std::fs::read_to_string(sb.root().join(log)).unwrap();
+        let marks: Vec<bool> = text
+            .lines()
+            .filter_map(|l| {
+                if l.contains(open) {
+                    Some(true)
+                } else if l.contains(close) {
+                    Some(false)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert!(marks.len() >= 40, "20 transactions logged: {marks:?}");
+        for pair in marks.chunks(2) {
+            assert_eq!(
+                pair,
+                [true, false],
+                "transactions interleaved in {log}:\n{text}"
+            );
+        }
+    }
+    (tool.consistent)(&sb);
+}
+
+macro_rules! backend_tests {
+    ($($name:ident: $tool:expr),* $(,)?) => {
+        $(
+            mod $name {
+                use super::*;
+                #[test]
+                fn install_update_downgrade_remove_purge_rollback_cancel() {
+                    require_sandbox!();
+                    lifecycle(&$tool);
+                }
+                #[test]
+                fn timeout_and_crash_recovery() {
+                    require_sandbox!();
+                    timeout_and_crash(&$tool);
+                }
+                #[test]
+                fn twenty_jobs_at_once_never_interleave() {
+                    require_sandbox!();
+                    twenty_at_once(&$tool);
+                }
+            }
+        )*
+    };
+}
+
+backend_tests!(apt: APT, dnf: DNF, zypper: ZYPPER, pacman: PACMAN);
