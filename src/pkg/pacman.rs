@@ -7,6 +7,14 @@
 //! it fails at once with "unable to lock database" while `db.lck` exists, so this backend
 //! polls for the lock file with the configured bound first.
 //!
+//! Changes: `-S` installs a repository's version, `-U` a package file; there is no
+//! `-S name=version`, so an exact version comes from a repository or from the package cache,
+//! where pacman keeps every file it fetched (see "Package changes" below). Downgrades and
+//! unknown versions are refused before pacman runs (pacman only warns "downgrading").
+//! `no_recommends` changes nothing: pacman never installs optional dependencies. A failed
+//! install script makes pacman print an error yet exit 0; that is reported as a failure.
+//! A killed transaction leaves `db.lck`, which `repair` removes when no pacman runs.
+//!
 //! Parsers are tested on the real output of pacman 6.0.2 recorded in `tests/data/pacman/`.
 
 use std::cmp::Ordering;
