@@ -10,6 +10,16 @@
 //! separated by blank lines; the same format in apk 2 and 3). Upgrades come from
 //! `apk version -l '<'`, which lists the newest candidate only (`apk list --upgradable`
 //! lists every newer version). apk waits for its own lock with `--wait N`.
+//!
+//! Changes (again verified only on recorded output): `apk add -u -- name` for the newest
+//! version (`-u` also lifts a `name=version` pin), `apk add -- name=version` for an exact one,
+//! which PINS it in `/etc/apk/world` as apk always does (a later install without a version
+//! unpins). Unknown versions and downgrades without `allow_downgrade` are refused before apk
+//! runs, because `apk add name=older` downgrades silently. `force` and `no_recommends` have
+//! no apk meaning here (no recommends; a reinstall would be `apk fix`, not recorded). A failed
+//! install script leaves the package installed with exit 1: reported as a failure. Nothing
+//! is saved for a rollback (no package cache recorded): versions are restored from the
+//! repositories while they offer them. `repair` does nothing (no `apk fix` recorded).
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -19,8 +29,9 @@ use std::path::{Path, PathBuf};
 
 use super::runner::{self, Command, Finished};
 use super::{
-    validate, version, BackendKind, BackendSettings, Dependency, InstalledPackage, PackageDetails,
-    PackageManager, PkgError, Upgrade,
+    validate, version, BackendKind, BackendSettings, Dependency, Exec, InstallOptions,
+    InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
+    RestoreStep, SavedPackage, Upgrade,
 };
 
 /// How many trailing output lines an error keeps.
@@ -96,6 +107,60 @@ impl Apk {
         self.base_command().args(["version", "-l", "<"])
     }
 
+    /// `apk` with the root/trust options and `--wait N` (the lock wait), for changing
+    /// commands.
+    fn change_base(&self) -> Command {
+        let cmd = self.base_command();
+        let wait = wait_secs(self.settings.lock_wait);
+        if wait > 0 {
+            cmd.arg("--wait").arg(wait.to_string())
+        } else {
+            cmd
+        }
+    }
+
+    /// `apk [--root R] [--allow-untrusted] info -a -- NAME`: every version of NAME that is
+    /// installed or in a repository (recorded; apk 3 exits 1 with the full output).
+    pub fn versions_command(&self, name: &str) -> Command {
+        self.base_command().args(["info", "-a", "--", name])
+    }
+
+    /// `apk ... [--wait N] add [-u] -- ARGS`. `-u` for names without a version: it also
+    /// replaces a `name=version` pin in `/etc/apk/world` by the bare name (recorded: after a
+    /// pin, `apk upgrade name` silently does nothing). `name=version` pins, as apk does.
+    pub fn add_command(&self, args: &[String], upgrade: bool) -> Command {
+        let cmd = self.change_base().arg("add");
+        let cmd = if upgrade { cmd.arg("-u") } else { cmd };
+        cmd.arg("--").args(args)
+    }
+
+    /// `apk ... [--wait N] [--purge] del [-r] -- NAMES`. `--purge` (a global option) also
+    /// deletes modified configuration files; `force` = `-r` (`--rdepends`): the installed
+    /// packages depending on them go too, the only way apk removes a needed package.
+    pub fn del_command(&self, names: &[String], options: &RemoveOptions) -> Command {
+        let mut cmd = self.change_base();
+        if options.purge {
+            cmd = cmd.arg("--purge");
+        }
+        cmd = cmd.arg("del");
+        if options.force {
+            cmd = cmd.arg("-r");
+        }
+        cmd.arg("--").args(names)
+    }
+
+    fn run_change(&self, cmd: &Command, exec: &mut Exec<'_>) -> Result<(), PkgError> {
+        let cmd = cmd.clone().timeout(exec.timeout);
+        let done = runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(run_error)?;
+        interpret_change(&cmd, &done, self.settings.lock_wait)
+    }
+
+    fn installed_version(db: &[DbRecord], name: &str) -> Option<String> {
+        db.iter()
+            .find(|r| r.name == name)
+            .map(|r| r.version.clone())
+    }
+
     fn read_db(&self) -> Result<Vec<DbRecord>, PkgError> {
         let path = self.installed_db();
         match fs::read_to_string(&path) {
@@ -158,6 +223,100 @@ impl PackageManager for Apk {
 
     fn validate_version(&self, version: &str) -> Result<(), PkgError> {
         validate::version(BackendKind::Apk, version)
+    }
+
+    fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
+        let cmd = self.versions_command(name);
+        let done = runner::capture(&cmd).map_err(PkgError::from)?;
+        let versions = parse_info_versions(&done.stdout, name);
+        // apk 3 exits 1 when the name also matches versions that are not installed; an
+        // unknown name is exit 1 with no output (both recorded).
+        match done.code {
+            Some(0) | Some(1) => Ok(versions),
+            _ => Err(command_failed(&cmd, &done)),
+        }
+    }
+
+    /// `force` and `no_recommends` change nothing: apk has no recommends, and `apk add` of
+    /// an installed version does nothing (a reinstall is `apk fix`, not recorded).
+    fn install(
+        &self,
+        packages: &[PackageSpec],
+        options: &InstallOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        let db = self.read_db()?;
+        let mut latest = Vec::new();
+        let mut exact = Vec::new();
+        for spec in packages {
+            match &spec.version {
+                None => latest.push(spec.name.clone()),
+                Some(v) => {
+                    let have = Apk::installed_version(&db, &spec.name);
+                    let offered = self.available_versions(&spec.name)?;
+                    check_exact(&spec.name, v, have.as_deref(), &offered, options)?;
+                    exact.push(format!("{}={v}", spec.name));
+                }
+            }
+        }
+        if !exact.is_empty() {
+            self.run_change(&self.add_command(&exact, false), exec)?;
+        }
+        if !latest.is_empty() {
+            self.run_change(&self.add_command(&latest, true), exec)?;
+        }
+        Ok(())
+    }
+
+    fn remove(
+        &self,
+        names: &[String],
+        options: &RemoveOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        self.run_change(&self.del_command(names, options), exec)
+    }
+
+    /// No package files are saved: the recordings show no package cache (`/var/cache/apk`),
+    /// so a version is restorable only while a repository offers it (`file: None`).
+    fn save_for_rollback(
+        &self,
+        installed: &[(String, String)],
+        _dir: &Path,
+        _exec: &mut Exec<'_>,
+    ) -> Result<Vec<SavedPackage>, PkgError> {
+        let mut out = Vec::new();
+        for (name, version) in installed {
+            if self.available_versions(name)?.contains(version) {
+                out.push(SavedPackage {
+                    name: name.clone(),
+                    version: version.clone(),
+                    file: None,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// `apk add -- name=version ...` (this pins them in `/etc/apk/world`, as any exact
+    /// install does), then `apk del -- names`.
+    fn restore(&self, steps: &[RestoreStep], exec: &mut Exec<'_>) -> Result<(), PkgError> {
+        let (add, del) = restore_args(steps);
+        if !add.is_empty() {
+            self.run_change(&self.add_command(&add, false), exec)?;
+        }
+        if !del.is_empty() {
+            self.run_change(&self.del_command(&del, &RemoveOptions::default()), exec)?;
+        }
+        Ok(())
+    }
+
+    /// Nothing: no repair of an interrupted apk (`apk fix`) was recorded, so none is run.
+    fn repair(&self, _exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
+        Ok(Vec::new())
     }
 }
 
@@ -448,6 +607,137 @@ fn command_failed(cmd: &Command, done: &Finished) -> PkgError {
         command: cmd.display(),
         code: done.code,
         stderr_tail: lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n"),
+    }
+}
+
+/// The versions of `name` in `apk info -a` output: each block starts with
+/// `NAME-VERSION description:` (recorded, apk 2 and 3).
+pub fn parse_info_versions(stdout: &str, name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in stdout.lines() {
+        let Some(pkg) = line.strip_suffix(" description:") else {
+            continue;
+        };
+        if let Some((n, v)) = split_name_version(pkg) {
+            if n == name && !out.iter().any(|o| o == v) {
+                out.push(v.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Refuses an exact version before apk runs: one no repository offers (`NotFound` when the
+/// name is unknown altogether), or a downgrade without `allow_downgrade` — `apk add
+/// name=older` downgrades without a word (recorded).
+pub fn check_exact(
+    name: &str,
+    version: &str,
+    installed: Option<&str>,
+    offered: &[String],
+    options: &InstallOptions,
+) -> Result<(), PkgError> {
+    if offered.is_empty() && installed.is_none() {
+        return Err(PkgError::NotFound(name.to_string()));
+    }
+    if !offered.iter().any(|v| v == version) && installed != Some(version) {
+        return Err(PkgError::VersionConflict(format!(
+            "{name} {version} is not in any repository (on offer: {})",
+            offered.join(", ")
+        )));
+    }
+    match installed {
+        Some(have) if !options.allow_downgrade && version::apk(version, have) == Ordering::Less => {
+            Err(PkgError::VersionConflict(format!(
+                "{name} {version} is older than the installed {have}; allow_downgrade is not set"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The `name=version` arguments and the names to remove of a rollback.
+pub fn restore_args(steps: &[RestoreStep]) -> (Vec<String>, Vec<String>) {
+    let mut add = Vec::new();
+    let mut del = Vec::new();
+    for step in steps {
+        match step {
+            RestoreStep::Install { name, version, .. } => add.push(format!("{name}={version}")),
+            RestoreStep::Remove { name } => del.push(name.clone()),
+        }
+    }
+    (add, del)
+}
+
+/// What apk printed when `del` kept a package others need: it exits 0 after taking the
+/// name out of `/etc/apk/world` (apk-tools `app_del.c`; not recorded).
+const NOT_REMOVED: &str = "World updated, but the following packages are not removed due to:";
+
+/// Reads how `apk add`/`apk del` ended. Classified from the recordings: `unable to select
+/// packages` + `(no such package)` and `No such package: NAME` are `NotFound`; from
+/// apk-tools' source (not recorded): any other `unable to select packages` (conflicts,
+/// `breaks:`) and `del`'s "not removed due to" (exit 0!) are `DependencyConflict`, a busy
+/// lock is `Locked`. A failed install script makes apk exit 1 with the package installed
+/// (recorded behaviour): that is a failure (`Command`), like any other non-zero exit.
+pub fn interpret_change(
+    cmd: &Command,
+    done: &Finished,
+    waited: std::time::Duration,
+) -> Result<(), PkgError> {
+    if is_lock_error(&done.stderr) {
+        return Err(PkgError::Locked {
+            tool: "apk".to_string(),
+            waited,
+        });
+    }
+    let both = format!("{}\n{}", done.stdout, done.stderr);
+    if let Some(at) = both.find(NOT_REMOVED) {
+        // The reasons follow the header line, indented, up to a blank line.
+        let why: Vec<&str> = both[at + NOT_REMOVED.len()..]
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        return Err(PkgError::DependencyConflict(format!(
+            "not removed, still needed: {}",
+            why.join("; ")
+        )));
+    }
+    if done.code == Some(0) {
+        return Ok(());
+    }
+    let missing = unknown_names(&done.stderr);
+    if !missing.is_empty() {
+        return Err(PkgError::NotFound(missing.join(", ")));
+    }
+    if done.stderr.contains("unable to select packages") {
+        let why: Vec<&str> = done.stderr.lines().skip(1).map(str::trim).collect();
+        return Err(PkgError::DependencyConflict(why.join("; ")));
+    }
+    Err(command_failed(cmd, done))
+}
+
+/// Names apk reported as unknown: `NAME (no such package):` under `unable to select
+/// packages`, or `ERROR: No such package: NAME` from `del` (both recorded).
+pub fn unknown_names(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            l.strip_suffix(" (no such package):")
+                .or_else(|| l.strip_prefix("ERROR: No such package: "))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Maps a runner error of a changing command: cancel and deadline keep their meaning.
+fn run_error(e: runner::RunError) -> PkgError {
+    match e {
+        runner::RunError::Cancelled { command } => PkgError::Cancelled(command),
+        runner::RunError::Timeout { command, after } => PkgError::Timeout { command, after },
+        other => PkgError::from(other),
     }
 }
 
@@ -811,5 +1101,183 @@ mod tests {
     fn zero_lock_wait_passes_no_wait() {
         let apk = Apk::new(settings("/", Duration::ZERO));
         assert_eq!(args(&apk.refresh_command()), ["update"]);
+    }
+
+    // --- package changes (verified on recorded output only) -------------------------------
+
+    const INFO_A_APK3: &str = include_str!("../../tests/data/apk/info-a-lpa-hello-apk3.stdout");
+    const ADD_NOPE_ERR: &str = include_str!("../../tests/data/apk/add-nope.stderr");
+    const DEL_NOPE_ERR: &str = include_str!("../../tests/data/apk/del-nope.stderr");
+    const ADD_EXACT_APK2: &str = include_str!("../../tests/data/apk/add-exact-apk2.stdout");
+    const ADD_U_APK2: &str = include_str!("../../tests/data/apk/add-u-apk2.stdout");
+    const ADD_DOWN_APK3: &str = include_str!("../../tests/data/apk/add-downgrade-apk3.stdout");
+    const DEL_APK3: &str = include_str!("../../tests/data/apk/del-apk3.stdout");
+
+    fn vs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn info_a_lists_every_version_in_apk2_and_apk3() {
+        for out in [INFO_A_APK2, INFO_A_APK3] {
+            assert_eq!(
+                parse_info_versions(out, "lpa-hello"),
+                ["1.0-r0", "1.1-r0", "2.0-r0"]
+            );
+            assert!(parse_info_versions(out, "lpa-lib").is_empty());
+            assert!(parse_info_versions(out, "lpa").is_empty());
+        }
+        assert!(parse_info_versions("", "nope").is_empty());
+    }
+
+    #[test]
+    fn exact_versions_are_checked_before_apk_runs() {
+        let offered = vs(&["1.0-r0", "1.1-r0", "2.0-r0"]);
+        let refuse = InstallOptions::default();
+        let allow = InstallOptions {
+            allow_downgrade: true,
+            ..refuse
+        };
+        assert!(check_exact("lpa-hello", "2.0-r0", Some("1.1-r0"), &offered, &refuse).is_ok());
+        match check_exact("lpa-hello", "1.1-r0", Some("2.0-r0"), &offered, &refuse) {
+            Err(PkgError::VersionConflict(m)) => assert!(m.contains("allow_downgrade"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(check_exact("lpa-hello", "1.1-r0", Some("2.0-r0"), &offered, &allow).is_ok());
+        match check_exact("lpa-hello", "3.0-r0", None, &offered, &allow) {
+            Err(PkgError::VersionConflict(m)) => assert!(m.contains("1.0-r0, 1.1-r0, 2.0-r0")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            check_exact("nope", "1-r0", None, &[], &allow),
+            Err(PkgError::NotFound(n)) if n == "nope"
+        ));
+        // Installed but gone from the repositories: asking for that version is fine.
+        assert!(check_exact("old", "1-r0", Some("1-r0"), &[], &refuse).is_ok());
+    }
+
+    #[test]
+    fn change_command_lines() {
+        let apk = Apk::new(settings("/", Duration::from_secs(30)));
+        assert_eq!(
+            args(&apk.add_command(&vs(&["lpa-hello=1.1-r0"]), false)),
+            ["--wait", "30", "add", "--", "lpa-hello=1.1-r0"]
+        );
+        assert_eq!(
+            args(&apk.add_command(&vs(&["lpa-hello", "lpa-lib"]), true)),
+            ["--wait", "30", "add", "-u", "--", "lpa-hello", "lpa-lib"]
+        );
+        let del = |purge, force| {
+            args(&apk.del_command(&vs(&["lpa-hello"]), &RemoveOptions { purge, force }))
+        };
+        assert_eq!(
+            del(false, false),
+            ["--wait", "30", "del", "--", "lpa-hello"]
+        );
+        assert_eq!(
+            del(true, true),
+            ["--wait", "30", "--purge", "del", "-r", "--", "lpa-hello"]
+        );
+        assert_eq!(
+            args(&apk.versions_command("lpa-hello")),
+            ["info", "-a", "--", "lpa-hello"]
+        );
+        let other = Apk::new(settings("/srv/apkroot", Duration::ZERO)).allow_untrusted(true);
+        assert_eq!(
+            args(&other.add_command(&vs(&["a"]), true)),
+            [
+                "--root",
+                "/srv/apkroot",
+                "--allow-untrusted",
+                "add",
+                "-u",
+                "--",
+                "a"
+            ]
+        );
+    }
+
+    #[test]
+    fn restore_pins_old_versions_and_removes_new_packages() {
+        let steps = [
+            RestoreStep::Install {
+                name: "lpa-hello".into(),
+                version: "1.0-r0".into(),
+                file: None,
+            },
+            RestoreStep::Remove {
+                name: "lpa-tool".into(),
+            },
+        ];
+        let (add, del) = restore_args(&steps);
+        assert_eq!(add, ["lpa-hello=1.0-r0"]);
+        assert_eq!(del, ["lpa-tool"]);
+    }
+
+    #[test]
+    fn recorded_changes_are_classified() {
+        let cmd = Command::new("apk");
+        let w = Duration::from_secs(3);
+        for ok in [ADD_EXACT_APK2, ADD_U_APK2, ADD_DOWN_APK3, DEL_APK3] {
+            assert!(interpret_change(&cmd, &finished(0, ok, ""), w).is_ok());
+        }
+        assert!(matches!(
+            interpret_change(&cmd, &finished(1, "", ADD_NOPE_ERR), w),
+            Err(PkgError::NotFound(n)) if n == "nope"
+        ));
+        assert!(matches!(
+            interpret_change(&cmd, &finished(1, "", DEL_NOPE_ERR), w),
+            Err(PkgError::NotFound(n)) if n == "nope"
+        ));
+        let busy = "ERROR: Unable to lock database: Resource temporarily unavailable\n";
+        assert!(matches!(
+            interpret_change(&cmd, &finished(1, "", busy), w),
+            Err(PkgError::Locked { waited, .. }) if waited == w
+        ));
+    }
+
+    #[test]
+    fn source_only_messages_are_classified() {
+        let cmd = Command::new("apk");
+        let w = Duration::ZERO;
+        // app_del.c: exit 0, the package stays.
+        let kept = "World updated, but the following packages are not removed due to:\n  lpa-lib: lpa-hello\n\nOK: 0 MiB in 2 packages\n";
+        match interpret_change(&cmd, &finished(0, kept, ""), w) {
+            Err(PkgError::DependencyConflict(m)) => {
+                assert_eq!(m, "not removed, still needed: lpa-lib: lpa-hello")
+            }
+            other => panic!("{other:?}"),
+        }
+        let breaks = "ERROR: unable to select packages:\n  lpa-hello-2.0-r0:\n    breaks: world[lpa-lib<2.0]\n";
+        assert!(matches!(
+            interpret_change(&cmd, &finished(1, "", breaks), w),
+            Err(PkgError::DependencyConflict(m)) if m.contains("breaks: world[lpa-lib<2.0]")
+        ));
+        // A failed install script: exit 1, package installed; a plain failure.
+        let script = "ERROR: lpa-slow-1.0-r0.post-install: script exited with error 1\n";
+        assert!(matches!(
+            interpret_change(&cmd, &finished(1, "", script), w),
+            Err(PkgError::Command { code: Some(1), .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_names_from_both_recorded_forms() {
+        assert_eq!(unknown_names(ADD_NOPE_ERR), ["nope"]);
+        assert_eq!(unknown_names(DEL_NOPE_ERR), ["nope"]);
+        assert!(unknown_names("ERROR: unable to select packages:\n  x-1-r0:\n").is_empty());
+    }
+
+    #[test]
+    fn apk_changes_keep_cancel_and_timeout() {
+        let c = runner::RunError::Cancelled {
+            command: "apk add".into(),
+        };
+        assert!(matches!(run_error(c), PkgError::Cancelled(m) if m == "apk add"));
+        let t = runner::RunError::Timeout {
+            command: "apk add".into(),
+            after: Duration::from_secs(2),
+        };
+        assert!(matches!(run_error(t), PkgError::Timeout { .. }));
     }
 }

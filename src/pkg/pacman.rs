@@ -7,6 +7,14 @@
 //! it fails at once with "unable to lock database" while `db.lck` exists, so this backend
 //! polls for the lock file with the configured bound first.
 //!
+//! Changes: `-S` installs a repository's version, `-U` a package file; there is no
+//! `-S name=version`, so an exact version comes from a repository or from the package cache,
+//! where pacman keeps every file it fetched (see "Package changes" below). Downgrades and
+//! unknown versions are refused before pacman runs (pacman only warns "downgrading").
+//! `no_recommends` changes nothing: pacman never installs optional dependencies. A failed
+//! install script makes pacman print an error yet exit 0; that is reported as a failure.
+//! A killed transaction leaves `db.lck`, which `repair` removes when no pacman runs.
+//!
 //! Parsers are tested on the real output of pacman 6.0.2 recorded in `tests/data/pacman/`.
 
 use std::cmp::Ordering;
@@ -20,8 +28,9 @@ use time::OffsetDateTime;
 
 use super::runner::{self, Command, Finished};
 use super::{
-    validate, version, BackendKind, BackendSettings, Dependency, InstalledPackage, PackageDetails,
-    PackageManager, PkgError, Upgrade,
+    validate, version, BackendKind, BackendSettings, Dependency, Exec, InstallOptions,
+    InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
+    RestoreStep, SavedPackage, Upgrade,
 };
 
 /// How often the lock file is looked at while another process holds it.
@@ -114,6 +123,131 @@ impl Pacman {
     fn read_entries(&self) -> Result<Vec<LocalEntry>, PkgError> {
         read_local_db(&self.local_dir())
     }
+
+    /// The package cache, `<root>/var/cache/pacman/pkg` (pacman's default `CacheDir`; a
+    /// `CacheDir` set in pacman.conf is not followed).
+    pub fn cache_dir(&self) -> PathBuf {
+        self.settings.root.join("var/cache/pacman/pkg")
+    }
+
+    /// `pacman [root options] -Si -- NAMES` (the sync databases' entries for the names).
+    pub fn sync_info_command(&self, names: &[String]) -> Command {
+        self.base_command().arg("-Si").arg("--").args(names)
+    }
+
+    /// `pacman --noconfirm -U [--needed] -- FILES`; `--needed` is left out when forcing a
+    /// reinstall.
+    pub fn install_files_command(&self, files: &[PathBuf], force: bool) -> Command {
+        let cmd = self.base_command().arg("--noconfirm").arg("-U");
+        let cmd = if force { cmd } else { cmd.arg("--needed") };
+        cmd.arg("--").args(files)
+    }
+
+    /// `pacman --noconfirm -S [--needed] -- TARGETS`; `--needed` is left out when forcing a
+    /// reinstall.
+    pub fn install_targets_command(&self, targets: &[String], force: bool) -> Command {
+        let cmd = self.base_command().arg("--noconfirm").arg("-S");
+        let cmd = if force { cmd } else { cmd.arg("--needed") };
+        cmd.arg("--").args(targets)
+    }
+
+    /// `pacman --noconfirm -R [--nosave] [--nodeps --nodeps] -- NAMES`. `purge` = `--nosave`
+    /// (`-n`: modified backup files are deleted instead of kept as `.pacsave`); `force` =
+    /// `-dd` (skip every dependency check: the package goes even though others depend on
+    /// it, and they stay installed with a missing dependency). Cascading (`-c`) would remove
+    /// the dependents too, which the caller did not name.
+    pub fn remove_command(&self, names: &[String], options: &RemoveOptions) -> Command {
+        let mut cmd = self.base_command().arg("--noconfirm").arg("-R");
+        if options.purge {
+            cmd = cmd.arg("--nosave");
+        }
+        if options.force {
+            cmd = cmd.arg("--nodeps").arg("--nodeps");
+        }
+        cmd.arg("--").args(names)
+    }
+
+    /// `pacman [root options] -Dk`: checks the local database's consistency.
+    pub fn check_command(&self) -> Command {
+        self.base_command().arg("-Dk")
+    }
+
+    /// What pacman offers for each name: one `-Si` for all of them plus the cache directory.
+    fn offers(&self, names: &[String]) -> Result<Vec<(String, Offers)>, PkgError> {
+        let sync = if names.is_empty() {
+            Vec::new()
+        } else {
+            let cmd = self.sync_info_command(names);
+            let done = capture(&cmd)?;
+            // Exit 1 when some name is in no repository (stderr says which); the rest is
+            // still printed.
+            if !matches!(done.code, Some(0) | Some(1)) {
+                return Err(command_failed(&cmd, &done));
+            }
+            parse_sync_info(&done.stdout)
+        };
+        let cache = self.cache_dir();
+        names
+            .iter()
+            .map(|n| {
+                let offer = Offers {
+                    sync: sync.iter().filter(|e| &e.name == n).cloned().collect(),
+                    cached: cached_files(&cache, n)?,
+                };
+                Ok((n.clone(), offer))
+            })
+            .collect()
+    }
+
+    fn installed_versions(&self) -> Result<Vec<(String, String)>, PkgError> {
+        Ok(self
+            .installed()?
+            .into_iter()
+            .map(|p| (p.name, p.version))
+            .collect())
+    }
+
+    /// Runs the transactions of a plan: `-U` of the files, then `-S` of the targets.
+    fn apply_plan(
+        &self,
+        plan: &InstallPlan,
+        force: bool,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        if !plan.files.is_empty() {
+            self.run_change(&self.install_files_command(&plan.files, force), exec)?;
+        }
+        if !plan.targets.is_empty() {
+            self.run_change(&self.install_targets_command(&plan.targets, force), exec)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one changing command with the job's deadline, output and cancel, after waiting
+    /// (bounded by `lock_wait`) for another pacman's lock; pacman itself does not wait.
+    fn run_change(&self, cmd: &Command, exec: &mut Exec<'_>) -> Result<(), PkgError> {
+        let cmd = cmd.clone().timeout(exec.timeout);
+        let started = Instant::now();
+        let deadline = started + self.settings.lock_wait;
+        loop {
+            match wait_for_lock_or_cancel(&self.lock_path(), deadline, exec.cancel) {
+                Err(()) => return Err(PkgError::Cancelled(cmd.display())),
+                Ok(false) => return Err(locked(started)),
+                Ok(true) => {}
+            }
+            let done =
+                runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(run_error)?;
+            if done.code != Some(0) && is_lock_error(&done.stderr) {
+                // Another pacman took the lock between our look and its start.
+                if Instant::now() >= deadline {
+                    return Err(locked(started));
+                }
+                thread::sleep(LOCK_POLL);
+                continue;
+            }
+            return interpret_change(&cmd, &done);
+        }
+    }
 }
 
 impl PackageManager for Pacman {
@@ -181,6 +315,154 @@ impl PackageManager for Pacman {
 
     fn validate_version(&self, version: &str) -> Result<(), PkgError> {
         validate::version(BackendKind::Pacman, version)
+    }
+
+    fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
+        let offers = self.offers(&[name.to_string()])?;
+        Ok(offers.into_iter().flat_map(|(_, o)| o.versions()).collect())
+    }
+
+    /// No `no_recommends` switch: pacman never installs optional dependencies.
+    fn install(
+        &self,
+        packages: &[PackageSpec],
+        options: &InstallOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        let installed = self.installed_versions()?;
+        let names: Vec<String> = packages.iter().map(|p| p.name.clone()).collect();
+        let offers = self.offers(&names)?;
+        let plan = plan_install(
+            packages,
+            options,
+            &|n| lookup(&installed, n).cloned(),
+            &|n| lookup(&offers, n).cloned().unwrap_or_default(),
+        )?;
+        self.apply_plan(&plan, options.force, exec)
+    }
+
+    fn remove(
+        &self,
+        names: &[String],
+        options: &RemoveOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        self.run_change(&self.remove_command(names, options), exec)
+    }
+
+    /// Copies the installed version's package file from the cache into `dir`; without one,
+    /// a version still in a repository is returned with `file: None`, anything else is left
+    /// out.
+    fn save_for_rollback(
+        &self,
+        installed: &[(String, String)],
+        dir: &Path,
+        _exec: &mut Exec<'_>,
+    ) -> Result<Vec<SavedPackage>, PkgError> {
+        let names: Vec<String> = installed.iter().map(|(n, _)| n.clone()).collect();
+        let offers = self.offers(&names)?;
+        let mut out = Vec::new();
+        for (name, version) in installed {
+            let offer = lookup(&offers, name).cloned().unwrap_or_default();
+            if let Some(saved) = save_one(name, version, &offer, dir)? {
+                out.push(saved);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reinstalls (`-U` of saved files, else from the cache or a repository, downgrades
+    /// allowed) first, then removes (`-R`): returning an upgraded package to its old version
+    /// first frees dependencies the job added, so removing those then breaks nothing.
+    fn restore(&self, steps: &[RestoreStep], exec: &mut Exec<'_>) -> Result<(), PkgError> {
+        let mut plan = InstallPlan::default();
+        let mut specs = Vec::new();
+        let mut removals = Vec::new();
+        for step in steps {
+            match step {
+                RestoreStep::Install { file: Some(f), .. } if f.exists() => {
+                    plan.files.push(f.clone())
+                }
+                RestoreStep::Install { name, version, .. } => specs.push(PackageSpec {
+                    name: name.clone(),
+                    version: Some(version.clone()),
+                }),
+                RestoreStep::Remove { name } => removals.push(name.clone()),
+            }
+        }
+        if !specs.is_empty() {
+            let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+            let offers = self.offers(&names)?;
+            let options = InstallOptions {
+                allow_downgrade: true,
+                ..InstallOptions::default()
+            };
+            let more = plan_install(&specs, &options, &|_| None, &|n| {
+                lookup(&offers, n).cloned().unwrap_or_default()
+            })?;
+            plan.files.extend(more.files);
+            plan.targets.extend(more.targets);
+        }
+        if !plan.is_empty() {
+            self.apply_plan(&plan, false, exec)?;
+        }
+        if !removals.is_empty() {
+            self.run_change(
+                &self.remove_command(&removals, &RemoveOptions::default()),
+                exec,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A transaction killed by a timeout or cancel leaves `db.lck` behind (pacman removes it
+    /// only on a normal exit or SIGINT/SIGHUP), and every later command fails on it. When no
+    /// pacman process runs, the lock is stale: it is removed and the database checked with
+    /// `pacman -Dk`. A lock with a live pacman anywhere on the host is left alone.
+    fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
+        let lock = self.lock_path();
+        if !lock.exists() {
+            return Ok(Vec::new());
+        }
+        let pids = running_pacman_pids(Path::new("/proc"));
+        if !pids.is_empty() {
+            log::info!(
+                "pacman: {} kept: pacman is running ({pids:?})",
+                lock.display()
+            );
+            return Ok(Vec::new());
+        }
+        match fs::remove_file(&lock) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => {
+                return Err(PkgError::Io {
+                    what: lock.display().to_string(),
+                    error,
+                })
+            }
+        }
+        let mut done = vec![format!(
+            "removed the stale pacman lock {} left by an interrupted transaction",
+            lock.display()
+        )];
+        let cmd = self.check_command().timeout(exec.timeout);
+        let check = runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(run_error)?;
+        done.push(match check.code {
+            Some(0) => format!("{}: no database errors", cmd.display()),
+            code => format!(
+                "{} found problems (exit {code:?}): {}",
+                cmd.display(),
+                tail(
+                    &format!("{}{}", check.stdout, check.stderr),
+                    STDERR_TAIL_LINES
+                )
+            ),
+        });
+        Ok(done)
     }
 }
 
@@ -498,6 +780,390 @@ fn command_failed(cmd: &Command, done: &Finished) -> PkgError {
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------------------
+// Package changes.
+//
+// pacman installs a repository's version with `-S` and any other version only from a package
+// file (`-U`); there is no `-S name=version`. So an exact version is looked for in the sync
+// databases first (`-Si`, which names the repository of each entry) and then among the
+// package files of the cache directory, where pacman keeps every file it downloaded or
+// installed. A request becomes at most two transactions, `-U` of cache files first, then `-S`
+// of repository names, because pacman cannot mix files and repository names in one.
+// ---------------------------------------------------------------------------------------
+
+/// One entry of `pacman -Si`: the repository that offers a package, and its version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncEntry {
+    /// Repository name (`core`, `lpa`, ...).
+    pub repo: String,
+    /// Package name.
+    pub name: String,
+    /// Version in the repository.
+    pub version: String,
+}
+
+/// What pacman could install for one name: repository entries (in pacman's repository order,
+/// the first is what `-S name` takes) and package files in the cache directory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Offers {
+    /// Sync database entries for the name.
+    pub sync: Vec<SyncEntry>,
+    /// `(version, file)` for every package file of the name in the cache directory.
+    pub cached: Vec<(String, PathBuf)>,
+}
+
+impl Offers {
+    /// Every version on offer, repositories first, without repeats.
+    pub fn versions(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let all = self.sync.iter().map(|e| &e.version);
+        for v in all.chain(self.cached.iter().map(|(v, _)| v)) {
+            if !out.contains(v) {
+                out.push(v.clone());
+            }
+        }
+        out
+    }
+
+    fn is_empty(&self) -> bool {
+        self.sync.is_empty() && self.cached.is_empty()
+    }
+}
+
+/// What a request turns into: package files for one `-U`, repository targets for one `-S`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstallPlan {
+    /// Package files (cache or saved copies) for `pacman -U`.
+    pub files: Vec<PathBuf>,
+    /// Repository targets for `pacman -S` (`name`, or `repo/name` when the version asked
+    /// for is not in the first repository offering the name).
+    pub targets: Vec<String>,
+}
+
+impl InstallPlan {
+    fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.targets.is_empty()
+    }
+}
+
+/// Parses `pacman -Si` output (one block per package, `Key : value` lines); packages pacman
+/// did not find only appear on stderr.
+pub fn parse_sync_info(stdout: &str) -> Vec<SyncEntry> {
+    let mut out = Vec::new();
+    let (mut repo, mut name) = (None::<String>, None::<String>);
+    for line in stdout.lines() {
+        let Some((key, value)) = line.split_once(" : ").or_else(|| line.split_once(" :")) else {
+            continue;
+        };
+        let value = value.trim().to_string();
+        match key.trim() {
+            "Repository" => (repo, name) = (Some(value), None),
+            "Name" => name = Some(value),
+            "Version" => {
+                if let (Some(r), Some(n)) = (&repo, &name) {
+                    out.push(SyncEntry {
+                        repo: r.clone(),
+                        name: n.clone(),
+                        version: value,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The version in a package file name `NAME-VER-REL-ARCH.pkg.tar[.EXT]` when it belongs to
+/// `name`: pkgver, pkgrel and arch contain no `-`, so exactly two must follow the name.
+pub fn cache_file_version(file_name: &str, name: &str) -> Option<String> {
+    let (stem, ext) = file_name.split_once(".pkg.tar")?;
+    // One compression suffix at most: `.sig` signatures and `.part` downloads are not
+    // packages.
+    let compression = ["", ".gz", ".bz2", ".xz", ".zst", ".lz4", ".lrz", ".lzo", ".lz", ".Z"];
+    if !compression.contains(&ext) {
+        return None;
+    }
+    let rest = stem.strip_prefix(name)?.strip_prefix('-')?;
+    let (ver_rel, arch) = rest.rsplit_once('-')?;
+    let (ver, rel) = ver_rel.split_once('-')?;
+    let valid = |s: &str| !s.is_empty() && !s.contains('-');
+    (valid(ver) && valid(rel) && valid(arch)).then(|| format!("{ver}-{rel}"))
+}
+
+/// Package files of `name` in `dir`, sorted by file name; a missing directory has none.
+pub fn cached_files(dir: &Path, name: &str) -> Result<Vec<(String, PathBuf)>, PkgError> {
+    let io_err = |error| PkgError::Io {
+        what: dir.display().to_string(),
+        error,
+    };
+    let entries = match fs::read_dir(dir) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io_err)?;
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        if let Some(v) = cache_file_version(file_name, name) {
+            out.push((v, entry.path()));
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+/// Decides how each requested package is installed. `installed` gives the installed version
+/// of a name, `offers` what pacman has for it. Refuses (before anything runs) a version that
+/// is on offer nowhere, and a downgrade without `allow_downgrade` — pacman itself would only
+/// warn "downgrading package". A name on offer nowhere and not installed is `NotFound` when a
+/// version was asked for; without a version it is left to `-S`, which also resolves groups
+/// and provides, and fails with "target not found" otherwise.
+pub fn plan_install(
+    specs: &[PackageSpec],
+    options: &InstallOptions,
+    installed: &dyn Fn(&str) -> Option<String>,
+    offers: &dyn Fn(&str) -> Offers,
+) -> Result<InstallPlan, PkgError> {
+    let mut plan = InstallPlan::default();
+    for spec in specs {
+        let have = installed(&spec.name);
+        let offer = offers(&spec.name);
+        let wanted = match &spec.version {
+            None => {
+                plan.targets.push(spec.name.clone());
+                offer.sync.first().map(|e| e.version.clone())
+            }
+            Some(v) => {
+                place_exact(&mut plan, &spec.name, v, &offer, have.is_some())?;
+                Some(v.clone())
+            }
+        };
+        if let (Some(have), Some(wanted)) = (have, wanted) {
+            refuse_downgrade(&spec.name, &have, &wanted, options)?;
+        }
+    }
+    Ok(plan)
+}
+
+fn place_exact(
+    plan: &mut InstallPlan,
+    name: &str,
+    version: &str,
+    offer: &Offers,
+    is_installed: bool,
+) -> Result<(), PkgError> {
+    if let Some(i) = offer.sync.iter().position(|e| e.version == version) {
+        // `-S name` takes the first repository's entry; another one must be named.
+        let e = &offer.sync[i];
+        let target = if i == 0 {
+            name.to_string()
+        } else {
+            format!("{}/{name}", e.repo)
+        };
+        plan.targets.push(target);
+        return Ok(());
+    }
+    if let Some((_, file)) = offer.cached.iter().find(|(v, _)| v == version) {
+        plan.files.push(file.clone());
+        return Ok(());
+    }
+    if offer.is_empty() && !is_installed {
+        return Err(PkgError::NotFound(name.to_string()));
+    }
+    let known = offer.versions();
+    Err(PkgError::VersionConflict(format!(
+        "{name} {version} is neither in a repository nor in the package cache (on offer: {})",
+        if known.is_empty() {
+            "nothing".to_string()
+        } else {
+            known.join(", ")
+        }
+    )))
+}
+
+fn refuse_downgrade(
+    name: &str,
+    have: &str,
+    wanted: &str,
+    options: &InstallOptions,
+) -> Result<(), PkgError> {
+    if options.allow_downgrade || version::alpm(wanted, have) != Ordering::Less {
+        return Ok(());
+    }
+    Err(PkgError::VersionConflict(format!(
+        "{name} {wanted} is older than the installed {have}; allow_downgrade is not set"
+    )))
+}
+
+/// Whether pacman's output says dependencies cannot be satisfied or conflict (recorded:
+/// "breaks dependency" on stdout from `-R`, "could not satisfy dependencies" on stderr).
+pub fn is_dependency_error(output: &str) -> bool {
+    [
+        "could not satisfy dependencies",
+        "conflicting dependencies",
+        "breaks dependency",
+        "unable to satisfy dependency",
+        "unresolvable package conflicts",
+    ]
+    .iter()
+    .any(|m| output.contains(m))
+}
+
+/// The names pacman reported as unknown (`error: target not found: NAME`).
+pub fn targets_not_found(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("error: target not found: "))
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+/// Whether an install script failed: pacman says so on stderr and still exits 0.
+pub fn scriptlet_failed(stderr: &str) -> bool {
+    stderr.contains("error: command failed to execute correctly")
+}
+
+/// Reads how a changing pacman command ended. A failed install script is a failure even
+/// though pacman exits 0 (the package stays installed; the caller's before/after comparison
+/// shows it), so that a job never reports success over a broken scriptlet.
+pub fn interpret_change(cmd: &Command, done: &Finished) -> Result<(), PkgError> {
+    if done.code == Some(0) {
+        if scriptlet_failed(&done.stderr) {
+            return Err(PkgError::Command {
+                command: cmd.display(),
+                code: done.code,
+                stderr_tail: format!(
+                    "an install script failed (pacman exits 0; the package stays installed): {}",
+                    tail(&done.stderr, STDERR_TAIL_LINES)
+                ),
+            });
+        }
+        return Ok(());
+    }
+    let missing = targets_not_found(&done.stderr);
+    if !missing.is_empty() {
+        return Err(PkgError::NotFound(missing.join(", ")));
+    }
+    let both = format!("{}\n{}", done.stdout, done.stderr);
+    if is_dependency_error(&both) {
+        let why: Vec<&str> = both
+            .lines()
+            .filter(|l| is_dependency_error(l) || l.starts_with("warning: cannot resolve"))
+            .map(|l| l.trim_start_matches(":: ").trim())
+            .collect();
+        return Err(PkgError::DependencyConflict(why.join("; ")));
+    }
+    Err(command_failed(cmd, done))
+}
+
+/// Maps a runner error of a changing command: cancel and deadline keep their meaning.
+fn run_error(e: runner::RunError) -> PkgError {
+    match e {
+        runner::RunError::Cancelled { command } => PkgError::Cancelled(command),
+        runner::RunError::Timeout { command, after } => PkgError::Timeout { command, after },
+        other => PkgError::from(other),
+    }
+}
+
+/// Waits until `lock` is gone, like [`wait_for_lock`], but gives up when `cancel` is set.
+fn wait_for_lock_or_cancel(
+    lock: &Path,
+    deadline: Instant,
+    cancel: &runner::Cancel,
+) -> Result<bool, ()> {
+    loop {
+        if cancel.is_cancelled() {
+            return Err(());
+        }
+        let slice = (Instant::now() + LOCK_POLL).min(deadline);
+        if wait_for_lock(lock, slice, LOCK_POLL) {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+    }
+}
+
+/// Live processes (not zombies) whose command name is `pacman`, read from `/proc`.
+pub fn running_pacman_pids(proc_dir: &Path) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir(proc_dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        if stat_is_live_pacman(&stat) && pid != std::process::id() {
+            out.push(pid);
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Whether one `/proc/PID/stat` line is a running (not zombie) `pacman`; the command name
+/// sits between the first `(` and the last `)`.
+pub fn stat_is_live_pacman(stat: &str) -> bool {
+    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+        return false;
+    };
+    if close < open {
+        return false;
+    }
+    let state = stat[close + 1..].split_whitespace().next();
+    &stat[open + 1..close] == "pacman" && !matches!(state, Some("Z") | Some("X"))
+}
+
+fn lookup<'a, T>(pairs: &'a [(String, T)], name: &str) -> Option<&'a T> {
+    pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+/// Saves one installed version: a copy of its cached package file in `dir`, else `file:
+/// None` when a repository still offers that version, else nothing.
+fn save_one(
+    name: &str,
+    version: &str,
+    offer: &Offers,
+    dir: &Path,
+) -> Result<Option<SavedPackage>, PkgError> {
+    let saved = |file| SavedPackage {
+        name: name.to_string(),
+        version: version.to_string(),
+        file,
+    };
+    if let Some((_, src)) = offer.cached.iter().find(|(v, _)| v == version) {
+        let Some(file_name) = src.file_name() else {
+            return Ok(None);
+        };
+        let dest = dir.join(file_name);
+        fs::create_dir_all(dir)
+            .and_then(|()| fs::copy(src, &dest))
+            .map_err(|error| PkgError::Io {
+                what: format!("copying {} to {}", src.display(), dest.display()),
+                error,
+            })?;
+        return Ok(Some(saved(Some(dest))));
+    }
+    if offer.sync.iter().any(|e| e.version == version) {
+        return Ok(Some(saved(None)));
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -935,5 +1601,519 @@ mod tests {
             (p.name.as_str(), p.version.as_str()),
             ("lpa-hello", "1.1-1")
         );
+    }
+
+    // --- package changes -----------------------------------------------------------------
+
+    const SI_HELLO: &str = include_str!("../../tests/data/pacman/si-hello.stdout");
+    const SI_MULTI: &str = include_str!("../../tests/data/pacman/si-multi.stdout");
+    const SI_MULTI_ERR: &str = include_str!("../../tests/data/pacman/si-multi.stderr");
+    const SI_NOPE_OUT: &str = include_str!("../../tests/data/pacman/si-nope.stdout");
+    const S_NOPE_ERR: &str = include_str!("../../tests/data/pacman/s-nope.stderr");
+    const R_NOPE_ERR: &str = include_str!("../../tests/data/pacman/r-nope.stderr");
+    const R_BREAKS_OUT: &str = include_str!("../../tests/data/pacman/r-lib-breaks.stdout");
+    const R_BREAKS_ERR: &str = include_str!("../../tests/data/pacman/r-lib-breaks.stderr");
+    const U_UNSAT_OUT: &str = include_str!("../../tests/data/pacman/u-unsatisfied.stdout");
+    const U_UNSAT_ERR: &str = include_str!("../../tests/data/pacman/u-unsatisfied.stderr");
+    const U_SCRIPTFAIL_OUT: &str = include_str!("../../tests/data/pacman/u-scriptfail.stdout");
+    const U_SCRIPTFAIL_ERR: &str = include_str!("../../tests/data/pacman/u-scriptfail.stderr");
+    const S_AGAIN_OUT: &str = include_str!("../../tests/data/pacman/s-needed-again.stdout");
+    const S_AGAIN_ERR: &str = include_str!("../../tests/data/pacman/s-needed-again.stderr");
+    const U_DOWN_OUT: &str = include_str!("../../tests/data/pacman/u-cache-downgrade.stdout");
+    const U_DOWN_ERR: &str = include_str!("../../tests/data/pacman/u-cache-downgrade.stderr");
+    const R_PACSAVE_ERR: &str = include_str!("../../tests/data/pacman/r-hello-pacsave.stderr");
+
+    fn entry(repo: &str, name: &str, version: &str) -> SyncEntry {
+        SyncEntry {
+            repo: repo.into(),
+            name: name.into(),
+            version: version.into(),
+        }
+    }
+
+    fn spec(name: &str, version: Option<&str>) -> PackageSpec {
+        PackageSpec {
+            name: name.into(),
+            version: version.map(str::to_string),
+        }
+    }
+
+    /// Offers of the fixture: repo lpa has hello 2.0-1; the cache holds hello 1.0-1, 1.1-1.
+    fn fixture_offers(name: &str) -> Offers {
+        match name {
+            "lpa-hello" => Offers {
+                sync: vec![entry("lpa", "lpa-hello", "2.0-1")],
+                cached: vec![
+                    (
+                        "1.0-1".into(),
+                        PathBuf::from("/c/lpa-hello-1.0-1-any.pkg.tar.zst"),
+                    ),
+                    (
+                        "1.1-1".into(),
+                        PathBuf::from("/c/lpa-hello-1.1-1-any.pkg.tar.zst"),
+                    ),
+                ],
+            },
+            "lpa-lib" => Offers {
+                sync: vec![entry("lpa", "lpa-lib", "1.1-1")],
+                cached: Vec::new(),
+            },
+            _ => Offers::default(),
+        }
+    }
+
+    fn none_installed(_: &str) -> Option<String> {
+        None
+    }
+
+    fn hello_2_installed(name: &str) -> Option<String> {
+        (name == "lpa-hello").then(|| "2.0-1".to_string())
+    }
+
+    #[test]
+    fn sync_info_parses_recorded_si() {
+        assert_eq!(
+            parse_sync_info(SI_HELLO),
+            [entry("lpa", "lpa-hello", "2.0-1")]
+        );
+        // Several names, one unknown (exit 1): the known ones are still printed.
+        assert_eq!(
+            parse_sync_info(SI_MULTI),
+            [
+                entry("lpa", "lpa-hello", "2.0-1"),
+                entry("lpa", "lpa-lib", "1.1-1")
+            ]
+        );
+        assert!(SI_MULTI_ERR.contains("'nope' was not found"));
+        assert!(parse_sync_info(SI_NOPE_OUT).is_empty());
+    }
+
+    #[test]
+    fn cache_file_names_give_versions_of_that_name_only() {
+        let v = |f: &str, n: &str| cache_file_version(f, n);
+        assert_eq!(
+            v("lpa-hello-1.0-1-any.pkg.tar.zst", "lpa-hello").as_deref(),
+            Some("1.0-1")
+        );
+        assert_eq!(
+            v("glibc-2:2.39-1-x86_64.pkg.tar.xz", "glibc").as_deref(),
+            Some("2:2.39-1")
+        );
+        assert_eq!(v("foo-1.0-1-any.pkg.tar", "foo").as_deref(), Some("1.0-1"));
+        // Another package whose name starts with ours.
+        assert_eq!(
+            v("lpa-hello-extra-1.0-1-any.pkg.tar.zst", "lpa-hello"),
+            None
+        );
+        assert_eq!(v("lpa-hello-1.0-1-any.pkg.tar.zst", "lpa"), None);
+        assert_eq!(v("lpa-hello-1.0-1-any.pkg.tar.zst.sig", "lpa-hello"), None);
+        assert_eq!(v("lpa-hello-1.0-1-any.pkg.tar.zst.part", "lpa-hello"), None);
+        assert_eq!(v("lpa-hello-1.0-1-any.pkg.tarx", "lpa-hello"), None);
+        assert_eq!(v("lpa-hello-1.0-any.pkg.tar.zst", "lpa-hello"), None);
+    }
+
+    #[test]
+    fn cached_files_reads_the_directory() {
+        let t = TempRoot::new("cache");
+        for f in [
+            "lpa-hello-1.1-1-any.pkg.tar.zst",
+            "lpa-hello-1.0-1-any.pkg.tar.zst",
+            "lpa-hello-1.0-1-any.pkg.tar.zst.sig",
+            "lpa-lib-1.0-1-any.pkg.tar.zst",
+        ] {
+            fs::write(t.0.join(f), "x").unwrap();
+        }
+        let got = cached_files(&t.0, "lpa-hello").unwrap();
+        assert_eq!(
+            got,
+            [
+                (
+                    "1.0-1".to_string(),
+                    t.0.join("lpa-hello-1.0-1-any.pkg.tar.zst")
+                ),
+                (
+                    "1.1-1".to_string(),
+                    t.0.join("lpa-hello-1.1-1-any.pkg.tar.zst")
+                ),
+            ]
+        );
+        assert!(cached_files(&t.0.join("missing"), "x").unwrap().is_empty());
+    }
+
+    #[test]
+    fn offers_list_repository_versions_first_without_repeats() {
+        let mut o = fixture_offers("lpa-hello");
+        o.cached.push((
+            "2.0-1".into(),
+            PathBuf::from("/c/lpa-hello-2.0-1-any.pkg.tar.zst"),
+        ));
+        assert_eq!(o.versions(), ["2.0-1", "1.0-1", "1.1-1"]);
+        assert!(Offers::default().versions().is_empty());
+    }
+
+    #[test]
+    fn plan_takes_repository_then_cache() {
+        let o = InstallOptions::default();
+        let plan = plan_install(
+            &[
+                spec("lpa-hello", Some("1.0-1")),
+                spec("lpa-lib", None),
+                spec("lpa-tool", None),
+            ],
+            &o,
+            &none_installed,
+            &fixture_offers,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.files,
+            [PathBuf::from("/c/lpa-hello-1.0-1-any.pkg.tar.zst")]
+        );
+        // A name in no repository is still handed to -S (groups, provides): pacman decides.
+        assert_eq!(plan.targets, ["lpa-lib", "lpa-tool"]);
+        let plan = plan_install(
+            &[spec("lpa-hello", Some("2.0-1"))],
+            &o,
+            &none_installed,
+            &fixture_offers,
+        )
+        .unwrap();
+        assert_eq!(plan.targets, ["lpa-hello"]);
+        assert!(plan.files.is_empty());
+    }
+
+    #[test]
+    fn plan_names_the_repository_of_a_second_entry() {
+        let offers = |_: &str| Offers {
+            sync: vec![entry("core", "x", "2-1"), entry("testing", "x", "3-1")],
+            cached: Vec::new(),
+        };
+        let plan = plan_install(
+            &[spec("x", Some("3-1"))],
+            &InstallOptions::default(),
+            &none_installed,
+            &offers,
+        )
+        .unwrap();
+        assert_eq!(plan.targets, ["testing/x"]);
+    }
+
+    #[test]
+    fn plan_refuses_unknown_versions_and_names() {
+        let o = InstallOptions::default();
+        match plan_install(
+            &[spec("lpa-hello", Some("9.9-1"))],
+            &o,
+            &none_installed,
+            &fixture_offers,
+        ) {
+            Err(PkgError::VersionConflict(m)) => {
+                assert!(
+                    m.contains("9.9-1") && m.contains("2.0-1, 1.0-1, 1.1-1"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            plan_install(&[spec("nope", Some("1-1"))], &o, &none_installed, &fixture_offers),
+            Err(PkgError::NotFound(n)) if n == "nope"
+        ));
+        // Installed but offered nowhere any more: the version, not the name, is the problem.
+        let installed = |n: &str| (n == "gone").then(|| "1-1".to_string());
+        assert!(matches!(
+            plan_install(
+                &[spec("gone", Some("2-1"))],
+                &o,
+                &installed,
+                &fixture_offers
+            ),
+            Err(PkgError::VersionConflict(_))
+        ));
+    }
+
+    #[test]
+    fn plan_refuses_a_downgrade_unless_allowed() {
+        let refuse = InstallOptions::default();
+        match plan_install(
+            &[spec("lpa-hello", Some("1.1-1"))],
+            &refuse,
+            &hello_2_installed,
+            &fixture_offers,
+        ) {
+            Err(PkgError::VersionConflict(m)) => assert!(m.contains("allow_downgrade"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let allow = InstallOptions {
+            allow_downgrade: true,
+            ..refuse
+        };
+        let plan = plan_install(
+            &[spec("lpa-hello", Some("1.1-1"))],
+            &allow,
+            &hello_2_installed,
+            &fixture_offers,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.files,
+            [PathBuf::from("/c/lpa-hello-1.1-1-any.pkg.tar.zst")]
+        );
+        // `-S name` would downgrade silently when the installed version is newer than the
+        // repository's.
+        let newer = |n: &str| (n == "lpa-hello").then(|| "3.0-1".to_string());
+        assert!(matches!(
+            plan_install(&[spec("lpa-hello", None)], &refuse, &newer, &fixture_offers),
+            Err(PkgError::VersionConflict(_))
+        ));
+        // Same version: not a downgrade (--needed skips it).
+        assert!(plan_install(
+            &[spec("lpa-hello", Some("2.0-1"))],
+            &refuse,
+            &hello_2_installed,
+            &fixture_offers
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn install_and_remove_command_lines() {
+        let pm = Pacman::new(settings(Path::new("/")));
+        let files = [PathBuf::from("/var/cache/pacman/pkg/a-1-1-any.pkg.tar.zst")];
+        assert_eq!(
+            args(&pm.install_files_command(&files, false)),
+            [
+                "--noconfirm",
+                "-U",
+                "--needed",
+                "--",
+                "/var/cache/pacman/pkg/a-1-1-any.pkg.tar.zst"
+            ]
+        );
+        assert_eq!(
+            args(&pm.install_files_command(&files, true)),
+            [
+                "--noconfirm",
+                "-U",
+                "--",
+                "/var/cache/pacman/pkg/a-1-1-any.pkg.tar.zst"
+            ]
+        );
+        let targets = ["a".to_string(), "lpa/b".to_string()];
+        assert_eq!(
+            args(&pm.install_targets_command(&targets, false)),
+            ["--noconfirm", "-S", "--needed", "--", "a", "lpa/b"]
+        );
+        assert_eq!(
+            args(&pm.install_targets_command(&targets, true)),
+            ["--noconfirm", "-S", "--", "a", "lpa/b"]
+        );
+        let names = ["a".to_string()];
+        let rm = |purge, force| args(&pm.remove_command(&names, &RemoveOptions { purge, force }));
+        assert_eq!(rm(false, false), ["--noconfirm", "-R", "--", "a"]);
+        assert_eq!(
+            rm(true, false),
+            ["--noconfirm", "-R", "--nosave", "--", "a"]
+        );
+        assert_eq!(
+            rm(true, true),
+            [
+                "--noconfirm",
+                "-R",
+                "--nosave",
+                "--nodeps",
+                "--nodeps",
+                "--",
+                "a"
+            ]
+        );
+        assert_eq!(args(&pm.sync_info_command(&names)), ["-Si", "--", "a"]);
+        assert_eq!(args(&pm.check_command()), ["-Dk"]);
+        assert_eq!(pm.cache_dir(), PathBuf::from("/var/cache/pacman/pkg"));
+    }
+
+    #[test]
+    fn change_commands_on_another_root() {
+        let pm = Pacman::new(settings(Path::new("/mnt/img")));
+        let a = args(&pm.remove_command(&["a".into()], &RemoveOptions::default()));
+        assert_eq!(a[..2], ["--root", "/mnt/img"]);
+        assert_eq!(a[a.len() - 4..], ["--noconfirm", "-R", "--", "a"]);
+        assert_eq!(
+            pm.cache_dir(),
+            PathBuf::from("/mnt/img/var/cache/pacman/pkg")
+        );
+    }
+
+    #[test]
+    fn recorded_failures_are_classified() {
+        let cmd = Command::new("pacman");
+        assert!(matches!(
+            interpret_change(&cmd, &finished(1, "", S_NOPE_ERR)),
+            Err(PkgError::NotFound(n)) if n == "nope"
+        ));
+        assert!(matches!(
+            interpret_change(&cmd, &finished(1, "", R_NOPE_ERR)),
+            Err(PkgError::NotFound(n)) if n == "nope"
+        ));
+        // -R: the reason is on stdout, the summary on stderr.
+        match interpret_change(&cmd, &finished(1, R_BREAKS_OUT, R_BREAKS_ERR)) {
+            Err(PkgError::DependencyConflict(m)) => {
+                assert!(
+                    m.contains(
+                        "removing lpa-lib breaks dependency 'lpa-lib>=1.0' required by lpa-hello"
+                    ),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match interpret_change(&cmd, &finished(1, U_UNSAT_OUT, U_UNSAT_ERR)) {
+            Err(PkgError::DependencyConflict(m)) => {
+                assert!(
+                    m.contains("unable to satisfy dependency 'lpa-lib>=1.0'"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match interpret_change(&cmd, &finished(1, "", U_LOCKED_ERR)) {
+            Err(PkgError::Command { code, .. }) => assert_eq!(code, Some(1)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_install_script_is_a_failure_despite_exit_zero() {
+        let cmd = Command::new("pacman");
+        assert!(U_SCRIPTFAIL_OUT.contains("installing lpa-fail"));
+        match interpret_change(&cmd, &finished(0, U_SCRIPTFAIL_OUT, U_SCRIPTFAIL_ERR)) {
+            Err(PkgError::Command {
+                code, stderr_tail, ..
+            }) => {
+                assert_eq!(code, Some(0));
+                assert!(
+                    stderr_tail.contains("install script failed"),
+                    "{stderr_tail}"
+                );
+                assert!(stderr_tail.contains("command failed to execute correctly"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn recorded_warnings_with_exit_zero_are_success() {
+        let cmd = Command::new("pacman");
+        assert!(interpret_change(&cmd, &finished(0, S_AGAIN_OUT, S_AGAIN_ERR)).is_ok());
+        assert!(interpret_change(&cmd, &finished(0, U_DOWN_OUT, U_DOWN_ERR)).is_ok());
+        assert!(interpret_change(&cmd, &finished(0, "", R_PACSAVE_ERR)).is_ok());
+    }
+
+    #[test]
+    fn runner_errors_keep_cancel_and_timeout() {
+        let c = runner::RunError::Cancelled {
+            command: "pacman -S".into(),
+        };
+        assert!(matches!(run_error(c), PkgError::Cancelled(m) if m == "pacman -S"));
+        let t = runner::RunError::Timeout {
+            command: "pacman -S".into(),
+            after: Duration::from_secs(3),
+        };
+        assert!(
+            matches!(run_error(t), PkgError::Timeout { after, .. } if after == Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn proc_stat_lines_find_live_pacman_only() {
+        assert!(stat_is_live_pacman("4242 (pacman) S 1 4242 4242 0 -1"));
+        assert!(!stat_is_live_pacman("4242 (pacman) Z 1 4242 4242 0 -1"));
+        assert!(!stat_is_live_pacman("4242 (pacman-key) S 1 4242"));
+        assert!(!stat_is_live_pacman("4242 (sleep) S 1 4242"));
+        // A command name may itself hold ") ".
+        assert!(!stat_is_live_pacman("4242 (x) pacman) S 1"));
+        assert!(!stat_is_live_pacman("garbage"));
+        let t = TempRoot::new("proc");
+        for (pid, stat) in [
+            ("10", "10 (pacman) S 1"),
+            ("11", "11 (bash) S 1"),
+            ("x", ""),
+        ] {
+            fs::create_dir_all(t.0.join(pid)).unwrap();
+            fs::write(t.0.join(pid).join("stat"), stat).unwrap();
+        }
+        assert_eq!(running_pacman_pids(&t.0), [10]);
+    }
+
+    fn quiet_exec<'a>(
+        on_line: &'a mut dyn FnMut(runner::Stream, &str),
+        cancel: &'a runner::Cancel,
+    ) -> Exec<'a> {
+        Exec {
+            on_line,
+            cancel,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn repair_without_a_lock_does_nothing() {
+        let t = recorded_root("repair-none");
+        let cancel = runner::Cancel::new();
+        let mut sink = |_: runner::Stream, _: &str| {};
+        let mut exec = quiet_exec(&mut sink, &cancel);
+        assert!(Pacman::new(settings(&t.0))
+            .repair(&mut exec)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn a_held_lock_refuses_a_change_without_running_pacman() {
+        let t = recorded_root("change-locked");
+        fs::write(t.0.join("var/lib/pacman/db.lck"), "").unwrap();
+        let cancel = runner::Cancel::new();
+        let mut sink = |_: runner::Stream, _: &str| {};
+        let mut exec = quiet_exec(&mut sink, &cancel);
+        let pm = Pacman::new(settings(&t.0));
+        match pm.remove(&["lpa-tool".into()], &RemoveOptions::default(), &mut exec) {
+            Err(PkgError::Locked { waited, .. }) => assert!(waited >= Duration::from_millis(300)),
+            other => panic!("{other:?}"),
+        }
+        // A cancel while waiting for the lock ends the wait at once.
+        cancel.cancel();
+        let start = Instant::now();
+        assert!(matches!(
+            pm.remove(&["lpa-tool".into()], &RemoveOptions::default(), &mut exec),
+            Err(PkgError::Cancelled(_))
+        ));
+        assert!(start.elapsed() < Duration::from_millis(300));
+    }
+
+    #[test]
+    fn save_copies_the_cached_file_or_falls_back_to_the_repository() {
+        let t = TempRoot::new("save");
+        let cache = t.0.join("cache");
+        fs::create_dir_all(&cache).unwrap();
+        let src = cache.join("lpa-hello-1.0-1-any.pkg.tar.zst");
+        fs::write(&src, "package bytes").unwrap();
+        let offer = Offers {
+            sync: vec![entry("lpa", "lpa-hello", "2.0-1")],
+            cached: vec![("1.0-1".into(), src)],
+        };
+        let dir = t.0.join("saved");
+        let s = save_one("lpa-hello", "1.0-1", &offer, &dir)
+            .unwrap()
+            .unwrap();
+        let file = s.file.unwrap();
+        assert_eq!(file, dir.join("lpa-hello-1.0-1-any.pkg.tar.zst"));
+        assert_eq!(fs::read_to_string(file).unwrap(), "package bytes");
+        let s = save_one("lpa-hello", "2.0-1", &offer, &dir)
+            .unwrap()
+            .unwrap();
+        assert_eq!((s.version.as_str(), s.file), ("2.0-1", None));
+        assert!(save_one("lpa-hello", "1.1-1", &offer, &dir)
+            .unwrap()
+            .is_none());
     }
 }

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds the pacman fixture set (lpa-lib, lpa-hello, lpa-tool; see helper-pkg.md) into OUTDIR:
+# Builds the pacman fixture set (lpa-lib, lpa-hello, lpa-tool; see helper-pkg.md) and lpa-slow
+# (whose .INSTALL post_install sleeps 30 s, for cancel/timeout tests) into OUTDIR:
 #   OUTDIR/pkgs/*.pkg.tar.zst   every version, for `pacman -U` of a specific (older) version
 #   OUTDIR/repo/lpa.db*         repository `lpa` as repo-add makes it (newest version of each name)
 #   OUTDIR/pacman.conf          for use inside a sandbox with OUTDIR bind-mounted at
@@ -43,6 +44,7 @@ tree_size() {
 file_list() {
     printf '%s\0' .PKGINFO
     if [ -f .MTREE ]; then printf '%s\0' .MTREE; fi
+    if [ -f .INSTALL ]; then printf '%s\0' .INSTALL; fi
     find . -mindepth 1 ! -name '.*' -print0 | sed -z 's|^\./||' | sort -z
 }
 
@@ -96,11 +98,23 @@ echo 'lpa-hello $1'"
 depend = lpa-lib>=1.0" "$t"
 }
 
+# lpa-tool VERSION
 make_tool() {
     t=$work/lpa-tool-$1
     put_file "$t" usr/bin/lpa-tool 755 "#!/bin/sh
 echo 'lpa-tool $1'"
     build lpa-tool "$1" "LPA fixture tool" "https://lpa.invalid/tool" "" "$t"
+}
+
+# lpa-slow VERSION: its install script runs `sleep 30`, so a test can cancel or time out a
+# transaction while pacman waits for the scriptlet.
+make_slow() {
+    t=$work/lpa-slow-$1
+    put_file "$t" usr/share/lpa/slow.txt 644 "lpa-slow $1"
+    put_file "$t" .INSTALL 644 "post_install() {
+    sleep 30
+}"
+    build lpa-slow "$1" "LPA fixture slow" "https://lpa.invalid/slow" "" "$t"
 }
 
 rm -f "$out/pkgs/"*.pkg.tar.zst "$out/repo/"lpa.*
@@ -110,6 +124,7 @@ make_hello 1.0-1
 make_hello 1.1-1
 make_hello 2.0-1
 make_tool 1.0-1
+make_slow 1.0-1
 
 # desc_entry FILE: the repository `desc` record of one package file, field for field as
 # repo-add (pacman 6.0.2) writes it. Written here because Debian's repo-add needs makepkg's
@@ -175,7 +190,7 @@ make_db() {
 
 # The repository holds one version per name, the newest (as repo-add would keep it); pacman -S
 # fetches package files from the Server directory, so they sit beside the database.
-newest="lpa-lib-1.1-1 lpa-hello-2.0-1 lpa-tool-1.0-1"
+newest="lpa-lib-1.1-1 lpa-hello-2.0-1 lpa-tool-1.0-1 lpa-slow-1.0-1"
 set --
 for p in $newest; do
     cp "$out/pkgs/$p-any.pkg.tar.zst" "$out/repo/"
