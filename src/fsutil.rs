@@ -40,11 +40,7 @@ fn temp_path(path: &Path) -> std::io::Result<PathBuf> {
         )
     })?;
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp_name = format!(
-        ".{}.tmp.{}.{n}",
-        name.to_string_lossy(),
-        std::process::id()
-    );
+    let tmp_name = format!(".{}.tmp.{}.{n}", name.to_string_lossy(), std::process::id());
     Ok(path.with_file_name(tmp_name))
 }
 

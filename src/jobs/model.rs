@@ -626,7 +626,10 @@ mod tests {
             assert_eq!(serde_json::to_value(o).unwrap(), json!(o.as_str()));
         }
         assert_eq!(Operation::PatchApply.as_str(), "patch_apply");
-        let terminal: Vec<_> = JobStatus::ALL.into_iter().filter(|s| s.is_terminal()).collect();
+        let terminal: Vec<_> = JobStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .collect();
         assert_eq!(
             terminal,
             [
@@ -790,7 +793,10 @@ mod tests {
         });
         let text = serde_json::to_string(&j).unwrap();
         let back: Job = serde_json::from_str(&text).unwrap();
-        assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&j).unwrap());
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&j).unwrap()
+        );
         assert_eq!(back.created_at, j.created_at, "sub-second precision kept");
         assert_eq!(back.request, j.request);
         let rb = JobRequest::Rollback {

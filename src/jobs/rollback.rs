@@ -359,7 +359,11 @@ mod tests {
         assert_eq!(step_names(&ok), ["r", "kept", "avail"]);
         let names: Vec<&str> = not.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["evicted", "broken"]);
-        assert!(not[0].reason.contains("no longer offer"), "{}", not[0].reason);
+        assert!(
+            not[0].reason.contains("no longer offer"),
+            "{}",
+            not[0].reason
+        );
         assert!(not[1].reason.contains("offline"), "{}", not[1].reason);
         assert_eq!(not[0].version, "2");
         std::fs::remove_dir_all(dir).unwrap();

@@ -81,7 +81,8 @@ impl Store {
         }
         let bytes = serde_json::to_vec(job).map_err(|e| StoreError::Encode(e.to_string()))?;
         let path = self.path_of(&job.id);
-        write_atomic(&path, &bytes, PRIVATE_MODE).map_err(|error| StoreError::Io { path, error })?;
+        write_atomic(&path, &bytes, PRIVATE_MODE)
+            .map_err(|error| StoreError::Io { path, error })?;
         written.insert(job.id, job.revision);
         Ok(())
     }
@@ -172,7 +173,8 @@ pub fn current_boot_id() -> Option<String> {
 pub fn recover(job: &mut Job, boot_id: Option<&str>, now: OffsetDateTime) -> bool {
     let message = match job.status {
         JobStatus::Running => {
-            let rebooted = matches!((job.boot_id.as_deref(), boot_id), (Some(a), Some(b)) if a != b);
+            let rebooted =
+                matches!((job.boot_id.as_deref(), boot_id), (Some(a), Some(b)) if a != b);
             if rebooted {
                 "the host rebooted while this job was running (boot id changed)"
             } else {
@@ -246,7 +248,10 @@ mod tests {
         let mut j = job(JobStatus::Running);
         j.note("info", "hello");
         store.save(&j).unwrap();
-        let mode = std::fs::metadata(store.path_of(&j.id)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(store.path_of(&j.id))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         let loaded = store.load();
         assert_eq!(loaded.len(), 1);
@@ -316,7 +321,10 @@ mod tests {
         let mut pending = job(JobStatus::Pending);
         recover(&mut pending, Some("boot-b"), now);
         assert_eq!(pending.status, JobStatus::Failed);
-        assert_eq!(pending.error.unwrap().message, "not started: the agent restarted");
+        assert_eq!(
+            pending.error.unwrap().message,
+            "not started: the agent restarted"
+        );
         assert_eq!(pending.progress_percent, 100);
         assert!(pending.completed_at.is_some());
 

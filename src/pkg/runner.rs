@@ -819,8 +819,14 @@ mod tests {
         t.join().unwrap();
         assert!(matches!(r, Err(RunError::Cancelled { .. })), "{r:?}");
         let took = start.elapsed();
-        assert!(took >= Duration::from_millis(400), "no grace was given: {took:?}");
-        assert!(took < Duration::from_secs(2), "the 5 s default was used: {took:?}");
+        assert!(
+            took >= Duration::from_millis(400),
+            "no grace was given: {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(2),
+            "the 5 s default was used: {took:?}"
+        );
         assert!(pid > 0 && !Path::new(&format!("/proc/{pid}")).exists());
     }
 
