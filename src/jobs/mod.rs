@@ -1,4 +1,13 @@
 //! Everything that changes the host runs as a job: persisted, logged, cancellable, timed
 //! out, and undoable from the changes it really made.
 
+pub mod engine;
 pub mod events;
+pub mod model;
+pub mod rollback;
+pub mod store;
+
+pub use engine::{CancelOutcome, Engine, EngineError, EngineSettings};
+pub use model::{
+    Change, Job, JobError, JobRequest, JobResult, JobStatus, LogLine, NotRestorable, Operation,
+};

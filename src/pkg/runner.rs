@@ -34,16 +34,19 @@ pub struct Command {
     pub env: Vec<(OsString, OsString)>,
     /// Deadline for the whole run.
     pub timeout: Duration,
+    /// How long a stopped process group gets between SIGTERM and SIGKILL.
+    pub grace: Duration,
 }
 
 impl Command {
-    /// A command with no arguments and a 10-minute deadline.
+    /// A command with no arguments, a 10-minute deadline and [`KILL_GRACE`].
     pub fn new(program: impl Into<PathBuf>) -> Command {
         Command {
             program: program.into(),
             args: Vec::new(),
             env: Vec::new(),
             timeout: Duration::from_secs(600),
+            grace: KILL_GRACE,
         }
     }
 
@@ -72,6 +75,12 @@ impl Command {
     /// Sets the deadline.
     pub fn timeout(mut self, t: Duration) -> Command {
         self.timeout = t;
+        self
+    }
+
+    /// Sets the SIGTERM-to-SIGKILL grace used when the deadline passes or on cancel.
+    pub fn grace(mut self, g: Duration) -> Command {
+        self.grace = g;
         self
     }
 
@@ -159,11 +168,7 @@ impl From<RunError> for PkgError {
                 error,
             },
             RunError::Timeout { command, after } => PkgError::Timeout { command, after },
-            RunError::Cancelled { command } => PkgError::Command {
-                command,
-                code: None,
-                stderr_tail: "cancelled".into(),
-            },
+            RunError::Cancelled { command } => PkgError::Cancelled(command),
         }
     }
 }
@@ -198,7 +203,8 @@ pub const BASE_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 /// dropped from [`Finished`], with a note saying so.
 pub const CAPTURE_LIMIT: usize = 64 << 20;
 
-/// How long a stopped process group gets between SIGTERM and SIGKILL.
+/// How long a stopped process group gets between SIGTERM and SIGKILL unless the command
+/// says otherwise ([`Command::grace`]).
 pub const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// A line longer than this is delivered in pieces, so one endless line cannot exhaust memory.
@@ -225,6 +231,14 @@ impl Limits {
         grace: KILL_GRACE,
         linger: Duration::from_secs(2),
     };
+
+    /// The standard limits with the command's own grace.
+    fn for_command(cmd: &Command) -> Limits {
+        Limits {
+            grace: cmd.grace,
+            ..Limits::STANDARD
+        }
+    }
 }
 
 /// Runs a command to its end, delivering each output line to `on_line` as it arrives, and
@@ -232,11 +246,11 @@ impl Limits {
 ///
 /// The child gets a cleared environment (PATH, `LC_ALL=C`, `HOME=/root`, then `cmd.env`),
 /// stdin from /dev/null and its own process group. At the deadline the whole group gets
-/// SIGTERM, then SIGKILL after [`KILL_GRACE`]. Processes it leaves behind after a normal
+/// SIGTERM, then SIGKILL after the command's grace ([`KILL_GRACE`] by default). Processes it leaves behind after a normal
 /// exit are not killed (they may be services it started); the pipes are closed after a
 /// short linger instead.
 pub fn run(cmd: &Command, on_line: &mut dyn FnMut(Stream, &str)) -> Result<Finished, RunError> {
-    run_with(cmd, on_line, None, Limits::STANDARD)
+    run_with(cmd, on_line, None, Limits::for_command(cmd))
 }
 
 /// Like [`run`], but also stops the process group (SIGTERM, grace, SIGKILL) when `cancel`
@@ -246,7 +260,7 @@ pub fn run_cancellable(
     on_line: &mut dyn FnMut(Stream, &str),
     cancel: &Cancel,
 ) -> Result<Finished, RunError> {
-    run_with(cmd, on_line, Some(cancel), Limits::STANDARD)
+    run_with(cmd, on_line, Some(cancel), Limits::for_command(cmd))
 }
 
 /// Runs a command and captures its output without a line callback.
@@ -789,6 +803,34 @@ mod tests {
     }
 
     #[test]
+    fn the_command_grace_bounds_a_cancel_of_a_term_ignoring_group() {
+        let cmd = sh("trap '' TERM; echo $$; while :; do sleep 0.05; done")
+            .grace(Duration::from_millis(300));
+        assert_eq!(Command::new("x").grace, KILL_GRACE);
+        let cancel = Cancel::new();
+        let remote = cancel.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            remote.cancel();
+        });
+        let start = Instant::now();
+        let mut pid = 0;
+        let r = run_cancellable(&cmd, &mut |_, l| pid = l.parse().unwrap_or(0), &cancel);
+        t.join().unwrap();
+        assert!(matches!(r, Err(RunError::Cancelled { .. })), "{r:?}");
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(400),
+            "no grace was given: {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(2),
+            "the 5 s default was used: {took:?}"
+        );
+        assert!(pid > 0 && !Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
     fn an_already_cancelled_token_starts_nothing() {
         let cancel = Cancel::new();
         cancel.cancel();
@@ -884,7 +926,7 @@ mod tests {
         ));
         assert!(matches!(
             PkgError::from(RunError::Cancelled { command: c() }),
-            PkgError::Command { code: None, stderr_tail, .. } if stderr_tail == "cancelled"
+            PkgError::Cancelled(command) if command == "tool --flag"
         ));
     }
 }

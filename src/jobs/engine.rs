@@ -1,0 +1,2201 @@
+//! The job engine: checks a request, queues it, runs it on a worker under the host's one
+//! package transaction, records what really changed, and keeps every step on disk.
+//!
+//! Locks, always taken in this order when nested: the transaction lock's holder slot, then
+//! the job table. Records are written outside the job table lock; their revision keeps a
+//! late write of an older snapshot from winning.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::events::{Events, JobEvent};
+use super::model::{Change, Job, JobError, JobRequest, JobResult, JobStatus, NotRestorable};
+use super::rollback::{check_restorable, steps_from, targets, RollbackCache};
+use super::store::{current_boot_id, expired, recover, Store, AGENT_RESTARTED};
+use crate::pkg::inventory::Inventory;
+use crate::pkg::runner::{Cancel, Stream};
+use crate::pkg::{
+    Exec, InstallOptions, InstalledPackage, PackageManager, PackageSpec, PkgError, RemoveOptions,
+    RestoreStep,
+};
+
+/// Progress events of one job are sent at most this often (status changes always go out).
+const PROGRESS_EVENT_INTERVAL: Duration = Duration::from_millis(200);
+/// A running job's record is rewritten at most this often (status changes always are).
+const PERSIST_INTERVAL: Duration = Duration::from_secs(1);
+/// Deadline of the database repair after a failed, cancelled or timed-out transaction.
+const REPAIR_TIMEOUT: Duration = Duration::from_secs(300);
+/// How much longer than the kill grace a cancel waits for the job to wind down (repair).
+const CANCEL_SLACK: Duration = Duration::from_secs(15);
+/// How often a job waiting for the package transaction checks its cancel flag.
+const TXN_POLL: Duration = Duration::from_millis(50);
+
+/// Progress milestones.
+const P_STARTED: u8 = 10;
+const P_SAVED: u8 = 20;
+const P_SAVE_LINES_MAX: u8 = 19;
+const P_TOOL_LINES_MAX: u8 = 90;
+const P_CHANGES: u8 = 95;
+
+/// The engine's knobs (from `jobs.*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// Directory of the job records.
+    pub storage_path: PathBuf,
+    /// Worker threads (jobs taken off the queue at once).
+    pub max_concurrent: usize,
+    /// Deadline of one job, counted from when it holds the package transaction.
+    pub timeout: Duration,
+    /// Jobs waiting in the queue at most.
+    pub max_queued: usize,
+    /// Finished jobs kept at most.
+    pub retention_max_jobs: usize,
+    /// Finished jobs older than this many days are deleted.
+    pub retention_days: u64,
+    /// A job's log is capped at this many bytes of tool output.
+    pub log_max_bytes: usize,
+    /// SIGTERM-to-SIGKILL grace of a cancelled or timed-out command.
+    pub cancel_grace: Duration,
+    /// Where package files saved for rollbacks go.
+    pub rollback_cache_path: PathBuf,
+    /// Size bound of that cache.
+    pub rollback_cache_max_bytes: u64,
+}
+
+impl EngineSettings {
+    /// The settings of the `jobs.*` configuration.
+    pub fn from_config(c: &crate::config::JobsConfig) -> Self {
+        EngineSettings {
+            storage_path: c.storage_path.clone(),
+            max_concurrent: c.max_concurrent,
+            timeout: c.timeout(),
+            max_queued: c.max_queued,
+            retention_max_jobs: c.retention_max_jobs,
+            retention_days: c.retention_days,
+            log_max_bytes: c.log_max_bytes,
+            cancel_grace: Duration::from_secs(c.cancel_grace_seconds),
+            rollback_cache_path: c.rollback_cache_path.clone(),
+            rollback_cache_max_bytes: c.rollback_cache_max_mb.saturating_mul(1024 * 1024),
+        }
+    }
+}
+
+/// Why the engine refused a call.
+#[derive(Debug)]
+pub enum EngineError {
+    /// No job with this id.
+    NotFound(Uuid),
+    /// The queue holds `max` waiting jobs already (retryable).
+    QueueFull {
+        /// The queue bound.
+        max: usize,
+    },
+    /// A synchronous check of the request failed (invalid, unknown, version conflict).
+    Pkg(PkgError),
+    /// The job cannot be rolled back (not finished, or changed nothing).
+    NotRollbackable(String),
+    /// Job records could not be written, or the engine is stopping.
+    Storage(String),
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::NotFound(id) => write!(f, "job {id} not found"),
+            EngineError::QueueFull { max } => write!(
+                f,
+                "the job queue is full ({max} jobs waiting); retry when some have started"
+            ),
+            EngineError::Pkg(e) => write!(f, "{e}"),
+            EngineError::NotRollbackable(m) => write!(f, "{m}"),
+            EngineError::Storage(m) => write!(f, "job storage: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+impl From<PkgError> for EngineError {
+    fn from(e: PkgError) -> EngineError {
+        EngineError::Pkg(e)
+    }
+}
+
+/// What `DELETE /api/v1/jobs/{id}` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CancelOutcome {
+    /// The job.
+    pub job_id: Uuid,
+    /// Its status when the request came.
+    pub previous_status: JobStatus,
+    /// Its status now; `None` when its record was deleted.
+    pub current_status: Option<JobStatus>,
+    /// `cancelled`, `deleted`, or `cancelling` (still stopping when the wait ended).
+    pub action: &'static str,
+}
+
+/// One job in memory with what only the running engine needs.
+struct Entry {
+    job: Job,
+    cancel: Cancel,
+    last_persist: Option<Instant>,
+    last_event: Option<Instant>,
+}
+
+impl Entry {
+    fn new(job: Job) -> Entry {
+        Entry {
+            job,
+            cancel: Cancel::new(),
+            last_persist: None,
+            last_event: None,
+        }
+    }
+}
+
+/// The one package transaction of the host: who holds it, and a condvar for waiters.
+#[derive(Default)]
+struct TxnLock {
+    holder: Mutex<Option<Uuid>>,
+    freed: Condvar,
+}
+
+/// Holding the package transaction; dropping it lets the next job in.
+struct TxnGuard<'a> {
+    lock: &'a TxnLock,
+}
+
+impl Drop for TxnGuard<'_> {
+    fn drop(&mut self) {
+        *relock(&self.lock.holder) = None;
+        self.lock.freed.notify_all();
+    }
+}
+
+/// Why a job never got the package transaction.
+enum NotStarted {
+    Cancelled,
+    ShuttingDown,
+}
+
+impl TxnLock {
+    /// Waits for the transaction, calling `on_wait` with the holder once if it must wait;
+    /// gives up on cancel or shutdown.
+    fn acquire(
+        &self,
+        id: Uuid,
+        cancel: &Cancel,
+        accepting: &AtomicBool,
+        on_wait: &dyn Fn(Uuid),
+    ) -> Result<TxnGuard<'_>, NotStarted> {
+        let mut told = false;
+        let mut holder = relock(&self.holder);
+        loop {
+            if cancel.is_cancelled() {
+                return Err(NotStarted::Cancelled);
+            }
+            if !accepting.load(Ordering::SeqCst) {
+                return Err(NotStarted::ShuttingDown);
+            }
+            match *holder {
+                None => {
+                    *holder = Some(id);
+                    return Ok(TxnGuard { lock: self });
+                }
+                Some(other) if !told => {
+                    told = true;
+                    drop(holder);
+                    on_wait(other);
+                    holder = relock(&self.holder);
+                }
+                Some(_) => {
+                    holder = self
+                        .freed
+                        .wait_timeout(holder, TXN_POLL)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+}
+
+fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every value behind these locks stays consistent across a panicking holder.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// The package operation a job performs.
+enum Action {
+    Install(Vec<PackageSpec>, InstallOptions),
+    Remove(Vec<String>, RemoveOptions),
+    Restore(Vec<RestoreStep>),
+}
+
+/// The state a job asks for, per package, to tell which ones failed.
+enum Want {
+    Present,
+    Version(String),
+    Changed,
+    Absent,
+}
+
+impl Want {
+    fn met(&self, before: Option<&str>, after: Option<&str>) -> bool {
+        match self {
+            Want::Present => after.is_some(),
+            Want::Version(v) => after == Some(v.as_str()),
+            Want::Changed => after.is_some() && after != before,
+            Want::Absent => after.is_none(),
+        }
+    }
+}
+
+/// What a job will do, decided once it holds the transaction.
+struct Plan {
+    action: Action,
+    wants: Vec<(String, Want)>,
+    not_restorable: Vec<NotRestorable>,
+}
+
+/// How a job ended.
+struct Outcome {
+    status: JobStatus,
+    error: Option<JobError>,
+    changes: Vec<Change>,
+    result: JobResult,
+}
+
+impl Outcome {
+    fn failed(status: JobStatus, error: JobError) -> Outcome {
+        Outcome {
+            status,
+            error: Some(error),
+            changes: Vec::new(),
+            result: JobResult::default(),
+        }
+    }
+}
+
+/// The job engine. Create it with [`Engine::start`].
+pub struct Engine {
+    settings: EngineSettings,
+    inventory: Arc<Inventory>,
+    events: Events,
+    store: Store,
+    cache: RollbackCache,
+    boot_id: Option<String>,
+    jobs: Mutex<HashMap<Uuid, Entry>>,
+    changed: Condvar,
+    queue: Mutex<Option<Sender<Uuid>>>,
+    txn: TxnLock,
+    accepting: AtomicBool,
+}
+
+impl Engine {
+    /// Loads the stored jobs (failing those a previous run left unfinished), applies
+    /// retention, and starts `max_concurrent` workers.
+    pub fn start(
+        settings: EngineSettings,
+        inventory: Arc<Inventory>,
+        events: Events,
+    ) -> Result<Arc<Engine>, EngineError> {
+        Engine::start_with_boot_id(settings, inventory, events, current_boot_id())
+    }
+
+    /// [`Engine::start`] with the boot id given (tests simulate reboots with it).
+    pub(crate) fn start_with_boot_id(
+        settings: EngineSettings,
+        inventory: Arc<Inventory>,
+        events: Events,
+        boot_id: Option<String>,
+    ) -> Result<Arc<Engine>, EngineError> {
+        let store =
+            Store::open(&settings.storage_path).map_err(|e| EngineError::Storage(e.to_string()))?;
+        let jobs = load_jobs(&store, boot_id.as_deref());
+        let cache = RollbackCache::new(
+            &settings.rollback_cache_path,
+            settings.rollback_cache_max_bytes,
+        );
+        cache.remove_orphans(&|id| jobs.contains_key(id));
+        let (tx, rx) = crossbeam_channel::bounded(settings.max_queued.max(1));
+        let engine = Arc::new(Engine {
+            settings,
+            inventory,
+            events,
+            store,
+            cache,
+            boot_id,
+            jobs: Mutex::new(jobs),
+            changed: Condvar::new(),
+            queue: Mutex::new(Some(tx)),
+            txn: TxnLock::default(),
+            accepting: AtomicBool::new(true),
+        });
+        engine.apply_retention();
+        for i in 0..engine.settings.max_concurrent.max(1) {
+            let worker = Arc::clone(&engine);
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("job-worker-{i}"))
+                .spawn(move || worker.work(&rx))
+                .map_err(|e| EngineError::Storage(format!("cannot start a job worker: {e}")))?;
+        }
+        Ok(engine)
+    }
+
+    /// Checks a request against the package database now and queues it; returns the
+    /// pending job.
+    pub fn submit(&self, request: JobRequest) -> Result<Job, EngineError> {
+        self.check_accepting()?;
+        if let JobRequest::Rollback { original } = request {
+            return self.rollback(&original);
+        }
+        self.precheck(&request)?;
+        self.enqueue(Job::new(Uuid::new_v4(), request, now()))
+    }
+
+    /// A snapshot of one job.
+    pub fn get(&self, id: &Uuid) -> Option<Job> {
+        self.table().get(id).map(|e| e.job.clone())
+    }
+
+    /// Snapshots of every job, newest first.
+    pub fn list(&self) -> Vec<Job> {
+        let mut all: Vec<Job> = self.table().values().map(|e| e.job.clone()).collect();
+        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        all
+    }
+
+    /// Cancels a pending job, stops a running one (waiting for it to wind down, at most the
+    /// kill grace plus 15 s), or deletes a finished one.
+    pub fn cancel(&self, id: &Uuid) -> Result<CancelOutcome, EngineError> {
+        let mut table = self.table();
+        let entry = table.get_mut(id).ok_or(EngineError::NotFound(*id))?;
+        let previous = entry.job.status;
+        match previous {
+            JobStatus::Pending => {
+                let snap = self.change_locked(entry, |j| {
+                    let msg = "cancelled before it started";
+                    j.note("info", msg);
+                    end(
+                        j,
+                        JobStatus::Cancelled,
+                        Some(JobError::new("JOB_CANCELLED", msg)),
+                    );
+                });
+                drop(table);
+                self.persist(snap);
+                Ok(outcome(
+                    *id,
+                    previous,
+                    Some(JobStatus::Cancelled),
+                    "cancelled",
+                ))
+            }
+            JobStatus::Running => {
+                entry.cancel.cancel();
+                let snap = self.change_locked(entry, |j| j.note("info", "cancel requested"));
+                drop(table);
+                self.persist(snap);
+                Ok(self.await_stop(id, previous))
+            }
+            _ => {
+                table.remove(id);
+                drop(table);
+                self.store.delete(id);
+                self.cache.remove(id);
+                Ok(outcome(*id, previous, None, "deleted"))
+            }
+        }
+    }
+
+    /// Queues a job returning every package `id` changed to its state before it.
+    pub fn rollback(&self, id: &Uuid) -> Result<Job, EngineError> {
+        self.check_accepting()?;
+        let original = self.get(id).ok_or(EngineError::NotFound(*id))?;
+        if !original.status.is_terminal() {
+            return Err(EngineError::NotRollbackable(format!(
+                "job {id} is still {}; only a finished job can be rolled back",
+                original.status.as_str()
+            )));
+        }
+        if original.changes.is_empty() {
+            return Err(EngineError::NotRollbackable(format!(
+                "job {id} changed no package; there is nothing to roll back"
+            )));
+        }
+        let mut job = Job::new(
+            Uuid::new_v4(),
+            JobRequest::Rollback { original: *id },
+            now(),
+        );
+        job.original_job_id = Some(*id);
+        job.packages = original.changes.iter().map(|c| c.name.clone()).collect();
+        self.enqueue(job)
+    }
+
+    /// Stops taking jobs, fails the queued ones (they never start), and waits up to `wait`
+    /// for running ones to finish; a package transaction is never killed half-way.
+    pub fn shutdown(&self, wait: Duration) {
+        self.accepting.store(false, Ordering::SeqCst);
+        drop(relock(&self.queue).take());
+        let pending: Vec<Uuid> = self
+            .table()
+            .values()
+            .filter(|e| e.job.status == JobStatus::Pending)
+            .map(|e| e.job.id)
+            .collect();
+        for id in pending {
+            self.change(&id, |j| {
+                if j.status == JobStatus::Pending {
+                    fail_not_started(j, "not started: the agent is shutting down");
+                }
+            });
+        }
+        let deadline = Instant::now() + wait;
+        let mut table = self.table();
+        loop {
+            let running = table
+                .values()
+                .filter(|e| e.job.status == JobStatus::Running)
+                .count();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if running == 0 {
+                return;
+            }
+            if left.is_zero() {
+                log::warn!(
+                    "{running} job(s) still running at shutdown; they will be marked failed at the next start"
+                );
+                return;
+            }
+            table = self
+                .changed
+                .wait_timeout(table, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn table(&self) -> MutexGuard<'_, HashMap<Uuid, Entry>> {
+        relock(&self.jobs)
+    }
+
+    fn check_accepting(&self) -> Result<(), EngineError> {
+        if self.accepting.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(EngineError::Storage(
+                "the agent is shutting down; no new jobs are accepted".into(),
+            ))
+        }
+    }
+
+    // ----- submission -------------------------------------------------------------------
+
+    fn precheck(&self, request: &JobRequest) -> Result<(), EngineError> {
+        let backend = self.inventory.backend();
+        match request {
+            JobRequest::Install { packages, options } => {
+                if packages.is_empty() {
+                    return Err(PkgError::Invalid {
+                        field: "packages".into(),
+                        message: "at least one package is required".into(),
+                    }
+                    .into());
+                }
+                let installed = self.inventory.installed()?;
+                for p in packages {
+                    check_spec(backend.as_ref(), &installed, p, options, false)?;
+                }
+            }
+            JobRequest::Update { package, options } => {
+                let installed = self.inventory.installed()?;
+                check_spec(backend.as_ref(), &installed, package, options, true)?;
+            }
+            JobRequest::Remove { name, .. } => {
+                backend.validate_name(name)?;
+                let installed = self.inventory.installed()?;
+                if !installed.iter().any(|p| &p.name == name) {
+                    return Err(PkgError::NotFound(name.clone()).into());
+                }
+            }
+            JobRequest::Rollback { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn enqueue(&self, mut job: Job) -> Result<Job, EngineError> {
+        job.revision = 1;
+        job.note("info", format!("{} job submitted", job.operation.as_str()));
+        self.store
+            .save(&job)
+            .map_err(|e| EngineError::Storage(e.to_string()))?;
+        let mut table = self.table();
+        let sent = match relock(&self.queue).as_ref() {
+            Some(tx) => tx.try_send(job.id),
+            None => Err(TrySendError::Disconnected(job.id)),
+        };
+        match sent {
+            Ok(()) => {}
+            Err(e) => {
+                drop(table);
+                self.store.delete(&job.id);
+                return Err(match e {
+                    TrySendError::Full(_) => EngineError::QueueFull {
+                        max: self.settings.max_queued.max(1),
+                    },
+                    TrySendError::Disconnected(_) => EngineError::Storage(
+                        "the agent is shutting down; no new jobs are accepted".into(),
+                    ),
+                });
+            }
+        }
+        // Inserted under the same lock as the send: a worker that already took the id
+        // waits for the table and finds the job.
+        self.events.publish(&event_of(&job));
+        let mut entry = Entry::new(job.clone());
+        entry.last_event = Some(Instant::now());
+        entry.last_persist = Some(Instant::now());
+        table.insert(job.id, entry);
+        Ok(job)
+    }
+
+    // ----- changing a job ---------------------------------------------------------------
+
+    /// Applies `f` to a job under the table lock, publishing its events in order; returns a
+    /// snapshot when the record should be written.
+    fn change_locked(&self, entry: &mut Entry, f: impl FnOnce(&mut Job)) -> Option<Job> {
+        let status = entry.job.status;
+        let progress = entry.job.progress_percent;
+        f(&mut entry.job);
+        let job = &mut entry.job;
+        job.revision += 1;
+        job.updated_at = now();
+        let at = Instant::now();
+        let status_changed = job.status != status;
+        let progress_due = job.progress_percent != progress
+            && entry
+                .last_event
+                .is_none_or(|t| at.duration_since(t) >= PROGRESS_EVENT_INTERVAL);
+        if status_changed || progress_due {
+            entry.last_event = Some(at);
+            self.events.publish(&event_of(job));
+        }
+        if status_changed {
+            self.changed.notify_all();
+        }
+        let persist_due = status_changed
+            || entry
+                .last_persist
+                .is_none_or(|t| at.duration_since(t) >= PERSIST_INTERVAL);
+        if persist_due {
+            entry.last_persist = Some(at);
+            Some(job.clone())
+        } else {
+            None
+        }
+    }
+
+    fn change(&self, id: &Uuid, f: impl FnOnce(&mut Job)) {
+        let snap = {
+            let mut table = self.table();
+            match table.get_mut(id) {
+                Some(entry) => self.change_locked(entry, f),
+                None => None,
+            }
+        };
+        self.persist(snap);
+    }
+
+    fn persist(&self, snap: Option<Job>) {
+        if let Some(job) = snap {
+            if let Err(e) = self.store.save(&job) {
+                log::error!("cannot write the record of job {}: {e}", job.id);
+            }
+        }
+    }
+
+    fn note(&self, id: &Uuid, level: &str, message: impl Into<String>) {
+        let message = message.into();
+        self.change(id, |j| j.note(level, message));
+    }
+
+    fn advance(&self, id: &Uuid, percent: u8) {
+        self.change(id, |j| j.advance(percent));
+    }
+
+    /// One line of tool output: logged (capped) and worth a percent, up to `cap`.
+    fn tool_line(&self, id: &Uuid, stream: Stream, line: &str, cap: u8) {
+        let level = match stream {
+            Stream::Stdout => "info",
+            Stream::Stderr => "warn",
+        };
+        let max = self.settings.log_max_bytes;
+        self.change(id, |j| {
+            j.tool_line(level, line, max);
+            if j.progress_percent < cap {
+                j.advance(j.progress_percent + 1);
+            }
+        });
+    }
+
+    fn await_stop(&self, id: &Uuid, previous: JobStatus) -> CancelOutcome {
+        let deadline = Instant::now() + self.settings.cancel_grace + CANCEL_SLACK;
+        let mut table = self.table();
+        loop {
+            let Some(status) = table.get(id).map(|e| e.job.status) else {
+                return outcome(*id, previous, None, "deleted");
+            };
+            if status.is_terminal() {
+                return outcome(*id, previous, Some(status), "cancelled");
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return outcome(*id, previous, Some(status), "cancelling");
+            }
+            table = self
+                .changed
+                .wait_timeout(table, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    // ----- running ----------------------------------------------------------------------
+
+    fn work(&self, rx: &Receiver<Uuid>) {
+        for id in rx.iter() {
+            self.run_job(&id);
+        }
+    }
+
+    fn run_job(&self, id: &Uuid) {
+        let Some((request, cancel)) = self.begin(id) else {
+            return;
+        };
+        let outcome = self.execute(id, &request, &cancel);
+        self.conclude(id, outcome);
+        self.apply_retention();
+    }
+
+    /// Pending -> running; `None` when the job was cancelled (or the engine stops) first.
+    fn begin(&self, id: &Uuid) -> Option<(JobRequest, Cancel)> {
+        let (snap, started) = {
+            let mut table = self.table();
+            let entry = table.get_mut(id)?;
+            if entry.job.status != JobStatus::Pending || !self.accepting.load(Ordering::SeqCst) {
+                return None;
+            }
+            let boot_id = self.boot_id.clone();
+            let snap = self.change_locked(entry, |j| {
+                j.status = JobStatus::Running;
+                j.started_at = Some(now());
+                j.boot_id = boot_id;
+                j.advance(P_STARTED);
+                j.note("info", "job started");
+            });
+            (snap, (entry.job.request.clone(), entry.cancel.clone()))
+        };
+        self.persist(snap);
+        Some(started)
+    }
+
+    fn execute(&self, id: &Uuid, request: &JobRequest, cancel: &Cancel) -> Outcome {
+        let on_wait = |holder: Uuid| {
+            self.note(
+                id,
+                "info",
+                format!("waiting for job {holder} to finish its package transaction"),
+            );
+        };
+        let guard = match self.txn.acquire(*id, cancel, &self.accepting, &on_wait) {
+            Ok(g) => g,
+            Err(NotStarted::Cancelled) => {
+                return Outcome::failed(
+                    JobStatus::Cancelled,
+                    JobError::new(
+                        "JOB_CANCELLED",
+                        "cancelled while waiting for the package transaction",
+                    ),
+                )
+            }
+            Err(NotStarted::ShuttingDown) => {
+                return Outcome::failed(
+                    JobStatus::Failed,
+                    JobError::new(AGENT_RESTARTED, "not started: the agent is shutting down"),
+                )
+            }
+        };
+        let deadline = Instant::now() + self.settings.timeout;
+        let outcome = self.transact(id, request, cancel, deadline);
+        drop(guard);
+        outcome
+    }
+
+    /// The job's work while it holds the package transaction.
+    fn transact(
+        &self,
+        id: &Uuid,
+        request: &JobRequest,
+        cancel: &Cancel,
+        deadline: Instant,
+    ) -> Outcome {
+        let backend = Arc::clone(self.inventory.backend());
+        // Read from the database itself, never from a cache: the changes must be exact.
+        let before = match backend.installed() {
+            Ok(b) => versions(&b),
+            Err(e) => return self.classify(e, cancel, deadline, Vec::new(), JobResult::default()),
+        };
+        let plan = match self.plan(id, request, backend.as_ref()) {
+            Ok(p) => p,
+            Err(o) => return *o,
+        };
+        let mut ran = self.save(id, &plan, &before, backend.as_ref(), cancel, deadline);
+        if ran.is_ok() {
+            self.advance(id, P_SAVED);
+            ran = self.mutate(id, &plan.action, backend.as_ref(), cancel, deadline);
+        }
+        self.advance(id, P_CHANGES);
+        if ran.is_err() {
+            self.repair(id, backend.as_ref());
+        }
+        self.inventory.invalidate_upgrades();
+        let after = match backend.installed() {
+            Ok(a) => versions(&a),
+            Err(e) => {
+                self.note(
+                    id,
+                    "error",
+                    format!(
+                        "cannot read the installed packages after the job: {e}; changes unknown"
+                    ),
+                );
+                before.clone()
+            }
+        };
+        let changes = diff(&before, &after);
+        let mut result = JobResult::from_changes(&changes);
+        result.not_restorable = plan.not_restorable;
+        match ran {
+            Ok(()) => {
+                result.success = true;
+                Outcome {
+                    status: JobStatus::Completed,
+                    error: None,
+                    changes,
+                    result,
+                }
+            }
+            Err(e) => {
+                result.packages_failed = plan
+                    .wants
+                    .iter()
+                    .filter(|(n, w)| {
+                        !w.met(
+                            before.get(n).map(String::as_str),
+                            after.get(n).map(String::as_str),
+                        )
+                    })
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                self.classify(e, cancel, deadline, changes, result)
+            }
+        }
+    }
+
+    /// Maps a failure to the job's final status and error code.
+    fn classify(
+        &self,
+        e: PkgError,
+        cancel: &Cancel,
+        deadline: Instant,
+        changes: Vec<Change>,
+        result: JobResult,
+    ) -> Outcome {
+        let (status, code, message) =
+            if cancel.is_cancelled() || matches!(e, PkgError::Cancelled(_)) {
+                (
+                    JobStatus::Cancelled,
+                    "JOB_CANCELLED",
+                    format!("cancelled by request ({e})"),
+                )
+            } else if Instant::now() >= deadline || matches!(e, PkgError::Timeout { .. }) {
+                let secs = self.settings.timeout.as_secs();
+                (
+                    JobStatus::Timeout,
+                    "JOB_TIMEOUT",
+                    format!("the job did not finish within {secs} s and was stopped ({e})"),
+                )
+            } else {
+                let code = match e {
+                    PkgError::DependencyConflict(_) => "PKG_DEPENDENCY_ERROR",
+                    PkgError::VersionConflict(_) => "PKG_VERSION_CONFLICT",
+                    PkgError::NotFound(_) => "PKG_NOT_FOUND",
+                    _ => "PKG_MANAGER_ERROR",
+                };
+                (JobStatus::Failed, code, e.to_string())
+            };
+        Outcome {
+            status,
+            error: Some(JobError::new(code, message)),
+            changes,
+            result,
+        }
+    }
+
+    fn plan(
+        &self,
+        id: &Uuid,
+        request: &JobRequest,
+        backend: &dyn PackageManager,
+    ) -> Result<Plan, Box<Outcome>> {
+        let plan = match request {
+            JobRequest::Install { packages, options } => Plan {
+                wants: packages
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.name.clone(),
+                            p.version.clone().map_or(Want::Present, Want::Version),
+                        )
+                    })
+                    .collect(),
+                action: Action::Install(packages.clone(), *options),
+                not_restorable: Vec::new(),
+            },
+            JobRequest::Update { package, options } => Plan {
+                wants: vec![(
+                    package.name.clone(),
+                    package.version.clone().map_or(Want::Changed, Want::Version),
+                )],
+                action: Action::Install(vec![package.clone()], *options),
+                not_restorable: Vec::new(),
+            },
+            JobRequest::Remove { name, options } => Plan {
+                wants: vec![(name.clone(), Want::Absent)],
+                action: Action::Remove(vec![name.clone()], *options),
+                not_restorable: Vec::new(),
+            },
+            JobRequest::Rollback { original } => self.plan_rollback(id, original, backend)?,
+        };
+        Ok(plan)
+    }
+
+    fn plan_rollback(
+        &self,
+        id: &Uuid,
+        original: &Uuid,
+        backend: &dyn PackageManager,
+    ) -> Result<Plan, Box<Outcome>> {
+        let Some(orig) = self.get(original) else {
+            return Err(Box::new(Outcome::failed(
+                JobStatus::Failed,
+                JobError::new(
+                    "JOB_NOT_FOUND",
+                    format!("job {original} no longer exists; nothing to roll back"),
+                ),
+            )));
+        };
+        let (steps, not) = check_restorable(steps_from(&orig), backend);
+        for n in &not {
+            self.note(
+                id,
+                "warn",
+                format!("cannot restore {} {}: {}", n.name, n.version, n.reason),
+            );
+        }
+        if steps.is_empty() {
+            let why: Vec<String> = not
+                .iter()
+                .map(|n| format!("{} {}: {}", n.name, n.version, n.reason))
+                .collect();
+            let mut o = Outcome::failed(
+                JobStatus::Failed,
+                JobError::new(
+                    "PKG_VERSION_CONFLICT",
+                    format!("nothing can be restored: {}", why.join("; ")),
+                ),
+            );
+            o.result.not_restorable = not;
+            return Err(Box::new(o));
+        }
+        let wants = targets(&steps)
+            .into_iter()
+            .map(|(n, v)| (n, v.map_or(Want::Absent, Want::Version)))
+            .collect();
+        Ok(Plan {
+            action: Action::Restore(steps),
+            wants,
+            not_restorable: not,
+        })
+    }
+
+    /// Saves what a rollback of this job needs; only a cancel or the deadline stops the job
+    /// here, anything else is logged and the job goes on.
+    fn save(
+        &self,
+        id: &Uuid,
+        plan: &Plan,
+        before: &BTreeMap<String, String>,
+        backend: &dyn PackageManager,
+        cancel: &Cancel,
+        deadline: Instant,
+    ) -> Result<(), PkgError> {
+        let pairs: Vec<(String, String)> = plan
+            .wants
+            .iter()
+            .filter_map(|(n, _)| before.get(n).map(|v| (n.clone(), v.clone())))
+            .collect();
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let dir = match self.cache.prepare(id) {
+            Ok(d) => d,
+            Err(e) => {
+                self.note(
+                    id,
+                    "warn",
+                    format!("cannot create the rollback cache: {e}; nothing saved for a rollback"),
+                );
+                return Ok(());
+            }
+        };
+        let timeout = self.remaining(deadline)?;
+        let mut on_line = |s: Stream, l: &str| self.tool_line(id, s, l, P_SAVE_LINES_MAX);
+        let mut exec = Exec {
+            on_line: &mut on_line,
+            cancel,
+            timeout,
+        };
+        match backend.save_for_rollback(&pairs, &dir, &mut exec) {
+            Ok(saved) => {
+                for (n, v) in &pairs {
+                    if !saved.iter().any(|s| &s.name == n && &s.version == v) {
+                        self.note(id, "warn", format!("could not save {n} {v} for a rollback; a rollback of this job cannot restore it"));
+                    }
+                }
+                self.change(id, |j| j.saved = saved);
+            }
+            Err(e) if cancel.is_cancelled() || Instant::now() >= deadline => return Err(e),
+            Err(e) => self.note(
+                id,
+                "warn",
+                format!(
+                    "saving packages for a rollback failed: {e}; a rollback may not restore them"
+                ),
+            ),
+        }
+        for (gone, bytes) in self.cache.evict(id) {
+            self.note(id, "info", format!(
+                "rollback cache: evicted the packages saved by job {gone} ({bytes} bytes) to stay within {} bytes",
+                self.settings.rollback_cache_max_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    fn mutate(
+        &self,
+        id: &Uuid,
+        action: &Action,
+        backend: &dyn PackageManager,
+        cancel: &Cancel,
+        deadline: Instant,
+    ) -> Result<(), PkgError> {
+        if cancel.is_cancelled() {
+            return Err(PkgError::Cancelled("the job".into()));
+        }
+        let timeout = self.remaining(deadline)?;
+        let mut on_line = |s: Stream, l: &str| self.tool_line(id, s, l, P_TOOL_LINES_MAX);
+        let mut exec = Exec {
+            on_line: &mut on_line,
+            cancel,
+            timeout,
+        };
+        match action {
+            Action::Install(specs, options) => backend.install(specs, options, &mut exec),
+            Action::Remove(names, options) => backend.remove(names, options, &mut exec),
+            Action::Restore(steps) => backend.restore(steps, &mut exec),
+        }
+    }
+
+    fn remaining(&self, deadline: Instant) -> Result<Duration, PkgError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(PkgError::Timeout {
+                command: "the job".into(),
+                after: self.settings.timeout,
+            });
+        }
+        Ok(left)
+    }
+
+    /// Repairs what a stopped or failed transaction may have left, with its own deadline and
+    /// no cancel: the database must not stay broken.
+    fn repair(&self, id: &Uuid, backend: &dyn PackageManager) {
+        self.note(
+            id,
+            "info",
+            "checking the package database after the failed transaction",
+        );
+        let cancel = Cancel::new();
+        let mut on_line = |s: Stream, l: &str| self.tool_line(id, s, l, P_CHANGES);
+        let mut exec = Exec {
+            on_line: &mut on_line,
+            cancel: &cancel,
+            timeout: REPAIR_TIMEOUT,
+        };
+        match backend.repair(&mut exec) {
+            Ok(lines) if lines.is_empty() => {
+                self.note(id, "info", "package database consistent; no repair needed")
+            }
+            Ok(lines) => {
+                for l in lines {
+                    self.note(id, "info", format!("repair: {l}"));
+                }
+            }
+            Err(e) => self.note(id, "warn", format!("repair failed: {e}")),
+        }
+    }
+
+    fn conclude(&self, id: &Uuid, o: Outcome) {
+        self.change(id, |j| {
+            match &o.error {
+                None => j.note(
+                    "info",
+                    format!("job completed; {} package(s) changed", o.changes.len()),
+                ),
+                Some(e) => j.note("error", format!("job {}: {}", o.status.as_str(), e.message)),
+            }
+            j.changes = o.changes;
+            j.result = Some(o.result);
+            end(j, o.status, o.error);
+        });
+    }
+
+    fn apply_retention(&self) {
+        let max_age = Duration::from_secs(self.settings.retention_days.saturating_mul(86_400));
+        let gone = {
+            let mut table = self.table();
+            let ids = expired(
+                table.values().map(|e| &e.job),
+                self.settings.retention_max_jobs,
+                max_age,
+                now(),
+            );
+            for id in &ids {
+                table.remove(id);
+            }
+            ids
+        };
+        for id in gone {
+            log::info!("job {id} deleted by retention");
+            self.store.delete(&id);
+            self.cache.remove(&id);
+        }
+    }
+}
+
+fn load_jobs(store: &Store, boot_id: Option<&str>) -> HashMap<Uuid, Entry> {
+    let at = now();
+    let mut jobs = HashMap::new();
+    for mut job in store.load() {
+        if recover(&mut job, boot_id, at) {
+            log::warn!(
+                "job {} was left {}; marked failed",
+                job.id,
+                job.operation.as_str()
+            );
+            if let Err(e) = store.save(&job) {
+                log::error!("cannot write the record of job {}: {e}", job.id);
+            }
+        }
+        jobs.insert(job.id, Entry::new(job));
+    }
+    jobs
+}
+
+fn check_spec(
+    backend: &dyn PackageManager,
+    installed: &[InstalledPackage],
+    spec: &PackageSpec,
+    options: &InstallOptions,
+    update: bool,
+) -> Result<(), PkgError> {
+    backend.validate_name(&spec.name)?;
+    if let Some(v) = &spec.version {
+        backend.validate_version(v)?;
+    }
+    let name = &spec.name;
+    let current = installed
+        .iter()
+        .find(|p| &p.name == name)
+        .map(|p| p.version.as_str());
+    if update && current.is_none() {
+        return Err(PkgError::NotFound(name.clone()));
+    }
+    let available = backend.available_versions(name)?;
+    if available.is_empty() && current.is_none() {
+        return Err(PkgError::NotFound(name.clone()));
+    }
+    let Some(v) = &spec.version else {
+        return Ok(());
+    };
+    if !available.contains(v) && current != Some(v.as_str()) {
+        let list = if available.is_empty() {
+            "none".to_string()
+        } else {
+            available.join(", ")
+        };
+        return Err(PkgError::VersionConflict(format!(
+            "{name}: version {v} is not available; available: {list}"
+        )));
+    }
+    if let Some(cur) = current {
+        if backend.compare_versions(v, cur) == CmpOrdering::Less && !options.allow_downgrade {
+            return Err(PkgError::VersionConflict(format!(
+                "{name}: version {v} would downgrade from {cur} to {v}; set allow_downgrade"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn versions(pkgs: &[InstalledPackage]) -> BTreeMap<String, String> {
+    pkgs.iter()
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .collect()
+}
+
+/// Every package whose installed version differs, in name order.
+fn diff(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<Change> {
+    let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| before.get(*n) != after.get(*n))
+        .map(|n| Change {
+            name: n.clone(),
+            before: before.get(n).cloned(),
+            after: after.get(n).cloned(),
+        })
+        .collect()
+}
+
+/// Sets a final status (100 %, completed_at) with its error.
+fn end(j: &mut Job, status: JobStatus, error: Option<JobError>) {
+    j.status = status;
+    j.error = error;
+    j.progress_percent = 100;
+    j.completed_at = Some(now());
+    if j.result.is_none() {
+        j.result = Some(JobResult::default());
+    }
+}
+
+fn fail_not_started(j: &mut Job, message: &str) {
+    j.note("error", message);
+    end(
+        j,
+        JobStatus::Failed,
+        Some(JobError::new(AGENT_RESTARTED, message)),
+    );
+}
+
+fn outcome(
+    id: Uuid,
+    previous: JobStatus,
+    current: Option<JobStatus>,
+    action: &'static str,
+) -> CancelOutcome {
+    CancelOutcome {
+        job_id: id,
+        previous_status: previous,
+        current_status: current,
+        action,
+    }
+}
+
+/// The event of a job's current state: the status object, or on a final status the whole
+/// detail (without the log lines, which `output` carries).
+fn event_of(job: &Job) -> JobEvent {
+    let terminal = job.status.is_terminal();
+    let mut payload = job.event_json();
+    if terminal {
+        if let serde_json::Value::Object(m) = &mut payload {
+            m.insert("output".into(), serde_json::Value::String(job.output()));
+        }
+    }
+    JobEvent {
+        job_id: job.id,
+        status: job.status.as_str().to_string(),
+        progress_percent: job.progress_percent,
+        terminal,
+        payload,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pkg::{BackendKind, PackageDetails, SavedPackage, Upgrade};
+    use std::sync::atomic::AtomicUsize;
+
+    /// How the fake's next mutations fail (after applying their first package).
+    #[derive(Clone, Copy, Debug)]
+    enum Fail {
+        Dependency,
+        Version,
+        NotFound,
+        Tool,
+    }
+
+    impl Fail {
+        fn error(self) -> PkgError {
+            match self {
+                Fail::Dependency => PkgError::DependencyConflict("b conflicts".into()),
+                Fail::Version => PkgError::VersionConflict("no such version".into()),
+                Fail::NotFound => PkgError::NotFound("ghost".into()),
+                Fail::Tool => PkgError::Command {
+                    command: "fake-tool".into(),
+                    code: Some(100),
+                    stderr_tail: "E: broken".into(),
+                },
+            }
+        }
+    }
+
+    /// An in-memory package manager with scripted mutations; no process is ever started.
+    struct Fake {
+        db: PathBuf,
+        installed: Mutex<BTreeMap<String, String>>,
+        available: Mutex<BTreeMap<String, Vec<String>>>,
+        hang: AtomicBool,
+        delay: Mutex<Duration>,
+        lines: AtomicUsize,
+        fail: Mutex<Option<Fail>>,
+        unsaveable: Mutex<Vec<String>>,
+        calls: Mutex<Vec<String>>,
+        intervals: Mutex<Vec<(Instant, Instant)>>,
+    }
+
+    impl Fake {
+        fn new(dir: &std::path::Path) -> Arc<Fake> {
+            let map = |v: &[(&str, &str)]| {
+                v.iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect::<BTreeMap<_, _>>()
+            };
+            let fake = Fake {
+                db: dir.join("fake-db"),
+                installed: Mutex::new(map(&[("a", "1"), ("b", "1")])),
+                available: Mutex::new(
+                    [("a", vec!["1", "2"]), ("b", vec!["1"]), ("c", vec!["1"])]
+                        .into_iter()
+                        .map(|(n, v)| (n.to_string(), v.into_iter().map(String::from).collect()))
+                        .collect(),
+                ),
+                hang: AtomicBool::new(false),
+                delay: Mutex::new(Duration::ZERO),
+                lines: AtomicUsize::new(2),
+                fail: Mutex::new(None),
+                unsaveable: Mutex::new(Vec::new()),
+                calls: Mutex::new(Vec::new()),
+                intervals: Mutex::new(Vec::new()),
+            };
+            fake.write_db();
+            Arc::new(fake)
+        }
+
+        fn write_db(&self) {
+            // Replaced by rename, so the inventory sees a new stamp whatever the clock says.
+            let text = format!("{:?}", *self.installed.lock().unwrap());
+            let tmp = self.db.with_extension("new");
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::rename(&tmp, &self.db).unwrap();
+        }
+
+        fn called(&self, prefix: &str) -> usize {
+            let calls = self.calls.lock().unwrap();
+            calls.iter().filter(|c| c.starts_with(prefix)).count()
+        }
+
+        fn version(&self, name: &str) -> Option<String> {
+            self.installed.lock().unwrap().get(name).cloned()
+        }
+
+        fn wait(&self, exec: &Exec<'_>, start: Instant) -> Result<(), PkgError> {
+            loop {
+                let delay = *self.delay.lock().unwrap();
+                if !self.hang.load(Ordering::SeqCst) && start.elapsed() >= delay {
+                    return Ok(());
+                }
+                if exec.cancel.is_cancelled() {
+                    return Err(PkgError::Cancelled("fake-tool".into()));
+                }
+                if start.elapsed() >= exec.timeout {
+                    return Err(PkgError::Timeout {
+                        command: "fake-tool".into(),
+                        after: exec.timeout,
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+
+        fn mutation(
+            &self,
+            what: String,
+            exec: &mut Exec<'_>,
+            apply: Vec<(String, Option<String>)>,
+        ) -> Result<(), PkgError> {
+            let start = Instant::now();
+            self.calls.lock().unwrap().push(what);
+            for i in 0..self.lines.load(Ordering::SeqCst) {
+                (exec.on_line)(Stream::Stdout, &format!("line {i}"));
+            }
+            (exec.on_line)(Stream::Stderr, "W: a warning");
+            let mut r = self.wait(exec, start);
+            if r.is_ok() {
+                let fail = *self.fail.lock().unwrap();
+                let n = if fail.is_some() { 1 } else { apply.len() };
+                {
+                    let mut inst = self.installed.lock().unwrap();
+                    for (name, v) in apply.into_iter().take(n) {
+                        match v {
+                            Some(v) => inst.insert(name, v),
+                            None => inst.remove(&name),
+                        };
+                    }
+                }
+                self.write_db();
+                if let Some(f) = fail {
+                    r = Err(f.error());
+                }
+            }
+            self.intervals.lock().unwrap().push((start, Instant::now()));
+            r
+        }
+    }
+
+    impl PackageManager for Fake {
+        fn kind(&self) -> BackendKind {
+            BackendKind::Apt
+        }
+        fn installed(&self) -> Result<Vec<InstalledPackage>, PkgError> {
+            let inst = self.installed.lock().unwrap();
+            Ok(inst
+                .iter()
+                .map(|(n, v)| InstalledPackage {
+                    name: n.clone(),
+                    version: v.clone(),
+                    arch: None,
+                    description: String::new(),
+                    size_bytes: None,
+                    installed_at: None,
+                    maintainer: None,
+                    depends: Vec::new(),
+                })
+                .collect())
+        }
+        fn database_paths(&self) -> Vec<PathBuf> {
+            vec![self.db.clone()]
+        }
+        fn details(&self, _: &str) -> Result<Option<PackageDetails>, PkgError> {
+            Ok(None)
+        }
+        fn refresh(&self) -> Result<(), PkgError> {
+            Ok(())
+        }
+        fn upgradable(&self) -> Result<Vec<Upgrade>, PkgError> {
+            Ok(Vec::new())
+        }
+        fn compare_versions(&self, a: &str, b: &str) -> CmpOrdering {
+            a.cmp(b)
+        }
+        fn validate_name(&self, name: &str) -> Result<(), PkgError> {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                return Err(PkgError::Invalid {
+                    field: "name".into(),
+                    message: format!("{name:?} is not a package name"),
+                });
+            }
+            Ok(())
+        }
+        fn validate_version(&self, version: &str) -> Result<(), PkgError> {
+            if version.is_empty() || version.contains(' ') {
+                return Err(PkgError::Invalid {
+                    field: "version".into(),
+                    message: format!("{version:?} is not a version"),
+                });
+            }
+            Ok(())
+        }
+        fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
+            Ok(self
+                .available
+                .lock()
+                .unwrap()
+                .get(name)
+                .cloned()
+                .unwrap_or_default())
+        }
+        fn install(
+            &self,
+            packages: &[PackageSpec],
+            _: &InstallOptions,
+            exec: &mut Exec<'_>,
+        ) -> Result<(), PkgError> {
+            let apply = packages
+                .iter()
+                .map(|p| {
+                    let latest = self.available_versions(&p.name).unwrap().last().cloned();
+                    (p.name.clone(), p.version.clone().or(latest))
+                })
+                .collect();
+            let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+            self.mutation(format!("install {}", names.join(",")), exec, apply)
+        }
+        fn remove(
+            &self,
+            names: &[String],
+            _: &RemoveOptions,
+            exec: &mut Exec<'_>,
+        ) -> Result<(), PkgError> {
+            let apply = names.iter().map(|n| (n.clone(), None)).collect();
+            self.mutation(format!("remove {}", names.join(",")), exec, apply)
+        }
+        fn save_for_rollback(
+            &self,
+            installed: &[(String, String)],
+            dir: &std::path::Path,
+            exec: &mut Exec<'_>,
+        ) -> Result<Vec<SavedPackage>, PkgError> {
+            self.calls.lock().unwrap().push("save".into());
+            (exec.on_line)(Stream::Stdout, "saving");
+            let skip = self.unsaveable.lock().unwrap().clone();
+            let mut saved = Vec::new();
+            for (n, v) in installed.iter().filter(|(n, _)| !skip.contains(n)) {
+                let file = dir.join(format!("{n}_{v}.pkg"));
+                std::fs::write(&file, b"package").unwrap();
+                saved.push(SavedPackage {
+                    name: n.clone(),
+                    version: v.clone(),
+                    file: Some(file),
+                });
+            }
+            Ok(saved)
+        }
+        fn restore(&self, steps: &[RestoreStep], exec: &mut Exec<'_>) -> Result<(), PkgError> {
+            let apply = steps
+                .iter()
+                .map(|s| match s {
+                    RestoreStep::Install { name, version, .. } => {
+                        (name.clone(), Some(version.clone()))
+                    }
+                    RestoreStep::Remove { name } => (name.clone(), None),
+                })
+                .collect();
+            let files = steps
+                .iter()
+                .filter(|s| matches!(s, RestoreStep::Install { file: Some(_), .. }))
+                .count();
+            self.mutation(
+                format!("restore {} steps, {files} from files", steps.len()),
+                exec,
+                apply,
+            )
+        }
+        fn repair(&self, _: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
+            self.calls.lock().unwrap().push("repair".into());
+            Ok(vec!["configured 1 half-installed package".into()])
+        }
+    }
+
+    struct Rig {
+        dir: PathBuf,
+        fake: Arc<Fake>,
+        inventory: Arc<Inventory>,
+        events: Events,
+        settings: EngineSettings,
+        engine: Arc<Engine>,
+    }
+
+    impl Drop for Rig {
+        fn drop(&mut self) {
+            self.fake.hang.store(false, Ordering::SeqCst);
+            self.engine.shutdown(Duration::from_secs(2));
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn rig_with(tune: impl FnOnce(&mut EngineSettings)) -> Rig {
+        let dir = std::env::temp_dir().join(format!("lpa-engine-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut settings = EngineSettings {
+            storage_path: dir.join("jobs"),
+            max_concurrent: 2,
+            timeout: Duration::from_secs(5),
+            max_queued: 10,
+            retention_max_jobs: 100,
+            retention_days: 30,
+            log_max_bytes: 1 << 20,
+            cancel_grace: Duration::from_millis(100),
+            rollback_cache_path: dir.join("rollback"),
+            rollback_cache_max_bytes: 1 << 20,
+        };
+        tune(&mut settings);
+        let fake = Fake::new(&dir);
+        let inventory = Arc::new(Inventory::new(fake.clone(), Duration::from_secs(3600)));
+        let events = Events::new();
+        let engine = Engine::start_with_boot_id(
+            settings.clone(),
+            inventory.clone(),
+            events.clone(),
+            Some("boot-1".into()),
+        )
+        .unwrap();
+        Rig {
+            dir,
+            fake,
+            inventory,
+            events,
+            settings,
+            engine,
+        }
+    }
+
+    fn rig() -> Rig {
+        rig_with(|_| {})
+    }
+
+    impl Rig {
+        fn wait_for(&self, id: &Uuid, what: &str, done: impl Fn(&Job) -> bool) -> Job {
+            let give_up = Instant::now() + Duration::from_secs(5);
+            loop {
+                let job = self.engine.get(id).expect("job exists");
+                if done(&job) {
+                    return job;
+                }
+                assert!(
+                    Instant::now() < give_up,
+                    "timed out waiting for {what}: {:?}",
+                    job.status
+                );
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+
+        fn wait_done(&self, id: &Uuid) -> Job {
+            self.wait_for(id, "the end", |j| j.status.is_terminal())
+        }
+
+        fn wait_in_tool(&self, prefix: &str) {
+            let give_up = Instant::now() + Duration::from_secs(5);
+            while self.fake.called(prefix) == 0 {
+                assert!(Instant::now() < give_up, "{prefix} never called");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+
+        fn run(&self, request: JobRequest) -> Job {
+            let job = self.engine.submit(request).unwrap();
+            assert_eq!(job.status, JobStatus::Pending);
+            self.wait_done(&job.id)
+        }
+    }
+
+    fn spec(name: &str, version: Option<&str>) -> PackageSpec {
+        PackageSpec {
+            name: name.into(),
+            version: version.map(Into::into),
+        }
+    }
+
+    fn install(specs: &[(&str, Option<&str>)]) -> JobRequest {
+        JobRequest::Install {
+            packages: specs.iter().map(|(n, v)| spec(n, *v)).collect(),
+            options: InstallOptions::default(),
+        }
+    }
+
+    fn remove(name: &str) -> JobRequest {
+        JobRequest::Remove {
+            name: name.into(),
+            options: RemoveOptions::default(),
+        }
+    }
+
+    fn change(n: &str, b: Option<&str>, a: Option<&str>) -> Change {
+        Change {
+            name: n.into(),
+            before: b.map(Into::into),
+            after: a.map(Into::into),
+        }
+    }
+
+    fn messages(job: &Job) -> Vec<String> {
+        job.logs.iter().map(|l| l.message.clone()).collect()
+    }
+
+    #[test]
+    fn every_precheck_refuses_before_anything_is_queued() {
+        let r = rig();
+        let e = &r.engine;
+        let err = |req| e.submit(req).unwrap_err();
+        assert!(
+            matches!(err(install(&[])), EngineError::Pkg(PkgError::Invalid { field, .. }) if field == "packages")
+        );
+        assert!(
+            matches!(err(install(&[("Bad!", None)])), EngineError::Pkg(PkgError::Invalid { field, .. }) if field == "name")
+        );
+        assert!(
+            matches!(err(install(&[("c", Some("1 2"))])), EngineError::Pkg(PkgError::Invalid { field, .. }) if field == "version")
+        );
+        assert!(
+            matches!(err(install(&[("ghost", None)])), EngineError::Pkg(PkgError::NotFound(n)) if n == "ghost")
+        );
+        match err(install(&[("a", Some("9"))])) {
+            EngineError::Pkg(PkgError::VersionConflict(m)) => {
+                assert_eq!(m, "a: version 9 is not available; available: 1, 2")
+            }
+            other => panic!("{other:?}"),
+        }
+        r.fake
+            .installed
+            .lock()
+            .unwrap()
+            .insert("a".into(), "2".into());
+        r.fake.write_db();
+        match err(install(&[("a", Some("1"))])) {
+            EngineError::Pkg(PkgError::VersionConflict(m)) => {
+                assert_eq!(
+                    m,
+                    "a: version 1 would downgrade from 2 to 1; set allow_downgrade"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let allowed = JobRequest::Install {
+            packages: vec![spec("a", Some("1"))],
+            options: InstallOptions {
+                allow_downgrade: true,
+                ..InstallOptions::default()
+            },
+        };
+        assert!(e.submit(allowed).is_ok());
+        let update_missing = JobRequest::Update {
+            package: spec("c", None),
+            options: InstallOptions::default(),
+        };
+        assert!(matches!(err(update_missing), EngineError::Pkg(PkgError::NotFound(n)) if n == "c"));
+        assert!(matches!(err(remove("c")), EngineError::Pkg(PkgError::NotFound(n)) if n == "c"));
+        assert!(matches!(
+            err(remove("NO")),
+            EngineError::Pkg(PkgError::Invalid { .. })
+        ));
+        assert_eq!(e.list().len(), 1, "only the allowed downgrade was queued");
+    }
+
+    #[test]
+    fn a_completed_job_records_exact_changes_result_and_logs() {
+        let r = rig();
+        let job = r.run(install(&[("a", Some("2")), ("c", None)]));
+        assert_eq!(job.status, JobStatus::Completed, "{:?}", messages(&job));
+        assert_eq!(
+            job.changes,
+            [
+                change("a", Some("1"), Some("2")),
+                change("c", None, Some("1"))
+            ]
+        );
+        let res = job.result.clone().unwrap();
+        assert!(res.success);
+        assert_eq!(res.packages_installed, ["c"]);
+        assert_eq!(res.packages_updated, ["a"]);
+        assert!(res.packages_removed.is_empty() && res.packages_failed.is_empty());
+        assert_eq!(job.progress_percent, 100);
+        assert!(job.started_at.is_some() && job.completed_at.is_some() && job.error.is_none());
+        assert_eq!(job.boot_id.as_deref(), Some("boot-1"));
+        let line = job.logs.iter().find(|l| l.message == "line 0").unwrap();
+        assert_eq!(line.level, "info");
+        let warn = job
+            .logs
+            .iter()
+            .find(|l| l.message == "W: a warning")
+            .unwrap();
+        assert_eq!(warn.level, "warn");
+        // Only what was installed before is saved: a at 1, into the job's cache dir.
+        assert_eq!(job.saved.len(), 1);
+        let file = job.saved[0].file.clone().unwrap();
+        assert!(file.starts_with(r.settings.rollback_cache_path.join(job.id.to_string())));
+        assert!(file.is_file());
+        assert_eq!(r.fake.called("repair"), 0, "no repair after success");
+        let d = job.detail_json();
+        assert_eq!(d["status"], "completed");
+        assert_eq!(d["error"], serde_json::Value::Null);
+        assert!(d["output"].as_str().unwrap().contains("line 1"));
+        assert!(
+            r.inventory.cached_upgrades().is_none(),
+            "upgrade cache invalidated"
+        );
+    }
+
+    #[test]
+    fn a_failed_job_keeps_the_changes_it_made_and_is_repaired() {
+        let r = rig();
+        *r.fake.fail.lock().unwrap() = Some(Fail::Dependency);
+        let job = r.run(install(&[("c", None), ("a", Some("2"))]));
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.changes, [change("c", None, Some("1"))]);
+        let res = job.result.clone().unwrap();
+        assert!(!res.success);
+        assert_eq!(res.packages_installed, ["c"]);
+        assert_eq!(res.packages_failed, ["a"]);
+        let e = job.error.clone().unwrap();
+        assert_eq!(e.code, "PKG_DEPENDENCY_ERROR");
+        assert!(e.message.contains("b conflicts"));
+        assert_eq!(r.fake.called("repair"), 1);
+        assert!(messages(&job)
+            .iter()
+            .any(|m| m == "repair: configured 1 half-installed package"));
+        assert_eq!(job.progress_percent, 100);
+        for (fail, code) in [
+            (Fail::Version, "PKG_VERSION_CONFLICT"),
+            (Fail::NotFound, "PKG_NOT_FOUND"),
+            (Fail::Tool, "PKG_MANAGER_ERROR"),
+        ] {
+            *r.fake.fail.lock().unwrap() = Some(fail);
+            let job = r.run(install(&[("c", None)]));
+            assert_eq!(job.status, JobStatus::Failed);
+            assert_eq!(job.error.unwrap().code, code, "{fail:?}");
+        }
+    }
+
+    #[test]
+    fn progress_only_rises_to_100_and_events_end_with_one_terminal() {
+        let r = rig();
+        let sub = r.events.subscribe(10_000);
+        r.fake.lines.store(40, Ordering::SeqCst);
+        *r.fake.delay.lock().unwrap() = Duration::from_millis(250);
+        let job = r.run(install(&[("c", None)]));
+        let events: Vec<JobEvent> = sub
+            .receiver
+            .try_iter()
+            .filter(|e| e.job_id == job.id)
+            .collect();
+        let statuses: Vec<&str> = events.iter().map(|e| e.status.as_str()).collect();
+        assert_eq!(statuses.first(), Some(&"pending"));
+        assert_eq!(statuses.get(1), Some(&"running"));
+        assert_eq!(statuses.last(), Some(&"completed"));
+        let terminals: Vec<&JobEvent> = events.iter().filter(|e| e.terminal).collect();
+        assert_eq!(terminals.len(), 1);
+        assert!(events.last().unwrap().terminal);
+        let progress: Vec<u8> = events.iter().map(|e| e.progress_percent).collect();
+        assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+        assert_eq!(progress.last(), Some(&100));
+        assert!(
+            progress.iter().any(|&p| p > 10 && p < 100),
+            "no intermediate progress: {progress:?}"
+        );
+        let t = terminals[0];
+        assert_eq!(t.payload["result"]["success"], true);
+        assert_eq!(t.payload["changes"][0]["name"], "c");
+        assert!(t.payload.get("logs").is_none() && t.payload.get("output").is_some());
+        assert!(events[1].payload.get("output").is_none());
+        assert!(
+            events.len() < 20,
+            "progress events not throttled: {}",
+            events.len()
+        );
+    }
+
+    #[test]
+    fn cancel_pending_running_and_finished_jobs() {
+        let r = rig_with(|s| s.max_concurrent = 1);
+        r.fake.hang.store(true, Ordering::SeqCst);
+        let running = r.engine.submit(install(&[("c", None)])).unwrap();
+        r.wait_in_tool("install");
+        let pending = r.engine.submit(remove("b")).unwrap();
+
+        let o = r.engine.cancel(&pending.id).unwrap();
+        assert_eq!(
+            o,
+            CancelOutcome {
+                job_id: pending.id,
+                previous_status: JobStatus::Pending,
+                current_status: Some(JobStatus::Cancelled),
+                action: "cancelled"
+            }
+        );
+        let p = r.engine.get(&pending.id).unwrap();
+        assert_eq!(p.error.unwrap().code, "JOB_CANCELLED");
+
+        let o = r.engine.cancel(&running.id).unwrap();
+        assert_eq!(o.previous_status, JobStatus::Running);
+        assert_eq!(o.current_status, Some(JobStatus::Cancelled));
+        assert_eq!(o.action, "cancelled");
+        let job = r.engine.get(&running.id).unwrap();
+        assert_eq!(job.error.clone().unwrap().code, "JOB_CANCELLED");
+        assert_eq!(job.progress_percent, 100);
+        assert_eq!(r.fake.called("repair"), 1);
+        assert!(messages(&job).contains(&"cancel requested".to_string()));
+        assert_eq!(
+            r.fake.version("b").as_deref(),
+            Some("1"),
+            "the cancelled removal never ran"
+        );
+
+        let o = r.engine.cancel(&running.id).unwrap();
+        assert_eq!(o.previous_status, JobStatus::Cancelled);
+        assert_eq!((o.current_status, o.action), (None, "deleted"));
+        assert!(r.engine.get(&running.id).is_none());
+        assert!(!r.engine.store.path_of(&running.id).exists());
+        assert!(matches!(
+            r.engine.cancel(&running.id),
+            Err(EngineError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn a_job_past_its_deadline_times_out_and_is_repaired() {
+        let r = rig_with(|s| s.timeout = Duration::from_millis(150));
+        r.fake.hang.store(true, Ordering::SeqCst);
+        let job = r.run(install(&[("c", None)]));
+        assert_eq!(job.status, JobStatus::Timeout);
+        let e = job.error.clone().unwrap();
+        assert_eq!(e.code, "JOB_TIMEOUT");
+        assert_eq!(r.fake.called("repair"), 1);
+        assert!(messages(&job).iter().any(|m| m.starts_with("repair: ")));
+        assert_eq!(job.result.unwrap().packages_failed, ["c"]);
+    }
+
+    #[test]
+    fn one_package_transaction_at_a_time() {
+        let r = rig_with(|s| s.max_concurrent = 3);
+        *r.fake.delay.lock().unwrap() = Duration::from_millis(60);
+        let ids: Vec<Uuid> = (0..3)
+            .map(|_| r.engine.submit(install(&[("c", None)])).unwrap().id)
+            .collect();
+        let jobs: Vec<Job> = ids.iter().map(|id| r.wait_done(id)).collect();
+        assert!(jobs.iter().all(|j| j.status == JobStatus::Completed));
+        let mut iv = r.fake.intervals.lock().unwrap().clone();
+        assert_eq!(iv.len(), 3);
+        iv.sort();
+        assert!(iv.windows(2).all(|w| w[0].1 <= w[1].0), "overlap: {iv:?}");
+        let waited = jobs
+            .iter()
+            .flat_map(messages)
+            .filter(|m| {
+                m.starts_with("waiting for job ")
+                    && m.ends_with(" to finish its package transaction")
+            })
+            .count();
+        assert!(waited >= 1, "nobody said it waited");
+    }
+
+    #[test]
+    fn a_full_queue_refuses_with_its_bound() {
+        let r = rig_with(|s| {
+            s.max_concurrent = 1;
+            s.max_queued = 1;
+        });
+        r.fake.hang.store(true, Ordering::SeqCst);
+        let first = r.engine.submit(install(&[("c", None)])).unwrap();
+        r.wait_for(&first.id, "running", |j| j.status == JobStatus::Running);
+        let second = r.engine.submit(install(&[("c", None)])).unwrap();
+        let third = r.engine.submit(install(&[("c", None)]));
+        assert!(
+            matches!(third, Err(EngineError::QueueFull { max: 1 })),
+            "{third:?}"
+        );
+        assert_eq!(r.engine.list().len(), 2);
+        r.fake.hang.store(false, Ordering::SeqCst);
+        assert_eq!(r.wait_done(&second.id).status, JobStatus::Completed);
+        assert!(EngineError::QueueFull { max: 1 }
+            .to_string()
+            .contains("retry"));
+    }
+
+    #[test]
+    fn jobs_survive_a_restart_and_unfinished_ones_fail_honestly() {
+        let r = rig();
+        let done = r.run(install(&[("c", None)]));
+        let store = Store::open(&r.settings.storage_path).unwrap();
+        let stored = |status: JobStatus, boot: &str| {
+            let mut j = Job::new(Uuid::new_v4(), remove("a"), now());
+            j.status = status;
+            j.boot_id = Some(boot.into());
+            j.revision = 1;
+            store.save(&j).unwrap();
+            j.id
+        };
+        let same_boot = stored(JobStatus::Running, "boot-1");
+        let old_boot = stored(JobStatus::Running, "boot-0");
+        let queued = stored(JobStatus::Pending, "boot-1");
+        r.engine.shutdown(Duration::from_secs(1));
+        let calls = r.fake.calls.lock().unwrap().len();
+
+        let again = Engine::start_with_boot_id(
+            r.settings.clone(),
+            r.inventory.clone(),
+            Events::new(),
+            Some("boot-1".into()),
+        )
+        .unwrap();
+        let back = again.get(&done.id).unwrap();
+        assert_eq!(back.detail_json(), done.detail_json());
+        let msg = |id: &Uuid| {
+            let j = again.get(id).unwrap();
+            assert_eq!(j.status, JobStatus::Failed);
+            let e = j.error.unwrap();
+            assert_eq!(e.code, "AGENT_RESTARTED");
+            e.message
+        };
+        assert_eq!(
+            msg(&same_boot),
+            "the agent restarted while this job was running"
+        );
+        assert_eq!(
+            msg(&old_boot),
+            "the host rebooted while this job was running (boot id changed)"
+        );
+        assert_eq!(msg(&queued), "not started: the agent restarted");
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            r.fake.calls.lock().unwrap().len(),
+            calls,
+            "a stale job was run"
+        );
+        assert_eq!(r.fake.version("a").as_deref(), Some("1"));
+        // The recovery itself was persisted.
+        let on_disk = store.load();
+        let q = on_disk.iter().find(|j| j.id == queued).unwrap();
+        assert_eq!(q.status, JobStatus::Failed);
+        again.shutdown(Duration::from_secs(1));
+    }
+
+    #[test]
+    fn retention_deletes_the_oldest_finished_jobs_with_their_cache() {
+        let r = rig_with(|s| s.retention_max_jobs = 2);
+        let first = r.run(remove("b"));
+        let cache_dir = r.settings.rollback_cache_path.join(first.id.to_string());
+        assert!(cache_dir.is_dir());
+        let second = r.run(install(&[("c", None)]));
+        let third = r.run(install(&[("b", None)]));
+        // Retention runs just after the job's final status is recorded.
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while (r.engine.list().len() > 2 || cache_dir.exists()) && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let left: Vec<Uuid> = r.engine.list().iter().map(|j| j.id).collect();
+        assert_eq!(left, [third.id, second.id]);
+        assert!(!r.engine.store.path_of(&first.id).exists());
+        assert!(!cache_dir.exists());
+    }
+
+    #[test]
+    fn rollback_restores_every_change_and_can_itself_be_rolled_back() {
+        let r = rig();
+        let original = r.run(install(&[("a", Some("2")), ("c", None)]));
+        assert_eq!(original.changes.len(), 2);
+        let rb = r.engine.rollback(&original.id).unwrap();
+        assert_eq!(rb.operation, super::super::model::Operation::Rollback);
+        assert_eq!(rb.original_job_id, Some(original.id));
+        assert_eq!(rb.packages, ["a", "c"]);
+        let rb = r.wait_done(&rb.id);
+        assert_eq!(rb.status, JobStatus::Completed, "{:?}", messages(&rb));
+        assert_eq!(
+            rb.changes,
+            [
+                change("a", Some("2"), Some("1")),
+                change("c", Some("1"), None)
+            ]
+        );
+        assert_eq!(
+            r.fake.called("restore 2 steps, 1 from files"),
+            1,
+            "a came from its saved file"
+        );
+        let res = rb.result.clone().unwrap();
+        assert!(res.success && res.not_restorable.is_empty());
+        assert_eq!(res.packages_updated, ["a"]);
+        assert_eq!(res.packages_removed, ["c"]);
+        assert_eq!(rb.detail_json()["original_job_id"], original.id.to_string());
+        assert_eq!(rb.saved.len(), 2, "the rollback saved what it changed");
+
+        let rb2 = r.engine.rollback(&rb.id).unwrap();
+        let rb2 = r.wait_done(&rb2.id);
+        assert_eq!(rb2.status, JobStatus::Completed, "{:?}", messages(&rb2));
+        assert_eq!(
+            rb2.changes,
+            [
+                change("a", Some("1"), Some("2")),
+                change("c", None, Some("1"))
+            ]
+        );
+        assert_eq!(
+            r.fake.called("restore 2 steps, 2 from files"),
+            1,
+            "both came from the files the first rollback saved"
+        );
+        assert_eq!(r.fake.version("a").as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn what_cannot_be_restored_is_reported_never_skipped_silently() {
+        let r = rig();
+        r.fake.unsaveable.lock().unwrap().push("a".into());
+        let original = r.run(install(&[("a", Some("2")), ("c", None)]));
+        assert!(messages(&original)
+            .iter()
+            .any(|m| m.starts_with("could not save a 1 for a rollback")));
+        // The repositories drop version 1 of a.
+        r.fake
+            .available
+            .lock()
+            .unwrap()
+            .insert("a".into(), vec!["2".into()]);
+        let rb = r.wait_done(&r.engine.rollback(&original.id).unwrap().id);
+        assert_eq!(rb.status, JobStatus::Completed);
+        assert_eq!(rb.changes, [change("c", Some("1"), None)]);
+        let res = rb.result.clone().unwrap();
+        assert_eq!(res.not_restorable.len(), 1);
+        assert_eq!(
+            (
+                res.not_restorable[0].name.as_str(),
+                res.not_restorable[0].version.as_str()
+            ),
+            ("a", "1")
+        );
+        assert!(res.not_restorable[0].reason.contains("no longer offer"));
+        assert_eq!(rb.detail_json()["result"]["not_restorable"][0]["name"], "a");
+        assert!(messages(&rb)
+            .iter()
+            .any(|m| m.starts_with("cannot restore a 1: ")));
+
+        r.fake.unsaveable.lock().unwrap().push("b".into());
+        r.fake
+            .available
+            .lock()
+            .unwrap()
+            .insert("b".into(), Vec::new());
+        let removal = r.run(remove("b"));
+        let rb = r.wait_done(&r.engine.rollback(&removal.id).unwrap().id);
+        assert_eq!(rb.status, JobStatus::Failed);
+        let e = rb.error.clone().unwrap();
+        assert!(
+            e.message.starts_with("nothing can be restored: b 1: "),
+            "{}",
+            e.message
+        );
+        assert_eq!(rb.result.unwrap().not_restorable.len(), 1);
+        assert_eq!(
+            r.fake.called("restore"),
+            1,
+            "nothing was run for the hopeless rollback"
+        );
+    }
+
+    #[test]
+    fn rollback_refuses_unfinished_unchanged_and_unknown_jobs() {
+        let r = rig_with(|s| s.max_concurrent = 1);
+        assert!(matches!(
+            r.engine.rollback(&Uuid::new_v4()),
+            Err(EngineError::NotFound(_))
+        ));
+        // Reinstalling the installed version changes nothing.
+        let nothing = r.run(install(&[("a", Some("1"))]));
+        assert!(nothing.changes.is_empty());
+        assert!(
+            matches!(r.engine.rollback(&nothing.id), Err(EngineError::NotRollbackable(m)) if m.contains("changed no package"))
+        );
+        r.fake.hang.store(true, Ordering::SeqCst);
+        let busy = r.engine.submit(install(&[("c", None)])).unwrap();
+        r.wait_for(&busy.id, "running", |j| j.status == JobStatus::Running);
+        assert!(
+            matches!(r.engine.rollback(&busy.id), Err(EngineError::NotRollbackable(m)) if m.contains("still running"))
+        );
+    }
+
+    #[test]
+    fn the_log_is_capped_and_says_so() {
+        let r = rig_with(|s| s.log_max_bytes = 40);
+        r.fake.lines.store(30, Ordering::SeqCst);
+        let job = r.run(install(&[("c", None)]));
+        let notes: Vec<String> = messages(&job)
+            .into_iter()
+            .filter(|m| m.starts_with("log truncated"))
+            .collect();
+        assert_eq!(notes, ["log truncated at 40 bytes; further output dropped"]);
+        let tool_bytes: usize = messages(&job)
+            .iter()
+            .filter(|m| m.starts_with("line ") || m.starts_with("saving"))
+            .map(|m| m.len())
+            .sum();
+        assert!(tool_bytes <= 40, "{tool_bytes}");
+        assert!(!messages(&job).contains(&"line 29".to_string()));
+        assert!(
+            messages(&job)
+                .iter()
+                .any(|m| m.starts_with("job completed")),
+            "engine notes kept"
+        );
+    }
+
+    #[test]
+    fn shutdown_lets_the_running_job_finish_and_fails_queued_ones() {
+        let r = rig_with(|s| s.max_concurrent = 1);
+        *r.fake.delay.lock().unwrap() = Duration::from_millis(150);
+        let running = r.engine.submit(install(&[("c", None)])).unwrap();
+        r.wait_in_tool("install");
+        let queued = r.engine.submit(remove("b")).unwrap();
+        r.engine.shutdown(Duration::from_secs(3));
+        assert_eq!(
+            r.engine.get(&running.id).unwrap().status,
+            JobStatus::Completed
+        );
+        let q = r.engine.get(&queued.id).unwrap();
+        assert_eq!(q.status, JobStatus::Failed);
+        assert_eq!(
+            q.error.unwrap().message,
+            "not started: the agent is shutting down"
+        );
+        assert!(matches!(
+            r.engine.submit(remove("b")),
+            Err(EngineError::Storage(_))
+        ));
+        assert_eq!(r.fake.version("b").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn settings_come_from_the_jobs_config() {
+        let c = crate::config::JobsConfig {
+            timeout_seconds: Some(7),
+            rollback_cache_max_mb: 2,
+            cancel_grace_seconds: 3,
+            ..crate::config::JobsConfig::default()
+        };
+        let s = EngineSettings::from_config(&c);
+        assert_eq!(s.timeout, Duration::from_secs(7));
+        assert_eq!(s.rollback_cache_max_bytes, 2 * 1024 * 1024);
+        assert_eq!(s.cancel_grace, Duration::from_secs(3));
+        assert_eq!(s.max_concurrent, c.max_concurrent);
+        assert_eq!(s.storage_path, c.storage_path);
+    }
+}

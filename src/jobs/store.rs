@@ -1,0 +1,366 @@
+//! Job records on disk: one JSON file per job, written atomically; loading with restart
+//! recovery; retention by count and age.
+//!
+//! Restart decision: a job found `pending` at start-up is failed, never run. Its request
+//! was judged against a package state (and maybe a maintenance window) that may no longer
+//! hold, and whoever submitted it may already have given up on it; the caller resubmits.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::model::{Job, JobError, JobStatus};
+use crate::fsutil::{is_temp_name, write_atomic, PRIVATE_MODE};
+
+/// Where the kernel publishes this boot's random id.
+pub const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
+
+/// Error code of jobs interrupted (or never started) because the agent stopped.
+pub const AGENT_RESTARTED: &str = "AGENT_RESTARTED";
+
+/// Why a record could not be written.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The record could not be serialised.
+    Encode(String),
+    /// The file could not be written.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Encode(m) => write!(f, "cannot encode a job record: {m}"),
+            StoreError::Io { path, error } => write!(f, "{}: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// The job directory.
+pub struct Store {
+    dir: PathBuf,
+    // Newest revision written per job (u64::MAX once deleted), held across the write so
+    // two writers of one job cannot land out of order.
+    written: Mutex<HashMap<Uuid, u64>>,
+}
+
+impl Store {
+    /// Opens (creating, mode 0700) the job directory.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        create_private_dir(dir).map_err(|error| StoreError::Io {
+            path: dir.to_path_buf(),
+            error,
+        })?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            written: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The record file of a job.
+    pub fn path_of(&self, id: &Uuid) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// Writes a job's record unless a newer revision (or its deletion) was written already.
+    pub fn save(&self, job: &Job) -> Result<(), StoreError> {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if written.get(&job.id).is_some_and(|&r| r >= job.revision) {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(job).map_err(|e| StoreError::Encode(e.to_string()))?;
+        let path = self.path_of(&job.id);
+        write_atomic(&path, &bytes, PRIVATE_MODE)
+            .map_err(|error| StoreError::Io { path, error })?;
+        written.insert(job.id, job.revision);
+        Ok(())
+    }
+
+    /// Deletes a job's record; later saves of it are ignored.
+    pub fn delete(&self, id: &Uuid) {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        written.insert(*id, u64::MAX);
+        let path = self.path_of(id);
+        if let Err(e) = std::fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                log::warn!("cannot delete job record {}: {e}", path.display());
+            }
+        }
+    }
+
+    /// Every readable record. Unreadable ones are logged and renamed `*.corrupt`; temp files
+    /// a crash left are removed.
+    pub fn load(&self) -> Vec<Job> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) => {
+                log::error!("cannot list job records in {}: {e}", self.dir.display());
+                return Vec::new();
+            }
+        };
+        let mut jobs = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            if is_temp_name(&name) {
+                let _ = std::fs::remove_file(&path);
+            } else if let Some(stem) = name.strip_suffix(".json") {
+                if let Some(job) = self.load_one(&path, stem) {
+                    jobs.push(job);
+                }
+            }
+        }
+        jobs
+    }
+
+    fn load_one(&self, path: &Path, stem: &str) -> Option<Job> {
+        let parsed = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<Job>(&b).map_err(|e| e.to_string()))
+            .and_then(|job| match Uuid::parse_str(stem) {
+                Ok(id) if id == job.id => Ok(job),
+                _ => Err(format!("the file name does not match job id {}", job.id)),
+            });
+        match parsed {
+            Ok(job) => Some(job),
+            Err(e) => {
+                let aside = path.with_extension("json.corrupt");
+                log::error!(
+                    "unreadable job record {}: {e}; moved to {}",
+                    path.display(),
+                    aside.display()
+                );
+                if let Err(e) = std::fs::rename(path, &aside) {
+                    log::error!("cannot move {} aside: {e}", path.display());
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Creates a directory (and parents) readable by the agent only.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// This boot's id, when the kernel says.
+pub fn current_boot_id() -> Option<String> {
+    std::fs::read_to_string(BOOT_ID_PATH)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Fails a job the previous agent process left unfinished; returns whether it changed.
+/// `boot_id` is this boot's id: a running job that started under another one was cut off
+/// by a reboot.
+pub fn recover(job: &mut Job, boot_id: Option<&str>, now: OffsetDateTime) -> bool {
+    let message = match job.status {
+        JobStatus::Running => {
+            let rebooted =
+                matches!((job.boot_id.as_deref(), boot_id), (Some(a), Some(b)) if a != b);
+            if rebooted {
+                "the host rebooted while this job was running (boot id changed)"
+            } else {
+                "the agent restarted while this job was running"
+            }
+        }
+        JobStatus::Pending => "not started: the agent restarted",
+        _ => return false,
+    };
+    job.note("error", message);
+    job.status = JobStatus::Failed;
+    job.error = Some(JobError::new(AGENT_RESTARTED, message));
+    job.progress_percent = 100;
+    job.completed_at = Some(now);
+    job.updated_at = now;
+    job.revision += 1;
+    true
+}
+
+/// Terminal jobs to delete: those finished more than `max_age` ago, and beyond the
+/// newest `max_jobs` (oldest first).
+pub fn expired<'a>(
+    jobs: impl Iterator<Item = &'a Job>,
+    max_jobs: usize,
+    max_age: Duration,
+    now: OffsetDateTime,
+) -> Vec<Uuid> {
+    let mut done: Vec<(OffsetDateTime, Uuid)> = jobs
+        .filter(|j| j.status.is_terminal())
+        .map(|j| (j.completed_at.unwrap_or(j.updated_at), j.id))
+        .collect();
+    // Newest first, so everything past `max_jobs` is the oldest.
+    done.sort_by(|a, b| b.cmp(a));
+    let cutoff = now - max_age;
+    done.iter()
+        .enumerate()
+        .filter(|(i, (at, _))| *i >= max_jobs || *at < cutoff)
+        .map(|(_, (_, id))| *id)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::model::JobRequest;
+    use crate::pkg::RemoveOptions;
+
+    fn temp_dir() -> PathBuf {
+        std::env::temp_dir().join(format!("lpa-store-{}", Uuid::new_v4()))
+    }
+
+    fn job(status: JobStatus) -> Job {
+        let mut j = Job::new(
+            Uuid::new_v4(),
+            JobRequest::Remove {
+                name: "a".into(),
+                options: RemoveOptions::default(),
+            },
+            OffsetDateTime::now_utc(),
+        );
+        j.status = status;
+        j.revision = 1;
+        j
+    }
+
+    #[test]
+    fn save_load_round_trip_with_0600_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir();
+        let store = Store::open(&dir).unwrap();
+        let mut j = job(JobStatus::Running);
+        j.note("info", "hello");
+        store.save(&j).unwrap();
+        let mode = std::fs::metadata(store.path_of(&j.id))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let loaded = store.load();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].detail_json(), j.detail_json());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_older_revision_or_a_deleted_job_is_not_written() {
+        let dir = temp_dir();
+        let store = Store::open(&dir).unwrap();
+        let mut j = job(JobStatus::Running);
+        j.revision = 5;
+        store.save(&j).unwrap();
+        let mut old = j.clone();
+        old.revision = 4;
+        old.status = JobStatus::Pending;
+        store.save(&old).unwrap();
+        assert_eq!(store.load()[0].status, JobStatus::Running);
+        store.delete(&j.id);
+        j.revision = 6;
+        store.save(&j).unwrap();
+        assert!(store.load().is_empty(), "a deleted job came back");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn corrupt_records_are_moved_aside_and_temp_files_removed() {
+        let dir = temp_dir();
+        let store = Store::open(&dir).unwrap();
+        let good = job(JobStatus::Completed);
+        store.save(&good).unwrap();
+        let bad = dir.join(format!("{}.json", Uuid::new_v4()));
+        std::fs::write(&bad, b"{not json").unwrap();
+        let misnamed = dir.join(format!("{}.json", Uuid::new_v4()));
+        std::fs::write(&misnamed, serde_json::to_vec(&good).unwrap()).unwrap();
+        let tmp = dir.join(".x.json.tmp.1.2");
+        std::fs::write(&tmp, b"partial").unwrap();
+        let loaded = store.load();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].id, good.id);
+        assert!(!bad.exists() && bad.with_extension("json.corrupt").exists());
+        assert!(misnamed.with_extension("json.corrupt").exists());
+        assert!(!tmp.exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn recovery_tells_agent_restart_from_reboot_and_fails_pending() {
+        let now = OffsetDateTime::now_utc();
+        let mut same = job(JobStatus::Running);
+        same.boot_id = Some("boot-a".into());
+        assert!(recover(&mut same, Some("boot-a"), now));
+        let e = same.error.clone().unwrap();
+        assert_eq!(same.status, JobStatus::Failed);
+        assert_eq!(e.code, "AGENT_RESTARTED");
+        assert_eq!(e.message, "the agent restarted while this job was running");
+
+        let mut rebooted = job(JobStatus::Running);
+        rebooted.boot_id = Some("boot-a".into());
+        recover(&mut rebooted, Some("boot-b"), now);
+        assert_eq!(
+            rebooted.error.unwrap().message,
+            "the host rebooted while this job was running (boot id changed)"
+        );
+
+        let mut pending = job(JobStatus::Pending);
+        recover(&mut pending, Some("boot-b"), now);
+        assert_eq!(pending.status, JobStatus::Failed);
+        assert_eq!(
+            pending.error.unwrap().message,
+            "not started: the agent restarted"
+        );
+        assert_eq!(pending.progress_percent, 100);
+        assert!(pending.completed_at.is_some());
+
+        let mut done = job(JobStatus::Completed);
+        assert!(!recover(&mut done, Some("boot-b"), now));
+        assert_eq!(done.status, JobStatus::Completed);
+    }
+
+    #[test]
+    fn retention_by_count_and_age_skips_unfinished_jobs() {
+        let now = OffsetDateTime::now_utc();
+        let mut jobs = Vec::new();
+        for (i, status) in [
+            JobStatus::Completed,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+            JobStatus::Running,
+            JobStatus::Completed,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut j = job(status);
+            j.completed_at = Some(now - time::Duration::minutes(10 - i as i64));
+            jobs.push(j);
+        }
+        // Count: keep the newest 2 finished (indices 4 and 2), never the running one.
+        let by_count = expired(jobs.iter(), 2, Duration::from_secs(86_400), now);
+        assert_eq!(by_count.len(), 2);
+        assert!(by_count.contains(&jobs[0].id) && by_count.contains(&jobs[1].id));
+        // Age: older than 7.5 minutes are indices 0 and 1 (10 and 9 minutes) and 2 (8).
+        let by_age = expired(jobs.iter(), 100, Duration::from_secs(450), now);
+        let mut want = vec![jobs[0].id, jobs[1].id, jobs[2].id];
+        let mut got = by_age.clone();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want);
+    }
+}
