@@ -18,6 +18,8 @@ use crate::config::{BackendChoice, Config};
 use crate::http::server::{Server, ServerOptions, ShutdownHandle};
 use crate::http::tls::{TlsError, TlsState};
 use crate::http::whitelist::Whitelist;
+use crate::jobs::events::Events;
+use crate::jobs::{Engine, EngineSettings};
 use crate::pkg::inventory::Inventory;
 use crate::pkg::{detect, BackendKind, BackendSettings};
 
@@ -63,6 +65,8 @@ pub struct RunningAgent {
     watcher: JoinHandle<()>,
     stop_watcher: Sender<()>,
     live: Arc<Live>,
+    engine: Option<Arc<Engine>>,
+    job_timeout: Duration,
 }
 
 /// Builds everything from `config` and starts serving. `config_path` is re-read on reload.
@@ -73,7 +77,16 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
     let options = server_options(&config);
     let config = Arc::new(config);
     let inventory = build_inventory(&config);
-    let app = Arc::new(App::new(config, Some(Arc::clone(&tls)), audit).with_inventory(inventory));
+    let events = Events::new();
+    let engine = inventory
+        .as_ref()
+        .and_then(|inv| start_engine(&config, Arc::clone(inv), events.clone()));
+    let job_timeout = config.jobs.timeout();
+    let app = Arc::new(
+        App::new(config, Some(Arc::clone(&tls)), audit)
+            .with_inventory(inventory)
+            .with_engine(engine.clone()),
+    );
     let service: Arc<dyn crate::http::Service> = app.clone();
     let server = Server::bind(options, Arc::clone(&tls), Arc::clone(&whitelist), service)
         .map_err(StartError::Bind)?;
@@ -103,6 +116,8 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
         watcher,
         stop_watcher,
         live,
+        engine,
+        job_timeout,
     })
 }
 
@@ -132,12 +147,16 @@ impl RunningAgent {
         self.shutdown.shutdown();
     }
 
-    /// Waits until the server has stopped.
+    /// Waits until the server has stopped, then for running package transactions to end
+    /// (they are never killed half-way; at most the job timeout).
     pub fn join(self) -> io::Result<()> {
         let result = self
             .server
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("server thread panicked")));
+        if let Some(engine) = &self.engine {
+            engine.shutdown(self.job_timeout);
+        }
         let _ = self.stop_watcher.send(());
         let _ = self.watcher.join();
         result
@@ -196,6 +215,20 @@ fn open_audit(config: &Config) -> AuditLog {
         );
         AuditLog::disabled()
     })
+}
+
+/// Starts the job engine; a job store that cannot be used is logged and leaves the
+/// mutating endpoints answering 503 rather than stopping the agent.
+fn start_engine(config: &Config, inventory: Arc<Inventory>, events: Events) -> Option<Arc<Engine>> {
+    match Engine::start(EngineSettings::from_config(&config.jobs), inventory, events) {
+        Ok(engine) => Some(engine),
+        Err(e) => {
+            log::error!(
+                "job engine not started: {e}; package changes will answer SERVICE_UNHEALTHY"
+            );
+            None
+        }
+    }
 }
 
 /// The package backend the config selects (or detection finds), behind its cache. None when

@@ -1,56 +1,122 @@
-//! `/api/v1/jobs` and the WebSocket job stream.
-//!
-//! The job engine comes in a later issue; until then every endpoint validates its input
-//! (in the router) and answers `NOT_IMPLEMENTED`.
+//! `/api/v1/jobs`: list, detail, cancel/delete and rollback of jobs. The WebSocket stream is
+//! `ws.rs`.
+
+use serde_json::{json, Value};
+use uuid::Uuid;
 
 use super::envelope::{ApiError, Reply};
-use super::router::Endpoint;
+use super::packages::pkg_error;
+use super::router::{Endpoint, JobQuery, JobSort, SortOrder};
+use crate::jobs::{Engine, EngineError, Job};
+use crate::timefmt::rfc3339;
 
-/// Answers a job endpoint.
-pub fn handle(endpoint: &Endpoint) -> Result<Reply, ApiError> {
-    let feature = match endpoint {
-        Endpoint::ListJobs(_) | Endpoint::GetJob { .. } => "job tracking comes with the job engine",
-        Endpoint::CancelJob { .. } => "job cancellation comes with the job engine",
-        Endpoint::RollbackJob { .. } => "rollback comes with the job engine",
-        Endpoint::JobStream => {
-            // A stream is not a resource call: name the missing feature, not the path.
-            return Err(ApiError::NotImplemented {
-                endpoint: "WebSocket job streaming".to_string(),
-                feature: "GET /api/v1/ws/jobs comes with the job engine".to_string(),
-            });
+/// Answers a job endpoint; `engine` is `None` when no package manager was found.
+pub fn handle(
+    endpoint: &Endpoint,
+    body: &[u8],
+    engine: Option<&Engine>,
+) -> Result<Reply, ApiError> {
+    let engine = need(engine)?;
+    match endpoint {
+        Endpoint::ListJobs(query) => Ok(Reply::ok(list(&engine.list(), query))),
+        Endpoint::GetJob { id } => engine
+            .get(id)
+            .map(|job| Reply::ok(job.detail_json()))
+            .ok_or_else(|| not_found(id)),
+        Endpoint::CancelJob { id } => {
+            let outcome = engine.cancel(id).map_err(engine_error)?;
+            Ok(Reply::ok(json!({
+                "job_id": outcome.job_id.to_string(),
+                "previous_status": outcome.previous_status.as_str(),
+                "current_status": outcome.current_status.map(|s| s.as_str()),
+                "action": outcome.action,
+            })))
         }
-        other => {
-            return Err(ApiError::InternalError(format!(
-                "{} routed to the job handler",
-                other.template()
-            )))
+        Endpoint::RollbackJob { id } => {
+            super::body::empty(body)?;
+            let job = engine.rollback(id).map_err(engine_error)?;
+            Ok(accepted(&job, json!({"original_job_id": id.to_string()})))
         }
-    };
-    Err(ApiError::NotImplemented {
-        endpoint: endpoint.template().to_string(),
-        feature: feature.to_string(),
+        other => Err(ApiError::InternalError(format!(
+            "{} routed to the job handler",
+            other.template()
+        ))),
+    }
+}
+
+/// The engine, or the 503 that says why there is none.
+pub fn need(engine: Option<&Engine>) -> Result<&Engine, ApiError> {
+    engine.ok_or_else(|| {
+        let mut details = serde_json::Map::new();
+        details.insert("job_queue".into(), json!("unavailable"));
+        ApiError::ServiceUnhealthy {
+            message: "the job engine is not running (no package manager was found, or the job store is unusable)".into(),
+            details,
+        }
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn not_found(id: &Uuid) -> ApiError {
+    ApiError::JobNotFound(format!("no job with id {id}"))
+}
 
-    #[test]
-    fn answers_not_implemented_naming_the_endpoint() {
-        let id = uuid::Uuid::new_v4();
-        let e = handle(&Endpoint::RollbackJob { id }).unwrap_err();
-        assert_eq!(e.status(), 501);
-        assert!(e
-            .message()
-            .starts_with("POST /api/v1/jobs/{id}/rollback is not implemented yet"));
-        let e = handle(&Endpoint::JobStream).unwrap_err();
-        assert!(e
-            .message()
-            .contains("WebSocket job streaming is not implemented yet"));
-        assert_eq!(
-            handle(&Endpoint::Reboot).unwrap_err().code(),
-            "INTERNAL_ERROR"
-        );
+/// Maps the engine's refusals to the error table.
+pub fn engine_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::NotFound(id) => not_found(&id),
+        EngineError::QueueFull { max } => ApiError::JobQueueFull(format!(
+            "{max} jobs are already waiting; try again when some have finished"
+        )),
+        EngineError::Pkg(p) => pkg_error(p),
+        EngineError::NotRollbackable(m) => ApiError::InvalidRequest(m),
+        EngineError::Storage(m) => ApiError::InternalError(m),
     }
+}
+
+/// The 202 answer for a new job: `job_id`, `status`, `operation`, `created_at`, plus `extra`.
+pub fn accepted(job: &Job, extra: Value) -> Reply {
+    let mut data = json!({
+        "job_id": job.id.to_string(),
+        "status": job.status.as_str(),
+        "operation": job.operation.as_str(),
+        "created_at": rfc3339(job.created_at),
+    });
+    if let (Some(d), Value::Object(e)) = (data.as_object_mut(), extra) {
+        d.extend(e);
+    }
+    Reply { status: 202, data }
+}
+
+/// `GET /api/v1/jobs`: filter, sort (ties by creation, newest first), paginate.
+fn list(jobs: &[Job], q: &JobQuery) -> Value {
+    let mut selected: Vec<&Job> = jobs
+        .iter()
+        .filter(|j| q.status.is_none_or(|s| s.as_str() == j.status.as_str()))
+        .filter(|j| {
+            q.operation
+                .is_none_or(|o| o.as_str() == j.operation.as_str())
+        })
+        .collect();
+    selected.sort_by(|a, b| {
+        let primary = match q.sort.unwrap_or(JobSort::CreatedAt) {
+            JobSort::CreatedAt => a.created_at.cmp(&b.created_at),
+            JobSort::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+            JobSort::Status => a.status.as_str().cmp(b.status.as_str()),
+        };
+        let ordered = primary
+            .then_with(|| a.created_at.cmp(&b.created_at))
+            .then_with(|| a.id.cmp(&b.id));
+        match q.order {
+            SortOrder::Asc => ordered,
+            SortOrder::Desc => ordered.reverse(),
+        }
+    });
+    let total = selected.len();
+    let page: Vec<Value> = selected
+        .into_iter()
+        .skip(usize::try_from(q.page.offset).unwrap_or(usize::MAX))
+        .take(q.page.limit as usize)
+        .map(Job::summary_json)
+        .collect();
+    json!({"jobs": page, "total": total, "limit": q.page.limit, "offset": q.page.offset})
 }

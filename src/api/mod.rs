@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::http::ratelimit::{RateLimiter, Rule};
 use crate::http::tls::TlsState;
 use crate::http::{Peer, ProtocolError, Request, Response, Service};
+use crate::jobs::Engine;
 use crate::pkg::inventory::Inventory;
 
 use envelope::{ApiError, Reply};
@@ -103,6 +104,7 @@ pub struct App {
     limiter: Box<dyn RateGate>,
     started: Instant,
     inventory: Option<Arc<Inventory>>,
+    engine: Option<Arc<Engine>>,
 }
 
 impl App {
@@ -125,7 +127,14 @@ impl App {
             limiter,
             started: Instant::now(),
             inventory: None,
+            engine: None,
         }
+    }
+
+    /// Runs package changes as jobs on `engine` (none: those endpoints answer 503).
+    pub fn with_engine(mut self, engine: Option<Arc<Engine>>) -> App {
+        self.engine = engine;
+        self
     }
 
     /// Serves the package endpoints from `inventory` (none: they answer 503).
@@ -165,7 +174,7 @@ impl App {
         // nothing about the route table.
         let result = authorize(&routed, peer, &config)
             .and(routed)
-            .and_then(|endpoint| self.dispatch(&endpoint, peer, &config));
+            .and_then(|endpoint| self.dispatch(&endpoint, req, peer, &config));
         let mut response = envelope::render(&request_id, &result);
         if matches!(result, Err(ApiError::AuthInvalidCert(_))) {
             response.close = true;
@@ -179,6 +188,7 @@ impl App {
     fn dispatch(
         &self,
         endpoint: &Endpoint,
+        req: &Request,
         peer: &Peer,
         config: &Config,
     ) -> Result<Reply, ApiError> {
@@ -193,10 +203,10 @@ impl App {
                 endpoint: endpoint.template().to_string(),
             });
         }
-        self.call(endpoint, config)
+        self.call(endpoint, &req.body, config)
     }
 
-    fn call(&self, endpoint: &Endpoint, config: &Config) -> Result<Reply, ApiError> {
+    fn call(&self, endpoint: &Endpoint, body: &[u8], config: &Config) -> Result<Reply, ApiError> {
         match endpoint {
             Endpoint::Health | Endpoint::HealthV1 => {
                 health::reply(health::report(&self.health_inputs(config)))
@@ -208,15 +218,21 @@ impl App {
             | Endpoint::InstallPackages
             | Endpoint::GetPackage { .. }
             | Endpoint::UpdatePackage { .. }
-            | Endpoint::RemovePackage { .. } => {
-                packages::handle(endpoint, self.inventory.as_deref())
-            }
+            | Endpoint::RemovePackage { .. } => packages::handle(
+                endpoint,
+                body,
+                self.inventory.as_deref(),
+                self.engine.as_deref(),
+            ),
             Endpoint::ListPatches(_) | Endpoint::ApplyPatches => patches::handle(endpoint),
             Endpoint::ListJobs(_)
             | Endpoint::GetJob { .. }
             | Endpoint::CancelJob { .. }
-            | Endpoint::RollbackJob { .. }
-            | Endpoint::JobStream => jobs::handle(endpoint),
+            | Endpoint::RollbackJob { .. } => jobs::handle(endpoint, body, self.engine.as_deref()),
+            Endpoint::JobStream => Err(ApiError::NotImplemented {
+                endpoint: "WebSocket job streaming".to_string(),
+                feature: "GET /api/v1/ws/jobs needs an Upgrade: websocket request".to_string(),
+            }),
         }
     }
 
@@ -233,7 +249,10 @@ impl App {
             tls: self.tls.as_ref().map(|t| t.status()),
             package_manager: self.backend_name(),
             job_storage_path: storage.clone(),
-            job_storage: health::job_storage_state(storage),
+            job_storage: match &self.engine {
+                Some(_) => health::job_storage_state(storage),
+                None => Err("the job engine is not running".to_string()),
+            },
         }
     }
 
@@ -444,7 +463,7 @@ mod tests {
     #[test]
     fn mutations_are_audited_whatever_the_outcome() {
         let f = fixture(test_config());
-        let (resp, v) = send(&f, "POST", "/api/v1/packages", true);
+        let (resp, v) = send(&f, "POST", "/api/v1/system/reboot", true);
         assert_eq!(resp.status, 501);
         assert_eq!(v["error"]["code"], "NOT_IMPLEMENTED");
         let (resp, _) = send(&f, "DELETE", "/api/v1/jobs/abc", true);
@@ -458,7 +477,7 @@ mod tests {
         assert_eq!(lines[0]["outcome"], "NOT_IMPLEMENTED");
         assert_eq!(lines[0]["status"], 501);
         assert_eq!(lines[0]["method"], "POST");
-        assert_eq!(lines[0]["path"], "/api/v1/packages");
+        assert_eq!(lines[0]["path"], "/api/v1/system/reboot");
         assert_eq!(lines[0]["client_subject"], "CN=patch-manager-client");
         assert_eq!(lines[0]["peer_ip"], "192.0.2.7");
         assert_eq!(lines[1]["outcome"], "INVALID_REQUEST");

@@ -9,27 +9,64 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use super::envelope::{ApiError, Reply};
+use super::jobs::accepted;
 use super::router::{Endpoint, PackageQuery, PackageSort, PackageStatus, SortOrder};
+use crate::jobs::{Engine, Job, JobRequest};
 use crate::pkg::inventory::{Inventory, UpgradeSnapshot};
-use crate::pkg::{InstalledPackage, PackageDetails, PkgError, Upgrade};
+use crate::pkg::{InstalledPackage, PackageDetails, PkgError, RemoveOptions, Upgrade};
 use crate::timefmt::rfc3339;
 
-/// Answers a package endpoint; `inventory` is `None` when no package manager was found.
-pub fn handle(endpoint: &Endpoint, inventory: Option<&Inventory>) -> Result<Reply, ApiError> {
+/// Answers a package endpoint; `inventory` and `engine` are `None` when no package manager
+/// was found.
+pub fn handle(
+    endpoint: &Endpoint,
+    body: &[u8],
+    inventory: Option<&Inventory>,
+    engine: Option<&Engine>,
+) -> Result<Reply, ApiError> {
     match endpoint {
         Endpoint::ListPackages(query) => list(need(inventory)?, query),
         Endpoint::GetPackage { name } => show(need(inventory)?, name),
-        Endpoint::InstallPackages
-        | Endpoint::UpdatePackage { .. }
-        | Endpoint::RemovePackage { .. } => Err(ApiError::NotImplemented {
-            endpoint: endpoint.template().to_string(),
-            feature: "package changes come with the job engine".to_string(),
-        }),
+        Endpoint::InstallPackages => {
+            let (packages, options) = super::body::install(body)?;
+            let names: Vec<String> = packages.iter().map(|p| p.name.clone()).collect();
+            let job = submit(engine, JobRequest::Install { packages, options })?;
+            Ok(accepted(&job, json!({ "packages": names })))
+        }
+        Endpoint::UpdatePackage { name } => {
+            let (package, options) = super::body::update(name, body)?;
+            let target = package.version.clone();
+            let job = submit(engine, JobRequest::Update { package, options })?;
+            Ok(accepted(
+                &job,
+                json!({ "package": name, "target_version": target }),
+            ))
+        }
+        Endpoint::RemovePackage { name, purge, force } => {
+            let options = RemoveOptions {
+                purge: *purge,
+                force: *force,
+            };
+            let job = submit(
+                engine,
+                JobRequest::Remove {
+                    name: name.clone(),
+                    options,
+                },
+            )?;
+            Ok(accepted(&job, json!({ "package": name, "purge": purge })))
+        }
         other => Err(ApiError::InternalError(format!(
             "{} routed to the package handler",
             other.template()
         ))),
     }
+}
+
+fn submit(engine: Option<&Engine>, request: JobRequest) -> Result<Job, ApiError> {
+    super::jobs::need(engine)?
+        .submit(request)
+        .map_err(super::jobs::engine_error)
 }
 
 fn need(inventory: Option<&Inventory>) -> Result<&Inventory, ApiError> {
@@ -353,6 +390,8 @@ mod tests {
             &Endpoint::GetPackage {
                 name: "nginx".into(),
             },
+            b"",
+            None,
             None,
         )
         .unwrap_err();

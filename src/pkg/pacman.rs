@@ -882,7 +882,9 @@ pub fn cache_file_version(file_name: &str, name: &str) -> Option<String> {
     let (stem, ext) = file_name.split_once(".pkg.tar")?;
     // One compression suffix at most: `.sig` signatures and `.part` downloads are not
     // packages.
-    let compression = ["", ".gz", ".bz2", ".xz", ".zst", ".lz4", ".lrz", ".lzo", ".lz", ".Z"];
+    let compression = [
+        "", ".gz", ".bz2", ".xz", ".zst", ".lz4", ".lrz", ".lzo", ".lz", ".Z",
+    ];
     if !compression.contains(&ext) {
         return None;
     }
