@@ -1251,6 +1251,282 @@ mod tests {
         assert_eq!(cmd.timeout, Duration::from_secs(60));
     }
 
+    fn rec(code: i32, stdout: &str, stderr: &str) -> Finished {
+        Finished {
+            code: Some(code),
+            stdout: stdout.to_string(),
+            stderr: stderr.to_string(),
+        }
+    }
+
+    fn spec(name: &str, version: Option<&str>) -> PackageSpec {
+        PackageSpec {
+            name: name.into(),
+            version: version.map(str::to_string),
+        }
+    }
+
+    const LIST: &str = include_str!("../../tests/data/dnf/dnf-list-showduplicates.stdout");
+    const LIST_AVAILABLE: &str =
+        include_str!("../../tests/data/dnf/dnf-list-showduplicates-available.stdout");
+    const LIST_NOSUCH_ERR: &str =
+        include_str!("../../tests/data/dnf/dnf-list-showduplicates-nosuch.stderr");
+
+    #[test]
+    fn list_versions_recorded() {
+        assert_eq!(
+            parse_list_versions(LIST, "lpa-hello"),
+            ["1.0-1", "1.1-1", "2.0-1"]
+        );
+        assert_eq!(
+            parse_list_versions(LIST_AVAILABLE, "lpa-hello"),
+            ["1.0-1", "1.1-1", "2.0-1"]
+        );
+        assert!(parse_list_versions(LIST, "lpa").is_empty());
+        assert!(LIST_NOSUCH_ERR.contains("No matching Packages to list"));
+        let epochs =
+            "Available Packages\nx.noarch 2:1.0-1 r\nx.noarch 10-1 r\nx.noarch 2:0.9-1 r\n";
+        assert_eq!(
+            parse_list_versions(epochs, "x"),
+            ["10-1", "2:0.9-1", "2:1.0-1"]
+        );
+    }
+
+    #[test]
+    fn failures_recorded() {
+        let nosuch = rec(
+            1,
+            include_str!("../../tests/data/dnf/dnf-install-nosuch.stdout"),
+            include_str!("../../tests/data/dnf/dnf-install-nosuch.stderr"),
+        );
+        assert_eq!(
+            classify_failure(&nosuch),
+            DnfFailure::Unmatched(vec!["nosuch".into()])
+        );
+        let noversion = rec(
+            1,
+            include_str!("../../tests/data/dnf/dnf-install-noversion.stdout"),
+            include_str!("../../tests/data/dnf/dnf-install-noversion.stderr"),
+        );
+        assert_eq!(
+            classify_failure(&noversion),
+            DnfFailure::Unmatched(vec!["lpa-hello-9.9-1".into()])
+        );
+        let dep = rec(
+            1,
+            include_str!("../../tests/data/dnf/dnf-install-depproblem.stdout"),
+            include_str!("../../tests/data/dnf/dnf-install-depproblem.stderr"),
+        );
+        let DnfFailure::Dependency(problem) = classify_failure(&dep) else {
+            panic!("not a dependency problem");
+        };
+        assert!(
+            problem.starts_with("Problem: conflicting requests"),
+            "{problem}"
+        );
+        assert!(problem.contains("requires lpa-lib >= 1.0"), "{problem}");
+        assert!(!problem.contains("Unable to detect release"), "{problem}");
+        assert_eq!(
+            classify_failure(&rec(1, "", BROKEN_STDERR)),
+            DnfFailure::Other
+        );
+    }
+
+    #[test]
+    fn yum_unmatched_message() {
+        // yum 3 wording (not recorded: see tests/data/yum/README.md).
+        let f = rec(
+            1,
+            "No package lpa-hello-9.9-1 available.\nError: Nothing to do\n",
+            "",
+        );
+        assert_eq!(
+            classify_failure(&f),
+            DnfFailure::Unmatched(vec!["lpa-hello-9.9-1".into()])
+        );
+    }
+
+    #[test]
+    fn recorded_silent_downgrade_is_why_downgrades_are_checked_first() {
+        let out = include_str!("../../tests/data/dnf/dnf-install-older.stdout");
+        assert!(out.contains("Downgrading:"));
+        let installed = HashMap::from([("lpa-hello".to_string(), "1.1-1".to_string())]);
+        let older = [spec("lpa-hello", Some("1.0-1"))];
+        assert!(matches!(
+            rpmdb::check_downgrades(&installed, &older, false),
+            Err(PkgError::VersionConflict(_))
+        ));
+        assert!(rpmdb::check_downgrades(&installed, &older, true).is_ok());
+    }
+
+    #[test]
+    fn install_plan() {
+        let installed = HashMap::from([
+            ("lpa-hello".to_string(), "1.0-1".to_string()),
+            ("lpa-lib".to_string(), "1.0-1".to_string()),
+        ]);
+        let specs = [
+            spec("lpa-hello", Some("1.0-1")),
+            spec("lpa-lib", None),
+            spec("lpa-tool", None),
+            spec("lpa-x", Some("1:2-3")),
+        ];
+        assert_eq!(
+            plan_install(&installed, &specs, false),
+            InstallPlan {
+                install: vec![
+                    "lpa-hello-1.0-1".into(),
+                    "lpa-tool".into(),
+                    "lpa-x-1:2-3".into()
+                ],
+                upgrade: vec!["lpa-lib".into()],
+                reinstall: vec![],
+                reinstall_if_unchanged: vec![],
+            }
+        );
+        assert_eq!(
+            plan_install(&installed, &specs, true),
+            InstallPlan {
+                install: vec!["lpa-tool".into(), "lpa-x-1:2-3".into()],
+                upgrade: vec!["lpa-lib".into()],
+                reinstall: vec!["lpa-hello-1.0-1".into()],
+                reinstall_if_unchanged: vec!["lpa-lib".into()],
+            }
+        );
+        assert_eq!(
+            exact(&specs),
+            [
+                ("lpa-hello".to_string(), "1.0-1".to_string()),
+                ("lpa-x".to_string(), "1:2-3".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn change_command_lines() {
+        let dnf = Dnf::new(settings("/"));
+        let base = [
+            "--assumeyes",
+            "--color=never",
+            "--setopt=exit_on_lock=1",
+            "--setopt=*.skip_if_unavailable=0",
+        ];
+        let a = args(&dnf.change_command(
+            "install",
+            &["lpa-hello-1.1-1".into(), "lpa-tool".into()],
+            true,
+        ));
+        assert_eq!(a[..4], base);
+        assert_eq!(
+            a[4..],
+            [
+                "--setopt=install_weak_deps=False",
+                "install",
+                "--",
+                "lpa-hello-1.1-1",
+                "lpa-tool"
+            ]
+        );
+        assert_eq!(
+            args(&dnf.change_command("remove", &["lpa-lib".into()], false))[4..],
+            ["remove", "--", "lpa-lib"]
+        );
+        assert_eq!(dnf.upgrade_verb(), "upgrade");
+        assert_eq!(
+            args(&dnf.download_command(&["lpa-lib-1.0-1".into()], Path::new("/var/tmp/rb")))[4..],
+            [
+                "reinstall",
+                "--downloadonly",
+                "--destdir",
+                "/var/tmp/rb",
+                "--",
+                "lpa-lib-1.0-1"
+            ]
+        );
+        assert_eq!(
+            args(&dnf.list_versions_command("lpa-hello"))[5..],
+            ["--showduplicates", "list", "--", "lpa-hello"]
+        );
+        let yum = Dnf::yum(settings("/"));
+        assert_eq!(yum.upgrade_verb(), "update");
+        assert_eq!(
+            args(&yum.change_command("install", &["x".into()], true))[4..],
+            ["install", "--", "x"]
+        );
+        let other = Dnf::new(settings("/srv/img"));
+        let a = args(&other.change_command("install", &["x".into()], false));
+        assert_eq!(a[4..6], ["--installroot", "/srv/img"]);
+        assert_eq!(a[a.len() - 3..], ["install", "--", "x"]);
+    }
+
+    #[test]
+    fn saved_files_are_found_by_name_and_version() {
+        let dir = std::env::temp_dir().join(format!("lpa-dnf-save-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in [
+            "lpa-hello-1.0-1.noarch.rpm",
+            "lpa-hello-libs-1.0-1.noarch.rpm",
+            "lpa-x-2-3.x86_64.rpm",
+        ] {
+            std::fs::write(dir.join(f), b"").unwrap();
+        }
+        let hello = find_rpm(&dir, "lpa-hello", "1.0-1");
+        let x = find_rpm(&dir, "lpa-x", "1:2-3");
+        let none = find_rpm(&dir, "lpa-hello", "1.1-1");
+        let libs = find_rpm(&dir, "lpa-hello-libs", "1.0-1");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(hello, Some(dir.join("lpa-hello-1.0-1.noarch.rpm")));
+        assert_eq!(x, Some(dir.join("lpa-x-2-3.x86_64.rpm")));
+        assert_eq!(none, None);
+        assert_eq!(libs, Some(dir.join("lpa-hello-libs-1.0-1.noarch.rpm")));
+    }
+
+    #[test]
+    fn restore_steps_split() {
+        let steps = [
+            RestoreStep::Remove { name: "a".into() },
+            RestoreStep::Install {
+                name: "b".into(),
+                version: "1-1".into(),
+                file: Some(PathBuf::from("/r/b-1-1.noarch.rpm")),
+            },
+        ];
+        let (removes, installs) = split_steps(&steps);
+        assert_eq!(removes, ["a"]);
+        assert_eq!(
+            installs,
+            [(
+                "b".to_string(),
+                "1-1".to_string(),
+                Some(PathBuf::from("/r/b-1-1.noarch.rpm"))
+            )]
+        );
+    }
+
+    #[test]
+    fn repair_has_nothing_to_do_and_runs_nothing() {
+        let dnf = Dnf::new(settings("/nonexistent-root"));
+        let cancel = runner::Cancel::new();
+        let mut sink = |_: runner::Stream, _: &str| {};
+        let mut exec = Exec {
+            on_line: &mut sink,
+            cancel: &cancel,
+            timeout: Duration::from_secs(1),
+        };
+        assert!(dnf.repair(&mut exec).unwrap().is_empty());
+        assert!(matches!(
+            dnf.install(
+                &[spec("bad name", None)],
+                &InstallOptions::default(),
+                &mut exec
+            ),
+            Err(PkgError::Invalid { .. })
+        ));
+        assert!(dnf
+            .install(&[], &InstallOptions::default(), &mut exec)
+            .is_ok());
+    }
+
     #[test]
     fn command_lines_for_other_root() {
         let dnf = Dnf::new(settings("/srv/img"));

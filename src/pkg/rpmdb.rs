@@ -834,6 +834,128 @@ mod tests {
         ));
     }
 
+    const ERASE_LIB: &str = include_str!("../../tests/data/dnf/rpm-e-test-lpa-lib.stderr");
+    const ERASE_BOTH: &str = include_str!("../../tests/data/dnf/rpm-e-test-lpa-lib-hello.stderr");
+    const ERASE_NOSUCH: &str = include_str!("../../tests/data/dnf/rpm-e-test-nosuch.stderr");
+
+    fn fin(code: i32, stderr: &str) -> Finished {
+        Finished {
+            code: Some(code),
+            stdout: String::new(),
+            stderr: stderr.to_string(),
+        }
+    }
+
+    #[test]
+    fn erase_test_recorded() {
+        let lib = parse_erase_test(ERASE_LIB);
+        assert_eq!(
+            lib.needed_by,
+            ["lpa-lib >= 1.0 is needed by (installed) lpa-hello-2.0-1.noarch"]
+        );
+        assert!(lib.not_installed.is_empty() && lib.errors.is_empty());
+        assert_eq!(parse_erase_test(ERASE_BOTH), EraseTest::default());
+        let nosuch = parse_erase_test(ERASE_NOSUCH);
+        assert_eq!(nosuch.not_installed, ["nosuch"]);
+    }
+
+    #[test]
+    fn removal_verdicts() {
+        let cmd = erase_test_command(&settings("/"), &["lpa-lib".into()]);
+        let args: Vec<String> = cmd
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--root",
+                "/",
+                "--dbpath",
+                "/var/lib/rpm",
+                "-e",
+                "--test",
+                "--",
+                "lpa-lib"
+            ]
+        );
+        let dep = removal_verdict(&cmd, &fin(1, ERASE_LIB), false).unwrap_err();
+        assert!(
+            matches!(dep, PkgError::DependencyConflict(ref m) if m.contains("lpa-hello-2.0-1")),
+            "{dep}"
+        );
+        assert!(removal_verdict(&cmd, &fin(1, ERASE_LIB), true).is_ok());
+        let missing = removal_verdict(&cmd, &fin(1, ERASE_NOSUCH), true).unwrap_err();
+        assert!(
+            matches!(missing, PkgError::NotFound(ref n) if n == "nosuch"),
+            "{missing}"
+        );
+        let other = removal_verdict(&cmd, &fin(1, "error: cannot open Packages index\n"), true);
+        assert!(matches!(other, Err(PkgError::Command { .. })));
+    }
+
+    #[test]
+    fn version_matching() {
+        assert!(version_matches("1.0-1", "1.0-1"));
+        assert!(version_matches("1.0-1", "0:1.0-1"));
+        assert!(version_matches("1.0-1", "1.0"));
+        assert!(version_matches("2:1.0-1.el9", "2:1.0"));
+        assert!(!version_matches("1.0-1", "1.0-2"));
+        assert!(!version_matches("1.0-1", "1"));
+        assert!(!version_matches("2:1.0-1", "1.0-1"));
+        assert!(!version_matches("1.0.1-1", "1.0"));
+    }
+
+    #[test]
+    fn downgrade_and_result_checks() {
+        let installed = HashMap::from([("a".to_string(), "1.1-1".to_string())]);
+        let spec = |v: &str| PackageSpec {
+            name: "a".into(),
+            version: Some(v.into()),
+        };
+        assert!(check_downgrades(&installed, &[spec("1.1-1")], false).is_ok());
+        assert!(check_downgrades(&installed, &[spec("2.0-1")], false).is_ok());
+        assert!(check_downgrades(&installed, &[spec("1.1")], false).is_ok());
+        let err = check_downgrades(&installed, &[spec("1.0-1")], false).unwrap_err();
+        assert!(matches!(err, PkgError::VersionConflict(_)), "{err}");
+        assert!(verify_versions(&installed, &[("a".into(), "1.1-1".into())]).is_ok());
+        assert!(matches!(
+            verify_versions(&installed, &[("a".into(), "1.0-1".into())]),
+            Err(PkgError::VersionConflict(_))
+        ));
+        assert!(matches!(
+            verify_versions(&installed, &[("b".into(), "1".into())]),
+            Err(PkgError::VersionConflict(_))
+        ));
+    }
+
+    #[test]
+    fn installed_versions_take_the_newest_instance() {
+        let mut pkgs = parse_installed(INSTALLED).unwrap();
+        let mut older = pkgs[0].clone();
+        older.version = "0.9-1".into();
+        older.installed_at = Some(OffsetDateTime::from_unix_timestamp(1).unwrap());
+        pkgs.push(older);
+        let v = installed_versions(&pkgs);
+        assert_eq!(v["lpa-lib"], "1.0-1");
+        assert_eq!(v["lpa-epoch"], "1:3.0-2");
+        assert_eq!(v.len(), 4);
+    }
+
+    #[test]
+    fn cancel_maps_to_cancelled() {
+        let e = run_error(RunError::Cancelled {
+            command: "dnf install".into(),
+        });
+        assert!(matches!(e, PkgError::Cancelled(ref c) if c == "dnf install"));
+        let t = run_error(RunError::Timeout {
+            command: "dnf".into(),
+            after: Duration::from_secs(3),
+        });
+        assert!(matches!(t, PkgError::Timeout { .. }));
+    }
+
     #[test]
     fn database_paths_lists_what_exists() {
         let dir = std::env::temp_dir().join(format!("lpa-rpmdb-{}", std::process::id()));

@@ -1054,6 +1054,183 @@ mod tests {
             .collect()
     }
 
+    fn rec(code: i32, stdout: &str, stderr: &str) -> Finished {
+        Finished {
+            code: Some(code),
+            stdout: stdout.to_string(),
+            stderr: stderr.to_string(),
+        }
+    }
+
+    macro_rules! data {
+        ($f:literal) => {
+            include_str!(concat!("../../tests/data/zypper/", $f))
+        };
+    }
+
+    #[test]
+    fn search_versions_recorded() {
+        let v = parse_search_versions(data!("zypper-x-search-lpa-hello.stdout"), "lpa-hello");
+        assert_eq!(v.unwrap(), ["1.0-1", "1.1-1", "2.0-1"]);
+        let none = parse_search_versions(data!("zypper-x-search-nosuch.stdout"), "nosuch");
+        assert!(none.unwrap().is_empty());
+        assert!(parse_search_versions("<stream>", "x").is_err());
+    }
+
+    #[test]
+    fn nothing_to_do_trap_recorded() {
+        let trap = rec(0, data!("zypper-install-older-trap.stdout"), "");
+        assert!(trap.stdout.contains("Nothing to do."));
+        let ZypperFailure::OlderVersion(m) = classify_change(&trap) else {
+            panic!("the trap was taken for success");
+        };
+        assert!(m.contains("lpa-hello-1.0-1.noarch"), "{m}");
+        assert!(m.contains("--oldpackage"), "{m}");
+        for ok in [
+            data!("zypper-install-oldpackage.stdout"),
+            data!("zypper-install-same.stdout"),
+            data!("zypper-install-exact-upgrade.stdout"),
+            data!("zypper-install-force.stdout"),
+            data!("zypper-install-name-upgrades.stdout"),
+            data!("zypper-install-file-oldpackage.stdout"),
+            data!("zypper-remove-with-dependent.stdout"),
+        ] {
+            assert_eq!(
+                classify_change(&rec(0, ok, "")),
+                ZypperFailure::None,
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn failures_recorded() {
+        let nosuch = rec(
+            104,
+            data!("zypper-install-nosuch.stdout"),
+            data!("zypper-install-nosuch.stderr"),
+        );
+        assert_eq!(
+            classify_change(&nosuch),
+            ZypperFailure::NotFound(vec!["nosuch".into()])
+        );
+        let noversion = rec(
+            104,
+            data!("zypper-install-noversion.stdout"),
+            data!("zypper-install-noversion.stderr"),
+        );
+        assert_eq!(
+            classify_change(&noversion),
+            ZypperFailure::NotFound(vec!["lpa-hello=9.9-1".into()])
+        );
+        let dep = rec(4, data!("zypper-install-depproblem.stdout"), "");
+        let ZypperFailure::Dependency(p) = classify_change(&dep) else {
+            panic!("not a dependency problem");
+        };
+        assert!(
+            p.starts_with("Problem: lpa-hello-2.0-1.noarch requires lpa-lib >= 1.0"),
+            "{p}"
+        );
+        assert!(p.contains("not installable providers"), "{p}");
+        assert!(!p.contains("Solution"), "{p}");
+        let unsigned = rec(
+            8,
+            data!("zypper-install-file-unsigned.stdout"),
+            data!("zypper-install-file-unsigned.stderr"),
+        );
+        assert_eq!(classify_change(&unsigned), ZypperFailure::Other);
+        assert_eq!(classify_change(&rec(7, LOCKED, "")), ZypperFailure::Locked);
+        assert_eq!(classify_change(&rec(4, "", "boom")), ZypperFailure::Other);
+    }
+
+    #[test]
+    fn download_recorded() {
+        let d = parse_download_xml(data!("zypper-x-download.stdout")).unwrap();
+        assert_eq!(
+            d,
+            [
+                Downloaded {
+                    name: "lpa-hello".into(),
+                    version: "1.0-1".into(),
+                    path: "/var/cache/zypp/packages/lpa/lpa-hello-1.0-1.noarch.rpm".into(),
+                },
+                Downloaded {
+                    name: "lpa-lib".into(),
+                    version: "1.0-1".into(),
+                    path: "/var/cache/zypp/packages/lpa/lpa-lib-1.0-1.noarch.rpm".into(),
+                },
+            ]
+        );
+        assert!(
+            parse_download_xml(data!("zypper-x-download-missing.stdout"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn change_command_lines() {
+        let z = Zypper::new(settings("/"));
+        let all = InstallOptions {
+            force: true,
+            no_recommends: true,
+            allow_downgrade: true,
+        };
+        let a = args(&z.install_command(&["lpa-hello=1.0-1".into()], &all, true));
+        assert_eq!(
+            a,
+            [
+                "--non-interactive",
+                "install",
+                "--oldpackage",
+                "--no-recommends",
+                "-f",
+                "--allow-unsigned-rpm",
+                "--",
+                "lpa-hello=1.0-1"
+            ]
+        );
+        let plain = args(&z.install_command(&["x".into()], &InstallOptions::default(), false));
+        assert_eq!(plain, ["--non-interactive", "install", "--", "x"]);
+        assert_eq!(
+            args(&z.remove_command(&["a".into(), "b".into()])),
+            ["--non-interactive", "remove", "--", "a", "b"]
+        );
+        assert_eq!(
+            args(&z.download_command(&["a=1-1".into()])),
+            ["--non-interactive", "--xmlout", "download", "--", "a=1-1"]
+        );
+        assert_eq!(
+            args(&z.search_command("lpa-hello")),
+            [
+                "--non-interactive",
+                "--xmlout",
+                "search",
+                "-s",
+                "--match-exact",
+                "--",
+                "lpa-hello"
+            ]
+        );
+        let other = Zypper::new(settings("/srv/img"));
+        assert_eq!(
+            args(&other.remove_command(&["a".into()])),
+            [
+                "--non-interactive",
+                "--root",
+                "/srv/img",
+                "remove",
+                "--",
+                "a"
+            ]
+        );
+        let spec = PackageSpec {
+            name: "a".into(),
+            version: Some("1:2-3".into()),
+        };
+        assert_eq!(spec_arg(&spec), "a=1:2-3");
+    }
+
     #[test]
     fn list_updates_recorded() {
         let u = parse_list_updates_xml(UPDATES).unwrap();
