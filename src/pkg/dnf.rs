@@ -8,6 +8,12 @@
 //! could not be run here: its parser is tested on samples of CentOS 7 output written from
 //! knowledge of yum 3.4.3, NOT recorded (`tests/data/yum/README.md`).
 //!
+//! Changes (install, remove, rollback) run dnf itself with the job's output sink, cancel
+//! token and deadline; rpm (`rpm -e --test`) vets removals first and the rpm database is
+//! checked after each change, because dnf exits 0 in cases that did not do what was asked
+//! (see `tests/data/dnf/README.md`). yum's change commands follow yum 3's documented
+//! verbs (`update`, `downgrade`) but were NOT run here.
+//!
 //! Roots: when the root is `/` (the agent on the host, or inside a sandbox root) the tool
 //! reads its own /etc. For another root, `--installroot R` plus `--config R/etc/...` and
 //! (dnf) `--setopt=reposdir=R/etc/yum.repos.d`, because dnf resolves both of those on the

@@ -4,6 +4,9 @@
 //!
 //! No XML crate is available, so a small reader below handles exactly what zypper writes:
 //! elements, quoted attributes, text, entities, CDATA, comments and declarations.
+//! Changes run zypper's text mode with the job's output sink; zypper's silent refusals (a
+//! downgrade without `--oldpackage` is "Nothing to do.", exit 0) are caught by a check before
+//! it runs, by the output classifier and by reading the rpm database afterwards.
 //! Verified against the real zypper 1.14.42 / libzypp 17.25.7 (`tests/data/zypper/`).
 
 use std::collections::HashMap;
