@@ -8,6 +8,12 @@
 //! could not be run here: its parser is tested on samples of CentOS 7 output written from
 //! knowledge of yum 3.4.3, NOT recorded (`tests/data/yum/README.md`).
 //!
+//! Changes (install, remove, rollback) run dnf itself with the job's output sink, cancel
+//! token and deadline; rpm (`rpm -e --test`) vets removals first and the rpm database is
+//! checked after each change, because dnf exits 0 in cases that did not do what was asked
+//! (see `tests/data/dnf/README.md`). yum's change commands follow yum 3's documented
+//! verbs (`update`, `downgrade`) but were NOT run here.
+//!
 //! Roots: when the root is `/` (the agent on the host, or inside a sandbox root) the tool
 //! reads its own /etc. For another root, `--installroot R` plus `--config R/etc/...` and
 //! (dnf) `--setopt=reposdir=R/etc/yum.repos.d`, because dnf resolves both of those on the
@@ -21,8 +27,9 @@ use std::time::{Duration, Instant};
 use super::rpmdb;
 use super::runner::{self, Command, Finished};
 use super::{
-    validate, version, BackendKind, BackendSettings, InstalledPackage, PackageDetails,
-    PackageManager, PkgError, Upgrade,
+    validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
+    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
+    SavedPackage, Upgrade,
 };
 
 /// dnf's and yum's exit status when another instance holds their lock and
@@ -68,15 +75,27 @@ impl Dnf {
     /// at once on a busy lock (we poll with our own bound instead of dnf's endless wait) and
     /// never skip an unreachable repository silently.
     pub fn base_command(&self) -> Command {
+        self.tool_command(true)
+    }
+
+    /// Like [`Dnf::base_command`] without `--quiet`: changes log their transaction table
+    /// and progress lines, which the job log shows.
+    pub fn mutation_command(&self) -> Command {
+        self.tool_command(false)
+    }
+
+    fn tool_command(&self, quiet: bool) -> Command {
         let mut cmd = Command::new(self.program())
             .timeout(self.settings.command_timeout)
-            .args([
-                "--assumeyes",
-                "--quiet",
-                "--color=never",
-                "--setopt=exit_on_lock=1",
-                "--setopt=*.skip_if_unavailable=0",
-            ]);
+            .arg("--assumeyes");
+        if quiet {
+            cmd = cmd.arg("--quiet");
+        }
+        cmd = cmd.args([
+            "--color=never",
+            "--setopt=exit_on_lock=1",
+            "--setopt=*.skip_if_unavailable=0",
+        ]);
         let root = &self.settings.root;
         if root != Path::new("/") {
             cmd = cmd.arg("--installroot").arg(root.as_os_str());
@@ -125,6 +144,207 @@ impl Dnf {
             LOCK_POLL,
             self.program(),
         )
+    }
+
+    /// `--showduplicates list -- NAME`: the installed and every available version.
+    pub fn list_versions_command(&self, name: &str) -> Command {
+        self.base_command()
+            .args(["--showduplicates", "list", "--", name])
+    }
+
+    /// A change command: `VERB [weak-deps switch] -- ARGS`. `no_recommends` maps to
+    /// `--setopt=install_weak_deps=False` (dnf only: yum 3 has no weak dependencies).
+    pub fn change_command(&self, verb: &str, args: &[String], no_recommends: bool) -> Command {
+        let mut cmd = self.mutation_command();
+        if no_recommends && self.kind != BackendKind::Yum {
+            cmd = cmd.arg("--setopt=install_weak_deps=False");
+        }
+        cmd.arg(verb)
+            .arg("--")
+            .args(args.iter().map(String::as_str))
+    }
+
+    /// Updating installed packages: dnf `upgrade`, yum `update`.
+    fn upgrade_verb(&self) -> &'static str {
+        match self.kind {
+            BackendKind::Yum => "update",
+            _ => "upgrade",
+        }
+    }
+
+    /// `reinstall --downloadonly --destdir DIR -- name-version...`: fetches the installed
+    /// versions' packages from the repositories without changing anything (core dnf 4; no
+    /// plugin needed).
+    pub fn download_command(&self, args: &[String], dir: &Path) -> Command {
+        self.mutation_command()
+            .args(["reinstall", "--downloadonly", "--destdir"])
+            .arg(dir.as_os_str())
+            .arg("--")
+            .args(args.iter().map(String::as_str))
+    }
+
+    /// Runs a change with the job's output sink, cancel token and deadline, retrying while
+    /// the lock is busy (up to the lock bound).
+    fn run_exec(&self, cmd: &Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
+        let cmd = cmd.clone().timeout(exec.timeout);
+        let (on_line, cancel) = (&mut *exec.on_line, exec.cancel);
+        let mut attempt =
+            || runner::run_cancellable(&cmd, &mut *on_line, cancel).map_err(rpmdb::run_error);
+        with_lock_retry(
+            &mut attempt,
+            self.settings.lock_wait,
+            LOCK_POLL,
+            self.program(),
+        )
+    }
+
+    /// Runs a change and turns a failure into the matching error.
+    fn change(
+        &self,
+        cmd: &Command,
+        specs: &[PackageSpec],
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        let finished = self.run_exec(cmd, exec)?;
+        if finished.code == Some(0) {
+            return Ok(());
+        }
+        Err(self.failure(cmd, &finished, specs))
+    }
+
+    fn failure(&self, cmd: &Command, finished: &Finished, specs: &[PackageSpec]) -> PkgError {
+        match classify_failure(finished) {
+            DnfFailure::Unmatched(args) => self.unmatched(&args, specs),
+            DnfFailure::Dependency(problem) => PkgError::DependencyConflict(problem),
+            DnfFailure::Other => rpmdb::command_failed(cmd, finished),
+        }
+    }
+
+    /// "No match for argument": an unknown name is `NotFound`; a known name whose version
+    /// is not offered is a `VersionConflict`.
+    fn unmatched(&self, args: &[String], specs: &[PackageSpec]) -> PkgError {
+        for arg in args {
+            let Some(spec) = specs.iter().find(|s| spec_arg(s) == *arg) else {
+                continue;
+            };
+            let Some(version) = &spec.version else {
+                return PkgError::NotFound(spec.name.clone());
+            };
+            return match self.available_versions(&spec.name) {
+                Ok(v) if v.is_empty() => PkgError::NotFound(spec.name.clone()),
+                Ok(v) => PkgError::VersionConflict(format!(
+                    "{} {version} is not available (available: {})",
+                    spec.name,
+                    v.join(", ")
+                )),
+                Err(e) => e,
+            };
+        }
+        PkgError::NotFound(args.join(", "))
+    }
+
+    /// Installs (files or `name-version`) as a rollback needs: dnf installs, upgrades or
+    /// downgrades to exactly what is named; yum's `install` refuses lower versions, so
+    /// those go through `downgrade`.
+    fn install_exact(&self, items: &[ExactInstall], exec: &mut Exec<'_>) -> Result<(), PkgError> {
+        let current = rpmdb::installed_versions(&self.installed()?);
+        let (mut install, mut downgrade) = (Vec::new(), Vec::new());
+        for (name, version, file) in items {
+            let arg = match file {
+                Some(f) => f.display().to_string(),
+                None => format!("{name}-{version}"),
+            };
+            let lower = current
+                .get(name)
+                .is_some_and(|c| version::rpm(version, c).is_lt());
+            if self.kind == BackendKind::Yum && lower {
+                downgrade.push(arg);
+            } else {
+                install.push(arg);
+            }
+        }
+        let specs: Vec<PackageSpec> = items
+            .iter()
+            .map(|(n, v, _)| PackageSpec {
+                name: n.clone(),
+                version: Some(v.clone()),
+            })
+            .collect();
+        for (verb, args) in [("install", install), ("downgrade", downgrade)] {
+            if !args.is_empty() {
+                self.change(&self.change_command(verb, &args, false), &specs, exec)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves the installed versions' packages into `dir` (dnf: downloaded from the
+    /// repositories, else copied from dnf's package cache); yum 3 could not be run here, so
+    /// it only reports versions its repositories still offer (`file: None`).
+    fn save(
+        &self,
+        installed: &[(String, String)],
+        dir: &Path,
+        exec: &mut Exec<'_>,
+    ) -> Result<Vec<SavedPackage>, PkgError> {
+        if self.kind == BackendKind::Yum {
+            return self.still_published(installed);
+        }
+        std::fs::create_dir_all(dir).map_err(|error| PkgError::Io {
+            what: format!("creating {}", dir.display()),
+            error,
+        })?;
+        let args: Vec<String> = installed.iter().map(|(n, v)| format!("{n}-{v}")).collect();
+        let batch = self.run_exec(&self.download_command(&args, dir), exec)?;
+        let mut saved = Vec::new();
+        for (name, version) in installed {
+            let mut file = find_rpm(dir, name, version);
+            if file.is_none() && batch.code != Some(0) {
+                // One unpublished version fails the whole batch: fetch the others alone.
+                let one = [format!("{name}-{version}")];
+                self.run_exec(&self.download_command(&one, dir), exec)?;
+                file = find_rpm(dir, name, version);
+            }
+            if file.is_none() {
+                file = copy_from_cache(&self.settings.root, name, version, dir)?;
+            }
+            if let Some(file) = file {
+                saved.push(SavedPackage {
+                    name: name.clone(),
+                    version: version.clone(),
+                    file: Some(file),
+                });
+            }
+        }
+        Ok(saved)
+    }
+
+    fn still_published(
+        &self,
+        installed: &[(String, String)],
+    ) -> Result<Vec<SavedPackage>, PkgError> {
+        let mut saved = Vec::new();
+        for (name, version) in installed {
+            let offered = self.available_versions(name)?;
+            if offered.iter().any(|v| rpmdb::version_matches(v, version)) {
+                saved.push(SavedPackage {
+                    name: name.clone(),
+                    version: version.clone(),
+                    file: None,
+                });
+            }
+        }
+        Ok(saved)
+    }
+
+    fn validate_specs(&self, specs: &[PackageSpec]) -> Result<(), PkgError> {
+        for spec in specs {
+            validate::name(self.kind, &spec.name)?;
+            if let Some(v) = &spec.version {
+                validate::version(self.kind, v)?;
+            }
+        }
+        Ok(())
     }
 
     /// Security advisories that apply to installed packages, per `updateinfo list --security`.
@@ -365,6 +585,209 @@ pub fn split_nevra(nevra: &str) -> Option<(String, String, String)> {
     ))
 }
 
+/// What an install runs, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InstallPlan {
+    /// `install` arguments: new packages and exact versions.
+    pub install: Vec<String>,
+    /// `upgrade` names: installed packages asked for without a version.
+    pub upgrade: Vec<String>,
+    /// `reinstall` arguments (`force`, exact version already installed).
+    pub reinstall: Vec<String>,
+    /// Names to reinstall (`force`) if the upgrade left them as they were.
+    pub reinstall_if_unchanged: Vec<String>,
+}
+
+/// Splits a request into the dnf/yum verbs it needs, given the installed versions.
+pub fn plan_install(
+    installed: &std::collections::HashMap<String, String>,
+    specs: &[PackageSpec],
+    force: bool,
+) -> InstallPlan {
+    let mut plan = InstallPlan::default();
+    for spec in specs {
+        match (&spec.version, installed.get(&spec.name)) {
+            (Some(v), Some(now)) if force && rpmdb::version_matches(now, v) => {
+                plan.reinstall.push(spec_arg(spec));
+            }
+            (None, Some(_)) => {
+                plan.upgrade.push(spec.name.clone());
+                if force {
+                    plan.reinstall_if_unchanged.push(spec.name.clone());
+                }
+            }
+            _ => plan.install.push(spec_arg(spec)),
+        }
+    }
+    plan
+}
+
+/// The exact `(name, version)` pairs of a request.
+pub fn exact(specs: &[PackageSpec]) -> Vec<(String, String)> {
+    specs
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), s.version.clone()?)))
+        .collect()
+}
+
+/// One rollback install: name, version, and the saved file to install it from.
+pub type ExactInstall = (String, String, Option<PathBuf>);
+
+/// Rollback steps as removals and `(name, version, file)` installs.
+pub fn split_steps(steps: &[RestoreStep]) -> (Vec<String>, Vec<ExactInstall>) {
+    let (mut removes, mut installs) = (Vec::new(), Vec::new());
+    for step in steps {
+        match step {
+            RestoreStep::Remove { name } => removes.push(name.clone()),
+            RestoreStep::Install {
+                name,
+                version,
+                file,
+            } => installs.push((name.clone(), version.clone(), file.clone())),
+        }
+    }
+    (removes, installs)
+}
+
+/// How dnf/yum argument a package: `name` or `name-[E:]V-R` (dnf resolves the NEVR form).
+pub fn spec_arg(spec: &PackageSpec) -> String {
+    match &spec.version {
+        Some(v) => format!("{}-{v}", spec.name),
+        None => spec.name.clone(),
+    }
+}
+
+/// Why a dnf/yum change failed, from its recorded messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DnfFailure {
+    /// "No match for argument: X" / "Unable to find a match: X Y": these arguments matched
+    /// no package (unknown name, or a version no repository offers).
+    Unmatched(Vec<String>),
+    /// The solver's "Problem: ..." report (unsatisfiable requirement, conflict).
+    Dependency(String),
+    /// Anything else.
+    Other,
+}
+
+/// Classifies a failed dnf/yum change from its output.
+pub fn classify_failure(finished: &Finished) -> DnfFailure {
+    let mut unmatched: Vec<String> = Vec::new();
+    let both = format!("{}\n{}", finished.stdout, finished.stderr);
+    for line in both.lines() {
+        let line = line.trim();
+        let found = line
+            .strip_prefix("No match for argument: ")
+            .or_else(|| line.strip_prefix("Error: Unable to find a match: "))
+            .or_else(|| {
+                line.strip_prefix("No package ")
+                    .and_then(|r| r.strip_suffix(" available."))
+            });
+        for arg in found.into_iter().flat_map(str::split_whitespace) {
+            if !unmatched.iter().any(|u| u == arg) {
+                unmatched.push(arg.to_string());
+            }
+        }
+    }
+    if !unmatched.is_empty() {
+        return DnfFailure::Unmatched(unmatched);
+    }
+    let problem = problem_lines(&finished.stderr);
+    if !problem.is_empty() {
+        return DnfFailure::Dependency(problem);
+    }
+    DnfFailure::Other
+}
+
+/// The solver report: from the first "Problem" line, its lines (trimmed) joined.
+fn problem_lines(stderr: &str) -> String {
+    let mut lines = stderr.lines().map(str::trim);
+    let mut out: Vec<&str> = Vec::new();
+    for line in lines.by_ref() {
+        if line.starts_with("Problem") || is_dependency_line(line) {
+            out.push(line);
+            break;
+        }
+    }
+    out.extend(lines.filter(|l| !l.is_empty()));
+    out.join("\n")
+}
+
+fn is_dependency_line(line: &str) -> bool {
+    line.contains("nothing provides")
+        || line.contains("conflicts with")
+        || line.contains("Error: Transaction test error")
+}
+
+/// Parses `--showduplicates list` output: the versions of `name` listed as installed or
+/// available, in rpm order, each once (`[E:]V-R`, as check-update prints them).
+pub fn parse_list_versions(out: &str, name: &str) -> Vec<String> {
+    let mut versions: Vec<String> = Vec::new();
+    for line in out.lines() {
+        let tokens: Vec<&str> = line.split_whitespace().collect();
+        let [pkg, version, _repo] = tokens[..] else {
+            continue;
+        };
+        let same = pkg.rsplit_once('.').is_some_and(|(n, _)| n == name);
+        if same && !versions.iter().any(|v| v == version) {
+            versions.push(version.to_string());
+        }
+    }
+    versions.sort_by(|a, b| version::rpm(a, b));
+    versions
+}
+
+/// A saved `name-V-R.ARCH.rpm` in `dir` (file names carry no epoch).
+fn find_rpm(dir: &Path, name: &str, version: &str) -> Option<PathBuf> {
+    let prefix = format!("{name}-{}.", without_epoch(version));
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|f| f.to_str()).is_some_and(|f| {
+                f.starts_with(&prefix)
+                    && f.ends_with(".rpm")
+                    && !f[prefix.len()..f.len() - 4].contains('-')
+            })
+        })
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
+fn without_epoch(version: &str) -> &str {
+    version.split_once(':').map_or(version, |(_, v)| v)
+}
+
+/// Copies a package from dnf's own cache (`keepcache=1` keeps what it installed) under the
+/// managed root into `dir`.
+fn copy_from_cache(
+    root: &Path,
+    name: &str,
+    version: &str,
+    dir: &Path,
+) -> Result<Option<PathBuf>, PkgError> {
+    let cache = root.join("var/cache/dnf");
+    let Ok(repos) = std::fs::read_dir(&cache) else {
+        return Ok(None);
+    };
+    for repo in repos.filter_map(Result::ok) {
+        let Some(found) = find_rpm(&repo.path().join("packages"), name, version) else {
+            continue;
+        };
+        let Some(file_name) = found.file_name() else {
+            continue;
+        };
+        let target = dir.join(file_name);
+        std::fs::copy(&found, &target).map_err(|error| PkgError::Io {
+            what: format!("copying {} to {}", found.display(), target.display()),
+            error,
+        })?;
+        return Ok(Some(target));
+    }
+    Ok(None)
+}
+
 impl PackageManager for Dnf {
     fn kind(&self) -> BackendKind {
         self.kind
@@ -411,6 +834,125 @@ impl PackageManager for Dnf {
             }
             _ => Err(rpmdb::command_failed(&cmd, &finished)),
         }
+    }
+
+    fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
+        validate::name(self.kind, name)?;
+        let cmd = self.list_versions_command(name);
+        let finished = self.run(&cmd)?;
+        match finished.code {
+            Some(0) => Ok(parse_list_versions(&finished.stdout, name)),
+            Some(1) if finished.stderr.contains("No matching Packages to list") => Ok(Vec::new()),
+            _ => Err(rpmdb::command_failed(&cmd, &finished)),
+        }
+    }
+
+    /// dnf `install` does not update an installed package named without a version
+    /// ("already installed"), so those go through `upgrade`; `force` reinstalls what is
+    /// already at the requested version (for a bare name: what the update left unchanged).
+    fn install(
+        &self,
+        packages: &[PackageSpec],
+        options: &InstallOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        self.validate_specs(packages)?;
+        if packages.is_empty() {
+            return Ok(());
+        }
+        let before = rpmdb::installed_versions(&self.installed()?);
+        rpmdb::check_downgrades(&before, packages, options.allow_downgrade)?;
+        let plan = plan_install(&before, packages, options.force);
+        let nr = options.no_recommends;
+        if !plan.install.is_empty() {
+            self.change(
+                &self.change_command("install", &plan.install, nr),
+                packages,
+                exec,
+            )?;
+        }
+        if !plan.upgrade.is_empty() {
+            let verb = self.upgrade_verb();
+            self.change(
+                &self.change_command(verb, &plan.upgrade, nr),
+                packages,
+                exec,
+            )?;
+        }
+        let mut reinstall = plan.reinstall;
+        if !plan.reinstall_if_unchanged.is_empty() {
+            let now = rpmdb::installed_versions(&self.installed()?);
+            reinstall.extend(
+                plan.reinstall_if_unchanged
+                    .into_iter()
+                    .filter(|n| now.get(n) == before.get(n)),
+            );
+        }
+        if !reinstall.is_empty() {
+            self.change(
+                &self.change_command("reinstall", &reinstall, nr),
+                packages,
+                exec,
+            )?;
+        }
+        let after = rpmdb::installed_versions(&self.installed()?);
+        rpmdb::verify_versions(&after, &exact(packages))
+    }
+
+    /// `remove` takes the dependents with it, so without `force` rpm's own test refuses
+    /// first. rpm deletes unmodified `%config` files and keeps modified ones as
+    /// `.rpmsave`: `purge` has nothing more to do.
+    fn remove(
+        &self,
+        names: &[String],
+        options: &RemoveOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        for n in names {
+            validate::name(self.kind, n)?;
+        }
+        if names.is_empty() {
+            return Ok(());
+        }
+        rpmdb::check_removal(&self.settings, names, options.force)?;
+        self.change(&self.change_command("remove", names, false), &[], exec)
+    }
+
+    fn save_for_rollback(
+        &self,
+        installed: &[(String, String)],
+        dir: &Path,
+        exec: &mut Exec<'_>,
+    ) -> Result<Vec<SavedPackage>, PkgError> {
+        if installed.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.save(installed, dir, exec)
+    }
+
+    /// Two transactions (dnf has no remove-and-install verb outside `dnf shell`): removals
+    /// first, so that what they made room for can come back, then the exact versions.
+    fn restore(&self, steps: &[RestoreStep], exec: &mut Exec<'_>) -> Result<(), PkgError> {
+        let (removes, installs) = split_steps(steps);
+        if !removes.is_empty() {
+            rpmdb::check_removal(&self.settings, &removes, false)?;
+            self.change(&self.change_command("remove", &removes, false), &[], exec)?;
+        }
+        if installs.is_empty() {
+            return Ok(());
+        }
+        self.install_exact(&installs, exec)?;
+        let after = rpmdb::installed_versions(&self.installed()?);
+        let wanted: Vec<(String, String)> = installs.into_iter().map(|(n, v, _)| (n, v)).collect();
+        rpmdb::verify_versions(&after, &wanted)
+    }
+
+    /// Nothing to do: rpm runs a transaction's scriptlets inside it and has no
+    /// half-configured state like dpkg's; its database lock is an fcntl lock that dies with
+    /// the killed process, and dnf's pid lock files name a dead pid, which dnf ignores.
+    fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
+        let _ = exec;
+        Ok(Vec::new())
     }
 
     fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
@@ -713,6 +1255,282 @@ mod tests {
             ["--refresh", "makecache"]
         );
         assert_eq!(cmd.timeout, Duration::from_secs(60));
+    }
+
+    fn rec(code: i32, stdout: &str, stderr: &str) -> Finished {
+        Finished {
+            code: Some(code),
+            stdout: stdout.to_string(),
+            stderr: stderr.to_string(),
+        }
+    }
+
+    fn spec(name: &str, version: Option<&str>) -> PackageSpec {
+        PackageSpec {
+            name: name.into(),
+            version: version.map(str::to_string),
+        }
+    }
+
+    const LIST: &str = include_str!("../../tests/data/dnf/dnf-list-showduplicates.stdout");
+    const LIST_AVAILABLE: &str =
+        include_str!("../../tests/data/dnf/dnf-list-showduplicates-available.stdout");
+    const LIST_NOSUCH_ERR: &str =
+        include_str!("../../tests/data/dnf/dnf-list-showduplicates-nosuch.stderr");
+
+    #[test]
+    fn list_versions_recorded() {
+        assert_eq!(
+            parse_list_versions(LIST, "lpa-hello"),
+            ["1.0-1", "1.1-1", "2.0-1"]
+        );
+        assert_eq!(
+            parse_list_versions(LIST_AVAILABLE, "lpa-hello"),
+            ["1.0-1", "1.1-1", "2.0-1"]
+        );
+        assert!(parse_list_versions(LIST, "lpa").is_empty());
+        assert!(LIST_NOSUCH_ERR.contains("No matching Packages to list"));
+        let epochs =
+            "Available Packages\nx.noarch 2:1.0-1 r\nx.noarch 10-1 r\nx.noarch 2:0.9-1 r\n";
+        assert_eq!(
+            parse_list_versions(epochs, "x"),
+            ["10-1", "2:0.9-1", "2:1.0-1"]
+        );
+    }
+
+    #[test]
+    fn failures_recorded() {
+        let nosuch = rec(
+            1,
+            include_str!("../../tests/data/dnf/dnf-install-nosuch.stdout"),
+            include_str!("../../tests/data/dnf/dnf-install-nosuch.stderr"),
+        );
+        assert_eq!(
+            classify_failure(&nosuch),
+            DnfFailure::Unmatched(vec!["nosuch".into()])
+        );
+        let noversion = rec(
+            1,
+            include_str!("../../tests/data/dnf/dnf-install-noversion.stdout"),
+            include_str!("../../tests/data/dnf/dnf-install-noversion.stderr"),
+        );
+        assert_eq!(
+            classify_failure(&noversion),
+            DnfFailure::Unmatched(vec!["lpa-hello-9.9-1".into()])
+        );
+        let dep = rec(
+            1,
+            include_str!("../../tests/data/dnf/dnf-install-depproblem.stdout"),
+            include_str!("../../tests/data/dnf/dnf-install-depproblem.stderr"),
+        );
+        let DnfFailure::Dependency(problem) = classify_failure(&dep) else {
+            panic!("not a dependency problem");
+        };
+        assert!(
+            problem.starts_with("Problem: conflicting requests"),
+            "{problem}"
+        );
+        assert!(problem.contains("requires lpa-lib >= 1.0"), "{problem}");
+        assert!(!problem.contains("Unable to detect release"), "{problem}");
+        assert_eq!(
+            classify_failure(&rec(1, "", BROKEN_STDERR)),
+            DnfFailure::Other
+        );
+    }
+
+    #[test]
+    fn yum_unmatched_message() {
+        // yum 3 wording (not recorded: see tests/data/yum/README.md).
+        let f = rec(
+            1,
+            "No package lpa-hello-9.9-1 available.\nError: Nothing to do\n",
+            "",
+        );
+        assert_eq!(
+            classify_failure(&f),
+            DnfFailure::Unmatched(vec!["lpa-hello-9.9-1".into()])
+        );
+    }
+
+    #[test]
+    fn recorded_silent_downgrade_is_why_downgrades_are_checked_first() {
+        let out = include_str!("../../tests/data/dnf/dnf-install-older.stdout");
+        assert!(out.contains("Downgrading:"));
+        let installed = HashMap::from([("lpa-hello".to_string(), "1.1-1".to_string())]);
+        let older = [spec("lpa-hello", Some("1.0-1"))];
+        assert!(matches!(
+            rpmdb::check_downgrades(&installed, &older, false),
+            Err(PkgError::VersionConflict(_))
+        ));
+        assert!(rpmdb::check_downgrades(&installed, &older, true).is_ok());
+    }
+
+    #[test]
+    fn install_plan() {
+        let installed = HashMap::from([
+            ("lpa-hello".to_string(), "1.0-1".to_string()),
+            ("lpa-lib".to_string(), "1.0-1".to_string()),
+        ]);
+        let specs = [
+            spec("lpa-hello", Some("1.0-1")),
+            spec("lpa-lib", None),
+            spec("lpa-tool", None),
+            spec("lpa-x", Some("1:2-3")),
+        ];
+        assert_eq!(
+            plan_install(&installed, &specs, false),
+            InstallPlan {
+                install: vec![
+                    "lpa-hello-1.0-1".into(),
+                    "lpa-tool".into(),
+                    "lpa-x-1:2-3".into()
+                ],
+                upgrade: vec!["lpa-lib".into()],
+                reinstall: vec![],
+                reinstall_if_unchanged: vec![],
+            }
+        );
+        assert_eq!(
+            plan_install(&installed, &specs, true),
+            InstallPlan {
+                install: vec!["lpa-tool".into(), "lpa-x-1:2-3".into()],
+                upgrade: vec!["lpa-lib".into()],
+                reinstall: vec!["lpa-hello-1.0-1".into()],
+                reinstall_if_unchanged: vec!["lpa-lib".into()],
+            }
+        );
+        assert_eq!(
+            exact(&specs),
+            [
+                ("lpa-hello".to_string(), "1.0-1".to_string()),
+                ("lpa-x".to_string(), "1:2-3".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn change_command_lines() {
+        let dnf = Dnf::new(settings("/"));
+        let base = [
+            "--assumeyes",
+            "--color=never",
+            "--setopt=exit_on_lock=1",
+            "--setopt=*.skip_if_unavailable=0",
+        ];
+        let a = args(&dnf.change_command(
+            "install",
+            &["lpa-hello-1.1-1".into(), "lpa-tool".into()],
+            true,
+        ));
+        assert_eq!(a[..4], base);
+        assert_eq!(
+            a[4..],
+            [
+                "--setopt=install_weak_deps=False",
+                "install",
+                "--",
+                "lpa-hello-1.1-1",
+                "lpa-tool"
+            ]
+        );
+        assert_eq!(
+            args(&dnf.change_command("remove", &["lpa-lib".into()], false))[4..],
+            ["remove", "--", "lpa-lib"]
+        );
+        assert_eq!(dnf.upgrade_verb(), "upgrade");
+        assert_eq!(
+            args(&dnf.download_command(&["lpa-lib-1.0-1".into()], Path::new("/var/tmp/rb")))[4..],
+            [
+                "reinstall",
+                "--downloadonly",
+                "--destdir",
+                "/var/tmp/rb",
+                "--",
+                "lpa-lib-1.0-1"
+            ]
+        );
+        assert_eq!(
+            args(&dnf.list_versions_command("lpa-hello"))[5..],
+            ["--showduplicates", "list", "--", "lpa-hello"]
+        );
+        let yum = Dnf::yum(settings("/"));
+        assert_eq!(yum.upgrade_verb(), "update");
+        assert_eq!(
+            args(&yum.change_command("install", &["x".into()], true))[4..],
+            ["install", "--", "x"]
+        );
+        let other = Dnf::new(settings("/srv/img"));
+        let a = args(&other.change_command("install", &["x".into()], false));
+        assert_eq!(a[4..6], ["--installroot", "/srv/img"]);
+        assert_eq!(a[a.len() - 3..], ["install", "--", "x"]);
+    }
+
+    #[test]
+    fn saved_files_are_found_by_name_and_version() {
+        let dir = std::env::temp_dir().join(format!("lpa-dnf-save-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in [
+            "lpa-hello-1.0-1.noarch.rpm",
+            "lpa-hello-libs-1.0-1.noarch.rpm",
+            "lpa-x-2-3.x86_64.rpm",
+        ] {
+            std::fs::write(dir.join(f), b"").unwrap();
+        }
+        let hello = find_rpm(&dir, "lpa-hello", "1.0-1");
+        let x = find_rpm(&dir, "lpa-x", "1:2-3");
+        let none = find_rpm(&dir, "lpa-hello", "1.1-1");
+        let libs = find_rpm(&dir, "lpa-hello-libs", "1.0-1");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(hello, Some(dir.join("lpa-hello-1.0-1.noarch.rpm")));
+        assert_eq!(x, Some(dir.join("lpa-x-2-3.x86_64.rpm")));
+        assert_eq!(none, None);
+        assert_eq!(libs, Some(dir.join("lpa-hello-libs-1.0-1.noarch.rpm")));
+    }
+
+    #[test]
+    fn restore_steps_split() {
+        let steps = [
+            RestoreStep::Remove { name: "a".into() },
+            RestoreStep::Install {
+                name: "b".into(),
+                version: "1-1".into(),
+                file: Some(PathBuf::from("/r/b-1-1.noarch.rpm")),
+            },
+        ];
+        let (removes, installs) = split_steps(&steps);
+        assert_eq!(removes, ["a"]);
+        assert_eq!(
+            installs,
+            [(
+                "b".to_string(),
+                "1-1".to_string(),
+                Some(PathBuf::from("/r/b-1-1.noarch.rpm"))
+            )]
+        );
+    }
+
+    #[test]
+    fn repair_has_nothing_to_do_and_runs_nothing() {
+        let dnf = Dnf::new(settings("/nonexistent-root"));
+        let cancel = runner::Cancel::new();
+        let mut sink = |_: runner::Stream, _: &str| {};
+        let mut exec = Exec {
+            on_line: &mut sink,
+            cancel: &cancel,
+            timeout: Duration::from_secs(1),
+        };
+        assert!(dnf.repair(&mut exec).unwrap().is_empty());
+        assert!(matches!(
+            dnf.install(
+                &[spec("bad name", None)],
+                &InstallOptions::default(),
+                &mut exec
+            ),
+            Err(PkgError::Invalid { .. })
+        ));
+        assert!(dnf
+            .install(&[], &InstallOptions::default(), &mut exec)
+            .is_ok());
     }
 
     #[test]

@@ -6,13 +6,15 @@
 //! records with ASCII control characters (unit, record, group and file separators) that no
 //! package field can contain, so summaries, file names with spaces and empty fields survive.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use super::runner::{self, Command, Finished};
-use super::{BackendSettings, Dependency, InstalledPackage, PackageDetails, PkgError};
+use super::runner::{self, Command, Finished, RunError};
+use super::{
+    version, BackendSettings, Dependency, InstalledPackage, PackageDetails, PackageSpec, PkgError,
+};
 
 /// Separates the fields of one record.
 pub const FIELD: char = '\x1f';
@@ -462,6 +464,175 @@ fn reverse_dependencies(
     Ok(parse_whatrequires(&finished.stdout, &rpm.package.name))
 }
 
+/// A runner error as a backend error, a cancel included (the shared `From` predates the
+/// cancel token and reports it as a failed command).
+pub fn run_error(e: RunError) -> PkgError {
+    match e {
+        RunError::Cancelled { command } => PkgError::Cancelled(command),
+        other => PkgError::from(other),
+    }
+}
+
+/// The installed version of each name: the most recently installed instance where several
+/// are (installonly packages such as kernels).
+pub fn installed_versions(packages: &[InstalledPackage]) -> HashMap<String, String> {
+    let mut newest: HashMap<&str, &InstalledPackage> = HashMap::new();
+    for p in packages {
+        let newer = newest
+            .get(p.name.as_str())
+            .is_none_or(|old| p.installed_at >= old.installed_at);
+        if newer {
+            newest.insert(p.name.as_str(), p);
+        }
+    }
+    newest
+        .into_iter()
+        .map(|(n, p)| (n.to_string(), p.version.clone()))
+        .collect()
+}
+
+/// Whether the installed `[E:]V-R` is the requested version: an explicit epoch 0 equals no
+/// epoch, and a requested version without a release matches every release of it (as dnf's
+/// `name-V` and zypper's `name=V` do).
+pub fn version_matches(installed: &str, requested: &str) -> bool {
+    let strip0 = |v: &str| v.strip_prefix("0:").unwrap_or(v).to_string();
+    let (installed, requested) = (strip0(installed), strip0(requested));
+    if installed == requested {
+        return true;
+    }
+    // Only the last `-` separates the release, so a release-less request matches a prefix.
+    installed
+        .rsplit_once('-')
+        .is_some_and(|(evr, _)| evr == requested && !requested.contains('-'))
+}
+
+/// Refuses exact versions lower than the installed ones unless downgrades are allowed: dnf
+/// 4 downgrades silently on `install name-older`, and zypper ignores it with "Nothing to
+/// do." (exit 0) without `--oldpackage`, so neither tool can be left to decide.
+pub fn check_downgrades(
+    installed: &HashMap<String, String>,
+    specs: &[PackageSpec],
+    allow_downgrade: bool,
+) -> Result<(), PkgError> {
+    if allow_downgrade {
+        return Ok(());
+    }
+    for spec in specs {
+        let (Some(wanted), Some(current)) = (&spec.version, installed.get(&spec.name)) else {
+            continue;
+        };
+        if !version_matches(current, wanted) && version::rpm(wanted, current).is_lt() {
+            return Err(PkgError::VersionConflict(format!(
+                "{} {wanted} is older than the installed {current}; a downgrade needs allow_downgrade",
+                spec.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// After a successful run, checks that every exact version asked for is what is installed
+/// now: the tools exit 0 in several cases where they did not install it (zypper's
+/// "Nothing to do." when a downgrade lacks `--oldpackage`).
+pub fn verify_versions(
+    installed: &HashMap<String, String>,
+    wanted: &[(String, String)],
+) -> Result<(), PkgError> {
+    for (name, version) in wanted {
+        match installed.get(name) {
+            Some(now) if version_matches(now, version) => {}
+            Some(now) => {
+                return Err(PkgError::VersionConflict(format!(
+                    "{name} {version} was not installed: {now} is installed"
+                )))
+            }
+            None => {
+                return Err(PkgError::VersionConflict(format!(
+                    "{name} {version} was not installed"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `rpm -e --test -- NAMES`: what removing them would break, without removing anything.
+pub fn erase_test_command(settings: &BackendSettings, names: &[String]) -> Command {
+    rpm_command(settings)
+        .args(["-e", "--test", "--"])
+        .args(names.iter().map(String::as_str))
+}
+
+/// What `rpm -e --test` said about a removal.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EraseTest {
+    /// Names rpm reported as not installed.
+    pub not_installed: Vec<String>,
+    /// The "X is needed by (installed) Y" lines: installed packages that would break.
+    pub needed_by: Vec<String>,
+    /// Other `error:` lines.
+    pub errors: Vec<String>,
+}
+
+/// Parses the error output of [`erase_test_command`]; rpm's own notes (Debian's "should
+/// not be used directly" warning) are ignored.
+pub fn parse_erase_test(stderr: &str) -> EraseTest {
+    let mut t = EraseTest::default();
+    for line in stderr.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("error: package ") {
+            if let Some(name) = rest.strip_suffix(" is not installed") {
+                t.not_installed.push(name.to_string());
+                continue;
+            }
+        }
+        if line.contains(" is needed by ") {
+            t.needed_by.push(line.to_string());
+        } else if line.starts_with("error:") && line != "error: Failed dependencies:" {
+            t.errors.push(line.to_string());
+        }
+    }
+    t
+}
+
+/// Checks a removal with rpm before the tool runs it: a name that is not installed is
+/// `NotFound` (`dnf remove` exits 0 on it), and, unless `force`, installed packages that
+/// depend on one of `names` make it a `DependencyConflict` (dnf and zypper would remove
+/// those dependents too).
+pub fn check_removal(
+    settings: &BackendSettings,
+    names: &[String],
+    force: bool,
+) -> Result<(), PkgError> {
+    let cmd = erase_test_command(settings, names);
+    let finished = runner::capture(&cmd).map_err(run_error)?;
+    if finished.code == Some(0) {
+        return Ok(());
+    }
+    removal_verdict(&cmd, &finished, force)
+}
+
+/// The decision of [`check_removal`] on a failed test run.
+pub fn removal_verdict(cmd: &Command, finished: &Finished, force: bool) -> Result<(), PkgError> {
+    let t = parse_erase_test(&finished.stderr);
+    if !t.not_installed.is_empty() {
+        return Err(PkgError::NotFound(t.not_installed.join(", ")));
+    }
+    if !t.errors.is_empty() {
+        return Err(command_failed(cmd, finished));
+    }
+    if !t.needed_by.is_empty() {
+        if force {
+            return Ok(());
+        }
+        return Err(PkgError::DependencyConflict(format!(
+            "installed packages depend on it (force removes them too): {}",
+            t.needed_by.join("; ")
+        )));
+    }
+    Err(command_failed(cmd, finished))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -661,6 +832,128 @@ mod tests {
         assert!(details_queryformat(true).ends_with(
             "\x1c[%{FILENAMES}\x1d]\x1c%{URL}\x1f%{LICENSE}\x1c[%{PROVIDENAME}\x1d]\x1e"
         ));
+    }
+
+    const ERASE_LIB: &str = include_str!("../../tests/data/dnf/rpm-e-test-lpa-lib.stderr");
+    const ERASE_BOTH: &str = include_str!("../../tests/data/dnf/rpm-e-test-lpa-lib-hello.stderr");
+    const ERASE_NOSUCH: &str = include_str!("../../tests/data/dnf/rpm-e-test-nosuch.stderr");
+
+    fn fin(code: i32, stderr: &str) -> Finished {
+        Finished {
+            code: Some(code),
+            stdout: String::new(),
+            stderr: stderr.to_string(),
+        }
+    }
+
+    #[test]
+    fn erase_test_recorded() {
+        let lib = parse_erase_test(ERASE_LIB);
+        assert_eq!(
+            lib.needed_by,
+            ["lpa-lib >= 1.0 is needed by (installed) lpa-hello-2.0-1.noarch"]
+        );
+        assert!(lib.not_installed.is_empty() && lib.errors.is_empty());
+        assert_eq!(parse_erase_test(ERASE_BOTH), EraseTest::default());
+        let nosuch = parse_erase_test(ERASE_NOSUCH);
+        assert_eq!(nosuch.not_installed, ["nosuch"]);
+    }
+
+    #[test]
+    fn removal_verdicts() {
+        let cmd = erase_test_command(&settings("/"), &["lpa-lib".into()]);
+        let args: Vec<String> = cmd
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--root",
+                "/",
+                "--dbpath",
+                "/var/lib/rpm",
+                "-e",
+                "--test",
+                "--",
+                "lpa-lib"
+            ]
+        );
+        let dep = removal_verdict(&cmd, &fin(1, ERASE_LIB), false).unwrap_err();
+        assert!(
+            matches!(dep, PkgError::DependencyConflict(ref m) if m.contains("lpa-hello-2.0-1")),
+            "{dep}"
+        );
+        assert!(removal_verdict(&cmd, &fin(1, ERASE_LIB), true).is_ok());
+        let missing = removal_verdict(&cmd, &fin(1, ERASE_NOSUCH), true).unwrap_err();
+        assert!(
+            matches!(missing, PkgError::NotFound(ref n) if n == "nosuch"),
+            "{missing}"
+        );
+        let other = removal_verdict(&cmd, &fin(1, "error: cannot open Packages index\n"), true);
+        assert!(matches!(other, Err(PkgError::Command { .. })));
+    }
+
+    #[test]
+    fn version_matching() {
+        assert!(version_matches("1.0-1", "1.0-1"));
+        assert!(version_matches("1.0-1", "0:1.0-1"));
+        assert!(version_matches("1.0-1", "1.0"));
+        assert!(version_matches("2:1.0-1.el9", "2:1.0"));
+        assert!(!version_matches("1.0-1", "1.0-2"));
+        assert!(!version_matches("1.0-1", "1"));
+        assert!(!version_matches("2:1.0-1", "1.0-1"));
+        assert!(!version_matches("1.0.1-1", "1.0"));
+    }
+
+    #[test]
+    fn downgrade_and_result_checks() {
+        let installed = HashMap::from([("a".to_string(), "1.1-1".to_string())]);
+        let spec = |v: &str| PackageSpec {
+            name: "a".into(),
+            version: Some(v.into()),
+        };
+        assert!(check_downgrades(&installed, &[spec("1.1-1")], false).is_ok());
+        assert!(check_downgrades(&installed, &[spec("2.0-1")], false).is_ok());
+        assert!(check_downgrades(&installed, &[spec("1.1")], false).is_ok());
+        let err = check_downgrades(&installed, &[spec("1.0-1")], false).unwrap_err();
+        assert!(matches!(err, PkgError::VersionConflict(_)), "{err}");
+        assert!(verify_versions(&installed, &[("a".into(), "1.1-1".into())]).is_ok());
+        assert!(matches!(
+            verify_versions(&installed, &[("a".into(), "1.0-1".into())]),
+            Err(PkgError::VersionConflict(_))
+        ));
+        assert!(matches!(
+            verify_versions(&installed, &[("b".into(), "1".into())]),
+            Err(PkgError::VersionConflict(_))
+        ));
+    }
+
+    #[test]
+    fn installed_versions_take_the_newest_instance() {
+        let mut pkgs = parse_installed(INSTALLED).unwrap();
+        let mut older = pkgs[0].clone();
+        older.version = "0.9-1".into();
+        older.installed_at = Some(OffsetDateTime::from_unix_timestamp(1).unwrap());
+        pkgs.push(older);
+        let v = installed_versions(&pkgs);
+        assert_eq!(v["lpa-lib"], "1.0-1");
+        assert_eq!(v["lpa-epoch"], "1:3.0-2");
+        assert_eq!(v.len(), 4);
+    }
+
+    #[test]
+    fn cancel_maps_to_cancelled() {
+        let e = run_error(RunError::Cancelled {
+            command: "dnf install".into(),
+        });
+        assert!(matches!(e, PkgError::Cancelled(ref c) if c == "dnf install"));
+        let t = run_error(RunError::Timeout {
+            command: "dnf".into(),
+            after: Duration::from_secs(3),
+        });
+        assert!(matches!(t, PkgError::Timeout { .. }));
     }
 
     #[test]

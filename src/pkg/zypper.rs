@@ -4,6 +4,9 @@
 //!
 //! No XML crate is available, so a small reader below handles exactly what zypper writes:
 //! elements, quoted attributes, text, entities, CDATA, comments and declarations.
+//! Changes run zypper's text mode with the job's output sink; zypper's silent refusals (a
+//! downgrade without `--oldpackage` is "Nothing to do.", exit 0) are caught by a check before
+//! it runs, by the output classifier and by reading the rpm database afterwards.
 //! Verified against the real zypper 1.14.42 / libzypp 17.25.7 (`tests/data/zypper/`).
 
 use std::collections::HashMap;
@@ -12,8 +15,9 @@ use std::path::{Path, PathBuf};
 use super::rpmdb;
 use super::runner::{self, Command, Finished};
 use super::{
-    validate, version, BackendKind, BackendSettings, InstalledPackage, PackageDetails,
-    PackageManager, PkgError, Upgrade,
+    validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
+    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
+    SavedPackage, Upgrade,
 };
 
 /// What a zypper exit status means (zypper(8) "EXIT CODES").
@@ -101,6 +105,168 @@ impl Zypper {
             }),
             _ => Err(failed(cmd, &finished)),
         }
+    }
+
+    /// `-x search -s --match-exact -- NAME`: every version of NAME, installed or offered.
+    pub fn search_command(&self, name: &str) -> Command {
+        self.base_command()
+            .args(["--xmlout", "search", "-s", "--match-exact", "--", name])
+    }
+
+    /// `install [--oldpackage] [--no-recommends] [-f] [--allow-unsigned-rpm] -- ARGS`.
+    /// `--allow-unsigned-rpm` only concerns rpm files named on the command line (saved
+    /// rollback packages), never repository packages.
+    pub fn install_command(
+        &self,
+        args: &[String],
+        options: &InstallOptions,
+        files: bool,
+    ) -> Command {
+        let mut cmd = self.base_command().arg("install");
+        if options.allow_downgrade {
+            cmd = cmd.arg("--oldpackage");
+        }
+        if options.no_recommends {
+            cmd = cmd.arg("--no-recommends");
+        }
+        if options.force {
+            cmd = cmd.arg("-f");
+        }
+        if files {
+            cmd = cmd.arg("--allow-unsigned-rpm");
+        }
+        cmd.arg("--").args(args.iter().map(String::as_str))
+    }
+
+    /// `remove -- NAMES` (no `--clean-deps`: only what was asked, and its dependents).
+    pub fn remove_command(&self, names: &[String]) -> Command {
+        self.base_command()
+            .args(["remove", "--"])
+            .args(names.iter().map(String::as_str))
+    }
+
+    /// `-x download -- name=version...`: into zypper's package cache, which the next
+    /// install empties (`keeppackages=0`), so the files are copied out at once.
+    pub fn download_command(&self, args: &[String]) -> Command {
+        self.base_command()
+            .args(["--xmlout", "download", "--"])
+            .args(args.iter().map(String::as_str))
+    }
+
+    /// Runs a change with the job's output sink, cancel token and deadline.
+    fn run_exec(&self, cmd: &Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
+        let cmd = cmd.clone().timeout(exec.timeout);
+        runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(rpmdb::run_error)
+    }
+
+    /// Runs a change and turns a failure (or zypper's silent refusals) into the matching
+    /// error.
+    fn change(
+        &self,
+        cmd: &Command,
+        specs: &[PackageSpec],
+        exec: &mut Exec<'_>,
+    ) -> Result<Finished, PkgError> {
+        let finished = self.run_exec(cmd, exec)?;
+        match classify_change(&finished) {
+            ZypperFailure::None => Ok(finished),
+            ZypperFailure::Locked => Err(PkgError::Locked {
+                tool: "zypper".to_string(),
+                waited: self.settings.lock_wait,
+            }),
+            ZypperFailure::NotFound(args) => Err(self.not_found(&args, specs)),
+            ZypperFailure::OlderVersion(m) => Err(PkgError::VersionConflict(m)),
+            ZypperFailure::Dependency(m) => Err(PkgError::DependencyConflict(m)),
+            ZypperFailure::Other => Err(failed(cmd, &finished)),
+        }
+    }
+
+    /// "No provider of 'X' found": an unknown name is `NotFound`; a known name whose
+    /// version is not offered is a `VersionConflict`.
+    fn not_found(&self, args: &[String], specs: &[PackageSpec]) -> PkgError {
+        for arg in args {
+            let Some(spec) = specs.iter().find(|s| spec_arg(s) == *arg) else {
+                continue;
+            };
+            let Some(version) = &spec.version else {
+                return PkgError::NotFound(spec.name.clone());
+            };
+            return match self.available_versions(&spec.name) {
+                Ok(v) if v.is_empty() => PkgError::NotFound(spec.name.clone()),
+                Ok(v) => PkgError::VersionConflict(format!(
+                    "{} {version} is not available (available: {})",
+                    spec.name,
+                    v.join(", ")
+                )),
+                Err(e) => e,
+            };
+        }
+        PkgError::NotFound(args.join(", "))
+    }
+
+    /// Downloads the installed versions and copies them into `dir`; what zypper cannot
+    /// download (no longer published) is left out.
+    fn save(
+        &self,
+        installed: &[(String, String)],
+        dir: &Path,
+        exec: &mut Exec<'_>,
+    ) -> Result<Vec<SavedPackage>, PkgError> {
+        std::fs::create_dir_all(dir).map_err(|error| PkgError::Io {
+            what: format!("creating {}", dir.display()),
+            error,
+        })?;
+        let args: Vec<String> = installed.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        let cmd = self.download_command(&args);
+        let finished = self.run_exec(&cmd, exec)?;
+        match classify_exit(finished.code) {
+            ZypperExit::Success => {}
+            ZypperExit::Locked => {
+                return Err(PkgError::Locked {
+                    tool: "zypper".to_string(),
+                    waited: self.settings.lock_wait,
+                })
+            }
+            _ => return Err(failed(&cmd, &finished)),
+        }
+        let results = parse_download_xml(&finished.stdout)?;
+        let mut saved = Vec::new();
+        for (name, version) in installed {
+            let Some(r) = results
+                .iter()
+                .find(|r| r.name == *name && rpmdb::version_matches(&r.version, version))
+            else {
+                continue;
+            };
+            let file = self.copy_out(&r.path, dir)?;
+            saved.push(SavedPackage {
+                name: name.clone(),
+                version: version.clone(),
+                file: Some(file),
+            });
+        }
+        Ok(saved)
+    }
+
+    /// Copies a downloaded package into `dir`; zypper prints the cache path as the host
+    /// sees it, but a path under the managed root is also accepted.
+    fn copy_out(&self, path: &str, dir: &Path) -> Result<PathBuf, PkgError> {
+        let direct = PathBuf::from(path);
+        let source = if direct.exists() {
+            direct
+        } else {
+            self.settings.root.join(path.trim_start_matches('/'))
+        };
+        let name = source.file_name().ok_or_else(|| PkgError::Parse {
+            what: "zypper download output".to_string(),
+            message: format!("no file name in {path:?}"),
+        })?;
+        let target = dir.join(name);
+        std::fs::copy(&source, &target).map_err(|error| PkgError::Io {
+            what: format!("copying {} to {}", source.display(), target.display()),
+            error,
+        })?;
+        Ok(target)
     }
 
     /// Needed security patches, per `list-patches`.
@@ -311,6 +477,139 @@ pub fn upgrades_from(updates: &[ZypperUpdate], installed: &[InstalledPackage]) -
         .collect()
 }
 
+/// How zypper arguments a package: `name` or `name=[E:]V-R`.
+pub fn spec_arg(spec: &PackageSpec) -> String {
+    match &spec.version {
+        Some(v) => format!("{}={v}", spec.name),
+        None => spec.name.clone(),
+    }
+}
+
+/// How a zypper change ended, from its exit status and recorded messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ZypperFailure {
+    /// It did what was asked (as far as the output says).
+    None,
+    /// Exit 7: the zypp lock stayed busy past `ZYPP_LOCK_TIMEOUT`.
+    Locked,
+    /// Exit 104, "No provider of 'X' found.": these arguments matched nothing.
+    NotFound(Vec<String>),
+    /// Exit 0 with "has lower version than the installed one": a downgrade without
+    /// `--oldpackage`, which zypper skips with "Nothing to do." (TESTING.md's trap).
+    OlderVersion(String),
+    /// The solver's "Problem: ..." report (exit 4 in non-interactive mode).
+    Dependency(String),
+    /// Any other failure.
+    Other,
+}
+
+/// Classifies a zypper change.
+pub fn classify_change(finished: &Finished) -> ZypperFailure {
+    let older: Vec<&str> = finished
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains("has lower version than the installed one"))
+        .collect();
+    match classify_exit(finished.code) {
+        ZypperExit::Success if older.is_empty() => ZypperFailure::None,
+        ZypperExit::Success => ZypperFailure::OlderVersion(older.join("\n")),
+        ZypperExit::Locked => ZypperFailure::Locked,
+        ZypperExit::NotFound => ZypperFailure::NotFound(not_found_args(&finished.stderr)),
+        _ => match solver_problem(&finished.stdout) {
+            Some(p) => ZypperFailure::Dependency(p),
+            None => ZypperFailure::Other,
+        },
+    }
+}
+
+fn not_found_args(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("No provider of '")?
+                .strip_suffix("' found.")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The solver report: the "Problem:" lines and their details, without the solutions
+/// menu.
+fn solver_problem(stdout: &str) -> Option<String> {
+    let mut out: Vec<&str> = Vec::new();
+    let mut inside = false;
+    for line in stdout.lines() {
+        let t = line.trim();
+        if t.starts_with("Problem:") {
+            inside = true;
+        } else if t.starts_with("Solution ") || t.starts_with("Choose from above") {
+            inside = false;
+        }
+        if inside && !t.is_empty() {
+            out.push(t);
+        }
+    }
+    (!out.is_empty()).then(|| out.join("\n"))
+}
+
+/// Parses `zypper -x search -s`: the versions of packages named exactly `name`, in rpm
+/// order, each once (the installed one included: `status="installed"`).
+pub fn parse_search_versions(out: &str, name: &str) -> Result<Vec<String>, PkgError> {
+    let doc = xml::parse(out).map_err(xml_error)?;
+    let mut versions: Vec<String> = Vec::new();
+    for s in doc.descendants("solvable") {
+        if s.attr("name") != Some(name) || s.attr("kind").unwrap_or("package") != "package" {
+            continue;
+        }
+        let Some(edition) = s.attr("edition") else {
+            continue;
+        };
+        if !versions.iter().any(|v| v == edition) {
+            versions.push(edition.to_string());
+        }
+    }
+    versions.sort_by(|a, b| version::rpm(a, b));
+    Ok(versions)
+}
+
+/// One `<download-result>` of `zypper -x download`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Downloaded {
+    /// Package name.
+    pub name: String,
+    /// Its version `[E:]V-R`.
+    pub version: String,
+    /// Where zypper put it.
+    pub path: String,
+}
+
+/// Parses `zypper -x download`.
+pub fn parse_download_xml(out: &str) -> Result<Vec<Downloaded>, PkgError> {
+    let doc = xml::parse(out).map_err(xml_error)?;
+    let mut found = Vec::new();
+    for r in doc.descendants("download-result") {
+        let solvable = r.child("solvable");
+        let name = solvable.and_then(|s| s.child("name")).map(|n| n.text());
+        let edition = solvable.and_then(|s| s.child("edition"));
+        let path = r.child("localfile").and_then(|l| l.attr("path"));
+        let (Some(name), Some(e), Some(path)) = (name, edition, path) else {
+            return Err(xml_error("an incomplete <download-result>".to_string()));
+        };
+        found.push(Downloaded {
+            name,
+            version: rpmdb::render_version(
+                e.attr("epoch").unwrap_or(""),
+                e.attr("version").unwrap_or(""),
+                e.attr("release").unwrap_or(""),
+            ),
+            path: path.to_string(),
+        });
+    }
+    Ok(found)
+}
+
 impl PackageManager for Zypper {
     fn kind(&self) -> BackendKind {
         BackendKind::Zypper
@@ -342,6 +641,138 @@ impl PackageManager for Zypper {
             Vec::new()
         };
         Ok(upgrades_from(&updates, &installed))
+    }
+
+    fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
+        validate::name(BackendKind::Zypper, name)?;
+        let cmd = self.search_command(name);
+        let finished = runner::capture(&cmd).map_err(rpmdb::run_error)?;
+        match classify_exit(finished.code) {
+            ZypperExit::Success => parse_search_versions(&finished.stdout, name),
+            ZypperExit::NotFound => Ok(Vec::new()),
+            ZypperExit::Locked => Err(PkgError::Locked {
+                tool: "zypper".to_string(),
+                waited: self.settings.lock_wait,
+            }),
+            _ => Err(failed(&cmd, &finished)),
+        }
+    }
+
+    /// One `install`: zypper updates an installed package named without a version, and
+    /// `-f` reinstalls. Downgrades are refused before zypper runs unless allowed (then
+    /// `--oldpackage`), and exact versions are checked in the database afterwards.
+    fn install(
+        &self,
+        packages: &[PackageSpec],
+        options: &InstallOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        for spec in packages {
+            validate::name(BackendKind::Zypper, &spec.name)?;
+            if let Some(v) = &spec.version {
+                validate::version(BackendKind::Zypper, v)?;
+            }
+        }
+        if packages.is_empty() {
+            return Ok(());
+        }
+        let before = rpmdb::installed_versions(&self.installed()?);
+        rpmdb::check_downgrades(&before, packages, options.allow_downgrade)?;
+        let args: Vec<String> = packages.iter().map(spec_arg).collect();
+        self.change(&self.install_command(&args, options, false), packages, exec)?;
+        let after = rpmdb::installed_versions(&self.installed()?);
+        let wanted: Vec<(String, String)> = packages
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), s.version.clone()?)))
+            .collect();
+        rpmdb::verify_versions(&after, &wanted)
+    }
+
+    /// zypper removes the dependents too, so without `force` rpm's own test refuses first.
+    /// rpm deletes unmodified `%config` files and keeps modified ones as `.rpmsave`:
+    /// `purge` has nothing more to do.
+    fn remove(
+        &self,
+        names: &[String],
+        options: &RemoveOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        for n in names {
+            validate::name(BackendKind::Zypper, n)?;
+        }
+        if names.is_empty() {
+            return Ok(());
+        }
+        rpmdb::check_removal(&self.settings, names, options.force)?;
+        self.change(&self.remove_command(names), &[], exec)
+            .map(|_| ())
+    }
+
+    fn save_for_rollback(
+        &self,
+        installed: &[(String, String)],
+        dir: &Path,
+        exec: &mut Exec<'_>,
+    ) -> Result<Vec<SavedPackage>, PkgError> {
+        if installed.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.save(installed, dir, exec)
+    }
+
+    /// Removals first, then one `install --oldpackage` of saved files and `name=version`
+    /// arguments (zypper mixes both), checked in the database afterwards.
+    fn restore(&self, steps: &[RestoreStep], exec: &mut Exec<'_>) -> Result<(), PkgError> {
+        let mut removes = Vec::new();
+        let mut args = Vec::new();
+        let mut wanted = Vec::new();
+        let mut specs = Vec::new();
+        let mut files = false;
+        for step in steps {
+            match step {
+                RestoreStep::Remove { name } => removes.push(name.clone()),
+                RestoreStep::Install {
+                    name,
+                    version,
+                    file,
+                } => {
+                    let spec = PackageSpec {
+                        name: name.clone(),
+                        version: Some(version.clone()),
+                    };
+                    match file {
+                        Some(f) => {
+                            files = true;
+                            args.push(f.display().to_string());
+                        }
+                        None => args.push(spec_arg(&spec)),
+                    }
+                    wanted.push((name.clone(), version.clone()));
+                    specs.push(spec);
+                }
+            }
+        }
+        if !removes.is_empty() {
+            rpmdb::check_removal(&self.settings, &removes, false)?;
+            self.change(&self.remove_command(&removes), &[], exec)?;
+        }
+        if args.is_empty() {
+            return Ok(());
+        }
+        let options = InstallOptions {
+            allow_downgrade: true,
+            ..InstallOptions::default()
+        };
+        self.change(&self.install_command(&args, &options, files), &specs, exec)?;
+        let after = rpmdb::installed_versions(&self.installed()?);
+        rpmdb::verify_versions(&after, &wanted)
+    }
+
+    /// Nothing to do: rpm has no half-configured state like dpkg's, its database lock dies
+    /// with the killed process, and zypper ignores a `/run/zypp.pid` naming a dead pid.
+    fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
+        let _ = exec;
+        Ok(Vec::new())
     }
 
     fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
@@ -624,6 +1055,183 @@ mod tests {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect()
+    }
+
+    fn rec(code: i32, stdout: &str, stderr: &str) -> Finished {
+        Finished {
+            code: Some(code),
+            stdout: stdout.to_string(),
+            stderr: stderr.to_string(),
+        }
+    }
+
+    macro_rules! data {
+        ($f:literal) => {
+            include_str!(concat!("../../tests/data/zypper/", $f))
+        };
+    }
+
+    #[test]
+    fn search_versions_recorded() {
+        let v = parse_search_versions(data!("zypper-x-search-lpa-hello.stdout"), "lpa-hello");
+        assert_eq!(v.unwrap(), ["1.0-1", "1.1-1", "2.0-1"]);
+        let none = parse_search_versions(data!("zypper-x-search-nosuch.stdout"), "nosuch");
+        assert!(none.unwrap().is_empty());
+        assert!(parse_search_versions("<stream>", "x").is_err());
+    }
+
+    #[test]
+    fn nothing_to_do_trap_recorded() {
+        let trap = rec(0, data!("zypper-install-older-trap.stdout"), "");
+        assert!(trap.stdout.contains("Nothing to do."));
+        let ZypperFailure::OlderVersion(m) = classify_change(&trap) else {
+            panic!("the trap was taken for success");
+        };
+        assert!(m.contains("lpa-hello-1.0-1.noarch"), "{m}");
+        assert!(m.contains("--oldpackage"), "{m}");
+        for ok in [
+            data!("zypper-install-oldpackage.stdout"),
+            data!("zypper-install-same.stdout"),
+            data!("zypper-install-exact-upgrade.stdout"),
+            data!("zypper-install-force.stdout"),
+            data!("zypper-install-name-upgrades.stdout"),
+            data!("zypper-install-file-oldpackage.stdout"),
+            data!("zypper-remove-with-dependent.stdout"),
+        ] {
+            assert_eq!(
+                classify_change(&rec(0, ok, "")),
+                ZypperFailure::None,
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn failures_recorded() {
+        let nosuch = rec(
+            104,
+            data!("zypper-install-nosuch.stdout"),
+            data!("zypper-install-nosuch.stderr"),
+        );
+        assert_eq!(
+            classify_change(&nosuch),
+            ZypperFailure::NotFound(vec!["nosuch".into()])
+        );
+        let noversion = rec(
+            104,
+            data!("zypper-install-noversion.stdout"),
+            data!("zypper-install-noversion.stderr"),
+        );
+        assert_eq!(
+            classify_change(&noversion),
+            ZypperFailure::NotFound(vec!["lpa-hello=9.9-1".into()])
+        );
+        let dep = rec(4, data!("zypper-install-depproblem.stdout"), "");
+        let ZypperFailure::Dependency(p) = classify_change(&dep) else {
+            panic!("not a dependency problem");
+        };
+        assert!(
+            p.starts_with("Problem: lpa-hello-2.0-1.noarch requires lpa-lib >= 1.0"),
+            "{p}"
+        );
+        assert!(p.contains("not installable providers"), "{p}");
+        assert!(!p.contains("Solution"), "{p}");
+        let unsigned = rec(
+            8,
+            data!("zypper-install-file-unsigned.stdout"),
+            data!("zypper-install-file-unsigned.stderr"),
+        );
+        assert_eq!(classify_change(&unsigned), ZypperFailure::Other);
+        assert_eq!(classify_change(&rec(7, LOCKED, "")), ZypperFailure::Locked);
+        assert_eq!(classify_change(&rec(4, "", "boom")), ZypperFailure::Other);
+    }
+
+    #[test]
+    fn download_recorded() {
+        let d = parse_download_xml(data!("zypper-x-download.stdout")).unwrap();
+        assert_eq!(
+            d,
+            [
+                Downloaded {
+                    name: "lpa-hello".into(),
+                    version: "1.0-1".into(),
+                    path: "/var/cache/zypp/packages/lpa/lpa-hello-1.0-1.noarch.rpm".into(),
+                },
+                Downloaded {
+                    name: "lpa-lib".into(),
+                    version: "1.0-1".into(),
+                    path: "/var/cache/zypp/packages/lpa/lpa-lib-1.0-1.noarch.rpm".into(),
+                },
+            ]
+        );
+        assert!(
+            parse_download_xml(data!("zypper-x-download-missing.stdout"))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn change_command_lines() {
+        let z = Zypper::new(settings("/"));
+        let all = InstallOptions {
+            force: true,
+            no_recommends: true,
+            allow_downgrade: true,
+        };
+        let a = args(&z.install_command(&["lpa-hello=1.0-1".into()], &all, true));
+        assert_eq!(
+            a,
+            [
+                "--non-interactive",
+                "install",
+                "--oldpackage",
+                "--no-recommends",
+                "-f",
+                "--allow-unsigned-rpm",
+                "--",
+                "lpa-hello=1.0-1"
+            ]
+        );
+        let plain = args(&z.install_command(&["x".into()], &InstallOptions::default(), false));
+        assert_eq!(plain, ["--non-interactive", "install", "--", "x"]);
+        assert_eq!(
+            args(&z.remove_command(&["a".into(), "b".into()])),
+            ["--non-interactive", "remove", "--", "a", "b"]
+        );
+        assert_eq!(
+            args(&z.download_command(&["a=1-1".into()])),
+            ["--non-interactive", "--xmlout", "download", "--", "a=1-1"]
+        );
+        assert_eq!(
+            args(&z.search_command("lpa-hello")),
+            [
+                "--non-interactive",
+                "--xmlout",
+                "search",
+                "-s",
+                "--match-exact",
+                "--",
+                "lpa-hello"
+            ]
+        );
+        let other = Zypper::new(settings("/srv/img"));
+        assert_eq!(
+            args(&other.remove_command(&["a".into()])),
+            [
+                "--non-interactive",
+                "--root",
+                "/srv/img",
+                "remove",
+                "--",
+                "a"
+            ]
+        );
+        let spec = PackageSpec {
+            name: "a".into(),
+            version: Some("1:2-3".into()),
+        };
+        assert_eq!(spec_arg(&spec), "a=1:2-3");
     }
 
     #[test]

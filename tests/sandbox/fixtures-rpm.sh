@@ -6,6 +6,7 @@
 # Writes:
 #   OUTDIR/repo/            one repository (createrepo_c) with every fixture version:
 #                           lpa-lib 1.0-1 1.1-1, lpa-hello 1.0-1 1.1-1 2.0-1, lpa-tool 1.0-1,
+#                           lpa-slow 1.0-1 (its %post runs `sleep 30`: cancel/timeout tests),
 #                           plus updateinfo (security LPA-2026-0001 for lpa-hello-2.0-1,
 #                           bugfix LPA-2026-0002 for lpa-lib-1.1-1)
 #   OUTDIR/lpa.repo         repo file for dnf/yum (/etc/yum.repos.d/) and for zypper
@@ -14,7 +15,7 @@
 #   OUTDIR/dnf.conf         a minimal dnf.conf to pass with --config (so the host's is never read)
 # The repo files assume OUTDIR is bind-mounted at /srv/lpa-rpm inside the sandbox.
 #
-# Deterministic (fixed SOURCE_DATE_EPOCH, build host, no network) and fast: all six
+# Deterministic (fixed SOURCE_DATE_EPOCH, build host, no network) and fast: all seven
 # packages are built by one rpmbuild run.
 set -eu
 
@@ -73,8 +74,21 @@ spec() {
             echo "printf '#!/bin/sh\\necho \"lpa-tool $version\"\\n' > %{buildroot}/usr/bin/lpa-tool"
             echo "chmod 0755 %{buildroot}/usr/bin/lpa-tool"
             ;;
+        slow)
+            echo "mkdir -p %{buildroot}/usr/share/lpa"
+            echo "echo 'lpa-slow $version' > %{buildroot}/usr/share/lpa/slow.txt"
+            ;;
         esac
         echo
+        if [ "$kind" = slow ]; then
+            # A long install scriptlet, for the cancel and timeout tests. Lua, not /bin/sh:
+            # a shell scriptlet makes rpmbuild add `Requires: /bin/sh`, which nothing in
+            # the sandbox's rpm database provides (Debian's /bin/sh belongs to dpkg), so dnf
+            # and zypper would refuse it. rpm.execute (rpm >= 4.15) runs sleep without a shell.
+            echo "%post -p <lua>"
+            echo 'if rpm.execute then rpm.execute("sleep", "30") else posix.sleep(30) end'
+            echo
+        fi
         echo "%files"
         case $kind in
         lib) echo "/usr/lib/lpa/liblpa.txt" ;;
@@ -83,6 +97,7 @@ spec() {
             echo "%config(noreplace) /etc/lpa-hello.conf"
             ;;
         tool) echo "/usr/bin/lpa-tool" ;;
+        slow) echo "/usr/share/lpa/slow.txt" ;;
         esac
     } > "$f"
 }
@@ -93,6 +108,7 @@ spec lpa-hello 1.0 "LPA fixture hello" "lpa-lib >= 1.0" hello
 spec lpa-hello 1.1 "LPA fixture hello" "lpa-lib >= 1.0" hello
 spec lpa-hello 2.0 "LPA fixture hello" "lpa-lib >= 1.0" hello
 spec lpa-tool 1.0 "LPA fixture tool" "" tool
+spec lpa-slow 1.0 "LPA fixture slow" "" slow
 
 rpmbuild --quiet -bb \
     --define "_topdir $top" \
