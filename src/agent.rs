@@ -122,6 +122,11 @@ impl RunningAgent {
         reload(&self.live);
     }
 
+    /// The job event hub the WebSocket sessions stream from (publish into it to reach them).
+    pub fn events(&self) -> crate::jobs::events::Events {
+        self.live.app.events().clone()
+    }
+
     /// A handle that reloads from another thread (the SIGHUP handler holds one).
     pub fn reloader(&self) -> Reloader {
         Reloader(Arc::clone(&self.live))

@@ -11,6 +11,7 @@ pub mod packages;
 pub mod patches;
 pub mod router;
 pub mod system;
+pub mod ws;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -19,7 +20,9 @@ use crate::audit::{AuditEntry, AuditLog};
 use crate::config::Config;
 use crate::http::ratelimit::{RateLimiter, Rule};
 use crate::http::tls::TlsState;
+use crate::http::ws::{Sessions, Upgrade};
 use crate::http::{Peer, ProtocolError, Request, Response, Service};
+use crate::jobs::events::Events;
 use crate::pkg::inventory::Inventory;
 
 use envelope::{ApiError, Reply};
@@ -102,6 +105,7 @@ pub struct App {
     limiter: Box<dyn RateGate>,
     started: Instant,
     inventory: Option<Arc<Inventory>>,
+    events: Events,
 }
 
 impl App {
@@ -124,6 +128,7 @@ impl App {
             limiter,
             started: Instant::now(),
             inventory: None,
+            events: Events::new(),
         }
     }
 
@@ -131,6 +136,17 @@ impl App {
     pub fn with_inventory(mut self, inventory: Option<Arc<Inventory>>) -> App {
         self.inventory = inventory;
         self
+    }
+
+    /// Streams job events from `events` to WebSocket sessions (default: a hub of its own).
+    pub fn with_events(mut self, events: Events) -> App {
+        self.events = events;
+        self
+    }
+
+    /// The job event hub WebSocket sessions subscribe to.
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     /// Swaps in a reloaded configuration; rate rules follow, buckets keep their fill.
@@ -214,8 +230,8 @@ impl App {
             Endpoint::ListJobs(_)
             | Endpoint::GetJob { .. }
             | Endpoint::CancelJob { .. }
-            | Endpoint::RollbackJob { .. }
-            | Endpoint::JobStream => jobs::handle(endpoint),
+            | Endpoint::RollbackJob { .. } => jobs::handle(endpoint),
+            Endpoint::JobStream => ws::plain_request(),
         }
     }
 
@@ -296,6 +312,15 @@ impl Service for App {
         let mut response = envelope::error_response(&ApiError::from(err));
         response.close = true;
         response
+    }
+
+    fn upgrade(
+        &self,
+        req: &Request,
+        peer: &Peer,
+        sessions: &Arc<Sessions>,
+    ) -> Option<Result<Upgrade, Response>> {
+        ws::upgrade(self, req, peer, sessions)
     }
 }
 
