@@ -345,11 +345,6 @@ impl Server {
         self.local_addr
     }
 
-    /// The live WebSocket sessions (counted apart from request connections).
-    pub fn sessions(&self) -> Arc<Sessions> {
-        Arc::clone(&self.shared.pool.sessions)
-    }
-
     /// A handle that stops this server.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
