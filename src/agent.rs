@@ -85,7 +85,8 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
     let app = Arc::new(
         App::new(config, Some(Arc::clone(&tls)), audit)
             .with_inventory(inventory)
-            .with_engine(engine.clone()),
+            .with_engine(engine.clone())
+            .with_events(events),
     );
     let service: Arc<dyn crate::http::Service> = app.clone();
     let server = Server::bind(options, Arc::clone(&tls), Arc::clone(&whitelist), service)
@@ -135,6 +136,11 @@ impl RunningAgent {
     /// SIGHUP: re-reads the config file's live keys, the whitelist and the TLS material.
     pub fn reload(&self) {
         reload(&self.live);
+    }
+
+    /// The job event hub the WebSocket sessions stream from (publish into it to reach them).
+    pub fn events(&self) -> crate::jobs::events::Events {
+        self.live.app.events().clone()
     }
 
     /// A handle that reloads from another thread (the SIGHUP handler holds one).

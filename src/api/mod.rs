@@ -12,6 +12,7 @@ pub mod packages;
 pub mod patches;
 pub mod router;
 pub mod system;
+pub mod ws;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -20,7 +21,9 @@ use crate::audit::{AuditEntry, AuditLog};
 use crate::config::Config;
 use crate::http::ratelimit::{RateLimiter, Rule};
 use crate::http::tls::TlsState;
+use crate::http::ws::{Sessions, Upgrade};
 use crate::http::{Peer, ProtocolError, Request, Response, Service};
+use crate::jobs::events::Events;
 use crate::jobs::Engine;
 use crate::pkg::inventory::Inventory;
 
@@ -105,6 +108,7 @@ pub struct App {
     started: Instant,
     inventory: Option<Arc<Inventory>>,
     engine: Option<Arc<Engine>>,
+    events: Events,
 }
 
 impl App {
@@ -128,6 +132,7 @@ impl App {
             started: Instant::now(),
             inventory: None,
             engine: None,
+            events: Events::new(),
         }
     }
 
@@ -141,6 +146,17 @@ impl App {
     pub fn with_inventory(mut self, inventory: Option<Arc<Inventory>>) -> App {
         self.inventory = inventory;
         self
+    }
+
+    /// Streams job events from `events` to WebSocket sessions (default: a hub of its own).
+    pub fn with_events(mut self, events: Events) -> App {
+        self.events = events;
+        self
+    }
+
+    /// The job event hub WebSocket sessions subscribe to.
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     /// Swaps in a reloaded configuration; rate rules follow, buckets keep their fill.
@@ -229,10 +245,7 @@ impl App {
             | Endpoint::GetJob { .. }
             | Endpoint::CancelJob { .. }
             | Endpoint::RollbackJob { .. } => jobs::handle(endpoint, body, self.engine.as_deref()),
-            Endpoint::JobStream => Err(ApiError::NotImplemented {
-                endpoint: "WebSocket job streaming".to_string(),
-                feature: "GET /api/v1/ws/jobs needs an Upgrade: websocket request".to_string(),
-            }),
+            Endpoint::JobStream => ws::plain_request(),
         }
     }
 
@@ -316,6 +329,15 @@ impl Service for App {
         let mut response = envelope::error_response(&ApiError::from(err));
         response.close = true;
         response
+    }
+
+    fn upgrade(
+        &self,
+        req: &Request,
+        peer: &Peer,
+        sessions: &Arc<Sessions>,
+    ) -> Option<Result<Upgrade, Response>> {
+        ws::upgrade(self, req, peer, sessions)
     }
 }
 

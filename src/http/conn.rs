@@ -11,7 +11,8 @@ use rustls::{ServerConnection, StreamOwned};
 use super::request::{is_timeout, Deadlines, ReadError, ReadOutcome, RequestReader};
 use super::response::write_response;
 use super::server::Limits;
-use super::{ClientIdentity, Peer, Request, Service};
+use super::ws::{self, Sessions};
+use super::{ClientIdentity, Peer, ProtocolError, Request, Response, Service};
 
 /// After a final response, how long the peer may keep sending before the socket is closed.
 ///
@@ -199,6 +200,44 @@ struct Context<'a> {
     unauthenticated_path: &'a str,
     service: &'a dyn Service,
     stop: &'a AtomicBool,
+    /// Where WebSocket sessions are counted; `None` offers no upgrades.
+    sessions: Option<&'a Arc<Sessions>>,
+}
+
+/// What a connection is served with, besides its socket and TLS configuration.
+pub struct ConnSettings<'a> {
+    /// Deadlines and size limits.
+    pub limits: &'a Limits,
+    /// The one path an unauthenticated connection may `GET`.
+    pub unauthenticated_path: &'a str,
+    /// The application.
+    pub service: &'a dyn Service,
+    /// Set when the server is stopping.
+    pub stop: &'a AtomicBool,
+    /// The WebSocket session registry; `None` refuses to hand connections over.
+    pub sessions: Option<&'a Arc<Sessions>>,
+}
+
+/// How the keep-alive loop ended.
+enum LoopEnd {
+    /// Close the connection.
+    Close(Ending),
+    /// The 101 was written: the stream belongs to a WebSocket session from now on.
+    Upgrade {
+        upgrade: ws::Upgrade,
+        /// Bytes read past the handshake request (the client's first frames).
+        prelude: Vec<u8>,
+    },
+}
+
+/// What answering one request led to.
+enum Step {
+    /// Keep serving requests.
+    Continue,
+    /// Close the connection.
+    End(Ending),
+    /// Hand the stream over to a WebSocket session.
+    Upgrade(ws::Upgrade),
 }
 
 /// Serves one accepted connection to its end: handshake, then requests until close.
@@ -214,6 +253,26 @@ pub fn serve_connection(
     service: &dyn Service,
     stop: &AtomicBool,
 ) {
+    let settings = ConnSettings {
+        limits,
+        unauthenticated_path,
+        service,
+        stop,
+        sessions: None,
+    };
+    serve(tcp, peer, tls, &settings);
+}
+
+/// Serves one accepted connection like [`serve_connection`], and hands it over to a
+/// WebSocket session thread when the service accepts an upgrade (the calling thread is then
+/// free at once).
+pub fn serve(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+    settings: &ConnSettings<'_>,
+) {
+    let limits = settings.limits;
     let _ = tcp.set_nodelay(true);
     let mut sock = DeadlineStream::new(tcp, Instant::now() + limits.handshake);
     let mut conn = match ServerConnection::new(tls) {
@@ -234,16 +293,25 @@ pub fn serve_connection(
     let ctx = Context {
         peer: &peer_info,
         limits,
-        unauthenticated_path,
-        service,
-        stop,
+        unauthenticated_path: settings.unauthenticated_path,
+        service: settings.service,
+        stop: settings.stop,
+        sessions: settings.sessions,
     };
-    let ending = keep_alive_loop(&mut stream, &ctx);
-    finish(stream, ending, peer);
+    match keep_alive_loop(&mut stream, &ctx) {
+        LoopEnd::Close(ending) => finish(stream, ending, peer),
+        LoopEnd::Upgrade { upgrade, prelude } => match settings.sessions {
+            Some(sessions) => {
+                ws::spawn_session(stream, prelude, upgrade, Arc::clone(sessions), peer);
+            }
+            // Unreachable: upgrades are only accepted when a registry exists.
+            None => finish(stream, Ending::Abort, peer),
+        },
+    }
 }
 
-/// Reads and answers requests until one side wants to close.
-fn keep_alive_loop<S: Read + Write + Deadlines>(stream: &mut S, ctx: &Context<'_>) -> Ending {
+/// Reads and answers requests until one side wants to close or the connection is upgraded.
+fn keep_alive_loop<S: Read + Write + Deadlines>(stream: &mut S, ctx: &Context<'_>) -> LoopEnd {
     let peer = ctx.peer.addr;
     let mut reader = RequestReader::new();
     // The first request must start within the head deadline of the handshake's end; later
@@ -255,21 +323,28 @@ fn keep_alive_loop<S: Read + Write + Deadlines>(stream: &mut S, ctx: &Context<'_
         match outcome {
             Ok(ReadOutcome::Idle(why)) => {
                 log::debug!("{peer}: closing idle connection ({why:?})");
-                return Ending::Quiet;
+                return LoopEnd::Close(Ending::Quiet);
             }
             Err(ReadError::Io(e)) => {
                 log::debug!("{peer}: read failed: {e}");
-                return Ending::Abort;
+                return LoopEnd::Close(Ending::Abort);
             }
-            Err(ReadError::Protocol(e)) => return answer_protocol_error(stream, ctx, &e),
+            Err(ReadError::Protocol(e)) => {
+                return LoopEnd::Close(answer_protocol_error(stream, ctx, &e))
+            }
             Ok(ReadOutcome::Request {
                 request,
                 keep_alive,
-            }) => {
-                if let Some(ending) = answer(stream, ctx, &request, keep_alive) {
-                    return ending;
+            }) => match answer(stream, ctx, &request, keep_alive) {
+                Step::Continue => {}
+                Step::End(ending) => return LoopEnd::Close(ending),
+                Step::Upgrade(upgrade) => {
+                    return LoopEnd::Upgrade {
+                        upgrade,
+                        prelude: reader.buffered().to_vec(),
+                    }
                 }
-            }
+            },
         }
     }
 }
@@ -296,13 +371,13 @@ fn answer_protocol_error<S: Write + Deadlines>(
     }
 }
 
-/// Serves one request; `Some` when the connection must end afterwards.
+/// Serves one request: a response, or the switch to WebSocket.
 fn answer<S: Write + Deadlines>(
     stream: &mut S,
     ctx: &Context<'_>,
     request: &Request,
     keep_alive: bool,
-) -> Option<Ending> {
+) -> Step {
     let peer = ctx.peer.addr;
     if !permitted(ctx, request) {
         log::debug!(
@@ -310,16 +385,73 @@ fn answer<S: Write + Deadlines>(
             request.method,
             request.path
         );
-        return Some(Ending::Quiet);
+        return Step::End(Ending::Quiet);
     }
-    let resp = ctx.service.handle(request, ctx.peer);
+    let offer = match ctx.sessions {
+        Some(sessions) if request.method == "GET" && ws::wants_upgrade(request) => {
+            ctx.service.upgrade(request, ctx.peer, sessions)
+        }
+        _ => None,
+    };
+    let resp = match offer {
+        None => ctx.service.handle(request, ctx.peer),
+        Some(Err(refusal)) => refusal,
+        Some(Ok(upgrade)) => return switch_protocols(stream, ctx, request, upgrade),
+    };
+    respond(stream, ctx, &resp, keep_alive, request.method == "HEAD")
+}
+
+/// Writes a response; the connection continues unless it or the request says otherwise.
+fn respond<S: Write + Deadlines>(
+    stream: &mut S,
+    ctx: &Context<'_>,
+    resp: &Response,
+    keep_alive: bool,
+    head_only: bool,
+) -> Step {
     let keep = keep_alive && !resp.close && !ctx.stop.load(Ordering::SeqCst);
-    let head_only = request.method == "HEAD";
-    if let Err(e) = write_response(stream, &resp, keep, head_only, ctx.limits.write) {
-        log::debug!("{peer}: writing response failed: {e}");
-        return Some(Ending::Abort);
+    if let Err(e) = write_response(stream, resp, keep, head_only, ctx.limits.write) {
+        log::debug!("{}: writing response failed: {e}", ctx.peer.addr);
+        return Step::End(Ending::Abort);
     }
-    (!keep).then_some(Ending::AfterResponse)
+    if keep {
+        Step::Continue
+    } else {
+        Step::End(Ending::AfterResponse)
+    }
+}
+
+/// Validates an accepted upgrade's handshake and writes the 101, or refuses with 400.
+fn switch_protocols<S: Write + Deadlines>(
+    stream: &mut S,
+    ctx: &Context<'_>,
+    request: &Request,
+    upgrade: ws::Upgrade,
+) -> Step {
+    let peer = ctx.peer.addr;
+    let accept = match ws::validate_handshake(request) {
+        Ok(accept) => accept,
+        Err(e) => {
+            log::debug!("{peer}: bad WebSocket handshake: {e}");
+            let mut resp = ctx
+                .service
+                .protocol_error(&ProtocolError::BadRequest(e.to_string()));
+            if e.wants_version_header() {
+                resp = resp.with_header("Sec-WebSocket-Version", "13");
+            }
+            resp.close = true;
+            return respond(stream, ctx, &resp, false, false);
+        }
+    };
+    let deadline = Instant::now() + ctx.limits.write;
+    stream.set_read_deadline(deadline);
+    stream.set_write_deadline(deadline);
+    let head = ws::switching_protocols(&accept, &upgrade.headers);
+    if let Err(e) = stream.write_all(&head).and_then(|()| stream.flush()) {
+        log::debug!("{peer}: writing 101 failed: {e}");
+        return Step::End(Ending::Abort);
+    }
+    Step::Upgrade(upgrade)
 }
 
 /// Whether this connection may have `request` served.
@@ -348,7 +480,7 @@ fn finish(mut stream: TlsStream, ending: Ending, peer: SocketAddr) {
 }
 
 /// Half-closes and discards what the peer still sends, briefly, so it can read our answer.
-fn linger(sock: &mut DeadlineStream) {
+pub(crate) fn linger(sock: &mut DeadlineStream) {
     if sock.tcp().shutdown(Shutdown::Write).is_err() {
         return;
     }
@@ -445,12 +577,16 @@ mod tests {
             unauthenticated_path: "/health",
             service,
             stop: &stop,
+            sessions: None,
         };
         let mut duplex = Duplex {
             input: io::Cursor::new(input.to_vec()),
             output: Vec::new(),
         };
-        let ending = keep_alive_loop(&mut duplex, &ctx);
+        let ending = match keep_alive_loop(&mut duplex, &ctx) {
+            LoopEnd::Close(ending) => ending,
+            LoopEnd::Upgrade { .. } => panic!("upgraded without a session registry"),
+        };
         (ending, String::from_utf8(duplex.output).unwrap())
     }
 
@@ -535,5 +671,147 @@ mod tests {
         // Once the deadline has passed, reads fail at once.
         let err = s.read(&mut [0u8; 4]).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    /// Accepts upgrades on `/ws` (refusing `/full` with 503), echoes everything else.
+    struct Upgrader;
+
+    impl Service for Upgrader {
+        fn handle(&self, req: &Request, _peer: &Peer) -> Response {
+            Response::json(200, req.path.clone().into_bytes())
+        }
+        fn protocol_error(&self, err: &ProtocolError) -> Response {
+            Response::json(err.status(), b"err".to_vec())
+        }
+        fn upgrade(
+            &self,
+            req: &Request,
+            _peer: &Peer,
+            sessions: &Arc<Sessions>,
+        ) -> Option<Result<ws::Upgrade, Response>> {
+            match req.path.as_str() {
+                "/ws" => Some(Ok(ws::Upgrade {
+                    handler: Box::new(Silent),
+                    slot: sessions.try_reserve(1)?,
+                    headers: vec![("X-Request-Id".into(), "rid-7".into())],
+                    settings: ws::SessionSettings::new(Duration::from_secs(30)),
+                })),
+                "/full" => Some(Err(Response::json(503, b"full".to_vec()))),
+                _ => None,
+            }
+        }
+    }
+
+    struct Silent;
+
+    impl ws::WsHandler for Silent {
+        fn on_text(&mut self, _text: &str) -> Vec<String> {
+            Vec::new()
+        }
+        fn poll_outgoing(&mut self) -> ws::Outgoing {
+            ws::Outgoing::Idle
+        }
+    }
+
+    fn upgrade_request(path: &str, version: &str) -> String {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: {version}\r\n\r\n"
+        )
+    }
+
+    /// Runs the loop with a session registry; returns the end, the prelude of an upgrade,
+    /// and the output.
+    fn run_upgrade_loop(
+        input: &str,
+        client: Option<ClientIdentity>,
+        sessions: Option<&Arc<Sessions>>,
+    ) -> (Option<Ending>, Option<Vec<u8>>, String) {
+        let peer = Peer {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            client,
+        };
+        let limits = limits();
+        let stop = AtomicBool::new(false);
+        let ctx = Context {
+            peer: &peer,
+            limits: &limits,
+            unauthenticated_path: "/health",
+            service: &Upgrader,
+            stop: &stop,
+            sessions,
+        };
+        let mut duplex = Duplex {
+            input: io::Cursor::new(input.as_bytes().to_vec()),
+            output: Vec::new(),
+        };
+        let (ending, prelude) = match keep_alive_loop(&mut duplex, &ctx) {
+            LoopEnd::Close(ending) => (Some(ending), None),
+            LoopEnd::Upgrade { prelude, .. } => (None, Some(prelude)),
+        };
+        (ending, prelude, String::from_utf8(duplex.output).unwrap())
+    }
+
+    #[test]
+    fn an_accepted_upgrade_writes_101_and_hands_over_with_the_prelude() {
+        let sessions = Sessions::new();
+        let input = format!(
+            "GET /a HTTP/1.1\r\n\r\n{}\u{81}\u{7f}",
+            upgrade_request("/ws", "13")
+        );
+        let (ending, prelude, out) = run_upgrade_loop(&input, someone(), Some(&sessions));
+        assert_eq!(ending, None, "{out}");
+        assert_eq!(prelude.unwrap(), "\u{81}\u{7f}".as_bytes());
+        let (first, upgrade) = out.split_once("HTTP/1.1 101").unwrap();
+        assert!(first.starts_with("HTTP/1.1 200 OK"), "{out}");
+        assert!(
+            upgrade.contains("\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+            "{out}"
+        );
+        assert!(upgrade.contains("\r\nX-Request-Id: rid-7\r\n"), "{out}");
+        assert!(upgrade.ends_with("\r\n\r\n"), "{out}");
+        assert_eq!(sessions.active(), 0, "the dropped upgrade freed its slot");
+    }
+
+    #[test]
+    fn a_bad_handshake_is_refused_with_400_and_the_version() {
+        let sessions = Sessions::new();
+        let (ending, _, out) =
+            run_upgrade_loop(&upgrade_request("/ws", "8"), someone(), Some(&sessions));
+        assert_eq!(ending, Some(Ending::AfterResponse));
+        assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
+        assert!(out.contains("\r\nSec-WebSocket-Version: 13\r\n"), "{out}");
+        assert!(out.contains("Connection: close"), "{out}");
+        assert_eq!(sessions.active(), 0);
+    }
+
+    #[test]
+    fn refusals_and_other_routes_are_plain_responses() {
+        let sessions = Sessions::new();
+        let input = format!(
+            "{}{}",
+            upgrade_request("/full", "13"),
+            upgrade_request("/other", "13")
+        );
+        let (ending, _, out) = run_upgrade_loop(&input, someone(), Some(&sessions));
+        assert_eq!(ending, Some(Ending::Quiet), "input ran out: {out}");
+        assert!(out.starts_with("HTTP/1.1 503 "), "{out}");
+        assert!(out.ends_with("/other"), "{out}");
+        assert!(!out.contains(" 101 "), "{out}");
+    }
+
+    #[test]
+    fn no_upgrade_without_a_registry_or_a_certificate() {
+        let (ending, _, out) = run_upgrade_loop(&upgrade_request("/ws", "13"), someone(), None);
+        assert_eq!(ending, Some(Ending::Quiet));
+        assert!(
+            out.starts_with("HTTP/1.1 200 OK") && out.ends_with("/ws"),
+            "{out}"
+        );
+        let sessions = Sessions::new();
+        let (ending, _, out) =
+            run_upgrade_loop(&upgrade_request("/ws", "13"), None, Some(&sessions));
+        assert_eq!(ending, Some(Ending::Quiet));
+        assert!(out.is_empty(), "{out}");
     }
 }

@@ -10,8 +10,10 @@ pub mod server;
 pub mod tls;
 pub mod uri;
 pub mod whitelist;
+pub mod ws;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub use request::{ProtocolError, Request};
 pub use response::Response;
@@ -40,4 +42,18 @@ pub trait Service: Send + Sync + 'static {
     fn handle(&self, req: &Request, peer: &Peer) -> Response;
     /// Renders a protocol-level failure (bad request line, oversized body, timeout, ...).
     fn protocol_error(&self, err: &ProtocolError) -> Response;
+    /// Offers a WebSocket upgrade for a request carrying `Upgrade: websocket`.
+    ///
+    /// `None`: not an upgrade route, serve it with [`Service::handle`]. `Some(Err)`: refuse
+    /// with that response (rate limit, too many sessions, ...). `Some(Ok)`: accept; the
+    /// protocol layer then validates the handshake, answers 101 and runs the session on a
+    /// thread of its own. A slot for the session must be reserved from `sessions`.
+    fn upgrade(
+        &self,
+        _req: &Request,
+        _peer: &Peer,
+        _sessions: &Arc<ws::Sessions>,
+    ) -> Option<Result<ws::Upgrade, Response>> {
+        None
+    }
 }

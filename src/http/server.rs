@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
-use super::conn::serve_connection;
+use super::conn::{serve, ConnSettings};
 
 use super::tls::TlsState;
 use super::whitelist::Whitelist;
+use super::ws::Sessions;
 use super::Service;
 
 /// Deadlines and size limits applied to every connection.
@@ -120,6 +121,8 @@ struct Pool {
     max_threads: usize,
     max_connections: usize,
     idle_exit: Duration,
+    /// Upgraded connections: counted apart from `in_flight`, they hold no pool thread.
+    sessions: Arc<Sessions>,
 }
 
 /// Locks a mutex, recovering from poisoning: the counters stay meaningful after a panic.
@@ -230,15 +233,14 @@ impl Pool {
             log::debug!("{}: server stopping, closing queued connection", job.peer);
             return;
         }
-        serve_connection(
-            job.tcp,
-            job.peer,
-            self.config.current(),
-            &self.limits,
-            &self.unauthenticated_path,
-            &*self.service,
-            &self.stop,
-        );
+        let settings = ConnSettings {
+            limits: &self.limits,
+            unauthenticated_path: &self.unauthenticated_path,
+            service: &*self.service,
+            stop: &self.stop,
+            sessions: Some(&self.sessions),
+        };
+        serve(job.tcp, job.peer, self.config.current(), &settings);
     }
 
     /// Waits until no connection is in flight, or `grace` passes; true when drained.
@@ -276,6 +278,8 @@ impl ShutdownHandle {
     /// Stops accepting; in-flight requests finish within the grace period.
     pub fn shutdown(&self) {
         self.shared.pool.stop.store(true, Ordering::SeqCst);
+        // WebSocket sessions close themselves with 1001 on seeing this.
+        self.shared.pool.sessions.shutdown();
         // On Linux, shutting down a listening socket wakes a blocked accept() with an error.
         // SAFETY: the descriptor belongs to `listener`, which `shared` keeps open.
         let rc = unsafe { libc::shutdown(self.shared.listener.as_raw_fd(), libc::SHUT_RD) };
@@ -325,6 +329,7 @@ impl Server {
             max_threads: opts.workers.max(1),
             max_connections,
             idle_exit: WORKER_IDLE_EXIT,
+            sessions: Sessions::new(),
         });
         Ok(Server {
             shared: Arc::new(Shared { listener, pool }),
@@ -364,7 +369,9 @@ impl Server {
         // Closing the queue lets idle threads exit; queued connections are closed unserved.
         drop(self.jobs);
         let started = Instant::now();
-        if pool.wait_drained(self.grace) {
+        let drained = pool.wait_drained(self.grace);
+        let left = self.grace.saturating_sub(started.elapsed());
+        if drained && pool.sessions.wait_closed(left) {
             log::info!("stopped; all connections finished");
         } else {
             log::warn!(

@@ -472,3 +472,78 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A WebSocket client over a mutual-TLS stream.
+pub type Ws = tungstenite::WebSocket<Tls>;
+
+/// Opens `WS /api/v1/ws/jobs` with a real tungstenite client over rustls; the error is
+/// tungstenite's (an `Http` error carries a non-101 answer).
+pub fn ws_connect(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+) -> Result<(Ws, tungstenite::handshake::client::Response), tungstenite::Error> {
+    let tls = connect(addr, config);
+    let url = format!("wss://localhost:{}/api/v1/ws/jobs", addr.port());
+    tungstenite::client::client(url, tls).map_err(|e| match e {
+        tungstenite::HandshakeError::Failure(e) => e,
+        tungstenite::HandshakeError::Interrupted(_) => {
+            tungstenite::Error::Io(std::io::ErrorKind::TimedOut.into())
+        }
+    })
+}
+
+/// The next text frame as JSON, skipping pings and pongs.
+pub fn ws_next_json(ws: &mut Ws) -> serde_json::Value {
+    loop {
+        match ws.read().unwrap() {
+            tungstenite::Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+            tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Sends one text frame.
+pub fn ws_send(ws: &mut Ws, text: &str) {
+    ws.send(tungstenite::Message::text(text)).unwrap();
+}
+
+/// Replays recorded plaintext; what a client would answer is discarded.
+struct Replay(std::io::Cursor<Vec<u8>>);
+
+impl Read for Replay {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for Replay {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every frame the server sends until it ends the connection, read WITHOUT answering any
+/// (a client that answers pings is not silent). Assumes nothing was read since the 101.
+pub fn ws_frames_until_end(ws: Ws) -> Vec<tungstenite::Message> {
+    let mut tls = ws.into_inner();
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match tls.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let replay = Replay(std::io::Cursor::new(raw));
+    let mut ws =
+        tungstenite::WebSocket::from_raw_socket(replay, tungstenite::protocol::Role::Client, None);
+    let mut frames = Vec::new();
+    while let Ok(m) = ws.read() {
+        frames.push(m);
+    }
+    frames
+}

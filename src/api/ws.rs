@@ -1,0 +1,450 @@
+//! `WS /api/v1/ws/jobs`: the job event stream, one [`JobStream`] handler per session.
+//!
+//! A session that has sent no subscription receives every job's events (the Patch Manager
+//! never subscribes, see INTEROP); the first `subscribe` narrows it to the named jobs and
+//! `subscribe_all` widens it again. Job frames carry the specification's `type` and `payload`
+//! plus the payload's `job_id`, `status` and `progress_percent` at the top level (and, on
+//! completion, `error` and `output`), so both kinds of client can read them.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, TryRecvError};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::envelope::{self, ApiError, Reply};
+use super::router::{self, Endpoint};
+use super::App;
+use crate::http::ws::{Outgoing, SessionSettings, Sessions, Upgrade, WsHandler};
+use crate::http::{Peer, Request, Response};
+use crate::jobs::events::JobEvent;
+
+/// Events a session may fall behind by before the hub drops it (and it closes).
+pub const EVENT_BUFFER: usize = 256;
+
+/// Offers the upgrade when `req` is for the job stream; `None` for any other route.
+///
+/// The upgrade request passes the same gates as a REST call (certificate, the
+/// job_operations rate budget); then a session place is reserved and the hub subscribed.
+pub(super) fn upgrade(
+    app: &App,
+    req: &Request,
+    peer: &Peer,
+    sessions: &Arc<Sessions>,
+) -> Option<Result<Upgrade, Response>> {
+    match router::route_request(req) {
+        Ok(Endpoint::JobStream) => Some(accept(app, peer, sessions)),
+        _ => None,
+    }
+}
+
+fn accept(app: &App, peer: &Peer, sessions: &Arc<Sessions>) -> Result<Upgrade, Response> {
+    let request_id = envelope::new_request_id();
+    let refuse = |e: ApiError| {
+        let mut resp = envelope::render(&request_id, &Err(e.clone()));
+        resp.close = matches!(e, ApiError::AuthInvalidCert(_));
+        resp
+    };
+    let config = app.config();
+    super::authorize(&Ok(Endpoint::JobStream), peer, &config).map_err(refuse)?;
+    if config.rate_limits.enabled {
+        let category = super::rate_category(&Endpoint::JobStream);
+        app.limiter
+            .check(&super::rate_key(peer), category, Instant::now())
+            .map_err(|retry_after| refuse(ApiError::RateLimitExceeded { retry_after }))?;
+    }
+    let max = config.jobs.websocket_max_sessions;
+    let slot = sessions
+        .try_reserve(max)
+        .ok_or_else(|| refuse(no_session(sessions, max)))?;
+    let subscription = app.events.subscribe(EVENT_BUFFER);
+    let idle = Duration::from_secs(config.jobs.websocket_idle_timeout_seconds);
+    Ok(Upgrade {
+        handler: Box::new(JobStream::new(subscription.receiver)),
+        slot,
+        headers: vec![("X-Request-Id".to_string(), request_id.to_string())],
+        settings: SessionSettings::new(idle),
+    })
+}
+
+/// Why no session place was free: the agent is stopping, or the limit is reached.
+fn no_session(sessions: &Sessions, max: usize) -> ApiError {
+    let mut details = Map::new();
+    details.insert("max_sessions".into(), json!(max));
+    let message = if sessions.is_stopping() {
+        "the agent is shutting down; no new WebSocket sessions".to_string()
+    } else {
+        format!("too many WebSocket sessions (jobs.websocket_max_sessions = {max}); retry later")
+    };
+    ApiError::ServiceUnhealthy { message, details }
+}
+
+/// Answers `GET /api/v1/ws/jobs` sent without an upgrade.
+pub fn plain_request() -> Result<Reply, ApiError> {
+    Err(ApiError::InvalidRequest(
+        "GET /api/v1/ws/jobs is a WebSocket endpoint: send Upgrade: websocket, \
+         Connection: Upgrade, Sec-WebSocket-Key and Sec-WebSocket-Version: 13"
+            .to_string(),
+    ))
+}
+
+/// A message a client may send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientMessage {
+    /// `subscribe`: receive this job's events (narrowing from "all" on the first one).
+    Subscribe(Uuid),
+    /// `unsubscribe`: stop receiving this job's events.
+    Unsubscribe(Uuid),
+    /// `subscribe_all`: receive every job's events again.
+    SubscribeAll,
+    /// `ping`: answered with `pong`.
+    Ping,
+}
+
+/// Parses one client text frame; the error is the message for the `error` frame.
+pub fn parse_message(text: &str) -> Result<ClientMessage, String> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| format!("message is not valid JSON: {e}"))?;
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or("message must be a JSON object with a string \"type\"")?;
+    match kind {
+        "subscribe" => job_id(&v, kind).map(ClientMessage::Subscribe),
+        "unsubscribe" => job_id(&v, kind).map(ClientMessage::Unsubscribe),
+        "subscribe_all" => Ok(ClientMessage::SubscribeAll),
+        "ping" => Ok(ClientMessage::Ping),
+        other => Err(format!(
+            "unknown message type {other:?}; expected subscribe, unsubscribe, subscribe_all or ping"
+        )),
+    }
+}
+
+/// The `job_id` of a message, at the top level or inside `payload` (both shapes are in use).
+fn job_id(v: &Value, kind: &str) -> Result<Uuid, String> {
+    let raw = v
+        .get("job_id")
+        .or_else(|| v.get("payload").and_then(|p| p.get("job_id")))
+        .ok_or_else(|| format!("{kind} needs a job_id"))?;
+    let text = raw
+        .as_str()
+        .ok_or_else(|| format!("job_id must be a string, got {raw}"))?;
+    Uuid::parse_str(text).map_err(|_| format!("job_id is not a UUID: {text:?}"))
+}
+
+/// Which jobs' events a session receives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Filter {
+    /// Every job except those unsubscribed from (the state before any subscription).
+    All {
+        /// Jobs unsubscribed from while receiving all.
+        excluded: BTreeSet<Uuid>,
+    },
+    /// Only these jobs.
+    Only(BTreeSet<Uuid>),
+}
+
+impl Default for Filter {
+    fn default() -> Filter {
+        Filter::All {
+            excluded: BTreeSet::new(),
+        }
+    }
+}
+
+impl Filter {
+    /// Applies a subscription message (`ping` changes nothing).
+    pub fn apply(&mut self, msg: &ClientMessage) {
+        match (&mut *self, msg) {
+            (Filter::All { .. }, ClientMessage::Subscribe(id)) => {
+                *self = Filter::Only(BTreeSet::from([*id]));
+            }
+            (Filter::Only(ids), ClientMessage::Subscribe(id)) => {
+                ids.insert(*id);
+            }
+            (Filter::All { excluded }, ClientMessage::Unsubscribe(id)) => {
+                excluded.insert(*id);
+            }
+            (Filter::Only(ids), ClientMessage::Unsubscribe(id)) => {
+                ids.remove(id);
+            }
+            (_, ClientMessage::SubscribeAll) => *self = Filter::default(),
+            (_, ClientMessage::Ping) => {}
+        }
+    }
+
+    /// Whether events of `job` pass.
+    pub fn admits(&self, job: &Uuid) -> bool {
+        match self {
+            Filter::All { excluded } => !excluded.contains(job),
+            Filter::Only(ids) => ids.contains(job),
+        }
+    }
+}
+
+/// The frame for one job event: `job_status`, or `job_complete` for the last one.
+pub fn render_event(event: &JobEvent) -> String {
+    let kind = if event.terminal {
+        "job_complete"
+    } else {
+        "job_status"
+    };
+    let mut frame = json!({
+        "type": kind,
+        "payload": event.payload,
+        "job_id": event.job_id.to_string(),
+        "status": event.status,
+        "progress_percent": event.progress_percent,
+    });
+    if event.terminal {
+        if let Some(error) = error_text(&event.payload) {
+            frame["error"] = json!(error);
+        }
+        if let Some(output) = event.payload.get("output").and_then(Value::as_str) {
+            frame["output"] = json!(output);
+        }
+    }
+    frame.to_string()
+}
+
+/// The payload's error as a string: a plain string, or an error object's message.
+fn error_text(payload: &Value) -> Option<&str> {
+    let error = payload.get("error")?;
+    error
+        .as_str()
+        .or_else(|| error.get("message").and_then(Value::as_str))
+}
+
+/// The `error` frame for a message the session could not act on.
+pub fn error_frame(message: &str) -> String {
+    json!({
+        "type": "error",
+        "payload": {"code": "INVALID_REQUEST", "message": message},
+    })
+    .to_string()
+}
+
+/// The answer to `ping`.
+pub fn pong_frame() -> String {
+    json!({"type": "pong", "payload": {}}).to_string()
+}
+
+/// One session's view of the job event hub.
+pub struct JobStream {
+    events: Receiver<JobEvent>,
+    filter: Filter,
+}
+
+impl JobStream {
+    /// A stream over a hub subscription, receiving every job until told otherwise.
+    pub fn new(events: Receiver<JobEvent>) -> JobStream {
+        JobStream {
+            events,
+            filter: Filter::default(),
+        }
+    }
+}
+
+impl WsHandler for JobStream {
+    fn on_text(&mut self, text: &str) -> Vec<String> {
+        match parse_message(text) {
+            Ok(ClientMessage::Ping) => vec![pong_frame()],
+            Ok(msg) => {
+                self.filter.apply(&msg);
+                Vec::new()
+            }
+            Err(message) => vec![error_frame(&message)],
+        }
+    }
+
+    fn poll_outgoing(&mut self) -> Outgoing {
+        loop {
+            match self.events.try_recv() {
+                Ok(event) if self.filter.admits(&event.job_id) => {
+                    return Outgoing::Frame(render_event(&event))
+                }
+                Ok(_) => {}
+                Err(TryRecvError::Empty) => return Outgoing::Idle,
+                // The hub drops a subscriber only when its buffer overflowed.
+                Err(TryRecvError::Disconnected) => {
+                    return Outgoing::Dropped(format!(
+                        "job event stream overflowed ({EVENT_BUFFER} events behind); reconnect"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::events::Events;
+
+    fn id(n: u8) -> Uuid {
+        Uuid::from_bytes([n; 16])
+    }
+
+    fn event(job: Uuid, status: &str, progress: u8, terminal: bool, payload: Value) -> JobEvent {
+        JobEvent {
+            job_id: job,
+            status: status.into(),
+            progress_percent: progress,
+            terminal,
+            payload,
+        }
+    }
+
+    fn parse_frame(s: &str) -> Value {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn parses_both_subscribe_shapes_and_the_other_types() {
+        let a = id(1);
+        assert_eq!(
+            parse_message(&format!(r#"{{"type":"subscribe","job_id":"{a}"}}"#)),
+            Ok(ClientMessage::Subscribe(a))
+        );
+        assert_eq!(
+            parse_message(&format!(
+                r#"{{"type":"unsubscribe","payload":{{"job_id":"{a}"}}}}"#
+            )),
+            Ok(ClientMessage::Unsubscribe(a))
+        );
+        assert_eq!(
+            parse_message(r#"{"type":"subscribe_all","payload":{}}"#),
+            Ok(ClientMessage::SubscribeAll)
+        );
+        assert_eq!(parse_message(r#"{"type":"ping"}"#), Ok(ClientMessage::Ping));
+    }
+
+    #[test]
+    fn names_what_is_wrong_with_a_message() {
+        let cases = [
+            ("garbage", "not valid JSON"),
+            ("[1,2]", "string \"type\""),
+            (r#"{"type":7}"#, "string \"type\""),
+            (r#"{"type":"dance"}"#, "unknown message type \"dance\""),
+            (r#"{"type":"subscribe"}"#, "subscribe needs a job_id"),
+            (r#"{"type":"subscribe","job_id":5}"#, "must be a string"),
+            (
+                r#"{"type":"unsubscribe","payload":{"job_id":"nope"}}"#,
+                "not a UUID: \"nope\"",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = parse_message(text).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn filter_starts_open_narrows_on_subscribe_and_widens_again() {
+        let (a, b, c) = (id(1), id(2), id(3));
+        let mut f = Filter::default();
+        assert!(f.admits(&a) && f.admits(&b));
+        f.apply(&ClientMessage::Unsubscribe(c));
+        assert!(f.admits(&a) && !f.admits(&c));
+        f.apply(&ClientMessage::Subscribe(a));
+        assert!(f.admits(&a) && !f.admits(&b));
+        f.apply(&ClientMessage::Subscribe(b));
+        assert!(f.admits(&b));
+        f.apply(&ClientMessage::Unsubscribe(a));
+        assert!(!f.admits(&a) && f.admits(&b));
+        f.apply(&ClientMessage::Ping);
+        assert!(!f.admits(&a));
+        f.apply(&ClientMessage::SubscribeAll);
+        assert!(f.admits(&a) && f.admits(&c));
+    }
+
+    #[test]
+    fn status_frames_copy_the_payload_fields_to_the_top() {
+        let a = id(1);
+        let payload = json!({"job_id": a.to_string(), "status": "running", "progress_percent": 40, "output": "x"});
+        let v = parse_frame(&render_event(&event(
+            a,
+            "running",
+            40,
+            false,
+            payload.clone(),
+        )));
+        assert_eq!(v["type"], "job_status");
+        assert_eq!(v["payload"], payload);
+        assert_eq!(v["job_id"], a.to_string());
+        assert_eq!(v["status"], "running");
+        assert_eq!(v["progress_percent"], 40);
+        assert!(v.get("output").is_none(), "only completion copies output");
+    }
+
+    #[test]
+    fn completion_frames_add_error_and_output() {
+        let a = id(1);
+        let failed = json!({"success": false, "error": "PKG_NOT_FOUND: nope", "output": "log"});
+        let v = parse_frame(&render_event(&event(a, "failed", 100, true, failed)));
+        assert_eq!(v["type"], "job_complete");
+        assert_eq!(v["status"], "failed");
+        assert_eq!(v["progress_percent"], 100);
+        assert_eq!(v["error"], "PKG_NOT_FOUND: nope");
+        assert_eq!(v["output"], "log");
+        let nested = json!({"error": {"code": "JOB_TIMEOUT", "message": "too slow"}});
+        let v = parse_frame(&render_event(&event(a, "timeout", 100, true, nested)));
+        assert_eq!(v["error"], "too slow");
+        let ok = json!({"success": true});
+        let v = parse_frame(&render_event(&event(a, "completed", 100, true, ok)));
+        assert!(v.get("error").is_none() && v.get("output").is_none(), "{v}");
+    }
+
+    #[test]
+    fn handler_answers_ping_and_errors_and_filters_events() {
+        let hub = Events::new();
+        let mut s = JobStream::new(hub.subscribe(EVENT_BUFFER).receiver);
+        assert_eq!(
+            parse_frame(&s.on_text(r#"{"type":"ping"}"#)[0])["type"],
+            "pong"
+        );
+        let err = parse_frame(&s.on_text("{")[0]);
+        assert_eq!(err["type"], "error");
+        assert_eq!(err["payload"]["code"], "INVALID_REQUEST");
+        assert_eq!(s.poll_outgoing(), Outgoing::Idle);
+        let (a, b) = (id(1), id(2));
+        hub.publish(&event(b, "running", 1, false, json!({})));
+        let Outgoing::Frame(f) = s.poll_outgoing() else {
+            panic!("no frame before any subscription");
+        };
+        assert_eq!(parse_frame(&f)["job_id"], b.to_string());
+        let sub = format!(r#"{{"type":"subscribe","job_id":"{a}"}}"#);
+        assert!(s.on_text(&sub).is_empty(), "subscribe is not acknowledged");
+        hub.publish(&event(b, "running", 2, false, json!({})));
+        hub.publish(&event(a, "running", 3, false, json!({})));
+        let Outgoing::Frame(f) = s.poll_outgoing() else {
+            panic!("a's event expected");
+        };
+        assert_eq!(parse_frame(&f)["job_id"], a.to_string());
+        assert_eq!(s.poll_outgoing(), Outgoing::Idle);
+    }
+
+    #[test]
+    fn an_overflowed_subscription_reports_dropped_after_its_backlog() {
+        let hub = Events::new();
+        let mut s = JobStream::new(hub.subscribe(2).receiver);
+        for n in 0..3 {
+            hub.publish(&event(id(1), "running", n, false, json!({})));
+        }
+        assert!(matches!(s.poll_outgoing(), Outgoing::Frame(_)));
+        assert!(matches!(s.poll_outgoing(), Outgoing::Frame(_)));
+        let Outgoing::Dropped(reason) = s.poll_outgoing() else {
+            panic!("expected the overflow");
+        };
+        assert!(reason.contains("overflowed"), "{reason}");
+    }
+
+    #[test]
+    fn a_plain_get_is_told_to_upgrade() {
+        let e = plain_request().unwrap_err();
+        assert_eq!(e.code(), "INVALID_REQUEST");
+        assert!(e.message().contains("Upgrade: websocket"));
+    }
+}
