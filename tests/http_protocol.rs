@@ -125,14 +125,11 @@ fn endpoints_of_later_issues_answer_not_implemented_envelopes() {
     let agent = env.start(env.config());
     let id = uuid::Uuid::new_v4();
     for (method, path) in [
-        ("POST", "/api/v1/packages".to_string()),
-        ("DELETE", "/api/v1/packages/nginx".to_string()),
-        ("GET", "/api/v1/patches".to_string()),
-        ("GET", "/api/v1/jobs".to_string()),
-        ("GET", format!("/api/v1/jobs/{id}")),
-        ("PUT", "/api/v1/packages/nginx".to_string()),
+        ("GET", "/api/v1/patches"),
+        ("POST", "/api/v1/patches/apply"),
+        ("POST", "/api/v1/system/reboot"),
     ] {
-        let r = request(agent.addr(), env.client_config(), method, &path, None);
+        let r = request(agent.addr(), env.client_config(), method, path, None);
         assert_error(&r, 501, "NOT_IMPLEMENTED");
     }
 }
@@ -160,7 +157,7 @@ fn rate_limit_answers_429_envelope_with_retry_after() {
     );
     assert_eq!(r.header("retry-after"), Some(retry.to_string().as_str()));
     // Another category (job operations) is not affected.
-    assert_error(&get_on(&mut tls, "/api/v1/jobs"), 501, "NOT_IMPLEMENTED");
+    assert_eq!(get_on(&mut tls, "/api/v1/jobs").status, 200);
 }
 
 #[test]
