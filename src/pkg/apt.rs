@@ -38,6 +38,8 @@
 //!   retried here until `lock_wait` has passed, then reported as [`PkgError::Locked`].
 
 pub mod dpkg;
+pub mod mutate;
+pub mod policy;
 pub mod sim;
 
 use std::cmp::Ordering;
@@ -48,10 +50,12 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use self::dpkg::{ControlError, StatusEntry};
-use super::runner::{self, Command, Finished};
+use self::mutate::RestoreArg;
+use super::runner::{self, Command, Finished, RunError};
 use super::{
-    validate, version, BackendKind, BackendSettings, Dependency, InstalledPackage, PackageDetails,
-    PackageManager, PkgError, Upgrade,
+    validate, version, BackendKind, BackendSettings, Dependency, Exec, InstallOptions,
+    InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
+    RestoreStep, SavedPackage, Upgrade,
 };
 
 pub use self::sim::is_security_origin;
@@ -111,29 +115,43 @@ impl Apt {
             .collect())
     }
 
+    /// A command running `program` of this root: directly for `/`, else as
+    /// `chroot ROOT program` (the root's own tool, configuration and database).
+    fn in_root(&self, program: &str) -> Result<Command, PkgError> {
+        if is_host_root(&self.settings.root) {
+            return Ok(Command::new(program));
+        }
+        let inner = self.under_root(&format!("usr/bin/{program}"));
+        if !inner.is_file() {
+            return Err(PkgError::Unsupported(format!(
+                "{program} for root {}: it has no /usr/bin/{program} to run",
+                self.settings.root.display()
+            )));
+        }
+        Ok(Command::new("chroot")
+            .arg(self.settings.root.as_os_str())
+            .arg(program))
+    }
+
     /// An `apt-get` command for this root with the non-interactive environment, the lock
     /// wait, conffile defaults and the deadline already set; `args` follow them.
     pub fn apt_get(&self, args: &[&str]) -> Result<Command, PkgError> {
-        let cmd = if is_host_root(&self.settings.root) {
-            Command::new("apt-get")
-        } else {
-            let inner = self.under_root("usr/bin/apt-get");
-            if !inner.is_file() {
-                return Err(PkgError::Unsupported(format!(
-                    "apt-get for root {}: it has no /usr/bin/apt-get to run",
-                    self.settings.root.display()
-                )));
-            }
-            Command::new("chroot")
-                .arg(self.settings.root.as_os_str())
-                .arg("apt-get")
+        self.apt_get_in(None, args)
+    }
+
+    /// Like [`Apt::apt_get`], run in the working directory `cwd` (a path as the tool sees
+    /// it) through `env -C`: the runner has no working directory of its own, and
+    /// `apt-get download` writes into the current one.
+    fn apt_get_in(&self, cwd: Option<&Path>, args: &[&str]) -> Result<Command, PkgError> {
+        let cmd = match cwd {
+            None => self.in_root("apt-get")?,
+            Some(dir) => self
+                .in_root("env")?
+                .arg("-C")
+                .arg(dir.as_os_str())
+                .arg("apt-get"),
         };
-        Ok(cmd
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .env("NEEDRESTART_MODE", "a")
-            .env("APT_LISTCHANGES_FRONTEND", "none")
-            // Messages are parsed (lock detection): they must be apt's English ones.
-            .env("LC_ALL", "C")
+        Ok(non_interactive(cmd)
             .args([
                 "-o".to_string(),
                 format!("DPkg::Lock::Timeout={}", lock_secs(self.settings.lock_wait)),
@@ -142,6 +160,22 @@ impl Apt {
                 "-o".to_string(),
                 "Dpkg::Options::=--force-confold".to_string(),
             ])
+            .args(args.iter().copied())
+            .timeout(self.settings.command_timeout))
+    }
+
+    /// `apt-cache policy -- NAME...`: every version of each package in every origin.
+    pub fn policy_command(&self, names: &[&str]) -> Result<Command, PkgError> {
+        Ok(non_interactive(self.in_root("apt-cache")?)
+            .args(["policy", "--"])
+            .args(names.iter().copied())
+            .timeout(self.settings.command_timeout))
+    }
+
+    /// A `dpkg` command for this root (repair), conffile prompts answered as apt does.
+    pub fn dpkg_command(&self, args: &[&str]) -> Result<Command, PkgError> {
+        Ok(non_interactive(self.in_root("dpkg")?)
+            .args(["--force-confdef", "--force-confold"])
             .args(args.iter().copied())
             .timeout(self.settings.command_timeout))
     }
@@ -237,6 +271,215 @@ impl Apt {
     }
 }
 
+/// The changing side (see [`mutate`] for argument lists and failure classification).
+impl Apt {
+    /// Runs a mutation command, retrying while a lock is busy until `lock_wait` has passed;
+    /// its failures are classified by `classify`.
+    fn run_mutation(
+        &self,
+        cmd: &Command,
+        exec: &mut Exec<'_>,
+        classify: fn(&str, &Finished, Duration) -> Result<(), PkgError>,
+    ) -> Result<Finished, PkgError> {
+        let start = Instant::now();
+        loop {
+            let fin = run_exec(cmd.clone(), exec)?;
+            match classify(&cmd.display(), &fin, start.elapsed()) {
+                Ok(()) => return Ok(fin),
+                Err(PkgError::Locked { .. }) if start.elapsed() < self.settings.lock_wait => {
+                    let left = self.settings.lock_wait.saturating_sub(start.elapsed());
+                    std::thread::sleep(left.min(Duration::from_secs(1)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `apt-cache policy` blocks for `names`.
+    fn policy(
+        &self,
+        names: &[&str],
+        exec: &mut Exec<'_>,
+    ) -> Result<Vec<policy::PolicyBlock>, PkgError> {
+        let cmd = self.policy_command(names)?;
+        let fin = run_quiet(cmd.clone(), exec)?;
+        if fin.code != Some(0) {
+            return Err(PkgError::Command {
+                command: cmd.display(),
+                code: fin.code,
+                stderr_tail: stderr_tail(&fin.stderr),
+            });
+        }
+        Ok(policy::parse_policy(&fin.stdout))
+    }
+
+    /// Names apt knows under no exact name. apt-get falls back to regular expressions (a
+    /// `.` or `+` in a name) and reads a trailing `-`/`+` as remove/install, so an unknown
+    /// name must never reach it: `lpa.hello` would install `lpa-hello`.
+    fn unknown_names(&self, names: &[&str], exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
+        let blocks = self.policy(names, exec)?;
+        Ok(names
+            .iter()
+            .filter(|n| policy::find(&blocks, n).is_none())
+            .map(|n| n.to_string())
+            .collect())
+    }
+
+    /// Names that are not there to remove: not in dpkg's database at all, or (for a plain
+    /// removal) left only as configuration files.
+    fn not_removable(&self, names: &[String], purge: bool) -> Result<Vec<String>, PkgError> {
+        let entries = self.read_status()?;
+        let native = dpkg::native_arch(&entries);
+        let present: Vec<StatusEntry> = entries
+            .into_iter()
+            .filter(|e| {
+                e.state.counts_as_installed()
+                    || e.state.is_unfinished()
+                    || (purge && e.state == dpkg::DpkgState::ConfigFiles)
+            })
+            .collect();
+        Ok(names
+            .iter()
+            .filter(|n| find_installed(&present, n, native.as_deref()).is_none())
+            .cloned()
+            .collect())
+    }
+
+    /// Refuses a removal that would take other installed packages with it (apt removes
+    /// dependents silently): simulates it and lists what else would go.
+    fn refuse_dependents(
+        &self,
+        names: &[String],
+        purge: bool,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        let args = mutate::remove_args(names, purge, true);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = self.apt_get(&refs)?;
+        let fin = run_quiet(cmd.clone(), exec)?;
+        mutate::classify(&cmd.display(), &fin, Duration::ZERO)?;
+        let extra = mutate::extra_removals(&sim::parse_simulation(&fin.stdout), names);
+        if extra.is_empty() {
+            return Ok(());
+        }
+        Err(PkgError::DependencyConflict(format!(
+            "removing {} would also remove {}, which depend on it; use force to remove them too",
+            names.join(", "),
+            extra.join(", ")
+        )))
+    }
+
+    /// Where the tool sees a host path: itself for `/`, else the part under the root.
+    fn inner_path(&self, host: &Path) -> Option<PathBuf> {
+        if is_host_root(&self.settings.root) {
+            return Some(host.to_path_buf());
+        }
+        let rest = host.strip_prefix(&self.settings.root).ok()?;
+        Some(Path::new("/").join(rest))
+    }
+
+    /// A fresh directory the tool can see: under `preferred` when reachable, else in the
+    /// root's `var/tmp`.
+    fn staging(&self, preferred: &Path, tag: &str) -> Result<Staging, PkgError> {
+        let parent = if self.inner_path(preferred).is_some() {
+            preferred.to_path_buf()
+        } else {
+            self.under_root("var/tmp")
+        };
+        let dir = parent.join(format!(".lpa-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        Ok(Staging(dir))
+    }
+
+    /// The version's file in apt's archive cache, when it is still there.
+    fn cached_archive(
+        &self,
+        entries: &[StatusEntry],
+        name: &str,
+        version: &str,
+    ) -> Option<PathBuf> {
+        let native = dpkg::native_arch(entries);
+        let e = find_installed(entries, name, native.as_deref())?;
+        let arch = e.arch.as_deref().or(native.as_deref())?;
+        let file = mutate::archive_file_name(&e.name, version, arch);
+        let path = self.under_root("var/cache/apt/archives").join(file);
+        path.is_file().then_some(path)
+    }
+
+    /// Saves one version into `dir`: from the archive cache, else `apt-get download`.
+    /// `Ok(None)` when neither has it.
+    fn save_one(
+        &self,
+        entries: &[StatusEntry],
+        name: &str,
+        version: &str,
+        dir: &Path,
+        exec: &mut Exec<'_>,
+    ) -> Result<Option<PathBuf>, PkgError> {
+        if let Some(cached) = self.cached_archive(entries, name, version) {
+            if let Some(file_name) = cached.file_name() {
+                let to = dir.join(file_name);
+                std::fs::copy(&cached, &to).map_err(|e| io_error(&to, e))?;
+                return Ok(Some(to));
+            }
+        }
+        let stage = self.staging(dir, "download")?;
+        let Some(inner) = self.inner_path(&stage.0) else {
+            return Ok(None);
+        };
+        let args = mutate::download_args(name, version);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = self.apt_get_in(Some(&inner), &refs)?;
+        match self.run_mutation(&cmd, exec, mutate::classify) {
+            Ok(_) => {}
+            Err(e @ (PkgError::Cancelled(_) | PkgError::Timeout { .. })) => return Err(e),
+            Err(_) => return Ok(None),
+        }
+        let Some(file) = single_deb(&stage.0)? else {
+            return Ok(None);
+        };
+        let Some(file_name) = file.file_name() else {
+            return Ok(None);
+        };
+        let to = dir.join(file_name);
+        move_file(&file, &to)?;
+        Ok(Some(to))
+    }
+
+    /// One rollback argument; a saved file outside a chroot's reach is copied into `stage`.
+    fn restore_arg(&self, step: &RestoreStep, stage: &Path) -> Result<RestoreArg, PkgError> {
+        match step {
+            RestoreStep::Remove { name } => Ok(RestoreArg::Remove(name.clone())),
+            RestoreStep::Install {
+                name,
+                version,
+                file: Some(file),
+            } if file.is_file() => {
+                if let Some(inner) = self.inner_path(file) {
+                    return Ok(RestoreArg::File(inner));
+                }
+                let to = stage.join(file.file_name().unwrap_or(std::ffi::OsStr::new(name)));
+                std::fs::copy(file, &to).map_err(|e| io_error(&to, e))?;
+                match self.inner_path(&to) {
+                    Some(inner) => Ok(RestoreArg::File(inner)),
+                    None => Ok(RestoreArg::Version(name.clone(), version.clone())),
+                }
+            }
+            RestoreStep::Install { name, version, .. } => {
+                Ok(RestoreArg::Version(name.clone(), version.clone()))
+            }
+        }
+    }
+
+    /// `dpkg --audit`'s problems; empty when the database is consistent.
+    fn audit(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
+        let cmd = self.dpkg_command(&["--audit"])?;
+        let fin = self.run_mutation(&cmd, exec, mutate::classify_dpkg)?;
+        Ok(mutate::audit_problems(&fin.stdout))
+    }
+}
+
 impl PackageManager for Apt {
     fn kind(&self) -> BackendKind {
         BackendKind::Apt
@@ -290,6 +533,194 @@ impl PackageManager for Apt {
     fn validate_version(&self, version: &str) -> Result<(), PkgError> {
         validate::version(BackendKind::Apt, version)
     }
+
+    fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
+        let cancel = runner::Cancel::new();
+        let mut quiet = |_: runner::Stream, _: &str| {};
+        let mut exec = Exec {
+            on_line: &mut quiet,
+            cancel: &cancel,
+            timeout: self.settings.command_timeout,
+        };
+        let blocks = self.policy(&[name], &mut exec)?;
+        Ok(policy::find(&blocks, name)
+            .map(policy::PolicyBlock::available)
+            .unwrap_or_default())
+    }
+
+    fn install(
+        &self,
+        packages: &[PackageSpec],
+        options: &InstallOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        if packages.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+        let unknown = self.unknown_names(&names, exec)?;
+        if !unknown.is_empty() {
+            return Err(PkgError::NotFound(unknown.join(", ")));
+        }
+        let args = mutate::install_args(packages, options);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = self.apt_get(&refs)?;
+        self.run_mutation(&cmd, exec, mutate::classify).map(|_| ())
+    }
+
+    fn remove(
+        &self,
+        names: &[String],
+        options: &RemoveOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let absent = self.not_removable(names, options.purge)?;
+        if !absent.is_empty() {
+            return Err(PkgError::NotFound(absent.join(", ")));
+        }
+        if !options.force {
+            self.refuse_dependents(names, options.purge, exec)?;
+        }
+        let args = mutate::remove_args(names, options.purge, false);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = self.apt_get(&refs)?;
+        self.run_mutation(&cmd, exec, mutate::classify).map(|_| ())
+    }
+
+    fn save_for_rollback(
+        &self,
+        installed: &[(String, String)],
+        dir: &Path,
+        exec: &mut Exec<'_>,
+    ) -> Result<Vec<SavedPackage>, PkgError> {
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        let entries = self.read_status()?;
+        let mut saved = Vec::new();
+        for (name, version) in installed {
+            if let Some(file) = self.save_one(&entries, name, version, dir, exec)? {
+                saved.push(SavedPackage {
+                    name: name.clone(),
+                    version: version.clone(),
+                    file: Some(file),
+                });
+            }
+        }
+        Ok(saved)
+    }
+
+    fn restore(&self, steps: &[RestoreStep], exec: &mut Exec<'_>) -> Result<(), PkgError> {
+        if steps.is_empty() {
+            return Ok(());
+        }
+        let stage = self.staging(&self.under_root("var/tmp"), "restore")?;
+        let args: Vec<RestoreArg> = steps
+            .iter()
+            .map(|s| self.restore_arg(s, &stage.0))
+            .collect::<Result<_, _>>()?;
+        let args = mutate::restore_args(&args);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = self.apt_get(&refs)?;
+        self.run_mutation(&cmd, exec, mutate::classify).map(|_| ())
+    }
+
+    fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
+        let problems = self.audit(exec)?;
+        if problems.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut done = vec![format!("dpkg --audit reported: {}", problems.join(" / "))];
+        let configure = self.dpkg_command(&["--configure", "-a"])?;
+        self.run_mutation(&configure, exec, mutate::classify_dpkg)?;
+        done.push(format!("ran {}", configure.display()));
+        if self.audit(exec)?.is_empty() {
+            done.push("dpkg --audit is clean".into());
+            return Ok(done);
+        }
+        let fix = self.apt_get(&["-f", "install", "-y", "-q"])?;
+        self.run_mutation(&fix, exec, mutate::classify)?;
+        done.push(format!("ran {}", fix.display()));
+        let left = self.audit(exec)?;
+        if left.is_empty() {
+            done.push("dpkg --audit is clean".into());
+            return Ok(done);
+        }
+        Err(PkgError::Command {
+            command: format!("{}; {}", configure.display(), fix.display()),
+            code: Some(0),
+            stderr_tail: format!("dpkg --audit still reports: {}", left.join(" / ")),
+        })
+    }
+}
+
+/// The environment every apt/dpkg run gets: no prompts, no service-restart dialogs, and
+/// apt's English messages (they are parsed).
+fn non_interactive(cmd: Command) -> Command {
+    cmd.env("DEBIAN_FRONTEND", "noninteractive")
+        .env("NEEDRESTART_MODE", "a")
+        .env("APT_LISTCHANGES_FRONTEND", "none")
+        .env("LC_ALL", "C")
+}
+
+/// Runs one command of a mutation under its [`Exec`]: its deadline, its output callback and
+/// its cancel token. A cancel is [`PkgError::Cancelled`] whatever the runner's own mapping.
+fn run_exec(cmd: Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
+    let cmd = cmd.timeout(exec.timeout);
+    runner::run_cancellable(&cmd, &mut *exec.on_line, exec.cancel).map_err(|e| match e {
+        RunError::Cancelled { command } => PkgError::Cancelled(command),
+        RunError::Timeout { command, after } => PkgError::Timeout { command, after },
+        other => PkgError::from(other),
+    })
+}
+
+/// Like [`run_exec`], with the output kept out of the job's log (queries).
+fn run_quiet(cmd: Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
+    let mut quiet = |_: runner::Stream, _: &str| {};
+    let mut inner = Exec {
+        on_line: &mut quiet,
+        cancel: exec.cancel,
+        timeout: exec.timeout,
+    };
+    run_exec(cmd, &mut inner)
+}
+
+/// A directory for files the chrooted tool must see, removed when dropped.
+struct Staging(PathBuf);
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn io_error(what: &Path, error: std::io::Error) -> PkgError {
+    PkgError::Io {
+        what: what.display().to_string(),
+        error,
+    }
+}
+
+/// The only `.deb` file in `dir`, if there is exactly one.
+fn single_deb(dir: &Path) -> Result<Option<PathBuf>, PkgError> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let path = entry.map_err(|e| io_error(dir, e))?.path();
+        if path.extension().is_some_and(|x| x == "deb") && path.is_file() {
+            found.push(path);
+        }
+    }
+    Ok(if found.len() == 1 { found.pop() } else { None })
+}
+
+/// Moves a file, copying when it crosses file systems.
+fn move_file(from: &Path, to: &Path) -> Result<(), PkgError> {
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to).map_err(|e| io_error(to, e))?;
+    std::fs::remove_file(from).map_err(|e| io_error(from, e))
 }
 
 /// Whether `root` is the host's own root (`/`, `/.`, ...).
