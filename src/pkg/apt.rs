@@ -159,6 +159,11 @@ impl Apt {
                 "Dpkg::Options::=--force-confdef".to_string(),
                 "-o".to_string(),
                 "Dpkg::Options::=--force-confold".to_string(),
+                // With a pseudo-terminal apt starts dpkg in a session of its own, out of
+                // reach of the runner's process-group kill: a cancelled job would leave
+                // dpkg and its maintainer script running, holding the lock.
+                "-o".to_string(),
+                "Dpkg::Use-Pty=0".to_string(),
             ])
             .args(args.iter().copied())
             .timeout(self.settings.command_timeout))
@@ -631,7 +636,7 @@ impl PackageManager for Apt {
         if problems.is_empty() {
             return Ok(Vec::new());
         }
-        let mut done = vec![format!("dpkg --audit reported: {}", problems.join(" / "))];
+        let mut done = vec![audit_summary(&problems)];
         let configure = self.dpkg_command(&["--configure", "-a"])?;
         self.run_mutation(&configure, exec, mutate::classify_dpkg)?;
         done.push(format!("ran {}", configure.display()));
@@ -650,7 +655,7 @@ impl PackageManager for Apt {
         Err(PkgError::Command {
             command: format!("{}; {}", configure.display(), fix.display()),
             code: Some(0),
-            stderr_tail: format!("dpkg --audit still reports: {}", left.join(" / ")),
+            stderr_tail: format!("after the repair, {}", audit_summary(&left)),
         })
     }
 }
@@ -684,6 +689,20 @@ fn run_quiet(cmd: Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
         timeout: exec.timeout,
     };
     run_exec(cmd, &mut inner)
+}
+
+/// One line saying what `dpkg --audit` found: the packages it names, else its first line.
+fn audit_summary(problems: &[String]) -> String {
+    let names = mutate::audit_packages(problems);
+    if names.is_empty() {
+        let first = problems.first().map(String::as_str).unwrap_or("");
+        format!("dpkg --audit reports: {}", first.trim())
+    } else {
+        format!(
+            "dpkg --audit reports unfinished packages: {}",
+            names.join(", ")
+        )
+    }
 }
 
 /// A directory for files the chrooted tool must see, removed when dropped.
@@ -933,6 +952,270 @@ mod tests {
             .collect()
     }
 
+    fn quiet_exec<R>(f: impl FnOnce(&mut Exec<'_>) -> R) -> (R, Vec<String>) {
+        let cancel = runner::Cancel::new();
+        let mut lines = Vec::new();
+        let mut cb = |_: runner::Stream, l: &str| lines.push(l.to_string());
+        let r = {
+            let mut e = Exec {
+                on_line: &mut cb,
+                cancel: &cancel,
+                timeout: Duration::from_secs(5),
+            };
+            f(&mut e)
+        };
+        (r, lines)
+    }
+
+    const COMMON: [&str; 8] = [
+        "-o",
+        "DPkg::Lock::Timeout=3",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+        "-o",
+        "Dpkg::Use-Pty=0",
+    ];
+
+    #[test]
+    fn mutation_commands_for_the_host_root() {
+        let apt = Apt::new(settings(Path::new("/")));
+        let pkgs = [PackageSpec {
+            name: "lpa-hello".into(),
+            version: Some("1.0-1".into()),
+        }];
+        let opts = InstallOptions {
+            allow_downgrade: true,
+            ..InstallOptions::default()
+        };
+        let a = mutate::install_args(&pkgs, &opts);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        let cmd = apt.apt_get(&refs).unwrap();
+        let mut want: Vec<&str> = COMMON.to_vec();
+        want.extend([
+            "install",
+            "-y",
+            "-q",
+            "--allow-downgrades",
+            "--",
+            "lpa-hello=1.0-1",
+        ]);
+        assert_eq!(cmd.program, PathBuf::from("apt-get"));
+        assert_eq!(args(&cmd), want);
+        let dl = apt
+            .apt_get_in(Some(Path::new("/var/tmp/save")), &["download"])
+            .unwrap();
+        assert_eq!(dl.program, PathBuf::from("env"));
+        assert_eq!(args(&dl)[..3], ["-C", "/var/tmp/save", "apt-get"]);
+        assert_eq!(args(&dl)[3..11], COMMON);
+        assert!(dl
+            .env
+            .contains(&(OsString::from("LC_ALL"), OsString::from("C"))));
+        let policy = apt.policy_command(&["lpa-hello", "lpa-lib"]).unwrap();
+        assert_eq!(policy.program, PathBuf::from("apt-cache"));
+        assert_eq!(args(&policy), ["policy", "--", "lpa-hello", "lpa-lib"]);
+        let dpkg = apt.dpkg_command(&["--configure", "-a"]).unwrap();
+        assert_eq!(dpkg.program, PathBuf::from("dpkg"));
+        assert_eq!(
+            args(&dpkg),
+            ["--force-confdef", "--force-confold", "--configure", "-a"]
+        );
+        assert!(dpkg.env.contains(&(
+            OsString::from("DEBIAN_FRONTEND"),
+            OsString::from("noninteractive")
+        )));
+    }
+
+    #[test]
+    fn mutation_commands_for_another_root() {
+        let root = Root::new("mut-chroot");
+        let apt = root.apt();
+        assert!(matches!(
+            apt.dpkg_command(&["--audit"]),
+            Err(PkgError::Unsupported(m)) if m.contains("/usr/bin/dpkg")
+        ));
+        std::fs::create_dir_all(root.0.join("usr/bin")).unwrap();
+        for tool in ["apt-get", "apt-cache", "dpkg", "env"] {
+            std::fs::write(root.0.join("usr/bin").join(tool), "").unwrap();
+        }
+        let r = root.0.display().to_string();
+        let dl = apt
+            .apt_get_in(Some(Path::new("/var/tmp/x")), &["download"])
+            .unwrap();
+        assert_eq!(dl.program, PathBuf::from("chroot"));
+        assert_eq!(
+            args(&dl)[..5],
+            [r.as_str(), "env", "-C", "/var/tmp/x", "apt-get"]
+        );
+        let policy = apt.policy_command(&["lpa-hello"]).unwrap();
+        assert_eq!(
+            args(&policy),
+            [r.as_str(), "apt-cache", "policy", "--", "lpa-hello"]
+        );
+        let dpkg = apt.dpkg_command(&["--audit"]).unwrap();
+        assert_eq!(args(&dpkg)[..2], [r.as_str(), "dpkg"]);
+        // Paths as the chrooted tool sees them.
+        assert_eq!(
+            apt.inner_path(&root.0.join("var/tmp/rb")),
+            Some(PathBuf::from("/var/tmp/rb"))
+        );
+        assert_eq!(apt.inner_path(Path::new("/elsewhere/rb")), None);
+        let host = Apt::new(settings(Path::new("/")));
+        assert_eq!(
+            host.inner_path(Path::new("/elsewhere/rb")),
+            Some(PathBuf::from("/elsewhere/rb"))
+        );
+    }
+
+    #[test]
+    fn restore_files_outside_a_chroot_are_staged_inside() {
+        let root = Root::new("restore-stage");
+        let apt = root.apt();
+        let outside = root.0.with_extension("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let deb = outside.join("lpa-lib_1.0-1_all.deb");
+        std::fs::write(&deb, "deb").unwrap();
+        let stage = apt.staging(&outside, "test").unwrap();
+        assert!(stage.0.starts_with(root.0.join("var/tmp")), "{:?}", stage.0);
+        let step = RestoreStep::Install {
+            name: "lpa-lib".into(),
+            version: "1.0-1".into(),
+            file: Some(deb.clone()),
+        };
+        match apt.restore_arg(&step, &stage.0).unwrap() {
+            RestoreArg::File(p) => {
+                assert!(
+                    p.to_string_lossy().starts_with("/var/tmp/.lpa-test-"),
+                    "{p:?}"
+                );
+                assert!(p.ends_with("lpa-lib_1.0-1_all.deb"));
+                assert!(root.0.join(p.strip_prefix("/").unwrap()).is_file());
+            }
+            other => panic!("{other:?}"),
+        }
+        // A saved file that is gone: the repository version instead.
+        let gone = RestoreStep::Install {
+            name: "lpa-lib".into(),
+            version: "1.0-1".into(),
+            file: Some(outside.join("missing.deb")),
+        };
+        assert_eq!(
+            apt.restore_arg(&gone, &stage.0).unwrap(),
+            RestoreArg::Version("lpa-lib".into(), "1.0-1".into())
+        );
+        let staged = stage.0.clone();
+        drop(stage);
+        assert!(!staged.exists());
+        std::fs::remove_dir_all(&outside).unwrap();
+    }
+
+    #[test]
+    fn save_copies_from_the_archive_cache_without_running_apt() {
+        // The fake root has no apt-get: a download attempt would be Unsupported.
+        let root = Root::new("save-cache");
+        let apt = root.apt();
+        let archives = root.0.join("var/cache/apt/archives");
+        std::fs::create_dir_all(&archives).unwrap();
+        std::fs::write(archives.join("lpa-hello_1.0-1_all.deb"), "cached").unwrap();
+        let dir = root.0.join("var/tmp/rb");
+        let pairs = [("lpa-hello".to_string(), "1.0-1".to_string())];
+        let (r, lines) = quiet_exec(|e| apt.save_for_rollback(&pairs, &dir, e));
+        let saved = r.unwrap();
+        assert_eq!(
+            saved,
+            [SavedPackage {
+                name: "lpa-hello".into(),
+                version: "1.0-1".into(),
+                file: Some(dir.join("lpa-hello_1.0-1_all.deb")),
+            }]
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("lpa-hello_1.0-1_all.deb")).unwrap(),
+            "cached"
+        );
+        assert!(lines.is_empty());
+        let missing = [("lpa-lib".to_string(), "1.0-1".to_string())];
+        let (r, _) = quiet_exec(|e| apt.save_for_rollback(&missing, &dir, e));
+        assert!(matches!(r, Err(PkgError::Unsupported(_))), "{r:?}");
+    }
+
+    #[test]
+    fn removal_of_what_is_not_there_is_not_found_before_anything_runs() {
+        let root = Root::new("remove-absent");
+        std::fs::write(
+            root.0.join("var/lib/dpkg/status"),
+            include_str!("../../tests/data/apt/status-after-remove-lpa"),
+        )
+        .unwrap();
+        let apt = root.apt();
+        let plain = RemoveOptions::default();
+        let names = [
+            "lpa-tool".to_string(),
+            "lpa-hello".to_string(),
+            "lpa-x".to_string(),
+        ];
+        let (r, _) = quiet_exec(|e| apt.remove(&names, &plain, e));
+        match r {
+            Err(PkgError::NotFound(n)) => assert_eq!(n, "lpa-hello, lpa-x"),
+            other => panic!("{other:?}"),
+        }
+        // Purging a removed package's conffiles is allowed: it gets as far as running apt.
+        let purge = RemoveOptions {
+            purge: true,
+            force: false,
+        };
+        let (r, _) = quiet_exec(|e| apt.remove(&names[1..2], &purge, e));
+        assert!(matches!(r, Err(PkgError::Unsupported(_))), "{r:?}");
+    }
+
+    #[test]
+    fn empty_requests_run_nothing() {
+        let apt = Apt::new(settings(Path::new("/nonexistent-lpa-root")));
+        let (r, _) = quiet_exec(|e| apt.install(&[], &InstallOptions::default(), e));
+        assert!(r.is_ok());
+        let (r, _) = quiet_exec(|e| apt.remove(&[], &RemoveOptions::default(), e));
+        assert!(r.is_ok());
+        let (r, _) = quiet_exec(|e| apt.restore(&[], e));
+        assert!(r.is_ok());
+    }
+
+    #[test]
+    fn cancel_and_timeout_map_to_their_own_errors() {
+        let cancel = runner::Cancel::new();
+        cancel.cancel();
+        let mut cb = |_: runner::Stream, _: &str| {};
+        let mut e = Exec {
+            on_line: &mut cb,
+            cancel: &cancel,
+            timeout: Duration::from_secs(5),
+        };
+        let r = run_exec(Command::new("true"), &mut e);
+        assert!(matches!(r, Err(PkgError::Cancelled(c)) if c == "true"));
+        let (r, _) = quiet_exec(|e| {
+            e.timeout = Duration::from_millis(200);
+            run_exec(Command::new("sleep").arg("5"), e)
+        });
+        assert!(
+            matches!(r, Err(PkgError::Timeout { after, .. }) if after == Duration::from_millis(200))
+        );
+    }
+
+    #[test]
+    fn audit_summaries() {
+        let p = mutate::audit_problems(include_str!(
+            "../../tests/data/apt/dpkg-audit-interrupted.stdout"
+        ));
+        assert_eq!(
+            audit_summary(&p),
+            "dpkg --audit reports unfinished packages: lpa-slow"
+        );
+        assert_eq!(
+            audit_summary(&["something odd ".to_string()]),
+            "dpkg --audit reports: something odd"
+        );
+    }
+
     #[test]
     fn installed_reads_the_recorded_database() {
         let root = Root::new("installed");
@@ -1118,6 +1401,8 @@ mod tests {
                 "Dpkg::Options::=--force-confdef",
                 "-o",
                 "Dpkg::Options::=--force-confold",
+                "-o",
+                "Dpkg::Use-Pty=0",
                 "-q",
                 "--error-on=any",
                 "update"
@@ -1136,7 +1421,7 @@ mod tests {
         }
         let sim = apt.simulate_upgrade_command().unwrap();
         assert_eq!(
-            args(&sim)[6..],
+            args(&sim)[8..],
             ["-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"]
         );
     }

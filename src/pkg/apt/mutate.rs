@@ -211,6 +211,20 @@ pub fn audit_problems(stdout: &str) -> Vec<String> {
         .collect()
 }
 
+/// The packages `dpkg --audit` names (its indented `name  summary` lines), for a short
+/// report; empty when it names none.
+pub fn audit_packages(problems: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = problems
+        .iter()
+        .filter(|l| l.starts_with(' '))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// A failed dpkg run (repair): a lock held by another process is [`PkgError::Locked`].
 pub fn classify_dpkg(command: &str, fin: &Finished, waited: Duration) -> Result<(), PkgError> {
     if fin.code == Some(0) {
@@ -490,6 +504,8 @@ mod tests {
         assert_eq!(p.len(), 4);
         assert_eq!(p[3], " lpa-slow             LPA fixture slow");
         assert_eq!(rec!("dpkg-audit-interrupted.rc").trim(), "0");
+        assert_eq!(audit_packages(&p), ["lpa-slow"]);
+        assert!(audit_packages(&["odd text".to_string()]).is_empty());
     }
 
     #[test]
