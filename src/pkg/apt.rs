@@ -36,6 +36,33 @@
 //! - Locks: `-o DPkg::Lock::Timeout=<lock_wait>` makes apt wait for dpkg's locks itself, but
 //!   not for `var/lib/apt/lists/lock` (taken by `apt-get update`), so lock failures are
 //!   retried here until `lock_wait` has passed, then reported as [`PkgError::Locked`].
+//!
+//! Changes (verified in an overlay sandbox, both as `/` inside bubblewrap and through
+//! `chroot`; the messages classified are recorded in `tests/data/apt/`):
+//! - Every apt-get run has `-o Dpkg::Use-Pty=0`: with a pseudo-terminal apt starts dpkg in
+//!   a session of its own, which the runner's process-group kill does not reach (a cancelled
+//!   install left dpkg and its maintainer script running with the lock held).
+//! - `install`: one `apt-get install -y -q [--allow-downgrades] [--no-install-recommends]
+//!   [--reinstall] -- name[=version]...` transaction. Every name is first looked up with
+//!   `apt-cache policy`: apt-get reads an unknown name with `.` or `+` as a regular
+//!   expression (`lpa.hello` installs lpa-hello) and a trailing `-` as "remove", so a name
+//!   apt does not know exactly is [`PkgError::NotFound`] before anything runs.
+//! - `available_versions`: `apt-cache policy`, every version of every origin, plus the
+//!   installed one when only dpkg's database has it (not a removed package's `rc` version).
+//! - `remove`: `apt-get remove|purge -y -q --`; a name not installed (for `remove`; for
+//!   `purge` also not left as conffiles) is `NotFound`. Without `force`, a simulation
+//!   first: if apt would take other packages along, [`PkgError::DependencyConflict`] names
+//!   them; with `force` apt removes them.
+//! - `save_for_rollback`: the version's file from `var/cache/apt/archives` when there, else
+//!   `env -C DIR apt-get download -- name=version` (the runner has no working directory;
+//!   `install --download-only` does not copy packages from `file:` repositories into the
+//!   cache, so it cannot serve). One run per package, so one version that is no longer
+//!   offered is left out instead of failing the others. A directory outside a chroot's
+//!   root is served through a staging directory in the root's `var/tmp`.
+//! - `restore`: one `apt-get install -y -q --allow-downgrades --` transaction with saved
+//!   files as absolute paths, `name=version` where no file is left, and `name-` removals.
+//! - `repair`: nothing when `dpkg --audit` prints nothing (it exits 0 either way); else
+//!   `dpkg --configure -a`, then `apt-get -f install` if the audit still complains.
 
 pub mod dpkg;
 pub mod mutate;

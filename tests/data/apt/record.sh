@@ -58,7 +58,7 @@ rec() {
 }
 sim='-s -q -o Debug::NoLocking=1'
 # What Apt::install and friends pass (src/pkg/apt.rs: Apt::apt_get, mutation arguments).
-mut='-y -q -o DPkg::Lock::Timeout=5 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold'
+mut='-y -q -o DPkg::Lock::Timeout=5 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -o Dpkg::Use-Pty=0'
 only() { echo "-o Dir::Etc::SourceList=/srv/lpa-deb/$1 -o Dir::Etc::SourceParts=/nonexistent"; }
 
 rec version apt-get --version
