@@ -36,8 +36,37 @@
 //! - Locks: `-o DPkg::Lock::Timeout=<lock_wait>` makes apt wait for dpkg's locks itself, but
 //!   not for `var/lib/apt/lists/lock` (taken by `apt-get update`), so lock failures are
 //!   retried here until `lock_wait` has passed, then reported as [`PkgError::Locked`].
+//!
+//! Changes (verified in an overlay sandbox, both as `/` inside bubblewrap and through
+//! `chroot`; the messages classified are recorded in `tests/data/apt/`):
+//! - Every apt-get run has `-o Dpkg::Use-Pty=0`: with a pseudo-terminal apt starts dpkg in
+//!   a session of its own, which the runner's process-group kill does not reach (a cancelled
+//!   install left dpkg and its maintainer script running with the lock held).
+//! - `install`: one `apt-get install -y -q [--allow-downgrades] [--no-install-recommends]
+//!   [--reinstall] -- name[=version]...` transaction. Every name is first looked up with
+//!   `apt-cache policy`: apt-get reads an unknown name with `.` or `+` as a regular
+//!   expression (`lpa.hello` installs lpa-hello) and a trailing `-` as "remove", so a name
+//!   apt does not know exactly is [`PkgError::NotFound`] before anything runs.
+//! - `available_versions`: `apt-cache policy`, every version of every origin, plus the
+//!   installed one when only dpkg's database has it (not a removed package's `rc` version).
+//! - `remove`: `apt-get remove|purge -y -q --`; a name not installed (for `remove`; for
+//!   `purge` also not left as conffiles) is `NotFound`. Without `force`, a simulation
+//!   first: if apt would take other packages along, [`PkgError::DependencyConflict`] names
+//!   them; with `force` apt removes them.
+//! - `save_for_rollback`: the version's file from `var/cache/apt/archives` when there, else
+//!   `env -C DIR apt-get download -- name=version` (the runner has no working directory;
+//!   `install --download-only` does not copy packages from `file:` repositories into the
+//!   cache, so it cannot serve). One run per package, so one version that is no longer
+//!   offered is left out instead of failing the others. A directory outside a chroot's
+//!   root is served through a staging directory in the root's `var/tmp`.
+//! - `restore`: one `apt-get install -y -q --allow-downgrades --` transaction with saved
+//!   files as absolute paths, `name=version` where no file is left, and `name-` removals.
+//! - `repair`: nothing when `dpkg --audit` prints nothing (it exits 0 either way); else
+//!   `dpkg --configure -a`, then `apt-get -f install` if the audit still complains.
 
 pub mod dpkg;
+pub mod mutate;
+pub mod policy;
 pub mod sim;
 
 use std::cmp::Ordering;
@@ -48,10 +77,12 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use self::dpkg::{ControlError, StatusEntry};
-use super::runner::{self, Command, Finished};
+use self::mutate::RestoreArg;
+use super::runner::{self, Command, Finished, RunError};
 use super::{
-    validate, version, BackendKind, BackendSettings, Dependency, InstalledPackage, PackageDetails,
-    PackageManager, PkgError, Upgrade,
+    validate, version, BackendKind, BackendSettings, Dependency, Exec, InstallOptions,
+    InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
+    RestoreStep, SavedPackage, Upgrade,
 };
 
 pub use self::sim::is_security_origin;
@@ -111,29 +142,43 @@ impl Apt {
             .collect())
     }
 
+    /// A command running `program` of this root: directly for `/`, else as
+    /// `chroot ROOT program` (the root's own tool, configuration and database).
+    fn in_root(&self, program: &str) -> Result<Command, PkgError> {
+        if is_host_root(&self.settings.root) {
+            return Ok(Command::new(program));
+        }
+        let inner = self.under_root(&format!("usr/bin/{program}"));
+        if !inner.is_file() {
+            return Err(PkgError::Unsupported(format!(
+                "{program} for root {}: it has no /usr/bin/{program} to run",
+                self.settings.root.display()
+            )));
+        }
+        Ok(Command::new("chroot")
+            .arg(self.settings.root.as_os_str())
+            .arg(program))
+    }
+
     /// An `apt-get` command for this root with the non-interactive environment, the lock
     /// wait, conffile defaults and the deadline already set; `args` follow them.
     pub fn apt_get(&self, args: &[&str]) -> Result<Command, PkgError> {
-        let cmd = if is_host_root(&self.settings.root) {
-            Command::new("apt-get")
-        } else {
-            let inner = self.under_root("usr/bin/apt-get");
-            if !inner.is_file() {
-                return Err(PkgError::Unsupported(format!(
-                    "apt-get for root {}: it has no /usr/bin/apt-get to run",
-                    self.settings.root.display()
-                )));
-            }
-            Command::new("chroot")
-                .arg(self.settings.root.as_os_str())
-                .arg("apt-get")
+        self.apt_get_in(None, args)
+    }
+
+    /// Like [`Apt::apt_get`], run in the working directory `cwd` (a path as the tool sees
+    /// it) through `env -C`: the runner has no working directory of its own, and
+    /// `apt-get download` writes into the current one.
+    fn apt_get_in(&self, cwd: Option<&Path>, args: &[&str]) -> Result<Command, PkgError> {
+        let cmd = match cwd {
+            None => self.in_root("apt-get")?,
+            Some(dir) => self
+                .in_root("env")?
+                .arg("-C")
+                .arg(dir.as_os_str())
+                .arg("apt-get"),
         };
-        Ok(cmd
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .env("NEEDRESTART_MODE", "a")
-            .env("APT_LISTCHANGES_FRONTEND", "none")
-            // Messages are parsed (lock detection): they must be apt's English ones.
-            .env("LC_ALL", "C")
+        Ok(non_interactive(cmd)
             .args([
                 "-o".to_string(),
                 format!("DPkg::Lock::Timeout={}", lock_secs(self.settings.lock_wait)),
@@ -141,7 +186,28 @@ impl Apt {
                 "Dpkg::Options::=--force-confdef".to_string(),
                 "-o".to_string(),
                 "Dpkg::Options::=--force-confold".to_string(),
+                // With a pseudo-terminal apt starts dpkg in a session of its own, out of
+                // reach of the runner's process-group kill: a cancelled job would leave
+                // dpkg and its maintainer script running, holding the lock.
+                "-o".to_string(),
+                "Dpkg::Use-Pty=0".to_string(),
             ])
+            .args(args.iter().copied())
+            .timeout(self.settings.command_timeout))
+    }
+
+    /// `apt-cache policy -- NAME...`: every version of each package in every origin.
+    pub fn policy_command(&self, names: &[&str]) -> Result<Command, PkgError> {
+        Ok(non_interactive(self.in_root("apt-cache")?)
+            .args(["policy", "--"])
+            .args(names.iter().copied())
+            .timeout(self.settings.command_timeout))
+    }
+
+    /// A `dpkg` command for this root (repair), conffile prompts answered as apt does.
+    pub fn dpkg_command(&self, args: &[&str]) -> Result<Command, PkgError> {
+        Ok(non_interactive(self.in_root("dpkg")?)
+            .args(["--force-confdef", "--force-confold"])
             .args(args.iter().copied())
             .timeout(self.settings.command_timeout))
     }
@@ -237,6 +303,215 @@ impl Apt {
     }
 }
 
+/// The changing side (see [`mutate`] for argument lists and failure classification).
+impl Apt {
+    /// Runs a mutation command, retrying while a lock is busy until `lock_wait` has passed;
+    /// its failures are classified by `classify`.
+    fn run_mutation(
+        &self,
+        cmd: &Command,
+        exec: &mut Exec<'_>,
+        classify: fn(&str, &Finished, Duration) -> Result<(), PkgError>,
+    ) -> Result<Finished, PkgError> {
+        let start = Instant::now();
+        loop {
+            let fin = run_exec(cmd.clone(), exec)?;
+            match classify(&cmd.display(), &fin, start.elapsed()) {
+                Ok(()) => return Ok(fin),
+                Err(PkgError::Locked { .. }) if start.elapsed() < self.settings.lock_wait => {
+                    let left = self.settings.lock_wait.saturating_sub(start.elapsed());
+                    std::thread::sleep(left.min(Duration::from_secs(1)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `apt-cache policy` blocks for `names`.
+    fn policy(
+        &self,
+        names: &[&str],
+        exec: &mut Exec<'_>,
+    ) -> Result<Vec<policy::PolicyBlock>, PkgError> {
+        let cmd = self.policy_command(names)?;
+        let fin = run_quiet(cmd.clone(), exec)?;
+        if fin.code != Some(0) {
+            return Err(PkgError::Command {
+                command: cmd.display(),
+                code: fin.code,
+                stderr_tail: stderr_tail(&fin.stderr),
+            });
+        }
+        Ok(policy::parse_policy(&fin.stdout))
+    }
+
+    /// Names apt knows under no exact name. apt-get falls back to regular expressions (a
+    /// `.` or `+` in a name) and reads a trailing `-`/`+` as remove/install, so an unknown
+    /// name must never reach it: `lpa.hello` would install `lpa-hello`.
+    fn unknown_names(&self, names: &[&str], exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
+        let blocks = self.policy(names, exec)?;
+        Ok(names
+            .iter()
+            .filter(|n| policy::find(&blocks, n).is_none())
+            .map(|n| n.to_string())
+            .collect())
+    }
+
+    /// Names that are not there to remove: not in dpkg's database at all, or (for a plain
+    /// removal) left only as configuration files.
+    fn not_removable(&self, names: &[String], purge: bool) -> Result<Vec<String>, PkgError> {
+        let entries = self.read_status()?;
+        let native = dpkg::native_arch(&entries);
+        let present: Vec<StatusEntry> = entries
+            .into_iter()
+            .filter(|e| {
+                e.state.counts_as_installed()
+                    || e.state.is_unfinished()
+                    || (purge && e.state == dpkg::DpkgState::ConfigFiles)
+            })
+            .collect();
+        Ok(names
+            .iter()
+            .filter(|n| find_installed(&present, n, native.as_deref()).is_none())
+            .cloned()
+            .collect())
+    }
+
+    /// Refuses a removal that would take other installed packages with it (apt removes
+    /// dependents silently): simulates it and lists what else would go.
+    fn refuse_dependents(
+        &self,
+        names: &[String],
+        purge: bool,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        let args = mutate::remove_args(names, purge, true);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = self.apt_get(&refs)?;
+        let fin = run_quiet(cmd.clone(), exec)?;
+        mutate::classify(&cmd.display(), &fin, Duration::ZERO)?;
+        let extra = mutate::extra_removals(&sim::parse_simulation(&fin.stdout), names);
+        if extra.is_empty() {
+            return Ok(());
+        }
+        Err(PkgError::DependencyConflict(format!(
+            "removing {} would also remove {}, which depend on it; use force to remove them too",
+            names.join(", "),
+            extra.join(", ")
+        )))
+    }
+
+    /// Where the tool sees a host path: itself for `/`, else the part under the root.
+    fn inner_path(&self, host: &Path) -> Option<PathBuf> {
+        if is_host_root(&self.settings.root) {
+            return Some(host.to_path_buf());
+        }
+        let rest = host.strip_prefix(&self.settings.root).ok()?;
+        Some(Path::new("/").join(rest))
+    }
+
+    /// A fresh directory the tool can see: under `preferred` when reachable, else in the
+    /// root's `var/tmp`.
+    fn staging(&self, preferred: &Path, tag: &str) -> Result<Staging, PkgError> {
+        let parent = if self.inner_path(preferred).is_some() {
+            preferred.to_path_buf()
+        } else {
+            self.under_root("var/tmp")
+        };
+        let dir = parent.join(format!(".lpa-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+        Ok(Staging(dir))
+    }
+
+    /// The version's file in apt's archive cache, when it is still there.
+    fn cached_archive(
+        &self,
+        entries: &[StatusEntry],
+        name: &str,
+        version: &str,
+    ) -> Option<PathBuf> {
+        let native = dpkg::native_arch(entries);
+        let e = find_installed(entries, name, native.as_deref())?;
+        let arch = e.arch.as_deref().or(native.as_deref())?;
+        let file = mutate::archive_file_name(&e.name, version, arch);
+        let path = self.under_root("var/cache/apt/archives").join(file);
+        path.is_file().then_some(path)
+    }
+
+    /// Saves one version into `dir`: from the archive cache, else `apt-get download`.
+    /// `Ok(None)` when neither has it.
+    fn save_one(
+        &self,
+        entries: &[StatusEntry],
+        name: &str,
+        version: &str,
+        dir: &Path,
+        exec: &mut Exec<'_>,
+    ) -> Result<Option<PathBuf>, PkgError> {
+        if let Some(cached) = self.cached_archive(entries, name, version) {
+            if let Some(file_name) = cached.file_name() {
+                let to = dir.join(file_name);
+                std::fs::copy(&cached, &to).map_err(|e| io_error(&to, e))?;
+                return Ok(Some(to));
+            }
+        }
+        let stage = self.staging(dir, "download")?;
+        let Some(inner) = self.inner_path(&stage.0) else {
+            return Ok(None);
+        };
+        let args = mutate::download_args(name, version);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = self.apt_get_in(Some(&inner), &refs)?;
+        match self.run_mutation(&cmd, exec, mutate::classify) {
+            Ok(_) => {}
+            Err(e @ (PkgError::Cancelled(_) | PkgError::Timeout { .. })) => return Err(e),
+            Err(_) => return Ok(None),
+        }
+        let Some(file) = single_deb(&stage.0)? else {
+            return Ok(None);
+        };
+        let Some(file_name) = file.file_name() else {
+            return Ok(None);
+        };
+        let to = dir.join(file_name);
+        move_file(&file, &to)?;
+        Ok(Some(to))
+    }
+
+    /// One rollback argument; a saved file outside a chroot's reach is copied into `stage`.
+    fn restore_arg(&self, step: &RestoreStep, stage: &Path) -> Result<RestoreArg, PkgError> {
+        match step {
+            RestoreStep::Remove { name } => Ok(RestoreArg::Remove(name.clone())),
+            RestoreStep::Install {
+                name,
+                version,
+                file: Some(file),
+            } if file.is_file() => {
+                if let Some(inner) = self.inner_path(file) {
+                    return Ok(RestoreArg::File(inner));
+                }
+                let to = stage.join(file.file_name().unwrap_or(std::ffi::OsStr::new(name)));
+                std::fs::copy(file, &to).map_err(|e| io_error(&to, e))?;
+                match self.inner_path(&to) {
+                    Some(inner) => Ok(RestoreArg::File(inner)),
+                    None => Ok(RestoreArg::Version(name.clone(), version.clone())),
+                }
+            }
+            RestoreStep::Install { name, version, .. } => {
+                Ok(RestoreArg::Version(name.clone(), version.clone()))
+            }
+        }
+    }
+
+    /// `dpkg --audit`'s problems; empty when the database is consistent.
+    fn audit(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
+        let cmd = self.dpkg_command(&["--audit"])?;
+        let fin = self.run_mutation(&cmd, exec, mutate::classify_dpkg)?;
+        Ok(mutate::audit_problems(&fin.stdout))
+    }
+}
+
 impl PackageManager for Apt {
     fn kind(&self) -> BackendKind {
         BackendKind::Apt
@@ -290,6 +565,208 @@ impl PackageManager for Apt {
     fn validate_version(&self, version: &str) -> Result<(), PkgError> {
         validate::version(BackendKind::Apt, version)
     }
+
+    fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
+        let cancel = runner::Cancel::new();
+        let mut quiet = |_: runner::Stream, _: &str| {};
+        let mut exec = Exec {
+            on_line: &mut quiet,
+            cancel: &cancel,
+            timeout: self.settings.command_timeout,
+        };
+        let blocks = self.policy(&[name], &mut exec)?;
+        Ok(policy::find(&blocks, name)
+            .map(policy::PolicyBlock::available)
+            .unwrap_or_default())
+    }
+
+    fn install(
+        &self,
+        packages: &[PackageSpec],
+        options: &InstallOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        if packages.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+        let unknown = self.unknown_names(&names, exec)?;
+        if !unknown.is_empty() {
+            return Err(PkgError::NotFound(unknown.join(", ")));
+        }
+        let args = mutate::install_args(packages, options);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = self.apt_get(&refs)?;
+        self.run_mutation(&cmd, exec, mutate::classify).map(|_| ())
+    }
+
+    fn remove(
+        &self,
+        names: &[String],
+        options: &RemoveOptions,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let absent = self.not_removable(names, options.purge)?;
+        if !absent.is_empty() {
+            return Err(PkgError::NotFound(absent.join(", ")));
+        }
+        if !options.force {
+            self.refuse_dependents(names, options.purge, exec)?;
+        }
+        let args = mutate::remove_args(names, options.purge, false);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = self.apt_get(&refs)?;
+        self.run_mutation(&cmd, exec, mutate::classify).map(|_| ())
+    }
+
+    fn save_for_rollback(
+        &self,
+        installed: &[(String, String)],
+        dir: &Path,
+        exec: &mut Exec<'_>,
+    ) -> Result<Vec<SavedPackage>, PkgError> {
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        let entries = self.read_status()?;
+        let mut saved = Vec::new();
+        for (name, version) in installed {
+            if let Some(file) = self.save_one(&entries, name, version, dir, exec)? {
+                saved.push(SavedPackage {
+                    name: name.clone(),
+                    version: version.clone(),
+                    file: Some(file),
+                });
+            }
+        }
+        Ok(saved)
+    }
+
+    fn restore(&self, steps: &[RestoreStep], exec: &mut Exec<'_>) -> Result<(), PkgError> {
+        if steps.is_empty() {
+            return Ok(());
+        }
+        let stage = self.staging(&self.under_root("var/tmp"), "restore")?;
+        let args: Vec<RestoreArg> = steps
+            .iter()
+            .map(|s| self.restore_arg(s, &stage.0))
+            .collect::<Result<_, _>>()?;
+        let args = mutate::restore_args(&args);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = self.apt_get(&refs)?;
+        self.run_mutation(&cmd, exec, mutate::classify).map(|_| ())
+    }
+
+    fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
+        let problems = self.audit(exec)?;
+        if problems.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut done = vec![audit_summary(&problems)];
+        let configure = self.dpkg_command(&["--configure", "-a"])?;
+        self.run_mutation(&configure, exec, mutate::classify_dpkg)?;
+        done.push(format!("ran {}", configure.display()));
+        if self.audit(exec)?.is_empty() {
+            done.push("dpkg --audit is clean".into());
+            return Ok(done);
+        }
+        let fix = self.apt_get(&["-f", "install", "-y", "-q"])?;
+        self.run_mutation(&fix, exec, mutate::classify)?;
+        done.push(format!("ran {}", fix.display()));
+        let left = self.audit(exec)?;
+        if left.is_empty() {
+            done.push("dpkg --audit is clean".into());
+            return Ok(done);
+        }
+        Err(PkgError::Command {
+            command: format!("{}; {}", configure.display(), fix.display()),
+            code: Some(0),
+            stderr_tail: format!("after the repair, {}", audit_summary(&left)),
+        })
+    }
+}
+
+/// The environment every apt/dpkg run gets: no prompts, no service-restart dialogs, and
+/// apt's English messages (they are parsed).
+fn non_interactive(cmd: Command) -> Command {
+    cmd.env("DEBIAN_FRONTEND", "noninteractive")
+        .env("NEEDRESTART_MODE", "a")
+        .env("APT_LISTCHANGES_FRONTEND", "none")
+        .env("LC_ALL", "C")
+}
+
+/// Runs one command of a mutation under its [`Exec`]: its deadline, its output callback and
+/// its cancel token. A cancel is [`PkgError::Cancelled`] whatever the runner's own mapping.
+fn run_exec(cmd: Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
+    let cmd = cmd.timeout(exec.timeout);
+    runner::run_cancellable(&cmd, &mut *exec.on_line, exec.cancel).map_err(|e| match e {
+        RunError::Cancelled { command } => PkgError::Cancelled(command),
+        RunError::Timeout { command, after } => PkgError::Timeout { command, after },
+        other => PkgError::from(other),
+    })
+}
+
+/// Like [`run_exec`], with the output kept out of the job's log (queries).
+fn run_quiet(cmd: Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
+    let mut quiet = |_: runner::Stream, _: &str| {};
+    let mut inner = Exec {
+        on_line: &mut quiet,
+        cancel: exec.cancel,
+        timeout: exec.timeout,
+    };
+    run_exec(cmd, &mut inner)
+}
+
+/// One line saying what `dpkg --audit` found: the packages it names, else its first line.
+fn audit_summary(problems: &[String]) -> String {
+    let names = mutate::audit_packages(problems);
+    if names.is_empty() {
+        let first = problems.first().map(String::as_str).unwrap_or("");
+        format!("dpkg --audit reports: {}", first.trim())
+    } else {
+        format!(
+            "dpkg --audit reports unfinished packages: {}",
+            names.join(", ")
+        )
+    }
+}
+
+/// A directory for files the chrooted tool must see, removed when dropped.
+struct Staging(PathBuf);
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn io_error(what: &Path, error: std::io::Error) -> PkgError {
+    PkgError::Io {
+        what: what.display().to_string(),
+        error,
+    }
+}
+
+/// The only `.deb` file in `dir`, if there is exactly one.
+fn single_deb(dir: &Path) -> Result<Option<PathBuf>, PkgError> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
+        let path = entry.map_err(|e| io_error(dir, e))?.path();
+        if path.extension().is_some_and(|x| x == "deb") && path.is_file() {
+            found.push(path);
+        }
+    }
+    Ok(if found.len() == 1 { found.pop() } else { None })
+}
+
+/// Moves a file, copying when it crosses file systems.
+fn move_file(from: &Path, to: &Path) -> Result<(), PkgError> {
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    std::fs::copy(from, to).map_err(|e| io_error(to, e))?;
+    std::fs::remove_file(from).map_err(|e| io_error(from, e))
 }
 
 /// Whether `root` is the host's own root (`/`, `/.`, ...).
@@ -502,6 +979,270 @@ mod tests {
             .collect()
     }
 
+    fn quiet_exec<R>(f: impl FnOnce(&mut Exec<'_>) -> R) -> (R, Vec<String>) {
+        let cancel = runner::Cancel::new();
+        let mut lines = Vec::new();
+        let mut cb = |_: runner::Stream, l: &str| lines.push(l.to_string());
+        let r = {
+            let mut e = Exec {
+                on_line: &mut cb,
+                cancel: &cancel,
+                timeout: Duration::from_secs(5),
+            };
+            f(&mut e)
+        };
+        (r, lines)
+    }
+
+    const COMMON: [&str; 8] = [
+        "-o",
+        "DPkg::Lock::Timeout=3",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+        "-o",
+        "Dpkg::Use-Pty=0",
+    ];
+
+    #[test]
+    fn mutation_commands_for_the_host_root() {
+        let apt = Apt::new(settings(Path::new("/")));
+        let pkgs = [PackageSpec {
+            name: "lpa-hello".into(),
+            version: Some("1.0-1".into()),
+        }];
+        let opts = InstallOptions {
+            allow_downgrade: true,
+            ..InstallOptions::default()
+        };
+        let a = mutate::install_args(&pkgs, &opts);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        let cmd = apt.apt_get(&refs).unwrap();
+        let mut want: Vec<&str> = COMMON.to_vec();
+        want.extend([
+            "install",
+            "-y",
+            "-q",
+            "--allow-downgrades",
+            "--",
+            "lpa-hello=1.0-1",
+        ]);
+        assert_eq!(cmd.program, PathBuf::from("apt-get"));
+        assert_eq!(args(&cmd), want);
+        let dl = apt
+            .apt_get_in(Some(Path::new("/var/tmp/save")), &["download"])
+            .unwrap();
+        assert_eq!(dl.program, PathBuf::from("env"));
+        assert_eq!(args(&dl)[..3], ["-C", "/var/tmp/save", "apt-get"]);
+        assert_eq!(args(&dl)[3..11], COMMON);
+        assert!(dl
+            .env
+            .contains(&(OsString::from("LC_ALL"), OsString::from("C"))));
+        let policy = apt.policy_command(&["lpa-hello", "lpa-lib"]).unwrap();
+        assert_eq!(policy.program, PathBuf::from("apt-cache"));
+        assert_eq!(args(&policy), ["policy", "--", "lpa-hello", "lpa-lib"]);
+        let dpkg = apt.dpkg_command(&["--configure", "-a"]).unwrap();
+        assert_eq!(dpkg.program, PathBuf::from("dpkg"));
+        assert_eq!(
+            args(&dpkg),
+            ["--force-confdef", "--force-confold", "--configure", "-a"]
+        );
+        assert!(dpkg.env.contains(&(
+            OsString::from("DEBIAN_FRONTEND"),
+            OsString::from("noninteractive")
+        )));
+    }
+
+    #[test]
+    fn mutation_commands_for_another_root() {
+        let root = Root::new("mut-chroot");
+        let apt = root.apt();
+        assert!(matches!(
+            apt.dpkg_command(&["--audit"]),
+            Err(PkgError::Unsupported(m)) if m.contains("/usr/bin/dpkg")
+        ));
+        std::fs::create_dir_all(root.0.join("usr/bin")).unwrap();
+        for tool in ["apt-get", "apt-cache", "dpkg", "env"] {
+            std::fs::write(root.0.join("usr/bin").join(tool), "").unwrap();
+        }
+        let r = root.0.display().to_string();
+        let dl = apt
+            .apt_get_in(Some(Path::new("/var/tmp/x")), &["download"])
+            .unwrap();
+        assert_eq!(dl.program, PathBuf::from("chroot"));
+        assert_eq!(
+            args(&dl)[..5],
+            [r.as_str(), "env", "-C", "/var/tmp/x", "apt-get"]
+        );
+        let policy = apt.policy_command(&["lpa-hello"]).unwrap();
+        assert_eq!(
+            args(&policy),
+            [r.as_str(), "apt-cache", "policy", "--", "lpa-hello"]
+        );
+        let dpkg = apt.dpkg_command(&["--audit"]).unwrap();
+        assert_eq!(args(&dpkg)[..2], [r.as_str(), "dpkg"]);
+        // Paths as the chrooted tool sees them.
+        assert_eq!(
+            apt.inner_path(&root.0.join("var/tmp/rb")),
+            Some(PathBuf::from("/var/tmp/rb"))
+        );
+        assert_eq!(apt.inner_path(Path::new("/elsewhere/rb")), None);
+        let host = Apt::new(settings(Path::new("/")));
+        assert_eq!(
+            host.inner_path(Path::new("/elsewhere/rb")),
+            Some(PathBuf::from("/elsewhere/rb"))
+        );
+    }
+
+    #[test]
+    fn restore_files_outside_a_chroot_are_staged_inside() {
+        let root = Root::new("restore-stage");
+        let apt = root.apt();
+        let outside = root.0.with_extension("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let deb = outside.join("lpa-lib_1.0-1_all.deb");
+        std::fs::write(&deb, "deb").unwrap();
+        let stage = apt.staging(&outside, "test").unwrap();
+        assert!(stage.0.starts_with(root.0.join("var/tmp")), "{:?}", stage.0);
+        let step = RestoreStep::Install {
+            name: "lpa-lib".into(),
+            version: "1.0-1".into(),
+            file: Some(deb.clone()),
+        };
+        match apt.restore_arg(&step, &stage.0).unwrap() {
+            RestoreArg::File(p) => {
+                assert!(
+                    p.to_string_lossy().starts_with("/var/tmp/.lpa-test-"),
+                    "{p:?}"
+                );
+                assert!(p.ends_with("lpa-lib_1.0-1_all.deb"));
+                assert!(root.0.join(p.strip_prefix("/").unwrap()).is_file());
+            }
+            other => panic!("{other:?}"),
+        }
+        // A saved file that is gone: the repository version instead.
+        let gone = RestoreStep::Install {
+            name: "lpa-lib".into(),
+            version: "1.0-1".into(),
+            file: Some(outside.join("missing.deb")),
+        };
+        assert_eq!(
+            apt.restore_arg(&gone, &stage.0).unwrap(),
+            RestoreArg::Version("lpa-lib".into(), "1.0-1".into())
+        );
+        let staged = stage.0.clone();
+        drop(stage);
+        assert!(!staged.exists());
+        std::fs::remove_dir_all(&outside).unwrap();
+    }
+
+    #[test]
+    fn save_copies_from_the_archive_cache_without_running_apt() {
+        // The fake root has no apt-get: a download attempt would be Unsupported.
+        let root = Root::new("save-cache");
+        let apt = root.apt();
+        let archives = root.0.join("var/cache/apt/archives");
+        std::fs::create_dir_all(&archives).unwrap();
+        std::fs::write(archives.join("lpa-hello_1.0-1_all.deb"), "cached").unwrap();
+        let dir = root.0.join("var/tmp/rb");
+        let pairs = [("lpa-hello".to_string(), "1.0-1".to_string())];
+        let (r, lines) = quiet_exec(|e| apt.save_for_rollback(&pairs, &dir, e));
+        let saved = r.unwrap();
+        assert_eq!(
+            saved,
+            [SavedPackage {
+                name: "lpa-hello".into(),
+                version: "1.0-1".into(),
+                file: Some(dir.join("lpa-hello_1.0-1_all.deb")),
+            }]
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("lpa-hello_1.0-1_all.deb")).unwrap(),
+            "cached"
+        );
+        assert!(lines.is_empty());
+        let missing = [("lpa-lib".to_string(), "1.0-1".to_string())];
+        let (r, _) = quiet_exec(|e| apt.save_for_rollback(&missing, &dir, e));
+        assert!(matches!(r, Err(PkgError::Unsupported(_))), "{r:?}");
+    }
+
+    #[test]
+    fn removal_of_what_is_not_there_is_not_found_before_anything_runs() {
+        let root = Root::new("remove-absent");
+        std::fs::write(
+            root.0.join("var/lib/dpkg/status"),
+            include_str!("../../tests/data/apt/status-after-remove-lpa"),
+        )
+        .unwrap();
+        let apt = root.apt();
+        let plain = RemoveOptions::default();
+        let names = [
+            "lpa-tool".to_string(),
+            "lpa-hello".to_string(),
+            "lpa-x".to_string(),
+        ];
+        let (r, _) = quiet_exec(|e| apt.remove(&names, &plain, e));
+        match r {
+            Err(PkgError::NotFound(n)) => assert_eq!(n, "lpa-hello, lpa-x"),
+            other => panic!("{other:?}"),
+        }
+        // Purging a removed package's conffiles is allowed: it gets as far as running apt.
+        let purge = RemoveOptions {
+            purge: true,
+            force: false,
+        };
+        let (r, _) = quiet_exec(|e| apt.remove(&names[1..2], &purge, e));
+        assert!(matches!(r, Err(PkgError::Unsupported(_))), "{r:?}");
+    }
+
+    #[test]
+    fn empty_requests_run_nothing() {
+        let apt = Apt::new(settings(Path::new("/nonexistent-lpa-root")));
+        let (r, _) = quiet_exec(|e| apt.install(&[], &InstallOptions::default(), e));
+        assert!(r.is_ok());
+        let (r, _) = quiet_exec(|e| apt.remove(&[], &RemoveOptions::default(), e));
+        assert!(r.is_ok());
+        let (r, _) = quiet_exec(|e| apt.restore(&[], e));
+        assert!(r.is_ok());
+    }
+
+    #[test]
+    fn cancel_and_timeout_map_to_their_own_errors() {
+        let cancel = runner::Cancel::new();
+        cancel.cancel();
+        let mut cb = |_: runner::Stream, _: &str| {};
+        let mut e = Exec {
+            on_line: &mut cb,
+            cancel: &cancel,
+            timeout: Duration::from_secs(5),
+        };
+        let r = run_exec(Command::new("true"), &mut e);
+        assert!(matches!(r, Err(PkgError::Cancelled(c)) if c == "true"));
+        let (r, _) = quiet_exec(|e| {
+            e.timeout = Duration::from_millis(200);
+            run_exec(Command::new("sleep").arg("5"), e)
+        });
+        assert!(
+            matches!(r, Err(PkgError::Timeout { after, .. }) if after == Duration::from_millis(200))
+        );
+    }
+
+    #[test]
+    fn audit_summaries() {
+        let p = mutate::audit_problems(include_str!(
+            "../../tests/data/apt/dpkg-audit-interrupted.stdout"
+        ));
+        assert_eq!(
+            audit_summary(&p),
+            "dpkg --audit reports unfinished packages: lpa-slow"
+        );
+        assert_eq!(
+            audit_summary(&["something odd ".to_string()]),
+            "dpkg --audit reports: something odd"
+        );
+    }
+
     #[test]
     fn installed_reads_the_recorded_database() {
         let root = Root::new("installed");
@@ -687,6 +1428,8 @@ mod tests {
                 "Dpkg::Options::=--force-confdef",
                 "-o",
                 "Dpkg::Options::=--force-confold",
+                "-o",
+                "Dpkg::Use-Pty=0",
                 "-q",
                 "--error-on=any",
                 "update"
@@ -705,7 +1448,7 @@ mod tests {
         }
         let sim = apt.simulate_upgrade_command().unwrap();
         assert_eq!(
-            args(&sim)[6..],
+            args(&sim)[8..],
             ["-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"]
         );
     }

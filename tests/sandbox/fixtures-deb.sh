@@ -5,9 +5,9 @@
 #
 # Result (deterministic: fixed timestamps, sorted inputs; no network):
 #   OUTDIR/debs/*.deb          every fixture package (lpa-lib 1.0-1 1.1-1, lpa-hello 1.0-1 1.1-1
-#                              2.0-1, lpa-tool 1.0-1), all Architecture: all
+#                              2.0-1, lpa-tool 1.0-1, lpa-slow 1.0-1), all Architecture: all
 #   OUTDIR/main/               suite lpa-stable (Origin/Label LPA): lpa-lib 1.0-1 + 1.1-1,
-#                              lpa-hello 1.0-1 + 1.1-1, lpa-tool 1.0-1
+#                              lpa-hello 1.0-1 + 1.1-1, lpa-tool 1.0-1, lpa-slow 1.0-1
 #   OUTDIR/security/           suite bookworm-security (Origin Debian, Label Debian-Security):
 #                              lpa-hello 2.0-1 only
 #   OUTDIR/sources.list        both repositories
@@ -113,7 +113,22 @@ printf '#!/bin/sh\necho "lpa-tool 1.0-1"\n' > "$tree/usr/bin/lpa-tool"
 chmod 0755 "$tree/usr/bin/lpa-tool"
 build
 
-for f in lpa-lib_1.0-1 lpa-lib_1.1-1 lpa-hello_1.0-1 lpa-hello_1.1-1 lpa-tool_1.0-1; do
+# lpa-slow: its postinst sleeps, so tests can cancel or time out a transaction half-way
+# (dpkg is left with the package unpacked / half-configured; `dpkg --configure -a` repairs).
+control lpa-slow 1.0-1 "LPA fixture slow"
+mkdir -p "$tree/usr/share/lpa"
+echo "lpa-slow 1.0-1" > "$tree/usr/share/lpa/slow.txt"
+chmod 0644 "$tree/usr/share/lpa/slow.txt"
+printf '#!/bin/sh
+set -e
+if [ "$1" = configure ]; then
+    sleep 30
+fi
+' > "$tree/DEBIAN/postinst"
+chmod 0755 "$tree/DEBIAN/postinst"
+build
+
+for f in lpa-lib_1.0-1 lpa-lib_1.1-1 lpa-hello_1.0-1 lpa-hello_1.1-1 lpa-tool_1.0-1 lpa-slow_1.0-1; do
     cp "$out/debs/${f}_all.deb" "$out/main/"
 done
 cp "$out/debs/lpa-hello_2.0-1_all.deb" "$out/security/"

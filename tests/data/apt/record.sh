@@ -57,6 +57,8 @@ rec() {
     [ -s "$here/$name.stderr" ] || rm -f "$here/$name.stderr"
 }
 sim='-s -q -o Debug::NoLocking=1'
+# What Apt::install and friends pass (src/pkg/apt.rs: Apt::apt_get, mutation arguments).
+mut='-y -q -o DPkg::Lock::Timeout=5 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -o Dpkg::Use-Pty=0'
 only() { echo "-o Dir::Etc::SourceList=/srv/lpa-deb/$1 -o Dir::Etc::SourceParts=/nonexistent"; }
 
 rec version apt-get --version
@@ -67,6 +69,18 @@ head -n 1 "$here/dpkg-version.stdout" >> "$here/versions.txt"
 rm -f "$here/dpkg-version.stdout" "$here/dpkg-version.rc"
 
 rec update apt-get update --error-on=any -q -o DPkg::Lock::Timeout=5
+# Versions on offer, and refusals that change nothing (run before anything is installed).
+rec policy-new apt-cache policy -- lpa-hello
+rec policy-unknown apt-cache policy -- lpa-nosuch
+rec policy-regex apt-cache policy -- lpa.hello
+# shellcheck disable=SC2086
+rec install-not-found apt-get $mut install -- lpa-nosuch
+# shellcheck disable=SC2086
+rec install-version-missing apt-get $mut install -- lpa-hello=9.9
+# shellcheck disable=SC2086
+rec install-broken apt-get $mut install -- lpa-hello lpa-lib-
+# shellcheck disable=SC2086
+rec simulate-install-regex apt-get -s $mut install -- lpa.hello
 # shellcheck disable=SC2086
 rec simulate-install-new apt-get $sim install lpa-hello
 rec install apt-get install -y -q -o DPkg::Lock::Timeout=5 \
@@ -125,3 +139,45 @@ rm "$m/etc/apt/sources.list.d/missing.list"
 rec remove apt-get remove -y -q lpa-hello
 awk -v RS= -v ORS='\n\n' '/^Package: lpa-/' "$m/var/lib/dpkg/status" > "$here/status-after-remove-lpa"
 rm -f "$here/install.stdout" "$here/install.stderr" "$here/remove.stdout" "$here/remove.stderr"
+
+# --- Mutations (Apt::install/remove/save_for_rollback/restore/repair). State here:
+# lpa-hello rc (conffile kept), lpa-lib 1.0-1, lpa-tool 1.0-1.
+test -f "$m/etc/lpa-hello.conf" || { echo "record: remove dropped the conffile" >&2; exit 1; }
+rec policy-installed apt-cache policy -- lpa-lib
+# shellcheck disable=SC2086
+rec policy-status-only apt-cache policy $(only security.list) -- lpa-lib lpa-hello
+# shellcheck disable=SC2086
+rec simulate-remove-alone apt-get $sim remove -- lpa-tool
+# shellcheck disable=SC2086
+rec purge apt-get $mut purge -- lpa-hello
+test ! -e "$m/etc/lpa-hello.conf" || { echo "record: purge kept the conffile" >&2; exit 1; }
+awk -v RS= -v ORS='\n\n' '/^Package: lpa-/' "$m/var/lib/dpkg/status" > "$here/status-after-purge-lpa"
+# Saving for a rollback: apt-get download writes into the working directory (env -C).
+mkdir -p "$m/var/tmp/lpa-save"
+rec save-download env -C /var/tmp/lpa-save apt-get download -q -- lpa-lib=1.0-1
+ls "$m/var/tmp/lpa-save" > "$here/save-download.ls"
+rec save-download-missing env -C /var/tmp/lpa-save apt-get download -q -- lpa-lib=0.9
+# Upgrade, refused downgrade, allowed downgrade.
+# shellcheck disable=SC2086
+rec install-upgrade apt-get $mut install -- lpa-lib=1.1-1
+# shellcheck disable=SC2086
+rec install-downgrade-refused apt-get $mut install -- lpa-lib=1.0-1
+# shellcheck disable=SC2086
+rec install-downgrade apt-get $mut --allow-downgrades install -- lpa-lib=1.1-1 lpa-hello=1.1-1
+# Rollback in one transaction: a saved file, a repository version, a removal.
+# shellcheck disable=SC2086
+rec restore apt-get $mut --allow-downgrades install -- /var/tmp/lpa-save/lpa-lib_1.0-1_all.deb lpa-tool- lpa-hello-
+dpkg-query --admindir="$m/var/lib/dpkg" -W -f='${Package} ${Version} ${db:Status-Abbrev}\n' 'lpa-*' > "$here/restore.state"
+# A transaction killed in lpa-slow's postinst (timeout signals apt-get's whole process group,
+# as the runner does), then apt refusing to work, the audit, and the repair.
+rec dpkg-audit-clean dpkg --audit
+# shellcheck disable=SC2086
+rec install-killed timeout 6 apt-get $mut install -- lpa-slow
+rec dpkg-audit-interrupted dpkg --audit
+# shellcheck disable=SC2086
+rec install-interrupted apt-get $mut install -- lpa-tool
+rec configure-a dpkg --configure -a
+rec dpkg-audit-repaired dpkg --audit
+rm -f "$here/install-upgrade.stdout" "$here/install-downgrade.stdout" "$here/restore.stdout" \
+    "$here/install-killed.stdout" "$here/purge.stdout" "$here/save-download.stderr"
+

@@ -1,0 +1,1 @@
+lpa-lib_1.0-1_all.deb
