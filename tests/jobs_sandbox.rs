@@ -145,6 +145,15 @@ const PACMAN: Tool = Tool {
     )),
 };
 
+/// The agent's config for `tool`: its backend, no rate limits (the tests poll jobs ten
+/// times a second), plus `extra`.
+fn agent_config(tool: &Tool, extra: &str) -> String {
+    format!(
+        "package_manager:\n  backend: {}\nrate_limits:\n  enabled: false\n{extra}",
+        tool.backend
+    )
+}
+
 fn call(
     agent: &SandboxAgent,
     env: &Env,
@@ -268,10 +277,7 @@ fn lifecycle(tool: &Tool) {
     let env = Env::new(&format!("jobs-{}", tool.backend));
     let mut sb = Sandbox::new(&format!("jobs-{}", tool.backend));
     (tool.setup)(&mut sb);
-    let agent = sb.start_agent(
-        &env,
-        &format!("package_manager:\n  backend: {}\n", tool.backend),
-    );
+    let agent = sb.start_agent(&env, &agent_config(tool, ""));
     let v = |name| (tool.version)(&sb, name);
 
     // Install exact versions.
@@ -429,14 +435,16 @@ fn lifecycle(tool: &Tool) {
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let d = assert_envelope(&r)["data"].clone();
-    assert_eq!(
-        (d["previous_status"].as_str(), d["action"].as_str()),
-        (Some("running"), Some("cancelled")),
-        "{d}"
-    );
-    assert_eq!(d["current_status"], "cancelled");
-    let j = job(&agent, &env, &slow);
-    assert_eq!(j["status"], "cancelled");
+    assert_eq!(d["previous_status"], "running", "{d}");
+    // The answer waits a bounded time; a repair that re-runs the slow script may outlast it.
+    match d["action"].as_str() {
+        Some("cancelled") => assert_eq!(d["current_status"], "cancelled", "{d}"),
+        Some("cancelling") => assert_eq!(d["current_status"], "running", "{d}"),
+        other => panic!("unexpected action {other:?}: {d}"),
+    }
+    let j = wait(&agent, &env, &slow, Duration::from_secs(120));
+    assert_eq!(j["status"], "cancelled", "{j}");
+    assert_eq!(j["error_code"], "JOB_CANCELLED", "{j}");
     (tool.consistent)(&sb);
 
     // A finished job is deleted by DELETE.
@@ -475,9 +483,9 @@ fn timeout_and_crash(tool: &Tool) {
     let env = Env::new(&format!("jobs-crash-{}", tool.backend));
     let mut sb = Sandbox::new(&format!("jobs-crash-{}", tool.backend));
     (tool.setup)(&mut sb);
-    let extra = format!(
-        "package_manager:\n  backend: {}\njobs:\n  timeout_seconds: 5\n  cancel_grace_seconds: 2\n",
-        tool.backend
+    let extra = agent_config(
+        tool,
+        "jobs:\n  timeout_seconds: 5\n  cancel_grace_seconds: 2\n",
     );
     let mut agent = sb.start_agent(&env, &extra);
 
@@ -533,10 +541,7 @@ fn twenty_at_once(tool: &Tool) {
     let env = Env::new(&format!("jobs-many-{}", tool.backend));
     let mut sb = Sandbox::new(&format!("jobs-many-{}", tool.backend));
     (tool.setup)(&mut sb);
-    let extra = format!(
-        "package_manager:\n  backend: {}\nrate_limits:\n  enabled: false\n",
-        tool.backend
-    );
+    let extra = agent_config(tool, "");
     let agent = sb.start_agent(&env, &extra);
     let (addr, cfg) = (agent.addr, env.client_config());
     let ids: Vec<String> = std::thread::scope(|s| {
@@ -585,6 +590,14 @@ fn twenty_at_once(tool: &Tool) {
     (tool.consistent)(&sb);
 }
 
+/// One sandbox scenario at a time: they are whole package transactions each, and on two
+/// cores a dozen at once would only measure the machine's load.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 macro_rules! backend_tests {
     ($($name:ident: $tool:expr),* $(,)?) => {
         $(
@@ -593,16 +606,19 @@ macro_rules! backend_tests {
                 #[test]
                 fn install_update_downgrade_remove_purge_rollback_cancel() {
                     require_sandbox!();
+                    let _one = serial();
                     lifecycle(&$tool);
                 }
                 #[test]
                 fn timeout_and_crash_recovery() {
                     require_sandbox!();
+                    let _one = serial();
                     timeout_and_crash(&$tool);
                 }
                 #[test]
                 fn twenty_jobs_at_once_never_interleave() {
                     require_sandbox!();
+                    let _one = serial();
                     twenty_at_once(&$tool);
                 }
             }

@@ -20,8 +20,9 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned, SupportedProtocolVersi
 
 pub use pki::{Ca, Leaf};
 
-/// How long a test waits on any socket before calling it a hang.
-pub const IO_WAIT: Duration = Duration::from_secs(10);
+/// How long a test waits on any socket before calling it a hang (the manager's own
+/// request timeout).
+pub const IO_WAIT: Duration = Duration::from_secs(30);
 
 /// A temporary directory removed on drop.
 pub struct TempDir(pub PathBuf);
