@@ -590,6 +590,137 @@ fn twenty_at_once(tool: &Tool) {
     (tool.consistent)(&sb);
 }
 
+/// Job events over the WebSocket stream for real jobs, with and without a subscription;
+/// then SIGTERM while a package transaction runs: the agent waits for it to finish.
+fn websocket_and_graceful_stop(tool: &Tool) {
+    let env = Env::new(&format!("jobs-ws-{}", tool.backend));
+    let mut sb = Sandbox::new(&format!("jobs-ws-{}", tool.backend));
+    (tool.setup)(&mut sb);
+    let extra = agent_config(tool, "");
+    let mut agent = sb.start_agent(&env, &extra);
+
+    let (mut everything, _) = ws_connect(agent.addr, env.client_config()).unwrap();
+    let (mut narrowed, _) = ws_connect(agent.addr, env.client_config()).unwrap();
+    // A ping answered means every earlier message of this session was handled.
+    let barrier = |ws: &mut Ws| {
+        ws_send(ws, r#"{"type":"ping"}"#);
+        while ws_next_json(ws)["type"] != "pong" {}
+    };
+    // Narrow to a job that does not exist yet: from now on, only subscribed jobs arrive.
+    let nobody = json!({"type": "subscribe", "job_id": uuid::Uuid::new_v4().to_string()});
+    ws_send(&mut narrowed, &nobody.to_string());
+    barrier(&mut narrowed);
+    // The slow install holds the package lock, so the second job waits while we subscribe.
+    let slow = submit(
+        &agent,
+        &env,
+        "POST",
+        "/api/v1/packages",
+        Some(json!({"packages": ["lpa-slow"]})),
+    );
+    let quick = submit(
+        &agent,
+        &env,
+        "POST",
+        "/api/v1/packages",
+        Some(json!({"packages": ["lpa-tool"]})),
+    );
+    ws_send(
+        &mut narrowed,
+        &json!({"type": "subscribe", "job_id": quick}).to_string(),
+    );
+
+    let frames_until_complete = |ws: &mut Ws, id: &str| -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let f = ws_next_json(ws);
+            let done = f["type"] == "job_complete" && f["job_id"] == id;
+            seen.push(f);
+            if done {
+                return seen;
+            }
+        }
+    };
+    let narrow_frames = frames_until_complete(&mut narrowed, &quick);
+    assert!(
+        narrow_frames.iter().all(|f| f["job_id"] == quick.as_str()),
+        "only the subscribed job: {narrow_frames:?}"
+    );
+    let all_frames = frames_until_complete(&mut everything, &quick);
+    for (id, frames) in [
+        (&quick, &narrow_frames),
+        (&quick, &all_frames),
+        (&slow, &all_frames),
+    ] {
+        let mine: Vec<&Value> = frames
+            .iter()
+            .filter(|f| f["job_id"] == id.as_str())
+            .collect();
+        let completes = mine.iter().filter(|f| f["type"] == "job_complete").count();
+        assert_eq!(completes, 1, "one job_complete for {id}: {mine:?}");
+        let last = mine.last().unwrap();
+        assert_eq!(
+            (last["type"].as_str(), last["status"].as_str()),
+            (Some("job_complete"), Some("completed"))
+        );
+        let progress: Vec<u64> = mine
+            .iter()
+            .map(|f| f["progress_percent"].as_u64().unwrap())
+            .collect();
+        assert!(
+            progress.windows(2).all(|w| w[0] <= w[1]),
+            "progress in order: {progress:?}"
+        );
+        assert!(
+            mine.iter().all(|f| f["payload"]["job_id"] == id.as_str()),
+            "payload carries the job too"
+        );
+        assert!(
+            mine.iter()
+                .any(|f| f["type"] == "job_status" && f["status"] == "running"),
+            "{mine:?}"
+        );
+    }
+
+    // SIGTERM during a transaction: the agent finishes it before exiting, and says so.
+    let during = submit(
+        &agent,
+        &env,
+        "POST",
+        "/api/v1/packages",
+        Some(json!({"packages": ["lpa-slow"], "options": {"force": true}})),
+    );
+    assert!(eventually(Duration::from_secs(60), || job(
+        &agent, &env, &during
+    )["status"]
+        == "running"));
+    agent.signal_agent(libc::SIGTERM);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        agent.try_exit().is_none(),
+        "the agent must not exit while the package transaction runs"
+    );
+    let mut status = None;
+    assert!(eventually(Duration::from_secs(120), || {
+        status = agent.try_exit();
+        status.is_some()
+    }));
+    assert!(
+        status.unwrap().success(),
+        "graceful stop exits 0: {status:?}\n{}",
+        agent.log_text()
+    );
+    let first_log = agent.log_text();
+    drop(agent);
+    let agent = sb.start_agent(&env, &extra);
+    let j = job(&agent, &env, &during);
+    assert_eq!(
+        j["status"], "completed",
+        "the transaction was allowed to finish: {j}\nagent log before the stop:\n{first_log}"
+    );
+    (tool.consistent)(&sb);
+}
+
 /// One sandbox scenario at a time: they are whole package transactions each, and on two
 /// cores a dozen at once would only measure the machine's load.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -614,6 +745,12 @@ macro_rules! backend_tests {
                     require_sandbox!();
                     let _one = serial();
                     timeout_and_crash(&$tool);
+                }
+                #[test]
+                fn websocket_streams_real_jobs_and_sigterm_waits_for_them() {
+                    require_sandbox!();
+                    let _one = serial();
+                    websocket_and_graceful_stop(&$tool);
                 }
                 #[test]
                 fn twenty_jobs_at_once_never_interleave() {

@@ -611,14 +611,15 @@ impl Engine {
     }
 
     fn change(&self, id: &Uuid, f: impl FnOnce(&mut Job)) {
-        let snap = {
-            let mut table = self.table();
-            match table.get_mut(id) {
-                Some(entry) => self.change_locked(entry, f),
-                None => None,
-            }
+        let mut table = self.table();
+        let snap = match table.get_mut(id) {
+            Some(entry) => self.change_locked(entry, f),
+            None => None,
         };
+        // Written before the lock is released: records land in order, and whoever sees a
+        // new status in the table (shutdown, a reader) knows it is already on disk.
         self.persist(snap);
+        drop(table);
     }
 
     fn persist(&self, snap: Option<Job>) {

@@ -269,10 +269,20 @@ pub struct SandboxAgent {
 impl SandboxAgent {
     /// SIGKILLs the agent process itself (not bubblewrap), as a crash would end it.
     pub fn kill_agent_process(&mut self) {
+        self.signal_agent(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// Sends a signal to the agent process itself (not bubblewrap).
+    pub fn signal_agent(&self, signal: i32) {
         let pid = descendant_named(self.child.id(), "linux-patch-api")
             .unwrap_or_else(|| panic!("no agent process under bwrap {}", self.child.id()));
-        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
-        let _ = self.child.wait();
+        assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+    }
+
+    /// Whether the agent (and so its bubblewrap) has exited, and how.
+    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 
     /// What the agent logged so far.
