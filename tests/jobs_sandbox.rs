@@ -510,12 +510,22 @@ fn timeout_and_crash(tool: &Tool) {
     (tool.consistent)(&sb);
 
     // A crash of the agent mid-job: the job is failed on restart, with the reason; others intact.
+    // Whatever the timeout left installed goes first, so the next install runs the slow
+    // script again (pacman runs it on install only).
+    let r = call(&agent, &env, "DELETE", "/api/v1/packages/lpa-slow", None);
+    if r.status == 202 {
+        let id = assert_envelope(&r)["data"]["job_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        completed(&agent, &env, &id);
+    }
     let crash = submit(
         &agent,
         &env,
         "POST",
         "/api/v1/packages",
-        Some(json!({"packages": ["lpa-slow"], "options": {"force": true}})),
+        Some(json!({"packages": ["lpa-slow"]})),
     );
     assert!(eventually(Duration::from_secs(60), || job(
         &agent, &env, &crash
@@ -683,12 +693,16 @@ fn websocket_and_graceful_stop(tool: &Tool) {
     }
 
     // SIGTERM during a transaction: the agent finishes it before exiting, and says so.
+    // A fresh install runs the slow script everywhere (pacman runs post_install only on
+    // install, not on a reinstall), so remove it first.
+    let removal = submit(&agent, &env, "DELETE", "/api/v1/packages/lpa-slow", None);
+    completed(&agent, &env, &removal);
     let during = submit(
         &agent,
         &env,
         "POST",
         "/api/v1/packages",
-        Some(json!({"packages": ["lpa-slow"], "options": {"force": true}})),
+        Some(json!({"packages": ["lpa-slow"]})),
     );
     assert!(eventually(Duration::from_secs(60), || job(
         &agent, &env, &during
