@@ -123,7 +123,6 @@ fn every_error_status_is_an_envelope() {
 fn endpoints_of_later_issues_answer_not_implemented_envelopes() {
     let env = Env::new("surface");
     let agent = env.start(env.config());
-    let id = uuid::Uuid::new_v4();
     for (method, path) in [
         ("GET", "/api/v1/patches"),
         ("POST", "/api/v1/patches/apply"),

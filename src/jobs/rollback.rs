@@ -226,6 +226,8 @@ mod tests {
     struct Repo(Vec<(&'static str, &'static str)>);
 
     impl PackageManager for Repo {
+        crate::pkg::read_only_mutations!();
+
         fn kind(&self) -> BackendKind {
             BackendKind::Apt
         }

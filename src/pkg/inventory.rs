@@ -184,6 +184,11 @@ mod tests {
     }
 
     impl PackageManager for Fake {
+        crate::pkg::read_only_mutations!();
+
+        fn available_versions(&self, _name: &str) -> Result<Vec<String>, PkgError> {
+            Ok(Vec::new())
+        }
         fn kind(&self) -> BackendKind {
             BackendKind::Apt
         }

@@ -354,10 +354,7 @@ pub trait PackageManager: Send + Sync {
 
     /// Every version of `name` the configured repositories (and the tool's caches, where it
     /// installs from them) offer, in the ecosystem's syntax; empty when the name is unknown.
-    fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
-        let _ = name;
-        Err(pending_mutation())
-    }
+    fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError>;
 
     /// Installs or updates packages (exact versions where given), non-interactively.
     /// Runtime refusals map to `VersionConflict`, `DependencyConflict` or `NotFound`.
@@ -366,10 +363,7 @@ pub trait PackageManager: Send + Sync {
         packages: &[PackageSpec],
         options: &InstallOptions,
         exec: &mut Exec<'_>,
-    ) -> Result<(), PkgError> {
-        let _ = (packages, options, exec);
-        Err(pending_mutation())
-    }
+    ) -> Result<(), PkgError>;
 
     /// Removes packages (purging configuration files when asked).
     fn remove(
@@ -377,10 +371,7 @@ pub trait PackageManager: Send + Sync {
         names: &[String],
         options: &RemoveOptions,
         exec: &mut Exec<'_>,
-    ) -> Result<(), PkgError> {
-        let _ = (names, options, exec);
-        Err(pending_mutation())
-    }
+    ) -> Result<(), PkgError>;
 
     /// Saves what a rollback needs to reinstall these installed `(name, version)` pairs,
     /// into `dir` (bounded by the caller). A package that cannot be saved is returned with
@@ -391,27 +382,67 @@ pub trait PackageManager: Send + Sync {
         installed: &[(String, String)],
         dir: &std::path::Path,
         exec: &mut Exec<'_>,
-    ) -> Result<Vec<SavedPackage>, PkgError> {
-        let _ = (installed, dir, exec);
-        Err(pending_mutation())
-    }
+    ) -> Result<Vec<SavedPackage>, PkgError>;
 
     /// Applies rollback steps in one transaction where the tool allows it.
-    fn restore(&self, steps: &[RestoreStep], exec: &mut Exec<'_>) -> Result<(), PkgError> {
-        let _ = (steps, exec);
-        Err(pending_mutation())
-    }
+    fn restore(&self, steps: &[RestoreStep], exec: &mut Exec<'_>) -> Result<(), PkgError>;
 
     /// Repairs a database a killed transaction left interrupted (apt: `dpkg --configure -a`);
     /// returns what it did, one line each, empty when nothing was needed.
-    fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
-        let _ = exec;
-        Err(pending_mutation())
-    }
+    fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError>;
 }
 
-// TEMPORARY while the backends' mutations are being written in parallel: every backend
-// overrides these defaults before the job engine lands.
-fn pending_mutation() -> PkgError {
-    PkgError::Unsupported("package changes are not implemented for this backend yet".into())
+/// For test doubles that only read: the mutation methods of [`PackageManager`] (all but
+/// `available_versions`), answering `Unsupported`.
+#[cfg(test)]
+macro_rules! read_only_mutations {
+    () => {
+        fn install(
+            &self,
+            _packages: &[$crate::pkg::PackageSpec],
+            _options: &$crate::pkg::InstallOptions,
+            _exec: &mut $crate::pkg::Exec<'_>,
+        ) -> Result<(), $crate::pkg::PkgError> {
+            Err($crate::pkg::PkgError::Unsupported(
+                "read-only test double".into(),
+            ))
+        }
+        fn remove(
+            &self,
+            _names: &[String],
+            _options: &$crate::pkg::RemoveOptions,
+            _exec: &mut $crate::pkg::Exec<'_>,
+        ) -> Result<(), $crate::pkg::PkgError> {
+            Err($crate::pkg::PkgError::Unsupported(
+                "read-only test double".into(),
+            ))
+        }
+        fn save_for_rollback(
+            &self,
+            _installed: &[(String, String)],
+            _dir: &std::path::Path,
+            _exec: &mut $crate::pkg::Exec<'_>,
+        ) -> Result<Vec<$crate::pkg::SavedPackage>, $crate::pkg::PkgError> {
+            Err($crate::pkg::PkgError::Unsupported(
+                "read-only test double".into(),
+            ))
+        }
+        fn restore(
+            &self,
+            _steps: &[$crate::pkg::RestoreStep],
+            _exec: &mut $crate::pkg::Exec<'_>,
+        ) -> Result<(), $crate::pkg::PkgError> {
+            Err($crate::pkg::PkgError::Unsupported(
+                "read-only test double".into(),
+            ))
+        }
+        fn repair(
+            &self,
+            _exec: &mut $crate::pkg::Exec<'_>,
+        ) -> Result<Vec<String>, $crate::pkg::PkgError> {
+            Ok(Vec::new())
+        }
+    };
 }
+#[cfg(test)]
+pub(crate) use read_only_mutations;
