@@ -214,33 +214,10 @@ impl Dnf {
 
     fn failure(&self, cmd: &Command, finished: &Finished, specs: &[PackageSpec]) -> PkgError {
         match classify_failure(finished) {
-            DnfFailure::Unmatched(args) => self.unmatched(&args, specs),
+            DnfFailure::Unmatched(args) => rpmdb::unmatched(self, &args, specs, spec_arg),
             DnfFailure::Dependency(problem) => PkgError::DependencyConflict(problem),
             DnfFailure::Other => rpmdb::command_failed(cmd, finished),
         }
-    }
-
-    /// "No match for argument": an unknown name is `NotFound`; a known name whose version
-    /// is not offered is a `VersionConflict`.
-    fn unmatched(&self, args: &[String], specs: &[PackageSpec]) -> PkgError {
-        for arg in args {
-            let Some(spec) = specs.iter().find(|s| spec_arg(s) == *arg) else {
-                continue;
-            };
-            let Some(version) = &spec.version else {
-                return PkgError::NotFound(spec.name.clone());
-            };
-            return match self.available_versions(&spec.name) {
-                Ok(v) if v.is_empty() => PkgError::NotFound(spec.name.clone()),
-                Ok(v) => PkgError::VersionConflict(format!(
-                    "{} {version} is not available (available: {})",
-                    spec.name,
-                    v.join(", ")
-                )),
-                Err(e) => e,
-            };
-        }
-        PkgError::NotFound(args.join(", "))
     }
 
     /// Installs (files or `name-version`) as a rollback needs: dnf installs, upgrades or

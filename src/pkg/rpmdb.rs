@@ -633,6 +633,35 @@ pub fn removal_verdict(cmd: &Command, finished: &Finished, force: bool) -> Resul
     Err(command_failed(cmd, finished))
 }
 
+/// Why the tool found no match for some arguments ("No match for argument", "No provider
+/// of 'X' found"): an unknown name is `NotFound`; a known name whose version is not offered
+/// is a `VersionConflict`. `spec_arg` renders a spec as the tool's argument.
+pub fn unmatched(
+    backend: &dyn super::PackageManager,
+    args: &[String],
+    specs: &[PackageSpec],
+    spec_arg: fn(&PackageSpec) -> String,
+) -> PkgError {
+    for arg in args {
+        let Some(spec) = specs.iter().find(|s| spec_arg(s) == *arg) else {
+            continue;
+        };
+        let Some(version) = &spec.version else {
+            return PkgError::NotFound(spec.name.clone());
+        };
+        return match backend.available_versions(&spec.name) {
+            Ok(v) if v.is_empty() => PkgError::NotFound(spec.name.clone()),
+            Ok(v) => PkgError::VersionConflict(format!(
+                "{} {version} is not available (available: {})",
+                spec.name,
+                v.join(", ")
+            )),
+            Err(e) => e,
+        };
+    }
+    PkgError::NotFound(args.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

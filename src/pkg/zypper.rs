@@ -174,34 +174,11 @@ impl Zypper {
                 tool: "zypper".to_string(),
                 waited: self.settings.lock_wait,
             }),
-            ZypperFailure::NotFound(args) => Err(self.not_found(&args, specs)),
+            ZypperFailure::NotFound(args) => Err(rpmdb::unmatched(self, &args, specs, spec_arg)),
             ZypperFailure::OlderVersion(m) => Err(PkgError::VersionConflict(m)),
             ZypperFailure::Dependency(m) => Err(PkgError::DependencyConflict(m)),
             ZypperFailure::Other => Err(failed(cmd, &finished)),
         }
-    }
-
-    /// "No provider of 'X' found": an unknown name is `NotFound`; a known name whose
-    /// version is not offered is a `VersionConflict`.
-    fn not_found(&self, args: &[String], specs: &[PackageSpec]) -> PkgError {
-        for arg in args {
-            let Some(spec) = specs.iter().find(|s| spec_arg(s) == *arg) else {
-                continue;
-            };
-            let Some(version) = &spec.version else {
-                return PkgError::NotFound(spec.name.clone());
-            };
-            return match self.available_versions(&spec.name) {
-                Ok(v) if v.is_empty() => PkgError::NotFound(spec.name.clone()),
-                Ok(v) => PkgError::VersionConflict(format!(
-                    "{} {version} is not available (available: {})",
-                    spec.name,
-                    v.join(", ")
-                )),
-                Err(e) => e,
-            };
-        }
-        PkgError::NotFound(args.join(", "))
     }
 
     /// Downloads the installed versions and copies them into `dir`; what zypper cannot
