@@ -228,6 +228,13 @@ impl TxnLock {
     }
 }
 
+impl TxnLock {
+    /// Whether a job holds the transaction now.
+    fn busy(&self) -> bool {
+        relock(&self.holder).is_some()
+    }
+}
+
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every value behind these locks stays consistent across a panicking holder.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -363,7 +370,14 @@ impl Engine {
         if let JobRequest::Rollback { original } = request {
             return self.rollback(&original);
         }
-        self.precheck(&request)?;
+        // The checks ask the package tool, which waits for the lock a running transaction
+        // holds (rpm, zypp): then only the grammar is checked now, and the job checks the
+        // rest when it gets the transaction, failing with the same error codes.
+        if self.txn.busy() {
+            self.validate(&request)?;
+        } else {
+            self.precheck(&request)?;
+        }
         self.enqueue(Job::new(Uuid::new_v4(), request, now()))
     }
 
@@ -505,6 +519,27 @@ impl Engine {
     }
 
     // ----- submission -------------------------------------------------------------------
+
+    /// The checks that start no process: names and versions against the grammar.
+    fn validate(&self, request: &JobRequest) -> Result<(), EngineError> {
+        let backend = self.inventory.backend();
+        let specs: Vec<&PackageSpec> = match request {
+            JobRequest::Install { packages, .. } => packages.iter().collect(),
+            JobRequest::Update { package, .. } => vec![package],
+            JobRequest::Remove { name, .. } => {
+                backend.validate_name(name)?;
+                Vec::new()
+            }
+            JobRequest::Rollback { .. } => Vec::new(),
+        };
+        for spec in specs {
+            backend.validate_name(&spec.name)?;
+            if let Some(v) = &spec.version {
+                backend.validate_version(v)?;
+            }
+        }
+        Ok(())
+    }
 
     fn precheck(&self, request: &JobRequest) -> Result<(), EngineError> {
         let backend = self.inventory.backend();
@@ -756,6 +791,15 @@ impl Engine {
         deadline: Instant,
     ) -> Outcome {
         let backend = Arc::clone(self.inventory.backend());
+        // Checked again now that nothing else changes the database: the state may have moved
+        // since the submission, or the checks were deferred because the tool was busy.
+        if let Err(e) = self.precheck(request) {
+            let e = match e {
+                EngineError::Pkg(p) => p,
+                other => PkgError::Unsupported(other.to_string()),
+            };
+            return self.classify(e, cancel, deadline, Vec::new(), JobResult::default());
+        }
         // Read from the database itself, never from a cache: the changes must be exact.
         let before = match backend.installed() {
             Ok(b) => versions(&b),
@@ -981,6 +1025,7 @@ impl Engine {
             on_line: &mut on_line,
             cancel,
             timeout,
+            grace: self.settings.cancel_grace,
         };
         match backend.save_for_rollback(&pairs, &dir, &mut exec) {
             Ok(saved) => {
@@ -1026,6 +1071,7 @@ impl Engine {
             on_line: &mut on_line,
             cancel,
             timeout,
+            grace: self.settings.cancel_grace,
         };
         match action {
             Action::Install(specs, options) => backend.install(specs, options, &mut exec),
@@ -1059,6 +1105,7 @@ impl Engine {
             on_line: &mut on_line,
             cancel: &cancel,
             timeout: REPAIR_TIMEOUT,
+            grace: self.settings.cancel_grace,
         };
         match backend.repair(&mut exec) {
             Ok(lines) if lines.is_empty() => {
@@ -1908,6 +1955,46 @@ mod tests {
             })
             .count();
         assert!(waited >= 1, "nobody said it waited");
+    }
+
+    fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    #[test]
+    fn checks_that_need_the_tool_wait_for_the_job_while_a_transaction_runs() {
+        let r = rig();
+        *r.fake.delay.lock().unwrap() = Duration::from_millis(300);
+        let busy = r.engine.submit(install(&[("c", None)])).unwrap().id;
+        assert!(
+            wait_until(|| r
+                .engine
+                .get(&busy)
+                .is_some_and(|j| j.status == JobStatus::Running)),
+            "the first job never ran"
+        );
+        // The grammar is still checked at once...
+        assert!(matches!(
+            r.engine.submit(install(&[("Bad!", None)])),
+            Err(EngineError::Pkg(PkgError::Invalid { .. }))
+        ));
+        // ...but an unknown name is accepted now and refused by the job itself.
+        let ghost = r.engine.submit(install(&[("ghost", None)])).unwrap().id;
+        let j = r.wait_done(&ghost);
+        assert_eq!(j.status, JobStatus::Failed);
+        assert_eq!(
+            j.error.as_ref().map(|e| e.code.as_str()),
+            Some("PKG_NOT_FOUND")
+        );
+        assert!(j.changes.is_empty());
+        assert_eq!(r.wait_done(&busy).status, JobStatus::Completed);
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl Apk {
     }
 
     fn run_change(&self, cmd: &Command, exec: &mut Exec<'_>) -> Result<(), PkgError> {
-        let cmd = cmd.clone().timeout(exec.timeout);
+        let cmd = cmd.clone().timeout(exec.timeout).grace(exec.grace);
         let done = runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(run_error)?;
         interpret_change(&cmd, &done, self.settings.lock_wait)
     }

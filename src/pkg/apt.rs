@@ -573,6 +573,7 @@ impl PackageManager for Apt {
             on_line: &mut quiet,
             cancel: &cancel,
             timeout: self.settings.command_timeout,
+            grace: runner::KILL_GRACE,
         };
         let blocks = self.policy(&[name], &mut exec)?;
         Ok(policy::find(&blocks, name)
@@ -699,7 +700,7 @@ fn non_interactive(cmd: Command) -> Command {
 /// Runs one command of a mutation under its [`Exec`]: its deadline, its output callback and
 /// its cancel token. A cancel is [`PkgError::Cancelled`] whatever the runner's own mapping.
 fn run_exec(cmd: Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
-    let cmd = cmd.timeout(exec.timeout);
+    let cmd = cmd.timeout(exec.timeout).grace(exec.grace);
     runner::run_cancellable(&cmd, &mut *exec.on_line, exec.cancel).map_err(|e| match e {
         RunError::Cancelled { command } => PkgError::Cancelled(command),
         RunError::Timeout { command, after } => PkgError::Timeout { command, after },
@@ -714,6 +715,7 @@ fn run_quiet(cmd: Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
         on_line: &mut quiet,
         cancel: exec.cancel,
         timeout: exec.timeout,
+        grace: exec.grace,
     };
     run_exec(cmd, &mut inner)
 }
@@ -988,6 +990,7 @@ mod tests {
                 on_line: &mut cb,
                 cancel: &cancel,
                 timeout: Duration::from_secs(5),
+                grace: runner::KILL_GRACE,
             };
             f(&mut e)
         };
@@ -1216,6 +1219,7 @@ mod tests {
             on_line: &mut cb,
             cancel: &cancel,
             timeout: Duration::from_secs(5),
+            grace: runner::KILL_GRACE,
         };
         let r = run_exec(Command::new("true"), &mut e);
         assert!(matches!(r, Err(PkgError::Cancelled(c)) if c == "true"));

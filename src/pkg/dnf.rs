@@ -186,7 +186,7 @@ impl Dnf {
     /// Runs a change with the job's output sink, cancel token and deadline, retrying while
     /// the lock is busy (up to the lock bound).
     fn run_exec(&self, cmd: &Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
-        let cmd = cmd.clone().timeout(exec.timeout);
+        let cmd = cmd.clone().timeout(exec.timeout).grace(exec.grace);
         let (on_line, cancel) = (&mut *exec.on_line, exec.cancel);
         let mut attempt =
             || runner::run_cancellable(&cmd, &mut *on_line, cancel).map_err(rpmdb::run_error);
@@ -1495,6 +1495,7 @@ mod tests {
             on_line: &mut sink,
             cancel: &cancel,
             timeout: Duration::from_secs(1),
+            grace: runner::KILL_GRACE,
         };
         assert!(dnf.repair(&mut exec).unwrap().is_empty());
         assert!(matches!(

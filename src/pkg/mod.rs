@@ -184,6 +184,8 @@ pub struct Exec<'a> {
     pub cancel: &'a runner::Cancel,
     /// Deadline of each command the mutation runs.
     pub timeout: Duration,
+    /// After SIGTERM on deadline or cancel, how long before SIGKILL (`jobs.cancel_grace_seconds`).
+    pub grace: Duration,
 }
 
 /// A package version saved before a mutation, so that a rollback can put it back.

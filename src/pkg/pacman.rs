@@ -226,7 +226,7 @@ impl Pacman {
     /// Runs one changing command with the job's deadline, output and cancel, after waiting
     /// (bounded by `lock_wait`) for another pacman's lock; pacman itself does not wait.
     fn run_change(&self, cmd: &Command, exec: &mut Exec<'_>) -> Result<(), PkgError> {
-        let cmd = cmd.clone().timeout(exec.timeout);
+        let cmd = cmd.clone().timeout(exec.timeout).grace(exec.grace);
         let started = Instant::now();
         let deadline = started + self.settings.lock_wait;
         loop {
@@ -449,7 +449,7 @@ impl PackageManager for Pacman {
             "removed the stale pacman lock {} left by an interrupted transaction",
             lock.display()
         )];
-        let cmd = self.check_command().timeout(exec.timeout);
+        let cmd = self.check_command().timeout(exec.timeout).grace(exec.grace);
         let check = runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(run_error)?;
         done.push(match check.code {
             Some(0) => format!("{}: no database errors", cmd.display()),
@@ -2055,6 +2055,7 @@ mod tests {
             on_line,
             cancel,
             timeout: Duration::from_secs(5),
+            grace: runner::KILL_GRACE,
         }
     }
 

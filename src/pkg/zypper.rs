@@ -155,7 +155,7 @@ impl Zypper {
 
     /// Runs a change with the job's output sink, cancel token and deadline.
     fn run_exec(&self, cmd: &Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
-        let cmd = cmd.clone().timeout(exec.timeout);
+        let cmd = cmd.clone().timeout(exec.timeout).grace(exec.grace);
         runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(rpmdb::run_error)
     }
 
