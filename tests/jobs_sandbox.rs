@@ -611,6 +611,13 @@ fn websocket_and_graceful_stop(tool: &Tool) {
 
     let (mut everything, _) = ws_connect(agent.addr, env.client_config()).unwrap();
     let (mut narrowed, _) = ws_connect(agent.addr, env.client_config()).unwrap();
+    // A job may wait out lpa-slow's 30 s script between two frames.
+    for ws in [&everything, &narrowed] {
+        ws.get_ref()
+            .sock
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+    }
     // A ping answered means every earlier message of this session was handled.
     let barrier = |ws: &mut Ws| {
         ws_send(ws, r#"{"type":"ping"}"#);
