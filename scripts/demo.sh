@@ -73,6 +73,7 @@ logging:
   audit_log: audit.log
 jobs:
   storage_path: jobs
+  rollback_cache_path: rollback
 api:
   read_only: true
 YAML
