@@ -479,6 +479,32 @@ fn lifecycle(tool: &Tool) {
         .all(|j| j["operation"] == "rollback"));
 }
 
+/// Installs lpa-slow afresh and returns once the job runs its 30 s script: whatever an
+/// earlier step left installed is removed first, since pacman runs post_install only on an
+/// install, not on a reinstall.
+fn slow_install_running(agent: &SandboxAgent, env: &Env) -> String {
+    let r = call(agent, env, "DELETE", "/api/v1/packages/lpa-slow", None);
+    if r.status == 202 {
+        let id = assert_envelope(&r)["data"]["job_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        completed(agent, env, &id);
+    }
+    let id = submit(
+        agent,
+        env,
+        "POST",
+        "/api/v1/packages",
+        Some(json!({"packages": ["lpa-slow"]})),
+    );
+    let running = eventually(Duration::from_secs(60), || {
+        job(agent, env, &id)["status"] == "running"
+    });
+    assert!(running, "the slow install never ran");
+    id
+}
+
 fn timeout_and_crash(tool: &Tool) {
     let env = Env::new(&format!("jobs-crash-{}", tool.backend));
     let mut sb = Sandbox::new(&format!("jobs-crash-{}", tool.backend));
@@ -510,27 +536,7 @@ fn timeout_and_crash(tool: &Tool) {
     (tool.consistent)(&sb);
 
     // A crash of the agent mid-job: the job is failed on restart, with the reason; others intact.
-    // Whatever the timeout left installed goes first, so the next install runs the slow
-    // script again (pacman runs it on install only).
-    let r = call(&agent, &env, "DELETE", "/api/v1/packages/lpa-slow", None);
-    if r.status == 202 {
-        let id = assert_envelope(&r)["data"]["job_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        completed(&agent, &env, &id);
-    }
-    let crash = submit(
-        &agent,
-        &env,
-        "POST",
-        "/api/v1/packages",
-        Some(json!({"packages": ["lpa-slow"]})),
-    );
-    assert!(eventually(Duration::from_secs(60), || job(
-        &agent, &env, &crash
-    )["status"]
-        == "running"));
+    let crash = slow_install_running(&agent, &env);
     agent.kill_agent_process();
     drop(agent);
     let agent = sb.start_agent(&env, &extra);
@@ -700,21 +706,7 @@ fn websocket_and_graceful_stop(tool: &Tool) {
     }
 
     // SIGTERM during a transaction: the agent finishes it before exiting, and says so.
-    // A fresh install runs the slow script everywhere (pacman runs post_install only on
-    // install, not on a reinstall), so remove it first.
-    let removal = submit(&agent, &env, "DELETE", "/api/v1/packages/lpa-slow", None);
-    completed(&agent, &env, &removal);
-    let during = submit(
-        &agent,
-        &env,
-        "POST",
-        "/api/v1/packages",
-        Some(json!({"packages": ["lpa-slow"]})),
-    );
-    assert!(eventually(Duration::from_secs(60), || job(
-        &agent, &env, &during
-    )["status"]
-        == "running"));
+    let during = slow_install_running(&agent, &env);
     agent.signal_agent(libc::SIGTERM);
     std::thread::sleep(Duration::from_secs(3));
     assert!(
