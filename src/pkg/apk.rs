@@ -151,7 +151,8 @@ impl Apk {
 
     fn run_change(&self, cmd: &Command, exec: &mut Exec<'_>) -> Result<(), PkgError> {
         let cmd = cmd.clone().timeout(exec.timeout).grace(exec.grace);
-        let done = runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(run_error)?;
+        let done =
+            runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(PkgError::from)?;
         interpret_change(&cmd, &done, self.settings.lock_wait)
     }
 
@@ -733,14 +734,6 @@ pub fn unknown_names(stderr: &str) -> Vec<String> {
 }
 
 /// Maps a runner error of a changing command: cancel and deadline keep their meaning.
-fn run_error(e: runner::RunError) -> PkgError {
-    match e {
-        runner::RunError::Cancelled { command } => PkgError::Cancelled(command),
-        runner::RunError::Timeout { command, after } => PkgError::Timeout { command, after },
-        other => PkgError::from(other),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1273,11 +1266,11 @@ mod tests {
         let c = runner::RunError::Cancelled {
             command: "apk add".into(),
         };
-        assert!(matches!(run_error(c), PkgError::Cancelled(m) if m == "apk add"));
+        assert!(matches!(PkgError::from(c), PkgError::Cancelled(m) if m == "apk add"));
         let t = runner::RunError::Timeout {
             command: "apk add".into(),
             after: Duration::from_secs(2),
         };
-        assert!(matches!(run_error(t), PkgError::Timeout { .. }));
+        assert!(matches!(PkgError::from(t), PkgError::Timeout { .. }));
     }
 }

@@ -189,7 +189,7 @@ impl Dnf {
         let cmd = cmd.clone().timeout(exec.timeout).grace(exec.grace);
         let (on_line, cancel) = (&mut *exec.on_line, exec.cancel);
         let mut attempt =
-            || runner::run_cancellable(&cmd, &mut *on_line, cancel).map_err(rpmdb::run_error);
+            || runner::run_cancellable(&cmd, &mut *on_line, cancel).map_err(PkgError::from);
         with_lock_retry(
             &mut attempt,
             self.settings.lock_wait,

@@ -236,7 +236,7 @@ impl Pacman {
                 Ok(true) => {}
             }
             let done =
-                runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(run_error)?;
+                runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(PkgError::from)?;
             if done.code != Some(0) && is_lock_error(&done.stderr) {
                 // Another pacman took the lock between our look and its start.
                 if Instant::now() >= deadline {
@@ -450,7 +450,8 @@ impl PackageManager for Pacman {
             lock.display()
         )];
         let cmd = self.check_command().timeout(exec.timeout).grace(exec.grace);
-        let check = runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(run_error)?;
+        let check =
+            runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(PkgError::from)?;
         done.push(match check.code {
             Some(0) => format!("{}: no database errors", cmd.display()),
             code => format!(
@@ -1066,14 +1067,6 @@ pub fn interpret_change(cmd: &Command, done: &Finished) -> Result<(), PkgError> 
 }
 
 /// Maps a runner error of a changing command: cancel and deadline keep their meaning.
-fn run_error(e: runner::RunError) -> PkgError {
-    match e {
-        runner::RunError::Cancelled { command } => PkgError::Cancelled(command),
-        runner::RunError::Timeout { command, after } => PkgError::Timeout { command, after },
-        other => PkgError::from(other),
-    }
-}
-
 /// Waits until `lock` is gone, like [`wait_for_lock`], but gives up when `cancel` is set.
 fn wait_for_lock_or_cancel(
     lock: &Path,
@@ -2016,13 +2009,13 @@ mod tests {
         let c = runner::RunError::Cancelled {
             command: "pacman -S".into(),
         };
-        assert!(matches!(run_error(c), PkgError::Cancelled(m) if m == "pacman -S"));
+        assert!(matches!(PkgError::from(c), PkgError::Cancelled(m) if m == "pacman -S"));
         let t = runner::RunError::Timeout {
             command: "pacman -S".into(),
             after: Duration::from_secs(3),
         };
         assert!(
-            matches!(run_error(t), PkgError::Timeout { after, .. } if after == Duration::from_secs(3))
+            matches!(PkgError::from(t), PkgError::Timeout { after, .. } if after == Duration::from_secs(3))
         );
     }
 

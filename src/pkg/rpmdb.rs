@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use super::runner::{self, Command, Finished, RunError};
+use super::runner::{self, Command, Finished};
 use super::{
     version, BackendSettings, Dependency, InstalledPackage, PackageDetails, PackageSpec, PkgError,
 };
@@ -464,15 +464,6 @@ fn reverse_dependencies(
     Ok(parse_whatrequires(&finished.stdout, &rpm.package.name))
 }
 
-/// A runner error as a backend error, a cancel included (the shared `From` predates the
-/// cancel token and reports it as a failed command).
-pub fn run_error(e: RunError) -> PkgError {
-    match e {
-        RunError::Cancelled { command } => PkgError::Cancelled(command),
-        other => PkgError::from(other),
-    }
-}
-
 /// The installed version of each name: the most recently installed instance where several
 /// are (installonly packages such as kernels).
 pub fn installed_versions(packages: &[InstalledPackage]) -> HashMap<String, String> {
@@ -605,7 +596,7 @@ pub fn check_removal(
     force: bool,
 ) -> Result<(), PkgError> {
     let cmd = erase_test_command(settings, names);
-    let finished = runner::capture(&cmd).map_err(run_error)?;
+    let finished = runner::capture(&cmd).map_err(PkgError::from)?;
     if finished.code == Some(0) {
         return Ok(());
     }
@@ -974,11 +965,11 @@ mod tests {
 
     #[test]
     fn cancel_maps_to_cancelled() {
-        let e = run_error(RunError::Cancelled {
+        let e = PkgError::from(runner::RunError::Cancelled {
             command: "dnf install".into(),
         });
         assert!(matches!(e, PkgError::Cancelled(ref c) if c == "dnf install"));
-        let t = run_error(RunError::Timeout {
+        let t = PkgError::from(runner::RunError::Timeout {
             command: "dnf".into(),
             after: Duration::from_secs(3),
         });

@@ -156,7 +156,7 @@ impl Zypper {
     /// Runs a change with the job's output sink, cancel token and deadline.
     fn run_exec(&self, cmd: &Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
         let cmd = cmd.clone().timeout(exec.timeout).grace(exec.grace);
-        runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(rpmdb::run_error)
+        runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(PkgError::from)
     }
 
     /// Runs a change and turns a failure (or zypper's silent refusals) into the matching
@@ -623,7 +623,7 @@ impl PackageManager for Zypper {
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
         validate::name(BackendKind::Zypper, name)?;
         let cmd = self.search_command(name);
-        let finished = runner::capture(&cmd).map_err(rpmdb::run_error)?;
+        let finished = runner::capture(&cmd).map_err(PkgError::from)?;
         match classify_exit(finished.code) {
             ZypperExit::Success => parse_search_versions(&finished.stdout, name),
             ZypperExit::NotFound => Ok(Vec::new()),
