@@ -32,6 +32,32 @@ pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.contains(".tmp.")
 }
 
+/// Copies `from` to `to` the same way: a crash leaves either no file or a whole one, never a
+/// truncated package a later rollback would try to install. The copy is 0600.
+pub fn copy_atomic(from: &Path, to: &Path) -> std::io::Result<u64> {
+    let tmp = temp_path(to)?;
+    let copied = copy_temp(from, &tmp).and_then(|n| std::fs::rename(&tmp, to).map(|()| n));
+    match copied {
+        Ok(n) => sync_dir(to).map(|()| n),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn copy_temp(from: &Path, tmp: &Path) -> std::io::Result<u64> {
+    let mut src = std::fs::File::open(from)?;
+    let mut dst = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_MODE)
+        .open(tmp)?;
+    let n = std::io::copy(&mut src, &mut dst)?;
+    dst.sync_all()?;
+    Ok(n)
+}
+
 fn temp_path(path: &Path) -> std::io::Result<PathBuf> {
     let name = path.file_name().ok_or_else(|| {
         std::io::Error::new(
@@ -120,5 +146,24 @@ mod tests {
         assert!(is_temp_name(&name), "{name}");
         assert!(!is_temp_name("job.json"));
         assert_eq!(tmp.parent(), Some(Path::new("/x")));
+    }
+
+    #[test]
+    fn copy_atomic_copies_whole_files_and_leaves_no_temp() {
+        let dir = std::env::temp_dir().join(format!("lpa-copy-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let from = dir.join("a.deb");
+        std::fs::write(&from, vec![7u8; 70_000]).unwrap();
+        let to = dir.join("saved.deb");
+        assert_eq!(copy_atomic(&from, &to).unwrap(), 70_000);
+        assert_eq!(std::fs::read(&to).unwrap(), vec![7u8; 70_000]);
+        assert!(copy_atomic(&dir.join("missing"), &dir.join("x")).is_err());
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert!(names.iter().all(|n| !is_temp_name(n)), "{names:?}");
+        assert!(!dir.join("x").exists());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -452,7 +452,7 @@ impl Apt {
         if let Some(cached) = self.cached_archive(entries, name, version) {
             if let Some(file_name) = cached.file_name() {
                 let to = dir.join(file_name);
-                std::fs::copy(&cached, &to).map_err(|e| io_error(&to, e))?;
+                crate::fsutil::copy_atomic(&cached, &to).map_err(|e| io_error(&to, e))?;
                 return Ok(Some(to));
             }
         }
@@ -492,7 +492,7 @@ impl Apt {
                     return Ok(RestoreArg::File(inner));
                 }
                 let to = stage.join(file.file_name().unwrap_or(std::ffi::OsStr::new(name)));
-                std::fs::copy(file, &to).map_err(|e| io_error(&to, e))?;
+                crate::fsutil::copy_atomic(file, &to).map_err(|e| io_error(&to, e))?;
                 match self.inner_path(&to) {
                     Some(inner) => Ok(RestoreArg::File(inner)),
                     None => Ok(RestoreArg::Version(name.clone(), version.clone())),
@@ -767,7 +767,7 @@ fn move_file(from: &Path, to: &Path) -> Result<(), PkgError> {
     if std::fs::rename(from, to).is_ok() {
         return Ok(());
     }
-    std::fs::copy(from, to).map_err(|e| io_error(to, e))?;
+    crate::fsutil::copy_atomic(from, to).map_err(|e| io_error(to, e))?;
     std::fs::remove_file(from).map_err(|e| io_error(from, e))
 }
 

@@ -756,7 +756,7 @@ fn copy_from_cache(
             continue;
         };
         let target = dir.join(file_name);
-        std::fs::copy(&found, &target).map_err(|error| PkgError::Io {
+        crate::fsutil::copy_atomic(&found, &target).map_err(|error| PkgError::Io {
             what: format!("copying {} to {}", found.display(), target.display()),
             error,
         })?;

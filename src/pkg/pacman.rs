@@ -1148,7 +1148,7 @@ fn save_one(
         };
         let dest = dir.join(file_name);
         fs::create_dir_all(dir)
-            .and_then(|()| fs::copy(src, &dest))
+            .and_then(|()| crate::fsutil::copy_atomic(src, &dest))
             .map_err(|error| PkgError::Io {
                 what: format!("copying {} to {}", src.display(), dest.display()),
                 error,

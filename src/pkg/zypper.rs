@@ -239,7 +239,7 @@ impl Zypper {
             message: format!("no file name in {path:?}"),
         })?;
         let target = dir.join(name);
-        std::fs::copy(&source, &target).map_err(|error| PkgError::Io {
+        crate::fsutil::copy_atomic(&source, &target).map_err(|error| PkgError::Io {
             what: format!("copying {} to {}", source.display(), target.display()),
             error,
         })?;
