@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::sandbox::{fixtures, Sandbox, SandboxAgent};
+use common::sandbox::{Sandbox, SandboxAgent};
 use common::*;
 use serde_json::Value;
 
@@ -224,13 +224,7 @@ fn apt_inventory_in_sandbox() {
     require_sandbox!();
     let env = Env::new("sb-apt");
     let mut sb = Sandbox::new("apt");
-    let fix = fixtures("deb");
-    sb.bind(fix, "/srv/lpa-deb");
-    sb.write(
-        "/etc/apt/sources.list.d/lpa.list",
-        &std::fs::read_to_string(fix.join("sources.list")).unwrap(),
-    );
-    sb.run("apt-get", &["update", "-q"]);
+    sb.with_deb_repos();
     sb.run(
         "apt-get",
         &[
@@ -266,12 +260,7 @@ fn pacman_inventory_in_sandbox() {
     require_sandbox!();
     let env = Env::new("sb-pacman");
     let mut sb = Sandbox::new("pacman");
-    let fix = fixtures("pacman");
-    sb.bind(fix, "/srv/lpa-pacman");
-    sb.write(
-        "/etc/pacman.conf",
-        &std::fs::read_to_string(fix.join("pacman.conf")).unwrap(),
-    );
+    sb.with_pacman_repo();
     let pkgs = [
         "lpa-lib-1.0-1-any",
         "lpa-hello-1.0-1-any",
@@ -298,15 +287,7 @@ fn pacman_inventory_in_sandbox() {
 /// A sandbox with the rpm fixture repository configured for dnf and zypper.
 fn rpm_sandbox(tag: &str) -> Sandbox {
     let mut sb = Sandbox::new(tag);
-    let fix = fixtures("rpm");
-    sb.bind(fix, "/srv/lpa-rpm");
-    let repo = std::fs::read_to_string(fix.join("lpa.repo")).unwrap();
-    sb.write("/etc/yum.repos.d/lpa.repo", &repo);
-    sb.write("/etc/zypp/repos.d/lpa.repo", &repo);
-    sb.write(
-        "/etc/dnf/dnf.conf",
-        &std::fs::read_to_string(fix.join("dnf.conf")).unwrap(),
-    );
+    sb.with_rpm_repo();
     sb
 }
 

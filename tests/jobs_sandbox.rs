@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::sandbox::{fixtures, Sandbox, SandboxAgent};
+use common::sandbox::{Sandbox, SandboxAgent};
 use common::*;
 use serde_json::{json, Value};
 
@@ -35,15 +35,7 @@ fn stdout(sb: &Sandbox, program: &str, args: &[&str]) -> (bool, String) {
 
 const APT: Tool = Tool {
     backend: "apt",
-    setup: |sb| {
-        let fix = fixtures("deb");
-        sb.bind(fix, "/srv/lpa-deb");
-        sb.write(
-            "/etc/apt/sources.list.d/lpa.list",
-            &std::fs::read_to_string(fix.join("sources.list")).unwrap(),
-        );
-        sb.run("apt-get", &["update", "-q"]);
-    },
+    setup: Sandbox::with_deb_repos,
     version: |sb, name| {
         let (ok, out) = stdout(
             sb,
@@ -71,15 +63,7 @@ fn rpm_consistent(sb: &Sandbox) {
 }
 
 fn rpm_setup(sb: &mut Sandbox) {
-    let fix = fixtures("rpm");
-    sb.bind(fix, "/srv/lpa-rpm");
-    let repo = std::fs::read_to_string(fix.join("lpa.repo")).unwrap();
-    sb.write("/etc/yum.repos.d/lpa.repo", &repo);
-    sb.write("/etc/zypp/repos.d/lpa.repo", &repo);
-    sb.write(
-        "/etc/dnf/dnf.conf",
-        &std::fs::read_to_string(fix.join("dnf.conf")).unwrap(),
-    );
+    sb.with_rpm_repo();
 }
 
 const DNF: Tool = Tool {
@@ -106,12 +90,7 @@ const ZYPPER: Tool = Tool {
 const PACMAN: Tool = Tool {
     backend: "pacman",
     setup: |sb| {
-        let fix = fixtures("pacman");
-        sb.bind(fix, "/srv/lpa-pacman");
-        sb.write(
-            "/etc/pacman.conf",
-            &std::fs::read_to_string(fix.join("pacman.conf")).unwrap(),
-        );
+        let fix = sb.with_pacman_repo();
         // Older versions are installable only from package files in the cache.
         let cache = sb.root().join("var/cache/pacman/pkg");
         std::fs::create_dir_all(&cache).unwrap();

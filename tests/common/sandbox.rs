@@ -92,6 +92,10 @@ pub fn fixtures(kind: &str) -> &'static Path {
     leaked
 }
 
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 /// One copy-on-write root, unmounted and removed on drop.
 pub struct Sandbox {
     dir: TempDir,
@@ -146,6 +150,36 @@ impl Sandbox {
         let p = self.merged.join(inside.trim_start_matches('/'));
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, content).unwrap();
+    }
+
+    /// Binds the deb fixture repositories and refreshes apt's lists from them.
+    pub fn with_deb_repos(&mut self) {
+        let fix = fixtures("deb");
+        self.bind(fix, "/srv/lpa-deb");
+        self.write(
+            "/etc/apt/sources.list.d/lpa.list",
+            &read(fix, "sources.list"),
+        );
+        self.run("apt-get", &["update", "-q"]);
+    }
+
+    /// Binds the rpm fixture repository and configures it for dnf and zypper.
+    pub fn with_rpm_repo(&mut self) {
+        let fix = fixtures("rpm");
+        self.bind(fix, "/srv/lpa-rpm");
+        let repo = read(fix, "lpa.repo");
+        self.write("/etc/yum.repos.d/lpa.repo", &repo);
+        self.write("/etc/zypp/repos.d/lpa.repo", &repo);
+        self.write("/etc/dnf/dnf.conf", &read(fix, "dnf.conf"));
+    }
+
+    /// Binds the pacman fixture repository and configures pacman; returns the fixture
+    /// directory (its `pkgs/` holds every version's package file).
+    pub fn with_pacman_repo(&mut self) -> &'static Path {
+        let fix = fixtures("pacman");
+        self.bind(fix, "/srv/lpa-pacman");
+        self.write("/etc/pacman.conf", &read(fix, "pacman.conf"));
+        fix
     }
 
     /// Moves the named programs (paths inside the sandbox) out of the way until the guard
