@@ -1971,7 +1971,8 @@ mod tests {
     #[test]
     fn checks_that_need_the_tool_wait_for_the_job_while_a_transaction_runs() {
         let r = rig();
-        *r.fake.delay.lock().unwrap() = Duration::from_millis(300);
+        // Long enough that the transaction is surely still held when the next jobs arrive.
+        *r.fake.delay.lock().unwrap() = Duration::from_secs(2);
         let busy = r.engine.submit(install(&[("c", None)])).unwrap().id;
         assert!(
             wait_until(|| r
