@@ -5,6 +5,7 @@
 //! directly where its format is stable; everything else runs the tool through
 //! [`runner`], never through a shell.
 
+pub mod advisories;
 pub mod apk;
 pub mod apt;
 pub mod detect;
@@ -392,6 +393,60 @@ pub trait PackageManager: Send + Sync {
     /// Repairs a database a killed transaction left interrupted (apt: `dpkg --configure -a`);
     /// returns what it did, one line each, empty when nothing was needed.
     fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError>;
+
+    /// The patches these pending `upgrades` make up, from the family's security metadata:
+    /// one per advisory where the source has advisories (listing all its packages that are
+    /// upgradable here), otherwise one per upgrade. Without metadata: one per upgrade of
+    /// unknown severity.
+    fn advisories(
+        &self,
+        upgrades: &[Upgrade],
+        _feed: &advisories::FeedSettings,
+    ) -> Result<Vec<advisories::Advisory>, PkgError> {
+        Ok(advisories::per_package(upgrades))
+    }
+
+    /// Applies exactly these patches, leaving out the `exclude`d packages, through the
+    /// tool's own security-aware path where it has one. The default installs each affected
+    /// package at its advisory's available version.
+    fn apply_advisories(
+        &self,
+        selected: &[advisories::Advisory],
+        exclude: &[String],
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        let specs = advisory_targets(selected, exclude);
+        if specs.is_empty() {
+            return Ok(());
+        }
+        self.install(&specs, &InstallOptions::default(), exec)
+    }
+
+    /// Whether the host needs a reboot, from the family's own signal (never from package
+    /// names). The default knows none and says so.
+    fn reboot_required(&self) -> Result<advisories::RebootRequired, PkgError> {
+        Ok(advisories::RebootRequired {
+            required: false,
+            reason: format!("{} has no reboot signal", self.kind().name()),
+            packages: Vec::new(),
+        })
+    }
+}
+
+/// The packages (at their available versions) that applying `selected` installs, minus
+/// `exclude`, each once.
+pub fn advisory_targets(selected: &[advisories::Advisory], exclude: &[String]) -> Vec<PackageSpec> {
+    let mut specs: Vec<PackageSpec> = Vec::new();
+    for p in selected.iter().flat_map(|a| a.packages.iter()) {
+        if exclude.iter().any(|e| e == &p.name) || specs.iter().any(|s| s.name == p.name) {
+            continue;
+        }
+        specs.push(PackageSpec {
+            name: p.name.clone(),
+            version: Some(p.available_version.clone()),
+        });
+    }
+    specs
 }
 
 /// For test doubles that only read: the mutation methods of [`PackageManager`] (all but

@@ -1,0 +1,269 @@
+//! Security metadata in one shape for every family: what a pending update fixes, how bad it
+//! is, and whether it asks for a reboot.
+//!
+//! dnf/yum and zypper carry advisories in their repositories (updateinfo); Debian, Alpine
+//! and Arch publish them as feeds beside the repositories, read here from a local file
+//! ([`FeedSettings`]). Without metadata every upgrade is its own patch of unknown severity:
+//! never a guess from package names.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::Upgrade;
+
+/// Normalised severity of a patch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// No source said (or the source said "unknown"/"unspecified").
+    Unknown,
+    /// Low, negligible or unimportant.
+    Low,
+    /// Medium or moderate.
+    Medium,
+    /// High or important.
+    High,
+    /// Critical.
+    Critical,
+}
+
+impl Severity {
+    /// Every severity, lowest first.
+    pub const ALL: [Severity; 5] = [
+        Severity::Unknown,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    /// The API's name (`critical`, `high`, `medium`, `low`, `unknown`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Unknown => "unknown",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// Parses an API name.
+    pub fn from_name(name: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Maps a source's own word (Red Hat/SUSE `Important`/`Moderate`, Debian urgency
+    /// `unimportant`, Arch `High`, ...) to the normalised scale, case-insensitively.
+    pub fn from_source(label: &str) -> Severity {
+        match label.trim().to_ascii_lowercase().as_str() {
+            "critical" => Severity::Critical,
+            "important" | "high" => Severity::High,
+            "moderate" | "medium" => Severity::Medium,
+            "low" | "negligible" | "unimportant" => Severity::Low,
+            _ => Severity::Unknown,
+        }
+    }
+}
+
+/// What kind of update an advisory is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdvisoryKind {
+    /// Fixes a vulnerability: counted in `security_updates`.
+    Security,
+    /// Fixes a bug.
+    Bugfix,
+    /// Adds a feature.
+    Enhancement,
+    /// Anything else, including a plain package update without an advisory.
+    Other,
+}
+
+impl AdvisoryKind {
+    /// The name used in answers (`security`, `bugfix`, `enhancement`, `other`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdvisoryKind::Security => "security",
+            AdvisoryKind::Bugfix => "bugfix",
+            AdvisoryKind::Enhancement => "enhancement",
+            AdvisoryKind::Other => "other",
+        }
+    }
+}
+
+/// One package an advisory updates on this host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AffectedPackage {
+    /// Package name.
+    pub name: String,
+    /// Installed version.
+    pub current_version: String,
+    /// Version the update installs (the tool's candidate, or the advisory's fixed version).
+    pub available_version: String,
+    /// Architecture, when known.
+    pub arch: Option<String>,
+}
+
+/// One patch: an advisory (or, without one, a single package update) that applies here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Advisory {
+    /// Advisory id (`RHSA-2024:1234`, `SUSE-2024-1234`, `AVG-2843`, ...); for an update
+    /// without an advisory, `NAME-VERSION` of the update.
+    pub id: String,
+    /// Short title (advisory title or summary; the package name for a plain update).
+    pub name: String,
+    /// Kind of update.
+    pub kind: AdvisoryKind,
+    /// Normalised severity.
+    pub severity: Severity,
+    /// Where the severity came from: `updateinfo`, `zypper`, `debian-tracker`,
+    /// `alpine-secdb`, `arch-asa`, or `none`.
+    pub severity_source: String,
+    /// When the advisory was issued, when the source says.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub published: Option<OffsetDateTime>,
+    /// Description ("" when none; never absent).
+    pub description: String,
+    /// CVE ids it fixes, sorted and unique.
+    pub cve_ids: Vec<String>,
+    /// The packages it updates on this host (never empty).
+    pub packages: Vec<AffectedPackage>,
+    /// Whether the source marks it as needing a reboot (dnf `reboot_suggested`, zypper
+    /// `restart`), or an affected package installs a kernel image.
+    pub requires_reboot: bool,
+}
+
+impl Advisory {
+    /// Whether this counts in `security_updates`.
+    pub fn is_security(&self) -> bool {
+        self.kind == AdvisoryKind::Security
+    }
+}
+
+/// Where a family's advisory feed is (apt: Debian security tracker JSON; apk: Alpine
+/// secdb JSON; pacman: Arch security JSON). dnf/yum/zypper ignore it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeedSettings {
+    /// The local feed file; `None` when not configured (or not yet downloaded).
+    pub path: Option<PathBuf>,
+    /// The release the feed is matched for (Debian codename such as `bookworm`); `None`
+    /// means the backend reads `VERSION_CODENAME` of its root's os-release.
+    pub release: Option<String>,
+}
+
+/// Whether the host needs a reboot to run what is installed, and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebootRequired {
+    /// True when a reboot is pending.
+    pub required: bool,
+    /// How it was decided, e.g. `/run/reboot-required present`, `needs-restarting -r exit 1`,
+    /// `running kernel 6.1.0-1 older than installed 6.1.0-2`.
+    pub reason: String,
+    /// Packages that asked for it, when the source lists them.
+    pub packages: Vec<String>,
+}
+
+/// One patch per upgrade, for a family or host without advisory metadata: severity
+/// unknown, kind other, no CVE ids.
+pub fn per_package(upgrades: &[Upgrade]) -> Vec<Advisory> {
+    upgrades.iter().map(plain_update).collect()
+}
+
+/// The patch for one upgrade that no advisory covers.
+pub fn plain_update(u: &Upgrade) -> Advisory {
+    Advisory {
+        id: format!("{}-{}", u.name, u.available_version),
+        name: u.name.clone(),
+        kind: AdvisoryKind::Other,
+        severity: Severity::Unknown,
+        severity_source: "none".to_string(),
+        published: None,
+        description: String::new(),
+        cve_ids: Vec::new(),
+        packages: vec![affected(u)],
+        requires_reboot: false,
+    }
+}
+
+/// The affected-package record of an upgrade.
+pub fn affected(u: &Upgrade) -> AffectedPackage {
+    AffectedPackage {
+        name: u.name.clone(),
+        current_version: u.current_version.clone(),
+        available_version: u.available_version.clone(),
+        arch: u.arch.clone(),
+    }
+}
+
+/// Adds a plain-update patch for every upgrade none of `advisories` lists.
+pub fn with_uncovered(mut advisories: Vec<Advisory>, upgrades: &[Upgrade]) -> Vec<Advisory> {
+    let covered: std::collections::HashSet<&str> = advisories
+        .iter()
+        .flat_map(|a| a.packages.iter().map(|p| p.name.as_str()))
+        .collect();
+    let rest: Vec<Advisory> = upgrades
+        .iter()
+        .filter(|u| !covered.contains(u.name.as_str()))
+        .map(plain_update)
+        .collect();
+    advisories.extend(rest);
+    advisories
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(name: &str, cur: &str, new: &str) -> Upgrade {
+        Upgrade {
+            name: name.into(),
+            current_version: cur.into(),
+            available_version: new.into(),
+            arch: Some("noarch".into()),
+            origins: vec![],
+        }
+    }
+
+    #[test]
+    fn source_words_map_to_the_scale() {
+        assert_eq!(Severity::from_source("Important"), Severity::High);
+        assert_eq!(Severity::from_source("Moderate"), Severity::Medium);
+        assert_eq!(Severity::from_source(" CRITICAL "), Severity::Critical);
+        assert_eq!(Severity::from_source("unimportant"), Severity::Low);
+        assert_eq!(Severity::from_source("not yet assigned"), Severity::Unknown);
+        assert_eq!(Severity::from_source("unspecified"), Severity::Unknown);
+        assert!(Severity::Critical > Severity::High && Severity::Low > Severity::Unknown);
+        for s in Severity::ALL {
+            assert_eq!(Severity::from_name(s.as_str()), Some(s));
+        }
+        assert_eq!(Severity::from_name("important"), None);
+    }
+
+    #[test]
+    fn uncovered_upgrades_become_plain_patches() {
+        let ups = [up("a", "1", "2"), up("b", "1.0", "1.1")];
+        let mut adv = plain_update(&ups[0]);
+        adv.id = "ADV-1".into();
+        adv.kind = AdvisoryKind::Security;
+        let all = with_uncovered(vec![adv], &ups);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].id, "b-1.1");
+        assert_eq!(all[1].severity, Severity::Unknown);
+        assert_eq!(all[1].severity_source, "none");
+        assert!(all[0].is_security() && !all[1].is_security());
+        assert_eq!(all[1].packages[0].current_version, "1.0");
+    }
+
+    #[test]
+    fn advisories_survive_a_json_round_trip() {
+        let mut a = plain_update(&up("a", "1", "2"));
+        a.published = Some(time::macros::datetime!(2026-01-15 00:00 UTC));
+        let text = serde_json::to_string(&a).unwrap();
+        assert!(text.contains("2026-01-15T00:00:00Z"), "{text}");
+        let back: Advisory = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, a);
+    }
+}
