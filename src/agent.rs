@@ -226,7 +226,8 @@ fn open_audit(config: &Config) -> AuditLog {
 /// Starts the job engine; a job store that cannot be used is logged and leaves the
 /// mutating endpoints answering 503 rather than stopping the agent.
 fn start_engine(config: &Config, inventory: Arc<Inventory>, events: Events) -> Option<Arc<Engine>> {
-    match Engine::start(EngineSettings::from_config(&config.jobs), inventory, events) {
+    let settings = EngineSettings::from_config(&config.jobs, &config.system);
+    match Engine::start(settings, inventory, events) {
         Ok(engine) => Some(engine),
         Err(e) => {
             log::error!(

@@ -29,6 +29,8 @@ pub struct AuditEntry<'a> {
     pub status: u16,
     /// `ok`, or the envelope error code.
     pub outcome: &'a str,
+    /// The requester's stated reason (a reboot's `reason`), when given.
+    pub reason: Option<&'a str>,
 }
 
 /// The audit log file (or a disabled sink when none is configured).
@@ -97,6 +99,7 @@ pub fn render(entry: &AuditEntry<'_>) -> String {
         "path": entry.path,
         "status": entry.status,
         "outcome": entry.outcome,
+        "reason": entry.reason,
     })
     .to_string()
 }
@@ -115,6 +118,7 @@ mod tests {
             path: "/api/v1/packages",
             status: 403,
             outcome: "API_READ_ONLY",
+            reason: Some("maintenance \"window\""),
         }
     }
 
@@ -135,6 +139,7 @@ mod tests {
         assert_eq!(lines[0]["request_id"], "one");
         assert_eq!(lines[1]["outcome"], "API_READ_ONLY");
         assert_eq!(lines[1]["peer_ip"], "127.0.0.1");
+        assert_eq!(lines[1]["reason"], "maintenance \"window\"");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         std::fs::remove_dir_all(dir).unwrap();

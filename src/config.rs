@@ -35,6 +35,10 @@ pub struct Config {
     pub compat: CompatConfig,
     /// Which package manager to drive, and how.
     pub package_manager: PackageManagerConfig,
+    /// Security advisory feeds.
+    pub advisories: AdvisoriesConfig,
+    /// Host actions: the reboot command.
+    pub system: SystemConfig,
 }
 
 /// `server.*`
@@ -253,6 +257,64 @@ impl Default for PackageManagerConfig {
     }
 }
 
+/// `advisories.*`: the feed for families whose repositories carry no security metadata
+/// (apt: Debian security tracker JSON; apk: Alpine secdb; pacman: Arch security JSON).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdvisoriesConfig {
+    /// `advisories.feed_file`: the local feed file; none by default (every update is then
+    /// a patch of unknown severity).
+    pub feed_file: Option<PathBuf>,
+    /// `advisories.feed_url`: an `https://` URL `feed_file` is refreshed from; none by default.
+    pub feed_url: Option<String>,
+    /// `advisories.ca_file`: a PEM CA bundle trusted for `feed_url` instead of the built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// `advisories.refresh_interval_minutes`: how often the feed is downloaded, default 360.
+    pub refresh_interval_minutes: u64,
+    /// `advisories.download_timeout_seconds`: deadline of one download, default 120.
+    pub download_timeout_seconds: u64,
+    /// `advisories.max_feed_mb`: a larger download is refused, default 512.
+    pub max_feed_mb: u64,
+    /// `advisories.release`: the release the feed is matched for (Debian codename); default
+    /// the root's `VERSION_CODENAME`.
+    pub release: Option<String>,
+}
+
+impl Default for AdvisoriesConfig {
+    fn default() -> Self {
+        AdvisoriesConfig {
+            feed_file: None,
+            feed_url: None,
+            ca_file: None,
+            refresh_interval_minutes: 360,
+            download_timeout_seconds: 120,
+            max_feed_mb: 512,
+            release: None,
+        }
+    }
+}
+
+/// `system.*`
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SystemConfig {
+    /// `system.reboot_command`: the reboot command as a list of arguments (no shell); empty
+    /// (default) = `systemctl reboot` under systemd, else `reboot`.
+    pub reboot_command: Vec<String>,
+}
+
+impl SystemConfig {
+    /// The reboot command to run: the configured one, or the init system's.
+    pub fn reboot_argv(&self) -> Vec<String> {
+        if !self.reboot_command.is_empty() {
+            return self.reboot_command.clone();
+        }
+        if Path::new("/run/systemd/system").is_dir() {
+            vec!["systemctl".into(), "reboot".into()]
+        } else {
+            vec!["reboot".into()]
+        }
+    }
+}
+
 /// One problem found in the configuration, naming the key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
@@ -455,6 +517,8 @@ impl Default for Config {
                 patch_manager: false,
             },
             package_manager: PackageManagerConfig::default(),
+            advisories: AdvisoriesConfig::default(),
+            system: SystemConfig::default(),
         }
     }
 }
@@ -657,6 +721,8 @@ impl Walker<'_> {
             api: self.api(&top),
             compat: self.compat(&top),
             package_manager: self.package_manager(&top),
+            advisories: self.advisories(&top),
+            system: self.system(&top),
         }
     }
 
@@ -1120,6 +1186,113 @@ impl Walker<'_> {
         Some(PathBuf::from(text))
     }
 
+    /// `advisories.*`
+    fn advisories(&mut self, top: &Section) -> AdvisoriesConfig {
+        let d = AdvisoriesConfig::default();
+        let s = self.child(
+            top,
+            "advisories",
+            &[
+                "feed_file",
+                "feed_url",
+                "ca_file",
+                "refresh_interval_minutes",
+                "download_timeout_seconds",
+                "max_feed_mb",
+                "release",
+            ],
+        );
+        let feed_file = self.path_value(&s, "feed_file");
+        let feed_url = self.feed_url(&s);
+        if feed_url.is_some() && feed_file.is_none() && s.get("feed_file").is_none() {
+            self.error(
+                &s.key("feed_url"),
+                "needs advisories.feed_file: the file the download replaces",
+            );
+        }
+        let release = self.string(&s, "release").map(str::to_string);
+        if let Some(r) = &release {
+            if r.is_empty() || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                self.error(
+                    &s.key("release"),
+                    format!("must be a release codename such as bookworm, got {r:?}"),
+                );
+            }
+        }
+        AdvisoriesConfig {
+            feed_file,
+            feed_url,
+            ca_file: self.path_value(&s, "ca_file"),
+            refresh_interval_minutes: self.u64_or(
+                &s,
+                "refresh_interval_minutes",
+                (5, 10_080),
+                d.refresh_interval_minutes,
+            ),
+            download_timeout_seconds: self.u64_or(
+                &s,
+                "download_timeout_seconds",
+                (1, 3600),
+                d.download_timeout_seconds,
+            ),
+            max_feed_mb: self.u64_or(&s, "max_feed_mb", (1, 4096), d.max_feed_mb),
+            release,
+        }
+    }
+
+    /// `advisories.feed_url`: an `https://` URL without spaces.
+    fn feed_url(&mut self, s: &Section) -> Option<String> {
+        let text = self.string(s, "feed_url")?;
+        let host = text.strip_prefix("https://").unwrap_or("");
+        if host.is_empty() || host.starts_with('/') || text.chars().any(char::is_whitespace) {
+            self.error(
+                &s.key("feed_url"),
+                format!("must be an https:// URL, got {text:?}"),
+            );
+            return None;
+        }
+        Some(text.to_string())
+    }
+
+    /// `system.*`
+    fn system(&mut self, top: &Section) -> SystemConfig {
+        let s = self.child(top, "system", &["reboot_command"]);
+        let key = s.key("reboot_command");
+        let reboot_command = match s.get("reboot_command") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Sequence(items)) => {
+                let argv: Vec<String> = items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
+                if argv.len() != items.len() || argv.iter().any(String::is_empty) {
+                    self.error(&key, "every item must be a non-empty string");
+                    Vec::new()
+                } else if !argv[0].starts_with('/') && argv[0].contains('/') {
+                    self.error(
+                        &key,
+                        format!(
+                            "the program must be a name or an absolute path, got {:?}",
+                            argv[0]
+                        ),
+                    );
+                    Vec::new()
+                } else {
+                    argv
+                }
+            }
+            Some(other) => {
+                let message = format!(
+                    "expected a list of arguments such as [systemctl, reboot], got {}",
+                    describe(other)
+                );
+                self.error(&key, message);
+                Vec::new()
+            }
+        };
+        SystemConfig { reboot_command }
+    }
+
     /// `compat.*`
     fn compat(&mut self, top: &Section) -> CompatConfig {
         let s = self.child(top, "compat", &["patch_manager"]);
@@ -1141,6 +1314,8 @@ const TOP_KEYS: &[&str] = &[
     "logging",
     "api",
     "compat",
+    "advisories",
+    "system",
 ];
 
 /// Keys allowed under `server`.
@@ -1406,6 +1581,47 @@ mod tests {
                 "{expected} not in {all:?}"
             );
         }
+    }
+
+    #[test]
+    fn advisories_and_system_keys_are_validated() {
+        let c = parse(
+            "advisories:\n  feed_file: feeds/debian.json\n  feed_url: https://security-tracker.debian.org/tracker/data/json\n  release: bookworm\nsystem:\n  reboot_command: [/usr/local/bin/rb, --now]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.advisories.feed_file,
+            Some(PathBuf::from("/base/feeds/debian.json"))
+        );
+        assert_eq!(c.advisories.release.as_deref(), Some("bookworm"));
+        assert_eq!(c.advisories.refresh_interval_minutes, 360);
+        assert_eq!(c.system.reboot_argv(), vec!["/usr/local/bin/rb", "--now"]);
+        let errors = messages(
+            "advisories:\n  feed_url: http://mirror/feed.json\n  release: 'book worm'\n  max_feed_mb: 0\nsystem:\n  reboot_command: systemctl reboot\n",
+        );
+        assert_eq!(
+            errors,
+            vec![
+                "advisories.feed_url: must be an https:// URL, got \"http://mirror/feed.json\"",
+                "advisories.release: must be a release codename such as bookworm, got \"book worm\"",
+                "advisories.max_feed_mb: must be 1-4096, got 0",
+                "system.reboot_command: expected a list of arguments such as [systemctl, reboot], got a string",
+            ]
+        );
+        assert_eq!(
+            one_error("advisories:\n  feed_url: https://example.org/f.json\n"),
+            "advisories.feed_url: needs advisories.feed_file: the file the download replaces"
+        );
+        assert_eq!(
+            one_error("system:\n  reboot_command: [bin/reboot]\n"),
+            "system.reboot_command: the program must be a name or an absolute path, got \"bin/reboot\""
+        );
+        assert_eq!(
+            one_error("system:\n  reboot_command: [reboot, '']\n"),
+            "system.reboot_command: every item must be a non-empty string"
+        );
+        let default = SystemConfig::default().reboot_argv();
+        assert!(default == ["reboot"] || default == ["systemctl", "reboot"]);
     }
 
     #[test]

@@ -170,6 +170,178 @@ pub fn empty(body: &[u8]) -> Result<(), ApiError> {
     only(&map, "request body", &[])
 }
 
+/// Longest delay a reboot may be scheduled for: a week.
+pub const MAX_REBOOT_DELAY_SECONDS: u64 = 7 * 86_400;
+/// Most ids or names one patch request may list.
+pub const MAX_PATCH_ITEMS: usize = 1000;
+/// Longest id, name or reason accepted.
+const MAX_TEXT: usize = 512;
+
+/// Which patches a `POST /api/v1/patches/apply` selects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PatchSelection {
+    /// Every available patch (the specification's absent or empty `patches`).
+    All,
+    /// The specification's `patches`: patch ids.
+    Ids(Vec<String>),
+    /// INTEROP's `packages`: patch names (or ids, or affected package names); empty selects
+    /// nothing.
+    Names(Vec<String>),
+}
+
+/// `POST /api/v1/patches/apply` in either shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatchApply {
+    /// What to apply.
+    pub selection: PatchSelection,
+    /// `options.exclude_packages`: packages left out.
+    pub exclude: Vec<String>,
+    /// `options.reboot` / `allow_reboot`: reboot afterwards when needed.
+    pub reboot: bool,
+    /// `options.reboot_delay_minutes` x 60, or `reboot_delay_seconds`.
+    pub reboot_delay_seconds: u64,
+}
+
+/// Parses the specification's `{patches, options{reboot, reboot_delay_minutes,
+/// exclude_packages}}` or the manager's `{packages, allow_reboot, reboot_delay_seconds}`.
+pub fn patch_apply(body: &[u8]) -> Result<PatchApply, ApiError> {
+    let map = object(body)?;
+    only(
+        &map,
+        "request body",
+        &[
+            "patches",
+            "options",
+            "packages",
+            "allow_reboot",
+            "reboot_delay_seconds",
+        ],
+    )?;
+    let selection = match (map.get("patches"), map.get("packages")) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "patches and packages: give one (patches: the specification's ids; packages: the manager's names)".into(),
+            ))
+        }
+        (Some(v), None) => match texts(v, "patches")? {
+            ids if ids.is_empty() => PatchSelection::All,
+            ids => PatchSelection::Ids(ids),
+        },
+        (None, Some(v)) => PatchSelection::Names(texts(v, "packages")?),
+        (None, None) => PatchSelection::All,
+    };
+    let options = match map.get("options") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(o)) => o.clone(),
+        Some(other) => {
+            return Err(invalid(format!(
+                "options: expected an object, got {}",
+                kind(other)
+            )))
+        }
+    };
+    only(
+        &options,
+        "options",
+        &["reboot", "reboot_delay_minutes", "exclude_packages"],
+    )?;
+    let minutes = seconds(
+        options.get("reboot_delay_minutes"),
+        "options.reboot_delay_minutes",
+        60,
+    )?;
+    let secs = seconds(map.get("reboot_delay_seconds"), "reboot_delay_seconds", 1)?;
+    if minutes.is_some() && secs.is_some() {
+        return Err(invalid(
+            "options.reboot_delay_minutes and reboot_delay_seconds: give one".into(),
+        ));
+    }
+    let exclude = match options.get("exclude_packages") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => texts(v, "options.exclude_packages")?,
+    };
+    Ok(PatchApply {
+        selection,
+        exclude,
+        reboot: boolean(&options, "options", "reboot")?
+            || boolean(&map, "request body", "allow_reboot")?,
+        reboot_delay_seconds: minutes.or(secs).unwrap_or(0),
+    })
+}
+
+/// `POST /api/v1/system/reboot`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reboot {
+    /// Seconds before the reboot command runs.
+    pub delay_seconds: u64,
+    /// Reboot even while package jobs are pending or running.
+    pub force: bool,
+    /// Why (written to the audit log and the job).
+    pub reason: Option<String>,
+}
+
+/// Parses `{"delay_seconds", "force", "reason"}` (INTEROP sends the first two).
+pub fn reboot(body: &[u8]) -> Result<Reboot, ApiError> {
+    let map = object(body)?;
+    only(&map, "request body", &["delay_seconds", "force", "reason"])?;
+    let reason = match map.get("reason") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(text(v, "reason")?),
+    };
+    Ok(Reboot {
+        delay_seconds: seconds(map.get("delay_seconds"), "delay_seconds", 1)?.unwrap_or(0),
+        force: boolean(&map, "request body", "force")?,
+        reason,
+    })
+}
+
+/// A delay in `unit`-second steps, as seconds, bounded by [`MAX_REBOOT_DELAY_SECONDS`].
+fn seconds(v: Option<&Value>, what: &str, unit: u64) -> Result<Option<u64>, ApiError> {
+    let v = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    let max = MAX_REBOOT_DELAY_SECONDS / unit;
+    match v.as_u64() {
+        Some(n) if n <= max => Ok(Some(n * unit)),
+        _ => Err(invalid(format!(
+            "{what}: expected an integer 0-{max}, got {v}"
+        ))),
+    }
+}
+
+/// A list of short printable strings.
+fn texts(v: &Value, what: &str) -> Result<Vec<String>, ApiError> {
+    let Value::Array(items) = v else {
+        return Err(invalid(format!(
+            "{what}: expected an array of strings, got {}",
+            kind(v)
+        )));
+    };
+    if items.len() > MAX_PATCH_ITEMS {
+        return Err(invalid(format!(
+            "{what}: at most {MAX_PATCH_ITEMS} items, got {}",
+            items.len()
+        )));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| text(item, &format!("{what}[{i}]")))
+        .collect()
+}
+
+/// A non-empty printable string of at most 512 bytes.
+fn text(v: &Value, what: &str) -> Result<String, ApiError> {
+    let s = string(v, what)?;
+    if s.is_empty() || s.len() > MAX_TEXT || s.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "{what}: must be 1-{MAX_TEXT} bytes of printable text"
+        )));
+    }
+    Ok(s.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +403,78 @@ mod tests {
         assert!(empty(b"").is_ok());
         assert!(empty(b"{}").is_ok());
         assert!(empty(br#"{"x":1}"#).is_err());
+    }
+
+    #[test]
+    fn patch_apply_takes_both_shapes() {
+        let spec = patch_apply(
+            br#"{"patches":["USN-6000-1"],"options":{"reboot":true,"reboot_delay_minutes":5,"exclude_packages":["linux-image-generic"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            spec.selection,
+            PatchSelection::Ids(vec!["USN-6000-1".into()])
+        );
+        assert_eq!(spec.exclude, vec!["linux-image-generic"]);
+        assert!(spec.reboot);
+        assert_eq!(spec.reboot_delay_seconds, 300);
+        let manager = patch_apply(
+            br#"{"packages":["openssl"],"allow_reboot":true,"reboot_delay_seconds":90}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            manager.selection,
+            PatchSelection::Names(vec!["openssl".into()])
+        );
+        assert!(manager.reboot);
+        assert_eq!(manager.reboot_delay_seconds, 90);
+        assert_eq!(patch_apply(b"").unwrap().selection, PatchSelection::All);
+        assert_eq!(
+            patch_apply(br#"{"patches":[]}"#).unwrap().selection,
+            PatchSelection::All
+        );
+        assert_eq!(
+            patch_apply(br#"{"packages":[]}"#).unwrap().selection,
+            PatchSelection::Names(Vec::new())
+        );
+        assert!(!patch_apply(b"{}").unwrap().reboot);
+    }
+
+    #[test]
+    fn patch_apply_errors_name_the_field() {
+        let msg = |b: &[u8]| patch_apply(b).unwrap_err().message();
+        assert!(msg(br#"{"patches":["a"],"packages":["b"]}"#).contains("give one"));
+        assert!(msg(br#"{"patches":"a"}"#).contains("patches: expected an array of strings"));
+        assert!(msg(br#"{"patches":[1]}"#).contains("patches[0]: expected a string"));
+        assert!(msg(br#"{"patches":[""]}"#).contains("patches[0]: must be 1-512 bytes"));
+        assert!(msg(br#"{"packages":["a\nb"]}"#).contains("packages[0]: must be 1-512 bytes"));
+        assert!(msg(br#"{"options":{"reboot_delay_minutes":-1}}"#)
+            .contains("options.reboot_delay_minutes: expected an integer 0-10080"));
+        assert!(msg(br#"{"reboot_delay_seconds":604801}"#)
+            .contains("reboot_delay_seconds: expected an integer 0-604800"));
+        assert!(
+            msg(br#"{"options":{"reboot_delay_minutes":1},"reboot_delay_seconds":1}"#)
+                .contains("give one")
+        );
+        assert!(msg(br#"{"options":{"force":true}}"#).contains("options: unknown field"));
+        assert!(msg(br#"{"allow_reboot":"yes"}"#).contains("allow_reboot: expected a boolean"));
+    }
+
+    #[test]
+    fn reboot_body() {
+        assert_eq!(
+            reboot(br#"{"delay_seconds":60,"force":false,"reason":"Scheduled maintenance"}"#)
+                .unwrap(),
+            Reboot {
+                delay_seconds: 60,
+                force: false,
+                reason: Some("Scheduled maintenance".into())
+            }
+        );
+        assert_eq!(reboot(b"").unwrap().delay_seconds, 0);
+        let msg = |b: &[u8]| reboot(b).unwrap_err().message();
+        assert!(msg(br#"{"delay_seconds":1.5}"#).contains("delay_seconds: expected an integer"));
+        assert!(msg(br#"{"reason":""}"#).contains("reason: must be 1-512 bytes"));
+        assert!(msg(br#"{"when":"now"}"#).contains("unknown field \"when\""));
     }
 }

@@ -98,6 +98,14 @@ pub enum ApiError {
     InternalError(String),
     /// `JOB_QUEUE_FULL` 503 (retryable): `jobs.max_queued` jobs are already waiting.
     JobQueueFull(String),
+    /// `REBOOT_BLOCKED` 409 (retryable): a reboot without `force` while package jobs are
+    /// pending or running.
+    RebootBlocked {
+        /// What blocks it.
+        message: String,
+        /// The blocking jobs' ids.
+        jobs: Vec<String>,
+    },
 }
 
 impl ApiError {
@@ -133,6 +141,7 @@ impl ApiError {
             ApiError::ApiReadOnly { .. } => "API_READ_ONLY",
             ApiError::InternalError(_) => "INTERNAL_ERROR",
             ApiError::JobQueueFull(_) => "JOB_QUEUE_FULL",
+            ApiError::RebootBlocked { .. } => "REBOOT_BLOCKED",
         }
     }
 
@@ -157,6 +166,7 @@ impl ApiError {
             | ApiError::SystemRebootError(_)
             | ApiError::InternalError(_) => 500,
             ApiError::JobQueueFull(_) => 503,
+            ApiError::RebootBlocked { .. } => 409,
             ApiError::JobTimeout(_) | ApiError::RequestTimeout(_) => 408,
             ApiError::ServiceUnhealthy { .. } => 503,
             ApiError::RateLimitExceeded { .. } => 429,
@@ -182,6 +192,7 @@ impl ApiError {
                 | ApiError::RequestTimeout(_)
                 | ApiError::InternalError(_)
                 | ApiError::JobQueueFull(_)
+                | ApiError::RebootBlocked { .. }
         )
     }
 
@@ -211,7 +222,8 @@ impl ApiError {
             ApiError::ApiReadOnly { endpoint } => {
                 format!("{endpoint} refused: this agent is read-only (api.read_only)")
             }
-            ApiError::ServiceUnhealthy { message, .. } => message.clone(),
+            ApiError::ServiceUnhealthy { message, .. }
+            | ApiError::RebootBlocked { message, .. } => message.clone(),
             ApiError::AuthInvalidCert(m)
             | ApiError::AuthCertExpired(m)
             | ApiError::AuthzIpDenied(m)
@@ -271,6 +283,9 @@ impl ApiError {
                 d.insert("endpoint".into(), json!(endpoint));
             }
             ApiError::ServiceUnhealthy { details, .. } => d = details.clone(),
+            ApiError::RebootBlocked { jobs, .. } => {
+                d.insert("active_jobs".into(), json!(jobs));
+            }
             _ => {}
         }
         d

@@ -70,6 +70,10 @@ pub fn engine_error(e: EngineError) -> ApiError {
         EngineError::Pkg(p) => pkg_error(p),
         EngineError::NotRollbackable(m) => ApiError::InvalidRequest(m),
         EngineError::Storage(m) => ApiError::InternalError(m),
+        EngineError::Busy(ref ids) => ApiError::RebootBlocked {
+            message: e.to_string(),
+            jobs: ids.iter().map(ToString::to_string).collect(),
+        },
     }
 }
 

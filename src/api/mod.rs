@@ -227,8 +227,10 @@ impl App {
             Endpoint::Health | Endpoint::HealthV1 => {
                 health::reply(health::report(&self.health_inputs(config)))
             }
-            Endpoint::SystemInfo => system::info(config.compat.patch_manager, self.backend_name()),
-            Endpoint::Reboot => system::reboot(),
+            Endpoint::SystemInfo => {
+                system::info(config.compat.patch_manager, self.inventory.as_deref())
+            }
+            Endpoint::Reboot => system::reboot(body, self.engine.as_deref()),
             Endpoint::ServiceStatus { name } => system::service(name),
             Endpoint::ListPackages(_)
             | Endpoint::InstallPackages
@@ -240,7 +242,12 @@ impl App {
                 self.inventory.as_deref(),
                 self.engine.as_deref(),
             ),
-            Endpoint::ListPatches(_) | Endpoint::ApplyPatches => patches::handle(endpoint),
+            Endpoint::ListPatches(_) | Endpoint::ApplyPatches => patches::handle(
+                endpoint,
+                body,
+                self.inventory.as_deref(),
+                self.engine.as_deref(),
+            ),
             Endpoint::ListJobs(_)
             | Endpoint::GetJob { .. }
             | Endpoint::CancelJob { .. }
@@ -290,8 +297,19 @@ impl App {
             path: &req.path,
             status,
             outcome,
+            reason: audit_reason(req).as_deref(),
         });
     }
+}
+
+/// The `reason` a reboot request gives, for the audit log (whatever the request's fate).
+fn audit_reason(req: &Request) -> Option<String> {
+    if req.path != "/api/v1/system/reboot" {
+        return None;
+    }
+    let body: serde_json::Value = serde_json::from_slice(&req.body).ok()?;
+    let reason = body.get("reason")?.as_str()?;
+    Some(reason.chars().take(512).collect())
 }
 
 /// Connections without a client certificate may only reach `GET /health`, and only when
@@ -435,15 +453,25 @@ mod tests {
 
     /// Routes with segments split by hand so tests do not need the URI decoder.
     fn send(f: &Fixture, method: &str, path: &str, authenticated: bool) -> (Response, Value) {
+        send_body(f, method, path, authenticated, b"")
+    }
+
+    fn send_body(
+        f: &Fixture,
+        method: &str,
+        path: &str,
+        authenticated: bool,
+        body: &[u8],
+    ) -> (Response, Value) {
         let segments: Vec<String> = path
             .trim_start_matches('/')
             .split('/')
             .map(str::to_string)
             .collect();
         let routed = router::route(method, path, &segments, &[]);
-        let resp = f
-            .app
-            .handle_routed(&request(method, path), &peer(authenticated), routed);
+        let mut req = request(method, path);
+        req.body = body.to_vec();
+        let resp = f.app.handle_routed(&req, &peer(authenticated), routed);
         let v: Value = serde_json::from_slice(&resp.body).unwrap();
         (resp, v)
     }
@@ -485,9 +513,10 @@ mod tests {
     #[test]
     fn mutations_are_audited_whatever_the_outcome() {
         let f = fixture(test_config());
-        let (resp, v) = send(&f, "POST", "/api/v1/system/reboot", true);
-        assert_eq!(resp.status, 501);
-        assert_eq!(v["error"]["code"], "NOT_IMPLEMENTED");
+        let body = br#"{"delay_seconds":60,"reason":"kernel update"}"#;
+        let (resp, v) = send_body(&f, "POST", "/api/v1/system/reboot", true, body);
+        assert_eq!(resp.status, 503, "no job engine in this fixture");
+        assert_eq!(v["error"]["code"], "SERVICE_UNHEALTHY");
         let (resp, _) = send(&f, "DELETE", "/api/v1/jobs/abc", true);
         assert_eq!(resp.status, 400);
         let (resp, _) = send(&f, "POST", "/api/v1/nowhere", true);
@@ -496,8 +525,10 @@ mod tests {
         assert_eq!(resp.status, 404);
         let lines = audit_lines(&f);
         assert_eq!(lines.len(), 3);
-        assert_eq!(lines[0]["outcome"], "NOT_IMPLEMENTED");
-        assert_eq!(lines[0]["status"], 501);
+        assert_eq!(lines[0]["outcome"], "SERVICE_UNHEALTHY");
+        assert_eq!(lines[0]["status"], 503);
+        assert_eq!(lines[0]["reason"], "kernel update");
+        assert!(lines[1]["reason"].is_null());
         assert_eq!(lines[0]["method"], "POST");
         assert_eq!(lines[0]["path"], "/api/v1/system/reboot");
         assert_eq!(lines[0]["client_subject"], "CN=patch-manager-client");

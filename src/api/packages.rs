@@ -69,7 +69,8 @@ fn submit(engine: Option<&Engine>, request: JobRequest) -> Result<Job, ApiError>
         .map_err(super::jobs::engine_error)
 }
 
-fn need(inventory: Option<&Inventory>) -> Result<&Inventory, ApiError> {
+/// The inventory, or `SERVICE_UNHEALTHY` naming the missing package manager.
+pub fn need(inventory: Option<&Inventory>) -> Result<&Inventory, ApiError> {
     inventory.ok_or_else(|| {
         let mut details = serde_json::Map::new();
         details.insert("package_manager".into(), json!("missing"));

@@ -1,43 +1,416 @@
-//! `/api/v1/patches`: security updates and applying them.
-//!
-//! Advisories and the job engine come in later issues; until then both endpoints validate
-//! their input (in the router) and answer `NOT_IMPLEMENTED`.
+//! `/api/v1/patches`: the patches this host is missing (from the family's advisory data),
+//! those being applied and those applied through this agent, and applying them as a job.
 
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{json, Value};
+
+use super::body::{self, PatchSelection};
 use super::envelope::{ApiError, Reply};
-use super::router::Endpoint;
+use super::jobs::accepted;
+use super::packages::pkg_error;
+use super::router::{Endpoint, PatchQuery, PatchSeverity, PatchSort, PatchStatus, SortOrder};
+use crate::jobs::{Engine, Job, JobRequest, JobStatus, Operation};
+use crate::pkg::advisories::{Advisory, Severity};
+use crate::pkg::inventory::Inventory;
+use crate::timefmt::rfc3339;
 
-/// Answers a patch endpoint.
-pub fn handle(endpoint: &Endpoint) -> Result<Reply, ApiError> {
-    let feature = match endpoint {
-        Endpoint::ListPatches(_) => "the patch list comes with the security advisories",
-        Endpoint::ApplyPatches => "applying patches comes with the job engine",
-        other => {
-            return Err(ApiError::InternalError(format!(
-                "{} routed to the patch handler",
-                other.template()
-            )))
+/// Answers a patch endpoint; `inventory` and `engine` are `None` when no package manager
+/// was found.
+pub fn handle(
+    endpoint: &Endpoint,
+    body: &[u8],
+    inventory: Option<&Inventory>,
+    engine: Option<&Engine>,
+) -> Result<Reply, ApiError> {
+    match endpoint {
+        Endpoint::ListPatches(query) => list(super::packages::need(inventory)?, engine, query),
+        Endpoint::ApplyPatches => apply(super::packages::need(inventory)?, engine, body),
+        other => Err(ApiError::InternalError(format!(
+            "{} routed to the patch handler",
+            other.template()
+        ))),
+    }
+}
+
+/// Where a patch stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Available,
+    Pending,
+    Applied,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Available => "available",
+            Status::Pending => "pending",
+            Status::Applied => "applied",
         }
+    }
+}
+
+/// One row of the list.
+struct Row<'a> {
+    patch: &'a Advisory,
+    status: Status,
+    /// The job applying or having applied it.
+    job: Option<&'a Job>,
+}
+
+/// `GET /api/v1/patches`.
+fn list(
+    inventory: &Inventory,
+    engine: Option<&Engine>,
+    query: &PatchQuery,
+) -> Result<Reply, ApiError> {
+    let snapshot = inventory.advisories().map_err(pkg_error)?;
+    let jobs = engine.map(Engine::list).unwrap_or_default();
+    let mut rows: Vec<Row> = rows(&snapshot.advisories, &jobs)
+        .into_iter()
+        .filter(|r| wanted_status(query.status, r.status))
+        .filter(|r| wanted_severity(query.severity, r.patch.severity))
+        .collect();
+    sort(&mut rows, query.sort, query.order);
+    let security = rows.iter().filter(|r| r.patch.is_security()).count();
+    let needs_reboot = rows.iter().any(|r| r.patch.requires_reboot);
+    let total = rows.len();
+    let page: Vec<Value> = rows
+        .iter()
+        .skip(usize::try_from(query.page.offset).unwrap_or(usize::MAX))
+        .take(query.page.limit as usize)
+        .map(render)
+        .collect();
+    let pending_reboot = inventory.reboot_required().ok().map(|r| r.required);
+    let upgrades = &snapshot.upgrades;
+    Ok(Reply::ok(json!({
+        "patches": page,
+        "total": total,
+        "limit": query.page.limit,
+        "offset": query.page.offset,
+        "security_updates": security,
+        "requires_reboot": needs_reboot,
+        "pending_reboot": pending_reboot,
+        "computed_at": rfc3339(upgrades.computed_at),
+        "metadata_refreshed_at": upgrades.metadata_refreshed_at.map(rfc3339),
+        "metadata_refresh_error": upgrades.refresh_error,
+    })))
+}
+
+/// The current patches (available, or pending when a queued or running job applies them)
+/// and the ones applied by finished jobs that the tool no longer lists.
+fn rows<'a>(current: &'a [Advisory], jobs: &'a [Job]) -> Vec<Row<'a>> {
+    let mut active: HashMap<&str, &Job> = HashMap::new();
+    let mut applied: Vec<(&Advisory, &Job)> = Vec::new();
+    for job in jobs.iter().filter(|j| j.operation == Operation::PatchApply) {
+        let JobRequest::PatchApply { patches, .. } = &job.request else {
+            continue;
+        };
+        for p in patches {
+            if !job.status.is_terminal() {
+                active.entry(p.id.as_str()).or_insert(job);
+            } else if job.status == JobStatus::Completed {
+                applied.push((p, job));
+            }
+        }
+    }
+    let listed: HashSet<&str> = current.iter().map(|a| a.id.as_str()).collect();
+    let mut rows: Vec<Row> = current
+        .iter()
+        .map(|a| match active.get(a.id.as_str()) {
+            Some(job) => Row {
+                patch: a,
+                status: Status::Pending,
+                job: Some(job),
+            },
+            None => Row {
+                patch: a,
+                status: Status::Available,
+                job: None,
+            },
+        })
+        .collect();
+    // Jobs come newest first: the newest application of an id is the one shown.
+    let mut seen: HashSet<&str> = HashSet::new();
+    for (p, job) in applied {
+        if !listed.contains(p.id.as_str()) && seen.insert(p.id.as_str()) {
+            rows.push(Row {
+                patch: p,
+                status: Status::Applied,
+                job: Some(job),
+            });
+        }
+    }
+    rows
+}
+
+/// The default is what can still be applied: a client that applies "everything listed"
+/// must not name patches that are already applied.
+fn wanted_status(filter: Option<PatchStatus>, status: Status) -> bool {
+    match filter.unwrap_or(PatchStatus::Available) {
+        PatchStatus::All => true,
+        PatchStatus::Available => status == Status::Available,
+        PatchStatus::Pending => status == Status::Pending,
+        PatchStatus::Applied => status == Status::Applied,
+    }
+}
+
+fn wanted_severity(filter: Option<PatchSeverity>, severity: Severity) -> bool {
+    match filter.unwrap_or(PatchSeverity::All) {
+        PatchSeverity::All => true,
+        PatchSeverity::Critical => severity == Severity::Critical,
+        PatchSeverity::High => severity == Severity::High,
+        PatchSeverity::Medium => severity == Severity::Medium,
+        PatchSeverity::Low => severity == Severity::Low,
+        PatchSeverity::Unknown => severity == Severity::Unknown,
+    }
+}
+
+/// Sorts by the field asked (default severity), in its natural order unless `order` says:
+/// most severe first, newest first, A to Z. Ties fall back to the id.
+fn sort(rows: &mut [Row], by: Option<PatchSort>, order: Option<SortOrder>) {
+    let by = by.unwrap_or(PatchSort::Severity);
+    let natural = match by {
+        PatchSort::Severity | PatchSort::PublishedDate => SortOrder::Desc,
+        PatchSort::Name => SortOrder::Asc,
     };
-    Err(ApiError::NotImplemented {
-        endpoint: endpoint.template().to_string(),
-        feature: feature.to_string(),
-    })
+    let descending = order.unwrap_or(natural) == SortOrder::Desc;
+    rows.sort_by(|a, b| {
+        let key = match by {
+            PatchSort::Severity => a.patch.severity.cmp(&b.patch.severity),
+            PatchSort::PublishedDate => a.patch.published.cmp(&b.patch.published),
+            PatchSort::Name => a.patch.name.cmp(&b.patch.name),
+        };
+        let key = if descending { key.reverse() } else { key };
+        key.then_with(|| a.patch.id.cmp(&b.patch.id))
+    });
+}
+
+/// One patch: the specification's fields, INTEROP's `current_version`/`available_version`
+/// (of its first package; `packages` lists them all), and where the severity came from.
+fn render(row: &Row) -> Value {
+    let p = row.patch;
+    let first = p.packages.first();
+    let mut v = json!({
+        "id": p.id,
+        "name": p.name,
+        "severity": p.severity.as_str(),
+        "severity_source": p.severity_source,
+        "type": p.kind.as_str(),
+        "security": p.is_security(),
+        "status": row.status.as_str(),
+        "published_date": p.published.map(rfc3339),
+        "description": p.description,
+        "cve_ids": p.cve_ids,
+        "affected_packages": p.packages.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        "packages": p.packages,
+        "current_version": first.map_or("", |a| a.current_version.as_str()),
+        "available_version": first.map_or("", |a| a.available_version.as_str()),
+        "requires_reboot": p.requires_reboot,
+    });
+    if let (Value::Object(m), Some(job)) = (&mut v, row.job) {
+        m.insert("job_id".into(), json!(job.id.to_string()));
+        if row.status == Status::Applied {
+            m.insert("applied_at".into(), json!(job.completed_at.map(rfc3339)));
+        }
+    }
+    v
+}
+
+/// `POST /api/v1/patches/apply`.
+fn apply(inventory: &Inventory, engine: Option<&Engine>, body: &[u8]) -> Result<Reply, ApiError> {
+    let request = body::patch_apply(body)?;
+    let engine = super::jobs::need(engine)?;
+    let backend = inventory.backend();
+    for name in &request.exclude {
+        backend
+            .validate_name(name)
+            .map_err(|e| ApiError::InvalidRequest(format!("options.exclude_packages: {e}")))?;
+    }
+    let snapshot = inventory.advisories().map_err(pkg_error)?;
+    let patches = select(&snapshot.advisories, &request.selection)?;
+    let ids: Vec<String> = patches.iter().map(|p| p.id.clone()).collect();
+    let requires_reboot = patches.iter().any(|p| p.requires_reboot);
+    let job = engine
+        .submit(JobRequest::PatchApply {
+            patches,
+            exclude: request.exclude.clone(),
+            reboot: request.reboot,
+            reboot_delay_seconds: request.reboot_delay_seconds,
+        })
+        .map_err(super::jobs::engine_error)?;
+    Ok(accepted(
+        &job,
+        json!({
+            "patches_count": ids.len(),
+            "patches": ids,
+            "requires_reboot": requires_reboot,
+            "auto_reboot": request.reboot,
+            "reboot_delay_seconds": request.reboot_delay_seconds,
+            "exclude_packages": request.exclude,
+        }),
+    ))
+}
+
+/// The patches a selection names; every id or name must match one.
+fn select(current: &[Advisory], selection: &PatchSelection) -> Result<Vec<Advisory>, ApiError> {
+    let (wanted, by_name) = match selection {
+        PatchSelection::All => return Ok(current.to_vec()),
+        PatchSelection::Ids(ids) => (ids, false),
+        PatchSelection::Names(names) => (names, true),
+    };
+    let mut chosen: Vec<&Advisory> = Vec::new();
+    let mut missing: Vec<&str> = Vec::new();
+    for w in wanted {
+        let hits: Vec<&Advisory> = current
+            .iter()
+            .filter(|a| a.id == *w || (by_name && names_it(a, w)))
+            .collect();
+        if hits.is_empty() {
+            missing.push(w);
+        }
+        for a in hits {
+            if !chosen.iter().any(|c| c.id == a.id) {
+                chosen.push(a);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ApiError::PatchNotFound(missing.join(", ")));
+    }
+    Ok(chosen.into_iter().cloned().collect())
+}
+
+/// The manager sends what it listed as `name`; older clients send package names.
+fn names_it(a: &Advisory, name: &str) -> bool {
+    a.name == name || a.packages.iter().any(|p| p.name == name)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pkg::advisories::{AdvisoryKind, AffectedPackage};
+
+    fn adv(id: &str, sev: Severity, pkgs: &[&str]) -> Advisory {
+        Advisory {
+            id: id.into(),
+            name: format!("{id} title"),
+            kind: AdvisoryKind::Security,
+            severity: sev,
+            severity_source: "updateinfo".into(),
+            published: None,
+            description: String::new(),
+            cve_ids: vec![],
+            packages: pkgs
+                .iter()
+                .map(|n| AffectedPackage {
+                    name: n.to_string(),
+                    current_version: "1.0-1".into(),
+                    available_version: "1.1-1".into(),
+                    arch: None,
+                })
+                .collect(),
+            requires_reboot: false,
+        }
+    }
 
     #[test]
-    fn answers_not_implemented_naming_the_endpoint() {
-        let e = handle(&Endpoint::ApplyPatches).unwrap_err();
-        assert_eq!(e.status(), 501);
-        assert!(e
-            .message()
-            .starts_with("POST /api/v1/patches/apply is not implemented yet"));
+    fn selection_by_id_name_or_package() {
+        let current = vec![
+            adv("A-1", Severity::High, &["lib", "tool"]),
+            adv("A-2", Severity::Low, &["hello"]),
+        ];
+        let ids = |s: &PatchSelection| -> Vec<String> {
+            select(&current, s)
+                .unwrap()
+                .into_iter()
+                .map(|a| a.id)
+                .collect()
+        };
+        assert_eq!(ids(&PatchSelection::All), ["A-1", "A-2"]);
+        assert_eq!(ids(&PatchSelection::Ids(vec!["A-2".into()])), ["A-2"]);
         assert_eq!(
-            handle(&Endpoint::Health).unwrap_err().code(),
-            "INTERNAL_ERROR"
+            ids(&PatchSelection::Names(vec![
+                "tool".into(),
+                "A-1 title".into(),
+                "hello".into()
+            ])),
+            ["A-1", "A-2"]
         );
+        assert!(ids(&PatchSelection::Names(vec![])).is_empty());
+        let e = select(
+            &current,
+            &PatchSelection::Ids(vec!["tool".into(), "X".into()]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "PATCH_NOT_FOUND");
+        assert_eq!(e.status(), 404);
+        assert!(e.message().contains("tool, X"), "{}", e.message());
+    }
+
+    #[test]
+    fn sorting_follows_the_natural_order_unless_told() {
+        let current = vec![
+            adv("B", Severity::Low, &["b"]),
+            adv("A", Severity::Critical, &["a"]),
+            adv("C", Severity::Unknown, &["c"]),
+        ];
+        let order = |by, ord| {
+            let mut rows = rows(&current, &[]);
+            sort(&mut rows, by, ord);
+            rows.iter().map(|r| r.patch.id.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(order(None, None), ["A", "B", "C"]);
+        assert_eq!(order(None, Some(SortOrder::Asc)), ["C", "B", "A"]);
+        assert_eq!(order(Some(PatchSort::Name), None), ["A", "B", "C"]);
+        assert_eq!(
+            order(Some(PatchSort::Name), Some(SortOrder::Desc)),
+            ["C", "B", "A"]
+        );
+    }
+
+    #[test]
+    fn filters() {
+        assert!(wanted_status(None, Status::Available));
+        assert!(!wanted_status(None, Status::Applied));
+        assert!(wanted_status(Some(PatchStatus::All), Status::Applied));
+        assert!(wanted_status(Some(PatchStatus::Pending), Status::Pending));
+        assert!(!wanted_status(
+            Some(PatchStatus::Pending),
+            Status::Available
+        ));
+        assert!(wanted_severity(None, Severity::Unknown));
+        assert!(wanted_severity(Some(PatchSeverity::High), Severity::High));
+        assert!(!wanted_severity(
+            Some(PatchSeverity::High),
+            Severity::Critical
+        ));
+        assert!(wanted_severity(
+            Some(PatchSeverity::Unknown),
+            Severity::Unknown
+        ));
+    }
+
+    #[test]
+    fn rendering_carries_both_shapes() {
+        let mut a = adv("LPA-1", Severity::Critical, &["lpa-lib"]);
+        a.cve_ids = vec!["CVE-2026-0002".into()];
+        a.requires_reboot = true;
+        let v = render(&Row {
+            patch: &a,
+            status: Status::Available,
+            job: None,
+        });
+        assert_eq!(v["id"], "LPA-1");
+        assert_eq!(v["severity"], "critical");
+        assert_eq!(v["status"], "available");
+        assert_eq!(v["affected_packages"], json!(["lpa-lib"]));
+        assert_eq!(v["current_version"], "1.0-1");
+        assert_eq!(v["available_version"], "1.1-1");
+        assert_eq!(v["requires_reboot"], true);
+        assert_eq!(v["description"], "");
+        assert!(v["published_date"].is_null());
+        assert_eq!(v["severity_source"], "updateinfo");
     }
 }

@@ -192,6 +192,8 @@ query_enum!(
         Medium = "medium",
         /// Low only.
         Low = "low",
+        /// No source gave a severity.
+        Unknown = "unknown",
         /// Any severity.
         All = "all",
     }
@@ -307,8 +309,8 @@ pub struct PatchQuery {
     pub page: Page,
     /// `sort` field.
     pub sort: Option<PatchSort>,
-    /// `order`, default ascending.
-    pub order: SortOrder,
+    /// `order`; when absent, the sort's natural order (most severe, newest, or A-Z first).
+    pub order: Option<SortOrder>,
 }
 
 /// Query of `GET /api/v1/jobs`.
@@ -520,7 +522,7 @@ fn patch_query(query: &[(String, String)]) -> Result<PatchQuery, ApiError> {
         status: q.one_of("status", PatchStatus::ALL)?,
         page: q.page()?,
         sort: q.one_of("sort", PatchSort::ALL)?,
-        order: q.one_of("order", SortOrder::ALL)?.unwrap_or(SortOrder::Asc),
+        order: q.one_of("order", SortOrder::ALL)?,
     })
 }
 
@@ -752,7 +754,7 @@ mod tests {
                     status: None,
                     page: Page::default(),
                     sort: None,
-                    order: SortOrder::Asc,
+                    order: None,
                 }),
             ),
             (
@@ -977,7 +979,10 @@ mod tests {
         assert_eq!(q.status, Some(PatchStatus::Available));
         assert_eq!(q.sort, Some(PatchSort::PublishedDate));
         let m = invalid_message(rq("GET", "/api/v1/patches", &[("severity", "urgent")]));
-        assert!(m.contains("critical, high, medium, low, all"), "{m}");
+        assert!(
+            m.contains("critical, high, medium, low, unknown, all"),
+            "{m}"
+        );
 
         let e = rq(
             "GET",

@@ -4,6 +4,8 @@
 use serde_json::{json, Map, Value};
 
 use super::envelope::{ApiError, Reply};
+use crate::jobs::{Engine, JobRequest};
+use crate::pkg::inventory::Inventory;
 use crate::system::info::SystemInfo;
 use crate::system::services::{self, ServiceError, ServiceStatus};
 use crate::timefmt::rfc3339;
@@ -11,13 +13,24 @@ use crate::timefmt::rfc3339;
 /// The API version reported by `system/info`.
 pub const API_VERSION: &str = "1.0.0";
 
-/// `GET /api/v1/system/info` on this host.
-pub fn info(
-    compat_patch_manager: bool,
-    package_manager: Option<&'static str>,
-) -> Result<Reply, ApiError> {
+/// `GET /api/v1/system/info` on this host; `pending_reboot` comes from the backend's own
+/// reboot signal when there is a backend.
+pub fn info(compat_patch_manager: bool, inventory: Option<&Inventory>) -> Result<Reply, ApiError> {
     let mut facts = crate::system::info::gather();
-    facts.package_manager = package_manager;
+    if let Some(inv) = inventory {
+        facts.package_manager = Some(inv.backend().kind().name());
+        match inv.reboot_required() {
+            Ok(r) => {
+                facts.pending_reboot = r.required;
+                facts.pending_reboot_reason = r.reason;
+                facts.pending_reboot_packages = r.packages;
+            }
+            Err(e) => {
+                facts.pending_reboot = false;
+                facts.pending_reboot_reason = format!("cannot tell: {e}");
+            }
+        }
+    }
     Ok(Reply::ok(render_info(&facts, compat_patch_manager)))
 }
 
@@ -59,16 +72,40 @@ pub fn render_info(facts: &SystemInfo, compat: bool) -> Value {
     data.insert("os_version".into(), json!(os.short_version()));
     data.insert("architecture".into(), json!(facts.architecture));
     data.insert("pending_reboot".into(), json!(facts.pending_reboot));
+    data.insert(
+        "pending_reboot_reason".into(),
+        json!(facts.pending_reboot_reason),
+    );
+    data.insert(
+        "pending_reboot_packages".into(),
+        json!(facts.pending_reboot_packages),
+    );
     data.insert("kernel_release".into(), json!(facts.kernel_release));
     Value::Object(data)
 }
 
-/// `POST /api/v1/system/reboot`: answered once the job engine exists.
-pub fn reboot() -> Result<Reply, ApiError> {
-    Err(ApiError::NotImplemented {
-        endpoint: "POST /api/v1/system/reboot".into(),
-        feature: "reboot scheduling comes with the job engine".into(),
-    })
+/// `POST /api/v1/system/reboot`: a reboot job scheduled `delay_seconds` from now.
+pub fn reboot(body: &[u8], engine: Option<&Engine>) -> Result<Reply, ApiError> {
+    let request = super::body::reboot(body)?;
+    let engine = super::jobs::need(engine)?;
+    let delay = time::Duration::seconds(i64::try_from(request.delay_seconds).unwrap_or(i64::MAX));
+    let scheduled_at = time::OffsetDateTime::now_utc() + delay;
+    let job = engine
+        .submit(JobRequest::Reboot {
+            scheduled_at,
+            force: request.force,
+            reason: request.reason.clone(),
+        })
+        .map_err(super::jobs::engine_error)?;
+    Ok(super::jobs::accepted(
+        &job,
+        json!({
+            "scheduled_at": rfc3339(scheduled_at),
+            "delay_seconds": request.delay_seconds,
+            "force": request.force,
+            "reason": request.reason,
+        }),
+    ))
 }
 
 /// `GET /api/v1/system/services/{name}` on this host.
@@ -130,6 +167,8 @@ mod tests {
             last_boot: Some(time::macros::datetime!(2026-04-01 00:00:00 UTC)),
             package_manager: Some("apt"),
             pending_reboot: true,
+            pending_reboot_reason: "/run/reboot-required present".into(),
+            pending_reboot_packages: vec!["linux-image-generic".into()],
         }
     }
 
@@ -179,9 +218,12 @@ mod tests {
 
     #[test]
     fn live_info_has_this_hosts_architecture() {
-        let v = info(true, Some("pacman")).unwrap();
+        let v = info(true, None).unwrap();
         assert_eq!(v.status, 200);
-        assert_eq!(v.data["package_manager"], "pacman");
+        assert!(v.data["package_manager"].is_null());
+        assert!(v.data["pending_reboot_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no package backend")));
         assert_eq!(v.data["architecture"], std::env::consts::ARCH);
         assert!(v.data["kernel"].as_str().is_some_and(|k| !k.is_empty()));
     }
@@ -217,11 +259,11 @@ mod tests {
     }
 
     #[test]
-    fn reboot_is_not_implemented_yet() {
-        let e = reboot().unwrap_err();
-        assert_eq!(e.status(), 501);
-        assert!(e
-            .message()
-            .starts_with("POST /api/v1/system/reboot is not implemented yet"));
+    fn reboot_checks_its_body_before_the_engine() {
+        let e = reboot(br#"{"delay_seconds":"soon"}"#, None).unwrap_err();
+        assert_eq!(e.code(), "INVALID_REQUEST");
+        assert!(e.message().contains("delay_seconds"), "{}", e.message());
+        let e = reboot(br#"{"delay_seconds":5}"#, None).unwrap_err();
+        assert_eq!(e.status(), 503);
     }
 }

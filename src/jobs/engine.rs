@@ -9,7 +9,7 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -17,15 +17,20 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::events::{Events, JobEvent};
-use super::model::{Change, Job, JobError, JobRequest, JobResult, JobStatus, NotRestorable};
+use super::model::{
+    Change, Job, JobError, JobRequest, JobResult, JobStatus, NotRestorable, Operation,
+};
 use super::rollback::{check_restorable, steps_from, targets, RollbackCache};
 use super::store::{current_boot_id, expired, recover, Store, AGENT_RESTARTED};
+use crate::pkg::advisories::Advisory;
 use crate::pkg::inventory::Inventory;
 use crate::pkg::runner::{Cancel, Stream};
 use crate::pkg::{
-    Exec, InstallOptions, InstalledPackage, PackageManager, PackageSpec, PkgError, RemoveOptions,
-    RestoreStep,
+    advisory_targets, Exec, InstallOptions, InstalledPackage, PackageManager, PackageSpec,
+    PkgError, RemoveOptions, RestoreStep,
 };
+
+mod reboot;
 
 /// Progress events of one job are sent at most this often (status changes always go out).
 const PROGRESS_EVENT_INTERVAL: Duration = Duration::from_millis(200);
@@ -68,11 +73,16 @@ pub struct EngineSettings {
     pub rollback_cache_path: PathBuf,
     /// Size bound of that cache.
     pub rollback_cache_max_bytes: u64,
+    /// The reboot command of reboot jobs (`system.reboot_command`).
+    pub reboot_command: Vec<String>,
 }
 
 impl EngineSettings {
-    /// The settings of the `jobs.*` configuration.
-    pub fn from_config(c: &crate::config::JobsConfig) -> Self {
+    /// The settings of the `jobs.*` and `system.*` configuration.
+    pub fn from_config(
+        c: &crate::config::JobsConfig,
+        system: &crate::config::SystemConfig,
+    ) -> Self {
         EngineSettings {
             storage_path: c.storage_path.clone(),
             max_concurrent: c.max_concurrent,
@@ -84,6 +94,7 @@ impl EngineSettings {
             cancel_grace: Duration::from_secs(c.cancel_grace_seconds),
             rollback_cache_path: c.rollback_cache_path.clone(),
             rollback_cache_max_bytes: c.rollback_cache_max_mb.saturating_mul(1024 * 1024),
+            reboot_command: system.reboot_argv(),
         }
     }
 }
@@ -104,6 +115,8 @@ pub enum EngineError {
     NotRollbackable(String),
     /// Job records could not be written, or the engine is stopping.
     Storage(String),
+    /// A reboot without `force` while package jobs are pending or running (retryable).
+    Busy(Vec<Uuid>),
 }
 
 impl std::fmt::Display for EngineError {
@@ -117,6 +130,14 @@ impl std::fmt::Display for EngineError {
             EngineError::Pkg(e) => write!(f, "{e}"),
             EngineError::NotRollbackable(m) => write!(f, "{m}"),
             EngineError::Storage(m) => write!(f, "job storage: {m}"),
+            EngineError::Busy(ids) => {
+                let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+                write!(
+                    f,
+                    "package job(s) {} pending or running; reboot when they are done, or set force",
+                    ids.join(", ")
+                )
+            }
         }
     }
 }
@@ -247,6 +268,7 @@ fn now() -> OffsetDateTime {
 /// The package operation a job performs.
 enum Action {
     Install(Vec<PackageSpec>, InstallOptions),
+    Apply(Vec<Advisory>, Vec<String>),
     Remove(Vec<String>, RemoveOptions),
     Restore(Vec<RestoreStep>),
 }
@@ -309,6 +331,8 @@ pub struct Engine {
     queue: Mutex<Option<Sender<Uuid>>>,
     txn: TxnLock,
     accepting: AtomicBool,
+    // Reboot jobs wait out their delay on their own thread, which needs the engine.
+    me: Weak<Engine>,
 }
 
 impl Engine {
@@ -338,7 +362,8 @@ impl Engine {
         );
         cache.remove_orphans(&|id| jobs.contains_key(id));
         let (tx, rx) = crossbeam_channel::bounded(settings.max_queued.max(1));
-        let engine = Arc::new(Engine {
+        let engine = Arc::new_cyclic(|me| Engine {
+            me: me.clone(),
             settings,
             inventory,
             events,
@@ -367,8 +392,16 @@ impl Engine {
     /// pending job.
     pub fn submit(&self, request: JobRequest) -> Result<Job, EngineError> {
         self.check_accepting()?;
-        if let JobRequest::Rollback { original } = request {
-            return self.rollback(&original);
+        match &request {
+            JobRequest::Rollback { original } => return self.rollback(original),
+            JobRequest::Reboot { force, .. } => {
+                let active = self.active_package_jobs();
+                if !force && !active.is_empty() {
+                    return Err(EngineError::Busy(active));
+                }
+                return self.schedule(Job::new(Uuid::new_v4(), request, now()));
+            }
+            _ => {}
         }
         // The checks ask the package tool, which waits for the lock a running transaction
         // holds (rpm, zypp): then only the grammar is checked now, and the job checks the
@@ -379,6 +412,18 @@ impl Engine {
             self.precheck(&request)?;
         }
         self.enqueue(Job::new(Uuid::new_v4(), request, now()))
+    }
+
+    /// Package jobs (every operation but reboot) pending or running, oldest first.
+    pub fn active_package_jobs(&self) -> Vec<Uuid> {
+        let mut active: Vec<(OffsetDateTime, Uuid)> = self
+            .table()
+            .values()
+            .filter(|e| e.job.operation != Operation::Reboot && !e.job.status.is_terminal())
+            .map(|e| (e.job.created_at, e.job.id))
+            .collect();
+        active.sort();
+        active.into_iter().map(|(_, id)| id).collect()
     }
 
     /// A snapshot of one job.
@@ -530,7 +575,13 @@ impl Engine {
                 backend.validate_name(name)?;
                 Vec::new()
             }
-            JobRequest::Rollback { .. } => Vec::new(),
+            JobRequest::PatchApply { exclude, .. } => {
+                for name in exclude {
+                    backend.validate_name(name)?;
+                }
+                Vec::new()
+            }
+            JobRequest::Reboot { .. } | JobRequest::Rollback { .. } => Vec::new(),
         };
         for spec in specs {
             backend.validate_name(&spec.name)?;
@@ -568,21 +619,47 @@ impl Engine {
                     return Err(PkgError::NotFound(name.clone()).into());
                 }
             }
-            JobRequest::Rollback { .. } => {}
+            JobRequest::PatchApply { .. } => self.validate(request)?,
+            JobRequest::Reboot { .. } | JobRequest::Rollback { .. } => {}
         }
         Ok(())
     }
 
-    fn enqueue(&self, mut job: Job) -> Result<Job, EngineError> {
+    /// Records a reboot job and starts the thread that waits out its delay.
+    fn schedule(&self, job: Job) -> Result<Job, EngineError> {
+        let job = self.admit(job)?;
+        let engine = self.me.upgrade().ok_or_else(|| {
+            EngineError::Storage("the agent is shutting down; no new jobs are accepted".into())
+        })?;
+        let id = job.id;
+        let spawned = std::thread::Builder::new()
+            .name("reboot-job".into())
+            .spawn(move || engine.run_reboot(&id));
+        if let Err(e) = spawned {
+            self.change(&id, |j| {
+                fail_not_started(j, &format!("cannot start the reboot timer: {e}"))
+            });
+        }
+        Ok(job)
+    }
+
+    fn enqueue(&self, job: Job) -> Result<Job, EngineError> {
+        self.admit(job)
+    }
+
+    /// Writes a new job's first record and makes it known, after handing it to the worker
+    /// queue unless it is a reboot (the record is deleted again when the queue refuses it).
+    fn admit(&self, mut job: Job) -> Result<Job, EngineError> {
         job.revision = 1;
         job.note("info", format!("{} job submitted", job.operation.as_str()));
         self.store
             .save(&job)
             .map_err(|e| EngineError::Storage(e.to_string()))?;
         let mut table = self.table();
-        let sent = match relock(&self.queue).as_ref() {
-            Some(tx) => tx.try_send(job.id),
-            None => Err(TrySendError::Disconnected(job.id)),
+        let sent = match (relock(&self.queue).as_ref(), job.operation) {
+            (Some(_), Operation::Reboot) => Ok(()),
+            (Some(tx), _) => tx.try_send(job.id),
+            (None, _) => Err(TrySendError::Disconnected(job.id)),
         };
         match sent {
             Ok(()) => {}
@@ -723,8 +800,16 @@ impl Engine {
         let Some((request, cancel)) = self.begin(id) else {
             return;
         };
-        let outcome = self.execute(id, &request, &cancel);
+        let mut outcome = self.execute(id, &request, &cancel);
+        let mut reboot_after = None;
+        if let JobRequest::PatchApply { .. } = &request {
+            patch_error_code(&mut outcome);
+            reboot_after = self.reboot_after_patches(id, &request, &outcome);
+        }
         self.conclude(id, outcome);
+        if let Some(delay) = reboot_after {
+            self.schedule_follow_up_reboot(id, delay);
+        }
         self.apply_retention();
     }
 
@@ -935,7 +1020,23 @@ impl Engine {
                 action: Action::Remove(vec![name.clone()], *options),
                 not_restorable: Vec::new(),
             },
+            JobRequest::PatchApply {
+                patches, exclude, ..
+            } => Plan {
+                wants: advisory_targets(patches, exclude)
+                    .into_iter()
+                    .map(|p| (p.name, Want::Changed))
+                    .collect(),
+                action: Action::Apply(patches.clone(), exclude.clone()),
+                not_restorable: Vec::new(),
+            },
             JobRequest::Rollback { original } => self.plan_rollback(id, original, backend)?,
+            JobRequest::Reboot { .. } => {
+                return Err(Box::new(Outcome::failed(
+                    JobStatus::Failed,
+                    JobError::new("INTERNAL_ERROR", "a reboot job reached a package worker"),
+                )))
+            }
         };
         Ok(plan)
     }
@@ -1075,6 +1176,15 @@ impl Engine {
         };
         match action {
             Action::Install(specs, options) => backend.install(specs, options, &mut exec),
+            // An empty selection must not reach the tool: `dnf upgrade` without an
+            // advisory means everything.
+            Action::Apply(patches, exclude) if advisory_targets(patches, exclude).is_empty() => {
+                self.note(id, "info", "no package to update: nothing applied");
+                Ok(())
+            }
+            Action::Apply(patches, exclude) => {
+                backend.apply_advisories(patches, exclude, &mut exec)
+            }
             Action::Remove(names, options) => backend.remove(names, options, &mut exec),
             Action::Restore(steps) => backend.restore(steps, &mut exec),
         }
@@ -1154,6 +1264,16 @@ impl Engine {
             log::info!("job {id} deleted by retention");
             self.store.delete(&id);
             self.cache.remove(&id);
+        }
+    }
+}
+
+/// A failed patch job reports `PATCH_APPLY_ERROR` with the tool's reason (cancel and
+/// timeout keep their own codes).
+fn patch_error_code(o: &mut Outcome) {
+    if o.status == JobStatus::Failed {
+        if let Some(e) = &mut o.error {
+            e.code = "PATCH_APPLY_ERROR".to_string();
         }
     }
 }
@@ -1606,6 +1726,7 @@ mod tests {
             cancel_grace: Duration::from_millis(100),
             rollback_cache_path: dir.join("rollback"),
             rollback_cache_max_bytes: 1 << 20,
+            reboot_command: vec![reboot_script(&dir).display().to_string(), "--now".into()],
         };
         tune(&mut settings);
         let fake = Fake::new(&dir);
@@ -1630,6 +1751,55 @@ mod tests {
 
     fn rig() -> Rig {
         rig_with(|_| {})
+    }
+
+    /// A stand-in reboot command: appends its arguments to `reboots` beside itself, or
+    /// fails when a file `reboot-fails` is there.
+    fn reboot_script(dir: &std::path::Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("reboot.sh");
+        let script = "#!/bin/sh\nd=$(dirname \"$0\")\n[ -e \"$d/reboot-fails\" ] && { echo 'reboot: refused' >&2; exit 3; }\necho \"$*\" >> \"$d/reboots\"\n";
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn reboots(r: &Rig) -> Vec<String> {
+        std::fs::read_to_string(r.dir.join("reboots"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    fn reboot_in(delay: Duration, force: bool) -> JobRequest {
+        JobRequest::Reboot {
+            scheduled_at: now() + delay,
+            force,
+            reason: Some("maintenance".into()),
+        }
+    }
+
+    fn patch(id: &str, name: &str, from: &str, to: &str, reboot: bool) -> Advisory {
+        let mut a = crate::pkg::advisories::plain_update(&crate::pkg::Upgrade {
+            name: name.into(),
+            current_version: from.into(),
+            available_version: to.into(),
+            arch: None,
+            origins: Vec::new(),
+        });
+        a.id = id.into();
+        a.requires_reboot = reboot;
+        a
+    }
+
+    fn apply(patches: Vec<Advisory>, exclude: &[&str], reboot: bool) -> JobRequest {
+        JobRequest::PatchApply {
+            patches,
+            exclude: exclude.iter().map(|s| s.to_string()).collect(),
+            reboot,
+            reboot_delay_seconds: 0,
+        }
     }
 
     impl Rig {
@@ -2280,11 +2450,171 @@ mod tests {
             cancel_grace_seconds: 3,
             ..crate::config::JobsConfig::default()
         };
-        let s = EngineSettings::from_config(&c);
+        let system = crate::config::SystemConfig {
+            reboot_command: vec!["/sbin/reboot".into()],
+        };
+        let s = EngineSettings::from_config(&c, &system);
+        assert_eq!(s.reboot_command, ["/sbin/reboot"]);
         assert_eq!(s.timeout, Duration::from_secs(7));
         assert_eq!(s.rollback_cache_max_bytes, 2 * 1024 * 1024);
         assert_eq!(s.cancel_grace, Duration::from_secs(3));
         assert_eq!(s.max_concurrent, c.max_concurrent);
         assert_eq!(s.storage_path, c.storage_path);
+    }
+
+    #[test]
+    fn a_reboot_waits_for_its_time_then_runs_the_command() {
+        let r = rig();
+        let job = r
+            .engine
+            .submit(reboot_in(Duration::from_millis(1500), false))
+            .unwrap();
+        let JobRequest::Reboot { scheduled_at, .. } = job.request else {
+            panic!("{:?}", job.request)
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(r.engine.get(&job.id).unwrap().status, JobStatus::Pending);
+        assert!(reboots(&r).is_empty());
+        let done = r.wait_for(&job.id, "the reboot", |j| j.status.is_terminal());
+        assert_eq!(done.status, JobStatus::Completed, "{:?}", messages(&done));
+        assert_eq!(reboots(&r), ["--now"]);
+        // Never before the scheduled time: the job started at or after it.
+        assert!(done.started_at.unwrap() >= scheduled_at);
+        assert!(messages(&done)
+            .iter()
+            .any(|m| m.starts_with("running the reboot command: ")));
+        assert_eq!(done.detail_json()["reason"], "maintenance");
+    }
+
+    #[test]
+    fn a_cancelled_reboot_never_runs() {
+        let r = rig();
+        let job = r
+            .engine
+            .submit(reboot_in(Duration::from_millis(700), false))
+            .unwrap();
+        let out = r.engine.cancel(&job.id).unwrap();
+        assert_eq!(out.current_status, Some(JobStatus::Cancelled));
+        std::thread::sleep(Duration::from_millis(1200));
+        assert!(reboots(&r).is_empty());
+        assert_eq!(r.engine.get(&job.id).unwrap().status, JobStatus::Cancelled);
+    }
+
+    #[test]
+    fn a_reboot_is_refused_during_package_jobs_unless_forced() {
+        let r = rig();
+        r.fake.hang.store(true, Ordering::SeqCst);
+        let busy = r.engine.submit(install(&[("c", None)])).unwrap();
+        r.wait_in_tool("install");
+        match r.engine.submit(reboot_in(Duration::ZERO, false)) {
+            Err(EngineError::Busy(ids)) => assert_eq!(ids, vec![busy.id]),
+            other => panic!("{other:?}"),
+        }
+        let forced = r.engine.submit(reboot_in(Duration::ZERO, true)).unwrap();
+        let done = r.wait_done(&forced.id);
+        assert_eq!(done.status, JobStatus::Completed);
+        assert_eq!(reboots(&r), ["--now"]);
+        assert!(messages(&done).iter().any(|m| m.contains(&format!(
+            "forced: rebooting while package job(s) {}",
+            busy.id
+        ))));
+        assert_eq!(r.engine.get(&busy.id).unwrap().status, JobStatus::Running);
+        r.fake.hang.store(false, Ordering::SeqCst);
+        r.wait_done(&busy.id);
+    }
+
+    #[test]
+    fn a_failing_reboot_command_is_a_reboot_error() {
+        let r = rig();
+        std::fs::write(r.dir.join("reboot-fails"), b"").unwrap();
+        let job = r.run(reboot_in(Duration::ZERO, false));
+        assert_eq!(job.status, JobStatus::Failed);
+        let e = job.error.unwrap();
+        assert_eq!(e.code, "SYSTEM_REBOOT_ERROR");
+        assert!(
+            e.message
+                .contains("failed with exit code 3: reboot: refused"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_patch_job_updates_its_packages_and_keeps_rollback_data() {
+        let r = rig();
+        let job = r.run(apply(
+            vec![patch("ADV-1", "a", "1", "2", false)],
+            &[],
+            false,
+        ));
+        assert_eq!(job.status, JobStatus::Completed, "{:?}", messages(&job));
+        assert_eq!(job.changes, vec![change("a", Some("1"), Some("2"))]);
+        assert_eq!(job.packages, vec!["a"]);
+        assert_eq!(job.saved.len(), 1);
+        assert_eq!(job.detail_json()["patches"], serde_json::json!(["ADV-1"]));
+        assert!(job.follow_up.is_none());
+        let back = r.engine.rollback(&job.id).unwrap();
+        assert_eq!(r.wait_done(&back.id).status, JobStatus::Completed);
+        assert_eq!(r.fake.version("a").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn excluded_and_empty_selections_leave_the_tool_alone() {
+        let r = rig();
+        let job = r.run(apply(
+            vec![patch("ADV-1", "a", "1", "2", false)],
+            &["a"],
+            false,
+        ));
+        assert_eq!(job.status, JobStatus::Completed);
+        assert!(job.changes.is_empty());
+        let job = r.run(apply(Vec::new(), &[], true));
+        assert_eq!(job.status, JobStatus::Completed);
+        assert_eq!(r.fake.called("install"), 0);
+        assert!(messages(&job)
+            .iter()
+            .any(|m| m == "no package to update: nothing applied"));
+        assert!(job.follow_up.is_none());
+    }
+
+    #[test]
+    fn a_failed_patch_job_is_a_patch_apply_error() {
+        let r = rig();
+        *r.fake.fail.lock().unwrap() = Some(Fail::Tool);
+        let job = r.run(apply(vec![patch("ADV-1", "a", "1", "2", true)], &[], true));
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.error.unwrap().code, "PATCH_APPLY_ERROR");
+        assert!(
+            job.follow_up.is_none(),
+            "no reboot after a failed application"
+        );
+    }
+
+    #[test]
+    fn a_patch_that_needs_a_reboot_schedules_one_when_allowed() {
+        let r = rig();
+        let job = r.run(apply(vec![patch("ADV-1", "a", "1", "2", true)], &[], true));
+        assert_eq!(job.status, JobStatus::Completed);
+        let follow = r
+            .wait_for(&job.id, "the follow-up", |j| j.follow_up.is_some())
+            .follow_up
+            .unwrap();
+        let reboot = r.wait_done(&follow);
+        assert_eq!(reboot.operation, Operation::Reboot);
+        assert_eq!(reboot.status, JobStatus::Completed);
+        assert_eq!(reboots(&r), ["--now"]);
+        assert_eq!(
+            reboot.detail_json()["reason"],
+            format!("requested by patch job {}", job.id)
+        );
+        // Not asked to reboot, or nothing needs it: no reboot job.
+        let quiet = r.run(apply(vec![patch("ADV-2", "b", "1", "1", true)], &[], false));
+        assert!(quiet.follow_up.is_none());
+        let unneeded = r.run(apply(vec![patch("ADV-3", "a", "2", "2", false)], &[], true));
+        assert!(unneeded.follow_up.is_none());
+        assert!(messages(&unneeded)
+            .iter()
+            .any(|m| m.starts_with("no reboot needed (apt has no reboot signal)")));
+        assert_eq!(reboots(&r).len(), 1);
     }
 }

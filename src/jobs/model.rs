@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::pkg::{InstallOptions, PackageSpec, RemoveOptions, SavedPackage};
+use crate::pkg::advisories::Advisory;
+use crate::pkg::{advisory_targets, InstallOptions, PackageSpec, RemoveOptions, SavedPackage};
 use crate::timefmt::rfc3339;
 
 /// Most bytes of log text rendered into a job's `output` field (the newest output is kept).
@@ -136,6 +137,30 @@ pub enum JobRequest {
         /// Removal switches.
         options: RemoveOptions,
     },
+    /// Apply security patches (resolved against the advisories when submitted).
+    PatchApply {
+        /// The patches, as listed when the job was submitted.
+        patches: Vec<Advisory>,
+        /// Packages left out of the application.
+        #[serde(default)]
+        exclude: Vec<String>,
+        /// Reboot after applying when a patch or the host asks for it.
+        #[serde(default)]
+        reboot: bool,
+        /// Delay of that reboot.
+        #[serde(default)]
+        reboot_delay_seconds: u64,
+    },
+    /// Reboot the host at `scheduled_at` by running the configured reboot command.
+    Reboot {
+        /// When the command runs.
+        #[serde(with = "time_text")]
+        scheduled_at: OffsetDateTime,
+        /// Reboot even while package jobs are pending or running.
+        force: bool,
+        /// Why, as given by the requester (also in the audit log).
+        reason: Option<String>,
+    },
     /// Undo what another job changed.
     Rollback {
         /// The job whose changes are undone.
@@ -151,6 +176,8 @@ impl JobRequest {
             JobRequest::Install { .. } => Operation::Install,
             JobRequest::Update { .. } => Operation::Update,
             JobRequest::Remove { .. } => Operation::Remove,
+            JobRequest::PatchApply { .. } => Operation::PatchApply,
+            JobRequest::Reboot { .. } => Operation::Reboot,
             JobRequest::Rollback { .. } => Operation::Rollback,
         }
     }
@@ -163,7 +190,13 @@ impl JobRequest {
             }
             JobRequest::Update { package, .. } => vec![package.name.clone()],
             JobRequest::Remove { name, .. } => vec![name.clone()],
-            JobRequest::Rollback { .. } => Vec::new(),
+            JobRequest::PatchApply {
+                patches, exclude, ..
+            } => advisory_targets(patches, exclude)
+                .into_iter()
+                .map(|p| p.name)
+                .collect(),
+            JobRequest::Reboot { .. } | JobRequest::Rollback { .. } => Vec::new(),
         }
     }
 }
@@ -297,6 +330,9 @@ pub struct Job {
     /// Rollback jobs: the job being undone.
     #[serde(with = "opt_uuid_text", default)]
     pub original_job_id: Option<Uuid>,
+    /// Patch jobs: the reboot job they scheduled.
+    #[serde(with = "opt_uuid_text", default)]
+    pub follow_up: Option<Uuid>,
     /// Its log, the package tool's output included (capped).
     #[serde(default)]
     pub logs: Vec<LogLine>,
@@ -335,6 +371,7 @@ impl Job {
             changes: Vec::new(),
             error: None,
             original_job_id: None,
+            follow_up: None,
             logs: Vec::new(),
             saved: Vec::new(),
             boot_id: None,
@@ -506,6 +543,38 @@ impl Job {
             JobRequest::Remove { name, options } => {
                 vec![("package", json!(name)), ("purge", json!(options.purge))]
             }
+            JobRequest::PatchApply {
+                patches,
+                exclude,
+                reboot,
+                reboot_delay_seconds,
+            } => vec![
+                (
+                    "patches",
+                    json!(patches.iter().map(|p| p.id.clone()).collect::<Vec<_>>()),
+                ),
+                ("patches_count", json!(patches.len())),
+                ("exclude_packages", json!(exclude)),
+                (
+                    "requires_reboot",
+                    json!(patches.iter().any(|p| p.requires_reboot)),
+                ),
+                ("auto_reboot", json!(reboot)),
+                ("reboot_delay_seconds", json!(reboot_delay_seconds)),
+                (
+                    "reboot_job_id",
+                    json!(self.follow_up.map(|u| u.to_string())),
+                ),
+            ],
+            JobRequest::Reboot {
+                scheduled_at,
+                force,
+                reason,
+            } => vec![
+                ("scheduled_at", json!(rfc3339(*scheduled_at))),
+                ("force", json!(force)),
+                ("reason", json!(reason)),
+            ],
             JobRequest::Rollback { original } => {
                 let id = self.original_job_id.unwrap_or(*original);
                 vec![("original_job_id", json!(id.to_string()))]

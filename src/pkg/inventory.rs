@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
+use super::advisories::{Advisory, FeedSettings, RebootRequired};
 use super::{InstalledPackage, PackageDetails, PackageManager, PkgError, Upgrade};
 use crate::watch::{stamps_of, FileStamp};
 
@@ -42,6 +43,33 @@ struct RefreshState {
     snapshot: Option<UpgradeSnapshot>,
 }
 
+/// The patches over one upgradable snapshot.
+#[derive(Clone, Debug)]
+pub struct AdvisorySnapshot {
+    /// Every patch, security or not.
+    pub advisories: Arc<Vec<Advisory>>,
+    /// The upgradable set they were computed over.
+    pub upgrades: UpgradeSnapshot,
+}
+
+/// Patches computed over the upgrades of `computed_at` and the feed file at `feed`.
+struct AdvisoryCache {
+    computed_at: OffsetDateTime,
+    feed: Option<FileStamp>,
+    advisories: Arc<Vec<Advisory>>,
+}
+
+/// The reboot signal, with the database stamps it was read under.
+struct RebootCache {
+    stamps: Vec<Option<FileStamp>>,
+    at: Instant,
+    value: RebootRequired,
+}
+
+/// A reboot signal is asked again after this long even when the database did not change
+/// (a marker file may appear without a package change, e.g. after a firmware update).
+const REBOOT_SIGNAL_MAX_AGE: Duration = Duration::from_secs(30);
+
 /// The cached inventory over one backend.
 pub struct Inventory {
     backend: Arc<dyn PackageManager>,
@@ -51,6 +79,9 @@ pub struct Inventory {
     // One lock for refresh + compute: concurrent requests wait for one computation
     // (single flight) instead of running the tool several times at once.
     upgrades: Mutex<RefreshState>,
+    feed: FeedSettings,
+    advisories: Mutex<Option<AdvisoryCache>>,
+    reboot: Mutex<Option<RebootCache>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -68,7 +99,66 @@ impl Inventory {
             db_paths,
             installed: Mutex::new(None),
             upgrades: Mutex::new(RefreshState::default()),
+            feed: FeedSettings::default(),
+            advisories: Mutex::new(None),
+            reboot: Mutex::new(None),
         }
+    }
+
+    /// Reads advisories from this feed (families with feeds: apt, apk, pacman).
+    pub fn with_feed(mut self, feed: FeedSettings) -> Inventory {
+        self.feed = feed;
+        self
+    }
+
+    /// The feed advisories are read from.
+    pub fn feed(&self) -> &FeedSettings {
+        &self.feed
+    }
+
+    /// Every patch over the current upgradable set; recomputed when that set or the feed
+    /// file changes.
+    pub fn advisories(&self) -> Result<AdvisorySnapshot, PkgError> {
+        let upgrades = self.upgrades()?;
+        let feed = self.feed.path.as_deref().and_then(FileStamp::of);
+        let mut cache = lock(&self.advisories);
+        if let Some(c) = cache.as_ref() {
+            if c.computed_at == upgrades.computed_at && c.feed == feed {
+                return Ok(AdvisorySnapshot {
+                    advisories: Arc::clone(&c.advisories),
+                    upgrades,
+                });
+            }
+        }
+        let advisories = Arc::new(self.backend.advisories(&upgrades.upgrades, &self.feed)?);
+        *cache = Some(AdvisoryCache {
+            computed_at: upgrades.computed_at,
+            feed,
+            advisories: Arc::clone(&advisories),
+        });
+        Ok(AdvisorySnapshot {
+            advisories,
+            upgrades,
+        })
+    }
+
+    /// Whether the host needs a reboot; asked again when the database changes, and at
+    /// most every 30 s otherwise.
+    pub fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
+        let stamps = stamps_of(&self.db_paths);
+        let mut cache = lock(&self.reboot);
+        if let Some(c) = cache.as_ref() {
+            if c.stamps == stamps && c.at.elapsed() < REBOOT_SIGNAL_MAX_AGE {
+                return Ok(c.value.clone());
+            }
+        }
+        let value = self.backend.reboot_required()?;
+        *cache = Some(RebootCache {
+            stamps,
+            at: Instant::now(),
+            value: value.clone(),
+        });
+        Ok(value)
     }
 
     /// The backend behind this inventory.

@@ -259,8 +259,8 @@ pub fn find_binary(program: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
-/// Whether the host asks for a reboot: Debian's marker file on Debian-likes; other families
-/// report false until their own detection exists.
+/// Whether a Debian-like host asks for a reboot by its marker file: the answer when no
+/// package backend was found (the backend's own signal is used otherwise).
 pub fn pending_reboot(os: &OsInfo, marker: &Path) -> bool {
     os.is_debian_like() && marker.exists()
 }
@@ -286,6 +286,10 @@ pub struct SystemInfo {
     pub package_manager: Option<&'static str>,
     /// Whether the host asks for a reboot.
     pub pending_reboot: bool,
+    /// How that was decided.
+    pub pending_reboot_reason: String,
+    /// Packages that asked for it, when the signal lists them.
+    pub pending_reboot_packages: Vec<String>,
 }
 
 /// Collects the host's facts; anything unreadable is reported as unknown, never an error.
@@ -309,6 +313,10 @@ pub fn gather() -> SystemInfo {
         // The API layer fills this from the backend it chose.
         package_manager: None,
         pending_reboot: pending_reboot(&os, Path::new(REBOOT_REQUIRED_MARKER)),
+        pending_reboot_reason: format!(
+            "{REBOOT_REQUIRED_MARKER} on Debian-likes (no package backend)"
+        ),
+        pending_reboot_packages: Vec::new(),
         os,
     }
 }
