@@ -35,7 +35,8 @@ pub struct ServiceStatus {
     pub load_state: String,
     /// `enabled`, `disabled`, `static`, ...; empty when systemd does not say.
     pub enabled_state: String,
-    /// True when `active_state` is `active`.
+    /// True when the service is active and running (systemd `active`/`running`, OpenRC
+    /// `started`); a oneshot that ran and exited is active but not healthy.
     pub healthy: bool,
     /// Main process id, when the service has one running.
     pub main_pid: Option<u32>,
@@ -119,6 +120,7 @@ pub fn status_from_systemctl_show(
         .filter(|v| !v.is_empty())
         .cloned()
         .unwrap_or_else(|| requested.to_string());
+    let sub_state = get("SubState");
     Ok(ServiceStatus {
         display_name: props
             .get("Description")
@@ -126,9 +128,9 @@ pub fn status_from_systemctl_show(
             .cloned()
             .unwrap_or_else(|| name.clone()),
         name,
-        healthy: active_state == "active",
+        healthy: active_state == "active" && sub_state == "running",
         active_state,
-        sub_state: get("SubState"),
+        sub_state,
         load_state,
         enabled_state: get("UnitFileState"),
         main_pid: props
@@ -369,9 +371,10 @@ mod tests {
     }
 
     #[test]
-    fn oneshot_exited_counts_as_healthy() {
+    fn oneshot_exited_is_active_but_not_healthy() {
         let s = status_from_systemctl_show("systemd-tmpfiles-setup", STATIC_ONESHOT).unwrap();
-        assert!(s.healthy);
+        assert_eq!(s.active_state, "active");
+        assert!(!s.healthy);
         assert_eq!(s.enabled_state, "static");
         assert_eq!(s.sub_state, "exited");
     }

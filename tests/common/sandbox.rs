@@ -101,6 +101,7 @@ pub struct Sandbox {
     dir: TempDir,
     merged: PathBuf,
     binds: Vec<(PathBuf, String)>,
+    run_dir: Option<PathBuf>,
 }
 
 impl Sandbox {
@@ -131,7 +132,17 @@ impl Sandbox {
             dir,
             merged,
             binds: Vec::new(),
+            run_dir: None,
         }
+    }
+
+    /// Gives every later command one shared, writable `/run` (instead of a fresh tmpfs
+    /// each), so a test can put files there that the agent sees; returns it on the host.
+    pub fn share_run(&mut self) -> PathBuf {
+        let dir = self.dir.path().join("run");
+        std::fs::create_dir_all(&dir).unwrap();
+        self.run_dir = Some(dir.clone());
+        dir
     }
 
     /// The root as seen from the host.
@@ -201,9 +212,11 @@ impl Sandbox {
     pub fn command(&self, program: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new("bwrap");
         cmd.arg("--bind").arg(&self.merged).arg("/");
-        cmd.args([
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
-        ]);
+        cmd.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
+        match &self.run_dir {
+            Some(dir) => cmd.arg("--bind").arg(dir).arg("/run"),
+            None => cmd.args(["--tmpfs", "/run"]),
+        };
         for (host, inside) in &self.binds {
             cmd.arg("--ro-bind").arg(host).arg(inside);
         }
