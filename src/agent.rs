@@ -20,6 +20,7 @@ use crate::http::tls::{TlsError, TlsState};
 use crate::http::whitelist::Whitelist;
 use crate::jobs::events::Events;
 use crate::jobs::{Engine, EngineSettings};
+use crate::pkg::advisories::FeedSettings;
 use crate::pkg::inventory::Inventory;
 use crate::pkg::{detect, BackendKind, BackendSettings};
 
@@ -265,7 +266,11 @@ fn build_inventory(config: &Config) -> Option<Arc<Inventory>> {
     };
     let backend = detect::build(kind, settings);
     let max_age = Duration::from_secs(pm.metadata_max_age_seconds);
-    Some(Arc::new(Inventory::new(backend, max_age)))
+    let feed = FeedSettings {
+        path: config.advisories.feed_file.clone(),
+        release: config.advisories.release.clone(),
+    };
+    Some(Arc::new(Inventory::new(backend, max_age).with_feed(feed)))
 }
 
 fn server_options(config: &Config) -> ServerOptions {

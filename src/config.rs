@@ -1265,17 +1265,14 @@ impl Walker<'_> {
                     .iter()
                     .filter_map(|v| v.as_str().map(str::to_string))
                     .collect();
+                let program = argv.first().map_or("/", String::as_str);
                 if argv.len() != items.len() || argv.iter().any(String::is_empty) {
                     self.error(&key, "every item must be a non-empty string");
                     Vec::new()
-                } else if !argv[0].starts_with('/') && argv[0].contains('/') {
-                    self.error(
-                        &key,
-                        format!(
-                            "the program must be a name or an absolute path, got {:?}",
-                            argv[0]
-                        ),
-                    );
+                } else if !program.starts_with('/') && program.contains('/') {
+                    let message =
+                        format!("the program must be a name or an absolute path, got {program:?}");
+                    self.error(&key, message);
                     Vec::new()
                 } else {
                     argv
@@ -1620,6 +1617,11 @@ mod tests {
             one_error("system:\n  reboot_command: [reboot, '']\n"),
             "system.reboot_command: every item must be a non-empty string"
         );
+        assert!(parse("system:\n  reboot_command: []\n")
+            .unwrap()
+            .system
+            .reboot_command
+            .is_empty());
         let default = SystemConfig::default().reboot_argv();
         assert!(default == ["reboot"] || default == ["systemctl", "reboot"]);
     }
