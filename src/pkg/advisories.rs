@@ -6,6 +6,13 @@
 //! ([`FeedSettings`]). Without metadata every upgrade is its own patch of unknown severity:
 //! never a guess from package names.
 
+pub mod alpine_secdb;
+pub mod arch_asa;
+pub mod cache;
+pub mod debian_tracker;
+pub mod fetch;
+pub mod reboot;
+
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};

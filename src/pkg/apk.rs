@@ -27,6 +27,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::advisories::alpine_secdb::{self, SecdbIndex};
+use super::advisories::cache::FeedCache;
+use super::advisories::{reboot, Advisory, FeedSettings, RebootRequired};
 use super::runner::{self, Command, Finished};
 use super::{
     validate, version, BackendKind, BackendSettings, Dependency, Exec, InstallOptions,
@@ -55,6 +58,8 @@ const REPO_WARNINGS: [&str; 7] = [
 pub struct Apk {
     settings: BackendSettings,
     allow_untrusted: bool,
+    /// The parsed secdb feed, kept while its file is unchanged.
+    secdb: FeedCache<SecdbIndex>,
 }
 
 impl Apk {
@@ -63,6 +68,7 @@ impl Apk {
         Apk {
             settings,
             allow_untrusted: false,
+            secdb: FeedCache::default(),
         }
     }
 
@@ -214,6 +220,45 @@ impl PackageManager for Apk {
         parse_version_list(&done.stdout)
     }
 
+    /// One patch per upgrade (the secdb has no advisory ids): security with the CVE ids the
+    /// secdb lists for the package's origin between the installed and candidate versions;
+    /// severity always unknown (the secdb has none).
+    fn advisories(
+        &self,
+        upgrades: &[Upgrade],
+        feed: &FeedSettings,
+    ) -> Result<Vec<Advisory>, PkgError> {
+        let index = match feed.path.as_deref() {
+            Some(path) => self.secdb.get_or_load(path, "", alpine_secdb::load)?,
+            None => None,
+        };
+        let db = self.read_db()?;
+        Ok(upgrades
+            .iter()
+            .map(|u| {
+                let record = db.iter().find(|r| r.name == u.name);
+                let origin = record.and_then(|r| r.origin.as_deref()).unwrap_or(&u.name);
+                let cves = index
+                    .as_deref()
+                    .map(|i| i.cves_between(origin, &u.current_version, &u.available_version))
+                    .unwrap_or_default();
+                let kernel = record.is_some_and(|r| reboot::has_kernel_image(&r.files));
+                alpine_secdb::patch_for(u, cves, kernel)
+            })
+            .collect())
+    }
+
+    /// The running kernel's modules directory against the installed `linux-FLAVOR`.
+    fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
+        let Some(running) = reboot::running_kernel() else {
+            return Ok(reboot::unknown_kernel());
+        };
+        let db = self.read_db()?;
+        Ok(reboot::alpine(&self.settings.root, &running, &|pkg| {
+            Self::installed_version(&db, pkg)
+        }))
+    }
+
     fn compare_versions(&self, a: &str, b: &str) -> Ordering {
         version::apk(a, b)
     }
@@ -348,6 +393,8 @@ pub struct DbRecord {
     pub license: Option<String>,
     /// `t:` build time (Unix seconds); apk records no install time.
     pub build_time: Option<i64>,
+    /// `o:` origin: the aport the package was built from (Alpine's secdb is keyed by it).
+    pub origin: Option<String>,
     /// `D:` dependency tokens as written (`lpa-lib<2.0`, `so:libc.musl-x86_64.so.1`, `!foo`).
     pub depends: Vec<String>,
     /// `p:` provides as written (`cmd:lpa-hello=1.1-r0`).
@@ -407,6 +454,7 @@ fn apply_field(rec: &mut DbRecord, dir: &mut String, key: char, v: &str) -> Resu
         'S' => rec.size = Some(num(v)?),
         'm' => rec.maintainer = Some(v.to_string()),
         'U' => rec.url = Some(v.to_string()),
+        'o' => rec.origin = Some(v.to_string()),
         'L' => rec.license = Some(v.to_string()),
         't' => {
             let secs = v.parse().map_err(|_| format!("t: not a number: {v}"))?;
@@ -419,7 +467,7 @@ fn apply_field(rec: &mut DbRecord, dir: &mut String, key: char, v: &str) -> Resu
         'F' => *dir = v.to_string(),
         'R' if dir.is_empty() => rec.files.push(format!("/{v}")),
         'R' => rec.files.push(format!("/{dir}/{v}")),
-        // Checksums, ACLs, origin, commit, replaces, install_if, ...: not needed here.
+        // Checksums, ACLs, commit, replaces, install_if, ...: not needed here.
         _ => {}
     }
     Ok(())
@@ -1272,5 +1320,84 @@ mod tests {
             after: Duration::from_secs(2),
         };
         assert!(matches!(PkgError::from(t), PkgError::Timeout { .. }));
+    }
+
+    const SECDB: &str = include_str!("../../tests/data/feeds/alpine-secdb-lpa.json");
+
+    fn upgrade(name: &str, cur: &str, new: &str) -> Upgrade {
+        Upgrade {
+            name: name.into(),
+            current_version: cur.into(),
+            available_version: new.into(),
+            arch: Some("x86_64".into()),
+            origins: vec![],
+        }
+    }
+
+    fn secdb_feed(root: &TempRoot, text: &str) -> FeedSettings {
+        let path = root.0.join("secdb.json");
+        fs::write(&path, text).unwrap();
+        FeedSettings {
+            path: Some(path),
+            release: None,
+        }
+    }
+
+    #[test]
+    fn advisories_from_the_secdb() {
+        let root = TempRoot::new("secdb", Some(INSTALLED));
+        let feed = secdb_feed(&root, SECDB);
+        let ups = [
+            upgrade("lpa-hello", "1.1-r0", "2.0-r0"),
+            upgrade("lpa-lib", "1.0-r0", "1.1-r0"),
+        ];
+        let all = root.apk().advisories(&ups, &feed).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].id, "lpa-hello-2.0-r0");
+        assert_eq!(all[0].cve_ids, ["CVE-2026-0001"]);
+        assert!(all[0].is_security() && all[1].is_security());
+        assert_eq!(all[0].severity_source, "alpine-secdb");
+        assert_eq!(all[0].severity, crate::pkg::advisories::Severity::Unknown);
+        assert_eq!(all[1].cve_ids, ["CVE-2026-0005"]);
+
+        let none = root
+            .apk()
+            .advisories(&ups, &FeedSettings::default())
+            .unwrap();
+        assert!(none
+            .iter()
+            .all(|a| !a.is_security() && a.severity_source == "none"));
+
+        let bad = secdb_feed(&root, "{\"packages\": 1}");
+        let err = root.apk().advisories(&ups, &bad).unwrap_err();
+        assert!(err.to_string().contains("secdb.json"), "{err}");
+    }
+
+    #[test]
+    fn subpackages_match_through_their_origin_and_kernels_need_a_reboot() {
+        let db = "P:libcrypto3\nV:3.3.1-r0\nA:x86_64\no:openssl\nF:usr/lib\nR:libcrypto.so.3\n\n\
+                  P:linux-lts\nV:6.6.1-r0\nA:x86_64\no:linux-lts\nF:boot\nR:vmlinuz-lts\n\n";
+        let root = TempRoot::new("origin", Some(db));
+        let feed = secdb_feed(
+            &root,
+            r#"{"packages": [{"pkg": {"name": "openssl", "secfixes": {"3.3.2-r0": ["CVE-2024-6119"]}}}]}"#,
+        );
+        let ups = [
+            upgrade("libcrypto3", "3.3.1-r0", "3.3.2-r0"),
+            upgrade("linux-lts", "6.6.1-r0", "6.6.2-r0"),
+        ];
+        let all = root.apk().advisories(&ups, &feed).unwrap();
+        assert_eq!(all[0].cve_ids, ["CVE-2024-6119"]);
+        assert!(!all[0].requires_reboot);
+        assert!(all[1].requires_reboot);
+        assert!(!all[1].is_security());
+    }
+
+    #[test]
+    fn reboot_needs_no_kernel_in_the_recorded_root() {
+        let root = TempRoot::new("reboot", Some(INSTALLED));
+        let r = root.apk().reboot_required().unwrap();
+        assert!(!r.required, "{r:?}");
+        assert!(r.reason.contains("no kernel"), "{}", r.reason);
     }
 }

@@ -78,6 +78,9 @@ use time::OffsetDateTime;
 
 use self::dpkg::{ControlError, StatusEntry};
 use self::mutate::RestoreArg;
+use super::advisories::cache::FeedCache;
+use super::advisories::debian_tracker::{self, TrackerIndex};
+use super::advisories::{self, reboot, Advisory, FeedSettings, RebootRequired};
 use super::runner::{self, Command, Finished, RunError};
 use super::{
     validate, version, BackendKind, BackendSettings, Dependency, Exec, InstallOptions,
@@ -100,12 +103,17 @@ const COPYRIGHT_LIMIT: u64 = 256 * 1024;
 #[derive(Clone, Debug)]
 pub struct Apt {
     settings: BackendSettings,
+    /// The parsed Debian tracker feed, kept while its file is unchanged.
+    tracker: FeedCache<TrackerIndex>,
 }
 
 impl Apt {
     /// A backend managing `settings.root`.
     pub fn new(settings: BackendSettings) -> Self {
-        Apt { settings }
+        Apt {
+            settings,
+            tracker: FeedCache::default(),
+        }
     }
 
     /// The settings it runs with.
@@ -512,6 +520,36 @@ impl Apt {
     }
 }
 
+impl Apt {
+    /// The tracker feed's fixes for the release; `None` without a feed file. A configured
+    /// feed that cannot be read or matched (no release known) is an error.
+    fn tracker_index(
+        &self,
+        feed: &FeedSettings,
+    ) -> Result<Option<std::sync::Arc<TrackerIndex>>, PkgError> {
+        let Some(path) = feed.path.as_deref() else {
+            return Ok(None);
+        };
+        let release =
+            match debian_tracker::release_of(&self.settings.root, feed.release.as_deref()) {
+                Some(r) => r,
+                None if !path.exists() => return Ok(None),
+                None => return Err(advisories::cache::unreadable(
+                    path,
+                    "no release to match: set the feed release (no VERSION_CODENAME in os-release)"
+                        .to_string(),
+                )),
+            };
+        self.tracker
+            .get_or_load(path, &release, |p| debian_tracker::load(p, &release))
+    }
+
+    /// Whether the installed package's file list holds a kernel image.
+    fn installs_kernel(&self, e: &StatusEntry) -> Result<bool, PkgError> {
+        Ok(reboot::has_kernel_image(&self.files(e)?))
+    }
+}
+
 impl PackageManager for Apt {
     fn kind(&self) -> BackendKind {
         BackendKind::Apt
@@ -552,6 +590,41 @@ impl PackageManager for Apt {
     fn upgradable(&self) -> Result<Vec<Upgrade>, PkgError> {
         let fin = self.run_apt(&self.simulate_upgrade_command()?)?;
         Ok(sim::upgrades(&sim::parse_simulation(&fin.stdout)))
+    }
+
+    /// One patch per upgrade (the tracker has no advisory ids): security by origin, CVE
+    /// ids and severity from the Debian tracker feed when one is configured.
+    fn advisories(
+        &self,
+        upgrades: &[Upgrade],
+        feed: &FeedSettings,
+    ) -> Result<Vec<Advisory>, PkgError> {
+        let index = self.tracker_index(feed)?;
+        let (entries, native) = self.installed_entries()?;
+        let mut out = Vec::with_capacity(upgrades.len());
+        for u in upgrades {
+            let entry = find_installed(&entries, &u.name, native.as_deref());
+            let bare = u.name.split_once(':').map_or(u.name.as_str(), |(n, _)| n);
+            let source = match entry {
+                Some(e) => debian_tracker::source_name(&e.name, e.stanza.get("Source")),
+                None => bare.to_string(),
+            };
+            let fixes = index
+                .as_deref()
+                .map(|i| i.fixed_between(&source, &u.current_version, &u.available_version))
+                .unwrap_or_default();
+            let kernel = match entry {
+                Some(e) => self.installs_kernel(e)?,
+                None => false,
+            };
+            out.push(debian_tracker::patch_for(u, &fixes, kernel));
+        }
+        Ok(out)
+    }
+
+    /// `<root>/run/reboot-required` and `reboot-required.pkgs`.
+    fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
+        reboot::debian(&self.settings.root)
     }
 
     fn compare_versions(&self, a: &str, b: &str) -> Ordering {
@@ -1569,5 +1642,149 @@ mod tests {
         .unwrap();
         let d = root.apt().details("lpa-hello").unwrap().unwrap();
         assert_eq!(d.license.as_deref(), Some("MIT"));
+    }
+
+    const TRACKER: &str = include_str!("../../tests/sandbox/feeds/debian-tracker.json");
+    const BOTH_SUITES: &str = include_str!("../../tests/data/apt/dist-upgrade.stdout");
+
+    fn feed_in(root: &Root, text: &str, release: Option<&str>) -> FeedSettings {
+        let path = root.0.join("feeds/tracker.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        FeedSettings {
+            path: Some(path),
+            release: release.map(str::to_string),
+        }
+    }
+
+    fn recorded_upgrades() -> Vec<Upgrade> {
+        sim::upgrades(&sim::parse_simulation(BOTH_SUITES))
+    }
+
+    #[test]
+    fn advisories_from_the_tracker_feed() {
+        let root = Root::new("adv-feed");
+        let feed = feed_in(&root, TRACKER, Some("bookworm"));
+        let ups = recorded_upgrades();
+        let apt = root.apt();
+        let all = apt.advisories(&ups, &feed).unwrap();
+        assert_eq!(all.len(), 2);
+        let hello = all.iter().find(|a| a.id == "lpa-hello-2.0-1").unwrap();
+        assert!(hello.is_security());
+        assert_eq!(hello.severity, advisories::Severity::High);
+        assert_eq!(hello.severity_source, "debian-tracker");
+        assert_eq!(hello.cve_ids, ["CVE-2026-0001", "CVE-2026-0004"]);
+        let lib = all.iter().find(|a| a.id == "lpa-lib-1.1-1").unwrap();
+        assert!(
+            !lib.is_security(),
+            "a normal suite's update stays non-security"
+        );
+        assert_eq!(lib.severity, advisories::Severity::Low);
+        assert_eq!(lib.cve_ids, ["CVE-2026-0005"]);
+        assert!(!lib.requires_reboot && !hello.requires_reboot);
+        // Parsed once; the same answer from the cache (and from a clone).
+        assert_eq!(apt.clone().advisories(&ups, &feed).unwrap(), all);
+        // The other release's entries: only CVE-2026-0001 for lpa-hello, none for lpa-lib
+        // beyond its own.
+        let trixie = feed_in(&root, TRACKER, Some("trixie"));
+        let t = apt.advisories(&ups, &trixie).unwrap();
+        assert_eq!(t[1].cve_ids, ["CVE-2026-0001"]);
+    }
+
+    #[test]
+    fn without_a_feed_origins_still_classify() {
+        let root = Root::new("adv-none");
+        let ups = recorded_upgrades();
+        for feed in [
+            FeedSettings::default(),
+            FeedSettings {
+                path: Some(root.0.join("not-downloaded.json")),
+                release: None,
+            },
+        ] {
+            let all = root.apt().advisories(&ups, &feed).unwrap();
+            assert_eq!(all.len(), 2);
+            let hello = all.iter().find(|a| a.name == "lpa-hello").unwrap();
+            assert!(hello.is_security());
+            assert_eq!(hello.severity, advisories::Severity::Unknown);
+            assert_eq!(hello.severity_source, "none");
+            assert!(all.iter().all(|a| a.cve_ids.is_empty()));
+        }
+    }
+
+    #[test]
+    fn broken_feeds_are_reported() {
+        let root = Root::new("adv-bad");
+        let ups = recorded_upgrades();
+        let feed = feed_in(&root, "{\"lpa-hello\": [", Some("bookworm"));
+        let err = root.apt().advisories(&ups, &feed).unwrap_err();
+        assert!(matches!(err, PkgError::Parse { .. }), "{err}");
+        assert!(err.to_string().contains("tracker.json"), "{err}");
+        // No release configured and no os-release in the root.
+        let feed = feed_in(&root, TRACKER, None);
+        let err = root.apt().advisories(&ups, &feed).unwrap_err();
+        assert!(err.to_string().contains("release"), "{err}");
+        std::fs::create_dir_all(root.0.join("etc")).unwrap();
+        std::fs::write(
+            root.0.join("etc/os-release"),
+            "ID=debian\nVERSION_CODENAME=bookworm\n",
+        )
+        .unwrap();
+        assert_eq!(
+            root.apt().advisories(&ups, &feed).unwrap()[1].cve_ids.len(),
+            2
+        );
+    }
+
+    #[test]
+    fn source_packages_and_kernel_images() {
+        let root = Root::new("adv-source");
+        let feed = feed_in(
+            &root,
+            r#"{"augeas": {"CVE-2026-1000": {"releases": {"bookworm": {"status": "resolved",
+                "fixed_version": "1.14.0-1+deb12u2", "urgency": "medium"}}}}}"#,
+            Some("bookworm"),
+        );
+        std::fs::write(
+            root.0.join("var/lib/dpkg/info/lpa-lib.list"),
+            "/.\n/boot\n/boot/vmlinuz-6.1.0-99-amd64\n",
+        )
+        .unwrap();
+        let up = |name: &str, cur: &str, new: &str| Upgrade {
+            name: name.into(),
+            current_version: cur.into(),
+            available_version: new.into(),
+            arch: None,
+            origins: vec!["Debian:12.9/bookworm".into()],
+        };
+        let ups = [
+            up("libaugeas0", "1.14.0-1+deb12u1", "1.14.0-1+deb12u2"),
+            up("lpa-lib", "1.0-1", "1.1-1"),
+        ];
+        let all = root.apt().advisories(&ups, &feed).unwrap();
+        assert_eq!(
+            all[0].cve_ids,
+            ["CVE-2026-1000"],
+            "matched through Source: augeas"
+        );
+        assert_eq!(all[0].severity, advisories::Severity::Medium);
+        assert!(!all[0].is_security());
+        assert!(!all[0].requires_reboot);
+        assert!(
+            all[1].requires_reboot,
+            "lpa-lib's file list now holds a kernel image"
+        );
+    }
+
+    #[test]
+    fn reboot_marker_in_the_root() {
+        let root = Root::new("reboot");
+        assert!(!root.apt().reboot_required().unwrap().required);
+        std::fs::create_dir_all(root.0.join("run")).unwrap();
+        std::fs::write(root.0.join("run/reboot-required"), "").unwrap();
+        std::fs::write(root.0.join("run/reboot-required.pkgs"), "lpa-hello\n").unwrap();
+        let r = root.apt().reboot_required().unwrap();
+        assert!(r.required);
+        assert_eq!(r.packages, ["lpa-hello"]);
     }
 }

@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
+use super::advisories::arch_asa::{self, AvgGroup};
+use super::advisories::cache::FeedCache;
+use super::advisories::{reboot, with_uncovered, Advisory, FeedSettings, RebootRequired};
 use super::runner::{self, Command, Finished};
 use super::{
     validate, version, BackendKind, BackendSettings, Dependency, Exec, InstallOptions,
@@ -44,6 +47,8 @@ const STDERR_TAIL_LINES: usize = 10;
 pub struct Pacman {
     settings: BackendSettings,
     config: Option<PathBuf>,
+    /// The parsed Arch security feed, kept while its file is unchanged.
+    asa: FeedCache<Vec<AvgGroup>>,
 }
 
 impl Pacman {
@@ -52,6 +57,7 @@ impl Pacman {
         Pacman {
             settings,
             config: None,
+            asa: FeedCache::default(),
         }
     }
 
@@ -303,6 +309,48 @@ impl PackageManager for Pacman {
         let cmd = self.upgradable_command();
         let done = capture(&cmd)?;
         interpret_upgradable(&cmd, &done)
+    }
+
+    /// One patch per Arch advisory group (AVG) whose fix an upgrade brings, plus one plain
+    /// patch per upgrade no group covers.
+    fn advisories(
+        &self,
+        upgrades: &[Upgrade],
+        feed: &FeedSettings,
+    ) -> Result<Vec<Advisory>, PkgError> {
+        let groups = match feed.path.as_deref() {
+            Some(path) => self.asa.get_or_load(path, "", arch_asa::load)?,
+            None => None,
+        };
+        let mut kernels = std::collections::HashSet::new();
+        for u in upgrades {
+            let dir = self
+                .local_dir()
+                .join(format!("{}-{}", u.name, u.current_version));
+            if reboot::has_kernel_image(&read_files(&dir)?) {
+                kernels.insert(u.name.clone());
+            }
+        }
+        let found = match groups.as_deref() {
+            Some(g) => arch_asa::patches(g, upgrades, &|n| kernels.contains(n)),
+            None => Vec::new(),
+        };
+        let mut all = with_uncovered(found, upgrades);
+        for p in &mut all {
+            p.requires_reboot |= p.packages.iter().any(|a| kernels.contains(&a.name));
+        }
+        Ok(all)
+    }
+
+    /// The running kernel's `usr/lib/modules` directory and its `pkgbase` package.
+    fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
+        let Some(running) = reboot::running_kernel() else {
+            return Ok(reboot::unknown_kernel());
+        };
+        let local = self.local_dir();
+        Ok(reboot::arch(&self.settings.root, &running, &|pkg| {
+            local_version(&local, pkg)
+        }))
     }
 
     fn compare_versions(&self, a: &str, b: &str) -> Ordering {
@@ -642,6 +690,28 @@ pub fn reverse_dependencies_of(target: &Sections, all: &[Sections]) -> Vec<Strin
 fn reverse_dependencies(target: &Sections, all: &[LocalEntry]) -> Vec<String> {
     let descs: Vec<Sections> = all.iter().map(|e| e.desc.clone()).collect();
     reverse_dependencies_of(target, &descs)
+}
+
+/// The installed version of `name` from its `local/NAME-VERSION/desc`, looking only at the
+/// directories whose name can be NAME-VERSION (a version holds exactly one `-`).
+pub fn local_version(local: &Path, name: &str) -> Option<String> {
+    let prefix = format!("{name}-");
+    let mut dirs: Vec<PathBuf> = fs::read_dir(local)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.strip_prefix(&prefix)
+                .is_some_and(|v| v.matches('-').count() == 1)
+        })
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    dirs.iter().find_map(|d| {
+        let desc = parse_sections(&fs::read_to_string(d.join("desc")).ok()?);
+        (desc.first("NAME") == Some(name)).then(|| desc.first("VERSION").map(str::to_string))?
+    })
 }
 
 /// Reads every `local/*/desc`, sorted by directory name; a missing `local/` is an empty set.
@@ -2111,5 +2181,124 @@ mod tests {
         assert!(save_one("lpa-hello", "1.1-1", &offer, &dir)
             .unwrap()
             .is_none());
+    }
+
+    const ARCH_FEED: &str = include_str!("../../tests/sandbox/feeds/arch-security.json");
+
+    fn pacman_for(root: &Path) -> Pacman {
+        Pacman::new(BackendSettings {
+            root: root.to_path_buf(),
+            command_timeout: Duration::from_secs(30),
+            lock_wait: Duration::from_millis(300),
+        })
+    }
+
+    fn up(name: &str, cur: &str, new: &str) -> Upgrade {
+        Upgrade {
+            name: name.into(),
+            current_version: cur.into(),
+            available_version: new.into(),
+            arch: None,
+            origins: vec![],
+        }
+    }
+
+    fn local_entry(root: &Path, name: &str, version: &str, files: &str) {
+        let dir = root.join(format!("var/lib/pacman/local/{name}-{version}"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("desc"),
+            format!("%NAME%\n{name}\n\n%VERSION%\n{version}\n\n"),
+        )
+        .unwrap();
+        fs::write(dir.join("files"), format!("%FILES%\n{files}\n")).unwrap();
+    }
+
+    fn feed_root(tag: &str) -> (PathBuf, FeedSettings) {
+        let root =
+            std::env::temp_dir().join(format!("lpa-pacman-adv-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        let path = root.join("all.json");
+        fs::write(&path, ARCH_FEED).unwrap();
+        let feed = FeedSettings {
+            path: Some(path),
+            release: None,
+        };
+        (root, feed)
+    }
+
+    #[test]
+    fn advisories_from_the_arch_feed() {
+        let (root, feed) = feed_root("feed");
+        local_entry(
+            &root,
+            "lpa-hello",
+            "1.0-1",
+            "usr/\nusr/bin/\nusr/bin/lpa-hello",
+        );
+        local_entry(
+            &root,
+            "lpa-lib",
+            "1.0-1",
+            "usr/\nusr/lib/modules/6.6.1-arch1-1/vmlinuz",
+        );
+        local_entry(&root, "lpa-tool", "1.0-1", "usr/bin/lpa-tool");
+        let ups = [
+            up("lpa-hello", "1.0-1", "2.0-1"),
+            up("lpa-lib", "1.0-1", "1.1-1"),
+            up("lpa-tool", "1.0-1", "1.0-2"),
+        ];
+        let p = pacman_for(&root);
+        let all = p.advisories(&ups, &feed).unwrap();
+        let ids: Vec<&str> = all.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["AVG-9001", "AVG-9002", "lpa-tool-1.0-2"]);
+        assert_eq!(all[0].cve_ids, ["CVE-2026-0001", "CVE-2026-0004"]);
+        assert_eq!(all[0].severity_source, "arch-asa");
+        assert!(!all[0].requires_reboot);
+        assert!(all[1].requires_reboot, "lpa-lib installs a kernel image");
+        assert!(!all[2].is_security());
+        assert_eq!(p.advisories(&ups, &feed).unwrap(), all);
+
+        let plain = p.advisories(&ups, &FeedSettings::default()).unwrap();
+        assert_eq!(plain.len(), 3);
+        assert!(plain[1].requires_reboot && !plain[0].is_security());
+
+        fs::write(feed.path.as_ref().unwrap(), "[{\"name\": 1}]").unwrap();
+        let err = p.advisories(&ups, &feed).unwrap_err();
+        assert!(err.to_string().contains("all.json"), "{err}");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn installed_kernel_version_from_the_local_db() {
+        let (root, _) = feed_root("kernel");
+        local_entry(
+            &root,
+            "linux",
+            "6.6.1.arch1-1",
+            "usr/lib/modules/6.6.1-arch1-1/vmlinuz",
+        );
+        local_entry(
+            &root,
+            "linux-lts",
+            "6.6.30-1",
+            "usr/lib/modules/6.6.30-1-lts/vmlinuz",
+        );
+        local_entry(&root, "linux-api-headers", "6.4-1", "usr/include/");
+        let local = root.join("var/lib/pacman/local");
+        assert_eq!(
+            local_version(&local, "linux").as_deref(),
+            Some("6.6.1.arch1-1")
+        );
+        assert_eq!(
+            local_version(&local, "linux-lts").as_deref(),
+            Some("6.6.30-1")
+        );
+        assert_eq!(local_version(&local, "linux-zen"), None);
+        // Without a kernel under usr/lib/modules (this root has only the db): not required.
+        let r = pacman_for(&root).reboot_required().unwrap();
+        assert!(!r.required, "{r:?}");
+        fs::remove_dir_all(&root).unwrap();
     }
 }
