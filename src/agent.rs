@@ -15,6 +15,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::api::App;
 use crate::audit::AuditLog;
 use crate::config::{BackendChoice, Config};
+use crate::feed_refresh::FeedRefresher;
 use crate::http::server::{Server, ServerOptions, ShutdownHandle};
 use crate::http::tls::{TlsError, TlsState};
 use crate::http::whitelist::Whitelist;
@@ -65,6 +66,8 @@ pub struct RunningAgent {
     server: JoinHandle<io::Result<()>>,
     watcher: JoinHandle<()>,
     stop_watcher: Sender<()>,
+    feed_thread: Option<JoinHandle<()>>,
+    stop_feed: Sender<()>,
     live: Arc<Live>,
     engine: Option<Arc<Engine>>,
     job_timeout: Duration,
@@ -82,12 +85,16 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
     let engine = inventory
         .as_ref()
         .and_then(|inv| start_engine(&config, Arc::clone(inv), events.clone()));
+    let feed = inventory
+        .as_ref()
+        .and_then(|inv| FeedRefresher::new(&config.advisories, inv.backend().kind()));
     let job_timeout = config.jobs.timeout();
     let app = Arc::new(
         App::new(config, Some(Arc::clone(&tls)), audit)
             .with_inventory(inventory)
             .with_engine(engine.clone())
-            .with_events(events),
+            .with_events(events)
+            .with_feed(feed.clone()),
     );
     let service: Arc<dyn crate::http::Service> = app.clone();
     let server = Server::bind(options, Arc::clone(&tls), Arc::clone(&whitelist), service)
@@ -110,6 +117,12 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
         .name("file-watch".into())
         .spawn(move || watch_files(&watched, &stopped))
         .map_err(StartError::Spawn)?;
+    // Dropping the sender (at join) stops the feed thread.
+    let (stop_feed, feed_stopped) = crossbeam_channel::bounded(1);
+    let feed_thread = match feed.as_ref().and_then(|f| f.spawn(feed_stopped)) {
+        Some(spawned) => Some(spawned.map_err(StartError::Spawn)?),
+        None => None,
+    };
     log::info!("serving on {addr}");
     Ok(RunningAgent {
         addr,
@@ -117,6 +130,8 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
         server,
         watcher,
         stop_watcher,
+        feed_thread,
+        stop_feed,
         live,
         engine,
         job_timeout,
@@ -166,6 +181,11 @@ impl RunningAgent {
         }
         let _ = self.stop_watcher.send(());
         let _ = self.watcher.join();
+        // A download in progress ends by its own deadline.
+        let _ = self.stop_feed.send(());
+        if let Some(t) = self.feed_thread {
+            let _ = t.join();
+        }
         result
     }
 }

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod feed_refresh;
 pub mod fsutil;
 pub mod http;
 pub mod jobs;

@@ -482,7 +482,7 @@ fn pacman_patches() {
 
 /// The Arch fixture feed's group for lpa-hello, its CVE ids, and its group for lpa-lib.
 const ARCH_HELLO: &str = "AVG-9001";
-const ARCH_HELLO_CVES: [&str; 2] = ["CVE-2026-0001", "CVE-2026-0006"];
+const ARCH_HELLO_CVES: [&str; 2] = ["CVE-2026-0001", "CVE-2026-0004"];
 const ARCH_LIB: &str = "AVG-9002";
 
 #[test]

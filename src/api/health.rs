@@ -3,6 +3,7 @@
 //! Facts are gathered into [`HealthInputs`] and judged by the pure [`report`], so every
 //! verdict can be tested without certificates, package managers or directories.
 
+use crate::feed_refresh::FeedHealth;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,8 @@ pub struct HealthInputs {
     pub job_storage_path: PathBuf,
     /// Whether the job storage is usable, or why not.
     pub job_storage: Result<(), String>,
+    /// The advisory feed's state, when one is configured.
+    pub advisory_feed: Option<FeedHealth>,
 }
 
 /// The judged health: the `data` object and whether it is fatal (503).
@@ -120,7 +123,12 @@ pub fn report(inputs: &HealthInputs) -> HealthReport {
         "unavailable"
     };
     let crl = crl_status(inputs.tls.as_ref(), now);
-    let all_ok = cert == CertState::Ok && pkg == "ok" && jobs == "ok" && crl != "stale";
+    let feed = inputs
+        .advisory_feed
+        .as_ref()
+        .map_or("not_configured", |f| f.state);
+    let feed_ok = matches!(feed, "ok" | "not_configured");
+    let all_ok = cert == CertState::Ok && pkg == "ok" && jobs == "ok" && crl != "stale" && feed_ok;
     let unhealthy = cert == CertState::Expired;
     let status = match (unhealthy, all_ok) {
         (true, _) => "unhealthy",
@@ -142,6 +150,23 @@ pub fn report(inputs: &HealthInputs) -> HealthReport {
     if let Err(why) = &inputs.job_storage {
         details.insert("job_storage_error".into(), json!(why));
     }
+    if let Some(f) = &inputs.advisory_feed {
+        details.insert(
+            "advisory_feed_path".into(),
+            json!(f.path.display().to_string()),
+        );
+        details.insert(
+            "advisory_feed_age_seconds".into(),
+            json!(f.age.map(|a| a.as_secs())),
+        );
+        details.insert(
+            "advisory_feed_last_refresh".into(),
+            json!(f.last_success.map(rfc3339)),
+        );
+        if let Some(e) = &f.error {
+            details.insert("advisory_feed_error".into(), json!(e));
+        }
+    }
 
     let mut data = Map::new();
     data.insert("status".into(), json!(status));
@@ -154,6 +179,7 @@ pub fn report(inputs: &HealthInputs) -> HealthReport {
             "certificates": cert.as_str(),
             "package_manager": pkg,
             "job_queue": jobs,
+            "advisory_feed": feed,
         }),
     );
     data.insert("details".into(), Value::Object(details));
@@ -263,6 +289,7 @@ mod tests {
             package_manager: Some("apt"),
             job_storage_path: PathBuf::from("/var/lib/linux_patch_api/jobs"),
             job_storage: Ok(()),
+            advisory_feed: None,
         }
     }
 
@@ -276,7 +303,7 @@ mod tests {
         assert_eq!(d["uptime_seconds"], 42);
         assert_eq!(
             d["checks"],
-            json!({"config":"ok","certificates":"ok","package_manager":"ok","job_queue":"ok"})
+            json!({"config":"ok","certificates":"ok","package_manager":"ok","job_queue":"ok","advisory_feed":"not_configured"})
         );
         assert_eq!(d["details"]["certificate_days_remaining"], 200);
         assert_eq!(
@@ -287,6 +314,29 @@ mod tests {
         assert_eq!(d["crl_status"], "none");
         assert!(d.get("crl_age_seconds").is_none());
         assert!(reply(r).is_ok());
+    }
+
+    #[test]
+    fn a_feed_in_trouble_degrades_and_says_why() {
+        let mut i = inputs();
+        i.advisory_feed = Some(FeedHealth {
+            state: "refresh_failed",
+            path: PathBuf::from("/var/lib/linux_patch_api/feeds/debian.json"),
+            age: Some(std::time::Duration::from_secs(90_000)),
+            error: Some("server answered HTTP 503".into()),
+            last_success: None,
+        });
+        let r = report(&i);
+        assert_eq!(r.data["status"], "degraded");
+        assert_eq!(r.data["checks"]["advisory_feed"], "refresh_failed");
+        let d = &r.data["details"];
+        assert_eq!(d["advisory_feed_age_seconds"], 90_000);
+        assert_eq!(d["advisory_feed_error"], "server answered HTTP 503");
+        i.advisory_feed.as_mut().unwrap().state = "ok";
+        i.advisory_feed.as_mut().unwrap().error = None;
+        let r = report(&i);
+        assert_eq!(r.data["status"], "healthy");
+        assert!(r.data["details"].get("advisory_feed_error").is_none());
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{AuditEntry, AuditLog};
 use crate::config::Config;
+use crate::feed_refresh::FeedRefresher;
 use crate::http::ratelimit::{RateLimiter, Rule};
 use crate::http::tls::TlsState;
 use crate::http::ws::{Sessions, Upgrade};
@@ -109,6 +110,7 @@ pub struct App {
     inventory: Option<Arc<Inventory>>,
     engine: Option<Arc<Engine>>,
     events: Events,
+    feed: Option<Arc<FeedRefresher>>,
 }
 
 impl App {
@@ -133,6 +135,7 @@ impl App {
             inventory: None,
             engine: None,
             events: Events::new(),
+            feed: None,
         }
     }
 
@@ -145,6 +148,12 @@ impl App {
     /// Serves the package endpoints from `inventory` (none: they answer 503).
     pub fn with_inventory(mut self, inventory: Option<Arc<Inventory>>) -> App {
         self.inventory = inventory;
+        self
+    }
+
+    /// Reports this advisory feed in the health check.
+    pub fn with_feed(mut self, feed: Option<Arc<FeedRefresher>>) -> App {
+        self.feed = feed;
         self
     }
 
@@ -269,6 +278,7 @@ impl App {
             tls: self.tls.as_ref().map(|t| t.status()),
             package_manager: self.backend_name(),
             job_storage_path: storage.clone(),
+            advisory_feed: self.feed.as_ref().map(|f| f.health()),
             job_storage: match &self.engine {
                 Some(_) => health::job_storage_state(storage),
                 None => Err("the job engine is not running".to_string()),
