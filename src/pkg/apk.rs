@@ -20,6 +20,10 @@
 //! install script leaves the package installed with exit 1: reported as a failure. Nothing
 //! is saved for a rollback (no package cache recorded): versions are restored from the
 //! repositories while they offer them. `repair` does nothing (no `apk fix` recorded).
+//!
+//! Advisories: one patch per upgrade, security with CVE ids when the secdb feed lists fixes for
+//! the package's origin (`advisories::alpine_secdb`). Reboot: the running kernel's
+//! `lib/modules` directory and the installed `linux-FLAVOR` version.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;

@@ -63,6 +63,10 @@
 //!   files as absolute paths, `name=version` where no file is left, and `name-` removals.
 //! - `repair`: nothing when `dpkg --audit` prints nothing (it exits 0 either way); else
 //!   `dpkg --configure -a`, then `apt-get -f install` if the audit still complains.
+//!
+//! Advisories: one patch per upgrade, security when any origin of the candidate is a security
+//! suite; CVE ids and severity from the Debian security tracker feed when configured
+//! (`advisories::debian_tracker`). Reboot: `<root>/run/reboot-required` (+ `.pkgs`).
 
 pub mod dpkg;
 pub mod mutate;

@@ -16,6 +16,10 @@
 //! A killed transaction leaves `db.lck`, which `repair` removes when no pacman runs.
 //!
 //! Parsers are tested on the real output of pacman 6.0.2 recorded in `tests/data/pacman/`.
+//!
+//! Advisories: one patch per Arch advisory group (AVG) from the security tracker feed when
+//! configured (`advisories::arch_asa`), else one per upgrade. Reboot: the running kernel's
+//! `usr/lib/modules` directory and the version of the package its `pkgbase` names.
 
 use std::cmp::Ordering;
 use std::fs;
