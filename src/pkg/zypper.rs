@@ -765,8 +765,9 @@ impl PackageManager for Zypper {
     }
 }
 
-/// A minimal XML reader for zypper's output: builds a small element tree.
-mod xml {
+/// A minimal XML reader for zypper's output (and the rpm-md `updateinfo.xml` that
+/// [`super::updateinfo`] reads): builds a small element tree.
+pub(crate) mod xml {
     /// One element with its attributes and content.
     #[derive(Debug, Default)]
     pub struct Element {
