@@ -29,9 +29,9 @@ use super::rpmdb;
 use super::runner::{self, Command, Finished};
 use super::updateinfo;
 use super::{
-    advisory_targets, validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
-    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
-    SavedPackage, Upgrade,
+    advisory_targets, validate, version, BackendKind, BackendSettings, Exec, InstallOptions,
+    InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
+    RestoreStep, SavedPackage, Upgrade,
 };
 
 /// dnf's and yum's exit status when another instance holds their lock and

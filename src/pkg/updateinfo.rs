@@ -24,9 +24,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::advisories::{self, Advisory, AdvisoryKind, AffectedPackage, RebootRequired, Severity};
+use super::dnf::split_nevra;
 use super::rpmdb;
 use super::runner::{self, Command, Finished};
-use super::dnf::split_nevra;
 use super::zypper::xml;
 use super::{version, BackendSettings, PkgError, Upgrade};
 
@@ -323,7 +323,11 @@ fn mtime(p: &Path) -> Option<std::time::SystemTime> {
 }
 
 /// yum 3 keeps `<cachedir>/<basearch>/<releasever>/<repo>/gen/updateinfo.xml`.
-fn find_yum_gen(dir: &Path, depth: usize, found: &mut Vec<(Option<std::time::SystemTime>, PathBuf)>) {
+fn find_yum_gen(
+    dir: &Path,
+    depth: usize,
+    found: &mut Vec<(Option<std::time::SystemTime>, PathBuf)>,
+) {
     let candidate = dir.join("gen/updateinfo.xml");
     if candidate.is_file() {
         found.push((mtime(&candidate), candidate));
@@ -344,10 +348,15 @@ fn find_yum_gen(dir: &Path, depth: usize, found: &mut Vec<(Option<std::time::Sys
 /// The system tool that decompresses `path`, by its suffix; `None` for plain XML.
 pub fn decompressor(path: &Path) -> Option<&'static str> {
     let name = path.file_name()?.to_str()?;
-    [(".gz", "gzip"), (".xz", "xz"), (".bz2", "bzip2"), (".zst", "zstd")]
-        .into_iter()
-        .find(|(suffix, _)| name.ends_with(suffix))
-        .map(|(_, tool)| tool)
+    [
+        (".gz", "gzip"),
+        (".xz", "xz"),
+        (".bz2", "bzip2"),
+        (".zst", "zstd"),
+    ]
+    .into_iter()
+    .find(|(suffix, _)| name.ends_with(suffix))
+    .map(|(_, tool)| tool)
 }
 
 /// Reads one updateinfo file, decompressing with the system tool where needed.
@@ -361,7 +370,12 @@ fn read_file(path: &Path, timeout: Duration) -> Result<String, String> {
         .timeout(timeout);
     match runner::capture(&cmd) {
         Ok(f) if f.code == Some(0) => Ok(f.stdout),
-        Ok(f) => Err(format!("{} exited with {:?}: {}", cmd.display(), f.code, f.stderr.trim())),
+        Ok(f) => Err(format!(
+            "{} exited with {:?}: {}",
+            cmd.display(),
+            f.code,
+            f.stderr.trim()
+        )),
         Err(e) => Err(format!("{}: {e:?}", cmd.display())),
     }
 }
@@ -404,9 +418,10 @@ pub fn build(
 ) -> Vec<Advisory> {
     let mut out: Vec<Advisory> = Vec::new();
     for e in list {
-        let Some(u) = upgrades.iter().find(|u| {
-            u.name == e.name && u.arch.as_deref().is_none_or(|a| a == e.arch)
-        }) else {
+        let Some(u) = upgrades
+            .iter()
+            .find(|u| u.name == e.name && u.arch.as_deref().is_none_or(|a| a == e.arch))
+        else {
             continue;
         };
         if version::rpm(&e.version, &u.current_version).is_le() {
@@ -471,7 +486,9 @@ fn advisory(
         id: e.id.clone(),
         name: title,
         kind: kind_of(&e.kind),
-        severity: severity.as_deref().map_or(Severity::Unknown, Severity::from_source),
+        severity: severity
+            .as_deref()
+            .map_or(Severity::Unknown, Severity::from_source),
         severity_source: SOURCE.to_string(),
         published,
         description,
@@ -558,7 +575,9 @@ pub fn kernel_query_command(settings: &BackendSettings) -> Command {
     rpmdb::rpm_command(settings)
         .arg("-q")
         .arg("--queryformat")
-        .arg(format!("%{{NAME}}{f}%{{VERSION}}{f}%{{RELEASE}}{f}%{{ARCH}}{r}"))
+        .arg(format!(
+            "%{{NAME}}{f}%{{VERSION}}{f}%{{RELEASE}}{f}%{{ARCH}}{r}"
+        ))
         .arg("--")
         .args(KERNEL_PACKAGES)
 }
@@ -599,7 +618,10 @@ pub fn kernel_verdict(running: &str, installed: &[KernelPackage]) -> RebootRequi
     if base == newest_release || base == newest.version {
         return RebootRequired {
             required: false,
-            reason: format!("running kernel {running} is the newest installed ({})", newest.name),
+            reason: format!(
+                "running kernel {running} is the newest installed ({})",
+                newest.name
+            ),
             packages: Vec::new(),
         };
     }
@@ -617,7 +639,11 @@ pub fn kernel_verdict(running: &str, installed: &[KernelPackage]) -> RebootRequi
 /// name): exit 0 = no reboot, exit 1 with "Reboot is required" = reboot; anything else
 /// (e.g. dnf's "No such command", exit 1) is inconclusive (`None`).
 pub fn needs_restarting_verdict(finished: &Finished) -> Option<RebootRequired> {
-    let first = finished.stdout.lines().map(str::trim).find(|l| !l.is_empty());
+    let first = finished
+        .stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty());
     match finished.code {
         Some(0) => Some(RebootRequired {
             required: false,
@@ -627,7 +653,12 @@ pub fn needs_restarting_verdict(finished: &Finished) -> Option<RebootRequired> {
             ),
             packages: Vec::new(),
         }),
-        Some(1) if finished.stdout.to_ascii_lowercase().contains("reboot is required") => {
+        Some(1)
+            if finished
+                .stdout
+                .to_ascii_lowercase()
+                .contains("reboot is required") =>
+        {
             let packages = finished
                 .stdout
                 .lines()
@@ -672,7 +703,10 @@ pub fn kernel_reboot(settings: &BackendSettings) -> Result<RebootRequired, PkgEr
     if finished.code.is_none() || finished.stderr.contains("error:") {
         return Err(rpmdb::command_failed(&cmd, &finished));
     }
-    Ok(kernel_verdict(&running, &parse_kernel_query(&finished.stdout)))
+    Ok(kernel_verdict(
+        &running,
+        &parse_kernel_query(&finished.stdout),
+    ))
 }
 
 #[cfg(test)]
@@ -700,7 +734,10 @@ mod tests {
     }
 
     fn fixture_upgrades() -> Vec<Upgrade> {
-        vec![up("lpa-hello", "1.0-1", "2.0-1"), up("lpa-lib", "1.0-1", "1.1-1")]
+        vec![
+            up("lpa-hello", "1.0-1", "2.0-1"),
+            up("lpa-lib", "1.0-1", "1.1-1"),
+        ]
     }
 
     #[test]
@@ -770,7 +807,12 @@ mod tests {
             .map(|n| (n.id.clone(), n))
             .collect();
         let ups = fixture_upgrades();
-        let a = build(&parse_list(LIST).unwrap(), &parse_info(INFO), &notices, &ups);
+        let a = build(
+            &parse_list(LIST).unwrap(),
+            &parse_info(INFO),
+            &notices,
+            &ups,
+        );
         let ids: Vec<&str> = a.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(ids, ["LPA-2026-0001", "LPA-2026-0002", "LPA-2026-0003"]);
         let crit = &a[2];
@@ -800,13 +842,21 @@ mod tests {
 
         // Without the cache: dnf's own output still gives everything but the reboot flag,
         // and "Updated" stands in for the issue date.
-        let bare = build(&parse_list(LIST).unwrap(), &parse_info(INFO), &HashMap::new(), &ups);
+        let bare = build(
+            &parse_list(LIST).unwrap(),
+            &parse_info(INFO),
+            &HashMap::new(),
+            &ups,
+        );
         assert!(!bare[2].requires_reboot);
         assert_eq!(bare[2].cve_ids, crit.cve_ids);
         assert_eq!(bare[2].published, crit.published);
 
         // Only what is upgradable here counts; the rest stays a plain patch.
-        let only_hello = [up("lpa-hello", "1.0-1", "2.0-1"), up("lpa-tool", "1.0-1", "1.1-1")];
+        let only_hello = [
+            up("lpa-hello", "1.0-1", "2.0-1"),
+            up("lpa-tool", "1.0-1", "1.1-1"),
+        ];
         let a = build(&parse_list(LIST).unwrap(), &[], &notices, &only_hello);
         let ids: Vec<&str> = a.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(ids, ["LPA-2026-0001", "lpa-tool-1.1-1"]);
@@ -858,10 +908,22 @@ mod tests {
 
     #[test]
     fn decompressors_by_suffix() {
-        assert_eq!(decompressor(Path::new("/c/x-updateinfo.xml.gz")), Some("gzip"));
-        assert_eq!(decompressor(Path::new("/c/x-updateinfo.xml.zst")), Some("zstd"));
-        assert_eq!(decompressor(Path::new("/c/x-updateinfo.xml.bz2")), Some("bzip2"));
-        assert_eq!(decompressor(Path::new("/c/x-updateinfo.xml.xz")), Some("xz"));
+        assert_eq!(
+            decompressor(Path::new("/c/x-updateinfo.xml.gz")),
+            Some("gzip")
+        );
+        assert_eq!(
+            decompressor(Path::new("/c/x-updateinfo.xml.zst")),
+            Some("zstd")
+        );
+        assert_eq!(
+            decompressor(Path::new("/c/x-updateinfo.xml.bz2")),
+            Some("bzip2")
+        );
+        assert_eq!(
+            decompressor(Path::new("/c/x-updateinfo.xml.xz")),
+            Some("xz")
+        );
         assert_eq!(decompressor(Path::new("/c/x-updateinfo.xml")), None);
     }
 
@@ -899,10 +961,12 @@ mod tests {
         let ups = fixture_upgrades();
         let mut a = advisories::plain_update(&ups[0]);
         a.id = "LPA-2026-0001".into();
-        let installed =
-            HashMap::from([("lpa-hello".to_string(), "1.0-1".to_string())]);
+        let installed = HashMap::from([("lpa-hello".to_string(), "1.0-1".to_string())]);
         let err = verify_applied(&installed, &[&a], &[]).unwrap_err();
-        assert!(matches!(err, PkgError::VersionConflict(ref m) if m.contains("LPA-2026-0001")), "{err}");
+        assert!(
+            matches!(err, PkgError::VersionConflict(ref m) if m.contains("LPA-2026-0001")),
+            "{err}"
+        );
         assert!(verify_applied(&installed, &[&a], &["lpa-hello".into()]).is_ok());
         let newer = HashMap::from([("lpa-hello".to_string(), "2.1-1".to_string())]);
         assert!(verify_applied(&newer, &[&a], &[]).is_ok());
@@ -921,10 +985,18 @@ mod tests {
         assert!(parse_kernel_query(KERNELS)
             .iter()
             .all(|p| !KERNEL_PACKAGES.contains(&p.name.as_str())));
-        assert_eq!(parse_kernel_query(KERNELS).len(), 1, "the recorded lpa-lib record");
+        assert_eq!(
+            parse_kernel_query(KERNELS).len(),
+            1,
+            "the recorded lpa-lib record"
+        );
         let none = kernel_verdict("6.1.0-18-amd64", &[]);
         assert!(!none.required);
-        assert!(none.reason.contains("no kernel package installed"), "{}", none.reason);
+        assert!(
+            none.reason.contains("no kernel package installed"),
+            "{}",
+            none.reason
+        );
         let installed = [
             k("kernel-core", "5.14.0-362.8.1.el9_3"),
             k("kernel-core", "5.14.0-427.13.1.el9_4"),
@@ -936,9 +1008,18 @@ mod tests {
         assert!(!debug.required, "{}", debug.reason);
         let old = kernel_verdict("5.14.0-362.8.1.el9_3.x86_64", &installed);
         assert!(old.required);
-        assert!(old.reason.contains("5.14.0-362.8.1.el9_3.x86_64"), "{}", old.reason);
-        assert!(old.reason.contains("5.14.0-427.13.1.el9_4.x86_64"), "{}", old.reason);
-        let rec = "kernel\x1f3.10.0\x1f1160.el7\x1fx86_64\x1epackage kernel-core is not installed\n";
+        assert!(
+            old.reason.contains("5.14.0-362.8.1.el9_3.x86_64"),
+            "{}",
+            old.reason
+        );
+        assert!(
+            old.reason.contains("5.14.0-427.13.1.el9_4.x86_64"),
+            "{}",
+            old.reason
+        );
+        let rec =
+            "kernel\x1f3.10.0\x1f1160.el7\x1fx86_64\x1epackage kernel-core is not installed\n";
         assert_eq!(parse_kernel_query(rec), [k("kernel", "3.10.0-1160.el7")]);
     }
 
