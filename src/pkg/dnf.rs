@@ -24,12 +24,14 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::advisories::{Advisory, FeedSettings, RebootRequired};
 use super::rpmdb;
 use super::runner::{self, Command, Finished};
+use super::updateinfo;
 use super::{
-    validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
-    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
-    SavedPackage, Upgrade,
+    advisory_targets, validate, version, BackendKind, BackendSettings, Exec, InstallOptions,
+    InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
+    RestoreStep, SavedPackage, Upgrade,
 };
 
 /// dnf's and yum's exit status when another instance holds their lock and
@@ -133,6 +135,50 @@ impl Dnf {
     pub fn updateinfo_security_command(&self) -> Command {
         self.base_command()
             .args(["updateinfo", "list", "--security"])
+    }
+
+    /// `updateinfo list --updates` (dnf) / `updateinfo list updates` (yum): each advisory
+    /// with the upgradable package it fixes (`ID TYPE NEVRA`).
+    pub fn updateinfo_list_command(&self) -> Command {
+        self.updateinfo_command("list")
+    }
+
+    /// `updateinfo info --updates` / `updateinfo info updates`: title, type, severity,
+    /// CVE ids and description of those advisories.
+    pub fn updateinfo_info_command(&self) -> Command {
+        self.updateinfo_command("info")
+    }
+
+    fn updateinfo_command(&self, what: &str) -> Command {
+        let cmd = self.base_command().args(["updateinfo", what]);
+        match self.kind {
+            BackendKind::Yum => cmd.arg("updates"),
+            _ => cmd.arg("--updates"),
+        }
+    }
+
+    /// `upgrade [--exclude=NAME...] --advisory=ID...` (yum: `update`): the tool's own
+    /// advisory path. `--exclude` was checked to hold with `--advisory` (dnf 4.14: "Nothing
+    /// to do." when the only package is excluded).
+    pub fn advisory_upgrade_command(&self, ids: &[&str], exclude: &[String]) -> Command {
+        let mut cmd = self.mutation_command();
+        for name in exclude {
+            cmd = cmd.arg(format!("--exclude={name}"));
+        }
+        cmd = cmd.arg(self.upgrade_verb());
+        for id in ids {
+            cmd = cmd.arg(format!("--advisory={id}"));
+        }
+        cmd
+    }
+
+    /// Runs a read-only command and fails on any exit but 0.
+    fn run_ok(&self, cmd: &Command) -> Result<Finished, PkgError> {
+        let finished = self.run(cmd)?;
+        if finished.code != Some(0) {
+            return Err(rpmdb::command_failed(cmd, &finished));
+        }
+        Ok(finished)
     }
 
     /// Runs a dnf/yum command, retrying while its lock is busy, up to the lock bound.
@@ -943,6 +989,88 @@ impl PackageManager for Dnf {
     fn validate_version(&self, version: &str) -> Result<(), PkgError> {
         validate::version(self.kind, version)
     }
+
+    /// dnf's own `updateinfo list`/`info` output, plus `reboot_suggested` and the issue
+    /// date from the cached `updateinfo.xml` (see [`updateinfo`]).
+    fn advisories(
+        &self,
+        upgrades: &[Upgrade],
+        _feed: &FeedSettings,
+    ) -> Result<Vec<Advisory>, PkgError> {
+        if upgrades.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = self.run_ok(&self.updateinfo_list_command())?;
+        let entries = updateinfo::parse_list(&list.stdout)?;
+        if entries.is_empty() {
+            return Ok(updateinfo::build(&[], &[], &Default::default(), upgrades));
+        }
+        let info = self.run_ok(&self.updateinfo_info_command())?;
+        let blocks = updateinfo::parse_info(&info.stdout);
+        let notices = updateinfo::cached_notices(&self.settings, self.kind == BackendKind::Yum);
+        Ok(updateinfo::build(&entries, &blocks, &notices, upgrades))
+    }
+
+    /// Advisories through `upgrade --advisory=ID... --exclude=NAME...` in one transaction;
+    /// plain package updates of the same selection afterwards as exact-version installs.
+    /// dnf exits 0 with "Nothing to do." for an advisory it does not know (recorded), so
+    /// every affected package is checked in the rpm database afterwards. dnf installs the
+    /// NEWEST version of an advisory's packages, which may be newer than its fixed one.
+    fn apply_advisories(
+        &self,
+        selected: &[Advisory],
+        exclude: &[String],
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        for name in exclude {
+            validate::name(self.kind, name)?;
+        }
+        let (with_id, plain): (Vec<&Advisory>, Vec<&Advisory>) = selected
+            .iter()
+            .partition(|a| a.severity_source == updateinfo::SOURCE);
+        let ids: Vec<&str> = with_id.iter().map(|a| a.id.as_str()).collect();
+        for id in &ids {
+            updateinfo::validate_id(id)?;
+        }
+        let pending = with_id
+            .iter()
+            .flat_map(|a| a.packages.iter())
+            .any(|p| !exclude.contains(&p.name));
+        if pending {
+            self.change(&self.advisory_upgrade_command(&ids, exclude), &[], exec)?;
+        }
+        let plain: Vec<Advisory> = plain.into_iter().cloned().collect();
+        let specs = advisory_targets(&plain, exclude);
+        if !specs.is_empty() {
+            self.install(&specs, &InstallOptions::default(), exec)?;
+        }
+        let now = rpmdb::installed_versions(&self.installed()?);
+        updateinfo::verify_applied(&now, &with_id, exclude)
+    }
+
+    /// `needs-restarting -r` when the root has it (and is `/`, where the tool's answer is
+    /// about this system); otherwise, or when it is inconclusive, the running kernel
+    /// against the newest installed kernel package.
+    fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
+        let root = &self.settings.root;
+        let tool = Path::new("/usr/bin/needs-restarting");
+        let mut note = "needs-restarting not installed";
+        if root == Path::new("/") && tool.exists() {
+            let cmd = Command::new(tool)
+                .arg("-r")
+                .timeout(self.settings.command_timeout);
+            let finished = runner::capture(&cmd).map_err(PkgError::from)?;
+            if let Some(verdict) = updateinfo::needs_restarting_verdict(&finished) {
+                return Ok(verdict);
+            }
+            note = "needs-restarting -r inconclusive";
+        } else if root != Path::new("/") {
+            note = "needs-restarting is not run for another root";
+        }
+        let mut verdict = updateinfo::kernel_reboot(&self.settings)?;
+        verdict.reason = format!("{} ({note})", verdict.reason);
+        Ok(verdict)
+    }
 }
 
 #[cfg(test)]
@@ -1117,8 +1245,10 @@ mod tests {
     #[test]
     fn updateinfo_security_recorded() {
         let e = parse_updateinfo_list(UPDATEINFO_SEC).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[1].id, "LPA-2026-0003");
         assert_eq!(
-            e,
+            e[..1],
             [UpdateinfoEntry {
                 id: "LPA-2026-0001".into(),
                 kind: "security".into(),
@@ -1134,7 +1264,9 @@ mod tests {
     #[test]
     fn updateinfo_all_recorded() {
         let e = parse_updateinfo_list(UPDATEINFO_ALL).unwrap();
-        assert_eq!(e.len(), 2);
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[2].id, "LPA-2026-0003");
+        assert_eq!(e[2].severity.as_deref(), Some("Critical"));
         assert_eq!(e[1].id, "LPA-2026-0002");
         assert_eq!(e[1].kind, "bugfix");
         assert_eq!(e[1].severity, None);

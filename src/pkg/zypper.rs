@@ -12,12 +12,16 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::advisories::{
+    self, Advisory, AdvisoryKind, AffectedPackage, FeedSettings, RebootRequired, Severity,
+};
 use super::rpmdb;
 use super::runner::{self, Command, Finished};
+use super::updateinfo;
 use super::{
-    validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
-    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
-    SavedPackage, Upgrade,
+    advisory_targets, validate, version, BackendKind, BackendSettings, Exec, InstallOptions,
+    InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
+    RestoreStep, SavedPackage, Upgrade,
 };
 
 /// What a zypper exit status means (zypper(8) "EXIT CODES").
@@ -88,11 +92,47 @@ impl Zypper {
         self.base_command().args(["--xmlout", "list-updates"])
     }
 
-    /// `zypper --xmlout list-patches --category security` (zypper 1.14 ignores the
-    /// category in XML mode: filter with [`ZypperPatch::is_security`]).
+    /// `zypper --xmlout list-patches`: the needed patches of every category (zypper 1.14
+    /// ignores `--category` in XML mode anyway: filter with [`ZypperPatch::is_security`]).
     pub fn list_patches_command(&self) -> Command {
+        self.base_command().args(["--xmlout", "list-patches"])
+    }
+
+    /// `zypper --xmlout info -t patch -- IDS`: each patch's text report, whose
+    /// "Conflicts" lines (`name < fixed-version`) name the packages it updates.
+    pub fn patch_info_command(&self, ids: &[&str]) -> Command {
         self.base_command()
-            .args(["--xmlout", "list-patches", "--category", "security"])
+            .args(["--xmlout", "info", "-t", "patch", "--"])
+            .args(ids.iter().copied())
+    }
+
+    /// `install -t patch -- IDS`: zypper's own patch path (it also installs interactive
+    /// patches, such as reboot-suggesting ones, in non-interactive mode: recorded).
+    pub fn patch_install_command(&self, ids: &[&str]) -> Command {
+        self.base_command()
+            .args(["install", "-t", "patch", "--"])
+            .args(ids.iter().copied())
+    }
+
+    /// `zypper needs-rebooting`: exit 102 when `ROOT/run/reboot-needed` exists (it honours
+    /// `--root`), 0 otherwise.
+    pub fn needs_rebooting_command(&self) -> Command {
+        self.base_command().arg("needs-rebooting")
+    }
+
+    /// Records zypper's "a reboot is required" (exit 102 after installing a patch that
+    /// suggests one) where `zypper needs-rebooting` looks: libzypp itself only writes
+    /// `/run/reboot-needed` for packages flagged needreboot, not for patches (recorded:
+    /// `needs-rebooting` said 0 right after a 102), so without this the flag would be lost.
+    fn mark_reboot_needed(&self) -> Result<(), PkgError> {
+        let run = self.settings.root.join("run");
+        let flag = run.join("reboot-needed");
+        std::fs::create_dir_all(&run)
+            .and_then(|_| std::fs::write(&flag, b""))
+            .map_err(|error| PkgError::Io {
+                what: format!("writing {}", flag.display()),
+                error,
+            })
     }
 
     fn run(&self, cmd: &Command) -> Result<Finished, PkgError> {
@@ -304,6 +344,8 @@ pub struct ZypperPatch {
     pub pkgmanager: bool,
     /// One-line summary.
     pub summary: String,
+    /// Its description ("" when none).
+    pub description: String,
     /// Referenced issues (CVE and bug tracker ids).
     pub issues: Vec<PatchIssue>,
     /// Issue date, seconds since the epoch.
@@ -386,6 +428,7 @@ pub fn parse_patches_xml(out: &str) -> Result<Vec<ZypperPatch>, PkgError> {
             interactive: flag("interactive"),
             pkgmanager: flag("pkgmanager"),
             summary: u.child("summary").map(|s| s.text()).unwrap_or_default(),
+            description: u.child("description").map(|s| s.text()).unwrap_or_default(),
             issues: u.descendants("issue").map(parse_issue).collect(),
             issued: u
                 .child("issue-date")
@@ -587,6 +630,158 @@ pub fn parse_download_xml(out: &str) -> Result<Vec<Downloaded>, PkgError> {
     Ok(found)
 }
 
+/// The packages one patch updates, from `zypper -x info -t patch`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatchPackages {
+    /// Patch id.
+    pub id: String,
+    /// `(name as printed, fixed version)` from its "Conflicts" (`name < version`); the
+    /// name may carry `.arch` for arch-specific packages.
+    pub packages: Vec<(String, String)>,
+}
+
+/// Parses `zypper -x info -t patch`: one `<message type="info">` report per patch, with
+/// `Conflicts   : name < version` or `Conflicts   : [N]` and N indented lines.
+pub fn parse_patch_info_xml(out: &str) -> Result<Vec<PatchPackages>, PkgError> {
+    let doc = xml::parse(out).map_err(xml_error)?;
+    let mut found = Vec::new();
+    for m in doc.descendants("message") {
+        let text = m.text();
+        let mut id = None;
+        let mut packages = Vec::new();
+        let mut in_conflicts = false;
+        for line in text.lines() {
+            let indented = line.starts_with([' ', '\t']);
+            if indented && in_conflicts {
+                packages.extend(conflict(line));
+                continue;
+            }
+            in_conflicts = false;
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            match key.trim() {
+                "Name" => id = Some(value.trim().to_string()),
+                "Conflicts" => {
+                    in_conflicts = true;
+                    packages.extend(conflict(value));
+                }
+                _ => {}
+            }
+        }
+        if let Some(id) = id {
+            found.push(PatchPackages { id, packages });
+        }
+    }
+    Ok(found)
+}
+
+/// `name < version` (anything else, such as the `[N]` count, is not a package).
+fn conflict(s: &str) -> Option<(String, String)> {
+    let (name, version) = s.trim().split_once(" < ")?;
+    Some((name.trim().to_string(), version.trim().to_string()))
+}
+
+/// The upgrade a patch's conflict names: the name as printed, or without a `.arch`
+/// suffix (libsolv adds it for arch-specific packages).
+fn upgrade_for<'a>(printed: &str, upgrades: &'a [Upgrade]) -> Option<&'a Upgrade> {
+    upgrades.iter().find(|u| u.name == printed).or_else(|| {
+        let (name, arch) = printed.rsplit_once('.')?;
+        upgrades
+            .iter()
+            .find(|u| u.name == name && u.arch.as_deref().is_none_or(|a| a == arch))
+    })
+}
+
+/// The advisory kind of a zypper patch category (SUSE's `recommended` is its bug fix).
+pub fn patch_kind(category: &str) -> AdvisoryKind {
+    match category {
+        "security" => AdvisoryKind::Security,
+        "recommended" | "bugfix" => AdvisoryKind::Bugfix,
+        "feature" | "optional" | "enhancement" => AdvisoryKind::Enhancement,
+        _ => AdvisoryKind::Other,
+    }
+}
+
+/// Patches over `upgrades`: each needed patch with the upgradable packages it fixes (the
+/// fixed version newer than the installed one), then one plain patch per upgrade none
+/// covers. A needed patch none of whose packages is upgradable here is left out.
+pub fn patches_to_advisories(
+    patches: &[ZypperPatch],
+    infos: &[PatchPackages],
+    upgrades: &[Upgrade],
+) -> Vec<Advisory> {
+    let mut out = Vec::new();
+    for p in patches.iter().filter(|p| p.status == "needed") {
+        let Some(info) = infos.iter().find(|i| i.id == p.id) else {
+            continue;
+        };
+        let mut packages: Vec<AffectedPackage> = Vec::new();
+        for (printed, fixed) in &info.packages {
+            let Some(u) = upgrade_for(printed, upgrades) else {
+                continue;
+            };
+            if version::rpm(fixed, &u.current_version).is_le()
+                || packages.iter().any(|a| a.name == u.name)
+            {
+                continue;
+            }
+            packages.push(AffectedPackage {
+                name: u.name.clone(),
+                current_version: u.current_version.clone(),
+                available_version: fixed.clone(),
+                arch: u.arch.clone(),
+            });
+        }
+        if packages.is_empty() {
+            continue;
+        }
+        let mut cves = p.cves();
+        cves.sort();
+        cves.dedup();
+        out.push(Advisory {
+            id: p.id.clone(),
+            name: if p.summary.is_empty() {
+                p.id.clone()
+            } else {
+                p.summary.clone()
+            },
+            kind: patch_kind(&p.category),
+            severity: Severity::from_source(&p.severity),
+            severity_source: SOURCE.to_string(),
+            published: p
+                .issued
+                .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
+            description: p.description.clone(),
+            cve_ids: cves,
+            packages,
+            requires_reboot: p.restart,
+        });
+    }
+    advisories::with_uncovered(out, upgrades)
+}
+
+/// The `severity_source` of zypper patches.
+pub const SOURCE: &str = "zypper";
+
+/// `zypper needs-rebooting`'s verdict: 102 = reboot needed, 0 = not.
+pub fn needs_rebooting_verdict(code: Option<i32>) -> Option<RebootRequired> {
+    let required = match code {
+        Some(0) => false,
+        Some(102) => true,
+        _ => return None,
+    };
+    Some(RebootRequired {
+        required,
+        reason: if required {
+            "zypper needs-rebooting exit 102 (/run/reboot-needed present)".to_string()
+        } else {
+            "zypper needs-rebooting exit 0".to_string()
+        },
+        packages: Vec::new(),
+    })
+}
+
 impl PackageManager for Zypper {
     fn kind(&self) -> BackendKind {
         BackendKind::Zypper
@@ -763,10 +958,86 @@ impl PackageManager for Zypper {
     fn validate_version(&self, version: &str) -> Result<(), PkgError> {
         validate::version(BackendKind::Zypper, version)
     }
+
+    /// `-x list-patches` (id, category, severity, CVE ids, restart flag, summary, issue
+    /// date), then one `-x info -t patch` for the packages each patch updates.
+    fn advisories(
+        &self,
+        upgrades: &[Upgrade],
+        _feed: &FeedSettings,
+    ) -> Result<Vec<Advisory>, PkgError> {
+        if upgrades.is_empty() {
+            return Ok(Vec::new());
+        }
+        let listed = self.run(&self.list_patches_command())?;
+        let patches: Vec<ZypperPatch> = parse_patches_xml(&listed.stdout)?
+            .into_iter()
+            .filter(|p| p.status == "needed")
+            .collect();
+        if patches.is_empty() {
+            return Ok(advisories::with_uncovered(Vec::new(), upgrades));
+        }
+        let ids: Vec<&str> = patches.iter().map(|p| p.id.as_str()).collect();
+        let info = self.run(&self.patch_info_command(&ids))?;
+        let infos = parse_patch_info_xml(&info.stdout)?;
+        Ok(patches_to_advisories(&patches, &infos, upgrades))
+    }
+
+    /// `install -t patch -- IDS`, then plain updates as exact-version installs. zypper has
+    /// no per-command package exclusion (a lock would outlive a crash), so when an excluded
+    /// package belongs to a selected patch, the whole selection falls back to installing
+    /// the remaining packages at their fixed versions (the default path).
+    fn apply_advisories(
+        &self,
+        selected: &[Advisory],
+        exclude: &[String],
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        for name in exclude {
+            validate::name(BackendKind::Zypper, name)?;
+        }
+        let (patches, plain): (Vec<&Advisory>, Vec<&Advisory>) =
+            selected.iter().partition(|a| a.severity_source == SOURCE);
+        let excluded_in_patch = patches
+            .iter()
+            .flat_map(|a| a.packages.iter())
+            .any(|p| exclude.contains(&p.name));
+        if excluded_in_patch {
+            let specs = advisory_targets(selected, exclude);
+            if specs.is_empty() {
+                return Ok(());
+            }
+            return self.install(&specs, &InstallOptions::default(), exec);
+        }
+        let ids: Vec<&str> = patches.iter().map(|a| a.id.as_str()).collect();
+        for id in &ids {
+            updateinfo::validate_id(id)?;
+        }
+        if !ids.is_empty() {
+            let finished = self.change(&self.patch_install_command(&ids), &[], exec)?;
+            if finished.code == Some(102) {
+                self.mark_reboot_needed()?;
+            }
+        }
+        let plain: Vec<Advisory> = plain.into_iter().cloned().collect();
+        let specs = advisory_targets(&plain, exclude);
+        if !specs.is_empty() {
+            self.install(&specs, &InstallOptions::default(), exec)?;
+        }
+        let now = rpmdb::installed_versions(&self.installed()?);
+        updateinfo::verify_applied(&now, &patches, exclude)
+    }
+
+    fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
+        let cmd = self.needs_rebooting_command();
+        let finished = runner::capture(&cmd).map_err(PkgError::from)?;
+        needs_rebooting_verdict(finished.code).ok_or_else(|| failed(&cmd, &finished))
+    }
 }
 
-/// A minimal XML reader for zypper's output: builds a small element tree.
-mod xml {
+/// A minimal XML reader for zypper's output (and the rpm-md `updateinfo.xml` that
+/// [`super::updateinfo`] reads): builds a small element tree.
+pub(crate) mod xml {
     /// One element with its attributes and content.
     #[derive(Debug, Default)]
     pub struct Element {
@@ -1404,7 +1675,189 @@ mod tests {
             .any(|(k, v)| k == "ZYPP_LOGFILE" && v == "/srv/img/var/log/zypper.log"));
         assert_eq!(
             args(&other.list_patches_command())[3..],
-            ["--xmlout", "list-patches", "--category", "security"]
+            ["--xmlout", "list-patches"]
         );
+    }
+
+    const ALL_PATCHES: &str = include_str!("../../tests/data/zypper/zypper-x-list-patches.stdout");
+    const APPLIED_PATCHES: &str =
+        include_str!("../../tests/data/zypper/zypper-x-list-patches-applied.stdout");
+    const PATCH_INFO: &str = include_str!("../../tests/data/zypper/zypper-x-info-patch.stdout");
+    const PATCH_INFO_TWO: &str =
+        include_str!("../../tests/data/zypper/zypper-x-info-patch-two-packages.stdout");
+
+    fn up(name: &str, cur: &str, new: &str) -> Upgrade {
+        Upgrade {
+            name: name.into(),
+            current_version: cur.into(),
+            available_version: new.into(),
+            arch: Some("noarch".into()),
+            origins: vec!["lpa".into()],
+        }
+    }
+
+    #[test]
+    fn all_patches_recorded_with_reboot_flag() {
+        let p = parse_patches_xml(ALL_PATCHES).unwrap();
+        assert_eq!(p.len(), 3);
+        let crit = &p[2];
+        assert_eq!(crit.id, "LPA-2026-0003");
+        assert_eq!(crit.severity, "critical");
+        // reboot_suggested shows as restart="true" (and interactive="true").
+        assert!(crit.restart && crit.interactive);
+        assert!(!p[0].restart && !p[1].restart);
+        assert_eq!(crit.cves(), ["CVE-2026-0002", "CVE-2026-0003"]);
+        assert_eq!(crit.issued, Some(1768867200));
+        assert!(crit.description.ends_with("a reboot is suggested."));
+        let applied = parse_patches_xml(APPLIED_PATCHES).unwrap();
+        // After LPA-2026-0001 and -0003: the bugfix 0002 is satisfied by lpa-lib 1.1-1 too.
+        assert!(applied.is_empty(), "{applied:?}");
+    }
+
+    #[test]
+    fn patch_packages_recorded() {
+        let i = parse_patch_info_xml(PATCH_INFO).unwrap();
+        assert_eq!(
+            i,
+            [
+                PatchPackages {
+                    id: "LPA-2026-0001".into(),
+                    packages: vec![("lpa-hello".into(), "2.0-1".into())]
+                },
+                PatchPackages {
+                    id: "LPA-2026-0002".into(),
+                    packages: vec![("lpa-lib".into(), "1.1-1".into())]
+                },
+                PatchPackages {
+                    id: "LPA-2026-0003".into(),
+                    packages: vec![("lpa-lib".into(), "1.1-1".into())]
+                },
+            ]
+        );
+        let two = parse_patch_info_xml(PATCH_INFO_TWO).unwrap();
+        assert_eq!(
+            two[0].packages,
+            [
+                ("lpa-lib".to_string(), "1.1-1".to_string()),
+                ("lpa-hello".to_string(), "1.1-1".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn advisories_from_recorded_output() {
+        let patches = parse_patches_xml(ALL_PATCHES).unwrap();
+        let infos = parse_patch_info_xml(PATCH_INFO).unwrap();
+        let ups = [
+            up("lpa-hello", "1.0-1", "2.0-1"),
+            up("lpa-lib", "1.0-1", "1.1-1"),
+        ];
+        let a = patches_to_advisories(&patches, &infos, &ups);
+        let ids: Vec<&str> = a.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["LPA-2026-0001", "LPA-2026-0002", "LPA-2026-0003"]);
+        let crit = &a[2];
+        assert_eq!(crit.kind, AdvisoryKind::Security);
+        assert_eq!(crit.severity, Severity::Critical);
+        assert_eq!(crit.severity_source, "zypper");
+        assert!(crit.requires_reboot);
+        assert_eq!(crit.cve_ids, ["CVE-2026-0002", "CVE-2026-0003"]);
+        assert_eq!(crit.name, "Critical: lpa-lib security update");
+        assert_eq!(
+            crit.published,
+            Some(time::macros::datetime!(2026-01-20 00:00 UTC))
+        );
+        assert_eq!(
+            crit.packages,
+            [AffectedPackage {
+                name: "lpa-lib".into(),
+                current_version: "1.0-1".into(),
+                available_version: "1.1-1".into(),
+                arch: Some("noarch".into()),
+            }]
+        );
+        assert_eq!(a[0].severity, Severity::High);
+        assert_eq!(a[1].kind, AdvisoryKind::Bugfix);
+        assert_eq!(a[1].severity, Severity::Unknown);
+        // A patch for what is not upgradable here is left out; uncovered updates stay.
+        let only_tool = [up("lpa-tool", "1.0-1", "1.1-1")];
+        let a = patches_to_advisories(&patches, &infos, &only_tool);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].id, "lpa-tool-1.1-1");
+        // libsolv's `name.arch` form for arch-specific packages.
+        let mut x = up("python3.11", "3.11.5-1", "3.11.9-1");
+        x.arch = Some("x86_64".into());
+        assert_eq!(
+            upgrade_for("python3.11.x86_64", std::slice::from_ref(&x)),
+            Some(&x)
+        );
+        assert_eq!(
+            upgrade_for("python3.11", std::slice::from_ref(&x)),
+            Some(&x)
+        );
+        assert_eq!(
+            upgrade_for("python3.11.aarch64", std::slice::from_ref(&x)),
+            None
+        );
+        assert_eq!(patch_kind("recommended"), AdvisoryKind::Bugfix);
+        assert_eq!(patch_kind("feature"), AdvisoryKind::Enhancement);
+    }
+
+    #[test]
+    fn patch_application_recorded() {
+        let applied = rec(
+            102,
+            include_str!("../../tests/data/zypper/zypper-install-patch.stdout"),
+            "",
+        );
+        assert_eq!(classify_change(&applied), ZypperFailure::None);
+        let again = rec(
+            0,
+            include_str!("../../tests/data/zypper/zypper-install-patch-again.stdout"),
+            "",
+        );
+        assert_eq!(classify_change(&again), ZypperFailure::None);
+        let nosuch = rec(
+            104,
+            include_str!("../../tests/data/zypper/zypper-install-patch-nosuch.stdout"),
+            include_str!("../../tests/data/zypper/zypper-install-patch-nosuch.stderr"),
+        );
+        assert_eq!(
+            classify_change(&nosuch),
+            ZypperFailure::NotFound(vec!["LPA-9999-0001".into()])
+        );
+        let z = Zypper::new(settings("/srv/img"));
+        assert_eq!(
+            args(&z.patch_install_command(&["LPA-2026-0001", "LPA-2026-0003"]))[3..],
+            [
+                "install",
+                "-t",
+                "patch",
+                "--",
+                "LPA-2026-0001",
+                "LPA-2026-0003"
+            ]
+        );
+        assert_eq!(
+            args(&z.patch_info_command(&["LPA-2026-0003"]))[3..],
+            ["--xmlout", "info", "-t", "patch", "--", "LPA-2026-0003"]
+        );
+        assert_eq!(args(&z.needs_rebooting_command())[3..], ["needs-rebooting"]);
+    }
+
+    #[test]
+    fn needs_rebooting_recorded() {
+        assert!(
+            include_str!("../../tests/data/zypper/zypper-needs-rebooting.stdout")
+                .contains("Reboot is probably not necessary")
+        );
+        assert!(
+            include_str!("../../tests/data/zypper/zypper-needs-rebooting-flag.stdout")
+                .contains("Reboot is required")
+        );
+        assert!(!needs_rebooting_verdict(Some(0)).unwrap().required);
+        let yes = needs_rebooting_verdict(Some(102)).unwrap();
+        assert!(yes.required && yes.reason.contains("102"));
+        assert!(needs_rebooting_verdict(Some(1)).is_none());
+        assert!(needs_rebooting_verdict(None).is_none());
     }
 }

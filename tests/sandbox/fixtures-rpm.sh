@@ -7,8 +7,15 @@
 #   OUTDIR/repo/            one repository (createrepo_c) with every fixture version:
 #                           lpa-lib 1.0-1 1.1-1, lpa-hello 1.0-1 1.1-1 2.0-1, lpa-tool 1.0-1,
 #                           lpa-slow 1.0-1 (its %post runs `sleep 30`: cancel/timeout tests),
-#                           plus updateinfo (security LPA-2026-0001 for lpa-hello-2.0-1,
-#                           bugfix LPA-2026-0002 for lpa-lib-1.1-1)
+#                           plus updateinfo (uncompressed, so the agent can read it
+#                           without a decompressor) with three advisories:
+#                             LPA-2026-0001 security, Important, CVE-2026-0001,
+#                               reboot_suggested False, for lpa-hello-2.0-1
+#                             LPA-2026-0002 bugfix, no severity, for lpa-lib-1.1-1
+#                             LPA-2026-0003 security, Critical, CVE-2026-0002 and
+#                               CVE-2026-0003, reboot_suggested True, for lpa-lib-1.1-1
+#                           (so lpa-lib 1.1-1 is covered by two advisories; the upgradable
+#                           set stays lpa-hello 2.0-1 and lpa-lib 1.1-1)
 #   OUTDIR/lpa.repo         repo file for dnf/yum (/etc/yum.repos.d/) and for zypper
 #                           (/etc/zypp/repos.d/: zypper reads the same ini format)
 #   OUTDIR/lpa-broken.repo  same but with a baseurl that does not exist (refresh failures)
@@ -170,6 +177,30 @@ cat > "$top/updateinfo.xml" <<'EOF'
         <package name="lpa-lib" version="1.1" release="1" epoch="0" arch="noarch" src="lpa-lib-1.1-1.src.rpm">
           <filename>lpa-lib-1.1-1.noarch.rpm</filename>
           <reboot_suggested>False</reboot_suggested>
+        </package>
+      </collection>
+    </pkglist>
+  </update>
+  <update from="tests@lpa.invalid" status="final" type="security" version="1">
+    <id>LPA-2026-0003</id>
+    <title>Critical: lpa-lib security update</title>
+    <issued date="2026-01-20 00:00:00"/>
+    <updated date="2026-01-20 00:00:00"/>
+    <rights>Public domain</rights>
+    <release>LPA fixtures</release>
+    <severity>Critical</severity>
+    <summary>An update for lpa-lib fixes CVE-2026-0002 and CVE-2026-0003.</summary>
+    <description>lpa-lib 1.1-1 fixes two fictitious flaws (CVE-2026-0002, CVE-2026-0003) for the linux-patch-api tests; a reboot is suggested.</description>
+    <references>
+      <reference href="https://lpa.invalid/cve/CVE-2026-0002" id="CVE-2026-0002" type="cve" title="CVE-2026-0002"/>
+      <reference href="https://lpa.invalid/cve/CVE-2026-0003" id="CVE-2026-0003" type="cve" title="CVE-2026-0003"/>
+    </references>
+    <pkglist>
+      <collection short="lpa">
+        <name>LPA fixtures</name>
+        <package name="lpa-lib" version="1.1" release="1" epoch="0" arch="noarch" src="lpa-lib-1.1-1.src.rpm">
+          <filename>lpa-lib-1.1-1.noarch.rpm</filename>
+          <reboot_suggested>True</reboot_suggested>
         </package>
       </collection>
     </pkglist>
