@@ -120,16 +120,42 @@ fn every_error_status_is_an_envelope() {
 }
 
 #[test]
-fn endpoints_of_later_issues_answer_not_implemented_envelopes() {
+fn patch_and_reboot_requests_are_validated_before_anything_runs() {
     let env = Env::new("surface");
     let agent = env.start(env.config());
-    for (method, path) in [
-        ("GET", "/api/v1/patches"),
-        ("POST", "/api/v1/patches/apply"),
-        ("POST", "/api/v1/system/reboot"),
-    ] {
-        let r = request(agent.addr(), env.client_config(), method, path, None);
-        assert_error(&r, 501, "NOT_IMPLEMENTED");
+    let cases = [
+        ("GET", "/api/v1/patches?severity=urgent", None, "severity"),
+        ("GET", "/api/v1/patches?status=done", None, "status"),
+        (
+            "POST",
+            "/api/v1/patches/apply",
+            Some(r#"{"patches":["A"],"packages":["b"]}"#),
+            "give one",
+        ),
+        (
+            "POST",
+            "/api/v1/patches/apply",
+            Some(r#"{"options":{"reboot_delay_minutes":"soon"}}"#),
+            "options.reboot_delay_minutes",
+        ),
+        (
+            "POST",
+            "/api/v1/system/reboot",
+            Some(r#"{"delay_seconds":-5}"#),
+            "delay_seconds",
+        ),
+        (
+            "POST",
+            "/api/v1/system/reboot",
+            Some(r#"{"force":true,"now":true}"#),
+            "unknown field \"now\"",
+        ),
+    ];
+    for (method, path, body, names) in cases {
+        let r = request(agent.addr(), env.client_config(), method, path, body);
+        let v = assert_error(&r, 400, "INVALID_REQUEST");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(names), "{method} {path}: {message}");
     }
 }
 
