@@ -9,6 +9,7 @@ pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod enroll;
 pub mod feed_refresh;
 pub mod fsutil;
 pub mod http;

@@ -1,0 +1,1 @@
+//! Enrollment: client (being implemented).

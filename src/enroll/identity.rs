@@ -1,0 +1,1 @@
+//! Enrollment: identity (being implemented).

@@ -1,0 +1,1 @@
+//! Enrollment: provision (being implemented).

@@ -1,0 +1,1 @@
+//! Enrollment: state (being implemented).
