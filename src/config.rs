@@ -39,6 +39,8 @@ pub struct Config {
     pub advisories: AdvisoriesConfig,
     /// Host actions: the reboot command.
     pub system: SystemConfig,
+    /// `--enroll` settings.
+    pub enrollment: EnrollmentConfig,
 }
 
 /// `server.*`
@@ -293,6 +295,46 @@ impl Default for AdvisoriesConfig {
     }
 }
 
+/// `enrollment.*`: how `--enroll` talks to the Patch Manager (the command line wins).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnrollmentConfig {
+    /// `enrollment.poll_interval_seconds`: time between approval checks, default 60.
+    pub poll_interval_seconds: u64,
+    /// `enrollment.timeout`: give up without a decision after this long, default 24h.
+    pub timeout: std::time::Duration,
+    /// `enrollment.manager_ca`: verify the manager against this CA (PEM).
+    pub manager_ca: Option<PathBuf>,
+    /// `enrollment.manager_fingerprint`: accept only this manager certificate (SHA-256).
+    pub manager_fingerprint: Option<[u8; 32]>,
+    /// `enrollment.enroll_only`: exit after provisioning instead of serving, default false.
+    pub enroll_only: bool,
+    /// `enrollment.state_dir`: token and received bundle, default
+    /// `/var/lib/linux_patch_api/enroll`.
+    pub state_dir: PathBuf,
+    /// `enrollment.report_ip`: the address to report instead of the detected one.
+    pub report_ip: Option<IpAddr>,
+    /// `enrollment.report_fqdn`: the name to report instead of the detected one.
+    pub report_fqdn: Option<String>,
+    /// `enrollment.request_timeout_seconds`: deadline of one request, default 30.
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for EnrollmentConfig {
+    fn default() -> Self {
+        EnrollmentConfig {
+            poll_interval_seconds: 60,
+            timeout: std::time::Duration::from_secs(86_400),
+            manager_ca: None,
+            manager_fingerprint: None,
+            enroll_only: false,
+            state_dir: PathBuf::from(DEFAULT_ENROLL_DIR),
+            report_ip: None,
+            report_fqdn: None,
+            request_timeout_seconds: 30,
+        }
+    }
+}
+
 /// `system.*`
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SystemConfig {
@@ -345,6 +387,8 @@ const DEFAULT_WHITELIST: &str = "/etc/linux_patch_api/whitelist.yaml";
 /// Default job storage directory.
 const DEFAULT_JOBS_DIR: &str = "/var/lib/linux_patch_api/jobs";
 const DEFAULT_ROLLBACK_DIR: &str = "/var/lib/linux_patch_api/rollback";
+/// Default `enrollment.state_dir`.
+const DEFAULT_ENROLL_DIR: &str = "/var/lib/linux_patch_api/enroll";
 /// Default audit log file.
 const DEFAULT_AUDIT_LOG: &str = "/var/log/linux_patch_api/audit.log";
 
@@ -519,6 +563,7 @@ impl Default for Config {
             package_manager: PackageManagerConfig::default(),
             advisories: AdvisoriesConfig::default(),
             system: SystemConfig::default(),
+            enrollment: EnrollmentConfig::default(),
         }
     }
 }
@@ -656,6 +701,20 @@ fn describe(value: &Value) -> &'static str {
     }
 }
 
+/// Whether `name` is a DNS host name: dot-separated labels of letters, digits and `-`.
+fn is_host_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 /// Joins a section key and a field name into a dotted key.
 fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
@@ -723,6 +782,7 @@ impl Walker<'_> {
             package_manager: self.package_manager(&top),
             advisories: self.advisories(&top),
             system: self.system(&top),
+            enrollment: self.enrollment(&top),
         }
     }
 
@@ -1254,6 +1314,84 @@ impl Walker<'_> {
         Some(text.to_string())
     }
 
+    /// `enrollment.*`
+    fn enrollment(&mut self, top: &Section) -> EnrollmentConfig {
+        let d = EnrollmentConfig::default();
+        let s = self.child(
+            top,
+            "enrollment",
+            &[
+                "poll_interval_seconds",
+                "timeout",
+                "manager_ca",
+                "manager_fingerprint",
+                "enroll_only",
+                "state_dir",
+                "report_ip",
+                "report_fqdn",
+                "request_timeout_seconds",
+            ],
+        );
+        let manager_fingerprint = self.string(&s, "manager_fingerprint").and_then(|t| {
+            crate::x509::parse_sha256_fingerprint(t)
+                .map_err(|m| self.error(&s.key("manager_fingerprint"), m))
+                .ok()
+        });
+        let manager_ca = self.path_value(&s, "manager_ca");
+        if manager_ca.is_some() && manager_fingerprint.is_some() {
+            self.error(
+                &s.key("manager_fingerprint"),
+                "give enrollment.manager_ca or enrollment.manager_fingerprint, not both",
+            );
+        }
+        let report_fqdn = self.string(&s, "report_fqdn").map(str::to_string);
+        if let Some(name) = &report_fqdn {
+            if !is_host_name(name) {
+                self.error(
+                    &s.key("report_fqdn"),
+                    format!("must be a host name such as host-01.example.com, got {name:?}"),
+                );
+            }
+        }
+        EnrollmentConfig {
+            poll_interval_seconds: self.u64_or(
+                &s,
+                "poll_interval_seconds",
+                (1, 86_400),
+                d.poll_interval_seconds,
+            ),
+            timeout: self.duration(&s, "timeout").unwrap_or(d.timeout),
+            manager_ca,
+            manager_fingerprint,
+            enroll_only: self.boolean(&s, "enroll_only", false),
+            state_dir: self.path(&s, "state_dir", DEFAULT_ENROLL_DIR),
+            report_ip: self.ip(&s, "report_ip"),
+            report_fqdn,
+            request_timeout_seconds: self.u64_or(
+                &s,
+                "request_timeout_seconds",
+                (1, 600),
+                d.request_timeout_seconds,
+            ),
+        }
+    }
+
+    /// A duration written `90s`, `15m`, `24h`, `2d`, or as whole seconds.
+    fn duration(&mut self, s: &Section, name: &str) -> Option<std::time::Duration> {
+        let parsed = match s.get(name)? {
+            Value::Number(n) => n
+                .as_u64()
+                .ok_or_else(|| format!("expected a duration such as 24h, got {n}"))
+                .and_then(|secs| crate::timefmt::parse_duration(&secs.to_string())),
+            Value::String(t) => crate::timefmt::parse_duration(t),
+            other => Err(format!(
+                "expected a duration such as 24h, got {}",
+                describe(other)
+            )),
+        };
+        parsed.map_err(|m| self.error(&s.key(name), m)).ok()
+    }
+
     /// `system.*`
     fn system(&mut self, top: &Section) -> SystemConfig {
         let s = self.child(top, "system", &["reboot_command"]);
@@ -1313,6 +1451,7 @@ const TOP_KEYS: &[&str] = &[
     "compat",
     "advisories",
     "system",
+    "enrollment",
 ];
 
 /// Keys allowed under `server`.
@@ -1563,7 +1702,7 @@ mod tests {
     fn every_problem_is_reported_at_once() {
         let all = messages(
             "server:\n  port: 70000\n  bind: nope\n  prot: 1\n\
-             logging:\n  level: loud\njobs:\n  max_concurrent: 0\nenrollment: {}\n",
+             logging:\n  level: loud\njobs:\n  max_concurrent: 0\nenrolment: {}\n",
         );
         assert_eq!(all.len(), 6, "{all:?}");
         for expected in [
@@ -1571,13 +1710,48 @@ mod tests {
             "server.bind: not an IP address: \"nope\"",
             "server.prot: unknown key",
             "jobs.max_concurrent: must be 1-64, got 0",
-            "enrollment: unknown key",
+            "enrolment: unknown key",
         ] {
             assert!(
                 all.iter().any(|m| m == expected),
                 "{expected} not in {all:?}"
             );
         }
+    }
+
+    #[test]
+    fn enrollment_keys_are_validated() {
+        let c = parse(
+            "enrollment:\n  poll_interval_seconds: 5\n  timeout: 2h\n  manager_ca: manager-ca.pem\n  enroll_only: true\n  report_ip: 192.0.2.10\n  report_fqdn: host-01.example.com\n",
+        )
+        .unwrap();
+        let e = &c.enrollment;
+        assert_eq!(e.poll_interval_seconds, 5);
+        assert_eq!(e.timeout, std::time::Duration::from_secs(7200));
+        assert_eq!(e.manager_ca, Some(PathBuf::from("/base/manager-ca.pem")));
+        assert!(e.enroll_only);
+        assert_eq!(e.report_ip, Some("192.0.2.10".parse().unwrap()));
+        assert_eq!(
+            e.state_dir,
+            PathBuf::from("/var/lib/linux_patch_api/enroll")
+        );
+        let fp = "ab".repeat(32);
+        let c = parse(&format!(
+            "enrollment:\n  manager_fingerprint: '{fp}'\n  timeout: 600\n"
+        ))
+        .unwrap();
+        assert_eq!(c.enrollment.manager_fingerprint, Some([0xab; 32]));
+        assert_eq!(c.enrollment.timeout, std::time::Duration::from_secs(600));
+        let errors = messages(&format!(
+            "enrollment:\n  manager_ca: ca.pem\n  manager_fingerprint: '{fp}'\n  timeout: 3 weeks\n  report_fqdn: 'bad name'\n  poll_interval_seconds: 0\n"
+        ));
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].starts_with("enrollment.manager_fingerprint: give enrollment.manager_ca"));
+        assert!(errors[1].starts_with("enrollment.report_fqdn: must be a host name"));
+        assert!(errors[2].starts_with("enrollment.poll_interval_seconds: must be 1-86400"));
+        assert!(errors[3].starts_with("enrollment.timeout: \"3 weeks\" is not a duration"));
+        assert!(one_error("enrollment:\n  manager_fingerprint: abc\n")
+            .starts_with("enrollment.manager_fingerprint: \"abc\" is not a SHA-256"));
     }
 
     #[test]

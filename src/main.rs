@@ -1,11 +1,14 @@
-//! The `linux-patch-api` binary: parses arguments, then serves or checks the configuration.
+//! The `linux-patch-api` binary: parses arguments, then serves, checks the configuration,
+//! or enrolls with the Patch Manager and serves.
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
-use linux_patch_api::cli::{self, Command};
+use linux_patch_api::cli::{self, Command, EnrollArgs};
 use linux_patch_api::config::Config;
-use linux_patch_api::{agent, check};
+use linux_patch_api::{agent, check, enroll};
 
 /// Exit code for a runtime failure (cannot listen, cannot load certificates).
 const EXIT_RUNTIME: u8 = cli::EXIT_RUNTIME as u8;
@@ -33,20 +36,75 @@ fn main() -> ExitCode {
             ExitCode::from(u8::try_from(code).unwrap_or(EXIT_CONFIG))
         }
         Ok(Command::Serve { config }) => serve(&config),
+        Ok(Command::Enroll { config, options }) => enroll_then_serve(&config, &options),
     }
 }
 
-fn serve(path: &Path) -> ExitCode {
-    let config = match Config::load(path) {
-        Ok(c) => c,
-        Err(errors) => {
-            for e in errors {
-                eprintln!("linux-patch-api: {}: {e}", path.display());
-            }
-            return ExitCode::from(EXIT_CONFIG);
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|errors| {
+        for e in errors {
+            eprintln!("linux-patch-api: {}: {e}", path.display());
         }
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn serve(path: &Path) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     init_logging(config.logging.level);
+    run_agent(config, path)
+}
+
+/// `--enroll`: join the fleet, then serve with what was provisioned (or stop there).
+fn enroll_then_serve(path: &Path, args: &EnrollArgs) -> ExitCode {
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    init_logging(config.logging.level);
+    let settings = cli::enroll_settings(&config, args);
+    let stop = Arc::new(AtomicBool::new(false));
+    let registered = stop_on_signals(&stop);
+    let outcome = enroll::run(&settings, &stop);
+    for id in registered {
+        signal_hook::low_level::unregister(id);
+    }
+    match outcome {
+        Err(e) => {
+            log::error!("enrollment: {e}");
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_RUNTIME))
+        }
+        Ok(done) => {
+            log::info!(
+                "enrolled: {} file(s) written; the manager ({}) is whitelisted",
+                done.written.len(),
+                done.manager_ip
+            );
+            if args.enroll_only || config.enrollment.enroll_only {
+                return ExitCode::SUCCESS;
+            }
+            run_agent(config, path)
+        }
+    }
+}
+
+/// SIGINT and SIGTERM set `stop` while enrolling (the loop checks it every second).
+fn stop_on_signals(stop: &Arc<AtomicBool>) -> Vec<signal_hook::SigId> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut ids = Vec::new();
+    for signal in [SIGINT, SIGTERM] {
+        match signal_hook::flag::register(signal, Arc::clone(stop)) {
+            Ok(id) => ids.push(id),
+            Err(e) => log::warn!("cannot watch signal {signal}: {e}"),
+        }
+    }
+    ids
+}
+
+fn run_agent(config: Config, path: &Path) -> ExitCode {
     let running = match agent::start(config, Some(path.to_path_buf())) {
         Ok(r) => r,
         Err(e) => {

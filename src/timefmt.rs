@@ -1,4 +1,5 @@
-//! RFC 3339 UTC timestamps as the API writes them (`2026-04-09T13:04:02Z`).
+//! RFC 3339 UTC timestamps as the API writes them (`2026-04-09T13:04:02Z`), and the
+//! durations operators type (`90s`, `15m`, `24h`, `2d`).
 
 use time::OffsetDateTime;
 
@@ -21,9 +22,61 @@ pub fn now_rfc3339() -> String {
     rfc3339(OffsetDateTime::now_utc())
 }
 
+/// Parses a duration: whole seconds (`90`) or a number with one unit `s`, `m`, `h`, `d`;
+/// at least one second, at most a year.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let scale: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration such as 90s, 15m, 24h or 2d"
+            ))
+        }
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 15m, 24h or 2d"))?;
+    let secs = n.saturating_mul(scale);
+    if !(1..=365 * 86_400).contains(&secs) {
+        return Err(format!("{text:?}: must be between 1 second and 365 days"));
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_in_every_unit() {
+        let s = |t| parse_duration(t).map(|d| d.as_secs());
+        assert_eq!(s("90"), Ok(90));
+        assert_eq!(s("90s"), Ok(90));
+        assert_eq!(s("15m"), Ok(900));
+        assert_eq!(s("24h"), Ok(86_400));
+        assert_eq!(s("2d"), Ok(172_800));
+        for bad in [
+            "",
+            "h",
+            "1.5h",
+            "-1s",
+            "10w",
+            "0",
+            "400d",
+            "1 h",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn formats_utc_with_z() {

@@ -95,6 +95,21 @@ pub fn summarize_crl(der: &[u8]) -> Result<CrlSummary, X509Error> {
     })
 }
 
+/// Parses a SHA-256 fingerprint as operators copy it: 64 hex digits, any case, colons
+/// between bytes allowed (`AB:CD:...`).
+pub fn parse_sha256_fingerprint(text: &str) -> Result<[u8; 32], String> {
+    let hex: String = text.trim().chars().filter(|c| *c != ':').collect();
+    let bad = || format!("{text:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)");
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
 /// SHA-256 of the DER bytes, lowercase hex without separators.
 pub fn sha256_fingerprint(der: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, der);
@@ -437,6 +452,21 @@ fn build_time(year: i32, d: &[u8]) -> Result<OffsetDateTime, X509Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_parse_with_or_without_colons() {
+        let hex = sha256_fingerprint(b"certificate");
+        let bytes = parse_sha256_fingerprint(&hex).unwrap();
+        let colons: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(parse_sha256_fingerprint(&colons.join(":")), Ok(bytes));
+        assert_eq!(
+            ring::digest::digest(&ring::digest::SHA256, b"certificate").as_ref(),
+            bytes
+        );
+        assert!(parse_sha256_fingerprint(&hex[..62]).is_err());
+        assert!(parse_sha256_fingerprint(&format!("{}zz", &hex[..62])).is_err());
+        assert!(parse_sha256_fingerprint("").is_err());
+    }
     use rcgen::{
         CertificateParams, CertificateRevocationListParams, DnType, DnValue, IsCa, Issuer,
         KeyIdMethod, KeyPair, SerialNumber,
