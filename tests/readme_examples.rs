@@ -127,9 +127,9 @@ fn every_curl_example_of_the_readme_answers_as_documented() {
 
     let (cert, key) = env.client.write(env.dir.path(), "admin");
     let mut script = String::from("set -u\n");
-    script.push_str(&format!(
-        "curl() {{ command curl --max-time 60 -sS -w \"%{{stderr}}::$LPA_CMD %{{http_code}}\\n\" \"$@\"; }}\n"
-    ));
+    script.push_str(
+        "curl() { command curl --max-time 60 -sS -w \"%{stderr}::$LPA_CMD %{http_code}\\n\" \"$@\"; }\n",
+    );
     for (i, e) in all.iter().enumerate() {
         script.push_str(&format!("LPA_CMD={i}\n{}\n", mapped(&e.command)));
         // Right after the README sets its variables, point them at the sandboxed agent.

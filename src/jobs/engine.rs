@@ -169,16 +169,27 @@ struct Entry {
     cancel: Cancel,
     last_persist: Option<Instant>,
     last_event: Option<Instant>,
+    /// Submission order: the package transaction is granted in this order.
+    seq: u64,
+    /// Whether it has had its turn at the package transaction.
+    had_turn: bool,
 }
 
 impl Entry {
-    fn new(job: Job) -> Entry {
+    fn new(job: Job, seq: u64) -> Entry {
         Entry {
             job,
             cancel: Cancel::new(),
             last_persist: None,
             last_event: None,
+            seq,
+            had_turn: false,
         }
+    }
+
+    /// Whether this job is still to take the package transaction before later ones.
+    fn in_line(&self) -> bool {
+        self.job.operation != Operation::Reboot && !self.had_turn && !self.job.status.is_terminal()
     }
 }
 
@@ -208,14 +219,16 @@ enum NotStarted {
 }
 
 impl TxnLock {
-    /// Waits for the transaction, calling `on_wait` with the holder once if it must wait;
-    /// gives up on cancel or shutdown.
+    /// Waits for the transaction and for `my_turn` (jobs submitted earlier go first),
+    /// calling `on_wait` with the holder once if it must wait; gives up on cancel or
+    /// shutdown.
     fn acquire(
         &self,
         id: Uuid,
         cancel: &Cancel,
         accepting: &AtomicBool,
         on_wait: &dyn Fn(Uuid),
+        my_turn: &dyn Fn() -> bool,
     ) -> Result<TxnGuard<'_>, NotStarted> {
         let mut told = false;
         let mut holder = relock(&self.holder);
@@ -227,9 +240,16 @@ impl TxnLock {
                 return Err(NotStarted::ShuttingDown);
             }
             match *holder {
-                None => {
+                None if my_turn() => {
                     *holder = Some(id);
                     return Ok(TxnGuard { lock: self });
+                }
+                None => {
+                    holder = self
+                        .freed
+                        .wait_timeout(holder, TXN_POLL)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                 }
                 Some(other) if !told => {
                     told = true;
@@ -333,6 +353,7 @@ pub struct Engine {
     accepting: AtomicBool,
     // Reboot jobs wait out their delay on their own thread, which needs the engine.
     me: Weak<Engine>,
+    next_seq: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -364,6 +385,7 @@ impl Engine {
         let (tx, rx) = crossbeam_channel::bounded(settings.max_queued.max(1));
         let engine = Arc::new_cyclic(|me| Engine {
             me: me.clone(),
+            next_seq: std::sync::atomic::AtomicU64::new(1),
             settings,
             inventory,
             events,
@@ -679,7 +701,8 @@ impl Engine {
         // Inserted under the same lock as the send: a worker that already took the id
         // waits for the table and finds the job.
         self.events.publish(&event_of(&job));
-        let mut entry = Entry::new(job.clone());
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        let mut entry = Entry::new(job.clone(), seq);
         entry.last_event = Some(Instant::now());
         entry.last_persist = Some(Instant::now());
         table.insert(job.id, entry);
@@ -796,6 +819,26 @@ impl Engine {
         }
     }
 
+    /// Whether no job submitted before `id` is still to take the package transaction (a
+    /// reboot waits for every package job in line); marks `id` as having had its turn.
+    fn my_turn(&self, id: &Uuid) -> bool {
+        let mut table = self.table();
+        let Some(me) = table.get(id) else {
+            return true;
+        };
+        let (seq, reboot) = (me.seq, me.job.operation == Operation::Reboot);
+        let ahead = table
+            .values()
+            .any(|e| e.job.id != *id && e.in_line() && (reboot || e.seq < seq));
+        if ahead {
+            return false;
+        }
+        if let Some(me) = table.get_mut(id) {
+            me.had_turn = true;
+        }
+        true
+    }
+
     fn run_job(&self, id: &Uuid) {
         let Some((request, cancel)) = self.begin(id) else {
             return;
@@ -843,7 +886,11 @@ impl Engine {
                 format!("waiting for job {holder} to finish its package transaction"),
             );
         };
-        let guard = match self.txn.acquire(*id, cancel, &self.accepting, &on_wait) {
+        let my_turn = || self.my_turn(id);
+        let guard = match self
+            .txn
+            .acquire(*id, cancel, &self.accepting, &on_wait, &my_turn)
+        {
             Ok(g) => g,
             Err(NotStarted::Cancelled) => {
                 return Outcome::failed(
@@ -1292,7 +1339,7 @@ fn load_jobs(store: &Store, boot_id: Option<&str>) -> HashMap<Uuid, Entry> {
                 log::error!("cannot write the record of job {}: {e}", job.id);
             }
         }
-        jobs.insert(job.id, Entry::new(job));
+        jobs.insert(job.id, Entry::new(job, 0));
     }
     jobs
 }
@@ -2600,5 +2647,57 @@ mod tests {
             .iter()
             .any(|m| m.starts_with("no reboot needed (apt has no reboot signal)")));
         assert_eq!(reboots(&r).len(), 1);
+    }
+
+    #[test]
+    fn the_transaction_goes_to_jobs_in_submission_order() {
+        let r = rig_with(|s| s.max_concurrent = 5);
+        r.fake.hang.store(true, Ordering::SeqCst);
+        let first = r.engine.submit(install(&[("c", None)])).unwrap();
+        r.wait_in_tool("install c");
+        let later = [
+            install(&[("a", Some("2"))]),
+            JobRequest::Update {
+                package: spec("b", None),
+                options: InstallOptions::default(),
+            },
+            JobRequest::Install {
+                packages: vec![spec("a", Some("1"))],
+                options: InstallOptions {
+                    allow_downgrade: true,
+                    ..InstallOptions::default()
+                },
+            },
+            remove("c"),
+        ];
+        let ids: Vec<Uuid> = later
+            .into_iter()
+            .map(|req| r.engine.submit(req).unwrap().id)
+            .collect();
+        // Every worker holds a job by now; they must still take turns in order.
+        std::thread::sleep(Duration::from_millis(200));
+        r.fake.hang.store(false, Ordering::SeqCst);
+        for id in ids.iter().chain([&first.id]) {
+            r.wait_done(id);
+        }
+        let calls: Vec<String> = r
+            .fake
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.starts_with("install") || c.starts_with("remove"))
+            .cloned()
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                "install c",
+                "install a",
+                "install b",
+                "install a",
+                "remove c"
+            ]
+        );
     }
 }

@@ -80,7 +80,11 @@ impl Engine {
                     format!("waiting for job {holder} to finish its package transaction"),
                 );
             };
-            match self.txn.acquire(*id, cancel, &self.accepting, &on_wait) {
+            let my_turn = || self.my_turn(id);
+            match self
+                .txn
+                .acquire(*id, cancel, &self.accepting, &on_wait, &my_turn)
+            {
                 Ok(g) => Some(g),
                 Err(NotStarted::Cancelled) => return cancelled("while waiting for a package job"),
                 Err(NotStarted::ShuttingDown) => {
