@@ -99,7 +99,11 @@ impl fmt::Display for ClientError {
                 write!(f, "the manager gave no answer within {} s", d.as_secs())
             }
             ClientError::RateLimited { retry_after } => match retry_after {
-                Some(d) => write!(f, "rate limited by the manager (retry after {} s)", d.as_secs()),
+                Some(d) => write!(
+                    f,
+                    "rate limited by the manager (retry after {} s)",
+                    d.as_secs()
+                ),
                 None => write!(f, "rate limited by the manager"),
             },
             ClientError::Conflict(m) => write!(f, "conflict: {m}"),
@@ -148,11 +152,7 @@ pub fn parse_manager_url(url: &str) -> Result<ManagerUrl, ClientError> {
     }
     let (host, port) = split_host_port(authority).ok_or_else(|| bad("has no valid host[:port]"))?;
     let base = format!("https://{authority}{}", path.trim_end_matches('/'));
-    Ok(ManagerUrl {
-        base,
-        host,
-        port,
-    })
+    Ok(ManagerUrl { base, host, port })
 }
 
 fn split_host_port(authority: &str) -> Option<(String, u16)> {
@@ -215,7 +215,11 @@ pub struct Registered {
 
 impl fmt::Debug for Registered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Registered {{ token: <{} characters> }}", self.token.len())
+        write!(
+            f,
+            "Registered {{ token: <{} characters> }}",
+            self.token.len()
+        )
     }
 }
 
@@ -262,7 +266,7 @@ impl ManagerClient {
                 log::warn!(
                     "the manager's TLS certificate is NOT verified (the specification's relaxed \
                      default for enrollment); use --manager-ca FILE or --manager-fingerprint \
-                     SHA256 to verify it"
+                     SHA256 (enrollment.manager_ca / manager_fingerprint) to verify it"
                 )
             });
         }
@@ -274,9 +278,7 @@ impl ManagerClient {
             .proxy(None)
             .user_agent(concat!("linux-patch-api/", env!("CARGO_PKG_VERSION")))
             .build();
-        let connector = ()
-            .chain(TcpConnector::default())
-            .chain(ManagerTls { config: tls });
+        let connector = ().chain(TcpConnector::default()).chain(ManagerTls { config: tls });
         let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         Ok(ManagerClient {
             agent,
@@ -316,7 +318,9 @@ impl ManagerClient {
     /// `GET {base}/api/v1/enroll/status/{token}`.
     pub fn status(&self, token: &str) -> Result<Status, ClientError> {
         if !is_valid_token(token) {
-            return Err(ClientError::Protocol("the polling token is malformed".into()));
+            return Err(ClientError::Protocol(
+                "the polling token is malformed".into(),
+            ));
         }
         let url = format!("{}/api/v1/enroll/status/{token}", self.url.base);
         let mut response = self
@@ -383,12 +387,15 @@ pub fn interpret_register(
 ) -> Result<Registered, ClientError> {
     match status {
         200..=299 => {
-            let json: Value = serde_json::from_slice(body)
-                .map_err(|e| ClientError::Protocol(format!("registration answer is not JSON: {e}")))?;
+            let json: Value = serde_json::from_slice(body).map_err(|e| {
+                ClientError::Protocol(format!("registration answer is not JSON: {e}"))
+            })?;
             let token = json
                 .get("polling_token")
                 .and_then(Value::as_str)
-                .ok_or_else(|| ClientError::Protocol("registration answer has no polling_token".into()))?;
+                .ok_or_else(|| {
+                    ClientError::Protocol("registration answer has no polling_token".into())
+                })?;
             if !is_valid_token(token) {
                 return Err(ClientError::Protocol(format!(
                     "the polling token is not 1-{MAX_TOKEN_LEN} letters and digits ({} characters)",
@@ -529,9 +536,11 @@ fn read_roots(path: &Path) -> Result<rustls::RootCertStore, ClientError> {
     }
     let mut roots = rustls::RootCertStore::empty();
     for (i, cert) in certs.into_iter().enumerate() {
-        roots
-            .add(cert)
-            .map_err(|e| fail(format!("certificate {i} is not a usable CA certificate: {e}")))?;
+        roots.add(cert).map_err(|e| {
+            fail(format!(
+                "certificate {i} is not a usable CA certificate: {e}"
+            ))
+        })?;
     }
     Ok(roots)
 }
@@ -756,7 +765,10 @@ mod tests {
     #[test]
     fn ip_literals_resolve_to_themselves() {
         let u = parse_manager_url("https://192.0.2.1:8443").unwrap();
-        assert_eq!(resolve_manager(&u).unwrap(), "192.0.2.1:8443".parse().unwrap());
+        assert_eq!(
+            resolve_manager(&u).unwrap(),
+            "192.0.2.1:8443".parse().unwrap()
+        );
         let u = parse_manager_url("https://localhost:8443").unwrap();
         assert!(resolve_manager(&u).unwrap().ip().is_loopback());
     }
@@ -768,14 +780,22 @@ mod tests {
         assert!(!is_valid_token(""));
         assert!(!is_valid_token("abc/../x"));
         assert!(!is_valid_token(&"a".repeat(257)));
-        assert!(!format!("{:?}", Registered { token: TOKEN.into() }).contains(TOKEN));
+        assert!(!format!(
+            "{:?}",
+            Registered {
+                token: TOKEN.into()
+            }
+        )
+        .contains(TOKEN));
     }
 
     #[test]
     fn registration_answers_are_interpreted() {
         let body = format!("{{\"polling_token\":\"{TOKEN}\"}}");
         assert_eq!(
-            interpret_register(202, None, body.as_bytes()).unwrap().token,
+            interpret_register(202, None, body.as_bytes())
+                .unwrap()
+                .token,
             TOKEN
         );
         assert_eq!(
@@ -811,8 +831,14 @@ mod tests {
         assert_eq!(s(200, "{\"status\":\"not_found\"}"), Ok(Status::NotFound));
         assert_eq!(s(200, "{\"status\":\"notfound\"}"), Ok(Status::NotFound));
         assert_eq!(s(404, "{\"status\":\"notfound\"}"), Ok(Status::NotFound));
-        assert!(matches!(s(404, "{}"), Err(ClientError::Http { status: 404, .. })));
-        assert!(matches!(s(200, "{\"status\":\"odd\"}"), Err(ClientError::Protocol(_))));
+        assert!(matches!(
+            s(404, "{}"),
+            Err(ClientError::Http { status: 404, .. })
+        ));
+        assert!(matches!(
+            s(200, "{\"status\":\"odd\"}"),
+            Err(ClientError::Protocol(_))
+        ));
         assert!(matches!(s(200, "[]"), Err(ClientError::Protocol(_))));
         assert!(s(503, "").unwrap_err().is_retryable());
         let approved = "{\"status\":\"approved\",\"ca_crt\":\"A\",\"server_crt\":\"B\",\"server_key\":\"C\",\"crl_pem\":\"\"}";
@@ -842,7 +868,10 @@ mod tests {
         );
         assert_eq!(error_message(b""), "(no body)");
         assert_eq!(error_message(b"line1\nline2"), "line1 line2");
-        assert_eq!(error_message("x".repeat(500).as_bytes()).chars().count(), 201);
+        assert_eq!(
+            error_message("x".repeat(500).as_bytes()).chars().count(),
+            201
+        );
     }
 
     fn insecure_client(m: &MockManager) -> ManagerClient {
@@ -852,12 +881,15 @@ mod tests {
     #[test]
     fn register_and_poll_against_a_tls_manager() {
         let pki = Pki::manager();
-        let mock = MockManager::start(&pki, vec![
-            Reply::json(202, &format!("{{\"polling_token\":\"{TOKEN}\"}}")),
-            Reply::json(200, "{\"status\":\"pending\"}"),
-            Reply::json(200, "{\"status\":\"denied\"}"),
-            Reply::json(200, "{\"status\":\"notfound\"}"),
-        ]);
+        let mock = MockManager::start(
+            &pki,
+            vec![
+                Reply::json(202, &format!("{{\"polling_token\":\"{TOKEN}\"}}")),
+                Reply::json(200, "{\"status\":\"pending\"}"),
+                Reply::json(200, "{\"status\":\"denied\"}"),
+                Reply::json(200, "{\"status\":\"notfound\"}"),
+            ],
+        );
         let client = insecure_client(&mock);
         assert_eq!(client.register(&identity()).unwrap().token, TOKEN);
         assert_eq!(client.status(TOKEN).unwrap(), Status::Pending);
@@ -878,11 +910,15 @@ mod tests {
     #[test]
     fn register_errors_from_a_tls_manager() {
         let pki = Pki::manager();
-        let mock = MockManager::start(&pki, vec![
-            Reply::json(429, "{\"error\":\"Rate limit exceeded\"}").with_header("Retry-After", "7"),
-            Reply::json(409, "{\"error\":\"IP 192.0.2.10 already registered\"}"),
-            Reply::json(500, "{\"error\":\"Database error\"}"),
-        ]);
+        let mock = MockManager::start(
+            &pki,
+            vec![
+                Reply::json(429, "{\"error\":\"Rate limit exceeded\"}")
+                    .with_header("Retry-After", "7"),
+                Reply::json(409, "{\"error\":\"IP 192.0.2.10 already registered\"}"),
+                Reply::json(500, "{\"error\":\"Database error\"}"),
+            ],
+        );
         let client = insecure_client(&mock);
         assert_eq!(
             client.register(&identity()),
@@ -892,7 +928,9 @@ mod tests {
         );
         assert_eq!(
             client.register(&identity()),
-            Err(ClientError::Conflict("IP 192.0.2.10 already registered".into()))
+            Err(ClientError::Conflict(
+                "IP 192.0.2.10 already registered".into()
+            ))
         );
         assert!(matches!(
             client.register(&identity()),
@@ -910,13 +948,20 @@ mod tests {
 
         let mut wrong = pki.leaf_sha256();
         wrong[0] ^= 1;
-        let client =
-            ManagerClient::new(&mock.url(), &ManagerTrust::Fingerprint(wrong), Duration::from_secs(5))
-                .unwrap();
+        let client = ManagerClient::new(
+            &mock.url(),
+            &ManagerTrust::Fingerprint(wrong),
+            Duration::from_secs(5),
+        )
+        .unwrap();
         let e = client.status(TOKEN).unwrap_err();
         assert!(matches!(e, ClientError::Trust(_)), "{e:?}");
         assert!(!e.is_retryable());
-        assert!(e.to_string().contains(&crate::x509::sha256_fingerprint(&pki.leaf_der())), "{e}");
+        assert!(
+            e.to_string()
+                .contains(&crate::x509::sha256_fingerprint(&pki.leaf_der())),
+            "{e}"
+        );
     }
 
     #[test]

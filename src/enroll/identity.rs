@@ -289,8 +289,14 @@ mod tests {
 
     #[test]
     fn the_fqdn_prefers_a_canonical_name_with_a_domain() {
-        assert_eq!(choose_fqdn("web1", Some("web1.example.com")), "web1.example.com");
-        assert_eq!(choose_fqdn("web1", Some("web1.example.com.")), "web1.example.com");
+        assert_eq!(
+            choose_fqdn("web1", Some("web1.example.com")),
+            "web1.example.com"
+        );
+        assert_eq!(
+            choose_fqdn("web1", Some("web1.example.com.")),
+            "web1.example.com"
+        );
         assert_eq!(choose_fqdn("web1", None), "web1");
         assert_eq!(choose_fqdn("web1", Some("web1")), "web1");
         assert_eq!(choose_fqdn("web1", Some("localhost.localdomain")), "web1");

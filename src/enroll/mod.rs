@@ -147,4 +147,3 @@ impl std::fmt::Display for EnrollError {
 }
 
 impl std::error::Error for EnrollError {}
-

@@ -176,7 +176,10 @@ pub fn validate(bundle: &Bundle, now: OffsetDateTime) -> Result<Validated, Strin
 }
 
 /// The key must belong to the leaf (as `http::tls` checks when loading).
-fn check_key_matches(chain: &[CertificateDer<'static>], key: PrivateKeyDer<'_>) -> Result<(), String> {
+fn check_key_matches(
+    chain: &[CertificateDer<'static>],
+    key: PrivateKeyDer<'_>,
+) -> Result<(), String> {
     let signing = rustls::crypto::ring::sign::any_supported_type(&key)
         .map_err(|e| format!("server_key is not a usable private key: {e}"))?;
     let ck = CertifiedKey::new(chain.to_vec(), signing);
@@ -185,7 +188,9 @@ fn check_key_matches(chain: &[CertificateDer<'static>], key: PrivateKeyDer<'_>) 
         Err(rustls::Error::InconsistentKeys(_)) => {
             Err("server_key does not belong to server_crt".into())
         }
-        Err(e) => Err(format!("server_key cannot be checked against server_crt: {e}")),
+        Err(e) => Err(format!(
+            "server_key cannot be checked against server_crt: {e}"
+        )),
     }
 }
 
@@ -281,9 +286,8 @@ pub fn provision(
         );
     }
     let existing = read_optional(&targets.whitelist).map_err(ProvisionError::Io)?;
-    let plan = plan_whitelist(existing.as_deref(), manager_ip).map_err(|e| {
-        ProvisionError::Io(format!("{}: {e}", targets.whitelist.display()))
-    })?;
+    let plan = plan_whitelist(existing.as_deref(), manager_ip)
+        .map_err(|e| ProvisionError::Io(format!("{}: {e}", targets.whitelist.display())))?;
     let mut written = Vec::new();
     for (path, content, mode) in tls_files(bundle, targets) {
         install(&path, content.as_bytes(), mode).map_err(ProvisionError::Io)?;
@@ -310,7 +314,11 @@ fn tls_files(bundle: &Bundle, t: &Targets) -> Vec<(PathBuf, String, u32)> {
     let mut files = vec![
         (t.ca_cert.clone(), join(&bundle.ca_crt), PUBLIC_MODE),
         (t.server_cert.clone(), join(&bundle.server_crt), PUBLIC_MODE),
-        (t.server_key.clone(), with_newline(&bundle.server_key), PRIVATE_MODE),
+        (
+            t.server_key.clone(),
+            with_newline(&bundle.server_key),
+            PRIVATE_MODE,
+        ),
     ];
     match (bundle.crl(), &t.crl) {
         (Some(crl), Some(path)) => files.push((path.clone(), with_newline(crl), PUBLIC_MODE)),
@@ -396,9 +404,8 @@ pub fn plan_whitelist(existing: Option<&str>, ip: IpAddr) -> Result<Option<Strin
         });
         v
     };
-    let appended = append_item(text, ip).filter(|new| {
-        Whitelist::parse(new).ok().as_ref() == Some(&expected)
-    });
+    let appended =
+        append_item(text, ip).filter(|new| Whitelist::parse(new).ok().as_ref() == Some(&expected));
     match appended {
         Some(new) => Ok(Some(new)),
         None => {
@@ -427,7 +434,10 @@ fn entry(ip: IpAddr) -> String {
 }
 
 fn net_entry(net: &IpNet) -> String {
-    let single = matches!((net.addr, net.prefix), (IpAddr::V4(_), 32) | (IpAddr::V6(_), 128));
+    let single = matches!(
+        (net.addr, net.prefix),
+        (IpAddr::V4(_), 32) | (IpAddr::V6(_), 128)
+    );
     let text = if single {
         net.addr.to_string()
     } else {
@@ -555,8 +565,15 @@ mod tests {
         let pki = Pki::issue("host.example.com", Issue::default());
         let v = validate(&bundle_of(&pki), now()).unwrap();
         assert_eq!(v.skew, None);
-        assert_eq!(v.server_cert_sha256, x509::sha256_fingerprint(&pki.leaf_der()));
-        assert!(v.subject.contains("host.example.com-server"), "{}", v.subject);
+        assert_eq!(
+            v.server_cert_sha256,
+            x509::sha256_fingerprint(&pki.leaf_der())
+        );
+        assert!(
+            v.subject.contains("host.example.com-server"),
+            "{}",
+            v.subject
+        );
     }
 
     #[test]
@@ -639,7 +656,11 @@ mod tests {
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut out = String::new();
         for chunk in data.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
             let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
             for i in 0..4 {
                 if i <= chunk.len() {
@@ -655,8 +676,8 @@ mod tests {
     #[test]
     fn a_sec1_key_is_accepted() {
         let pki = Pki::issue("h", Issue::default());
-        let PrivateKeyDer::Pkcs8(pkcs8) = PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes())
-            .unwrap()
+        let PrivateKeyDer::Pkcs8(pkcs8) =
+            PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes()).unwrap()
         else {
             panic!("rcgen writes PKCS#8")
         };
@@ -687,24 +708,35 @@ mod tests {
         std::fs::create_dir_all(dir.join("private")).unwrap();
         std::fs::write(&t.server_key, "old key").unwrap();
         std::fs::set_permissions(&t.server_key, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let bundle = Bundle::from_status_body(
-            pki.approved_body("").as_bytes(),
-        )
-        .unwrap();
+        let bundle = Bundle::from_status_body(pki.approved_body("").as_bytes()).unwrap();
         let ip: IpAddr = "192.0.2.9".parse().unwrap();
         let out = provision(&bundle, &t, ip, now()).unwrap();
         assert_eq!(
             out.written,
-            vec![t.ca_cert.clone(), t.server_cert.clone(), t.server_key.clone(), t.whitelist.clone()]
+            vec![
+                t.ca_cert.clone(),
+                t.server_cert.clone(),
+                t.server_key.clone(),
+                t.whitelist.clone()
+            ]
         );
-        assert_eq!(std::fs::read_to_string(&t.server_key).unwrap().trim(), pki.key_pem.trim());
+        assert_eq!(
+            std::fs::read_to_string(&t.server_key).unwrap().trim(),
+            pki.key_pem.trim()
+        );
         assert_eq!(mode_of(&t.server_key), 0o600);
         assert_eq!(mode_of(&t.ca_cert), 0o644);
         assert_eq!(mode_of(&t.server_cert), 0o644);
         assert_eq!(mode_of(&t.whitelist), 0o644);
-        assert_eq!(std::fs::read_to_string(bak_path(&t.ca_cert)).unwrap(), "old ca");
+        assert_eq!(
+            std::fs::read_to_string(bak_path(&t.ca_cert)).unwrap(),
+            "old ca"
+        );
         assert_eq!(mode_of(&bak_path(&t.ca_cert)), 0o640);
-        assert_eq!(std::fs::read_to_string(bak_path(&t.server_key)).unwrap(), "old key");
+        assert_eq!(
+            std::fs::read_to_string(bak_path(&t.server_key)).unwrap(),
+            "old key"
+        );
         assert_eq!(mode_of(&bak_path(&t.server_key)), 0o600);
         assert!(!t.crl.as_ref().unwrap().exists());
         assert_eq!(
@@ -746,25 +778,36 @@ mod tests {
             "allowed:\n  - 192.0.2.9\n"
         );
         assert_eq!(
-            plan_whitelist(Some("# managed by ops\n"), ip).unwrap().unwrap(),
+            plan_whitelist(Some("# managed by ops\n"), ip)
+                .unwrap()
+                .unwrap(),
             "# managed by ops\nallowed:\n  - 192.0.2.9\n"
         );
-        assert_eq!(plan_whitelist(Some("allowed:\n  - 192.0.2.0/24\n"), ip).unwrap(), None);
+        assert_eq!(
+            plan_whitelist(Some("allowed:\n  - 192.0.2.0/24\n"), ip).unwrap(),
+            None
+        );
         assert_eq!(plan_whitelist(Some("- 192.0.2.9\n"), ip).unwrap(), None);
         let mapped: IpAddr = "::ffff:192.0.2.9".parse().unwrap();
-        assert_eq!(plan_whitelist(Some("allowed: [192.0.2.9]"), mapped).unwrap(), None);
+        assert_eq!(
+            plan_whitelist(Some("allowed: [192.0.2.9]"), mapped).unwrap(),
+            None
+        );
 
         let block = "# ops\nallowed:\n  - 10.0.0.0/8   # lan\n\n  # office\n  - 172.16.0.1\nextra_comment: no\n";
         // An unknown key makes the whitelist invalid: refused, not rewritten.
         assert!(plan_whitelist(Some(block), ip).is_err());
 
-        let block = "# ops\nallowed:\n  - 10.0.0.0/8   # lan\n\n  # office\n  - 172.16.0.1\n# end\n";
+        let block =
+            "# ops\nallowed:\n  - 10.0.0.0/8   # lan\n\n  # office\n  - 172.16.0.1\n# end\n";
         assert_eq!(
             plan_whitelist(Some(block), ip).unwrap().unwrap(),
             "# ops\nallowed:\n  - 10.0.0.0/8   # lan\n\n  # office\n  - 172.16.0.1\n  - 192.0.2.9\n# end\n"
         );
         assert_eq!(
-            plan_whitelist(Some("allowed:\n- 10.0.0.1\n"), ip).unwrap().unwrap(),
+            plan_whitelist(Some("allowed:\n- 10.0.0.1\n"), ip)
+                .unwrap()
+                .unwrap(),
             "allowed:\n- 10.0.0.1\n- 192.0.2.9\n"
         );
         assert_eq!(
@@ -772,16 +815,29 @@ mod tests {
             "allowed:\n  - 192.0.2.9\n"
         );
         assert_eq!(
-            plan_whitelist(Some("- 10.0.0.1\n- 10.0.0.2"), ip).unwrap().unwrap(),
+            plan_whitelist(Some("- 10.0.0.1\n- 10.0.0.2"), ip)
+                .unwrap()
+                .unwrap(),
             "- 10.0.0.1\n- 10.0.0.2\n- 192.0.2.9\n"
         );
         let flow = plan_whitelist(Some("allowed: [10.0.0.1, 10.1.0.0/16]\n"), ip)
             .unwrap()
             .unwrap();
-        assert!(flow.contains("  - \"10.0.0.1\"\n  - \"10.1.0.0/16\"\n  - 192.0.2.9\n"), "{flow}");
+        assert!(
+            flow.contains("  - \"10.0.0.1\"\n  - \"10.1.0.0/16\"\n  - 192.0.2.9\n"),
+            "{flow}"
+        );
         let v6: IpAddr = "2001:db8::5".parse().unwrap();
-        let text = plan_whitelist(Some("allowed:\n  - 10.0.0.1\n"), v6).unwrap().unwrap();
-        assert!(Whitelist::parse(&text).unwrap().iter().any(|n| n.contains(v6)), "{text}");
+        let text = plan_whitelist(Some("allowed:\n  - 10.0.0.1\n"), v6)
+            .unwrap()
+            .unwrap();
+        assert!(
+            Whitelist::parse(&text)
+                .unwrap()
+                .iter()
+                .any(|n| n.contains(v6)),
+            "{text}"
+        );
         assert!(plan_whitelist(Some("allowed: {a: 1}"), ip).is_err());
     }
 

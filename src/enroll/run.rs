@@ -64,8 +64,12 @@ pub fn run(settings: &EnrollSettings, stop: &AtomicBool) -> Result<Provisioned, 
         })?;
         return finish(settings, &state, &raw, addr.ip());
     }
-    let client = ManagerClient::new(&settings.manager_url, &settings.trust, settings.request_timeout)
-        .map_err(failed)?;
+    let client = ManagerClient::new(
+        &settings.manager_url,
+        &settings.trust,
+        settings.request_timeout,
+    )
+    .map_err(failed)?;
     let clock = Clock::new(settings.timeout, stop);
     let manager = resolve(&url, settings, &clock)?;
     let token = match state.load_token() {
@@ -384,7 +388,12 @@ fn finish(
     let outcome = Bundle::from_status_body(raw)
         .map_err(ProvisionError::Invalid)
         .and_then(|b| {
-            provision::provision(&b, &targets(settings), manager_ip, OffsetDateTime::now_utc())
+            provision::provision(
+                &b,
+                &targets(settings),
+                manager_ip,
+                OffsetDateTime::now_utc(),
+            )
         });
     let outcome = match outcome {
         Ok(o) => o,
@@ -446,7 +455,11 @@ fn already_enrolled(settings: &EnrollSettings, state: &StateDir) -> Option<Provi
             return None;
         }
     };
-    let files: [&Path; 3] = [&settings.ca_cert, &settings.server_cert, &settings.server_key];
+    let files: [&Path; 3] = [
+        &settings.ca_cert,
+        &settings.server_cert,
+        &settings.server_key,
+    ];
     if let Some(missing) = files.iter().find(|p| !p.is_file()) {
         log::info!(
             "an earlier enrollment is recorded but {} is missing; enrolling again",
@@ -555,13 +568,16 @@ mod tests {
     fn register_poll_approve_provision() {
         let manager = Pki::manager();
         let host = Pki::issue("host.example.com", Issue::default());
-        let mock = MockManager::start(&manager, vec![
-            token_reply(),
-            pending(),
-            pending(),
-            Reply::json(200, &host.approved_body("")),
-            Reply::json(200, "{\"status\":\"notfound\"}"),
-        ]);
+        let mock = MockManager::start(
+            &manager,
+            vec![
+                token_reply(),
+                pending(),
+                pending(),
+                Reply::json(200, &host.approved_body("")),
+                Reply::json(200, "{\"status\":\"notfound\"}"),
+            ],
+        );
         let env = Env::new(&mock.url());
         let stop = AtomicBool::new(false);
         let done = run(&env.settings, &stop).unwrap();
@@ -569,7 +585,12 @@ mod tests {
         let s = &env.settings;
         assert_eq!(
             done.written,
-            vec![s.ca_cert.clone(), s.server_cert.clone(), s.server_key.clone(), s.whitelist.clone()]
+            vec![
+                s.ca_cert.clone(),
+                s.server_cert.clone(),
+                s.server_key.clone(),
+                s.whitelist.clone()
+            ]
         );
         assert_eq!(mode_of(&s.server_key), 0o600);
         assert_eq!(
@@ -601,10 +622,15 @@ mod tests {
     fn a_saved_token_resumes_polling_without_registering() {
         let manager = Pki::manager();
         let host = Pki::issue("host.example.com", Issue::default());
-        let mock =
-            MockManager::start(&manager, vec![pending(), Reply::json(200, &host.approved_body(""))]);
+        let mock = MockManager::start(
+            &manager,
+            vec![pending(), Reply::json(200, &host.approved_body(""))],
+        );
         let env = Env::new(&mock.url());
-        StateDir::open(&env.settings.state_dir).unwrap().save_token(TOKEN).unwrap();
+        StateDir::open(&env.settings.state_dir)
+            .unwrap()
+            .save_token(TOKEN)
+            .unwrap();
         run(&env.settings, &AtomicBool::new(false)).unwrap();
         let requests = mock.requests();
         assert!(requests.iter().all(|r| r.method == "GET"), "{requests:?}");
@@ -617,7 +643,9 @@ mod tests {
         let env = Env::new(&unused_port_url());
         let state = StateDir::open(&env.settings.state_dir).unwrap();
         state.save_token(TOKEN).unwrap();
-        state.save_bundle(host.approved_body("").as_bytes()).unwrap();
+        state
+            .save_bundle(host.approved_body("").as_bytes())
+            .unwrap();
         let done = run(&env.settings, &AtomicBool::new(false)).unwrap();
         assert_eq!(done.written.len(), 4);
         assert!(!env.state(BUNDLE_FILE).exists());
@@ -629,10 +657,13 @@ mod tests {
     fn denied_and_not_found_remove_the_token_and_write_nothing() {
         let manager = Pki::manager();
         for (answer, code) in [("denied", 4), ("not_found", 5), ("notfound", 5)] {
-            let mock = MockManager::start(&manager, vec![
-                token_reply(),
-                Reply::json(200, &format!("{{\"status\":\"{answer}\"}}")),
-            ]);
+            let mock = MockManager::start(
+                &manager,
+                vec![
+                    token_reply(),
+                    Reply::json(200, &format!("{{\"status\":\"{answer}\"}}")),
+                ],
+            );
             let env = Env::new(&mock.url());
             let e = run(&env.settings, &AtomicBool::new(false)).unwrap_err();
             assert_eq!(e.exit_code(), code, "{answer}: {e}");
@@ -648,7 +679,10 @@ mod tests {
         let b = Pki::issue("host.example.com", Issue::default());
         let mut body: serde_json::Value = serde_json::from_str(&a.approved_body("")).unwrap();
         body["server_key"] = b.key_pem.clone().into();
-        let mock = MockManager::start(&manager, vec![token_reply(), Reply::json(200, &body.to_string())]);
+        let mock = MockManager::start(
+            &manager,
+            vec![token_reply(), Reply::json(200, &body.to_string())],
+        );
         let env = Env::new(&mock.url());
         let e = run(&env.settings, &AtomicBool::new(false)).unwrap_err();
         assert!(matches!(e, EnrollError::InvalidBundle(_)), "{e:?}");
@@ -662,15 +696,25 @@ mod tests {
     #[test]
     fn registration_retries_429_and_500_then_stops_at_409() {
         let manager = Pki::manager();
-        let mock = MockManager::start(&manager, vec![
-            Reply::json(429, "{\"error\":\"Rate limit exceeded\"}").with_header("Retry-After", "1"),
-            Reply::json(500, "{\"error\":\"Database error\"}"),
-            Reply::json(409, "{\"error\":\"FQDN host.example.com already registered\"}"),
-        ]);
+        let mock = MockManager::start(
+            &manager,
+            vec![
+                Reply::json(429, "{\"error\":\"Rate limit exceeded\"}")
+                    .with_header("Retry-After", "1"),
+                Reply::json(500, "{\"error\":\"Database error\"}"),
+                Reply::json(
+                    409,
+                    "{\"error\":\"FQDN host.example.com already registered\"}",
+                ),
+            ],
+        );
         let env = Env::new(&mock.url());
         let started = Instant::now();
         let e = run(&env.settings, &AtomicBool::new(false)).unwrap_err();
-        assert!(matches!(&e, EnrollError::Conflict(m) if m.contains("already registered")), "{e:?}");
+        assert!(
+            matches!(&e, EnrollError::Conflict(m) if m.contains("already registered")),
+            "{e:?}"
+        );
         assert_eq!(e.exit_code(), 7);
         assert_eq!(mock.requests().len(), 3);
         // Retry-After 1 s, then the error delay capped at the 100 ms poll interval.
@@ -690,7 +734,10 @@ mod tests {
         assert!(matches!(e, EnrollError::Timeout(_)), "{e:?}");
         assert_eq!(e.exit_code(), 6);
         let took = started.elapsed();
-        assert!(took >= Duration::from_millis(800) && took < Duration::from_secs(3), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(800) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
         // Poll interval honoured: registration + about 3 polls in 0.8 s.
         let polls = mock.requests().len() - 1;
         assert!((2..=4).contains(&polls), "{polls}");
@@ -735,7 +782,10 @@ mod tests {
         let mut env = Env::new(&mock.url());
         env.settings.trust = ManagerTrust::Fingerprint([0; 32]);
         let e = run(&env.settings, &AtomicBool::new(false)).unwrap_err();
-        assert!(matches!(&e, EnrollError::Failed(m) if m.contains("fingerprint")), "{e:?}");
+        assert!(
+            matches!(&e, EnrollError::Failed(m) if m.contains("fingerprint")),
+            "{e:?}"
+        );
     }
 
     #[test]
