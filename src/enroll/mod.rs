@@ -4,15 +4,24 @@
 //!
 //! The polling token and the approved bundle are kept in the state directory (0600) so a
 //! restart resumes where it stopped: the manager hands the bundle out only once.
+//!
+//! Parts: [`identity`] (what the host reports), [`client`] (the manager's two endpoints over
+//! verified or pinned TLS), [`state`] (the state directory), [`provision`] (validation, TLS
+//! files, whitelist) and `run` (resume, retries, polling, timeout, stop).
 
 pub mod client;
 pub mod identity;
 pub mod provision;
 pub mod state;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+mod run;
+
+pub use run::run;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// How the manager's TLS certificate is checked.
@@ -138,12 +147,3 @@ impl std::fmt::Display for EnrollError {
 }
 
 impl std::error::Error for EnrollError {}
-
-/// Registers (or resumes a saved registration), polls until decided, provisions.
-/// `stop` is polled at least once a second; when set the run ends with `Interrupted`.
-pub fn run(settings: &EnrollSettings, stop: &AtomicBool) -> Result<Provisioned, EnrollError> {
-    let _ = (settings, stop);
-    Err(EnrollError::Failed(
-        "enrollment is being implemented".into(),
-    ))
-}

@@ -1,1 +1,285 @@
-//! Enrollment: state (being implemented).
+//! The enrollment state directory: what lets a restarted `--enroll` resume instead of
+//! registering again, and what it must never lose (the bundle is handed out once).
+//!
+//! Files (all written atomically, 0600, in a 0700 directory):
+//! - `token`: the polling token, written right after the 202.
+//! - `bundle.json`: the approved status body, written and fsynced on receipt.
+//! - `bundle.rejected.json`: a bundle that failed validation (kept for the administrator).
+//! - `enrolled.json`: the record of a completed enrollment.
+
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::{write_atomic, PRIVATE_MODE};
+
+/// Mode of the state directory: only the agent may list it.
+pub const DIR_MODE: u32 = 0o700;
+/// The polling token.
+pub const TOKEN_FILE: &str = "token";
+/// The approved bundle awaiting provisioning.
+pub const BUNDLE_FILE: &str = "bundle.json";
+/// A bundle that failed validation.
+pub const REJECTED_FILE: &str = "bundle.rejected.json";
+/// The record of a completed enrollment.
+pub const ENROLLED_FILE: &str = "enrolled.json";
+
+/// What `enrolled.json` records about a completed enrollment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolledRecord {
+    /// The manager's base URL.
+    pub manager_url: String,
+    /// The manager's address added to the whitelist.
+    pub manager_ip: String,
+    /// When provisioning completed (RFC 3339).
+    pub time: String,
+    /// SHA-256 of the provisioned server certificate (lowercase hex).
+    pub server_cert_sha256: String,
+}
+
+/// An I/O failure on one state file.
+#[derive(Debug)]
+pub struct StateError {
+    /// The file or directory concerned.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for StateError {}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> StateError {
+    StateError {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// The state directory, created 0700 on open.
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    dir: PathBuf,
+}
+
+impl StateDir {
+    /// Creates the directory (and parents) if needed and makes it 0700: it holds a secret.
+    pub fn open(dir: &Path) -> Result<StateDir, StateError> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(dir)
+            .map_err(|e| err(dir, e))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))
+            .map_err(|e| err(dir, e))?;
+        Ok(StateDir {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The path of one state file.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Saves the polling token.
+    pub fn save_token(&self, token: &str) -> Result<(), StateError> {
+        self.write(TOKEN_FILE, token.as_bytes())
+    }
+
+    /// The saved token; `Ok(None)` when none is saved. A file that does not hold a valid
+    /// token is an error (the message never repeats the content).
+    pub fn load_token(&self) -> Result<Option<String>, StateError> {
+        let path = self.path(TOKEN_FILE);
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let token = text.trim();
+        if !super::client::is_valid_token(token) {
+            return Err(err(&path, "does not hold a valid polling token"));
+        }
+        Ok(Some(token.to_string()))
+    }
+
+    /// Removes the token (the enrollment ended or must start afresh).
+    pub fn remove_token(&self) -> Result<(), StateError> {
+        self.remove(TOKEN_FILE)
+    }
+
+    /// Saves the approved status body exactly as received, durably.
+    pub fn save_bundle(&self, raw: &[u8]) -> Result<(), StateError> {
+        self.write(BUNDLE_FILE, raw)
+    }
+
+    /// The saved bundle body, if any.
+    pub fn load_bundle(&self) -> Result<Option<Vec<u8>>, StateError> {
+        read_optional(&self.path(BUNDLE_FILE))
+    }
+
+    /// Removes the bundle (provisioned: the key now lives only in `tls.server_key`).
+    pub fn remove_bundle(&self) -> Result<(), StateError> {
+        self.remove(BUNDLE_FILE)
+    }
+
+    /// Moves the bundle aside as `bundle.rejected.json` (replacing an older one).
+    pub fn reject_bundle(&self) -> Result<(), StateError> {
+        let from = self.path(BUNDLE_FILE);
+        let to = self.path(REJECTED_FILE);
+        match std::fs::rename(&from, &to) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(err(&from, e)),
+        }
+    }
+
+    /// Records a completed enrollment.
+    pub fn save_enrolled(&self, record: &EnrolledRecord) -> Result<(), StateError> {
+        let path = self.path(ENROLLED_FILE);
+        let mut json = serde_json::to_vec_pretty(record).map_err(|e| err(&path, e))?;
+        json.push(b'\n');
+        self.write(ENROLLED_FILE, &json)
+    }
+
+    /// The record of a completed enrollment; an unreadable record counts as none (logged).
+    pub fn load_enrolled(&self) -> Result<Option<EnrolledRecord>, StateError> {
+        let path = self.path(ENROLLED_FILE);
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(record) => Ok(Some(record)),
+            Err(e) => {
+                log::warn!("{}: ignored, not a valid record: {e}", path.display());
+                Ok(None)
+            }
+        }
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+        let path = self.path(name);
+        write_atomic(&path, bytes, PRIVATE_MODE).map_err(|e| err(&path, e))
+    }
+
+    fn remove(&self, name: &str) -> Result<(), StateError> {
+        let path = self.path(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(err(&path, e)),
+        }
+    }
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(err(path, e)),
+    }
+}
+
+/// Makes a rename or removal durable.
+fn sync_dir(dir: &Path) -> Result<(), StateError> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| err(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> PathBuf {
+        std::env::temp_dir().join(format!("lpa-state-{}", uuid::Uuid::new_v4()))
+    }
+
+    fn mode_of(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn open_creates_a_private_directory_and_tightens_an_existing_one() {
+        let root = temp_dir();
+        let dir = root.join("a/enroll");
+        StateDir::open(&dir).unwrap();
+        assert_eq!(mode_of(&dir), 0o700);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        StateDir::open(&dir).unwrap();
+        assert_eq!(mode_of(&dir), 0o700);
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn the_token_round_trips_privately_and_is_removed() {
+        let dir = temp_dir();
+        let state = StateDir::open(&dir).unwrap();
+        assert_eq!(state.load_token().unwrap(), None);
+        let token = "aB3dE6gH9jK2mN5pQ8rS1tU4vW7xY0zA".repeat(2);
+        state.save_token(&token).unwrap();
+        assert_eq!(mode_of(&state.path(TOKEN_FILE)), 0o600);
+        assert_eq!(state.load_token().unwrap().as_deref(), Some(token.as_str()));
+        state.remove_token().unwrap();
+        assert_eq!(state.load_token().unwrap(), None);
+        state.remove_token().unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_token_is_an_error_that_does_not_repeat_it() {
+        let dir = temp_dir();
+        let state = StateDir::open(&dir).unwrap();
+        std::fs::write(state.path(TOKEN_FILE), "secret/with/slashes").unwrap();
+        let e = state.load_token().unwrap_err().to_string();
+        assert!(!e.contains("secret"), "{e}");
+        assert!(e.contains("valid polling token"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_bundle_is_saved_privately_and_can_be_rejected() {
+        let dir = temp_dir();
+        let state = StateDir::open(&dir).unwrap();
+        assert_eq!(state.load_bundle().unwrap(), None);
+        state.save_bundle(b"{\"status\":\"approved\"}").unwrap();
+        assert_eq!(mode_of(&state.path(BUNDLE_FILE)), 0o600);
+        assert_eq!(
+            state.load_bundle().unwrap().unwrap(),
+            b"{\"status\":\"approved\"}"
+        );
+        state.reject_bundle().unwrap();
+        assert_eq!(state.load_bundle().unwrap(), None);
+        assert_eq!(mode_of(&state.path(REJECTED_FILE)), 0o600);
+        state.reject_bundle().unwrap();
+        state.save_bundle(b"x").unwrap();
+        state.remove_bundle().unwrap();
+        assert!(!state.path(BUNDLE_FILE).exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_enrolled_record_round_trips_and_garbage_counts_as_none() {
+        let dir = temp_dir();
+        let state = StateDir::open(&dir).unwrap();
+        assert_eq!(state.load_enrolled().unwrap(), None);
+        let record = EnrolledRecord {
+            manager_url: "https://m.example:8443".into(),
+            manager_ip: "192.0.2.1".into(),
+            time: "2025-01-01T00:00:00Z".into(),
+            server_cert_sha256: "ab".repeat(32),
+        };
+        state.save_enrolled(&record).unwrap();
+        assert_eq!(mode_of(&state.path(ENROLLED_FILE)), 0o600);
+        assert_eq!(state.load_enrolled().unwrap(), Some(record));
+        std::fs::write(state.path(ENROLLED_FILE), "not json").unwrap();
+        assert_eq!(state.load_enrolled().unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
