@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod jobs;
+pub mod mock_manager;
 pub mod pki;
 pub mod sandbox;
 
