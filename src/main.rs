@@ -153,8 +153,11 @@ fn handle_signals(running: &agent::RunningAgent) -> std::io::Result<()> {
 
 fn init_logging(level: log::LevelFilter) {
     // The logger accepts everything; the max level (changeable on reload) does the filtering.
+    // ureq logs request paths, and an enrollment status path carries the polling token:
+    // its records are dropped whatever the level.
     let config = simplelog::ConfigBuilder::new()
         .set_time_format_rfc3339()
+        .add_filter_ignore_str("ureq")
         .build();
     let _ = simplelog::WriteLogger::init(log::LevelFilter::Trace, config, std::io::stderr());
     log::set_max_level(level);

@@ -84,7 +84,7 @@ impl Site {
              tls:\n  ca_cert: {ca}\n  server_cert: {cert}\n  server_key: {key}\n\
              whitelist:\n  path: {wl}\n\
              rate_limits:\n  enabled: false\n\
-             logging:\n  level: debug\n  audit_log: {audit}\n\
+             logging:\n  level: trace\n  audit_log: {audit}\n\
              jobs:\n  storage_path: {jobs}\n\
              package_manager:\n  root: {root}\n\
              enrollment:\n  state_dir: {state}\n  report_fqdn: {FQDN}\n  request_timeout_seconds: 10\n",
