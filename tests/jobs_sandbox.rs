@@ -19,16 +19,7 @@ fn lifecycle(tool: &Tool) {
     let v = |name| (tool.version)(&sb, name);
 
     // Install exact versions.
-    let id = submit(
-        &agent,
-        &env,
-        "POST",
-        "/api/v1/packages",
-        Some(
-            json!({"packages": [{"name": "lpa-lib", "version": "1.0-1"}, {"name": "lpa-hello", "version": "1.0-1"}]}),
-        ),
-    );
-    let j = completed(&agent, &env, &id);
+    let j = install_old(&agent, &env);
     assert_eq!(
         changes(&j),
         [

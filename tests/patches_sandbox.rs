@@ -21,10 +21,7 @@ const FAKE_REBOOT: &str =
 const REBOOT_CONFIG: &str = "system:\n  reboot_command: [/usr/local/sbin/fake-reboot, --now]\n";
 
 fn install_fake_reboot(sb: &Sandbox) {
-    use std::os::unix::fs::PermissionsExt;
-    sb.write("/usr/local/sbin/fake-reboot", FAKE_REBOOT);
-    let path = sb.root().join("usr/local/sbin/fake-reboot");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sb.write_executable("/usr/local/sbin/fake-reboot", FAKE_REBOOT);
 }
 
 /// The recorded reboots: (unix seconds, arguments).
@@ -47,20 +44,6 @@ fn install_feed(sb: &Sandbox, name: &str) -> String {
     let inside = format!("/var/lib/linux-patch-api/feeds/{name}");
     sb.write(&inside, &std::fs::read_to_string(host).unwrap());
     inside
-}
-
-/// Installs lpa-lib and lpa-hello at 1.0-1 through the agent.
-fn install_old(agent: &SandboxAgent, env: &Env) {
-    let id = submit(
-        agent,
-        env,
-        "POST",
-        "/api/v1/packages",
-        Some(
-            json!({"packages": [{"name": "lpa-lib", "version": "1.0-1"}, {"name": "lpa-hello", "version": "1.0-1"}]}),
-        ),
-    );
-    completed(agent, env, &id);
 }
 
 /// `GET /api/v1/patches?query`: the envelope's data.

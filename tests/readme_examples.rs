@@ -11,7 +11,6 @@ use std::process::Command;
 use common::jobs::*;
 use common::sandbox::Sandbox;
 use common::*;
-use serde_json::json;
 
 /// Real package names in the README and the fixture packages that stand in for them.
 const NAMES: [(&str, &str); 5] = [
@@ -76,13 +75,6 @@ fn mapped(command: &str) -> String {
         })
 }
 
-fn executable(sb: &Sandbox, inside: &str, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    sb.write(inside, text);
-    let path = sb.root().join(inside.trim_start_matches('/'));
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 #[test]
 fn every_curl_example_of_the_readme_answers_as_documented() {
     require_sandbox!();
@@ -104,9 +96,9 @@ fn every_curl_example_of_the_readme_answers_as_documented() {
     let env = Env::new("readme");
     let mut sb = Sandbox::new("readme");
     sb.with_deb_repos();
-    executable(&sb, "/usr/sbin/rc-service", RC_SERVICE);
-    executable(&sb, "/usr/sbin/rc-update", RC_UPDATE);
-    executable(&sb, "/usr/local/sbin/fake-reboot", FAKE_REBOOT);
+    sb.write_executable("/usr/sbin/rc-service", RC_SERVICE);
+    sb.write_executable("/usr/sbin/rc-update", RC_UPDATE);
+    sb.write_executable("/usr/local/sbin/fake-reboot", FAKE_REBOOT);
     let agent = sb.start_agent(
         &env,
         &agent_config(
@@ -114,16 +106,7 @@ fn every_curl_example_of_the_readme_answers_as_documented() {
             "system:\n  reboot_command: [/usr/local/sbin/fake-reboot]\n",
         ),
     );
-    let id = submit(
-        &agent,
-        &env,
-        "POST",
-        "/api/v1/packages",
-        Some(
-            json!({"packages": [{"name": "lpa-lib", "version": "1.0-1"}, {"name": "lpa-hello", "version": "1.0-1"}]}),
-        ),
-    );
-    completed(&agent, &env, &id);
+    install_old(&agent, &env);
 
     let (cert, key) = env.client.write(env.dir.path(), "admin");
     let mut script = String::from("set -u\n");

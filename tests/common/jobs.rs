@@ -282,3 +282,18 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Installs the fixture packages lpa-lib and lpa-hello at 1.0-1 through the agent (both
+/// then have updates: lpa-lib 1.1-1, lpa-hello up to 2.0-1).
+pub fn install_old(agent: &SandboxAgent, env: &Env) -> Value {
+    let id = submit(
+        agent,
+        env,
+        "POST",
+        "/api/v1/packages",
+        Some(
+            json!({"packages": [{"name": "lpa-lib", "version": "1.0-1"}, {"name": "lpa-hello", "version": "1.0-1"}]}),
+        ),
+    );
+    completed(agent, env, &id)
+}

@@ -163,6 +163,14 @@ impl Sandbox {
         std::fs::write(p, content).unwrap();
     }
 
+    /// Writes an executable file (0755) inside the sandbox: stand-ins for system tools.
+    pub fn write_executable(&self, inside: &str, content: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        self.write(inside, content);
+        let path = self.merged.join(inside.trim_start_matches('/'));
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
     /// Binds the deb fixture repositories and refreshes apt's lists from them.
     pub fn with_deb_repos(&mut self) {
         let fix = fixtures("deb");
