@@ -23,6 +23,8 @@ OLD_VERSION := 0.0.1
 PKGDIR  ?= target/packages
 # Where the packaged configuration comes from (the older test build uses a modified copy).
 ETCDIR  ?= etc
+# The project's home page, for package metadata that wants one (.PKGINFO url).
+URL     ?= https://linux-patch-api.invalid/
 
 # musl when its target is installed (fully static, no glibc at all), else glibc static-pie.
 MUSL := $(shell rustup target list --installed 2>/dev/null | grep -x x86_64-unknown-linux-musl)
@@ -51,10 +53,14 @@ release:
 
 # Runs on minimal hosts and in an empty root (tests/static_binary.rs proves it). The flags
 # apply to the named target only, so build scripts and the debug build are unaffected.
+# getrandom_backend: getrandom (uuid's) finds glibc's getrandom() through dlsym, which a
+# static binary lacks, and would fall back to /dev/urandom: absent in an empty root, where
+# the first request id then panics. Calling getrandom() directly needs no file.
+STATIC_RUSTFLAGS := -C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"
 static:
 	$(call need,$(CARGO),cargo or rustup)
 	$(call need,file,file)
-	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --release --target $(STATIC_TARGET)
+	RUSTFLAGS='$(STATIC_RUSTFLAGS)' $(CARGO) build --release --target $(STATIC_TARGET)
 	@file -L $(STATIC_BIN) | grep -Eq 'static(-pie)? linked|statically linked' || \
 		{ echo "make static: $(STATIC_BIN) is not statically linked" >&2; exit 1; }
 	@ls -l $(STATIC_BIN)
@@ -83,7 +89,7 @@ apk:
 	$(call need,python3,python3)
 	$(call need,gzip,gzip)
 	python3 packaging/apk/build-apk.py --binary $(STATIC_BIN) --version $(VERSION)-r0 \
-		--etc $(ETCDIR) --out $(PKGDIR)
+		--etc $(ETCDIR) --out $(PKGDIR) --url $(URL)
 
 # An older build of every package (same binary, lower version, slightly different shipped
 # configuration) for the upgrade tests.
