@@ -4,8 +4,9 @@
 #   make build     debug build (target/debug)
 #   make release   optimised build for this host (target/release)
 #   make static    static binary (glibc static-pie, or musl when that target is installed)
-#   make packages  static + deb + rpm + apk, into target/packages/
-#   make test      packages (and an older build of them), demo check, every test
+#   make packages  static + deb + rpm + apk into target/packages/ (and an older build of
+#                  them into target/packages/old/, for the upgrade tests)
+#   make test      packages, demo check, every test (given the packages' paths)
 #   make install   binary, man pages, example configuration, systemd unit (OPENRC=1: the
 #                  OpenRC script too); honours DESTDIR and PREFIX
 #   make clean
@@ -65,8 +66,10 @@ static:
 		{ echo "make static: $(STATIC_BIN) is not statically linked" >&2; exit 1; }
 	@ls -l $(STATIC_BIN)
 
+# The older build (old-packages) is made too: tests/packaging.rs upgrades from it.
 packages: static
 	@$(MAKE) --no-print-directory deb rpm apk STATIC_DONE=1
+	@$(MAKE) --no-print-directory old-packages STATIC_DONE=1
 
 # Packages are built from the static binary. STATIC_DONE=1 skips re-checking it (cargo's
 # no-op build still costs a few seconds).
@@ -93,19 +96,23 @@ apk:
 
 # An older build of every package (same binary, lower version, slightly different shipped
 # configuration) for the upgrade tests.
+ifeq ($(STATIC_DONE),)
 old-packages: static
+endif
+old-packages:
 	@mkdir -p $(PKGDIR)/old/etc
 	sed '1a # (as shipped with $(OLD_VERSION))' etc/config.yaml > $(PKGDIR)/old/etc/config.yaml
 	sed '1a # (as shipped with $(OLD_VERSION))' etc/whitelist.yaml > $(PKGDIR)/old/etc/whitelist.yaml
 	@$(MAKE) --no-print-directory deb rpm apk STATIC_DONE=1 VERSION=$(OLD_VERSION) \
 		ETCDIR=$(PKGDIR)/old/etc PKGDIR=$(PKGDIR)/old
 
-test: packages old-packages
+test: packages
 	$(call need,curl,curl)
 	$(call need,openssl,openssl)
 	$(call need,bwrap,bubblewrap)
 	$(call need,dpkg,dpkg)
 	$(call need,rpm,rpm)
+	$(call need,lintian,lintian)
 	sh scripts/demo.sh --check
 	LPA_STATIC_BIN=$(abspath $(STATIC_BIN)) \
 	LPA_DEB=$(abspath $(DEB)) LPA_RPM=$(abspath $(RPM)) LPA_APK=$(abspath $(APK)) \
