@@ -1,46 +1,168 @@
-# linux-patch-api: build, test and try the agent.
+# linux-patch-api: build, test, package and try the agent.
 # `make demo` and `make test` are the README's quick start; keep them true.
+#
+#   make build     debug build (target/debug)
+#   make release   optimised build for this host (target/release)
+#   make static    static binary (glibc static-pie, or musl when that target is installed)
+#   make packages  static + deb + rpm + apk into target/packages/ (and an older build of
+#                  them into target/packages/old/, for the upgrade tests)
+#   make test      packages, demo check, every test (given the packages' paths)
+#   make install   binary, man pages, example configuration, systemd unit (OPENRC=1: the
+#                  OpenRC script too); honours DESTDIR and PREFIX
+#   make clean
 
 CARGO   ?= cargo
 PREFIX  ?= /usr
 DESTDIR ?=
+SYSTEMD_UNIT_DIR ?= /lib/systemd/system
+OPENRC  ?=
 BIN     := linux-patch-api
-TARGET  ?= x86_64-unknown-linux-gnu
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+# The older build `make test` upgrades from; its shipped configuration differs a little, as
+# a real older release's would, so that upgrades exercise conffile handling.
+OLD_VERSION := 0.0.1
+PKGDIR  ?= target/packages
+# Where the packaged configuration comes from (the older test build uses a modified copy).
+ETCDIR  ?= etc
+# The project's home page, for package metadata that wants one (.PKGINFO url).
+URL     ?= https://linux-patch-api.invalid/
 
-.PHONY: all build release static test lint demo install clean
+# musl when its target is installed (fully static, no glibc at all), else glibc static-pie.
+MUSL := $(shell rustup target list --installed 2>/dev/null | grep -x x86_64-unknown-linux-musl)
+STATIC_TARGET ?= $(if $(MUSL),x86_64-unknown-linux-musl,x86_64-unknown-linux-gnu)
+STATIC_BIN := target/$(STATIC_TARGET)/release/$(BIN)
+RELEASE_BIN := target/release/$(BIN)
+
+DEB := $(PKGDIR)/$(BIN)_$(VERSION)-1_amd64.deb
+RPM := $(PKGDIR)/$(BIN)-$(VERSION)-1.x86_64.rpm
+APK := $(PKGDIR)/$(BIN)-$(VERSION)-r0.apk
+
+# $(call need,tool,debian-package): fail loudly, naming the package that provides the tool.
+need = @command -v $(1) >/dev/null 2>&1 || { echo "make $@: $(1) is missing (Debian package: $(2))" >&2; exit 1; }
+
+.PHONY: all build release static packages deb rpm apk old-packages test lint demo install clean
 
 all: build
 
 build:
+	$(call need,$(CARGO),cargo or rustup)
 	$(CARGO) build
 
 release:
+	$(call need,$(CARGO),cargo or rustup)
 	$(CARGO) build --release
 
-# glibc static-pie: runs on minimal hosts and in an empty root.
+# Runs on minimal hosts and in an empty root (tests/static_binary.rs proves it). The flags
+# apply to the named target only, so build scripts and the debug build are unaffected.
+# getrandom_backend: getrandom (uuid's) finds glibc's getrandom() through dlsym, which a
+# static binary lacks, and would fall back to /dev/urandom: absent in an empty root, where
+# the first request id then panics. Calling getrandom() directly needs no file.
+STATIC_RUSTFLAGS := -C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"
 static:
-	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --release --target $(TARGET)
-	@ls -l target/$(TARGET)/release/$(BIN)
+	$(call need,$(CARGO),cargo or rustup)
+	$(call need,file,file)
+	RUSTFLAGS='$(STATIC_RUSTFLAGS)' $(CARGO) build --release --target $(STATIC_TARGET)
+	@file -L $(STATIC_BIN) | grep -Eq 'static(-pie)? linked|statically linked' || \
+		{ echo "make static: $(STATIC_BIN) is not statically linked" >&2; exit 1; }
+	@ls -l $(STATIC_BIN)
 
-test:
-	@command -v curl >/dev/null || { echo "make test: curl is missing (Debian package: curl)"; exit 1; }
-	@command -v openssl >/dev/null || { echo "make test: openssl is missing (Debian package: openssl)"; exit 1; }
+# The older build (old-packages) is made too: tests/packaging.rs upgrades from it.
+packages: static
+	@$(MAKE) --no-print-directory deb rpm apk STATIC_DONE=1
+	@$(MAKE) --no-print-directory old-packages STATIC_DONE=1
+
+# Packages are built from the static binary. STATIC_DONE=1 skips re-checking it (cargo's
+# no-op build still costs a few seconds).
+ifeq ($(STATIC_DONE),)
+deb rpm apk: static
+endif
+
+deb:
+	$(call need,dpkg-deb,dpkg)
+	$(call need,gzip,gzip)
+	$(call need,md5sum,coreutils)
+	sh packaging/deb/build-deb.sh $(STATIC_BIN) $(VERSION)-1 $(ETCDIR) $(PKGDIR)
+
+rpm:
+	$(call need,rpmbuild,rpm)
+	$(call need,gzip,gzip)
+	sh packaging/rpm/build-rpm.sh $(STATIC_BIN) $(VERSION) $(ETCDIR) $(PKGDIR)
+
+apk:
+	$(call need,python3,python3)
+	$(call need,gzip,gzip)
+	python3 packaging/apk/build-apk.py --binary $(STATIC_BIN) --version $(VERSION)-r0 \
+		--etc $(ETCDIR) --out $(PKGDIR) --url $(URL)
+
+# An older build of every package (same binary, lower version, slightly different shipped
+# configuration) for the upgrade tests.
+ifeq ($(STATIC_DONE),)
+old-packages: static
+endif
+old-packages:
+	@mkdir -p $(PKGDIR)/old/etc
+	sed '1a # (as shipped with $(OLD_VERSION))' etc/config.yaml > $(PKGDIR)/old/etc/config.yaml
+	sed '1a # (as shipped with $(OLD_VERSION))' etc/whitelist.yaml > $(PKGDIR)/old/etc/whitelist.yaml
+	@$(MAKE) --no-print-directory deb rpm apk STATIC_DONE=1 VERSION=$(OLD_VERSION) \
+		ETCDIR=$(PKGDIR)/old/etc PKGDIR=$(PKGDIR)/old
+
+test: packages
+	$(call need,curl,curl)
+	$(call need,openssl,openssl)
+	$(call need,bwrap,bubblewrap)
+	$(call need,dpkg,dpkg)
+	$(call need,rpm,rpm)
+	$(call need,lintian,lintian)
 	sh scripts/demo.sh --check
-	$(CARGO) test --all-targets
+	LPA_STATIC_BIN=$(abspath $(STATIC_BIN)) \
+	LPA_DEB=$(abspath $(DEB)) LPA_RPM=$(abspath $(RPM)) LPA_APK=$(abspath $(APK)) \
+	LPA_DEB_OLD=$(abspath $(PKGDIR)/old/$(BIN)_$(OLD_VERSION)-1_amd64.deb) \
+	LPA_RPM_OLD=$(abspath $(PKGDIR)/old/$(BIN)-$(OLD_VERSION)-1.x86_64.rpm) \
+	LPA_VERSION=$(VERSION) LPA_OLD_VERSION=$(OLD_VERSION) \
+		$(CARGO) test --all-targets
 
 lint:
+	$(call need,$(CARGO),cargo or rustup)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
 demo:
 	sh scripts/demo.sh
 
+# The configuration files are installed only when absent: a reinstall never overwrites an
+# operator's configuration.
 install: release
-	install -D -m 0755 target/release/$(BIN) $(DESTDIR)$(PREFIX)/sbin/$(BIN)
+	$(call need,install,coreutils)
+	$(call need,gzip,gzip)
+	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/sbin/$(BIN)
+	install -d -m 0755 $(DESTDIR)/etc/linux_patch_api
 	install -d -m 0700 $(DESTDIR)/etc/linux_patch_api/certs
-	install -D -m 0640 etc/config.yaml $(DESTDIR)/etc/linux_patch_api/config.yaml
-	install -D -m 0640 etc/whitelist.yaml $(DESTDIR)/etc/linux_patch_api/whitelist.yaml
-	install -D -m 0644 man/linux-patch-api.yaml.5 $(DESTDIR)$(PREFIX)/share/man/man5/linux-patch-api.yaml.5
+	install -d -m 0700 $(DESTDIR)/var/lib/linux_patch_api
+	install -d -m 0750 $(DESTDIR)/var/log/linux_patch_api
+	@for f in config.yaml whitelist.yaml; do \
+		if [ -e $(DESTDIR)/etc/linux_patch_api/$$f ]; then \
+			echo "kept the existing $(DESTDIR)/etc/linux_patch_api/$$f"; \
+		else \
+			echo "install -m 0640 etc/$$f $(DESTDIR)/etc/linux_patch_api/$$f"; \
+			install -m 0640 etc/$$f $(DESTDIR)/etc/linux_patch_api/$$f; \
+		fi; \
+	done
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5
+	gzip -9nc man/linux-patch-api.8 > $(DESTDIR)$(PREFIX)/share/man/man8/linux-patch-api.8.gz
+	gzip -9nc man/linux-patch-api.yaml.5 > $(DESTDIR)$(PREFIX)/share/man/man5/linux-patch-api.yaml.5.gz
+	chmod 0644 $(DESTDIR)$(PREFIX)/share/man/man8/linux-patch-api.8.gz \
+		$(DESTDIR)$(PREFIX)/share/man/man5/linux-patch-api.yaml.5.gz
+	install -d -m 0755 $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed 's|/usr/sbin/linux-patch-api|$(PREFIX)/sbin/linux-patch-api|' etc/linux-patch-api.service \
+		> $(DESTDIR)$(SYSTEMD_UNIT_DIR)/linux-patch-api.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/linux-patch-api.service
+	@if [ -n "$(OPENRC)" ]; then \
+		echo "install OpenRC script to $(DESTDIR)/etc/init.d/linux-patch-api"; \
+		install -d -m 0755 $(DESTDIR)/etc/init.d; \
+		sed 's|^command=/usr/sbin/linux-patch-api|command=$(PREFIX)/sbin/linux-patch-api|' \
+			etc/openrc/linux-patch-api > $(DESTDIR)/etc/init.d/linux-patch-api; \
+		chmod 0755 $(DESTDIR)/etc/init.d/linux-patch-api; \
+	fi
 
 clean:
 	$(CARGO) clean
