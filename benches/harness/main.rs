@@ -635,6 +635,17 @@ fn inventory_rows(backend: &str, v: &Value, rows: &mut Vec<Row>) {
         warm = warm.target(Target::AtMost(0.5));
     }
     rows.push(warm);
+    if let Some(same) = v["tool_same_fields_warm_ms"].as_f64() {
+        rows.push(
+            Row::new(
+                "inventory",
+                format!("{head}: warm, kept-alive, vs the same fields"),
+                "ms",
+                num_of(v, "warm_keepalive_ms"),
+            )
+            .against("dpkg-query -W --showformat (7 fields)", same),
+        );
+    }
     rows.push(
         Row::new(
             "inventory",

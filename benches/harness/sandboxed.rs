@@ -55,6 +55,11 @@ fn tool_times(program: &str, args: &[&str]) -> Result<(f64, f64, usize), String>
 
 /// GETs `path` on `tls`, returning the time taken and the parsed body.
 fn timed_get(tls: &mut Tls, path: &str) -> Result<(Duration, Value), String> {
+    timed_get_sized(tls, path).map(|(d, v, _)| (d, v))
+}
+
+/// [`timed_get`], also returning the body's size in bytes.
+fn timed_get_sized(tls: &mut Tls, path: &str) -> Result<(Duration, Value, usize), String> {
     let t0 = Instant::now();
     let resp = load::get_body(tls, path).map_err(|e| format!("GET {path}: {e}"))?;
     let took = t0.elapsed();
@@ -66,7 +71,7 @@ fn timed_get(tls: &mut Tls, path: &str) -> Result<(Duration, Value), String> {
         ));
     }
     let v: Value = serde_json::from_slice(&resp.body).map_err(|e| e.to_string())?;
-    Ok((took, v))
+    Ok((took, v, resp.body.len()))
 }
 
 /// GET on a new connection (handshake included in the time).
@@ -91,8 +96,11 @@ fn agent_list_times(agent: &SandboxAgent, env: &Env) -> Result<Value, String> {
     let total = first["data"]["total"].as_u64().unwrap_or(0);
     let mut tls = load::connect(agent.addr, &config).map_err(|e| e.to_string())?;
     let mut keep = Vec::new();
+    let mut bytes = 0;
     for _ in 0..WARM_SAMPLES {
-        keep.push(timed_get(&mut tls, LIST)?.0);
+        let (took, _, len) = timed_get_sized(&mut tls, LIST)?;
+        keep.push(took);
+        bytes = len;
     }
     let mut fresh = Vec::new();
     for _ in 0..WARM_SAMPLES {
@@ -100,6 +108,7 @@ fn agent_list_times(agent: &SandboxAgent, env: &Env) -> Result<Value, String> {
     }
     Ok(json!({
         "packages": total,
+        "body_bytes": bytes,
         "cold_ms": cold.as_secs_f64() * 1000.0,
         "warm_keepalive_ms": median_ms(keep),
         "warm_new_connection_ms": median_ms(fresh),
@@ -127,6 +136,12 @@ pub fn inventory_apt() -> Result<Value, String> {
     out["tool_cold_ms"] = json!(cold);
     out["tool_warm_ms"] = json!(warm);
     out["tool_lines"] = json!(lines);
+    // The fields the agent returns, for a like-for-like reference.
+    let fields = "--showformat=${Package}\\t${Version}\\t${Architecture}\\t${Installed-Size}\\t\
+                  ${Maintainer}\\t${Depends}\\t${Description}\\n";
+    let (_, full_warm, _) = tool_times("dpkg-query", &[&admin, "-W", fields])?;
+    out["tool_same_fields"] = json!(format!("dpkg-query -W {fields}"));
+    out["tool_same_fields_warm_ms"] = json!(full_warm);
     let (_, host_warm, host_lines) = tool_times("dpkg-query", &["-W"])?;
     out["host_dpkg_query_warm_ms"] = json!(host_warm);
     out["host_dpkg_query_lines"] = json!(host_lines);
@@ -260,6 +275,7 @@ pub fn job_overhead(tool: &Tool, package: &str, command: &[&str]) -> Result<Valu
         "job_ms": job_ms,
         "job_started_at": job["started_at"],
         "job_completed_at": job["completed_at"],
+        "job_logs": job["logs"],
         "tool_command": command.join(" "),
         "tool_ms": tool_ms - baseline,
         "sandbox_start_ms": baseline,
