@@ -526,6 +526,9 @@ fn pressure(
     Ok(())
 }
 
+/// One sandbox measurement: its figures as JSON, or why it could not be taken.
+type Measurement = fn() -> Result<Value, String>;
+
 /// Runs one sandbox measurement, turning a panic of the shared test helpers into an error.
 fn guarded(what: &str, f: impl FnOnce() -> Result<Value, String>) -> Result<Value, String> {
     say(what);
@@ -554,7 +557,7 @@ fn sandbox_sections(rows: &mut Vec<Row>, detail: &mut serde_json::Map<String, Va
         "sandbox base root {}",
         sandboxed::base_root().display()
     ));
-    let inventories: [(&str, fn() -> Result<Value, String>); 3] = [
+    let inventories: [(&str, Measurement); 3] = [
         ("apt", sandboxed::inventory_apt),
         ("dnf", sandboxed::inventory_rpm),
         ("pacman", sandboxed::inventory_pacman),
