@@ -40,7 +40,7 @@ APK := $(PKGDIR)/$(BIN)-$(VERSION)-r0.apk
 # $(call need,tool,debian-package): fail loudly, naming the package that provides the tool.
 need = @command -v $(1) >/dev/null 2>&1 || { echo "make $@: $(1) is missing (Debian package: $(2))" >&2; exit 1; }
 
-.PHONY: all build release static packages deb rpm apk old-packages test lint demo install clean
+.PHONY: all build release static packages deb rpm apk old-packages test lint demo install clean bench
 
 all: build
 
@@ -120,6 +120,16 @@ test: packages
 	LPA_RPM_OLD=$(abspath $(PKGDIR)/old/$(BIN)-$(OLD_VERSION)-1.x86_64.rpm) \
 	LPA_VERSION=$(VERSION) LPA_OLD_VERSION=$(OLD_VERSION) \
 		$(CARGO) test --all-targets
+
+# Footprint, throughput, handshakes, latency under pressure, inventory and job speed, side
+# by side with nginx and the package tools (docs/BENCHMARKS.md). Not part of `make test`.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS='--idle-seconds 5 --seconds 2 --no-sandbox'.
+BENCH_ARGS ?=
+bench: static release
+	$(call need,nginx,nginx)
+	$(call need,dpkg-query,dpkg)
+	$(CARGO) bench --bench harness -- --static-bin $(abspath $(STATIC_BIN)) \
+		--release-bin $(abspath $(RELEASE_BIN)) $(BENCH_ARGS)
 
 lint:
 	$(call need,$(CARGO),cargo or rustup)

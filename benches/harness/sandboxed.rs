@@ -1,0 +1,312 @@
+//! Inventory and job figures, measured in the test sandbox (overlay roots under bubblewrap,
+//! fixture repositories), never against the host's own packages.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::ClientConfig;
+use serde_json::{json, Value};
+
+use crate::common::jobs::{self, Tool};
+use crate::common::sandbox::{Sandbox, SandboxAgent};
+use crate::common::{Env, Tls};
+use crate::load;
+
+/// Warm samples taken of each timed operation (the median is reported).
+const WARM_SAMPLES: usize = 20;
+
+/// Median of durations in milliseconds.
+fn median_ms(mut v: Vec<Duration>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_unstable();
+    v[v.len() / 2].as_secs_f64() * 1000.0
+}
+
+/// The wall time of a host command whose output is read and discarded; `None` if it fails.
+fn time_command(program: &str, args: &[&str]) -> Option<(Duration, String)> {
+    let t0 = Instant::now();
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let took = t0.elapsed();
+    out.status
+        .success()
+        .then(|| (took, String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// A tool's cold (first) and median warm wall time, and its output line count.
+fn tool_times(program: &str, args: &[&str]) -> Result<(f64, f64, usize), String> {
+    let Some((cold, out)) = time_command(program, args) else {
+        return Err(format!("{program} {} failed", args.join(" ")));
+    };
+    let lines = out.lines().filter(|l| !l.trim().is_empty()).count();
+    let warm: Vec<Duration> = (0..WARM_SAMPLES)
+        .filter_map(|_| time_command(program, args).map(|(d, _)| d))
+        .collect();
+    Ok((cold.as_secs_f64() * 1000.0, median_ms(warm), lines))
+}
+
+/// GETs `path` on `tls`, returning the time taken and the parsed body.
+fn timed_get(tls: &mut Tls, path: &str) -> Result<(Duration, Value), String> {
+    timed_get_sized(tls, path).map(|(d, v, _)| (d, v))
+}
+
+/// [`timed_get`], also returning the body's size in bytes.
+fn timed_get_sized(tls: &mut Tls, path: &str) -> Result<(Duration, Value, usize), String> {
+    let t0 = Instant::now();
+    let resp = load::get_body(tls, path).map_err(|e| format!("GET {path}: {e}"))?;
+    let took = t0.elapsed();
+    if resp.status != 200 {
+        return Err(format!(
+            "GET {path}: {} {}",
+            resp.status,
+            String::from_utf8_lossy(&resp.body)
+        ));
+    }
+    let v: Value = serde_json::from_slice(&resp.body).map_err(|e| e.to_string())?;
+    Ok((took, v, resp.body.len()))
+}
+
+/// GET on a new connection (handshake included in the time).
+fn timed_get_new(
+    agent: &SandboxAgent,
+    config: &Arc<ClientConfig>,
+    path: &str,
+) -> Result<(Duration, Value), String> {
+    let t0 = Instant::now();
+    let mut tls = load::connect(agent.addr, config).map_err(|e| e.to_string())?;
+    let (_, v) = timed_get(&mut tls, path)?;
+    Ok((t0.elapsed(), v))
+}
+
+const LIST: &str = "/api/v1/packages?limit=1000";
+
+/// The agent's cold (first request after start, new connection) and warm timings of the
+/// package list, and the number of packages it reported.
+fn agent_list_times(agent: &SandboxAgent, env: &Env) -> Result<Value, String> {
+    let config = load::client_config(&env.ca, "bench-inventory");
+    let (cold, first) = timed_get_new(agent, &config, LIST)?;
+    let total = first["data"]["total"].as_u64().unwrap_or(0);
+    let mut tls = load::connect(agent.addr, &config).map_err(|e| e.to_string())?;
+    let mut keep = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..WARM_SAMPLES {
+        let (took, _, len) = timed_get_sized(&mut tls, LIST)?;
+        keep.push(took);
+        bytes = len;
+    }
+    let mut fresh = Vec::new();
+    for _ in 0..WARM_SAMPLES {
+        fresh.push(timed_get_new(agent, &config, LIST)?.0);
+    }
+    Ok(json!({
+        "packages": total,
+        "body_bytes": bytes,
+        "cold_ms": cold.as_secs_f64() * 1000.0,
+        "warm_keepalive_ms": median_ms(keep),
+        "warm_new_connection_ms": median_ms(fresh),
+    }))
+}
+
+/// The agent's extra configuration in the sandbox.
+fn agent_extra(backend: &str) -> String {
+    format!("package_manager:\n  backend: {backend}\nrate_limits:\n  enabled: false\n")
+}
+
+/// apt: the host's real dpkg status file copied into a sandbox (the agent's first list
+/// runs `apt-get update`, which must not touch the host), vs `dpkg-query -W` on it.
+pub fn inventory_apt() -> Result<Value, String> {
+    let env = Env::new("bench-inv-apt");
+    let mut sb = Sandbox::new("bench-inv-apt");
+    let status = sb.root().join("var/lib/dpkg/status");
+    std::fs::copy("/var/lib/dpkg/status", &status).map_err(|e| format!("dpkg status: {e}"))?;
+    let mut agent = sb.start_agent(&env, &agent_extra("apt"));
+    let mut out = agent_list_times(&agent, &env)?;
+    let admindir = sb.root().join("var/lib/dpkg");
+    let admin = format!("--admindir={}", admindir.display());
+    let (cold, warm, lines) = tool_times("dpkg-query", &[&admin, "-W"])?;
+    out["tool"] = json!("dpkg-query -W");
+    out["tool_cold_ms"] = json!(cold);
+    out["tool_warm_ms"] = json!(warm);
+    out["tool_lines"] = json!(lines);
+    // The fields the agent returns, for a like-for-like reference.
+    let fields = "--showformat=${Package}\\t${Version}\\t${Architecture}\\t${Installed-Size}\\t\
+                  ${Maintainer}\\t${Depends}\\t${Description}\\n";
+    let (_, full_warm, _) = tool_times("dpkg-query", &[&admin, "-W", fields])?;
+    out["tool_same_fields"] = json!(format!("dpkg-query -W {fields}"));
+    out["tool_same_fields_warm_ms"] = json!(full_warm);
+    let (_, host_warm, host_lines) = tool_times("dpkg-query", &["-W"])?;
+    out["host_dpkg_query_warm_ms"] = json!(host_warm);
+    out["host_dpkg_query_lines"] = json!(host_lines);
+    out["note"] = json!(
+        "host /var/lib/dpkg/status copied into a sandbox root; the agent's first list runs \
+         apt-get update and apt-get -s dist-upgrade there (no repositories configured)"
+    );
+    agent.kill_agent_process();
+    Ok(out)
+}
+
+/// dnf over the sandbox's rpm database (the fixture packages installed), vs `rpm -qa`.
+pub fn inventory_rpm() -> Result<Value, String> {
+    let env = Env::new("bench-inv-rpm");
+    let mut sb = Sandbox::new("bench-inv-rpm");
+    sb.with_rpm_repo();
+    sb.run(
+        "dnf",
+        &[
+            "-y",
+            "-q",
+            "install",
+            "lpa-lib-1.0-1",
+            "lpa-hello-1.0-1",
+            "lpa-tool-1.0-1",
+        ],
+    );
+    let mut agent = sb.start_agent(&env, &agent_extra("dnf"));
+    let mut out = agent_list_times(&agent, &env)?;
+    let root = sb.root().display().to_string();
+    let (cold, warm, lines) =
+        tool_times("rpm", &["--root", &root, "--dbpath", "/var/lib/rpm", "-qa"])?;
+    out["tool"] = json!("rpm -qa");
+    out["tool_cold_ms"] = json!(cold);
+    out["tool_warm_ms"] = json!(warm);
+    out["tool_lines"] = json!(lines);
+    agent.kill_agent_process();
+    Ok(out)
+}
+
+/// pacman over the sandbox's local database (the fixture packages installed), vs `pacman -Q`.
+pub fn inventory_pacman() -> Result<Value, String> {
+    let env = Env::new("bench-inv-pacman");
+    let mut sb = Sandbox::new("bench-inv-pacman");
+    sb.with_pacman_repo();
+    let pkgs = [
+        "lpa-lib-1.0-1-any",
+        "lpa-hello-1.0-1-any",
+        "lpa-tool-1.0-1-any",
+    ]
+    .map(|p| format!("/srv/lpa-pacman/pkgs/{p}.pkg.tar.zst"));
+    let mut args = vec!["--noconfirm", "-U"];
+    args.extend(pkgs.iter().map(String::as_str));
+    sb.run("pacman", &args);
+    let mut agent = sb.start_agent(&env, &agent_extra("pacman"));
+    let mut out = agent_list_times(&agent, &env)?;
+    let db = sb.root().join("var/lib/pacman").display().to_string();
+    let (cold, warm, lines) = tool_times("pacman", &["--dbpath", &db, "-Q"])?;
+    out["tool"] = json!("pacman -Q");
+    out["tool_cold_ms"] = json!(cold);
+    out["tool_warm_ms"] = json!(warm);
+    out["tool_lines"] = json!(lines);
+    agent.kill_agent_process();
+    Ok(out)
+}
+
+/// POSTs a JSON body on a new connection, returning the status and the parsed body.
+fn post(
+    agent: &SandboxAgent,
+    config: &Arc<ClientConfig>,
+    path: &str,
+    body: &Value,
+) -> Result<(u16, Value), String> {
+    let mut tls = load::connect(agent.addr, config).map_err(|e| e.to_string())?;
+    let body = body.to_string();
+    let raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(raw.as_bytes()).map_err(|e| e.to_string())?;
+    tls.flush().map_err(|e| e.to_string())?;
+    let resp = crate::common::read_response(&mut tls).map_err(|e| e.to_string())?;
+    let v = serde_json::from_slice(&resp.body).map_err(|e| e.to_string())?;
+    Ok((resp.status, v))
+}
+
+/// One backend's job overhead: the install job timed from POST to a final state, and
+/// the package manager's own install of the same package in a fresh sandbox.
+pub fn job_overhead(tool: &Tool, package: &str, command: &[&str]) -> Result<Value, String> {
+    let env = Env::new(&format!("bench-job-{}", tool.backend));
+    let mut sb = Sandbox::new(&format!("bench-job-{}", tool.backend));
+    (tool.setup)(&mut sb);
+    let mut agent = sb.start_agent(&env, &jobs::agent_config(tool, ""));
+    let config = load::client_config(&env.ca, "bench-jobs");
+    let t0 = Instant::now();
+    let (status, v) = post(
+        &agent,
+        &config,
+        "/api/v1/packages",
+        &json!({"packages": [package]}),
+    )?;
+    if status != 202 {
+        return Err(format!("POST /api/v1/packages: {status} {v}"));
+    }
+    let id = v["data"]["job_id"].as_str().unwrap_or_default().to_string();
+    let mut tls = load::connect(agent.addr, &config).map_err(|e| e.to_string())?;
+    let job = loop {
+        let (_, j) = timed_get(&mut tls, &format!("/api/v1/jobs/{id}"))?;
+        let state = j["data"]["status"].as_str().unwrap_or_default().to_string();
+        if ["completed", "failed", "cancelled", "timeout"].contains(&state.as_str()) {
+            break j["data"].clone();
+        }
+        if t0.elapsed() > Duration::from_secs(300) {
+            return Err(format!("job {id} not final after 300 s: {j}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let job_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    agent.kill_agent_process();
+    drop(agent);
+
+    let mut fresh = Sandbox::new(&format!("bench-tool-{}", tool.backend));
+    (tool.setup)(&mut fresh);
+    let baseline = timed_in(&fresh, &["true"])?;
+    let tool_ms = timed_in(&fresh, command)?;
+    Ok(json!({
+        "backend": tool.backend,
+        "package": package,
+        "job_status": job["status"],
+        "job_ms": job_ms,
+        "job_started_at": job["started_at"],
+        "job_completed_at": job["completed_at"],
+        "job_logs": job["logs"],
+        "tool_command": command.join(" "),
+        "tool_ms": tool_ms - baseline,
+        "sandbox_start_ms": baseline,
+    }))
+}
+
+/// Wall time of a command inside the sandbox, in milliseconds (bubblewrap start included).
+fn timed_in(sb: &Sandbox, argv: &[&str]) -> Result<f64, String> {
+    let t0 = Instant::now();
+    let out = sb
+        .command(argv[0], &argv[1..])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    if !out.status.success() {
+        return Err(format!(
+            "{}: {}",
+            argv.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(ms)
+}
+
+/// Whether the sandbox can run here (root, bubblewrap, mmdebstrap), else why not.
+pub fn unavailable() -> Option<String> {
+    crate::common::sandbox::unavailable()
+}
+
+/// Where the harness keeps the sandbox's base root (built on first use).
+pub fn base_root() -> &'static Path {
+    crate::common::sandbox::base_root()
+}
