@@ -165,12 +165,11 @@ impl FeedRefresher {
                 }
                 d => d,
             };
-            if stop.recv_timeout(wait).is_ok()
-                || matches!(
-                    stop.try_recv(),
-                    Err(crossbeam_channel::TryRecvError::Disconnected)
-                )
-            {
+            // A message or a dropped sender both mean stop.
+            if !matches!(
+                stop.recv_timeout(wait),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout)
+            ) {
                 return;
             }
         }

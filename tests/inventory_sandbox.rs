@@ -260,16 +260,7 @@ fn pacman_inventory_in_sandbox() {
     require_sandbox!();
     let env = Env::new("sb-pacman");
     let mut sb = Sandbox::new("pacman");
-    sb.with_pacman_repo();
-    let pkgs = [
-        "lpa-lib-1.0-1-any",
-        "lpa-hello-1.0-1-any",
-        "lpa-tool-1.0-1-any",
-    ]
-    .map(|p| format!("/srv/lpa-pacman/pkgs/{p}.pkg.tar.zst"));
-    let mut args = vec!["--noconfirm", "-U"];
-    args.extend(pkgs.iter().map(String::as_str));
-    sb.run("pacman", &args);
+    sb.with_pacman_fixtures_installed();
     let agent = sb.start_agent(&env, "package_manager:\n  backend: pacman\n");
 
     let everything = data(&agent, &env, "/api/v1/packages?limit=1000");

@@ -186,16 +186,7 @@ pub fn inventory_rpm() -> Result<Value, String> {
 pub fn inventory_pacman() -> Result<Value, String> {
     let env = Env::new("bench-inv-pacman");
     let mut sb = Sandbox::new("bench-inv-pacman");
-    sb.with_pacman_repo();
-    let pkgs = [
-        "lpa-lib-1.0-1-any",
-        "lpa-hello-1.0-1-any",
-        "lpa-tool-1.0-1-any",
-    ]
-    .map(|p| format!("/srv/lpa-pacman/pkgs/{p}.pkg.tar.zst"));
-    let mut args = vec!["--noconfirm", "-U"];
-    args.extend(pkgs.iter().map(String::as_str));
-    sb.run("pacman", &args);
+    sb.with_pacman_fixtures_installed();
     let mut agent = sb.start_agent(&env, &agent_extra("pacman"));
     let mut out = agent_list_times(&agent, &env)?;
     let db = sb.root().join("var/lib/pacman").display().to_string();

@@ -66,7 +66,10 @@ fn list(
     query: &PatchQuery,
 ) -> Result<Reply, ApiError> {
     let snapshot = inventory.advisories().map_err(pkg_error)?;
-    let jobs = engine.map(Engine::list).unwrap_or_default();
+    // Only patch jobs count: copying every job's log on each list would be wasted.
+    let jobs = engine
+        .map(|e| e.list_of(Operation::PatchApply))
+        .unwrap_or_default();
     let mut rows: Vec<Row> = rows(&snapshot.advisories, &jobs)
         .into_iter()
         .filter(|r| wanted_status(query.status, r.status))

@@ -455,7 +455,21 @@ impl Engine {
 
     /// Snapshots of every job, newest first.
     pub fn list(&self) -> Vec<Job> {
-        let mut all: Vec<Job> = self.table().values().map(|e| e.job.clone()).collect();
+        self.list_where(|_| true)
+    }
+
+    /// Snapshots of the jobs of one operation, newest first (without copying the others).
+    pub fn list_of(&self, operation: Operation) -> Vec<Job> {
+        self.list_where(|j| j.operation == operation)
+    }
+
+    fn list_where(&self, keep: impl Fn(&Job) -> bool) -> Vec<Job> {
+        let mut all: Vec<Job> = self
+            .table()
+            .values()
+            .filter(|e| keep(&e.job))
+            .map(|e| e.job.clone())
+            .collect();
         all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         all
     }

@@ -29,9 +29,9 @@ use super::rpmdb;
 use super::runner::{self, Command, Finished};
 use super::updateinfo;
 use super::{
-    advisory_targets, validate, version, BackendKind, BackendSettings, Exec, InstallOptions,
-    InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
-    RestoreStep, SavedPackage, Upgrade,
+    validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
+    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
+    SavedPackage, Upgrade,
 };
 
 /// dnf's and yum's exit status when another instance holds their lock and
@@ -1039,13 +1039,7 @@ impl PackageManager for Dnf {
         if pending {
             self.change(&self.advisory_upgrade_command(&ids, exclude), &[], exec)?;
         }
-        let plain: Vec<Advisory> = plain.into_iter().cloned().collect();
-        let specs = advisory_targets(&plain, exclude);
-        if !specs.is_empty() {
-            self.install(&specs, &InstallOptions::default(), exec)?;
-        }
-        let now = rpmdb::installed_versions(&self.installed()?);
-        updateinfo::verify_applied(&now, &with_id, exclude)
+        rpmdb::finish_apply(self, &plain, &with_id, exclude, exec)
     }
 
     /// `needs-restarting -r` when the root has it (and is `/`, where the tool's answer is

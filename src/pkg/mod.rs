@@ -416,11 +416,7 @@ pub trait PackageManager: Send + Sync {
         exclude: &[String],
         exec: &mut Exec<'_>,
     ) -> Result<(), PkgError> {
-        let specs = advisory_targets(selected, exclude);
-        if specs.is_empty() {
-            return Ok(());
-        }
-        self.install(&specs, &InstallOptions::default(), exec)
+        install_fixed(self, selected, exclude, exec)
     }
 
     /// Whether the host needs a reboot, from the family's own signal (never from package
@@ -436,9 +432,12 @@ pub trait PackageManager: Send + Sync {
 
 /// The packages (at their available versions) that applying `selected` installs, minus
 /// `exclude`, each once.
-pub fn advisory_targets(selected: &[advisories::Advisory], exclude: &[String]) -> Vec<PackageSpec> {
+pub fn advisory_targets<'a>(
+    selected: impl IntoIterator<Item = &'a advisories::Advisory>,
+    exclude: &[String],
+) -> Vec<PackageSpec> {
     let mut specs: Vec<PackageSpec> = Vec::new();
-    for p in selected.iter().flat_map(|a| a.packages.iter()) {
+    for p in selected.into_iter().flat_map(|a| a.packages.iter()) {
         if exclude.iter().any(|e| e == &p.name) || specs.iter().any(|s| s.name == p.name) {
             continue;
         }
@@ -448,6 +447,21 @@ pub fn advisory_targets(selected: &[advisories::Advisory], exclude: &[String]) -
         });
     }
     specs
+}
+
+/// Installs the fixed versions of `selected`'s packages minus `exclude`; runs nothing when
+/// that leaves none.
+pub fn install_fixed<'a, B: PackageManager + ?Sized>(
+    backend: &B,
+    selected: impl IntoIterator<Item = &'a advisories::Advisory>,
+    exclude: &[String],
+    exec: &mut Exec<'_>,
+) -> Result<(), PkgError> {
+    let specs = advisory_targets(selected, exclude);
+    if specs.is_empty() {
+        return Ok(());
+    }
+    backend.install(&specs, &InstallOptions::default(), exec)
 }
 
 /// For test doubles that only read: the mutation methods of [`PackageManager`] (all but

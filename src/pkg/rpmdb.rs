@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
+use super::advisories::Advisory;
 use super::runner::{self, Command, Finished};
 use super::{
-    version, BackendSettings, Dependency, InstalledPackage, PackageDetails, PackageSpec, PkgError,
+    install_fixed, updateinfo, version, BackendSettings, Dependency, Exec, InstalledPackage,
+    PackageDetails, PackageManager, PackageSpec, PkgError,
 };
 
 /// Separates the fields of one record.
@@ -462,6 +464,22 @@ fn reverse_dependencies(
         return Err(command_failed(&cmd, &finished));
     }
     Ok(parse_whatrequires(&finished.stdout, &rpm.package.name))
+}
+
+/// The end of an rpm family's patch application, once the advisories went through the tool's
+/// own path: installs the plain updates among the selection, then checks in the database
+/// that the advisories' packages reached their fixed versions (the tools answer "Nothing to
+/// do" with success for an advisory they could not apply).
+pub fn finish_apply<B: PackageManager + ?Sized>(
+    backend: &B,
+    plain: &[&Advisory],
+    advisories: &[&Advisory],
+    exclude: &[String],
+    exec: &mut Exec<'_>,
+) -> Result<(), PkgError> {
+    install_fixed(backend, plain.iter().copied(), exclude, exec)?;
+    let now = installed_versions(&backend.installed()?);
+    updateinfo::verify_applied(&now, advisories, exclude)
 }
 
 /// The installed version of each name: the most recently installed instance where several

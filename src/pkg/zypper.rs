@@ -19,7 +19,7 @@ use super::rpmdb;
 use super::runner::{self, Command, Finished};
 use super::updateinfo;
 use super::{
-    advisory_targets, validate, version, BackendKind, BackendSettings, Exec, InstallOptions,
+    install_fixed, validate, version, BackendKind, BackendSettings, Exec, InstallOptions,
     InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
     RestoreStep, SavedPackage, Upgrade,
 };
@@ -1003,11 +1003,7 @@ impl PackageManager for Zypper {
             .flat_map(|a| a.packages.iter())
             .any(|p| exclude.contains(&p.name));
         if excluded_in_patch {
-            let specs = advisory_targets(selected, exclude);
-            if specs.is_empty() {
-                return Ok(());
-            }
-            return self.install(&specs, &InstallOptions::default(), exec);
+            return install_fixed(self, selected, exclude, exec);
         }
         let ids: Vec<&str> = patches.iter().map(|a| a.id.as_str()).collect();
         for id in &ids {
@@ -1019,13 +1015,7 @@ impl PackageManager for Zypper {
                 self.mark_reboot_needed()?;
             }
         }
-        let plain: Vec<Advisory> = plain.into_iter().cloned().collect();
-        let specs = advisory_targets(&plain, exclude);
-        if !specs.is_empty() {
-            self.install(&specs, &InstallOptions::default(), exec)?;
-        }
-        let now = rpmdb::installed_versions(&self.installed()?);
-        updateinfo::verify_applied(&now, &patches, exclude)
+        rpmdb::finish_apply(self, &plain, &patches, exclude, exec)
     }
 
     fn reboot_required(&self) -> Result<RebootRequired, PkgError> {

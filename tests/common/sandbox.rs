@@ -201,6 +201,17 @@ impl Sandbox {
         fix
     }
 
+    /// The pacman fixture repository, with lpa-lib, lpa-hello and lpa-tool 1.0-1 installed
+    /// from their package files by pacman itself.
+    pub fn with_pacman_fixtures_installed(&mut self) {
+        self.with_pacman_repo();
+        let pkgs = ["lpa-lib", "lpa-hello", "lpa-tool"]
+            .map(|p| format!("/srv/lpa-pacman/pkgs/{p}-1.0-1-any.pkg.tar.zst"));
+        let mut args = vec!["--noconfirm", "-U"];
+        args.extend(pkgs.iter().map(String::as_str));
+        self.run("pacman", &args);
+    }
+
     /// Moves the named programs (paths inside the sandbox) out of the way until the guard
     /// drops, so a test can prove that a request starts none of them.
     pub fn hide(&self, programs: &[&str]) -> Hidden {
