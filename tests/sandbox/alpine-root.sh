@@ -1,6 +1,8 @@
 #!/bin/sh
 # Builds once, and prints the path of, a cached Alpine-like root for apk-tools 2 or 3:
-#   alpine-root.sh 2|3
+#   alpine-root.sh 2|3 [APK]
+# APK is the static apk binary of that major version; by default tests/sandbox/apk-tools.sh
+# builds (or finds) it.
 # Alpine itself is out of reach (no mirror), so the root is made of Debian's busybox-static
 # (/bin/busybox and its applet links, /bin/sh among them), an Alpine /etc/os-release, the
 # static apk (tests/sandbox/apk-tools.sh) at /sbin/apk where the agent looks for it, and an
@@ -13,11 +15,13 @@ set -eu
 major=${1:-}
 case $major in
     2 | 3) ;;
-    *) echo "usage: $0 2|3 (the apk-tools major version)" >&2; exit 2 ;;
+    *) echo "usage: $0 2|3 [APK] (the apk-tools major version, its static binary)" >&2; exit 2 ;;
 esac
 here=$(cd "$(dirname "$0")" && pwd)
-apk=$(sh "$here/apk-tools.sh" | sed -n "s/^apk$major //p")
-[ -x "$apk" ] || { echo "alpine-root: no apk$major from apk-tools.sh" >&2; exit 1; }
+apk=${2:-$(sh "$here/apk-tools.sh" | sed -n "s/^apk$major //p")}
+[ -x "$apk" ] || { echo "alpine-root: no apk$major ('$apk')" >&2; exit 1; }
+"$apk" --version | grep -q "^apk-tools $major\\." ||
+    { echo "alpine-root: $apk is not apk-tools $major.x: $("$apk" --version)" >&2; exit 1; }
 busybox=/bin/busybox
 [ -x "$busybox" ] && "$busybox" --list >/dev/null 2>&1 ||
     { echo "alpine-root: $busybox is missing (Debian package: busybox-static)" >&2; exit 1; }

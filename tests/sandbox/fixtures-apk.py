@@ -6,7 +6,7 @@ Packages (APK v2, written by packaging/apk/apkv2.py as `make apk` writes the pro
   lpa-hello 1.0-r0 1.1-r0 2.0-r0 usr/bin/lpa-hello, etc/lpa-hello.conf; depends lpa-lib>=1.0
   lpa-tool 1.0-r0               usr/bin/lpa-tool
   lpa-slow 1.0-r0               its .post-install sleeps 30 s (cancel and timeout tests)
-  lpa-binsh 1.0-r0              provides /bin/sh (as Alpine's busybox-binsh), which the
+  busybox-binsh 1.0-r0              provides /bin/sh (as Alpine's busybox-binsh), which the
                                 project's own .apk depends on
 The same versions as the deb/rpm/pacman fixtures, in apk's spelling (`1.0-1` is `1.0-r0`).
 Every version sits in the repository, as in Alpine's, so exact versions can be installed.
@@ -53,7 +53,7 @@ def slow(ver):
 
 
 def binsh(ver):
-    return dict(name="lpa-binsh", ver=ver, desc="LPA fixture: /bin/sh (busybox in the root)",
+    return dict(name="busybox-binsh", ver=ver, desc="/bin/sh (busybox in the root), as Alpine's busybox-binsh",
                 provides=["/bin/sh"], files=[
         ("usr/", 0o755, None), ("usr/share/", 0o755, None), ("usr/share/lpa/", 0o755, None),
         ("usr/share/lpa/binsh.txt", 0o644, b"/bin/sh is busybox\n")])
