@@ -17,7 +17,9 @@ mod jobs;
 mod patches;
 
 use common::apk::*;
-use common::jobs::{change, changes, rollback, serial, Tool};
+use common::jobs::{
+    agent_config, call, change, changes, rollback, serial, slow_install_running, wait, Tool,
+};
 use common::*;
 use serde_json::json;
 
@@ -93,6 +95,12 @@ macro_rules! apk_tests {
                     require_sandbox!();
                     let _one = serial();
                     apk_patches(&$tool);
+                }
+                #[test]
+                fn cancel_leaves_nothing_unsaid() {
+                    require_sandbox!();
+                    let _one = serial();
+                    apk_cancel(&$tool);
                 }
                 #[test]
                 fn twenty_jobs_at_once_never_interleave() {
@@ -350,5 +358,45 @@ fn apk_patches(tool: &Tool) {
         admin_world,
         "world after rolling the patch job back"
     );
+    apk_consistent(&sb);
+}
+
+/// A cancelled install: apk has no repair command, so either the agent removes what the
+/// killed install left, or the job says plainly what is left and never claims a consistency
+/// it did not check (issue 14 3d).
+fn apk_cancel(tool: &Tool) {
+    let env = Env::new("apk-cancel");
+    let mut sb = (tool.sandbox)("cancel");
+    (tool.setup)(&mut sb);
+    let agent = sb.start_agent(&env, &agent_config(tool, ""));
+    let slow = slow_install_running(&agent, &env);
+    // Past unpacking: the files are on disk while the install script sleeps.
+    let unpacked = eventually(std::time::Duration::from_secs(30), || {
+        sb.root().join("usr/share/lpa/slow.txt").exists()
+    });
+    assert!(unpacked, "lpa-slow's files never appeared");
+    let r = call(
+        &agent,
+        &env,
+        "DELETE",
+        &format!("/api/v1/jobs/{slow}"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let j = wait(&agent, &env, &slow, std::time::Duration::from_secs(120));
+    assert_eq!(j["status"], "cancelled", "{j}");
+    let left = sb.root().join("usr/share/lpa/slow.txt").exists();
+    let installed = apk_version(&sb, "lpa-slow");
+    let said = j.to_string();
+    if left && installed.is_none() {
+        assert!(
+            said.contains("/usr/share/lpa/slow.txt") || said.contains("lpa-slow"),
+            "files of the cancelled install are left and the job does not say so: {j}"
+        );
+        assert!(
+            !said.to_lowercase().contains("consistent"),
+            "the job claims a consistency that was not checked, with files left: {j}"
+        );
+    }
     apk_consistent(&sb);
 }

@@ -190,6 +190,7 @@ pub const APK2: Tool = Tool {
     consistent: apk_consistent,
     remove_keeps_conffile: false,
     transaction_log: None,
+    world: Some(world),
 };
 
 /// apk-tools 3.0.6 in its Alpine-like root, with the signed fixture repository.
@@ -202,4 +203,5 @@ pub const APK3: Tool = Tool {
     consistent: apk_consistent,
     remove_keeps_conffile: false,
     transaction_log: None,
+    world: Some(world),
 };

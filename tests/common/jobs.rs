@@ -26,6 +26,9 @@ pub struct Tool {
     pub remove_keeps_conffile: bool,
     /// The tool's own transaction log, with the lines that open and close a transaction.
     pub transaction_log: Option<(&'static str, &'static str, &'static str)>,
+    /// The list of what the administrator asked for, when the tool keeps one (apk's
+    /// /etc/apk/world): an exact rollback restores it as it was before the job.
+    pub world: Option<fn(&Sandbox) -> String>,
 }
 
 /// A version string unchanged (every fixture set but apk's).
@@ -60,6 +63,7 @@ pub const APT: Tool = Tool {
     },
     remove_keeps_conffile: true,
     transaction_log: Some(("var/log/apt/history.log", "Start-Date:", "End-Date:")),
+    world: None,
 };
 
 pub fn rpm_version(sb: &Sandbox, name: &str) -> Option<String> {
@@ -85,6 +89,7 @@ pub const DNF: Tool = Tool {
     consistent: rpm_consistent,
     remove_keeps_conffile: false,
     transaction_log: None,
+    world: None,
 };
 
 pub const ZYPPER: Tool = Tool {
@@ -99,6 +104,7 @@ pub const ZYPPER: Tool = Tool {
     consistent: rpm_consistent,
     remove_keeps_conffile: false,
     transaction_log: None,
+    world: None,
 };
 
 pub const PACMAN: Tool = Tool {
@@ -138,6 +144,7 @@ pub const PACMAN: Tool = Tool {
         "[ALPM] transaction started",
         "[ALPM] transaction completed",
     )),
+    world: None,
 };
 
 /// The agent's config for `tool`: its backend, no rate limits (the tests poll jobs ten

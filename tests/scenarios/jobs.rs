@@ -90,6 +90,9 @@ pub fn lifecycle(tool: &Tool) {
         Some(fv("2.0-1")),
         "a refused downgrade changes nothing"
     );
+    // What the administrator asked for (apk's world), to compare after each rollback.
+    let world = || tool.world.map(|w| w(&sb));
+    let before_down = world();
     let down = submit(
         &agent,
         &env,
@@ -109,8 +112,14 @@ pub fn lifecycle(tool: &Tool) {
         Some(fv("2.0-1")),
         "rollback of the downgrade"
     );
+    assert_eq!(
+        world(),
+        before_down,
+        "rollback of the downgrade restores world"
+    );
 
     // Remove, then roll it back; the rollback of the rollback removes again.
+    let before_rm = world();
     let rm = submit(&agent, &env, "DELETE", "/api/v1/packages/lpa-hello", None);
     let j = completed(&agent, &env, &rm);
     assert_eq!(changes(&j), [ch("lpa-hello", Some("2.0-1"), None)]);
@@ -123,6 +132,7 @@ pub fn lifecycle(tool: &Tool) {
     );
     let back = rollback(&agent, &env, &rm);
     assert_eq!(v("lpa-hello"), Some(fv("2.0-1")), "rollback of the remove");
+    assert_eq!(world(), before_rm, "rollback of the remove restores world");
     let back_id = back["job_id"].as_str().unwrap().to_string();
     rollback(&agent, &env, &back_id);
     assert_eq!(v("lpa-hello"), None, "rollback of the rollback");
