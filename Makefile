@@ -150,7 +150,7 @@ test-apk:
 	sh tests/sandbox/apk-tools.sh > $(APK_TEST_DIR)/apk-tools
 	@apk2=$$(sed -n 's/^apk2 //p' $(APK_TEST_DIR)/apk-tools); \
 	apk3=$$(sed -n 's/^apk3 //p' $(APK_TEST_DIR)/apk-tools); \
-	echo "make test-apk: with $$($$apk2 --version) and $$($$apk3 --version)"; \
+	echo "make test-apk: with $$($$apk2 --version | cut -d, -f1) and $$($$apk3 --version | cut -d, -f1)"; \
 	LPA_APK2=$$apk2 LPA_APK3=$$apk3 LPA_STATIC_BIN=$(abspath $(STATIC_BIN)) \
 	LPA_APK=$(abspath $(APK)) LPA_APK_SIGNED=$(abspath $(APK_TEST_DIR)/signed/$(notdir $(APK))) \
 	LPA_APK_KEY_PUB=$(abspath $(APK_TEST_DIR)/lpa-test.rsa.pub) LPA_VERSION=$(VERSION) \

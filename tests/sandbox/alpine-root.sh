@@ -29,7 +29,7 @@ file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
     { echo "alpine-root: $busybox is not static (Debian package: busybox-static, not busybox)" >&2; exit 1; }
 
 # Bump the last field when the recipe below changes.
-recipe="alpine-3.20.3 busybox-static v1"
+recipe="alpine-3.20.3 busybox-static v2"
 key=$( { sha256sum "$apk" "$busybox" | cut -d' ' -f1; echo "$recipe"; } | sha256sum | cut -c1-16)
 cache=${LPA_SANDBOX_CACHE:-/var/cache/linux-patch-api-tests}
 root=$cache/alpine-apk$major-$key
@@ -66,6 +66,10 @@ echo 3.20.3 > "$tmp/etc/alpine-release"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n' > "$tmp/etc/passwd"
 printf 'root:x:0:root\nnobody:x:65534:\n' > "$tmp/etc/group"
 printf '127.0.0.1 localhost\n::1 localhost\n' > "$tmp/etc/hosts"
+# A host's /var/log is never empty (busybox syslogd writes messages); apk 2 removes a
+# package's directories that are empty after its removal, /var/log among them, when no
+# other package (Alpine: alpine-baselayout) owns them.
+: > "$tmp/var/log/messages"
 echo x86_64 > "$tmp/etc/apk/arch"
 : > "$tmp/etc/apk/repositories"
 : > "$tmp/etc/apk/world"
