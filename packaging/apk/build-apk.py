@@ -99,6 +99,9 @@ def main() -> int:
     if not os.access(args.binary, os.X_OK):
         print(f"build-apk: {args.binary} is missing: run make static", file=sys.stderr)
         return 1
+    if args.key and not os.access(args.key, os.R_OK):
+        print(f"build-apk: the signing key {args.key} (APK_KEY) cannot be read", file=sys.stderr)
+        return 1
     mtime = int(os.environ.get("SOURCE_DATE_EPOCH", time.time()))
 
     files = data_files(args)
