@@ -4,7 +4,9 @@
 //! .apk installed and removed by each apk version, signed and unsigned.
 //!
 //! Run by `make test-apk` (part of `make test`), which builds apk-tools and the packages and
-//! passes LPA_APK2, LPA_APK3, LPA_STATIC_BIN and LPA_APK; without them these tests fail.
+//! passes LPA_APK2, LPA_APK3, LPA_STATIC_BIN, LPA_APK, LPA_APK_SIGNED (the same .apk built
+//! with `make apk APK_KEY=` and a throw-away key), LPA_APK_KEY_PUB (that key's public half)
+//! and LPA_VERSION; without them these tests fail.
 //! Not in `cargo test`'s default set (Cargo.toml: `test = false`), so they run exactly once.
 //! Each test's module names the apk-tools version it ran with. Needs root (CI is root).
 

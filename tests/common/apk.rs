@@ -5,8 +5,8 @@
 //!
 //! These roots hold no glibc, so the agent that runs in them is the static build
 //! (LPA_STATIC_BIN). `make test-apk` passes LPA_APK2, LPA_APK3 (the apk binaries),
-//! LPA_STATIC_BIN and LPA_APK (the project's own .apk); without them these tests fail,
-//! naming the make target that sets them.
+//! LPA_STATIC_BIN, LPA_APK and LPA_APK_SIGNED (the project's own .apk, unsigned and
+//! signed) and LPA_APK_KEY_PUB; without them these tests fail, naming the make target.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,8 +49,7 @@ pub fn required_path(name: &str) -> PathBuf {
         ),
         None => panic!(
             "{name} is not set: the apk tests run through `make test-apk` (part of `make test`), \
-             which builds apk-tools and the packages (`make packages`) and passes LPA_APK2, \
-             LPA_APK3, LPA_STATIC_BIN and LPA_APK"
+             which builds apk-tools and the packages (`make packages`) and passes them"
         ),
     }
 }
