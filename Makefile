@@ -6,7 +6,10 @@
 #   make static    static binary (glibc static-pie, or musl when that target is installed)
 #   make packages  static + deb + rpm + apk into target/packages/ (and an older build of
 #                  them into target/packages/old/, for the upgrade tests)
-#   make test      packages, demo check, every test (given the packages' paths)
+#   make test      packages, demo check, every test (given the packages' paths), then test-apk
+#   make test-apk  the apk backend and the project's .apk against the real apk-tools 2.14.10
+#                  and 3.0.6 (built static once, cached outside the checkout)
+#   make apk       the .apk, unsigned; APK_KEY=path/to/NAME.rsa signs it (abuild-sign's way)
 #   make install   binary, man pages, example configuration, systemd unit (OPENRC=1: the
 #                  OpenRC script too); honours DESTDIR and PREFIX
 #   make clean
@@ -26,6 +29,9 @@ PKGDIR  ?= target/packages
 ETCDIR  ?= etc
 # The project's home page, for package metadata that wants one (.PKGINFO url).
 URL     ?= https://linux-patch-api.invalid/
+# The RSA private key `make apk` signs with (NAME.rsa; hosts trust /etc/apk/keys/NAME.rsa.pub).
+# Empty: the .apk is unsigned, and the build says so.
+APK_KEY ?=
 
 # musl when its target is installed (fully static, no glibc at all), else glibc static-pie.
 MUSL := $(shell rustup target list --installed 2>/dev/null | grep -x x86_64-unknown-linux-musl)
@@ -40,7 +46,7 @@ APK := $(PKGDIR)/$(BIN)-$(VERSION)-r0.apk
 # $(call need,tool,debian-package): fail loudly, naming the package that provides the tool.
 need = @command -v $(1) >/dev/null 2>&1 || { echo "make $@: $(1) is missing (Debian package: $(2))" >&2; exit 1; }
 
-.PHONY: all build release static packages deb rpm apk old-packages test lint demo install clean bench
+.PHONY: all build release static packages deb rpm apk old-packages test test-apk lint demo install clean bench
 
 all: build
 
@@ -91,8 +97,9 @@ rpm:
 apk:
 	$(call need,python3,python3)
 	$(call need,gzip,gzip)
+	$(if $(APK_KEY),$(call need,openssl,openssl))
 	python3 packaging/apk/build-apk.py --binary $(STATIC_BIN) --version $(VERSION)-r0 \
-		--etc $(ETCDIR) --out $(PKGDIR) --url $(URL)
+		--etc $(ETCDIR) --out $(PKGDIR) --url $(URL) $(if $(APK_KEY),--key $(APK_KEY))
 
 # An older build of every package (same binary, lower version, slightly different shipped
 # configuration) for the upgrade tests.
@@ -120,6 +127,34 @@ test: packages
 	LPA_RPM_OLD=$(abspath $(PKGDIR)/old/$(BIN)-$(OLD_VERSION)-1.x86_64.rpm) \
 	LPA_VERSION=$(VERSION) LPA_OLD_VERSION=$(OLD_VERSION) \
 		$(CARGO) test --all-targets
+	@$(MAKE) --no-print-directory test-apk PACKAGES_DONE=1
+
+# apk-tools for real: tests/apk_sandbox.rs (Cargo.toml `test = false`: not in --all-targets,
+# so it runs here, once) with apk-tools 2.14.10 and 3.0.6, built static by
+# tests/sandbox/apk-tools.sh from ../shared/vendor/apk-tools (LPA_APK_TOOLS_SRC) into the
+# sandbox cache. Also builds a signed copy of the .apk with a throw-away key (make apk APK_KEY=).
+APK_TEST_DIR := target/apk-test
+ifeq ($(PACKAGES_DONE),)
+test-apk: packages
+endif
+test-apk:
+	$(call need,bwrap,bubblewrap)
+	$(call need,openssl,openssl)
+	$(call need,python3,python3)
+	$(call need,busybox,busybox-static)
+	@rm -rf $(APK_TEST_DIR) && mkdir -p $(APK_TEST_DIR)
+	openssl genrsa -out $(APK_TEST_DIR)/lpa-test.rsa 2048 2>/dev/null
+	openssl rsa -in $(APK_TEST_DIR)/lpa-test.rsa -pubout -out $(APK_TEST_DIR)/lpa-test.rsa.pub 2>/dev/null
+	@$(MAKE) --no-print-directory apk STATIC_DONE=1 APK_KEY=$(APK_TEST_DIR)/lpa-test.rsa \
+		PKGDIR=$(APK_TEST_DIR)/signed
+	sh tests/sandbox/apk-tools.sh > $(APK_TEST_DIR)/apk-tools
+	@apk2=$$(sed -n 's/^apk2 //p' $(APK_TEST_DIR)/apk-tools); \
+	apk3=$$(sed -n 's/^apk3 //p' $(APK_TEST_DIR)/apk-tools); \
+	echo "make test-apk: with $$($$apk2 --version) and $$($$apk3 --version)"; \
+	LPA_APK2=$$apk2 LPA_APK3=$$apk3 LPA_STATIC_BIN=$(abspath $(STATIC_BIN)) \
+	LPA_APK=$(abspath $(APK)) LPA_APK_SIGNED=$(abspath $(APK_TEST_DIR)/signed/$(notdir $(APK))) \
+	LPA_APK_KEY_PUB=$(abspath $(APK_TEST_DIR)/lpa-test.rsa.pub) LPA_VERSION=$(VERSION) \
+		$(CARGO) test --test apk_sandbox
 
 # Footprint, throughput, handshakes, latency under pressure, inventory and job speed, side
 # by side with nginx and the package tools (docs/BENCHMARKS.md). Not part of `make test`.
@@ -135,6 +170,7 @@ lint:
 	$(call need,$(CARGO),cargo or rustup)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --test apk_sandbox -- -D warnings
 
 demo:
 	sh scripts/demo.sh

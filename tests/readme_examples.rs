@@ -106,7 +106,7 @@ fn every_curl_example_of_the_readme_answers_as_documented() {
             "system:\n  reboot_command: [/usr/local/sbin/fake-reboot]\n",
         ),
     );
-    install_old(&agent, &env);
+    install_old(&APT, &agent, &env);
 
     let (cert, key) = env.client.write(env.dir.path(), "admin");
     let mut script = String::from("set -u\n");

@@ -11,6 +11,11 @@ use super::*;
 /// How one package manager is set up and asked about its state.
 pub struct Tool {
     pub backend: &'static str,
+    /// A fresh sandbox root for the tool (`Sandbox::new`: the Debian base root).
+    pub sandbox: fn(&str) -> Sandbox,
+    /// A fixture version (`1.0-1`, as the deb/rpm/pacman fixtures spell it) as this tool's
+    /// fixtures spell it (apk: `1.0-r0`).
+    pub ver: fn(&str) -> String,
     /// Configures the fixture repositories inside the sandbox.
     pub setup: fn(&mut Sandbox),
     /// The installed version of a package as the tool itself reports it.
@@ -23,6 +28,11 @@ pub struct Tool {
     pub transaction_log: Option<(&'static str, &'static str, &'static str)>,
 }
 
+/// A version string unchanged (every fixture set but apk's).
+pub fn same_version(v: &str) -> String {
+    v.to_string()
+}
+
 pub fn stdout(sb: &Sandbox, program: &str, args: &[&str]) -> (bool, String) {
     let out = sb.command(program, args).output().unwrap();
     (
@@ -32,6 +42,8 @@ pub fn stdout(sb: &Sandbox, program: &str, args: &[&str]) -> (bool, String) {
 }
 
 pub const APT: Tool = Tool {
+    sandbox: Sandbox::new,
+    ver: same_version,
     backend: "apt",
     setup: Sandbox::with_deb_repos,
     version: |sb, name| {
@@ -65,6 +77,8 @@ pub fn rpm_setup(sb: &mut Sandbox) {
 }
 
 pub const DNF: Tool = Tool {
+    sandbox: Sandbox::new,
+    ver: same_version,
     backend: "dnf",
     setup: rpm_setup,
     version: rpm_version,
@@ -74,6 +88,8 @@ pub const DNF: Tool = Tool {
 };
 
 pub const ZYPPER: Tool = Tool {
+    sandbox: Sandbox::new,
+    ver: same_version,
     backend: "zypper",
     setup: |sb| {
         rpm_setup(sb);
@@ -86,6 +102,8 @@ pub const ZYPPER: Tool = Tool {
 };
 
 pub const PACMAN: Tool = Tool {
+    sandbox: Sandbox::new,
+    ver: same_version,
     backend: "pacman",
     setup: |sb| {
         let fix = sb.with_pacman_repo();
@@ -283,16 +301,17 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Installs the fixture packages lpa-lib and lpa-hello at 1.0-1 through the agent (both
-/// then have updates: lpa-lib 1.1-1, lpa-hello up to 2.0-1).
-pub fn install_old(agent: &SandboxAgent, env: &Env) -> Value {
+/// Installs the fixture packages lpa-lib and lpa-hello at 1.0-1 (in `tool`'s spelling)
+/// through the agent (both then have updates: lpa-lib 1.1-1, lpa-hello up to 2.0-1).
+pub fn install_old(tool: &Tool, agent: &SandboxAgent, env: &Env) -> Value {
+    let old = (tool.ver)("1.0-1");
     let id = submit(
         agent,
         env,
         "POST",
         "/api/v1/packages",
         Some(
-            json!({"packages": [{"name": "lpa-lib", "version": "1.0-1"}, {"name": "lpa-hello", "version": "1.0-1"}]}),
+            json!({"packages": [{"name": "lpa-lib", "version": old}, {"name": "lpa-hello", "version": old}]}),
         ),
     );
     completed(agent, env, &id)

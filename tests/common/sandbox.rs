@@ -102,12 +102,17 @@ pub struct Sandbox {
     merged: PathBuf,
     binds: Vec<(PathBuf, String)>,
     run_dir: Option<PathBuf>,
+    agent_bin: PathBuf,
 }
 
 impl Sandbox {
     /// A fresh overlay over the base root.
     pub fn new(tag: &str) -> Sandbox {
-        let base = base_root();
+        Sandbox::on(base_root(), tag)
+    }
+
+    /// A fresh overlay over another cached root (the Alpine-like roots of `apk.rs`).
+    pub fn on(base: &Path, tag: &str) -> Sandbox {
         let dir = TempDir::new(&format!("sandbox-{tag}"));
         let (upper, work, merged) = (
             dir.path().join("u"),
@@ -133,6 +138,7 @@ impl Sandbox {
             merged,
             binds: Vec::new(),
             run_dir: None,
+            agent_bin: PathBuf::from(env!("CARGO_BIN_EXE_linux-patch-api")),
         }
     }
 
@@ -143,6 +149,12 @@ impl Sandbox {
         std::fs::create_dir_all(&dir).unwrap();
         self.run_dir = Some(dir.clone());
         dir
+    }
+
+    /// Runs `bin` as the agent instead of the test build (a root without glibc needs the
+    /// static binary).
+    pub fn set_agent_binary(&mut self, bin: &Path) {
+        self.agent_bin = bin.to_path_buf();
     }
 
     /// The root as seen from the host.
@@ -279,9 +291,11 @@ impl Sandbox {
              logging:\n  level: debug\n  audit_log: /var/log/linux_patch_api/audit.log\n{extra}"
         );
         self.write(&format!("{etc}/config.yaml"), &config);
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_linux-patch-api"));
-        self.binds
-            .push((bin, "/usr/local/sbin/linux-patch-api".into()));
+        self.binds.push((
+            self.agent_bin.clone(),
+            "/usr/local/sbin/linux-patch-api".into(),
+        ));
+        std::fs::create_dir_all(self.merged.join("usr/local/sbin")).unwrap();
         std::fs::write(self.merged.join("usr/local/sbin/linux-patch-api"), "").unwrap();
         let log = self.dir.path().join("agent.log");
         let child = self

@@ -1,0 +1,354 @@
+//! The apk backend against the REAL apk-tools, 2.14.10 and 3.0.6, each in an Alpine-like
+//! sandbox root with fixture repositories built by the suite: the same inventory, job,
+//! WebSocket and patch scenarios as apt, dnf, zypper and pacman run, and the project's own
+//! .apk installed and removed by each apk version, signed and unsigned.
+//!
+//! Run by `make test-apk` (part of `make test`), which builds apk-tools and the packages and
+//! passes LPA_APK2, LPA_APK3, LPA_STATIC_BIN and LPA_APK; without them these tests fail.
+//! Not in `cargo test`'s default set (Cargo.toml: `test = false`), so they run exactly once.
+//! Each test's module names the apk-tools version it ran with. Needs root (CI is root).
+
+mod common;
+#[path = "scenarios/inventory.rs"]
+mod inventory;
+#[path = "scenarios/jobs.rs"]
+mod jobs;
+#[path = "scenarios/patches.rs"]
+mod patches;
+
+use common::apk::*;
+use common::jobs::{change, changes, rollback, serial, Tool};
+use common::*;
+use serde_json::json;
+
+/// The inventory: the fixture set installed at 1.0-r0 by apk itself, read through the
+/// agent; every installed package apk lists is in the answer.
+fn apk_inventory(tool: &Tool) {
+    let env = Env::new("apk-inventory");
+    let mut sb = (tool.sandbox)("inventory");
+    (tool.setup)(&mut sb);
+    sb.run(
+        "apk",
+        &[
+            "add",
+            "lpa-hello=1.0-r0",
+            "lpa-lib=1.0-r0",
+            "lpa-tool=1.0-r0",
+        ],
+    );
+    let agent = sb.start_agent(&env, "package_manager:\n  backend: apk\n");
+    let everything = inventory::data(&agent, &env, "/api/v1/packages?limit=1000");
+    let listed = sb.run("apk", &["list", "--installed"]);
+    let count = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|l| l.contains("[installed]"))
+        .count();
+    assert_eq!(
+        everything["total"].as_u64().unwrap() as usize,
+        count,
+        "every package apk lists as installed: {everything}"
+    );
+    inventory::check_inventory(&agent, &env, &sb, tool.ver, &|| {
+        sb.run("apk", &["del", "lpa-tool"]);
+    });
+}
+
+macro_rules! apk_tests {
+    ($($name:ident: $tool:expr),* $(,)?) => {
+        $(
+            mod $name {
+                use super::*;
+                #[test]
+                fn inventory_and_details() {
+                    require_sandbox!();
+                    let _one = serial();
+                    apk_inventory(&$tool);
+                }
+                #[test]
+                fn install_update_downgrade_remove_purge_rollback_cancel() {
+                    require_sandbox!();
+                    let _one = serial();
+                    jobs::lifecycle(&$tool);
+                }
+                #[test]
+                fn timeout_and_crash_recovery() {
+                    require_sandbox!();
+                    let _one = serial();
+                    jobs::timeout_and_crash(&$tool);
+                }
+                #[test]
+                fn websocket_streams_real_jobs_and_sigterm_waits_for_them() {
+                    require_sandbox!();
+                    let _one = serial();
+                    jobs::websocket_and_graceful_stop(&$tool);
+                }
+                #[test]
+                fn own_apk_signed_and_unsigned_installs_and_removes_cleanly() {
+                    require_sandbox!();
+                    let _one = serial();
+                    own_package(&$tool);
+                }
+                #[test]
+                fn patches_from_the_alpine_secdb_keep_world() {
+                    require_sandbox!();
+                    let _one = serial();
+                    apk_patches(&$tool);
+                }
+                #[test]
+                fn twenty_jobs_at_once_never_interleave() {
+                    require_sandbox!();
+                    let _one = serial();
+                    jobs::twenty_at_once(&$tool);
+                }
+            }
+        )*
+    };
+}
+
+apk_tests!(apk_2_14_10: APK2, apk_3_0_6: APK3);
+
+#[test]
+fn fixture_versions_in_apk_spelling() {
+    assert_eq!(apk_release("1.0-1"), "1.0-r0");
+    assert_eq!(apk_release("9.9-1"), "9.9-r0");
+    assert_eq!(apk_release("2.0-3"), "2.0-r2");
+    assert_eq!(apk_release("1.0"), "1.0");
+}
+
+/// Every path under the root (but the apk database, world and the package copies), for a
+/// before/after comparison of an install and its removal.
+fn tree(sb: &common::sandbox::Sandbox) -> std::collections::BTreeSet<String> {
+    fn walk(
+        dir: &std::path::Path,
+        root: &std::path::Path,
+        out: &mut std::collections::BTreeSet<String>,
+    ) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+            let skip = [
+                "proc",
+                "dev",
+                "sys",
+                "tmp",
+                "run",
+                "lib/apk",
+                "etc/apk/world",
+                "var/cache/apk",
+                "var/tmp/lpa-pkg",
+            ];
+            if skip
+                .iter()
+                .any(|s| rel == *s || rel.starts_with(&format!("{s}/")))
+            {
+                continue;
+            }
+            out.insert(rel);
+            if e.file_type().unwrap().is_dir() {
+                walk(&p, root, out);
+            }
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    walk(sb.root(), sb.root(), &mut out);
+    out
+}
+
+fn mode(sb: &common::sandbox::Sandbox, path: &str) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    let p = sb.root().join(path.trim_start_matches('/'));
+    std::fs::symlink_metadata(&p)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// `apk ARGS` inside the sandbox: (success, stdout and stderr together).
+fn apk(sb: &common::sandbox::Sandbox, args: &[&str]) -> (bool, String) {
+    let out = sb.command("apk", args).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The installed package's files, their modes, and the binary's `--version`.
+fn check_installed_files(sb: &common::sandbox::Sandbox) {
+    for (path, want) in [
+        ("/usr/sbin/linux-patch-api", 0o755),
+        ("/etc/init.d/linux-patch-api", 0o755),
+        ("/etc/linux_patch_api/config.yaml", 0o640),
+        ("/etc/linux_patch_api/whitelist.yaml", 0o640),
+        ("/etc/linux_patch_api/certs", 0o700),
+        ("/var/lib/linux_patch_api", 0o700),
+        ("/var/log/linux_patch_api", 0o750),
+        ("/usr/share/man/man8/linux-patch-api.8.gz", 0o644),
+        ("/usr/share/man/man5/linux-patch-api.yaml.5.gz", 0o644),
+    ] {
+        assert_eq!(mode(sb, path), want, "mode of {path}");
+    }
+    let version = required_version();
+    let out = sb.run("/usr/sbin/linux-patch-api", &["--version"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&version),
+        "--version of the installed binary: {text}"
+    );
+    assert_eq!(
+        apk_version(sb, "linux-patch-api"),
+        Some(format!("{version}-r0"))
+    );
+}
+
+fn required_version() -> String {
+    std::env::var("LPA_VERSION")
+        .unwrap_or_else(|_| panic!("LPA_VERSION is not set: run `make test-apk`"))
+}
+
+/// Removes the package and requires the root to hold exactly what it held before the
+/// install (packaging/README.md: apk has no purge; an untouched install leaves nothing).
+fn remove_cleanly(
+    sb: &common::sandbox::Sandbox,
+    before: &std::collections::BTreeSet<String>,
+    untrusted: bool,
+) {
+    let mut args = vec!["del", "linux-patch-api"];
+    if untrusted {
+        args.insert(0, "--allow-untrusted");
+    }
+    let (ok, out) = apk(sb, &args);
+    assert!(ok, "apk del linux-patch-api: {out}");
+    assert_eq!(apk_version(sb, "linux-patch-api"), None);
+    let after = tree(sb);
+    let left: Vec<_> = after.difference(before).collect();
+    let gone: Vec<_> = before.difference(&after).collect();
+    assert!(
+        left.is_empty() && gone.is_empty(),
+        "left behind: {left:?}; removed: {gone:?}"
+    );
+}
+
+/// The project's own .apk with `apk`: the unsigned build is refused without
+/// --allow-untrusted (UNTRUSTED) and installs with it; the build signed by
+/// `make apk APK_KEY=` is refused while its key is unknown and installs without
+/// --allow-untrusted once ROOT/etc/apk/keys holds the public key. Each install's files and
+/// binary are checked, and each removal leaves the root as it was.
+fn own_package(tool: &Tool) {
+    let mut sb = (tool.sandbox)("own-package");
+    (tool.setup)(&mut sb);
+    let unsigned = required_path("LPA_APK");
+    let signed = required_path("LPA_APK_SIGNED");
+    let key = required_path("LPA_APK_KEY_PUB");
+    let dir = sb.root().join("var/tmp/lpa-pkg");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&unsigned, dir.join("unsigned.apk")).unwrap();
+    std::fs::copy(&signed, dir.join("signed.apk")).unwrap();
+    let before = tree(&sb);
+
+    let (ok, out) = apk(&sb, &["add", "/var/tmp/lpa-pkg/unsigned.apk"]);
+    assert!(
+        !ok && out.contains("UNTRUSTED"),
+        "unsigned without --allow-untrusted: {out}"
+    );
+    assert_eq!(apk_version(&sb, "linux-patch-api"), None);
+    let (ok, out) = apk(
+        &sb,
+        &["--allow-untrusted", "add", "/var/tmp/lpa-pkg/unsigned.apk"],
+    );
+    assert!(ok, "unsigned with --allow-untrusted: {out}");
+    check_installed_files(&sb);
+    remove_cleanly(&sb, &before, true);
+
+    let (ok, out) = apk(&sb, &["add", "/var/tmp/lpa-pkg/signed.apk"]);
+    assert!(
+        !ok && out.contains("UNTRUSTED"),
+        "signed, key not trusted: {out}"
+    );
+    assert_eq!(apk_version(&sb, "linux-patch-api"), None);
+    let name = key.file_name().unwrap().to_string_lossy().to_string();
+    sb.write(
+        &format!("/etc/apk/keys/{name}"),
+        &std::fs::read_to_string(&key).unwrap(),
+    );
+    let before = tree(&sb);
+    let (ok, out) = apk(&sb, &["add", "/var/tmp/lpa-pkg/signed.apk"]);
+    assert!(
+        ok,
+        "signed, key in /etc/apk/keys, no --allow-untrusted: {out}"
+    );
+    check_installed_files(&sb);
+    remove_cleanly(&sb, &before, false);
+}
+
+/// Patches from the Alpine secdb fixture feed: the list, one patch applied, then the rest,
+/// then a rollback. Upgrades leave /etc/apk/world's constraints as the administrator wrote
+/// them (issue 14 3b) and an exact rollback restores world as it was (3e).
+fn apk_patches(tool: &Tool) {
+    let env = Env::new("apk-patches");
+    let mut sb = (tool.sandbox)("patches");
+    (tool.setup)(&mut sb);
+    sb.run("apk", &["add", "lpa-hello=1.0-r0", "lpa-lib=1.0-r0"]);
+    // The administrator's world: plain names, as `apk add NAME` writes them.
+    sb.write("/etc/apk/world", "busybox-binsh\nlpa-hello\nlpa-lib\n");
+    let admin_world = world(&sb);
+    let feed = patches::install_feed(&sb, "alpine-secdb.json");
+    let config = format!("package_manager:\n  backend: apk\nrate_limits:\n  enabled: false\nadvisories:\n  feed_file: {feed}\n");
+    let agent = sb.start_agent(&env, &config);
+
+    let all = patches::patches(&agent, &env, "");
+    let mut listed = patches::ids(&all);
+    listed.sort();
+    assert_eq!(listed, ["lpa-hello-2.0-r0", "lpa-lib-1.1-r0"], "{all}");
+    patches::expect_patch(
+        &all,
+        "lpa-hello-2.0-r0",
+        "unknown",
+        &["CVE-2026-0001", "CVE-2026-0004"],
+        false,
+        ("lpa-hello", "1.0-r0", "2.0-r0"),
+    );
+    patches::expect_patch(
+        &all,
+        "lpa-lib-1.1-r0",
+        "unknown",
+        &["CVE-2026-0005"],
+        false,
+        ("lpa-lib", "1.0-r0", "1.1-r0"),
+    );
+    let hello = patches::patch(&all, "lpa-hello-2.0-r0");
+    assert_eq!(
+        (&hello["security"], &hello["severity_source"]),
+        (&json!(true), &json!("alpine-secdb"))
+    );
+    assert_eq!(all["security_updates"], 2);
+
+    // One patch: only its package changes; world keeps the administrator's constraints.
+    let (_, job) = patches::apply(&agent, &env, json!({"patches": ["lpa-lib-1.1-r0"]}));
+    assert_eq!(
+        changes(&job),
+        [change("lpa-lib", Some("1.0-r0"), Some("1.1-r0"))]
+    );
+    assert_eq!(apk_version(&sb, "lpa-hello"), Some("1.0-r0".into()));
+    assert_eq!(world(&sb), admin_world, "world after applying one patch");
+    let left = patches::patches(&agent, &env, "");
+    assert_eq!(patches::ids(&left), ["lpa-hello-2.0-r0"], "{left}");
+
+    // The rest, then its rollback: versions and world exactly as before the job.
+    let (_, job) = patches::apply(&agent, &env, json!({"patches": []}));
+    assert_eq!(
+        changes(&job),
+        [change("lpa-hello", Some("1.0-r0"), Some("2.0-r0"))]
+    );
+    assert_eq!(world(&sb), admin_world, "world after applying every patch");
+    rollback(&agent, &env, job["job_id"].as_str().unwrap());
+    assert_eq!(apk_version(&sb, "lpa-hello"), Some("1.0-r0".into()));
+    assert_eq!(
+        world(&sb),
+        admin_world,
+        "world after rolling the patch job back"
+    );
+    apk_consistent(&sb);
+}
