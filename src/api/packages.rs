@@ -92,6 +92,7 @@ pub fn pkg_error(e: PkgError) -> ApiError {
         PkgError::NotFound(name) => ApiError::PkgNotFound(name),
         PkgError::VersionConflict(m) => ApiError::PkgVersionConflict(m),
         PkgError::DependencyConflict(m) => ApiError::PkgDependencyError(m),
+        PkgError::Untrusted(m) => ApiError::PkgUntrustedSource(m),
         other => ApiError::PkgManagerError(other.to_string()),
     }
 }

@@ -114,6 +114,59 @@ pub fn step_names(steps: &[RestoreStep]) -> Vec<String> {
         .collect()
 }
 
+/// The file in a job's rollback directory holding the backend's selection state (apk:
+/// `/etc/apk/world`) from before the job.
+pub const SELECTION_FILE: &str = "selection-state";
+
+/// Saves the backend's selection state before job `id` changes anything; `Err` is the
+/// warning for the job log (a rollback of it then cannot restore the selection exactly).
+pub fn save_selection(
+    cache: &RollbackCache,
+    id: &Uuid,
+    backend: &dyn PackageManager,
+) -> Result<(), String> {
+    let bytes = match backend.selection_state() {
+        Ok(None) => return Ok(()),
+        Ok(Some(b)) => b,
+        Err(e) => return Err(format!("cannot read the package selection: {e}")),
+    };
+    let dir = cache
+        .prepare(id)
+        .map_err(|e| format!("cannot create the rollback cache: {e}"))?;
+    let path = dir.join(SELECTION_FILE);
+    crate::fsutil::write_atomic(&path, &bytes, 0o600).map_err(|e| {
+        format!(
+            "cannot save the package selection to {}: {e}",
+            path.display()
+        )
+    })
+}
+
+/// After a rollback of `original` ran: puts back the selection state saved before it.
+/// Returns `(level, message)` lines for the job log.
+pub fn restore_selection(
+    cache: &RollbackCache,
+    original: &Uuid,
+    backend: &dyn PackageManager,
+) -> Vec<(&'static str, String)> {
+    let path = cache.job_dir(original).join(SELECTION_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => match backend.restore_selection_state(&bytes) {
+            Ok(lines) => lines.into_iter().map(|l| ("info", l)).collect(),
+            Err(e) => vec![("warn", format!("cannot restore the package selection: {e}"))],
+        },
+        // Only backends that keep a selection say anything about it missing.
+        Err(_) if !matches!(backend.selection_state(), Ok(Some(_))) => Vec::new(),
+        Err(e) => vec![(
+            "warn",
+            format!(
+                "the package selection from before job {original} is not available ({e}); \
+                 it was not restored"
+            ),
+        )],
+    }
+}
+
 /// The rollback cache: one directory per job under `root`, bounded to `max_bytes` in total.
 #[derive(Clone, Debug)]
 pub struct RollbackCache {

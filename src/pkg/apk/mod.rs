@@ -28,12 +28,15 @@
 mod db;
 mod mutate;
 mod parse;
+mod repair;
+pub mod world;
 
 pub use db::{parse_dependency, parse_installed_db, DbRecord};
-pub use mutate::{check_exact, restore_args};
+pub use mutate::{check_exact, held_back, restore_args};
 pub use parse::{
-    command_failed, interpret_change, interpret_refresh, is_lock_error, parse_info_versions,
-    parse_version_list, repository_warning, split_name_version, unknown_names,
+    check_untrusted, command_failed, interpret_change, interpret_refresh, is_lock_error,
+    parse_info_versions, parse_version_list, repository_warning, split_name_version, unknown_names,
+    untrusted_sources,
 };
 
 use std::cmp::Ordering;
@@ -58,6 +61,8 @@ pub struct Apk {
     allow_untrusted: bool,
     /// The parsed secdb feed, kept while its file is unchanged.
     secdb: FeedCache<SecdbIndex>,
+    /// Packages of apk commands stopped before they ended, for the next repair report.
+    interrupted: repair::Interrupted,
 }
 
 impl Apk {
@@ -67,6 +72,7 @@ impl Apk {
             settings,
             allow_untrusted: false,
             secdb: FeedCache::default(),
+            interrupted: repair::Interrupted::default(),
         }
     }
 
@@ -153,11 +159,39 @@ impl Apk {
         cmd.arg("--").args(names)
     }
 
-    fn run_change(&self, cmd: &Command, exec: &mut Exec<'_>) -> Result<(), PkgError> {
+    /// `apk ... upgrade -- NAMES`: newer versions of exactly these packages, as far as
+    /// `/etc/apk/world` allows, without touching world (patch application: `add name=version`
+    /// would pin them there, `add -u` would add dependencies to world).
+    pub fn upgrade_command(&self, names: &[String]) -> Command {
+        self.change_base().arg("upgrade").arg("--").args(names)
+    }
+
+    /// Runs one changing command about the packages `args`. apk rewrites world even when the
+    /// change fails: when it fails and the installed database did not change, world's bytes
+    /// are put back. A stopped command's packages are noted for the repair report.
+    fn run_change(
+        &self,
+        cmd: &Command,
+        args: &[String],
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        let snapshot = world::Snapshot::take(&self.settings.root)?;
         let cmd = cmd.clone().timeout(exec.timeout).grace(exec.grace);
-        let done =
-            runner::run_cancellable(&cmd, exec.on_line, exec.cancel).map_err(PkgError::from)?;
-        interpret_change(&cmd, &done, self.settings.lock_wait)
+        let result = runner::run_cancellable(&cmd, exec.on_line, exec.cancel)
+            .map_err(PkgError::from)
+            .and_then(|done| interpret_change(&cmd, &done, self.settings.lock_wait));
+        if let Err(e) = &result {
+            if matches!(e, PkgError::Cancelled(_) | PkgError::Timeout { .. }) {
+                self.interrupted.record(args);
+            }
+            if snapshot.undo_world_if_nothing_changed()? {
+                (exec.on_line)(
+                    runner::Stream::Stderr,
+                    "apk changed no package: /etc/apk/world put back as it was",
+                );
+            }
+        }
+        result
     }
 
     fn installed_version(db: &[DbRecord], name: &str) -> Option<String> {
@@ -212,6 +246,9 @@ impl PackageManager for Apk {
     fn upgradable(&self) -> Result<Vec<Upgrade>, PkgError> {
         let cmd = self.upgradable_command();
         let done = runner::capture(&cmd).map_err(PkgError::from)?;
+        // An untrusted repository is skipped with a warning and exit 0: its updates would
+        // silently be missing.
+        check_untrusted(&done)?;
         if done.code != Some(0) {
             return Err(command_failed(&cmd, &done));
         }
@@ -272,6 +309,8 @@ impl PackageManager for Apk {
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
         let cmd = self.versions_command(name);
         let done = runner::capture(&cmd).map_err(PkgError::from)?;
+        // Without this, a package of an untrusted repository is only "not found".
+        check_untrusted(&done)?;
         let versions = parse_info_versions(&done.stdout, name);
         // apk 3 exits 1 when the name also matches versions that are not installed; an
         // unknown name is exit 1 with no output (both recorded).
@@ -304,10 +343,10 @@ impl PackageManager for Apk {
             }
         }
         if !exact.is_empty() {
-            self.run_change(&self.add_command(&exact, false), exec)?;
+            self.run_change(&self.add_command(&exact, false), &exact, exec)?;
         }
         if !latest.is_empty() {
-            self.run_change(&self.add_command(&latest, true), exec)?;
+            self.run_change(&self.add_command(&latest, true), &latest, exec)?;
         }
         Ok(())
     }
@@ -321,7 +360,7 @@ impl PackageManager for Apk {
         if names.is_empty() {
             return Ok(());
         }
-        self.run_change(&self.del_command(names, options), exec)
+        self.run_change(&self.del_command(names, options), names, exec)
     }
 
     /// No package files are saved: the recordings show no package cache (`/var/cache/apk`),
@@ -350,17 +389,78 @@ impl PackageManager for Apk {
     fn restore(&self, steps: &[RestoreStep], exec: &mut Exec<'_>) -> Result<(), PkgError> {
         let (add, del) = restore_args(steps);
         if !add.is_empty() {
-            self.run_change(&self.add_command(&add, false), exec)?;
+            self.run_change(&self.add_command(&add, false), &add, exec)?;
         }
         if !del.is_empty() {
-            self.run_change(&self.del_command(&del, &RemoveOptions::default()), exec)?;
+            self.run_change(
+                &self.del_command(&del, &RemoveOptions::default()),
+                &del,
+                exec,
+            )?;
         }
         Ok(())
     }
 
-    /// Nothing: no repair of an interrupted apk (`apk fix`) was recorded, so none is run.
+    /// Repairs nothing (apk has none for an interrupted change, see [`repair`]): reports
+    /// what was checked, the packages a stopped command was changing, the scripts it left,
+    /// and how to clean up. Never empty, so the job never reads "consistent".
     fn repair(&self, _exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
-        Ok(Vec::new())
+        let packages = self.read_db()?.len();
+        let interrupted = self.interrupted.take();
+        let scripts = repair::leftover_scripts(&self.settings.root);
+        Ok(repair::report(packages, &interrupted, &scripts))
+    }
+
+    /// `apk upgrade -- NAMES` (see [`Apk::upgrade_command`]): world's constraints stay as
+    /// written. A package world holds back (apk says nothing and exits 0) fails the job,
+    /// naming the constraint.
+    fn apply_advisories(
+        &self,
+        selected: &[Advisory],
+        exclude: &[String],
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        let specs = super::advisory_targets(selected, exclude);
+        if specs.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        self.run_change(&self.upgrade_command(&names), &names, exec)?;
+        let targets: Vec<(String, String)> = specs
+            .into_iter()
+            .filter_map(|s| s.version.map(|v| (s.name, v)))
+            .collect();
+        let db = self.read_db()?;
+        let world = world::read_world(&self.settings.root)?.unwrap_or_default();
+        let held = held_back(
+            &targets,
+            &|n| Apk::installed_version(&db, n),
+            &String::from_utf8_lossy(&world),
+        );
+        if held.is_empty() {
+            return Ok(());
+        }
+        Err(PkgError::VersionConflict(format!(
+            "not upgraded: {}",
+            held.join("; ")
+        )))
+    }
+
+    /// `/etc/apk/world`'s bytes: what the administrator asked for, saved with every job.
+    fn selection_state(&self) -> Result<Option<Vec<u8>>, PkgError> {
+        world::read_world(&self.settings.root)
+    }
+
+    /// Writes world back as it was before the rolled-back job: the rollback's own
+    /// `name=version` installs pinned the packages there.
+    fn restore_selection_state(&self, saved: &[u8]) -> Result<Vec<String>, PkgError> {
+        if world::read_world(&self.settings.root)?.as_deref() == Some(saved) {
+            return Ok(Vec::new());
+        }
+        world::write_world(&self.settings.root, Some(saved))?;
+        Ok(vec![
+            "/etc/apk/world restored as it was before the job".to_string()
+        ])
     }
 }
 

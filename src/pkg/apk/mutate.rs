@@ -47,12 +47,66 @@ pub fn restore_args(steps: &[RestoreStep]) -> (Vec<String>, Vec<String>) {
     (add, del)
 }
 
+/// What `apk upgrade NAME...` left below the version a patch asked for: apk upgrades only
+/// as far as world allows and exits 0 when a constraint there (`name=1.0-r0`, `name<2`)
+/// holds a package back. Each entry names the package, both versions and world's
+/// constraints on it; `targets` are `(name, patched version)`.
+pub fn held_back(
+    targets: &[(String, String)],
+    installed: &dyn Fn(&str) -> Option<String>,
+    world: &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, wanted) in targets {
+        let have = installed(name);
+        let reached = have
+            .as_deref()
+            .is_some_and(|h| version::apk(h, wanted) != Ordering::Less);
+        if reached {
+            continue;
+        }
+        let held = super::world::constraints_for(world, name);
+        let why = if held.is_empty() {
+            "apk did not upgrade it".to_string()
+        } else {
+            format!("/etc/apk/world holds {}", held.join(" "))
+        };
+        out.push(format!(
+            "{name} stays at {} (patch: {wanted}): {why}",
+            have.as_deref().unwrap_or("not installed")
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn vs(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn packages_a_world_constraint_held_back_are_named_with_it() {
+        let targets = vec![
+            ("lpa-hello".to_string(), "2.0-r0".to_string()),
+            ("lpa-lib".to_string(), "1.1-r0".to_string()),
+            ("lpa-tool".to_string(), "1.0-r1".to_string()),
+        ];
+        let installed = |n: &str| match n {
+            "lpa-hello" => Some("2.1-r0".to_string()),
+            "lpa-lib" => Some("1.0-r0".to_string()),
+            _ => None,
+        };
+        let held = held_back(&targets, &installed, "lpa-hello\nlpa-lib=1.0-r0\n");
+        assert_eq!(
+            held,
+            [
+                "lpa-lib stays at 1.0-r0 (patch: 1.1-r0): /etc/apk/world holds lpa-lib=1.0-r0",
+                "lpa-tool stays at not installed (patch: 1.0-r1): apk did not upgrade it"
+            ]
+        );
     }
 
     #[test]

@@ -89,6 +89,50 @@ pub fn is_lock_error(stderr: &str) -> bool {
     })
 }
 
+/// What apk says of an index or package without a trusted signature: apk 2 and 3 alike,
+/// `WARNING: opening SOURCE: UNTRUSTED signature` for an index (exit 0: the repository is
+/// then skipped, so its packages are "no such package") and `ERROR: PKG: UNTRUSTED
+/// signature` for a package.
+const UNTRUSTED: &str = ": UNTRUSTED signature";
+
+/// The sources apk refused for want of a trusted signature, each once, in order.
+pub fn untrusted_sources(output: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in output.lines() {
+        let Some(head) = line.trim().strip_suffix(UNTRUSTED) else {
+            continue;
+        };
+        let source = head
+            .trim_start_matches("WARNING: ")
+            .trim_start_matches("ERROR: ")
+            .trim_start_matches("opening ")
+            .to_string();
+        if !out.contains(&source) {
+            out.push(source);
+        }
+    }
+    out
+}
+
+/// `Untrusted` when apk refused a source for its signature, with one message saying how to
+/// trust it; this is the cause of whatever else apk reported (missing packages).
+pub fn check_untrusted(done: &Finished) -> Result<(), PkgError> {
+    let mut sources = untrusted_sources(&done.stderr);
+    for s in untrusted_sources(&done.stdout) {
+        if !sources.contains(&s) {
+            sources.push(s);
+        }
+    }
+    if sources.is_empty() {
+        return Ok(());
+    }
+    Err(PkgError::Untrusted(format!(
+        "apk refused {} (UNTRUSTED signature): install its signing key in /etc/apk/keys, \
+         or set apk.allow_untrusted to use unsigned repositories",
+        sources.join(", ")
+    )))
+}
+
 /// Reads how `apk update` ended: exit 0 with a repository warning is a failure too.
 pub fn interpret_refresh(
     cmd: &Command,
@@ -101,6 +145,7 @@ pub fn interpret_refresh(
             waited,
         });
     }
+    check_untrusted(done)?;
     if done.code != Some(0) {
         return Err(command_failed(cmd, done));
     }
@@ -163,6 +208,7 @@ pub fn interpret_change(
             waited,
         });
     }
+    check_untrusted(done)?;
     let both = format!("{}\n{}", done.stdout, done.stderr);
     if let Some(at) = both.find(NOT_REMOVED) {
         // The reasons follow the header line, indented, up to a blank line.
@@ -399,6 +445,37 @@ mod tests {
             interpret_change(&cmd, &finished(1, "", script), w),
             Err(PkgError::Command { code: Some(1), .. })
         ));
+    }
+
+    #[test]
+    fn untrusted_signatures_are_one_error_naming_each_source_once() {
+        let cmd = Command::new("apk");
+        let w = Duration::ZERO;
+        // Seen with apk-tools 2.14.10 and 3.0.6 on an unsigned fixture repository.
+        let v2 = "WARNING: opening /srv/lpa-apk/unsigned: UNTRUSTED signature\n\
+                  ERROR: unable to select packages:\n  lpa-hello (no such package):\n    \
+                  required by: world[lpa-hello]\n";
+        let v3 =
+            "WARNING: opening /srv/lpa-apk/unsigned/x86_64/APKINDEX.tar.gz: UNTRUSTED signature\n";
+        let e = interpret_change(&cmd, &finished(1, "", v2), w).unwrap_err();
+        match &e {
+            PkgError::Untrusted(m) => {
+                assert!(m.contains("/srv/lpa-apk/unsigned (UNTRUSTED"), "{m}");
+                assert!(m.contains("apk.allow_untrusted"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(e.to_string().matches("UNTRUSTED").count(), 1, "{e}");
+        let twice = format!("{v3}{v3}");
+        assert!(matches!(
+            interpret_refresh(&cmd, &finished(0, "OK: 0 distinct packages available\n", &twice), w),
+            Err(PkgError::Untrusted(m)) if m.matches("APKINDEX").count() == 1
+        ));
+        assert_eq!(
+            untrusted_sources("ERROR: lpa-hello-2.0-r0: UNTRUSTED signature\n"),
+            ["lpa-hello-2.0-r0"]
+        );
+        assert!(check_untrusted(&finished(0, UPDATE_APK2, "")).is_ok());
     }
 
     #[test]
