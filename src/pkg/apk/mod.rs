@@ -1,25 +1,28 @@
 //! apk (Alpine Linux) backend.
 //!
-//! **Verified only on recorded output**: apk-tools cannot be installed on the machines this
-//! project is built on, so every parser here is tested on the real output of apk-tools
-//! 2.14.10 and 3.0.6 recorded for one scenario (`tests/data/apk/`, see its README), and the
-//! command lines are tested for their exact shape. Nothing here has been run against a live
-//! apk.
+//! Run for real with apk-tools 2.14.10 and 3.0.6 (`make test-apk`: `tests/apk_sandbox.rs`
+//! and `tests/apk_backend.rs`); the parsers are also tested on output recorded from both
+//! (`tests/data/apk/`, see its README).
 //!
 //! The installed set is read from `<root>/lib/apk/db/installed` (records of `X:value` lines
 //! separated by blank lines; the same format in apk 2 and 3). Upgrades come from
 //! `apk version -l '<'`, which lists the newest candidate only (`apk list --upgradable`
 //! lists every newer version). apk waits for its own lock with `--wait N`.
 //!
-//! Changes (again verified only on recorded output): `apk add -u -- name` for the newest
-//! version (`-u` also lifts a `name=version` pin), `apk add -- name=version` for an exact one,
-//! which PINS it in `/etc/apk/world` as apk always does (a later install without a version
-//! unpins). Unknown versions and downgrades without `allow_downgrade` are refused before apk
-//! runs, because `apk add name=older` downgrades silently. `force` and `no_recommends` have
-//! no apk meaning here (no recommends; a reinstall would be `apk fix`, not recorded). A failed
-//! install script leaves the package installed with exit 1: reported as a failure. Nothing
-//! is saved for a rollback (no package cache recorded): versions are restored from the
-//! repositories while they offer them. `repair` does nothing (no `apk fix` recorded).
+//! Changes: `apk add -u -- name` for the newest version (`-u` also lifts a `name=version`
+//! pin), `apk add -- name=version` for an exact one, which PINS it in `/etc/apk/world` as apk
+//! always does. Patches are applied with `apk upgrade -- names`, which leaves world as the
+//! administrator wrote it. Unknown versions and downgrades without `allow_downgrade` are
+//! refused before apk runs, because `apk add name=older` downgrades silently. `force` and
+//! `no_recommends` have no apk meaning here. A failed install script leaves the package
+//! installed with exit 1: reported as a failure. apk rewrites world even when a change fails,
+//! so world's bytes are put back after a failure that changed no package ([`world`]), and
+//! every job saves world so that its rollback restores it exactly. Versions are restored
+//! from the repositories while they offer them (no package file is saved). apk has no
+//! repair for an interrupted change: `repair` reports what is left instead.
+//!
+//! Signatures: an index or package without a trusted signature is `PkgError::Untrusted`
+//! (one message naming each source), unless `allow_untrusted` passes `--allow-untrusted`.
 //!
 //! Advisories: one patch per upgrade, security with CVE ids when the secdb feed lists fixes for
 //! the package's origin (`advisories::alpine_secdb`). Reboot: the running kernel's
