@@ -321,6 +321,82 @@ mod tests {
         }
     }
 
+    /// A backend whose selection state is one byte string (as apk's world).
+    struct Selecting(std::sync::Mutex<Vec<u8>>);
+
+    impl PackageManager for Selecting {
+        crate::pkg::read_only_mutations!();
+
+        fn kind(&self) -> BackendKind {
+            BackendKind::Apk
+        }
+        fn installed(&self) -> Result<Vec<InstalledPackage>, PkgError> {
+            Ok(Vec::new())
+        }
+        fn database_paths(&self) -> Vec<PathBuf> {
+            Vec::new()
+        }
+        fn details(&self, _: &str) -> Result<Option<PackageDetails>, PkgError> {
+            Ok(None)
+        }
+        fn refresh(&self) -> Result<(), PkgError> {
+            Ok(())
+        }
+        fn upgradable(&self) -> Result<Vec<Upgrade>, PkgError> {
+            Ok(Vec::new())
+        }
+        fn compare_versions(&self, a: &str, b: &str) -> Ordering {
+            a.cmp(b)
+        }
+        fn validate_name(&self, _: &str) -> Result<(), PkgError> {
+            Ok(())
+        }
+        fn validate_version(&self, _: &str) -> Result<(), PkgError> {
+            Ok(())
+        }
+        fn available_versions(&self, _: &str) -> Result<Vec<String>, PkgError> {
+            Ok(Vec::new())
+        }
+        fn selection_state(&self) -> Result<Option<Vec<u8>>, PkgError> {
+            Ok(Some(self.0.lock().unwrap().clone()))
+        }
+        fn restore_selection_state(&self, saved: &[u8]) -> Result<Vec<String>, PkgError> {
+            *self.0.lock().unwrap() = saved.to_vec();
+            Ok(vec!["restored".into()])
+        }
+    }
+
+    #[test]
+    fn the_selection_is_saved_with_the_job_and_put_back_by_its_rollback() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = temp_dir();
+        let cache = RollbackCache::new(&root, 1 << 20);
+        let (job, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let backend = Selecting(std::sync::Mutex::new(b"lpa-hello\n".to_vec()));
+        save_selection(&cache, &job, &backend).unwrap();
+        let file = cache.job_dir(&job).join(SELECTION_FILE);
+        assert_eq!(std::fs::read(&file).unwrap(), b"lpa-hello\n");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        *backend.0.lock().unwrap() = b"lpa-hello=2.0-r0\n".to_vec();
+        assert_eq!(
+            restore_selection(&cache, &job, &backend),
+            [("info", "restored".to_string())]
+        );
+        assert_eq!(*backend.0.lock().unwrap(), b"lpa-hello\n");
+        // Nothing saved for that job (evicted): said, not guessed.
+        let missing = restore_selection(&cache, &other, &backend);
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing[0].0, "warn");
+        assert!(missing[0].1.contains("not restored"), "{missing:?}");
+        // A backend without a selection saves nothing and says nothing.
+        let plain = Repo(Vec::new());
+        save_selection(&cache, &other, &plain).unwrap();
+        assert!(!cache.job_dir(&other).exists());
+        assert!(restore_selection(&cache, &other, &plain).is_empty());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
     fn temp_dir() -> PathBuf {
         let d = std::env::temp_dir().join(format!("lpa-rollback-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&d).unwrap();
