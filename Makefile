@@ -154,7 +154,7 @@ test-apk:
 	LPA_APK2=$$apk2 LPA_APK3=$$apk3 LPA_STATIC_BIN=$(abspath $(STATIC_BIN)) \
 	LPA_APK=$(abspath $(APK)) LPA_APK_SIGNED=$(abspath $(APK_TEST_DIR)/signed/$(notdir $(APK))) \
 	LPA_APK_KEY_PUB=$(abspath $(APK_TEST_DIR)/lpa-test.rsa.pub) LPA_VERSION=$(VERSION) \
-		$(CARGO) test --test apk_sandbox
+		$(CARGO) test --test apk_sandbox --test apk_backend
 
 # Footprint, throughput, handshakes, latency under pressure, inventory and job speed, side
 # by side with nginx and the package tools (docs/BENCHMARKS.md). Not part of `make test`.

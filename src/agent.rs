@@ -284,7 +284,13 @@ fn build_inventory(config: &Config) -> Option<Arc<Inventory>> {
         command_timeout: Duration::from_secs(pm.command_timeout_seconds),
         lock_wait: Duration::from_secs(pm.lock_wait_seconds),
     };
-    let backend = detect::build(kind, settings);
+    let options = detect::BackendOptions {
+        apk_allow_untrusted: config.apk.allow_untrusted,
+    };
+    if kind == BackendKind::Apk && options.apk_allow_untrusted {
+        log::warn!("apk.allow_untrusted is set: apk installs unsigned packages");
+    }
+    let backend = detect::build(kind, settings, options);
     let max_age = Duration::from_secs(pm.metadata_max_age_seconds);
     let feed = FeedSettings {
         path: config.advisories.feed_file.clone(),

@@ -35,6 +35,8 @@ pub struct Config {
     pub compat: CompatConfig,
     /// Which package manager to drive, and how.
     pub package_manager: PackageManagerConfig,
+    /// `apk.*`
+    pub apk: ApkConfig,
     /// Security advisory feeds.
     pub advisories: AdvisoriesConfig,
     /// Host actions: the reboot command.
@@ -257,6 +259,15 @@ impl Default for PackageManagerConfig {
             metadata_max_age_seconds: 3600,
         }
     }
+}
+
+/// `apk.*`: switches of the apk backend.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApkConfig {
+    /// `apk.allow_untrusted`: pass `--allow-untrusted` to every apk command, so unsigned or
+    /// locally built repositories and packages are used; default false (an untrusted
+    /// repository is then the error `PKG_UNTRUSTED_SOURCE`).
+    pub allow_untrusted: bool,
 }
 
 /// `advisories.*`: the feed for families whose repositories carry no security metadata
@@ -561,6 +572,7 @@ impl Default for Config {
                 patch_manager: false,
             },
             package_manager: PackageManagerConfig::default(),
+            apk: ApkConfig::default(),
             advisories: AdvisoriesConfig::default(),
             system: SystemConfig::default(),
             enrollment: EnrollmentConfig::default(),
@@ -780,6 +792,7 @@ impl Walker<'_> {
             api: self.api(&top),
             compat: self.compat(&top),
             package_manager: self.package_manager(&top),
+            apk: self.apk(&top),
             advisories: self.advisories(&top),
             system: self.system(&top),
             enrollment: self.enrollment(&top),
@@ -1429,6 +1442,13 @@ impl Walker<'_> {
     }
 
     /// `compat.*`
+    fn apk(&mut self, top: &Section) -> ApkConfig {
+        let s = self.child(top, "apk", &["allow_untrusted"]);
+        ApkConfig {
+            allow_untrusted: self.boolean(&s, "allow_untrusted", false),
+        }
+    }
+
     fn compat(&mut self, top: &Section) -> CompatConfig {
         let s = self.child(top, "compat", &["patch_manager"]);
         CompatConfig {
@@ -1440,6 +1460,7 @@ impl Walker<'_> {
 /// Sections allowed at the top level.
 const TOP_KEYS: &[&str] = &[
     "package_manager",
+    "apk",
     "server",
     "tls",
     "whitelist",
@@ -1798,6 +1819,16 @@ mod tests {
             .is_empty());
         let default = SystemConfig::default().reboot_argv();
         assert!(default == ["reboot"] || default == ["systemctl", "reboot"]);
+    }
+
+    #[test]
+    fn apk_allow_untrusted_defaults_to_false() {
+        assert!(!parse("").unwrap().apk.allow_untrusted);
+        let c = parse("apk:\n  allow_untrusted: true\n").unwrap();
+        assert!(c.apk.allow_untrusted);
+        let errors = messages("apk:\n  allow_untrusted: maybe\n  keys: /x\n");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().all(|e| e.starts_with("apk.")), "{errors:?}");
     }
 
     #[test]

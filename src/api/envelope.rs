@@ -28,6 +28,10 @@ pub enum ApiError {
     PkgDependencyError(String),
     /// `PKG_VERSION_CONFLICT` 400.
     PkgVersionConflict(String),
+    /// `PKG_UNTRUSTED_SOURCE` 502: a repository or package failed signature verification
+    /// (no trusted key for it; apk: `apk.allow_untrusted`). Not retryable: the host's
+    /// configuration must change.
+    PkgUntrustedSource(String),
     /// `PATCH_NOT_FOUND` 404, with the patch id.
     PatchNotFound(String),
     /// `PATCH_APPLY_ERROR` 500 (retryable).
@@ -119,6 +123,7 @@ impl ApiError {
             ApiError::PkgManagerError(_) => "PKG_MANAGER_ERROR",
             ApiError::PkgDependencyError(_) => "PKG_DEPENDENCY_ERROR",
             ApiError::PkgVersionConflict(_) => "PKG_VERSION_CONFLICT",
+            ApiError::PkgUntrustedSource(_) => "PKG_UNTRUSTED_SOURCE",
             ApiError::PatchNotFound(_) => "PATCH_NOT_FOUND",
             ApiError::PatchApplyError(_) => "PATCH_APPLY_ERROR",
             ApiError::JobNotFound(_) => "JOB_NOT_FOUND",
@@ -166,6 +171,7 @@ impl ApiError {
             | ApiError::SystemRebootError(_)
             | ApiError::InternalError(_) => 500,
             ApiError::JobQueueFull(_) => 503,
+            ApiError::PkgUntrustedSource(_) => 502,
             ApiError::RebootBlocked { .. } => 409,
             ApiError::JobTimeout(_) | ApiError::RequestTimeout(_) => 408,
             ApiError::ServiceUnhealthy { .. } => 503,
@@ -230,6 +236,7 @@ impl ApiError {
             | ApiError::PkgManagerError(m)
             | ApiError::PkgDependencyError(m)
             | ApiError::PkgVersionConflict(m)
+            | ApiError::PkgUntrustedSource(m)
             | ApiError::PatchApplyError(m)
             | ApiError::JobTimeout(m)
             | ApiError::JobCancelled(m)
@@ -553,6 +560,12 @@ mod tests {
                 ApiError::PkgVersionConflict(m()),
                 "PKG_VERSION_CONFLICT",
                 400,
+                false,
+            ),
+            (
+                ApiError::PkgUntrustedSource(m()),
+                "PKG_UNTRUSTED_SOURCE",
+                502,
                 false,
             ),
             (ApiError::PatchNotFound(m()), "PATCH_NOT_FOUND", 404, false),

@@ -89,9 +89,10 @@ pub fn pkg_error(e: PkgError) -> ApiError {
         PkgError::Invalid { field, message } => {
             ApiError::InvalidRequest(format!("{field}: {message}"))
         }
-        PkgError::NotFound(name) => ApiError::PkgNotFound(format!("package not found: {name}")),
+        PkgError::NotFound(name) => ApiError::PkgNotFound(name),
         PkgError::VersionConflict(m) => ApiError::PkgVersionConflict(m),
         PkgError::DependencyConflict(m) => ApiError::PkgDependencyError(m),
+        PkgError::Untrusted(m) => ApiError::PkgUntrustedSource(m),
         other => ApiError::PkgManagerError(other.to_string()),
     }
 }
@@ -139,7 +140,7 @@ fn show(inventory: &Inventory, name: &str) -> Result<Reply, ApiError> {
     let details = inventory
         .details(name)
         .map_err(pkg_error)?
-        .ok_or_else(|| ApiError::PkgNotFound(format!("package not installed: {name}")))?;
+        .ok_or_else(|| ApiError::PkgNotFound(name.to_string()))?;
     let snapshot = inventory.upgrades().map_err(pkg_error)?;
     let upgrade = snapshot
         .upgrades
@@ -373,10 +374,11 @@ mod tests {
         });
         assert_eq!(e.code(), "INVALID_REQUEST");
         assert!(e.message().starts_with("name: "));
-        assert_eq!(
-            pkg_error(PkgError::NotFound("x".into())).code(),
-            "PKG_NOT_FOUND"
-        );
+        let missing = pkg_error(PkgError::NotFound("x".into()));
+        assert_eq!(missing.code(), "PKG_NOT_FOUND");
+        // The envelope adds "package not found: " itself: the error carries the name only.
+        assert_eq!(missing.message(), "package not found: x");
+        assert_eq!(missing.details()["package"], "x");
         let locked = pkg_error(PkgError::Locked {
             tool: "apt-get".into(),
             waited: std::time::Duration::from_secs(5),

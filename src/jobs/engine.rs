@@ -955,10 +955,20 @@ impl Engine {
             Ok(p) => p,
             Err(o) => return *o,
         };
+        if let Err(w) = super::rollback::save_selection(&self.cache, id, backend.as_ref()) {
+            self.note(id, "warn", w);
+        }
         let mut ran = self.save(id, &plan, &before, backend.as_ref(), cancel, deadline);
         if ran.is_ok() {
             self.advance(id, P_SAVED);
             ran = self.mutate(id, &plan.action, backend.as_ref(), cancel, deadline);
+        }
+        if let (Ok(()), JobRequest::Rollback { original }) = (&ran, request) {
+            for (level, m) in
+                super::rollback::restore_selection(&self.cache, original, backend.as_ref())
+            {
+                self.note(id, level, m);
+            }
         }
         self.advance(id, P_CHANGES);
         if ran.is_err() {
@@ -1036,6 +1046,7 @@ impl Engine {
                     PkgError::DependencyConflict(_) => "PKG_DEPENDENCY_ERROR",
                     PkgError::VersionConflict(_) => "PKG_VERSION_CONFLICT",
                     PkgError::NotFound(_) => "PKG_NOT_FOUND",
+                    PkgError::Untrusted(_) => "PKG_UNTRUSTED_SOURCE",
                     _ => "PKG_MANAGER_ERROR",
                 };
                 (JobStatus::Failed, code, e.to_string())

@@ -114,6 +114,59 @@ pub fn step_names(steps: &[RestoreStep]) -> Vec<String> {
         .collect()
 }
 
+/// The file in a job's rollback directory holding the backend's selection state (apk:
+/// `/etc/apk/world`) from before the job.
+pub const SELECTION_FILE: &str = "selection-state";
+
+/// Saves the backend's selection state before job `id` changes anything; `Err` is the
+/// warning for the job log (a rollback of it then cannot restore the selection exactly).
+pub fn save_selection(
+    cache: &RollbackCache,
+    id: &Uuid,
+    backend: &dyn PackageManager,
+) -> Result<(), String> {
+    let bytes = match backend.selection_state() {
+        Ok(None) => return Ok(()),
+        Ok(Some(b)) => b,
+        Err(e) => return Err(format!("cannot read the package selection: {e}")),
+    };
+    let dir = cache
+        .prepare(id)
+        .map_err(|e| format!("cannot create the rollback cache: {e}"))?;
+    let path = dir.join(SELECTION_FILE);
+    crate::fsutil::write_atomic(&path, &bytes, 0o600).map_err(|e| {
+        format!(
+            "cannot save the package selection to {}: {e}",
+            path.display()
+        )
+    })
+}
+
+/// After a rollback of `original` ran: puts back the selection state saved before it.
+/// Returns `(level, message)` lines for the job log.
+pub fn restore_selection(
+    cache: &RollbackCache,
+    original: &Uuid,
+    backend: &dyn PackageManager,
+) -> Vec<(&'static str, String)> {
+    let path = cache.job_dir(original).join(SELECTION_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => match backend.restore_selection_state(&bytes) {
+            Ok(lines) => lines.into_iter().map(|l| ("info", l)).collect(),
+            Err(e) => vec![("warn", format!("cannot restore the package selection: {e}"))],
+        },
+        // Only backends that keep a selection say anything about it missing.
+        Err(_) if !matches!(backend.selection_state(), Ok(Some(_))) => Vec::new(),
+        Err(e) => vec![(
+            "warn",
+            format!(
+                "the package selection from before job {original} is not available ({e}); \
+                 it was not restored"
+            ),
+        )],
+    }
+}
+
 /// The rollback cache: one directory per job under `root`, bounded to `max_bytes` in total.
 #[derive(Clone, Debug)]
 pub struct RollbackCache {
@@ -266,6 +319,82 @@ mod tests {
                 .map(|(_, v)| v.to_string())
                 .collect())
         }
+    }
+
+    /// A backend whose selection state is one byte string (as apk's world).
+    struct Selecting(std::sync::Mutex<Vec<u8>>);
+
+    impl PackageManager for Selecting {
+        crate::pkg::read_only_mutations!();
+
+        fn kind(&self) -> BackendKind {
+            BackendKind::Apk
+        }
+        fn installed(&self) -> Result<Vec<InstalledPackage>, PkgError> {
+            Ok(Vec::new())
+        }
+        fn database_paths(&self) -> Vec<PathBuf> {
+            Vec::new()
+        }
+        fn details(&self, _: &str) -> Result<Option<PackageDetails>, PkgError> {
+            Ok(None)
+        }
+        fn refresh(&self) -> Result<(), PkgError> {
+            Ok(())
+        }
+        fn upgradable(&self) -> Result<Vec<Upgrade>, PkgError> {
+            Ok(Vec::new())
+        }
+        fn compare_versions(&self, a: &str, b: &str) -> Ordering {
+            a.cmp(b)
+        }
+        fn validate_name(&self, _: &str) -> Result<(), PkgError> {
+            Ok(())
+        }
+        fn validate_version(&self, _: &str) -> Result<(), PkgError> {
+            Ok(())
+        }
+        fn available_versions(&self, _: &str) -> Result<Vec<String>, PkgError> {
+            Ok(Vec::new())
+        }
+        fn selection_state(&self) -> Result<Option<Vec<u8>>, PkgError> {
+            Ok(Some(self.0.lock().unwrap().clone()))
+        }
+        fn restore_selection_state(&self, saved: &[u8]) -> Result<Vec<String>, PkgError> {
+            *self.0.lock().unwrap() = saved.to_vec();
+            Ok(vec!["restored".into()])
+        }
+    }
+
+    #[test]
+    fn the_selection_is_saved_with_the_job_and_put_back_by_its_rollback() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = temp_dir();
+        let cache = RollbackCache::new(&root, 1 << 20);
+        let (job, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let backend = Selecting(std::sync::Mutex::new(b"lpa-hello\n".to_vec()));
+        save_selection(&cache, &job, &backend).unwrap();
+        let file = cache.job_dir(&job).join(SELECTION_FILE);
+        assert_eq!(std::fs::read(&file).unwrap(), b"lpa-hello\n");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        *backend.0.lock().unwrap() = b"lpa-hello=2.0-r0\n".to_vec();
+        assert_eq!(
+            restore_selection(&cache, &job, &backend),
+            [("info", "restored".to_string())]
+        );
+        assert_eq!(*backend.0.lock().unwrap(), b"lpa-hello\n");
+        // Nothing saved for that job (evicted): said, not guessed.
+        let missing = restore_selection(&cache, &other, &backend);
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing[0].0, "warn");
+        assert!(missing[0].1.contains("not restored"), "{missing:?}");
+        // A backend without a selection saves nothing and says nothing.
+        let plain = Repo(Vec::new());
+        save_selection(&cache, &other, &plain).unwrap();
+        assert!(!cache.job_dir(&other).exists());
+        assert!(restore_selection(&cache, &other, &plain).is_empty());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     fn temp_dir() -> PathBuf {

@@ -57,8 +57,10 @@
 //!   `env -C DIR apt-get download -- name=version` (the runner has no working directory;
 //!   `install --download-only` does not copy packages from `file:` repositories into the
 //!   cache, so it cannot serve). One run per package, so one version that is no longer
-//!   offered is left out instead of failing the others. A directory outside a chroot's
-//!   root is served through a staging directory in the root's `var/tmp`.
+//!   offered is left out instead of failing the others. The download goes to a directory
+//!   in the root's `var/tmp` owned by `_apt` (mode 0700) and the file is then moved into the
+//!   rollback cache: apt's sandbox user cannot enter the agent's 0700 state directory, and
+//!   apt would otherwise download unsandboxed as root, with a warning ([`sandbox`]).
 //! - `restore`: one `apt-get install -y -q --allow-downgrades --` transaction with saved
 //!   files as absolute paths, `name=version` where no file is left, and `name-` removals.
 //! - `repair`: nothing when `dpkg --audit` prints nothing (it exits 0 either way); else
@@ -71,6 +73,7 @@
 pub mod dpkg;
 pub mod mutate;
 pub mod policy;
+pub mod sandbox;
 pub mod sim;
 
 use std::cmp::Ordering;
@@ -436,6 +439,18 @@ impl Apt {
         Ok(Staging(dir))
     }
 
+    /// A fresh directory for `apt-get download` in the root's `var/tmp`, owned by apt's
+    /// sandbox user with mode 0700 (see [`sandbox`]): never the rollback cache itself, which
+    /// that user cannot reach, so apt would download unsandboxed as root.
+    fn download_stage(&self) -> Result<Staging, PkgError> {
+        let dir = self
+            .under_root("var/tmp")
+            .join(format!(".lpa-download-{}", std::process::id()));
+        let owner = sandbox::sandbox_owner(&self.under_root("etc/passwd"));
+        sandbox::create_download_dir(&dir, owner).map_err(|e| io_error(&dir, e))?;
+        Ok(Staging(dir))
+    }
+
     /// The version's file in apt's archive cache, when it is still there.
     fn cached_archive(
         &self,
@@ -468,7 +483,7 @@ impl Apt {
                 return Ok(Some(to));
             }
         }
-        let stage = self.staging(dir, "download")?;
+        let stage = self.download_stage()?;
         let Some(inner) = self.inner_path(&stage.0) else {
             return Ok(None);
         };
@@ -487,7 +502,7 @@ impl Apt {
             return Ok(None);
         };
         let to = dir.join(file_name);
-        move_file(&file, &to)?;
+        sandbox::adopt(&file, &to).map_err(|e| io_error(&to, e))?;
         Ok(Some(to))
     }
 
@@ -837,15 +852,6 @@ fn single_deb(dir: &Path) -> Result<Option<PathBuf>, PkgError> {
         }
     }
     Ok(if found.len() == 1 { found.pop() } else { None })
-}
-
-/// Moves a file, copying when it crosses file systems.
-fn move_file(from: &Path, to: &Path) -> Result<(), PkgError> {
-    if std::fs::rename(from, to).is_ok() {
-        return Ok(());
-    }
-    crate::fsutil::copy_atomic(from, to).map_err(|e| io_error(to, e))?;
-    std::fs::remove_file(from).map_err(|e| io_error(from, e))
 }
 
 /// Whether `root` is the host's own root (`/`, `/.`, ...).

@@ -100,15 +100,28 @@ pub fn detect(root: &Path) -> Result<BackendKind, DetectError> {
     })
 }
 
+/// Switches of single backends, from their own config sections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackendOptions {
+    /// `apk.allow_untrusted`: pass `--allow-untrusted` to every apk command.
+    pub apk_allow_untrusted: bool,
+}
+
 /// Builds the backend of `kind`.
-pub fn build(kind: BackendKind, settings: BackendSettings) -> Arc<dyn PackageManager> {
+pub fn build(
+    kind: BackendKind,
+    settings: BackendSettings,
+    options: BackendOptions,
+) -> Arc<dyn PackageManager> {
     match kind {
         BackendKind::Apt => Arc::new(super::apt::Apt::new(settings)),
         BackendKind::Dnf => Arc::new(super::dnf::Dnf::new(settings)),
         BackendKind::Yum => Arc::new(super::dnf::Dnf::yum(settings)),
         BackendKind::Zypper => Arc::new(super::zypper::Zypper::new(settings)),
         BackendKind::Pacman => Arc::new(super::pacman::Pacman::new(settings)),
-        BackendKind::Apk => Arc::new(super::apk::Apk::new(settings)),
+        BackendKind::Apk => {
+            Arc::new(super::apk::Apk::new(settings).allow_untrusted(options.apk_allow_untrusted))
+        }
     }
 }
 

@@ -278,6 +278,9 @@ pub enum PkgError {
     DependencyConflict(String),
     /// The operation was stopped by a cancel request; its process group was killed.
     Cancelled(String),
+    /// A repository or package failed the tool's signature check (no trusted key for it):
+    /// what was refused and how to trust it.
+    Untrusted(String),
 }
 
 impl std::fmt::Display for PkgError {
@@ -311,6 +314,7 @@ impl std::fmt::Display for PkgError {
             PkgError::VersionConflict(m) => write!(f, "version conflict: {m}"),
             PkgError::DependencyConflict(m) => write!(f, "dependency problem: {m}"),
             PkgError::Cancelled(command) => write!(f, "{command}: cancelled"),
+            PkgError::Untrusted(m) => write!(f, "untrusted package source: {m}"),
         }
     }
 }
@@ -394,6 +398,19 @@ pub trait PackageManager: Send + Sync {
     /// Repairs a database a killed transaction left interrupted (apt: `dpkg --configure -a`);
     /// returns what it did, one line each, empty when nothing was needed.
     fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError>;
+
+    /// The tool's record of what the administrator asked for, outside the package database
+    /// (apk: `/etc/apk/world`), as bytes a job saves before its change so that a rollback
+    /// can put it back exactly; `None` when the backend keeps none.
+    fn selection_state(&self) -> Result<Option<Vec<u8>>, PkgError> {
+        Ok(None)
+    }
+
+    /// Puts back what [`PackageManager::selection_state`] returned, after a rollback's steps
+    /// ran; returns what it did, one line each.
+    fn restore_selection_state(&self, _saved: &[u8]) -> Result<Vec<String>, PkgError> {
+        Ok(Vec::new())
+    }
 
     /// The patches these pending `upgrades` make up, from the family's security metadata:
     /// one per advisory where the source has advisories (listing all its packages that are

@@ -218,6 +218,20 @@ pub fn lifecycle(tool: &Tool) {
         .unwrap()
         .iter()
         .all(|j| j["operation"] == "rollback"));
+
+    // No job ran its tool with the sandbox dropped: apt warns when user `_apt` cannot reach
+    // the directory it downloads into (the rollback cache), and so would every other job.
+    let r = call(&agent, &env, "GET", "/api/v1/jobs?limit=100", None);
+    let all = assert_envelope(&r)["data"]["jobs"].clone();
+    for entry in all.as_array().unwrap() {
+        let j = job(&agent, &env, entry["job_id"].as_str().unwrap());
+        let text = format!("{}\n{}", j["output"], j["logs"]);
+        assert!(
+            !text.contains("unsandboxed"),
+            "job {} ran unsandboxed: {text}",
+            j["job_id"]
+        );
+    }
 }
 
 /// Installs lpa-slow afresh and returns once the job runs its 30 s script: whatever an
