@@ -98,6 +98,8 @@ impl Env {
         c.jobs.storage_path = self.dir.path().join("jobs");
         // An empty root: nothing these tests do may reach the host's package database.
         c.package_manager.root = self.dir.path().to_path_buf();
+        // Not enrolled, whatever the host holds: compat.patch_manager auto stays off.
+        c.enrollment.state_dir = self.dir.path().join("enroll");
         c
     }
 
@@ -109,7 +111,8 @@ impl Env {
              whitelist:\n  path: {}\n\
              logging:\n  level: debug\n  audit_log: {}\n\
              jobs:\n  storage_path: {}\n\
-             package_manager:\n  root: {}\n{extra}",
+             package_manager:\n  root: {}\n\
+             enrollment:\n  state_dir: {}\n{extra}",
             self.ca_path.display(),
             self.server_cert.display(),
             self.server_key.display(),
@@ -117,6 +120,7 @@ impl Env {
             self.audit_log.display(),
             self.dir.path().join("jobs").display(),
             self.dir.path().display(),
+            self.dir.path().join("enroll").display(),
         )
     }
 
