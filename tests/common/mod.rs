@@ -2,6 +2,7 @@
 //! loopback, and a real rustls client that speaks raw HTTP/1.1.
 #![allow(dead_code)]
 
+pub mod enroll_site;
 pub mod jobs;
 pub mod mock_manager;
 pub mod pki;
