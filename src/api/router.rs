@@ -111,23 +111,14 @@ pub fn is_mutating_method(method: &str) -> bool {
     matches!(method, "POST" | "PUT" | "DELETE")
 }
 
-/// `limit` and `offset` of a list endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `limit` and `offset` of a list endpoint (default: no `limit`, offset 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Page {
     /// 1-1000 when given. Without it the page holds [`DEFAULT_LIMIT`] entries, or, where
     /// the Patch Manager's shape is served, every entry (see `api::shape`).
     pub limit: Option<u32>,
     /// Default 0.
     pub offset: u64,
-}
-
-impl Default for Page {
-    fn default() -> Page {
-        Page {
-            limit: None,
-            offset: 0,
-        }
-    }
 }
 
 /// Default `limit` of list endpoints.

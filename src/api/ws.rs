@@ -52,7 +52,7 @@ fn accept(app: &App, peer: &Peer, sessions: &Arc<Sessions>) -> Result<Upgrade, R
     };
     let served = app.served();
     let config = &served.config;
-    super::authorize(&Ok(Endpoint::JobStream), peer, &config).map_err(refuse)?;
+    super::authorize(&Ok(Endpoint::JobStream), peer, config).map_err(refuse)?;
     if config.rate_limits.enabled {
         let category = super::rate_category(&Endpoint::JobStream);
         app.limiter
