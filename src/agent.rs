@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::api::shape::ClientShape;
 use crate::api::App;
 use crate::audit::AuditLog;
 use crate::config::{BackendChoice, Config};
@@ -89,8 +90,10 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
         .as_ref()
         .and_then(|inv| FeedRefresher::new(&config.advisories, inv.backend().kind()));
     let job_timeout = config.jobs.timeout();
+    let shape = decide_shape(&config);
     let app = Arc::new(
         App::new(config, Some(Arc::clone(&tls)), audit)
+            .with_shape(shape)
             .with_inventory(inventory)
             .with_engine(engine.clone())
             .with_events(events)
@@ -208,8 +211,9 @@ fn reload(live: &Live) {
                 log::set_max_level(config.logging.level);
                 live.tls
                     .set_allow_unauthenticated(config.health.allow_unauthenticated);
-                live.app.set_config(Arc::new(config));
                 log::info!("configuration reloaded from {}", path.display());
+                let shape = decide_shape(&config);
+                live.app.set_config(Arc::new(config), shape);
             }
             Err(errors) => {
                 for e in errors {
@@ -223,6 +227,14 @@ fn reload(live: &Live) {
         Ok(()) => log::info!("TLS material reloaded"),
         Err(e) => log::error!("TLS reload refused, keeping the loaded set: {e}"),
     }
+}
+
+/// Decides which client's shape to serve from `compat.patch_manager` and the enrollment
+/// state, and logs the decision with its reason (at start and on every reload).
+fn decide_shape(config: &Config) -> ClientShape {
+    let decision = crate::compat::decide(config.compat.patch_manager, &config.enrollment.state_dir);
+    log::info!("{}", decision.describe());
+    ClientShape::from_patch_manager(decision.patch_manager)
 }
 
 fn watch_files(live: &Live, stop: &Receiver<()>) {

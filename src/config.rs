@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde_yaml_ng::{Mapping, Value};
 
+use crate::compat::PatchManagerCompat;
+
 /// Default location of the configuration file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/linux_patch_api/config.yaml";
 
@@ -213,8 +215,10 @@ pub struct ApiConfig {
 /// `compat.*`
 #[derive(Clone, Debug, PartialEq)]
 pub struct CompatConfig {
-    /// `compat.patch_manager`: render `system/info` `os`/`kernel` as strings.
-    pub patch_manager: bool,
+    /// `compat.patch_manager`: serve the central Patch Manager's shape (`system/info` `os`
+    /// and `kernel` as strings, no default page, `timeout` jobs as failed): `auto` (default,
+    /// on when this host is enrolled), `true` or `false`. See [`crate::compat`].
+    pub patch_manager: PatchManagerCompat,
 }
 
 /// `package_manager.backend`: which tool to drive.
@@ -569,7 +573,7 @@ impl Default for Config {
             },
             api: ApiConfig { read_only: false },
             compat: CompatConfig {
-                patch_manager: false,
+                patch_manager: PatchManagerCompat::Auto,
             },
             package_manager: PackageManagerConfig::default(),
             apk: ApkConfig::default(),
@@ -1452,8 +1456,30 @@ impl Walker<'_> {
     fn compat(&mut self, top: &Section) -> CompatConfig {
         let s = self.child(top, "compat", &["patch_manager"]);
         CompatConfig {
-            patch_manager: self.boolean(&s, "patch_manager", false),
+            patch_manager: self.patch_manager_compat(&s),
         }
+    }
+
+    /// `compat.patch_manager`: a boolean (as before) or one of `auto`, `true`, `false`.
+    fn patch_manager_compat(&mut self, s: &Section) -> PatchManagerCompat {
+        let Some(value) = s.get("patch_manager") else {
+            return PatchManagerCompat::default();
+        };
+        let parsed = match value {
+            Value::Bool(b) => Some(PatchManagerCompat::from_bool(*b)),
+            Value::String(text) => PatchManagerCompat::parse_text(text),
+            _ => None,
+        };
+        if let Some(setting) = parsed {
+            return setting;
+        }
+        let got = match value {
+            Value::String(text) => format!("{text:?}"),
+            other => describe(other).to_string(),
+        };
+        let message = format!("must be {}; got {got}", crate::compat::ACCEPTED);
+        self.error(&s.key("patch_manager"), message);
+        PatchManagerCompat::default()
     }
 }
 
@@ -1562,7 +1588,8 @@ mod tests {
         assert_eq!(c.jobs.max_concurrent, 5);
         assert_eq!(c.jobs.timeout_minutes, 30);
         assert_eq!(c.logging.level, log::LevelFilter::Info);
-        assert!(!c.api.read_only && !c.compat.patch_manager);
+        assert!(!c.api.read_only);
+        assert_eq!(c.compat.patch_manager, PatchManagerCompat::Auto);
         assert!(!c.health.allow_unauthenticated && c.rate_limits.enabled);
     }
 
@@ -1599,6 +1626,40 @@ mod tests {
                 requests: 7,
                 window_seconds: 2
             }
+        );
+    }
+
+    #[test]
+    fn compat_patch_manager_takes_auto_and_the_booleans() {
+        let value = |text: &str| parse(text).unwrap().compat.patch_manager;
+        assert_eq!(value("compat:\n"), PatchManagerCompat::Auto);
+        assert_eq!(
+            value("compat:\n  patch_manager: auto\n"),
+            PatchManagerCompat::Auto
+        );
+        assert_eq!(
+            value("compat:\n  patch_manager: true\n"),
+            PatchManagerCompat::On
+        );
+        assert_eq!(
+            value("compat:\n  patch_manager: false\n"),
+            PatchManagerCompat::Off
+        );
+        assert_eq!(
+            value("compat: {patch_manager: \"false\"}\n"),
+            PatchManagerCompat::Off
+        );
+        assert_eq!(
+            one_error("compat:\n  patch_manager: yes\n"),
+            "compat.patch_manager: must be auto, true or false; got \"yes\""
+        );
+        assert_eq!(
+            one_error("compat:\n  patch_manager: 1\n"),
+            "compat.patch_manager: must be auto, true or false; got an integer"
+        );
+        assert_eq!(
+            one_error("compat:\n  patch_manager: [auto]\n"),
+            "compat.patch_manager: must be auto, true or false; got a list"
         );
     }
 

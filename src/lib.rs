@@ -8,6 +8,7 @@ pub mod api;
 pub mod audit;
 pub mod check;
 pub mod cli;
+pub mod compat;
 pub mod config;
 pub mod enroll;
 pub mod feed_refresh;

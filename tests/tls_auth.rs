@@ -61,7 +61,7 @@ fn valid_client_certificate_gets_health_and_system_info_on_one_connection() {
 fn compat_switch_renders_os_and_kernel_as_strings() {
     let env = Env::new("compat");
     let mut config = env.config();
-    config.compat.patch_manager = true;
+    config.compat.patch_manager = linux_patch_api::compat::PatchManagerCompat::On;
     let agent = env.start(config);
     let resp = request(
         agent.addr(),

@@ -7,28 +7,31 @@ use uuid::Uuid;
 use super::envelope::{ApiError, Reply};
 use super::packages::pkg_error;
 use super::router::{Endpoint, JobQuery, JobSort, SortOrder};
+use super::shape::{take_count, ClientShape};
 use crate::jobs::{Engine, EngineError, Job};
 use crate::timefmt::rfc3339;
 
-/// Answers a job endpoint; `engine` is `None` when no package manager was found.
+/// Answers a job endpoint; `engine` is `None` when no package manager was found; `shape`
+/// decides how a timed-out job is spelt.
 pub fn handle(
     endpoint: &Endpoint,
     body: &[u8],
     engine: Option<&Engine>,
+    shape: ClientShape,
 ) -> Result<Reply, ApiError> {
     let engine = need(engine)?;
     match endpoint {
-        Endpoint::ListJobs(query) => Ok(Reply::ok(list(&engine.list(), query))),
+        Endpoint::ListJobs(query) => Ok(Reply::ok(list(&engine.list(), query, shape))),
         Endpoint::GetJob { id } => engine
             .get(id)
-            .map(|job| Reply::ok(job.detail_json()))
+            .map(|job| Reply::ok(shape.job_json(job.detail_json())))
             .ok_or_else(|| not_found(id)),
         Endpoint::CancelJob { id } => {
             let outcome = engine.cancel(id).map_err(engine_error)?;
             Ok(Reply::ok(json!({
                 "job_id": outcome.job_id.to_string(),
-                "previous_status": outcome.previous_status.as_str(),
-                "current_status": outcome.current_status.map(|s| s.as_str()),
+                "previous_status": shape.job_status(outcome.previous_status.as_str()),
+                "current_status": outcome.current_status.map(|s| shape.job_status(s.as_str())),
                 "action": outcome.action,
             })))
         }
@@ -91,11 +94,15 @@ pub fn accepted(job: &Job, extra: Value) -> Reply {
     Reply { status: 202, data }
 }
 
-/// `GET /api/v1/jobs`: filter, sort (ties by creation, newest first), paginate.
-fn list(jobs: &[Job], q: &JobQuery) -> Value {
+/// `GET /api/v1/jobs`: filter (on the status as `shape` spells it), sort (ties by creation,
+/// newest first), paginate (100 by default in either shape: the manager does not list jobs).
+fn list(jobs: &[Job], q: &JobQuery, shape: ClientShape) -> Value {
     let mut selected: Vec<&Job> = jobs
         .iter()
-        .filter(|j| q.status.is_none_or(|s| s.as_str() == j.status.as_str()))
+        .filter(|j| {
+            q.status
+                .is_none_or(|s| s.as_str() == shape.job_status(j.status.as_str()))
+        })
         .filter(|j| {
             q.operation
                 .is_none_or(|o| o.as_str() == j.operation.as_str())
@@ -116,11 +123,12 @@ fn list(jobs: &[Job], q: &JobQuery) -> Value {
         }
     });
     let total = selected.len();
+    let size = ClientShape::Specification.page_size(&q.page);
     let page: Vec<Value> = selected
         .into_iter()
         .skip(usize::try_from(q.page.offset).unwrap_or(usize::MAX))
-        .take(q.page.limit as usize)
-        .map(Job::summary_json)
+        .take(take_count(size))
+        .map(|j| shape.job_json(j.summary_json()))
         .collect();
-    json!({"jobs": page, "total": total, "limit": q.page.limit, "offset": q.page.offset})
+    json!({"jobs": page, "total": total, "limit": size, "offset": q.page.offset})
 }

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod packages;
 pub mod patches;
 pub mod router;
+pub mod shape;
 pub mod system;
 pub mod ws;
 
@@ -30,6 +31,7 @@ use crate::pkg::inventory::Inventory;
 
 use envelope::{ApiError, Reply};
 use router::Endpoint;
+use shape::ClientShape;
 
 /// Rate categories, as indices into the rule list given to the limiter (the order of
 /// `rate_limits.*` in the configuration).
@@ -100,9 +102,17 @@ impl RateGate for RateLimiter {
     }
 }
 
+/// The configuration requests are served with, and the client shape decided from it; swapped
+/// together so that no request sees one without the other.
+#[derive(Clone)]
+struct Served {
+    config: Arc<Config>,
+    shape: ClientShape,
+}
+
 /// The application: live configuration, TLS facts for health, audit log, rate limiter.
 pub struct App {
-    config: RwLock<Arc<Config>>,
+    served: RwLock<Served>,
     tls: Option<Arc<TlsState>>,
     audit: Arc<AuditLog>,
     limiter: Box<dyn RateGate>,
@@ -127,7 +137,10 @@ impl App {
         limiter: Box<dyn RateGate>,
     ) -> App {
         App {
-            config: RwLock::new(config),
+            served: RwLock::new(Served {
+                config,
+                shape: ClientShape::default(),
+            }),
             tls,
             audit,
             limiter,
@@ -168,21 +181,42 @@ impl App {
         &self.events
     }
 
-    /// Swaps in a reloaded configuration; rate rules follow, buckets keep their fill.
-    pub fn set_config(&self, config: Arc<Config>) {
+    /// Serves answers in `shape` (default: the specification's), as decided from
+    /// `compat.patch_manager` by the caller (see `crate::compat`).
+    pub fn with_shape(self, shape: ClientShape) -> App {
+        self.swap(|served| served.shape = shape);
+        self
+    }
+
+    /// Swaps in a reloaded configuration and the shape decided from it; rate rules follow,
+    /// buckets keep their fill.
+    pub fn set_config(&self, config: Arc<Config>, shape: ClientShape) {
         self.limiter
             .set_rules(rate_rules(&config), config.rate_limits.max_clients);
-        // A poisoned lock only means a panic elsewhere mid-swap; the Arc inside is whole.
-        let mut guard = self.config.write().unwrap_or_else(|e| e.into_inner());
-        *guard = config;
+        self.swap(|served| *served = Served { config, shape });
+    }
+
+    fn swap(&self, change: impl FnOnce(&mut Served)) {
+        // A poisoned lock only means a panic elsewhere mid-swap; the value inside is whole.
+        let mut guard = self.served.write().unwrap_or_else(|e| e.into_inner());
+        change(&mut guard);
+    }
+
+    fn served(&self) -> Served {
+        self.served
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The configuration requests are currently served with.
     pub fn config(&self) -> Arc<Config> {
-        self.config
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.served().config
+    }
+
+    /// The client shape answers are currently rendered in.
+    pub fn shape(&self) -> ClientShape {
+        self.served().shape
     }
 
     /// Serves one request whose route has already been decided (the seam for tests, which
@@ -194,12 +228,12 @@ impl App {
         routed: Result<Endpoint, ApiError>,
     ) -> Response {
         let request_id = envelope::new_request_id();
-        let config = self.config();
+        let served = self.served();
         // Authentication comes before routing errors: a peer without a certificate learns
         // nothing about the route table.
-        let result = authorize(&routed, peer, &config)
+        let result = authorize(&routed, peer, &served.config)
             .and(routed)
-            .and_then(|endpoint| self.dispatch(&endpoint, req, peer, &config));
+            .and_then(|endpoint| self.dispatch(&endpoint, req, peer, &served));
         let mut response = envelope::render(&request_id, &result);
         if matches!(result, Err(ApiError::AuthInvalidCert(_))) {
             response.close = true;
@@ -215,8 +249,9 @@ impl App {
         endpoint: &Endpoint,
         req: &Request,
         peer: &Peer,
-        config: &Config,
+        served: &Served,
     ) -> Result<Reply, ApiError> {
+        let config = &served.config;
         if config.rate_limits.enabled {
             let key = rate_key(peer);
             self.limiter
@@ -228,16 +263,17 @@ impl App {
                 endpoint: endpoint.template().to_string(),
             });
         }
-        self.call(endpoint, &req.body, config)
+        self.call(endpoint, &req.body, served)
     }
 
-    fn call(&self, endpoint: &Endpoint, body: &[u8], config: &Config) -> Result<Reply, ApiError> {
+    fn call(&self, endpoint: &Endpoint, body: &[u8], served: &Served) -> Result<Reply, ApiError> {
+        let shape = served.shape;
         match endpoint {
             Endpoint::Health | Endpoint::HealthV1 => {
-                health::reply(health::report(&self.health_inputs(config)))
+                health::reply(health::report(&self.health_inputs(&served.config)))
             }
             Endpoint::SystemInfo => {
-                system::info(config.compat.patch_manager, self.inventory.as_deref())
+                system::info(shape.is_patch_manager(), self.inventory.as_deref())
             }
             Endpoint::Reboot => system::reboot(body, self.engine.as_deref()),
             Endpoint::ServiceStatus { name } => system::service(name),
@@ -250,17 +286,21 @@ impl App {
                 body,
                 self.inventory.as_deref(),
                 self.engine.as_deref(),
+                shape,
             ),
             Endpoint::ListPatches(_) | Endpoint::ApplyPatches => patches::handle(
                 endpoint,
                 body,
                 self.inventory.as_deref(),
                 self.engine.as_deref(),
+                shape,
             ),
             Endpoint::ListJobs(_)
             | Endpoint::GetJob { .. }
             | Endpoint::CancelJob { .. }
-            | Endpoint::RollbackJob { .. } => jobs::handle(endpoint, body, self.engine.as_deref()),
+            | Endpoint::RollbackJob { .. } => {
+                jobs::handle(endpoint, body, self.engine.as_deref(), shape)
+            }
             Endpoint::JobStream => ws::plain_request(),
         }
     }
@@ -646,9 +686,10 @@ mod tests {
         let (_, v) = send(&f, "GET", "/api/v1/system/info", true);
         assert!(v["data"]["os"].is_object());
         let mut config = test_config();
-        config.compat.patch_manager = true;
+        config.compat.patch_manager = crate::compat::PatchManagerCompat::On;
         config.rate_limits.package_list.requests = 7;
-        f.app.set_config(Arc::new(config));
+        f.app
+            .set_config(Arc::new(config), ClientShape::PatchManager);
         let (_, v) = send(&f, "GET", "/api/v1/system/info", true);
         assert!(v["data"]["os"].is_string());
         assert!(v["data"]["kernel"].is_string());
@@ -657,7 +698,11 @@ mod tests {
         assert_eq!(rules[0].1, 4096);
         assert_eq!(rules[0].0[CAT_PACKAGE_LIST].requests, 7);
         assert_eq!(rules[0].0.len(), 6);
-        assert!(f.app.config().compat.patch_manager);
+        assert_eq!(
+            f.app.config().compat.patch_manager,
+            crate::compat::PatchManagerCompat::On
+        );
+        assert_eq!(f.app.shape(), ClientShape::PatchManager);
     }
 
     #[test]

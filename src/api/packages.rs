@@ -11,21 +11,23 @@ use serde_json::{json, Value};
 use super::envelope::{ApiError, Reply};
 use super::jobs::accepted;
 use super::router::{Endpoint, PackageQuery, PackageSort, PackageStatus, SortOrder};
+use super::shape::{take_count, ClientShape};
 use crate::jobs::{Engine, Job, JobRequest};
 use crate::pkg::inventory::{Inventory, UpgradeSnapshot};
 use crate::pkg::{InstalledPackage, PackageDetails, PkgError, RemoveOptions, Upgrade};
 use crate::timefmt::rfc3339;
 
 /// Answers a package endpoint; `inventory` and `engine` are `None` when no package manager
-/// was found.
+/// was found; `shape` decides the list's default page.
 pub fn handle(
     endpoint: &Endpoint,
     body: &[u8],
     inventory: Option<&Inventory>,
     engine: Option<&Engine>,
+    shape: ClientShape,
 ) -> Result<Reply, ApiError> {
     match endpoint {
-        Endpoint::ListPackages(query) => list(need(inventory)?, query),
+        Endpoint::ListPackages(query) => list(need(inventory)?, query, shape),
         Endpoint::GetPackage { name } => show(need(inventory)?, name),
         Endpoint::InstallPackages => {
             let (packages, options) = super::body::install(body)?;
@@ -97,8 +99,12 @@ pub fn pkg_error(e: PkgError) -> ApiError {
     }
 }
 
-/// `GET /api/v1/packages`.
-fn list(inventory: &Inventory, query: &PackageQuery) -> Result<Reply, ApiError> {
+/// `GET /api/v1/packages`; `limit` is null in the answer when every match was returned.
+fn list(
+    inventory: &Inventory,
+    query: &PackageQuery,
+    shape: ClientShape,
+) -> Result<Reply, ApiError> {
     let pattern = query.name.as_deref().map(Pattern::parse).transpose()?;
     let installed = inventory.installed().map_err(pkg_error)?;
     let snapshot = inventory.upgrades().map_err(pkg_error)?;
@@ -118,16 +124,17 @@ fn list(inventory: &Inventory, query: &PackageQuery) -> Result<Reply, ApiError> 
         &cmp,
     );
     let total = selected.len();
+    let size = shape.page_size(&query.page);
     let page: Vec<Value> = selected
         .into_iter()
         .skip(usize::try_from(query.page.offset).unwrap_or(usize::MAX))
-        .take(query.page.limit as usize)
+        .take(take_count(size))
         .map(|p| package_json(p, upgrades.get(p.name.as_str()).copied()))
         .collect();
     let mut data = json!({
         "packages": page,
         "total": total,
-        "limit": query.page.limit,
+        "limit": size,
         "offset": query.page.offset,
         "package_manager": backend.kind().name(),
     });
@@ -396,6 +403,7 @@ mod tests {
             b"",
             None,
             None,
+            ClientShape::default(),
         )
         .unwrap_err();
         assert_eq!(e.status(), 503);

@@ -10,21 +10,25 @@ use super::envelope::{ApiError, Reply};
 use super::jobs::accepted;
 use super::packages::pkg_error;
 use super::router::{Endpoint, PatchQuery, PatchSeverity, PatchSort, PatchStatus, SortOrder};
+use super::shape::{take_count, ClientShape};
 use crate::jobs::{Engine, Job, JobRequest, JobStatus, Operation};
 use crate::pkg::advisories::{Advisory, Severity};
 use crate::pkg::inventory::Inventory;
 use crate::timefmt::rfc3339;
 
 /// Answers a patch endpoint; `inventory` and `engine` are `None` when no package manager
-/// was found.
+/// was found; `shape` decides the list's default page.
 pub fn handle(
     endpoint: &Endpoint,
     body: &[u8],
     inventory: Option<&Inventory>,
     engine: Option<&Engine>,
+    shape: ClientShape,
 ) -> Result<Reply, ApiError> {
     match endpoint {
-        Endpoint::ListPatches(query) => list(super::packages::need(inventory)?, engine, query),
+        Endpoint::ListPatches(query) => {
+            list(super::packages::need(inventory)?, engine, query, shape)
+        }
         Endpoint::ApplyPatches => apply(super::packages::need(inventory)?, engine, body),
         other => Err(ApiError::InternalError(format!(
             "{} routed to the patch handler",
@@ -59,11 +63,12 @@ struct Row<'a> {
     job: Option<&'a Job>,
 }
 
-/// `GET /api/v1/patches`.
+/// `GET /api/v1/patches`; `limit` is null in the answer when every match was returned.
 fn list(
     inventory: &Inventory,
     engine: Option<&Engine>,
     query: &PatchQuery,
+    shape: ClientShape,
 ) -> Result<Reply, ApiError> {
     let snapshot = inventory.advisories().map_err(pkg_error)?;
     // Only patch jobs count: copying every job's log on each list would be wasted.
@@ -79,10 +84,11 @@ fn list(
     let security = rows.iter().filter(|r| r.patch.is_security()).count();
     let needs_reboot = rows.iter().any(|r| r.patch.requires_reboot);
     let total = rows.len();
+    let size = shape.page_size(&query.page);
     let page: Vec<Value> = rows
         .iter()
         .skip(usize::try_from(query.page.offset).unwrap_or(usize::MAX))
-        .take(query.page.limit as usize)
+        .take(take_count(size))
         .map(render)
         .collect();
     let pending_reboot = inventory.reboot_required().ok().map(|r| r.required);
@@ -90,7 +96,7 @@ fn list(
     Ok(Reply::ok(json!({
         "patches": page,
         "total": total,
-        "limit": query.page.limit,
+        "limit": size,
         "offset": query.page.offset,
         "security_updates": security,
         "requires_reboot": needs_reboot,

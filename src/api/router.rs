@@ -111,22 +111,14 @@ pub fn is_mutating_method(method: &str) -> bool {
     matches!(method, "POST" | "PUT" | "DELETE")
 }
 
-/// `limit` and `offset` of a list endpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `limit` and `offset` of a list endpoint (default: no `limit`, offset 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Page {
-    /// 1-1000, default 100.
-    pub limit: u32,
+    /// 1-1000 when given. Without it the page holds [`DEFAULT_LIMIT`] entries, or, where
+    /// the Patch Manager's shape is served, every entry (see `api::shape`).
+    pub limit: Option<u32>,
     /// Default 0.
     pub offset: u64,
-}
-
-impl Default for Page {
-    fn default() -> Page {
-        Page {
-            limit: DEFAULT_LIMIT,
-            offset: 0,
-        }
-    }
 }
 
 /// Default `limit` of list endpoints.
@@ -642,14 +634,16 @@ impl<'a> Params<'a> {
 
     fn page(&self) -> Result<Page, ApiError> {
         let limit = match self.get("limit") {
-            None => DEFAULT_LIMIT,
-            Some(raw) => digits::<u32>(raw)
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    ApiError::InvalidRequest(format!(
-                        "query parameter limit: must be an integer 1-{MAX_LIMIT}, got {raw:?}"
-                    ))
-                })?,
+            None => None,
+            Some(raw) => Some(
+                digits::<u32>(raw)
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::InvalidRequest(format!(
+                            "query parameter limit: must be an integer 1-{MAX_LIMIT}, got {raw:?}"
+                        ))
+                    })?,
+            ),
         };
         let offset = match self.get("offset") {
             None => 0,
@@ -922,7 +916,7 @@ mod tests {
                 name: Some("nginx*".into()),
                 status: Some(PackageStatus::Upgradable),
                 page: Page {
-                    limit: 50,
+                    limit: Some(50),
                     offset: 100
                 },
                 sort: Some(PackageSort::Size),

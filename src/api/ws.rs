@@ -4,7 +4,9 @@
 //! never subscribes, see INTEROP); the first `subscribe` narrows it to the named jobs and
 //! `subscribe_all` widens it again. Job frames carry the specification's `type` and `payload`
 //! plus the payload's `job_id`, `status` and `progress_percent` at the top level (and, on
-//! completion, `error` and `output`), so both kinds of client can read them.
+//! completion, `error` and `output`), so both kinds of client can read them. Where the Patch
+//! Manager's shape is served, the top-level copy spells a timed-out job `failed` with
+//! `error_code` `JOB_TIMEOUT`, while the `payload` keeps the specification's `timeout`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use uuid::Uuid;
 
 use super::envelope::{self, ApiError, Reply};
 use super::router::{self, Endpoint};
+use super::shape::ClientShape;
 use super::App;
 use crate::http::ws::{Outgoing, SessionSettings, Sessions, Upgrade, WsHandler};
 use crate::http::{Peer, Request, Response};
@@ -47,8 +50,9 @@ fn accept(app: &App, peer: &Peer, sessions: &Arc<Sessions>) -> Result<Upgrade, R
         resp.close = matches!(e, ApiError::AuthInvalidCert(_));
         resp
     };
-    let config = app.config();
-    super::authorize(&Ok(Endpoint::JobStream), peer, &config).map_err(refuse)?;
+    let served = app.served();
+    let config = &served.config;
+    super::authorize(&Ok(Endpoint::JobStream), peer, config).map_err(refuse)?;
     if config.rate_limits.enabled {
         let category = super::rate_category(&Endpoint::JobStream);
         app.limiter
@@ -62,7 +66,7 @@ fn accept(app: &App, peer: &Peer, sessions: &Arc<Sessions>) -> Result<Upgrade, R
     let subscription = app.events.subscribe(EVENT_BUFFER);
     let idle = Duration::from_secs(config.jobs.websocket_idle_timeout_seconds);
     Ok(Upgrade {
-        handler: Box::new(JobStream::new(subscription.receiver)),
+        handler: Box::new(JobStream::new(subscription.receiver, served.shape)),
         slot,
         headers: vec![("X-Request-Id".to_string(), request_id.to_string())],
         settings: SessionSettings::new(idle),
@@ -184,8 +188,9 @@ impl Filter {
     }
 }
 
-/// The frame for one job event: `job_status`, or `job_complete` for the last one.
-pub fn render_event(event: &JobEvent) -> String {
+/// The frame for one job event: `job_status`, or `job_complete` for the last one; the
+/// top-level fields in `shape`, the payload as the specification has it.
+pub fn render_event(event: &JobEvent, shape: ClientShape) -> String {
     let kind = if event.terminal {
         "job_complete"
     } else {
@@ -206,6 +211,7 @@ pub fn render_event(event: &JobEvent) -> String {
             frame["output"] = json!(output);
         }
     }
+    shape.translate_job(&mut frame);
     frame.to_string()
 }
 
@@ -235,14 +241,17 @@ pub fn pong_frame() -> String {
 pub struct JobStream {
     events: Receiver<JobEvent>,
     filter: Filter,
+    shape: ClientShape,
 }
 
 impl JobStream {
-    /// A stream over a hub subscription, receiving every job until told otherwise.
-    pub fn new(events: Receiver<JobEvent>) -> JobStream {
+    /// A stream over a hub subscription, receiving every job until told otherwise, framed
+    /// in `shape` (the one served when the session opened).
+    pub fn new(events: Receiver<JobEvent>, shape: ClientShape) -> JobStream {
         JobStream {
             events,
             filter: Filter::default(),
+            shape,
         }
     }
 }
@@ -263,7 +272,7 @@ impl WsHandler for JobStream {
         loop {
             match self.events.try_recv() {
                 Ok(event) if self.filter.admits(&event.job_id) => {
-                    return Outgoing::Frame(render_event(&event))
+                    return Outgoing::Frame(render_event(&event, self.shape))
                 }
                 Ok(_) => {}
                 Err(TryRecvError::Empty) => return Outgoing::Idle,
@@ -282,6 +291,8 @@ impl WsHandler for JobStream {
 mod tests {
     use super::*;
     use crate::jobs::events::Events;
+
+    const SPEC: ClientShape = ClientShape::Specification;
 
     fn id(n: u8) -> Uuid {
         Uuid::from_bytes([n; 16])
@@ -364,13 +375,10 @@ mod tests {
     fn status_frames_copy_the_payload_fields_to_the_top() {
         let a = id(1);
         let payload = json!({"job_id": a.to_string(), "status": "running", "progress_percent": 40, "output": "x"});
-        let v = parse_frame(&render_event(&event(
-            a,
-            "running",
-            40,
-            false,
-            payload.clone(),
-        )));
+        let v = parse_frame(&render_event(
+            &event(a, "running", 40, false, payload.clone()),
+            SPEC,
+        ));
         assert_eq!(v["type"], "job_status");
         assert_eq!(v["payload"], payload);
         assert_eq!(v["job_id"], a.to_string());
@@ -383,24 +391,53 @@ mod tests {
     fn completion_frames_add_error_and_output() {
         let a = id(1);
         let failed = json!({"success": false, "error": "PKG_NOT_FOUND: nope", "output": "log"});
-        let v = parse_frame(&render_event(&event(a, "failed", 100, true, failed)));
+        let v = parse_frame(&render_event(&event(a, "failed", 100, true, failed), SPEC));
         assert_eq!(v["type"], "job_complete");
         assert_eq!(v["status"], "failed");
         assert_eq!(v["progress_percent"], 100);
         assert_eq!(v["error"], "PKG_NOT_FOUND: nope");
         assert_eq!(v["output"], "log");
         let nested = json!({"error": {"code": "JOB_TIMEOUT", "message": "too slow"}});
-        let v = parse_frame(&render_event(&event(a, "timeout", 100, true, nested)));
+        let v = parse_frame(&render_event(&event(a, "timeout", 100, true, nested), SPEC));
         assert_eq!(v["error"], "too slow");
         let ok = json!({"success": true});
-        let v = parse_frame(&render_event(&event(a, "completed", 100, true, ok)));
+        let v = parse_frame(&render_event(&event(a, "completed", 100, true, ok), SPEC));
         assert!(v.get("error").is_none() && v.get("output").is_none(), "{v}");
+    }
+
+    #[test]
+    fn the_manager_sees_a_timeout_as_failed_at_the_top_and_the_payload_keeps_it() {
+        let a = id(1);
+        let payload = json!({"job_id": a.to_string(), "status": "timeout", "error": "too slow", "error_code": "JOB_TIMEOUT"});
+        let timeout = event(a, "timeout", 60, true, payload.clone());
+        let v = parse_frame(&render_event(&timeout, ClientShape::PatchManager));
+        assert_eq!(v["status"], "failed");
+        assert_eq!(v["error_code"], "JOB_TIMEOUT");
+        assert_eq!(v["error"], "too slow");
+        assert_eq!(
+            v["payload"], payload,
+            "the payload stays in the specification's shape"
+        );
+        let v = parse_frame(&render_event(&timeout, SPEC));
+        assert_eq!(v["status"], "timeout");
+        assert!(v.get("error_code").is_none(), "{v}");
+
+        let hub = Events::new();
+        let mut s = JobStream::new(
+            hub.subscribe(EVENT_BUFFER).receiver,
+            ClientShape::PatchManager,
+        );
+        hub.publish(&timeout);
+        let Outgoing::Frame(f) = s.poll_outgoing() else {
+            panic!("the timeout event expected");
+        };
+        assert_eq!(parse_frame(&f)["status"], "failed");
     }
 
     #[test]
     fn handler_answers_ping_and_errors_and_filters_events() {
         let hub = Events::new();
-        let mut s = JobStream::new(hub.subscribe(EVENT_BUFFER).receiver);
+        let mut s = JobStream::new(hub.subscribe(EVENT_BUFFER).receiver, SPEC);
         assert_eq!(
             parse_frame(&s.on_text(r#"{"type":"ping"}"#)[0])["type"],
             "pong"
@@ -429,7 +466,7 @@ mod tests {
     #[test]
     fn an_overflowed_subscription_reports_dropped_after_its_backlog() {
         let hub = Events::new();
-        let mut s = JobStream::new(hub.subscribe(2).receiver);
+        let mut s = JobStream::new(hub.subscribe(2).receiver, SPEC);
         for n in 0..3 {
             hub.publish(&event(id(1), "running", n, false, json!({})));
         }

@@ -12,13 +12,11 @@ use serde_json::{Map, Value};
 
 use crate::system::info::{self, OsRelease};
 
-/// Where the machine id lives, in the order systemd and D-Bus document.
-pub const MACHINE_ID_PATHS: [&str; 2] = ["/etc/machine-id", "/var/lib/dbus/machine-id"];
-
 /// What the host tells the manager in `POST /api/v1/enroll`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Identity {
-    /// 32 lowercase hex digits from the machine-id file.
+    /// 32 lowercase hex digits: the system's machine id, or the one generated in the
+    /// enrollment state directory (see [`super::machine_id`]).
     pub machine_id: String,
     /// Fully qualified name (or the plain host name when no domain is known).
     pub fqdn: String,
@@ -41,24 +39,26 @@ impl std::fmt::Display for IdentityError {
 impl std::error::Error for IdentityError {}
 
 /// Gathers the identity; `manager` is the address the manager is reached at, the overrides
-/// come from `enrollment.report_ip` / `report_fqdn`.
+/// come from `enrollment.report_ip` / `report_fqdn`, and `state_dir` keeps a generated
+/// machine id when the system has none.
 pub fn gather(
     manager: SocketAddr,
     report_ip: Option<IpAddr>,
     report_fqdn: Option<&str>,
+    state_dir: &Path,
 ) -> Result<Identity, IdentityError> {
-    let paths: Vec<&Path> = MACHINE_ID_PATHS.iter().map(Path::new).collect();
-    gather_with(&paths, manager, report_ip, report_fqdn)
+    let machine_id = super::machine_id::resolve(state_dir)?;
+    log::info!("machine id {}", machine_id.describe());
+    gather_with(machine_id.id, manager, report_ip, report_fqdn)
 }
 
-/// [`gather`] with the machine-id files to read given.
+/// [`gather`] with the machine id already decided.
 pub fn gather_with(
-    machine_id_paths: &[&Path],
+    machine_id: String,
     manager: SocketAddr,
     report_ip: Option<IpAddr>,
     report_fqdn: Option<&str>,
 ) -> Result<Identity, IdentityError> {
-    let machine_id = read_machine_id(machine_id_paths)?;
     let fqdn = match report_fqdn {
         Some(name) => name.to_string(),
         None => fqdn().ok_or_else(|| IdentityError("cannot determine the host name".into()))?,
@@ -86,24 +86,6 @@ pub fn gather_with(
 pub fn parse_machine_id(text: &str) -> Option<String> {
     let id = text.trim();
     (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_ascii_lowercase())
-}
-
-/// The first valid machine id among `paths`; the error says what was wrong with each.
-pub fn read_machine_id(paths: &[&Path]) -> Result<String, IdentityError> {
-    let mut problems = Vec::new();
-    for path in paths {
-        match std::fs::read_to_string(path) {
-            Ok(text) => match parse_machine_id(&text) {
-                Some(id) => return Ok(id),
-                None => problems.push(format!("{}: not 32 hex digits", path.display())),
-            },
-            Err(e) => problems.push(format!("{}: {e}", path.display())),
-        }
-    }
-    Err(IdentityError(format!(
-        "no machine id ({})",
-        problems.join("; ")
-    )))
 }
 
 /// This host's fully qualified name: the resolver's canonical name for the host name when it
@@ -264,30 +246,6 @@ mod tests {
     }
 
     #[test]
-    fn the_machine_id_falls_back_to_the_dbus_file() {
-        let dir = std::env::temp_dir().join(format!("lpa-ident-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let etc = dir.join("machine-id");
-        let dbus = dir.join("dbus-machine-id");
-        std::fs::write(&dbus, "ffffffffffffffffffffffffffffffff\n").unwrap();
-        let got = read_machine_id(&[&etc, &dbus]).unwrap();
-        assert_eq!(got, "f".repeat(32));
-        std::fs::write(&etc, "uninitialized\n").unwrap();
-        assert_eq!(read_machine_id(&[&etc, &dbus]).unwrap(), "f".repeat(32));
-        std::fs::write(&etc, "00000000000000000000000000000001").unwrap();
-        assert_eq!(
-            read_machine_id(&[&etc, &dbus]).unwrap(),
-            "00000000000000000000000000000001"
-        );
-        std::fs::remove_file(&dbus).unwrap();
-        std::fs::write(&etc, "bad").unwrap();
-        let err = read_machine_id(&[&etc, &dbus]).unwrap_err().0;
-        assert!(err.contains("not 32 hex digits"), "{err}");
-        assert!(err.contains("dbus-machine-id"), "{err}");
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
     fn the_fqdn_prefers_a_canonical_name_with_a_domain() {
         assert_eq!(
             choose_fqdn("web1", Some("web1.example.com")),
@@ -358,20 +316,16 @@ mod tests {
 
     #[test]
     fn overrides_replace_detection() {
-        let dir = std::env::temp_dir().join(format!("lpa-ident-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mid = dir.join("machine-id");
-        std::fs::write(&mid, "abcdefabcdefabcdefabcdefabcdefab\n").unwrap();
+        let mid = "abcdef".repeat(5) + "ab";
         let manager = "127.0.0.1:9".parse().unwrap();
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
-        let id = gather_with(&[&mid], manager, Some(ip), Some("h.example.org")).unwrap();
-        assert_eq!(id.machine_id, "abcdef".repeat(5) + "ab");
+        let id = gather_with(mid.clone(), manager, Some(ip), Some("h.example.org")).unwrap();
+        assert_eq!(id.machine_id, mid);
         assert_eq!(id.ip_address, ip);
         assert_eq!(id.fqdn, "h.example.org");
         assert!(id.os_details.contains_key("kernel"));
-        let detected = gather_with(&[&mid], manager, None, None).unwrap();
+        let detected = gather_with(mid, manager, None, None).unwrap();
         assert!(detected.ip_address.is_loopback());
         assert!(!detected.fqdn.is_empty());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

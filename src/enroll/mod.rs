@@ -5,12 +5,14 @@
 //! The polling token and the approved bundle are kept in the state directory (0600) so a
 //! restart resumes where it stopped: the manager hands the bundle out only once.
 //!
-//! Parts: [`identity`] (what the host reports), [`client`] (the manager's two endpoints over
+//! Parts: [`identity`] (what the host reports), [`machine_id`] (the system's id or one
+//! generated once in the state directory), [`client`] (the manager's two endpoints over
 //! verified or pinned TLS), [`state`] (the state directory), [`provision`] (validation, TLS
 //! files, whitelist) and `run` (resume, retries, polling, timeout, stop).
 
 pub mod client;
 pub mod identity;
+pub mod machine_id;
 pub mod provision;
 pub mod state;
 #[cfg(test)]

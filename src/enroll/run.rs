@@ -248,8 +248,13 @@ fn register(
     clock: &Clock,
     manager: std::net::SocketAddr,
 ) -> Result<String, EnrollError> {
-    let id = identity::gather(manager, settings.report_ip, settings.report_fqdn.as_deref())
-        .map_err(failed)?;
+    let id = identity::gather(
+        manager,
+        settings.report_ip,
+        settings.report_fqdn.as_deref(),
+        &settings.state_dir,
+    )
+    .map_err(failed)?;
     log::info!(
         "registering with {} as {} ({}), machine id {}",
         client.url().base,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod apk;
+pub mod enroll_site;
 pub mod jobs;
 pub mod mock_manager;
 pub mod pki;
@@ -99,6 +100,8 @@ impl Env {
         c.jobs.storage_path = self.dir.path().join("jobs");
         // An empty root: nothing these tests do may reach the host's package database.
         c.package_manager.root = self.dir.path().to_path_buf();
+        // Not enrolled, whatever the host holds: compat.patch_manager auto stays off.
+        c.enrollment.state_dir = self.dir.path().join("enroll");
         c
     }
 
@@ -110,7 +113,8 @@ impl Env {
              whitelist:\n  path: {}\n\
              logging:\n  level: debug\n  audit_log: {}\n\
              jobs:\n  storage_path: {}\n\
-             package_manager:\n  root: {}\n{extra}",
+             package_manager:\n  root: {}\n\
+             enrollment:\n  state_dir: {}\n{extra}",
             self.ca_path.display(),
             self.server_cert.display(),
             self.server_key.display(),
@@ -118,6 +122,7 @@ impl Env {
             self.audit_log.display(),
             self.dir.path().join("jobs").display(),
             self.dir.path().display(),
+            self.dir.path().join("enroll").display(),
         )
     }
 

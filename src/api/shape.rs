@@ -1,0 +1,138 @@
+//! Which client's shape the answers take: the specification's, or the central Patch
+//! Manager's (INTEROP.md). The job engine and the package layer know one shape only; the
+//! handlers translate here, right before rendering.
+//!
+//! The manager's shape differs from the specification's in three places:
+//! - `GET /api/v1/system/info`: `os` and `kernel` are strings, not objects;
+//! - `GET /api/v1/packages` and `GET /api/v1/patches` without `limit` return every match
+//!   (the manager never pages); an explicit `limit` keeps its meaning;
+//! - a job whose status is `timeout` is reported as `failed` with `error_code`
+//!   `JOB_TIMEOUT` (the manager does not know `timeout`).
+
+use serde_json::{json, Value};
+
+use super::router::{Page, DEFAULT_LIMIT};
+
+/// The error code a timed-out job carries in the manager's shape.
+pub const TIMEOUT_CODE: &str = "JOB_TIMEOUT";
+
+/// The shape of the answers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientShape {
+    /// The API specification's shape.
+    #[default]
+    Specification,
+    /// The central Patch Manager's shape (`compat.patch_manager` in effect).
+    PatchManager,
+}
+
+impl ClientShape {
+    /// The shape for a decided `compat.patch_manager` (true = the manager's).
+    pub fn from_patch_manager(on: bool) -> ClientShape {
+        if on {
+            ClientShape::PatchManager
+        } else {
+            ClientShape::Specification
+        }
+    }
+
+    /// True for the manager's shape.
+    pub fn is_patch_manager(self) -> bool {
+        self == ClientShape::PatchManager
+    }
+
+    /// How many list entries a page holds: the request's `limit`, else the default 100 in
+    /// the specification's shape and no bound at all in the manager's.
+    pub fn page_size(self, page: &Page) -> Option<u32> {
+        match (page.limit, self) {
+            (Some(limit), _) => Some(limit),
+            (None, ClientShape::Specification) => Some(DEFAULT_LIMIT),
+            (None, ClientShape::PatchManager) => None,
+        }
+    }
+
+    /// A job status as this shape spells it: `timeout` becomes `failed` for the manager.
+    pub fn job_status(self, status: &str) -> &str {
+        match (self, status) {
+            (ClientShape::PatchManager, "timeout") => "failed",
+            _ => status,
+        }
+    }
+
+    /// Rewrites a job object (detail, list entry, event payload) in place: in the manager's
+    /// shape a `timeout` status becomes `failed` with `error_code` `JOB_TIMEOUT`.
+    pub fn job_json(self, mut job: Value) -> Value {
+        self.translate_job(&mut job);
+        job
+    }
+
+    /// [`ClientShape::job_json`] on a borrowed object (a WebSocket frame's top level).
+    pub fn translate_job(self, job: &mut Value) {
+        let Some(map) = job.as_object_mut() else {
+            return;
+        };
+        let timed_out = map.get("status").and_then(Value::as_str) == Some("timeout");
+        if self.is_patch_manager() && timed_out {
+            map.insert("status".into(), json!("failed"));
+            map.insert("error_code".into(), json!(TIMEOUT_CODE));
+        }
+    }
+}
+
+/// The number of entries to take from a list: `size` or all of them.
+pub fn take_count(size: Option<u32>) -> usize {
+    size.map_or(usize::MAX, |n| n as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: ClientShape = ClientShape::Specification;
+    const MANAGER: ClientShape = ClientShape::PatchManager;
+
+    #[test]
+    fn only_the_manager_goes_without_a_default_page() {
+        let none = Page {
+            limit: None,
+            offset: 0,
+        };
+        let fifty = Page {
+            limit: Some(50),
+            offset: 0,
+        };
+        assert_eq!(SPEC.page_size(&none), Some(100));
+        assert_eq!(MANAGER.page_size(&none), None);
+        assert_eq!(SPEC.page_size(&fifty), Some(50));
+        assert_eq!(MANAGER.page_size(&fifty), Some(50));
+        assert_eq!(take_count(None), usize::MAX);
+        assert_eq!(take_count(Some(50)), 50);
+    }
+
+    #[test]
+    fn timed_out_jobs_are_failed_with_job_timeout_for_the_manager_only() {
+        let job =
+            json!({"job_id": "x", "status": "timeout", "error_code": null, "progress_percent": 40});
+        let m = MANAGER.job_json(job.clone());
+        assert_eq!(m["status"], "failed");
+        assert_eq!(m["error_code"], "JOB_TIMEOUT");
+        assert_eq!(m["progress_percent"], 40);
+        assert_eq!(SPEC.job_json(job.clone()), job);
+
+        for other in ["running", "failed", "completed", "cancelled", "queued"] {
+            let j = json!({"status": other, "error_code": "PKG_NOT_FOUND"});
+            assert_eq!(MANAGER.job_json(j.clone()), j, "{other}");
+        }
+        assert_eq!(MANAGER.job_status("timeout"), "failed");
+        assert_eq!(SPEC.job_status("timeout"), "timeout");
+        assert_eq!(MANAGER.job_status("running"), "running");
+        assert_eq!(MANAGER.job_json(json!("text")), json!("text"));
+    }
+
+    #[test]
+    fn the_decision_maps_to_a_shape() {
+        assert_eq!(ClientShape::from_patch_manager(true), MANAGER);
+        assert_eq!(ClientShape::from_patch_manager(false), SPEC);
+        assert_eq!(ClientShape::default(), SPEC);
+    }
+}
