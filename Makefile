@@ -170,7 +170,7 @@ lint:
 	$(call need,$(CARGO),cargo or rustup)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --test apk_sandbox -- -D warnings
+	$(CARGO) clippy --test apk_sandbox --test apk_backend -- -D warnings
 
 demo:
 	sh scripts/demo.sh
