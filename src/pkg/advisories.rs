@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod ids;
 pub mod reboot;
 pub mod report;
+pub mod shape;
 
 use std::path::PathBuf;
 
