@@ -80,6 +80,13 @@ impl SecdbIndex {
         self.ids_between(origin, installed, candidate).cves
     }
 
+    /// Every origin package with its fixes, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[SecFix])> {
+        self.by_origin
+            .iter()
+            .map(|(origin, fixes)| (origin.as_str(), fixes.as_slice()))
+    }
+
     /// How many origin packages have fixes.
     pub fn len(&self) -> usize {
         self.by_origin.len()
