@@ -1,6 +1,5 @@
-//! One tracker issue (`{description?, releases: {CODENAME: {status, fixed_version?,
-//! urgency?}}}`) read as a small JSON value and checked field by field, so a wrong shape
-//! costs that issue only (the real tracker has `"releases": []` in places).
+//! One tracker issue's wanted `releases` entries (`{CODENAME: {status, fixed_version?,
+//! urgency?}}`), checked field by field so a wrong shape costs that issue only.
 
 use serde_json::{Map, Value};
 
@@ -20,17 +19,19 @@ pub fn issue_id(key: &str) -> Option<String> {
 
 /// The fix an issue brings to `release`: `Ok(None)` when the release is not listed or not
 /// resolved with a real fixed version (`"0"` means never vulnerable); `Err(reason)` when
-/// the issue or the release's entry has the wrong shape.
-pub fn fix_for(id: &str, issue: &Value, release: &str) -> Result<Option<TrackerFix>, String> {
-    let (fields, releases) = releases_of(issue)?;
+/// the release's entry has the wrong shape.
+pub fn fix_for(
+    id: &str,
+    description: Option<&str>,
+    releases: &Map<String, Value>,
+    release: &str,
+) -> Result<Option<TrackerFix>, String> {
     let Some(entry) = releases.get(release) else {
         return Ok(None);
     };
     let Some((fixed, urgency)) = resolved(release, entry)? else {
         return Ok(None);
     };
-    // A description of another type is not worth the issue: it is only shown.
-    let description = fields.get("description").and_then(Value::as_str);
     Ok(Some(TrackerFix {
         cve: id.to_string(),
         fixed_version: fixed.to_string(),
@@ -39,29 +40,13 @@ pub fn fix_for(id: &str, issue: &Value, release: &str) -> Result<Option<TrackerF
     }))
 }
 
-/// Whether an issue and every one of its release entries has the tracker's shape
-/// (validation of a download, whatever the host's release).
-pub fn check_all(issue: &Value) -> Result<(), String> {
-    let (_, releases) = releases_of(issue)?;
+/// Whether every release entry has the tracker's shape (validation of a download,
+/// whatever the host's release).
+pub fn check_all(releases: &Map<String, Value>) -> Result<(), String> {
     for (release, entry) in releases {
         resolved(release, entry)?;
     }
     Ok(())
-}
-
-/// A JSON object's members.
-type Fields = Map<String, Value>;
-
-/// The issue's fields and its `releases` map.
-fn releases_of(issue: &Value) -> Result<(&Fields, &Fields), String> {
-    let Value::Object(fields) = issue else {
-        return Err(format!("the issue is {}, not an object", kind_of(issue)));
-    };
-    match fields.get("releases") {
-        Some(Value::Object(r)) => Ok((fields, r)),
-        Some(other) => Err(format!("releases is {}, not a map", kind_of(other))),
-        None => Err("no releases".to_string()),
-    }
 }
 
 /// A release entry's fixed version and urgency when it is resolved with a real fix.
@@ -97,8 +82,11 @@ mod tests {
     use super::*;
     use crate::pkg::advisories::Severity;
 
-    fn v(json: &str) -> Value {
-        serde_json::from_str(json).unwrap()
+    fn releases(json: &str) -> Map<String, Value> {
+        match serde_json::from_str(json).unwrap() {
+            Value::Object(m) => m,
+            other => panic!("not a map: {other}"),
+        }
     }
 
     #[test]
@@ -113,48 +101,44 @@ mod tests {
 
     #[test]
     fn a_resolved_release_is_a_fix() {
-        let issue = v(r#"{"description": "bad", "releases": {"bookworm":
-            {"status": "resolved", "fixed_version": "1.2-1", "urgency": "high**"}}}"#);
-        let fix = fix_for("CVE-2020-0001", &issue, "bookworm")
+        let r = releases(
+            r#"{"bookworm": {"status": "resolved", "fixed_version": "1.2-1", "urgency": "high**"}}"#,
+        );
+        let fix = fix_for("CVE-2020-0001", Some("bad"), &r, "bookworm")
             .unwrap()
             .unwrap();
         assert_eq!(fix.fixed_version, "1.2-1");
         assert_eq!(fix.severity, Severity::High);
         assert_eq!(fix.description, "bad");
-        assert_eq!(fix_for("CVE-2020-0001", &issue, "trixie").unwrap(), None);
-        check_all(&issue).unwrap();
+        assert_eq!(fix_for("CVE-2020-0001", None, &r, "trixie").unwrap(), None);
+        check_all(&r).unwrap();
     }
 
     #[test]
     fn wrong_shapes_are_reasons() {
         let cases = [
-            (r#"{"releases": []}"#, "releases is a list, not a map"),
-            (r#"[]"#, "the issue is a list, not an object"),
-            (r#"{"scope": "local"}"#, "no releases"),
+            (r#"{"bookworm": []}"#, "release bookworm is a list"),
             (
-                r#"{"releases": {"bookworm": []}}"#,
-                "release bookworm is a list",
-            ),
-            (
-                r#"{"releases": {"bookworm": {"urgency": "low"}}}"#,
+                r#"{"bookworm": {"urgency": "low"}}"#,
                 "release bookworm: no status",
             ),
             (
-                r#"{"releases": {"bookworm": {"status": "resolved", "fixed_version": 2}}}"#,
+                r#"{"bookworm": {"status": "resolved", "fixed_version": 2}}"#,
                 "release bookworm: fixed_version is a number",
+            ),
+            (
+                r#"{"bookworm": {"status": "resolved", "urgency": ["low"]}}"#,
+                "release bookworm: urgency is a list",
             ),
         ];
         for (json, reason) in cases {
-            assert_eq!(
-                fix_for("CVE-1", &v(json), "bookworm").unwrap_err(),
-                reason,
-                "{json}"
-            );
+            let r = releases(json);
+            assert_eq!(fix_for("CVE-1", None, &r, "bookworm").unwrap_err(), reason);
+            assert_eq!(check_all(&r).unwrap_err(), reason);
         }
-        // Another release's broken entry does not cost the wanted one.
-        let mixed = v(r#"{"releases": {"sid": 5, "bookworm": {"status": "open"}}}"#);
-        assert_eq!(fix_for("CVE-1", &mixed, "bookworm").unwrap(), None);
-        // Validation of a download looks at every release.
+        // Another release's broken entry does not cost the wanted one; validation sees it.
+        let mixed = releases(r#"{"sid": 5, "bookworm": {"status": "open"}}"#);
+        assert_eq!(fix_for("CVE-1", None, &mixed, "bookworm").unwrap(), None);
         assert_eq!(check_all(&mixed).unwrap_err(), "release sid is a number");
     }
 }

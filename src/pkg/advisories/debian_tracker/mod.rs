@@ -25,6 +25,7 @@
 //! classifies updates, with severity `unknown`.
 
 mod issue;
+mod map_or;
 mod stream;
 
 use std::collections::HashMap;

@@ -1,17 +1,19 @@
-//! Reads the tracker document as a stream (the real file is 70+ MB): the top level and each
-//! source package are walked with serde visitors, and only one issue at a time is held as a
-//! JSON value, handed to [`issue::fix_for`](super::issue::fix_for). A source package or an
-//! issue of the wrong shape is skipped and counted in the [`ParseReport`]; only a document
-//! whose top level is not a map of source packages fails.
+//! Reads the tracker document as a stream (the real file is 70+ MB): the top level, each
+//! source package, each issue and its `releases` are walked with serde visitors; only the
+//! wanted release's entry of an issue is held as a small JSON value (every release's when
+//! validating) and handed to [`issue`](super::issue); other releases are skipped unread.
+//! A source package, an issue or a `releases` of the wrong shape is skipped and counted in
+//! the [`ParseReport`]; only a document whose top level is not a map of source packages
+//! fails.
 
 use std::fmt;
 
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserializer;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::issue;
-use super::{TrackerFix, TrackerIndex};
+use super::map_or::{MapOr, MapSeed};
+use super::{issue, TrackerFix, TrackerIndex};
 use crate::pkg::advisories::report::ParseReport;
 
 /// The whole document: a map of source packages.
@@ -45,12 +47,14 @@ impl<'de> Visitor<'de> for Top<'_> {
         let mut index = TrackerIndex::default();
         while let Some(source) = map.next_key::<String>()? {
             let package = Package {
-                release: self.release,
-                all: self.all,
+                wanted: Wanted {
+                    release: self.release,
+                    all: self.all,
+                },
                 source: &source,
                 report: &mut *report,
             };
-            match map.next_value_seed(package)? {
+            match map.next_value_seed(MapOr(package))? {
                 Ok(fixes) if fixes.is_empty() => {}
                 Ok(fixes) => index.by_source.entry(source).or_default().extend(fixes),
                 Err(kind) => report.skip(source, format!("{kind}, not a map of issues")),
@@ -60,82 +64,117 @@ impl<'de> Visitor<'de> for Top<'_> {
     }
 }
 
-/// One source package: a map of issue ids; anything else is consumed and reported as
-/// its kind (`Err("a list")`).
-struct Package<'a> {
+/// Which release entries are read.
+#[derive(Clone, Copy)]
+struct Wanted<'a> {
     release: &'a str,
     all: bool,
+}
+
+/// One source package: a map of issue ids.
+struct Package<'a> {
+    wanted: Wanted<'a>,
     source: &'a str,
     report: &'a mut ParseReport,
 }
 
-impl<'de> DeserializeSeed<'de> for Package<'_> {
-    type Value = Result<Vec<TrackerFix>, &'static str>;
+impl<'de> MapSeed<'de> for Package<'_> {
+    type Out = Vec<TrackerFix>;
+    const EXPECTING: &'static str = "a source package's issues";
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Package<'_> {
-    type Value = Result<Vec<TrackerFix>, &'static str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a source package's issues")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+    fn read_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<TrackerFix>, A::Error> {
         let mut out = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value::<Value>()?;
-            let record = format!("{} {key}", self.source);
+            let read = map.next_value_seed(MapOr(Issue(self.wanted)))?;
             let Some(id) = issue::issue_id(&key) else {
-                self.report.skip(record, "empty issue id");
+                self.report
+                    .skip(format!("{} {key}", self.source), "empty issue id");
                 continue;
             };
-            let read = if self.all {
-                issue::check_all(&value).map(|()| None)
-            } else {
-                issue::fix_for(&id, &value, self.release)
-            };
-            match read {
+            match fix_of(&id, read, self.wanted) {
                 Ok(fix) => {
                     self.report.kept();
                     out.extend(fix);
                 }
-                Err(why) => self.report.skip(record, why),
+                Err(why) => self.report.skip(format!("{} {key}", self.source), why),
             }
         }
-        Ok(Ok(out))
+        Ok(out)
     }
+}
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Err("a list"))
+/// What one issue held: its description and the wanted entries of its `releases`.
+struct IssueRead {
+    description: Option<String>,
+    /// `None` without a `releases` key; `Err(kind)` when it is not a map.
+    releases: Option<Result<Map<String, Value>, &'static str>>,
+}
+
+/// The fix (or the check, when validating) of one issue read from the stream.
+fn fix_of(
+    id: &str,
+    read: Result<IssueRead, &'static str>,
+    wanted: Wanted<'_>,
+) -> Result<Option<TrackerFix>, String> {
+    let read = read.map_err(|kind| format!("the issue is {kind}, not an object"))?;
+    let releases = match read.releases {
+        Some(Ok(r)) => r,
+        Some(Err(kind)) => return Err(format!("releases is {kind}, not a map")),
+        None => return Err("no releases".to_string()),
+    };
+    if wanted.all {
+        return issue::check_all(&releases).map(|()| None);
     }
+    issue::fix_for(id, read.description.as_deref(), &releases, wanted.release)
+}
 
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Err("a string"))
+/// One issue: keeps its description and the wanted release entries.
+struct Issue<'a>(Wanted<'a>);
+
+impl<'de> MapSeed<'de> for Issue<'_> {
+    type Out = IssueRead;
+    const EXPECTING: &'static str = "an issue";
+
+    fn read_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IssueRead, A::Error> {
+        let mut read = IssueRead {
+            description: None,
+            releases: None,
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                // Of another type it is not worth the issue: it is only shown.
+                "description" => match map.next_value::<Value>()? {
+                    Value::String(text) => read.description = Some(text),
+                    _ => read.description = None,
+                },
+                "releases" => read.releases = Some(map.next_value_seed(MapOr(Releases(self.0)))?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(read)
     }
+}
 
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Err("a boolean"))
-    }
+/// An issue's `releases`: the wanted entries as JSON values, the others skipped unread.
+struct Releases<'a>(Wanted<'a>);
 
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Err("a number"))
-    }
+impl<'de> MapSeed<'de> for Releases<'_> {
+    type Out = Map<String, Value>;
+    const EXPECTING: &'static str = "a map of release codenames";
 
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Err("a number"))
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Err("a number"))
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Err("null"))
+    fn read_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Map<String, Value>, A::Error> {
+        let mut kept = Map::new();
+        while let Some(codename) = map.next_key::<String>()? {
+            if self.0.all || codename == self.0.release {
+                let entry = map.next_value::<Value>()?;
+                kept.insert(codename, entry);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(kept)
     }
 }
 
@@ -143,12 +182,12 @@ impl<'de> Visitor<'de> for Package<'_> {
 mod tests {
     use super::*;
 
-    fn read(doc: &str, release: &str) -> Result<(TrackerIndex, ParseReport), String> {
+    fn read(doc: &str, release: &str, all: bool) -> Result<(TrackerIndex, ParseReport), String> {
         let mut report = ParseReport::new("debian-tracker test");
         let mut de = serde_json::Deserializer::from_str(doc);
         let top = Top {
             release,
-            all: false,
+            all,
             report: &mut report,
         };
         let index = top.deserialize(&mut de).map_err(|e| e.to_string())?;
@@ -157,26 +196,43 @@ mod tests {
     }
 
     #[test]
-    fn packages_of_every_wrong_kind_are_skipped() {
-        let doc = r#"{"a": [1, {"x": 2}], "b": "x", "c": true, "d": -1, "e": 2, "f": 1.5,
-            "g": null, "h": {"CVE-2020-0001": {"releases": {"sid": {"status": "resolved",
-            "fixed_version": "2"}}}}}"#;
-        let (index, report) = read(doc, "sid").unwrap();
-        assert_eq!(index.fixes("h").len(), 1);
+    fn packages_issues_and_releases_of_the_wrong_kind_are_skipped() {
+        let doc = r#"{"a": [1, {"x": 2}], "b": "x", "c": null,
+            "h": {"CVE-2020-0001": {"description": 5, "releases": {"sid": {"status": "resolved",
+            "fixed_version": "2"}, "bookworm": [1]}}, "CVE-2020-0002": [], "CVE-2020-0003":
+            {"releases": "none"}, "CVE-2020-0004": {"scope": "local"}, "": {"releases": {}}}}"#;
+        let (index, report) = read(doc, "sid", false).unwrap();
+        let fixes = index.fixes("h");
+        assert_eq!(fixes.len(), 1);
+        assert_eq!(fixes[0].description, "");
         assert_eq!((report.records, report.skipped), (1, 7));
         let reasons: Vec<String> = report
             .examples
             .iter()
             .map(|e| format!("{}: {}", e.key, e.reason))
             .collect();
-        assert_eq!(reasons[0], "a: a list, not a map of issues");
-        assert_eq!(reasons[6], "g: null, not a map of issues");
+        assert_eq!(
+            reasons,
+            [
+                "a: a list, not a map of issues",
+                "b: a string, not a map of issues",
+                "c: null, not a map of issues",
+                "h CVE-2020-0002: the issue is a list, not an object",
+                "h CVE-2020-0003: releases is a string, not a map",
+                "h CVE-2020-0004: no releases",
+                "h : empty issue id",
+            ]
+        );
+        // Validating looks at bookworm's broken entry too.
+        let (_, checked) = read(doc, "", true).unwrap();
+        assert_eq!((checked.records, checked.skipped), (0, 8));
+        assert_eq!(checked.examples[3].reason, "release bookworm is a list");
     }
 
     #[test]
     fn a_top_level_of_another_kind_fails() {
         for bad in ["[]", "\"x\"", "3", "null"] {
-            assert!(read(bad, "sid").is_err(), "{bad}");
+            assert!(read(bad, "sid", false).is_err(), "{bad}");
         }
     }
 }
