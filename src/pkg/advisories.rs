@@ -11,7 +11,10 @@ pub mod arch_asa;
 pub mod cache;
 pub mod debian_tracker;
 pub mod fetch;
+pub mod ids;
 pub mod reboot;
+pub mod report;
+pub mod shape;
 
 use std::path::PathBuf;
 

@@ -87,6 +87,7 @@ use self::dpkg::{ControlError, StatusEntry};
 use self::mutate::RestoreArg;
 use super::advisories::cache::FeedCache;
 use super::advisories::debian_tracker::{self, TrackerIndex};
+use super::advisories::report::ParseReport;
 use super::advisories::{self, reboot, Advisory, FeedSettings, RebootRequired};
 use super::runner::{self, Command, Finished, RunError};
 use super::{
@@ -111,7 +112,7 @@ const COPYRIGHT_LIMIT: u64 = 256 * 1024;
 pub struct Apt {
     settings: BackendSettings,
     /// The parsed Debian tracker feed, kept while its file is unchanged.
-    tracker: FeedCache<TrackerIndex>,
+    tracker: FeedCache<(TrackerIndex, ParseReport)>,
 }
 
 impl Apt {
@@ -545,7 +546,7 @@ impl Apt {
     fn tracker_index(
         &self,
         feed: &FeedSettings,
-    ) -> Result<Option<std::sync::Arc<TrackerIndex>>, PkgError> {
+    ) -> Result<Option<std::sync::Arc<(TrackerIndex, ParseReport)>>, PkgError> {
         let Some(path) = feed.path.as_deref() else {
             return Ok(None);
         };
@@ -559,8 +560,9 @@ impl Apt {
                         .to_string(),
                 )),
             };
-        self.tracker
-            .get_or_load(path, &release, |p| debian_tracker::load(p, &release))
+        self.tracker.get_or_load(path, &release, |p| {
+            debian_tracker::load(p, &release, debian_tracker::SOURCE)
+        })
     }
 
     /// Whether the installed package's file list holds a kernel image.
@@ -630,7 +632,7 @@ impl PackageManager for Apt {
             };
             let fixes = index
                 .as_deref()
-                .map(|i| i.fixed_between(&source, &u.current_version, &u.available_version))
+                .map(|(i, _)| i.fixed_between(&source, &u.current_version, &u.available_version))
                 .unwrap_or_default();
             let kernel = match entry {
                 Some(e) => self.installs_kernel(e)?,

@@ -32,6 +32,7 @@ use time::OffsetDateTime;
 
 use super::advisories::arch_asa::{self, AvgGroup};
 use super::advisories::cache::FeedCache;
+use super::advisories::report::ParseReport;
 use super::advisories::{reboot, with_uncovered, Advisory, FeedSettings, RebootRequired};
 use super::runner::{self, Command, Finished};
 use super::{
@@ -52,7 +53,7 @@ pub struct Pacman {
     settings: BackendSettings,
     config: Option<PathBuf>,
     /// The parsed Arch security feed, kept while its file is unchanged.
-    asa: FeedCache<Vec<AvgGroup>>,
+    asa: FeedCache<(Vec<AvgGroup>, ParseReport)>,
 }
 
 impl Pacman {
@@ -323,7 +324,9 @@ impl PackageManager for Pacman {
         feed: &FeedSettings,
     ) -> Result<Vec<Advisory>, PkgError> {
         let groups = match feed.path.as_deref() {
-            Some(path) => self.asa.get_or_load(path, "", arch_asa::load)?,
+            Some(path) => self
+                .asa
+                .get_or_load(path, "", |p| arch_asa::load(p, arch_asa::SOURCE))?,
             None => None,
         };
         let mut kernels = std::collections::HashSet::new();
@@ -336,7 +339,7 @@ impl PackageManager for Pacman {
             }
         }
         let found = match groups.as_deref() {
-            Some(g) => arch_asa::patches(g, upgrades, &|n| kernels.contains(n)),
+            Some((g, _)) => arch_asa::patches(g, upgrades, &|n| kernels.contains(n)),
             None => Vec::new(),
         };
         let mut all = with_uncovered(found, upgrades);

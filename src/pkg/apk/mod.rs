@@ -49,6 +49,7 @@ use std::path::{Path, PathBuf};
 
 use super::advisories::alpine_secdb::{self, SecdbIndex};
 use super::advisories::cache::FeedCache;
+use super::advisories::report::ParseReport;
 use super::advisories::{reboot, Advisory, FeedSettings, RebootRequired};
 use super::runner::{self, Command};
 use super::{
@@ -63,7 +64,7 @@ pub struct Apk {
     settings: BackendSettings,
     allow_untrusted: bool,
     /// The parsed secdb feed, kept while its file is unchanged.
-    secdb: FeedCache<SecdbIndex>,
+    secdb: FeedCache<(SecdbIndex, ParseReport)>,
     /// Packages of apk commands stopped before they ended, for the next repair report.
     interrupted: repair::Interrupted,
 }
@@ -267,7 +268,9 @@ impl PackageManager for Apk {
         feed: &FeedSettings,
     ) -> Result<Vec<Advisory>, PkgError> {
         let index = match feed.path.as_deref() {
-            Some(path) => self.secdb.get_or_load(path, "", alpine_secdb::load)?,
+            Some(path) => self
+                .secdb
+                .get_or_load(path, "", |p| alpine_secdb::load(p, alpine_secdb::SOURCE))?,
             None => None,
         };
         let db = self.read_db()?;
@@ -276,12 +279,12 @@ impl PackageManager for Apk {
             .map(|u| {
                 let record = db.iter().find(|r| r.name == u.name);
                 let origin = record.and_then(|r| r.origin.as_deref()).unwrap_or(&u.name);
-                let cves = index
+                let found = index
                     .as_deref()
-                    .map(|i| i.cves_between(origin, &u.current_version, &u.available_version))
+                    .map(|(i, _)| i.ids_between(origin, &u.current_version, &u.available_version))
                     .unwrap_or_default();
                 let kernel = record.is_some_and(|r| reboot::has_kernel_image(&r.files));
-                alpine_secdb::patch_for(u, cves, kernel)
+                alpine_secdb::patch_for(u, found, kernel)
             })
             .collect())
     }
