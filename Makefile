@@ -46,7 +46,7 @@ APK := $(PKGDIR)/$(BIN)-$(VERSION)-r0.apk
 # $(call need,tool,debian-package): fail loudly, naming the package that provides the tool.
 need = @command -v $(1) >/dev/null 2>&1 || { echo "make $@: $(1) is missing (Debian package: $(2))" >&2; exit 1; }
 
-.PHONY: all build release static packages deb rpm apk old-packages test test-apk lint demo install clean bench
+.PHONY: all build release static packages deb rpm apk old-packages test test-apk lint demo install clean bench bench-updateinfo
 
 all: build
 
@@ -165,6 +165,12 @@ bench: static release
 	$(call need,dpkg-query,dpkg)
 	$(CARGO) bench --bench harness -- --static-bin $(abspath $(STATIC_BIN)) \
 		--release-bin $(abspath $(RELEASE_BIN)) $(BENCH_ARGS)
+
+# Peak memory of streaming a generated 30 MB updateinfo.xml (docs/BENCHMARKS.md; fails
+# above 64 MiB). Needs nothing but cargo; not part of `make test` (which runs only the
+# generator's self-check).
+bench-updateinfo:
+	$(CARGO) bench --bench updateinfo_memory -- --mb 30
 
 lint:
 	$(call need,$(CARGO),cargo or rustup)

@@ -1007,7 +1007,13 @@ impl PackageManager for Dnf {
         }
         let info = self.run_ok(&self.updateinfo_info_command())?;
         let blocks = updateinfo::parse_info(&info.stdout);
-        let notices = updateinfo::cached_notices(&self.settings, self.kind == BackendKind::Yum);
+        let listed: std::collections::HashSet<&str> =
+            entries.iter().map(|e| e.id.as_str()).collect();
+        let notices =
+            updateinfo::cached_notices(&self.settings, self.kind == BackendKind::Yum, |id| {
+                listed.contains(id)
+            })
+            .notices;
         Ok(updateinfo::build(&entries, &blocks, &notices, upgrades))
     }
 

@@ -17,6 +17,7 @@ pub mod runner;
 pub mod updateinfo;
 pub mod validate;
 pub mod version;
+pub mod xml;
 pub mod zypper;
 
 use std::cmp::Ordering;
