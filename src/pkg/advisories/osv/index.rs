@@ -1,10 +1,13 @@
 //! The OSV records of one host release, indexed by package for matching upgrades.
 //!
-//! An affected entry that lists binary packages (Ubuntu) is matched by binary name and
-//! compared with the binary's own version in the fix (kernel and meta packages carry
-//! versions that differ from their source's). An entry without binaries (Debian DSA) is
-//! matched by source name and compared with the source's fixed version, as the Debian
-//! tracker is. A fix applies to an update from `installed` to `candidate` when
+//! A notice's affected entry that lists binary packages (Ubuntu USN) is matched by binary
+//! name and compared with the binary's own version in the fix (kernel and meta packages
+//! carry versions that differ from their source's). An entry without binaries (Debian
+//! DSA), and every entry of a per-CVE record, is matched by source name and compared with
+//! the source's fixed version, as the Debian tracker is. Per-CVE records are many (every
+//! CVE of every kernel flavour), so they are kept small: one fix per source and range, no
+//! text, and not at all when they give neither a fix nor a priority for the release.
+//! A fix applies to an update from `installed` to `candidate` when
 //! introduced <= installed < fixed <= candidate in dpkg ordering.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -24,9 +27,9 @@ pub struct Notice {
     pub id: String,
     /// Notice or per-CVE record.
     pub kind: RecordKind,
-    /// `summary` ("" when none).
+    /// `summary` ("" when none, and for a per-CVE record).
     pub summary: String,
-    /// `details`, cut short.
+    /// `details`, cut short ("" for a per-CVE record: its patch names the CVE ids).
     pub details: String,
     /// Its CVE ids, sorted and unique.
     pub cves: Vec<String>,
@@ -131,30 +134,37 @@ impl OsvIndex {
             .iter()
             .filter(|a| host.matches(&a.ecosystem))
             .collect();
-        if matching.is_empty() {
+        let per_cve = rec.kind == RecordKind::Cve;
+        let severity = matching
+            .iter()
+            .flat_map(|a| a.cve_severity.iter().map(|(_, s)| *s).chain([a.severity]))
+            .fold(rec.severity, Severity::max);
+        let has_fix = matching.iter().any(|a| a.fixed().is_some());
+        if matching.is_empty() || (per_cve && !has_fix && severity == Severity::Unknown) {
             return false;
         }
         let n = self.notices.len();
-        let mut severity = rec.severity;
         for a in &matching {
-            severity = severity.max(a.severity);
             for (cve, s) in &a.cve_severity {
-                severity = severity.max(*s);
                 self.note_cve(cve, *s);
             }
-            self.add_fixes(n, a);
+            self.add_fixes(n, a, per_cve);
         }
-        if rec.kind == RecordKind::Cve {
+        if per_cve {
             for cve in &rec.cves {
                 self.note_cve(cve, severity);
             }
         }
         self.ids.insert(rec.id.clone());
+        let (summary, details) = match per_cve {
+            true => (String::new(), String::new()),
+            false => (rec.summary, rec.details),
+        };
         self.notices.push(Notice {
             id: rec.id,
             kind: rec.kind,
-            summary: rec.summary,
-            details: rec.details,
+            summary,
+            details,
             cves: rec.cves,
             severity,
             published: rec.published,
@@ -185,18 +195,18 @@ impl OsvIndex {
         }
     }
 
-    fn add_fixes(&mut self, notice: usize, a: &record::Affected) {
+    fn add_fixes(&mut self, notice: usize, a: &record::Affected, per_cve: bool) {
         for span in &a.spans {
             let Some(fixed) = span.fixed.as_deref() else {
                 continue;
             };
-            if a.binaries.is_empty() {
+            if per_cve || a.binaries.is_empty() {
                 self.by_source
                     .entry(a.package.clone())
                     .or_default()
                     .push(fix(notice, &span.introduced, fixed));
             }
-            for b in &a.binaries {
+            for b in a.binaries.iter().filter(|_| !per_cve) {
                 let version = b.version.as_deref().unwrap_or(fixed);
                 self.by_binary.entry(b.name.clone()).or_default().push(fix(
                     notice,

@@ -199,7 +199,7 @@ mod tests {
             .iter()
             .map(|u| HostUpgrade {
                 upgrade: u,
-                source: None,
+                source: (u.name == "c").then(|| "c".to_string()),
                 requires_reboot: u.name == "a-bin",
             })
             .collect();
@@ -235,5 +235,25 @@ mod tests {
         assert_eq!((c.kind, c.severity), (AdvisoryKind::Other, Severity::Low));
         assert_eq!(c.cve_ids, ["CVE-2024-0009"]);
         assert_eq!(c.description, "Fixes CVE-2024-0009");
+        // Per-CVE records match by source only: without it, `c` is a plain update.
+        let alone = [HostUpgrade {
+            upgrade: &ups[2],
+            source: None,
+            requires_reboot: false,
+        }];
+        assert_eq!(patches(&index, &host, &alone).uncovered, [0]);
+    }
+
+    #[test]
+    fn per_cve_records_without_fix_or_priority_are_not_kept() {
+        let host = HostEcosystem::ubuntu("22.04", false);
+        let bare = r#"{"id": "UBUNTU-CVE-2024-0010", "affected": [
+            {"package": {"ecosystem": "Ubuntu:22.04:LTS", "name": "d"},
+             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]}"#;
+        assert!(index_of(&[bare], &host).is_empty());
+        let index = index_of(&[CVE_1], &host);
+        assert_eq!(index.notices()[0].details, "");
+        assert!(index.binary_fixes("liba").is_empty());
+        assert_eq!(index.source_fixes("a")[0].fixed_version, "2");
     }
 }
