@@ -17,6 +17,7 @@ use zip::ZipArchive;
 use super::super::report::ParseReport;
 use super::ecosystem::HostEcosystem;
 use super::index::OsvIndex;
+use super::inflate::{read_limited, EntryHeader, Inflater};
 
 /// The largest record read (bytes); the biggest published USN/kernel CVE records are a few
 /// hundred KiB.
@@ -109,9 +110,11 @@ pub fn load_archive(
         ZipArchive::new(BufReader::with_capacity(1 << 16, file)).map_err(|e| archive(path, e))?;
     let mut report = ParseReport::new(host.feed_name());
     let mut index = OsvIndex::default();
+    let mut inflater = Inflater::new(ENTRY_LIMIT);
     let mut buf = Vec::new();
     for i in 0..zip.len() {
-        let mut entry = match zip.by_index(i) {
+        // Raw bytes, inflated by our reused state (see `inflate`).
+        let mut entry = match zip.by_index_raw(i) {
             Ok(e) => e,
             Err(e) => {
                 report.skip(format!("entry {i}"), e.to_string());
@@ -122,8 +125,16 @@ pub fn load_archive(
         if entry.is_dir() || !name.ends_with(".json") {
             continue;
         }
-        let size = entry.size();
-        match read_capped(&mut entry, size, &mut buf) {
+        if entry.encrypted() {
+            report.skip(name, "encrypted entry");
+            continue;
+        }
+        let head = EntryHeader {
+            method: entry.compression(),
+            size: entry.size(),
+            crc32: entry.crc32(),
+        };
+        match inflater.read(&mut entry, head, &mut buf) {
             Ok(()) => index.add_bytes(&buf, &name, host, &mut report),
             Err(reason) => report.skip(name, reason),
         }
@@ -187,22 +198,15 @@ pub fn validate_archive(path: &Path) -> Result<(), OsvError> {
     }
 }
 
-/// Reads at most [`ENTRY_LIMIT`] bytes into `buf` (replacing its content); a declared or
-/// actual size above it is an error, so a lying header cannot make us read more.
+/// Reads a file of `declared` bytes into `buf`, at most [`ENTRY_LIMIT`] (checked before
+/// reading and while reading: the file may grow).
 fn read_capped(r: &mut impl Read, declared: u64, buf: &mut Vec<u8>) -> Result<(), String> {
     if declared > ENTRY_LIMIT {
         return Err(format!(
             "{declared} bytes, above the {ENTRY_LIMIT}-byte record limit"
         ));
     }
-    buf.clear();
-    r.take(ENTRY_LIMIT + 1)
-        .read_to_end(buf)
-        .map_err(|e| e.to_string())?;
-    if buf.len() as u64 > ENTRY_LIMIT {
-        return Err(format!("more than the {ENTRY_LIMIT}-byte record limit"));
-    }
-    Ok(())
+    read_limited(r, ENTRY_LIMIT, buf)
 }
 
 /// Collects `.json` regular files under `dir`.

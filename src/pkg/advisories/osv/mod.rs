@@ -12,6 +12,7 @@
 pub mod archive;
 pub mod ecosystem;
 pub mod index;
+pub mod inflate;
 pub mod patches;
 pub mod record;
 
