@@ -109,9 +109,7 @@ impl HostEcosystem {
     /// Cheap test on a record's raw bytes before parsing it: false only when no matching
     /// ecosystem string can be in it.
     pub fn may_match(&self, raw: &[u8]) -> bool {
-        self.needles()
-            .iter()
-            .any(|n| memchr_find(raw, n.as_bytes()))
+        self.needles().iter().any(|n| contains(raw, n.as_bytes()))
     }
 
     /// The ecosystem prefixes [`HostEcosystem::may_match`] looks for.
@@ -130,9 +128,16 @@ impl HostEcosystem {
     }
 }
 
-/// Whether `haystack` contains `needle`.
-fn memchr_find(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+/// Whether `haystack` contains `needle`: one byte compare per position, the rest only
+/// where the first byte matches (this runs over every byte of an archive).
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return false;
+    };
+    haystack
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == first && haystack[i + 1..].starts_with(rest))
 }
 
 /// Whether the root's apt sources include Ubuntu Pro (ESM) archives, which is what makes
@@ -197,6 +202,9 @@ mod tests {
         assert!(!host.may_match(br#"{"ecosystem": "Ubuntu:Pro:22.04:LTS"}"#));
         assert!(HostEcosystem::ubuntu("22.04", true).may_match(br#""Ubuntu:Pro:22.04:LTS""#));
         assert!(!host.may_match(br#"{"ecosystem": "Ubuntu:24.04:LTS"}"#));
+        assert!(host.may_match(br#""Ubuntu:22.04"#));
+        assert!(!host.may_match(br#""Ubuntu:22.0"#));
+        assert!(!contains(b"abc", b""));
     }
 
     #[test]
