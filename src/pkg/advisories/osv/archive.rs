@@ -94,6 +94,10 @@ pub fn load(path: &Path, host: &HostEcosystem) -> Result<(OsvIndex, ParseReport)
     if meta.is_dir() {
         return load_dir(path, host);
     }
+    if !meta.is_file() {
+        // Opening a FIFO would wait for a writer: refuse anything but a regular file.
+        return Err(record_err(path, "not a regular file or directory".into()));
+    }
     if is_zip(path)? {
         return load_archive(path, host);
     }
@@ -339,6 +343,8 @@ mod tests {
         let host = HostEcosystem::debian("7");
         let err = load(&dir.join("missing.zip"), &host).unwrap_err();
         assert!(err.to_string().contains("missing.zip"), "{err}");
+        let err = load(Path::new("/dev/null"), &host).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
         let trunc = dir.join("all.zip");
         write_zip(&trunc, &[("DSA-1-1.json", REC.as_bytes())]);
         let bytes = std::fs::read(&trunc).unwrap();
