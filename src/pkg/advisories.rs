@@ -12,6 +12,7 @@ pub mod cache;
 pub mod debian_tracker;
 pub mod fetch;
 pub mod ids;
+pub mod osv;
 pub mod reboot;
 pub mod report;
 pub mod shape;
