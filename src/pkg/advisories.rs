@@ -10,6 +10,7 @@ pub mod alpine_secdb;
 pub mod arch_asa;
 pub mod cache;
 pub mod debian_tracker;
+pub mod feeds;
 pub mod fetch;
 pub mod ids;
 pub mod reboot;
