@@ -79,6 +79,7 @@ pub mod sim;
 use std::cmp::Ordering;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
@@ -87,7 +88,8 @@ use self::dpkg::{ControlError, StatusEntry};
 use self::mutate::RestoreArg;
 use super::advisories::cache::FeedCache;
 use super::advisories::debian_tracker::{self, TrackerIndex};
-use super::advisories::{self, reboot, Advisory, FeedSettings, RebootRequired};
+use super::advisories::feeds::{FeedFormat, FeedSource};
+use super::advisories::{self, reboot, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command, Finished, RunError};
 use super::{
     validate, version, BackendKind, BackendSettings, Dependency, Exec, InstallOptions,
@@ -111,7 +113,7 @@ const COPYRIGHT_LIMIT: u64 = 256 * 1024;
 pub struct Apt {
     settings: BackendSettings,
     /// The parsed Debian tracker feed, kept while its file is unchanged.
-    tracker: FeedCache<TrackerIndex>,
+    tracker: FeedCache<Parsed<TrackerIndex>>,
 }
 
 impl Apt {
@@ -540,17 +542,22 @@ impl Apt {
 }
 
 impl Apt {
-    /// The tracker feed's fixes for the release; `None` without a feed file. A configured
-    /// feed that cannot be read or matched (no release known) is an error.
+    /// The fixes of every tracker feed for its release; a feed that is missing, unreadable
+    /// or has no release to match is left out (and said so on the board).
+    fn tracker_indexes(&self, feed: &FeedSettings) -> Vec<Arc<Parsed<TrackerIndex>>> {
+        feed.of(FeedFormat::DebianTracker)
+            .filter_map(|src| feed.load(src, |src| self.tracker_index(src)))
+            .collect()
+    }
+
+    /// One tracker feed's fixes for its release; `None` when the file does not exist.
     fn tracker_index(
         &self,
-        feed: &FeedSettings,
-    ) -> Result<Option<std::sync::Arc<TrackerIndex>>, PkgError> {
-        let Some(path) = feed.path.as_deref() else {
-            return Ok(None);
-        };
+        src: &FeedSource,
+    ) -> Result<Option<Arc<Parsed<TrackerIndex>>>, PkgError> {
+        let path = src.path.as_path();
         let release =
-            match debian_tracker::release_of(&self.settings.root, feed.release.as_deref()) {
+            match debian_tracker::release_of(&self.settings.root, src.release.as_deref()) {
                 Some(r) => r,
                 None if !path.exists() => return Ok(None),
                 None => return Err(advisories::cache::unreadable(
@@ -559,8 +566,11 @@ impl Apt {
                         .to_string(),
                 )),
             };
-        self.tracker
-            .get_or_load(path, &release, |p| debian_tracker::load(p, &release))
+        self.tracker.get_or_load(path, &release, |p| {
+            let index = debian_tracker::load(p, &release)?;
+            let n = index.len();
+            Ok(Parsed::counted(&src.name, index, n))
+        })
     }
 
     /// Whether the installed package's file list holds a kernel image.
@@ -618,7 +628,7 @@ impl PackageManager for Apt {
         upgrades: &[Upgrade],
         feed: &FeedSettings,
     ) -> Result<Vec<Advisory>, PkgError> {
-        let index = self.tracker_index(feed)?;
+        let indexes = self.tracker_indexes(feed);
         let (entries, native) = self.installed_entries()?;
         let mut out = Vec::with_capacity(upgrades.len());
         for u in upgrades {
@@ -628,10 +638,15 @@ impl PackageManager for Apt {
                 Some(e) => debian_tracker::source_name(&e.name, e.stanza.get("Source")),
                 None => bare.to_string(),
             };
-            let fixes = index
-                .as_deref()
-                .map(|i| i.fixed_between(&source, &u.current_version, &u.available_version))
-                .unwrap_or_default();
+            // Several trackers: their fixes are pooled (patch_for keeps each CVE once and
+            // the highest severity).
+            let fixes: Vec<&debian_tracker::TrackerFix> = indexes
+                .iter()
+                .flat_map(|i| {
+                    i.index
+                        .fixed_between(&source, &u.current_version, &u.available_version)
+                })
+                .collect();
             let kernel = match entry {
                 Some(e) => self.installs_kernel(e)?,
                 None => false,
@@ -1661,10 +1676,7 @@ mod tests {
         let path = root.0.join("feeds/tracker.json");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
-        FeedSettings {
-            path: Some(path),
-            release: release.map(str::to_string),
-        }
+        FeedSettings::single("debian-tracker", FeedFormat::DebianTracker, path, release)
     }
 
     fn recorded_upgrades() -> Vec<Upgrade> {
@@ -1707,10 +1719,12 @@ mod tests {
         let ups = recorded_upgrades();
         for feed in [
             FeedSettings::default(),
-            FeedSettings {
-                path: Some(root.0.join("not-downloaded.json")),
-                release: None,
-            },
+            FeedSettings::single(
+                "debian-tracker",
+                FeedFormat::DebianTracker,
+                root.0.join("not-downloaded.json"),
+                None,
+            ),
         ] {
             let all = root.apt().advisories(&ups, &feed).unwrap();
             assert_eq!(all.len(), 2);
@@ -1723,17 +1737,41 @@ mod tests {
     }
 
     #[test]
-    fn broken_feeds_are_reported() {
+    fn a_broken_feed_is_named_and_the_others_still_serve() {
         let root = Root::new("adv-bad");
         let ups = recorded_upgrades();
-        let feed = feed_in(&root, "{\"lpa-hello\": [", Some("bookworm"));
-        let err = root.apt().advisories(&ups, &feed).unwrap_err();
-        assert!(matches!(err, PkgError::Parse { .. }), "{err}");
-        assert!(err.to_string().contains("tracker.json"), "{err}");
+        let mut feed = feed_in(&root, "{\"lpa-hello\": [", Some("bookworm"));
+        let good = root.0.join("feeds/good.json");
+        std::fs::write(&good, TRACKER).unwrap();
+        feed.feeds.push(FeedSource {
+            name: "mirror-tracker".into(),
+            format: FeedFormat::DebianTracker,
+            url: None,
+            path: good,
+            release: Some("bookworm".into()),
+        });
+        let all = root.apt().advisories(&ups, &feed).unwrap();
+        let hello = all.iter().find(|a| a.name == "lpa-hello").unwrap();
+        assert_eq!(hello.cve_ids, ["CVE-2026-0001", "CVE-2026-0004"]);
+        let states = feed.board.snapshot();
+        let bad = states.iter().find(|s| s.name == "debian-tracker").unwrap();
+        assert!(
+            bad.error.as_deref().unwrap().contains("tracker.json"),
+            "{bad:?}"
+        );
+        let ok = states.iter().find(|s| s.name == "mirror-tracker").unwrap();
+        assert_eq!((ok.error.as_deref(), ok.records > 0), (None, true));
+        // Alone, the broken feed costs nothing but its data: severity unknown.
+        feed.feeds.pop();
+        let all = root.apt().advisories(&ups, &feed).unwrap();
+        assert!(all
+            .iter()
+            .all(|a| a.severity == advisories::Severity::Unknown));
         // No release configured and no os-release in the root.
         let feed = feed_in(&root, TRACKER, None);
-        let err = root.apt().advisories(&ups, &feed).unwrap_err();
-        assert!(err.to_string().contains("release"), "{err}");
+        root.apt().advisories(&ups, &feed).unwrap();
+        let why = feed.board.snapshot()[0].error.clone().unwrap();
+        assert!(why.contains("release"), "{why}");
         std::fs::create_dir_all(root.0.join("etc")).unwrap();
         std::fs::write(
             root.0.join("etc/os-release"),

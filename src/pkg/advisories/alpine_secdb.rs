@@ -62,6 +62,11 @@ impl SecdbIndex {
         ids
     }
 
+    /// How many origin packages have fixes.
+    pub fn len(&self) -> usize {
+        self.by_origin.len()
+    }
+
     /// Whether the file had no fixes at all.
     pub fn is_empty(&self) -> bool {
         self.by_origin.is_empty()
