@@ -17,6 +17,7 @@ pub mod freshness;
 pub mod ids;
 pub mod reboot;
 pub mod report;
+pub mod shape;
 
 use std::sync::Arc;
 

@@ -567,9 +567,8 @@ impl Apt {
                 )),
             };
         self.tracker.get_or_load(path, &release, |p| {
-            let index = debian_tracker::load(p, &release)?;
-            let n = index.len();
-            Ok(Parsed::counted(&src.name, index, n))
+            let (index, report) = debian_tracker::load(p, &release, &src.name)?;
+            Ok(Parsed { index, report })
         })
     }
 

@@ -328,9 +328,8 @@ impl PackageManager for Pacman {
             .filter_map(|src| {
                 feed.load(src, |src| {
                     self.asa.get_or_load(&src.path, "", |p| {
-                        let groups = arch_asa::load(p)?;
-                        let n = groups.len();
-                        Ok(Parsed::counted(&src.name, groups, n))
+                        let (index, report) = arch_asa::load(p, &src.name)?;
+                        Ok(Parsed { index, report })
                     })
                 })
             })

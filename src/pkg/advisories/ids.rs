@@ -72,17 +72,31 @@ fn starts_with_year(s: &str) -> bool {
 }
 
 /// `CVE-YYYY-N{4,}` from a token written with `-`, `_` or nothing between the parts, in
-/// any case; `None` for anything else.
+/// any case; `None` for anything else. A patch-file suffix after the number, as the
+/// Alpine secdb publishes (`CVE-2019-19451.patch`, `CVE-2017-17434-1` for the first of
+/// two patches), is dropped: the CVE id is written there in full.
 pub fn cve(token: &str) -> Option<String> {
     let upper = token.to_ascii_uppercase();
     let rest = upper.strip_prefix("CVE")?;
     let rest = rest.strip_prefix(['-', '_']).unwrap_or(rest);
-    let (year, number) = rest.split_once(['-', '_'])?;
+    let (year, tail) = rest.split_once(['-', '_'])?;
+    let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, suffix) = tail.split_at(digits);
     let ok = year.len() == 4
         && year.bytes().all(|b| b.is_ascii_digit())
         && number.len() >= 4
-        && number.bytes().all(|b| b.is_ascii_digit());
+        && is_patch_suffix(suffix);
     ok.then(|| format!("CVE-{year}-{number}"))
+}
+
+/// Nothing, `.patch`/`.diff`, or a patch part number `-N` (one or two digits).
+fn is_patch_suffix(suffix: &str) -> bool {
+    if suffix.is_empty() || suffix == ".PATCH" || suffix == ".DIFF" {
+        return true;
+    }
+    suffix
+        .strip_prefix('-')
+        .is_some_and(|n| (1..=2).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether a token looks like another source's advisory id: letters, a dash, then
@@ -134,6 +148,27 @@ mod tests {
         assert_eq!(ids, Ids::default());
         assert_eq!(cve("CVE-2019-123"), None);
         assert_eq!(cve("CVE2019-12345"), Some("CVE-2019-12345".into()));
+    }
+
+    /// Published in alpine-secdb v3.11 (dia, rsync): before, these CVEs were dropped.
+    #[test]
+    fn patch_file_suffixes_are_dropped() {
+        let ids = normalise([
+            "CVE-2019-19451.patch",
+            "CVE-2017-17434-1",
+            "CVE-2017-17434-2",
+        ]);
+        assert_eq!(ids.cves, ["CVE-2017-17434", "CVE-2019-19451"]);
+        assert!(ids.others.is_empty());
+        for not_an_id in [
+            "CVE-2019-1234.5",
+            "CVE-2019-12345-678",
+            "CVE-2019-12345-",
+            "CVE-2019-12345x",
+            "CVE-????-?????",
+        ] {
+            assert_eq!(cve(not_an_id), None, "{not_an_id}");
+        }
     }
 
     #[test]

@@ -63,6 +63,13 @@ impl ParseReport {
             self.examples.push(rec);
         }
     }
+
+    /// Whether the document had records but none of them could be used: then it is not
+    /// the feed at all (another JSON document, a changed format) and an error, not a feed
+    /// with everything skipped.
+    pub fn nothing_usable(&self) -> bool {
+        self.records == 0 && self.skipped > 0
+    }
 }
 
 #[cfg(test)]
@@ -80,5 +87,10 @@ mod tests {
         assert_eq!(r.skipped, KEPT_REASONS + 5);
         assert_eq!(r.examples.len(), KEPT_REASONS);
         assert_eq!(r.examples[0].key, "pkg0");
+        assert!(!r.nothing_usable());
+        let mut none = ParseReport::new("f");
+        assert!(!none.nothing_usable());
+        none.skip("k", "wrong");
+        assert!(none.nothing_usable());
     }
 }

@@ -273,9 +273,8 @@ impl PackageManager for Apk {
             .filter_map(|src| {
                 feed.load(src, |src| {
                     self.secdb.get_or_load(&src.path, "", |p| {
-                        let index = alpine_secdb::load(p)?;
-                        let n = index.len();
-                        Ok(Parsed::counted(&src.name, index, n))
+                        let (index, report) = alpine_secdb::load(p, &src.name)?;
+                        Ok(Parsed { index, report })
                     })
                 })
             })
@@ -286,17 +285,21 @@ impl PackageManager for Apk {
             .map(|u| {
                 let record = db.iter().find(|r| r.name == u.name);
                 let origin = record.and_then(|r| r.origin.as_deref()).unwrap_or(&u.name);
-                let mut cves: Vec<String> = indexes
-                    .iter()
-                    .flat_map(|i| {
-                        i.index
-                            .cves_between(origin, &u.current_version, &u.available_version)
-                    })
-                    .collect();
-                cves.sort();
-                cves.dedup();
+                // Ids from several repositories' feeds: each once.
+                let mut found = super::advisories::ids::Ids::default();
+                for i in &indexes {
+                    let ids = i
+                        .index
+                        .ids_between(origin, &u.current_version, &u.available_version);
+                    found.cves.extend(ids.cves);
+                    found.others.extend(ids.others);
+                }
+                for list in [&mut found.cves, &mut found.others] {
+                    list.sort();
+                    list.dedup();
+                }
                 let kernel = record.is_some_and(|r| reboot::has_kernel_image(&r.files));
-                alpine_secdb::patch_for(u, cves, kernel)
+                alpine_secdb::patch_for(u, found, kernel)
             })
             .collect())
     }

@@ -6,6 +6,13 @@
 //! is read streaming: only one release's entries with status `resolved` and a real fixed
 //! version (`"0"` means "never vulnerable") are kept, with descriptions cut short.
 //!
+//! Each issue of each source package is an independent record: one of the wrong shape
+//! (the published tracker has `"releases": []`), or a source package that is not a map, is
+//! skipped, counted and logged in the [`ParseReport`] and costs nothing else. Issue ids
+//! go through [`ids::cve`](super::ids::cve) (`CVE_2019-2426` → `CVE-2019-2426`); `TEMP-`
+//! ids stay as written and are named in descriptions, never as CVEs. Only a document that
+//! is not the tracker (not JSON, not a map, nothing usable in it) is an error naming the feed.
+//!
 //! Matching: a CVE is fixed by an upgrade of a binary package when its source package has
 //! an entry with installed < fixed_version <= candidate (dpkg ordering; binary versions are
 //! compared with the source's fixed version, which is how the tracker's own binNMU-free
@@ -17,14 +24,16 @@
 //! Ubuntu's USN and OVAL feeds are not supported: on Ubuntu the security pocket still
 //! classifies updates, with severity `unknown`.
 
+mod issue;
+mod stream;
+
 use std::collections::HashMap;
-use std::fmt;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::de::DeserializeSeed;
 
+use super::report::ParseReport;
 use super::{plain_update, Advisory, AdvisoryKind, Severity};
 use crate::pkg::apt::sim::is_security_origin;
 use crate::pkg::{version, Upgrade};
@@ -90,40 +99,70 @@ impl TrackerIndex {
     }
 }
 
-/// Parses a tracker JSON stream, keeping `release`'s resolved entries.
-pub fn parse_reader(reader: impl Read, release: &str) -> Result<TrackerIndex, String> {
+/// Parses a tracker JSON stream, keeping `release`'s resolved entries; `feed` names the
+/// feed in errors and in the report.
+pub fn parse_reader(
+    reader: impl Read,
+    release: &str,
+    feed: &str,
+) -> Result<(TrackerIndex, ParseReport), String> {
     let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, reader));
-    let index = Top::new(release, false)
-        .deserialize(&mut de)
-        .map_err(|e| e.to_string())?;
-    de.end().map_err(|e| e.to_string())?;
-    Ok(index)
+    read_document(&mut de, release, false, feed)
 }
 
 /// Parses tracker JSON held in memory, keeping `release`'s resolved entries.
-pub fn parse(bytes: &[u8], release: &str) -> Result<TrackerIndex, String> {
+pub fn parse(
+    bytes: &[u8],
+    release: &str,
+    feed: &str,
+) -> Result<(TrackerIndex, ParseReport), String> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let index = Top::new(release, false)
-        .deserialize(&mut de)
-        .map_err(|e| e.to_string())?;
-    de.end().map_err(|e| e.to_string())?;
-    Ok(index)
+    read_document(&mut de, release, false, feed)
 }
 
-/// Checks a downloaded body before it replaces the feed file: the whole document must have
-/// the tracker's shape (every release entry of every CVE is checked, whatever the release).
+/// The whole document from a deserializer: a map of source packages and nothing after it,
+/// with at least one usable issue when it has any; `all` checks every release entry.
+fn read_document<'de, R: serde_json::de::Read<'de>>(
+    de: &mut serde_json::Deserializer<R>,
+    release: &str,
+    all: bool,
+    feed: &str,
+) -> Result<(TrackerIndex, ParseReport), String> {
+    let not_tracker =
+        |why: String| format!("{feed}: not a Debian security tracker document: {why}");
+    let mut report = ParseReport::new(feed);
+    let top = stream::Top {
+        release,
+        all,
+        report: &mut report,
+    };
+    let index = top
+        .deserialize(&mut *de)
+        .map_err(|e| not_tracker(e.to_string()))?;
+    de.end().map_err(|e| not_tracker(e.to_string()))?;
+    if report.nothing_usable() {
+        let why = format!("none of its {} records is usable", report.skipped);
+        return Err(not_tracker(why));
+    }
+    Ok((index, report))
+}
+
+/// Checks a downloaded body before it replaces the feed file: the document must be the
+/// tracker's map of source packages with usable issues (every release entry is looked
+/// at); single malformed records are acceptable (they are skipped when read).
 pub fn validate(bytes: &[u8]) -> Result<(), String> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    Top::new("", true)
-        .deserialize(&mut de)
-        .map_err(|e| e.to_string())?;
-    de.end().map_err(|e| e.to_string())
+    read_document(&mut de, "", true, SOURCE).map(|_| ())
 }
 
 /// Reads and parses a feed file for `release`; errors name the file.
-pub fn load(path: &Path, release: &str) -> Result<TrackerIndex, crate::pkg::PkgError> {
+pub fn load(
+    path: &Path,
+    release: &str,
+    feed: &str,
+) -> Result<(TrackerIndex, ParseReport), crate::pkg::PkgError> {
     let file = super::cache::open(path)?;
-    parse_reader(file, release).map_err(|m| super::cache::unreadable(path, m))
+    parse_reader(file, release, feed).map_err(|m| super::cache::unreadable(path, m))
 }
 
 /// The release to match: `configured`, else `VERSION_CODENAME` (or `UBUNTU_CODENAME`) of
@@ -209,175 +248,12 @@ fn shorten(text: &str) -> String {
     }
 }
 
-/// The per-release entry; other fields (`repositories`, `nodsa`, ...) are skipped.
-#[derive(Deserialize)]
-struct ReleaseEntry {
-    status: String,
-    #[serde(default)]
-    fixed_version: Option<String>,
-    #[serde(default)]
-    urgency: Option<String>,
-}
-
-/// The whole document: a map of source packages.
-#[derive(Clone, Copy)]
-struct Top<'a> {
-    release: &'a str,
-    /// Validation: deserialize every release entry, not only the wanted one.
-    all: bool,
-}
-
-impl<'a> Top<'a> {
-    fn new(release: &'a str, all: bool) -> Self {
-        Top { release, all }
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Top<'_> {
-    type Value = TrackerIndex;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<TrackerIndex, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Top<'_> {
-    type Value = TrackerIndex;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map of source packages")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TrackerIndex, A::Error> {
-        let mut index = TrackerIndex::default();
-        while let Some(source) = map.next_key::<String>()? {
-            let fixes = map.next_value_seed(Package(self))?;
-            if !fixes.is_empty() {
-                index.by_source.entry(source).or_default().extend(fixes);
-            }
-        }
-        Ok(index)
-    }
-}
-
-/// One source package: a map of CVE ids.
-struct Package<'a>(Top<'a>);
-
-impl<'de> DeserializeSeed<'de> for Package<'_> {
-    type Value = Vec<TrackerFix>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<TrackerFix>, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Package<'_> {
-    type Value = Vec<TrackerFix>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map of CVE ids")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<TrackerFix>, A::Error> {
-        let mut out = Vec::new();
-        while let Some(cve) = map.next_key::<String>()? {
-            if let Some(mut fix) = map.next_value_seed(Issue(self.0))? {
-                fix.cve = cve;
-                out.push(fix);
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// One CVE of one source package; yields the release's fix when it has one.
-struct Issue<'a>(Top<'a>);
-
-impl<'de> DeserializeSeed<'de> for Issue<'_> {
-    type Value = Option<TrackerFix>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<TrackerFix>, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Issue<'_> {
-    type Value = Option<TrackerFix>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a CVE entry with releases")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<TrackerFix>, A::Error> {
-        let mut description: Option<String> = None;
-        let mut entry: Option<ReleaseEntry> = None;
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "description" => description = map.next_value::<Option<String>>()?,
-                "releases" => entry = map.next_value_seed(Releases(self.0))?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(entry.and_then(|e| fix_of(e, description.as_deref())))
-    }
-}
-
-/// A resolved entry with a real fixed version; everything else fixes nothing.
-fn fix_of(e: ReleaseEntry, description: Option<&str>) -> Option<TrackerFix> {
-    let fixed = e.fixed_version.filter(|v| !v.is_empty() && v != "0")?;
-    if e.status != "resolved" {
-        return None;
-    }
-    Some(TrackerFix {
-        cve: String::new(),
-        fixed_version: fixed,
-        severity: urgency_severity(e.urgency.as_deref().unwrap_or("")),
-        description: shorten(description.unwrap_or("")),
-    })
-}
-
-/// The `releases` map; yields the wanted release's entry.
-struct Releases<'a>(Top<'a>);
-
-impl<'de> DeserializeSeed<'de> for Releases<'_> {
-    type Value = Option<ReleaseEntry>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<ReleaseEntry>, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Releases<'_> {
-    type Value = Option<ReleaseEntry>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map of release codenames")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<ReleaseEntry>, A::Error> {
-        let mut found = None;
-        while let Some(codename) = map.next_key::<String>()? {
-            if codename == self.0.release || self.0.all {
-                let entry = map.next_value::<ReleaseEntry>()?;
-                if codename == self.0.release {
-                    found = Some(entry);
-                }
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(found)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = include_str!("../../../tests/data/feeds/debian-tracker-sample.json");
-    const FIXTURE: &str = include_str!("../../../tests/sandbox/feeds/debian-tracker.json");
+    const SAMPLE: &str = include_str!("../../../../tests/data/feeds/debian-tracker-sample.json");
+    const FIXTURE: &str = include_str!("../../../../tests/sandbox/feeds/debian-tracker.json");
 
     fn up(name: &str, cur: &str, new: &str, origins: &[&str]) -> Upgrade {
         Upgrade {
@@ -391,24 +267,27 @@ mod tests {
 
     #[test]
     fn recorded_sample_keeps_only_resolved_entries_of_the_release() {
-        let index = parse(SAMPLE.as_bytes(), "bookworm").unwrap();
-        let streamed = parse_reader(SAMPLE.as_bytes(), "bookworm").unwrap();
+        let index = parse(SAMPLE.as_bytes(), "bookworm", SOURCE).unwrap().0;
+        let streamed = parse_reader(SAMPLE.as_bytes(), "bookworm", SOURCE)
+            .unwrap()
+            .0;
         assert_eq!(index, streamed);
         let openssl = index.fixes("openssl");
         assert!(!openssl.is_empty());
         assert!(openssl.iter().all(|f| f.fixed_version != "0"));
         // Open and undetermined entries, and other releases, are dropped.
-        let bullseye = parse(SAMPLE.as_bytes(), "bullseye").unwrap();
+        let bullseye = parse(SAMPLE.as_bytes(), "bullseye", SOURCE).unwrap().0;
         assert_ne!(index, bullseye);
-        assert!(parse(SAMPLE.as_bytes(), "no-such-release")
+        assert!(parse(SAMPLE.as_bytes(), "no-such-release", SOURCE)
             .unwrap()
+            .0
             .is_empty());
         validate(SAMPLE.as_bytes()).unwrap();
     }
 
     #[test]
     fn fixture_feed_matches_the_sandbox_packages() {
-        let index = parse(FIXTURE.as_bytes(), "bookworm").unwrap();
+        let index = parse(FIXTURE.as_bytes(), "bookworm", SOURCE).unwrap().0;
         let hello = index.fixed_between("lpa-hello", "1.0-1", "2.0-1");
         let mut ids: Vec<&str> = hello.iter().map(|f| f.cve.as_str()).collect();
         ids.sort();
@@ -419,13 +298,13 @@ mod tests {
         assert_eq!(later[0].cve, "CVE-2026-0001");
         // The trixie-only and open entries are not there.
         assert!(index.fixes("lpa-tool").is_empty());
-        let trixie = parse(FIXTURE.as_bytes(), "trixie").unwrap();
+        let trixie = parse(FIXTURE.as_bytes(), "trixie", SOURCE).unwrap().0;
         assert_eq!(trixie.fixes("lpa-hello").len(), 1);
     }
 
     #[test]
     fn security_origin_decides_the_kind_and_the_feed_the_severity() {
-        let index = parse(FIXTURE.as_bytes(), "bookworm").unwrap();
+        let index = parse(FIXTURE.as_bytes(), "bookworm", SOURCE).unwrap().0;
         let u = up(
             "lpa-hello",
             "1.0-1",
@@ -487,7 +366,7 @@ mod tests {
             "CVE-3": {"releases": {"bookworm": {"status": "undetermined", "urgency": "low"}}},
             "CVE-4": {"description": null, "releases": {"bookworm": {"status": "resolved", "fixed_version": "2", "urgency": "low"}}, "debianbug": 12}
         }}"#;
-        let index = parse(text.as_bytes(), "bookworm").unwrap();
+        let index = parse(text.as_bytes(), "bookworm", SOURCE).unwrap().0;
         let fixes = index.fixes("p");
         assert_eq!(fixes.len(), 1);
         assert_eq!(fixes[0].cve, "CVE-4");
@@ -507,12 +386,39 @@ mod tests {
         ] {
             assert!(validate(bad.as_bytes()).is_err(), "{bad:?}");
         }
-        // An entry without status is only noticed where it is read: validation reads all.
+        // An entry without status is only noticed where it is read.
         let other = "{\"p\": {\"CVE-1\": {\"releases\": {\"sid\": {\"urgency\": \"low\"}}}}}";
-        assert!(parse(other.as_bytes(), "bookworm").is_ok());
-        assert!(validate(other.as_bytes()).is_err());
+        assert!(parse(other.as_bytes(), "bookworm", SOURCE).is_ok());
+        assert!(parse(other.as_bytes(), "sid", SOURCE).is_err());
         let truncated = &SAMPLE[..SAMPLE.len() / 2];
-        assert!(parse_reader(truncated.as_bytes(), "bookworm").is_err());
+        let err =
+            parse_reader(truncated.as_bytes(), "bookworm", "debian-tracker bookworm").unwrap_err();
+        assert!(err.starts_with("debian-tracker bookworm: "), "{err}");
+    }
+
+    /// vunnel's recorded tracker excerpt has `"chromium-browser": {"CVE-2022-0358":
+    /// {"releases": []}}`: before issue 15 it rejected the whole tracker.
+    #[test]
+    fn releases_list_skips_only_that_record() {
+        let doc = r#"{"chromium-browser": {"CVE-2022-0358": {"releases": []}},
+            "p": {"CVE_2020-0001": {"releases": {"bookworm": {"status": "resolved",
+                "fixed_version": "2", "urgency": "low"}}}, "TEMP-0000000-A2EB44":
+                {"releases": {"bookworm": {"status": "resolved", "fixed_version": "3"}}}},
+            "q": []}"#;
+        let (index, report) = parse(doc.as_bytes(), "bookworm", "debian-tracker").unwrap();
+        let ids: Vec<&str> = index.fixes("p").iter().map(|f| f.cve.as_str()).collect();
+        assert_eq!(ids, ["CVE-2020-0001", "TEMP-0000000-A2EB44"]);
+        assert_eq!((report.records, report.skipped), (2, 2));
+        assert_eq!(report.examples[0].key, "chromium-browser CVE-2022-0358");
+        assert_eq!(report.examples[0].reason, "releases is a list, not a map");
+        assert_eq!(report.examples[1].key, "q");
+        validate(doc.as_bytes()).unwrap();
+        let u = up("p", "1", "3", &[]);
+        let fixes = index.fixed_between("p", "1", "3");
+        let p = patch_for(&u, &fixes, false);
+        // The TEMP id is named, never made a CVE.
+        assert_eq!(p.cve_ids, ["CVE-2020-0001"]);
+        assert_eq!(p.description, "Fixes CVE-2020-0001, TEMP-0000000-A2EB44");
     }
 
     #[test]
@@ -521,10 +427,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("tracker.json");
         std::fs::write(&file, "{not json").unwrap();
-        let err = load(&file, "bookworm").unwrap_err().to_string();
+        let err = load(&file, "bookworm", SOURCE).unwrap_err().to_string();
         assert!(err.contains("tracker.json"), "{err}");
         std::fs::write(&file, FIXTURE).unwrap();
-        assert!(!load(&file, "bookworm").unwrap().is_empty());
+        assert!(!load(&file, "bookworm", SOURCE).unwrap().0.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
