@@ -26,26 +26,15 @@ pub fn validator_for(format: FeedFormat) -> Validator {
         FeedFormat::DebianTracker => |p| read_then(p, debian_tracker::validate),
         FeedFormat::AlpineSecdb => |p| read_then(p, alpine_secdb::validate),
         FeedFormat::ArchAsa => |p| read_then(p, arch_asa::validate),
-        FeedFormat::Osv => is_zip,
+        FeedFormat::Osv => {
+            |p| crate::pkg::advisories::osv::validate_archive(p).map_err(|e| e.to_string())
+        }
     }
 }
 
 fn read_then(path: &Path, check: fn(&[u8]) -> Result<(), String>) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     check(&bytes)
-}
-
-/// An OSV.dev archive is a zip file (a local record directory is never downloaded).
-fn is_zip(path: &Path) -> Result<(), String> {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .map_err(|e| format!("not a zip archive: {e}"))?;
-    match &magic {
-        b"PK\x03\x04" | b"PK\x05\x06" => Ok(()),
-        _ => Err("not a zip archive".to_string()),
-    }
 }
 
 /// What the health check says of one feed.
@@ -302,8 +291,6 @@ mod tests {
         assert!(validator_for(FeedFormat::Osv)(&f).is_err());
         std::fs::write(&f, b"{").unwrap();
         assert!(validator_for(FeedFormat::AlpineSecdb)(&f).is_err());
-        std::fs::write(&f, b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").unwrap();
-        assert!(validator_for(FeedFormat::Osv)(&f).is_ok());
         assert!(validator_for(FeedFormat::DebianTracker)(&dir.join("none")).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }

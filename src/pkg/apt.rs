@@ -71,6 +71,7 @@
 //! (`advisories::debian_tracker`). Reboot: `<root>/run/reboot-required` (+ `.pkgs`).
 
 pub mod dpkg;
+mod feeds;
 pub mod mutate;
 pub mod policy;
 pub mod sandbox;
@@ -88,7 +89,7 @@ use self::dpkg::{ControlError, StatusEntry};
 use self::mutate::RestoreArg;
 use super::advisories::cache::FeedCache;
 use super::advisories::debian_tracker::{self, TrackerIndex};
-use super::advisories::feeds::{FeedFormat, FeedSource};
+use super::advisories::feeds::FeedSource;
 use super::advisories::{self, reboot, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command, Finished, RunError};
 use super::{
@@ -114,6 +115,8 @@ pub struct Apt {
     settings: BackendSettings,
     /// The parsed Debian tracker feed, kept while its file is unchanged.
     tracker: FeedCache<Parsed<TrackerIndex>>,
+    /// The parsed OSV feeds (Ubuntu USN, Debian DSA), kept while their files are unchanged.
+    osv: FeedCache<Parsed<advisories::osv::OsvIndex>>,
 }
 
 impl Apt {
@@ -122,6 +125,7 @@ impl Apt {
         Apt {
             settings,
             tracker: FeedCache::default(),
+            osv: FeedCache::default(),
         }
     }
 
@@ -542,14 +546,6 @@ impl Apt {
 }
 
 impl Apt {
-    /// The fixes of every tracker feed for its release; a feed that is missing, unreadable
-    /// or has no release to match is left out (and said so on the board).
-    fn tracker_indexes(&self, feed: &FeedSettings) -> Vec<Arc<Parsed<TrackerIndex>>> {
-        feed.of(FeedFormat::DebianTracker)
-            .filter_map(|src| feed.load(src, |src| self.tracker_index(src)))
-            .collect()
-    }
-
     /// One tracker feed's fixes for its release; `None` when the file does not exist.
     fn tracker_index(
         &self,
@@ -620,39 +616,28 @@ impl PackageManager for Apt {
         Ok(sim::upgrades(&sim::parse_simulation(&fin.stdout)))
     }
 
-    /// One patch per upgrade (the tracker has no advisory ids): security by origin, CVE
-    /// ids and severity from the Debian tracker feed when one is configured.
+    /// One patch per OSV notice (USN, DSA) an upgrade's fix is in, else one per upgrade:
+    /// security by origin, CVE ids and severity from the Debian tracker (see `feeds.rs`).
     fn advisories(
         &self,
         upgrades: &[Upgrade],
         feed: &FeedSettings,
     ) -> Result<Vec<Advisory>, PkgError> {
-        let indexes = self.tracker_indexes(feed);
         let (entries, native) = self.installed_entries()?;
-        let mut out = Vec::with_capacity(upgrades.len());
+        let mut hosts = Vec::with_capacity(upgrades.len());
         for u in upgrades {
             let entry = find_installed(&entries, &u.name, native.as_deref());
-            let bare = u.name.split_once(':').map_or(u.name.as_str(), |(n, _)| n);
-            let source = match entry {
-                Some(e) => debian_tracker::source_name(&e.name, e.stanza.get("Source")),
-                None => bare.to_string(),
-            };
-            // Several trackers: their fixes are pooled (patch_for keeps each CVE once and
-            // the highest severity).
-            let fixes: Vec<&debian_tracker::TrackerFix> = indexes
-                .iter()
-                .flat_map(|i| {
-                    i.index
-                        .fixed_between(&source, &u.current_version, &u.available_version)
-                })
-                .collect();
             let kernel = match entry {
                 Some(e) => self.installs_kernel(e)?,
                 None => false,
             };
-            out.push(debian_tracker::patch_for(u, &fixes, kernel));
+            hosts.push(advisories::osv::HostUpgrade {
+                upgrade: u,
+                source: entry.map(|e| debian_tracker::source_name(&e.name, e.stanza.get("Source"))),
+                requires_reboot: kernel,
+            });
         }
-        Ok(out)
+        Ok(self.feed_patches(feed, &hosts))
     }
 
     /// `<root>/run/reboot-required` and `reboot-required.pkgs`.
@@ -1014,6 +999,7 @@ pub fn find_installed<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pkg::advisories::feeds::FeedFormat;
     use std::ffi::OsString;
 
     const STATUS: &str = include_str!("../../tests/data/apt/status");

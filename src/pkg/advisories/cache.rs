@@ -105,7 +105,8 @@ impl<T> FeedCache<T> {
 /// The file's stamp; `None` when it does not exist; other stat failures are errors.
 fn stamp_of(path: &Path) -> Result<Option<FileStamp>, PkgError> {
     match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => Ok(FileStamp::of(path)),
+        // A directory is an OSV record directory: stamped by its own metadata.
+        Ok(m) if m.is_file() || m.is_dir() => Ok(FileStamp::of(path)),
         Ok(_) => Err(unreadable(path, "not a regular file".to_string())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(unreadable(path, e.to_string())),
@@ -187,7 +188,9 @@ mod tests {
         let err = cache.get_or_load(&file, "k", fail).unwrap_err();
         assert!(err.to_string().contains("feed.json"), "{err}");
         assert!(cache.get_or_load(&file, "k", fail).is_err());
-        let err = cache.get_or_load(&dir, "k", fail).unwrap_err();
+        let err = cache
+            .get_or_load(Path::new("/dev/null"), "k", fail)
+            .unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
