@@ -181,7 +181,9 @@ fn apt_patches_and_reboots() {
     (APT.setup)(&mut sb);
     install_fake_reboot(&sb);
     let feed = install_feed(&sb, "debian-tracker.json");
-    let config = format!("{REBOOT_CONFIG}advisories:\n  feed_file: {feed}\n  release: bookworm\n");
+    let config = format!(
+        "{REBOOT_CONFIG}advisories:\n  download: false\n  feed_file: {feed}\n  release: bookworm\n"
+    );
     let agent = sb.start_agent(&env, &agent_config(&APT, &config));
     install_old(&APT, &agent, &env);
     assert_eq!(system_info(&agent, &env)["pending_reboot"], false);
@@ -317,7 +319,7 @@ fn pacman_patches() {
     let mut sb = Sandbox::new("patches-pacman");
     (PACMAN.setup)(&mut sb);
     let feed = install_feed(&sb, "arch-security.json");
-    let config = format!("advisories:\n  feed_file: {feed}\n");
+    let config = format!("advisories:\n  download: false\n  feed_file: {feed}\n");
     let agent = sb.start_agent(&env, &agent_config(&PACMAN, &config));
     install_old(&PACMAN, &agent, &env);
     let all = patches(&agent, &env, "");

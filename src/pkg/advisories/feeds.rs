@@ -345,6 +345,9 @@ pub fn resolve(
         }
     }
     if !opts.download {
+        // Air-gapped: an official feed nobody put on disk is left out (nothing to read,
+        // nothing to report); configured ones stay, so a missing file is reported.
+        out.retain(|f| f.path.exists() || opts.overrides.iter().any(|o| o.name == f.name));
         for f in &mut out {
             f.url = None;
         }
@@ -579,22 +582,36 @@ https://mirror.example/alpine/latest-stable/main
     }
 
     #[test]
-    fn the_off_switch_downloads_nothing_but_keeps_the_files() {
+    fn the_off_switch_downloads_nothing_and_reads_what_is_on_disk() {
         let debian = host("ID=debian\nVERSION_ID=12\nVERSION_CODENAME=bookworm\n");
         let mut o = opts();
         o.download = false;
         o.release = Some("trixie".into());
+        let dir = std::env::temp_dir().join(format!("lpa-feeds-off-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("debian-tracker"), "{}").unwrap();
+        o.dir = dir.clone();
+        o.overrides = vec![FeedOverride {
+            name: "mine".into(),
+            format: Some(FeedFormat::Osv),
+            file: Some("/srv/osv".into()),
+            enabled: true,
+            ..FeedOverride::default()
+        }];
         let feeds = resolve(
             official(BackendKind::Apt, &debian, ""),
             BackendKind::Apt,
             &o,
         );
-        assert_eq!(feeds.len(), 2);
-        assert!(feeds.iter().all(|f| f.url.is_none()));
+        let names: Vec<&str> = feeds.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
-            feeds[0].path,
-            PathBuf::from("/var/lib/lpa/feeds/debian-tracker")
+            names,
+            ["debian-tracker", "mine"],
+            "debian-osv is not on disk"
         );
+        assert!(feeds.iter().all(|f| f.url.is_none()));
+        assert_eq!(feeds[0].path, dir.join("debian-tracker"));
         assert_eq!(feeds[0].release.as_deref(), Some("trixie"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
