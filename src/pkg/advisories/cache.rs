@@ -31,15 +31,6 @@ pub struct Parsed<T> {
     pub report: super::report::ParseReport,
 }
 
-impl<T> Parsed<T> {
-    /// An index whose parser reports no skipped records: `records` were used.
-    pub fn counted(feed: &str, index: T, records: usize) -> Parsed<T> {
-        let mut report = super::report::ParseReport::new(feed);
-        report.records = records;
-        Parsed { index, report }
-    }
-}
-
 /// A cache of parsed feeds, one entry per file; clones share it.
 pub struct FeedCache<T> {
     slots: Arc<Mutex<HashMap<PathBuf, Entry<T>>>>,
