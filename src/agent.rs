@@ -188,11 +188,11 @@ impl RunningAgent {
         let _ = self.stop_watcher.send(());
         let _ = self.watcher.join();
         // A download in progress ends by its own deadline.
-        // A dropped sender wakes every feed thread at once.
+        // A dropped sender wakes every waiting feed thread at once. They are not joined: a
+        // download in progress may take up to its deadline (minutes), and stopping must not
+        // wait for it; an unfinished download only leaves a temp file, never a half feed.
         drop(self.stop_feed);
-        for t in self.feed_threads {
-            let _ = t.join();
-        }
+        drop(self.feed_threads);
         result
     }
 }
