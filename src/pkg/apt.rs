@@ -1722,6 +1722,52 @@ mod tests {
     }
 
     #[test]
+    fn ubuntu_gets_usn_patches_from_its_osv_feed() {
+        let root = Root::new("adv-usn");
+        std::fs::create_dir_all(root.0.join("etc")).unwrap();
+        std::fs::write(
+            root.0.join("etc/os-release"),
+            "ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"22.04\"\nVERSION_CODENAME=jammy\n",
+        )
+        .unwrap();
+        let mut status = STATUS.to_string();
+        status.push_str(
+            "\nPackage: openssh-server\nStatus: install ok installed\nArchitecture: amd64\n\
+             Source: openssh\nVersion: 1:8.9p1-3ubuntu0.6\n",
+        );
+        std::fs::write(root.0.join("var/lib/dpkg/status"), status).unwrap();
+        let recorded = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/recorded/advisories/osv-ubuntu/USN-6859-1.json");
+        let dir = root.0.join("feeds/ubuntu-osv");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&recorded, dir.join("USN-6859-1.json")).unwrap();
+        let feed = FeedSettings::single("ubuntu-osv", FeedFormat::Osv, dir, None);
+        let mut ups = recorded_upgrades();
+        ups.push(Upgrade {
+            name: "openssh-server".into(),
+            current_version: "1:8.9p1-3ubuntu0.6".into(),
+            available_version: "1:8.9p1-3ubuntu0.10".into(),
+            arch: Some("amd64".into()),
+            origins: vec![],
+        });
+        let all = root.apt().advisories(&ups, &feed).unwrap();
+        let usn = all.iter().find(|a| a.id == "USN-6859-1").unwrap();
+        assert!(usn.is_security());
+        assert_eq!(usn.cve_ids, ["CVE-2024-6387"]);
+        assert_eq!(usn.severity_source, "ubuntu-osv");
+        assert_eq!(usn.packages.len(), 1);
+        assert_eq!(usn.packages[0].available_version, "1:8.9p1-3ubuntu0.10");
+        // The other upgrades no notice covers stay one plain patch each.
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert!(all.iter().any(|a| a.id == "lpa-hello-2.0-1"));
+        let state = &feed.board.snapshot()[0];
+        assert_eq!(
+            (state.records, state.skipped, state.error.as_deref()),
+            (1, 0, None)
+        );
+    }
+
+    #[test]
     fn a_broken_feed_is_named_and_the_others_still_serve() {
         let root = Root::new("adv-bad");
         let ups = recorded_upgrades();
