@@ -211,6 +211,7 @@ fn store(
     if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
+    remove_stale_temps(dest);
     let tmp = crate::fsutil::temp_path(dest).map_err(fail)?;
     let result = fill_and_check(&tmp, &mut body, limits, validate).and_then(|bytes| {
         std::fs::rename(&tmp, dest)
@@ -230,6 +231,27 @@ fn store(
         bytes,
         fetched_at: OffsetDateTime::now_utc(),
     })
+}
+
+/// Removes temp files of earlier downloads of `dest` that a stop or crash left behind
+/// (one refresher per feed: none of them is being written now).
+fn remove_stale_temps(dest: &Path) {
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.tmp.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Writes the whole body to `tmp` (0644 once complete, fsynced) and validates it.
@@ -626,12 +648,16 @@ mod tests {
         let dest = dir.0.join("feeds/tracker.json");
         let t = Duration::from_secs(10);
 
+        // A download cut short earlier left its temp file: the next one clears it.
+        std::fs::create_dir_all(dir.0.join("feeds")).unwrap();
+        std::fs::write(dir.0.join("feeds/.tracker.json.tmp.1.0"), b"partial").unwrap();
         let (url, h) = serve(&pki, Reply::Send(200, b"{\"a\": 1}".to_vec()));
         let Refreshed::Updated(done) = fetch(&url, &dest, &ca, 1000, t).unwrap() else {
             panic!("a first download is never 304");
         };
         h.join().unwrap();
         assert_eq!(done.bytes, 8);
+        assert!(!dir.0.join("feeds/.tracker.json.tmp.1.0").exists());
         assert_eq!(std::fs::read(&dest).unwrap(), b"{\"a\": 1}");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
