@@ -55,7 +55,7 @@ impl FeedFormat {
             (
                 FeedFormat::DebianTracker | FeedFormat::Osv,
                 BackendKind::Apt
-            ) | (FeedFormat::AlpineSecdb | FeedFormat::Osv, BackendKind::Apk)
+            ) | (FeedFormat::AlpineSecdb, BackendKind::Apk)
                 | (FeedFormat::ArchAsa, BackendKind::Pacman)
         )
     }
