@@ -17,12 +17,12 @@ use crate::api::App;
 use crate::audit::AuditLog;
 use crate::config::{BackendChoice, Config};
 use crate::feed_refresh::FeedRefresher;
+use crate::feed_setup;
 use crate::http::server::{Server, ServerOptions, ShutdownHandle};
 use crate::http::tls::{TlsError, TlsState};
 use crate::http::whitelist::Whitelist;
 use crate::jobs::events::Events;
 use crate::jobs::{Engine, EngineSettings};
-use crate::pkg::advisories::FeedSettings;
 use crate::pkg::inventory::Inventory;
 use crate::pkg::{detect, BackendKind, BackendSettings};
 
@@ -67,7 +67,7 @@ pub struct RunningAgent {
     server: JoinHandle<io::Result<()>>,
     watcher: JoinHandle<()>,
     stop_watcher: Sender<()>,
-    feed_thread: Option<JoinHandle<()>>,
+    feed_threads: Vec<JoinHandle<()>>,
     stop_feed: Sender<()>,
     live: Arc<Live>,
     engine: Option<Arc<Engine>>,
@@ -81,14 +81,15 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
     let audit = Arc::new(open_audit(&config));
     let options = server_options(&config);
     let config = Arc::new(config);
-    let inventory = build_inventory(&config);
+    let (inventory, feeds): (_, Vec<Arc<FeedRefresher>>) = match build_inventory(&config) {
+        Some((inv, feeds)) => (Some(inv), feeds),
+        None => (None, Vec::new()),
+    };
     let events = Events::new();
     let engine = inventory
         .as_ref()
         .and_then(|inv| start_engine(&config, Arc::clone(inv), events.clone()));
-    let feed = inventory
-        .as_ref()
-        .and_then(|inv| FeedRefresher::new(&config.advisories, inv.backend().kind()));
+
     let job_timeout = config.jobs.timeout();
     let shape = decide_shape(&config);
     let app = Arc::new(
@@ -97,7 +98,7 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
             .with_inventory(inventory)
             .with_engine(engine.clone())
             .with_events(events)
-            .with_feed(feed.clone()),
+            .with_feeds(feeds.clone()),
     );
     let service: Arc<dyn crate::http::Service> = app.clone();
     let server = Server::bind(options, Arc::clone(&tls), Arc::clone(&whitelist), service)
@@ -120,12 +121,14 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
         .name("file-watch".into())
         .spawn(move || watch_files(&watched, &stopped))
         .map_err(StartError::Spawn)?;
-    // Dropping the sender (at join) stops the feed thread.
+    // Dropping the sender (at join) stops every feed thread.
     let (stop_feed, feed_stopped) = crossbeam_channel::bounded(1);
-    let feed_thread = match feed.as_ref().and_then(|f| f.spawn(feed_stopped)) {
-        Some(spawned) => Some(spawned.map_err(StartError::Spawn)?),
-        None => None,
-    };
+    let mut feed_threads = Vec::new();
+    for f in &feeds {
+        if let Some(spawned) = f.spawn(feed_stopped.clone()) {
+            feed_threads.push(spawned.map_err(StartError::Spawn)?);
+        }
+    }
     log::info!("serving on {addr}");
     Ok(RunningAgent {
         addr,
@@ -133,7 +136,7 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
         server,
         watcher,
         stop_watcher,
-        feed_thread,
+        feed_threads,
         stop_feed,
         live,
         engine,
@@ -185,10 +188,11 @@ impl RunningAgent {
         let _ = self.stop_watcher.send(());
         let _ = self.watcher.join();
         // A download in progress ends by its own deadline.
-        let _ = self.stop_feed.send(());
-        if let Some(t) = self.feed_thread {
-            let _ = t.join();
-        }
+        // A dropped sender wakes every waiting feed thread at once. They are not joined: a
+        // download in progress may take up to its deadline (minutes), and stopping must not
+        // wait for it; an unfinished download only leaves a temp file, never a half feed.
+        drop(self.stop_feed);
+        drop(self.feed_threads);
         result
     }
 }
@@ -273,7 +277,7 @@ fn start_engine(config: &Config, inventory: Arc<Inventory>, events: Events) -> O
 
 /// The package backend the config selects (or detection finds), behind its cache. None when
 /// nothing usable is found: the agent still serves, and package endpoints answer 503.
-fn build_inventory(config: &Config) -> Option<Arc<Inventory>> {
+fn build_inventory(config: &Config) -> Option<(Arc<Inventory>, Vec<Arc<FeedRefresher>>)> {
     let pm = &config.package_manager;
     let kind = match pm.backend {
         BackendChoice::Auto => match detect::detect(&pm.root) {
@@ -304,11 +308,9 @@ fn build_inventory(config: &Config) -> Option<Arc<Inventory>> {
     }
     let backend = detect::build(kind, settings, options);
     let max_age = Duration::from_secs(pm.metadata_max_age_seconds);
-    let feed = FeedSettings {
-        path: config.advisories.feed_file.clone(),
-        release: config.advisories.release.clone(),
-    };
-    Some(Arc::new(Inventory::new(backend, max_age).with_feed(feed)))
+    let feeds = feed_setup::build(&config.advisories, kind, &pm.root);
+    let inventory = Inventory::new(backend, max_age).with_feed(feeds.settings);
+    Some((Arc::new(inventory), feeds.refreshers))
 }
 
 fn server_options(config: &Config) -> ServerOptions {

@@ -11,6 +11,9 @@ use serde_yaml_ng::{Mapping, Value};
 
 use crate::compat::PatchManagerCompat;
 
+mod advisories;
+pub use advisories::{AdvisoriesConfig, FeedEntry, FEED_FORMATS, OFFICIAL_FEEDS};
+
 /// Default location of the configuration file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/linux_patch_api/config.yaml";
 
@@ -272,42 +275,6 @@ pub struct ApkConfig {
     /// locally built repositories and packages are used; default false (an untrusted
     /// repository is then the error `PKG_UNTRUSTED_SOURCE`).
     pub allow_untrusted: bool,
-}
-
-/// `advisories.*`: the feed for families whose repositories carry no security metadata
-/// (apt: Debian security tracker JSON; apk: Alpine secdb; pacman: Arch security JSON).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdvisoriesConfig {
-    /// `advisories.feed_file`: the local feed file; none by default (every update is then
-    /// a patch of unknown severity).
-    pub feed_file: Option<PathBuf>,
-    /// `advisories.feed_url`: an `https://` URL `feed_file` is refreshed from; none by default.
-    pub feed_url: Option<String>,
-    /// `advisories.ca_file`: a PEM CA bundle trusted for `feed_url` instead of the built-in roots.
-    pub ca_file: Option<PathBuf>,
-    /// `advisories.refresh_interval_minutes`: how often the feed is downloaded, default 360.
-    pub refresh_interval_minutes: u64,
-    /// `advisories.download_timeout_seconds`: deadline of one download, default 120.
-    pub download_timeout_seconds: u64,
-    /// `advisories.max_feed_mb`: a larger download is refused, default 512.
-    pub max_feed_mb: u64,
-    /// `advisories.release`: the release the feed is matched for (Debian codename); default
-    /// the root's `VERSION_CODENAME`.
-    pub release: Option<String>,
-}
-
-impl Default for AdvisoriesConfig {
-    fn default() -> Self {
-        AdvisoriesConfig {
-            feed_file: None,
-            feed_url: None,
-            ca_file: None,
-            refresh_interval_minutes: 360,
-            download_timeout_seconds: 120,
-            max_feed_mb: 512,
-            release: None,
-        }
-    }
 }
 
 /// `enrollment.*`: how `--enroll` talks to the Patch Manager (the command line wins).
@@ -1263,74 +1230,6 @@ impl Walker<'_> {
         Some(PathBuf::from(text))
     }
 
-    /// `advisories.*`
-    fn advisories(&mut self, top: &Section) -> AdvisoriesConfig {
-        let d = AdvisoriesConfig::default();
-        let s = self.child(
-            top,
-            "advisories",
-            &[
-                "feed_file",
-                "feed_url",
-                "ca_file",
-                "refresh_interval_minutes",
-                "download_timeout_seconds",
-                "max_feed_mb",
-                "release",
-            ],
-        );
-        let feed_file = self.path_value(&s, "feed_file");
-        let feed_url = self.feed_url(&s);
-        if feed_url.is_some() && feed_file.is_none() && s.get("feed_file").is_none() {
-            self.error(
-                &s.key("feed_url"),
-                "needs advisories.feed_file: the file the download replaces",
-            );
-        }
-        let release = self.string(&s, "release").map(str::to_string);
-        if let Some(r) = &release {
-            if r.is_empty() || !r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                self.error(
-                    &s.key("release"),
-                    format!("must be a release codename such as bookworm, got {r:?}"),
-                );
-            }
-        }
-        AdvisoriesConfig {
-            feed_file,
-            feed_url,
-            ca_file: self.path_value(&s, "ca_file"),
-            refresh_interval_minutes: self.u64_or(
-                &s,
-                "refresh_interval_minutes",
-                (5, 10_080),
-                d.refresh_interval_minutes,
-            ),
-            download_timeout_seconds: self.u64_or(
-                &s,
-                "download_timeout_seconds",
-                (1, 3600),
-                d.download_timeout_seconds,
-            ),
-            max_feed_mb: self.u64_or(&s, "max_feed_mb", (1, 4096), d.max_feed_mb),
-            release,
-        }
-    }
-
-    /// `advisories.feed_url`: an `https://` URL without spaces.
-    fn feed_url(&mut self, s: &Section) -> Option<String> {
-        let text = self.string(s, "feed_url")?;
-        let host = text.strip_prefix("https://").unwrap_or("");
-        if host.is_empty() || host.starts_with('/') || text.chars().any(char::is_whitespace) {
-            self.error(
-                &s.key("feed_url"),
-                format!("must be an https:// URL, got {text:?}"),
-            );
-            return None;
-        }
-        Some(text.to_string())
-    }
-
     /// `enrollment.*`
     fn enrollment(&mut self, top: &Section) -> EnrollmentConfig {
         let d = EnrollmentConfig::default();
@@ -1568,6 +1467,31 @@ mod tests {
         let all = messages(text);
         assert_eq!(all.len(), 1, "{all:?}");
         all[0].clone()
+    }
+
+    #[test]
+    fn system_keys_are_validated() {
+        let c = parse("system:\n  reboot_command: [/usr/local/bin/rb, --now]\n").unwrap();
+        assert_eq!(c.system.reboot_argv(), vec!["/usr/local/bin/rb", "--now"]);
+        assert_eq!(
+            one_error("system:\n  reboot_command: systemctl reboot\n"),
+            "system.reboot_command: expected a list of arguments such as [systemctl, reboot], got a string"
+        );
+        assert_eq!(
+            one_error("system:\n  reboot_command: [bin/reboot]\n"),
+            "system.reboot_command: the program must be a name or an absolute path, got \"bin/reboot\""
+        );
+        assert_eq!(
+            one_error("system:\n  reboot_command: [reboot, '']\n"),
+            "system.reboot_command: every item must be a non-empty string"
+        );
+        assert!(parse("system:\n  reboot_command: []\n")
+            .unwrap()
+            .system
+            .reboot_command
+            .is_empty());
+        let default = SystemConfig::default().reboot_argv();
+        assert!(default == ["reboot"] || default == ["systemctl", "reboot"]);
     }
 
     #[test]
@@ -1834,52 +1758,6 @@ mod tests {
         assert!(errors[3].starts_with("enrollment.timeout: \"3 weeks\" is not a duration"));
         assert!(one_error("enrollment:\n  manager_fingerprint: abc\n")
             .starts_with("enrollment.manager_fingerprint: \"abc\" is not a SHA-256"));
-    }
-
-    #[test]
-    fn advisories_and_system_keys_are_validated() {
-        let c = parse(
-            "advisories:\n  feed_file: feeds/debian.json\n  feed_url: https://security-tracker.debian.org/tracker/data/json\n  release: bookworm\nsystem:\n  reboot_command: [/usr/local/bin/rb, --now]\n",
-        )
-        .unwrap();
-        assert_eq!(
-            c.advisories.feed_file,
-            Some(PathBuf::from("/base/feeds/debian.json"))
-        );
-        assert_eq!(c.advisories.release.as_deref(), Some("bookworm"));
-        assert_eq!(c.advisories.refresh_interval_minutes, 360);
-        assert_eq!(c.system.reboot_argv(), vec!["/usr/local/bin/rb", "--now"]);
-        let errors = messages(
-            "advisories:\n  feed_url: http://mirror/feed.json\n  release: 'book worm'\n  max_feed_mb: 0\nsystem:\n  reboot_command: systemctl reboot\n",
-        );
-        assert_eq!(
-            errors,
-            vec![
-                "advisories.feed_url: must be an https:// URL, got \"http://mirror/feed.json\"",
-                "advisories.release: must be a release codename such as bookworm, got \"book worm\"",
-                "advisories.max_feed_mb: must be 1-4096, got 0",
-                "system.reboot_command: expected a list of arguments such as [systemctl, reboot], got a string",
-            ]
-        );
-        assert_eq!(
-            one_error("advisories:\n  feed_url: https://example.org/f.json\n"),
-            "advisories.feed_url: needs advisories.feed_file: the file the download replaces"
-        );
-        assert_eq!(
-            one_error("system:\n  reboot_command: [bin/reboot]\n"),
-            "system.reboot_command: the program must be a name or an absolute path, got \"bin/reboot\""
-        );
-        assert_eq!(
-            one_error("system:\n  reboot_command: [reboot, '']\n"),
-            "system.reboot_command: every item must be a non-empty string"
-        );
-        assert!(parse("system:\n  reboot_command: []\n")
-            .unwrap()
-            .system
-            .reboot_command
-            .is_empty());
-        let default = SystemConfig::default().reboot_argv();
-        assert!(default == ["reboot"] || default == ["systemctl", "reboot"]);
     }
 
     #[test]

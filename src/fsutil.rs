@@ -58,7 +58,8 @@ fn copy_temp(from: &Path, tmp: &Path) -> std::io::Result<u64> {
     Ok(n)
 }
 
-fn temp_path(path: &Path) -> std::io::Result<PathBuf> {
+/// A fresh temp file name beside `path` that [`is_temp_name`] recognises.
+pub fn temp_path(path: &Path) -> std::io::Result<PathBuf> {
     let name = path.file_name().ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -81,7 +82,8 @@ fn write_temp(tmp: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     f.sync_all()
 }
 
-fn sync_dir(path: &Path) -> std::io::Result<()> {
+/// Fsyncs the directory holding `path`, so a rename into it survives a crash.
+pub fn sync_dir(path: &Path) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

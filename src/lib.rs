@@ -12,6 +12,7 @@ pub mod compat;
 pub mod config;
 pub mod enroll;
 pub mod feed_refresh;
+pub mod feed_setup;
 pub mod fsutil;
 pub mod http;
 pub mod jobs;

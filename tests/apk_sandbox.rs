@@ -305,7 +305,7 @@ fn apk_patches(tool: &Tool) {
     sb.write("/etc/apk/world", "busybox-binsh\nlpa-hello\nlpa-lib\n");
     let admin_world = world(&sb);
     let feed = patches::install_feed(&sb, "alpine-secdb.json");
-    let config = format!("package_manager:\n  backend: apk\nrate_limits:\n  enabled: false\nadvisories:\n  feed_file: {feed}\n");
+    let config = format!("package_manager:\n  backend: apk\nrate_limits:\n  enabled: false\nadvisories:\n  download: false\n  feed_file: {feed}\n");
     let agent = sb.start_agent(&env, &config);
 
     let all = patches::patches(&agent, &env, "");

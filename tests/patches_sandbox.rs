@@ -172,6 +172,9 @@ fn rpm_patches(tool: &Tool, source: &str) {
     );
 }
 
+/// Issues (source package x CVE) in tests/sandbox/feeds/debian-tracker.json.
+const TRACKER_ISSUES: u64 = 7;
+
 /// apt: security by the candidate's suite, CVE ids and severity from the tracker feed;
 /// Debian's reboot marker; reboot jobs (delay, cancel, force, audit reason).
 fn apt_patches_and_reboots() {
@@ -181,13 +184,29 @@ fn apt_patches_and_reboots() {
     (APT.setup)(&mut sb);
     install_fake_reboot(&sb);
     let feed = install_feed(&sb, "debian-tracker.json");
-    let config = format!("{REBOOT_CONFIG}advisories:\n  feed_file: {feed}\n  release: bookworm\n");
+    let config = format!(
+        "{REBOOT_CONFIG}advisories:\n  download: false\n  feed_file: {feed}\n  release: bookworm\n"
+    );
     let agent = sb.start_agent(&env, &agent_config(&APT, &config));
     install_old(&APT, &agent, &env);
     assert_eq!(system_info(&agent, &env)["pending_reboot"], false);
 
     let all = patches(&agent, &env, "");
     assert_eq!(ids(&all), ["lpa-hello-2.0-1", "lpa-lib-1.1-1"], "{all}");
+    // The configured file stands for the official tracker; downloads are off, and the
+    // official OSV feed, not on disk, is left out.
+    let feeds = all["feeds"].as_array().unwrap();
+    assert_eq!(feeds.len(), 1, "{all}");
+    assert_eq!(feeds[0]["name"], "debian-tracker");
+    assert_eq!(
+        (
+            &feeds[0]["records"],
+            &feeds[0]["skipped"],
+            &feeds[0]["error"]
+        ),
+        (&json!(TRACKER_ISSUES), &json!(0), &json!(null)),
+        "{all}"
+    );
     expect_patch(
         &all,
         "lpa-hello-2.0-1",
@@ -317,7 +336,7 @@ fn pacman_patches() {
     let mut sb = Sandbox::new("patches-pacman");
     (PACMAN.setup)(&mut sb);
     let feed = install_feed(&sb, "arch-security.json");
-    let config = format!("advisories:\n  feed_file: {feed}\n");
+    let config = format!("advisories:\n  download: false\n  feed_file: {feed}\n");
     let agent = sb.start_agent(&env, &agent_config(&PACMAN, &config));
     install_old(&PACMAN, &agent, &env);
     let all = patches(&agent, &env, "");

@@ -33,8 +33,8 @@ pub struct HealthInputs {
     pub job_storage_path: PathBuf,
     /// Whether the job storage is usable, or why not.
     pub job_storage: Result<(), String>,
-    /// The advisory feed's state, when one is configured.
-    pub advisory_feed: Option<FeedHealth>,
+    /// Every advisory feed's state (none when no feed applies).
+    pub advisory_feeds: Vec<FeedHealth>,
 }
 
 /// The judged health: the `data` object and whether it is fatal (503).
@@ -107,6 +107,37 @@ pub fn crl_status(tls: Option<&TlsStatus>, now: OffsetDateTime) -> &'static str 
     }
 }
 
+/// The worst state among the feeds: `refresh_failed`, `missing`, `stale`, `ok`; without
+/// feeds `not_configured`.
+fn worst_feed_state(feeds: &[FeedHealth]) -> &'static str {
+    const ORDER: [&str; 4] = ["refresh_failed", "missing", "stale", "ok"];
+    let rank = |s: &str| ORDER.iter().position(|o| *o == s).unwrap_or(0);
+    feeds
+        .iter()
+        .map(|f| f.state)
+        .min_by_key(|s| rank(s))
+        .unwrap_or("not_configured")
+}
+
+/// One object per feed: its name, state, URL, file, age, last refresh and error.
+fn feed_details(feeds: &[FeedHealth]) -> Value {
+    let list: Vec<Value> = feeds
+        .iter()
+        .map(|f| {
+            json!({
+                "name": f.name,
+                "state": f.state,
+                "url": f.url,
+                "path": f.path.display().to_string(),
+                "age_seconds": f.age.map(|a| a.as_secs()),
+                "last_refresh": f.last_success.map(rfc3339),
+                "error": f.error,
+            })
+        })
+        .collect();
+    Value::Array(list)
+}
+
 /// Judges the inputs into the health `data` object.
 pub fn report(inputs: &HealthInputs) -> HealthReport {
     let now = inputs.now;
@@ -123,10 +154,7 @@ pub fn report(inputs: &HealthInputs) -> HealthReport {
         "unavailable"
     };
     let crl = crl_status(inputs.tls.as_ref(), now);
-    let feed = inputs
-        .advisory_feed
-        .as_ref()
-        .map_or("not_configured", |f| f.state);
+    let feed = worst_feed_state(&inputs.advisory_feeds);
     let feed_ok = matches!(feed, "ok" | "not_configured");
     let all_ok = cert == CertState::Ok && pkg == "ok" && jobs == "ok" && crl != "stale" && feed_ok;
     let unhealthy = cert == CertState::Expired;
@@ -150,22 +178,19 @@ pub fn report(inputs: &HealthInputs) -> HealthReport {
     if let Err(why) = &inputs.job_storage {
         details.insert("job_storage_error".into(), json!(why));
     }
-    if let Some(f) = &inputs.advisory_feed {
+    if !inputs.advisory_feeds.is_empty() {
         details.insert(
-            "advisory_feed_path".into(),
-            json!(f.path.display().to_string()),
+            "advisory_feeds".into(),
+            feed_details(&inputs.advisory_feeds),
         );
-        details.insert(
-            "advisory_feed_age_seconds".into(),
-            json!(f.age.map(|a| a.as_secs())),
-        );
-        details.insert(
-            "advisory_feed_last_refresh".into(),
-            json!(f.last_success.map(rfc3339)),
-        );
-        if let Some(e) = &f.error {
-            details.insert("advisory_feed_error".into(), json!(e));
-        }
+    }
+    let failing: Vec<String> = inputs
+        .advisory_feeds
+        .iter()
+        .filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.name)))
+        .collect();
+    if !failing.is_empty() {
+        details.insert("advisory_feed_error".into(), json!(failing.join("; ")));
     }
 
     let mut data = Map::new();
@@ -289,7 +314,7 @@ mod tests {
             package_manager: Some("apt"),
             job_storage_path: PathBuf::from("/var/lib/linux_patch_api/jobs"),
             job_storage: Ok(()),
-            advisory_feed: None,
+            advisory_feeds: Vec::new(),
         }
     }
 
@@ -316,27 +341,52 @@ mod tests {
         assert!(reply(r).is_ok());
     }
 
-    #[test]
-    fn a_feed_in_trouble_degrades_and_says_why() {
-        let mut i = inputs();
-        i.advisory_feed = Some(FeedHealth {
-            state: "refresh_failed",
-            path: PathBuf::from("/var/lib/linux_patch_api/feeds/debian.json"),
+    fn feed(name: &str, state: &'static str, error: Option<&str>) -> FeedHealth {
+        FeedHealth {
+            name: name.into(),
+            state,
+            url: Some(format!("https://feeds.example/{name}")),
+            path: PathBuf::from(format!("/var/lib/linux_patch_api/feeds/{name}")),
             age: Some(std::time::Duration::from_secs(90_000)),
-            error: Some("server answered HTTP 503".into()),
+            error: error.map(String::from),
             last_success: None,
-        });
+        }
+    }
+
+    #[test]
+    fn a_feed_in_trouble_degrades_and_says_which_and_why() {
+        let mut i = inputs();
+        i.advisory_feeds = vec![
+            feed("debian-tracker", "ok", None),
+            feed(
+                "debian-osv",
+                "refresh_failed",
+                Some("server answered HTTP 503"),
+            ),
+        ];
         let r = report(&i);
         assert_eq!(r.data["status"], "degraded");
         assert_eq!(r.data["checks"]["advisory_feed"], "refresh_failed");
         let d = &r.data["details"];
-        assert_eq!(d["advisory_feed_age_seconds"], 90_000);
-        assert_eq!(d["advisory_feed_error"], "server answered HTTP 503");
-        i.advisory_feed.as_mut().unwrap().state = "ok";
-        i.advisory_feed.as_mut().unwrap().error = None;
+        assert_eq!(d["advisory_feeds"][1]["name"], "debian-osv");
+        assert_eq!(d["advisory_feeds"][1]["age_seconds"], 90_000);
+        assert_eq!(
+            d["advisory_feeds"][1]["url"],
+            "https://feeds.example/debian-osv"
+        );
+        assert_eq!(d["advisory_feeds"][0]["error"], Value::Null);
+        assert_eq!(
+            d["advisory_feed_error"],
+            "debian-osv: server answered HTTP 503"
+        );
+        i.advisory_feeds[1] = feed("debian-osv", "missing", None);
+        let r = report(&i);
+        assert_eq!(r.data["checks"]["advisory_feed"], "missing");
+        assert!(r.data["details"].get("advisory_feed_error").is_none());
+        i.advisory_feeds[1] = feed("debian-osv", "ok", None);
         let r = report(&i);
         assert_eq!(r.data["status"], "healthy");
-        assert!(r.data["details"].get("advisory_feed_error").is_none());
+        assert_eq!(r.data["checks"]["advisory_feed"], "ok");
     }
 
     #[test]

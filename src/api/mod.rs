@@ -120,7 +120,7 @@ pub struct App {
     inventory: Option<Arc<Inventory>>,
     engine: Option<Arc<Engine>>,
     events: Events,
-    feed: Option<Arc<FeedRefresher>>,
+    feeds: Vec<Arc<FeedRefresher>>,
 }
 
 impl App {
@@ -148,7 +148,7 @@ impl App {
             inventory: None,
             engine: None,
             events: Events::new(),
-            feed: None,
+            feeds: Vec::new(),
         }
     }
 
@@ -164,9 +164,9 @@ impl App {
         self
     }
 
-    /// Reports this advisory feed in the health check.
-    pub fn with_feed(mut self, feed: Option<Arc<FeedRefresher>>) -> App {
-        self.feed = feed;
+    /// Reports these advisory feeds in the health check.
+    pub fn with_feeds(mut self, feeds: Vec<Arc<FeedRefresher>>) -> App {
+        self.feeds = feeds;
         self
     }
 
@@ -318,7 +318,7 @@ impl App {
             tls: self.tls.as_ref().map(|t| t.status()),
             package_manager: self.backend_name(),
             job_storage_path: storage.clone(),
-            advisory_feed: self.feed.as_ref().map(|f| f.health()),
+            advisory_feeds: self.feeds.iter().map(|f| f.health()).collect(),
             job_storage: match &self.engine {
                 Some(_) => health::job_storage_state(storage),
                 None => Err("the job engine is not running".to_string()),

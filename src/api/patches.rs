@@ -104,7 +104,30 @@ fn list(
         "computed_at": rfc3339(upgrades.computed_at),
         "metadata_refreshed_at": upgrades.metadata_refreshed_at.map(rfc3339),
         "metadata_refresh_error": upgrades.refresh_error,
+        "feeds": feeds(inventory),
     })))
+}
+
+/// Every advisory feed: records used and skipped by its last parse, why it is not used
+/// (`error`), and its last download (`last_refresh`, `refresh_error`).
+fn feeds(inventory: &Inventory) -> Value {
+    let list: Vec<Value> = inventory
+        .feed()
+        .board
+        .snapshot()
+        .into_iter()
+        .map(|f| {
+            json!({
+                "name": f.name,
+                "records": f.records,
+                "skipped": f.skipped,
+                "error": f.error,
+                "last_refresh": f.last_refresh.map(rfc3339),
+                "refresh_error": f.refresh_error,
+            })
+        })
+        .collect();
+    Value::Array(list)
 }
 
 /// The current patches (available, or pending when a queued or running job applies them)

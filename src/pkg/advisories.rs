@@ -8,21 +8,25 @@
 
 pub mod alpine_secdb;
 pub mod arch_asa;
+pub mod board;
 pub mod cache;
 pub mod debian_tracker;
+pub mod feeds;
 pub mod fetch;
+pub mod freshness;
 pub mod ids;
 pub mod osv;
 pub mod reboot;
 pub mod report;
 pub mod shape;
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::Upgrade;
+use super::{PkgError, Upgrade};
+pub use cache::Parsed;
 
 /// Normalised severity of a patch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -154,15 +158,68 @@ impl Advisory {
     }
 }
 
-/// Where a family's advisory feed is (apt: Debian security tracker JSON; apk: Alpine
-/// secdb JSON; pacman: Arch security JSON). dnf/yum/zypper ignore it.
+/// The feeds a backend reads advisories from (apt: Debian tracker + OSV DSA, or Ubuntu
+/// OSV USN; apk: one Alpine secdb per repository; pacman: Arch ASA) and the board it
+/// reports each feed's parse on. dnf/yum/zypper ignore it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FeedSettings {
-    /// The local feed file; `None` when not configured (or not yet downloaded).
-    pub path: Option<PathBuf>,
-    /// The release the feed is matched for (Debian codename such as `bookworm`); `None`
-    /// means the backend reads `VERSION_CODENAME` of its root's os-release.
-    pub release: Option<String>,
+    /// Every feed, in the registry's order; a missing file is skipped (not downloaded yet).
+    pub feeds: Vec<feeds::FeedSource>,
+    /// Where parse outcomes are recorded.
+    pub board: board::FeedBoard,
+}
+
+impl FeedSettings {
+    /// One local feed file (not downloaded), matched for `release`.
+    pub fn single(
+        name: &str,
+        format: feeds::FeedFormat,
+        path: std::path::PathBuf,
+        release: Option<&str>,
+    ) -> FeedSettings {
+        FeedSettings {
+            feeds: vec![feeds::FeedSource {
+                name: name.to_string(),
+                format,
+                url: None,
+                path,
+                release: release.map(str::to_string),
+            }],
+            board: board::FeedBoard::default(),
+        }
+    }
+
+    /// The feeds of one format.
+    pub fn of(&self, format: feeds::FeedFormat) -> impl Iterator<Item = &feeds::FeedSource> {
+        self.feeds.iter().filter(move |f| f.format == format)
+    }
+
+    /// Loads one feed through `load`, recording the outcome on the board: `None` when the
+    /// file is missing or unreadable (the error is on the board and in the log, and the
+    /// other feeds still serve).
+    pub fn load<T>(
+        &self,
+        feed: &feeds::FeedSource,
+        load: impl FnOnce(&feeds::FeedSource) -> Result<Option<Arc<Parsed<T>>>, PkgError>,
+    ) -> Option<Arc<Parsed<T>>> {
+        match load(feed) {
+            Ok(Some(parsed)) => {
+                let r = &parsed.report;
+                self.board.parsed(&feed.name, r.records, r.skipped);
+                Some(parsed)
+            }
+            Ok(None) => {
+                let why = format!("{} does not exist yet", feed.path.display());
+                self.board.unusable(&feed.name, why);
+                None
+            }
+            Err(e) => {
+                log::warn!("advisory feed {} is not used: {e}", feed.name);
+                self.board.unusable(&feed.name, e.to_string());
+                None
+            }
+        }
+    }
 }
 
 /// Whether the host needs a reboot to run what is installed, and why.

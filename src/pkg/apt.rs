@@ -71,6 +71,7 @@
 //! (`advisories::debian_tracker`). Reboot: `<root>/run/reboot-required` (+ `.pkgs`).
 
 pub mod dpkg;
+mod feeds;
 pub mod mutate;
 pub mod policy;
 pub mod sandbox;
@@ -79,6 +80,7 @@ pub mod sim;
 use std::cmp::Ordering;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
@@ -87,8 +89,8 @@ use self::dpkg::{ControlError, StatusEntry};
 use self::mutate::RestoreArg;
 use super::advisories::cache::FeedCache;
 use super::advisories::debian_tracker::{self, TrackerIndex};
-use super::advisories::report::ParseReport;
-use super::advisories::{self, reboot, Advisory, FeedSettings, RebootRequired};
+use super::advisories::feeds::FeedSource;
+use super::advisories::{self, reboot, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command, Finished, RunError};
 use super::{
     validate, version, BackendKind, BackendSettings, Dependency, Exec, InstallOptions,
@@ -112,7 +114,9 @@ const COPYRIGHT_LIMIT: u64 = 256 * 1024;
 pub struct Apt {
     settings: BackendSettings,
     /// The parsed Debian tracker feed, kept while its file is unchanged.
-    tracker: FeedCache<(TrackerIndex, ParseReport)>,
+    tracker: FeedCache<Parsed<TrackerIndex>>,
+    /// The parsed OSV feeds (Ubuntu USN, Debian DSA), kept while their files are unchanged.
+    osv: FeedCache<Parsed<advisories::osv::OsvIndex>>,
 }
 
 impl Apt {
@@ -121,6 +125,7 @@ impl Apt {
         Apt {
             settings,
             tracker: FeedCache::default(),
+            osv: FeedCache::default(),
         }
     }
 
@@ -541,17 +546,14 @@ impl Apt {
 }
 
 impl Apt {
-    /// The tracker feed's fixes for the release; `None` without a feed file. A configured
-    /// feed that cannot be read or matched (no release known) is an error.
+    /// One tracker feed's fixes for its release; `None` when the file does not exist.
     fn tracker_index(
         &self,
-        feed: &FeedSettings,
-    ) -> Result<Option<std::sync::Arc<(TrackerIndex, ParseReport)>>, PkgError> {
-        let Some(path) = feed.path.as_deref() else {
-            return Ok(None);
-        };
+        src: &FeedSource,
+    ) -> Result<Option<Arc<Parsed<TrackerIndex>>>, PkgError> {
+        let path = src.path.as_path();
         let release =
-            match debian_tracker::release_of(&self.settings.root, feed.release.as_deref()) {
+            match debian_tracker::release_of(&self.settings.root, src.release.as_deref()) {
                 Some(r) => r,
                 None if !path.exists() => return Ok(None),
                 None => return Err(advisories::cache::unreadable(
@@ -561,7 +563,8 @@ impl Apt {
                 )),
             };
         self.tracker.get_or_load(path, &release, |p| {
-            debian_tracker::load(p, &release, debian_tracker::SOURCE)
+            let (index, report) = debian_tracker::load(p, &release, &src.name)?;
+            Ok(Parsed { index, report })
         })
     }
 
@@ -613,34 +616,28 @@ impl PackageManager for Apt {
         Ok(sim::upgrades(&sim::parse_simulation(&fin.stdout)))
     }
 
-    /// One patch per upgrade (the tracker has no advisory ids): security by origin, CVE
-    /// ids and severity from the Debian tracker feed when one is configured.
+    /// One patch per OSV notice (USN, DSA) an upgrade's fix is in, else one per upgrade:
+    /// security by origin, CVE ids and severity from the Debian tracker (see `feeds.rs`).
     fn advisories(
         &self,
         upgrades: &[Upgrade],
         feed: &FeedSettings,
     ) -> Result<Vec<Advisory>, PkgError> {
-        let index = self.tracker_index(feed)?;
         let (entries, native) = self.installed_entries()?;
-        let mut out = Vec::with_capacity(upgrades.len());
+        let mut hosts = Vec::with_capacity(upgrades.len());
         for u in upgrades {
             let entry = find_installed(&entries, &u.name, native.as_deref());
-            let bare = u.name.split_once(':').map_or(u.name.as_str(), |(n, _)| n);
-            let source = match entry {
-                Some(e) => debian_tracker::source_name(&e.name, e.stanza.get("Source")),
-                None => bare.to_string(),
-            };
-            let fixes = index
-                .as_deref()
-                .map(|(i, _)| i.fixed_between(&source, &u.current_version, &u.available_version))
-                .unwrap_or_default();
             let kernel = match entry {
                 Some(e) => self.installs_kernel(e)?,
                 None => false,
             };
-            out.push(debian_tracker::patch_for(u, &fixes, kernel));
+            hosts.push(advisories::osv::HostUpgrade {
+                upgrade: u,
+                source: entry.map(|e| debian_tracker::source_name(&e.name, e.stanza.get("Source"))),
+                requires_reboot: kernel,
+            });
         }
-        Ok(out)
+        Ok(self.feed_patches(feed, &hosts))
     }
 
     /// `<root>/run/reboot-required` and `reboot-required.pkgs`.
@@ -1002,6 +999,7 @@ pub fn find_installed<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pkg::advisories::feeds::FeedFormat;
     use std::ffi::OsString;
 
     const STATUS: &str = include_str!("../../tests/data/apt/status");
@@ -1663,10 +1661,7 @@ mod tests {
         let path = root.0.join("feeds/tracker.json");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
-        FeedSettings {
-            path: Some(path),
-            release: release.map(str::to_string),
-        }
+        FeedSettings::single("debian-tracker", FeedFormat::DebianTracker, path, release)
     }
 
     fn recorded_upgrades() -> Vec<Upgrade> {
@@ -1709,10 +1704,12 @@ mod tests {
         let ups = recorded_upgrades();
         for feed in [
             FeedSettings::default(),
-            FeedSettings {
-                path: Some(root.0.join("not-downloaded.json")),
-                release: None,
-            },
+            FeedSettings::single(
+                "debian-tracker",
+                FeedFormat::DebianTracker,
+                root.0.join("not-downloaded.json"),
+                None,
+            ),
         ] {
             let all = root.apt().advisories(&ups, &feed).unwrap();
             assert_eq!(all.len(), 2);
@@ -1725,17 +1722,87 @@ mod tests {
     }
 
     #[test]
-    fn broken_feeds_are_reported() {
+    fn ubuntu_gets_usn_patches_from_its_osv_feed() {
+        let root = Root::new("adv-usn");
+        std::fs::create_dir_all(root.0.join("etc")).unwrap();
+        std::fs::write(
+            root.0.join("etc/os-release"),
+            "ID=ubuntu\nID_LIKE=debian\nVERSION_ID=\"22.04\"\nVERSION_CODENAME=jammy\n",
+        )
+        .unwrap();
+        let mut status = STATUS.to_string();
+        status.push_str(
+            "\nPackage: openssh-server\nStatus: install ok installed\nArchitecture: amd64\n\
+             Source: openssh\nVersion: 1:8.9p1-3ubuntu0.6\n",
+        );
+        std::fs::write(root.0.join("var/lib/dpkg/status"), status).unwrap();
+        let recorded = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/recorded/advisories/osv-ubuntu/USN-6859-1.json");
+        let dir = root.0.join("feeds/ubuntu-osv");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&recorded, dir.join("USN-6859-1.json")).unwrap();
+        let feed = FeedSettings::single("ubuntu-osv", FeedFormat::Osv, dir, None);
+        let mut ups = recorded_upgrades();
+        ups.push(Upgrade {
+            name: "openssh-server".into(),
+            current_version: "1:8.9p1-3ubuntu0.6".into(),
+            available_version: "1:8.9p1-3ubuntu0.10".into(),
+            arch: Some("amd64".into()),
+            origins: vec![],
+        });
+        let all = root.apt().advisories(&ups, &feed).unwrap();
+        let usn = all.iter().find(|a| a.id == "USN-6859-1").unwrap();
+        assert!(usn.is_security());
+        assert_eq!(usn.cve_ids, ["CVE-2024-6387"]);
+        assert_eq!(usn.severity_source, "ubuntu-osv");
+        assert_eq!(usn.packages.len(), 1);
+        assert_eq!(usn.packages[0].available_version, "1:8.9p1-3ubuntu0.10");
+        // The other upgrades no notice covers stay one plain patch each.
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert!(all.iter().any(|a| a.id == "lpa-hello-2.0-1"));
+        let state = &feed.board.snapshot()[0];
+        assert_eq!(
+            (state.records, state.skipped, state.error.as_deref()),
+            (1, 0, None)
+        );
+    }
+
+    #[test]
+    fn a_broken_feed_is_named_and_the_others_still_serve() {
         let root = Root::new("adv-bad");
         let ups = recorded_upgrades();
-        let feed = feed_in(&root, "{\"lpa-hello\": [", Some("bookworm"));
-        let err = root.apt().advisories(&ups, &feed).unwrap_err();
-        assert!(matches!(err, PkgError::Parse { .. }), "{err}");
-        assert!(err.to_string().contains("tracker.json"), "{err}");
+        let mut feed = feed_in(&root, "{\"lpa-hello\": [", Some("bookworm"));
+        let good = root.0.join("feeds/good.json");
+        std::fs::write(&good, TRACKER).unwrap();
+        feed.feeds.push(FeedSource {
+            name: "mirror-tracker".into(),
+            format: FeedFormat::DebianTracker,
+            url: None,
+            path: good,
+            release: Some("bookworm".into()),
+        });
+        let all = root.apt().advisories(&ups, &feed).unwrap();
+        let hello = all.iter().find(|a| a.name == "lpa-hello").unwrap();
+        assert_eq!(hello.cve_ids, ["CVE-2026-0001", "CVE-2026-0004"]);
+        let states = feed.board.snapshot();
+        let bad = states.iter().find(|s| s.name == "debian-tracker").unwrap();
+        assert!(
+            bad.error.as_deref().unwrap().contains("tracker.json"),
+            "{bad:?}"
+        );
+        let ok = states.iter().find(|s| s.name == "mirror-tracker").unwrap();
+        assert_eq!((ok.error.as_deref(), ok.records > 0), (None, true));
+        // Alone, the broken feed costs nothing but its data: severity unknown.
+        feed.feeds.pop();
+        let all = root.apt().advisories(&ups, &feed).unwrap();
+        assert!(all
+            .iter()
+            .all(|a| a.severity == advisories::Severity::Unknown));
         // No release configured and no os-release in the root.
         let feed = feed_in(&root, TRACKER, None);
-        let err = root.apt().advisories(&ups, &feed).unwrap_err();
-        assert!(err.to_string().contains("release"), "{err}");
+        root.apt().advisories(&ups, &feed).unwrap();
+        let why = feed.board.snapshot()[0].error.clone().unwrap();
+        assert!(why.contains("release"), "{why}");
         std::fs::create_dir_all(root.0.join("etc")).unwrap();
         std::fs::write(
             root.0.join("etc/os-release"),

@@ -55,7 +55,7 @@ pub struct AdvisorySnapshot {
 /// Patches computed over the upgrades of `computed_at` and the feed file at `feed`.
 struct AdvisoryCache {
     computed_at: OffsetDateTime,
-    feed: Option<FileStamp>,
+    feeds: Vec<Option<FileStamp>>,
     advisories: Arc<Vec<Advisory>>,
 }
 
@@ -120,10 +120,15 @@ impl Inventory {
     /// file changes.
     pub fn advisories(&self) -> Result<AdvisorySnapshot, PkgError> {
         let upgrades = self.upgrades()?;
-        let feed = self.feed.path.as_deref().and_then(FileStamp::of);
+        let feeds: Vec<Option<FileStamp>> = self
+            .feed
+            .feeds
+            .iter()
+            .map(|f| FileStamp::of(&f.path))
+            .collect();
         let mut cache = lock(&self.advisories);
         if let Some(c) = cache.as_ref() {
-            if c.computed_at == upgrades.computed_at && c.feed == feed {
+            if c.computed_at == upgrades.computed_at && c.feeds == feeds {
                 return Ok(AdvisorySnapshot {
                     advisories: Arc::clone(&c.advisories),
                     upgrades,
@@ -133,7 +138,7 @@ impl Inventory {
         let advisories = Arc::new(self.backend.advisories(&upgrades.upgrades, &self.feed)?);
         *cache = Some(AdvisoryCache {
             computed_at: upgrades.computed_at,
-            feed,
+            feeds,
             advisories: Arc::clone(&advisories),
         });
         Ok(AdvisorySnapshot {

@@ -32,8 +32,8 @@ use time::OffsetDateTime;
 
 use super::advisories::arch_asa::{self, AvgGroup};
 use super::advisories::cache::FeedCache;
-use super::advisories::report::ParseReport;
-use super::advisories::{reboot, with_uncovered, Advisory, FeedSettings, RebootRequired};
+use super::advisories::feeds::FeedFormat;
+use super::advisories::{reboot, with_uncovered, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command, Finished};
 use super::{
     validate, version, BackendKind, BackendSettings, Dependency, Exec, InstallOptions,
@@ -53,7 +53,7 @@ pub struct Pacman {
     settings: BackendSettings,
     config: Option<PathBuf>,
     /// The parsed Arch security feed, kept while its file is unchanged.
-    asa: FeedCache<(Vec<AvgGroup>, ParseReport)>,
+    asa: FeedCache<Parsed<Vec<AvgGroup>>>,
 }
 
 impl Pacman {
@@ -323,12 +323,25 @@ impl PackageManager for Pacman {
         upgrades: &[Upgrade],
         feed: &FeedSettings,
     ) -> Result<Vec<Advisory>, PkgError> {
-        let groups = match feed.path.as_deref() {
-            Some(path) => self
-                .asa
-                .get_or_load(path, "", |p| arch_asa::load(p, arch_asa::SOURCE))?,
-            None => None,
-        };
+        let feeds: Vec<_> = feed
+            .of(FeedFormat::ArchAsa)
+            .filter_map(|src| {
+                feed.load(src, |src| {
+                    self.asa.get_or_load(&src.path, "", |p| {
+                        let (index, report) = arch_asa::load(p, &src.name)?;
+                        Ok(Parsed { index, report })
+                    })
+                })
+            })
+            .collect();
+        // A group published by several feeds is one patch.
+        let mut seen = std::collections::HashSet::new();
+        let groups: Vec<arch_asa::AvgGroup> = feeds
+            .iter()
+            .flat_map(|f| f.index.iter())
+            .filter(|g| seen.insert(g.name.clone()))
+            .cloned()
+            .collect();
         let mut kernels = std::collections::HashSet::new();
         for u in upgrades {
             let dir = self
@@ -338,10 +351,7 @@ impl PackageManager for Pacman {
                 kernels.insert(u.name.clone());
             }
         }
-        let found = match groups.as_deref() {
-            Some((g, _)) => arch_asa::patches(g, upgrades, &|n| kernels.contains(n)),
-            None => Vec::new(),
-        };
+        let found = arch_asa::patches(&groups, upgrades, &|n| kernels.contains(n));
         let mut all = with_uncovered(found, upgrades);
         for p in &mut all {
             p.requires_reboot |= p.packages.iter().any(|a| kernels.contains(&a.name));
@@ -2228,10 +2238,7 @@ mod tests {
         fs::create_dir_all(&root).unwrap();
         let path = root.join("all.json");
         fs::write(&path, ARCH_FEED).unwrap();
-        let feed = FeedSettings {
-            path: Some(path),
-            release: None,
-        };
+        let feed = FeedSettings::single("arch-asa", FeedFormat::ArchAsa, path, None);
         (root, feed)
     }
 
@@ -2271,9 +2278,21 @@ mod tests {
         assert_eq!(plain.len(), 3);
         assert!(plain[1].requires_reboot && !plain[0].is_security());
 
-        fs::write(feed.path.as_ref().unwrap(), "[{\"name\": 1}]").unwrap();
-        let err = p.advisories(&ups, &feed).unwrap_err();
-        assert!(err.to_string().contains("all.json"), "{err}");
+        // A second feed listing the same groups adds nothing.
+        let mut twice = feed.clone();
+        let copy = root.join("copy.json");
+        fs::copy(&feed.feeds[0].path, &copy).unwrap();
+        let mut second = twice.feeds[0].clone();
+        second.name = "arch-mirror".into();
+        second.path = copy;
+        twice.feeds.push(second);
+        assert_eq!(p.advisories(&ups, &twice).unwrap(), all);
+
+        // An unreadable feed is named on the board; its patches fall back to plain ones.
+        fs::write(&feed.feeds[0].path, "[{\"name\": 1}]").unwrap();
+        assert_eq!(p.advisories(&ups, &feed).unwrap(), plain);
+        let why = feed.board.snapshot()[0].error.clone().unwrap();
+        assert!(why.contains("all.json"), "{why}");
         fs::remove_dir_all(&root).unwrap();
     }
 

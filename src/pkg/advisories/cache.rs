@@ -1,10 +1,11 @@
-//! One parsed feed kept in memory per backend, re-read only when the file changes.
+//! Parsed feeds kept in memory per backend (one per file), re-read only when the file changes.
 //!
 //! The Debian tracker JSON is tens of megabytes: parsing it on every `GET /patches` would
 //! cost seconds. The parsed index is kept with the [`FileStamp`] the file had *before* it
 //! was read (a write racing with the read shows up as a change next time) and the key it
 //! was parsed for (the release), and is shared by clones of the backend.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -21,15 +22,24 @@ struct Entry<T> {
     value: Arc<T>,
 }
 
-/// A cache of one parsed feed; clones share it.
+/// A feed's index with its parse report.
+#[derive(Debug)]
+pub struct Parsed<T> {
+    /// What the backend looks fixes up in.
+    pub index: T,
+    /// Records kept and skipped.
+    pub report: super::report::ParseReport,
+}
+
+/// A cache of parsed feeds, one entry per file; clones share it.
 pub struct FeedCache<T> {
-    slot: Arc<Mutex<Option<Entry<T>>>>,
+    slots: Arc<Mutex<HashMap<PathBuf, Entry<T>>>>,
 }
 
 impl<T> Clone for FeedCache<T> {
     fn clone(&self) -> Self {
         FeedCache {
-            slot: Arc::clone(&self.slot),
+            slots: Arc::clone(&self.slots),
         }
     }
 }
@@ -37,7 +47,7 @@ impl<T> Clone for FeedCache<T> {
 impl<T> Default for FeedCache<T> {
     fn default() -> Self {
         FeedCache {
-            slot: Arc::new(Mutex::new(None)),
+            slots: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 }
@@ -63,19 +73,22 @@ impl<T> FeedCache<T> {
         };
         // A poisoned lock only means another thread panicked mid-load: the slot holds
         // either a complete entry or nothing, so it is still usable.
-        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = slot.as_ref() {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = slots.get(path) {
             if e.path == path && e.key == key && e.stamp == stamp {
                 return Ok(Some(Arc::clone(&e.value)));
             }
         }
         let value = Arc::new(load(path)?);
-        *slot = Some(Entry {
-            path: path.to_path_buf(),
-            key: key.to_string(),
-            stamp,
-            value: Arc::clone(&value),
-        });
+        slots.insert(
+            path.to_path_buf(),
+            Entry {
+                path: path.to_path_buf(),
+                key: key.to_string(),
+                stamp,
+                value: Arc::clone(&value),
+            },
+        );
         Ok(Some(value))
     }
 }
@@ -83,7 +96,8 @@ impl<T> FeedCache<T> {
 /// The file's stamp; `None` when it does not exist; other stat failures are errors.
 fn stamp_of(path: &Path) -> Result<Option<FileStamp>, PkgError> {
     match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => Ok(FileStamp::of(path)),
+        // A directory is an OSV record directory: stamped by its own metadata.
+        Ok(m) if m.is_file() || m.is_dir() => Ok(FileStamp::of(path)),
         Ok(_) => Err(unreadable(path, "not a regular file".to_string())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(unreadable(path, e.to_string())),
@@ -165,7 +179,9 @@ mod tests {
         let err = cache.get_or_load(&file, "k", fail).unwrap_err();
         assert!(err.to_string().contains("feed.json"), "{err}");
         assert!(cache.get_or_load(&file, "k", fail).is_err());
-        let err = cache.get_or_load(&dir, "k", fail).unwrap_err();
+        let err = cache
+            .get_or_load(Path::new("/dev/null"), "k", fail)
+            .unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

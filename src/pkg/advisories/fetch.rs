@@ -7,15 +7,19 @@
 //! last body byte; the body is capped; it is checked by the family's parser
 //! (`debian_tracker::validate`, `alpine_secdb::validate`, `arch_asa::validate`) and only
 //! then replaces the feed file atomically (0644): a failed or bad download leaves the
-//! previous feed in use. Proxies from the environment (`HTTPS_PROXY`, `ALL_PROXY`,
+//! previous feed in use. Requests are conditional (If-None-Match / If-Modified-Since from
+//! the [`Freshness`] record): 304 keeps the file and only touches the record. Proxies from the environment (`HTTPS_PROXY`, `ALL_PROXY`,
 //! `NO_PROXY`) are honoured.
 
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use time::OffsetDateTime;
+
+use super::freshness::{self, Freshness};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 
 /// Mode of a downloaded feed file: public data.
@@ -90,18 +94,96 @@ impl fmt::Display for FetchError {
 
 impl std::error::Error for FetchError {}
 
-/// Downloads `url` and, when `validate` accepts the body, replaces `dest` with it.
+/// What a refresh did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refreshed {
+    /// A new body replaced the feed file.
+    Updated(FeedRefresh),
+    /// The server said the stored feed is current (304); only the record was touched.
+    NotModified,
+}
+
+/// Checks a downloaded file before it replaces the feed.
+pub type Validate = dyn Fn(&Path) -> Result<(), String>;
+
+/// Downloads `url` and, when `validate` accepts the body, replaces `dest` with it. The
+/// request is conditional on the stored feed's ETag and Last-Modified: an unchanged feed
+/// costs one small request. The body is streamed to a temp file beside `dest` (never held
+/// in memory), checked, then renamed over it.
 pub fn refresh_feed(
     url: &str,
     dest: &Path,
     timeout: Duration,
     max_bytes: u64,
     ca_file: Option<&Path>,
-    validate: &dyn Fn(&[u8]) -> Result<(), String>,
-) -> Result<FeedRefresh, FetchError> {
-    let body = download(url, timeout, max_bytes, ca_file, true)?;
-    validate(&body).map_err(FetchError::Invalid)?;
-    store(dest, &body)
+    validate: &Validate,
+) -> Result<Refreshed, FetchError> {
+    let limits = Limits {
+        timeout,
+        max_bytes,
+        env_proxy: true,
+    };
+    refresh_with(url, dest, limits, ca_file, validate)
+}
+
+/// Deadline, size cap and proxy use of one download.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    timeout: Duration,
+    max_bytes: u64,
+    env_proxy: bool,
+}
+
+fn refresh_with(
+    url: &str,
+    dest: &Path,
+    limits: Limits,
+    ca_file: Option<&Path>,
+    validate: &Validate,
+) -> Result<Refreshed, FetchError> {
+    // Validators only count while the body they describe is still there.
+    let saved = dest.is_file().then(|| freshness::load(dest)).flatten();
+    let mut response = request(url, limits, ca_file, saved.as_ref())?;
+    let status = response.status().as_u16();
+    if status == 304 && saved.is_some() {
+        let mut record = saved.unwrap_or_default();
+        record.checked_at = freshness::now_secs();
+        keep_record(dest, &record);
+        return Ok(Refreshed::NotModified);
+    }
+    if status != 200 {
+        return Err(FetchError::Status(status));
+    }
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let record = Freshness {
+        etag: header("etag"),
+        last_modified: header("last-modified"),
+        checked_at: freshness::now_secs(),
+    };
+    let reader = response
+        .body_mut()
+        .with_config()
+        .limit(limits.max_bytes)
+        .reader();
+    let done = store(dest, reader, limits, validate)?;
+    keep_record(dest, &record);
+    Ok(Refreshed::Updated(done))
+}
+
+/// Saves the freshness record; a failure only costs the next request its condition.
+fn keep_record(dest: &Path, record: &Freshness) {
+    if let Err(e) = freshness::save(dest, record) {
+        log::warn!(
+            "cannot save the download record of {}: {e}; the next download is unconditional",
+            dest.display()
+        );
+    }
 }
 
 /// How long ago the feed file was last written; `None` when it does not exist.
@@ -115,7 +197,13 @@ pub fn feed_age(path: &Path) -> Option<Duration> {
     )
 }
 
-fn store(dest: &Path, body: &[u8]) -> Result<FeedRefresh, FetchError> {
+/// Streams `body` into a temp file beside `dest`, checks it, and renames it over `dest`.
+fn store(
+    dest: &Path,
+    mut body: impl Read,
+    limits: Limits,
+    validate: &Validate,
+) -> Result<FeedRefresh, FetchError> {
     let fail = |error| FetchError::Write {
         path: dest.to_path_buf(),
         error,
@@ -123,20 +211,94 @@ fn store(dest: &Path, body: &[u8]) -> Result<FeedRefresh, FetchError> {
     if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
-    crate::fsutil::write_atomic(dest, body, FEED_MODE).map_err(fail)?;
+    remove_stale_temps(dest);
+    let tmp = crate::fsutil::temp_path(dest).map_err(fail)?;
+    let result = fill_and_check(&tmp, &mut body, limits, validate).and_then(|bytes| {
+        std::fs::rename(&tmp, dest)
+            .and_then(|()| crate::fsutil::sync_dir(dest))
+            .map_err(fail)?;
+        Ok(bytes)
+    });
+    let bytes = match result {
+        Ok(b) => b,
+        Err(e) => {
+            // Ours and useless now; a failed removal changes nothing.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
     Ok(FeedRefresh {
-        bytes: body.len() as u64,
+        bytes,
         fetched_at: OffsetDateTime::now_utc(),
     })
 }
 
-fn download(
+/// Removes temp files of earlier downloads of `dest` that a stop or crash left behind
+/// (one refresher per feed: none of them is being written now).
+fn remove_stale_temps(dest: &Path) {
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.tmp.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Writes the whole body to `tmp` (0644 once complete, fsynced) and validates it.
+fn fill_and_check(
+    tmp: &Path,
+    body: &mut impl Read,
+    limits: Limits,
+    validate: &Validate,
+) -> Result<u64, FetchError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fail = |error| FetchError::Write {
+        path: tmp.to_path_buf(),
+        error,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(crate::fsutil::PRIVATE_MODE)
+        .open(tmp)
+        .map_err(fail)?;
+    let bytes = std::io::copy(body, &mut file).map_err(|e| read_error(e, limits))?;
+    file.set_permissions(std::fs::Permissions::from_mode(FEED_MODE))
+        .and_then(|()| file.sync_all())
+        .map_err(fail)?;
+    drop(file);
+    validate(tmp).map_err(FetchError::Invalid)?;
+    Ok(bytes)
+}
+
+/// Maps a failure while reading the body: ureq reports its cap and deadline as io errors.
+fn read_error(e: std::io::Error, limits: Limits) -> FetchError {
+    match e.into_inner() {
+        Some(inner) => match inner.downcast::<ureq::Error>() {
+            Ok(u) => transport(*u, limits.timeout, limits.max_bytes),
+            Err(other) => FetchError::Transport(other.to_string()),
+        },
+        None => FetchError::Transport("reading the body failed".to_string()),
+    }
+}
+
+/// Sends the GET, conditional on `saved`'s validators.
+fn request(
     url: &str,
-    timeout: Duration,
-    max_bytes: u64,
+    limits: Limits,
     ca_file: Option<&Path>,
-    env_proxy: bool,
-) -> Result<Vec<u8>, FetchError> {
+    saved: Option<&Freshness>,
+) -> Result<ureq::http::Response<ureq::Body>, FetchError> {
     check_url(url)?;
     let roots = load_roots(ca_file)?;
     let tls = TlsConfig::builder()
@@ -148,27 +310,22 @@ fn download(
         .tls_config(tls)
         .https_only(true)
         .http_status_as_error(false)
-        .timeout_global(Some(timeout))
+        .timeout_global(Some(limits.timeout))
         .max_redirects(5)
         .user_agent(concat!("linux-patch-api/", env!("CARGO_PKG_VERSION")));
-    if !env_proxy {
+    if !limits.env_proxy {
         config = config.proxy(None);
     }
     let agent: ureq::Agent = config.build().into();
-    let mut response = agent
-        .get(url)
-        .call()
-        .map_err(|e| transport(e, timeout, max_bytes))?;
-    let status = response.status().as_u16();
-    if status != 200 {
-        return Err(FetchError::Status(status));
+    let mut req = agent.get(url);
+    if let Some(etag) = saved.and_then(|r| r.etag.as_deref()) {
+        req = req.header("If-None-Match", etag);
     }
-    response
-        .body_mut()
-        .with_config()
-        .limit(max_bytes)
-        .read_to_vec()
-        .map_err(|e| transport(e, timeout, max_bytes))
+    if let Some(since) = saved.and_then(|r| r.last_modified.as_deref()) {
+        req = req.header("If-Modified-Since", since);
+    }
+    req.call()
+        .map_err(|e| transport(e, limits.timeout, limits.max_bytes))
 }
 
 fn check_url(url: &str) -> Result<(), FetchError> {
@@ -298,12 +455,15 @@ mod tests {
     enum Reply {
         /// Status line code and body.
         Send(u16, Vec<u8>),
+        /// Status line code, extra header lines and body.
+        With(u16, Vec<String>, Vec<u8>),
         /// Accept TLS, read the request, then say nothing until the client gives up.
         Stall,
     }
 
-    /// Serves one HTTPS request on 127.0.0.1; returns the URL and the thread.
-    fn serve(pki: &Pki, reply: Reply) -> (String, JoinHandle<()>) {
+    /// Serves one HTTPS request on 127.0.0.1; returns the URL and the thread, which ends
+    /// with the request head it read.
+    fn serve(pki: &Pki, reply: Reply) -> (String, JoinHandle<String>) {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -321,7 +481,7 @@ mod tests {
         );
         let handle = std::thread::spawn(move || {
             let Ok((tcp, _)) = listener.accept() else {
-                return;
+                return String::new();
             };
             tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
             tcp.set_write_timeout(Some(Duration::from_secs(10)))
@@ -332,14 +492,20 @@ mod tests {
             let mut buf = [0u8; 1024];
             while !request.windows(4).any(|w| w == b"\r\n\r\n") {
                 match tls.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
+                    Ok(0) | Err(_) => return String::from_utf8_lossy(&request).into_owned(),
                     Ok(n) => request.extend_from_slice(&buf[..n]),
                 }
             }
+            let reply = match reply {
+                Reply::Send(code, body) => Reply::With(code, Vec::new(), body),
+                other => other,
+            };
             match reply {
-                Reply::Send(code, body) => {
+                Reply::Send(..) => unreachable!("mapped above"),
+                Reply::With(code, headers, body) => {
+                    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
                     let head = format!(
-                        "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        "HTTP/1.1 {code} X\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
                         body.len()
                     );
                     let _ = tls.write_all(head.as_bytes());
@@ -353,12 +519,14 @@ mod tests {
                     let _ = tls.read(&mut buf);
                 }
             }
+            String::from_utf8_lossy(&request).into_owned()
         });
         (url, handle)
     }
 
-    fn is_json(b: &[u8]) -> Result<(), String> {
-        serde_json::from_slice::<serde_json::Value>(b)
+    fn is_json(p: &Path) -> Result<(), String> {
+        let b = std::fs::read(p).map_err(|e| e.to_string())?;
+        serde_json::from_slice::<serde_json::Value>(&b)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
@@ -369,10 +537,106 @@ mod tests {
         ca: &Path,
         max: u64,
         t: Duration,
-    ) -> Result<FeedRefresh, FetchError> {
-        let body = download(url, t, max, Some(ca), false)?;
-        is_json(&body).map_err(FetchError::Invalid)?;
-        store(dest, &body)
+    ) -> Result<Refreshed, FetchError> {
+        let limits = Limits {
+            timeout: t,
+            max_bytes: max,
+            env_proxy: false,
+        };
+        refresh_with(url, dest, limits, Some(ca), &is_json)
+    }
+
+    /// Names in `dir` other than `keep`: temp files left behind.
+    fn leftovers(dir: &Path, keep: &[&str]) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !keep.contains(&n.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn an_unchanged_feed_costs_one_conditional_request() {
+        let pki = pki();
+        let dir = Dir::new("etag");
+        let ca = dir.0.join("ca.pem");
+        std::fs::write(&ca, &pki.ca_pem).unwrap();
+        let dest = dir.0.join("feeds/debian-tracker");
+        let t = Duration::from_secs(10);
+        let etag = "ETag: \"v1\"".to_string();
+        let (url, h) = serve(&pki, Reply::With(200, vec![etag], b"{\"a\": 1}".to_vec()));
+        assert!(matches!(
+            fetch(&url, &dest, &ca, 1000, t).unwrap(),
+            Refreshed::Updated(_)
+        ));
+        let first = h.join().unwrap().to_ascii_lowercase();
+        assert!(!first.contains("if-none-match"), "{first}");
+        let record = freshness::load(&dest).unwrap();
+        assert_eq!(record.etag.as_deref(), Some("\"v1\""));
+        // An old check: the next answer must move checked_at forward.
+        let stale = Freshness {
+            checked_at: 1000,
+            ..record
+        };
+        freshness::save(&dest, &stale).unwrap();
+
+        let (url, h) = serve(&pki, Reply::Send(304, Vec::new()));
+        assert_eq!(
+            fetch(&url, &dest, &ca, 1000, t).unwrap(),
+            Refreshed::NotModified
+        );
+        let second = h.join().unwrap().to_ascii_lowercase();
+        assert!(second.contains("if-none-match: \"v1\""), "{second}");
+        assert_eq!(std::fs::read(&dest).unwrap(), b"{\"a\": 1}");
+        let touched = freshness::load(&dest).unwrap();
+        assert!(touched.checked_at > 1000);
+        assert_eq!(touched.etag.as_deref(), Some("\"v1\""));
+        assert_eq!(
+            leftovers(
+                &dir.0.join("feeds"),
+                &["debian-tracker", "debian-tracker.fetch.json"]
+            ),
+            Vec::<String>::new()
+        );
+
+        // Without its feed file a record's validators are not sent, and 304 is an error.
+        std::fs::remove_file(&dest).unwrap();
+        let (url, h) = serve(&pki, Reply::Send(304, Vec::new()));
+        let err = fetch(&url, &dest, &ca, 1000, t).unwrap_err();
+        assert!(!h
+            .join()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("if-none-match"));
+        assert!(matches!(err, FetchError::Status(304)), "{err}");
+    }
+
+    #[test]
+    fn last_modified_is_sent_back_as_if_modified_since() {
+        let pki = pki();
+        let dir = Dir::new("lm");
+        let ca = dir.0.join("ca.pem");
+        std::fs::write(&ca, &pki.ca_pem).unwrap();
+        let dest = dir.0.join("arch-asa");
+        let t = Duration::from_secs(10);
+        let lm = "Last-Modified: Wed, 21 Oct 2026 07:28:00 GMT".to_string();
+        let (url, h) = serve(&pki, Reply::With(200, vec![lm], b"[]".to_vec()));
+        fetch(&url, &dest, &ca, 1000, t).unwrap();
+        h.join().unwrap();
+        let (url, h) = serve(&pki, Reply::With(200, Vec::new(), b"[1]".to_vec()));
+        assert!(matches!(
+            fetch(&url, &dest, &ca, 1000, t).unwrap(),
+            Refreshed::Updated(_)
+        ));
+        let sent = h.join().unwrap().to_ascii_lowercase();
+        assert!(
+            sent.contains("if-modified-since: wed, 21 oct 2026 07:28:00 gmt"),
+            "{sent}"
+        );
+        assert_eq!(std::fs::read(&dest).unwrap(), b"[1]");
+        // The new body came without validators: none are kept for it.
+        let record = freshness::load(&dest).unwrap();
+        assert_eq!((record.etag, record.last_modified), (None, None));
     }
 
     #[test]
@@ -384,10 +648,16 @@ mod tests {
         let dest = dir.0.join("feeds/tracker.json");
         let t = Duration::from_secs(10);
 
+        // A download cut short earlier left its temp file: the next one clears it.
+        std::fs::create_dir_all(dir.0.join("feeds")).unwrap();
+        std::fs::write(dir.0.join("feeds/.tracker.json.tmp.1.0"), b"partial").unwrap();
         let (url, h) = serve(&pki, Reply::Send(200, b"{\"a\": 1}".to_vec()));
-        let done = fetch(&url, &dest, &ca, 1000, t).unwrap();
+        let Refreshed::Updated(done) = fetch(&url, &dest, &ca, 1000, t).unwrap() else {
+            panic!("a first download is never 304");
+        };
         h.join().unwrap();
         assert_eq!(done.bytes, 8);
+        assert!(!dir.0.join("feeds/.tracker.json.tmp.1.0").exists());
         assert_eq!(std::fs::read(&dest).unwrap(), b"{\"a\": 1}");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
@@ -420,6 +690,7 @@ mod tests {
         h.join().unwrap();
         assert!(matches!(err, FetchError::TooLarge(1000)), "{err}");
         assert!(!dest.exists());
+        assert_eq!(leftovers(&dir.0, &["ca.pem"]), Vec::<String>::new());
     }
 
     #[test]

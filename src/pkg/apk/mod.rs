@@ -49,8 +49,8 @@ use std::path::{Path, PathBuf};
 
 use super::advisories::alpine_secdb::{self, SecdbIndex};
 use super::advisories::cache::FeedCache;
-use super::advisories::report::ParseReport;
-use super::advisories::{reboot, Advisory, FeedSettings, RebootRequired};
+use super::advisories::feeds::FeedFormat;
+use super::advisories::{reboot, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command};
 use super::{
     validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
@@ -64,7 +64,7 @@ pub struct Apk {
     settings: BackendSettings,
     allow_untrusted: bool,
     /// The parsed secdb feed, kept while its file is unchanged.
-    secdb: FeedCache<(SecdbIndex, ParseReport)>,
+    secdb: FeedCache<Parsed<SecdbIndex>>,
     /// Packages of apk commands stopped before they ended, for the next repair report.
     interrupted: repair::Interrupted,
 }
@@ -267,22 +267,37 @@ impl PackageManager for Apk {
         upgrades: &[Upgrade],
         feed: &FeedSettings,
     ) -> Result<Vec<Advisory>, PkgError> {
-        let index = match feed.path.as_deref() {
-            Some(path) => self
-                .secdb
-                .get_or_load(path, "", |p| alpine_secdb::load(p, alpine_secdb::SOURCE))?,
-            None => None,
-        };
+        // One secdb per enabled repository: a fix is found in whichever lists it.
+        let indexes: Vec<_> = feed
+            .of(FeedFormat::AlpineSecdb)
+            .filter_map(|src| {
+                feed.load(src, |src| {
+                    self.secdb.get_or_load(&src.path, "", |p| {
+                        let (index, report) = alpine_secdb::load(p, &src.name)?;
+                        Ok(Parsed { index, report })
+                    })
+                })
+            })
+            .collect();
         let db = self.read_db()?;
         Ok(upgrades
             .iter()
             .map(|u| {
                 let record = db.iter().find(|r| r.name == u.name);
                 let origin = record.and_then(|r| r.origin.as_deref()).unwrap_or(&u.name);
-                let found = index
-                    .as_deref()
-                    .map(|(i, _)| i.ids_between(origin, &u.current_version, &u.available_version))
-                    .unwrap_or_default();
+                // Ids from several repositories' feeds: each once.
+                let mut found = super::advisories::ids::Ids::default();
+                for i in &indexes {
+                    let ids = i
+                        .index
+                        .ids_between(origin, &u.current_version, &u.available_version);
+                    found.cves.extend(ids.cves);
+                    found.others.extend(ids.others);
+                }
+                for list in [&mut found.cves, &mut found.others] {
+                    list.sort();
+                    list.dedup();
+                }
                 let kernel = record.is_some_and(|r| reboot::has_kernel_image(&r.files));
                 alpine_secdb::patch_for(u, found, kernel)
             })
@@ -693,10 +708,7 @@ mod tests {
     fn secdb_feed(root: &TempRoot, text: &str) -> FeedSettings {
         let path = root.0.join("secdb.json");
         fs::write(&path, text).unwrap();
-        FeedSettings {
-            path: Some(path),
-            release: None,
-        }
+        FeedSettings::single("alpine-main", FeedFormat::AlpineSecdb, path, None)
     }
 
     #[test]
@@ -724,9 +736,28 @@ mod tests {
             .iter()
             .all(|a| !a.is_security() && a.severity_source == "none"));
 
+        // Community's feed adds its fixes to main's; a CVE in both counts once.
+        let mut two = feed.clone();
+        let community = root.0.join("community.json");
+        fs::write(
+            &community,
+            r#"{"packages": [{"pkg": {"name": "lpa-lib", "secfixes": {"1.1-r0": ["CVE-2026-0005 CVE-2026-0077"]}}}]}"#,
+        )
+        .unwrap();
+        let mut second = two.feeds[0].clone();
+        second.name = "alpine-community".into();
+        second.path = community;
+        two.feeds.push(second);
+        let both = root.apk().advisories(&ups, &two).unwrap();
+        assert_eq!(both[1].cve_ids, ["CVE-2026-0005", "CVE-2026-0077"]);
+        assert_eq!(both[0].cve_ids, ["CVE-2026-0001"]);
+
+        // An unreadable feed is named on the board and costs only its own data.
         let bad = secdb_feed(&root, "{\"packages\": 1}");
-        let err = root.apk().advisories(&ups, &bad).unwrap_err();
-        assert!(err.to_string().contains("secdb.json"), "{err}");
+        let plain = root.apk().advisories(&ups, &bad).unwrap();
+        assert!(plain.iter().all(|a| a.cve_ids.is_empty()));
+        let why = bad.board.snapshot()[0].error.clone().unwrap();
+        assert!(why.contains("secdb.json"), "{why}");
     }
 
     #[test]
