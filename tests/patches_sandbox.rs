@@ -1,11 +1,14 @@
 //! Security patches against the REAL dnf, zypper, apt and pacman inside a sandbox root, with
 //! fixture advisory data: updateinfo in the rpm repository, a Debian security tracker feed,
-//! an Arch security feed. Also the reboot signal and reboot jobs, with a stand-in reboot
-//! command that records its arguments and time. Needs root (CI is root).
+//! an Arch security feed, Ubuntu's OSV records (USN) on an Ubuntu-like root (directory and
+//! all.zip). Also the reboot signal and reboot jobs, with a stand-in reboot command that
+//! records its arguments and time. Needs root (CI is root).
 
 mod common;
 #[path = "scenarios/patches.rs"]
 mod scenarios;
+#[path = "scenarios/ubuntu.rs"]
+mod ubuntu;
 
 use std::time::Duration;
 
@@ -395,4 +398,18 @@ fn pacman_patches_from_the_arch_feed() {
     require_sandbox!();
     let _one = serial();
     pacman_patches();
+}
+
+#[test]
+fn apt_on_ubuntu_patches_from_usn_records_in_a_directory() {
+    require_sandbox!();
+    let _one = serial();
+    ubuntu::usn_patches_from_a_directory();
+}
+
+#[test]
+fn apt_on_ubuntu_patches_from_usn_records_in_an_all_zip() {
+    require_sandbox!();
+    let _one = serial();
+    ubuntu::usn_patches_from_an_archive();
 }

@@ -10,8 +10,11 @@
 #                              lpa-hello 1.0-1 + 1.1-1, lpa-tool 1.0-1, lpa-slow 1.0-1
 #   OUTDIR/security/           suite bookworm-security (Origin Debian, Label Debian-Security):
 #                              lpa-hello 2.0-1 only
-#   OUTDIR/sources.list        both repositories
+#   OUTDIR/ubuntu-security/    suite noble-security (Origin Ubuntu, Label Ubuntu), as Ubuntu
+#                              labels its security pocket: lpa-hello 2.0-1 only
+#   OUTDIR/sources.list        main and security
 #   OUTDIR/security.list       the security repository only
+#   OUTDIR/ubuntu.list         main and ubuntu-security (an Ubuntu-like root's sources)
 #
 # The .list files assume OUTDIR is bind-mounted at /srv/lpa-deb inside the sandbox, e.g.
 #   bwrap --bind MERGED / --bind OUTDIR /srv/lpa-deb ...
@@ -38,8 +41,8 @@ export SOURCE_DATE_EPOCH
 release_date='Thu, 01 Jan 2026 00:00:00 UTC'
 maintainer='LPA Tests <tests@lpa.invalid>'
 work=$out/.build
-rm -rf "$work" "$out/debs" "$out/main" "$out/security"
-mkdir -p "$work" "$out/debs" "$out/main" "$out/security"
+rm -rf "$work" "$out/debs" "$out/main" "$out/security" "$out/ubuntu-security"
+mkdir -p "$work" "$out/debs" "$out/main" "$out/security" "$out/ubuntu-security"
 trap 'rm -rf "$work"' EXIT
 
 # copyright NAME: a machine-readable copyright file (where Debian records the license).
@@ -132,6 +135,7 @@ for f in lpa-lib_1.0-1 lpa-lib_1.1-1 lpa-hello_1.0-1 lpa-hello_1.1-1 lpa-tool_1.
     cp "$out/debs/${f}_all.deb" "$out/main/"
 done
 cp "$out/debs/lpa-hello_2.0-1_all.deb" "$out/security/"
+cp "$out/debs/lpa-hello_2.0-1_all.deb" "$out/ubuntu-security/"
 
 # repo DIR ORIGIN LABEL SUITE CODENAME: indexes a flat repository and writes its Release.
 repo() {
@@ -154,6 +158,8 @@ repo() {
 
 repo "$out/main" LPA LPA lpa-stable lpa-stable
 repo "$out/security" Debian Debian-Security bookworm-security bookworm-security
+repo "$out/ubuntu-security" Ubuntu Ubuntu noble-security noble
 
 printf 'deb [trusted=yes] file:/srv/lpa-deb/main ./\ndeb [trusted=yes] file:/srv/lpa-deb/security ./\n' > "$out/sources.list"
 printf 'deb [trusted=yes] file:/srv/lpa-deb/security ./\n' > "$out/security.list"
+printf 'deb [trusted=yes] file:/srv/lpa-deb/main ./\ndeb [trusted=yes] file:/srv/lpa-deb/ubuntu-security ./\n' > "$out/ubuntu.list"
