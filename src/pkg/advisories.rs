@@ -19,6 +19,7 @@ pub mod osv;
 pub mod reboot;
 pub mod report;
 pub mod shape;
+pub mod stamp;
 
 use std::sync::Arc;
 

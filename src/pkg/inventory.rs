@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
+use super::advisories::stamp::FeedStamp;
 use super::advisories::{Advisory, FeedSettings, RebootRequired};
 use super::{InstalledPackage, PackageDetails, PackageManager, PkgError, Upgrade};
 use crate::watch::{stamps_of, FileStamp};
@@ -52,10 +53,10 @@ pub struct AdvisorySnapshot {
     pub upgrades: UpgradeSnapshot,
 }
 
-/// Patches computed over the upgrades of `computed_at` and the feed file at `feed`.
+/// Patches computed over the upgrades of `computed_at` and the feeds as stamped.
 struct AdvisoryCache {
     computed_at: OffsetDateTime,
-    feeds: Vec<Option<FileStamp>>,
+    feeds: Vec<Option<FeedStamp>>,
     advisories: Arc<Vec<Advisory>>,
 }
 
@@ -116,15 +117,16 @@ impl Inventory {
         &self.feed
     }
 
-    /// Every patch over the current upgradable set; recomputed when that set or the feed
-    /// file changes.
+    /// Every patch over the current upgradable set; recomputed when that set or a feed
+    /// (file, or any record of an OSV record directory) changes.
     pub fn advisories(&self) -> Result<AdvisorySnapshot, PkgError> {
         let upgrades = self.upgrades()?;
-        let feeds: Vec<Option<FileStamp>> = self
+        // An OSV record directory is stamped by its records, not its own metadata.
+        let feeds: Vec<Option<FeedStamp>> = self
             .feed
             .feeds
             .iter()
-            .map(|f| FileStamp::of(&f.path))
+            .map(|f| FeedStamp::lenient(&f.path))
             .collect();
         let mut cache = lock(&self.advisories);
         if let Some(c) = cache.as_ref() {

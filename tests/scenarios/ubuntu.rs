@@ -218,7 +218,45 @@ pub fn usn_patches_from_a_directory() {
     let applied = patches(&agent, &env, "status=applied");
     assert_eq!(ids(&applied), [USN], "{applied}");
     assert_eq!(patch(&applied, USN)["job_id"], job["job_id"], "{applied}");
+
+    // The malformed record repaired in place (same file, the directory itself untouched,
+    // as `cp` over it or a mirror sync writing into subdirectories does): read anew.
+    sb.write(&format!("{FEED_DIR}/USN-9998-1.json"), REPAIRED);
+    let now = patches(&agent, &env, "");
+    assert_eq!(ids(&now), ["USN-9998-1"], "{now}");
+    expect_patch(
+        &now,
+        "USN-9998-1",
+        "low",
+        &["CVE-2026-0005"],
+        false,
+        ("lpa-lib", "1.0-1", "1.1-1"),
+    );
+    let feed = &now["feeds"][0];
+    assert_eq!(
+        (&feed["records"], &feed["skipped"]),
+        (&json!(3), &json!(0)),
+        "{now}"
+    );
 }
+
+/// USN-9998-1 as it should have been published: lpa-lib fixed in 1.1-1, priority low.
+const REPAIRED: &str = r#"{
+  "id": "USN-9998-1",
+  "summary": "lpa-lib vulnerability",
+  "details": "lpa-lib read past its buffer. (CVE-2026-0005)",
+  "upstream": ["UBUNTU-CVE-2026-0005"],
+  "affected": [
+    {
+      "package": {"ecosystem": "Ubuntu:24.04:LTS", "name": "lpa-lib"},
+      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.1-1"}]}],
+      "ecosystem_specific": {"binaries": [{"binary_name": "lpa-lib", "binary_version": "1.1-1"}]},
+      "database_specific": {"cves_map": {"ecosystem": "Ubuntu:24.04:LTS", "cves": [
+        {"id": "CVE-2026-0005", "severity": [{"type": "Ubuntu", "score": "low"}]}]}}
+    }
+  ]
+}
+"#;
 
 /// Archive form: the same records as entries of an all.zip give the same list.
 pub fn usn_patches_from_an_archive() {

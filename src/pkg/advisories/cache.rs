@@ -1,8 +1,8 @@
 //! Parsed feeds kept in memory per backend (one per file), re-read only when the file changes.
 //!
 //! The Debian tracker JSON is tens of megabytes: parsing it on every `GET /patches` would
-//! cost seconds. The parsed index is kept with the [`FileStamp`] the file had *before* it
-//! was read (a write racing with the read shows up as a change next time) and the key it
+//! cost seconds. The parsed index is kept with the [`FeedStamp`] the file (or OSV record
+//! directory) had *before* it was read (a write racing with the read shows up as a change next time) and the key it
 //! was parsed for (the release), and is shared by clones of the backend.
 
 use std::collections::HashMap;
@@ -11,14 +11,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::stamp::FeedStamp;
 use crate::pkg::PkgError;
-use crate::watch::FileStamp;
 
 /// The last parsed version of one feed file.
 struct Entry<T> {
     path: PathBuf,
     key: String,
-    stamp: FileStamp,
+    stamp: FeedStamp,
     value: Arc<T>,
 }
 
@@ -93,11 +93,13 @@ impl<T> FeedCache<T> {
     }
 }
 
-/// The file's stamp; `None` when it does not exist; other stat failures are errors.
-fn stamp_of(path: &Path) -> Result<Option<FileStamp>, PkgError> {
+/// The feed's stamp; `None` when it does not exist; other stat failures are errors.
+fn stamp_of(path: &Path) -> Result<Option<FeedStamp>, PkgError> {
     match std::fs::metadata(path) {
-        // A directory is an OSV record directory: stamped by its own metadata.
-        Ok(m) if m.is_file() || m.is_dir() => Ok(FileStamp::of(path)),
+        // A directory is an OSV record directory: stamped by every record under it.
+        Ok(m) if m.is_file() || m.is_dir() => {
+            FeedStamp::of(path).map_err(|e| unreadable(path, e.to_string()))
+        }
         Ok(_) => Err(unreadable(path, "not a regular file".to_string())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(unreadable(path, e.to_string())),

@@ -149,9 +149,7 @@ pub fn load_archive(
 /// The records of `host`'s release in a directory of `.json` files, walked recursively
 /// (symbolic links are not followed).
 pub fn load_dir(path: &Path, host: &HostEcosystem) -> Result<(OsvIndex, ParseReport), OsvError> {
-    let mut files = Vec::new();
-    walk(path, 0, &mut files).map_err(|error| io(path, error))?;
-    files.sort();
+    let files = record_files(path).map_err(|error| io(path, error))?;
     let mut report = ParseReport::new(host.feed_name());
     let mut index = OsvIndex::default();
     let mut buf = Vec::new();
@@ -214,6 +212,15 @@ fn read_capped(r: &mut impl Read, declared: u64, buf: &mut Vec<u8>) -> Result<()
 }
 
 /// Collects `.json` regular files under `dir`.
+/// The `.json` record files under a record directory, sorted: what [`load_dir`] reads
+/// (the feed cache stamps exactly these to notice an edit anywhere below).
+pub fn record_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    walk(dir, 0, &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

@@ -17,7 +17,8 @@ pub mod patches;
 pub mod record;
 
 pub use archive::{
-    load, load_archive, load_dir, load_record, validate_archive, OsvError, ENTRY_LIMIT,
+    load, load_archive, load_dir, load_record, record_files, validate_archive, OsvError,
+    ENTRY_LIMIT,
 };
 pub use ecosystem::{ubuntu_pro_enabled, Distro, HostEcosystem};
 pub use index::{Notice, OsvFix, OsvIndex};
