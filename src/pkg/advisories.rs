@@ -180,7 +180,8 @@ impl Advisory {
 
 /// The feeds a backend reads advisories from (apt: Debian tracker + OSV DSA, or Ubuntu
 /// OSV USN; apk: one Alpine secdb per repository; pacman: Arch ASA) and the board it
-/// reports each feed's parse on. dnf/yum/zypper ignore it.
+/// reports each feed's parse on. dnf/yum read no feed but report each cached updateinfo
+/// file on the board; zypper ignores it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FeedSettings {
     /// Every feed, in the registry's order; a missing file is skipped (not downloaded yet).

@@ -24,11 +24,13 @@
 //! updateinfo XML at all is an error.
 //!
 //! Files: [`output`] (dnf's printed output), [`notice`] and [`stream`] (the XML),
-//! [`date`], [`cache`] (where the files are and how they are opened), [`kernel`] (the
-//! reboot check); the join into patches is here.
+//! [`date`], [`cache`] (where the files are and how they are opened), [`feeds`] (each
+//! file's parse on the advisory board), [`kernel`] (the reboot check); the join into
+//! patches is here.
 
 pub mod cache;
 pub mod date;
+pub mod feeds;
 pub mod kernel;
 pub mod notice;
 pub mod output;
