@@ -65,6 +65,20 @@ fn rpm_patches(tool: &Tool, source: &str) {
         ),
         (&json!(3), &json!(2), &json!(true))
     );
+    // The fixture's updateinfo has one malformed <update> (LPA-2026-0099, a date that is
+    // not one): dnf's cached file is a feed that kept 3 records and skipped that one;
+    // zypper reads its own output, not the file, and has no feed.
+    let feeds: Vec<Value> = all["feeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| json!([f["name"], f["records"], f["skipped"], f["error"]]))
+        .collect();
+    let expected = match tool.backend {
+        "dnf" => vec![json!(["updateinfo lpa", 3, 1, null])],
+        _ => vec![],
+    };
+    assert_eq!(feeds, expected, "{all}");
 
     // Filters, sort and pages.
     let only = |q: &str| ids(&patches(&agent, &env, q));

@@ -235,6 +235,7 @@ fn render(row: &Row) -> Value {
         "published_date": p.published.map(rfc3339),
         "description": p.description,
         "cve_ids": p.cve_ids,
+        "advisory_ids": p.advisory_ids,
         "affected_packages": p.packages.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
         "packages": p.packages,
         "current_version": first.map_or("", |a| a.current_version.as_str()),
@@ -334,6 +335,7 @@ mod tests {
             published: None,
             description: String::new(),
             cve_ids: vec![],
+            advisory_ids: vec![],
             packages: pkgs
                 .iter()
                 .map(|n| AffectedPackage {
@@ -428,6 +430,7 @@ mod tests {
     fn rendering_carries_both_shapes() {
         let mut a = adv("LPA-1", Severity::Critical, &["lpa-lib"]);
         a.cve_ids = vec!["CVE-2026-0002".into()];
+        a.add_advisory_ids(["XSA-252", "RHBA-2026:1"]);
         a.requires_reboot = true;
         let v = render(&Row {
             patch: &a,
@@ -444,5 +447,7 @@ mod tests {
         assert_eq!(v["description"], "");
         assert!(v["published_date"].is_null());
         assert_eq!(v["severity_source"], "updateinfo");
+        assert_eq!(v["cve_ids"], json!(["CVE-2026-0002"]));
+        assert_eq!(v["advisory_ids"], json!(["RHBA-2026:1", "XSA-252"]));
     }
 }

@@ -260,6 +260,54 @@ mod tests {
     }
 
     #[test]
+    fn a_patch_job_written_before_advisory_ids_still_loads() {
+        let dir = temp_dir();
+        let store = Store::open(&dir).unwrap();
+        let upgrade = crate::pkg::Upgrade {
+            name: "xen".into(),
+            current_version: "4.10.0-r0".into(),
+            available_version: "4.10.0-r1".into(),
+            arch: None,
+            origins: vec![],
+        };
+        let mut patch = crate::pkg::advisories::plain_update(&upgrade);
+        patch.add_advisory_ids(["XSA-248"]);
+        let mut j = Job::new(
+            Uuid::new_v4(),
+            JobRequest::PatchApply {
+                patches: vec![patch],
+                exclude: vec![],
+                reboot: false,
+                reboot_delay_seconds: 0,
+            },
+            OffsetDateTime::now_utc(),
+        );
+        j.revision = 1;
+        store.save(&j).unwrap();
+        // Rewrite the record as an agent without the field wrote it.
+        let path = store.path_of(&j.id);
+        let mut record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let text = record.to_string();
+        assert!(text.contains("XSA-248"), "{text}");
+        let stored = &mut record["request"]["patches"][0];
+        assert!(stored
+            .as_object_mut()
+            .unwrap()
+            .remove("advisory_ids")
+            .is_some());
+        std::fs::write(&path, record.to_string()).unwrap();
+        let loaded = store.load();
+        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(loaded.len(), 1, "the old record was moved aside");
+        let JobRequest::PatchApply { patches, .. } = &loaded[0].request else {
+            panic!("{:?}", loaded[0].request);
+        };
+        assert_eq!(patches[0].id, "xen-4.10.0-r1");
+        assert!(patches[0].advisory_ids.is_empty());
+    }
+
+    #[test]
     fn an_older_revision_or_a_deleted_job_is_not_written() {
         let dir = temp_dir();
         let store = Store::open(&dir).unwrap();

@@ -145,6 +145,11 @@ pub struct Advisory {
     pub description: String,
     /// CVE ids it fixes, sorted and unique.
     pub cve_ids: Vec<String>,
+    /// Other advisory ids the source names for it (`XSA-252`, `GHSA-...`, `RHBA-...`, a
+    /// DSA/USN id an OSV record aliases), sorted and unique; never a CVE id, never `id`.
+    /// Absent from records written before it existed, hence the default.
+    #[serde(default)]
+    pub advisory_ids: Vec<String>,
     /// The packages it updates on this host (never empty).
     pub packages: Vec<AffectedPackage>,
     /// Whether the source marks it as needing a reboot (dnf `reboot_suggested`, zypper
@@ -157,11 +162,27 @@ impl Advisory {
     pub fn is_security(&self) -> bool {
         self.kind == AdvisoryKind::Security
     }
+
+    /// Adds ids to `advisory_ids`, keeping it sorted and unique and leaving out CVE ids
+    /// (they belong in `cve_ids`), empty strings and the patch's own id.
+    pub fn add_advisory_ids<S: AsRef<str>>(&mut self, ids: impl IntoIterator<Item = S>) {
+        for raw in ids {
+            let id = raw.as_ref().trim();
+            let is_cve = id.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("CVE-"));
+            if id.is_empty() || is_cve || id == self.id {
+                continue;
+            }
+            if let Err(at) = self.advisory_ids.binary_search_by(|k| k.as_str().cmp(id)) {
+                self.advisory_ids.insert(at, id.to_string());
+            }
+        }
+    }
 }
 
 /// The feeds a backend reads advisories from (apt: Debian tracker + OSV DSA, or Ubuntu
 /// OSV USN; apk: one Alpine secdb per repository; pacman: Arch ASA) and the board it
-/// reports each feed's parse on. dnf/yum/zypper ignore it.
+/// reports each feed's parse on. dnf/yum read no feed but report each cached updateinfo
+/// file on the board; zypper ignores it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FeedSettings {
     /// Every feed, in the registry's order; a missing file is skipped (not downloaded yet).
@@ -252,6 +273,7 @@ pub fn plain_update(u: &Upgrade) -> Advisory {
         published: None,
         description: String::new(),
         cve_ids: Vec::new(),
+        advisory_ids: Vec::new(),
         packages: vec![affected(u)],
         requires_reboot: false,
     }
@@ -334,5 +356,35 @@ mod tests {
         assert!(text.contains("2026-01-15T00:00:00Z"), "{text}");
         let back: Advisory = serde_json::from_str(&text).unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn advisory_ids_are_sorted_unique_and_never_cves_or_the_own_id() {
+        let mut a = plain_update(&up("a", "1", "2"));
+        a.id = "DSA-5000-1".into();
+        a.add_advisory_ids(["XSA-252", "CVE-2026-0001", "DSA-5000-1", " ", "GHSA-x"]);
+        a.add_advisory_ids(vec![
+            "XSA-252".to_string(),
+            "cve-2026-0002".into(),
+            "DLA-1".into(),
+        ]);
+        assert_eq!(a.advisory_ids, ["DLA-1", "GHSA-x", "XSA-252"]);
+        assert!(a.cve_ids.is_empty());
+    }
+
+    #[test]
+    fn a_stored_advisory_without_advisory_ids_still_loads() {
+        // As written to a job record before `advisory_ids` existed.
+        let old = r#"{"id":"RHSA-2024:1","name":"t","kind":"security","severity":"high",
+            "severity_source":"updateinfo","published":null,"description":"",
+            "cve_ids":["CVE-2024-0001"],"packages":[{"name":"p","current_version":"1",
+            "available_version":"2","arch":null}],"requires_reboot":false}"#;
+        let a: Advisory = serde_json::from_str(old).unwrap();
+        assert!(a.advisory_ids.is_empty());
+        assert_eq!(a.cve_ids, ["CVE-2024-0001"]);
+        let mut with = a.clone();
+        with.add_advisory_ids(["RHBA-2024:2"]);
+        let text = serde_json::to_string(&with).unwrap();
+        assert!(text.contains(r#""advisory_ids":["RHBA-2024:2"]"#), "{text}");
     }
 }

@@ -991,11 +991,12 @@ impl PackageManager for Dnf {
     }
 
     /// dnf's own `updateinfo list`/`info` output, plus `reboot_suggested` and the issue
-    /// date from the cached `updateinfo.xml` (see [`updateinfo`]).
+    /// date from the cached `updateinfo.xml` (see [`updateinfo`]); each cached file's
+    /// parse (records kept and skipped) goes on the feed board as `updateinfo <repo id>`.
     fn advisories(
         &self,
         upgrades: &[Upgrade],
-        _feed: &FeedSettings,
+        feed: &FeedSettings,
     ) -> Result<Vec<Advisory>, PkgError> {
         if upgrades.is_empty() {
             return Ok(Vec::new());
@@ -1009,12 +1010,17 @@ impl PackageManager for Dnf {
         let blocks = updateinfo::parse_info(&info.stdout);
         let listed: std::collections::HashSet<&str> =
             entries.iter().map(|e| e.id.as_str()).collect();
-        let notices =
+        let cached =
             updateinfo::cached_notices(&self.settings, self.kind == BackendKind::Yum, |id| {
                 listed.contains(id)
-            })
-            .notices;
-        Ok(updateinfo::build(&entries, &blocks, &notices, upgrades))
+            });
+        updateinfo::feeds::record(&cached, &feed.board);
+        Ok(updateinfo::build(
+            &entries,
+            &blocks,
+            &cached.notices,
+            upgrades,
+        ))
     }
 
     /// Advisories through `upgrade --advisory=ID... --exclude=NAME...` in one transaction;

@@ -755,6 +755,8 @@ pub fn patches_to_advisories(
                 .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()),
             description: p.description.clone(),
             cve_ids: cves,
+            // zypper's issue references besides CVEs are bug tracker numbers, not advisories.
+            advisory_ids: Vec::new(),
             packages,
             requires_reboot: p.restart,
         });

@@ -70,6 +70,7 @@ fn vuln_list_update() {
         p.description,
         "denial of service in curl, fixed in 7.50.3-1 (ASA-201609-19)."
     );
+    assert_eq!(p.advisory_ids, ["ASA-201609-19"]);
     // Already at the fix: nothing.
     assert!(patches(&g, &[up("bzip2", "1.0.6-6", "1.0.6-7")], &|_| false).is_empty());
 }
@@ -137,4 +138,5 @@ fn vulnerablecode() {
         "multiple issues in wireshark-common, wireshark-gtk, wireshark-cli, wireshark-qt, \
          fixed in 2.6.1-1 (ASA-201805-22, ASA-201805-23)."
     );
+    assert_eq!(p.advisory_ids, ["ASA-201805-22", "ASA-201805-23"]);
 }

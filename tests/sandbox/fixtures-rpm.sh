@@ -205,6 +205,22 @@ cat > "$top/updateinfo.xml" <<'EOF'
       </collection>
     </pkglist>
   </update>
+  <update from="tests@lpa.invalid" status="final" type="security" version="1">
+    <id>LPA-2026-0099</id>
+    <title>Malformed on purpose: its issued date is not a date</title>
+    <issued date="the fifteenth of January"/>
+    <severity>Low</severity>
+    <description>The agent skips and counts this record (dnf and zypper read it with date 0); lpa-absent is in no repository, so it never applies.</description>
+    <references/>
+    <pkglist>
+      <collection short="lpa">
+        <name>LPA fixtures</name>
+        <package name="lpa-absent" version="1.0" release="1" epoch="0" arch="noarch" src="lpa-absent-1.0-1.src.rpm">
+          <filename>lpa-absent-1.0-1.noarch.rpm</filename>
+        </package>
+      </collection>
+    </pkglist>
+  </update>
 </updates>
 EOF
 touch -d "@$SOURCE_DATE_EPOCH" "$top/updateinfo.xml"

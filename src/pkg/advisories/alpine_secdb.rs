@@ -237,6 +237,7 @@ pub fn patch_for(u: &Upgrade, found: Ids, requires_reboot: bool) -> Advisory {
         .map(String::as_str)
         .collect();
     patch.description = format!("Fixes {}", named.join(", "));
+    patch.add_advisory_ids(&found.others);
     patch.cve_ids = found.cves;
     patch
 }
@@ -320,6 +321,7 @@ mod tests {
         assert_eq!(p.kind, AdvisoryKind::Security);
         assert!(p.cve_ids.is_empty());
         assert_eq!(p.description, "Fixes XSA-248");
+        assert_eq!(p.advisory_ids, ["XSA-248"]);
     }
 
     /// Published by vuln-list-update and alpine-secdb (v3.3 community): before issue 15

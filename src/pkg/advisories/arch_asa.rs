@@ -189,7 +189,7 @@ fn patch_of(
         return None;
     }
     let cve_ids = g.issues.clone();
-    Some(Advisory {
+    let mut patch = Advisory {
         id: g.name.clone(),
         name: title(g),
         kind: AdvisoryKind::Security,
@@ -198,9 +198,13 @@ fn patch_of(
         published: None,
         description: description(g, fixed),
         cve_ids,
+        advisory_ids: Vec::new(),
         packages: hits.iter().map(|u| affected(u)).collect(),
         requires_reboot: hits.iter().any(|u| requires_reboot(&u.name)),
-    })
+    };
+    // The group's ASA ids and its issues' other ids (`XSA-252`) name the same fix.
+    patch.add_advisory_ids(g.advisories.iter().chain(g.other_ids.iter()));
+    Some(patch)
 }
 
 /// `PACKAGES: TYPE`, e.g. `openssl: denial of service`.
@@ -288,6 +292,7 @@ mod tests {
         assert_eq!(hello.severity_source, SOURCE);
         assert_eq!(hello.cve_ids, ["CVE-2026-0001", "CVE-2026-0004"]);
         assert_eq!(hello.packages[0].available_version, "2.0-1");
+        assert_eq!(hello.advisory_ids, ["ASA-202601-1"]);
         assert!(
             hello.description.contains("ASA-202601-1"),
             "{}",
@@ -375,6 +380,7 @@ mod tests {
             found[0].description,
             "vulnerability in a, fixed in 1:2.0-1 (XSA-252)."
         );
+        assert_eq!(found[0].advisory_ids, ["XSA-252"]);
         // Without the epoch the candidate is older than the fix.
         assert!(patches(&groups, &[up("a", "1.5-1", "2.0-1")], &|_| false).is_empty());
     }

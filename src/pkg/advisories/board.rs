@@ -97,6 +97,12 @@ impl FeedBoard {
         });
     }
 
+    /// Drops the feeds `stale` names (a backend's feed that no longer exists, such as the
+    /// updateinfo of a repository removed from the cache).
+    pub fn forget(&self, stale: impl Fn(&str) -> bool) {
+        self.lock().retain(|name, _| !stale(name));
+    }
+
     /// Every feed's state, by name.
     pub fn snapshot(&self) -> Vec<FeedState> {
         self.lock().values().cloned().collect()
@@ -127,5 +133,8 @@ mod tests {
         assert_eq!(board.snapshot()[1].error, None);
         assert_eq!(board, shared);
         assert_ne!(board, FeedBoard::default());
+        shared.forget(|name| name == "a");
+        let left: Vec<String> = board.snapshot().into_iter().map(|s| s.name).collect();
+        assert_eq!(left, ["b"]);
     }
 }

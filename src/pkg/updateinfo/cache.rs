@@ -12,7 +12,7 @@ use crate::pkg::BackendSettings;
 
 use super::notice::Notice;
 use super::stream::parse_reader;
-use super::{piped, ParseReport};
+use super::{feeds, piped, ParseReport};
 
 /// The updateinfo files of dnf's (or yum's) metadata cache under `root`, oldest first so
 /// that a newer copy of the same advisory wins.
@@ -77,21 +77,21 @@ pub fn decompressor(path: &Path) -> Option<&'static str> {
 }
 
 /// Streams one updateinfo file through [`parse_reader`], decompressing with the system
-/// tool where needed; `keep` gets every usable notice.
+/// tool where needed; `keep` gets every usable notice, the report is named `feed`.
 pub fn read_file(
     path: &Path,
+    feed: &str,
     timeout: Duration,
     keep: impl FnMut(Notice),
 ) -> Result<ParseReport, String> {
-    let feed = format!("updateinfo {}", path.display());
     let Some(tool) = decompressor(path) else {
         let file = File::open(path).map_err(|e| e.to_string())?;
-        return parse_reader(BufReader::with_capacity(64 * 1024, file), &feed, keep)
+        return parse_reader(BufReader::with_capacity(64 * 1024, file), feed, keep)
             .map_err(|e| e.to_string());
     };
     let mut piped = piped::decompress(tool, path, timeout)?;
     let parsed = match piped.output() {
-        Some(out) => parse_reader(out, &feed, keep).map_err(|e| e.to_string()),
+        Some(out) => parse_reader(out, feed, keep).map_err(|e| e.to_string()),
         None => Err("no output pipe".to_string()),
     };
     // A decompressor failure (corrupt or cut file) is the cause to report, before the
@@ -106,8 +106,10 @@ pub fn read_file(
 pub struct CachedNotices {
     /// Notices by id (a later file wins).
     pub notices: HashMap<String, Notice>,
-    /// One report per file that could be read.
+    /// One report per file that could be read, named by [`feeds::feed_names`].
     pub reports: Vec<ParseReport>,
+    /// `(feed name, error)` of every file that could not be read.
+    pub failures: Vec<(String, String)>,
 }
 
 /// Every cached notice whose id `wanted` accepts (dnf lists the few that apply here; a
@@ -119,19 +121,24 @@ pub fn cached_notices(
     wanted: impl Fn(&str) -> bool,
 ) -> CachedNotices {
     let mut out = CachedNotices::default();
-    for path in cached_files(&settings.root, yum) {
+    let paths = cached_files(&settings.root, yum);
+    let names = feeds::feed_names(&settings.root, &paths, yum);
+    for (path, feed) in paths.iter().zip(names) {
         let notices = &mut out.notices;
         let keep = |n: Notice| {
             if wanted(&n.id) {
                 notices.insert(n.id.clone(), n);
             }
         };
-        match read_file(&path, settings.command_timeout, keep) {
+        match read_file(path, &feed, settings.command_timeout, keep) {
             Ok(report) => out.reports.push(report),
-            Err(e) => log::warn!(
-                "updateinfo {}: {e}; reboot_suggested and issued dates of its advisories are unknown",
-                path.display()
-            ),
+            Err(e) => {
+                log::warn!(
+                    "{feed} ({}): {e}; reboot_suggested and issued dates of its advisories are unknown",
+                    path.display()
+                );
+                out.failures.push((feed, e));
+            }
         }
     }
     out
@@ -196,11 +203,14 @@ mod tests {
         assert!(got.notices["LPA-2026-0003"].reboot_suggested);
         assert_eq!(got.reports.len(), 1);
         assert_eq!((got.reports[0].records, got.reports[0].skipped), (3, 0));
+        assert_eq!(got.reports[0].feed, "updateinfo lpa");
         // A corrupt compressed file costs its notices, with a warning, not the listing.
         std::fs::write(repo.join(format!("{href}.gz")), "not gzip").unwrap();
         let broken = cached_notices(&settings, false, |_| true);
         std::fs::remove_dir_all(&root).unwrap();
         assert!(broken.notices.is_empty() && broken.reports.is_empty());
+        assert_eq!(broken.failures.len(), 1);
+        assert_eq!(broken.failures[0].0, "updateinfo lpa");
     }
 
     #[test]

@@ -24,11 +24,13 @@
 //! updateinfo XML at all is an error.
 //!
 //! Files: [`output`] (dnf's printed output), [`notice`] and [`stream`] (the XML),
-//! [`date`], [`cache`] (where the files are and how they are opened), [`kernel`] (the
-//! reboot check); the join into patches is here.
+//! [`date`], [`cache`] (where the files are and how they are opened), [`feeds`] (each
+//! file's parse on the advisory board), [`kernel`] (the reboot check); the join into
+//! patches is here.
 
 pub mod cache;
 pub mod date;
+pub mod feeds;
 pub mod kernel;
 pub mod notice;
 pub mod output;
@@ -139,7 +141,7 @@ fn advisory(
         .or_else(|| block.and_then(|b| b.issued.as_deref()))
         .or_else(|| block.and_then(|b| b.updated.as_deref()))
         .and_then(parse_date);
-    Advisory {
+    let mut patch = Advisory {
         id: e.id.clone(),
         name: title,
         kind: kind_of(&e.kind),
@@ -150,9 +152,13 @@ fn advisory(
         published,
         description,
         cve_ids: cves,
+        advisory_ids: Vec::new(),
         packages: vec![package],
         requires_reboot: notice.is_some_and(|n| n.reboot_suggested),
-    }
+    };
+    // Only the cached file names other ids (`RHBA-...`, `XSA-252`); dnf's output does not.
+    patch.add_advisory_ids(notice.map(|n| n.other_ids.as_slice()).unwrap_or_default());
+    patch
 }
 
 /// Checks an advisory id before it goes on a command line (`--advisory=ID`).
@@ -228,12 +234,16 @@ mod tests {
 
     #[test]
     fn patches_from_recorded_output() {
-        let notices: HashMap<String, Notice> = parse_xml(XML)
+        let mut notices: HashMap<String, Notice> = parse_xml(XML)
             .unwrap()
             .0
             .into_iter()
             .map(|n| (n.id.clone(), n))
             .collect();
+        // As a cached file names them in `<reference type="erratum"/"other">`.
+        if let Some(n) = notices.get_mut("LPA-2026-0003") {
+            n.other_ids = vec!["RHBA-2026:7".into(), "XSA-252".into()];
+        }
         let ups = fixture_upgrades();
         let a = build(
             &parse_list(LIST).unwrap(),
@@ -249,6 +259,8 @@ mod tests {
         assert_eq!(crit.severity_source, "updateinfo");
         assert_eq!(crit.cve_ids, ["CVE-2026-0002", "CVE-2026-0003"]);
         assert!(crit.requires_reboot);
+        assert_eq!(crit.advisory_ids, ["RHBA-2026:7", "XSA-252"]);
+        assert!(a[0].advisory_ids.is_empty());
         assert_eq!(crit.name, "Critical: lpa-lib security update");
         assert_eq!(
             crit.published,

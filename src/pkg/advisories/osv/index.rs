@@ -33,6 +33,8 @@ pub struct Notice {
     pub details: String,
     /// Its CVE ids, sorted and unique.
     pub cves: Vec<String>,
+    /// Its other ids (non-CVE `aliases`/`upstream`: `DLA-...`, `XSA-252`, `GHSA-...`).
+    pub other_ids: Vec<String>,
     /// The highest severity the record gives for this host's release (record level,
     /// matching affected entries, their `cves_map`), unknown when it gives none.
     pub severity: Severity,
@@ -166,6 +168,7 @@ impl OsvIndex {
             summary,
             details,
             cves: rec.cves,
+            other_ids: rec.other_ids,
             severity,
             published: rec.published,
         });

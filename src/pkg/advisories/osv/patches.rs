@@ -98,7 +98,7 @@ fn notice_patch(
     } else {
         &notice.summary
     };
-    Advisory {
+    let mut patch = Advisory {
         id: notice.id.clone(),
         name: name.clone(),
         kind: AdvisoryKind::Security,
@@ -107,12 +107,15 @@ fn notice_patch(
         published: notice.published,
         description: notice.details.clone(),
         cve_ids: notice.cves.clone(),
+        advisory_ids: Vec::new(),
         packages: members
             .iter()
             .map(|&i| affected(upgrades[i].upgrade))
             .collect(),
         requires_reboot: members.iter().any(|&i| upgrades[i].requires_reboot),
-    }
+    };
+    patch.add_advisory_ids(&notice.other_ids);
+    patch
 }
 
 /// An upgrade only per-CVE records cover: its plain update with their CVEs and severity.
@@ -128,6 +131,7 @@ fn cve_patch(index: &OsvIndex, hu: &HostUpgrade<'_>, records: &[usize], source: 
         let rec = &index.notices()[n];
         cves.extend(rec.cves.iter().cloned());
         severity = severity.max(rec.severity);
+        patch.add_advisory_ids(&rec.other_ids);
     }
     patch.severity = cves
         .iter()
@@ -171,6 +175,7 @@ mod tests {
           "ecosystem_specific": {"binaries": [{"binary_name": "liba", "binary_version": "2"},
                                               {"binary_name": "a-bin", "binary_version": "2"}]}}]}"#;
     const USN_B: &str = r#"{"id": "USN-2-1", "upstream": ["UBUNTU-CVE-2024-0002"],
+        "aliases": ["USN-2-1", "GHSA-abcd-efgh-ijkl", "CVE-2024-0002"],
         "affected": [{"package": {"ecosystem": "Ubuntu:22.04:LTS", "name": "a"},
           "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "3"}]}],
           "ecosystem_specific": {"binaries": [{"binary_name": "liba", "binary_version": "3"}]}}]}"#;
@@ -220,6 +225,7 @@ mod tests {
         );
         assert_eq!(a.severity_source, "ubuntu-osv");
         assert_eq!(a.cve_ids, ["CVE-2024-0001"]);
+        assert!(a.advisory_ids.is_empty(), "{:?}", a.advisory_ids);
         let names: Vec<&str> = a.packages.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["liba:amd64", "a-bin"]);
         assert!(a.requires_reboot);
@@ -230,6 +236,9 @@ mod tests {
             ("USN-2-1", Severity::Unknown)
         );
         assert_eq!(b.packages.len(), 1);
+        // A non-CVE alias is an advisory id; the record's own id and its CVEs are not.
+        assert_eq!(b.advisory_ids, ["GHSA-abcd-efgh-ijkl"]);
+        assert_eq!(b.cve_ids, ["CVE-2024-0002"]);
         assert!(!b.requires_reboot);
         let c = &out.advisories[2];
         assert_eq!((c.kind, c.severity), (AdvisoryKind::Other, Severity::Low));
