@@ -100,6 +100,9 @@ pub fn sandbox(apk: &ApkTools, tag: &str) -> Sandbox {
 /// needs `--allow-untrusted`); refreshes the index and installs busybox-binsh, the /bin/sh
 /// provider, as an Alpine root has busybox-binsh. Returns the fixture directory.
 pub fn with_apk_repo(sb: &mut Sandbox, signed: bool) -> &'static Path {
+    // fixtures() only writes package files into a temp directory (python3 + openssl, no
+    // apk); every apk command below runs through sb.run, under bwrap with the overlay as /,
+    // and sb.write writes inside that overlay: the host's packages are never touched.
     let fix = fixtures("apk");
     sb.bind(fix, "/srv/lpa-apk");
     let list = if signed {
