@@ -70,9 +70,11 @@
 //! suite; CVE ids and severity from the Debian security tracker feed when configured
 //! (`advisories::debian_tracker`). Reboot: `<root>/run/reboot-required` (+ `.pkgs`).
 
+pub mod deps;
 pub mod dpkg;
 mod feeds;
 pub mod mutate;
+pub mod outcome;
 pub mod policy;
 pub mod sandbox;
 pub mod sim;
@@ -93,11 +95,13 @@ use super::advisories::feeds::FeedSource;
 use super::advisories::{self, reboot, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command, Finished, RunError};
 use super::{
-    validate, version, BackendKind, BackendSettings, Dependency, Exec, InstallOptions,
-    InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
-    RestoreStep, SavedPackage, Upgrade,
+    validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
+    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
+    SavedPackage, Upgrade,
 };
 
+pub use self::deps::{dependencies, depends_names, find_installed, reverse_dependencies};
+pub use self::outcome::{check_outcome, is_lock_failure, stderr_tail};
 pub use self::sim::is_security_origin;
 
 /// The tool name used in errors.
@@ -873,133 +877,11 @@ fn status_error(path: &Path, e: ControlError) -> PkgError {
     }
 }
 
-/// Maps how an apt-get run ended to a result: exit 0 is success; a lock held by another
-/// process (apt's "Could not get lock" family of errors) is [`PkgError::Locked`] with the
-/// time waited so far; anything else is [`PkgError::Command`] with apt's `E:` lines.
-pub fn check_outcome(command: &str, fin: &Finished, waited: Duration) -> Result<(), PkgError> {
-    if fin.code == Some(0) {
-        return Ok(());
-    }
-    if fin.code == Some(APT_ERROR) && is_lock_failure(&fin.stderr) {
-        return Err(PkgError::Locked {
-            tool: TOOL.to_string(),
-            waited,
-        });
-    }
-    Err(PkgError::Command {
-        command: command.to_string(),
-        code: fin.code,
-        stderr_tail: stderr_tail(&fin.stderr),
-    })
-}
-
-/// Whether apt's error output says a lock was busy (dpkg's frontend or database lock, the
-/// lists lock or the archives lock).
-pub fn is_lock_failure(stderr: &str) -> bool {
-    stderr.lines().filter(|l| l.starts_with("E:")).any(|l| {
-        l.contains("Could not get lock")
-            || l.contains("Unable to acquire the dpkg frontend lock")
-            || l.contains("Unable to lock the administration directory")
-            || l.contains("Unable to lock directory")
-    })
-}
-
-/// apt's `E:` lines (the last [`TAIL_LINES`]); when there are none, the last lines of the
-/// whole error output.
-pub fn stderr_tail(stderr: &str) -> String {
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("E:")).collect();
-    let lines: Vec<&str> = if errors.is_empty() {
-        stderr.lines().filter(|l| !l.trim().is_empty()).collect()
-    } else {
-        errors
-    };
-    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
-}
-
-/// Names a package depends on (`Pre-Depends`, `Depends`), every alternative, no duplicates.
-pub fn depends_names(e: &StatusEntry) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for field in ["Pre-Depends", "Depends"] {
-        for rel in e.relations(field).into_iter().flatten() {
-            if !out.contains(&rel.name) {
-                out.push(rel.name);
-            }
-        }
-    }
-    out
-}
-
-/// Dependencies with constraints: one entry per alternative; hard for `Pre-Depends` and
-/// `Depends`, soft for `Recommends` and `Suggests`.
-pub fn dependencies(e: &StatusEntry) -> Vec<Dependency> {
-    let fields = [
-        ("Pre-Depends", true),
-        ("Depends", true),
-        ("Recommends", false),
-        ("Suggests", false),
-    ];
-    fields
-        .iter()
-        .flat_map(|&(field, required)| {
-            e.relations(field)
-                .into_iter()
-                .flatten()
-                .map(move |r| Dependency {
-                    name: r.name,
-                    constraint: r.constraint,
-                    required,
-                })
-        })
-        .collect()
-}
-
-/// Installed packages (display names, sorted) whose `Pre-Depends`/`Depends` name `target`
-/// or a virtual package it provides.
-pub fn reverse_dependencies(
-    installed: &[StatusEntry],
-    target: &StatusEntry,
-    native: Option<&str>,
-) -> Vec<String> {
-    let mut wanted = target.provides();
-    wanted.push(target.name.clone());
-    let mut out: Vec<String> = installed
-        .iter()
-        .filter(|e| !std::ptr::eq(*e, target))
-        .filter(|e| depends_names(e).iter().any(|n| wanted.contains(n)))
-        .map(|e| e.display_name(native))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// Finds an installed package by the name the inventory shows (`name` or `name:arch`);
-/// a bare name also finds the only installed instance of a foreign-architecture package,
-/// and `name:<native>` / `name:all` find the unqualified one.
-pub fn find_installed<'a>(
-    installed: &'a [StatusEntry],
-    name: &str,
-    native: Option<&str>,
-) -> Option<&'a StatusEntry> {
-    if let Some(e) = installed.iter().find(|e| e.display_name(native) == name) {
-        return Some(e);
-    }
-    if let Some((bare, arch)) = name.split_once(':') {
-        return installed
-            .iter()
-            .find(|e| e.name == bare && e.arch.as_deref() == Some(arch));
-    }
-    let mut same = installed.iter().filter(|e| e.name == name);
-    match (same.next(), same.next()) {
-        (Some(only), None) => Some(only),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pkg::advisories::feeds::FeedFormat;
+    use crate::pkg::Dependency;
     use std::ffi::OsString;
 
     const STATUS: &str = include_str!("../../tests/data/apt/status");
