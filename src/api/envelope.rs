@@ -86,6 +86,8 @@ pub enum ApiError {
     },
     /// `HEADERS_TOO_LARGE` 431.
     HeadersTooLarge(String),
+    /// `URI_TOO_LONG` 414: the request line alone is over the head limit.
+    UriTooLong(String),
     /// `NOT_IMPLEMENTED` 501: the endpoint exists in the specification but not yet here.
     NotImplemented {
         /// `METHOD /path/template`, e.g. `POST /api/v1/packages`.
@@ -142,6 +144,7 @@ impl ApiError {
             ApiError::LengthRequired(_) => "LENGTH_REQUIRED",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             ApiError::HeadersTooLarge(_) => "HEADERS_TOO_LARGE",
+            ApiError::UriTooLong(_) => "URI_TOO_LONG",
             ApiError::NotImplemented { .. } => "NOT_IMPLEMENTED",
             ApiError::ApiReadOnly { .. } => "API_READ_ONLY",
             ApiError::InternalError(_) => "INTERNAL_ERROR",
@@ -180,6 +183,7 @@ impl ApiError {
             ApiError::LengthRequired(_) => 411,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::HeadersTooLarge(_) => 431,
+            ApiError::UriTooLong(_) => 414,
             ApiError::NotImplemented { .. } => 501,
         }
     }
@@ -247,6 +251,7 @@ impl ApiError {
             | ApiError::RequestTimeout(m)
             | ApiError::LengthRequired(m)
             | ApiError::HeadersTooLarge(m)
+            | ApiError::UriTooLong(m)
             | ApiError::InternalError(m)
             | ApiError::JobQueueFull(m) => m.clone(),
         }
@@ -336,6 +341,7 @@ impl From<&ProtocolError> for ApiError {
         match err {
             ProtocolError::BadRequest(m) => ApiError::InvalidRequest(m.clone()),
             ProtocolError::HeaderTooLarge(m) => ApiError::HeadersTooLarge(m.clone()),
+            ProtocolError::UriTooLong(m) => ApiError::UriTooLong(m.clone()),
             ProtocolError::BodyTooLarge { limit } => ApiError::PayloadTooLarge { limit: *limit },
             ProtocolError::LengthRequired(m) => ApiError::LengthRequired(m.clone()),
             ProtocolError::Timeout(m) => ApiError::RequestTimeout(m.clone()),
@@ -612,6 +618,7 @@ mod tests {
             (ApiError::NotFound(m()), "NOT_FOUND", 404, false),
             (ApiError::RequestTimeout(m()), "REQUEST_TIMEOUT", 408, true),
             (ApiError::LengthRequired(m()), "LENGTH_REQUIRED", 411, false),
+            (ApiError::UriTooLong(m()), "URI_TOO_LONG", 414, false),
             (
                 ApiError::PayloadTooLarge { limit: 1 },
                 "PAYLOAD_TOO_LARGE",
@@ -666,6 +673,7 @@ mod tests {
                 "PAYLOAD_TOO_LARGE",
             ),
             (ProtocolError::LengthRequired("x".into()), "LENGTH_REQUIRED"),
+            (ProtocolError::UriTooLong("x".into()), "URI_TOO_LONG"),
             (ProtocolError::Timeout("x".into()), "REQUEST_TIMEOUT"),
         ];
         for (pe, code) in cases {
