@@ -68,10 +68,20 @@ fn string<'v>(v: &'v Value, what: &str) -> Result<&'v str, ApiError> {
         .ok_or_else(|| invalid(format!("{what}: expected a string, got {}", kind(v))))
 }
 
+/// An optional version string: bounded and printable (the grammar check comes later, with
+/// the backend), so a megabyte of version never travels further than this.
 fn optional_string(v: Option<&Value>, what: &str) -> Result<Option<String>, ApiError> {
     match v {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => string(v, what).map(|s| Some(s.to_string())),
+        Some(v) => {
+            let s = string(v, what)?;
+            if s.len() > MAX_TEXT || s.chars().any(char::is_control) {
+                return Err(invalid(format!(
+                    "{what}: must be at most {MAX_TEXT} bytes of printable text"
+                )));
+            }
+            Ok(Some(s.to_string()))
+        }
     }
 }
 
@@ -127,8 +137,8 @@ pub fn install(body: &[u8]) -> Result<(Vec<PackageSpec>, InstallOptions), ApiErr
 fn package_spec(item: &Value, i: usize) -> Result<PackageSpec, ApiError> {
     let what = format!("packages[{i}]");
     match item {
-        Value::String(name) => Ok(PackageSpec {
-            name: name.clone(),
+        Value::String(_) => Ok(PackageSpec {
+            name: text(item, &what)?,
             version: None,
         }),
         Value::Object(o) => {
@@ -136,9 +146,9 @@ fn package_spec(item: &Value, i: usize) -> Result<PackageSpec, ApiError> {
             let name = o
                 .get("name")
                 .ok_or_else(|| invalid(format!("{what}.name: required")))
-                .and_then(|v| string(v, &format!("{what}.name")))?;
+                .and_then(|v| text(v, &format!("{what}.name")))?;
             Ok(PackageSpec {
-                name: name.to_string(),
+                name,
                 version: optional_string(o.get("version"), &format!("{what}.version"))?,
             })
         }
@@ -345,6 +355,26 @@ fn text(v: &Value, what: &str) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_versions_are_bounded_before_they_travel_further() {
+        let msg = |b: String| install(b.as_bytes()).unwrap_err().message();
+        let long = "a".repeat(MAX_TEXT + 1);
+        assert!(msg(format!(r#"{{"packages":["{long}"]}}"#)).contains("packages[0]: must be"));
+        assert!(msg(format!(r#"{{"packages":[{{"name":"{long}"}}]}}"#))
+            .contains("packages[0].name: must be"));
+        assert!(msg(r#"{"packages":["a\u0000b"]}"#.to_string()).contains("printable"));
+        let version = format!(r#"{{"packages":[{{"name":"a","version":"{long}"}}]}}"#);
+        assert!(msg(version).contains("packages[0].version: must be at most"));
+        let err = update("a", format!(r#"{{"version":"{long}"}}"#).as_bytes()).unwrap_err();
+        assert!(
+            err.message().contains("version: must be at most"),
+            "{err:?}"
+        );
+        // Up to the bound they pass; the ecosystem's grammar judges them later.
+        let ok = "a".repeat(MAX_TEXT);
+        assert!(install(format!(r#"{{"packages":["{ok}"]}}"#).as_bytes()).is_ok());
+    }
 
     #[test]
     fn install_accepts_objects_and_plain_names() {
