@@ -35,7 +35,7 @@ fn every_error_status_is_an_envelope() {
         b"DELETE /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
     );
     assert_error(&r, 405, "METHOD_NOT_ALLOWED");
-    assert_eq!(r.header("allow"), Some("GET"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
     let r = raw(
         &env,
         &agent,

@@ -2,6 +2,8 @@
 //!
 //! Order of checks: path known (else 404), method allowed for it (else 405 with `Allow`),
 //! then path parameters and query values typed (else 400 `INVALID_REQUEST` naming the value).
+//! `HEAD` is allowed wherever `GET` is (RFC 9110 9.3.2) and routes to the same endpoint; the
+//! connection layer leaves the body out.
 
 use std::collections::BTreeMap;
 
@@ -411,14 +413,32 @@ pub fn route(
 fn resolve(method: &str, path: &str, segments: &[String]) -> Result<Resource, ApiError> {
     let resource = match_resource(segments).ok_or_else(|| ApiError::NotFound(path.to_string()))?;
     let allow = resource.allowed_methods();
-    if !allow.contains(&method) {
-        return Err(ApiError::MethodNotAllowed {
-            method: method.to_string(),
-            path: path.to_string(),
-            allow: allow.to_vec(),
-        });
+    if !allow.contains(&as_get(method)) {
+        return Err(method_not_allowed(method, path, &resource));
     }
     Ok(resource)
+}
+
+/// HEAD is served as GET (the body is dropped on the way out); other methods are themselves.
+fn as_get(method: &str) -> &str {
+    if method == "HEAD" {
+        "GET"
+    } else {
+        method
+    }
+}
+
+/// The 405 for `resource`; `Allow` names HEAD after GET, as HEAD is served wherever GET is.
+fn method_not_allowed(method: &str, path: &str, resource: &Resource) -> ApiError {
+    let mut allow = resource.allowed_methods().to_vec();
+    if let Some(at) = allow.iter().position(|m| *m == "GET") {
+        allow.insert(at + 1, "HEAD");
+    }
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        path: path.to_string(),
+        allow,
+    }
 }
 
 fn build(
@@ -427,7 +447,7 @@ fn build(
     resource: Resource,
     query: &[(String, String)],
 ) -> Result<Endpoint, ApiError> {
-    let endpoint = match (method, resource) {
+    let endpoint = match (as_get(method), resource) {
         ("GET", Resource::Health) => no_query(query, Endpoint::Health)?,
         ("GET", Resource::HealthV1) => no_query(query, Endpoint::HealthV1)?,
         ("GET", Resource::Packages) => Endpoint::ListPackages(package_query(query)?),
@@ -470,13 +490,9 @@ fn build(
             no_query(query, Endpoint::RollbackJob { id: job_id(&id)? })?
         }
         ("GET", Resource::WsJobs) => no_query(query, Endpoint::JobStream)?,
-        (m, r) => {
+        (_, r) => {
             // resolve() already refused methods outside allowed_methods(); kept total anyway.
-            return Err(ApiError::MethodNotAllowed {
-                method: m.to_string(),
-                path: path.to_string(),
-                allow: r.allowed_methods().to_vec(),
-            });
+            return Err(method_not_allowed(method, path, &r));
         }
     };
     Ok(endpoint)
@@ -798,6 +814,10 @@ mod tests {
             assert_eq!(got, expected, "{method} {path}");
             assert!(got.template().starts_with(method), "{method} {path}");
             assert_eq!(got.is_mutating(), method != "GET");
+            if method == "GET" {
+                // HEAD is served wherever GET is, by the same endpoint.
+                assert_eq!(r("HEAD", &path).ok(), Some(expected), "HEAD {path}");
+            }
         }
     }
 
@@ -826,17 +846,23 @@ mod tests {
     #[test]
     fn wrong_method_is_405_with_allow() {
         let cases = [
-            ("PATCH", "/api/v1/packages", vec!["GET", "POST"]),
+            ("PATCH", "/api/v1/packages", vec!["GET", "HEAD", "POST"]),
             (
                 "POST",
                 "/api/v1/packages/nginx",
-                vec!["GET", "PUT", "DELETE"],
+                vec!["GET", "HEAD", "PUT", "DELETE"],
             ),
-            ("HEAD", "/health", vec!["GET"]),
+            ("POST", "/health", vec!["GET", "HEAD"]),
             ("GET", "/api/v1/patches/apply", vec!["POST"]),
-            ("PUT", &format!("/api/v1/jobs/{JOB}"), vec!["GET", "DELETE"]),
-            ("GET", "/api/v1/system/reboot", vec!["POST"]),
-            ("OPTIONS", "/api/v1/ws/jobs", vec!["GET"]),
+            ("HEAD", "/api/v1/patches/apply", vec!["POST"]),
+            (
+                "PUT",
+                &format!("/api/v1/jobs/{JOB}"),
+                vec!["GET", "HEAD", "DELETE"],
+            ),
+            ("HEAD", "/api/v1/system/reboot", vec!["POST"]),
+            ("OPTIONS", "/api/v1/ws/jobs", vec!["GET", "HEAD"]),
+            ("head", "/health", vec!["GET", "HEAD"]),
         ];
         for (method, path, allow) in cases {
             match r(method, path) {

@@ -454,10 +454,11 @@ fn switch_protocols<S: Write + Deadlines>(
     Step::Upgrade(upgrade)
 }
 
-/// Whether this connection may have `request` served.
+/// Whether this connection may have `request` served (HEAD goes wherever GET does).
 fn permitted(ctx: &Context<'_>, request: &Request) -> bool {
     ctx.peer.client.is_some()
-        || (request.method == "GET" && request.path == ctx.unauthenticated_path)
+        || (matches!(request.method.as_str(), "GET" | "HEAD")
+            && request.path == ctx.unauthenticated_path)
 }
 
 /// Closes the connection the way `ending` says.

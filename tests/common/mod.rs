@@ -6,6 +6,7 @@ pub mod apk;
 pub mod enroll_site;
 pub mod jobs;
 pub mod mock_manager;
+pub mod pipeline;
 pub mod pki;
 pub mod sandbox;
 
