@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, TryRecvError};
+use crossbeam_channel::TryRecvError;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
@@ -22,10 +22,15 @@ use super::shape::ClientShape;
 use super::App;
 use crate::http::ws::{Outgoing, SessionSettings, Sessions, Upgrade, WsHandler};
 use crate::http::{Peer, Request, Response};
-use crate::jobs::events::JobEvent;
+use crate::jobs::events::{JobEvent, Subscription};
 
 /// Events a session may fall behind by before the hub drops it (and it closes).
 pub const EVENT_BUFFER: usize = 256;
+
+/// Most job ids one session may name: subscribed to, or (while receiving every job)
+/// unsubscribed from. Without a bound a client could grow a session's set without end; a
+/// manager follows the handful of jobs it started, and `subscribe_all` covers the rest.
+pub const MAX_SUBSCRIPTIONS: usize = 1000;
 
 /// Offers the upgrade when `req` is for the job stream; `None` for any other route.
 ///
@@ -66,7 +71,7 @@ fn accept(app: &App, peer: &Peer, sessions: &Arc<Sessions>) -> Result<Upgrade, R
     let subscription = app.events.subscribe(EVENT_BUFFER);
     let idle = Duration::from_secs(config.jobs.websocket_idle_timeout_seconds);
     Ok(Upgrade {
-        handler: Box::new(JobStream::new(subscription.receiver, served.shape)),
+        handler: Box::new(JobStream::new(subscription, served.shape)),
         slot,
         headers: vec![("X-Request-Id".to_string(), request_id.to_string())],
         settings: SessionSettings::new(idle),
@@ -159,17 +164,18 @@ impl Default for Filter {
 }
 
 impl Filter {
-    /// Applies a subscription message (`ping` changes nothing).
-    pub fn apply(&mut self, msg: &ClientMessage) {
+    /// Applies a subscription message (`ping` changes nothing). A message that would name
+    /// more than [`MAX_SUBSCRIPTIONS`] jobs changes nothing and returns the error message.
+    pub fn apply(&mut self, msg: &ClientMessage) -> Result<(), String> {
         match (&mut *self, msg) {
             (Filter::All { .. }, ClientMessage::Subscribe(id)) => {
                 *self = Filter::Only(BTreeSet::from([*id]));
             }
             (Filter::Only(ids), ClientMessage::Subscribe(id)) => {
-                ids.insert(*id);
+                insert_bounded(ids, *id, "subscribed to")?;
             }
             (Filter::All { excluded }, ClientMessage::Unsubscribe(id)) => {
-                excluded.insert(*id);
+                insert_bounded(excluded, *id, "unsubscribed from")?;
             }
             (Filter::Only(ids), ClientMessage::Unsubscribe(id)) => {
                 ids.remove(id);
@@ -177,6 +183,7 @@ impl Filter {
             (_, ClientMessage::SubscribeAll) => *self = Filter::default(),
             (_, ClientMessage::Ping) => {}
         }
+        Ok(())
     }
 
     /// Whether events of `job` pass.
@@ -186,6 +193,18 @@ impl Filter {
             Filter::Only(ids) => ids.contains(job),
         }
     }
+}
+
+/// Adds `id` unless the set is full; an id already present is fine at any size.
+fn insert_bounded(ids: &mut BTreeSet<Uuid>, id: Uuid, what: &str) -> Result<(), String> {
+    if ids.len() >= MAX_SUBSCRIPTIONS && !ids.contains(&id) {
+        return Err(format!(
+            "too many jobs {what}: a session may name at most {MAX_SUBSCRIPTIONS}; \
+             unsubscribe from some, or send subscribe_all"
+        ));
+    }
+    ids.insert(id);
+    Ok(())
 }
 
 /// The frame for one job event: `job_status`, or `job_complete` for the last one; the
@@ -237,9 +256,9 @@ pub fn pong_frame() -> String {
     json!({"type": "pong", "payload": {}}).to_string()
 }
 
-/// One session's view of the job event hub.
+/// One session's view of the job event hub; dropping it leaves the hub.
 pub struct JobStream {
-    events: Receiver<JobEvent>,
+    events: Subscription,
     filter: Filter,
     shape: ClientShape,
 }
@@ -247,7 +266,7 @@ pub struct JobStream {
 impl JobStream {
     /// A stream over a hub subscription, receiving every job until told otherwise, framed
     /// in `shape` (the one served when the session opened).
-    pub fn new(events: Receiver<JobEvent>, shape: ClientShape) -> JobStream {
+    pub fn new(events: Subscription, shape: ClientShape) -> JobStream {
         JobStream {
             events,
             filter: Filter::default(),
@@ -260,17 +279,17 @@ impl WsHandler for JobStream {
     fn on_text(&mut self, text: &str) -> Vec<String> {
         match parse_message(text) {
             Ok(ClientMessage::Ping) => vec![pong_frame()],
-            Ok(msg) => {
-                self.filter.apply(&msg);
-                Vec::new()
-            }
+            Ok(msg) => match self.filter.apply(&msg) {
+                Ok(()) => Vec::new(),
+                Err(message) => vec![error_frame(&message)],
+            },
             Err(message) => vec![error_frame(&message)],
         }
     }
 
     fn poll_outgoing(&mut self) -> Outgoing {
         loop {
-            match self.events.try_recv() {
+            match self.events.receiver.try_recv() {
                 Ok(event) if self.filter.admits(&event.job_id) => {
                     return Outgoing::Frame(render_event(&event, self.shape))
                 }
@@ -357,18 +376,46 @@ mod tests {
         let (a, b, c) = (id(1), id(2), id(3));
         let mut f = Filter::default();
         assert!(f.admits(&a) && f.admits(&b));
-        f.apply(&ClientMessage::Unsubscribe(c));
+        f.apply(&ClientMessage::Unsubscribe(c)).unwrap();
         assert!(f.admits(&a) && !f.admits(&c));
-        f.apply(&ClientMessage::Subscribe(a));
+        f.apply(&ClientMessage::Subscribe(a)).unwrap();
         assert!(f.admits(&a) && !f.admits(&b));
-        f.apply(&ClientMessage::Subscribe(b));
+        f.apply(&ClientMessage::Subscribe(b)).unwrap();
         assert!(f.admits(&b));
-        f.apply(&ClientMessage::Unsubscribe(a));
+        f.apply(&ClientMessage::Unsubscribe(a)).unwrap();
         assert!(!f.admits(&a) && f.admits(&b));
-        f.apply(&ClientMessage::Ping);
+        f.apply(&ClientMessage::Ping).unwrap();
         assert!(!f.admits(&a));
-        f.apply(&ClientMessage::SubscribeAll);
+        f.apply(&ClientMessage::SubscribeAll).unwrap();
         assert!(f.admits(&a) && f.admits(&c));
+    }
+
+    #[test]
+    fn subscriptions_and_exclusions_are_capped_per_session() {
+        let ids: Vec<Uuid> = (0..=MAX_SUBSCRIPTIONS).map(|_| Uuid::new_v4()).collect();
+        let mut f = Filter::default();
+        for id in &ids[..MAX_SUBSCRIPTIONS] {
+            f.apply(&ClientMessage::Subscribe(*id)).unwrap();
+        }
+        let over = ids[MAX_SUBSCRIPTIONS];
+        let err = f.apply(&ClientMessage::Subscribe(over)).unwrap_err();
+        assert!(err.contains("at most 1000"), "{err}");
+        assert!(!f.admits(&over), "the refused id was not added");
+        // Repeating a known id at the cap is no growth; freeing a place makes room.
+        f.apply(&ClientMessage::Subscribe(ids[0])).unwrap();
+        f.apply(&ClientMessage::Unsubscribe(ids[0])).unwrap();
+        f.apply(&ClientMessage::Subscribe(over)).unwrap();
+        assert!(f.admits(&over));
+
+        let mut all = Filter::default();
+        for id in &ids[..MAX_SUBSCRIPTIONS] {
+            all.apply(&ClientMessage::Unsubscribe(*id)).unwrap();
+        }
+        let err = all.apply(&ClientMessage::Unsubscribe(over)).unwrap_err();
+        assert!(err.contains("unsubscribed from"), "{err}");
+        assert!(all.admits(&over));
+        all.apply(&ClientMessage::SubscribeAll).unwrap();
+        assert_eq!(all, Filter::default());
     }
 
     #[test]
@@ -423,10 +470,7 @@ mod tests {
         assert!(v.get("error_code").is_none(), "{v}");
 
         let hub = Events::new();
-        let mut s = JobStream::new(
-            hub.subscribe(EVENT_BUFFER).receiver,
-            ClientShape::PatchManager,
-        );
+        let mut s = JobStream::new(hub.subscribe(EVENT_BUFFER), ClientShape::PatchManager);
         hub.publish(&timeout);
         let Outgoing::Frame(f) = s.poll_outgoing() else {
             panic!("the timeout event expected");
@@ -437,7 +481,7 @@ mod tests {
     #[test]
     fn handler_answers_ping_and_errors_and_filters_events() {
         let hub = Events::new();
-        let mut s = JobStream::new(hub.subscribe(EVENT_BUFFER).receiver, SPEC);
+        let mut s = JobStream::new(hub.subscribe(EVENT_BUFFER), SPEC);
         assert_eq!(
             parse_frame(&s.on_text(r#"{"type":"ping"}"#)[0])["type"],
             "pong"
@@ -466,7 +510,7 @@ mod tests {
     #[test]
     fn an_overflowed_subscription_reports_dropped_after_its_backlog() {
         let hub = Events::new();
-        let mut s = JobStream::new(hub.subscribe(2).receiver, SPEC);
+        let mut s = JobStream::new(hub.subscribe(2), SPEC);
         for n in 0..3 {
             hub.publish(&event(id(1), "running", n, false, json!({})));
         }

@@ -4,7 +4,7 @@
 //! buffer is full is dropped (its session then closes), so a slow reader cannot hold up the
 //! job engine.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use serde_json::Value;
@@ -26,15 +26,36 @@ pub struct JobEvent {
 }
 
 /// A subscriber's end: events arrive on `receiver` until it is dropped or overflows.
+///
+/// Dropping it leaves the hub at once. Waiting for the next publish to notice would keep
+/// every ended WebSocket session's buffer allocated while no job runs.
 pub struct Subscription {
     /// Where events arrive. Disconnected when the hub dropped this subscriber.
     pub receiver: Receiver<JobEvent>,
+    hub: Weak<Mutex<Subscribers>>,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(hub) = self.hub.upgrade() {
+            let mut subs = hub.lock().unwrap_or_else(|e| e.into_inner());
+            subs.list.retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+/// The live subscribers, each under the id its [`Subscription`] removes it by.
+#[derive(Default)]
+struct Subscribers {
+    next_id: u64,
+    list: Vec<(u64, Sender<JobEvent>)>,
 }
 
 /// The hub every job event goes through.
 #[derive(Clone, Default)]
 pub struct Events {
-    subscribers: Arc<Mutex<Vec<Sender<JobEvent>>>>,
+    subscribers: Arc<Mutex<Subscribers>>,
 }
 
 impl Events {
@@ -46,29 +67,38 @@ impl Events {
     /// Subscribes with a buffer of `capacity` events.
     pub fn subscribe(&self, capacity: usize) -> Subscription {
         let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
-        self.lock().push(tx);
-        Subscription { receiver: rx }
+        let mut subs = self.lock();
+        let id = subs.next_id;
+        subs.next_id += 1;
+        subs.list.push((id, tx));
+        Subscription {
+            receiver: rx,
+            hub: Arc::downgrade(&self.subscribers),
+            id,
+        }
     }
 
     /// Sends an event to every subscriber without waiting; full or gone subscribers are
     /// dropped.
     pub fn publish(&self, event: &JobEvent) {
-        self.lock().retain(|tx| match tx.try_send(event.clone()) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                log::warn!("a job event subscriber fell behind; dropping it");
-                false
-            }
-            Err(TrySendError::Disconnected(_)) => false,
-        });
+        self.lock()
+            .list
+            .retain(|(_, tx)| match tx.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    log::warn!("a job event subscriber fell behind; dropping it");
+                    false
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            });
     }
 
     /// How many subscribers are attached.
     pub fn subscriber_count(&self) -> usize {
-        self.lock().len()
+        self.lock().list.len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Sender<JobEvent>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Subscribers> {
         // The vector is valid whatever a panicking holder did to it.
         self.subscribers.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -124,8 +154,16 @@ mod tests {
     #[test]
     fn a_dropped_subscription_is_forgotten() {
         let hub = Events::new();
+        let kept = hub.subscribe(1);
         drop(hub.subscribe(1));
+        // Forgotten at once, not at the next publish.
+        assert_eq!(hub.subscriber_count(), 1);
         hub.publish(&event(1));
+        assert_eq!(kept.receiver.try_recv().map(|e| e.progress_percent), Ok(1));
+        drop(kept);
         assert_eq!(hub.subscriber_count(), 0);
+        // A subscription outliving its hub drops quietly.
+        let orphan = Events::new().subscribe(1);
+        assert!(orphan.receiver.try_recv().is_err());
     }
 }
