@@ -90,6 +90,19 @@ fn still_serving(env: &Env, agent: &Agent) {
     assert_eq!(r.status, 200, "the agent stopped serving: {r:?}");
 }
 
+/// No job exists: nothing hostile reached the job engine (and through it a package tool).
+fn no_job_created(env: &Env, agent: &Agent) {
+    let r = request(
+        agent.addr(),
+        env.client_config(),
+        "GET",
+        "/api/v1/jobs",
+        None,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["data"]["total"], 0, "a job was created");
+}
+
 /// A request carrying `body` with a correct Content-Length.
 fn post(path: &str, body: &[u8]) -> Vec<u8> {
     let mut raw = format!(
@@ -149,6 +162,7 @@ fn smuggling_attempts_get_one_error_and_a_closed_connection() {
         "f".repeat(40)
     );
     refused(&env, &agent, raw.as_bytes(), 411, "LENGTH_REQUIRED", true);
+    no_job_created(&env, &agent);
 }
 
 #[test]
@@ -267,6 +281,7 @@ fn oversized_heads_uris_and_bodies_are_refused_with_their_status() {
     assert_eq!(all[0].status, 400, "empty packages list: {all:?}");
     assert_error(&all[1], 400, "INVALID_REQUEST");
     still_serving(&env, &agent);
+    no_job_created(&env, &agent);
 }
 
 #[test]
@@ -320,6 +335,7 @@ fn hostile_json_bodies_are_400_before_anything_runs() {
         assert_error(&all[0], 400, "INVALID_REQUEST");
     }
     still_serving(&env, &agent);
+    no_job_created(&env, &agent);
 }
 
 #[test]
@@ -408,4 +424,5 @@ fn other_protocol_versions_and_pipelines() {
     assert_eq!(statuses, [200, 404, 400, 405, 200, 400], "{all:?}");
     assert_eq!(all[5].header("connection"), Some("close"));
     still_serving(&env, &agent);
+    no_job_created(&env, &agent);
 }

@@ -327,3 +327,37 @@ fn a_session_names_at_most_1000_jobs_and_stays_open_past_the_cap() {
         }
     }
 }
+
+#[test]
+fn hostile_messages_get_error_frames_and_the_session_stays_open() {
+    let env = Env::new("ws-messages");
+    let agent = agent(&env);
+    let (mut ws, _) = ws_connect(agent.addr(), env.client_config()).unwrap();
+    let messages = [
+        "[".repeat(60_000),
+        format!(r#"{{"type":"subscribe","job_id":{}}}"#, "9".repeat(50_000)),
+        format!(r#"{{"type":"{}"}}"#, "x".repeat(60_000)),
+        format!(
+            r#"{{"type":"subscribe","job_id":"{}"}}"#,
+            r"\u0000".repeat(5_000)
+        ),
+        r#"{"type":"subscribe","job_id":"0b5e4d4e-8a4f-4c55-9a33-2d2a8f0e7d11\u0000"}"#.into(),
+        r#"{"type":"subscribe","payload":{"job_id":1e999999}}"#.into(),
+        r#"{"type":"subscribe","job_id":"0b5e4d4e-8a4f-4c55-9a33-2d2a8f0e7d11"} trailing"#.into(),
+        String::new(),
+        "\u{feff}{\"type\":\"ping\"}".into(),
+    ];
+    for m in &messages {
+        let got = frames_until_pong(&mut ws, std::slice::from_ref(m));
+        let head: String = m.chars().take(40).collect();
+        assert_eq!(got.len(), 1, "{head:?}: {got:?}");
+        assert_eq!(got[0]["type"], "error", "{head:?}");
+        assert_eq!(got[0]["payload"]["code"], "INVALID_REQUEST", "{head:?}");
+        let text = got[0]["payload"]["message"].as_str().unwrap_or_default();
+        assert!(
+            (10..2000).contains(&text.len()),
+            "{head:?}: a bounded message that says what is wrong: {} bytes",
+            text.len()
+        );
+    }
+}

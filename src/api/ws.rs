@@ -126,7 +126,8 @@ pub fn parse_message(text: &str) -> Result<ClientMessage, String> {
         "subscribe_all" => Ok(ClientMessage::SubscribeAll),
         "ping" => Ok(ClientMessage::Ping),
         other => Err(format!(
-            "unknown message type {other:?}; expected subscribe, unsubscribe, subscribe_all or ping"
+            "unknown message type {:?}; expected subscribe, unsubscribe, subscribe_all or ping",
+            shown(other)
         )),
     }
 }
@@ -139,8 +140,20 @@ fn job_id(v: &Value, kind: &str) -> Result<Uuid, String> {
         .ok_or_else(|| format!("{kind} needs a job_id"))?;
     let text = raw
         .as_str()
-        .ok_or_else(|| format!("job_id must be a string, got {raw}"))?;
-    Uuid::parse_str(text).map_err(|_| format!("job_id is not a UUID: {text:?}"))
+        .ok_or_else(|| format!("job_id must be a string, got {}", shown(&raw.to_string())))?;
+    Uuid::parse_str(text).map_err(|_| format!("job_id is not a UUID: {:?}", shown(text)))
+}
+
+/// Most characters of a client's value repeated in an error frame.
+const SHOWN_CHARS: usize = 64;
+
+/// The start of a client's value for an error message: enough to recognise it, without
+/// echoing a message of up to 64 KiB back.
+fn shown(value: &str) -> String {
+    match value.char_indices().nth(SHOWN_CHARS) {
+        Some((cut, _)) => format!("{}...", &value[..cut]),
+        None => value.to_string(),
+    }
 }
 
 /// Which jobs' events a session receives.
@@ -369,6 +382,20 @@ mod tests {
             let err = parse_message(text).unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn errors_show_only_the_start_of_a_long_value() {
+        let long = "x".repeat(10_000);
+        let err = parse_message(&format!(r#"{{"type":"{long}"}}"#)).unwrap_err();
+        assert!(err.contains(&format!("\"{}...\"", "x".repeat(64))), "{err}");
+        assert!(err.len() < 200, "{} bytes", err.len());
+        let err = parse_message(&format!(r#"{{"type":"subscribe","job_id":"{long}"}}"#));
+        assert!(err.unwrap_err().len() < 200);
+        let err = parse_message(&format!(r#"{{"type":"subscribe","job_id":[{long:?}]}}"#));
+        assert!(err.unwrap_err().len() < 200);
+        assert_eq!(shown("ab"), "ab");
+        assert_eq!(shown(&"é".repeat(70)), format!("{}...", "é".repeat(64)));
     }
 
     #[test]
