@@ -390,6 +390,30 @@ fn other_protocol_versions_and_pipelines() {
         b"GET /api/v1/health HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /health HTTP/1.0\r\n\r\n",
     );
     assert_eq!(all.iter().map(|r| r.status).collect::<Vec<_>>(), [200, 200]);
+    // The absolute-form must be accepted (RFC 9112 3.2.2); userinfo in it is refused.
+    let all = responses(
+        &env,
+        &agent,
+        b"GET https://127.0.0.1:12443/api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert_eq!(all.iter().map(|r| r.status).collect::<Vec<_>>(), [200]);
+    refused(
+        &env,
+        &agent,
+        b"GET https://user@127.0.0.1/api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n",
+        400,
+        "INVALID_REQUEST",
+        true,
+    );
+    // Two Host headers (RFC 9112 3.2: 400).
+    refused(
+        &env,
+        &agent,
+        b"GET /api/v1/health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        400,
+        "INVALID_REQUEST",
+        true,
+    );
     // The HTTP/2 connection preface on the TLS socket (ALPN offered only http/1.1).
     refused(
         &env,

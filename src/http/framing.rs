@@ -65,6 +65,18 @@ fn parse_length(value: &str) -> Result<u64, ProtocolError> {
     Ok(value.parse::<u64>().unwrap_or(u64::MAX))
 }
 
+/// Refuses a request with more than one `Host` (RFC 9112 3.2: 400): parties that pick
+/// different ones disagree on where the request goes. A missing `Host` is tolerated: the
+/// agent serves one origin whatever name it is reached by, and simple monitors omit it.
+pub fn single_host(req: &Request) -> Result<(), ProtocolError> {
+    if req.header_values("host").nth(1).is_some() {
+        return Err(ProtocolError::BadRequest(
+            "more than one Host header".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The refusal for a head that passed `limits.max_header_bytes`, given its buffered start.
 ///
 /// When the request line alone does not fit (no line end within the limit after a method

@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::framing::{body_length, oversized_head};
+use super::framing::{body_length, oversized_head, single_host};
 use super::server::Limits;
 
 /// One parsed HTTP/1.1 request.
@@ -394,26 +394,30 @@ fn parse_head(bytes: &[u8], limits: &Limits) -> Result<Option<Head>, ProtocolErr
     let method = parsed.method.unwrap_or_default().to_string();
     let target = parsed.path.unwrap_or_default();
     let (path, query) = split_target(target)?;
-    let headers = convert_headers(parsed.headers)?;
+    let request = Request {
+        method,
+        path,
+        query,
+        headers: convert_headers(parsed.headers)?,
+        body: Vec::new(),
+    };
+    single_host(&request)?;
     Ok(Some(Head {
         len,
         minor_version,
-        request: Request {
-            method,
-            path,
-            query,
-            headers,
-            body: Vec::new(),
-        },
+        request,
     }))
 }
 
-/// Splits an origin-form request-target into raw path and query.
+/// Splits an origin-form (or absolute-form) request-target into raw path and query.
 fn split_target(target: &str) -> Result<(String, Option<String>), ProtocolError> {
     if !target.starts_with('/') {
-        return Err(ProtocolError::BadRequest(format!(
-            "request target must be a path starting with '/': {target:?}"
-        )));
+        return match super::uri::origin_form(target) {
+            Some(origin) => split_target(&origin),
+            None => Err(ProtocolError::BadRequest(format!(
+                "request target must be a path starting with '/': {target:?}"
+            ))),
+        };
     }
     // A fragment is never sent by conforming clients; drop it rather than route on it.
     let target = target.split('#').next().unwrap_or(target);
@@ -628,6 +632,17 @@ mod tests {
     }
 
     #[test]
+    fn accepts_the_absolute_form_and_refuses_two_hosts() {
+        let (req, _) = expect_request(parse(
+            b"GET https://10.0.0.5:12443/api/v1/packages?status=all HTTP/1.1\r\nHost: x\r\n\r\n",
+        ));
+        assert_eq!(req.path, "/api/v1/packages");
+        assert_eq!(req.query.as_deref(), Some("status=all"));
+        let err = expect_protocol(parse(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"));
+        assert_eq!(err.status(), 400);
+    }
+
+    #[test]
     fn accepts_bare_lf_and_leading_blank_lines() {
         let (req, _) = expect_request(parse(b"\r\n\r\nGET /a HTTP/1.1\nHost: x\n\n"));
         assert_eq!(req.path, "/a");
@@ -685,7 +700,8 @@ mod tests {
             b"GET /\r\n\r\n",
             b"GET  HTTP/1.1\r\n\r\n",
             b"G@T / HTTP/1.1\r\n\r\n",
-            b"GET http://host/ HTTP/1.1\r\n\r\n",
+            b"GET http://user@host/ HTTP/1.1\r\n\r\n",
+            b"GET * HTTP/1.1\r\n\r\n",
             b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
             b"GET / HTTP/1.1\r\nNoColon\r\n\r\n",
             b"GET / HTTP/1.1\r\nX: \xff\r\n\r\n",

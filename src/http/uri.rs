@@ -12,6 +12,29 @@ impl std::fmt::Display for UriError {
 
 impl std::error::Error for UriError {}
 
+/// The origin-form (`/path?query`) of an absolute-form request-target
+/// (`https://host:12443/path?query`), which RFC 9112 3.2.2 requires a server to accept.
+///
+/// `None` when `target` is not an `http`/`https` absolute-form with a non-empty authority
+/// free of userinfo (RFC 9110 4.2.4: treat `user@` as an error). The authority is not used:
+/// the agent serves one origin whatever the name it is reached by.
+pub fn origin_form(target: &str) -> Option<String> {
+    let (scheme, rest) = target.split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    if authority.is_empty() || authority.contains('@') {
+        return None;
+    }
+    Some(if tail.starts_with('/') {
+        tail.to_string()
+    } else {
+        format!("/{tail}")
+    })
+}
+
 /// Splits a raw path into percent-decoded segments; refuses bad escapes, NUL, non-UTF-8,
 /// and `.`/`..` segments.
 ///
@@ -100,6 +123,30 @@ fn check_segment(segment: &str) -> Result<(), UriError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absolute_form_becomes_origin_form() {
+        let cases = [
+            ("https://10.0.0.5:12443/api/v1/health", "/api/v1/health"),
+            ("HTTP://host/a?b=c", "/a?b=c"),
+            ("https://host", "/"),
+            ("https://host?x=1", "/?x=1"),
+            ("https://[::1]:12443/p", "/p"),
+        ];
+        for (target, origin) in cases {
+            assert_eq!(origin_form(target).as_deref(), Some(origin), "{target}");
+        }
+        for target in [
+            "ftp://host/a",
+            "https:///a",
+            "https://user@host/a",
+            "host:12443",
+            "*",
+            "/a://b",
+        ] {
+            assert_eq!(origin_form(target), None, "{target}");
+        }
+    }
 
     #[test]
     fn splits_and_decodes_segments() {
