@@ -3,6 +3,7 @@
 //! It knows nothing of packages; the application plugs in through [`Service`].
 
 pub mod conn;
+pub mod handshake;
 pub mod ratelimit;
 pub mod request;
 pub mod response;

@@ -1,4 +1,5 @@
-//! The accept loop (whitelist check before any TLS byte) and the connection thread pool.
+//! The accept loop (whitelist check before any TLS byte, TLS handshakes driven by the
+//! handshake stage on the same thread) and the connection thread pool.
 
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -9,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
-use super::conn::{serve, ConnSettings};
-
+use super::conn::{serve_handshaken, ConnSettings};
+use super::handshake::{self, Established, Handshakes, StageLimits};
 use super::tls::TlsState;
 use super::whitelist::Whitelist;
 use super::ws::Sessions;
@@ -44,8 +45,12 @@ pub struct ServerOptions {
     pub bind: SocketAddr,
     /// Most connection-serving threads at once (started lazily, idle ones exit).
     pub workers: usize,
-    /// Most accepted connections, serving plus waiting for a thread; beyond it new ones are closed.
+    /// Most established connections, serving plus waiting for a thread; beyond it new ones
+    /// are closed. Also the most connections in their TLS handshake at once.
     pub max_connections: usize,
+    /// Most connections from one source address still in their TLS handshake; a new one
+    /// beyond it drops that address's oldest.
+    pub max_handshakes_per_address: usize,
     /// Per-connection deadlines and limits.
     pub limits: Limits,
     /// On shutdown, how long in-flight requests may take before the server returns anyway.
@@ -89,14 +94,18 @@ const WORKER_IDLE_EXIT: Duration = Duration::from_secs(30);
 /// Stack size of connection threads: request handling is shallow, and idle pools stay small.
 const WORKER_STACK: usize = 512 * 1024;
 
-/// Back-off after a failed `accept` (e.g. out of file descriptors) so errors do not spin.
+/// Back-off after a failed `accept` (e.g. out of file descriptors) so errors do not spin;
+/// pending handshakes keep being served meanwhile.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
-/// An accepted connection waiting for a thread.
-struct Job {
-    tcp: TcpStream,
-    peer: SocketAddr,
-}
+/// Longest single wait of the accept loop, so a missed wake-up cannot delay shutdown.
+const MAX_POLL_WAIT: Duration = Duration::from_secs(1);
+
+/// Most connections accepted per loop turn, so a connect flood cannot starve pending handshakes.
+const ACCEPT_BATCH: usize = 64;
+
+/// A handshaken connection waiting for a thread.
+type Job = Established;
 
 /// Thread accounting; `idle` is threads waiting for work minus jobs queued (negative =
 /// jobs waiting for a busy thread to come free).
@@ -240,7 +249,7 @@ impl Pool {
             stop: &self.stop,
             sessions: Some(&self.sessions),
         };
-        serve(job.tcp, job.peer, self.config.current(), &settings);
+        serve_handshaken(job.conn, job.tcp, job.peer, &settings);
     }
 
     /// Waits until no connection is in flight, or `grace` passes; true when drained.
@@ -266,6 +275,7 @@ pub struct Server {
     filter: Arc<dyn PeerFilter>,
     jobs: Sender<Job>,
     grace: Duration,
+    stage: StageLimits,
 }
 
 /// Stops a running server from another thread (signal handler, test).
@@ -316,6 +326,11 @@ impl Server {
         let local_addr = listener.local_addr()?;
         let max_connections = opts.max_connections.max(1);
         let (tx, rx) = crossbeam_channel::bounded(max_connections);
+        let stage = StageLimits {
+            timeout: opts.limits.handshake,
+            per_address: opts.max_handshakes_per_address,
+            total: max_connections,
+        };
         let pool = Arc::new(Pool {
             jobs: rx,
             state: Mutex::new(PoolState::default()),
@@ -337,6 +352,7 @@ impl Server {
             filter,
             jobs: tx,
             grace: opts.shutdown_grace,
+            stage,
         })
     }
 
@@ -356,16 +372,41 @@ impl Server {
     pub fn run(self) -> std::io::Result<()> {
         log::info!("listening on {}", self.local_addr);
         let pool = &self.shared.pool;
+        self.shared.listener.set_nonblocking(true)?;
+        let mut stage = Handshakes::new(self.stage);
+        let mut paused_until: Option<Instant> = None;
+        let mut fds = Vec::new();
         while !pool.stop.load(Ordering::SeqCst) {
-            match self.shared.listener.accept() {
-                Ok((tcp, peer)) => self.admit(tcp, peer),
-                Err(_) if pool.stop.load(Ordering::SeqCst) => break,
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    thread::sleep(ACCEPT_ERROR_PAUSE);
-                }
+            let now = Instant::now();
+            let listening = paused_until.is_none_or(|t| now >= t);
+            if listening {
+                paused_until = None;
+            }
+            fds.clear();
+            fds.push(libc::pollfd {
+                fd: self.shared.listener.as_raw_fd(),
+                events: if listening { libc::POLLIN } else { 0 },
+                revents: 0,
+            });
+            stage.poll_fds(&mut fds);
+            let until = [stage.next_deadline(), paused_until]
+                .into_iter()
+                .flatten()
+                .fold(now + MAX_POLL_WAIT, Instant::min);
+            if let Err(e) = handshake::wait(&mut fds, until) {
+                log::warn!("poll failed: {e}");
+                thread::sleep(ACCEPT_ERROR_PAUSE);
+                continue;
+            }
+            // Pending handshakes first: `fds[1..]` lines up with them only before new ones join.
+            for done in stage.advance(&fds[1..], Instant::now()) {
+                self.hand_over(done);
+            }
+            if listening && fds[0].revents != 0 && !self.accept_batch(&mut stage) {
+                paused_until = Some(Instant::now() + ACCEPT_ERROR_PAUSE);
             }
         }
+        stage.clear();
         // Closing the queue lets idle threads exit; queued connections are closed unserved.
         drop(self.jobs);
         let started = Instant::now();
@@ -382,21 +423,44 @@ impl Server {
         Ok(())
     }
 
-    /// Applies the whitelist and the connection limit to a fresh connection.
-    fn admit(&self, tcp: TcpStream, peer: SocketAddr) {
+    /// Accepts what the listener has queued, up to a batch; false when `accept` failed
+    /// (e.g. out of descriptors) and accepting should pause.
+    fn accept_batch(&self, stage: &mut Handshakes) -> bool {
+        for _ in 0..ACCEPT_BATCH {
+            match self.shared.listener.accept() {
+                Ok((tcp, peer)) => self.admit(tcp, peer, stage),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) if self.shared.pool.stop.load(Ordering::SeqCst) => return true,
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Applies the whitelist to a fresh connection, then starts its handshake.
+    fn admit(&self, tcp: TcpStream, peer: SocketAddr, stage: &mut Handshakes) {
         let peer = normalize(peer);
         if !self.filter.allows(peer.ip()) {
             self.filter.note_denied(peer.ip());
             reset_close(tcp);
             return;
         }
+        stage.add(tcp, peer, self.shared.pool.config.current());
+    }
+
+    /// Gives a handshaken connection to a worker, within the connection limit.
+    fn hand_over(&self, job: Job) {
         let pool = &self.shared.pool;
         if !pool.admit() {
-            log::warn!("{peer}: too many connections, closing");
-            reset_close(tcp);
+            log::warn!("{}: too many connections, closing", job.peer);
+            reset_close(job.tcp);
             return;
         }
-        pool.dispatch(&self.jobs, Job { tcp, peer });
+        pool.dispatch(&self.jobs, job);
     }
 }
 
@@ -406,7 +470,7 @@ pub fn normalize(peer: SocketAddr) -> SocketAddr {
 }
 
 /// Closes a socket with a reset: nothing is written and no FIN handshake lingers.
-fn reset_close(tcp: TcpStream) {
+pub(crate) fn reset_close(tcp: TcpStream) {
     let linger = libc::linger {
         l_onoff: 1,
         l_linger: 0,
@@ -564,6 +628,7 @@ mod tests {
             bind: "127.0.0.1:0".parse().unwrap(),
             workers: 4,
             max_connections: 8,
+            max_handshakes_per_address: 8,
             limits: Limits {
                 handshake: Duration::from_secs(5),
                 head: Duration::from_secs(5),
