@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::{ErrorKind, Read};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -14,6 +14,9 @@ const SILENT: usize = 300;
 
 /// The bound the issue asks for: a valid request answered within it while the sockets are open.
 const ANSWER_WITHIN: Duration = Duration::from_millis(100);
+
+/// A connect that takes longer found the agent's accept queue full (the kernel drops SYNs).
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
 /// Raises this process's soft descriptor limit to its hard limit: each test holds 300 client
 /// sockets and, in-process, the agent's 300 server ends as well.
@@ -43,15 +46,15 @@ fn accept_backlog(addr: SocketAddr) -> usize {
     panic!("no listener for {addr} in /proc/net/tcp");
 }
 
-/// Opens `n` TCP connections from `from` that never send a byte, and waits until the agent
-/// has accepted every one of them (its accept queue is empty). `None`: the agent had already
-/// reset that connection when `connect` returned.
-fn open_silent(from: IpAddr, addr: SocketAddr, n: usize) -> Vec<Option<TcpStream>> {
+/// Opens `n` TCP connections that never send a byte, and waits until the agent has accepted
+/// every one of them (its accept queue is empty). `None`: the agent had already reset that
+/// connection when `connect` returned.
+fn open_silent(addr: SocketAddr, n: usize) -> Vec<Option<TcpStream>> {
     let socks: Vec<Option<TcpStream>> = (0..n)
-        .map(|_| match tcp_from(from, addr) {
+        .map(|i| match TcpStream::connect_timeout(&addr, CONNECT_WAIT) {
             Ok(s) => Some(s),
             Err(e) if e.kind() == ErrorKind::ConnectionReset => None,
-            Err(e) => panic!("connect: {e}"),
+            Err(e) => panic!("silent connection {i}: {e} (the agent stopped accepting)"),
         })
         .collect();
     assert!(
@@ -96,7 +99,7 @@ fn valid_client_is_answered_at_once_while_300_silent_sockets_are_held() {
     // Warm-up: the first request builds what the health check reads.
     assert_eq!(timed_health(agent.addr(), &env).0, 200);
 
-    let silent = open_silent("127.0.0.1".parse().unwrap(), agent.addr(), SILENT);
+    let silent = open_silent(agent.addr(), SILENT);
     let (status, took) = timed_health(agent.addr(), &env);
     eprintln!("valid request with {SILENT} silent sockets held: {took:?}");
     assert_eq!(status, 200);
@@ -118,7 +121,7 @@ fn silent_sockets_beyond_the_per_address_cap_are_dropped_oldest_first() {
     let agent = env.start(config);
     assert_eq!(timed_health(agent.addr(), &env).0, 200);
 
-    let silent = open_silent("127.0.0.1".parse().unwrap(), agent.addr(), SILENT);
+    let silent = open_silent(agent.addr(), SILENT);
     assert!(
         eventually(Duration::from_secs(10), || still_open(&silent) == cap),
         "expected exactly {cap} silent sockets left open, got {}",
@@ -137,4 +140,76 @@ fn silent_sockets_beyond_the_per_address_cap_are_dropped_oldest_first() {
     );
     // Its connection pushed out the oldest of the silent ones.
     assert_eq!(still_open(&silent), cap - 1);
+}
+
+/// The agent binary, killed on drop.
+struct Binary(std::process::Child);
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the agent binary with its descriptor limit lowered to `limit` and `server_keys`
+/// (indented YAML lines) added to its `server` section.
+fn spawn_with_fd_limit(env: &Env, limit: u64, server_keys: &str) -> (Binary, SocketAddr) {
+    use std::os::unix::process::CommandExt;
+    let port = free_port();
+    let yaml = env.config_yaml(port, "").replacen(
+        "  shutdown_grace_seconds: 5\n",
+        &format!("  shutdown_grace_seconds: 5\n{server_keys}"),
+        1,
+    );
+    let path = env.dir.path().join("config.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_linux-patch-api"));
+    cmd.args(["--config", path.to_str().unwrap()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only async-signal-safe setrlimit runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = Binary(cmd.spawn().unwrap());
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()),
+        "binary did not start listening"
+    );
+    (child, addr)
+}
+
+#[test]
+fn at_its_descriptor_limit_the_agent_gives_silent_peers_up_for_new_clients() {
+    raise_fd_limit();
+    let env = Env::new("silent-fds");
+    // Only the descriptor limit bounds the silent sockets here, not the caps or a deadline.
+    let keys = "  max_connections: 1024\n  max_handshakes_per_address: 1024\n  \
+                timeouts:\n    tls_handshake_seconds: 600\n";
+    let (_agent, addr) = spawn_with_fd_limit(&env, 128, keys);
+    assert_eq!(timed_health(addr, &env).0, 200);
+
+    let silent = open_silent(addr, SILENT);
+    let open = still_open(&silent);
+    // The agent could not hold them all with 128 descriptors: it dropped the oldest.
+    assert!(open < 128, "{open} silent sockets still open");
+    let (status, took) = timed_health(addr, &env);
+    eprintln!("valid request at the descriptor limit ({open} silent sockets held): {took:?}");
+    assert_eq!(status, 200);
+    assert!(
+        took < ANSWER_WITHIN,
+        "valid request took {took:?} at the descriptor limit"
+    );
 }

@@ -124,6 +124,13 @@ impl Handshakes {
         });
     }
 
+    /// Drops the oldest pending handshake (to free its descriptor); false when none is pending.
+    pub fn drop_oldest_pending(&mut self) -> bool {
+        let before = self.pending.len();
+        self.drop_oldest(|_| true, "to free a descriptor");
+        self.pending.len() < before
+    }
+
     /// Drops (with a reset) the oldest pending handshake matching `which`.
     fn drop_oldest(&mut self, which: impl Fn(&Pending) -> bool, scope: &str) {
         if let Some(i) = self.pending.iter().position(which) {

@@ -432,6 +432,11 @@ impl Server {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) if self.shared.pool.stop.load(Ordering::SeqCst) => return true,
+                // Out of descriptors: an unauthenticated peer gives its one up, so that a
+                // client able to finish its handshake is never locked out by silent ones.
+                Err(e) if out_of_descriptors(&e) && stage.drop_oldest_pending() => {
+                    log::debug!("accept failed ({e}): dropped the oldest pending handshake");
+                }
                 Err(e) => {
                     log::warn!("accept failed: {e}");
                     return false;
@@ -462,6 +467,11 @@ impl Server {
         }
         pool.dispatch(&self.jobs, job);
     }
+}
+
+/// Whether `accept` failed for want of a file descriptor (process or system limit).
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// Maps an IPv4-mapped IPv6 peer (`::ffff:a.b.c.d`) to plain IPv4.
