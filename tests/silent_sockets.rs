@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::{ErrorKind, Read};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -50,18 +50,40 @@ fn accept_backlog(addr: SocketAddr) -> usize {
 /// every one of them (its accept queue is empty). `None`: the agent had already reset that
 /// connection when `connect` returned.
 fn open_silent(addr: SocketAddr, n: usize) -> Vec<Option<TcpStream>> {
-    let socks: Vec<Option<TcpStream>> = (0..n)
-        .map(|i| match TcpStream::connect_timeout(&addr, CONNECT_WAIT) {
-            Ok(s) => Some(s),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => None,
-            Err(e) => panic!("silent connection {i}: {e} (the agent stopped accepting)"),
-        })
+    let socks = (0..n)
+        .map(|i| silent(TcpStream::connect_timeout(&addr, CONNECT_WAIT), i))
         .collect();
+    wait_accepted(addr);
+    socks
+}
+
+/// [`open_silent`] from each of `froms` in turn, `per` connections each.
+fn open_silent_from(froms: &[IpAddr], addr: SocketAddr, per: usize) -> Vec<Option<TcpStream>> {
+    let socks = froms
+        .iter()
+        .flat_map(|from| std::iter::repeat_n(*from, per))
+        .enumerate()
+        .map(|(i, from)| silent(tcp_from(from, addr), i))
+        .collect();
+    wait_accepted(addr);
+    socks
+}
+
+/// A silent connection, or `None` when the agent reset it before `connect` returned.
+fn silent(connected: std::io::Result<TcpStream>, i: usize) -> Option<TcpStream> {
+    match connected {
+        Ok(s) => Some(s),
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => None,
+        Err(e) => panic!("silent connection {i}: {e} (the agent stopped accepting)"),
+    }
+}
+
+/// Waits until the agent has accepted every connection queued for it.
+fn wait_accepted(addr: SocketAddr) {
     assert!(
         eventually(Duration::from_secs(10), || accept_backlog(addr) == 0),
         "the agent did not accept the silent sockets"
     );
-    socks
 }
 
 /// How many of `socks` the agent still holds open (neither reset nor closed).
@@ -212,4 +234,37 @@ fn at_its_descriptor_limit_the_agent_gives_silent_peers_up_for_new_clients() {
         took < ANSWER_WITHIN,
         "valid request took {took:?} at the descriptor limit"
     );
+}
+
+#[test]
+fn silent_sockets_from_many_addresses_are_bounded_in_total() {
+    raise_fd_limit();
+    let env = Env::new("silent-total");
+    std::fs::write(&env.whitelist, "allowed:\n  - 127.0.0.0/8\n").unwrap();
+    let config = env.config();
+    let total = config.server.max_connections;
+    let per = config.server.max_handshakes_per_address - 2;
+    let agent = env.start(config);
+    assert_eq!(timed_health(agent.addr(), &env).0, 200);
+
+    // 10 addresses, each under its own cap, together past the total (300 > 256).
+    let froms: Vec<IpAddr> = (2..12)
+        .map(|i| format!("127.0.0.{i}").parse().unwrap())
+        .collect();
+    let silent = open_silent_from(&froms, agent.addr(), per);
+    let n = silent.len();
+    assert!(n > total);
+    assert!(
+        eventually(Duration::from_secs(10), || still_open(&silent) == total),
+        "expected {total} silent sockets left open, got {}",
+        still_open(&silent)
+    );
+    // The oldest went first.
+    assert_eq!(still_open(&silent[..n - total]), 0);
+
+    let (status, took) = timed_health(agent.addr(), &env);
+    eprintln!("valid request after {n} silent sockets from 10 addresses: {took:?}");
+    assert_eq!(status, 200);
+    assert!(took < ANSWER_WITHIN, "valid request took {took:?}");
+    assert_eq!(still_open(&silent), total - 1);
 }
