@@ -15,6 +15,10 @@ const SILENT: usize = 300;
 /// The bound the issue asks for: a valid request answered within it while the sockets are open.
 const ANSWER_WITHIN: Duration = Duration::from_millis(100);
 
+/// The agent's handshake deadline in these tests: long enough that no silent socket is
+/// closed by it on a slow machine while a test counts them.
+const SILENT_DEADLINE: u64 = 120;
+
 /// A connect that takes longer found the agent's accept queue full (the kernel drops SYNs).
 const CONNECT_WAIT: Duration = Duration::from_secs(5);
 
@@ -117,6 +121,7 @@ fn valid_client_is_answered_at_once_while_300_silent_sockets_are_held() {
     // Room for all 300 silent sockets, so none is refused: they all wait in their handshake.
     config.server.max_connections = 1024;
     config.server.max_handshakes_per_address = 1024;
+    config.server.timeouts.tls_handshake_seconds = SILENT_DEADLINE;
     let agent = env.start(config);
     // Warm-up: the first request builds what the health check reads.
     assert_eq!(timed_health(agent.addr(), &env).0, 200);
@@ -137,7 +142,8 @@ fn valid_client_is_answered_at_once_while_300_silent_sockets_are_held() {
 fn silent_sockets_beyond_the_per_address_cap_are_dropped_oldest_first() {
     raise_fd_limit();
     let env = Env::new("silent-cap");
-    let config = env.config();
+    let mut config = env.config();
+    config.server.timeouts.tls_handshake_seconds = SILENT_DEADLINE;
     let cap = config.server.max_handshakes_per_address;
     assert!(cap < SILENT);
     let agent = env.start(config);
@@ -241,7 +247,8 @@ fn silent_sockets_from_many_addresses_are_bounded_in_total() {
     raise_fd_limit();
     let env = Env::new("silent-total");
     std::fs::write(&env.whitelist, "allowed:\n  - 127.0.0.0/8\n").unwrap();
-    let config = env.config();
+    let mut config = env.config();
+    config.server.timeouts.tls_handshake_seconds = SILENT_DEADLINE;
     let total = config.server.max_connections;
     let per = config.server.max_handshakes_per_address - 2;
     let agent = env.start(config);
