@@ -318,6 +318,7 @@ fn server_options(config: &Config) -> ServerOptions {
         bind: SocketAddr::new(config.server.bind, config.server.port),
         workers: config.server.workers,
         max_connections: config.server.max_connections,
+        max_handshakes_per_address: config.server.max_handshakes_per_address,
         limits: config.server_limits(),
         shutdown_grace: Duration::from_secs(config.server.shutdown_grace_seconds),
         unauthenticated_path: "/health".into(),

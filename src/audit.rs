@@ -88,8 +88,11 @@ impl AuditLog {
 }
 
 /// Renders one entry as a JSON object (without the trailing newline).
+///
+/// Control characters in any field (a client certificate subject, a path, a reason) come out
+/// as JSON escapes, so one entry is always exactly one line.
 pub fn render(entry: &AuditEntry<'_>) -> String {
-    serde_json::json!({
+    let json = serde_json::json!({
         "time": crate::timefmt::now_rfc3339(),
         "request_id": entry.request_id,
         "client_subject": entry.client_subject,
@@ -101,7 +104,33 @@ pub fn render(entry: &AuditEntry<'_>) -> String {
         "outcome": entry.outcome,
         "reason": entry.reason,
     })
-    .to_string()
+    .to_string();
+    escape_display_controls(json)
+}
+
+/// Escapes what JSON allows raw but terminals and viewers act on: DEL and the C1 controls
+/// (0x9B starts an escape sequence on some terminals, U+0085 is a line break) and U+2028 /
+/// U+2029 (shown as line breaks by editors and some log viewers). serde_json already escapes
+/// the C0 controls. Outside strings JSON text is plain ASCII, so every replacement is inside
+/// a string and the line stays valid JSON.
+fn escape_display_controls(json: String) -> String {
+    if !json.chars().any(needs_escape) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if needs_escape(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether `c` is written as a `\uXXXX` escape by [`escape_display_controls`].
+fn needs_escape(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}')
 }
 
 #[cfg(test)]
@@ -143,6 +172,21 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn control_characters_and_line_separators_stay_on_one_line() {
+        let mut e = entry("one");
+        let subject = "CN=a\nb\r\u{1b}[31m\u{2028}c\u{2029}\u{85}";
+        e.client_subject = Some(subject);
+        let line = render(&e);
+        assert!(!line.contains(['\n', '\r', '\u{1b}', '\u{2028}', '\u{2029}', '\u{85}']));
+        assert!(
+            line.contains(r"a\nb\r\u001b[31m\u2028c\u2029\u0085"),
+            "{line}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["client_subject"], subject);
     }
 
     #[test]

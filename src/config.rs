@@ -61,6 +61,9 @@ pub struct ServerConfig {
     pub workers: usize,
     /// `server.max_connections`: most accepted connections (serving + queued), default 256.
     pub max_connections: usize,
+    /// `server.max_handshakes_per_address`: most connections from one address still in their
+    /// TLS handshake, default 32; a new one beyond it drops that address's oldest.
+    pub max_handshakes_per_address: usize,
     /// `server.shutdown_grace_seconds`: how long in-flight requests may finish on SIGTERM,
     /// default 30, 0-3600.
     pub shutdown_grace_seconds: u64,
@@ -578,6 +581,7 @@ impl Default for ServerConfig {
             port: 12443,
             workers: 64,
             max_connections: 256,
+            max_handshakes_per_address: 32,
             shutdown_grace_seconds: 30,
             timeouts: TimeoutsConfig {
                 tls_handshake_seconds: 10,
@@ -914,6 +918,12 @@ impl Walker<'_> {
             max_connections: max_connections
                 .and_then(|v| usize::try_from(v).ok())
                 .unwrap_or(d.max_connections),
+            max_handshakes_per_address: self.usize_or(
+                &s,
+                "max_handshakes_per_address",
+                (1, 65536),
+                d.max_handshakes_per_address,
+            ),
             shutdown_grace_seconds: self.u64_or(
                 &s,
                 "shutdown_grace_seconds",
@@ -1406,6 +1416,7 @@ const SERVER_KEYS: &[&str] = &[
     "port",
     "workers",
     "max_connections",
+    "max_handshakes_per_address",
     "shutdown_grace_seconds",
     "timeouts",
     "limits",
@@ -1665,6 +1676,17 @@ mod tests {
         assert_eq!(
             one_error("jobs:\n  timeout_minutes: 1441\n"),
             "jobs.timeout_minutes: must be 1-1440, got 1441"
+        );
+    }
+
+    #[test]
+    fn max_handshakes_per_address_is_bounded() {
+        assert_eq!(Config::default().server.max_handshakes_per_address, 32);
+        let c = parse("server:\n  max_handshakes_per_address: 4\n").unwrap();
+        assert_eq!(c.server.max_handshakes_per_address, 4);
+        assert_eq!(
+            one_error("server:\n  max_handshakes_per_address: 0\n"),
+            "server.max_handshakes_per_address: must be 1-65536, got 0"
         );
     }
 

@@ -287,6 +287,34 @@ pub fn serve(
         log::debug!("{peer}: TLS handshake failed: {e}");
         return;
     }
+    serve_established(conn, sock, peer, settings);
+}
+
+/// Serves a connection whose TLS handshake the server's handshake stage already completed
+/// (`tcp` may still be non-blocking), like [`serve`] from there on.
+pub fn serve_handshaken(
+    conn: ServerConnection,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    settings: &ConnSettings<'_>,
+) {
+    if let Err(e) = tcp.set_nonblocking(false) {
+        log::debug!("{peer}: cannot make the socket blocking: {e}");
+        return;
+    }
+    // Queued session tickets go out with the first read or write, within this deadline.
+    let sock = DeadlineStream::new(tcp, Instant::now() + settings.limits.write);
+    serve_established(conn, sock, peer, settings);
+}
+
+/// The keep-alive loop of a handshaken connection, then its close or WebSocket hand-over.
+fn serve_established(
+    conn: ServerConnection,
+    sock: DeadlineStream,
+    peer: SocketAddr,
+    settings: &ConnSettings<'_>,
+) {
+    let limits = settings.limits;
     let client = client_identity(&conn);
     let peer_info = Peer { addr: peer, client };
     let mut stream = StreamOwned::new(conn, sock);

@@ -4,6 +4,7 @@
 
 pub mod conn;
 pub mod framing;
+pub mod handshake;
 pub mod ratelimit;
 pub mod request;
 pub mod response;

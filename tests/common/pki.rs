@@ -67,14 +67,16 @@ impl Ca {
 
     fn leaf(
         &self,
-        cn: &str,
+        subject: &[(DnType, &str)],
         sans: Vec<SanType>,
         eku: ExtendedKeyUsagePurpose,
         valid: (OffsetDateTime, OffsetDateTime),
     ) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
+        for (kind, value) in subject {
+            params.distinguished_name.push(kind.clone(), *value);
+        }
         params.subject_alt_names = sans;
         params.extended_key_usages = vec![eku];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -105,7 +107,7 @@ impl Ca {
             SanType::IpAddress("::1".parse().unwrap()),
         ];
         self.leaf(
-            "localhost-server",
+            &[(DnType::CommonName, "localhost-server")],
             sans,
             ExtendedKeyUsagePurpose::ServerAuth,
             Self::valid_now(),
@@ -115,7 +117,18 @@ impl Ca {
     /// A client certificate (EKU clientAuth only, no SAN), valid now.
     pub fn client(&self, cn: &str) -> Leaf {
         self.leaf(
-            cn,
+            &[(DnType::CommonName, cn)],
+            Vec::new(),
+            ExtendedKeyUsagePurpose::ClientAuth,
+            Self::valid_now(),
+        )
+    }
+
+    /// A client certificate with this common name and organisation (any characters, for
+    /// hostile subjects), valid now.
+    pub fn client_with_org(&self, cn: &str, org: &str) -> Leaf {
+        self.leaf(
+            &[(DnType::CommonName, cn), (DnType::OrganizationName, org)],
             Vec::new(),
             ExtendedKeyUsagePurpose::ClientAuth,
             Self::valid_now(),
@@ -126,7 +139,7 @@ impl Ca {
     pub fn expired_client(&self, cn: &str) -> Leaf {
         let now = OffsetDateTime::now_utc();
         self.leaf(
-            cn,
+            &[(DnType::CommonName, cn)],
             Vec::new(),
             ExtendedKeyUsagePurpose::ClientAuth,
             (now - Duration::days(30), now - Duration::days(1)),

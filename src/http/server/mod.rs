@@ -1,20 +1,24 @@
-//! The accept loop (whitelist check before any TLS byte) and the connection thread pool.
+//! The accept loop (whitelist check before any TLS byte, TLS handshakes driven by the
+//! handshake stage on the same thread) and the connection thread pool.
 
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::Sender;
 
-use super::conn::{serve, ConnSettings};
-
+use super::handshake::{self, Handshakes, StageLimits};
 use super::tls::TlsState;
 use super::whitelist::Whitelist;
 use super::ws::Sessions;
 use super::Service;
+
+mod pool;
+
+use pool::{Job, Pool, PoolState, WORKER_IDLE_EXIT};
 
 /// Deadlines and size limits applied to every connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,8 +48,12 @@ pub struct ServerOptions {
     pub bind: SocketAddr,
     /// Most connection-serving threads at once (started lazily, idle ones exit).
     pub workers: usize,
-    /// Most accepted connections, serving plus waiting for a thread; beyond it new ones are closed.
+    /// Most established connections, serving plus waiting for a thread; beyond it new ones
+    /// are closed. Also the most connections in their TLS handshake at once.
     pub max_connections: usize,
+    /// Most connections from one source address still in their TLS handshake; a new one
+    /// beyond it drops that address's oldest.
+    pub max_handshakes_per_address: usize,
     /// Per-connection deadlines and limits.
     pub limits: Limits,
     /// On shutdown, how long in-flight requests may take before the server returns anyway.
@@ -83,175 +91,15 @@ impl PeerFilter for Whitelist {
     }
 }
 
-/// Idle connection threads exit after this long without work.
-const WORKER_IDLE_EXIT: Duration = Duration::from_secs(30);
-
-/// Stack size of connection threads: request handling is shallow, and idle pools stay small.
-const WORKER_STACK: usize = 512 * 1024;
-
-/// Back-off after a failed `accept` (e.g. out of file descriptors) so errors do not spin.
+/// Back-off after a failed `accept` (e.g. out of file descriptors) so errors do not spin;
+/// pending handshakes keep being served meanwhile.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
-/// An accepted connection waiting for a thread.
-struct Job {
-    tcp: TcpStream,
-    peer: SocketAddr,
-}
+/// Longest single wait of the accept loop, so a missed wake-up cannot delay shutdown.
+const MAX_POLL_WAIT: Duration = Duration::from_secs(1);
 
-/// Thread accounting; `idle` is threads waiting for work minus jobs queued (negative =
-/// jobs waiting for a busy thread to come free).
-#[derive(Debug, Default)]
-struct PoolState {
-    threads: usize,
-    idle: isize,
-}
-
-/// The connection threads and what they share.
-struct Pool {
-    jobs: Receiver<Job>,
-    state: Mutex<PoolState>,
-    /// Accepted connections not yet finished (queued + serving).
-    in_flight: Mutex<usize>,
-    drained: Condvar,
-    stop: AtomicBool,
-    config: Arc<dyn ConfigSource>,
-    service: Arc<dyn Service>,
-    limits: Limits,
-    unauthenticated_path: String,
-    max_threads: usize,
-    max_connections: usize,
-    idle_exit: Duration,
-    /// Upgraded connections: counted apart from `in_flight`, they hold no pool thread.
-    sessions: Arc<Sessions>,
-}
-
-/// Locks a mutex, recovering from poisoning: the counters stay meaningful after a panic.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Releases one in-flight slot when a job is done, even if serving it panicked.
-struct InFlight<'a>(&'a Pool);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        let mut n = lock(&self.0.in_flight);
-        *n = n.saturating_sub(1);
-        self.0.drained.notify_all();
-    }
-}
-
-impl Pool {
-    /// Takes an in-flight slot unless the server is full.
-    fn admit(&self) -> bool {
-        let mut n = lock(&self.in_flight);
-        if *n >= self.max_connections {
-            return false;
-        }
-        *n += 1;
-        true
-    }
-
-    /// Queues an admitted connection, starting a thread when none is free.
-    fn dispatch(self: &Arc<Self>, tx: &Sender<Job>, job: Job) {
-        let mut state = lock(&self.state);
-        if let Err(e) = tx.try_send(job) {
-            let job = match e {
-                TrySendError::Full(job) | TrySendError::Disconnected(job) => job,
-            };
-            log::debug!("{}: queue full, closing", job.peer);
-            drop(state);
-            drop(InFlight(self));
-            return;
-        }
-        state.idle -= 1;
-        if state.idle < 0 && state.threads < self.max_threads {
-            state.threads += 1;
-            state.idle += 1;
-            if let Err(e) = self.spawn_worker() {
-                log::warn!("cannot start a connection thread: {e}");
-                state.threads -= 1;
-                state.idle -= 1;
-                if state.threads == 0 {
-                    // Nobody would ever take it: close it rather than leave it queued.
-                    drop(state);
-                    self.drop_one_queued();
-                }
-            }
-        }
-    }
-
-    fn drop_one_queued(&self) {
-        if let Ok(job) = self.jobs.try_recv() {
-            log::debug!("{}: no thread available, closing", job.peer);
-            let mut state = lock(&self.state);
-            state.idle += 1;
-            drop(state);
-            drop(InFlight(self));
-        }
-    }
-
-    fn spawn_worker(self: &Arc<Self>) -> std::io::Result<()> {
-        let pool = Arc::clone(self);
-        thread::Builder::new()
-            .name("http-conn".into())
-            .stack_size(WORKER_STACK)
-            .spawn(move || pool.work())
-            .map(|_| ())
-    }
-
-    /// A connection thread: serves jobs until idle for too long or the queue closes.
-    fn work(&self) {
-        loop {
-            match self.jobs.recv_timeout(self.idle_exit) {
-                Ok(job) => {
-                    self.serve(job);
-                    lock(&self.state).idle += 1;
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    let mut state = lock(&self.state);
-                    // idle == 0 means a job was queued for this very thread: stay.
-                    if state.idle > 0 {
-                        state.idle -= 1;
-                        state.threads -= 1;
-                        return;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let mut state = lock(&self.state);
-                    state.idle -= 1;
-                    state.threads -= 1;
-                    return;
-                }
-            }
-        }
-    }
-
-    fn serve(&self, job: Job) {
-        let _slot = InFlight(self);
-        if self.stop.load(Ordering::SeqCst) {
-            log::debug!("{}: server stopping, closing queued connection", job.peer);
-            return;
-        }
-        let settings = ConnSettings {
-            limits: &self.limits,
-            unauthenticated_path: &self.unauthenticated_path,
-            service: &*self.service,
-            stop: &self.stop,
-            sessions: Some(&self.sessions),
-        };
-        serve(job.tcp, job.peer, self.config.current(), &settings);
-    }
-
-    /// Waits until no connection is in flight, or `grace` passes; true when drained.
-    fn wait_drained(&self, grace: Duration) -> bool {
-        let n = lock(&self.in_flight);
-        match self.drained.wait_timeout_while(n, grace, |n| *n > 0) {
-            Ok((n, _)) => *n == 0,
-            Err(poisoned) => *poisoned.into_inner().0 == 0,
-        }
-    }
-}
+/// Most connections accepted per loop turn, so a connect flood cannot starve pending handshakes.
+const ACCEPT_BATCH: usize = 64;
 
 /// What the acceptor and the shutdown handle share.
 struct Shared {
@@ -266,6 +114,7 @@ pub struct Server {
     filter: Arc<dyn PeerFilter>,
     jobs: Sender<Job>,
     grace: Duration,
+    stage: StageLimits,
 }
 
 /// Stops a running server from another thread (signal handler, test).
@@ -316,6 +165,11 @@ impl Server {
         let local_addr = listener.local_addr()?;
         let max_connections = opts.max_connections.max(1);
         let (tx, rx) = crossbeam_channel::bounded(max_connections);
+        let stage = StageLimits {
+            timeout: opts.limits.handshake,
+            per_address: opts.max_handshakes_per_address,
+            total: max_connections,
+        };
         let pool = Arc::new(Pool {
             jobs: rx,
             state: Mutex::new(PoolState::default()),
@@ -337,6 +191,7 @@ impl Server {
             filter,
             jobs: tx,
             grace: opts.shutdown_grace,
+            stage,
         })
     }
 
@@ -356,16 +211,41 @@ impl Server {
     pub fn run(self) -> std::io::Result<()> {
         log::info!("listening on {}", self.local_addr);
         let pool = &self.shared.pool;
+        self.shared.listener.set_nonblocking(true)?;
+        let mut stage = Handshakes::new(self.stage);
+        let mut paused_until: Option<Instant> = None;
+        let mut fds = Vec::new();
         while !pool.stop.load(Ordering::SeqCst) {
-            match self.shared.listener.accept() {
-                Ok((tcp, peer)) => self.admit(tcp, peer),
-                Err(_) if pool.stop.load(Ordering::SeqCst) => break,
-                Err(e) => {
-                    log::warn!("accept failed: {e}");
-                    thread::sleep(ACCEPT_ERROR_PAUSE);
-                }
+            let now = Instant::now();
+            let listening = paused_until.is_none_or(|t| now >= t);
+            if listening {
+                paused_until = None;
+            }
+            fds.clear();
+            fds.push(libc::pollfd {
+                fd: self.shared.listener.as_raw_fd(),
+                events: if listening { libc::POLLIN } else { 0 },
+                revents: 0,
+            });
+            stage.poll_fds(&mut fds);
+            let until = [stage.next_deadline(), paused_until]
+                .into_iter()
+                .flatten()
+                .fold(now + MAX_POLL_WAIT, Instant::min);
+            if let Err(e) = handshake::wait(&mut fds, until) {
+                log::warn!("poll failed: {e}");
+                thread::sleep(ACCEPT_ERROR_PAUSE);
+                continue;
+            }
+            // Pending handshakes first: `fds[1..]` lines up with them only before new ones join.
+            for done in stage.advance(&fds[1..], Instant::now()) {
+                self.hand_over(done);
+            }
+            if listening && fds[0].revents != 0 && !self.accept_batch(&mut stage) {
+                paused_until = Some(Instant::now() + ACCEPT_ERROR_PAUSE);
             }
         }
+        stage.clear();
         // Closing the queue lets idle threads exit; queued connections are closed unserved.
         drop(self.jobs);
         let started = Instant::now();
@@ -382,22 +262,55 @@ impl Server {
         Ok(())
     }
 
-    /// Applies the whitelist and the connection limit to a fresh connection.
-    fn admit(&self, tcp: TcpStream, peer: SocketAddr) {
+    /// Accepts what the listener has queued, up to a batch; false when `accept` failed
+    /// (e.g. out of descriptors) and accepting should pause.
+    fn accept_batch(&self, stage: &mut Handshakes) -> bool {
+        for _ in 0..ACCEPT_BATCH {
+            match self.shared.listener.accept() {
+                Ok((tcp, peer)) => self.admit(tcp, peer, stage),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) if self.shared.pool.stop.load(Ordering::SeqCst) => return true,
+                // Out of descriptors: an unauthenticated peer gives its one up, so that a
+                // client able to finish its handshake is never locked out by silent ones.
+                Err(e) if out_of_descriptors(&e) && stage.drop_oldest_pending() => {
+                    log::debug!("accept failed ({e}): dropped the oldest pending handshake");
+                }
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Applies the whitelist to a fresh connection, then starts its handshake.
+    fn admit(&self, tcp: TcpStream, peer: SocketAddr, stage: &mut Handshakes) {
         let peer = normalize(peer);
         if !self.filter.allows(peer.ip()) {
             self.filter.note_denied(peer.ip());
             reset_close(tcp);
             return;
         }
+        stage.add(tcp, peer, self.shared.pool.config.current());
+    }
+
+    /// Gives a handshaken connection to a worker, within the connection limit.
+    fn hand_over(&self, job: Job) {
         let pool = &self.shared.pool;
         if !pool.admit() {
-            log::warn!("{peer}: too many connections, closing");
-            reset_close(tcp);
+            log::warn!("{}: too many connections, closing", job.peer);
+            reset_close(job.tcp);
             return;
         }
-        pool.dispatch(&self.jobs, Job { tcp, peer });
+        pool.dispatch(&self.jobs, job);
     }
+}
+
+/// Whether `accept` failed for want of a file descriptor (process or system limit).
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// Maps an IPv4-mapped IPv6 peer (`::ffff:a.b.c.d`) to plain IPv4.
@@ -406,7 +319,7 @@ pub fn normalize(peer: SocketAddr) -> SocketAddr {
 }
 
 /// Closes a socket with a reset: nothing is written and no FIN handshake lingers.
-fn reset_close(tcp: TcpStream) {
+pub(crate) fn reset_close(tcp: TcpStream) {
     let linger = libc::linger {
         l_onoff: 1,
         l_linger: 0,
@@ -429,6 +342,7 @@ fn reset_close(tcp: TcpStream) {
 
 #[cfg(test)]
 mod tests {
+    use super::pool::lock;
     use super::*;
     use crate::http::{ClientIdentity, Peer, ProtocolError, Request, Response};
     use rcgen::{
@@ -564,6 +478,7 @@ mod tests {
             bind: "127.0.0.1:0".parse().unwrap(),
             workers: 4,
             max_connections: 8,
+            max_handshakes_per_address: 8,
             limits: Limits {
                 handshake: Duration::from_secs(5),
                 head: Duration::from_secs(5),
