@@ -21,7 +21,7 @@ use super::model::{
     Change, Job, JobError, JobRequest, JobResult, JobStatus, NotRestorable, Operation,
 };
 use super::rollback::{check_restorable, steps_from, targets, RollbackCache};
-use super::store::{current_boot_id, expired, recover, Store, AGENT_RESTARTED};
+use super::store::{current_boot_id, expired, record_cap, recover, Store, AGENT_RESTARTED};
 use crate::pkg::advisories::Advisory;
 use crate::pkg::inventory::Inventory;
 use crate::pkg::runner::{Cancel, Stream};
@@ -31,6 +31,7 @@ use crate::pkg::{
 };
 
 mod reboot;
+mod recovery;
 
 /// Progress events of one job are sent at most this often (status changes always go out).
 const PROGRESS_EVENT_INTERVAL: Duration = Duration::from_millis(200);
@@ -374,9 +375,11 @@ impl Engine {
         events: Events,
         boot_id: Option<String>,
     ) -> Result<Arc<Engine>, EngineError> {
-        let store =
-            Store::open(&settings.storage_path).map_err(|e| EngineError::Storage(e.to_string()))?;
-        let jobs = load_jobs(&store, boot_id.as_deref());
+        let store = Store::open(&settings.storage_path)
+            .map_err(|e| EngineError::Storage(e.to_string()))?
+            .with_record_cap(record_cap(settings.log_max_bytes));
+        let recovery::Loaded { jobs, interrupted } =
+            recovery::load_jobs(&store, boot_id.as_deref());
         let cache = RollbackCache::new(
             &settings.rollback_cache_path,
             settings.rollback_cache_max_bytes,
@@ -399,6 +402,7 @@ impl Engine {
             accepting: AtomicBool::new(true),
         });
         engine.apply_retention();
+        engine.repair_after_restart(&interrupted);
         for i in 0..engine.settings.max_concurrent.max(1) {
             let worker = Arc::clone(&engine);
             let rx = rx.clone();
@@ -1350,25 +1354,6 @@ fn patch_error_code(o: &mut Outcome) {
     }
 }
 
-fn load_jobs(store: &Store, boot_id: Option<&str>) -> HashMap<Uuid, Entry> {
-    let at = now();
-    let mut jobs = HashMap::new();
-    for mut job in store.load() {
-        if recover(&mut job, boot_id, at) {
-            log::warn!(
-                "job {} was left {}; marked failed",
-                job.id,
-                job.operation.as_str()
-            );
-            if let Err(e) = store.save(&job) {
-                log::error!("cannot write the record of job {}: {e}", job.id);
-            }
-        }
-        jobs.insert(job.id, Entry::new(job, 0));
-    }
-    jobs
-}
-
 fn check_spec(
     backend: &dyn PackageManager,
     installed: &[InstalledPackage],
@@ -2291,12 +2276,21 @@ mod tests {
             "the host rebooted while this job was running (boot id changed)"
         );
         assert_eq!(msg(&queued), "not started: the agent restarted");
+        // Jobs cut off inside a transaction: the database is repaired, no stale job is run.
+        let until = Instant::now() + Duration::from_secs(10);
+        while r.fake.calls.lock().unwrap().len() == calls && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(
-            r.fake.calls.lock().unwrap().len(),
-            calls,
-            "a stale job was run"
+            r.fake.calls.lock().unwrap()[calls..],
+            ["repair".to_string()]
         );
+        let reported = [same_boot, old_boot].iter().any(|id| {
+            messages(&again.get(id).unwrap())
+                .contains(&"repair: configured 1 half-installed package".to_string())
+        });
+        assert!(reported, "the repair is not in an interrupted job's log");
         assert_eq!(r.fake.version("a").as_deref(), Some("1"));
         // The recovery itself was persisted.
         let on_disk = store.load();
