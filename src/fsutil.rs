@@ -49,11 +49,7 @@ pub fn copy_atomic(from: &Path, to: &Path) -> std::io::Result<u64> {
 
 fn copy_temp(from: &Path, tmp: &Path) -> std::io::Result<u64> {
     let mut src = std::fs::File::open(from)?;
-    let mut dst = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(PRIVATE_MODE)
-        .open(tmp)?;
+    let mut dst = create_temp(tmp)?;
     let n = std::io::copy(&mut src, &mut dst)?;
     dst.sync_all()?;
     Ok(n)
@@ -72,12 +68,29 @@ pub fn temp_path(path: &Path) -> std::io::Result<PathBuf> {
     Ok(path.with_file_name(tmp_name))
 }
 
+/// Creates a temp file (0600). One already there under this exact name was left by a
+/// crashed run: the name holds this process's pid, and a restarted agent often gets the
+/// same pid again (pid 1 or 2 in a container), so it is stale and replaced, not an error
+/// that would fail this write.
+fn create_temp(tmp: &Path) -> std::io::Result<File> {
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_MODE)
+            .open(tmp)
+    };
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(tmp)?;
+            open()
+        }
+        other => other,
+    }
+}
+
 fn write_temp(tmp: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(PRIVATE_MODE)
-        .open(tmp)?;
+    let mut f = create_temp(tmp)?;
     f.write_all(bytes)?;
     f.set_permissions(std::fs::Permissions::from_mode(mode))?;
     f.sync_all()
@@ -235,6 +248,16 @@ mod tests {
         let p = dir.join("missing").join("f");
         assert!(write_atomic(&p, b"x", PRIVATE_MODE).is_err());
         assert!(!dir.join("missing").exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_temp_file_a_crashed_run_left_under_the_same_name_is_replaced() {
+        let dir = temp_dir();
+        let tmp = temp_path(&dir.join("a.json")).unwrap();
+        std::fs::write(&tmp, b"stale, longer than the new content").unwrap();
+        write_temp(&tmp, b"new", PRIVATE_MODE).unwrap();
+        assert_eq!(std::fs::read(&tmp).unwrap(), b"new");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
