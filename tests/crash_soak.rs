@@ -603,3 +603,58 @@ fn a_full_disk_refuses_new_jobs_with_a_clear_error_and_the_agent_keeps_serving()
     let id = submit(&agent, &env, "POST", "/api/v1/packages", Some(body));
     completed(&agent, &env, &id);
 }
+
+#[test]
+fn a_package_a_crash_left_half_installed_is_reinstalled_at_its_version_on_restart() {
+    require_sandbox!();
+    let _one = serial();
+    let env = Env::new("crash-reinstreq");
+    let mut sb = Sandbox::new("crash-reinstreq");
+    agent_under_test(&mut sb);
+    (APT.setup)(&mut sb);
+    let extra = agent_config(&APT, "");
+    let mut agent = sb.start_agent(&env, &extra);
+    let old = json!({"packages": [{"name": "lpa-hello", "version": "1.0-1"}]});
+    let id = submit(&agent, &env, "POST", "/api/v1/packages", Some(old));
+    completed(&agent, &env, &id);
+    agent.kill_agent_process();
+    drop(agent);
+    // What a kill while dpkg unpacks leaves (dpkg --configure -a and apt-get -f install
+    // do not fix it), and the record of the job that was running then.
+    let status = sb.root().join("var/lib/dpkg/status");
+    let text = std::fs::read_to_string(&status).unwrap();
+    let broken = text.replace(
+        "Package: lpa-hello\nStatus: install ok installed\n",
+        "Package: lpa-hello\nStatus: install reinstreq half-installed\n",
+    );
+    assert_ne!(broken, text, "lpa-hello not found installed in {text}");
+    std::fs::write(&status, broken).unwrap();
+    assert!(stdout(&sb, "dpkg", &["--audit"]).1.contains("lpa-hello"));
+    let dir = sb.root().join(JOBS_DIR);
+    let mut running: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{id}.json"))).unwrap()).unwrap();
+    let cut_off = uuid::Uuid::new_v4().to_string();
+    running["id"] = json!(cut_off);
+    running["status"] = json!("running");
+    running["completed_at"] = Value::Null;
+    std::fs::write(dir.join(format!("{cut_off}.json")), running.to_string()).unwrap();
+
+    let agent = sb.start_agent(&env, &extra);
+    // The repair's report lands in the interrupted job's log when the repair is over.
+    let mut output = String::new();
+    let reported = eventually(STUCK, || {
+        output = job(&agent, &env, &cut_off)["output"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        output.contains("dpkg --audit is clean") || output.contains("repair failed")
+    });
+    let audit = stdout(&sb, "dpkg", &["--audit"]).1;
+    assert!(
+        reported && audit.is_empty(),
+        "dpkg --audit: {audit}\njob log:\n{output}"
+    );
+    // Repaired at the version dpkg recorded: nothing upgraded behind the operator's back.
+    assert_eq!((APT.version)(&sb, "lpa-hello").as_deref(), Some("1.0-1"));
+    assert!(output.contains("--reinstall"), "{output}");
+}
