@@ -274,13 +274,20 @@ impl Soak {
                 assert!(j["error_code"].is_string(), "{j}");
             }
         }
-        let r = call(agent, &self.env, "GET", "/api/v1/jobs?limit=1000", None);
-        let listed: Vec<String> = assert_envelope(&r)["data"]["jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|j| j["job_id"].as_str().unwrap().to_string())
-            .collect();
+        let mut listed: Vec<String> = Vec::new();
+        loop {
+            let path = format!("/api/v1/jobs?limit=1000&offset={}", listed.len());
+            let r = call(agent, &self.env, "GET", &path, None);
+            let page = assert_envelope(&r)["data"]["jobs"].clone();
+            let page = page.as_array().unwrap();
+            listed.extend(
+                page.iter()
+                    .map(|j| j["job_id"].as_str().unwrap().to_string()),
+            );
+            if page.len() < 1000 {
+                break;
+            }
+        }
         for id in &self.ids {
             assert!(listed.contains(id), "job {id} is not listed");
         }
@@ -362,7 +369,8 @@ fn twenty_kill_minus_nine_restarts_lose_no_job_and_leave_dpkg_consistent() {
     let mut soak = Soak {
         env: Env::new("crash-soak"),
         sb,
-        extra: agent_config(&APT, ""),
+        // Retention must not delete what the soak counts on finding (long runs).
+        extra: agent_config(&APT, "jobs:\n  retention_max_jobs: 1000000\n"),
         rng: Rng(seed),
         ids: Vec::new(),
     };

@@ -572,18 +572,28 @@ impl Engine {
                 .filter(|e| e.job.status == JobStatus::Running)
                 .count();
             let left = deadline.saturating_duration_since(Instant::now());
-            if running == 0 {
+            // No job runs but the transaction is held: the repair after a restart, which must
+            // not be cut off half-way either (no record would make the next start redo it).
+            // Asked without the table lock: the transaction lock is taken before it elsewhere.
+            let repairing = running == 0 && {
+                drop(table);
+                let busy = self.txn.busy();
+                table = self.table();
+                busy
+            };
+            if running == 0 && !repairing {
                 return;
             }
             if left.is_zero() {
                 log::warn!(
-                    "{running} job(s) still running at shutdown; they will be marked failed at the next start"
+                    "{running} job(s) still running at shutdown (repair running: {repairing}); \
+                     they will be marked failed at the next start"
                 );
                 return;
             }
             table = self
                 .changed
-                .wait_timeout(table, left)
+                .wait_timeout(table, left.min(TXN_POLL))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
