@@ -72,7 +72,11 @@ pub fn engine_error(e: EngineError) -> ApiError {
         )),
         EngineError::Pkg(p) => pkg_error(p),
         EngineError::NotRollbackable(m) => ApiError::InvalidRequest(m),
-        EngineError::Storage(m) => ApiError::InternalError(m),
+        EngineError::Storage(m) => {
+            // The operator must see it in the log too (a full disk names its file here).
+            log::error!("job not accepted: {m}");
+            ApiError::InternalError(m)
+        }
         EngineError::Busy(ref ids) => ApiError::RebootBlocked {
             message: e.to_string(),
             jobs: ids.iter().map(ToString::to_string).collect(),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::{write_atomic, PRIVATE_MODE};
+use crate::fsutil::{read_state_file, write_atomic, PRIVATE_MODE};
 
 /// Mode of the state directory: only the agent may list it.
 pub const DIR_MODE: u32 = 0o700;
@@ -25,6 +25,11 @@ pub const BUNDLE_FILE: &str = "bundle.json";
 pub const REJECTED_FILE: &str = "bundle.rejected.json";
 /// The record of a completed enrollment.
 pub const ENROLLED_FILE: &str = "enrolled.json";
+
+/// The largest state file read: a bundle (certificates and a key) is a few KiB; anything
+/// near this was not written by the agent. Such a file is refused, never moved: the bundle
+/// is handed out once and stays for the administrator to look at.
+const STATE_FILE_CAP: u64 = 1024 * 1024;
 
 /// What `enrolled.json` records about a completed enrollment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,7 +159,7 @@ impl StateDir {
         let Some(bytes) = read_optional(&path)? else {
             return Ok(None);
         };
-        match serde_json::from_slice(&bytes) {
+        match serde_json::from_slice(crate::fsutil::strip_bom(&bytes)) {
             Ok(record) => Ok(Some(record)),
             Err(e) => {
                 log::warn!("{}: ignored, not a valid record: {e}", path.display());
@@ -178,10 +183,12 @@ impl StateDir {
     }
 }
 
+/// A state file's bytes; `None` when absent. A symlink, FIFO, device or oversized file is
+/// an error naming the file (a plain read would follow it, block, or fill memory).
 fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StateError> {
-    match std::fs::read(path) {
+    match read_state_file(path, STATE_FILE_CAP) {
         Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(err(path, e)),
     }
 }
@@ -280,6 +287,25 @@ mod tests {
         assert_eq!(state.load_enrolled().unwrap(), Some(record));
         std::fs::write(state.path(ENROLLED_FILE), "not json").unwrap();
         assert_eq!(state.load_enrolled().unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_fifo_or_symlink_in_place_of_state_is_an_error_naming_it_not_a_hang() {
+        let dir = temp_dir();
+        let state = StateDir::open(&dir).unwrap();
+        let bundle = state.path(BUNDLE_FILE);
+        let c = std::ffi::CString::new(bundle.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = state.load_bundle().unwrap_err().to_string();
+        assert!(e.contains("bundle.json") && e.contains("FIFO"), "{e}");
+        std::os::unix::fs::symlink("/dev/zero", state.path(TOKEN_FILE)).unwrap();
+        let e = state.load_token().unwrap_err().to_string();
+        assert!(e.contains("token") && e.contains("symlink"), "{e}");
+        let mut bom = b"\xEF\xBB\xBF".to_vec();
+        bom.extend(br#"{"manager_url":"u","manager_ip":"i","time":"t","server_cert_sha256":"s"}"#);
+        std::fs::write(state.path(ENROLLED_FILE), bom).unwrap();
+        assert!(state.load_enrolled().unwrap().is_some());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -21,7 +21,7 @@ use super::model::{
     Change, Job, JobError, JobRequest, JobResult, JobStatus, NotRestorable, Operation,
 };
 use super::rollback::{check_restorable, steps_from, targets, RollbackCache};
-use super::store::{current_boot_id, expired, recover, Store, AGENT_RESTARTED};
+use super::store::{current_boot_id, expired, record_cap, recover, Store, AGENT_RESTARTED};
 use crate::pkg::advisories::Advisory;
 use crate::pkg::inventory::Inventory;
 use crate::pkg::runner::{Cancel, Stream};
@@ -31,6 +31,7 @@ use crate::pkg::{
 };
 
 mod reboot;
+mod recovery;
 
 /// Progress events of one job are sent at most this often (status changes always go out).
 const PROGRESS_EVENT_INTERVAL: Duration = Duration::from_millis(200);
@@ -374,9 +375,11 @@ impl Engine {
         events: Events,
         boot_id: Option<String>,
     ) -> Result<Arc<Engine>, EngineError> {
-        let store =
-            Store::open(&settings.storage_path).map_err(|e| EngineError::Storage(e.to_string()))?;
-        let jobs = load_jobs(&store, boot_id.as_deref());
+        let store = Store::open(&settings.storage_path)
+            .map_err(|e| EngineError::Storage(e.to_string()))?
+            .with_record_cap(record_cap(settings.log_max_bytes));
+        let recovery::Loaded { jobs, interrupted } =
+            recovery::load_jobs(&store, boot_id.as_deref());
         let cache = RollbackCache::new(
             &settings.rollback_cache_path,
             settings.rollback_cache_max_bytes,
@@ -399,6 +402,7 @@ impl Engine {
             accepting: AtomicBool::new(true),
         });
         engine.apply_retention();
+        engine.repair_after_restart(&interrupted);
         for i in 0..engine.settings.max_concurrent.max(1) {
             let worker = Arc::clone(&engine);
             let rx = rx.clone();
@@ -568,18 +572,28 @@ impl Engine {
                 .filter(|e| e.job.status == JobStatus::Running)
                 .count();
             let left = deadline.saturating_duration_since(Instant::now());
-            if running == 0 {
+            // No job runs but the transaction is held: the repair after a restart, which must
+            // not be cut off half-way either (no record would make the next start redo it).
+            // Asked without the table lock: the transaction lock is taken before it elsewhere.
+            let repairing = running == 0 && {
+                drop(table);
+                let busy = self.txn.busy();
+                table = self.table();
+                busy
+            };
+            if running == 0 && !repairing {
                 return;
             }
             if left.is_zero() {
                 log::warn!(
-                    "{running} job(s) still running at shutdown; they will be marked failed at the next start"
+                    "{running} job(s) still running at shutdown (repair running: {repairing}); \
+                     they will be marked failed at the next start"
                 );
                 return;
             }
             table = self
                 .changed
-                .wait_timeout(table, left)
+                .wait_timeout(table, left.min(TXN_POLL))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
@@ -1348,25 +1362,6 @@ fn patch_error_code(o: &mut Outcome) {
             e.code = "PATCH_APPLY_ERROR".to_string();
         }
     }
-}
-
-fn load_jobs(store: &Store, boot_id: Option<&str>) -> HashMap<Uuid, Entry> {
-    let at = now();
-    let mut jobs = HashMap::new();
-    for mut job in store.load() {
-        if recover(&mut job, boot_id, at) {
-            log::warn!(
-                "job {} was left {}; marked failed",
-                job.id,
-                job.operation.as_str()
-            );
-            if let Err(e) = store.save(&job) {
-                log::error!("cannot write the record of job {}: {e}", job.id);
-            }
-        }
-        jobs.insert(job.id, Entry::new(job, 0));
-    }
-    jobs
 }
 
 fn check_spec(
@@ -2291,12 +2286,21 @@ mod tests {
             "the host rebooted while this job was running (boot id changed)"
         );
         assert_eq!(msg(&queued), "not started: the agent restarted");
+        // Jobs cut off inside a transaction: the database is repaired, no stale job is run.
+        let until = Instant::now() + Duration::from_secs(10);
+        while r.fake.calls.lock().unwrap().len() == calls && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(
-            r.fake.calls.lock().unwrap().len(),
-            calls,
-            "a stale job was run"
+            r.fake.calls.lock().unwrap()[calls..],
+            ["repair".to_string()]
         );
+        let reported = [same_boot, old_boot].iter().any(|id| {
+            messages(&again.get(id).unwrap())
+                .contains(&"repair: configured 1 half-installed package".to_string())
+        });
+        assert!(reported, "the repair is not in an interrupted job's log");
         assert_eq!(r.fake.version("a").as_deref(), Some("1"));
         // The recovery itself was persisted.
         let on_disk = store.load();

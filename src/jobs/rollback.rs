@@ -117,6 +117,9 @@ pub fn step_names(steps: &[RestoreStep]) -> Vec<String> {
 /// The file in a job's rollback directory holding the backend's selection state (apk:
 /// `/etc/apk/world`) from before the job.
 pub const SELECTION_FILE: &str = "selection-state";
+/// The largest saved selection read back: a selection list of tens of thousands of
+/// packages is a few MiB; a bigger file was not written by the agent.
+const SELECTION_CAP: u64 = 64 * 1024 * 1024;
 
 /// Saves the backend's selection state before job `id` changes anything; `Err` is the
 /// warning for the job log (a rollback of it then cannot restore the selection exactly).
@@ -150,7 +153,7 @@ pub fn restore_selection(
     backend: &dyn PackageManager,
 ) -> Vec<(&'static str, String)> {
     let path = cache.job_dir(original).join(SELECTION_FILE);
-    match std::fs::read(&path) {
+    match crate::fsutil::read_state_file(&path, SELECTION_CAP) {
         Ok(bytes) => match backend.restore_selection_state(&bytes) {
             Ok(lines) => lines.into_iter().map(|l| ("info", l)).collect(),
             Err(e) => vec![("warn", format!("cannot restore the package selection: {e}"))],

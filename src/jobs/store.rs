@@ -1,6 +1,10 @@
 //! Job records on disk: one JSON file per job, written atomically; loading with restart
 //! recovery; retention by count and age.
 //!
+//! Reading defends against what may be found in the directory: only regular files are read,
+//! never through a symlink, never blocking on a FIFO, at most [`record_cap`] bytes; anything
+//! else is logged and renamed `*.corrupt`, so start-up always finishes and keeps serving.
+//!
 //! Restart decision: a job found `pending` at start-up is failed, never run. Its request
 //! was judged against a package state (and maybe a maintenance window) that may no longer
 //! hold, and whoever submitted it may already have given up on it; the caller resubmits.
@@ -14,10 +18,23 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::model::{Job, JobError, JobStatus};
-use crate::fsutil::{is_temp_name, write_atomic, PRIVATE_MODE};
+use crate::fsutil::{is_temp_name, read_state_file, strip_bom, write_atomic, PRIVATE_MODE};
 
 /// Where the kernel publishes this boot's random id.
 pub const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
+
+/// Room in a record for everything but its log (request, changes, result, notes past the
+/// log cap): far beyond any real job, small enough to read at start-up without a care.
+const RECORD_OVERHEAD_MAX: u64 = 16 * 1024 * 1024;
+
+/// The largest job record read, for a log capped at `log_max_bytes`: JSON may escape one
+/// byte as six (`\u0000`), plus [`RECORD_OVERHEAD_MAX`]. A bigger file was not written by
+/// the agent and is moved aside rather than read into memory.
+pub fn record_cap(log_max_bytes: usize) -> u64 {
+    (log_max_bytes as u64)
+        .saturating_mul(6)
+        .saturating_add(RECORD_OVERHEAD_MAX)
+}
 
 /// Error code of jobs interrupted (or never started) because the agent stopped.
 pub const AGENT_RESTARTED: &str = "AGENT_RESTARTED";
@@ -50,6 +67,8 @@ impl std::error::Error for StoreError {}
 /// The job directory.
 pub struct Store {
     dir: PathBuf,
+    /// Records larger than this are not read (see [`record_cap`]).
+    cap: u64,
     // Newest revision written per job (u64::MAX once deleted), held across the write so
     // two writers of one job cannot land out of order.
     written: Mutex<HashMap<Uuid, u64>>,
@@ -64,8 +83,15 @@ impl Store {
         })?;
         Ok(Store {
             dir: dir.to_path_buf(),
+            cap: record_cap(1024 * 1024),
             written: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The same store reading records up to `cap` bytes (see [`record_cap`]).
+    pub fn with_record_cap(mut self, cap: u64) -> Store {
+        self.cap = cap;
+        self
     }
 
     /// The record file of a job.
@@ -125,9 +151,20 @@ impl Store {
     }
 
     fn load_one(&self, path: &Path, stem: &str) -> Option<Job> {
-        let parsed = std::fs::read(path)
+        let bytes = match read_state_file(path, self.cap) {
+            Ok(b) => b,
+            Err(e) if e.is_unfit() => {
+                self.move_aside(path, &e.to_string());
+                return None;
+            }
+            Err(e) => {
+                // Maybe passing (EIO, EMFILE): left in place for the next start.
+                log::error!("cannot read job record {}: {e}; skipped", path.display());
+                return None;
+            }
+        };
+        let parsed = serde_json::from_slice::<Job>(strip_bom(&bytes))
             .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice::<Job>(&b).map_err(|e| e.to_string()))
             .and_then(|job| match Uuid::parse_str(stem) {
                 Ok(id) if id == job.id => Ok(job),
                 _ => Err(format!("the file name does not match job id {}", job.id)),
@@ -135,17 +172,23 @@ impl Store {
         match parsed {
             Ok(job) => Some(job),
             Err(e) => {
-                let aside = path.with_extension("json.corrupt");
-                log::error!(
-                    "unreadable job record {}: {e}; moved to {}",
-                    path.display(),
-                    aside.display()
-                );
-                if let Err(e) = std::fs::rename(path, &aside) {
-                    log::error!("cannot move {} aside: {e}", path.display());
-                }
+                self.move_aside(path, &e);
                 None
             }
+        }
+    }
+
+    /// Renames a record that can never load to `*.corrupt` (kept for a human to look at),
+    /// saying why.
+    fn move_aside(&self, path: &Path, why: &str) {
+        let aside = path.with_extension("json.corrupt");
+        log::error!(
+            "unreadable job record {}: {why}; moved to {}",
+            path.display(),
+            aside.display()
+        );
+        if let Err(e) = std::fs::rename(path, &aside) {
+            log::error!("cannot move {} aside: {e}", path.display());
         }
     }
 }
@@ -345,6 +388,71 @@ mod tests {
         assert!(misnamed.with_extension("json.corrupt").exists());
         assert!(!tmp.exists());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn fifos_symlinks_and_oversized_records_are_moved_aside_without_blocking() {
+        let dir = temp_dir();
+        let store = Store::open(&dir).unwrap().with_record_cap(4096);
+        let good = job(JobStatus::Completed);
+        store.save(&good).unwrap();
+        // A FIFO: a plain read blocks start-up forever waiting for a writer.
+        let fifo = dir.join(format!("{}.json", Uuid::new_v4()));
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // A symlink to /dev/zero: a plain read never ends, eating memory.
+        let zero = dir.join(format!("{}.json", Uuid::new_v4()));
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        // A symlink to a good record is refused too: records are never read through one.
+        let link = dir.join(format!("{}.json", good.id.simple()));
+        std::os::unix::fs::symlink(store.path_of(&good.id), &link).unwrap();
+        let big = dir.join(format!("{}.json", Uuid::new_v4()));
+        std::fs::write(&big, vec![b' '; 5000]).unwrap();
+
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d = dir.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(Store::open(&d).unwrap().with_record_cap(4096).load());
+        });
+        let loaded = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("loading the job directory blocked");
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].id, good.id);
+        for p in [&fifo, &zero, &link, &big] {
+            let aside = p.with_extension("json.corrupt");
+            assert!(
+                std::fs::symlink_metadata(p).is_err(),
+                "{} left",
+                p.display()
+            );
+            assert!(
+                std::fs::symlink_metadata(&aside).is_ok(),
+                "{}",
+                aside.display()
+            );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_record_with_a_byte_order_mark_loads() {
+        let dir = temp_dir();
+        let store = Store::open(&dir).unwrap();
+        let j = job(JobStatus::Completed);
+        let mut bytes = b"\xEF\xBB\xBF".to_vec();
+        bytes.extend(serde_json::to_vec(&j).unwrap());
+        std::fs::write(store.path_of(&j.id), bytes).unwrap();
+        let loaded = store.load();
+        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(loaded.len(), 1, "the record with a BOM was moved aside");
+        assert_eq!(loaded[0].id, j.id);
+    }
+
+    #[test]
+    fn the_record_cap_leaves_room_for_an_escaped_log() {
+        assert_eq!(record_cap(1024 * 1024), 22 * 1024 * 1024);
+        assert_eq!(record_cap(usize::MAX), u64::MAX);
     }
 
     #[test]

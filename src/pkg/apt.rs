@@ -76,6 +76,7 @@ mod feeds;
 pub mod mutate;
 pub mod outcome;
 pub mod policy;
+mod reinstall;
 pub mod sandbox;
 pub mod sim;
 
@@ -770,13 +771,21 @@ impl PackageManager for Apt {
         let fix = self.apt_get(&["-f", "install", "-y", "-q"])?;
         self.run_mutation(&fix, exec, mutate::classify)?;
         done.push(format!("ran {}", fix.display()));
-        let left = self.audit(exec)?;
+        let mut left = self.audit(exec)?;
+        let mut ran = format!("{}; {}", configure.display(), fix.display());
+        if !left.is_empty() {
+            if let Some(again) = self.reinstall_flagged(exec)? {
+                done.push(format!("ran {again}"));
+                ran = format!("{ran}; {again}");
+                left = self.audit(exec)?;
+            }
+        }
         if left.is_empty() {
             done.push("dpkg --audit is clean".into());
             return Ok(done);
         }
         Err(PkgError::Command {
-            command: format!("{}; {}", configure.display(), fix.display()),
+            command: ran,
             code: Some(0),
             stderr_tail: format!("after the repair, {}", audit_summary(&left)),
         })
@@ -826,6 +835,24 @@ fn audit_summary(problems: &[String]) -> String {
             "dpkg --audit reports unfinished packages: {}",
             names.join(", ")
         )
+    }
+}
+
+impl Apt {
+    /// Reinstalls, at their recorded versions, the packages dpkg flags `reinstreq` (see
+    /// [`reinstall`]); the command run, or `None` when there were none.
+    fn reinstall_flagged(&self, exec: &mut Exec<'_>) -> Result<Option<String>, PkgError> {
+        let entries = self.read_status()?;
+        let targets =
+            reinstall::reinstall_targets(&entries, dpkg::native_arch(&entries).as_deref());
+        if targets.is_empty() {
+            return Ok(None);
+        }
+        let args = reinstall::reinstall_args(&targets);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = self.apt_get(&refs)?;
+        self.run_mutation(&cmd, exec, mutate::classify)?;
+        Ok(Some(cmd.display()))
     }
 }
 

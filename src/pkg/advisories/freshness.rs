@@ -27,11 +27,24 @@ pub fn record_path(feed: &Path) -> PathBuf {
     feed.with_file_name(name)
 }
 
+/// The largest fetch record read (it holds two short headers and a time).
+const RECORD_CAP: u64 = 64 * 1024;
+
 /// The saved record; `None` when there is none or it is unreadable (the next request is
 /// then unconditional, which is only slower).
 pub fn load(feed: &Path) -> Option<Freshness> {
-    let bytes = std::fs::read(record_path(feed)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let path = record_path(feed);
+    // A few hundred bytes when the agent wrote it; a FIFO or symlink here must not block
+    // or exhaust the refresh, it only makes the next request unconditional.
+    let bytes = match crate::fsutil::read_state_file(&path, RECORD_CAP) {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return None,
+        Err(e) => {
+            log::warn!("{}: ignored: {e}", path.display());
+            return None;
+        }
+    };
+    serde_json::from_slice(crate::fsutil::strip_bom(&bytes)).ok()
 }
 
 /// Saves the record atomically (0644, like the feed).
