@@ -12,13 +12,13 @@
 # no request may get a 5xx or a dropped connection. Needs root (overlayfs, bubblewrap).
 #
 # Environment: SCHEMATHESIS (the schemathesis command; default: schemathesis on PATH),
-# CONTRACT_EXAMPLES (max examples per operation and phase, default 25),
+# CONTRACT_EXAMPLES (max examples per operation and phase, default 60),
 # CONTRACT_DIR (work directory, default target/contract), LPA_BIN (agent binary).
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${CONTRACT_DIR:-$top/target/contract}
-examples=${CONTRACT_EXAMPLES:-25}
+examples=${CONTRACT_EXAMPLES:-60}
 st=${SCHEMATHESIS:-schemathesis}
 schema=$top/docs/openapi.yaml
 
@@ -27,6 +27,7 @@ need "$st" "pip install schemathesis, or SCHEMATHESIS=path"
 need openssl "Debian package: openssl"
 need bwrap "Debian package: bubblewrap"
 need curl "Debian package: curl"
+need jq "Debian package: jq"
 [ "$(id -u)" = 0 ] || { echo "contract: needs root (overlayfs mounts), as CI runs it" >&2; exit 1; }
 
 if [ -z "${LPA_BIN:-}" ]; then
@@ -151,16 +152,63 @@ YAML
     done
 }
 
+# api METHOD PATH [BODY]: one request to the agent on $port; prints the envelope's data.
+api() {
+    curl -sS --max-time 30 --cacert "$certs/ca.pem" --cert "$certs/client.pem" \
+        --key "$certs/client.key.pem" -X "$1" ${3:+-H Content-Type:application/json -d "$3"} \
+        "https://127.0.0.1:$port$2" | jq -e .data
+}
+
+# seed: one job of every operation on the writable agent, finished (a rollback and a
+# cancelled reboot included), so that the real bodies of each kind are checked and not only
+# 404s; schemathesis draws half of its job ids from them (see config below).
+seed() {
+    job() { api "$@" | jq -er .job_id >> "$dir/job-ids"; }
+    : > "$dir/job-ids"
+    job POST /api/v1/packages '{"packages":["lpa-tool"],"options":{"force":true}}'
+    job PUT /api/v1/packages/lpa-lib '{"version":"1.1-1"}'
+    job DELETE '/api/v1/packages/lpa-tool?purge=true'
+    job POST /api/v1/patches/apply '{"packages":["lpa-hello"]}'
+    job POST /api/v1/system/reboot '{"delay_seconds":3600,"force":true,"reason":"contract"}'
+    api DELETE "/api/v1/jobs/$(tail -n 1 "$dir/job-ids")" >/dev/null
+    settle
+    job POST "/api/v1/jobs/$(sed -n 2p "$dir/job-ids")/rollback" '{}'
+    settle
+}
+
+# settle: waits (up to 60 s) until no job is pending or running.
+settle() {
+    i=0
+    while [ "$(api GET '/api/v1/jobs?limit=1000' | jq '[.jobs[] | select(.status == "pending" or .status == "running")] | length')" != 0 ]; do
+        i=$((i + 1))
+        [ $i -lt 300 ] || { echo "contract: seeded jobs did not finish" >&2; exit 1; }
+        sleep 0.2
+    done
+}
+
+# Real values mixed into generated ones: the seeded job ids, and names that exist.
+cat > "$dir/schemathesis.toml" <<TOML
+[dictionaries.jobs]
+from-file = "job-ids.dict"
+[dictionaries.names]
+values = ["lpa-hello", "lpa-lib", "lpa-tool", "apt", "lpa-demo"]
+[parameters]
+"path.id" = { dictionary = "jobs", probability = 0.5 }
+"path.name" = { dictionary = "names", probability = 0.5 }
+TOML
+
 # check NAME: schemathesis against agent NAME on $port; reports under $dir/NAME-report.
 check() {
     echo "contract: $1 agent on 127.0.0.1:$port, $examples examples per operation"
-    "$st" --no-color run "$schema" --url "https://127.0.0.1:$port" \
+    [ -s "$dir/job-ids" ] || cat /proc/sys/kernel/random/uuid > "$dir/job-ids"
+    sed 's/.*/"&"/' "$dir/job-ids" > "$dir/job-ids.dict" # the dictionary format quotes entries
+    (cd "$dir" && "$st" --no-color --config-file "$dir/schemathesis.toml" run "$schema" --url "https://127.0.0.1:$port" \
         --tls-verify "$certs/ca.pem" --request-cert "$certs/client.pem" \
         --request-cert-key "$certs/client.key.pem" \
-        --checks all --exclude-checks positive_data_acceptance --max-examples "$examples" --seed "${CONTRACT_SEED:-16}" \
-        --phases examples,coverage,fuzzing --request-timeout 30 --workers 2 \
+        --checks all --exclude-checks positive_data_acceptance,use_after_free --max-examples "$examples" --seed "${CONTRACT_SEED:-16}" \
+        --phases examples,coverage,fuzzing,stateful --request-timeout 30 --workers 1 \
         --report junit --report-dir "$dir/$1-report" --warnings off --generation-database none \
-        || { echo "contract: $1 agent FAILED; its log: $dir/$1.agent.log" >&2; return 1; }
+    ) || { echo "contract: $1 agent FAILED; its log: $dir/$1.agent.log" >&2; return 1; }
 }
 
 ro_config="api:
@@ -183,6 +231,7 @@ status=0
 sandbox ro "$ro_config"
 check ro || status=1
 sandbox rw "$rw_config"
+seed
 check rw || status=1
 [ $status = 0 ] && echo "contract: both agents conform to docs/openapi.yaml"
 exit $status
