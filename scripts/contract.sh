@@ -28,7 +28,8 @@ need openssl "Debian package: openssl"
 need bwrap "Debian package: bubblewrap"
 need curl "Debian package: curl"
 need jq "Debian package: jq"
-[ "$(id -u)" = 0 ] || { echo "contract: needs root (overlayfs mounts), as CI runs it" >&2; exit 1; }
+# Like the sandbox tests: skipped, and saying so, where it cannot run (CI is root).
+[ "$(id -u)" = 0 ] || { echo "contract: SKIPPED: needs root (overlayfs mounts), as CI runs it" >&2; exit 0; }
 
 if [ -z "${LPA_BIN:-}" ]; then
     (cd "$top" && cargo build --quiet)
