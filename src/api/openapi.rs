@@ -125,4 +125,174 @@ mod tests {
         routed.sort_unstable();
         assert_eq!(documented, routed, "every route is documented");
     }
+
+    fn doc() -> Value {
+        serde_json::from_slice(&response(Format::Json, &Uuid::new_v4()).body).unwrap()
+    }
+
+    /// Follows a local `$ref` (`#/components/...`) until a concrete schema or parameter.
+    fn resolve<'d>(doc: &'d Value, mut v: &'d Value) -> &'d Value {
+        while let Some(r) = v.get("$ref").and_then(Value::as_str) {
+            let pointer = r.trim_start_matches('#');
+            v = doc
+                .pointer(pointer)
+                .unwrap_or_else(|| panic!("dangling {r}"));
+        }
+        v
+    }
+
+    fn strings(v: &Value) -> Vec<String> {
+        let mut out: Vec<String> = v
+            .as_array()
+            .unwrap_or_else(|| panic!("not a list: {v}"))
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The `enum` of a query parameter of `GET path`.
+    fn query_enum(doc: &Value, path: &str, name: &str) -> Vec<String> {
+        let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let param = params
+            .iter()
+            .map(|p| resolve(doc, p))
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("GET {path}: no query parameter {name}"));
+        strings(&resolve(doc, &param["schema"])["enum"])
+    }
+
+    fn spelled<T>(all: &[(&str, T)]) -> Vec<String> {
+        let mut out: Vec<String> = all.iter().map(|(s, _)| s.to_string()).collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The closed query values the router accepts are exactly those the document lists (a
+    /// value the router accepts but the document omits is not found by fuzzing).
+    #[test]
+    fn query_enums_match_the_router() {
+        use super::super::router::*;
+        let d = doc();
+        let cases = [
+            ("/api/v1/packages", "status", spelled(PackageStatus::ALL)),
+            ("/api/v1/packages", "sort", spelled(PackageSort::ALL)),
+            ("/api/v1/packages", "order", spelled(SortOrder::ALL)),
+            ("/api/v1/patches", "severity", spelled(PatchSeverity::ALL)),
+            ("/api/v1/patches", "status", spelled(PatchStatus::ALL)),
+            ("/api/v1/patches", "sort", spelled(PatchSort::ALL)),
+            ("/api/v1/patches", "order", spelled(SortOrder::ALL)),
+            ("/api/v1/jobs", "status", spelled(JobStatus::ALL)),
+            ("/api/v1/jobs", "operation", spelled(JobOperation::ALL)),
+            ("/api/v1/jobs", "sort", spelled(JobSort::ALL)),
+            ("/api/v1/jobs", "order", spelled(SortOrder::ALL)),
+        ];
+        for (path, name, routed) in cases {
+            assert_eq!(query_enum(&d, path, name), routed, "GET {path} ?{name}");
+        }
+        let limit = resolve(&d, &d["components"]["parameters"]["Limit"]);
+        assert_eq!(limit["schema"]["maximum"], MAX_LIMIT);
+    }
+
+    /// One of each error; the match without a wildcard makes a new variant a compile error
+    /// here, so it cannot be added without being checked against the document.
+    fn every_error() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::AuthInvalidCert(String::new()),
+            ApiError::AuthCertExpired(String::new()),
+            ApiError::AuthzIpDenied(String::new()),
+            ApiError::PkgNotFound(String::new()),
+            ApiError::PkgManagerError(String::new()),
+            ApiError::PkgDependencyError(String::new()),
+            ApiError::PkgVersionConflict(String::new()),
+            ApiError::PkgUntrustedSource(String::new()),
+            ApiError::PatchNotFound(String::new()),
+            ApiError::PatchApplyError(String::new()),
+            ApiError::JobNotFound(String::new()),
+            ApiError::JobTimeout(String::new()),
+            ApiError::JobCancelled(String::new()),
+            ApiError::ConfigInvalid(String::new()),
+            ApiError::ConfigReloadError(String::new()),
+            ApiError::ServiceUnhealthy {
+                message: String::new(),
+                details: serde_json::Map::new(),
+            },
+            ApiError::SystemRebootError(String::new()),
+            ApiError::InvalidRequest(String::new()),
+            ApiError::RateLimitExceeded {
+                retry_after: std::time::Duration::from_secs(1),
+            },
+            ApiError::ServiceNotFound(String::new()),
+            ApiError::NotFound(String::new()),
+            ApiError::MethodNotAllowed {
+                method: String::new(),
+                path: String::new(),
+                allow: Vec::new(),
+            },
+            ApiError::RequestTimeout(String::new()),
+            ApiError::LengthRequired(String::new()),
+            ApiError::PayloadTooLarge { limit: 0 },
+            ApiError::HeadersTooLarge(String::new()),
+            ApiError::NotImplemented {
+                endpoint: String::new(),
+                feature: String::new(),
+            },
+            ApiError::ApiReadOnly {
+                endpoint: String::new(),
+            },
+            ApiError::InternalError(String::new()),
+            ApiError::JobQueueFull(String::new()),
+            ApiError::RebootBlocked {
+                message: String::new(),
+                jobs: Vec::new(),
+            },
+        ];
+        for e in &all {
+            match e {
+                ApiError::AuthInvalidCert(_)
+                | ApiError::AuthCertExpired(_)
+                | ApiError::AuthzIpDenied(_)
+                | ApiError::PkgNotFound(_)
+                | ApiError::PkgManagerError(_)
+                | ApiError::PkgDependencyError(_)
+                | ApiError::PkgVersionConflict(_)
+                | ApiError::PkgUntrustedSource(_)
+                | ApiError::PatchNotFound(_)
+                | ApiError::PatchApplyError(_)
+                | ApiError::JobNotFound(_)
+                | ApiError::JobTimeout(_)
+                | ApiError::JobCancelled(_)
+                | ApiError::ConfigInvalid(_)
+                | ApiError::ConfigReloadError(_)
+                | ApiError::ServiceUnhealthy { .. }
+                | ApiError::SystemRebootError(_)
+                | ApiError::InvalidRequest(_)
+                | ApiError::RateLimitExceeded { .. }
+                | ApiError::ServiceNotFound(_)
+                | ApiError::NotFound(_)
+                | ApiError::MethodNotAllowed { .. }
+                | ApiError::RequestTimeout(_)
+                | ApiError::LengthRequired(_)
+                | ApiError::PayloadTooLarge { .. }
+                | ApiError::HeadersTooLarge(_)
+                | ApiError::NotImplemented { .. }
+                | ApiError::ApiReadOnly { .. }
+                | ApiError::InternalError(_)
+                | ApiError::JobQueueFull(_)
+                | ApiError::RebootBlocked { .. } => {}
+            }
+        }
+        all
+    }
+
+    /// The document's error codes are exactly the agent's.
+    #[test]
+    fn error_codes_match_the_agent() {
+        let d = doc();
+        let documented = strings(&d["components"]["schemas"]["ErrorCode"]["enum"]);
+        let mut codes: Vec<String> = every_error().iter().map(|e| e.code().into()).collect();
+        codes.sort_unstable();
+        assert_eq!(documented, codes);
+    }
 }
