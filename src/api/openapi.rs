@@ -86,6 +86,8 @@ mod tests {
         assert_eq!(header(&r, "content-type"), Some("application/json"));
         let doc: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
+        // The document's version is the API's, as system/info reports it.
+        assert_eq!(doc["info"]["version"], super::super::system::API_VERSION);
         assert_eq!(
             doc["components"]["securitySchemes"]["mutualTLS"]["type"],
             "mutualTLS"
