@@ -1,8 +1,8 @@
 //! `GET /api/v1/openapi.yaml` and `/api/v1/openapi.json`: the API's OpenAPI document, built
 //! into the binary, so operators and generators can fetch the contract of the very agent
 //! they talk to. Behind the same whitelist, mTLS and rate limit (`health` category) as the
-//! rest of the API; the only answers not wrapped in the envelope, since the document itself
-//! is the payload clients feed to their tools.
+//! rest of the API; with the WebSocket upgrade, the only answers not wrapped in the envelope,
+//! since the document itself is what clients feed to their tools.
 
 use std::sync::OnceLock;
 
