@@ -7,6 +7,7 @@
 #   make packages  static + deb + rpm + apk into target/packages/ (and an older build of
 #                  them into target/packages/old/, for the upgrade tests)
 #   make test      packages, demo check, every test (given the packages' paths), then test-apk
+#   make contract  the live agent against docs/openapi.yaml with schemathesis (docs/CONTRACT.md)
 #   make test-apk  the apk backend and the project's .apk against the real apk-tools 2.14.10
 #                  and 3.0.6 (built static once, cached outside the checkout)
 #   make apk       the .apk, unsigned; APK_KEY=path/to/NAME.rsa signs it (abuild-sign's way)
@@ -46,7 +47,7 @@ APK := $(PKGDIR)/$(BIN)-$(VERSION)-r0.apk
 # $(call need,tool,debian-package): fail loudly, naming the package that provides the tool.
 need = @command -v $(1) >/dev/null 2>&1 || { echo "make $@: $(1) is missing (Debian package: $(2))" >&2; exit 1; }
 
-.PHONY: all build release static packages deb rpm apk old-packages test test-apk lint demo install clean bench bench-updateinfo
+.PHONY: all build release static packages deb rpm apk old-packages test test-apk contract lint demo install clean bench bench-updateinfo
 
 all: build
 
@@ -121,6 +122,7 @@ test: packages
 	$(call need,rpm,rpm)
 	$(call need,lintian,lintian)
 	sh scripts/demo.sh --check
+	@$(MAKE) --no-print-directory contract
 	LPA_STATIC_BIN=$(abspath $(STATIC_BIN)) \
 	LPA_DEB=$(abspath $(DEB)) LPA_RPM=$(abspath $(RPM)) LPA_APK=$(abspath $(APK)) \
 	LPA_DEB_OLD=$(abspath $(PKGDIR)/old/$(BIN)_$(OLD_VERSION)-1_amd64.deb) \
@@ -155,6 +157,23 @@ test-apk:
 	LPA_APK=$(abspath $(APK)) LPA_APK_SIGNED=$(abspath $(APK_TEST_DIR)/signed/$(notdir $(APK))) \
 	LPA_APK_KEY_PUB=$(abspath $(APK_TEST_DIR)/lpa-test.rsa.pub) LPA_VERSION=$(VERSION) \
 		$(CARGO) test --test apk_sandbox --test apk_backend
+
+# The OpenAPI contract (docs/CONTRACT.md): scripts/contract.sh runs schemathesis (pinned,
+# installed once by scripts/schemathesis.sh into a venv under /var/cache/linux-patch-api-tests;
+# SCHEMATHESIS=path uses another) over mTLS against two agents in sandbox roots: a read-only
+# one in the Patch Manager's shape and a writable one in the specification's. No operation is
+# excluded: the writable agent's jobs run apt on fixture packages in its own overlay (about a
+# second each) and its reboot_command is /bin/true inside the sandbox, so POST
+# /api/v1/system/reboot is safe. About 70 s; CONTRACT_EXAMPLES (default 60) trades depth for time.
+SCHEMATHESIS ?=
+contract: build
+	$(call need,bwrap,bubblewrap)
+	$(call need,jq,jq)
+	$(call need,curl,curl)
+	$(call need,openssl,openssl)
+	$(call need,python3,python3)
+	@st='$(SCHEMATHESIS)'; [ -n "$$st" ] || st=$$(sh scripts/schemathesis.sh); \
+	SCHEMATHESIS=$$st LPA_BIN=$(abspath target/debug/$(BIN)) sh scripts/contract.sh
 
 # Footprint, throughput, handshakes, latency under pressure, inventory and job speed, side
 # by side with nginx and the package tools (docs/BENCHMARKS.md). Not part of `make test`.

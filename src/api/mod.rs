@@ -8,6 +8,7 @@ pub mod body;
 pub mod envelope;
 pub mod health;
 pub mod jobs;
+pub mod openapi;
 pub mod packages;
 pub mod patches;
 pub mod router;
@@ -50,7 +51,8 @@ fn rate_category(endpoint: &Endpoint) -> usize {
         Endpoint::Health
         | Endpoint::HealthV1
         | Endpoint::SystemInfo
-        | Endpoint::ServiceStatus { .. } => CAT_HEALTH,
+        | Endpoint::ServiceStatus { .. }
+        | Endpoint::OpenApi(_) => CAT_HEALTH,
         Endpoint::ListPackages(_) | Endpoint::GetPackage { .. } | Endpoint::ListPatches(_) => {
             CAT_PACKAGE_LIST
         }
@@ -231,10 +233,15 @@ impl App {
         let served = self.served();
         // Authentication comes before routing errors: a peer without a certificate learns
         // nothing about the route table.
-        let result = authorize(&routed, peer, &served.config)
-            .and(routed)
+        let endpoint = authorize(&routed, peer, &served.config).and(routed);
+        let result = endpoint
+            .clone()
             .and_then(|endpoint| self.dispatch(&endpoint, req, peer, &served));
-        let mut response = envelope::render(&request_id, &result);
+        let mut response = match (&endpoint, &result) {
+            // The one answer that is not the envelope: the document is the payload.
+            (Ok(Endpoint::OpenApi(format)), Ok(_)) => openapi::response(*format, &request_id),
+            _ => envelope::render(&request_id, &result),
+        };
         if matches!(result, Err(ApiError::AuthInvalidCert(_))) {
             response.close = true;
         }
@@ -302,6 +309,8 @@ impl App {
                 jobs::handle(endpoint, body, self.engine.as_deref(), shape)
             }
             Endpoint::JobStream => ws::plain_request(),
+            // Rendered by `handle_routed` (not an envelope); passing here means allowed.
+            Endpoint::OpenApi(_) => Ok(Reply::ok(serde_json::Value::Null)),
         }
     }
 

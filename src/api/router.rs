@@ -76,6 +76,8 @@ pub enum Endpoint {
     },
     /// `GET /api/v1/ws/jobs` (WebSocket upgrade)
     JobStream,
+    /// `GET /api/v1/openapi.yaml` or `GET /api/v1/openapi.json`: the API's own contract
+    OpenApi(super::openapi::Format),
 }
 
 impl Endpoint {
@@ -99,8 +101,33 @@ impl Endpoint {
             Endpoint::CancelJob { .. } => "DELETE /api/v1/jobs/{id}",
             Endpoint::RollbackJob { .. } => "POST /api/v1/jobs/{id}/rollback",
             Endpoint::JobStream => "GET /api/v1/ws/jobs",
+            Endpoint::OpenApi(super::openapi::Format::Yaml) => "GET /api/v1/openapi.yaml",
+            Endpoint::OpenApi(super::openapi::Format::Json) => "GET /api/v1/openapi.json",
         }
     }
+
+    /// Every [`Endpoint::template`], one per route (docs/openapi.yaml documents each).
+    pub const ALL_TEMPLATES: &'static [&'static str] = &[
+        "GET /health",
+        "GET /api/v1/health",
+        "GET /api/v1/packages",
+        "POST /api/v1/packages",
+        "GET /api/v1/packages/{name}",
+        "PUT /api/v1/packages/{name}",
+        "DELETE /api/v1/packages/{name}",
+        "GET /api/v1/patches",
+        "POST /api/v1/patches/apply",
+        "GET /api/v1/system/info",
+        "POST /api/v1/system/reboot",
+        "GET /api/v1/system/services/{name}",
+        "GET /api/v1/jobs",
+        "GET /api/v1/jobs/{id}",
+        "DELETE /api/v1/jobs/{id}",
+        "POST /api/v1/jobs/{id}/rollback",
+        "GET /api/v1/ws/jobs",
+        "GET /api/v1/openapi.yaml",
+        "GET /api/v1/openapi.json",
+    ];
 
     /// True for endpoints that change state (POST, PUT, DELETE).
     pub fn is_mutating(&self) -> bool {
@@ -338,6 +365,7 @@ enum Resource {
     Job(String),
     JobRollback(String),
     WsJobs,
+    OpenApi(super::openapi::Format),
 }
 
 impl Resource {
@@ -353,7 +381,8 @@ impl Resource {
             | Resource::SystemInfo
             | Resource::Service(_)
             | Resource::Jobs
-            | Resource::WsJobs => &["GET"],
+            | Resource::WsJobs
+            | Resource::OpenApi(_) => &["GET"],
         }
     }
 }
@@ -379,6 +408,8 @@ fn match_resource(segments: &[String]) -> Option<Resource> {
             ["jobs", id] => Resource::Job(id.to_string()),
             ["jobs", id, "rollback"] => Resource::JobRollback(id.to_string()),
             ["ws", "jobs"] => Resource::WsJobs,
+            ["openapi.yaml"] => Resource::OpenApi(super::openapi::Format::Yaml),
+            ["openapi.json"] => Resource::OpenApi(super::openapi::Format::Json),
             _ => return None,
         },
         _ => return None,
@@ -490,6 +521,7 @@ fn build(
             no_query(query, Endpoint::RollbackJob { id: job_id(&id)? })?
         }
         ("GET", Resource::WsJobs) => no_query(query, Endpoint::JobStream)?,
+        ("GET", Resource::OpenApi(format)) => no_query(query, Endpoint::OpenApi(format))?,
         (_, r) => {
             // resolve() already refused methods outside allowed_methods(); kept total anyway.
             return Err(method_not_allowed(method, path, &r));
@@ -808,7 +840,22 @@ mod tests {
                 Endpoint::RollbackJob { id },
             ),
             ("GET", "/api/v1/ws/jobs".into(), Endpoint::JobStream),
+            (
+                "GET",
+                "/api/v1/openapi.yaml".into(),
+                Endpoint::OpenApi(super::super::openapi::Format::Yaml),
+            ),
+            (
+                "GET",
+                "/api/v1/openapi.json".into(),
+                Endpoint::OpenApi(super::super::openapi::Format::Json),
+            ),
         ];
+        let mut templates: Vec<&str> = cases.iter().map(|c| c.2.template()).collect();
+        templates.sort_unstable();
+        let mut all = Endpoint::ALL_TEMPLATES.to_vec();
+        all.sort_unstable();
+        assert_eq!(templates, all, "ALL_TEMPLATES lists every route once");
         for (method, path, expected) in cases {
             let got = r(method, &path).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
             assert_eq!(got, expected, "{method} {path}");
