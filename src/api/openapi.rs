@@ -236,6 +236,7 @@ mod tests {
             ApiError::LengthRequired(String::new()),
             ApiError::PayloadTooLarge { limit: 0 },
             ApiError::HeadersTooLarge(String::new()),
+            ApiError::UriTooLong(String::new()),
             ApiError::NotImplemented {
                 endpoint: String::new(),
                 feature: String::new(),
@@ -278,6 +279,7 @@ mod tests {
                 | ApiError::LengthRequired(_)
                 | ApiError::PayloadTooLarge { .. }
                 | ApiError::HeadersTooLarge(_)
+                | ApiError::UriTooLong(_)
                 | ApiError::NotImplemented { .. }
                 | ApiError::ApiReadOnly { .. }
                 | ApiError::InternalError(_)
