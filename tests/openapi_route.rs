@@ -43,7 +43,7 @@ fn the_document_route_checks_method_and_query_like_any_other() {
         Some("{}"),
     );
     assert_error(&post, 405, "METHOD_NOT_ALLOWED");
-    assert_eq!(post.header("allow"), Some("GET"));
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
     let query = request(
         agent.addr(),
         env.client_config(),
