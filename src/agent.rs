@@ -320,6 +320,7 @@ fn server_options(config: &Config) -> ServerOptions {
         max_connections: config.server.max_connections,
         max_handshakes_per_address: config.server.max_handshakes_per_address,
         limits: config.server_limits(),
+        bounds: config.server.limits.connection.bounds(),
         shutdown_grace: Duration::from_secs(config.server.shutdown_grace_seconds),
         unauthenticated_path: "/health".into(),
     }

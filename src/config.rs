@@ -12,7 +12,9 @@ use serde_yaml_ng::{Mapping, Value};
 use crate::compat::PatchManagerCompat;
 
 mod advisories;
+mod connection;
 pub use advisories::{AdvisoriesConfig, FeedEntry, FEED_FORMATS, OFFICIAL_FEEDS};
+pub use connection::ConnectionLimits;
 
 /// Default location of the configuration file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/linux_patch_api/config.yaml";
@@ -97,6 +99,8 @@ pub struct LimitsConfig {
     pub max_headers: usize,
     /// `max_body_bytes`: default 1048576.
     pub max_body_bytes: usize,
+    /// Requests and age of one connection (`max_requests_per_connection`, ...).
+    pub connection: ConnectionLimits,
 }
 
 /// `tls.*`
@@ -594,6 +598,7 @@ impl Default for ServerConfig {
                 max_header_bytes: 16384,
                 max_headers: 64,
                 max_body_bytes: 1_048_576,
+                connection: ConnectionLimits::default(),
             },
         }
     }
@@ -1011,6 +1016,7 @@ impl Walker<'_> {
                 (1024, 104_857_600),
                 d.max_body_bytes,
             ),
+            connection: self.connection_limits(&s, d.connection),
         }
     }
 
@@ -1432,7 +1438,14 @@ const TIMEOUT_KEYS: &[&str] = &[
 ];
 
 /// Keys allowed under `server.limits`.
-const LIMIT_KEYS: &[&str] = &["max_header_bytes", "max_headers", "max_body_bytes"];
+const LIMIT_KEYS: &[&str] = &[
+    "max_header_bytes",
+    "max_headers",
+    "max_body_bytes",
+    connection::KEYS[0],
+    connection::KEYS[1],
+    connection::KEYS[2],
+];
 
 /// Keys allowed under `tls`.
 const TLS_KEYS: &[&str] = &["ca_cert", "server_cert", "server_key", "crl"];

@@ -11,6 +11,7 @@ use rustls::{ServerConnection, StreamOwned};
 use super::request::{is_timeout, Deadlines, ReadError, ReadOutcome, RequestReader};
 use super::response::write_response;
 use super::server::Limits;
+use super::trust::{ConnBounds, Standing, Trust};
 use super::ws::{self, Sessions};
 use super::{ClientIdentity, Peer, ProtocolError, Request, Response, Service};
 
@@ -216,6 +217,10 @@ pub struct ConnSettings<'a> {
     pub stop: &'a AtomicBool,
     /// The WebSocket session registry; `None` refuses to hand connections over.
     pub sessions: Option<&'a Arc<Sessions>>,
+    /// Most requests and longest life of the connection.
+    pub bounds: ConnBounds,
+    /// Where the connection is re-checked after reloads; `None` never re-checks.
+    pub trust: Option<&'a Arc<Trust>>,
 }
 
 /// How the keep-alive loop ended.
@@ -259,6 +264,8 @@ pub fn serve_connection(
         service,
         stop,
         sessions: None,
+        bounds: ConnBounds::default(),
+        trust: None,
     };
     serve(tcp, peer, tls, &settings);
 }
@@ -317,6 +324,11 @@ fn serve_established(
     let limits = settings.limits;
     let client = client_identity(&conn);
     let peer_info = Peer { addr: peer, client };
+    let chain = conn
+        .peer_certificates()
+        .map(<[_]>::to_vec)
+        .unwrap_or_default();
+    let mut standing = Standing::new(settings.trust.cloned(), peer, chain, settings.bounds);
     let mut stream = StreamOwned::new(conn, sock);
     let ctx = Context {
         peer: &peer_info,
@@ -326,11 +338,12 @@ fn serve_established(
         stop: settings.stop,
         sessions: settings.sessions,
     };
-    match keep_alive_loop(&mut stream, &ctx) {
+    match keep_alive_loop(&mut stream, &ctx, &mut standing) {
         LoopEnd::Close(ending) => finish(stream, ending, peer),
         LoopEnd::Upgrade { upgrade, prelude } => match settings.sessions {
             Some(sessions) => {
-                ws::spawn_session(stream, prelude, upgrade, Arc::clone(sessions), peer);
+                let sessions = Arc::clone(sessions);
+                ws::spawn_session(stream, prelude, upgrade, sessions, standing);
             }
             // Unreachable: upgrades are only accepted when a registry exists.
             None => finish(stream, Ending::Abort, peer),
@@ -338,8 +351,13 @@ fn serve_established(
     }
 }
 
-/// Reads and answers requests until one side wants to close or the connection is upgraded.
-fn keep_alive_loop<S: Read + Write + Deadlines>(stream: &mut S, ctx: &Context<'_>) -> LoopEnd {
+/// Reads and answers requests until one side wants to close, the connection loses its
+/// standing or reaches its bounds, or it is upgraded.
+fn keep_alive_loop<S: Read + Write + Deadlines>(
+    stream: &mut S,
+    ctx: &Context<'_>,
+    standing: &mut Standing,
+) -> LoopEnd {
     let peer = ctx.peer.addr;
     let mut reader = RequestReader::new();
     // The first request must start within the head deadline of the handshake's end; later
@@ -363,16 +381,24 @@ fn keep_alive_loop<S: Read + Write + Deadlines>(stream: &mut S, ctx: &Context<'_
             Ok(ReadOutcome::Request {
                 request,
                 keep_alive,
-            }) => match answer(stream, ctx, &request, keep_alive) {
-                Step::Continue => {}
-                Step::End(ending) => return LoopEnd::Close(ending),
-                Step::Upgrade(upgrade) => {
-                    return LoopEnd::Upgrade {
-                        upgrade,
-                        prelude: reader.buffered().to_vec(),
+            }) => {
+                // A peer removed from the whitelist or revoked since the last check gets
+                // no answer, like a refused new connection.
+                if standing.recheck().is_err() {
+                    return LoopEnd::Close(Ending::Quiet);
+                }
+                let keep_alive = !standing.count_request() && keep_alive;
+                match answer(stream, ctx, &request, keep_alive) {
+                    Step::Continue => {}
+                    Step::End(ending) => return LoopEnd::Close(ending),
+                    Step::Upgrade(upgrade) => {
+                        return LoopEnd::Upgrade {
+                            upgrade,
+                            prelude: reader.buffered().to_vec(),
+                        }
                     }
                 }
-            },
+            }
         }
     }
 }
@@ -594,6 +620,19 @@ mod tests {
     }
 
     fn run_loop(input: &[u8], client: Option<ClientIdentity>, service: &Echo) -> (Ending, String) {
+        run_bounded_loop(input, client, service, ConnBounds::default())
+    }
+
+    fn standing(bounds: ConnBounds) -> Standing {
+        Standing::new(None, "127.0.0.1:1".parse().unwrap(), Vec::new(), bounds)
+    }
+
+    fn run_bounded_loop(
+        input: &[u8],
+        client: Option<ClientIdentity>,
+        service: &Echo,
+        bounds: ConnBounds,
+    ) -> (Ending, String) {
         let peer = Peer {
             addr: "127.0.0.1:1".parse().unwrap(),
             client,
@@ -612,7 +651,7 @@ mod tests {
             input: io::Cursor::new(input.to_vec()),
             output: Vec::new(),
         };
-        let ending = match keep_alive_loop(&mut duplex, &ctx) {
+        let ending = match keep_alive_loop(&mut duplex, &ctx, &mut standing(bounds)) {
             LoopEnd::Close(ending) => ending,
             LoopEnd::Upgrade { .. } => panic!("upgraded without a session registry"),
         };
@@ -639,6 +678,25 @@ mod tests {
         assert!(out.contains("Connection: keep-alive"), "{out}");
         assert!(out.ends_with("Connection: close\r\n\r\n/bye"), "{out}");
         assert!(!out.contains("/never"), "{out}");
+        assert_eq!(svc.seen.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_request_limit_closes_after_the_nth_response() {
+        let svc = echo();
+        let bounds = ConnBounds {
+            max_requests: 2,
+            ..ConnBounds::default()
+        };
+        let (ending, out) = run_bounded_loop(
+            b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n",
+            someone(),
+            &svc,
+            bounds,
+        );
+        assert_eq!(ending, Ending::AfterResponse);
+        assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 2, "{out}");
+        assert!(out.ends_with("Connection: close\r\n\r\n/b"), "{out}");
         assert_eq!(svc.seen.lock().unwrap().len(), 2);
     }
 
@@ -774,7 +832,8 @@ mod tests {
             input: io::Cursor::new(input.as_bytes().to_vec()),
             output: Vec::new(),
         };
-        let (ending, prelude) = match keep_alive_loop(&mut duplex, &ctx) {
+        let mut standing = standing(ConnBounds::default());
+        let (ending, prelude) = match keep_alive_loop(&mut duplex, &ctx, &mut standing) {
             LoopEnd::Close(ending) => (Some(ending), None),
             LoopEnd::Upgrade { prelude, .. } => (None, Some(prelude)),
         };

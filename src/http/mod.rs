@@ -10,6 +10,7 @@ pub mod request;
 pub mod response;
 pub mod server;
 pub mod tls;
+pub mod trust;
 pub mod uri;
 pub mod whitelist;
 pub mod ws;

@@ -15,10 +15,11 @@
 //! whatever the SNI, offers only `http/1.1` in ALPN, and speaks only TLS 1.3.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rustls::crypto::CryptoProvider;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{RootCertStore, ServerConfig};
@@ -91,12 +92,16 @@ pub struct TlsState {
     allow_unauthenticated: AtomicBool,
     watched: Watched,
     current: RwLock<Loaded>,
+    /// Counts sets swapped in, so live connections know to re-verify their client.
+    generation: AtomicU64,
 }
 
 /// One successfully loaded set.
 #[derive(Clone)]
 struct Loaded {
     config: Arc<ServerConfig>,
+    /// The client verifier inside `config`, kept to re-verify live connections.
+    verifier: Arc<dyn ClientCertVerifier>,
     status: TlsStatus,
 }
 
@@ -118,6 +123,7 @@ impl TlsState {
             paths,
             watched,
             current: RwLock::new(loaded),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -130,9 +136,33 @@ impl TlsState {
     pub fn reload(&self) -> Result<(), TlsError> {
         self.watched.mark();
         let loaded = load_set(&self.live_paths())?;
+        self.swap(loaded);
+        Ok(())
+    }
+
+    /// Puts a new set in force, then tells live connections to re-verify.
+    fn swap(&self, loaded: Loaded) {
         // Poison is harmless here: the value is replaced whole.
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = loaded;
-        Ok(())
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Moves each time a set is swapped in.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Verifies a live connection's client chain (leaf first) with the set in force now,
+    /// so a certificate revoked, expired or no longer chaining since its handshake fails.
+    pub fn verify_client(&self, chain: &[CertificateDer<'static>]) -> Result<(), String> {
+        let Some((leaf, intermediates)) = chain.split_first() else {
+            return Err("no client certificate".into());
+        };
+        let verifier = Arc::clone(&self.read().verifier);
+        verifier
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Reloads when any watched file changed since the last (attempted) load; logs outcome.
@@ -143,7 +173,7 @@ impl TlsState {
         match load_set(&self.live_paths()) {
             Ok(loaded) => {
                 log::info!("TLS material reloaded: {}", describe(&loaded.status));
-                *self.current.write().unwrap_or_else(|e| e.into_inner()) = loaded;
+                self.swap(loaded);
             }
             Err(e) => log::error!(
                 "TLS reload failed, keeping the previous configuration until a file changes again: {e}"
@@ -203,9 +233,11 @@ fn provider() -> Arc<CryptoProvider> {
 /// Reads every file and builds the configuration.
 fn load_set(paths: &TlsPaths) -> Result<Loaded, TlsError> {
     let material = read_material(paths)?;
-    let config = build_config(paths, &material)?;
+    let verifier = build_verifier(paths, &material)?;
+    let config = build_config(paths, &material, Arc::clone(&verifier))?;
     Ok(Loaded {
         config,
+        verifier,
         status: status_of(&material, OffsetDateTime::now_utc()),
     })
 }
@@ -317,17 +349,16 @@ fn certified_key(
     }
 }
 
-/// Builds the TLS 1.3, HTTP/1.1-only server configuration with client verification.
-fn build_config(paths: &TlsPaths, m: &Material) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = provider();
+/// The client verifier: chains to the CA bundle, checked against the CRLs.
+fn build_verifier(paths: &TlsPaths, m: &Material) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let roots = Arc::new(root_store(&paths.ca_cert, &m.ca)?);
-    let mut verifier = WebPkiClientVerifier::builder_with_provider(roots, Arc::clone(&provider))
+    let mut verifier = WebPkiClientVerifier::builder_with_provider(roots, provider())
         .with_crls(m.crls.iter().cloned())
         .allow_unknown_revocation_status();
     if paths.allow_unauthenticated {
         verifier = verifier.allow_unauthenticated();
     }
-    let verifier = verifier.build().map_err(|e| {
+    verifier.build().map_err(|e| {
         let file = match &e {
             rustls::server::VerifierBuilderError::InvalidCrl(_) => {
                 paths.crl.clone().unwrap_or_default()
@@ -335,7 +366,16 @@ fn build_config(paths: &TlsPaths, m: &Material) -> Result<Arc<ServerConfig>, Tls
             _ => paths.ca_cert.clone(),
         };
         TlsError::Rustls(format!("{}: {e}", file.display()))
-    })?;
+    })
+}
+
+/// Builds the TLS 1.3, HTTP/1.1-only server configuration around `verifier`.
+fn build_config(
+    paths: &TlsPaths,
+    m: &Material,
+    verifier: Arc<dyn ClientCertVerifier>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
     let certified = certified_key(paths, m, &provider)?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -410,7 +450,8 @@ pub fn check_files(paths: &TlsPaths, now: OffsetDateTime) -> Vec<String> {
             key,
             crls,
         };
-        if let Err(e) = build_config(paths, &m) {
+        let built = build_verifier(paths, &m).and_then(|v| build_config(paths, &m, v));
+        if let Err(e) = built {
             problems.push(e.to_string());
         }
     }

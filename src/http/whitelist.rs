@@ -30,6 +30,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -94,6 +95,8 @@ const DENIAL_FORGET_AFTER: Duration = Duration::from_secs(3600);
 pub struct Whitelist {
     path: PathBuf,
     list: RwLock<Arc<Vec<IpNet>>>,
+    /// Counts lists swapped in, so live connections know to re-check.
+    generation: AtomicU64,
     watched: Watched,
     denials: Mutex<DenialLog>,
 }
@@ -115,6 +118,7 @@ impl Whitelist {
         Whitelist {
             path,
             list: RwLock::new(Arc::new(list)),
+            generation: AtomicU64::new(0),
             watched,
             denials: Mutex::new(DenialLog::new(Instant::now())),
         }
@@ -174,6 +178,11 @@ impl Whitelist {
         }
     }
 
+    /// Moves each time a list is swapped in (live connections re-check then).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
     /// The ranges in force now.
     pub fn snapshot(&self) -> Arc<Vec<IpNet>> {
         let guard = self.list.read().unwrap_or_else(|e| e.into_inner());
@@ -186,6 +195,8 @@ impl Whitelist {
                 log_loaded(&self.path, &list);
                 // Poison is harmless: the value is an Arc replaced whole.
                 *self.list.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(list);
+                // After the swap: a connection seeing the new count reads the new list.
+                self.generation.fetch_add(1, Ordering::SeqCst);
             }
             Err(e) => log::error!(
                 "whitelist {e}; keeping the previous list ({} entries)",

@@ -8,7 +8,6 @@
 //! without any client frame.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
@@ -21,6 +20,7 @@ use tungstenite::{Message, WebSocket};
 
 use super::request::Deadlines;
 use super::response::http_date;
+use super::trust::{SessionVerdict, Standing};
 use super::Request;
 
 /// Longest incoming message (and frame) a client may send; the API's messages are tiny.
@@ -323,25 +323,28 @@ pub fn spawn_session<T: Transport>(
     prelude: Vec<u8>,
     upgrade: Upgrade,
     sessions: Arc<Sessions>,
-    peer: SocketAddr,
+    standing: Standing,
 ) {
+    let peer = standing.peer();
     let spawned = thread::Builder::new()
         .name("ws-session".into())
         .stack_size(SESSION_STACK)
-        .spawn(move || run_session(stream, prelude, upgrade, &sessions, peer));
+        .spawn(move || run_session(stream, prelude, upgrade, &sessions, standing));
     if let Err(e) = spawned {
         log::warn!("{peer}: cannot start a WebSocket session thread: {e}");
     }
 }
 
-/// Runs one session to its end on the current thread.
+/// Runs one session to its end on the current thread; `standing` is re-checked every
+/// slice, so a reload that revokes the peer or the session's age ends it within one.
 pub fn run_session<T: Transport>(
     stream: T,
     prelude: Vec<u8>,
     upgrade: Upgrade,
     sessions: &Sessions,
-    peer: SocketAddr,
+    standing: Standing,
 ) {
+    let peer = standing.peer();
     let Upgrade {
         handler,
         slot,
@@ -359,6 +362,7 @@ pub fn run_session<T: Transport>(
         last_heard: now,
         last_ping: now,
         backlog: false,
+        standing,
     };
     log::debug!("{peer}: WebSocket session started");
     let end = session.run(sessions);
@@ -437,6 +441,7 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_PROTOCOL: u16 = 1002;
 const CLOSE_UNSUPPORTED: u16 = 1003;
 const CLOSE_INVALID_DATA: u16 = 1007;
+const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 
@@ -466,6 +471,8 @@ struct Session<T: Transport> {
     last_ping: Instant,
     /// Written frames are waiting for the socket: take no new ones from the handler.
     backlog: bool,
+    /// The connection's standing (whitelist, client certificate) and age.
+    standing: Standing,
 }
 
 impl<T: Transport> Session<T> {
@@ -473,6 +480,16 @@ impl<T: Transport> Session<T> {
         loop {
             if sessions.is_stopping() {
                 return End::Close(CLOSE_GOING_AWAY, "server shutting down".into());
+            }
+            match self.standing.session_verdict() {
+                SessionVerdict::Keep => {}
+                // Sent before dropping the peer, so a client that lost its standing learns why.
+                SessionVerdict::Revoked(why) => {
+                    return End::Close(CLOSE_POLICY, why.to_string());
+                }
+                SessionVerdict::TooOld => {
+                    return End::Close(CLOSE_GOING_AWAY, "session age limit reached".into());
+                }
             }
             let step = self
                 .pump_outgoing()
@@ -638,6 +655,7 @@ impl<T: Transport> Session<T> {
 mod tests {
     use super::*;
     use crate::http::conn::DeadlineStream;
+    use crate::http::trust::ConnBounds;
     use crossbeam_channel::{Receiver, Sender};
     use std::net::{TcpListener, TcpStream};
     use tungstenite::protocol::frame::coding::CloseCode;
@@ -805,6 +823,11 @@ mod tests {
 
     /// A session over plain TCP (the transport is generic) with a raw tungstenite client.
     fn harness(idle: Duration) -> Harness {
+        harness_bounded(idle, ConnBounds::default())
+    }
+
+    /// Like [`harness`] with the connection's bounds (age limit) given.
+    fn harness_bounded(idle: Duration, bounds: ConnBounds) -> Harness {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let client_tcp = TcpStream::connect(addr).unwrap();
@@ -826,7 +849,8 @@ mod tests {
         };
         let stream = DeadlineStream::new(server_tcp, Instant::now());
         let s = Arc::clone(&sessions);
-        let thread = thread::spawn(move || run_session(stream, Vec::new(), upgrade, &s, peer));
+        let standing = Standing::new(None, peer, Vec::new(), bounds);
+        let thread = thread::spawn(move || run_session(stream, Vec::new(), upgrade, &s, standing));
         let client = WebSocket::from_raw_socket(client_tcp, Role::Client, None);
         Harness {
             client,
@@ -898,6 +922,21 @@ mod tests {
         h.sessions.shutdown();
         let frame = next_close(&mut h.client);
         assert_eq!(frame.code, CloseCode::Away);
+        h.thread.join().unwrap();
+    }
+
+    #[test]
+    fn a_session_past_its_age_closes_with_1001() {
+        let bounds = ConnBounds {
+            max_websocket_age: Duration::from_millis(300),
+            ..ConnBounds::default()
+        };
+        let mut h = harness_bounded(Duration::from_secs(30), bounds);
+        h.client.send(Message::text("hi")).unwrap();
+        assert_eq!(next_text(&mut h.client), "HI");
+        let frame = next_close(&mut h.client);
+        assert_eq!(u16::from(frame.code), 1001);
+        assert_eq!(frame.reason.as_str(), "session age limit reached");
         h.thread.join().unwrap();
     }
 

@@ -12,6 +12,7 @@ use crossbeam_channel::Sender;
 
 use super::handshake::{self, Handshakes, StageLimits};
 use super::tls::TlsState;
+use super::trust::{ConnBounds, Trust};
 use super::whitelist::Whitelist;
 use super::ws::Sessions;
 use super::Service;
@@ -56,21 +57,45 @@ pub struct ServerOptions {
     pub max_handshakes_per_address: usize,
     /// Per-connection deadlines and limits.
     pub limits: Limits,
+    /// Most requests and longest life of one connection or WebSocket session.
+    pub bounds: ConnBounds,
     /// On shutdown, how long in-flight requests may take before the server returns anyway.
     pub shutdown_grace: Duration,
     /// The one method + path an unauthenticated connection may request (`GET /health`).
     pub unauthenticated_path: String,
 }
 
-/// Where each new connection gets its TLS configuration (reloads affect new connections only).
+/// Where each new connection gets its TLS configuration, and live ones are re-verified
+/// after a reload.
 pub trait ConfigSource: Send + Sync {
     /// The configuration for the next connection.
     fn current(&self) -> Arc<rustls::ServerConfig>;
+    /// Moves on every reload that swapped the configuration (fixed sources never move).
+    fn generation(&self) -> u64 {
+        0
+    }
+    /// Verifies a live connection's client chain (leaf first) against the current CA and
+    /// CRLs; the error says why it no longer passes.
+    fn verify_client(
+        &self,
+        _chain: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 impl ConfigSource for TlsState {
     fn current(&self) -> Arc<rustls::ServerConfig> {
         TlsState::current(self)
+    }
+    fn generation(&self) -> u64 {
+        TlsState::generation(self)
+    }
+    fn verify_client(
+        &self,
+        chain: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<(), String> {
+        TlsState::verify_client(self, chain)
     }
 }
 
@@ -80,6 +105,10 @@ pub trait PeerFilter: Send + Sync {
     fn allows(&self, ip: IpAddr) -> bool;
     /// Records a refused peer.
     fn note_denied(&self, ip: IpAddr);
+    /// Moves on every reload that swapped the list (fixed filters never move).
+    fn generation(&self) -> u64 {
+        0
+    }
 }
 
 impl PeerFilter for Whitelist {
@@ -88,6 +117,9 @@ impl PeerFilter for Whitelist {
     }
     fn note_denied(&self, ip: IpAddr) {
         Whitelist::note_denied(self, ip)
+    }
+    fn generation(&self) -> u64 {
+        Whitelist::generation(self)
     }
 }
 
@@ -176,9 +208,11 @@ impl Server {
             in_flight: Mutex::new(0),
             drained: Condvar::new(),
             stop: AtomicBool::new(false),
+            trust: Trust::new(Arc::clone(&filter), Arc::clone(&config)),
             config,
             service,
             limits: opts.limits,
+            bounds: opts.bounds,
             unauthenticated_path: opts.unauthenticated_path,
             max_threads: opts.workers.max(1),
             max_connections,
@@ -489,6 +523,7 @@ mod tests {
                 max_headers: 32,
                 max_body_bytes: 1024,
             },
+            bounds: ConnBounds::default(),
             shutdown_grace: Duration::from_secs(5),
             unauthenticated_path: "/health".into(),
         }

@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use super::super::conn::{serve_handshaken, ConnSettings};
 use super::super::handshake::Established;
+use super::super::trust::{ConnBounds, Trust};
 use super::super::ws::Sessions;
 use super::super::Service;
 use super::{ConfigSource, Limits};
@@ -42,6 +43,9 @@ pub(super) struct Pool {
     pub(super) config: Arc<dyn ConfigSource>,
     pub(super) service: Arc<dyn Service>,
     pub(super) limits: Limits,
+    pub(super) bounds: ConnBounds,
+    /// Where live connections are re-checked after a reload.
+    pub(super) trust: Arc<Trust>,
     pub(super) unauthenticated_path: String,
     pub(super) max_threads: usize,
     pub(super) max_connections: usize,
@@ -164,6 +168,8 @@ impl Pool {
             service: &*self.service,
             stop: &self.stop,
             sessions: Some(&self.sessions),
+            bounds: self.bounds,
+            trust: Some(&self.trust),
         };
         serve_handshaken(job.conn, job.tcp, job.peer, &settings);
     }
