@@ -91,10 +91,20 @@ fn revoking_a_client_certificate_ends_its_open_connections() {
     std::fs::write(&crl, env.ca.crl(&[env.client.serial])).unwrap();
     // What SIGHUP runs.
     agent.running().reload();
-    assert_eq!(
-        next_answer(&mut revoked),
-        None,
+    // A state-changing request (harmless if it were served: the job does not exist).
+    let cancel = b"DELETE /api/v1/jobs/3f2b1c4e-0000-4000-8000-000000000001 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    assert!(
+        exchange(&mut revoked, cancel).is_err(),
         "the revoked certificate's open connection must be refused its next request"
+    );
+    let audit = std::fs::read_to_string(&env.audit_log).unwrap();
+    let line: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(line["outcome"], "CONNECTION_REVOKED", "{audit}");
+    assert_eq!(line["method"], "DELETE");
+    assert_eq!(line["status"], 0);
+    assert!(
+        line["reason"].as_str().unwrap().contains("certificate"),
+        "{audit}"
     );
     let frame = close_of(&mut ws);
     assert_eq!(frame.code, CloseCode::Policy, "{frame:?}");

@@ -416,6 +416,23 @@ impl Service for App {
     ) -> Option<Result<Upgrade, Response>> {
         ws::upgrade(self, req, peer, sessions)
     }
+
+    fn refused_live(&self, req: &Request, peer: &Peer, why: &str) {
+        // Audited like every refused state-changing request; status 0: nothing was answered.
+        if router::is_mutating_method(&req.method) {
+            self.audit.record(&AuditEntry {
+                request_id: &uuid::Uuid::new_v4().to_string(),
+                client_subject: peer.client.as_ref().map(|c| c.subject.as_str()),
+                client_fingerprint: peer.client.as_ref().map(|c| c.fingerprint_sha256.as_str()),
+                peer_ip: peer.addr.ip(),
+                method: &req.method,
+                path: &req.path,
+                status: 0,
+                outcome: "CONNECTION_REVOKED",
+                reason: Some(why),
+            });
+        }
+    }
 }
 
 /// The default configuration pointed away from the host's real files, for unit tests.

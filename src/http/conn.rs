@@ -384,7 +384,9 @@ fn keep_alive_loop<S: Read + Write + Deadlines>(
             }) => {
                 // A peer removed from the whitelist or revoked since the last check gets
                 // no answer, like a refused new connection.
-                if standing.recheck().is_err() {
+                if let Err(why) = standing.recheck() {
+                    ctx.service
+                        .refused_live(&request, ctx.peer, &why.to_string());
                     return LoopEnd::Close(Ending::Quiet);
                 }
                 let keep_alive = !standing.count_request() && keep_alive;

@@ -59,4 +59,8 @@ pub trait Service: Send + Sync + 'static {
     ) -> Option<Result<ws::Upgrade, Response>> {
         None
     }
+
+    /// Told of a request left unanswered because a reload revoked its connection (address
+    /// left the whitelist, certificate refused by the new CA/CRL); `why` says which.
+    fn refused_live(&self, _req: &Request, _peer: &Peer, _why: &str) {}
 }

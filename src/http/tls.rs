@@ -10,6 +10,9 @@
 //!   because a CRL refresh lags would cut the manager off from the host. Its age shows in
 //!   [`TlsStatus`] and [`check_files`] warns about it.
 //! - An empty CRL file means no CRL (the enrollment bundle's `crl_pem` may be empty).
+//! - A reload reaches open connections too: each swap moves [`TlsState::generation`], and
+//!   live connections then re-verify their client chain with [`TlsState::verify_client`]
+//!   (see `trust.rs`).
 //!
 //! PEM is read with `rustls_pki_types::pem::PemObject`; the server presents one certificate
 //! whatever the SNI, offers only `http/1.1` in ALPN, and speaks only TLS 1.3.
