@@ -567,12 +567,18 @@ mod tests {
         assert!(wl.allows(ip("127.0.0.1")));
         wl.reload_if_changed();
         assert!(wl.allows(ip("127.0.0.1")));
+        assert_eq!(wl.generation(), 0, "nothing swapped while unchanged");
 
         // Same length content, replaced by rename: picked up through the inode change.
         replace(&path, "allowed: [127.0.0.2]");
         wl.reload_if_changed();
         assert!(!wl.allows(ip("127.0.0.1")));
         assert!(wl.allows(ip("127.0.0.2")));
+        assert_eq!(
+            wl.generation(),
+            1,
+            "a swap tells live connections to re-check"
+        );
 
         let before = wl.snapshot();
         replace(&path, "allowed: [127.0.0.999]");
@@ -581,6 +587,7 @@ mod tests {
             Arc::ptr_eq(&before, &wl.snapshot()),
             "invalid file keeps the list"
         );
+        assert_eq!(wl.generation(), 1, "a refused file swaps nothing");
         assert!(wl.allows(ip("127.0.0.2")));
 
         std::fs::remove_file(&path).unwrap();
