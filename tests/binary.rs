@@ -109,8 +109,13 @@ impl Drop for Served {
 
 fn serve(env: &Env, extra: &str) -> (Served, std::path::PathBuf) {
     let port = free_port();
+    serve_yaml(env, port, env.config_yaml(port, extra))
+}
+
+/// Starts the binary on `port` with this config text.
+fn serve_yaml(env: &Env, port: u16, yaml: String) -> (Served, std::path::PathBuf) {
     let path = env.dir.path().join("config.yaml");
-    std::fs::write(&path, env.config_yaml(port, extra)).unwrap();
+    std::fs::write(&path, yaml).unwrap();
     let child = Command::new(BIN)
         .args(["--config", path.to_str().unwrap()])
         .stdin(Stdio::null())
@@ -239,5 +244,28 @@ fn sighup_can_open_health_to_clients_without_certificates() {
             matches!(exchange(&mut tls, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"), Ok(r) if r.status == 200)
         }),
         "after SIGHUP an anonymous GET /health is served"
+    );
+}
+
+#[test]
+fn sighup_with_a_new_crl_ends_the_revoked_clients_open_connection() {
+    let env = Env::new("bin-crl");
+    let crl = env.dir.path().join("crl.pem");
+    std::fs::write(&crl, env.ca.crl(&[])).unwrap();
+    let port = free_port();
+    let yaml = env
+        .config_yaml(port, "")
+        .replace("tls:\n", &format!("tls:\n  crl: {}\n", crl.display()));
+    let (served, _) = serve_yaml(&env, port, yaml);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut open = connect(addr, env.client_config());
+    assert_eq!(get_on(&mut open, "/api/v1/health").status, 200);
+
+    std::fs::write(&crl, env.ca.crl(&[env.client.serial])).unwrap();
+    signal(&served.child, libc::SIGHUP);
+    let raw = b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    assert!(
+        eventually(Duration::from_secs(5), || exchange(&mut open, raw).is_err()),
+        "the open connection of the revoked certificate is refused after SIGHUP"
     );
 }
