@@ -294,15 +294,17 @@ pub fn serve(
         log::debug!("{peer}: TLS handshake failed: {e}");
         return;
     }
-    serve_established(conn, sock, peer, settings);
+    serve_established(conn, sock, peer, None, settings);
 }
 
 /// Serves a connection whose TLS handshake the server's handshake stage already completed
 /// (`tcp` may still be non-blocking), like [`serve`] from there on.
+/// `checked_at` is the reload generation its admission was checked at, if known.
 pub fn serve_handshaken(
     conn: ServerConnection,
     tcp: TcpStream,
     peer: SocketAddr,
+    checked_at: Option<u64>,
     settings: &ConnSettings<'_>,
 ) {
     if let Err(e) = tcp.set_nonblocking(false) {
@@ -311,7 +313,7 @@ pub fn serve_handshaken(
     }
     // Queued session tickets go out with the first read or write, within this deadline.
     let sock = DeadlineStream::new(tcp, Instant::now() + settings.limits.write);
-    serve_established(conn, sock, peer, settings);
+    serve_established(conn, sock, peer, checked_at, settings);
 }
 
 /// The keep-alive loop of a handshaken connection, then its close or WebSocket hand-over.
@@ -319,6 +321,7 @@ fn serve_established(
     conn: ServerConnection,
     sock: DeadlineStream,
     peer: SocketAddr,
+    checked_at: Option<u64>,
     settings: &ConnSettings<'_>,
 ) {
     let limits = settings.limits;
@@ -328,7 +331,8 @@ fn serve_established(
         .peer_certificates()
         .map(<[_]>::to_vec)
         .unwrap_or_default();
-    let mut standing = Standing::new(settings.trust.cloned(), peer, chain, settings.bounds);
+    let mut standing =
+        Standing::new(settings.trust.cloned(), peer, chain, settings.bounds).checked_at(checked_at);
     let mut stream = StreamOwned::new(conn, sock);
     let ctx = Context {
         peer: &peer_info,

@@ -27,6 +27,9 @@ pub struct Established {
     pub peer: SocketAddr,
     /// The TLS session; may hold queued writes (session tickets) and early plaintext.
     pub conn: ServerConnection,
+    /// The whitelist/TLS reload generation read before the peer was admitted (see
+    /// `trust.rs`); `None` when unknown.
+    pub checked_at: Option<u64>,
 }
 
 /// Bounds of the handshake stage.
@@ -46,6 +49,7 @@ struct Pending {
     peer: SocketAddr,
     conn: ServerConnection,
     deadline: Instant,
+    checked_at: Option<u64>,
 }
 
 /// Where a handshake stands after its socket was serviced.
@@ -97,6 +101,19 @@ impl Handshakes {
     /// Starts the handshake of a freshly accepted (and whitelisted) connection, first making
     /// room by dropping the oldest pending one of its address, or overall, when full.
     pub fn add(&mut self, tcp: TcpStream, peer: SocketAddr, config: Arc<rustls::ServerConfig>) {
+        self.add_checked(tcp, peer, config, None);
+    }
+
+    /// Like [`Handshakes::add`], remembering the reload generation `checked_at` that the
+    /// whitelist check and `config` were taken at, so the connection need not re-check
+    /// before its first request.
+    pub fn add_checked(
+        &mut self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        config: Arc<rustls::ServerConfig>,
+        checked_at: Option<u64>,
+    ) {
         if let Err(e) = tcp.set_nonblocking(true) {
             log::debug!("{peer}: cannot make the socket non-blocking: {e}");
             return;
@@ -121,6 +138,7 @@ impl Handshakes {
             peer,
             conn,
             deadline: Instant::now() + self.limits.timeout,
+            checked_at,
         });
     }
 
@@ -193,6 +211,7 @@ impl Handshakes {
                         tcp: p.tcp,
                         peer: p.peer,
                         conn: p.conn,
+                        checked_at: p.checked_at,
                     });
                 }
             }

@@ -67,7 +67,7 @@ impl Trust {
     }
 
     /// Moves whenever either the whitelist or the TLS material was swapped.
-    fn generation(&self) -> u64 {
+    pub fn generation(&self) -> u64 {
         self.filter
             .generation()
             .wrapping_add(self.config.generation())
@@ -91,8 +91,8 @@ impl Trust {
 /// One connection's standing: when it was last checked, its age and requests served.
 pub struct Standing {
     trust: Option<Arc<Trust>>,
-    /// The generation last checked at; `None` until the first check, since a reload may
-    /// have happened between the handshake and the connection reaching its thread.
+    /// The generation last checked at; `None` until the first check when the admission's
+    /// generation is unknown.
     checked_at: Option<u64>,
     peer: SocketAddr,
     chain: Vec<CertificateDer<'static>>,
@@ -129,6 +129,13 @@ impl Standing {
             served: 0,
             bounds,
         }
+    }
+
+    /// Marks the connection as checked at `generation` (its admission: whitelist and
+    /// handshake), so it is re-checked only after a later reload; `None` checks at once.
+    pub fn checked_at(mut self, generation: Option<u64>) -> Standing {
+        self.checked_at = generation;
+        self
     }
 
     /// The peer address, for log lines.
@@ -257,6 +264,25 @@ mod tests {
         assert_eq!(s.recheck(), Ok(()));
         f.generation.fetch_add(1, Ordering::SeqCst);
         assert_eq!(s.recheck(), Err(Refusal::NotWhitelisted));
+    }
+
+    #[test]
+    fn admitted_at_the_current_generation_is_not_checked_again_until_a_reload() {
+        let (f, v) = (Arc::new(Flip::default()), Arc::new(Verifier::default()));
+        let mut s = standing(&f, &v, ConnBounds::default()).checked_at(Some(0));
+        assert_eq!(s.recheck(), Ok(()));
+        assert_eq!(
+            f.checks.load(Ordering::SeqCst),
+            0,
+            "admission was the check"
+        );
+        f.generation.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(s.recheck(), Ok(()));
+        assert_eq!(f.checks.load(Ordering::SeqCst), 1);
+        // Admitted before a reload that the connection had not seen: checked at once.
+        let mut late = standing(&f, &v, ConnBounds::default()).checked_at(Some(0));
+        assert_eq!(late.recheck(), Ok(()));
+        assert_eq!(f.checks.load(Ordering::SeqCst), 2);
     }
 
     #[test]

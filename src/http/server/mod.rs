@@ -322,12 +322,16 @@ impl Server {
     /// Applies the whitelist to a fresh connection, then starts its handshake.
     fn admit(&self, tcp: TcpStream, peer: SocketAddr, stage: &mut Handshakes) {
         let peer = normalize(peer);
+        // Read before the whitelist and the configuration: a reload in between then only
+        // costs the connection one re-check, it can never be missed.
+        let generation = self.shared.pool.trust.generation();
         if !self.filter.allows(peer.ip()) {
             self.filter.note_denied(peer.ip());
             reset_close(tcp);
             return;
         }
-        stage.add(tcp, peer, self.shared.pool.config.current());
+        let config = self.shared.pool.config.current();
+        stage.add_checked(tcp, peer, config, Some(generation));
     }
 
     /// Gives a handshaken connection to a worker, within the connection limit.

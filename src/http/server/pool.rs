@@ -171,7 +171,7 @@ impl Pool {
             bounds: self.bounds,
             trust: Some(&self.trust),
         };
-        serve_handshaken(job.conn, job.tcp, job.peer, &settings);
+        serve_handshaken(job.conn, job.tcp, job.peer, job.checked_at, &settings);
     }
 
     /// Waits until no connection is in flight, or `grace` passes; true when drained.
