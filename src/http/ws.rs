@@ -361,11 +361,29 @@ pub fn run_session<T: Transport>(
         backlog: false,
     };
     log::debug!("{peer}: WebSocket session started");
-    let end = session.run(sessions);
+    let end = run_guarded(&mut session, sessions, peer);
     log::debug!("{peer}: WebSocket session ending: {end:?}");
     session.handler.on_close();
     session.finish(end);
     drop(slot);
+}
+
+/// Runs the session, ending it with 1011 (internal error) if its handler panics: the
+/// session's thread closes it properly and frees its slot; nothing else is affected.
+fn run_guarded<T: Transport>(
+    session: &mut Session<T>,
+    sessions: &Sessions,
+    peer: SocketAddr,
+) -> End {
+    let run = std::panic::AssertUnwindSafe(|| session.run(sessions));
+    std::panic::catch_unwind(run).unwrap_or_else(|payload| {
+        let message = crate::panic_guard::message(&*payload);
+        log::error!(
+            "{peer}: WebSocket session failed: the handler panicked: {}",
+            message.escape_debug()
+        );
+        End::Fail(CLOSE_INTERNAL_ERROR, "internal error".into())
+    })
 }
 
 fn ws_config(settings: &SessionSettings) -> WebSocketConfig {
@@ -438,6 +456,7 @@ const CLOSE_PROTOCOL: u16 = 1002;
 const CLOSE_UNSUPPORTED: u16 = 1003;
 const CLOSE_INVALID_DATA: u16 = 1007;
 const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_INTERNAL_ERROR: u16 = 1011;
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 
 /// Whether a tungstenite error only means "the socket is not ready".

@@ -165,7 +165,10 @@ mod tests {
         assert_eq!(mode(a.path()), 0o700);
         assert!(fs::symlink_metadata(a.path()).unwrap().is_dir());
         let name = a.path().file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.starts_with(".lpa-restore-") && name.len() > 40, "{name}");
+        assert!(
+            name.starts_with(".lpa-restore-") && name.len() > 40,
+            "{name}"
+        );
         fs::write(a.path().join("x.deb"), "x").unwrap();
         let gone = a.path().to_path_buf();
         drop(a);

@@ -15,7 +15,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// apt's sandbox user (`APT::Sandbox::User`'s default).
@@ -94,7 +94,7 @@ fn not_regular(path: &Path) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
                           _apt:x:42:65534::/nonexistent:/usr/sbin/nologin\n\

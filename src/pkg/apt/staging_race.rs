@@ -72,14 +72,19 @@ fn a_racing_local_user_never_gets_the_staged_package() {
         }
         drop(stage);
         let download = apt.download_stage().unwrap();
-        if predicted.iter().any(|p| p == download.path()) || std::fs::read_dir(&attacker).unwrap().count() > 0 {
+        if predicted.iter().any(|p| p == download.path())
+            || std::fs::read_dir(&attacker).unwrap().count() > 0
+        {
             used = Some(round);
             break;
         }
     }
     stop.store(true, Ordering::Relaxed);
     planter.join().unwrap();
-    assert_eq!(used, None, "the staging directory was one a local user could plant");
+    assert_eq!(
+        used, None,
+        "the staging directory was one a local user could plant"
+    );
     // What was planted is left alone and empty.
     assert_eq!(std::fs::read_dir(&attacker).unwrap().count(), 0);
 }
