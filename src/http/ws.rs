@@ -798,6 +798,8 @@ mod tests {
 
     impl WsHandler for Upper {
         fn on_text(&mut self, text: &str) -> Vec<String> {
+            // A bug in a handler, on demand (issue 17).
+            assert_ne!(text, "panic", "a handler bug");
             vec![text.to_uppercase()]
         }
         fn poll_outgoing(&mut self) -> Outgoing {
@@ -874,6 +876,16 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    #[test]
+    fn a_panicking_handler_closes_its_session_with_1011() {
+        let mut h = harness(Duration::from_secs(30));
+        h.client.send(Message::text("panic")).unwrap();
+        let frame = next_close(&mut h.client);
+        assert_eq!(u16::from(frame.code), 1011);
+        h.thread.join().expect("the session thread ended normally");
+        assert_eq!(h.sessions.active(), 0, "the slot was released");
     }
 
     #[test]
