@@ -58,6 +58,7 @@ struct Live {
     tls: Arc<TlsState>,
     whitelist: Arc<Whitelist>,
     app: Arc<App>,
+    audit: Arc<AuditLog>,
 }
 
 /// A started agent: serving on its own thread, watching its files on another.
@@ -93,7 +94,7 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
     let job_timeout = config.jobs.timeout();
     let shape = decide_shape(&config);
     let app = Arc::new(
-        App::new(config, Some(Arc::clone(&tls)), audit)
+        App::new(config, Some(Arc::clone(&tls)), Arc::clone(&audit))
             .with_shape(shape)
             .with_inventory(inventory)
             .with_engine(engine.clone())
@@ -110,6 +111,7 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
         tls,
         whitelist,
         app,
+        audit,
     });
     let server = std::thread::Builder::new()
         .name("acceptor".into())
@@ -215,6 +217,9 @@ fn reload(live: &Live) {
                 log::set_max_level(config.logging.level);
                 live.tls
                     .set_allow_unauthenticated(config.health.allow_unauthenticated);
+                live.audit.set_max_lines_per_client_per_minute(
+                    config.audit.max_lines_per_client_per_minute,
+                );
                 log::info!("configuration reloaded from {}", path.display());
                 let shape = decide_shape(&config);
                 live.app.set_config(Arc::new(config), shape);
@@ -225,6 +230,10 @@ fn reload(live: &Live) {
                 }
             }
         }
+    }
+    // After rotation by rename (logrotate's postrotate sends SIGHUP).
+    if let Err(e) = live.audit.reopen() {
+        log::error!("cannot reopen the audit log, still writing the old file: {e}");
     }
     live.whitelist.reload();
     match live.tls.reload() {
@@ -251,13 +260,15 @@ fn watch_files(live: &Live, stop: &Receiver<()>) {
 }
 
 fn open_audit(config: &Config) -> AuditLog {
-    AuditLog::open(&config.logging.audit_log).unwrap_or_else(|e| {
+    let audit = AuditLog::open(&config.logging.audit_log).unwrap_or_else(|e| {
         log::error!(
             "cannot open audit log {}: {e}; state-changing requests will not be audited",
             config.logging.audit_log.display()
         );
         AuditLog::disabled()
-    })
+    });
+    audit.set_max_lines_per_client_per_minute(config.audit.max_lines_per_client_per_minute);
+    audit
 }
 
 /// Starts the job engine; a job store that cannot be used is logged and leaves the

@@ -2,13 +2,22 @@
 //!
 //! Each line is written with a single `write` on a file opened with `O_APPEND`, so lines from
 //! concurrent requests never interleave and nothing already written is ever rewritten.
+//! SIGHUP reopens the file ([`AuditLog::reopen`]), so rotation by rename (logrotate, then
+//! `systemctl reload`) moves writing to the new file. One client adds at most
+//! `audit.max_lines_per_client_per_minute` lines ([`limit`]); what it sends past that is
+//! counted and reported in one `suppressed` line when it is audited again.
+
+mod limit;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::IpAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use limit::{Limiter, Verdict};
 
 /// One audited request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,25 +45,25 @@ pub struct AuditEntry<'a> {
 /// The audit log file (or a disabled sink when none is configured).
 pub struct AuditLog {
     path: Option<PathBuf>,
-    file: Mutex<Option<File>>,
+    state: Mutex<State>,
+}
+
+/// The open file and the per-client budget, changed together under one lock.
+struct State {
+    file: Option<File>,
+    limiter: Limiter,
 }
 
 impl AuditLog {
     /// Opens (creating, mode 0600) the audit file for appending, creating its directory.
     pub fn open(path: &Path) -> std::io::Result<AuditLog> {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)?;
-            }
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)?;
+        let file = open_file(path)?;
         Ok(AuditLog {
             path: Some(path.to_path_buf()),
-            file: Mutex::new(Some(file)),
+            state: Mutex::new(State {
+                file: Some(file),
+                limiter: Limiter::new(crate::config::DEFAULT_MAX_LINES_PER_CLIENT_PER_MINUTE),
+            }),
         })
     }
 
@@ -62,7 +71,10 @@ impl AuditLog {
     pub fn disabled() -> AuditLog {
         AuditLog {
             path: None,
-            file: Mutex::new(None),
+            state: Mutex::new(State {
+                file: None,
+                limiter: Limiter::new(crate::config::DEFAULT_MAX_LINES_PER_CLIENT_PER_MINUTE),
+            }),
         }
     }
 
@@ -71,20 +83,102 @@ impl AuditLog {
         self.path.as_deref()
     }
 
-    /// Appends one entry; a write failure is logged, never fatal to the request.
-    pub fn record(&self, entry: &AuditEntry<'_>) {
-        let mut line = render(entry);
-        line.push('\n');
-        let Ok(mut guard) = self.file.lock() else {
-            log::error!("audit log lock poisoned; entry {} lost", entry.request_id);
-            return;
+    /// Sets `audit.max_lines_per_client_per_minute` (at start and on every reload).
+    pub fn set_max_lines_per_client_per_minute(&self, per_minute: u64) {
+        self.lock().limiter.set_per_minute(per_minute);
+    }
+
+    /// Reopens the file by its path (SIGHUP, after rotation by rename): the lines that
+    /// follow go to the file now at the path. On failure the old file is kept.
+    pub fn reopen(&self) -> std::io::Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
         };
-        if let Some(file) = guard.as_mut() {
-            if let Err(e) = file.write_all(line.as_bytes()) {
+        let file = open_file(path)?;
+        self.lock().file = Some(file);
+        Ok(())
+    }
+
+    /// Appends one entry, unless its client is over its budget; a write failure is
+    /// logged, never fatal to the request.
+    pub fn record(&self, entry: &AuditEntry<'_>) {
+        self.record_at(entry, Instant::now());
+    }
+
+    fn record_at(&self, entry: &AuditEntry<'_>, now: Instant) {
+        let client = client_key(entry);
+        let mut state = self.lock();
+        let per_minute = state.limiter.per_minute();
+        let mut text = String::new();
+        match state.limiter.check(&client, now) {
+            Verdict::Suppress { first } => {
+                if first {
+                    log::warn!(
+                        "audit: client {} is over {per_minute} lines per minute; its next lines \
+                         are counted, not written",
+                        client.escape_debug()
+                    );
+                }
+                return;
+            }
+            Verdict::Write { suppressed } => {
+                if suppressed > 0 {
+                    text = render_suppressed(entry, suppressed, per_minute);
+                    text.push('\n');
+                }
+            }
+        }
+        text.push_str(&render(entry));
+        text.push('\n');
+        if let Some(file) = state.file.as_mut() {
+            if let Err(e) = file.write_all(text.as_bytes()) {
                 log::error!("audit log write failed for {}: {e}", entry.request_id);
             }
         }
     }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere cannot leave the state half-changed: every change is one
+        // assignment or a whole write.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Opens `path` for appending (creating it mode 0600, and its directory).
+fn open_file(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Whose budget a line counts against: the client certificate, else the address.
+fn client_key(entry: &AuditEntry<'_>) -> String {
+    match entry.client_fingerprint {
+        Some(fp) => format!("sha256:{fp}"),
+        None => format!("ip:{}", entry.peer_ip),
+    }
+}
+
+/// The summary written before a client's first line after a run of left-out ones.
+fn render_suppressed(entry: &AuditEntry<'_>, suppressed: u64, per_minute: u64) -> String {
+    let json = serde_json::json!({
+        "time": crate::timefmt::now_rfc3339(),
+        "event": "suppressed",
+        "suppressed_lines": suppressed,
+        "max_lines_per_client_per_minute": per_minute,
+        "client_subject": entry.client_subject,
+        "client_fingerprint_sha256": entry.client_fingerprint,
+        "peer_ip": entry.peer_ip.to_string(),
+    })
+    .to_string();
+    escape_display_controls(json)
 }
 
 /// Renders one entry as a JSON object (without the trailing newline).
@@ -187,6 +281,48 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["client_subject"], subject);
+    }
+
+    #[test]
+    fn reopen_follows_a_rename_and_a_flood_is_capped_with_one_summary() {
+        let dir = std::env::temp_dir().join(format!("lpa-audit-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("audit.log");
+        let log = AuditLog::open(&path).unwrap();
+        log.set_max_lines_per_client_per_minute(3);
+        let t0 = Instant::now();
+        log.record_at(&entry("before"), t0);
+        std::fs::rename(&path, dir.join("audit.log.1")).unwrap();
+        log.reopen().unwrap();
+        for i in 0..50 {
+            log.record_at(&entry(&format!("flood-{i}")), t0);
+        }
+        let mut other = entry("other-client");
+        other.client_fingerprint = Some("cd");
+        log.record_at(&other, t0);
+        let old = std::fs::read_to_string(dir.join("audit.log.1")).unwrap();
+        assert_eq!(old.lines().count(), 1, "{old}");
+        let new = std::fs::read_to_string(&path).unwrap();
+        let ids: Vec<String> = new
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| v["request_id"].as_str().unwrap_or("").to_string())
+            .collect();
+        // 2 tokens were left after "before"; the other client has its own budget.
+        assert_eq!(ids, ["flood-0", "flood-1", "other-client"], "{new}");
+        // The count comes in one line before the client's next written one.
+        log.record_at(&entry("resumed"), t0 + std::time::Duration::from_secs(60));
+        let new = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = new
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 5, "{new}");
+        assert_eq!(lines[3]["event"], "suppressed");
+        assert_eq!(lines[3]["suppressed_lines"], 48);
+        assert_eq!(lines[3]["max_lines_per_client_per_minute"], 3);
+        assert_eq!(lines[3]["client_fingerprint_sha256"], "ab");
+        assert_eq!(lines[4]["request_id"], "resumed");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

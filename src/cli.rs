@@ -56,7 +56,8 @@ Enrollment (join the fleet of the Patch Manager at MANAGER_URL, an https:// URL)
 
 Signals:
   SIGHUP           reload: re-read config.yaml (settings that can change live), the TLS
-                   files and the whitelist; an invalid new file keeps the running settings
+                   files and the whitelist; an invalid new file keeps the running settings;
+                   reopen the audit log (after logrotate renamed it)
   SIGTERM          graceful stop: refuse new connections, let requests in flight finish
 
 Exit codes:

@@ -12,8 +12,10 @@ use serde_yaml_ng::{Mapping, Value};
 use crate::compat::PatchManagerCompat;
 
 mod advisories;
+mod audit;
 mod connection;
 pub use advisories::{AdvisoriesConfig, FeedEntry, FEED_FORMATS, OFFICIAL_FEEDS};
+pub use audit::{AuditConfig, DEFAULT_MAX_LINES_PER_CLIENT_PER_MINUTE};
 pub use connection::ConnectionLimits;
 
 /// Default location of the configuration file.
@@ -36,6 +38,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Diagnostics and the audit trail.
     pub logging: LoggingConfig,
+    /// Bounds on the audit log.
+    pub audit: AuditConfig,
     /// API behaviour switches.
     pub api: ApiConfig,
     /// Compatibility switches for known clients.
@@ -545,6 +549,7 @@ impl Default for Config {
                 level: log::LevelFilter::Info,
                 audit_log: PathBuf::from(DEFAULT_AUDIT_LOG),
             },
+            audit: AuditConfig::default(),
             api: ApiConfig { read_only: false },
             compat: CompatConfig {
                 patch_manager: PatchManagerCompat::Auto,
@@ -769,6 +774,7 @@ impl Walker<'_> {
             rate_limits: self.rate_limits(&top),
             jobs: self.jobs(&top),
             logging: self.logging(&top),
+            audit: self.audit(&top),
             api: self.api(&top),
             compat: self.compat(&top),
             package_manager: self.package_manager(&top),
@@ -1409,6 +1415,7 @@ const TOP_KEYS: &[&str] = &[
     "rate_limits",
     "jobs",
     "logging",
+    "audit",
     "api",
     "compat",
     "advisories",

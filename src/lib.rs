@@ -16,6 +16,7 @@ pub mod feed_setup;
 pub mod fsutil;
 pub mod http;
 pub mod jobs;
+pub mod panic_guard;
 pub mod pkg;
 pub mod system;
 pub mod timefmt;

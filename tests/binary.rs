@@ -269,3 +269,74 @@ fn sighup_with_a_new_crl_ends_the_revoked_clients_open_connection() {
         "the open connection of the revoked certificate is refused after SIGHUP"
     );
 }
+
+fn audit_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn refused_post(env: &Env, addr: std::net::SocketAddr) -> u16 {
+    let r = request(
+        addr,
+        env.client_config(),
+        "POST",
+        "/api/v1/system/reboot",
+        Some("{}"),
+    );
+    r.status
+}
+
+#[test]
+fn sighup_reopens_the_audit_log_after_rotation_by_rename() {
+    let env = Env::new("bin-audit-rotate");
+    let (served, _) = serve(&env, "api:\n  read_only: true\n");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", served.port).parse().unwrap();
+    assert_eq!(refused_post(&env, addr), 403);
+    let rotated = env.audit_log.with_extension("log.1");
+    std::fs::rename(&env.audit_log, &rotated).unwrap();
+    signal(&served.child, libc::SIGHUP);
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            refused_post(&env, addr);
+            !audit_lines(&env.audit_log).is_empty()
+        }),
+        "after SIGHUP the next request lands in a new audit.log"
+    );
+    let old = audit_lines(&rotated).len();
+    assert_eq!(refused_post(&env, addr), 403);
+    assert_eq!(
+        audit_lines(&rotated).len(),
+        old,
+        "nothing more goes to the rotated file"
+    );
+    let new = audit_lines(&env.audit_log);
+    assert!(new.len() >= 2, "{new:?}");
+    assert!(
+        new.iter().all(|l| l["outcome"] == "API_READ_ONLY"),
+        "{new:?}"
+    );
+}
+
+#[test]
+fn one_client_flooding_refused_requests_adds_at_most_its_cap() {
+    let env = Env::new("bin-audit-flood");
+    let extra = "api:\n  read_only: true\naudit:\n  max_lines_per_client_per_minute: 5\n";
+    let (served, _) = serve(&env, extra);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", served.port).parse().unwrap();
+    for _ in 0..40 {
+        assert!(matches!(refused_post(&env, addr), 403 | 429));
+    }
+    let lines = audit_lines(&env.audit_log);
+    let entries = lines.iter().filter(|l| l["request_id"].is_string()).count();
+    let summaries = lines.iter().filter(|l| l["event"] == "suppressed").count();
+    // A line may come back every 12 s: a slow machine could see one more and its summary.
+    assert!((5..=6).contains(&entries), "{lines:?}");
+    assert!(
+        summaries <= 1 && entries + summaries == lines.len(),
+        "{lines:?}"
+    );
+    drop(served);
+}

@@ -345,6 +345,7 @@ impl From<&ProtocolError> for ApiError {
             ProtocolError::BodyTooLarge { limit } => ApiError::PayloadTooLarge { limit: *limit },
             ProtocolError::LengthRequired(m) => ApiError::LengthRequired(m.clone()),
             ProtocolError::Timeout(m) => ApiError::RequestTimeout(m.clone()),
+            ProtocolError::Internal(m) => ApiError::InternalError(m.clone()),
         }
     }
 }
@@ -675,6 +676,7 @@ mod tests {
             (ProtocolError::LengthRequired("x".into()), "LENGTH_REQUIRED"),
             (ProtocolError::UriTooLong("x".into()), "URI_TOO_LONG"),
             (ProtocolError::Timeout("x".into()), "REQUEST_TIMEOUT"),
+            (ProtocolError::Internal("x".into()), "INTERNAL_ERROR"),
         ];
         for (pe, code) in cases {
             let e = ApiError::from(&pe);

@@ -449,16 +449,52 @@ fn answer<S: Write + Deadlines>(
     }
     let offer = match ctx.sessions {
         Some(sessions) if request.method == "GET" && ws::wants_upgrade(request) => {
-            ctx.service.upgrade(request, ctx.peer, sessions)
+            guarded(ctx, request, || {
+                ctx.service.upgrade(request, ctx.peer, sessions)
+            })
+            .unwrap_or_else(|resp| Some(Err(resp)))
         }
         _ => None,
     };
     let resp = match offer {
-        None => ctx.service.handle(request, ctx.peer),
+        None => guarded(ctx, request, || ctx.service.handle(request, ctx.peer))
+            .unwrap_or_else(|resp| resp),
         Some(Err(refusal)) => refusal,
         Some(Ok(upgrade)) => return switch_protocols(stream, ctx, request, upgrade),
     };
     respond(stream, ctx, &resp, keep_alive, request.method == "HEAD")
+}
+
+/// Calls the service, catching a panic: `Err` holds the 500 (the service's rendering) to
+/// answer instead. The connection stays usable (its framing is intact), and nothing else is
+/// affected: one request's bug must not end other connections or the agent.
+fn guarded<T>(
+    ctx: &Context<'_>,
+    request: &Request,
+    call: impl FnOnce() -> T,
+) -> Result<T, Response> {
+    let payload = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(value) => return Ok(value),
+        Err(payload) => payload,
+    };
+    let message = crate::panic_guard::message(&*payload);
+    let mut resp = ctx.service.protocol_error(&ProtocolError::Internal(
+        "the request failed inside the agent; it is logged".into(),
+    ));
+    resp.close = false;
+    let id = resp
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("x-request-id"))
+        .map_or("-", |(_, value)| value.as_str());
+    log::error!(
+        "{}: {} {} (request {id}) failed: the handler panicked: {}",
+        ctx.peer.addr,
+        request.method.escape_debug(),
+        request.path.escape_debug(),
+        message.escape_debug()
+    );
+    Err(resp)
 }
 
 /// Writes a response; the connection continues unless it or the request says otherwise.

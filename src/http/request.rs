@@ -68,6 +68,8 @@ pub enum ProtocolError {
     LengthRequired(String),
     /// The head or body did not arrive within its deadline (408).
     Timeout(String),
+    /// The service failed on a request (it panicked): answered 500.
+    Internal(String),
 }
 
 impl ProtocolError {
@@ -80,6 +82,7 @@ impl ProtocolError {
             ProtocolError::BodyTooLarge { .. } => 413,
             ProtocolError::LengthRequired(_) => 411,
             ProtocolError::Timeout(_) => 408,
+            ProtocolError::Internal(_) => 500,
         }
     }
 }
@@ -95,6 +98,7 @@ impl std::fmt::Display for ProtocolError {
             }
             ProtocolError::LengthRequired(m) => write!(f, "length required: {m}"),
             ProtocolError::Timeout(m) => write!(f, "request timeout: {m}"),
+            ProtocolError::Internal(m) => write!(f, "internal error: {m}"),
         }
     }
 }

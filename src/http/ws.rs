@@ -8,6 +8,7 @@
 //! without any client frame.
 
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
@@ -365,11 +366,29 @@ pub fn run_session<T: Transport>(
         standing,
     };
     log::debug!("{peer}: WebSocket session started");
-    let end = session.run(sessions);
+    let end = run_guarded(&mut session, sessions, peer);
     log::debug!("{peer}: WebSocket session ending: {end:?}");
     session.handler.on_close();
     session.finish(end);
     drop(slot);
+}
+
+/// Runs the session, ending it with 1011 (internal error) if its handler panics: the
+/// session's thread closes it properly and frees its slot; nothing else is affected.
+fn run_guarded<T: Transport>(
+    session: &mut Session<T>,
+    sessions: &Sessions,
+    peer: SocketAddr,
+) -> End {
+    let run = std::panic::AssertUnwindSafe(|| session.run(sessions));
+    std::panic::catch_unwind(run).unwrap_or_else(|payload| {
+        let message = crate::panic_guard::message(&*payload);
+        log::error!(
+            "{peer}: WebSocket session failed: the handler panicked: {}",
+            message.escape_debug()
+        );
+        End::Fail(CLOSE_INTERNAL_ERROR, "internal error".into())
+    })
 }
 
 fn ws_config(settings: &SessionSettings) -> WebSocketConfig {
@@ -443,6 +462,7 @@ const CLOSE_UNSUPPORTED: u16 = 1003;
 const CLOSE_INVALID_DATA: u16 = 1007;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
+const CLOSE_INTERNAL_ERROR: u16 = 1011;
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 
 /// Whether a tungstenite error only means "the socket is not ready".
@@ -797,6 +817,8 @@ mod tests {
 
     impl WsHandler for Upper {
         fn on_text(&mut self, text: &str) -> Vec<String> {
+            // A bug in a handler, on demand (issue 17).
+            assert_ne!(text, "panic", "a handler bug");
             vec![text.to_uppercase()]
         }
         fn poll_outgoing(&mut self) -> Outgoing {
@@ -879,6 +901,16 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    #[test]
+    fn a_panicking_handler_closes_its_session_with_1011() {
+        let mut h = harness(Duration::from_secs(30));
+        h.client.send(Message::text("panic")).unwrap();
+        let frame = next_close(&mut h.client);
+        assert_eq!(u16::from(frame.code), 1011);
+        h.thread.join().expect("the session thread ended normally");
+        assert_eq!(h.sessions.active(), 0, "the slot was released");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Sender, TrySendError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -30,6 +30,7 @@ use crate::pkg::{
     PkgError, RemoveOptions, RestoreStep,
 };
 
+mod panics;
 mod reboot;
 mod recovery;
 
@@ -408,7 +409,7 @@ impl Engine {
             let rx = rx.clone();
             std::thread::Builder::new()
                 .name(format!("job-worker-{i}"))
-                .spawn(move || worker.work(&rx))
+                .spawn(move || worker.work_guarded(&rx))
                 .map_err(|e| EngineError::Storage(format!("cannot start a job worker: {e}")))?;
         }
         Ok(engine)
@@ -841,12 +842,6 @@ impl Engine {
 
     // ----- running ----------------------------------------------------------------------
 
-    fn work(&self, rx: &Receiver<Uuid>) {
-        for id in rx.iter() {
-            self.run_job(&id);
-        }
-    }
-
     /// Whether no job submitted before `id` is still to take the package transaction (a
     /// reboot waits for every package job in line); marks `id` as having had its turn.
     fn my_turn(&self, id: &Uuid) -> bool {
@@ -871,7 +866,7 @@ impl Engine {
         let Some((request, cancel)) = self.begin(id) else {
             return;
         };
-        let mut outcome = self.execute(id, &request, &cancel);
+        let mut outcome = self.execute_guarded(id, &request, &cancel);
         let mut reboot_after = None;
         if let JobRequest::PatchApply { .. } = &request {
             patch_error_code(&mut outcome);
@@ -1498,6 +1493,7 @@ mod tests {
         Version,
         NotFound,
         Tool,
+        Panic,
     }
 
     impl Fail {
@@ -1511,6 +1507,7 @@ mod tests {
                     code: Some(100),
                     stderr_tail: "E: broken".into(),
                 },
+                Fail::Panic => panic!("the fake backend panicked"),
             }
         }
     }
@@ -2070,6 +2067,25 @@ mod tests {
             assert_eq!(job.status, JobStatus::Failed);
             assert_eq!(job.error.unwrap().code, code, "{fail:?}");
         }
+    }
+
+    #[test]
+    fn a_panicking_backend_fails_its_job_and_the_worker_lives_on() {
+        let r = rig_with(|s| s.max_concurrent = 1);
+        *r.fake.fail.lock().unwrap() = Some(Fail::Panic);
+        let job = r.run(install(&[("c", None)]));
+        assert_eq!(job.status, JobStatus::Failed);
+        let e = job.error.unwrap();
+        assert_eq!(e.code, "INTERNAL_ERROR");
+        assert!(
+            e.message.contains("the fake backend panicked"),
+            "{}",
+            e.message
+        );
+        // The only worker took the next job, and the package transaction was released.
+        *r.fake.fail.lock().unwrap() = None;
+        let job = r.run(install(&[("a", Some("2"))]));
+        assert_eq!(job.status, JobStatus::Completed, "{:?}", job.error);
     }
 
     #[test]

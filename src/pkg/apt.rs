@@ -57,9 +57,9 @@
 //!   `env -C DIR apt-get download -- name=version` (the runner has no working directory;
 //!   `install --download-only` does not copy packages from `file:` repositories into the
 //!   cache, so it cannot serve). One run per package, so one version that is no longer
-//!   offered is left out instead of failing the others. The download goes to a directory
-//!   in the root's `var/tmp` owned by `_apt` (mode 0700) and the file is then moved into the
-//!   rollback cache: apt's sandbox user cannot enter the agent's 0700 state directory, and
+//!   offered is left out instead of failing the others. The download goes to a private
+//!   staging directory handed to `_apt` (mode 0700, see [`super::staging`]) and the file is
+//!   then moved into the rollback cache: apt's sandbox user cannot enter the agent's 0700 state directory, and
 //!   apt would otherwise download unsandboxed as root, with a warning ([`sandbox`]).
 //! - `restore`: one `apt-get install -y -q --allow-downgrades --` transaction with saved
 //!   files as absolute paths, `name=version` where no file is left, and `name-` removals.
@@ -95,6 +95,7 @@ use super::advisories::debian_tracker::{self, TrackerIndex};
 use super::advisories::feeds::FeedSource;
 use super::advisories::{self, reboot, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command, Finished, RunError};
+use super::staging::{self, StagingDir};
 use super::{
     validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
     PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
@@ -436,30 +437,23 @@ impl Apt {
         Some(Path::new("/").join(rest))
     }
 
-    /// A fresh directory the tool can see: under `preferred` when reachable, else in the
-    /// root's `var/tmp`.
-    fn staging(&self, preferred: &Path, tag: &str) -> Result<Staging, PkgError> {
-        let parent = if self.inner_path(preferred).is_some() {
-            preferred.to_path_buf()
-        } else {
-            self.under_root("var/tmp")
-        };
-        let dir = parent.join(format!(".lpa-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
-        Ok(Staging(dir))
+    /// A fresh private directory the tool can see, for files it installs by path: made
+    /// exclusively, mode 0700, with a random name in a parent only root can write
+    /// ([`staging`](crate::pkg::staging)), never at a predictable path in `var/tmp`.
+    fn staging(&self, tag: &str) -> Result<StagingDir, PkgError> {
+        let root = &self.settings.root;
+        let parent = staging::secure_parent(root).map_err(|e| io_error(root, e))?;
+        StagingDir::create(&parent, tag).map_err(|e| io_error(&parent, e))
     }
 
-    /// A fresh directory for `apt-get download` in the root's `var/tmp`, owned by apt's
-    /// sandbox user with mode 0700 (see [`sandbox`]): never the rollback cache itself, which
-    /// that user cannot reach, so apt would download unsandboxed as root.
-    fn download_stage(&self) -> Result<Staging, PkgError> {
-        let dir = self
-            .under_root("var/tmp")
-            .join(format!(".lpa-download-{}", std::process::id()));
+    /// A fresh directory for `apt-get download`, handed to apt's sandbox user (see
+    /// [`sandbox`]): never the rollback cache itself, which that user cannot reach, so apt
+    /// would download unsandboxed as root.
+    fn download_stage(&self) -> Result<StagingDir, PkgError> {
+        let stage = self.staging("download")?;
         let owner = sandbox::sandbox_owner(&self.under_root("etc/passwd"));
-        sandbox::create_download_dir(&dir, owner).map_err(|e| io_error(&dir, e))?;
-        Ok(Staging(dir))
+        sandbox::hand_over(stage.path(), owner).map_err(|e| io_error(stage.path(), e))?;
+        Ok(stage)
     }
 
     /// The version's file in apt's archive cache, when it is still there.
@@ -495,7 +489,7 @@ impl Apt {
             }
         }
         let stage = self.download_stage()?;
-        let Some(inner) = self.inner_path(&stage.0) else {
+        let Some(inner) = self.inner_path(stage.path()) else {
             return Ok(None);
         };
         let args = mutate::download_args(name, version);
@@ -506,7 +500,7 @@ impl Apt {
             Err(e @ (PkgError::Cancelled(_) | PkgError::Timeout { .. })) => return Err(e),
             Err(_) => return Ok(None),
         }
-        let Some(file) = single_deb(&stage.0)? else {
+        let Some(file) = single_deb(stage.path())? else {
             return Ok(None);
         };
         let Some(file_name) = file.file_name() else {
@@ -744,10 +738,10 @@ impl PackageManager for Apt {
         if steps.is_empty() {
             return Ok(());
         }
-        let stage = self.staging(&self.under_root("var/tmp"), "restore")?;
+        let stage = self.staging("restore")?;
         let args: Vec<RestoreArg> = steps
             .iter()
-            .map(|s| self.restore_arg(s, &stage.0))
+            .map(|s| self.restore_arg(s, stage.path()))
             .collect::<Result<_, _>>()?;
         let args = mutate::restore_args(&args);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -856,15 +850,6 @@ impl Apt {
     }
 }
 
-/// A directory for files the chrooted tool must see, removed when dropped.
-struct Staging(PathBuf);
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn io_error(what: &Path, error: std::io::Error) -> PkgError {
     PkgError::Io {
         what: what.display().to_string(),
@@ -903,6 +888,9 @@ fn status_error(path: &Path, e: ControlError) -> PkgError {
         message: e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod staging_race;
 
 #[cfg(test)]
 mod tests {
@@ -1098,17 +1086,19 @@ mod tests {
         std::fs::create_dir_all(&outside).unwrap();
         let deb = outside.join("lpa-lib_1.0-1_all.deb");
         std::fs::write(&deb, "deb").unwrap();
-        let stage = apt.staging(&outside, "test").unwrap();
-        assert!(stage.0.starts_with(root.0.join("var/tmp")), "{:?}", stage.0);
+        let stage = apt.staging("test").unwrap();
+        let parent = root.0.join(crate::pkg::staging::PARENT);
+        assert!(stage.path().starts_with(&parent), "{:?}", stage.path());
         let step = RestoreStep::Install {
             name: "lpa-lib".into(),
             version: "1.0-1".into(),
             file: Some(deb.clone()),
         };
-        match apt.restore_arg(&step, &stage.0).unwrap() {
+        match apt.restore_arg(&step, stage.path()).unwrap() {
             RestoreArg::File(p) => {
                 assert!(
-                    p.to_string_lossy().starts_with("/var/tmp/.lpa-test-"),
+                    p.to_string_lossy()
+                        .starts_with("/var/lib/linux_patch_api-staging/.lpa-test-"),
                     "{p:?}"
                 );
                 assert!(p.ends_with("lpa-lib_1.0-1_all.deb"));
@@ -1123,10 +1113,10 @@ mod tests {
             file: Some(outside.join("missing.deb")),
         };
         assert_eq!(
-            apt.restore_arg(&gone, &stage.0).unwrap(),
+            apt.restore_arg(&gone, stage.path()).unwrap(),
             RestoreArg::Version("lpa-lib".into(), "1.0-1".into())
         );
-        let staged = stage.0.clone();
+        let staged = stage.path().to_path_buf();
         drop(stage);
         assert!(!staged.exists());
         std::fs::remove_dir_all(&outside).unwrap();

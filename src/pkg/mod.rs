@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod pacman;
 pub mod rpmdb;
 pub mod runner;
+pub mod staging;
 pub mod updateinfo;
 pub mod validate;
 pub mod version;

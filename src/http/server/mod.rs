@@ -504,6 +504,8 @@ mod tests {
     impl Service for Echo {
         fn handle(&self, req: &Request, peer: &Peer) -> Response {
             lock(&self.seen).push(peer.client.clone());
+            // A bug in a handler, on demand (issue 17): the server must survive it.
+            assert_ne!(req.path, "/panic", "a handler bug");
             Response::json(200, req.path.clone().into_bytes())
         }
         fn protocol_error(&self, err: &ProtocolError) -> Response {
@@ -931,5 +933,38 @@ mod tests {
         assert_eq!(normalize(mapped), "10.1.2.3:443".parse().unwrap());
         let v6: SocketAddr = "[2001:db8::1]:443".parse().unwrap();
         assert_eq!(normalize(v6), v6);
+    }
+
+    #[test]
+    fn a_panicking_handler_answers_500_and_the_server_keeps_serving() {
+        let pki = pki();
+        let service = Arc::new(Echo::default());
+        let server = start(options(), server_config(&pki, false), open_gate(), service);
+        let mut client = connect(server.addr, client_config(&pki, true));
+        client
+            .write_all(b"GET /panic HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let out = read_response(&mut client);
+        assert!(out.starts_with("HTTP/1.1 500 "), "{out}");
+        // The same connection goes on, and so does a new one.
+        client
+            .write_all(b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        let out = read_response(&mut client);
+        assert!(
+            out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with("/after"),
+            "{out}"
+        );
+        let mut other = connect(server.addr, client_config(&pki, true));
+        let out = exchange(
+            &mut other,
+            "GET /new HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        );
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.starts_with("HTTP/1.1 200 OK\r\n") && out.ends_with("/new"),
+            "{out}"
+        );
+        server.stop();
     }
 }

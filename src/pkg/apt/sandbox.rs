@@ -4,17 +4,18 @@
 //! directory, falls back to downloading as root with the warning "Download is performed
 //! unsandboxed as root as file '...' couldn't be accessed by user '_apt'". The agent's
 //! rollback cache lives under its state directory (mode 0700, root), which `_apt` can never
-//! traverse, and must not be opened up. So packages are downloaded into a private directory
-//! in the root's `var/tmp` (mode 1777, traversable by all) that belongs to `_apt`, mode
-//! 0700 — the same arrangement apt uses for `/var/cache/apt/archives/partial` — and the
-//! finished file is then moved into the rollback cache and given back to root.
+//! traverse, and must not be opened up. So packages are downloaded into a private staging
+//! directory (random name, mode 0700, in a root-owned parent of mode 0711, see
+//! [`crate::pkg::staging`]) that is handed to `_apt` — the same arrangement apt uses for
+//! `/var/cache/apt/archives/partial` — and the finished file is then moved into the
+//! rollback cache and given back to root.
 //!
 //! A root without a `_apt` user keeps a root-owned directory: apt then has no sandbox user
 //! to drop to at all (and says so itself), which is the host's configuration, not ours.
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// apt's sandbox user (`APT::Sandbox::User`'s default).
@@ -51,17 +52,9 @@ pub fn sandbox_owner(passwd: &Path) -> Option<Owner> {
     lookup(&text, SANDBOX_USER)
 }
 
-/// Creates `dir` (its parent must exist) with mode 0700, owned by `owner` when given: a
-/// directory only apt's sandbox user (and root) can enter. A leftover of an earlier run of
-/// the same name is removed first.
-pub fn create_download_dir(dir: &Path, owner: Option<Owner>) -> io::Result<()> {
-    match fs::symlink_metadata(dir) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(dir)?,
-        Ok(_) => fs::remove_file(dir)?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    fs::DirBuilder::new().mode(0o700).create(dir)?;
+/// Hands a fresh private staging directory (see [`crate::pkg::staging`]) to `owner` when
+/// given: a directory only apt's sandbox user (and root) can enter.
+pub fn hand_over(dir: &Path, owner: Option<Owner>) -> io::Result<()> {
     if let Some(o) = owner {
         std::os::unix::fs::lchown(dir, Some(o.uid), Some(o.gid))?;
     }
@@ -101,7 +94,7 @@ fn not_regular(path: &Path) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n\
                           _apt:x:42:65534::/nonexistent:/usr/sbin/nologin\n\
@@ -135,28 +128,19 @@ mod tests {
     }
 
     #[test]
-    fn the_download_dir_is_private_to_its_owner() {
+    fn the_download_dir_is_handed_to_its_owner() {
         let d = temp("dir");
         let dir = d.join("dl");
-        fs::write(&dir, "a leftover file").unwrap();
+        fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
         let owner = Owner {
             uid: 4242,
             gid: 4243,
         };
-        create_download_dir(&dir, Some(owner)).unwrap();
+        hand_over(&dir, Some(owner)).unwrap();
         let m = fs::symlink_metadata(&dir).unwrap();
-        assert!(m.is_dir());
         assert_eq!(m.permissions().mode() & 0o7777, 0o700);
         // Changing the owner needs root, which the suite has (CI is root).
         assert_eq!((m.uid(), m.gid()), (4242, 4243));
-        fs::write(dir.join("old.deb"), "x").unwrap();
-        create_download_dir(&dir, None).unwrap();
-        assert_eq!(
-            fs::read_dir(&dir).unwrap().count(),
-            0,
-            "a leftover is removed"
-        );
-        assert_eq!(fs::symlink_metadata(&dir).unwrap().uid(), 0);
         fs::remove_dir_all(&d).unwrap();
     }
 
