@@ -8,7 +8,8 @@
 # `make test` always does the same work; otherwise the corpus grows across runs in
 # $FUZZ_CACHE/corpus/TARGET. Seeds (fuzz/corpus-seed/TARGET) are read, never written.
 # Build artifacts live in $FUZZ_CACHE/target, outside the checkout, so CI can keep them.
-# Crashes are saved to $FUZZ_CACHE/artifacts/TARGET/ and fail the run.
+# Crashes are saved to $FUZZ_CACHE/artifacts/TARGET/ and fail the run. FUZZ_LOG_DIR, when
+# set, keeps each target's libFuzzer output (TARGET.log) there.
 set -eu
 cd "$(dirname "$0")/.."
 

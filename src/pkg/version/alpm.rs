@@ -380,5 +380,15 @@ mod tests {
             "pkgver still decides before pkgrel"
         );
         assert_eq!(alpm("0:1", "1"), Equal, "a missing epoch is 0");
+        // Found by `make fuzz` (version_alpm): libalpm half ignores trailing separators,
+        // a cycle 1.1 < 1..a < 1. < 1.1.
+        assert_eq!(alpm_libalpm("1.1", "1..a"), Less);
+        assert_eq!(alpm_libalpm("1..a", "1."), Less);
+        assert_eq!(alpm_libalpm("1.", "1.1"), Less);
+        assert_eq!(alpm("1.1", "1..a"), Less, "a longer separator run wins");
+        assert_eq!(alpm("1.", "1..a"), Less, "as it does before an end");
+        assert_eq!(alpm("1.", "1.1"), Less);
+        assert_eq!(alpm("1.", "1.a"), Greater, "the end sorts above a letter");
+        assert_eq!(alpm("1", "1."), Less);
     }
 }
