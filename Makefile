@@ -8,6 +8,10 @@
 #                  them into target/packages/old/, for the upgrade tests)
 #   make test      packages, demo check, every test (given the packages' paths), then test-apk
 #   make contract  the live agent against docs/openapi.yaml with schemathesis (docs/CONTRACT.md)
+#   make fuzz      every fuzz target (fuzz/) for FUZZ_SECONDS each (default 180); the
+#                  figures go in docs/FUZZING.md. Needs cargo-fuzz
+#   make fuzz-smoke every fuzz target for FUZZ_SMOKE_SECONDS (default 5) from the seed
+#                  corpora (part of `make test`)
 #   make test-apk  the apk backend and the project's .apk against the real apk-tools 2.14.10
 #                  and 3.0.6 (built static once, cached outside the checkout)
 #   make apk       the .apk, unsigned; APK_KEY=path/to/NAME.rsa signs it (abuild-sign's way)
@@ -47,7 +51,7 @@ APK := $(PKGDIR)/$(BIN)-$(VERSION)-r0.apk
 # $(call need,tool,debian-package): fail loudly, naming the package that provides the tool.
 need = @command -v $(1) >/dev/null 2>&1 || { echo "make $@: $(1) is missing (Debian package: $(2))" >&2; exit 1; }
 
-.PHONY: all build release static packages deb rpm apk old-packages test test-apk contract lint demo install clean bench bench-updateinfo
+.PHONY: all build release static packages deb rpm apk old-packages test test-apk contract lint demo install clean bench bench-updateinfo fuzz fuzz-smoke
 
 all: build
 
@@ -130,6 +134,7 @@ test: packages
 	LPA_VERSION=$(VERSION) LPA_OLD_VERSION=$(OLD_VERSION) \
 		$(CARGO) test --all-targets
 	@$(MAKE) --no-print-directory test-apk PACKAGES_DONE=1
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 # apk-tools for real: tests/apk_sandbox.rs (Cargo.toml `test = false`: not in --all-targets,
 # so it runs here, once) with apk-tools 2.14.10 and 3.0.6, built static by
@@ -174,6 +179,18 @@ contract: build
 	$(call need,python3,python3)
 	@st='$(SCHEMATHESIS)'; [ -n "$$st" ] || st=$$(sh scripts/schemathesis.sh); \
 	SCHEMATHESIS=$$st LPA_BIN=$(abspath target/debug/$(BIN)) sh scripts/contract.sh
+
+# Fuzzing (docs/FUZZING.md): cargo-fuzz targets in fuzz/, its own crate, built with
+# RUSTC_BOOTSTRAP=1 on the stable toolchain into FUZZ_CACHE (outside the checkout, kept by
+# CI). `make fuzz` grows a corpus there across runs; the smoke run starts from the seeds.
+FUZZ_SECONDS ?= 180
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_CACHE ?= /var/cache/linux-patch-api-tests/fuzz
+fuzz:
+	FUZZ_CACHE=$(FUZZ_CACHE) sh fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	FUZZ_CACHE=$(FUZZ_CACHE) sh fuzz/run.sh --smoke $(FUZZ_SMOKE_SECONDS)
 
 # Footprint, throughput, handshakes, latency under pressure, inventory and job speed, side
 # by side with nginx and the package tools (docs/BENCHMARKS.md). Not part of `make test`.

@@ -320,6 +320,32 @@ mod tests {
     }
 
     #[test]
+    fn sort_by_version_with_pacman_versions_does_not_panic() {
+        // The case: libalpm's order (1-2 = 1 = 1-1, 1-2 > 1-1) made this sort panic
+        // ("comparison does not implement a total order") on an Arch host.
+        let versions = [
+            "2", "1.1-1", "2-2", "2-1", "2", "1-3", "1-2", "1.1-5", "1-2", "2", "1-2", "1-1",
+            "2-2", "1-3", "1.1", "2-1", "1.1-5", "1.1-1", "1.1-5", "1-3", "2-2", "2-1", "1.1-5",
+            "1-2", "2-1", "1-1", "1-3", "1.1-1", "1-3", "1.1-1", "2", "1-3", "1-1", "1-3",
+        ];
+        let owned: Vec<InstalledPackage> = versions.iter().map(|v| pkg("same", v, None)).collect();
+        let mut v: Vec<&InstalledPackage> = owned.iter().collect();
+        let alpm = crate::pkg::version::alpm;
+        for order in [SortOrder::Asc, SortOrder::Desc] {
+            sort(&mut v, PackageSort::Version, order, &alpm);
+            for w in v.windows(2) {
+                let got = alpm(&w[0].version, &w[1].version);
+                let inverted = if order == SortOrder::Asc {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                };
+                assert_ne!(got, inverted, "{} before {}", w[0].version, w[1].version);
+            }
+        }
+    }
+
+    #[test]
     fn sort_by_version_uses_the_ecosystem_order_and_desc_reverses() {
         let a = pkg("a", "1.10", Some(5));
         let b = pkg("b", "1.9", None);

@@ -389,7 +389,15 @@ pub fn plan_whitelist(existing: Option<&str>, ip: IpAddr) -> Result<Option<Strin
             out.push('\n');
         }
         out.push_str(&format!("allowed:\n  - {}\n", entry(ip)));
-        return Ok(Some(out));
+        if Whitelist::parse(&out).is_ok_and(|list| list == [single(ip)]) {
+            return Ok(Some(out));
+        }
+        // "Blank" by `lines()` is not blank to YAML: a lone CR ends a comment there, and a
+        // control character makes the file unloadable. Keep what loads, else start afresh
+        // (the old file is kept as .bak).
+        if Whitelist::parse(text).is_err() {
+            return Ok(Some(rewrite(&[], ip)));
+        }
     }
     let entries =
         Whitelist::parse(text).map_err(|e| format!("cannot add the manager's address: {e}"))?;
@@ -398,10 +406,7 @@ pub fn plan_whitelist(existing: Option<&str>, ip: IpAddr) -> Result<Option<Strin
     }
     let expected = {
         let mut v = entries.clone();
-        v.push(IpNet {
-            addr: ip,
-            prefix: if ip.is_ipv4() { 32 } else { 128 },
-        });
+        v.push(single(ip));
         v
     };
     let appended =
@@ -415,6 +420,14 @@ pub fn plan_whitelist(existing: Option<&str>, ip: IpAddr) -> Result<Option<Strin
                 _ => Err("cannot add the manager's address without changing the entries".into()),
             }
         }
+    }
+}
+
+/// The entry admitting exactly `ip`.
+fn single(ip: IpAddr) -> IpNet {
+    IpNet {
+        addr: ip,
+        prefix: if ip.is_ipv4() { 32 } else { 128 },
     }
 }
 
@@ -839,6 +852,30 @@ mod tests {
             "{text}"
         );
         assert!(plan_whitelist(Some("allowed: {a: 1}"), ip).is_err());
+    }
+
+    #[test]
+    fn a_comment_only_whitelist_with_control_characters_is_rewritten_loadable() {
+        // Found by `make fuzz` (target whitelist): the comment-only file was appended to
+        // as is, and the result did not load.
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let text = plan_whitelist(Some("# peers\u{1} allowed\n#\n"), ip)
+            .unwrap()
+            .unwrap();
+        let parsed = Whitelist::parse(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        assert!(parsed.iter().any(|n| n.contains(ip)), "{text}");
+        // Also found by the fuzzer: a lone CR ends a YAML comment, so this "comment" holds
+        // an entry, which was lost.
+        let text = plan_whitelist(Some("# peers\r- 2001:db8::/32\n"), ip)
+            .unwrap()
+            .unwrap();
+        let parsed = Whitelist::parse(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        let kept: IpAddr = "2001:db8::1".parse().unwrap();
+        assert!(
+            parsed.iter().any(|n| n.contains(kept)),
+            "entry lost:\n{text}"
+        );
+        assert!(parsed.iter().any(|n| n.contains(ip)), "{text}");
     }
 
     #[test]

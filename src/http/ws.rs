@@ -391,7 +391,9 @@ fn run_guarded<T: Transport>(
     })
 }
 
-fn ws_config(settings: &SessionSettings) -> WebSocketConfig {
+/// The frame reader's configuration for a session: buffer sizes and the message and frame
+/// limits (public for the fuzz target, which must read frames exactly as a session does).
+pub fn ws_config(settings: &SessionSettings) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(16 * 1024)
         .write_buffer_size(16 * 1024)

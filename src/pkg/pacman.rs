@@ -1084,7 +1084,7 @@ fn refuse_downgrade(
     wanted: &str,
     options: &InstallOptions,
 ) -> Result<(), PkgError> {
-    if options.allow_downgrade || version::alpm(wanted, have) != Ordering::Less {
+    if options.allow_downgrade || version::alpm_libalpm(wanted, have) != Ordering::Less {
         return Ok(());
     }
     Err(PkgError::VersionConflict(format!(

@@ -156,8 +156,8 @@ fn texts(g: &Map<String, Value>, field: &str) -> Result<Vec<String>, String> {
 
 /// Whether an upgrade brings the group's fix: installed < fixed <= candidate.
 fn fixes(fixed: &str, u: &Upgrade) -> bool {
-    version::alpm(&u.current_version, fixed).is_lt()
-        && version::alpm(fixed, &u.available_version).is_le()
+    version::alpm_libalpm(&u.current_version, fixed).is_lt()
+        && version::alpm_libalpm(fixed, &u.available_version).is_le()
 }
 
 /// One patch per group whose fix an upgrade brings; `requires_reboot(name)` says whether

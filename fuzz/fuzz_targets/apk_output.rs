@@ -1,0 +1,19 @@
+//! apk: the installed database (`lib/apk/db/installed`), `apk version -l '<'`, `apk info`
+//! versions, dependency tokens and the warning/error readers.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use linux_patch_api::pkg::apk;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let _ = apk::parse_installed_db(&text);
+    let _ = apk::parse_version_list(&text);
+    let _ = apk::parse_info_versions(&text, "busybox");
+    let _ = apk::repository_warning(&text);
+    let _ = apk::untrusted_sources(&text);
+    let _ = apk::unknown_names(&text);
+    for token in text.split_whitespace().take(64) {
+        let _ = apk::parse_dependency(token);
+        let _ = apk::split_name_version(token);
+    }
+});

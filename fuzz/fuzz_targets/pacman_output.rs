@@ -1,0 +1,15 @@
+//! pacman output: `-Qi`/`-Si` sections, file lists, `-Qu` upgrades, sync info, depends.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use linux_patch_api::pkg::pacman;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let _ = pacman::parse_sections(&text);
+    let _ = pacman::parse_files(&text);
+    let _ = pacman::parse_upgradable(&text);
+    let _ = pacman::parse_sync_info(&text);
+    for line in text.lines().take(64) {
+        let _ = pacman::parse_depend(line, true);
+    }
+});
