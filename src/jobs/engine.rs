@@ -30,6 +30,8 @@ use crate::pkg::{
     PkgError, RemoveOptions, RestoreStep,
 };
 
+mod listing;
+mod logs;
 mod reboot;
 mod recovery;
 
@@ -174,6 +176,8 @@ struct Entry {
     seq: u64,
     /// Whether it has had its turn at the package transaction.
     had_turn: bool,
+    /// Whether its log was dropped from memory, its record holding it (see `logs.rs`).
+    logs_on_disk: bool,
 }
 
 impl Entry {
@@ -185,6 +189,7 @@ impl Entry {
             last_event: None,
             seq,
             had_turn: false,
+            logs_on_disk: false,
         }
     }
 
@@ -452,32 +457,6 @@ impl Engine {
         active.into_iter().map(|(_, id)| id).collect()
     }
 
-    /// A snapshot of one job.
-    pub fn get(&self, id: &Uuid) -> Option<Job> {
-        self.table().get(id).map(|e| e.job.clone())
-    }
-
-    /// Snapshots of every job, newest first.
-    pub fn list(&self) -> Vec<Job> {
-        self.list_where(|_| true)
-    }
-
-    /// Snapshots of the jobs of one operation, newest first (without copying the others).
-    pub fn list_of(&self, operation: Operation) -> Vec<Job> {
-        self.list_where(|j| j.operation == operation)
-    }
-
-    fn list_where(&self, keep: impl Fn(&Job) -> bool) -> Vec<Job> {
-        let mut all: Vec<Job> = self
-            .table()
-            .values()
-            .filter(|e| keep(&e.job))
-            .map(|e| e.job.clone())
-            .collect();
-        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        all
-    }
-
     /// Cancels a pending job, stops a running one (waiting for it to wind down, at most the
     /// kill grace plus 15 s), or deletes a finished one.
     pub fn cancel(&self, id: &Uuid) -> Result<CancelOutcome, EngineError> {
@@ -495,8 +474,8 @@ impl Engine {
                         Some(JobError::new("JOB_CANCELLED", msg)),
                     );
                 });
+                self.persist_and_settle(entry, snap);
                 drop(table);
-                self.persist(snap);
                 Ok(outcome(
                     *id,
                     previous,
@@ -524,7 +503,7 @@ impl Engine {
     /// Queues a job returning every package `id` changed to its state before it.
     pub fn rollback(&self, id: &Uuid) -> Result<Job, EngineError> {
         self.check_accepting()?;
-        let original = self.get(id).ok_or(EngineError::NotFound(*id))?;
+        let original = self.meta(id).ok_or(EngineError::NotFound(*id))?;
         if !original.status.is_terminal() {
             return Err(EngineError::NotRollbackable(format!(
                 "job {id} is still {}; only a finished job can be rolled back",
@@ -775,13 +754,13 @@ impl Engine {
 
     fn change(&self, id: &Uuid, f: impl FnOnce(&mut Job)) {
         let mut table = self.table();
-        let snap = match table.get_mut(id) {
-            Some(entry) => self.change_locked(entry, f),
-            None => None,
-        };
-        // Written before the lock is released: records land in order, and whoever sees a
-        // new status in the table (shutdown, a reader) knows it is already on disk.
-        self.persist(snap);
+        if let Some(entry) = table.get_mut(id) {
+            self.attach_logs(entry);
+            let snap = self.change_locked(entry, f);
+            // Written before the lock is released: records land in order, and whoever sees
+            // a new status in the table (shutdown, a reader) knows it is already on disk.
+            self.persist_and_settle(entry, snap);
+        }
         drop(table);
     }
 
@@ -1488,6 +1467,8 @@ fn event_of(job: &Job) -> JobEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod logs;
     use crate::pkg::{BackendKind, PackageDetails, SavedPackage, Upgrade};
     use std::sync::atomic::AtomicUsize;
 

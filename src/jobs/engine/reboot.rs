@@ -17,7 +17,7 @@ impl Engine {
             scheduled_at,
             force,
             ..
-        }) = self.get(id).map(|j| j.request)
+        }) = self.meta(id).map(|j| j.request)
         else {
             return;
         };
