@@ -81,6 +81,14 @@ pub fn engine_error(e: EngineError) -> ApiError {
             message: e.to_string(),
             jobs: ids.iter().map(ToString::to_string).collect(),
         },
+        EngineError::RebootPending(ref job) => ApiError::RebootPending {
+            message: e.to_string(),
+            job_id: job.id.to_string(),
+            scheduled_at: match &job.request {
+                crate::jobs::JobRequest::Reboot { scheduled_at, .. } => rfc3339(*scheduled_at),
+                _ => String::new(),
+            },
+        },
     }
 }
 

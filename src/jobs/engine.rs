@@ -33,6 +33,7 @@ use crate::pkg::{
 mod listing;
 mod logs;
 mod reboot;
+mod reboot_slot;
 mod recovery;
 
 /// Progress events of one job are sent at most this often (status changes always go out).
@@ -120,6 +121,8 @@ pub enum EngineError {
     Storage(String),
     /// A reboot without `force` while package jobs are pending or running (retryable).
     Busy(Vec<Uuid>),
+    /// A reboot asking something else while this reboot job is pending or running.
+    RebootPending(Box<Job>),
 }
 
 impl std::fmt::Display for EngineError {
@@ -141,6 +144,19 @@ impl std::fmt::Display for EngineError {
                     ids.join(", ")
                 )
             }
+            EngineError::RebootPending(job) => write!(
+                f,
+                "reboot job {} is already {}{}; cancel it (DELETE /api/v1/jobs/{}) to ask \
+                 for another",
+                job.id,
+                job.status.as_str(),
+                match &job.request {
+                    JobRequest::Reboot { scheduled_at, .. } =>
+                        format!(" for {}", crate::timefmt::rfc3339(*scheduled_at)),
+                    _ => String::new(),
+                },
+                job.id
+            ),
         }
     }
 }
@@ -357,7 +373,9 @@ pub struct Engine {
     queue: Mutex<Option<Sender<Uuid>>>,
     txn: TxnLock,
     accepting: AtomicBool,
-    // Reboot jobs wait out their delay on their own thread, which needs the engine.
+    /// Held while a reboot request checks for a pending reboot and adds its job.
+    reboot_slot: Mutex<()>,
+    // The repair after a restart runs on a thread of its own, which needs the engine.
     me: Weak<Engine>,
     next_seq: std::sync::atomic::AtomicU64,
 }
@@ -405,9 +423,11 @@ impl Engine {
             queue: Mutex::new(Some(tx)),
             txn: TxnLock::default(),
             accepting: AtomicBool::new(true),
+            reboot_slot: Mutex::new(()),
         });
         engine.apply_retention();
         engine.repair_after_restart(&interrupted);
+        reboot_slot::start_reboot_timer(&engine)?;
         for i in 0..engine.settings.max_concurrent.max(1) {
             let worker = Arc::clone(&engine);
             let rx = rx.clone();
@@ -425,13 +445,7 @@ impl Engine {
         self.check_accepting()?;
         match &request {
             JobRequest::Rollback { original } => return self.rollback(original),
-            JobRequest::Reboot { force, .. } => {
-                let active = self.active_package_jobs();
-                if !force && !active.is_empty() {
-                    return Err(EngineError::Busy(active));
-                }
-                return self.schedule(Job::new(Uuid::new_v4(), request, now()));
-            }
+            JobRequest::Reboot { .. } => return self.submit_reboot(request),
             _ => {}
         }
         // The checks ask the package tool, which waits for the lock a running transaction
@@ -654,24 +668,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Records a reboot job and starts the thread that waits out its delay.
-    fn schedule(&self, job: Job) -> Result<Job, EngineError> {
-        let job = self.admit(job)?;
-        let engine = self.me.upgrade().ok_or_else(|| {
-            EngineError::Storage("the agent is shutting down; no new jobs are accepted".into())
-        })?;
-        let id = job.id;
-        let spawned = std::thread::Builder::new()
-            .name("reboot-job".into())
-            .spawn(move || engine.run_reboot(&id));
-        if let Err(e) = spawned {
-            self.change(&id, |j| {
-                fail_not_started(j, &format!("cannot start the reboot timer: {e}"))
-            });
-        }
-        Ok(job)
-    }
-
     fn enqueue(&self, job: Job) -> Result<Job, EngineError> {
         self.admit(job)
     }
@@ -713,6 +709,8 @@ impl Engine {
         entry.last_event = Some(Instant::now());
         entry.last_persist = Some(Instant::now());
         table.insert(job.id, entry);
+        // The reboot timer waits on it for a new reboot job.
+        self.changed.notify_all();
         Ok(job)
     }
 
@@ -1469,6 +1467,7 @@ mod tests {
     use super::*;
 
     mod logs;
+    mod reboot_once;
     use crate::pkg::{BackendKind, PackageDetails, SavedPackage, Upgrade};
     use std::sync::atomic::AtomicUsize;
 

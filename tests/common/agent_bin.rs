@@ -19,9 +19,15 @@ impl AgentBin {
     /// Starts the binary with `env`'s config plus `extra` top-level YAML; waits until it
     /// listens.
     pub fn start(env: &Env, extra: &str) -> AgentBin {
+        AgentBin::start_edited(env, extra, |yaml| yaml)
+    }
+
+    /// [`AgentBin::start`] with the config's YAML passed through `edit` (to add keys to a
+    /// section [`Env::config_yaml`] writes).
+    pub fn start_edited(env: &Env, extra: &str, edit: impl Fn(String) -> String) -> AgentBin {
         let port = free_port();
         let path = env.dir.path().join("config.yaml");
-        std::fs::write(&path, env.config_yaml(port, extra)).unwrap();
+        std::fs::write(&path, edit(env.config_yaml(port, extra))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_linux-patch-api"))
             .args(["--config", path.to_str().unwrap()])
             .stdin(Stdio::null())
