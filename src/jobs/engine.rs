@@ -1110,7 +1110,7 @@ impl Engine {
         original: &Uuid,
         backend: &dyn PackageManager,
     ) -> Result<Plan, Box<Outcome>> {
-        let Some(orig) = self.get(original) else {
+        let Some(orig) = self.meta(original) else {
             return Err(Box::new(Outcome::failed(
                 JobStatus::Failed,
                 JobError::new(
