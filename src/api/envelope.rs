@@ -112,6 +112,16 @@ pub enum ApiError {
         /// The blocking jobs' ids.
         jobs: Vec<String>,
     },
+    /// `REBOOT_PENDING` 409: a reboot asking something else while a reboot job is pending or
+    /// running (one at a time; cancel it first).
+    RebootPending {
+        /// What is pending, and how to replace it.
+        message: String,
+        /// The pending reboot job's id.
+        job_id: String,
+        /// When it is due (RFC 3339).
+        scheduled_at: String,
+    },
 }
 
 impl ApiError {
@@ -150,6 +160,7 @@ impl ApiError {
             ApiError::InternalError(_) => "INTERNAL_ERROR",
             ApiError::JobQueueFull(_) => "JOB_QUEUE_FULL",
             ApiError::RebootBlocked { .. } => "REBOOT_BLOCKED",
+            ApiError::RebootPending { .. } => "REBOOT_PENDING",
         }
     }
 
@@ -175,7 +186,7 @@ impl ApiError {
             | ApiError::InternalError(_) => 500,
             ApiError::JobQueueFull(_) => 503,
             ApiError::PkgUntrustedSource(_) => 502,
-            ApiError::RebootBlocked { .. } => 409,
+            ApiError::RebootBlocked { .. } | ApiError::RebootPending { .. } => 409,
             ApiError::JobTimeout(_) | ApiError::RequestTimeout(_) => 408,
             ApiError::ServiceUnhealthy { .. } => 503,
             ApiError::RateLimitExceeded { .. } => 429,
@@ -233,7 +244,8 @@ impl ApiError {
                 format!("{endpoint} refused: this agent is read-only (api.read_only)")
             }
             ApiError::ServiceUnhealthy { message, .. }
-            | ApiError::RebootBlocked { message, .. } => message.clone(),
+            | ApiError::RebootBlocked { message, .. }
+            | ApiError::RebootPending { message, .. } => message.clone(),
             ApiError::AuthInvalidCert(m)
             | ApiError::AuthCertExpired(m)
             | ApiError::AuthzIpDenied(m)
@@ -297,6 +309,14 @@ impl ApiError {
             ApiError::ServiceUnhealthy { details, .. } => d = details.clone(),
             ApiError::RebootBlocked { jobs, .. } => {
                 d.insert("active_jobs".into(), json!(jobs));
+            }
+            ApiError::RebootPending {
+                job_id,
+                scheduled_at,
+                ..
+            } => {
+                d.insert("job_id".into(), json!(job_id));
+                d.insert("scheduled_at".into(), json!(scheduled_at));
             }
             _ => {}
         }
@@ -634,6 +654,16 @@ mod tests {
             ),
             (ApiError::InternalError(m()), "INTERNAL_ERROR", 500, true),
             (ApiError::JobQueueFull(m()), "JOB_QUEUE_FULL", 503, true),
+            (
+                ApiError::RebootPending {
+                    message: m(),
+                    job_id: m(),
+                    scheduled_at: m(),
+                },
+                "REBOOT_PENDING",
+                409,
+                false,
+            ),
             (
                 ApiError::ServiceNotFound(m()),
                 "SERVICE_NOT_FOUND",

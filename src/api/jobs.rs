@@ -8,7 +8,7 @@ use super::envelope::{ApiError, Reply};
 use super::packages::pkg_error;
 use super::router::{Endpoint, JobQuery, JobSort, SortOrder};
 use super::shape::{take_count, ClientShape};
-use crate::jobs::{Engine, EngineError, Job};
+use crate::jobs::{Engine, EngineError, Job, JobSummary};
 use crate::timefmt::rfc3339;
 
 /// Answers a job endpoint; `engine` is `None` when no package manager was found; `shape`
@@ -21,7 +21,7 @@ pub fn handle(
 ) -> Result<Reply, ApiError> {
     let engine = need(engine)?;
     match endpoint {
-        Endpoint::ListJobs(query) => Ok(Reply::ok(list(&engine.list(), query, shape))),
+        Endpoint::ListJobs(query) => Ok(Reply::ok(list(engine.summaries(), query, shape))),
         Endpoint::GetJob { id } => engine
             .get(id)
             .map(|job| Reply::ok(shape.job_json(job.detail_json())))
@@ -81,6 +81,14 @@ pub fn engine_error(e: EngineError) -> ApiError {
             message: e.to_string(),
             jobs: ids.iter().map(ToString::to_string).collect(),
         },
+        EngineError::RebootPending(ref job) => ApiError::RebootPending {
+            message: e.to_string(),
+            job_id: job.id.to_string(),
+            scheduled_at: match &job.request {
+                crate::jobs::JobRequest::Reboot { scheduled_at, .. } => rfc3339(*scheduled_at),
+                _ => String::new(),
+            },
+        },
     }
 }
 
@@ -100,18 +108,14 @@ pub fn accepted(job: &Job, extra: Value) -> Reply {
 
 /// `GET /api/v1/jobs`: filter (on the status as `shape` spells it), sort (ties by creation,
 /// newest first), paginate (100 by default in either shape: the manager does not list jobs).
-fn list(jobs: &[Job], q: &JobQuery, shape: ClientShape) -> Value {
-    let mut selected: Vec<&Job> = jobs
-        .iter()
-        .filter(|j| {
-            q.status
-                .is_none_or(|s| s.as_str() == shape.job_status(j.status.as_str()))
-        })
-        .filter(|j| {
-            q.operation
+/// Works on metadata only: no log is read or copied for a list.
+fn list(mut selected: Vec<JobSummary>, q: &JobQuery, shape: ClientShape) -> Value {
+    selected.retain(|j| {
+        q.status
+            .is_none_or(|s| s.as_str() == shape.job_status(j.status.as_str()))
+            && q.operation
                 .is_none_or(|o| o.as_str() == j.operation.as_str())
-        })
-        .collect();
+    });
     selected.sort_by(|a, b| {
         let primary = match q.sort.unwrap_or(JobSort::CreatedAt) {
             JobSort::CreatedAt => a.created_at.cmp(&b.created_at),
@@ -132,7 +136,7 @@ fn list(jobs: &[Job], q: &JobQuery, shape: ClientShape) -> Value {
         .into_iter()
         .skip(usize::try_from(q.page.offset).unwrap_or(usize::MAX))
         .take(take_count(size))
-        .map(|j| shape.job_json(j.summary_json()))
+        .map(|j| shape.job_json(j.json()))
         .collect();
     json!({"jobs": page, "total": total, "limit": size, "offset": q.page.offset})
 }

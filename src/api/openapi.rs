@@ -250,6 +250,11 @@ mod tests {
                 message: String::new(),
                 jobs: Vec::new(),
             },
+            ApiError::RebootPending {
+                message: String::new(),
+                job_id: String::new(),
+                scheduled_at: String::new(),
+            },
         ];
         for e in &all {
             match e {
@@ -284,7 +289,8 @@ mod tests {
                 | ApiError::ApiReadOnly { .. }
                 | ApiError::InternalError(_)
                 | ApiError::JobQueueFull(_)
-                | ApiError::RebootBlocked { .. } => {}
+                | ApiError::RebootBlocked { .. }
+                | ApiError::RebootPending { .. } => {}
             }
         }
         all

@@ -84,26 +84,44 @@ pub fn render_info(facts: &SystemInfo, compat: bool) -> Value {
     Value::Object(data)
 }
 
-/// `POST /api/v1/system/reboot`: a reboot job scheduled `delay_seconds` from now.
+/// `POST /api/v1/system/reboot`: a reboot job scheduled `delay_seconds` from now, or the
+/// reboot job already pending when it asks the same (one at a time; see the engine's
+/// `reboot_slot.rs`). The answer describes the job returned, so a retried request sees the
+/// first one's schedule.
 pub fn reboot(body: &[u8], engine: Option<&Engine>) -> Result<Reply, ApiError> {
     let request = super::body::reboot(body)?;
     let engine = super::jobs::need(engine)?;
     let delay = time::Duration::seconds(i64::try_from(request.delay_seconds).unwrap_or(i64::MAX));
-    let scheduled_at = time::OffsetDateTime::now_utc() + delay;
     let job = engine
         .submit(JobRequest::Reboot {
-            scheduled_at,
+            scheduled_at: time::OffsetDateTime::now_utc() + delay,
             force: request.force,
             reason: request.reason.clone(),
         })
         .map_err(super::jobs::engine_error)?;
+    let JobRequest::Reboot {
+        scheduled_at,
+        force,
+        reason,
+    } = &job.request
+    else {
+        return Err(ApiError::InternalError(format!(
+            "job {} answered a reboot request but is a {} job",
+            job.id,
+            job.operation.as_str()
+        )));
+    };
+    let asked = (*scheduled_at - job.created_at)
+        .as_seconds_f64()
+        .round()
+        .max(0.0) as u64;
     Ok(super::jobs::accepted(
         &job,
         json!({
-            "scheduled_at": rfc3339(scheduled_at),
-            "delay_seconds": request.delay_seconds,
-            "force": request.force,
-            "reason": request.reason,
+            "scheduled_at": rfc3339(*scheduled_at),
+            "delay_seconds": asked,
+            "force": force,
+            "reason": reason,
         }),
     ))
 }

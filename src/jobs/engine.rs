@@ -31,7 +31,10 @@ use crate::pkg::{
 };
 
 mod panics;
+mod listing;
+mod logs;
 mod reboot;
+mod reboot_slot;
 mod recovery;
 
 /// Progress events of one job are sent at most this often (status changes always go out).
@@ -119,6 +122,8 @@ pub enum EngineError {
     Storage(String),
     /// A reboot without `force` while package jobs are pending or running (retryable).
     Busy(Vec<Uuid>),
+    /// A reboot asking something else while this reboot job is pending or running.
+    RebootPending(Box<Job>),
 }
 
 impl std::fmt::Display for EngineError {
@@ -140,6 +145,19 @@ impl std::fmt::Display for EngineError {
                     ids.join(", ")
                 )
             }
+            EngineError::RebootPending(job) => write!(
+                f,
+                "reboot job {} is already {}{}; cancel it (DELETE /api/v1/jobs/{}) to ask \
+                 for another",
+                job.id,
+                job.status.as_str(),
+                match &job.request {
+                    JobRequest::Reboot { scheduled_at, .. } =>
+                        format!(" for {}", crate::timefmt::rfc3339(*scheduled_at)),
+                    _ => String::new(),
+                },
+                job.id
+            ),
         }
     }
 }
@@ -175,6 +193,8 @@ struct Entry {
     seq: u64,
     /// Whether it has had its turn at the package transaction.
     had_turn: bool,
+    /// Whether its log was dropped from memory, its record holding it (see `logs.rs`).
+    logs_on_disk: bool,
 }
 
 impl Entry {
@@ -186,6 +206,7 @@ impl Entry {
             last_event: None,
             seq,
             had_turn: false,
+            logs_on_disk: false,
         }
     }
 
@@ -353,7 +374,9 @@ pub struct Engine {
     queue: Mutex<Option<Sender<Uuid>>>,
     txn: TxnLock,
     accepting: AtomicBool,
-    // Reboot jobs wait out their delay on their own thread, which needs the engine.
+    /// Held while a reboot request checks for a pending reboot and adds its job.
+    reboot_slot: Mutex<()>,
+    // The repair after a restart runs on a thread of its own, which needs the engine.
     me: Weak<Engine>,
     next_seq: std::sync::atomic::AtomicU64,
 }
@@ -401,9 +424,11 @@ impl Engine {
             queue: Mutex::new(Some(tx)),
             txn: TxnLock::default(),
             accepting: AtomicBool::new(true),
+            reboot_slot: Mutex::new(()),
         });
         engine.apply_retention();
         engine.repair_after_restart(&interrupted);
+        reboot_slot::start_reboot_timer(&engine)?;
         for i in 0..engine.settings.max_concurrent.max(1) {
             let worker = Arc::clone(&engine);
             let rx = rx.clone();
@@ -421,13 +446,7 @@ impl Engine {
         self.check_accepting()?;
         match &request {
             JobRequest::Rollback { original } => return self.rollback(original),
-            JobRequest::Reboot { force, .. } => {
-                let active = self.active_package_jobs();
-                if !force && !active.is_empty() {
-                    return Err(EngineError::Busy(active));
-                }
-                return self.schedule(Job::new(Uuid::new_v4(), request, now()));
-            }
+            JobRequest::Reboot { .. } => return self.submit_reboot(request),
             _ => {}
         }
         // The checks ask the package tool, which waits for the lock a running transaction
@@ -453,32 +472,6 @@ impl Engine {
         active.into_iter().map(|(_, id)| id).collect()
     }
 
-    /// A snapshot of one job.
-    pub fn get(&self, id: &Uuid) -> Option<Job> {
-        self.table().get(id).map(|e| e.job.clone())
-    }
-
-    /// Snapshots of every job, newest first.
-    pub fn list(&self) -> Vec<Job> {
-        self.list_where(|_| true)
-    }
-
-    /// Snapshots of the jobs of one operation, newest first (without copying the others).
-    pub fn list_of(&self, operation: Operation) -> Vec<Job> {
-        self.list_where(|j| j.operation == operation)
-    }
-
-    fn list_where(&self, keep: impl Fn(&Job) -> bool) -> Vec<Job> {
-        let mut all: Vec<Job> = self
-            .table()
-            .values()
-            .filter(|e| keep(&e.job))
-            .map(|e| e.job.clone())
-            .collect();
-        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        all
-    }
-
     /// Cancels a pending job, stops a running one (waiting for it to wind down, at most the
     /// kill grace plus 15 s), or deletes a finished one.
     pub fn cancel(&self, id: &Uuid) -> Result<CancelOutcome, EngineError> {
@@ -496,8 +489,8 @@ impl Engine {
                         Some(JobError::new("JOB_CANCELLED", msg)),
                     );
                 });
+                self.persist_and_settle(entry, snap);
                 drop(table);
-                self.persist(snap);
                 Ok(outcome(
                     *id,
                     previous,
@@ -525,7 +518,7 @@ impl Engine {
     /// Queues a job returning every package `id` changed to its state before it.
     pub fn rollback(&self, id: &Uuid) -> Result<Job, EngineError> {
         self.check_accepting()?;
-        let original = self.get(id).ok_or(EngineError::NotFound(*id))?;
+        let original = self.meta(id).ok_or(EngineError::NotFound(*id))?;
         if !original.status.is_terminal() {
             return Err(EngineError::NotRollbackable(format!(
                 "job {id} is still {}; only a finished job can be rolled back",
@@ -676,24 +669,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Records a reboot job and starts the thread that waits out its delay.
-    fn schedule(&self, job: Job) -> Result<Job, EngineError> {
-        let job = self.admit(job)?;
-        let engine = self.me.upgrade().ok_or_else(|| {
-            EngineError::Storage("the agent is shutting down; no new jobs are accepted".into())
-        })?;
-        let id = job.id;
-        let spawned = std::thread::Builder::new()
-            .name("reboot-job".into())
-            .spawn(move || engine.run_reboot(&id));
-        if let Err(e) = spawned {
-            self.change(&id, |j| {
-                fail_not_started(j, &format!("cannot start the reboot timer: {e}"))
-            });
-        }
-        Ok(job)
-    }
-
     fn enqueue(&self, job: Job) -> Result<Job, EngineError> {
         self.admit(job)
     }
@@ -735,6 +710,8 @@ impl Engine {
         entry.last_event = Some(Instant::now());
         entry.last_persist = Some(Instant::now());
         table.insert(job.id, entry);
+        // The reboot timer waits on it for a new reboot job.
+        self.changed.notify_all();
         Ok(job)
     }
 
@@ -776,13 +753,13 @@ impl Engine {
 
     fn change(&self, id: &Uuid, f: impl FnOnce(&mut Job)) {
         let mut table = self.table();
-        let snap = match table.get_mut(id) {
-            Some(entry) => self.change_locked(entry, f),
-            None => None,
-        };
-        // Written before the lock is released: records land in order, and whoever sees a
-        // new status in the table (shutdown, a reader) knows it is already on disk.
-        self.persist(snap);
+        if let Some(entry) = table.get_mut(id) {
+            self.attach_logs(entry);
+            let snap = self.change_locked(entry, f);
+            // Written before the lock is released: records land in order, and whoever sees
+            // a new status in the table (shutdown, a reader) knows it is already on disk.
+            self.persist_and_settle(entry, snap);
+        }
         drop(table);
     }
 
@@ -1128,7 +1105,7 @@ impl Engine {
         original: &Uuid,
         backend: &dyn PackageManager,
     ) -> Result<Plan, Box<Outcome>> {
-        let Some(orig) = self.get(original) else {
+        let Some(orig) = self.meta(original) else {
             return Err(Box::new(Outcome::failed(
                 JobStatus::Failed,
                 JobError::new(
@@ -1483,6 +1460,9 @@ fn event_of(job: &Job) -> JobEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod logs;
+    mod reboot_once;
     use crate::pkg::{BackendKind, PackageDetails, SavedPackage, Upgrade};
     use std::sync::atomic::AtomicUsize;
 

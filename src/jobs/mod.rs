@@ -6,8 +6,10 @@ pub mod events;
 pub mod model;
 pub mod rollback;
 pub mod store;
+pub mod summary;
 
 pub use engine::{CancelOutcome, Engine, EngineError, EngineSettings};
 pub use model::{
     Change, Job, JobError, JobRequest, JobResult, JobStatus, LogLine, NotRestorable, Operation,
 };
+pub use summary::JobSummary;

@@ -482,17 +482,7 @@ impl Job {
 
     /// The list entry of `GET /api/v1/jobs`.
     pub fn summary_json(&self) -> Value {
-        json!({
-            "job_id": self.id.to_string(),
-            "operation": self.operation.as_str(),
-            "status": self.status.as_str(),
-            "progress_percent": self.progress_percent,
-            "created_at": rfc3339(self.created_at),
-            "updated_at": rfc3339(self.updated_at),
-            "completed_at": self.completed_at.map(rfc3339),
-            "packages": self.packages,
-            "error": self.error.as_ref().map(|e| e.message.clone()),
-        })
+        super::summary::JobSummary::of(self).json()
     }
 
     fn logs_json(&self) -> Value {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::model::{Job, JobError, JobStatus};
+use super::model::{Job, JobError, JobStatus, LogLine};
 use crate::fsutil::{is_temp_name, read_state_file, strip_bom, write_atomic, PRIVATE_MODE};
 
 /// Where the kernel publishes this boot's random id.
@@ -44,6 +44,8 @@ pub const AGENT_RESTARTED: &str = "AGENT_RESTARTED";
 pub enum StoreError {
     /// The record could not be serialised.
     Encode(String),
+    /// A record could not be read back (its log asked for).
+    Decode(String),
     /// The file could not be written.
     Io {
         /// The file.
@@ -57,6 +59,7 @@ impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreError::Encode(m) => write!(f, "cannot encode a job record: {m}"),
+            StoreError::Decode(m) => write!(f, "cannot read a job record: {m}"),
             StoreError::Io { path, error } => write!(f, "{}: {error}", path.display()),
         }
     }
@@ -128,14 +131,21 @@ impl Store {
     /// Every readable record. Unreadable ones are logged and renamed `*.corrupt`; temp files
     /// a crash left are removed.
     pub fn load(&self) -> Vec<Job> {
+        let mut jobs = Vec::new();
+        self.load_each(|job| jobs.push(job));
+        jobs
+    }
+
+    /// Hands every readable record to `visit`, one at a time (so a caller can drop each
+    /// log before the next record is read); otherwise as [`Store::load`].
+    pub fn load_each(&self, mut visit: impl FnMut(Job)) {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) => {
                 log::error!("cannot list job records in {}: {e}", self.dir.display());
-                return Vec::new();
+                return;
             }
         };
-        let mut jobs = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
@@ -143,11 +153,28 @@ impl Store {
                 let _ = std::fs::remove_file(&path);
             } else if let Some(stem) = name.strip_suffix(".json") {
                 if let Some(job) = self.load_one(&path, stem) {
-                    jobs.push(job);
+                    visit(job);
                 }
             }
         }
-        jobs
+    }
+
+    /// The log in the record of job `id` (the record holds the whole job; only its log is
+    /// kept). Nothing is moved aside here: start-up decides about unreadable records.
+    pub fn load_logs(&self, id: &Uuid) -> Result<Vec<LogLine>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct LogsOnly {
+            #[serde(default)]
+            logs: Vec<LogLine>,
+        }
+        let path = self.path_of(id);
+        let bytes = read_state_file(&path, self.cap).map_err(|e| StoreError::Io {
+            path: path.clone(),
+            error: std::io::Error::other(e.to_string()),
+        })?;
+        serde_json::from_slice::<LogsOnly>(strip_bom(&bytes))
+            .map(|r| r.logs)
+            .map_err(|e| StoreError::Decode(format!("{}: {e}", path.display())))
     }
 
     fn load_one(&self, path: &Path, stem: &str) -> Option<Job> {

@@ -2,6 +2,7 @@
 //! loopback, and a real rustls client that speaks raw HTTP/1.1.
 #![allow(dead_code)]
 
+pub mod agent_bin;
 pub mod apk;
 pub mod enroll_site;
 pub mod jobs;

@@ -1,5 +1,5 @@
-//! Reboot jobs: wait out the delay (cancellable while pending), take the package
-//! transaction unless forced, then run the configured reboot command.
+//! Reboot jobs, once due (`reboot_slot.rs` waits): take the package transaction unless
+//! forced, then run the configured reboot command.
 
 use super::*;
 use crate::pkg::runner::{self, Command, RunError};
@@ -7,53 +7,19 @@ use crate::timefmt::rfc3339;
 
 /// Deadline of the reboot command itself (`systemctl reboot` returns once it is queued).
 const REBOOT_COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
-/// Longest single wait before the due time is checked again (the wall clock may jump).
-const DUE_POLL: Duration = Duration::from_secs(1);
 
 impl Engine {
-    /// The life of a reboot job, on its own thread.
+    /// The life of a reboot job once due, on the reboot timer's thread (`reboot_slot.rs`).
     pub(super) fn run_reboot(&self, id: &Uuid) {
-        let Some(JobRequest::Reboot {
-            scheduled_at,
-            force,
-            ..
-        }) = self.get(id).map(|j| j.request)
-        else {
+        let Some(JobRequest::Reboot { force, .. }) = self.meta(id).map(|j| j.request) else {
             return;
         };
-        if !self.wait_until_due(id, scheduled_at) {
-            return;
-        }
         let Some((_, cancel)) = self.begin(id) else {
             return;
         };
         let outcome = self.reboot(id, force, &cancel);
         self.conclude(id, outcome);
         self.apply_retention();
-    }
-
-    /// Waits until `at` while the job stays pending; false when it was cancelled, deleted
-    /// or the engine stops first.
-    fn wait_until_due(&self, id: &Uuid, at: OffsetDateTime) -> bool {
-        let mut table = self.table();
-        loop {
-            let pending = table
-                .get(id)
-                .is_some_and(|e| e.job.status == JobStatus::Pending);
-            if !pending || !self.accepting.load(Ordering::SeqCst) {
-                return false;
-            }
-            let left = at - now();
-            if left <= time::Duration::ZERO {
-                return true;
-            }
-            let wait = Duration::try_from(left).map_or(DUE_POLL, |d| d.min(DUE_POLL));
-            table = self
-                .changed
-                .wait_timeout(table, wait)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
     }
 
     /// Never in the middle of a package transaction unless forced.
@@ -189,21 +155,19 @@ impl Engine {
         Some(Duration::from_secs(*reboot_delay_seconds))
     }
 
-    /// Schedules the reboot a patch job asked for and records its id on the patch job.
+    /// Schedules the reboot a patch job asked for (or joins the one already pending) and
+    /// records its id on the patch job.
     pub(super) fn schedule_follow_up_reboot(&self, id: &Uuid, delay: Duration) {
         let at = now() + delay;
-        let request = JobRequest::Reboot {
-            scheduled_at: at,
-            force: false,
-            reason: Some(format!("requested by patch job {id}")),
-        };
-        match self.schedule(Job::new(Uuid::new_v4(), request, now())) {
-            Ok(job) => self.change(id, |j| {
+        match self.follow_up_reboot(at, format!("requested by patch job {id}")) {
+            Ok((job, new)) => self.change(id, |j| {
                 j.follow_up = Some(job.id);
-                j.note(
-                    "info",
-                    format!("reboot job {} scheduled at {}", job.id, rfc3339(at)),
-                );
+                let when = match &job.request {
+                    JobRequest::Reboot { scheduled_at, .. } => rfc3339(*scheduled_at),
+                    _ => rfc3339(at),
+                };
+                let how = if new { "scheduled" } else { "already pending" };
+                j.note("info", format!("reboot job {} {how} at {when}", job.id));
             }),
             Err(e) => self.note(id, "error", format!("cannot schedule the reboot: {e}")),
         }

@@ -13,13 +13,16 @@ pub(super) struct Loaded {
     pub interrupted: Vec<Uuid>,
 }
 
-/// Loads the stored jobs, failing (and rewriting) those a previous run left unfinished.
+/// Loads the stored jobs, failing (and rewriting) those a previous run left unfinished;
+/// their logs stay on disk (one record in memory at a time).
 pub(super) fn load_jobs(store: &Store, boot_id: Option<&str>) -> Loaded {
     let at = now();
     let mut jobs = HashMap::new();
     let mut interrupted = Vec::new();
-    for mut job in store.load() {
+    store.load_each(|mut job| {
         let was = job.status;
+        // Unchanged, the record on disk holds the log; a rewritten one only once written.
+        let mut on_disk = true;
         if recover(&mut job, boot_id, at) {
             log::warn!(
                 "{} job {} was left {}; marked failed",
@@ -32,10 +35,16 @@ pub(super) fn load_jobs(store: &Store, boot_id: Option<&str>) -> Loaded {
             }
             if let Err(e) = store.save(&job) {
                 log::error!("cannot write the record of job {}: {e}", job.id);
+                on_disk = false;
             }
         }
-        jobs.insert(job.id, Entry::new(job, 0));
-    }
+        let id = job.id;
+        let mut entry = Entry::new(job, 0);
+        if on_disk {
+            entry.detach_logs();
+        }
+        jobs.insert(id, entry);
+    });
     Loaded { jobs, interrupted }
 }
 

@@ -1,0 +1,55 @@
+//! Reading jobs: one job with its log, lists without. The table lock is held only to copy
+//! metadata; logs are read from disk, sorting and serialising happen after the lock is
+//! released, so a list never stalls running jobs and costs memory by job count only.
+
+use super::*;
+use crate::jobs::summary::JobSummary;
+
+impl Engine {
+    /// A snapshot of one job with its log (read from its record once the job is final).
+    pub fn get(&self, id: &Uuid) -> Option<Job> {
+        let (mut job, on_disk) = {
+            let table = self.table();
+            let entry = table.get(id)?;
+            (entry.job.clone(), entry.logs_on_disk)
+        };
+        if on_disk {
+            job.logs = self.stored_logs(id);
+        }
+        Some(job)
+    }
+
+    /// A snapshot of one job without its log.
+    pub fn meta(&self, id: &Uuid) -> Option<Job> {
+        self.table().get(id).map(|e| e.job.without_logs())
+    }
+
+    /// The list entries of every job, in no particular order (the caller sorts).
+    pub fn summaries(&self) -> Vec<JobSummary> {
+        let table = self.table();
+        table.values().map(|e| JobSummary::of(&e.job)).collect()
+    }
+
+    /// Snapshots of every job without their logs, newest first.
+    pub fn list(&self) -> Vec<Job> {
+        self.list_where(|_| true)
+    }
+
+    /// Snapshots of the jobs of one operation without their logs, newest first.
+    pub fn list_of(&self, operation: Operation) -> Vec<Job> {
+        self.list_where(|j| j.operation == operation)
+    }
+
+    fn list_where(&self, keep: impl Fn(&Job) -> bool) -> Vec<Job> {
+        let mut all: Vec<Job> = {
+            let table = self.table();
+            table
+                .values()
+                .filter(|e| keep(&e.job))
+                .map(|e| e.job.without_logs())
+                .collect()
+        };
+        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        all
+    }
+}
