@@ -215,6 +215,11 @@ fn reload(live: &Live) {
                 log::set_max_level(config.logging.level);
                 live.tls
                     .set_allow_unauthenticated(config.health.allow_unauthenticated);
+                if live.tls.set_client_policy(config.tls_paths().client_policy) {
+                    if let Err(e) = live.tls.reload() {
+                        log::error!("TLS client policy not applied, keeping the previous one: {e}");
+                    }
+                }
                 log::info!("configuration reloaded from {}", path.display());
                 let shape = decide_shape(&config);
                 live.app.set_config(Arc::new(config), shape);

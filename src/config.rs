@@ -12,6 +12,7 @@ use serde_yaml_ng::{Mapping, Value};
 use crate::compat::PatchManagerCompat;
 
 mod advisories;
+mod tls_clients;
 pub use advisories::{AdvisoriesConfig, FeedEntry, FEED_FORMATS, OFFICIAL_FEEDS};
 
 /// Default location of the configuration file.
@@ -110,6 +111,9 @@ pub struct TlsConfig {
     pub server_key: PathBuf,
     /// `tls.crl`: optional PEM CRL(s) checked for client certificates.
     pub crl: Option<PathBuf>,
+    /// `tls.require_client_auth_eku` and `tls.allowed_clients`: what a client certificate
+    /// must be beyond chaining to the CA.
+    pub client_policy: crate::http::tls::ClientPolicy,
 }
 
 /// `whitelist.*`
@@ -520,6 +524,7 @@ impl Config {
             server_key: self.tls.server_key.clone(),
             crl: self.tls.crl.clone(),
             allow_unauthenticated: self.health.allow_unauthenticated,
+            client_policy: self.tls.client_policy.clone(),
         }
     }
 }
@@ -606,6 +611,7 @@ impl Default for TlsConfig {
             server_cert: PathBuf::from(DEFAULT_SERVER_CERT),
             server_key: PathBuf::from(DEFAULT_SERVER_KEY),
             crl: None,
+            client_policy: crate::http::tls::ClientPolicy::default(),
         }
     }
 }
@@ -1026,6 +1032,7 @@ impl Walker<'_> {
             server_cert: self.path(&s, "server_cert", DEFAULT_SERVER_CERT),
             server_key: self.path(&s, "server_key", DEFAULT_SERVER_KEY),
             crl,
+            client_policy: self.client_policy(&s),
         }
     }
 
@@ -1435,7 +1442,14 @@ const TIMEOUT_KEYS: &[&str] = &[
 const LIMIT_KEYS: &[&str] = &["max_header_bytes", "max_headers", "max_body_bytes"];
 
 /// Keys allowed under `tls`.
-const TLS_KEYS: &[&str] = &["ca_cert", "server_cert", "server_key", "crl"];
+const TLS_KEYS: &[&str] = &[
+    "ca_cert",
+    "server_cert",
+    "server_key",
+    "crl",
+    "require_client_auth_eku",
+    "allowed_clients",
+];
 
 /// Keys allowed under `rate_limits`.
 const RATE_KEYS: &[&str] = &[

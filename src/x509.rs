@@ -116,6 +116,82 @@ pub fn sha256_fingerprint(der: &[u8]) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Facts about a certificate that decide how it may be used (trust anchor or chain
+/// material, client certificate or not, pinning).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertUsage {
+    /// Subject and issuer names are the same bytes: a root (self-issued) certificate.
+    pub self_issued: bool,
+    /// SHA-256 of the DER SubjectPublicKeyInfo, lowercase hex (what `openssl pkey -pubin
+    /// -outform der | sha256sum` prints).
+    pub spki_sha256: String,
+    /// The extended key usage OIDs (dotted), or `None` when the extension is absent.
+    pub extended_key_usage: Option<Vec<String>>,
+}
+
+/// OID of the clientAuth extended key usage.
+pub const EKU_CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
+/// OID of the serverAuth extended key usage.
+pub const EKU_SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
+/// OID of the extendedKeyUsage extension.
+const OID_EXTENDED_KEY_USAGE: &str = "2.5.29.37";
+/// `[3] EXPLICIT Extensions` in a TBSCertificate.
+const TAG_EXTENSIONS: u8 = 0xa3;
+const TAG_BOOLEAN: u8 = 0x01;
+const TAG_OCTET_STRING: u8 = 0x04;
+
+/// Reads whether the certificate is self-issued, its key's fingerprint and its EKU.
+pub fn cert_usage(der: &[u8]) -> Result<CertUsage, X509Error> {
+    let mut outer = Reader::new(der);
+    let mut cert = Reader::new(outer.read_tagged(TAG_SEQUENCE, "Certificate")?);
+    let mut tbs = Reader::new(cert.read_tagged(TAG_SEQUENCE, "tbsCertificate")?);
+    tbs.skip_optional(TAG_VERSION)?;
+    tbs.read_tagged(TAG_INTEGER, "serialNumber")?;
+    tbs.read_tagged(TAG_SEQUENCE, "signature")?;
+    let issuer = tbs.read_tagged(TAG_SEQUENCE, "issuer")?;
+    tbs.read_tagged(TAG_SEQUENCE, "validity")?;
+    let subject = tbs.read_tagged(TAG_SEQUENCE, "subject")?;
+    let before = tbs.rest;
+    tbs.read_tagged(TAG_SEQUENCE, "subjectPublicKeyInfo")?;
+    let spki = &before[..before.len() - tbs.rest.len()];
+    // issuerUniqueID [1] and subjectUniqueID [2] (implicit, primitive or constructed).
+    for tag in [0x81, 0xa1, 0x82, 0xa2] {
+        tbs.skip_optional(tag)?;
+    }
+    let extended_key_usage = match tbs.peek_tag() {
+        Some(TAG_EXTENSIONS) => find_eku(tbs.read_tagged(TAG_EXTENSIONS, "extensions")?)?,
+        _ => None,
+    };
+    Ok(CertUsage {
+        self_issued: issuer == subject,
+        spki_sha256: sha256_fingerprint(spki),
+        extended_key_usage,
+    })
+}
+
+/// The OIDs of the extendedKeyUsage extension in `[3] { SEQUENCE OF Extension }`.
+fn find_eku(explicit: &[u8]) -> Result<Option<Vec<String>>, X509Error> {
+    let mut wrapper = Reader::new(explicit);
+    let mut list = Reader::new(wrapper.read_tagged(TAG_SEQUENCE, "Extensions")?);
+    while !list.is_empty() {
+        let mut ext = Reader::new(list.read_tagged(TAG_SEQUENCE, "Extension")?);
+        let oid = decode_oid(ext.read_tagged(TAG_OID, "extnID")?)?;
+        ext.skip_optional(TAG_BOOLEAN)?;
+        let value = ext.read_tagged(TAG_OCTET_STRING, "extnValue")?;
+        if oid != OID_EXTENDED_KEY_USAGE {
+            continue;
+        }
+        let mut outer = Reader::new(value);
+        let mut purposes = Reader::new(outer.read_tagged(TAG_SEQUENCE, "ExtKeyUsageSyntax")?);
+        let mut oids = Vec::new();
+        while !purposes.is_empty() {
+            oids.push(decode_oid(purposes.read_tagged(TAG_OID, "KeyPurposeId")?)?);
+        }
+        return Ok(Some(oids));
+    }
+    Ok(None)
+}
+
 const TAG_INTEGER: u8 = 0x02;
 const TAG_OID: u8 = 0x06;
 const TAG_UTF8_STRING: u8 = 0x0c;

@@ -1,6 +1,9 @@
 //! rustls server configuration: TLS 1.3 only, HTTP/1.1 ALPN, client certificates verified
 //! against the CA (and CRL), with live reload that keeps the old set when a new one is broken.
 //!
+//! Trust anchors are the self-issued certificates of `tls.ca_cert`; the others are chain
+//! material (see [`verify`]), and client certificates must carry the clientAuth EKU.
+//!
 //! Revocation policy (client certificates):
 //! - Every certificate of the client's chain except the trust anchor is checked against the
 //!   CRLs (rustls' default depth), so a revoked intermediate is refused too.
@@ -23,12 +26,18 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use time::OffsetDateTime;
 
 use crate::timefmt::rfc3339;
 use crate::watch::Watched;
 use crate::x509;
+
+mod check;
+pub mod verify;
+
+pub use check::check_files;
+pub use verify::{AllowedClient, ClientPolicy};
 
 /// Where the TLS material lives and how clients are verified.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,6 +52,8 @@ pub struct TlsPaths {
     pub crl: Option<PathBuf>,
     /// Accept connections without a client certificate (they may only reach `GET /health`).
     pub allow_unauthenticated: bool,
+    /// What a client certificate must be beyond chaining to the CA (EKU, pins).
+    pub client_policy: ClientPolicy,
 }
 
 /// Why the TLS material could not be loaded.
@@ -89,6 +100,8 @@ pub struct TlsState {
     paths: TlsPaths,
     // Live copy of `paths.allow_unauthenticated`: a config reload may flip it.
     allow_unauthenticated: AtomicBool,
+    // Live copy of `paths.client_policy`: a config reload may change it.
+    client_policy: RwLock<ClientPolicy>,
     watched: Watched,
     current: RwLock<Loaded>,
 }
@@ -101,7 +114,7 @@ struct Loaded {
 }
 
 /// The parsed contents of the four files.
-struct Material {
+pub(super) struct Material {
     ca: Vec<CertificateDer<'static>>,
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
@@ -115,6 +128,7 @@ impl TlsState {
         let loaded = load_set(&paths)?;
         Ok(TlsState {
             allow_unauthenticated: AtomicBool::new(paths.allow_unauthenticated),
+            client_policy: RwLock::new(paths.client_policy.clone()),
             paths,
             watched,
             current: RwLock::new(loaded),
@@ -166,9 +180,26 @@ impl TlsState {
         self.allow_unauthenticated.store(allow, Ordering::Relaxed);
     }
 
+    /// The client policy (EKU, pins) from the next reload on (config reload).
+    /// Returns whether it changed (the caller then reloads).
+    pub fn set_client_policy(&self, policy: ClientPolicy) -> bool {
+        let mut current = self
+            .client_policy
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let changed = *current != policy;
+        *current = policy;
+        changed
+    }
+
     fn live_paths(&self) -> TlsPaths {
         TlsPaths {
             allow_unauthenticated: self.allow_unauthenticated.load(Ordering::Relaxed),
+            client_policy: self
+                .client_policy
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             ..self.paths.clone()
         }
     }
@@ -252,7 +283,7 @@ fn check_readable(path: &Path) -> Result<(), TlsError> {
 }
 
 /// All certificates of a PEM file, at least one.
-fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(super) fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     check_readable(path)?;
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| pem_error(path, e, "certificate"))?
@@ -269,13 +300,15 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 }
 
 /// The first private key of a PEM file (PKCS#8, SEC1 or PKCS#1).
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+pub(super) fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     check_readable(path)?;
     PrivateKeyDer::from_pem_file(path).map_err(|e| pem_error(path, e, "private key"))
 }
 
 /// All CRLs of a PEM file; an empty file is no CRL.
-fn read_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+pub(super) fn read_crls(
+    path: &Path,
+) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
     check_readable(path)?;
     CertificateRevocationListDer::pem_file_iter(path)
         .map_err(|e| pem_error(path, e, "CRL"))?
@@ -318,9 +351,10 @@ fn certified_key(
 }
 
 /// Builds the TLS 1.3, HTTP/1.1-only server configuration with client verification.
-fn build_config(paths: &TlsPaths, m: &Material) -> Result<Arc<ServerConfig>, TlsError> {
+pub(super) fn build_config(paths: &TlsPaths, m: &Material) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider();
-    let roots = Arc::new(root_store(&paths.ca_cert, &m.ca)?);
+    let trust = verify::split_trust(&m.ca);
+    let roots = Arc::new(root_store(&paths.ca_cert, &trust.anchors)?);
     let mut verifier = WebPkiClientVerifier::builder_with_provider(roots, Arc::clone(&provider))
         .with_crls(m.crls.iter().cloned())
         .allow_unknown_revocation_status();
@@ -336,6 +370,11 @@ fn build_config(paths: &TlsPaths, m: &Material) -> Result<Arc<ServerConfig>, Tls
         };
         TlsError::Rustls(format!("{}: {e}", file.display()))
     })?;
+    let verifier = Arc::new(verify::ClientVerifier {
+        inner: verifier,
+        intermediates: trust.intermediates,
+        policy: paths.client_policy.clone(),
+    });
     let certified = certified_key(paths, m, &provider)?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -365,232 +404,6 @@ fn status_of(m: &Material, now: OffsetDateTime) -> TlsStatus {
         crl_next_update: crls.iter().filter_map(|c| c.next_update).min(),
         crl_this_update: crls.iter().map(|c| c.this_update).min(),
         loaded_at: now,
-    }
-}
-
-/// How close to expiry a certificate may be before `--check-config` warns.
-const EXPIRY_WARNING_DAYS: i64 = 30;
-
-/// Checks the TLS files as `--check-config` does, returning every problem found.
-///
-/// Each entry names the file; entries starting with `warning:` do not stop the agent
-/// (expiry within 30 days, CRL overdue or issued by an unknown CA, loose key permissions).
-pub fn check_files(paths: &TlsPaths, now: OffsetDateTime) -> Vec<String> {
-    let mut problems = Vec::new();
-    let ca = collect(read_certs(&paths.ca_cert), &mut problems);
-    let chain = collect(read_certs(&paths.server_cert), &mut problems);
-    let key = collect(read_key(&paths.server_key), &mut problems);
-    check_key_permissions(&paths.server_key, &mut problems);
-    let crls = match &paths.crl {
-        Some(p) => collect(read_crls(p), &mut problems),
-        None => Some(Vec::new()),
-    };
-    if let Some(ca) = &ca {
-        check_validity(&paths.ca_cert, "CA certificate", ca, now, &mut problems);
-    }
-    if let Some(chain) = &chain {
-        check_validity(
-            &paths.server_cert,
-            "server certificate",
-            chain,
-            now,
-            &mut problems,
-        );
-    }
-    if let (Some(ca), Some(chain)) = (&ca, &chain) {
-        check_chain(paths, ca, chain, now, &mut problems);
-    }
-    if let (Some(crls), Some(path)) = (&crls, &paths.crl) {
-        check_crls(path, crls, ca.as_deref().unwrap_or(&[]), now, &mut problems);
-    }
-    if let (Some(ca), Some(chain), Some(key), Some(crls)) = (ca, chain, key, crls) {
-        let m = Material {
-            ca,
-            chain,
-            key,
-            crls,
-        };
-        if let Err(e) = build_config(paths, &m) {
-            problems.push(e.to_string());
-        }
-    }
-    problems
-}
-
-fn collect<T>(r: Result<T, TlsError>, problems: &mut Vec<String>) -> Option<T> {
-    r.map_err(|e| problems.push(e.to_string())).ok()
-}
-
-fn check_key_permissions(path: &Path, problems: &mut Vec<String>) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            problems.push(format!(
-                "warning: {}: private key is accessible by group or others (mode {mode:04o}); use 0600",
-                path.display()
-            ));
-        }
-    }
-}
-
-/// Reports expired, not yet valid and soon expiring certificates of one file.
-fn check_validity(
-    path: &Path,
-    what: &str,
-    certs: &[CertificateDer<'_>],
-    now: OffsetDateTime,
-    problems: &mut Vec<String>,
-) {
-    for (i, cert) in certs.iter().enumerate() {
-        let label = if i == 0 {
-            what.to_string()
-        } else {
-            format!("{what} {i}")
-        };
-        match x509::summarize_cert(cert) {
-            Ok(s) => problems.extend(validity_problem(path, &label, &s, now)),
-            Err(e) => problems.push(format!("{}: {label} cannot be read: {e}", path.display())),
-        }
-    }
-}
-
-fn validity_problem(
-    path: &Path,
-    label: &str,
-    s: &x509::CertSummary,
-    now: OffsetDateTime,
-) -> Option<String> {
-    let p = path.display();
-    let subject = &s.subject;
-    if now > s.not_after {
-        return Some(format!(
-            "{p}: {label} ({subject}) expired at {}",
-            rfc3339(s.not_after)
-        ));
-    }
-    if now < s.not_before {
-        return Some(format!(
-            "{p}: {label} ({subject}) is not valid before {}",
-            rfc3339(s.not_before)
-        ));
-    }
-    let left = s.not_after - now;
-    (left.whole_days() < EXPIRY_WARNING_DAYS).then(|| {
-        format!(
-            "warning: {p}: {label} ({subject}) expires in {} days, at {}",
-            left.whole_days(),
-            rfc3339(s.not_after)
-        )
-    })
-}
-
-/// Whether the server chain leads to the CA bundle, with serverAuth usage.
-///
-/// Verified at a time within the leaf's validity so an expired leaf (reported on its own)
-/// does not hide whether the chain itself is right.
-fn check_chain(
-    paths: &TlsPaths,
-    ca: &[CertificateDer<'_>],
-    chain: &[CertificateDer<'_>],
-    now: OffsetDateTime,
-    problems: &mut Vec<String>,
-) {
-    let Some((leaf, intermediates)) = chain.split_first() else {
-        return;
-    };
-    let anchors: Vec<_> = ca
-        .iter()
-        .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
-        .collect();
-    let ee = match webpki::EndEntityCert::try_from(leaf) {
-        Ok(ee) => ee,
-        Err(e) => {
-            problems.push(format!(
-                "{}: server certificate is not usable: {e}",
-                paths.server_cert.display()
-            ));
-            return;
-        }
-    };
-    let at = verification_time(leaf, now);
-    let result = ee.verify_for_usage(
-        webpki::ALL_VERIFICATION_ALGS,
-        &anchors,
-        intermediates,
-        at,
-        webpki::KeyUsage::server_auth(),
-        None,
-        None,
-    );
-    match result {
-        Ok(_) => {}
-        // Expiry of any certificate is reported by the validity checks.
-        Err(webpki::Error::CertExpired { .. }) | Err(webpki::Error::CertNotValidYet { .. }) => {}
-        Err(e) => problems.push(format!(
-            "{}: server certificate does not chain to the CA in {}: {e}",
-            paths.server_cert.display(),
-            paths.ca_cert.display()
-        )),
-    }
-}
-
-/// `now`, moved inside the leaf's validity period when it lies outside.
-fn verification_time(leaf: &CertificateDer<'_>, now: OffsetDateTime) -> UnixTime {
-    let t = match x509::summarize_cert(leaf) {
-        Ok(s) => now.clamp(s.not_before, s.not_after),
-        Err(_) => now,
-    };
-    let secs = u64::try_from(t.unix_timestamp()).unwrap_or(0);
-    UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs))
-}
-
-/// CRL readability, freshness, and whether a CA of the bundle issued it.
-fn check_crls(
-    path: &Path,
-    crls: &[CertificateRevocationListDer<'_>],
-    ca: &[CertificateDer<'_>],
-    now: OffsetDateTime,
-    problems: &mut Vec<String>,
-) {
-    let p = path.display();
-    let ca_subjects: Vec<String> = ca
-        .iter()
-        .filter_map(|c| x509::summarize_cert(c).ok())
-        .map(|s| s.subject)
-        .collect();
-    for (i, crl) in crls.iter().enumerate() {
-        if let Err(e) = webpki::OwnedCertRevocationList::from_der(crl) {
-            problems.push(format!("{p}: CRL {i} is not a usable CRL: {e}"));
-            continue;
-        }
-        let s = match x509::summarize_crl(crl) {
-            Ok(s) => s,
-            Err(e) => {
-                problems.push(format!("{p}: CRL {i} cannot be read: {e}"));
-                continue;
-            }
-        };
-        if let Some(next) = s.next_update.filter(|&n| n < now) {
-            problems.push(format!(
-                "warning: {p}: CRL {i} ({}) is overdue: next update was due at {}",
-                s.issuer,
-                rfc3339(next)
-            ));
-        }
-        if s.this_update > now {
-            problems.push(format!(
-                "warning: {p}: CRL {i} ({}) is issued in the future, at {}",
-                s.issuer,
-                rfc3339(s.this_update)
-            ));
-        }
-        if !ca_subjects.is_empty() && !ca_subjects.contains(&s.issuer) {
-            problems.push(format!(
-                "warning: {p}: CRL {i} is issued by {}, which is not a CA of the bundle; it will never apply",
-                s.issuer
-            ));
-        }
     }
 }
 
@@ -741,6 +554,7 @@ mod tests {
                 server_key: self.dir.join("server.key"),
                 crl: Some(self.write("crl.pem", &self.crl(&[666], in_days(1)))),
                 allow_unauthenticated: false,
+                client_policy: ClientPolicy::default(),
             }
         }
 
