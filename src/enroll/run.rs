@@ -293,6 +293,25 @@ fn register(
     }
 }
 
+/// The address the approved bundle came from: the peer of the client's last connection,
+/// which is what the whitelist must name (the separately resolved address only when no
+/// connection is known, which a successful answer rules out).
+fn answered_from(client: &ManagerClient, resolved: IpAddr) -> IpAddr {
+    match client.peer() {
+        Some(peer) => {
+            if peer.ip() != resolved {
+                log::info!(
+                    "the manager answered from {}, not the first address resolved ({resolved}); whitelisting {}",
+                    peer.ip(),
+                    peer.ip()
+                );
+            }
+            peer.ip()
+        }
+        None => resolved,
+    }
+}
+
 fn poll(
     client: &ManagerClient,
     settings: &EnrollSettings,
@@ -321,7 +340,7 @@ fn poll(
                     failed(format!("approved, but the bundle could not be saved: {e}"))
                 })?;
                 log::info!("enrollment approved; bundle saved, provisioning");
-                return finish(settings, state, &raw, manager_ip);
+                return finish(settings, state, &raw, answered_from(client, manager_ip));
             }
             Ok(Status::Denied) => {
                 forget_token(state);
@@ -425,6 +444,7 @@ fn finish(
         manager_ip: manager_ip.to_string(),
         time: crate::timefmt::now_rfc3339(),
         server_cert_sha256: outcome.validated.server_cert_sha256.clone(),
+        manager_trust: Some(settings.trust.label().to_string()),
     };
     state.save_enrolled(&record).map_err(failed)?;
     forget_token(state);

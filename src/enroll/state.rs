@@ -42,6 +42,10 @@ pub struct EnrolledRecord {
     pub time: String,
     /// SHA-256 of the provisioned server certificate (lowercase hex).
     pub server_cert_sha256: String,
+    /// How the manager's certificate was checked: `ca`, `fingerprint` or `unverified`
+    /// (absent in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager_trust: Option<String>,
 }
 
 /// An I/O failure on one state file.
@@ -281,10 +285,18 @@ mod tests {
             manager_ip: "192.0.2.1".into(),
             time: "2025-01-01T00:00:00Z".into(),
             server_cert_sha256: "ab".repeat(32),
+            manager_trust: Some("unverified".into()),
         };
         state.save_enrolled(&record).unwrap();
+        let text = std::fs::read_to_string(state.path(ENROLLED_FILE)).unwrap();
+        assert!(text.contains(r#""manager_trust": "unverified""#), "{text}");
         assert_eq!(mode_of(&state.path(ENROLLED_FILE)), 0o600);
         assert_eq!(state.load_enrolled().unwrap(), Some(record));
+        // A record written before `manager_trust` existed still loads.
+        let old =
+            r#"{"manager_url":"u","manager_ip":"192.0.2.1","time":"t","server_cert_sha256":"x"}"#;
+        std::fs::write(state.path(ENROLLED_FILE), old).unwrap();
+        assert_eq!(state.load_enrolled().unwrap().unwrap().manager_trust, None);
         std::fs::write(state.path(ENROLLED_FILE), "not json").unwrap();
         assert_eq!(state.load_enrolled().unwrap(), None);
         std::fs::remove_dir_all(dir).unwrap();
