@@ -528,6 +528,42 @@ fn build_time(year: i32, d: &[u8]) -> Result<OffsetDateTime, X509Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls_pki_types::pem::PemObject;
+
+    /// Made by `openssl req -x509 -newkey ec ... -addext
+    /// "extendedKeyUsage=serverAuth,clientAuth"`; the fingerprint is what `openssl x509
+    /// -pubkey -noout | openssl pkey -pubin -outform der | sha256sum` prints for it.
+    const OPENSSL_CERT: &str = "-----BEGIN CERTIFICATE-----\n\
+MIIBszCCAVigAwIBAgIUan76yKiOkAeU+kGl9eMc6ePWQT0wCgYIKoZIzj0EAwIw\n\
+HzELMAkGA1UEAwwCcG0xEDAOBgNVBAoMB0V4YW1wbGUwHhcNMjYxMjA1MTE1OTU0\n\
+WhcNMzYxMjAyMTE1OTU0WjAfMQswCQYDVQQDDAJwbTEQMA4GA1UECgwHRXhhbXBs\n\
+ZTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABGxNPr7OiOBhO3p28aHVxIbQG+gL\n\
+lM4GXMXHJUCrSN7q2uu7J6uLvvtEh5/B21t8Y1P+1VwnIk1BynpJxuQoGa6jcjBw\n\
+MB0GA1UdDgQWBBSz5xBMc1S1YSnUracMKifVfhgmizAfBgNVHSMEGDAWgBSz5xBM\n\
+c1S1YSnUracMKifVfhgmizAPBgNVHRMBAf8EBTADAQH/MB0GA1UdJQQWMBQGCCsG\n\
+AQUFBwMBBggrBgEFBQcDAjAKBggqhkjOPQQDAgNJADBGAiEA0kW3zYeTa0wKXBkM\n\
+qnSg3jsyQIloOknTyd5xRh8nfi8CIQD2ZrknoqENI3605TgjJtcEkpPVS+qJYCfv\n\
+0MFWvQ6oHQ==\n\
+-----END CERTIFICATE-----";
+
+    #[test]
+    fn usage_matches_what_openssl_reports() {
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(OPENSSL_CERT.as_bytes());
+        let usage = cert_usage(&der.unwrap()).unwrap();
+        assert_eq!(
+            usage.spki_sha256,
+            "34fc31c520c8c1c157f53e65cca6cbcc27c7aff5599ecf6cac1ed4e597d16114"
+        );
+        assert!(usage.self_issued);
+        assert_eq!(
+            usage.extended_key_usage,
+            Some(vec![
+                EKU_SERVER_AUTH.to_string(),
+                EKU_CLIENT_AUTH.to_string()
+            ])
+        );
+        assert!(cert_usage(b"\x30\x03\x02\x01\x01").is_err());
+    }
 
     #[test]
     fn fingerprints_parse_with_or_without_colons() {
