@@ -127,6 +127,12 @@ pub struct CertUsage {
     pub spki_sha256: String,
     /// The extended key usage OIDs (dotted), or `None` when the extension is absent.
     pub extended_key_usage: Option<Vec<String>>,
+    /// The basicConstraints pathLenConstraint, when the certificate states one.
+    pub path_len: Option<u64>,
+    /// The DER content of the subject name (for matching issuers to subjects).
+    pub subject_der: Vec<u8>,
+    /// The DER content of the issuer name.
+    pub issuer_der: Vec<u8>,
 }
 
 /// OID of the clientAuth extended key usage.
@@ -135,6 +141,8 @@ pub const EKU_CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
 pub const EKU_SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
 /// OID of the extendedKeyUsage extension.
 const OID_EXTENDED_KEY_USAGE: &str = "2.5.29.37";
+/// OID of the basicConstraints extension.
+const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
 /// `[3] EXPLICIT Extensions` in a TBSCertificate.
 const TAG_EXTENSIONS: u8 = 0xa3;
 const TAG_BOOLEAN: u8 = 0x01;
@@ -158,38 +166,70 @@ pub fn cert_usage(der: &[u8]) -> Result<CertUsage, X509Error> {
     for tag in [0x81, 0xa1, 0x82, 0xa2] {
         tbs.skip_optional(tag)?;
     }
-    let extended_key_usage = match tbs.peek_tag() {
-        Some(TAG_EXTENSIONS) => find_eku(tbs.read_tagged(TAG_EXTENSIONS, "extensions")?)?,
-        _ => None,
+    let (extended_key_usage, path_len) = match tbs.peek_tag() {
+        Some(TAG_EXTENSIONS) => read_extensions(tbs.read_tagged(TAG_EXTENSIONS, "extensions")?)?,
+        _ => (None, None),
     };
     Ok(CertUsage {
         self_issued: issuer == subject,
         spki_sha256: sha256_fingerprint(spki),
         extended_key_usage,
+        path_len,
+        subject_der: subject.to_vec(),
+        issuer_der: issuer.to_vec(),
     })
 }
 
-/// The OIDs of the extendedKeyUsage extension in `[3] { SEQUENCE OF Extension }`.
-fn find_eku(explicit: &[u8]) -> Result<Option<Vec<String>>, X509Error> {
+/// The EKU OIDs and the pathLenConstraint from `[3] { SEQUENCE OF Extension }`.
+type Extensions = (Option<Vec<String>>, Option<u64>);
+
+fn read_extensions(explicit: &[u8]) -> Result<Extensions, X509Error> {
     let mut wrapper = Reader::new(explicit);
     let mut list = Reader::new(wrapper.read_tagged(TAG_SEQUENCE, "Extensions")?);
+    let (mut eku, mut path_len) = (None, None);
     while !list.is_empty() {
         let mut ext = Reader::new(list.read_tagged(TAG_SEQUENCE, "Extension")?);
         let oid = decode_oid(ext.read_tagged(TAG_OID, "extnID")?)?;
         ext.skip_optional(TAG_BOOLEAN)?;
         let value = ext.read_tagged(TAG_OCTET_STRING, "extnValue")?;
-        if oid != OID_EXTENDED_KEY_USAGE {
-            continue;
+        if oid == OID_EXTENDED_KEY_USAGE {
+            eku = Some(read_eku(value)?);
+        } else if oid == OID_BASIC_CONSTRAINTS {
+            path_len = read_path_len(value)?;
         }
-        let mut outer = Reader::new(value);
-        let mut purposes = Reader::new(outer.read_tagged(TAG_SEQUENCE, "ExtKeyUsageSyntax")?);
-        let mut oids = Vec::new();
-        while !purposes.is_empty() {
-            oids.push(decode_oid(purposes.read_tagged(TAG_OID, "KeyPurposeId")?)?);
-        }
-        return Ok(Some(oids));
     }
-    Ok(None)
+    Ok((eku, path_len))
+}
+
+/// ExtKeyUsageSyntax: SEQUENCE OF KeyPurposeId.
+fn read_eku(value: &[u8]) -> Result<Vec<String>, X509Error> {
+    let mut outer = Reader::new(value);
+    let mut purposes = Reader::new(outer.read_tagged(TAG_SEQUENCE, "ExtKeyUsageSyntax")?);
+    let mut oids = Vec::new();
+    while !purposes.is_empty() {
+        oids.push(decode_oid(purposes.read_tagged(TAG_OID, "KeyPurposeId")?)?);
+    }
+    Ok(oids)
+}
+
+/// BasicConstraints: SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }.
+fn read_path_len(value: &[u8]) -> Result<Option<u64>, X509Error> {
+    let mut outer = Reader::new(value);
+    let mut bc = Reader::new(outer.read_tagged(TAG_SEQUENCE, "BasicConstraints")?);
+    bc.skip_optional(TAG_BOOLEAN)?;
+    if bc.peek_tag() != Some(TAG_INTEGER) {
+        return Ok(None);
+    }
+    let digits = bc.read_tagged(TAG_INTEGER, "pathLenConstraint")?;
+    // Anything longer than 8 bytes (or negative) is no usable limit: treat it as none.
+    if digits.len() > 8 || digits.first().is_some_and(|b| b & 0x80 != 0) {
+        return Ok(None);
+    }
+    Ok(Some(
+        digits
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+    ))
 }
 
 const TAG_INTEGER: u8 = 0x02;
@@ -555,6 +595,8 @@ qnSg3jsyQIloOknTyd5xRh8nfi8CIQD2ZrknoqENI3605TgjJtcEkpPVS+qJYCfv\n\
             "34fc31c520c8c1c157f53e65cca6cbcc27c7aff5599ecf6cac1ed4e597d16114"
         );
         assert!(usage.self_issued);
+        assert_eq!(usage.path_len, None, "CA:TRUE without a limit");
+        assert_eq!(usage.subject_der, usage.issuer_der);
         assert_eq!(
             usage.extended_key_usage,
             Some(vec![

@@ -99,6 +99,27 @@ fn the_roots_name_constraints_bind_what_the_intermediate_issues() {
 }
 
 #[test]
+fn the_roots_path_length_binds_the_held_intermediates() {
+    let env = Env::new("chain-pathlen");
+    let root = Ca::path_limited("root-without-intermediates", 0);
+    let intermediate = root.intermediate("issuing-ca");
+    let agent = env.start(with_intermediate(&env, &root, &intermediate));
+    let direct = root.client("direct");
+    let below = intermediate.client("below-the-intermediate");
+    assert!(served(&agent, &env, &direct), "issued by the root itself");
+    assert!(
+        !served(&agent, &env, &below),
+        "pathLenConstraint 0 allows no intermediate"
+    );
+    drop(agent);
+    let root = Ca::path_limited("root-with-one", 1);
+    let intermediate = root.intermediate("issuing-ca");
+    let agent = env.start(with_intermediate(&env, &root, &intermediate));
+    let below = intermediate.client("below-the-intermediate");
+    assert!(served(&agent, &env, &below), "pathLenConstraint 1");
+}
+
+#[test]
 fn a_client_certificate_must_carry_the_client_auth_eku() {
     let env = Env::new("eku");
     let agent = env.start(env.config());

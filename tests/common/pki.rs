@@ -85,6 +85,20 @@ impl Ca {
         }
     }
 
+    /// A self-signed CA whose pathLenConstraint allows `max` intermediates below it.
+    pub fn path_limited(name: &str, max: u8) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = ca_params(name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(max));
+        let cert = params.self_signed(&key).unwrap();
+        Ca {
+            cert_pem: cert.pem(),
+            serial: 0,
+            issuer: Issuer::new(params, key),
+            next_serial: std::cell::Cell::new(1000),
+        }
+    }
+
     /// An intermediate CA issued by this one (its own serials start at 5000).
     pub fn intermediate(&self, name: &str) -> Ca {
         let key = KeyPair::generate().unwrap();

@@ -374,6 +374,7 @@ pub(super) fn build_config(paths: &TlsPaths, m: &Material) -> Result<Arc<ServerC
         inner: verifier,
         intermediates: trust.intermediates,
         policy: paths.client_policy.clone(),
+        anchors: trust.anchors,
     });
     let certified = certified_key(paths, m, &provider)?;
     let mut config = ServerConfig::builder_with_provider(provider)

@@ -15,6 +15,9 @@
 //! - The clientAuth extended key usage is required (`tls.require_client_auth_eku`, default
 //!   true). Relaxed, a certificate with no EKU extension at all is accepted (CAs that issue
 //!   without EKU); one whose EKU lacks clientAuth (serverAuth only) is always refused.
+//! - A root's pathLenConstraint binds the path through held intermediates: webpki keeps
+//!   only a trust anchor's name and name constraints, so the agent checks the root's limit
+//!   itself, refusing only when every path by names is longer than the root allows.
 //! - `tls.allowed_clients` pins subjects and/or SPKI SHA-256 fingerprints; empty = any
 //!   client of the CA. An entry matches when every field it names matches.
 
@@ -90,6 +93,8 @@ pub enum PolicyRefusal {
     NoExtendedKeyUsage,
     /// Not one of `tls.allowed_clients`.
     NotAllowed(String),
+    /// More intermediates than the root's pathLenConstraint allows.
+    PathTooLong(u64),
 }
 
 impl std::fmt::Display for PolicyRefusal {
@@ -109,6 +114,10 @@ impl std::fmt::Display for PolicyRefusal {
             PolicyRefusal::NotAllowed(subject) => {
                 write!(f, "client {subject} is not in tls.allowed_clients")
             }
+            PolicyRefusal::PathTooLong(limit) => write!(
+                f,
+                "client chain has more intermediates than its root's pathLenConstraint {limit}"
+            ),
         }
     }
 }
@@ -143,6 +152,52 @@ pub fn check_policy(policy: &ClientPolicy, leaf: &[u8]) -> Result<(), PolicyRefu
     }
 }
 
+/// Longest chain of intermediates followed when checking a root's path length (webpki's
+/// own limit on path depth is of the same order).
+const MAX_INTERMEDIATES: usize = 6;
+
+/// Checks the roots' pathLenConstraint on the paths (by issuer and subject names) from the
+/// leaf to a root: passes when one path fits, or when no path is found by names (webpki has
+/// already accepted the chain; only a provable violation refuses).
+pub fn check_root_path_len(
+    leaf: &[u8],
+    intermediates: &[&[u8]],
+    anchors: &[&[u8]],
+) -> Result<(), PolicyRefusal> {
+    let usage = |der: &[u8]| x509::cert_usage(der).ok();
+    let Some(leaf) = usage(leaf) else {
+        return Ok(());
+    };
+    let anchors: Vec<x509::CertUsage> = anchors.iter().filter_map(|d| usage(d)).collect();
+    let cas: Vec<x509::CertUsage> = intermediates
+        .iter()
+        .filter_map(|d| usage(d))
+        .filter(|u| !u.self_issued)
+        .collect();
+    // Breadth first: the first depth at which a root fits decides.
+    let mut frontier = vec![leaf.issuer_der];
+    let mut violated = None;
+    for count in 0..=MAX_INTERMEDIATES {
+        for issuer in &frontier {
+            for root in anchors.iter().filter(|a| a.subject_der == *issuer) {
+                match root.path_len {
+                    Some(limit) if (count as u64) > limit => violated = Some(limit),
+                    _ => return Ok(()),
+                }
+            }
+        }
+        frontier = cas
+            .iter()
+            .filter(|c| frontier.contains(&c.subject_der))
+            .map(|c| c.issuer_der.clone())
+            .collect();
+        if frontier.is_empty() {
+            break;
+        }
+    }
+    violated.map_or(Ok(()), |limit| Err(PolicyRefusal::PathTooLong(limit)))
+}
+
 /// rustls' webpki client verifier with held intermediates and the client policy.
 #[derive(Debug)]
 pub(super) struct ClientVerifier {
@@ -152,6 +207,8 @@ pub(super) struct ClientVerifier {
     pub intermediates: Vec<CertificateDer<'static>>,
     /// EKU requirement and pins.
     pub policy: ClientPolicy,
+    /// The trust anchors' certificates (for their pathLenConstraint).
+    pub anchors: Vec<CertificateDer<'static>>,
 }
 
 impl ClientCertVerifier for ClientVerifier {
@@ -176,15 +233,19 @@ impl ClientCertVerifier for ClientVerifier {
         let mut path: Vec<CertificateDer<'_>> = intermediates.to_vec();
         path.extend(self.intermediates.iter().cloned());
         let verified = self.inner.verify_client_cert(end_entity, &path, now)?;
-        check_policy(&self.policy, end_entity).map_err(|refusal| {
-            let error = match refusal {
-                PolicyRefusal::NotForClients | PolicyRefusal::NoExtendedKeyUsage => {
-                    CertificateError::InvalidPurpose
-                }
-                other => CertificateError::Other(rustls::OtherError(Arc::new(other))),
-            };
-            rustls::Error::InvalidCertificate(error)
-        })?;
+        let cas: Vec<&[u8]> = path.iter().map(|c| c.as_ref()).collect();
+        let anchors: Vec<&[u8]> = self.anchors.iter().map(|c| c.as_ref()).collect();
+        check_root_path_len(end_entity, &cas, &anchors)
+            .and_then(|()| check_policy(&self.policy, end_entity))
+            .map_err(|refusal| {
+                let error = match refusal {
+                    PolicyRefusal::NotForClients | PolicyRefusal::NoExtendedKeyUsage => {
+                        CertificateError::InvalidPurpose
+                    }
+                    other => CertificateError::Other(rustls::OtherError(Arc::new(other))),
+                };
+                rustls::Error::InvalidCertificate(error)
+            })?;
         Ok(verified)
     }
 
