@@ -25,6 +25,8 @@ pub const BUNDLE_FILE: &str = "bundle.json";
 pub const REJECTED_FILE: &str = "bundle.rejected.json";
 /// The record of a completed enrollment.
 pub const ENROLLED_FILE: &str = "enrolled.json";
+/// The address the approved bundle came from, kept with the bundle for offline provisioning.
+pub const MANAGER_ADDR_FILE: &str = "manager_addr";
 
 /// The largest state file read: a bundle (certificates and a key) is a few KiB; anything
 /// near this was not written by the agent. Such a file is refused, never moved: the bundle
@@ -133,9 +135,22 @@ impl StateDir {
         read_optional(&self.path(BUNDLE_FILE))
     }
 
-    /// Removes the bundle (provisioned: the key now lives only in `tls.server_key`).
+    /// Removes the bundle (provisioned: the key now lives only in `tls.server_key`) and the
+    /// address it came from.
     pub fn remove_bundle(&self) -> Result<(), StateError> {
-        self.remove(BUNDLE_FILE)
+        self.remove(BUNDLE_FILE)?;
+        self.remove(MANAGER_ADDR_FILE)
+    }
+
+    /// Records the address the approved bundle came from (saved before the bundle).
+    pub fn save_manager_addr(&self, ip: std::net::IpAddr) -> Result<(), StateError> {
+        self.write(MANAGER_ADDR_FILE, ip.to_string().as_bytes())
+    }
+
+    /// The recorded address, if any and readable (anything else counts as none).
+    pub fn load_manager_addr(&self) -> Option<std::net::IpAddr> {
+        let bytes = read_optional(&self.path(MANAGER_ADDR_FILE)).ok()??;
+        std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
     }
 
     /// Moves the bundle aside as `bundle.rejected.json` (replacing an older one).
@@ -292,6 +307,16 @@ mod tests {
         assert!(text.contains(r#""manager_trust": "unverified""#), "{text}");
         assert_eq!(mode_of(&state.path(ENROLLED_FILE)), 0o600);
         assert_eq!(state.load_enrolled().unwrap(), Some(record));
+        assert_eq!(state.load_manager_addr(), None);
+        state
+            .save_manager_addr("192.0.2.7".parse().unwrap())
+            .unwrap();
+        assert_eq!(
+            state.load_manager_addr(),
+            Some("192.0.2.7".parse().unwrap())
+        );
+        state.remove_bundle().unwrap();
+        assert_eq!(state.load_manager_addr(), None, "removed with the bundle");
         // A record written before `manager_trust` existed still loads.
         let old =
             r#"{"manager_url":"u","manager_ip":"192.0.2.1","time":"t","server_cert_sha256":"x"}"#;
