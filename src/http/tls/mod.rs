@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rustls::crypto::CryptoProvider;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{RootCertStore, ServerConfig};
@@ -110,6 +111,8 @@ pub struct TlsState {
 #[derive(Clone)]
 struct Loaded {
     config: Arc<ServerConfig>,
+    /// The client verifier inside `config` (rustls does not expose it).
+    verifier: Arc<dyn ClientCertVerifier>,
     status: TlsStatus,
 }
 
@@ -163,6 +166,20 @@ impl TlsState {
                 "TLS reload failed, keeping the previous configuration until a file changes again: {e}"
             ),
         }
+    }
+
+    /// Checks a client's certificate chain (leaf first) as a new handshake would now: CA,
+    /// CRLs, clientAuth EKU and pins of the current set. For re-checking open connections
+    /// after a reload.
+    pub fn verify_client_chain(&self, chain: &[CertificateDer<'_>]) -> Result<(), rustls::Error> {
+        let (leaf, intermediates) = chain
+            .split_first()
+            .ok_or(rustls::Error::NoCertificatesPresented)?;
+        let verifier = Arc::clone(&self.read().verifier);
+        let now = rustls_pki_types::UnixTime::now();
+        verifier
+            .verify_client_cert(leaf, intermediates, now)
+            .map(|_| ())
     }
 
     /// Facts about the loaded material for health reporting.
@@ -234,9 +251,10 @@ fn provider() -> Arc<CryptoProvider> {
 /// Reads every file and builds the configuration.
 fn load_set(paths: &TlsPaths) -> Result<Loaded, TlsError> {
     let material = read_material(paths)?;
-    let config = build_config(paths, &material)?;
+    let (config, verifier) = build_config(paths, &material)?;
     Ok(Loaded {
         config,
+        verifier,
         status: status_of(&material, OffsetDateTime::now_utc()),
     })
 }
@@ -351,7 +369,10 @@ fn certified_key(
 }
 
 /// Builds the TLS 1.3, HTTP/1.1-only server configuration with client verification.
-pub(super) fn build_config(paths: &TlsPaths, m: &Material) -> Result<Arc<ServerConfig>, TlsError> {
+/// The configuration and the client verifier it holds.
+type Built = (Arc<ServerConfig>, Arc<dyn ClientCertVerifier>);
+
+pub(super) fn build_config(paths: &TlsPaths, m: &Material) -> Result<Built, TlsError> {
     let provider = provider();
     let trust = verify::split_trust(&m.ca);
     let roots = Arc::new(root_store(&paths.ca_cert, &trust.anchors)?);
@@ -370,7 +391,7 @@ pub(super) fn build_config(paths: &TlsPaths, m: &Material) -> Result<Arc<ServerC
         };
         TlsError::Rustls(format!("{}: {e}", file.display()))
     })?;
-    let verifier = Arc::new(verify::ClientVerifier {
+    let verifier: Arc<dyn ClientCertVerifier> = Arc::new(verify::ClientVerifier {
         inner: verifier,
         intermediates: trust.intermediates,
         policy: paths.client_policy.clone(),
@@ -380,11 +401,11 @@ pub(super) fn build_config(paths: &TlsPaths, m: &Material) -> Result<Arc<ServerC
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError::Rustls(e.to_string()))?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(Arc::clone(&verifier))
         .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     // The manager offers h2 too; we only speak HTTP/1.1.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), verifier))
 }
 
 /// Health facts; with several CRLs, the oldest issue time and the earliest next update,
@@ -643,6 +664,21 @@ mod tests {
             in_days(10),
         );
         assert!(handshake(state.current(), &pki, Some(&foreign)).is_err());
+    }
+
+    #[test]
+    fn open_connections_can_be_rechecked_against_a_new_crl() {
+        let pki = Pki::new();
+        let paths = pki.paths();
+        let state = TlsState::load(paths).unwrap();
+        let client = pki.client(20);
+        let chain = vec![CertificateDer::from_pem_slice(client.pem.as_bytes()).unwrap()];
+        assert!(state.verify_client_chain(&chain).is_ok());
+        pki.write("crl.pem", &pki.crl(&[20], in_days(1)));
+        state.reload().unwrap();
+        let err = state.verify_client_chain(&chain).unwrap_err();
+        assert!(format!("{err:?}").contains("Revoked"), "{err:?}");
+        assert!(state.verify_client_chain(&[]).is_err());
     }
 
     #[test]
