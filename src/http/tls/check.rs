@@ -240,3 +240,131 @@ fn check_crls(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testpki::*;
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn check_files_accepts_a_good_set() {
+        let pki = Pki::new();
+        let problems = check_files(&pki.paths(), OffsetDateTime::now_utc());
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn check_files_reports_expiry() {
+        let pki = Pki::new();
+        let paths = pki.paths();
+        pki.write_server(&pki.server(in_days(10)));
+        let problems = check_files(&paths, OffsetDateTime::now_utc());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("warning:") && problems[0].contains("expires in"));
+
+        let later = in_days(20);
+        let problems = check_files(&paths, later);
+        assert!(
+            problems
+                .iter()
+                .any(|p| !p.starts_with("warning:") && p.contains("expired at")),
+            "{problems:?}"
+        );
+        // The CRL is overdue by then too, which is only a warning.
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("warning:") && p.contains("overdue")),
+            "{problems:?}"
+        );
+        let problems = check_files(&paths, OffsetDateTime::now_utc() - TimeDuration::days(2));
+        assert!(
+            problems.iter().any(|p| p.contains("not valid before")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn check_files_reports_expired_ca() {
+        let pki = Pki::new();
+        let problems = check_files(&pki.paths(), in_days(4000));
+        assert!(
+            problems.iter().any(|p| p.contains("ca.pem")
+                && p.contains("CA certificate")
+                && p.contains("expired")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn check_files_reports_wrong_ca_and_foreign_crl() {
+        let pki = Pki::new();
+        let paths = pki.paths();
+        let (other_pem, other) = ca("Other CA", in_days(100));
+        pki.write("ca.pem", &other_pem);
+        let problems = check_files(&paths, OffsetDateTime::now_utc());
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("does not chain to the CA")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("warning:") && p.contains("not a CA of the bundle")),
+            "{problems:?}"
+        );
+        // Even an expired leaf is checked against the right CA.
+        let expired = leaf(
+            &other,
+            "old",
+            2,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            OffsetDateTime::now_utc() - TimeDuration::hours(1),
+        );
+        pki.write_server(&expired);
+        let problems = check_files(&paths, OffsetDateTime::now_utc());
+        assert!(
+            !problems.iter().any(|p| p.contains("does not chain")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("expired at")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn check_files_reports_every_problem_at_once() {
+        let pki = Pki::new();
+        let mut paths = pki.paths();
+        paths.ca_cert = pki.dir.join("missing-ca.pem");
+        pki.write("server.key", "not a key");
+        std::fs::set_permissions(&paths.server_key, std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        pki.write(
+            "crl.pem",
+            "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
+        );
+        let problems = check_files(&paths, OffsetDateTime::now_utc());
+        let has = |needle: &str| problems.iter().any(|p| p.contains(needle));
+        assert!(has("missing-ca.pem"), "{problems:?}");
+        assert!(has("server.key: no private key"), "{problems:?}");
+        assert!(has("crl.pem: CRL 0"), "{problems:?}");
+        assert!(has("warning: ") && has("mode 0644"), "{problems:?}");
+        assert_eq!(problems.len(), 4, "{problems:?}");
+    }
+
+    #[test]
+    fn check_files_warns_about_readable_key() {
+        let pki = Pki::new();
+        let paths = pki.paths();
+        std::fs::set_permissions(&paths.server_key, std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let problems = check_files(&paths, OffsetDateTime::now_utc());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("warning:") && problems[0].contains("0644"));
+    }
+}
