@@ -220,6 +220,11 @@ fn reload(live: &Live) {
                 live.audit.set_max_lines_per_client_per_minute(
                     config.audit.max_lines_per_client_per_minute,
                 );
+                if live.tls.set_client_policy(config.tls_paths().client_policy) {
+                    if let Err(e) = live.tls.reload() {
+                        log::error!("TLS client policy not applied, keeping the previous one: {e}");
+                    }
+                }
                 log::info!("configuration reloaded from {}", path.display());
                 let shape = decide_shape(&config);
                 live.app.set_config(Arc::new(config), shape);

@@ -14,6 +14,7 @@ use crate::compat::PatchManagerCompat;
 mod advisories;
 mod audit;
 mod connection;
+mod tls_clients;
 pub use advisories::{AdvisoriesConfig, FeedEntry, FEED_FORMATS, OFFICIAL_FEEDS};
 pub use audit::{AuditConfig, DEFAULT_MAX_LINES_PER_CLIENT_PER_MINUTE};
 pub use connection::ConnectionLimits;
@@ -118,6 +119,9 @@ pub struct TlsConfig {
     pub server_key: PathBuf,
     /// `tls.crl`: optional PEM CRL(s) checked for client certificates.
     pub crl: Option<PathBuf>,
+    /// `tls.require_client_auth_eku` and `tls.allowed_clients`: what a client certificate
+    /// must be beyond chaining to the CA.
+    pub client_policy: crate::http::tls::ClientPolicy,
 }
 
 /// `whitelist.*`
@@ -528,6 +532,7 @@ impl Config {
             server_key: self.tls.server_key.clone(),
             crl: self.tls.crl.clone(),
             allow_unauthenticated: self.health.allow_unauthenticated,
+            client_policy: self.tls.client_policy.clone(),
         }
     }
 }
@@ -616,6 +621,7 @@ impl Default for TlsConfig {
             server_cert: PathBuf::from(DEFAULT_SERVER_CERT),
             server_key: PathBuf::from(DEFAULT_SERVER_KEY),
             crl: None,
+            client_policy: crate::http::tls::ClientPolicy::default(),
         }
     }
 }
@@ -1038,6 +1044,7 @@ impl Walker<'_> {
             server_cert: self.path(&s, "server_cert", DEFAULT_SERVER_CERT),
             server_key: self.path(&s, "server_key", DEFAULT_SERVER_KEY),
             crl,
+            client_policy: self.client_policy(&s),
         }
     }
 
@@ -1455,7 +1462,14 @@ const LIMIT_KEYS: &[&str] = &[
 ];
 
 /// Keys allowed under `tls`.
-const TLS_KEYS: &[&str] = &["ca_cert", "server_cert", "server_key", "crl"];
+const TLS_KEYS: &[&str] = &[
+    "ca_cert",
+    "server_cert",
+    "server_key",
+    "crl",
+    "require_client_auth_eku",
+    "allowed_clients",
+];
 
 /// Keys allowed under `rate_limits`.
 const RATE_KEYS: &[&str] = &[

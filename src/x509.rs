@@ -116,6 +116,122 @@ pub fn sha256_fingerprint(der: &[u8]) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Facts about a certificate that decide how it may be used (trust anchor or chain
+/// material, client certificate or not, pinning).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertUsage {
+    /// Subject and issuer names are the same bytes: a root (self-issued) certificate.
+    pub self_issued: bool,
+    /// SHA-256 of the DER SubjectPublicKeyInfo, lowercase hex (what `openssl pkey -pubin
+    /// -outform der | sha256sum` prints).
+    pub spki_sha256: String,
+    /// The extended key usage OIDs (dotted), or `None` when the extension is absent.
+    pub extended_key_usage: Option<Vec<String>>,
+    /// The basicConstraints pathLenConstraint, when the certificate states one.
+    pub path_len: Option<u64>,
+    /// The DER content of the subject name (for matching issuers to subjects).
+    pub subject_der: Vec<u8>,
+    /// The DER content of the issuer name.
+    pub issuer_der: Vec<u8>,
+}
+
+/// OID of the clientAuth extended key usage.
+pub const EKU_CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
+/// OID of the serverAuth extended key usage.
+pub const EKU_SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
+/// OID of the extendedKeyUsage extension.
+const OID_EXTENDED_KEY_USAGE: &str = "2.5.29.37";
+/// OID of the basicConstraints extension.
+const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
+/// `[3] EXPLICIT Extensions` in a TBSCertificate.
+const TAG_EXTENSIONS: u8 = 0xa3;
+const TAG_BOOLEAN: u8 = 0x01;
+const TAG_OCTET_STRING: u8 = 0x04;
+
+/// Reads whether the certificate is self-issued, its key's fingerprint and its EKU.
+pub fn cert_usage(der: &[u8]) -> Result<CertUsage, X509Error> {
+    let mut outer = Reader::new(der);
+    let mut cert = Reader::new(outer.read_tagged(TAG_SEQUENCE, "Certificate")?);
+    let mut tbs = Reader::new(cert.read_tagged(TAG_SEQUENCE, "tbsCertificate")?);
+    tbs.skip_optional(TAG_VERSION)?;
+    tbs.read_tagged(TAG_INTEGER, "serialNumber")?;
+    tbs.read_tagged(TAG_SEQUENCE, "signature")?;
+    let issuer = tbs.read_tagged(TAG_SEQUENCE, "issuer")?;
+    tbs.read_tagged(TAG_SEQUENCE, "validity")?;
+    let subject = tbs.read_tagged(TAG_SEQUENCE, "subject")?;
+    let before = tbs.rest;
+    tbs.read_tagged(TAG_SEQUENCE, "subjectPublicKeyInfo")?;
+    let spki = &before[..before.len() - tbs.rest.len()];
+    // issuerUniqueID [1] and subjectUniqueID [2] (implicit, primitive or constructed).
+    for tag in [0x81, 0xa1, 0x82, 0xa2] {
+        tbs.skip_optional(tag)?;
+    }
+    let (extended_key_usage, path_len) = match tbs.peek_tag() {
+        Some(TAG_EXTENSIONS) => read_extensions(tbs.read_tagged(TAG_EXTENSIONS, "extensions")?)?,
+        _ => (None, None),
+    };
+    Ok(CertUsage {
+        self_issued: issuer == subject,
+        spki_sha256: sha256_fingerprint(spki),
+        extended_key_usage,
+        path_len,
+        subject_der: subject.to_vec(),
+        issuer_der: issuer.to_vec(),
+    })
+}
+
+/// The EKU OIDs and the pathLenConstraint from `[3] { SEQUENCE OF Extension }`.
+type Extensions = (Option<Vec<String>>, Option<u64>);
+
+fn read_extensions(explicit: &[u8]) -> Result<Extensions, X509Error> {
+    let mut wrapper = Reader::new(explicit);
+    let mut list = Reader::new(wrapper.read_tagged(TAG_SEQUENCE, "Extensions")?);
+    let (mut eku, mut path_len) = (None, None);
+    while !list.is_empty() {
+        let mut ext = Reader::new(list.read_tagged(TAG_SEQUENCE, "Extension")?);
+        let oid = decode_oid(ext.read_tagged(TAG_OID, "extnID")?)?;
+        ext.skip_optional(TAG_BOOLEAN)?;
+        let value = ext.read_tagged(TAG_OCTET_STRING, "extnValue")?;
+        if oid == OID_EXTENDED_KEY_USAGE {
+            eku = Some(read_eku(value)?);
+        } else if oid == OID_BASIC_CONSTRAINTS {
+            path_len = read_path_len(value)?;
+        }
+    }
+    Ok((eku, path_len))
+}
+
+/// ExtKeyUsageSyntax: SEQUENCE OF KeyPurposeId.
+fn read_eku(value: &[u8]) -> Result<Vec<String>, X509Error> {
+    let mut outer = Reader::new(value);
+    let mut purposes = Reader::new(outer.read_tagged(TAG_SEQUENCE, "ExtKeyUsageSyntax")?);
+    let mut oids = Vec::new();
+    while !purposes.is_empty() {
+        oids.push(decode_oid(purposes.read_tagged(TAG_OID, "KeyPurposeId")?)?);
+    }
+    Ok(oids)
+}
+
+/// BasicConstraints: SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }.
+fn read_path_len(value: &[u8]) -> Result<Option<u64>, X509Error> {
+    let mut outer = Reader::new(value);
+    let mut bc = Reader::new(outer.read_tagged(TAG_SEQUENCE, "BasicConstraints")?);
+    bc.skip_optional(TAG_BOOLEAN)?;
+    if bc.peek_tag() != Some(TAG_INTEGER) {
+        return Ok(None);
+    }
+    let digits = bc.read_tagged(TAG_INTEGER, "pathLenConstraint")?;
+    // Anything longer than 8 bytes (or negative) is no usable limit: treat it as none.
+    if digits.len() > 8 || digits.first().is_some_and(|b| b & 0x80 != 0) {
+        return Ok(None);
+    }
+    Ok(Some(
+        digits
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+    ))
+}
+
 const TAG_INTEGER: u8 = 0x02;
 const TAG_OID: u8 = 0x06;
 const TAG_UTF8_STRING: u8 = 0x0c;
@@ -452,6 +568,44 @@ fn build_time(year: i32, d: &[u8]) -> Result<OffsetDateTime, X509Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls_pki_types::pem::PemObject;
+
+    /// Made by `openssl req -x509 -newkey ec ... -addext
+    /// "extendedKeyUsage=serverAuth,clientAuth"`; the fingerprint is what `openssl x509
+    /// -pubkey -noout | openssl pkey -pubin -outform der | sha256sum` prints for it.
+    const OPENSSL_CERT: &str = "-----BEGIN CERTIFICATE-----\n\
+MIIBszCCAVigAwIBAgIUan76yKiOkAeU+kGl9eMc6ePWQT0wCgYIKoZIzj0EAwIw\n\
+HzELMAkGA1UEAwwCcG0xEDAOBgNVBAoMB0V4YW1wbGUwHhcNMjYxMjA1MTE1OTU0\n\
+WhcNMzYxMjAyMTE1OTU0WjAfMQswCQYDVQQDDAJwbTEQMA4GA1UECgwHRXhhbXBs\n\
+ZTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABGxNPr7OiOBhO3p28aHVxIbQG+gL\n\
+lM4GXMXHJUCrSN7q2uu7J6uLvvtEh5/B21t8Y1P+1VwnIk1BynpJxuQoGa6jcjBw\n\
+MB0GA1UdDgQWBBSz5xBMc1S1YSnUracMKifVfhgmizAfBgNVHSMEGDAWgBSz5xBM\n\
+c1S1YSnUracMKifVfhgmizAPBgNVHRMBAf8EBTADAQH/MB0GA1UdJQQWMBQGCCsG\n\
+AQUFBwMBBggrBgEFBQcDAjAKBggqhkjOPQQDAgNJADBGAiEA0kW3zYeTa0wKXBkM\n\
+qnSg3jsyQIloOknTyd5xRh8nfi8CIQD2ZrknoqENI3605TgjJtcEkpPVS+qJYCfv\n\
+0MFWvQ6oHQ==\n\
+-----END CERTIFICATE-----";
+
+    #[test]
+    fn usage_matches_what_openssl_reports() {
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(OPENSSL_CERT.as_bytes());
+        let usage = cert_usage(&der.unwrap()).unwrap();
+        assert_eq!(
+            usage.spki_sha256,
+            "34fc31c520c8c1c157f53e65cca6cbcc27c7aff5599ecf6cac1ed4e597d16114"
+        );
+        assert!(usage.self_issued);
+        assert_eq!(usage.path_len, None, "CA:TRUE without a limit");
+        assert_eq!(usage.subject_der, usage.issuer_der);
+        assert_eq!(
+            usage.extended_key_usage,
+            Some(vec![
+                EKU_SERVER_AUTH.to_string(),
+                EKU_CLIENT_AUTH.to_string()
+            ])
+        );
+        assert!(cert_usage(b"\x30\x03\x02\x01\x01").is_err());
+    }
 
     #[test]
     fn fingerprints_parse_with_or_without_colons() {

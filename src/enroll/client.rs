@@ -11,7 +11,6 @@
 //! (ureq writes request paths only at trace level; the agent's log level stays above it.)
 
 use std::fmt;
-use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::{Arc, Once};
@@ -20,14 +19,12 @@ use std::time::Duration;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
 use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, TcpConnector, Transport,
-    TransportAdapter,
-};
+
+use super::transport::{ManagerTls, PeerRecord};
 
 use super::identity::Identity;
 use super::provision::Bundle;
@@ -247,7 +244,16 @@ pub struct ManagerClient {
     agent: ureq::Agent,
     url: ManagerUrl,
     timeout: Duration,
+    peer: PeerRecord,
 }
+
+/// The warning for enrollment without `--manager-ca` or `--manager-fingerprint`.
+pub const INSECURE_WARNING_TEXT: &str = "the manager's TLS certificate is NOT verified (no \
+    --manager-ca FILE or --manager-fingerprint SHA256, enrollment.manager_ca / \
+    manager_fingerprint): anyone who can intercept or redirect the connection to the manager \
+    (DNS, routing, ARP) can approve this host with a CA and whitelist entry of their own and \
+    then run package operations and reboots on it as root; recorded as \
+    \"manager_trust\": \"unverified\" in enrolled.json";
 
 /// Ensures the relaxed-TLS warning is written once per process.
 static INSECURE_WARNING: Once = Once::new();
@@ -263,11 +269,11 @@ impl ManagerClient {
         let tls = Arc::new(tls_config(trust)?);
         if *trust == ManagerTrust::Insecure {
             INSECURE_WARNING.call_once(|| {
-                log::warn!(
-                    "the manager's TLS certificate is NOT verified (the specification's relaxed \
-                     default for enrollment); use --manager-ca FILE or --manager-fingerprint \
-                     SHA256 (enrollment.manager_ca / manager_fingerprint) to verify it"
-                )
+                log::warn!("{INSECURE_WARNING_TEXT}");
+                // The operator must see it even when logging.level hides warnings.
+                if log::max_level() < log::Level::Warn {
+                    eprintln!("linux-patch-api: warning: {INSECURE_WARNING_TEXT}");
+                }
             });
         }
         let config = ureq::Agent::config_builder()
@@ -278,13 +284,23 @@ impl ManagerClient {
             .proxy(None)
             .user_agent(concat!("linux-patch-api/", env!("CARGO_PKG_VERSION")))
             .build();
-        let connector = ().chain(TcpConnector::default()).chain(ManagerTls { config: tls });
+        let peer = PeerRecord::default();
+        let connector = ManagerTls {
+            config: tls,
+            peer: peer.clone(),
+        };
         let agent = ureq::Agent::with_parts(config, connector, DefaultResolver::default());
         Ok(ManagerClient {
             agent,
             url,
             timeout,
+            peer,
         })
+    }
+
+    /// The address of the last connection made to the manager (what the whitelist names).
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer.get()
     }
 
     /// The parsed manager URL.
@@ -618,103 +634,6 @@ impl ServerCertVerifier for PinnedLeaf {
     }
 }
 
-/// Wraps ureq's TCP transport in TLS with our rustls configuration.
-#[derive(Debug)]
-struct ManagerTls {
-    config: Arc<ClientConfig>,
-}
-
-impl<In: Transport> Connector<In> for ManagerTls {
-    type Out = Box<dyn Transport>;
-
-    fn connect(
-        &self,
-        details: &ConnectionDetails,
-        chained: Option<In>,
-    ) -> Result<Option<Self::Out>, ureq::Error> {
-        let Some(transport) = chained else {
-            return Ok(None);
-        };
-        if !details.needs_tls() || transport.is_tls() {
-            return Ok(Some(Box::new(transport)));
-        }
-        let host = details
-            .uri
-            .host()
-            .ok_or(ureq::Error::Tls("the URL has no host"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let name = ServerName::try_from(host.to_string())
-            .map_err(|_| ureq::Error::Tls("the manager's host is not a valid TLS server name"))?;
-        let mut conn = ClientConnection::new(Arc::clone(&self.config), name)?;
-        let inner: Box<dyn Transport> = Box::new(transport);
-        let mut sock = TransportAdapter::new(inner, Arc::clone(&details.current_time));
-        sock.set_timeout(details.timeout);
-        conn.complete_io(&mut sock).map_err(handshake_error)?;
-        let buffers = LazyBuffers::new(
-            details.config.input_buffer_size(),
-            details.config.output_buffer_size(),
-        );
-        Ok(Some(Box::new(TlsTransport {
-            buffers,
-            stream: StreamOwned { conn, sock },
-        })))
-    }
-}
-
-/// Keeps rustls's own error (a refused certificate) visible to [`transport_error`].
-fn handshake_error(e: std::io::Error) -> ureq::Error {
-    if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
-        if let Some(inner) = e.into_inner() {
-            if let Ok(tls) = inner.downcast::<rustls::Error>() {
-                return ureq::Error::Rustls(*tls);
-            }
-        }
-        return ureq::Error::Tls("TLS handshake failed");
-    }
-    ureq::Error::from(e)
-}
-
-/// An established TLS connection to the manager.
-struct TlsTransport {
-    buffers: LazyBuffers,
-    stream: StreamOwned<ClientConnection, TransportAdapter<Box<dyn Transport>>>,
-}
-
-impl fmt::Debug for TlsTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsTransport").finish()
-    }
-}
-
-impl Transport for TlsTransport {
-    fn buffers(&mut self) -> &mut dyn Buffers {
-        &mut self.buffers
-    }
-
-    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        self.stream.get_mut().set_timeout(timeout);
-        let output = &self.buffers.output()[..amount];
-        self.stream.write_all(output)?;
-        Ok(())
-    }
-
-    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        self.stream.get_mut().set_timeout(timeout);
-        let input = self.buffers.input_append_buf();
-        let amount = self.stream.read(input)?;
-        self.buffers.input_appended(amount);
-        Ok(amount > 0)
-    }
-
-    fn is_open(&mut self) -> bool {
-        self.stream.get_mut().get_mut().is_open()
-    }
-
-    fn is_tls(&self) -> bool {
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -891,7 +810,10 @@ mod tests {
             ],
         );
         let client = insecure_client(&mock);
+        assert_eq!(client.peer(), None, "no connection yet");
         assert_eq!(client.register(&identity()).unwrap().token, TOKEN);
+        let peer = client.peer().expect("the connection's peer is recorded");
+        assert_eq!(peer.ip(), IpAddr::from([127, 0, 0, 1]));
         assert_eq!(client.status(TOKEN).unwrap(), Status::Pending);
         assert_eq!(client.status(TOKEN).unwrap(), Status::Denied);
         assert_eq!(client.status(TOKEN).unwrap(), Status::NotFound);

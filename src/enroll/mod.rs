@@ -19,6 +19,7 @@ pub mod state;
 pub(crate) mod testutil;
 
 mod run;
+mod transport;
 
 pub use run::run;
 
@@ -35,6 +36,17 @@ pub enum ManagerTrust {
     Fingerprint([u8; 32]),
     /// Not checked: the specification's relaxed default, logged as a warning when used.
     Insecure,
+}
+
+impl ManagerTrust {
+    /// How the manager was checked, as `enrolled.json` records it (`manager_trust`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            ManagerTrust::CaFile(_) => "ca",
+            ManagerTrust::Fingerprint(_) => "fingerprint",
+            ManagerTrust::Insecure => "unverified",
+        }
+    }
 }
 
 /// Everything one enrollment needs (from the command line and `enrollment.*`).

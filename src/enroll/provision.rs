@@ -10,7 +10,8 @@
 //!   a certificate "not yet valid". That is never rejected: the skew is logged and the chain
 //!   is verified at `not_before` instead of now. An expired certificate is rejected.
 //! - `ca_chain` (intermediates, a string or a list of strings) is appended to both
-//!   `tls.ca_cert` (client certificates issued by an intermediate verify) and
+//!   `tls.ca_cert` (client certificates issued by an intermediate verify; the TLS layer
+//!   keeps them as chain material, only the self-issued root is an anchor) and
 //!   `tls.server_cert` (clients get the full chain).
 //! - Each existing file is first copied to `<file>.bak` (same mode; the key's copy 0600).
 //! - Whitelist: an address already allowed (also by a range) changes nothing; otherwise a

@@ -59,10 +59,17 @@ pub fn run(settings: &EnrollSettings, stop: &AtomicBool) -> Result<Provisioned, 
             "provisioning from the saved approved bundle {} (no request to the manager)",
             state.path(super::state::BUNDLE_FILE).display()
         );
-        let addr = client::resolve_manager(&url).map_err(|e| {
-            EnrollError::Failed(format!("{e}; the approved bundle is kept, run again"))
-        })?;
-        return finish(settings, &state, &raw, addr.ip());
+        // The address the bundle came from; resolving is the fallback for a bundle saved by
+        // an older version.
+        let ip = match state.load_manager_addr() {
+            Some(ip) => ip,
+            None => client::resolve_manager(&url)
+                .map_err(|e| {
+                    EnrollError::Failed(format!("{e}; the approved bundle is kept, run again"))
+                })?
+                .ip(),
+        };
+        return finish(settings, &state, &raw, ip);
     }
     let client = ManagerClient::new(
         &settings.manager_url,
@@ -293,6 +300,25 @@ fn register(
     }
 }
 
+/// The address the approved bundle came from: the peer of the client's last connection,
+/// which is what the whitelist must name (the separately resolved address only when no
+/// connection is known, which a successful answer rules out).
+fn answered_from(client: &ManagerClient, resolved: IpAddr) -> IpAddr {
+    match client.peer() {
+        Some(peer) => {
+            if peer.ip() != resolved {
+                log::info!(
+                    "the manager answered from {}, not the first address resolved ({resolved}); whitelisting {}",
+                    peer.ip(),
+                    peer.ip()
+                );
+            }
+            peer.ip()
+        }
+        None => resolved,
+    }
+}
+
 fn poll(
     client: &ManagerClient,
     settings: &EnrollSettings,
@@ -316,12 +342,16 @@ fn poll(
             }
             Ok(Status::Approved { raw, .. }) => {
                 // The manager deleted the bundle when it sent it: keep it before anything
-                // else can fail.
+                // else can fail, with the address it came from (for an offline finish).
+                let from = answered_from(client, manager_ip);
+                if let Err(e) = state.save_manager_addr(from) {
+                    log::warn!("{e}");
+                }
                 state.save_bundle(&raw).map_err(|e| {
                     failed(format!("approved, but the bundle could not be saved: {e}"))
                 })?;
                 log::info!("enrollment approved; bundle saved, provisioning");
-                return finish(settings, state, &raw, manager_ip);
+                return finish(settings, state, &raw, from);
             }
             Ok(Status::Denied) => {
                 forget_token(state);
@@ -425,6 +455,7 @@ fn finish(
         manager_ip: manager_ip.to_string(),
         time: crate::timefmt::now_rfc3339(),
         server_cert_sha256: outcome.validated.server_cert_sha256.clone(),
+        manager_trust: Some(settings.trust.label().to_string()),
     };
     state.save_enrolled(&record).map_err(failed)?;
     forget_token(state);

@@ -25,6 +25,8 @@ pub const BUNDLE_FILE: &str = "bundle.json";
 pub const REJECTED_FILE: &str = "bundle.rejected.json";
 /// The record of a completed enrollment.
 pub const ENROLLED_FILE: &str = "enrolled.json";
+/// The address the approved bundle came from, kept with the bundle for offline provisioning.
+pub const MANAGER_ADDR_FILE: &str = "manager_addr";
 
 /// The largest state file read: a bundle (certificates and a key) is a few KiB; anything
 /// near this was not written by the agent. Such a file is refused, never moved: the bundle
@@ -42,6 +44,10 @@ pub struct EnrolledRecord {
     pub time: String,
     /// SHA-256 of the provisioned server certificate (lowercase hex).
     pub server_cert_sha256: String,
+    /// How the manager's certificate was checked: `ca`, `fingerprint` or `unverified`
+    /// (absent in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager_trust: Option<String>,
 }
 
 /// An I/O failure on one state file.
@@ -129,9 +135,22 @@ impl StateDir {
         read_optional(&self.path(BUNDLE_FILE))
     }
 
-    /// Removes the bundle (provisioned: the key now lives only in `tls.server_key`).
+    /// Removes the bundle (provisioned: the key now lives only in `tls.server_key`) and the
+    /// address it came from.
     pub fn remove_bundle(&self) -> Result<(), StateError> {
-        self.remove(BUNDLE_FILE)
+        self.remove(BUNDLE_FILE)?;
+        self.remove(MANAGER_ADDR_FILE)
+    }
+
+    /// Records the address the approved bundle came from (saved before the bundle).
+    pub fn save_manager_addr(&self, ip: std::net::IpAddr) -> Result<(), StateError> {
+        self.write(MANAGER_ADDR_FILE, ip.to_string().as_bytes())
+    }
+
+    /// The recorded address, if any and readable (anything else counts as none).
+    pub fn load_manager_addr(&self) -> Option<std::net::IpAddr> {
+        let bytes = read_optional(&self.path(MANAGER_ADDR_FILE)).ok()??;
+        std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
     }
 
     /// Moves the bundle aside as `bundle.rejected.json` (replacing an older one).
@@ -281,10 +300,28 @@ mod tests {
             manager_ip: "192.0.2.1".into(),
             time: "2025-01-01T00:00:00Z".into(),
             server_cert_sha256: "ab".repeat(32),
+            manager_trust: Some("unverified".into()),
         };
         state.save_enrolled(&record).unwrap();
+        let text = std::fs::read_to_string(state.path(ENROLLED_FILE)).unwrap();
+        assert!(text.contains(r#""manager_trust": "unverified""#), "{text}");
         assert_eq!(mode_of(&state.path(ENROLLED_FILE)), 0o600);
         assert_eq!(state.load_enrolled().unwrap(), Some(record));
+        assert_eq!(state.load_manager_addr(), None);
+        state
+            .save_manager_addr("192.0.2.7".parse().unwrap())
+            .unwrap();
+        assert_eq!(
+            state.load_manager_addr(),
+            Some("192.0.2.7".parse().unwrap())
+        );
+        state.remove_bundle().unwrap();
+        assert_eq!(state.load_manager_addr(), None, "removed with the bundle");
+        // A record written before `manager_trust` existed still loads.
+        let old =
+            r#"{"manager_url":"u","manager_ip":"192.0.2.1","time":"t","server_cert_sha256":"x"}"#;
+        std::fs::write(state.path(ENROLLED_FILE), old).unwrap();
+        assert_eq!(state.load_enrolled().unwrap().unwrap().manager_trust, None);
         std::fs::write(state.path(ENROLLED_FILE), "not json").unwrap();
         assert_eq!(state.load_enrolled().unwrap(), None);
         std::fs::remove_dir_all(dir).unwrap();

@@ -104,8 +104,10 @@ impl Record {
 
 /// The CA that signs the hosts' certificates (and the test clients talking to them).
 pub struct HostCa {
-    /// The CA certificate, PEM.
+    /// The CA certificate, PEM (the root when issuing through an intermediate).
     pub cert_pem: String,
+    /// The intermediate that signs, PEM, when there is one (the bundle's `ca_chain`).
+    pub chain_pem: Option<String>,
     issuer: Issuer<'static, KeyPair>,
     next_serial: AtomicUsize,
 }
@@ -128,8 +130,34 @@ impl HostCa {
         let cert = params.self_signed(&key).unwrap();
         HostCa {
             cert_pem: cert.pem(),
+            chain_pem: None,
             issuer: Issuer::new(params, key),
             next_serial: AtomicUsize::new(5000),
+        }
+    }
+
+    /// A root CA `root` whose intermediate `issuing` signs everything.
+    pub fn with_intermediate(root: &str, issuing: &str) -> HostCa {
+        let root = HostCa::new(root);
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, issuing);
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(1825);
+        let cert = params.signed_by(&key, &root.issuer).unwrap();
+        HostCa {
+            cert_pem: root.cert_pem,
+            chain_pem: Some(cert.pem()),
+            issuer: Issuer::new(params, key),
+            next_serial: AtomicUsize::new(7000),
         }
     }
 
@@ -215,6 +243,19 @@ impl MockManager {
     /// Starts the mock on 127.0.0.1 (TLS 1.2 and 1.3) with the default script: every
     /// registration accepted (1 per minute, like the real one), every poll `pending`.
     pub fn start() -> MockManager {
+        Self::start_with(HostCa::new("mock-host-ca"))
+    }
+
+    /// Like [`MockManager::start`], issuing host and client certificates through an
+    /// intermediate CA (sent as the bundle's `ca_chain`).
+    pub fn start_with_intermediate() -> MockManager {
+        Self::start_with(HostCa::with_intermediate(
+            "mock-host-root",
+            "mock-host-issuing",
+        ))
+    }
+
+    fn start_with(host_ca: HostCa) -> MockManager {
         let dir = TempDir::new("mock-manager");
         let manager_ca = Ca::new("mock-patch-manager-ca");
         let leaf = manager_ca.server();
@@ -234,7 +275,7 @@ impl MockManager {
             rate_window: Duration::from_secs(60),
             bundle: BundleOptions::default(),
         }));
-        let host_ca = Arc::new(HostCa::new("mock-host-ca"));
+        let host_ca = Arc::new(host_ca);
         let stop = Arc::new(AtomicBool::new(false));
         let handshakes = Arc::new(AtomicUsize::new(0));
 
@@ -679,7 +720,9 @@ fn approved(host_ca: &HostCa, cert: &str, key: &str, options: &BundleOptions) ->
         "server_key": key,
         "crl_pem": options.crl_pem,
     });
-    if options.ca_chain {
+    if let Some(chain) = &host_ca.chain_pem {
+        v["ca_chain"] = json!(chain);
+    } else if options.ca_chain {
         v["ca_chain"] = json!(host_ca.cert_pem);
     }
     v

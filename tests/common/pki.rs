@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
-    RevokedCertParams, SanType, SerialNumber,
+    ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    NameConstraints, RevokedCertParams, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -30,6 +30,8 @@ impl Leaf {
 /// A certificate authority able to issue leaves and CRLs.
 pub struct Ca {
     pub cert_pem: String,
+    /// Serial of the CA certificate (what a parent's CRL names to revoke it).
+    pub serial: u64,
     issuer: Issuer<'static, KeyPair>,
     next_serial: std::cell::Cell<u64>,
 }
@@ -60,9 +62,84 @@ impl Ca {
         let cert = params.self_signed(&key).unwrap();
         Ca {
             cert_pem: cert.pem(),
+            serial: 0,
             issuer: Issuer::new(params, key),
             next_serial: std::cell::Cell::new(1000),
         }
+    }
+
+    /// A self-signed CA whose name constraints permit only DNS names under `dns`.
+    pub fn constrained(name: &str, dns: &str) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = ca_params(name);
+        params.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName(dns.to_string())],
+            excluded_subtrees: Vec::new(),
+        });
+        let cert = params.self_signed(&key).unwrap();
+        Ca {
+            cert_pem: cert.pem(),
+            serial: 0,
+            issuer: Issuer::new(params, key),
+            next_serial: std::cell::Cell::new(1000),
+        }
+    }
+
+    /// A self-signed CA whose pathLenConstraint allows `max` intermediates below it.
+    pub fn path_limited(name: &str, max: u8) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = ca_params(name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(max));
+        let cert = params.self_signed(&key).unwrap();
+        Ca {
+            cert_pem: cert.pem(),
+            serial: 0,
+            issuer: Issuer::new(params, key),
+            next_serial: std::cell::Cell::new(1000),
+        }
+    }
+
+    /// An intermediate CA issued by this one (its own serials start at 5000).
+    pub fn intermediate(&self, name: &str) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = ca_params(name);
+        params.use_authority_key_identifier_extension = true;
+        let serial = self.take_serial();
+        params.serial_number = Some(SerialNumber::from(serial));
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Ca {
+            cert_pem: cert.pem(),
+            serial,
+            issuer: Issuer::new(params, key),
+            next_serial: std::cell::Cell::new(5000),
+        }
+    }
+
+    fn take_serial(&self) -> u64 {
+        let serial = self.next_serial.get();
+        self.next_serial.set(serial + 1);
+        serial
+    }
+
+    /// A client certificate with exactly these EKUs (empty: no EKU extension at all).
+    pub fn client_with_ekus(&self, cn: &str, ekus: Vec<ExtendedKeyUsagePurpose>) -> Leaf {
+        self.leaf_with(
+            &[(DnType::CommonName, cn)],
+            Vec::new(),
+            ekus,
+            Self::valid_now(),
+        )
+    }
+
+    /// A clientAuth certificate carrying a DNS subjectAltName (for name constraints).
+    pub fn client_with_dns(&self, cn: &str, dns: &str) -> Leaf {
+        let sans = vec![SanType::DnsName(dns.try_into().unwrap())];
+        self.leaf(
+            &[(DnType::CommonName, cn)],
+            sans,
+            ExtendedKeyUsagePurpose::ClientAuth,
+            Self::valid_now(),
+        )
     }
 
     fn leaf(
@@ -72,17 +149,26 @@ impl Ca {
         eku: ExtendedKeyUsagePurpose,
         valid: (OffsetDateTime, OffsetDateTime),
     ) -> Leaf {
+        self.leaf_with(subject, sans, vec![eku], valid)
+    }
+
+    fn leaf_with(
+        &self,
+        subject: &[(DnType, &str)],
+        sans: Vec<SanType>,
+        ekus: Vec<ExtendedKeyUsagePurpose>,
+        valid: (OffsetDateTime, OffsetDateTime),
+    ) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         for (kind, value) in subject {
             params.distinguished_name.push(kind.clone(), *value);
         }
         params.subject_alt_names = sans;
-        params.extended_key_usages = vec![eku];
+        params.extended_key_usages = ekus;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.use_authority_key_identifier_extension = true;
-        let serial = self.next_serial.get();
-        self.next_serial.set(serial + 1);
+        let serial = self.take_serial();
         params.serial_number = Some(SerialNumber::from(serial));
         params.not_before = valid.0;
         params.not_after = valid.1;
