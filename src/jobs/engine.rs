@@ -30,9 +30,9 @@ use crate::pkg::{
     PkgError, RemoveOptions, RestoreStep,
 };
 
-mod panics;
 mod listing;
 mod logs;
+mod panics;
 mod reboot;
 mod reboot_slot;
 mod recovery;
