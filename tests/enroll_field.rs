@@ -158,17 +158,6 @@ fn explicit_true_and_false_override_auto_both_ways() {
 // Machine id
 // ---------------------------------------------------------------------------------------
 
-/// Why the isolated runs cannot happen here (bubblewrap needs root in CI's setup).
-fn isolation_unavailable() -> Option<&'static str> {
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("needs root for bubblewrap's mounts (CI runs as root)");
-    }
-    if !Path::new("/usr/bin/bwrap").exists() {
-        return Some("bwrap is missing (installed by .ci/run)");
-    }
-    None
-}
-
 fn is_machine_id(s: &str) -> bool {
     s.len() == 32
         && s.bytes()

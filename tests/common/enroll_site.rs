@@ -12,6 +12,8 @@ use super::mock_manager::MockManager;
 use super::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_linux-patch-api");
+/// Runs the enrollment tests against another build (e.g. one from before a fix) instead of BIN.
+pub const BIN_OVERRIDE: &str = "LPA_ENROLL_TEST_BIN";
 /// The name the agent reports (`enrollment.report_fqdn`).
 pub const FQDN: &str = "host-01.enroll.test";
 /// How long a run may take before the test calls it hung (a bound, not a speed claim).
@@ -127,7 +129,7 @@ impl Site {
     }
 
     pub fn spawn(&self, args: &[String]) -> Run {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.args(args);
         self.spawn_command(cmd)
     }
@@ -136,13 +138,42 @@ impl Site {
     /// process needs, and `/etc/machine-id` only when `machine_id` is given) and no
     /// `/var/lib/dbus`: a host without a machine id, whatever this machine has.
     pub fn spawn_isolated(&self, args: &[String], machine_id: Option<&str>) -> Run {
+        self.spawn_isolated_with(args, machine_id, &[])
+    }
+
+    /// [`Site::spawn_isolated`] with `etc`'s files (name in `/etc`, file to bind there)
+    /// added to, or replacing the host's in, the isolated `/etc`.
+    pub fn spawn_isolated_with(
+        &self,
+        args: &[String],
+        machine_id: Option<&str>,
+        etc: &[(&str, &Path)],
+    ) -> Run {
+        let mut cmd = self.isolated_command(&bin(), machine_id, etc);
+        cmd.args(args);
+        self.spawn_command(cmd)
+    }
+
+    /// `program` under bubblewrap with the isolated `/etc` of [`Site::spawn_isolated_with`]
+    /// (arguments still to add): lets a test ask that `/etc` what the agent will see.
+    pub fn isolated_command(
+        &self,
+        program: &str,
+        machine_id: Option<&str>,
+        etc: &[(&str, &Path)],
+    ) -> Command {
         let mut cmd = Command::new("bwrap");
         cmd.args(["--dev-bind", "/", "/", "--tmpfs", "/etc"]);
         for name in ISOLATED_ETC {
             let host = Path::new("/etc").join(name);
-            if host.exists() {
+            if host.exists() && !etc.iter().any(|(n, _)| *n == name) {
                 cmd.arg("--ro-bind").arg(&host).arg(&host);
             }
+        }
+        for (name, file) in etc {
+            cmd.arg("--ro-bind")
+                .arg(file)
+                .arg(Path::new("/etc").join(name));
         }
         if Path::new("/var/lib/dbus").is_dir() {
             cmd.args(["--tmpfs", "/var/lib/dbus"]);
@@ -152,8 +183,8 @@ impl Site {
             std::fs::write(&file, format!("{id}\n")).unwrap();
             cmd.arg("--ro-bind").arg(&file).arg("/etc/machine-id");
         }
-        cmd.args(["--die-with-parent", "--", BIN]).args(args);
-        self.spawn_command(cmd)
+        cmd.args(["--die-with-parent", "--", program]);
+        cmd
     }
 
     /// Writes the configuration exactly as packaged (`etc/config.yaml`) with only the
@@ -262,6 +293,25 @@ impl Site {
             "whitelist unchanged"
         );
     }
+}
+
+/// Why the isolated runs cannot happen here (bubblewrap needs root in CI's setup).
+pub fn isolation_unavailable() -> Option<&'static str> {
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("needs root for bubblewrap's mounts (CI runs as root)");
+    }
+    if !Path::new("/usr/bin/bwrap").exists() {
+        return Some("bwrap is missing (installed by .ci/run)");
+    }
+    None
+}
+
+/// The agent binary the tests run: BIN unless `LPA_ENROLL_TEST_BIN` names another.
+pub fn bin() -> String {
+    std::env::var(BIN_OVERRIDE)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| BIN.to_string())
 }
 
 /// A spawned binary; killed on drop.

@@ -2,7 +2,7 @@
 //! `GET /api/v1/enroll/status/{token}` served over HTTPS, with scripted answers and a record
 //! of every request.
 //!
-//! HTTP is tiny_http on a plain loopback port; HTTPS is a small rustls terminator in front
+//! HTTP is tiny_http on a plain loopback port (127.0.0.1); HTTPS is a small rustls terminator in front
 //! (tiny_http's own TLS features pull an old rustls/ring with an advisory). Certificates are
 //! shaped like the real manager's: a P-256 CA, a manager leaf for `localhost`/127.0.0.1, and
 //! per approved host a leaf with CN `<fqdn>-server`, SAN DNS `<fqdn>` + IP 127.0.0.1,
@@ -228,6 +228,7 @@ struct State {
 /// A running mock manager; stopped on drop.
 pub struct MockManager {
     addr: SocketAddr,
+    host: String,
     dir: TempDir,
     ca_path: PathBuf,
     manager_ca: Ca,
@@ -243,19 +244,23 @@ impl MockManager {
     /// Starts the mock on 127.0.0.1 (TLS 1.2 and 1.3) with the default script: every
     /// registration accepted (1 per minute, like the real one), every poll `pending`.
     pub fn start() -> MockManager {
-        Self::start_with(HostCa::new("mock-host-ca"))
+        Self::start_with(HostCa::new("mock-host-ca"), "127.0.0.1", "127.0.0.1")
+    }
+
+    /// Like [`MockManager::start`], its HTTPS port on the loopback address `ip` and its URL
+    /// naming `host` (a name the test resolves to `ip` itself, or `ip`).
+    pub fn start_on(ip: &str, host: &str) -> MockManager {
+        Self::start_with(HostCa::new("mock-host-ca"), ip, host)
     }
 
     /// Like [`MockManager::start`], issuing host and client certificates through an
     /// intermediate CA (sent as the bundle's `ca_chain`).
     pub fn start_with_intermediate() -> MockManager {
-        Self::start_with(HostCa::with_intermediate(
-            "mock-host-root",
-            "mock-host-issuing",
-        ))
+        let host_ca = HostCa::with_intermediate("mock-host-root", "mock-host-issuing");
+        Self::start_with(host_ca, "127.0.0.1", "127.0.0.1")
     }
 
-    fn start_with(host_ca: HostCa) -> MockManager {
+    fn start_with(host_ca: HostCa, ip: &str, host: &str) -> MockManager {
         let dir = TempDir::new("mock-manager");
         let manager_ca = Ca::new("mock-patch-manager-ca");
         let leaf = manager_ca.server();
@@ -286,7 +291,7 @@ impl MockManager {
             std::thread::spawn(move || serve_http(http, state, host_ca, stop))
         };
 
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind((ip, 0)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let tls = tls_config(&leaf);
@@ -297,6 +302,7 @@ impl MockManager {
 
         MockManager {
             addr,
+            host: host.to_string(),
             dir,
             ca_path,
             manager_ca,
@@ -309,9 +315,9 @@ impl MockManager {
         }
     }
 
-    /// `https://127.0.0.1:PORT`.
+    /// `https://HOST:PORT`: `https://127.0.0.1:PORT` unless started with [`MockManager::start_on`].
     pub fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.addr.port())
+        format!("https://{}:{}", self.host, self.addr.port())
     }
 
     /// The HTTPS address.
