@@ -28,24 +28,42 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use time::OffsetDateTime;
-
 use super::advisories::arch_asa::{self, AvgGroup};
 use super::advisories::cache::FeedCache;
 use super::advisories::feeds::FeedFormat;
 use super::advisories::{reboot, with_uncovered, Advisory, FeedSettings, Parsed, RebootRequired};
-use super::runner::{self, Command, Finished};
+use super::runner::{self, Command};
 use super::{
-    validate, version, BackendKind, BackendSettings, Dependency, Exec, InstallOptions,
-    InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
-    RestoreStep, SavedPackage, Upgrade,
+    validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
+    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
+    SavedPackage, Upgrade,
 };
 
+mod mutate;
+mod outcome;
+mod query;
+mod rollback;
+
+pub use self::mutate::{
+    cache_file_version, cached_files, parse_sync_info, plan_install, InstallPlan, Offers, SyncEntry,
+};
+use self::outcome::{capture, command_failed, locked, tail, wait_for_lock_or_cancel};
+pub use self::outcome::{
+    interpret_change, is_dependency_error, running_pacman_pids, scriptlet_failed,
+    stat_is_live_pacman, targets_not_found, wait_for_lock,
+};
+use self::query::{details_of, read_files, read_local_db, LocalEntry};
+pub use self::query::{
+    installed_from_desc, interpret_upgradable, is_lock_error, is_missing_sync_db, local_version,
+    parse_depend, parse_files, parse_sections, parse_upgradable, reverse_dependencies_of, Sections,
+};
+use self::rollback::{lookup, save_one};
+
 /// How often the lock file is looked at while another process holds it.
-const LOCK_POLL: Duration = Duration::from_millis(200);
+pub(super) const LOCK_POLL: Duration = Duration::from_millis(200);
 
 /// How many trailing stderr lines an error keeps.
-const STDERR_TAIL_LINES: usize = 10;
+pub(super) const STDERR_TAIL_LINES: usize = 10;
 
 /// The pacman backend.
 #[derive(Clone, Debug)]
@@ -532,745 +550,35 @@ impl PackageManager for Pacman {
     }
 }
 
-/// One `local/<name>-<version>/` directory with its parsed `desc`.
-#[derive(Clone, Debug)]
-struct LocalEntry {
-    dir: PathBuf,
-    desc: Sections,
-}
-
-impl LocalEntry {
-    fn name(&self) -> Option<&str> {
-        self.desc.first("NAME")
-    }
-
-    fn to_installed(&self) -> Result<InstalledPackage, PkgError> {
-        installed_from_desc(&self.desc).map_err(|message| PkgError::Parse {
-            what: self.dir.join("desc").display().to_string(),
-            message,
-        })
-    }
-}
-
-/// The sections of an alpm database file (`desc`, `files`): `%NAME%` then value lines up to
-/// a blank line.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Sections(Vec<(String, Vec<String>)>);
-
-impl Sections {
-    /// The values of one section (without the `%`s), empty when absent.
-    pub fn get(&self, key: &str) -> &[String] {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_slice())
-            .unwrap_or(&[])
-    }
-
-    /// The first value of one section.
-    pub fn first(&self, key: &str) -> Option<&str> {
-        self.get(key).first().map(String::as_str)
-    }
-}
-
-/// Parses an alpm database file into its sections.
-pub fn parse_sections(text: &str) -> Sections {
-    let mut out: Vec<(String, Vec<String>)> = Vec::new();
-    let mut open = false;
-    for line in text.lines() {
-        if line.is_empty() {
-            open = false;
-        } else if let Some(key) = section_header(line) {
-            out.push((key.to_string(), Vec::new()));
-            open = true;
-        } else if open {
-            if let Some((_, values)) = out.last_mut() {
-                values.push(line.to_string());
-            }
-        }
-    }
-    Sections(out)
-}
-
-fn section_header(line: &str) -> Option<&str> {
-    let key = line.strip_prefix('%')?.strip_suffix('%')?;
-    let valid = !key.is_empty() && key.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
-    valid.then_some(key)
-}
-
-/// Builds the inventory record from a parsed `desc`; the error says what is missing.
-pub fn installed_from_desc(desc: &Sections) -> Result<InstalledPackage, String> {
-    let name = desc.first("NAME").ok_or("no %NAME%")?;
-    let version = desc.first("VERSION").ok_or("no %VERSION%")?;
-    Ok(InstalledPackage {
-        name: name.to_string(),
-        version: version.to_string(),
-        arch: desc.first("ARCH").map(str::to_string),
-        description: desc.first("DESC").unwrap_or("").to_string(),
-        size_bytes: desc.first("SIZE").and_then(|s| s.parse().ok()),
-        installed_at: desc.first("INSTALLDATE").and_then(parse_epoch),
-        maintainer: desc.first("PACKAGER").map(str::to_string),
-        depends: desc
-            .get("DEPENDS")
-            .iter()
-            .map(|d| parse_depend(d, true).name)
-            .collect(),
-    })
-}
-
-fn parse_epoch(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp(s.parse().ok()?).ok()
-}
-
-/// Parses one alpm dependency string (`lpa-lib>=1.0`, `foo: why` for optional ones).
-pub fn parse_depend(s: &str, required: bool) -> Dependency {
-    // Optional dependencies carry a description after ": ".
-    let spec = s.split_once(": ").map_or(s, |(d, _)| d).trim();
-    match spec.find(['<', '>', '=']) {
-        Some(i) => Dependency {
-            name: spec[..i].to_string(),
-            constraint: Some(spec[i..].to_string()),
-            required,
-        },
-        None => Dependency {
-            name: spec.to_string(),
-            constraint: None,
-            required,
-        },
-    }
-}
-
-/// The paths of a `files` database file, absolute (directories keep pacman's trailing `/`).
-pub fn parse_files(text: &str) -> Vec<String> {
-    parse_sections(text)
-        .get("FILES")
-        .iter()
-        .map(|f| format!("/{f}"))
-        .collect()
-}
-
-fn details_of(
-    entry: &LocalEntry,
-    all: &[LocalEntry],
-    files: Vec<String>,
-) -> Result<PackageDetails, PkgError> {
-    let package = entry.to_installed()?;
-    let desc = &entry.desc;
-    let mut dependencies: Vec<Dependency> = desc
-        .get("DEPENDS")
-        .iter()
-        .map(|d| parse_depend(d, true))
-        .collect();
-    dependencies.extend(
-        desc.get("OPTDEPENDS")
-            .iter()
-            .map(|d| parse_depend(d, false)),
-    );
-    let license = desc.get("LICENSE");
-    Ok(PackageDetails {
-        reverse_dependencies: reverse_dependencies(desc, all),
-        dependencies,
-        files,
-        homepage: desc.first("URL").map(str::to_string),
-        license: (!license.is_empty()).then(|| license.join(", ")),
-        package,
-    })
-}
-
-/// Installed packages whose hard dependencies name this package or one of its provides.
-pub fn reverse_dependencies_of(target: &Sections, all: &[Sections]) -> Vec<String> {
-    let Some(name) = target.first("NAME") else {
-        return Vec::new();
-    };
-    let mut provided: Vec<String> = vec![name.to_string()];
-    provided.extend(
-        target
-            .get("PROVIDES")
-            .iter()
-            .map(|p| parse_depend(p, true).name),
-    );
-    let mut out: Vec<String> = all
-        .iter()
-        .filter(|d| d.first("NAME") != Some(name))
-        .filter(|d| {
-            d.get("DEPENDS")
-                .iter()
-                .any(|dep| provided.contains(&parse_depend(dep, true).name))
-        })
-        .filter_map(|d| d.first("NAME").map(str::to_string))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
-fn reverse_dependencies(target: &Sections, all: &[LocalEntry]) -> Vec<String> {
-    let descs: Vec<Sections> = all.iter().map(|e| e.desc.clone()).collect();
-    reverse_dependencies_of(target, &descs)
-}
-
-/// The installed version of `name` from its `local/NAME-VERSION/desc`, looking only at the
-/// directories whose name can be NAME-VERSION (a version holds exactly one `-`).
-pub fn local_version(local: &Path, name: &str) -> Option<String> {
-    let prefix = format!("{name}-");
-    let mut dirs: Vec<PathBuf> = fs::read_dir(local)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|e| {
-            let n = e.file_name();
-            let n = n.to_string_lossy();
-            n.strip_prefix(&prefix)
-                .is_some_and(|v| v.matches('-').count() == 1)
-        })
-        .map(|e| e.path())
-        .collect();
-    dirs.sort();
-    dirs.iter().find_map(|d| {
-        let desc = parse_sections(&fs::read_to_string(d.join("desc")).ok()?);
-        (desc.first("NAME") == Some(name)).then(|| desc.first("VERSION").map(str::to_string))?
-    })
-}
-
-/// Reads every `local/*/desc`, sorted by directory name; a missing `local/` is an empty set.
-fn read_local_db(local: &Path) -> Result<Vec<LocalEntry>, PkgError> {
-    let io_err = |error| PkgError::Io {
-        what: local.display().to_string(),
-        error,
-    };
-    let dir = match fs::read_dir(local) {
-        Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(e)),
-    };
-    let mut dirs = Vec::new();
-    for item in dir {
-        let item = item.map_err(io_err)?;
-        if item.file_type().map_err(io_err)?.is_dir() {
-            dirs.push(item.path());
-        }
-    }
-    dirs.sort();
-    let mut out = Vec::new();
-    for d in dirs {
-        match fs::read_to_string(d.join("desc")) {
-            Ok(text) => out.push(LocalEntry {
-                dir: d,
-                desc: parse_sections(&text),
-            }),
-            // pacman itself skips a directory without desc (an interrupted transaction).
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                log::warn!("pacman: {} has no desc; skipped", d.display());
-            }
-            Err(error) => {
-                return Err(PkgError::Io {
-                    what: d.join("desc").display().to_string(),
-                    error,
-                })
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn read_files(dir: &Path) -> Result<Vec<String>, PkgError> {
-    match fs::read_to_string(dir.join("files")) {
-        Ok(text) => Ok(parse_files(&text)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(error) => Err(PkgError::Io {
-            what: dir.join("files").display().to_string(),
-            error,
-        }),
-    }
-}
-
-/// Parses `pacman -Qu` output (`name old -> new`, maybe ` [ignored]`). Ignored packages
-/// are left out: `-Su` would not upgrade them.
-pub fn parse_upgradable(stdout: &str) -> Result<Vec<Upgrade>, PkgError> {
-    let mut out = Vec::new();
-    for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            [name, old, "->", new] => out.push(Upgrade {
-                name: name.to_string(),
-                current_version: old.to_string(),
-                available_version: new.to_string(),
-                arch: None,
-                origins: Vec::new(),
-            }),
-            [_, _, "->", _, "[ignored]"] => {}
-            _ => {
-                return Err(PkgError::Parse {
-                    what: "pacman -Qu output".to_string(),
-                    message: format!("unexpected line: {line}"),
-                })
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Whether pacman's error output says the database lock was busy.
-pub fn is_lock_error(stderr: &str) -> bool {
-    stderr.contains("unable to lock database") || stderr.contains("could not lock database")
-}
-
-/// Whether `-Qu` warned that a sync database was never downloaded (`-Sy` needed).
-pub fn is_missing_sync_db(stderr: &str) -> bool {
-    stderr.contains("does not exist (use '-Sy' to download)")
-}
-
-/// Reads what `pacman -Qu` ended with: exit 1 with no output means nothing to upgrade,
-/// unless a sync database is missing (then nothing was compared: an error, not "none").
-pub fn interpret_upgradable(cmd: &Command, done: &Finished) -> Result<Vec<Upgrade>, PkgError> {
-    match done.code {
-        Some(0) => parse_upgradable(&done.stdout),
-        Some(1) if done.stdout.trim().is_empty() && !is_missing_sync_db(&done.stderr) => {
-            Ok(Vec::new())
-        }
-        _ => Err(command_failed(cmd, done)),
-    }
-}
-
-/// Waits until `lock` does not exist, looking every `poll`; false when `deadline` passed
-/// first.
-pub fn wait_for_lock(lock: &Path, deadline: Instant, poll: Duration) -> bool {
-    loop {
-        if !lock.exists() {
-            return true;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        thread::sleep(poll.min(deadline - now));
-    }
-}
-
-fn locked(started: Instant) -> PkgError {
-    PkgError::Locked {
-        tool: "pacman".to_string(),
-        waited: started.elapsed(),
-    }
-}
-
-fn capture(cmd: &Command) -> Result<Finished, PkgError> {
-    runner::capture(cmd).map_err(PkgError::from)
-}
-
-fn command_failed(cmd: &Command, done: &Finished) -> PkgError {
-    PkgError::Command {
-        command: cmd.display(),
-        code: done.code,
-        stderr_tail: tail(&done.stderr, STDERR_TAIL_LINES),
-    }
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-// ---------------------------------------------------------------------------------------
-// Package changes.
-//
-// pacman installs a repository's version with `-S` and any other version only from a package
-// file (`-U`); there is no `-S name=version`. So an exact version is looked for in the sync
-// databases first (`-Si`, which names the repository of each entry) and then among the
-// package files of the cache directory, where pacman keeps every file it downloaded or
-// installed. A request becomes at most two transactions, `-U` of cache files first, then `-S`
-// of repository names, because pacman cannot mix files and repository names in one.
-// ---------------------------------------------------------------------------------------
-
-/// One entry of `pacman -Si`: the repository that offers a package, and its version.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyncEntry {
-    /// Repository name (`core`, `lpa`, ...).
-    pub repo: String,
-    /// Package name.
-    pub name: String,
-    /// Version in the repository.
-    pub version: String,
-}
-
-/// What pacman could install for one name: repository entries (in pacman's repository order,
-/// the first is what `-S name` takes) and package files in the cache directory.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Offers {
-    /// Sync database entries for the name.
-    pub sync: Vec<SyncEntry>,
-    /// `(version, file)` for every package file of the name in the cache directory.
-    pub cached: Vec<(String, PathBuf)>,
-}
-
-impl Offers {
-    /// Every version on offer, repositories first, without repeats.
-    pub fn versions(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        let all = self.sync.iter().map(|e| &e.version);
-        for v in all.chain(self.cached.iter().map(|(v, _)| v)) {
-            if !out.contains(v) {
-                out.push(v.clone());
-            }
-        }
-        out
-    }
-
-    fn is_empty(&self) -> bool {
-        self.sync.is_empty() && self.cached.is_empty()
-    }
-}
-
-/// What a request turns into: package files for one `-U`, repository targets for one `-S`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct InstallPlan {
-    /// Package files (cache or saved copies) for `pacman -U`.
-    pub files: Vec<PathBuf>,
-    /// Repository targets for `pacman -S` (`name`, or `repo/name` when the version asked
-    /// for is not in the first repository offering the name).
-    pub targets: Vec<String>,
-}
-
-impl InstallPlan {
-    fn is_empty(&self) -> bool {
-        self.files.is_empty() && self.targets.is_empty()
-    }
-}
-
-/// Parses `pacman -Si` output (one block per package, `Key : value` lines); packages pacman
-/// did not find only appear on stderr.
-pub fn parse_sync_info(stdout: &str) -> Vec<SyncEntry> {
-    let mut out = Vec::new();
-    let (mut repo, mut name) = (None::<String>, None::<String>);
-    for line in stdout.lines() {
-        let Some((key, value)) = line.split_once(" : ").or_else(|| line.split_once(" :")) else {
-            continue;
-        };
-        let value = value.trim().to_string();
-        match key.trim() {
-            "Repository" => (repo, name) = (Some(value), None),
-            "Name" => name = Some(value),
-            "Version" => {
-                if let (Some(r), Some(n)) = (&repo, &name) {
-                    out.push(SyncEntry {
-                        repo: r.clone(),
-                        name: n.clone(),
-                        version: value,
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The version in a package file name `NAME-VER-REL-ARCH.pkg.tar[.EXT]` when it belongs to
-/// `name`: pkgver, pkgrel and arch contain no `-`, so exactly two must follow the name.
-pub fn cache_file_version(file_name: &str, name: &str) -> Option<String> {
-    let (stem, ext) = file_name.split_once(".pkg.tar")?;
-    // One compression suffix at most: `.sig` signatures and `.part` downloads are not
-    // packages.
-    let compression = [
-        "", ".gz", ".bz2", ".xz", ".zst", ".lz4", ".lrz", ".lzo", ".lz", ".Z",
-    ];
-    if !compression.contains(&ext) {
-        return None;
-    }
-    let rest = stem.strip_prefix(name)?.strip_prefix('-')?;
-    let (ver_rel, arch) = rest.rsplit_once('-')?;
-    let (ver, rel) = ver_rel.split_once('-')?;
-    let valid = |s: &str| !s.is_empty() && !s.contains('-');
-    (valid(ver) && valid(rel) && valid(arch)).then(|| format!("{ver}-{rel}"))
-}
-
-/// Package files of `name` in `dir`, sorted by file name; a missing directory has none.
-pub fn cached_files(dir: &Path, name: &str) -> Result<Vec<(String, PathBuf)>, PkgError> {
-    let io_err = |error| PkgError::Io {
-        what: dir.display().to_string(),
-        error,
-    };
-    let entries = match fs::read_dir(dir) {
-        Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(e)),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io_err)?;
-        let file_name = entry.file_name();
-        let Some(file_name) = file_name.to_str() else {
-            continue;
-        };
-        if let Some(v) = cache_file_version(file_name, name) {
-            out.push((v, entry.path()));
-        }
-    }
-    out.sort_by(|a, b| a.1.cmp(&b.1));
-    Ok(out)
-}
-
-/// Decides how each requested package is installed. `installed` gives the installed version
-/// of a name, `offers` what pacman has for it. Refuses (before anything runs) a version that
-/// is on offer nowhere, and a downgrade without `allow_downgrade` — pacman itself would only
-/// warn "downgrading package". A name on offer nowhere and not installed is `NotFound` when a
-/// version was asked for; without a version it is left to `-S`, which also resolves groups
-/// and provides, and fails with "target not found" otherwise.
-pub fn plan_install(
-    specs: &[PackageSpec],
-    options: &InstallOptions,
-    installed: &dyn Fn(&str) -> Option<String>,
-    offers: &dyn Fn(&str) -> Offers,
-) -> Result<InstallPlan, PkgError> {
-    let mut plan = InstallPlan::default();
-    for spec in specs {
-        let have = installed(&spec.name);
-        let offer = offers(&spec.name);
-        let wanted = match &spec.version {
-            None => {
-                plan.targets.push(spec.name.clone());
-                offer.sync.first().map(|e| e.version.clone())
-            }
-            Some(v) => {
-                place_exact(&mut plan, &spec.name, v, &offer, have.is_some())?;
-                Some(v.clone())
-            }
-        };
-        if let (Some(have), Some(wanted)) = (have, wanted) {
-            refuse_downgrade(&spec.name, &have, &wanted, options)?;
-        }
-    }
-    Ok(plan)
-}
-
-fn place_exact(
-    plan: &mut InstallPlan,
-    name: &str,
-    version: &str,
-    offer: &Offers,
-    is_installed: bool,
-) -> Result<(), PkgError> {
-    if let Some(i) = offer.sync.iter().position(|e| e.version == version) {
-        // `-S name` takes the first repository's entry; another one must be named.
-        let e = &offer.sync[i];
-        let target = if i == 0 {
-            name.to_string()
-        } else {
-            format!("{}/{name}", e.repo)
-        };
-        plan.targets.push(target);
-        return Ok(());
-    }
-    if let Some((_, file)) = offer.cached.iter().find(|(v, _)| v == version) {
-        plan.files.push(file.clone());
-        return Ok(());
-    }
-    if offer.is_empty() && !is_installed {
-        return Err(PkgError::NotFound(name.to_string()));
-    }
-    let known = offer.versions();
-    Err(PkgError::VersionConflict(format!(
-        "{name} {version} is neither in a repository nor in the package cache (on offer: {})",
-        if known.is_empty() {
-            "nothing".to_string()
-        } else {
-            known.join(", ")
-        }
-    )))
-}
-
-fn refuse_downgrade(
-    name: &str,
-    have: &str,
-    wanted: &str,
-    options: &InstallOptions,
-) -> Result<(), PkgError> {
-    if options.allow_downgrade || version::alpm_libalpm(wanted, have) != Ordering::Less {
-        return Ok(());
-    }
-    Err(PkgError::VersionConflict(format!(
-        "{name} {wanted} is older than the installed {have}; allow_downgrade is not set"
-    )))
-}
-
-/// Whether pacman's output says dependencies cannot be satisfied or conflict (recorded:
-/// "breaks dependency" on stdout from `-R`, "could not satisfy dependencies" on stderr).
-pub fn is_dependency_error(output: &str) -> bool {
-    [
-        "could not satisfy dependencies",
-        "conflicting dependencies",
-        "breaks dependency",
-        "unable to satisfy dependency",
-        "unresolvable package conflicts",
-    ]
-    .iter()
-    .any(|m| output.contains(m))
-}
-
-/// The names pacman reported as unknown (`error: target not found: NAME`).
-pub fn targets_not_found(stderr: &str) -> Vec<String> {
-    stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix("error: target not found: "))
-        .map(|n| n.trim().to_string())
-        .collect()
-}
-
-/// Whether an install script failed: pacman says so on stderr and still exits 0.
-pub fn scriptlet_failed(stderr: &str) -> bool {
-    stderr.contains("error: command failed to execute correctly")
-}
-
-/// Reads how a changing pacman command ended. A failed install script is a failure even
-/// though pacman exits 0 (the package stays installed; the caller's before/after comparison
-/// shows it), so that a job never reports success over a broken scriptlet.
-pub fn interpret_change(cmd: &Command, done: &Finished) -> Result<(), PkgError> {
-    if done.code == Some(0) {
-        if scriptlet_failed(&done.stderr) {
-            return Err(PkgError::Command {
-                command: cmd.display(),
-                code: done.code,
-                stderr_tail: format!(
-                    "an install script failed (pacman exits 0; the package stays installed): {}",
-                    tail(&done.stderr, STDERR_TAIL_LINES)
-                ),
-            });
-        }
-        return Ok(());
-    }
-    let missing = targets_not_found(&done.stderr);
-    if !missing.is_empty() {
-        return Err(PkgError::NotFound(missing.join(", ")));
-    }
-    let both = format!("{}\n{}", done.stdout, done.stderr);
-    if is_dependency_error(&both) {
-        let why: Vec<&str> = both
-            .lines()
-            .filter(|l| is_dependency_error(l) || l.starts_with("warning: cannot resolve"))
-            .map(|l| l.trim_start_matches(":: ").trim())
-            .collect();
-        return Err(PkgError::DependencyConflict(why.join("; ")));
-    }
-    Err(command_failed(cmd, done))
-}
-
-/// Maps a runner error of a changing command: cancel and deadline keep their meaning.
-/// Waits until `lock` is gone, like [`wait_for_lock`], but gives up when `cancel` is set.
-fn wait_for_lock_or_cancel(
-    lock: &Path,
-    deadline: Instant,
-    cancel: &runner::Cancel,
-) -> Result<bool, ()> {
-    loop {
-        if cancel.is_cancelled() {
-            return Err(());
-        }
-        let slice = (Instant::now() + LOCK_POLL).min(deadline);
-        if wait_for_lock(lock, slice, LOCK_POLL) {
-            return Ok(true);
-        }
-        if Instant::now() >= deadline {
-            return Ok(false);
-        }
-    }
-}
-
-/// Live processes (not zombies) whose command name is `pacman`, read from `/proc`.
-pub fn running_pacman_pids(proc_dir: &Path) -> Vec<u32> {
-    let Ok(entries) = fs::read_dir(proc_dir) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        if stat_is_live_pacman(&stat) && pid != std::process::id() {
-            out.push(pid);
-        }
-    }
-    out.sort_unstable();
-    out
-}
-
-/// Whether one `/proc/PID/stat` line is a running (not zombie) `pacman`; the command name
-/// sits between the first `(` and the last `)`.
-pub fn stat_is_live_pacman(stat: &str) -> bool {
-    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-        return false;
-    };
-    if close < open {
-        return false;
-    }
-    let state = stat[close + 1..].split_whitespace().next();
-    &stat[open + 1..close] == "pacman" && !matches!(state, Some("Z") | Some("X"))
-}
-
-fn lookup<'a, T>(pairs: &'a [(String, T)], name: &str) -> Option<&'a T> {
-    pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v)
-}
-
-/// Saves one installed version: a copy of its cached package file in `dir`, else `file:
-/// None` when a repository still offers that version, else nothing.
-fn save_one(
-    name: &str,
-    version: &str,
-    offer: &Offers,
-    dir: &Path,
-) -> Result<Option<SavedPackage>, PkgError> {
-    let saved = |file| SavedPackage {
-        name: name.to_string(),
-        version: version.to_string(),
-        file,
-    };
-    if let Some((_, src)) = offer.cached.iter().find(|(v, _)| v == version) {
-        let Some(file_name) = src.file_name() else {
-            return Ok(None);
-        };
-        let dest = dir.join(file_name);
-        fs::create_dir_all(dir)
-            .and_then(|()| crate::fsutil::copy_atomic(src, &dest))
-            .map_err(|error| PkgError::Io {
-                what: format!("copying {} to {}", src.display(), dest.display()),
-                error,
-            })?;
-        return Ok(Some(saved(Some(dest))));
-    }
-    if offer.sync.iter().any(|e| e.version == version) {
-        return Ok(Some(saved(None)));
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pkg::runner::Finished;
+    use crate::pkg::Dependency;
     use std::ffi::OsString;
+    use time::OffsetDateTime;
 
-    const HELLO_DESC: &str = include_str!("../../tests/data/pacman/local-lpa-hello-1.0-1-desc");
-    const HELLO_FILES: &str = include_str!("../../tests/data/pacman/local-lpa-hello-1.0-1-files");
-    const LIB_DESC: &str = include_str!("../../tests/data/pacman/local-lpa-lib-1.0-1-desc");
-    const LIB_FILES: &str = include_str!("../../tests/data/pacman/local-lpa-lib-1.0-1-files");
-    const TOOL_DESC: &str = include_str!("../../tests/data/pacman/local-lpa-tool-1.0-1-desc");
-    const TOOL_FILES: &str = include_str!("../../tests/data/pacman/local-lpa-tool-1.0-1-files");
-    const HELLO_11_DESC: &str = include_str!("../../tests/data/pacman/local-lpa-hello-1.1-1-desc");
-    const QU: &str = include_str!("../../tests/data/pacman/qu.stdout");
-    const QU_IGNORED: &str = include_str!("../../tests/data/pacman/qu-ignored.stdout");
-    const QU_NONE_OUT: &str = include_str!("../../tests/data/pacman/qu-none.stdout");
-    const QU_NONE_ERR: &str = include_str!("../../tests/data/pacman/qu-none.stderr");
-    const QU_NOSYNC_OUT: &str = include_str!("../../tests/data/pacman/qu-before-sync.stdout");
-    const QU_NOSYNC_ERR: &str = include_str!("../../tests/data/pacman/qu-before-sync.stderr");
-    const QU_ROOT: &str = include_str!("../../tests/data/pacman/root-qu.stdout");
-    const SY_LOCKED_ERR: &str = include_str!("../../tests/data/pacman/sy-locked.stderr");
-    const U_LOCKED_ERR: &str = include_str!("../../tests/data/pacman/u-locked.stderr");
-    const ROOT_SY_LOCKED_ERR: &str = include_str!("../../tests/data/pacman/root-sy-locked.stderr");
-    const SY_BAD_ERR: &str = include_str!("../../tests/data/pacman/sy-badserver.stderr");
+    const HELLO_DESC: &str = include_str!("../../../tests/data/pacman/local-lpa-hello-1.0-1-desc");
+    const HELLO_FILES: &str =
+        include_str!("../../../tests/data/pacman/local-lpa-hello-1.0-1-files");
+    const LIB_DESC: &str = include_str!("../../../tests/data/pacman/local-lpa-lib-1.0-1-desc");
+    const LIB_FILES: &str = include_str!("../../../tests/data/pacman/local-lpa-lib-1.0-1-files");
+    const TOOL_DESC: &str = include_str!("../../../tests/data/pacman/local-lpa-tool-1.0-1-desc");
+    const TOOL_FILES: &str = include_str!("../../../tests/data/pacman/local-lpa-tool-1.0-1-files");
+    const HELLO_11_DESC: &str =
+        include_str!("../../../tests/data/pacman/local-lpa-hello-1.1-1-desc");
+    const QU: &str = include_str!("../../../tests/data/pacman/qu.stdout");
+    const QU_IGNORED: &str = include_str!("../../../tests/data/pacman/qu-ignored.stdout");
+    const QU_NONE_OUT: &str = include_str!("../../../tests/data/pacman/qu-none.stdout");
+    const QU_NONE_ERR: &str = include_str!("../../../tests/data/pacman/qu-none.stderr");
+    const QU_NOSYNC_OUT: &str = include_str!("../../../tests/data/pacman/qu-before-sync.stdout");
+    const QU_NOSYNC_ERR: &str = include_str!("../../../tests/data/pacman/qu-before-sync.stderr");
+    const QU_ROOT: &str = include_str!("../../../tests/data/pacman/root-qu.stdout");
+    const SY_LOCKED_ERR: &str = include_str!("../../../tests/data/pacman/sy-locked.stderr");
+    const U_LOCKED_ERR: &str = include_str!("../../../tests/data/pacman/u-locked.stderr");
+    const ROOT_SY_LOCKED_ERR: &str =
+        include_str!("../../../tests/data/pacman/root-sy-locked.stderr");
+    const SY_BAD_ERR: &str = include_str!("../../../tests/data/pacman/sy-badserver.stderr");
 
     fn settings(root: &Path) -> BackendSettings {
         BackendSettings {
@@ -1687,23 +995,23 @@ mod tests {
 
     // --- package changes -----------------------------------------------------------------
 
-    const SI_HELLO: &str = include_str!("../../tests/data/pacman/si-hello.stdout");
-    const SI_MULTI: &str = include_str!("../../tests/data/pacman/si-multi.stdout");
-    const SI_MULTI_ERR: &str = include_str!("../../tests/data/pacman/si-multi.stderr");
-    const SI_NOPE_OUT: &str = include_str!("../../tests/data/pacman/si-nope.stdout");
-    const S_NOPE_ERR: &str = include_str!("../../tests/data/pacman/s-nope.stderr");
-    const R_NOPE_ERR: &str = include_str!("../../tests/data/pacman/r-nope.stderr");
-    const R_BREAKS_OUT: &str = include_str!("../../tests/data/pacman/r-lib-breaks.stdout");
-    const R_BREAKS_ERR: &str = include_str!("../../tests/data/pacman/r-lib-breaks.stderr");
-    const U_UNSAT_OUT: &str = include_str!("../../tests/data/pacman/u-unsatisfied.stdout");
-    const U_UNSAT_ERR: &str = include_str!("../../tests/data/pacman/u-unsatisfied.stderr");
-    const U_SCRIPTFAIL_OUT: &str = include_str!("../../tests/data/pacman/u-scriptfail.stdout");
-    const U_SCRIPTFAIL_ERR: &str = include_str!("../../tests/data/pacman/u-scriptfail.stderr");
-    const S_AGAIN_OUT: &str = include_str!("../../tests/data/pacman/s-needed-again.stdout");
-    const S_AGAIN_ERR: &str = include_str!("../../tests/data/pacman/s-needed-again.stderr");
-    const U_DOWN_OUT: &str = include_str!("../../tests/data/pacman/u-cache-downgrade.stdout");
-    const U_DOWN_ERR: &str = include_str!("../../tests/data/pacman/u-cache-downgrade.stderr");
-    const R_PACSAVE_ERR: &str = include_str!("../../tests/data/pacman/r-hello-pacsave.stderr");
+    const SI_HELLO: &str = include_str!("../../../tests/data/pacman/si-hello.stdout");
+    const SI_MULTI: &str = include_str!("../../../tests/data/pacman/si-multi.stdout");
+    const SI_MULTI_ERR: &str = include_str!("../../../tests/data/pacman/si-multi.stderr");
+    const SI_NOPE_OUT: &str = include_str!("../../../tests/data/pacman/si-nope.stdout");
+    const S_NOPE_ERR: &str = include_str!("../../../tests/data/pacman/s-nope.stderr");
+    const R_NOPE_ERR: &str = include_str!("../../../tests/data/pacman/r-nope.stderr");
+    const R_BREAKS_OUT: &str = include_str!("../../../tests/data/pacman/r-lib-breaks.stdout");
+    const R_BREAKS_ERR: &str = include_str!("../../../tests/data/pacman/r-lib-breaks.stderr");
+    const U_UNSAT_OUT: &str = include_str!("../../../tests/data/pacman/u-unsatisfied.stdout");
+    const U_UNSAT_ERR: &str = include_str!("../../../tests/data/pacman/u-unsatisfied.stderr");
+    const U_SCRIPTFAIL_OUT: &str = include_str!("../../../tests/data/pacman/u-scriptfail.stdout");
+    const U_SCRIPTFAIL_ERR: &str = include_str!("../../../tests/data/pacman/u-scriptfail.stderr");
+    const S_AGAIN_OUT: &str = include_str!("../../../tests/data/pacman/s-needed-again.stdout");
+    const S_AGAIN_ERR: &str = include_str!("../../../tests/data/pacman/s-needed-again.stderr");
+    const U_DOWN_OUT: &str = include_str!("../../../tests/data/pacman/u-cache-downgrade.stdout");
+    const U_DOWN_ERR: &str = include_str!("../../../tests/data/pacman/u-cache-downgrade.stderr");
+    const R_PACSAVE_ERR: &str = include_str!("../../../tests/data/pacman/r-hello-pacsave.stderr");
 
     fn entry(repo: &str, name: &str, version: &str) -> SyncEntry {
         SyncEntry {
@@ -2200,7 +1508,7 @@ mod tests {
             .is_none());
     }
 
-    const ARCH_FEED: &str = include_str!("../../tests/sandbox/feeds/arch-security.json");
+    const ARCH_FEED: &str = include_str!("../../../tests/sandbox/feeds/arch-security.json");
 
     fn pacman_for(root: &Path) -> Pacman {
         Pacman::new(BackendSettings {
