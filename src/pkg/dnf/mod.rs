@@ -19,10 +19,8 @@
 //! (dnf) `--setopt=reposdir=R/etc/yum.repos.d`, because dnf resolves both of those on the
 //! HOST when they are given on the command line and may fall back to the host's otherwise.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::advisories::{Advisory, FeedSettings, RebootRequired};
 use super::rpmdb;
@@ -34,9 +32,21 @@ use super::{
     SavedPackage, Upgrade,
 };
 
+mod advisories;
+mod mutate;
+mod outcome;
+mod query;
+mod rollback;
+
+pub use self::advisories::{parse_updateinfo_list, split_nevra, UpdateinfoEntry};
+pub use self::mutate::{exact, plan_install, spec_arg, split_steps, ExactInstall, InstallPlan};
+pub use self::outcome::{classify_failure, is_locked, with_lock_retry, DnfFailure};
+pub use self::query::{parse_check_update, parse_list_versions, upgrades_from, CheckUpdate};
+use self::rollback::{copy_from_cache, find_rpm};
+
 /// dnf's and yum's exit status when another instance holds their lock and
 /// `exit_on_lock` is set.
-const EXIT_LOCKED: i32 = 200;
+pub(super) const EXIT_LOCKED: i32 = 200;
 /// `check-update`: updates are available.
 const EXIT_UPDATES: i32 = 100;
 /// How often a locked command is retried within [`BackendSettings::lock_wait`].
@@ -385,432 +395,6 @@ fn setopt_path(option: &str, path: &Path) -> String {
     format!("--setopt={option}={}", path.display())
 }
 
-/// Runs `attempt` until it is not refused for a busy lock (exit 200, or dnf's "already
-/// locked by" message), sleeping `poll` between tries; after `wait` it gives up with
-/// [`PkgError::Locked`].
-pub fn with_lock_retry(
-    attempt: &mut dyn FnMut() -> Result<Finished, PkgError>,
-    wait: Duration,
-    poll: Duration,
-    tool: &str,
-) -> Result<Finished, PkgError> {
-    let start = Instant::now();
-    loop {
-        let finished = attempt()?;
-        if !is_locked(&finished) {
-            return Ok(finished);
-        }
-        let waited = start.elapsed();
-        if waited >= wait {
-            return Err(PkgError::Locked {
-                tool: tool.to_string(),
-                waited,
-            });
-        }
-        thread::sleep(poll.min(wait - waited));
-    }
-}
-
-/// Whether dnf/yum gave up because another process holds its lock.
-pub fn is_locked(finished: &Finished) -> bool {
-    finished.code == Some(EXIT_LOCKED)
-        || (finished.code != Some(0) && finished.stderr.contains("already locked by"))
-}
-
-/// One line of `check-update`: a newer package available from a repository.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckUpdate {
-    /// Package name.
-    pub name: String,
-    /// Architecture.
-    pub arch: String,
-    /// Candidate version `[E:]V-R`.
-    pub version: String,
-    /// Repository id.
-    pub repo: String,
-}
-
-/// Parses `dnf check-update` / `yum check-update` output.
-///
-/// Each entry is `name.arch version repo`. yum wraps an entry whose name or version is
-/// wider than its column onto the next line, so an entry may span two or three lines;
-/// tokens are gathered until three are present. Lines that cannot be an entry (yum's
-/// "Loaded plugins: ..." and mirror lines, "Security: ..." notes, metadata-age messages)
-/// are skipped. Parsing stops at "Obsoleting Packages": those entries name a package that
-/// replaces another (with the replaced one indented below), not a newer version of an
-/// installed one.
-pub fn parse_check_update(out: &str) -> Vec<CheckUpdate> {
-    let mut entries = Vec::new();
-    let mut pending: Vec<&str> = Vec::new();
-    for line in out.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with("Obsoleting Packages") {
-            break;
-        }
-        let tokens: Vec<&str> = trimmed.split_whitespace().collect();
-        if tokens.is_empty() || is_note(trimmed) {
-            pending.clear();
-            continue;
-        }
-        // A continuation line starts with blanks; anything else starts a new entry.
-        if !line.starts_with([' ', '\t']) {
-            pending.clear();
-        }
-        if pending.len() + tokens.len() > 3 {
-            pending.clear();
-            if tokens.len() > 3 || line.starts_with([' ', '\t']) {
-                continue;
-            }
-        }
-        pending.extend(tokens);
-        if pending.len() == 3 {
-            if let Some(entry) = entry_from(&pending) {
-                entries.push(entry);
-            }
-            pending.clear();
-        } else if !looks_like_name_arch(pending[0]) {
-            pending.clear();
-        }
-    }
-    entries
-}
-
-fn is_note(line: &str) -> bool {
-    const NOTES: [&str; 5] = [
-        "Loaded plugins:",
-        "Loading mirror speeds",
-        "Last metadata expiration check",
-        "Security:",
-        "* ",
-    ];
-    NOTES.iter().any(|n| line.starts_with(n))
-}
-
-fn looks_like_name_arch(token: &str) -> bool {
-    matches!(token.rsplit_once('.'), Some((n, a)) if !n.is_empty() && !a.is_empty())
-}
-
-fn entry_from(tokens: &[&str]) -> Option<CheckUpdate> {
-    let (name, arch) = tokens[0].rsplit_once('.')?;
-    let version = tokens[1];
-    let repo = tokens[2];
-    let version_ok = version.contains('-') && version.starts_with(|c: char| c.is_ascii_digit());
-    if name.is_empty() || arch.is_empty() || !version_ok || repo.starts_with('@') {
-        return None;
-    }
-    Some(CheckUpdate {
-        name: name.to_string(),
-        arch: arch.to_string(),
-        version: version.to_string(),
-        repo: repo.to_string(),
-    })
-}
-
-/// Joins `check-update` entries with the installed set: the current version is the most
-/// recently installed instance of the same name and architecture (several exist for
-/// installonly packages such as kernels). Entries for packages not installed under that
-/// architecture are left out.
-pub fn upgrades_from(entries: &[CheckUpdate], installed: &[InstalledPackage]) -> Vec<Upgrade> {
-    let mut current: HashMap<(&str, &str), &InstalledPackage> = HashMap::new();
-    for p in installed {
-        let key = (p.name.as_str(), p.arch.as_deref().unwrap_or(""));
-        let newer = current
-            .get(&key)
-            .is_none_or(|old| p.installed_at >= old.installed_at);
-        if newer {
-            current.insert(key, p);
-        }
-    }
-    entries
-        .iter()
-        .filter_map(|e| {
-            let p = current.get(&(e.name.as_str(), e.arch.as_str()))?;
-            Some(Upgrade {
-                name: e.name.clone(),
-                current_version: p.version.clone(),
-                available_version: e.version.clone(),
-                arch: Some(e.arch.clone()),
-                origins: vec![e.repo.clone()],
-            })
-        })
-        .collect()
-}
-
-/// One line of `dnf updateinfo list`: an advisory that applies to an installed package.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UpdateinfoEntry {
-    /// Advisory id, e.g. `RHSA-2024:1234` or `LPA-2026-0001`.
-    pub id: String,
-    /// `security`, `bugfix`, `enhancement`, `newpackage` or `unknown`.
-    pub kind: String,
-    /// Severity of a security advisory (`Critical`, `Important`, `Moderate`, `Low`,
-    /// `Unknown`); `None` for other kinds.
-    pub severity: Option<String>,
-    /// The fixed package as printed: `name-[E:]V-R.arch`.
-    pub nevra: String,
-    /// Its name.
-    pub name: String,
-    /// Its version `[E:]V-R`.
-    pub version: String,
-    /// Its architecture.
-    pub arch: String,
-}
-
-/// Parses `dnf updateinfo list [--security]`: `ID TYPE NEVRA` per line, where TYPE is
-/// `Severity/Sec.` for security advisories and the advisory type otherwise.
-pub fn parse_updateinfo_list(out: &str) -> Result<Vec<UpdateinfoEntry>, PkgError> {
-    let mut entries = Vec::new();
-    for line in out.lines() {
-        let tokens: Vec<&str> = line.split_whitespace().collect();
-        if tokens.is_empty() || is_note(line.trim()) {
-            continue;
-        }
-        let [id, label, nevra] = tokens[..] else {
-            return Err(updateinfo_error(line));
-        };
-        let (kind, severity) = match label.strip_suffix("/Sec.") {
-            Some(sev) => ("security".to_string(), Some(sev.to_string())),
-            None => (label.to_ascii_lowercase(), None),
-        };
-        let (name, version, arch) = split_nevra(nevra).ok_or_else(|| updateinfo_error(line))?;
-        entries.push(UpdateinfoEntry {
-            id: id.to_string(),
-            kind,
-            severity,
-            nevra: nevra.to_string(),
-            name,
-            version,
-            arch,
-        });
-    }
-    Ok(entries)
-}
-
-fn updateinfo_error(line: &str) -> PkgError {
-    PkgError::Parse {
-        what: "dnf updateinfo list output".to_string(),
-        message: format!("unexpected line {line:?}"),
-    }
-}
-
-/// Splits `name-[E:]V-R.arch` into its name, `[E:]V-R` and arch.
-pub fn split_nevra(nevra: &str) -> Option<(String, String, String)> {
-    let (nevr, arch) = nevra.rsplit_once('.')?;
-    let (nev, release) = nevr.rsplit_once('-')?;
-    let (name, ver) = nev.rsplit_once('-')?;
-    if name.is_empty() || ver.is_empty() || release.is_empty() || arch.is_empty() {
-        return None;
-    }
-    Some((
-        name.to_string(),
-        format!("{ver}-{release}"),
-        arch.to_string(),
-    ))
-}
-
-/// What an install runs, in order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct InstallPlan {
-    /// `install` arguments: new packages and exact versions.
-    pub install: Vec<String>,
-    /// `upgrade` names: installed packages asked for without a version.
-    pub upgrade: Vec<String>,
-    /// `reinstall` arguments (`force`, exact version already installed).
-    pub reinstall: Vec<String>,
-    /// Names to reinstall (`force`) if the upgrade left them as they were.
-    pub reinstall_if_unchanged: Vec<String>,
-}
-
-/// Splits a request into the dnf/yum verbs it needs, given the installed versions.
-pub fn plan_install(
-    installed: &std::collections::HashMap<String, String>,
-    specs: &[PackageSpec],
-    force: bool,
-) -> InstallPlan {
-    let mut plan = InstallPlan::default();
-    for spec in specs {
-        match (&spec.version, installed.get(&spec.name)) {
-            (Some(v), Some(now)) if force && rpmdb::version_matches(now, v) => {
-                plan.reinstall.push(spec_arg(spec));
-            }
-            (None, Some(_)) => {
-                plan.upgrade.push(spec.name.clone());
-                if force {
-                    plan.reinstall_if_unchanged.push(spec.name.clone());
-                }
-            }
-            _ => plan.install.push(spec_arg(spec)),
-        }
-    }
-    plan
-}
-
-/// The exact `(name, version)` pairs of a request.
-pub fn exact(specs: &[PackageSpec]) -> Vec<(String, String)> {
-    specs
-        .iter()
-        .filter_map(|s| Some((s.name.clone(), s.version.clone()?)))
-        .collect()
-}
-
-/// One rollback install: name, version, and the saved file to install it from.
-pub type ExactInstall = (String, String, Option<PathBuf>);
-
-/// Rollback steps as removals and `(name, version, file)` installs.
-pub fn split_steps(steps: &[RestoreStep]) -> (Vec<String>, Vec<ExactInstall>) {
-    let (mut removes, mut installs) = (Vec::new(), Vec::new());
-    for step in steps {
-        match step {
-            RestoreStep::Remove { name } => removes.push(name.clone()),
-            RestoreStep::Install {
-                name,
-                version,
-                file,
-            } => installs.push((name.clone(), version.clone(), file.clone())),
-        }
-    }
-    (removes, installs)
-}
-
-/// How dnf/yum argument a package: `name` or `name-[E:]V-R` (dnf resolves the NEVR form).
-pub fn spec_arg(spec: &PackageSpec) -> String {
-    match &spec.version {
-        Some(v) => format!("{}-{v}", spec.name),
-        None => spec.name.clone(),
-    }
-}
-
-/// Why a dnf/yum change failed, from its recorded messages.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DnfFailure {
-    /// "No match for argument: X" / "Unable to find a match: X Y": these arguments matched
-    /// no package (unknown name, or a version no repository offers).
-    Unmatched(Vec<String>),
-    /// The solver's "Problem: ..." report (unsatisfiable requirement, conflict).
-    Dependency(String),
-    /// Anything else.
-    Other,
-}
-
-/// Classifies a failed dnf/yum change from its output.
-pub fn classify_failure(finished: &Finished) -> DnfFailure {
-    let mut unmatched: Vec<String> = Vec::new();
-    let both = format!("{}\n{}", finished.stdout, finished.stderr);
-    for line in both.lines() {
-        let line = line.trim();
-        let found = line
-            .strip_prefix("No match for argument: ")
-            .or_else(|| line.strip_prefix("Error: Unable to find a match: "))
-            .or_else(|| {
-                line.strip_prefix("No package ")
-                    .and_then(|r| r.strip_suffix(" available."))
-            });
-        for arg in found.into_iter().flat_map(str::split_whitespace) {
-            if !unmatched.iter().any(|u| u == arg) {
-                unmatched.push(arg.to_string());
-            }
-        }
-    }
-    if !unmatched.is_empty() {
-        return DnfFailure::Unmatched(unmatched);
-    }
-    let problem = problem_lines(&finished.stderr);
-    if !problem.is_empty() {
-        return DnfFailure::Dependency(problem);
-    }
-    DnfFailure::Other
-}
-
-/// The solver report: from the first "Problem" line, its lines (trimmed) joined.
-fn problem_lines(stderr: &str) -> String {
-    let mut lines = stderr.lines().map(str::trim);
-    let mut out: Vec<&str> = Vec::new();
-    for line in lines.by_ref() {
-        if line.starts_with("Problem") || is_dependency_line(line) {
-            out.push(line);
-            break;
-        }
-    }
-    out.extend(lines.filter(|l| !l.is_empty()));
-    out.join("\n")
-}
-
-fn is_dependency_line(line: &str) -> bool {
-    line.contains("nothing provides")
-        || line.contains("conflicts with")
-        || line.contains("Error: Transaction test error")
-}
-
-/// Parses `--showduplicates list` output: the versions of `name` listed as installed or
-/// available, in rpm order, each once (`[E:]V-R`, as check-update prints them).
-pub fn parse_list_versions(out: &str, name: &str) -> Vec<String> {
-    let mut versions: Vec<String> = Vec::new();
-    for line in out.lines() {
-        let tokens: Vec<&str> = line.split_whitespace().collect();
-        let [pkg, version, _repo] = tokens[..] else {
-            continue;
-        };
-        let same = pkg.rsplit_once('.').is_some_and(|(n, _)| n == name);
-        if same && !versions.iter().any(|v| v == version) {
-            versions.push(version.to_string());
-        }
-    }
-    versions.sort_by(|a, b| version::rpm(a, b));
-    versions
-}
-
-/// A saved `name-V-R.ARCH.rpm` in `dir` (file names carry no epoch).
-fn find_rpm(dir: &Path, name: &str, version: &str) -> Option<PathBuf> {
-    let prefix = format!("{name}-{}.", without_epoch(version));
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name().and_then(|f| f.to_str()).is_some_and(|f| {
-                f.starts_with(&prefix)
-                    && f.ends_with(".rpm")
-                    && !f[prefix.len()..f.len() - 4].contains('-')
-            })
-        })
-        .collect();
-    found.sort();
-    found.into_iter().next()
-}
-
-fn without_epoch(version: &str) -> &str {
-    version.split_once(':').map_or(version, |(_, v)| v)
-}
-
-/// Copies a package from dnf's own cache (`keepcache=1` keeps what it installed) under the
-/// managed root into `dir`.
-fn copy_from_cache(
-    root: &Path,
-    name: &str,
-    version: &str,
-    dir: &Path,
-) -> Result<Option<PathBuf>, PkgError> {
-    let cache = root.join("var/cache/dnf");
-    let Ok(repos) = std::fs::read_dir(&cache) else {
-        return Ok(None);
-    };
-    for repo in repos.filter_map(Result::ok) {
-        let Some(found) = find_rpm(&repo.path().join("packages"), name, version) else {
-            continue;
-        };
-        let Some(file_name) = found.file_name() else {
-            continue;
-        };
-        let target = dir.join(file_name);
-        crate::fsutil::copy_atomic(&found, &target).map_err(|error| PkgError::Io {
-            what: format!("copying {} to {}", found.display(), target.display()),
-            error,
-        })?;
-        return Ok(Some(target));
-    }
-    Ok(None)
-}
-
 impl PackageManager for Dnf {
     fn kind(&self) -> BackendKind {
         self.kind
@@ -1082,20 +666,23 @@ impl PackageManager for Dnf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
     use time::OffsetDateTime;
 
-    const CHECK_UPDATE: &str = include_str!("../../tests/data/dnf/dnf-check-update.stdout");
+    const CHECK_UPDATE: &str = include_str!("../../../tests/data/dnf/dnf-check-update.stdout");
     const CHECK_UPDATE_EXTRA: &str =
-        include_str!("../../tests/data/dnf/dnf-check-update-extra.stdout");
-    const LOCKED_STDERR: &str = include_str!("../../tests/data/dnf/dnf-check-update-locked.stderr");
-    const BROKEN_STDERR: &str = include_str!("../../tests/data/dnf/dnf-makecache-broken.stderr");
+        include_str!("../../../tests/data/dnf/dnf-check-update-extra.stdout");
+    const LOCKED_STDERR: &str =
+        include_str!("../../../tests/data/dnf/dnf-check-update-locked.stderr");
+    const BROKEN_STDERR: &str = include_str!("../../../tests/data/dnf/dnf-makecache-broken.stderr");
     const UPDATEINFO_SEC: &str =
-        include_str!("../../tests/data/dnf/dnf-updateinfo-list-security.stdout");
-    const UPDATEINFO_ALL: &str = include_str!("../../tests/data/dnf/dnf-updateinfo-list.stdout");
-    const INSTALLED: &str = include_str!("../../tests/data/dnf/rpm-qa-installed.txt");
+        include_str!("../../../tests/data/dnf/dnf-updateinfo-list-security.stdout");
+    const UPDATEINFO_ALL: &str = include_str!("../../../tests/data/dnf/dnf-updateinfo-list.stdout");
+    const INSTALLED: &str = include_str!("../../../tests/data/dnf/rpm-qa-installed.txt");
     // Not recorded: written from knowledge of yum 3.4.3 (see tests/data/yum/README.md).
-    const YUM_CHECK_UPDATE: &str = include_str!("../../tests/data/yum/check-update-centos7.stdout");
-    const YUM_WRAPPED: &str = include_str!("../../tests/data/yum/check-update-wrapped.stdout");
+    const YUM_CHECK_UPDATE: &str =
+        include_str!("../../../tests/data/yum/check-update-centos7.stdout");
+    const YUM_WRAPPED: &str = include_str!("../../../tests/data/yum/check-update-wrapped.stdout");
 
     fn settings(root: &str) -> BackendSettings {
         BackendSettings {
@@ -1387,11 +974,11 @@ mod tests {
         }
     }
 
-    const LIST: &str = include_str!("../../tests/data/dnf/dnf-list-showduplicates.stdout");
+    const LIST: &str = include_str!("../../../tests/data/dnf/dnf-list-showduplicates.stdout");
     const LIST_AVAILABLE: &str =
-        include_str!("../../tests/data/dnf/dnf-list-showduplicates-available.stdout");
+        include_str!("../../../tests/data/dnf/dnf-list-showduplicates-available.stdout");
     const LIST_NOSUCH_ERR: &str =
-        include_str!("../../tests/data/dnf/dnf-list-showduplicates-nosuch.stderr");
+        include_str!("../../../tests/data/dnf/dnf-list-showduplicates-nosuch.stderr");
 
     #[test]
     fn list_versions_recorded() {
@@ -1417,8 +1004,8 @@ mod tests {
     fn failures_recorded() {
         let nosuch = rec(
             1,
-            include_str!("../../tests/data/dnf/dnf-install-nosuch.stdout"),
-            include_str!("../../tests/data/dnf/dnf-install-nosuch.stderr"),
+            include_str!("../../../tests/data/dnf/dnf-install-nosuch.stdout"),
+            include_str!("../../../tests/data/dnf/dnf-install-nosuch.stderr"),
         );
         assert_eq!(
             classify_failure(&nosuch),
@@ -1426,8 +1013,8 @@ mod tests {
         );
         let noversion = rec(
             1,
-            include_str!("../../tests/data/dnf/dnf-install-noversion.stdout"),
-            include_str!("../../tests/data/dnf/dnf-install-noversion.stderr"),
+            include_str!("../../../tests/data/dnf/dnf-install-noversion.stdout"),
+            include_str!("../../../tests/data/dnf/dnf-install-noversion.stderr"),
         );
         assert_eq!(
             classify_failure(&noversion),
@@ -1435,8 +1022,8 @@ mod tests {
         );
         let dep = rec(
             1,
-            include_str!("../../tests/data/dnf/dnf-install-depproblem.stdout"),
-            include_str!("../../tests/data/dnf/dnf-install-depproblem.stderr"),
+            include_str!("../../../tests/data/dnf/dnf-install-depproblem.stdout"),
+            include_str!("../../../tests/data/dnf/dnf-install-depproblem.stderr"),
         );
         let DnfFailure::Dependency(problem) = classify_failure(&dep) else {
             panic!("not a dependency problem");
@@ -1469,7 +1056,7 @@ mod tests {
 
     #[test]
     fn recorded_silent_downgrade_is_why_downgrades_are_checked_first() {
-        let out = include_str!("../../tests/data/dnf/dnf-install-older.stdout");
+        let out = include_str!("../../../tests/data/dnf/dnf-install-older.stdout");
         assert!(out.contains("Downgrading:"));
         let installed = HashMap::from([("lpa-hello".to_string(), "1.1-1".to_string())]);
         let older = [spec("lpa-hello", Some("1.0-1"))];
