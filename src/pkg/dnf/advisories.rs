@@ -75,3 +75,58 @@ pub fn split_nevra(nevra: &str) -> Option<(String, String, String)> {
         arch.to_string(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UPDATEINFO_SEC: &str =
+        include_str!("../../../tests/data/dnf/dnf-updateinfo-list-security.stdout");
+    const UPDATEINFO_ALL: &str = include_str!("../../../tests/data/dnf/dnf-updateinfo-list.stdout");
+
+    #[test]
+    fn updateinfo_security_recorded() {
+        let e = parse_updateinfo_list(UPDATEINFO_SEC).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[1].id, "LPA-2026-0003");
+        assert_eq!(
+            e[..1],
+            [UpdateinfoEntry {
+                id: "LPA-2026-0001".into(),
+                kind: "security".into(),
+                severity: Some("Important".into()),
+                nevra: "lpa-hello-2.0-1.noarch".into(),
+                name: "lpa-hello".into(),
+                version: "2.0-1".into(),
+                arch: "noarch".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn updateinfo_all_recorded() {
+        let e = parse_updateinfo_list(UPDATEINFO_ALL).unwrap();
+        assert_eq!(e.len(), 3);
+        assert_eq!(e[2].id, "LPA-2026-0003");
+        assert_eq!(e[2].severity.as_deref(), Some("Critical"));
+        assert_eq!(e[1].id, "LPA-2026-0002");
+        assert_eq!(e[1].kind, "bugfix");
+        assert_eq!(e[1].severity, None);
+        assert_eq!(e[1].name, "lpa-lib");
+        assert_eq!(e[1].version, "1.1-1");
+        assert!(parse_updateinfo_list("only two\n").is_err());
+    }
+
+    #[test]
+    fn nevra_with_epoch() {
+        assert_eq!(
+            split_nevra("bind-libs-32:9.11.4-26.P2.el7_9.16.x86_64"),
+            Some((
+                "bind-libs".into(),
+                "32:9.11.4-26.P2.el7_9.16".into(),
+                "x86_64".into()
+            ))
+        );
+        assert_eq!(split_nevra("noversion.x86_64"), None);
+    }
+}

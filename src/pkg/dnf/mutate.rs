@@ -78,3 +78,75 @@ pub fn spec_arg(spec: &PackageSpec) -> String {
         None => spec.name.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pkg::dnf::tests::spec;
+    use std::collections::HashMap;
+
+    #[test]
+    fn install_plan() {
+        let installed = HashMap::from([
+            ("lpa-hello".to_string(), "1.0-1".to_string()),
+            ("lpa-lib".to_string(), "1.0-1".to_string()),
+        ]);
+        let specs = [
+            spec("lpa-hello", Some("1.0-1")),
+            spec("lpa-lib", None),
+            spec("lpa-tool", None),
+            spec("lpa-x", Some("1:2-3")),
+        ];
+        assert_eq!(
+            plan_install(&installed, &specs, false),
+            InstallPlan {
+                install: vec![
+                    "lpa-hello-1.0-1".into(),
+                    "lpa-tool".into(),
+                    "lpa-x-1:2-3".into()
+                ],
+                upgrade: vec!["lpa-lib".into()],
+                reinstall: vec![],
+                reinstall_if_unchanged: vec![],
+            }
+        );
+        assert_eq!(
+            plan_install(&installed, &specs, true),
+            InstallPlan {
+                install: vec!["lpa-tool".into(), "lpa-x-1:2-3".into()],
+                upgrade: vec!["lpa-lib".into()],
+                reinstall: vec!["lpa-hello-1.0-1".into()],
+                reinstall_if_unchanged: vec!["lpa-lib".into()],
+            }
+        );
+        assert_eq!(
+            exact(&specs),
+            [
+                ("lpa-hello".to_string(), "1.0-1".to_string()),
+                ("lpa-x".to_string(), "1:2-3".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn restore_steps_split() {
+        let steps = [
+            RestoreStep::Remove { name: "a".into() },
+            RestoreStep::Install {
+                name: "b".into(),
+                version: "1-1".into(),
+                file: Some(PathBuf::from("/r/b-1-1.noarch.rpm")),
+            },
+        ];
+        let (removes, installs) = split_steps(&steps);
+        assert_eq!(removes, ["a"]);
+        assert_eq!(
+            installs,
+            [(
+                "b".to_string(),
+                "1-1".to_string(),
+                Some(PathBuf::from("/r/b-1-1.noarch.rpm"))
+            )]
+        );
+    }
+}

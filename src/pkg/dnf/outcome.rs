@@ -101,3 +101,127 @@ pub(super) fn is_dependency_line(line: &str) -> bool {
         || line.contains("conflicts with")
         || line.contains("Error: Transaction test error")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCKED_STDERR: &str =
+        include_str!("../../../tests/data/dnf/dnf-check-update-locked.stderr");
+    const BROKEN_STDERR: &str = include_str!("../../../tests/data/dnf/dnf-makecache-broken.stderr");
+    fn rec(code: i32, stdout: &str, stderr: &str) -> Finished {
+        Finished {
+            code: Some(code),
+            stdout: stdout.to_string(),
+            stderr: stderr.to_string(),
+        }
+    }
+
+    #[test]
+    fn locked_recorded_and_retry_is_bounded() {
+        let locked = Finished {
+            code: Some(200),
+            stdout: String::new(),
+            stderr: LOCKED_STDERR.to_string(),
+        };
+        assert!(is_locked(&locked));
+        let broken = Finished {
+            code: Some(1),
+            stdout: String::new(),
+            stderr: BROKEN_STDERR.to_string(),
+        };
+        assert!(!is_locked(&broken));
+        let mut tries = 0;
+        let mut attempt = || {
+            tries += 1;
+            Ok(locked.clone())
+        };
+        let err = with_lock_retry(
+            &mut attempt,
+            Duration::from_millis(30),
+            Duration::from_millis(10),
+            "dnf",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, PkgError::Locked { ref tool, .. } if tool == "dnf"),
+            "{err}"
+        );
+        assert!((2..=5).contains(&tries), "{tries}");
+    }
+
+    #[test]
+    fn retry_returns_once_lock_is_free() {
+        let mut tries = 0;
+        let mut attempt = || {
+            tries += 1;
+            Ok(Finished {
+                code: Some(if tries < 3 { 200 } else { 100 }),
+                stdout: String::new(),
+                stderr: String::new(),
+            })
+        };
+        let f = with_lock_retry(
+            &mut attempt,
+            Duration::from_secs(5),
+            Duration::from_millis(1),
+            "dnf",
+        )
+        .unwrap();
+        assert_eq!(f.code, Some(100));
+    }
+
+    #[test]
+    fn failures_recorded() {
+        let nosuch = rec(
+            1,
+            include_str!("../../../tests/data/dnf/dnf-install-nosuch.stdout"),
+            include_str!("../../../tests/data/dnf/dnf-install-nosuch.stderr"),
+        );
+        assert_eq!(
+            classify_failure(&nosuch),
+            DnfFailure::Unmatched(vec!["nosuch".into()])
+        );
+        let noversion = rec(
+            1,
+            include_str!("../../../tests/data/dnf/dnf-install-noversion.stdout"),
+            include_str!("../../../tests/data/dnf/dnf-install-noversion.stderr"),
+        );
+        assert_eq!(
+            classify_failure(&noversion),
+            DnfFailure::Unmatched(vec!["lpa-hello-9.9-1".into()])
+        );
+        let dep = rec(
+            1,
+            include_str!("../../../tests/data/dnf/dnf-install-depproblem.stdout"),
+            include_str!("../../../tests/data/dnf/dnf-install-depproblem.stderr"),
+        );
+        let DnfFailure::Dependency(problem) = classify_failure(&dep) else {
+            panic!("not a dependency problem");
+        };
+        assert!(
+            problem.starts_with("Problem: conflicting requests"),
+            "{problem}"
+        );
+        assert!(problem.contains("requires lpa-lib >= 1.0"), "{problem}");
+        assert!(!problem.contains("Unable to detect release"), "{problem}");
+        assert_eq!(
+            classify_failure(&rec(1, "", BROKEN_STDERR)),
+            DnfFailure::Other
+        );
+    }
+
+    #[test]
+    fn yum_unmatched_message() {
+        // yum 3 wording (not recorded: see tests/data/yum/README.md).
+        let f = rec(
+            1,
+            "No package lpa-hello-9.9-1 available.\nError: Nothing to do\n",
+            "",
+        );
+        assert_eq!(
+            classify_failure(&f),
+            DnfFailure::Unmatched(vec!["lpa-hello-9.9-1".into()])
+        );
+    }
+}

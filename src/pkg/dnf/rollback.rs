@@ -56,3 +56,30 @@ pub(super) fn copy_from_cache(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_files_are_found_by_name_and_version() {
+        let dir = std::env::temp_dir().join(format!("lpa-dnf-save-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in [
+            "lpa-hello-1.0-1.noarch.rpm",
+            "lpa-hello-libs-1.0-1.noarch.rpm",
+            "lpa-x-2-3.x86_64.rpm",
+        ] {
+            std::fs::write(dir.join(f), b"").unwrap();
+        }
+        let hello = find_rpm(&dir, "lpa-hello", "1.0-1");
+        let x = find_rpm(&dir, "lpa-x", "1:2-3");
+        let none = find_rpm(&dir, "lpa-hello", "1.1-1");
+        let libs = find_rpm(&dir, "lpa-hello-libs", "1.0-1");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(hello, Some(dir.join("lpa-hello-1.0-1.noarch.rpm")));
+        assert_eq!(x, Some(dir.join("lpa-x-2-3.x86_64.rpm")));
+        assert_eq!(none, None);
+        assert_eq!(libs, Some(dir.join("lpa-hello-libs-1.0-1.noarch.rpm")));
+    }
+}
