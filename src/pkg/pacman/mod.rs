@@ -556,10 +556,10 @@ mod tests {
     use crate::pkg::runner::Finished;
     use crate::pkg::Dependency;
     use std::ffi::OsString;
-    use time::OffsetDateTime;
 
-    const HELLO_DESC: &str = include_str!("../../../tests/data/pacman/local-lpa-hello-1.0-1-desc");
-    const HELLO_FILES: &str =
+    pub(super) const HELLO_DESC: &str =
+        include_str!("../../../tests/data/pacman/local-lpa-hello-1.0-1-desc");
+    pub(super) const HELLO_FILES: &str =
         include_str!("../../../tests/data/pacman/local-lpa-hello-1.0-1-files");
     const LIB_DESC: &str = include_str!("../../../tests/data/pacman/local-lpa-lib-1.0-1-desc");
     const LIB_FILES: &str = include_str!("../../../tests/data/pacman/local-lpa-lib-1.0-1-files");
@@ -567,18 +567,10 @@ mod tests {
     const TOOL_FILES: &str = include_str!("../../../tests/data/pacman/local-lpa-tool-1.0-1-files");
     const HELLO_11_DESC: &str =
         include_str!("../../../tests/data/pacman/local-lpa-hello-1.1-1-desc");
-    const QU: &str = include_str!("../../../tests/data/pacman/qu.stdout");
-    const QU_IGNORED: &str = include_str!("../../../tests/data/pacman/qu-ignored.stdout");
-    const QU_NONE_OUT: &str = include_str!("../../../tests/data/pacman/qu-none.stdout");
-    const QU_NONE_ERR: &str = include_str!("../../../tests/data/pacman/qu-none.stderr");
-    const QU_NOSYNC_OUT: &str = include_str!("../../../tests/data/pacman/qu-before-sync.stdout");
-    const QU_NOSYNC_ERR: &str = include_str!("../../../tests/data/pacman/qu-before-sync.stderr");
-    const QU_ROOT: &str = include_str!("../../../tests/data/pacman/root-qu.stdout");
-    const SY_LOCKED_ERR: &str = include_str!("../../../tests/data/pacman/sy-locked.stderr");
-    const U_LOCKED_ERR: &str = include_str!("../../../tests/data/pacman/u-locked.stderr");
-    const ROOT_SY_LOCKED_ERR: &str =
-        include_str!("../../../tests/data/pacman/root-sy-locked.stderr");
-    const SY_BAD_ERR: &str = include_str!("../../../tests/data/pacman/sy-badserver.stderr");
+    pub(super) const U_LOCKED_ERR: &str =
+        include_str!("../../../tests/data/pacman/u-locked.stderr");
+    pub(super) const SY_BAD_ERR: &str =
+        include_str!("../../../tests/data/pacman/sy-badserver.stderr");
 
     fn settings(root: &Path) -> BackendSettings {
         BackendSettings {
@@ -589,10 +581,10 @@ mod tests {
     }
 
     /// A fresh directory under the system temp dir, removed on drop.
-    struct TempRoot(PathBuf);
+    pub(super) struct TempRoot(pub(super) PathBuf);
 
     impl TempRoot {
-        fn new(tag: &str) -> TempRoot {
+        pub(super) fn new(tag: &str) -> TempRoot {
             let p = std::env::temp_dir().join(format!(
                 "lpa-pacman-test-{tag}-{}-{:?}",
                 std::process::id(),
@@ -634,89 +626,12 @@ mod tests {
             .collect()
     }
 
-    fn finished(code: i32, stdout: &str, stderr: &str) -> Finished {
+    pub(super) fn finished(code: i32, stdout: &str, stderr: &str) -> Finished {
         Finished {
             code: Some(code),
             stdout: stdout.to_string(),
             stderr: stderr.to_string(),
         }
-    }
-
-    #[test]
-    fn desc_sections_parse() {
-        let s = parse_sections(HELLO_DESC);
-        assert_eq!(s.first("NAME"), Some("lpa-hello"));
-        assert_eq!(s.first("VERSION"), Some("1.0-1"));
-        assert_eq!(s.get("DEPENDS"), ["lpa-lib>=1.0".to_string()]);
-        assert!(s.get("OPTDEPENDS").is_empty());
-        // pacman keeps the backup list in `files`, after %FILES%.
-        assert_eq!(
-            parse_sections(HELLO_FILES).get("BACKUP"),
-            ["etc/lpa-hello.conf\t801ef2bfa1ce9046be4eb650dabcc017".to_string()]
-        );
-    }
-
-    #[test]
-    fn installed_record_from_recorded_desc() {
-        let p = installed_from_desc(&parse_sections(HELLO_DESC)).unwrap();
-        assert_eq!(p.name, "lpa-hello");
-        assert_eq!(p.version, "1.0-1");
-        assert_eq!(p.arch.as_deref(), Some("any"));
-        assert_eq!(p.description, "LPA fixture hello");
-        assert_eq!(p.size_bytes, Some(48));
-        assert_eq!(
-            p.installed_at,
-            Some(OffsetDateTime::from_unix_timestamp(1795866135).unwrap())
-        );
-        assert_eq!(
-            p.maintainer.as_deref(),
-            Some("LPA Tests <tests@lpa.invalid>")
-        );
-        assert_eq!(p.depends, ["lpa-lib"]);
-    }
-
-    #[test]
-    fn desc_without_version_is_rejected() {
-        let err = installed_from_desc(&parse_sections("%NAME%\nfoo\n\n")).unwrap_err();
-        assert!(err.contains("VERSION"), "{err}");
-    }
-
-    #[test]
-    fn missing_description_is_empty_not_absent() {
-        let p = installed_from_desc(&parse_sections("%NAME%\na\n\n%VERSION%\n1-1\n\n")).unwrap();
-        assert_eq!(p.description, "");
-        assert!(p.depends.is_empty());
-    }
-
-    #[test]
-    fn depend_strings_split_into_name_and_constraint() {
-        let d = parse_depend("lpa-lib>=1.0", true);
-        assert_eq!(d.name, "lpa-lib");
-        assert_eq!(d.constraint.as_deref(), Some(">=1.0"));
-        assert!(d.required);
-        let d = parse_depend("glibc", true);
-        assert_eq!((d.name.as_str(), d.constraint), ("glibc", None));
-        // Optional dependencies as pacman stores them: "name: reason".
-        let d = parse_depend("python-foo<2: for the foo plugin", false);
-        assert_eq!(d.name, "python-foo");
-        assert_eq!(d.constraint.as_deref(), Some("<2"));
-        assert!(!d.required);
-    }
-
-    #[test]
-    fn files_are_absolute() {
-        assert_eq!(
-            parse_files(HELLO_FILES),
-            [
-                "/etc/",
-                "/etc/lpa-hello.conf",
-                "/usr/",
-                "/usr/bin/",
-                "/usr/bin/lpa-hello"
-            ]
-        );
-        // The BACKUP section that follows must not leak into the list.
-        assert!(!parse_files(HELLO_FILES).iter().any(|f| f.contains('\t')));
     }
 
     #[test]
@@ -787,102 +702,6 @@ mod tests {
     }
 
     #[test]
-    fn reverse_dependencies_follow_provides_and_optdepends_are_optional() {
-        let lib = parse_sections("%NAME%\nlibfoo\n\n%VERSION%\n1-1\n\n%PROVIDES%\nfoo.so=1-64\n\n");
-        let user = parse_sections(
-            "%NAME%\napp\n\n%VERSION%\n1-1\n\n%DEPENDS%\nfoo.so=1-64\n\n%OPTDEPENDS%\nlibfoo: extras\n\n",
-        );
-        let other = parse_sections("%NAME%\nx\n\n%VERSION%\n1-1\n\n%OPTDEPENDS%\nlibfoo\n\n");
-        let all = [lib.clone(), user.clone(), other];
-        assert_eq!(reverse_dependencies_of(&lib, &all), ["app"]);
-        let entry = LocalEntry {
-            dir: PathBuf::from("/nonexistent/app-1-1"),
-            desc: user,
-        };
-        let d = details_of(&entry, &[], Vec::new()).unwrap();
-        assert_eq!(d.dependencies.len(), 2);
-        assert!(d.dependencies[0].required);
-        assert_eq!(d.dependencies[1].name, "libfoo");
-        assert!(!d.dependencies[1].required);
-    }
-
-    #[test]
-    fn upgradable_parses_recorded_qu() {
-        let u = parse_upgradable(QU).unwrap();
-        assert_eq!(u.len(), 2);
-        assert_eq!(u[0].name, "lpa-hello");
-        assert_eq!(u[0].current_version, "1.0-1");
-        assert_eq!(u[0].available_version, "2.0-1");
-        assert_eq!(
-            (u[1].name.as_str(), u[1].available_version.as_str()),
-            ("lpa-lib", "1.1-1")
-        );
-        let r = parse_upgradable(QU_ROOT).unwrap();
-        assert_eq!(r.len(), 1);
-        assert_eq!(r[0].current_version, "1.1-1");
-    }
-
-    #[test]
-    fn ignored_packages_are_not_upgrades() {
-        let u = parse_upgradable(QU_IGNORED).unwrap();
-        let names: Vec<&str> = u.iter().map(|x| x.name.as_str()).collect();
-        assert_eq!(names, ["lpa-hello"]);
-    }
-
-    #[test]
-    fn unknown_qu_line_is_a_parse_error() {
-        assert!(matches!(
-            parse_upgradable("lpa-hello 1.0-1 2.0-1\n"),
-            Err(PkgError::Parse { .. })
-        ));
-    }
-
-    #[test]
-    fn qu_exit_one_without_output_means_none() {
-        let cmd = Command::new("pacman").arg("-Qu");
-        let r = interpret_upgradable(&cmd, &finished(1, QU_NONE_OUT, QU_NONE_ERR)).unwrap();
-        assert!(r.is_empty());
-        assert_eq!(
-            interpret_upgradable(&cmd, &finished(0, QU, ""))
-                .unwrap()
-                .len(),
-            2
-        );
-    }
-
-    #[test]
-    fn qu_without_sync_database_is_an_error() {
-        let cmd = Command::new("pacman").arg("-Qu");
-        match interpret_upgradable(&cmd, &finished(1, QU_NOSYNC_OUT, QU_NOSYNC_ERR)) {
-            Err(PkgError::Command {
-                code, stderr_tail, ..
-            }) => {
-                assert_eq!(code, Some(1));
-                assert!(stderr_tail.contains("-Sy"), "{stderr_tail}");
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn lock_errors_are_recognised_in_recorded_output() {
-        assert!(is_lock_error(SY_LOCKED_ERR));
-        assert!(is_lock_error(U_LOCKED_ERR));
-        assert!(is_lock_error(ROOT_SY_LOCKED_ERR));
-        assert!(!is_lock_error(SY_BAD_ERR));
-        assert!(!is_lock_error(QU_NOSYNC_ERR));
-    }
-
-    #[test]
-    fn bad_server_stderr_tail_keeps_the_reason() {
-        let cmd = Command::new("pacman").arg("-Sy");
-        let e = command_failed(&cmd, &finished(1, "", SY_BAD_ERR));
-        let text = e.to_string();
-        assert!(text.contains("failed retrieving file 'lpa.db'"), "{text}");
-        assert!(text.contains("exit code 1"), "{text}");
-    }
-
-    #[test]
     fn commands_on_the_host_root() {
         let pm = Pacman::new(settings(Path::new("/")));
         assert_eq!(args(&pm.refresh_command()), ["--noconfirm", "-Sy"]);
@@ -941,37 +760,6 @@ mod tests {
     }
 
     #[test]
-    fn lock_wait_gives_up_at_the_deadline() {
-        let t = TempRoot::new("lock");
-        let lock = t.0.join("db.lck");
-        fs::write(&lock, "").unwrap();
-        let start = Instant::now();
-        let r = wait_for_lock(&lock, start + Duration::from_millis(250), LOCK_POLL);
-        assert!(!r);
-        assert!(start.elapsed() >= Duration::from_millis(250));
-        assert!(start.elapsed() < Duration::from_secs(2));
-    }
-
-    #[test]
-    fn lock_wait_returns_once_the_lock_goes() {
-        let t = TempRoot::new("unlock");
-        let lock = t.0.join("db.lck");
-        fs::write(&lock, "").unwrap();
-        let l2 = lock.clone();
-        let h = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(150));
-            fs::remove_file(l2).unwrap();
-        });
-        let r = wait_for_lock(
-            &lock,
-            Instant::now() + Duration::from_secs(5),
-            Duration::from_millis(20),
-        );
-        h.join().unwrap();
-        assert!(r);
-    }
-
-    #[test]
     fn refresh_with_a_held_lock_fails_as_locked_without_running_pacman() {
         let t = recorded_root("refresh-locked");
         fs::write(t.0.join("var/lib/pacman/db.lck"), "").unwrap();
@@ -993,277 +781,12 @@ mod tests {
         );
     }
 
-    // --- package changes -----------------------------------------------------------------
-
-    const SI_HELLO: &str = include_str!("../../../tests/data/pacman/si-hello.stdout");
-    const SI_MULTI: &str = include_str!("../../../tests/data/pacman/si-multi.stdout");
-    const SI_MULTI_ERR: &str = include_str!("../../../tests/data/pacman/si-multi.stderr");
-    const SI_NOPE_OUT: &str = include_str!("../../../tests/data/pacman/si-nope.stdout");
-    const S_NOPE_ERR: &str = include_str!("../../../tests/data/pacman/s-nope.stderr");
-    const R_NOPE_ERR: &str = include_str!("../../../tests/data/pacman/r-nope.stderr");
-    const R_BREAKS_OUT: &str = include_str!("../../../tests/data/pacman/r-lib-breaks.stdout");
-    const R_BREAKS_ERR: &str = include_str!("../../../tests/data/pacman/r-lib-breaks.stderr");
-    const U_UNSAT_OUT: &str = include_str!("../../../tests/data/pacman/u-unsatisfied.stdout");
-    const U_UNSAT_ERR: &str = include_str!("../../../tests/data/pacman/u-unsatisfied.stderr");
-    const U_SCRIPTFAIL_OUT: &str = include_str!("../../../tests/data/pacman/u-scriptfail.stdout");
-    const U_SCRIPTFAIL_ERR: &str = include_str!("../../../tests/data/pacman/u-scriptfail.stderr");
-    const S_AGAIN_OUT: &str = include_str!("../../../tests/data/pacman/s-needed-again.stdout");
-    const S_AGAIN_ERR: &str = include_str!("../../../tests/data/pacman/s-needed-again.stderr");
-    const U_DOWN_OUT: &str = include_str!("../../../tests/data/pacman/u-cache-downgrade.stdout");
-    const U_DOWN_ERR: &str = include_str!("../../../tests/data/pacman/u-cache-downgrade.stderr");
-    const R_PACSAVE_ERR: &str = include_str!("../../../tests/data/pacman/r-hello-pacsave.stderr");
-
-    fn entry(repo: &str, name: &str, version: &str) -> SyncEntry {
+    pub(super) fn entry(repo: &str, name: &str, version: &str) -> SyncEntry {
         SyncEntry {
             repo: repo.into(),
             name: name.into(),
             version: version.into(),
         }
-    }
-
-    fn spec(name: &str, version: Option<&str>) -> PackageSpec {
-        PackageSpec {
-            name: name.into(),
-            version: version.map(str::to_string),
-        }
-    }
-
-    /// Offers of the fixture: repo lpa has hello 2.0-1; the cache holds hello 1.0-1, 1.1-1.
-    fn fixture_offers(name: &str) -> Offers {
-        match name {
-            "lpa-hello" => Offers {
-                sync: vec![entry("lpa", "lpa-hello", "2.0-1")],
-                cached: vec![
-                    (
-                        "1.0-1".into(),
-                        PathBuf::from("/c/lpa-hello-1.0-1-any.pkg.tar.zst"),
-                    ),
-                    (
-                        "1.1-1".into(),
-                        PathBuf::from("/c/lpa-hello-1.1-1-any.pkg.tar.zst"),
-                    ),
-                ],
-            },
-            "lpa-lib" => Offers {
-                sync: vec![entry("lpa", "lpa-lib", "1.1-1")],
-                cached: Vec::new(),
-            },
-            _ => Offers::default(),
-        }
-    }
-
-    fn none_installed(_: &str) -> Option<String> {
-        None
-    }
-
-    fn hello_2_installed(name: &str) -> Option<String> {
-        (name == "lpa-hello").then(|| "2.0-1".to_string())
-    }
-
-    #[test]
-    fn sync_info_parses_recorded_si() {
-        assert_eq!(
-            parse_sync_info(SI_HELLO),
-            [entry("lpa", "lpa-hello", "2.0-1")]
-        );
-        // Several names, one unknown (exit 1): the known ones are still printed.
-        assert_eq!(
-            parse_sync_info(SI_MULTI),
-            [
-                entry("lpa", "lpa-hello", "2.0-1"),
-                entry("lpa", "lpa-lib", "1.1-1")
-            ]
-        );
-        assert!(SI_MULTI_ERR.contains("'nope' was not found"));
-        assert!(parse_sync_info(SI_NOPE_OUT).is_empty());
-    }
-
-    #[test]
-    fn cache_file_names_give_versions_of_that_name_only() {
-        let v = |f: &str, n: &str| cache_file_version(f, n);
-        assert_eq!(
-            v("lpa-hello-1.0-1-any.pkg.tar.zst", "lpa-hello").as_deref(),
-            Some("1.0-1")
-        );
-        assert_eq!(
-            v("glibc-2:2.39-1-x86_64.pkg.tar.xz", "glibc").as_deref(),
-            Some("2:2.39-1")
-        );
-        assert_eq!(v("foo-1.0-1-any.pkg.tar", "foo").as_deref(), Some("1.0-1"));
-        // Another package whose name starts with ours.
-        assert_eq!(
-            v("lpa-hello-extra-1.0-1-any.pkg.tar.zst", "lpa-hello"),
-            None
-        );
-        assert_eq!(v("lpa-hello-1.0-1-any.pkg.tar.zst", "lpa"), None);
-        assert_eq!(v("lpa-hello-1.0-1-any.pkg.tar.zst.sig", "lpa-hello"), None);
-        assert_eq!(v("lpa-hello-1.0-1-any.pkg.tar.zst.part", "lpa-hello"), None);
-        assert_eq!(v("lpa-hello-1.0-1-any.pkg.tarx", "lpa-hello"), None);
-        assert_eq!(v("lpa-hello-1.0-any.pkg.tar.zst", "lpa-hello"), None);
-    }
-
-    #[test]
-    fn cached_files_reads_the_directory() {
-        let t = TempRoot::new("cache");
-        for f in [
-            "lpa-hello-1.1-1-any.pkg.tar.zst",
-            "lpa-hello-1.0-1-any.pkg.tar.zst",
-            "lpa-hello-1.0-1-any.pkg.tar.zst.sig",
-            "lpa-lib-1.0-1-any.pkg.tar.zst",
-        ] {
-            fs::write(t.0.join(f), "x").unwrap();
-        }
-        let got = cached_files(&t.0, "lpa-hello").unwrap();
-        assert_eq!(
-            got,
-            [
-                (
-                    "1.0-1".to_string(),
-                    t.0.join("lpa-hello-1.0-1-any.pkg.tar.zst")
-                ),
-                (
-                    "1.1-1".to_string(),
-                    t.0.join("lpa-hello-1.1-1-any.pkg.tar.zst")
-                ),
-            ]
-        );
-        assert!(cached_files(&t.0.join("missing"), "x").unwrap().is_empty());
-    }
-
-    #[test]
-    fn offers_list_repository_versions_first_without_repeats() {
-        let mut o = fixture_offers("lpa-hello");
-        o.cached.push((
-            "2.0-1".into(),
-            PathBuf::from("/c/lpa-hello-2.0-1-any.pkg.tar.zst"),
-        ));
-        assert_eq!(o.versions(), ["2.0-1", "1.0-1", "1.1-1"]);
-        assert!(Offers::default().versions().is_empty());
-    }
-
-    #[test]
-    fn plan_takes_repository_then_cache() {
-        let o = InstallOptions::default();
-        let plan = plan_install(
-            &[
-                spec("lpa-hello", Some("1.0-1")),
-                spec("lpa-lib", None),
-                spec("lpa-tool", None),
-            ],
-            &o,
-            &none_installed,
-            &fixture_offers,
-        )
-        .unwrap();
-        assert_eq!(
-            plan.files,
-            [PathBuf::from("/c/lpa-hello-1.0-1-any.pkg.tar.zst")]
-        );
-        // A name in no repository is still handed to -S (groups, provides): pacman decides.
-        assert_eq!(plan.targets, ["lpa-lib", "lpa-tool"]);
-        let plan = plan_install(
-            &[spec("lpa-hello", Some("2.0-1"))],
-            &o,
-            &none_installed,
-            &fixture_offers,
-        )
-        .unwrap();
-        assert_eq!(plan.targets, ["lpa-hello"]);
-        assert!(plan.files.is_empty());
-    }
-
-    #[test]
-    fn plan_names_the_repository_of_a_second_entry() {
-        let offers = |_: &str| Offers {
-            sync: vec![entry("core", "x", "2-1"), entry("testing", "x", "3-1")],
-            cached: Vec::new(),
-        };
-        let plan = plan_install(
-            &[spec("x", Some("3-1"))],
-            &InstallOptions::default(),
-            &none_installed,
-            &offers,
-        )
-        .unwrap();
-        assert_eq!(plan.targets, ["testing/x"]);
-    }
-
-    #[test]
-    fn plan_refuses_unknown_versions_and_names() {
-        let o = InstallOptions::default();
-        match plan_install(
-            &[spec("lpa-hello", Some("9.9-1"))],
-            &o,
-            &none_installed,
-            &fixture_offers,
-        ) {
-            Err(PkgError::VersionConflict(m)) => {
-                assert!(
-                    m.contains("9.9-1") && m.contains("2.0-1, 1.0-1, 1.1-1"),
-                    "{m}"
-                )
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            plan_install(&[spec("nope", Some("1-1"))], &o, &none_installed, &fixture_offers),
-            Err(PkgError::NotFound(n)) if n == "nope"
-        ));
-        // Installed but offered nowhere any more: the version, not the name, is the problem.
-        let installed = |n: &str| (n == "gone").then(|| "1-1".to_string());
-        assert!(matches!(
-            plan_install(
-                &[spec("gone", Some("2-1"))],
-                &o,
-                &installed,
-                &fixture_offers
-            ),
-            Err(PkgError::VersionConflict(_))
-        ));
-    }
-
-    #[test]
-    fn plan_refuses_a_downgrade_unless_allowed() {
-        let refuse = InstallOptions::default();
-        match plan_install(
-            &[spec("lpa-hello", Some("1.1-1"))],
-            &refuse,
-            &hello_2_installed,
-            &fixture_offers,
-        ) {
-            Err(PkgError::VersionConflict(m)) => assert!(m.contains("allow_downgrade"), "{m}"),
-            other => panic!("{other:?}"),
-        }
-        let allow = InstallOptions {
-            allow_downgrade: true,
-            ..refuse
-        };
-        let plan = plan_install(
-            &[spec("lpa-hello", Some("1.1-1"))],
-            &allow,
-            &hello_2_installed,
-            &fixture_offers,
-        )
-        .unwrap();
-        assert_eq!(
-            plan.files,
-            [PathBuf::from("/c/lpa-hello-1.1-1-any.pkg.tar.zst")]
-        );
-        // `-S name` would downgrade silently when the installed version is newer than the
-        // repository's.
-        let newer = |n: &str| (n == "lpa-hello").then(|| "3.0-1".to_string());
-        assert!(matches!(
-            plan_install(&[spec("lpa-hello", None)], &refuse, &newer, &fixture_offers),
-            Err(PkgError::VersionConflict(_))
-        ));
-        // Same version: not a downgrade (--needed skips it).
-        assert!(plan_install(
-            &[spec("lpa-hello", Some("2.0-1"))],
-            &refuse,
-            &hello_2_installed,
-            &fixture_offers
-        )
-        .is_ok());
     }
 
     #[test]
@@ -1334,107 +857,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn recorded_failures_are_classified() {
-        let cmd = Command::new("pacman");
-        assert!(matches!(
-            interpret_change(&cmd, &finished(1, "", S_NOPE_ERR)),
-            Err(PkgError::NotFound(n)) if n == "nope"
-        ));
-        assert!(matches!(
-            interpret_change(&cmd, &finished(1, "", R_NOPE_ERR)),
-            Err(PkgError::NotFound(n)) if n == "nope"
-        ));
-        // -R: the reason is on stdout, the summary on stderr.
-        match interpret_change(&cmd, &finished(1, R_BREAKS_OUT, R_BREAKS_ERR)) {
-            Err(PkgError::DependencyConflict(m)) => {
-                assert!(
-                    m.contains(
-                        "removing lpa-lib breaks dependency 'lpa-lib>=1.0' required by lpa-hello"
-                    ),
-                    "{m}"
-                )
-            }
-            other => panic!("{other:?}"),
-        }
-        match interpret_change(&cmd, &finished(1, U_UNSAT_OUT, U_UNSAT_ERR)) {
-            Err(PkgError::DependencyConflict(m)) => {
-                assert!(
-                    m.contains("unable to satisfy dependency 'lpa-lib>=1.0'"),
-                    "{m}"
-                )
-            }
-            other => panic!("{other:?}"),
-        }
-        match interpret_change(&cmd, &finished(1, "", U_LOCKED_ERR)) {
-            Err(PkgError::Command { code, .. }) => assert_eq!(code, Some(1)),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_failed_install_script_is_a_failure_despite_exit_zero() {
-        let cmd = Command::new("pacman");
-        assert!(U_SCRIPTFAIL_OUT.contains("installing lpa-fail"));
-        match interpret_change(&cmd, &finished(0, U_SCRIPTFAIL_OUT, U_SCRIPTFAIL_ERR)) {
-            Err(PkgError::Command {
-                code, stderr_tail, ..
-            }) => {
-                assert_eq!(code, Some(0));
-                assert!(
-                    stderr_tail.contains("install script failed"),
-                    "{stderr_tail}"
-                );
-                assert!(stderr_tail.contains("command failed to execute correctly"));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn recorded_warnings_with_exit_zero_are_success() {
-        let cmd = Command::new("pacman");
-        assert!(interpret_change(&cmd, &finished(0, S_AGAIN_OUT, S_AGAIN_ERR)).is_ok());
-        assert!(interpret_change(&cmd, &finished(0, U_DOWN_OUT, U_DOWN_ERR)).is_ok());
-        assert!(interpret_change(&cmd, &finished(0, "", R_PACSAVE_ERR)).is_ok());
-    }
-
-    #[test]
-    fn runner_errors_keep_cancel_and_timeout() {
-        let c = runner::RunError::Cancelled {
-            command: "pacman -S".into(),
-        };
-        assert!(matches!(PkgError::from(c), PkgError::Cancelled(m) if m == "pacman -S"));
-        let t = runner::RunError::Timeout {
-            command: "pacman -S".into(),
-            after: Duration::from_secs(3),
-        };
-        assert!(
-            matches!(PkgError::from(t), PkgError::Timeout { after, .. } if after == Duration::from_secs(3))
-        );
-    }
-
-    #[test]
-    fn proc_stat_lines_find_live_pacman_only() {
-        assert!(stat_is_live_pacman("4242 (pacman) S 1 4242 4242 0 -1"));
-        assert!(!stat_is_live_pacman("4242 (pacman) Z 1 4242 4242 0 -1"));
-        assert!(!stat_is_live_pacman("4242 (pacman-key) S 1 4242"));
-        assert!(!stat_is_live_pacman("4242 (sleep) S 1 4242"));
-        // A command name may itself hold ") ".
-        assert!(!stat_is_live_pacman("4242 (x) pacman) S 1"));
-        assert!(!stat_is_live_pacman("garbage"));
-        let t = TempRoot::new("proc");
-        for (pid, stat) in [
-            ("10", "10 (pacman) S 1"),
-            ("11", "11 (bash) S 1"),
-            ("x", ""),
-        ] {
-            fs::create_dir_all(t.0.join(pid)).unwrap();
-            fs::write(t.0.join(pid).join("stat"), stat).unwrap();
-        }
-        assert_eq!(running_pacman_pids(&t.0), [10]);
-    }
-
     fn quiet_exec<'a>(
         on_line: &'a mut dyn FnMut(runner::Stream, &str),
         cancel: &'a runner::Cancel,
@@ -1479,33 +901,6 @@ mod tests {
             Err(PkgError::Cancelled(_))
         ));
         assert!(start.elapsed() < Duration::from_millis(300));
-    }
-
-    #[test]
-    fn save_copies_the_cached_file_or_falls_back_to_the_repository() {
-        let t = TempRoot::new("save");
-        let cache = t.0.join("cache");
-        fs::create_dir_all(&cache).unwrap();
-        let src = cache.join("lpa-hello-1.0-1-any.pkg.tar.zst");
-        fs::write(&src, "package bytes").unwrap();
-        let offer = Offers {
-            sync: vec![entry("lpa", "lpa-hello", "2.0-1")],
-            cached: vec![("1.0-1".into(), src)],
-        };
-        let dir = t.0.join("saved");
-        let s = save_one("lpa-hello", "1.0-1", &offer, &dir)
-            .unwrap()
-            .unwrap();
-        let file = s.file.unwrap();
-        assert_eq!(file, dir.join("lpa-hello-1.0-1-any.pkg.tar.zst"));
-        assert_eq!(fs::read_to_string(file).unwrap(), "package bytes");
-        let s = save_one("lpa-hello", "2.0-1", &offer, &dir)
-            .unwrap()
-            .unwrap();
-        assert_eq!((s.version.as_str(), s.file), ("2.0-1", None));
-        assert!(save_one("lpa-hello", "1.1-1", &offer, &dir)
-            .unwrap()
-            .is_none());
     }
 
     const ARCH_FEED: &str = include_str!("../../../tests/sandbox/feeds/arch-security.json");

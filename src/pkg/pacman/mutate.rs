@@ -230,3 +230,260 @@ pub(super) fn refuse_downgrade(
         "{name} {wanted} is older than the installed {have}; allow_downgrade is not set"
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pkg::pacman::tests::{entry, TempRoot};
+
+    // --- package changes -----------------------------------------------------------------
+
+    const SI_HELLO: &str = include_str!("../../../tests/data/pacman/si-hello.stdout");
+    const SI_MULTI: &str = include_str!("../../../tests/data/pacman/si-multi.stdout");
+    const SI_MULTI_ERR: &str = include_str!("../../../tests/data/pacman/si-multi.stderr");
+    const SI_NOPE_OUT: &str = include_str!("../../../tests/data/pacman/si-nope.stdout");
+    fn spec(name: &str, version: Option<&str>) -> PackageSpec {
+        PackageSpec {
+            name: name.into(),
+            version: version.map(str::to_string),
+        }
+    }
+
+    /// Offers of the fixture: repo lpa has hello 2.0-1; the cache holds hello 1.0-1, 1.1-1.
+    fn fixture_offers(name: &str) -> Offers {
+        match name {
+            "lpa-hello" => Offers {
+                sync: vec![entry("lpa", "lpa-hello", "2.0-1")],
+                cached: vec![
+                    (
+                        "1.0-1".into(),
+                        PathBuf::from("/c/lpa-hello-1.0-1-any.pkg.tar.zst"),
+                    ),
+                    (
+                        "1.1-1".into(),
+                        PathBuf::from("/c/lpa-hello-1.1-1-any.pkg.tar.zst"),
+                    ),
+                ],
+            },
+            "lpa-lib" => Offers {
+                sync: vec![entry("lpa", "lpa-lib", "1.1-1")],
+                cached: Vec::new(),
+            },
+            _ => Offers::default(),
+        }
+    }
+
+    fn none_installed(_: &str) -> Option<String> {
+        None
+    }
+
+    fn hello_2_installed(name: &str) -> Option<String> {
+        (name == "lpa-hello").then(|| "2.0-1".to_string())
+    }
+
+    #[test]
+    fn sync_info_parses_recorded_si() {
+        assert_eq!(
+            parse_sync_info(SI_HELLO),
+            [entry("lpa", "lpa-hello", "2.0-1")]
+        );
+        // Several names, one unknown (exit 1): the known ones are still printed.
+        assert_eq!(
+            parse_sync_info(SI_MULTI),
+            [
+                entry("lpa", "lpa-hello", "2.0-1"),
+                entry("lpa", "lpa-lib", "1.1-1")
+            ]
+        );
+        assert!(SI_MULTI_ERR.contains("'nope' was not found"));
+        assert!(parse_sync_info(SI_NOPE_OUT).is_empty());
+    }
+
+    #[test]
+    fn cache_file_names_give_versions_of_that_name_only() {
+        let v = |f: &str, n: &str| cache_file_version(f, n);
+        assert_eq!(
+            v("lpa-hello-1.0-1-any.pkg.tar.zst", "lpa-hello").as_deref(),
+            Some("1.0-1")
+        );
+        assert_eq!(
+            v("glibc-2:2.39-1-x86_64.pkg.tar.xz", "glibc").as_deref(),
+            Some("2:2.39-1")
+        );
+        assert_eq!(v("foo-1.0-1-any.pkg.tar", "foo").as_deref(), Some("1.0-1"));
+        // Another package whose name starts with ours.
+        assert_eq!(
+            v("lpa-hello-extra-1.0-1-any.pkg.tar.zst", "lpa-hello"),
+            None
+        );
+        assert_eq!(v("lpa-hello-1.0-1-any.pkg.tar.zst", "lpa"), None);
+        assert_eq!(v("lpa-hello-1.0-1-any.pkg.tar.zst.sig", "lpa-hello"), None);
+        assert_eq!(v("lpa-hello-1.0-1-any.pkg.tar.zst.part", "lpa-hello"), None);
+        assert_eq!(v("lpa-hello-1.0-1-any.pkg.tarx", "lpa-hello"), None);
+        assert_eq!(v("lpa-hello-1.0-any.pkg.tar.zst", "lpa-hello"), None);
+    }
+
+    #[test]
+    fn cached_files_reads_the_directory() {
+        let t = TempRoot::new("cache");
+        for f in [
+            "lpa-hello-1.1-1-any.pkg.tar.zst",
+            "lpa-hello-1.0-1-any.pkg.tar.zst",
+            "lpa-hello-1.0-1-any.pkg.tar.zst.sig",
+            "lpa-lib-1.0-1-any.pkg.tar.zst",
+        ] {
+            fs::write(t.0.join(f), "x").unwrap();
+        }
+        let got = cached_files(&t.0, "lpa-hello").unwrap();
+        assert_eq!(
+            got,
+            [
+                (
+                    "1.0-1".to_string(),
+                    t.0.join("lpa-hello-1.0-1-any.pkg.tar.zst")
+                ),
+                (
+                    "1.1-1".to_string(),
+                    t.0.join("lpa-hello-1.1-1-any.pkg.tar.zst")
+                ),
+            ]
+        );
+        assert!(cached_files(&t.0.join("missing"), "x").unwrap().is_empty());
+    }
+
+    #[test]
+    fn offers_list_repository_versions_first_without_repeats() {
+        let mut o = fixture_offers("lpa-hello");
+        o.cached.push((
+            "2.0-1".into(),
+            PathBuf::from("/c/lpa-hello-2.0-1-any.pkg.tar.zst"),
+        ));
+        assert_eq!(o.versions(), ["2.0-1", "1.0-1", "1.1-1"]);
+        assert!(Offers::default().versions().is_empty());
+    }
+
+    #[test]
+    fn plan_takes_repository_then_cache() {
+        let o = InstallOptions::default();
+        let plan = plan_install(
+            &[
+                spec("lpa-hello", Some("1.0-1")),
+                spec("lpa-lib", None),
+                spec("lpa-tool", None),
+            ],
+            &o,
+            &none_installed,
+            &fixture_offers,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.files,
+            [PathBuf::from("/c/lpa-hello-1.0-1-any.pkg.tar.zst")]
+        );
+        // A name in no repository is still handed to -S (groups, provides): pacman decides.
+        assert_eq!(plan.targets, ["lpa-lib", "lpa-tool"]);
+        let plan = plan_install(
+            &[spec("lpa-hello", Some("2.0-1"))],
+            &o,
+            &none_installed,
+            &fixture_offers,
+        )
+        .unwrap();
+        assert_eq!(plan.targets, ["lpa-hello"]);
+        assert!(plan.files.is_empty());
+    }
+
+    #[test]
+    fn plan_names_the_repository_of_a_second_entry() {
+        let offers = |_: &str| Offers {
+            sync: vec![entry("core", "x", "2-1"), entry("testing", "x", "3-1")],
+            cached: Vec::new(),
+        };
+        let plan = plan_install(
+            &[spec("x", Some("3-1"))],
+            &InstallOptions::default(),
+            &none_installed,
+            &offers,
+        )
+        .unwrap();
+        assert_eq!(plan.targets, ["testing/x"]);
+    }
+
+    #[test]
+    fn plan_refuses_unknown_versions_and_names() {
+        let o = InstallOptions::default();
+        match plan_install(
+            &[spec("lpa-hello", Some("9.9-1"))],
+            &o,
+            &none_installed,
+            &fixture_offers,
+        ) {
+            Err(PkgError::VersionConflict(m)) => {
+                assert!(
+                    m.contains("9.9-1") && m.contains("2.0-1, 1.0-1, 1.1-1"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            plan_install(&[spec("nope", Some("1-1"))], &o, &none_installed, &fixture_offers),
+            Err(PkgError::NotFound(n)) if n == "nope"
+        ));
+        // Installed but offered nowhere any more: the version, not the name, is the problem.
+        let installed = |n: &str| (n == "gone").then(|| "1-1".to_string());
+        assert!(matches!(
+            plan_install(
+                &[spec("gone", Some("2-1"))],
+                &o,
+                &installed,
+                &fixture_offers
+            ),
+            Err(PkgError::VersionConflict(_))
+        ));
+    }
+
+    #[test]
+    fn plan_refuses_a_downgrade_unless_allowed() {
+        let refuse = InstallOptions::default();
+        match plan_install(
+            &[spec("lpa-hello", Some("1.1-1"))],
+            &refuse,
+            &hello_2_installed,
+            &fixture_offers,
+        ) {
+            Err(PkgError::VersionConflict(m)) => assert!(m.contains("allow_downgrade"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let allow = InstallOptions {
+            allow_downgrade: true,
+            ..refuse
+        };
+        let plan = plan_install(
+            &[spec("lpa-hello", Some("1.1-1"))],
+            &allow,
+            &hello_2_installed,
+            &fixture_offers,
+        )
+        .unwrap();
+        assert_eq!(
+            plan.files,
+            [PathBuf::from("/c/lpa-hello-1.1-1-any.pkg.tar.zst")]
+        );
+        // `-S name` would downgrade silently when the installed version is newer than the
+        // repository's.
+        let newer = |n: &str| (n == "lpa-hello").then(|| "3.0-1".to_string());
+        assert!(matches!(
+            plan_install(&[spec("lpa-hello", None)], &refuse, &newer, &fixture_offers),
+            Err(PkgError::VersionConflict(_))
+        ));
+        // Same version: not a downgrade (--needed skips it).
+        assert!(plan_install(
+            &[spec("lpa-hello", Some("2.0-1"))],
+            &refuse,
+            &hello_2_installed,
+            &fixture_offers
+        )
+        .is_ok());
+    }
+}

@@ -310,3 +310,184 @@ pub fn interpret_upgradable(cmd: &Command, done: &Finished) -> Result<Vec<Upgrad
         _ => Err(command_failed(cmd, done)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pkg::pacman::tests::{finished, HELLO_DESC, HELLO_FILES, SY_BAD_ERR, U_LOCKED_ERR};
+
+    const QU: &str = include_str!("../../../tests/data/pacman/qu.stdout");
+    const QU_IGNORED: &str = include_str!("../../../tests/data/pacman/qu-ignored.stdout");
+    const QU_NONE_OUT: &str = include_str!("../../../tests/data/pacman/qu-none.stdout");
+    const QU_NONE_ERR: &str = include_str!("../../../tests/data/pacman/qu-none.stderr");
+    const QU_NOSYNC_OUT: &str = include_str!("../../../tests/data/pacman/qu-before-sync.stdout");
+    const QU_NOSYNC_ERR: &str = include_str!("../../../tests/data/pacman/qu-before-sync.stderr");
+    const QU_ROOT: &str = include_str!("../../../tests/data/pacman/root-qu.stdout");
+    const SY_LOCKED_ERR: &str = include_str!("../../../tests/data/pacman/sy-locked.stderr");
+    const ROOT_SY_LOCKED_ERR: &str =
+        include_str!("../../../tests/data/pacman/root-sy-locked.stderr");
+
+    #[test]
+    fn desc_sections_parse() {
+        let s = parse_sections(HELLO_DESC);
+        assert_eq!(s.first("NAME"), Some("lpa-hello"));
+        assert_eq!(s.first("VERSION"), Some("1.0-1"));
+        assert_eq!(s.get("DEPENDS"), ["lpa-lib>=1.0".to_string()]);
+        assert!(s.get("OPTDEPENDS").is_empty());
+        // pacman keeps the backup list in `files`, after %FILES%.
+        assert_eq!(
+            parse_sections(HELLO_FILES).get("BACKUP"),
+            ["etc/lpa-hello.conf\t801ef2bfa1ce9046be4eb650dabcc017".to_string()]
+        );
+    }
+
+    #[test]
+    fn installed_record_from_recorded_desc() {
+        let p = installed_from_desc(&parse_sections(HELLO_DESC)).unwrap();
+        assert_eq!(p.name, "lpa-hello");
+        assert_eq!(p.version, "1.0-1");
+        assert_eq!(p.arch.as_deref(), Some("any"));
+        assert_eq!(p.description, "LPA fixture hello");
+        assert_eq!(p.size_bytes, Some(48));
+        assert_eq!(
+            p.installed_at,
+            Some(OffsetDateTime::from_unix_timestamp(1795866135).unwrap())
+        );
+        assert_eq!(
+            p.maintainer.as_deref(),
+            Some("LPA Tests <tests@lpa.invalid>")
+        );
+        assert_eq!(p.depends, ["lpa-lib"]);
+    }
+
+    #[test]
+    fn desc_without_version_is_rejected() {
+        let err = installed_from_desc(&parse_sections("%NAME%\nfoo\n\n")).unwrap_err();
+        assert!(err.contains("VERSION"), "{err}");
+    }
+
+    #[test]
+    fn missing_description_is_empty_not_absent() {
+        let p = installed_from_desc(&parse_sections("%NAME%\na\n\n%VERSION%\n1-1\n\n")).unwrap();
+        assert_eq!(p.description, "");
+        assert!(p.depends.is_empty());
+    }
+
+    #[test]
+    fn depend_strings_split_into_name_and_constraint() {
+        let d = parse_depend("lpa-lib>=1.0", true);
+        assert_eq!(d.name, "lpa-lib");
+        assert_eq!(d.constraint.as_deref(), Some(">=1.0"));
+        assert!(d.required);
+        let d = parse_depend("glibc", true);
+        assert_eq!((d.name.as_str(), d.constraint), ("glibc", None));
+        // Optional dependencies as pacman stores them: "name: reason".
+        let d = parse_depend("python-foo<2: for the foo plugin", false);
+        assert_eq!(d.name, "python-foo");
+        assert_eq!(d.constraint.as_deref(), Some("<2"));
+        assert!(!d.required);
+    }
+
+    #[test]
+    fn files_are_absolute() {
+        assert_eq!(
+            parse_files(HELLO_FILES),
+            [
+                "/etc/",
+                "/etc/lpa-hello.conf",
+                "/usr/",
+                "/usr/bin/",
+                "/usr/bin/lpa-hello"
+            ]
+        );
+        // The BACKUP section that follows must not leak into the list.
+        assert!(!parse_files(HELLO_FILES).iter().any(|f| f.contains('\t')));
+    }
+
+    #[test]
+    fn reverse_dependencies_follow_provides_and_optdepends_are_optional() {
+        let lib = parse_sections("%NAME%\nlibfoo\n\n%VERSION%\n1-1\n\n%PROVIDES%\nfoo.so=1-64\n\n");
+        let user = parse_sections(
+            "%NAME%\napp\n\n%VERSION%\n1-1\n\n%DEPENDS%\nfoo.so=1-64\n\n%OPTDEPENDS%\nlibfoo: extras\n\n",
+        );
+        let other = parse_sections("%NAME%\nx\n\n%VERSION%\n1-1\n\n%OPTDEPENDS%\nlibfoo\n\n");
+        let all = [lib.clone(), user.clone(), other];
+        assert_eq!(reverse_dependencies_of(&lib, &all), ["app"]);
+        let entry = LocalEntry {
+            dir: PathBuf::from("/nonexistent/app-1-1"),
+            desc: user,
+        };
+        let d = details_of(&entry, &[], Vec::new()).unwrap();
+        assert_eq!(d.dependencies.len(), 2);
+        assert!(d.dependencies[0].required);
+        assert_eq!(d.dependencies[1].name, "libfoo");
+        assert!(!d.dependencies[1].required);
+    }
+
+    #[test]
+    fn upgradable_parses_recorded_qu() {
+        let u = parse_upgradable(QU).unwrap();
+        assert_eq!(u.len(), 2);
+        assert_eq!(u[0].name, "lpa-hello");
+        assert_eq!(u[0].current_version, "1.0-1");
+        assert_eq!(u[0].available_version, "2.0-1");
+        assert_eq!(
+            (u[1].name.as_str(), u[1].available_version.as_str()),
+            ("lpa-lib", "1.1-1")
+        );
+        let r = parse_upgradable(QU_ROOT).unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].current_version, "1.1-1");
+    }
+
+    #[test]
+    fn ignored_packages_are_not_upgrades() {
+        let u = parse_upgradable(QU_IGNORED).unwrap();
+        let names: Vec<&str> = u.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["lpa-hello"]);
+    }
+
+    #[test]
+    fn unknown_qu_line_is_a_parse_error() {
+        assert!(matches!(
+            parse_upgradable("lpa-hello 1.0-1 2.0-1\n"),
+            Err(PkgError::Parse { .. })
+        ));
+    }
+
+    #[test]
+    fn qu_exit_one_without_output_means_none() {
+        let cmd = Command::new("pacman").arg("-Qu");
+        let r = interpret_upgradable(&cmd, &finished(1, QU_NONE_OUT, QU_NONE_ERR)).unwrap();
+        assert!(r.is_empty());
+        assert_eq!(
+            interpret_upgradable(&cmd, &finished(0, QU, ""))
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn qu_without_sync_database_is_an_error() {
+        let cmd = Command::new("pacman").arg("-Qu");
+        match interpret_upgradable(&cmd, &finished(1, QU_NOSYNC_OUT, QU_NOSYNC_ERR)) {
+            Err(PkgError::Command {
+                code, stderr_tail, ..
+            }) => {
+                assert_eq!(code, Some(1));
+                assert!(stderr_tail.contains("-Sy"), "{stderr_tail}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn lock_errors_are_recognised_in_recorded_output() {
+        assert!(is_lock_error(SY_LOCKED_ERR));
+        assert!(is_lock_error(U_LOCKED_ERR));
+        assert!(is_lock_error(ROOT_SY_LOCKED_ERR));
+        assert!(!is_lock_error(SY_BAD_ERR));
+        assert!(!is_lock_error(QU_NOSYNC_ERR));
+    }
+}

@@ -42,3 +42,36 @@ pub(super) fn save_one(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pkg::pacman::tests::{entry, TempRoot};
+
+    #[test]
+    fn save_copies_the_cached_file_or_falls_back_to_the_repository() {
+        let t = TempRoot::new("save");
+        let cache = t.0.join("cache");
+        fs::create_dir_all(&cache).unwrap();
+        let src = cache.join("lpa-hello-1.0-1-any.pkg.tar.zst");
+        fs::write(&src, "package bytes").unwrap();
+        let offer = Offers {
+            sync: vec![entry("lpa", "lpa-hello", "2.0-1")],
+            cached: vec![("1.0-1".into(), src)],
+        };
+        let dir = t.0.join("saved");
+        let s = save_one("lpa-hello", "1.0-1", &offer, &dir)
+            .unwrap()
+            .unwrap();
+        let file = s.file.unwrap();
+        assert_eq!(file, dir.join("lpa-hello-1.0-1-any.pkg.tar.zst"));
+        assert_eq!(fs::read_to_string(file).unwrap(), "package bytes");
+        let s = save_one("lpa-hello", "2.0-1", &offer, &dir)
+            .unwrap()
+            .unwrap();
+        assert_eq!((s.version.as_str(), s.file), ("2.0-1", None));
+        assert!(save_one("lpa-hello", "1.1-1", &offer, &dir)
+            .unwrap()
+            .is_none());
+    }
+}
