@@ -4,6 +4,13 @@
 //! Locks, always taken in this order when nested: the transaction lock's holder slot, then
 //! the job table. Records are written outside the job table lock; their revision keeps a
 //! late write of an older snapshot from winning.
+//!
+//! This file is the coordinator: the engine's struct, its constructor and shutdown, with its
+//! settings and error types. Its methods live by concern in `engine/`: `queue.rs`
+//! (admission), `worker.rs` (the transaction lock, a job from pending to its end, cancel),
+//! `transaction.rs` (a job's package work), `rollback.rs`, `persistence.rs` (changes,
+//! events, records, retention), `listing.rs`, `logs.rs`, `panics.rs`, `recovery.rs`,
+//! `reboot.rs` and `reboot_slot.rs`; their tests are in `engine/tests/`, by the same names.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, HashMap};
