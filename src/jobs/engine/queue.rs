@@ -1,0 +1,201 @@
+//! Admission: a request is checked (grammar always, the package database when no
+//! transaction holds the tool), then written and handed to the bounded worker queue. Kept
+//! apart from running so what is refused at submission reads in one place.
+
+use super::*;
+
+impl Engine {
+    /// Checks a request against the package database now and queues it; returns the
+    /// pending job.
+    pub fn submit(&self, request: JobRequest) -> Result<Job, EngineError> {
+        self.check_accepting()?;
+        match &request {
+            JobRequest::Rollback { original } => return self.rollback(original),
+            JobRequest::Reboot { .. } => return self.submit_reboot(request),
+            _ => {}
+        }
+        // The checks ask the package tool, which waits for the lock a running transaction
+        // holds (rpm, zypp): then only the grammar is checked now, and the job checks the
+        // rest when it gets the transaction, failing with the same error codes.
+        if self.txn.busy() {
+            self.validate(&request)?;
+        } else {
+            self.precheck(&request)?;
+        }
+        self.enqueue(Job::new(Uuid::new_v4(), request, now()))
+    }
+
+    /// Package jobs (every operation but reboot) pending or running, oldest first.
+    pub fn active_package_jobs(&self) -> Vec<Uuid> {
+        let mut active: Vec<(OffsetDateTime, Uuid)> = self
+            .table()
+            .values()
+            .filter(|e| e.job.operation != Operation::Reboot && !e.job.status.is_terminal())
+            .map(|e| (e.job.created_at, e.job.id))
+            .collect();
+        active.sort();
+        active.into_iter().map(|(_, id)| id).collect()
+    }
+
+    pub(super) fn check_accepting(&self) -> Result<(), EngineError> {
+        if self.accepting.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(EngineError::Storage(
+                "the agent is shutting down; no new jobs are accepted".into(),
+            ))
+        }
+    }
+
+    /// The checks that start no process: names and versions against the grammar.
+    fn validate(&self, request: &JobRequest) -> Result<(), EngineError> {
+        let backend = self.inventory.backend();
+        let specs: Vec<&PackageSpec> = match request {
+            JobRequest::Install { packages, .. } => packages.iter().collect(),
+            JobRequest::Update { package, .. } => vec![package],
+            JobRequest::Remove { name, .. } => {
+                backend.validate_name(name)?;
+                Vec::new()
+            }
+            JobRequest::PatchApply { exclude, .. } => {
+                for name in exclude {
+                    backend.validate_name(name)?;
+                }
+                Vec::new()
+            }
+            JobRequest::Reboot { .. } | JobRequest::Rollback { .. } => Vec::new(),
+        };
+        for spec in specs {
+            backend.validate_name(&spec.name)?;
+            if let Some(v) = &spec.version {
+                backend.validate_version(v)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn precheck(&self, request: &JobRequest) -> Result<(), EngineError> {
+        let backend = self.inventory.backend();
+        match request {
+            JobRequest::Install { packages, options } => {
+                if packages.is_empty() {
+                    return Err(PkgError::Invalid {
+                        field: "packages".into(),
+                        message: "at least one package is required".into(),
+                    }
+                    .into());
+                }
+                let installed = self.inventory.installed()?;
+                for p in packages {
+                    check_spec(backend.as_ref(), &installed, p, options, false)?;
+                }
+            }
+            JobRequest::Update { package, options } => {
+                let installed = self.inventory.installed()?;
+                check_spec(backend.as_ref(), &installed, package, options, true)?;
+            }
+            JobRequest::Remove { name, .. } => {
+                backend.validate_name(name)?;
+                let installed = self.inventory.installed()?;
+                if !installed.iter().any(|p| &p.name == name) {
+                    return Err(PkgError::NotFound(name.clone()).into());
+                }
+            }
+            JobRequest::PatchApply { .. } => self.validate(request)?,
+            JobRequest::Reboot { .. } | JobRequest::Rollback { .. } => {}
+        }
+        Ok(())
+    }
+
+    pub(super) fn enqueue(&self, job: Job) -> Result<Job, EngineError> {
+        self.admit(job)
+    }
+
+    /// Writes a new job's first record and makes it known, after handing it to the worker
+    /// queue unless it is a reboot (the record is deleted again when the queue refuses it).
+    pub(super) fn admit(&self, mut job: Job) -> Result<Job, EngineError> {
+        job.revision = 1;
+        job.note("info", format!("{} job submitted", job.operation.as_str()));
+        self.store
+            .save(&job)
+            .map_err(|e| EngineError::Storage(e.to_string()))?;
+        let mut table = self.table();
+        let sent = match (relock(&self.queue).as_ref(), job.operation) {
+            (Some(_), Operation::Reboot) => Ok(()),
+            (Some(tx), _) => tx.try_send(job.id),
+            (None, _) => Err(TrySendError::Disconnected(job.id)),
+        };
+        match sent {
+            Ok(()) => {}
+            Err(e) => {
+                drop(table);
+                self.store.delete(&job.id);
+                return Err(match e {
+                    TrySendError::Full(_) => EngineError::QueueFull {
+                        max: self.settings.max_queued.max(1),
+                    },
+                    TrySendError::Disconnected(_) => EngineError::Storage(
+                        "the agent is shutting down; no new jobs are accepted".into(),
+                    ),
+                });
+            }
+        }
+        // Inserted under the same lock as the send: a worker that already took the id
+        // waits for the table and finds the job.
+        self.events.publish(&event_of(&job));
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        let mut entry = Entry::new(job.clone(), seq);
+        entry.last_event = Some(Instant::now());
+        entry.last_persist = Some(Instant::now());
+        table.insert(job.id, entry);
+        // The reboot timer waits on it for a new reboot job.
+        self.changed.notify_all();
+        Ok(job)
+    }
+}
+
+fn check_spec(
+    backend: &dyn PackageManager,
+    installed: &[InstalledPackage],
+    spec: &PackageSpec,
+    options: &InstallOptions,
+    update: bool,
+) -> Result<(), PkgError> {
+    backend.validate_name(&spec.name)?;
+    if let Some(v) = &spec.version {
+        backend.validate_version(v)?;
+    }
+    let name = &spec.name;
+    let current = installed
+        .iter()
+        .find(|p| &p.name == name)
+        .map(|p| p.version.as_str());
+    if update && current.is_none() {
+        return Err(PkgError::NotFound(name.clone()));
+    }
+    let available = backend.available_versions(name)?;
+    if available.is_empty() && current.is_none() {
+        return Err(PkgError::NotFound(name.clone()));
+    }
+    let Some(v) = &spec.version else {
+        return Ok(());
+    };
+    if !available.contains(v) && current != Some(v.as_str()) {
+        let list = if available.is_empty() {
+            "none".to_string()
+        } else {
+            available.join(", ")
+        };
+        return Err(PkgError::VersionConflict(format!(
+            "{name}: version {v} is not available; available: {list}"
+        )));
+    }
+    if let Some(cur) = current {
+        if backend.compare_versions(v, cur) == CmpOrdering::Less && !options.allow_downgrade {
+            return Err(PkgError::VersionConflict(format!(
+                "{name}: version {v} would downgrade from {cur} to {v}; set allow_downgrade"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Admission: what is refused at submission, the queue bound, checks deferred while a transaction runs (see `engine/queue.rs`).
+
+use super::*;
+
+#[test]
+fn every_precheck_refuses_before_anything_is_queued() {
+    let r = rig();
+    let e = &r.engine;
+    let err = |req| e.submit(req).unwrap_err();
+    assert!(
+        matches!(err(install(&[])), EngineError::Pkg(PkgError::Invalid { field, .. }) if field == "packages")
+    );
+    assert!(
+        matches!(err(install(&[("Bad!", None)])), EngineError::Pkg(PkgError::Invalid { field, .. }) if field == "name")
+    );
+    assert!(
+        matches!(err(install(&[("c", Some("1 2"))])), EngineError::Pkg(PkgError::Invalid { field, .. }) if field == "version")
+    );
+    assert!(
+        matches!(err(install(&[("ghost", None)])), EngineError::Pkg(PkgError::NotFound(n)) if n == "ghost")
+    );
+    match err(install(&[("a", Some("9"))])) {
+        EngineError::Pkg(PkgError::VersionConflict(m)) => {
+            assert_eq!(m, "a: version 9 is not available; available: 1, 2")
+        }
+        other => panic!("{other:?}"),
+    }
+    r.fake
+        .installed
+        .lock()
+        .unwrap()
+        .insert("a".into(), "2".into());
+    r.fake.write_db();
+    match err(install(&[("a", Some("1"))])) {
+        EngineError::Pkg(PkgError::VersionConflict(m)) => {
+            assert_eq!(
+                m,
+                "a: version 1 would downgrade from 2 to 1; set allow_downgrade"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let allowed = JobRequest::Install {
+        packages: vec![spec("a", Some("1"))],
+        options: InstallOptions {
+            allow_downgrade: true,
+            ..InstallOptions::default()
+        },
+    };
+    assert!(e.submit(allowed).is_ok());
+    let update_missing = JobRequest::Update {
+        package: spec("c", None),
+        options: InstallOptions::default(),
+    };
+    assert!(matches!(err(update_missing), EngineError::Pkg(PkgError::NotFound(n)) if n == "c"));
+    assert!(matches!(err(remove("c")), EngineError::Pkg(PkgError::NotFound(n)) if n == "c"));
+    assert!(matches!(
+        err(remove("NO")),
+        EngineError::Pkg(PkgError::Invalid { .. })
+    ));
+    assert_eq!(e.list().len(), 1, "only the allowed downgrade was queued");
+}
+
+#[test]
+fn a_full_queue_refuses_with_its_bound() {
+    let r = rig_with(|s| {
+        s.max_concurrent = 1;
+        s.max_queued = 1;
+    });
+    r.fake.hang.store(true, Ordering::SeqCst);
+    let first = r.engine.submit(install(&[("c", None)])).unwrap();
+    r.wait_for(&first.id, "running", |j| j.status == JobStatus::Running);
+    let second = r.engine.submit(install(&[("c", None)])).unwrap();
+    let third = r.engine.submit(install(&[("c", None)]));
+    assert!(
+        matches!(third, Err(EngineError::QueueFull { max: 1 })),
+        "{third:?}"
+    );
+    assert_eq!(r.engine.list().len(), 2);
+    r.fake.hang.store(false, Ordering::SeqCst);
+    assert_eq!(r.wait_done(&second.id).status, JobStatus::Completed);
+    assert!(EngineError::QueueFull { max: 1 }
+        .to_string()
+        .contains("retry"));
+}
+
+#[test]
+fn checks_that_need_the_tool_wait_for_the_job_while_a_transaction_runs() {
+    let r = rig();
+    // Long enough that the transaction is surely still held when the next jobs arrive.
+    *r.fake.delay.lock().unwrap() = Duration::from_secs(2);
+    let busy = r.engine.submit(install(&[("c", None)])).unwrap().id;
+    // In the tool, so surely holding the transaction ("running" comes a moment before).
+    r.wait_in_tool("install");
+    // The grammar is still checked at once...
+    assert!(matches!(
+        r.engine.submit(install(&[("Bad!", None)])),
+        Err(EngineError::Pkg(PkgError::Invalid { .. }))
+    ));
+    // ...but an unknown name is accepted now and refused by the job itself.
+    let ghost = r.engine.submit(install(&[("ghost", None)])).unwrap().id;
+    let j = r.wait_done(&ghost);
+    assert_eq!(j.status, JobStatus::Failed);
+    assert_eq!(
+        j.error.as_ref().map(|e| e.code.as_str()),
+        Some("PKG_NOT_FOUND")
+    );
+    assert!(j.changes.is_empty());
+    assert_eq!(r.wait_done(&busy).status, JobStatus::Completed);
+}

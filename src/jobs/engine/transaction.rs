@@ -1,0 +1,353 @@
+//! The package work of a job while it holds the transaction: plan what it asks, run the
+//! tool under the job's deadline, read back what really changed, repair after a failure,
+//! and map a failure to its status and error code. Separate so the package steps read
+//! without the queueing and locking around them.
+
+use super::*;
+
+/// Deadline of the database repair after a failed, cancelled or timed-out transaction.
+const REPAIR_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Progress milestones.
+pub(super) const P_STARTED: u8 = 10;
+const P_SAVED: u8 = 20;
+pub(super) const P_SAVE_LINES_MAX: u8 = 19;
+pub(super) const P_TOOL_LINES_MAX: u8 = 90;
+const P_CHANGES: u8 = 95;
+
+/// The package operation a job performs.
+pub(super) enum Action {
+    Install(Vec<PackageSpec>, InstallOptions),
+    Apply(Vec<Advisory>, Vec<String>),
+    Remove(Vec<String>, RemoveOptions),
+    Restore(Vec<RestoreStep>),
+}
+
+/// The state a job asks for, per package, to tell which ones failed.
+pub(super) enum Want {
+    Present,
+    Version(String),
+    Changed,
+    Absent,
+}
+
+impl Want {
+    fn met(&self, before: Option<&str>, after: Option<&str>) -> bool {
+        match self {
+            Want::Present => after.is_some(),
+            Want::Version(v) => after == Some(v.as_str()),
+            Want::Changed => after.is_some() && after != before,
+            Want::Absent => after.is_none(),
+        }
+    }
+}
+
+/// What a job will do, decided once it holds the transaction.
+pub(super) struct Plan {
+    pub(super) action: Action,
+    pub(super) wants: Vec<(String, Want)>,
+    pub(super) not_restorable: Vec<NotRestorable>,
+}
+
+/// How a job ended.
+pub(super) struct Outcome {
+    pub(super) status: JobStatus,
+    pub(super) error: Option<JobError>,
+    pub(super) changes: Vec<Change>,
+    pub(super) result: JobResult,
+}
+
+impl Outcome {
+    pub(super) fn failed(status: JobStatus, error: JobError) -> Outcome {
+        Outcome {
+            status,
+            error: Some(error),
+            changes: Vec::new(),
+            result: JobResult::default(),
+        }
+    }
+}
+
+impl Engine {
+    /// The job's work while it holds the package transaction.
+    pub(super) fn transact(
+        &self,
+        id: &Uuid,
+        request: &JobRequest,
+        cancel: &Cancel,
+        deadline: Instant,
+    ) -> Outcome {
+        let backend = Arc::clone(self.inventory.backend());
+        // Checked again now that nothing else changes the database: the state may have moved
+        // since the submission, or the checks were deferred because the tool was busy.
+        if let Err(e) = self.precheck(request) {
+            let e = match e {
+                EngineError::Pkg(p) => p,
+                other => PkgError::Unsupported(other.to_string()),
+            };
+            return self.classify(e, cancel, deadline, Vec::new(), JobResult::default());
+        }
+        // Read from the database itself, never from a cache: the changes must be exact.
+        let before = match backend.installed() {
+            Ok(b) => versions(&b),
+            Err(e) => return self.classify(e, cancel, deadline, Vec::new(), JobResult::default()),
+        };
+        let plan = match self.plan(id, request, backend.as_ref()) {
+            Ok(p) => p,
+            Err(o) => return *o,
+        };
+        if let Err(w) = crate::jobs::rollback::save_selection(&self.cache, id, backend.as_ref()) {
+            self.note(id, "warn", w);
+        }
+        let mut ran = self.save(id, &plan, &before, backend.as_ref(), cancel, deadline);
+        if ran.is_ok() {
+            self.advance(id, P_SAVED);
+            ran = self.mutate(id, &plan.action, backend.as_ref(), cancel, deadline);
+        }
+        if let (Ok(()), JobRequest::Rollback { original }) = (&ran, request) {
+            for (level, m) in
+                crate::jobs::rollback::restore_selection(&self.cache, original, backend.as_ref())
+            {
+                self.note(id, level, m);
+            }
+        }
+        self.advance(id, P_CHANGES);
+        if ran.is_err() {
+            self.repair(id, backend.as_ref());
+        }
+        self.inventory.invalidate_upgrades();
+        let after = match backend.installed() {
+            Ok(a) => versions(&a),
+            Err(e) => {
+                self.note(
+                    id,
+                    "error",
+                    format!(
+                        "cannot read the installed packages after the job: {e}; changes unknown"
+                    ),
+                );
+                before.clone()
+            }
+        };
+        let changes = diff(&before, &after);
+        let mut result = JobResult::from_changes(&changes);
+        result.not_restorable = plan.not_restorable;
+        match ran {
+            Ok(()) => {
+                result.success = true;
+                Outcome {
+                    status: JobStatus::Completed,
+                    error: None,
+                    changes,
+                    result,
+                }
+            }
+            Err(e) => {
+                result.packages_failed = plan
+                    .wants
+                    .iter()
+                    .filter(|(n, w)| {
+                        !w.met(
+                            before.get(n).map(String::as_str),
+                            after.get(n).map(String::as_str),
+                        )
+                    })
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                self.classify(e, cancel, deadline, changes, result)
+            }
+        }
+    }
+
+    /// Maps a failure to the job's final status and error code.
+    fn classify(
+        &self,
+        e: PkgError,
+        cancel: &Cancel,
+        deadline: Instant,
+        changes: Vec<Change>,
+        result: JobResult,
+    ) -> Outcome {
+        let (status, code, message) =
+            if cancel.is_cancelled() || matches!(e, PkgError::Cancelled(_)) {
+                (
+                    JobStatus::Cancelled,
+                    "JOB_CANCELLED",
+                    format!("cancelled by request ({e})"),
+                )
+            } else if Instant::now() >= deadline || matches!(e, PkgError::Timeout { .. }) {
+                let secs = self.settings.timeout.as_secs();
+                (
+                    JobStatus::Timeout,
+                    "JOB_TIMEOUT",
+                    format!("the job did not finish within {secs} s and was stopped ({e})"),
+                )
+            } else {
+                let code = match e {
+                    PkgError::DependencyConflict(_) => "PKG_DEPENDENCY_ERROR",
+                    PkgError::VersionConflict(_) => "PKG_VERSION_CONFLICT",
+                    PkgError::NotFound(_) => "PKG_NOT_FOUND",
+                    PkgError::Untrusted(_) => "PKG_UNTRUSTED_SOURCE",
+                    _ => "PKG_MANAGER_ERROR",
+                };
+                (JobStatus::Failed, code, e.to_string())
+            };
+        Outcome {
+            status,
+            error: Some(JobError::new(code, message)),
+            changes,
+            result,
+        }
+    }
+
+    fn plan(
+        &self,
+        id: &Uuid,
+        request: &JobRequest,
+        backend: &dyn PackageManager,
+    ) -> Result<Plan, Box<Outcome>> {
+        let plan = match request {
+            JobRequest::Install { packages, options } => Plan {
+                wants: packages
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.name.clone(),
+                            p.version.clone().map_or(Want::Present, Want::Version),
+                        )
+                    })
+                    .collect(),
+                action: Action::Install(packages.clone(), *options),
+                not_restorable: Vec::new(),
+            },
+            JobRequest::Update { package, options } => Plan {
+                wants: vec![(
+                    package.name.clone(),
+                    package.version.clone().map_or(Want::Changed, Want::Version),
+                )],
+                action: Action::Install(vec![package.clone()], *options),
+                not_restorable: Vec::new(),
+            },
+            JobRequest::Remove { name, options } => Plan {
+                wants: vec![(name.clone(), Want::Absent)],
+                action: Action::Remove(vec![name.clone()], *options),
+                not_restorable: Vec::new(),
+            },
+            JobRequest::PatchApply {
+                patches, exclude, ..
+            } => Plan {
+                wants: advisory_targets(patches, exclude)
+                    .into_iter()
+                    .map(|p| (p.name, Want::Changed))
+                    .collect(),
+                action: Action::Apply(patches.clone(), exclude.clone()),
+                not_restorable: Vec::new(),
+            },
+            JobRequest::Rollback { original } => self.plan_rollback(id, original, backend)?,
+            JobRequest::Reboot { .. } => {
+                return Err(Box::new(Outcome::failed(
+                    JobStatus::Failed,
+                    JobError::new("INTERNAL_ERROR", "a reboot job reached a package worker"),
+                )))
+            }
+        };
+        Ok(plan)
+    }
+
+    fn mutate(
+        &self,
+        id: &Uuid,
+        action: &Action,
+        backend: &dyn PackageManager,
+        cancel: &Cancel,
+        deadline: Instant,
+    ) -> Result<(), PkgError> {
+        if cancel.is_cancelled() {
+            return Err(PkgError::Cancelled("the job".into()));
+        }
+        let timeout = self.remaining(deadline)?;
+        let mut on_line = |s: Stream, l: &str| self.tool_line(id, s, l, P_TOOL_LINES_MAX);
+        let mut exec = Exec {
+            on_line: &mut on_line,
+            cancel,
+            timeout,
+            grace: self.settings.cancel_grace,
+        };
+        match action {
+            Action::Install(specs, options) => backend.install(specs, options, &mut exec),
+            // An empty selection must not reach the tool: `dnf upgrade` without an
+            // advisory means everything.
+            Action::Apply(patches, exclude) if advisory_targets(patches, exclude).is_empty() => {
+                self.note(id, "info", "no package to update: nothing applied");
+                Ok(())
+            }
+            Action::Apply(patches, exclude) => {
+                backend.apply_advisories(patches, exclude, &mut exec)
+            }
+            Action::Remove(names, options) => backend.remove(names, options, &mut exec),
+            Action::Restore(steps) => backend.restore(steps, &mut exec),
+        }
+    }
+
+    pub(super) fn remaining(&self, deadline: Instant) -> Result<Duration, PkgError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(PkgError::Timeout {
+                command: "the job".into(),
+                after: self.settings.timeout,
+            });
+        }
+        Ok(left)
+    }
+
+    /// Repairs what a stopped or failed transaction may have left, with its own deadline and
+    /// no cancel: the database must not stay broken.
+    pub(super) fn repair(&self, id: &Uuid, backend: &dyn PackageManager) {
+        self.note(
+            id,
+            "info",
+            "checking the package database after the failed transaction",
+        );
+        let cancel = Cancel::new();
+        let mut on_line = |s: Stream, l: &str| self.tool_line(id, s, l, P_CHANGES);
+        let mut exec = Exec {
+            on_line: &mut on_line,
+            cancel: &cancel,
+            timeout: REPAIR_TIMEOUT,
+            grace: self.settings.cancel_grace,
+        };
+        match backend.repair(&mut exec) {
+            Ok(lines) if lines.is_empty() => {
+                self.note(id, "info", "package database consistent; no repair needed")
+            }
+            Ok(lines) => {
+                for l in lines {
+                    self.note(id, "info", format!("repair: {l}"));
+                }
+            }
+            Err(e) => self.note(id, "warn", format!("repair failed: {e}")),
+        }
+    }
+}
+
+fn versions(pkgs: &[InstalledPackage]) -> BTreeMap<String, String> {
+    pkgs.iter()
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .collect()
+}
+
+/// Every package whose installed version differs, in name order.
+fn diff(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<Change> {
+    let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| before.get(*n) != after.get(*n))
+        .map(|n| Change {
+            name: n.clone(),
+            before: before.get(n).cloned(),
+            after: after.get(n).cloned(),
+        })
+        .collect()
+}
