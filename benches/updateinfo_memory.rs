@@ -16,7 +16,7 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use linux_patch_api::pkg::updateinfo::parse_reader;
+use linux_patch_api::pkg::rpm::updateinfo::parse_reader;
 
 /// The bound on the peak resident set.
 const LIMIT_KIB: u64 = 64 * 1024;

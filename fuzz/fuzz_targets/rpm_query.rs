@@ -2,7 +2,7 @@
 //! the kernel query.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use linux_patch_api::pkg::{rpmdb, updateinfo::kernel};
+use linux_patch_api::pkg::rpm::{rpmdb, updateinfo::kernel};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use linux_patch_api::pkg::advisories::report::ParseReport;
 use linux_patch_api::pkg::advisories::Severity;
-use linux_patch_api::pkg::updateinfo::{parse_date, parse_reader, Notice};
+use linux_patch_api::pkg::rpm::updateinfo::{parse_date, parse_reader, Notice};
 
 /// `(file under recorded/advisories, the check of its parse)`.
 pub const CASES: &[(&str, fn())] = &[

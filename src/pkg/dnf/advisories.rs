@@ -1,7 +1,8 @@
-//! The glue to `updateinfo list` output: security entries by NEVRA and the NEVRA splitter
-//! that `pkg::updateinfo` also uses. Separate because it is the advisory concern only.
+//! The glue to `updateinfo list` output: security entries by NEVRA (split by
+//! [`crate::pkg::rpm::nevra`]). Separate because it is the advisory concern only.
 
 use super::query::is_note;
+use crate::pkg::rpm::nevra::split_nevra;
 use crate::pkg::PkgError;
 
 /// One line of `dnf updateinfo list`: an advisory that applies to an installed package.
@@ -61,21 +62,6 @@ pub(super) fn updateinfo_error(line: &str) -> PkgError {
     }
 }
 
-/// Splits `name-[E:]V-R.arch` into its name, `[E:]V-R` and arch.
-pub fn split_nevra(nevra: &str) -> Option<(String, String, String)> {
-    let (nevr, arch) = nevra.rsplit_once('.')?;
-    let (nev, release) = nevr.rsplit_once('-')?;
-    let (name, ver) = nev.rsplit_once('-')?;
-    if name.is_empty() || ver.is_empty() || release.is_empty() || arch.is_empty() {
-        return None;
-    }
-    Some((
-        name.to_string(),
-        format!("{ver}-{release}"),
-        arch.to_string(),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,18 +101,5 @@ mod tests {
         assert_eq!(e[1].name, "lpa-lib");
         assert_eq!(e[1].version, "1.1-1");
         assert!(parse_updateinfo_list("only two\n").is_err());
-    }
-
-    #[test]
-    fn nevra_with_epoch() {
-        assert_eq!(
-            split_nevra("bind-libs-32:9.11.4-26.P2.el7_9.16.x86_64"),
-            Some((
-                "bind-libs".into(),
-                "32:9.11.4-26.P2.el7_9.16".into(),
-                "x86_64".into()
-            ))
-        );
-        assert_eq!(split_nevra("noversion.x86_64"), None);
     }
 }

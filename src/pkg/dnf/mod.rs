@@ -1,7 +1,7 @@
 //! dnf (Fedora, RHEL 8+) and yum (RHEL/CentOS 7) over the rpm database: one backend, two
 //! kinds, because yum 3's command line and `check-update` output are dnf's ancestors.
 //!
-//! The installed set and details come from rpm ([`super::rpmdb`]); the tool computes the
+//! The installed set and details come from rpm ([`super::rpm::rpmdb`]); the tool computes the
 //! upgrades (`check-update`, exit 100 when there are some) and refreshes metadata.
 //!
 //! Verified against the real dnf 4.14.0 / rpm 4.18.0 (outputs in `tests/data/dnf/`). yum
@@ -23,9 +23,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::advisories::{Advisory, FeedSettings, RebootRequired};
-use super::rpmdb;
+use super::rpm::{self, rpmdb, updateinfo};
 use super::runner::{self, Command, Finished};
-use super::updateinfo;
 use super::{
     validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
     PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
@@ -38,7 +37,7 @@ mod outcome;
 mod query;
 mod rollback;
 
-pub use self::advisories::{parse_updateinfo_list, split_nevra, UpdateinfoEntry};
+pub use self::advisories::{parse_updateinfo_list, UpdateinfoEntry};
 pub use self::mutate::{exact, plan_install, spec_arg, split_steps, ExactInstall, InstallPlan};
 pub use self::outcome::{classify_failure, is_locked, with_lock_retry, DnfFailure};
 pub use self::query::{parse_check_update, parse_list_versions, upgrades_from, CheckUpdate};
@@ -635,7 +634,7 @@ impl PackageManager for Dnf {
         if pending {
             self.change(&self.advisory_upgrade_command(&ids, exclude), &[], exec)?;
         }
-        rpmdb::finish_apply(self, &plain, &with_id, exclude, exec)
+        rpm::finish_apply(self, &plain, &with_id, exclude, exec)
     }
 
     /// `needs-restarting -r` when the root has it (and is `/`, where the tool's answer is

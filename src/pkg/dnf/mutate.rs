@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::pkg::rpmdb;
+use crate::pkg::rpm::rpmdb;
 use crate::pkg::{PackageSpec, RestoreStep};
 
 /// What an install runs, in order.

@@ -146,7 +146,7 @@ pub fn parse_list_versions(out: &str, name: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pkg::rpmdb;
+    use crate::pkg::rpm::rpmdb;
     use time::OffsetDateTime;
 
     const CHECK_UPDATE: &str = include_str!("../../../tests/data/dnf/dnf-check-update.stdout");

@@ -2,7 +2,7 @@
 //!
 //! Two ways in: [`tree`] builds a small element tree for the short documents of zypper's
 //! `--xmlout` and rpm-md's `repomd.xml`, and the updateinfo parser
-//! ([`super::updateinfo`]) consumes the events of [`reader`] directly so that a
+//! ([`super::rpm::updateinfo`]) consumes the events of [`reader`] directly so that a
 //! tens-of-MB `updateinfo.xml` is never held whole. The helpers here decode the pieces
 //! both need: names without namespace prefix, attribute values and entity references.
 

@@ -1,6 +1,6 @@
 //! A small element tree for short documents: zypper's `--xmlout` answers and rpm-md's
 //! `repomd.xml` (a few KB to a few hundred KB). Built from quick-xml's events; the large
-//! `updateinfo.xml` never goes through it (see [`crate::pkg::updateinfo`]).
+//! `updateinfo.xml` never goes through it (see [`crate::pkg::rpm::updateinfo`]).
 
 use quick_xml::events::{BytesStart, Event};
 

@@ -1,5 +1,5 @@
 //! zypper (SUSE) over the rpm database: the installed set and details come from rpm
-//! ([`super::rpmdb`]), upgrades and patches from zypper's XML output (`--xmlout`), which is
+//! ([`super::rpm::rpmdb`]), upgrades and patches from zypper's XML output (`--xmlout`), which is
 //! its stable machine interface (the tables change with the terminal and the version).
 //!
 //! The XML is read with quick-xml into a small tree (`super::xml::tree`); the readers of
@@ -18,9 +18,8 @@ pub use patches::*;
 use std::path::{Path, PathBuf};
 
 use super::advisories::{self, Advisory, FeedSettings, RebootRequired};
-use super::rpmdb;
+use super::rpm::{self, rpmdb, updateinfo};
 use super::runner::{self, Command, Finished};
-use super::updateinfo;
 use super::{
     install_fixed, validate, version, BackendKind, BackendSettings, Exec, InstallOptions,
     InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
@@ -544,7 +543,7 @@ impl PackageManager for Zypper {
                 self.mark_reboot_needed()?;
             }
         }
-        rpmdb::finish_apply(self, &plain, &patches, exclude, exec)
+        rpm::finish_apply(self, &plain, &patches, exclude, exec)
     }
 
     fn reboot_required(&self) -> Result<RebootRequired, PkgError> {

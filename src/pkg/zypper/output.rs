@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
+use super::super::rpm::rpmdb;
 use super::super::runner::Finished;
 use super::super::xml::tree as xml;
-use super::super::{rpmdb, version, InstalledPackage, PackageSpec, PkgError, Upgrade};
+use super::super::{version, InstalledPackage, PackageSpec, PkgError, Upgrade};
 use super::{classify_exit, ZypperExit};
 
 /// One `<update kind="package">` of `zypper -x list-updates`.

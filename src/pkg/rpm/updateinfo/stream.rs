@@ -311,7 +311,7 @@ fn capture_for(name: &str, depth: usize) -> Option<Capture> {
 mod tests {
     use super::*;
 
-    const XML: &str = include_str!("../../../tests/data/dnf/dnf-cache-updateinfo.xml");
+    const XML: &str = include_str!("../../../../tests/data/dnf/dnf-cache-updateinfo.xml");
 
     fn parse(doc: &str) -> (Vec<Notice>, ParseReport) {
         parse_xml(doc).unwrap()

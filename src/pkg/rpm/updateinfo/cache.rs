@@ -158,8 +158,8 @@ pub fn repomd_updateinfo(text: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    const XML: &str = include_str!("../../../tests/data/dnf/dnf-cache-updateinfo.xml");
-    const REPOMD: &str = include_str!("../../../tests/data/dnf/dnf-cache-repomd.xml");
+    const XML: &str = include_str!("../../../../tests/data/dnf/dnf-cache-updateinfo.xml");
+    const REPOMD: &str = include_str!("../../../../tests/data/dnf/dnf-cache-repomd.xml");
 
     #[test]
     fn repomd_recorded() {

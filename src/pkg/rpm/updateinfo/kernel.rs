@@ -2,7 +2,7 @@
 //! package, and `needs-restarting -r`'s verdict.
 
 use crate::pkg::advisories::RebootRequired;
-use crate::pkg::rpmdb;
+use crate::pkg::rpm::rpmdb;
 use crate::pkg::runner::{self, Command, Finished};
 use crate::pkg::{version, BackendSettings, PkgError};
 
@@ -175,9 +175,9 @@ pub fn kernel_reboot(settings: &BackendSettings) -> Result<RebootRequired, PkgEr
 mod tests {
     use super::*;
 
-    const KERNELS: &str = include_str!("../../../tests/data/dnf/rpm-q-kernels.stdout");
+    const KERNELS: &str = include_str!("../../../../tests/data/dnf/rpm-q-kernels.stdout");
     const NEEDS_RESTARTING: &str =
-        include_str!("../../../tests/data/dnf/needs-restarting-r.stdout");
+        include_str!("../../../../tests/data/dnf/needs-restarting-r.stdout");
 
     fn k(name: &str, v: &str) -> KernelPackage {
         KernelPackage {

@@ -1,7 +1,7 @@
 //! What dnf 4 and yum 3 print: `updateinfo list` (advisory, type, fixed NEVRA per line)
 //! and `updateinfo info` (one block per advisory).
 
-use crate::pkg::dnf::split_nevra;
+use crate::pkg::rpm::nevra::split_nevra;
 use crate::pkg::PkgError;
 
 /// One line of `updateinfo list`: an advisory that fixes one package.
@@ -167,11 +167,15 @@ fn list_error(line: &str) -> PkgError {
 mod tests {
     use super::*;
 
-    const LIST: &str = include_str!("../../../tests/data/dnf/dnf-updateinfo-list-updates.stdout");
-    const INFO: &str = include_str!("../../../tests/data/dnf/dnf-updateinfo-info-updates.stdout");
+    const LIST: &str =
+        include_str!("../../../../tests/data/dnf/dnf-updateinfo-list-updates.stdout");
+    const INFO: &str =
+        include_str!("../../../../tests/data/dnf/dnf-updateinfo-info-updates.stdout");
     // Typed from yum 3.4.3's source, NOT recorded (tests/data/yum/README.md).
-    const YUM_LIST: &str = include_str!("../../../tests/data/yum/updateinfo-list-updates.stdout");
-    const YUM_INFO: &str = include_str!("../../../tests/data/yum/updateinfo-info-updates.stdout");
+    const YUM_LIST: &str =
+        include_str!("../../../../tests/data/yum/updateinfo-list-updates.stdout");
+    const YUM_INFO: &str =
+        include_str!("../../../../tests/data/yum/updateinfo-info-updates.stdout");
 
     #[test]
     fn list_recorded() {

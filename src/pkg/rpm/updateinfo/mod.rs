@@ -39,10 +39,10 @@ pub mod stream;
 
 use std::collections::HashMap;
 
-use super::advisories::{self, Advisory, AdvisoryKind, AffectedPackage, Severity};
-use super::{version, PkgError, Upgrade};
+use crate::pkg::advisories::{self, Advisory, AdvisoryKind, AffectedPackage, Severity};
+use crate::pkg::{version, PkgError, Upgrade};
 
-pub use super::advisories::report::ParseReport;
+pub use crate::pkg::advisories::report::ParseReport;
 pub use cache::{cached_files, cached_notices, decompressor, repomd_updateinfo, CachedNotices};
 pub use date::parse_date;
 pub use kernel::{
@@ -211,9 +211,11 @@ pub fn verify_applied(
 mod tests {
     use super::*;
 
-    const LIST: &str = include_str!("../../../tests/data/dnf/dnf-updateinfo-list-updates.stdout");
-    const INFO: &str = include_str!("../../../tests/data/dnf/dnf-updateinfo-info-updates.stdout");
-    const XML: &str = include_str!("../../../tests/data/dnf/dnf-cache-updateinfo.xml");
+    const LIST: &str =
+        include_str!("../../../../tests/data/dnf/dnf-updateinfo-list-updates.stdout");
+    const INFO: &str =
+        include_str!("../../../../tests/data/dnf/dnf-updateinfo-info-updates.stdout");
+    const XML: &str = include_str!("../../../../tests/data/dnf/dnf-cache-updateinfo.xml");
 
     fn up(name: &str, cur: &str, new: &str) -> Upgrade {
         Upgrade {

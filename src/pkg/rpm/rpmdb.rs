@@ -11,11 +11,10 @@ use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use super::advisories::Advisory;
-use super::runner::{self, Command, Finished};
-use super::{
-    install_fixed, updateinfo, version, BackendSettings, Dependency, Exec, InstalledPackage,
-    PackageDetails, PackageManager, PackageSpec, PkgError,
+use crate::pkg::runner::{self, Command, Finished};
+use crate::pkg::{
+    version, BackendSettings, Dependency, InstalledPackage, PackageDetails, PackageManager,
+    PackageSpec, PkgError,
 };
 
 /// Separates the fields of one record.
@@ -466,22 +465,6 @@ fn reverse_dependencies(
     Ok(parse_whatrequires(&finished.stdout, &rpm.package.name))
 }
 
-/// The end of an rpm family's patch application, once the advisories went through the tool's
-/// own path: installs the plain updates among the selection, then checks in the database
-/// that the advisories' packages reached their fixed versions (the tools answer "Nothing to
-/// do" with success for an advisory they could not apply).
-pub fn finish_apply<B: PackageManager + ?Sized>(
-    backend: &B,
-    plain: &[&Advisory],
-    advisories: &[&Advisory],
-    exclude: &[String],
-    exec: &mut Exec<'_>,
-) -> Result<(), PkgError> {
-    install_fixed(backend, plain.iter().copied(), exclude, exec)?;
-    let now = installed_versions(&backend.installed()?);
-    updateinfo::verify_applied(&now, advisories, exclude)
-}
-
 /// The installed version of each name: the most recently installed instance where several
 /// are (installonly packages such as kernels).
 pub fn installed_versions(packages: &[InstalledPackage]) -> HashMap<String, String> {
@@ -646,7 +629,7 @@ pub fn removal_verdict(cmd: &Command, finished: &Finished, force: bool) -> Resul
 /// of 'X' found"): an unknown name is `NotFound`; a known name whose version is not offered
 /// is a `VersionConflict`. `spec_arg` renders a spec as the tool's argument.
 pub fn unmatched(
-    backend: &dyn super::PackageManager,
+    backend: &dyn PackageManager,
     args: &[String],
     specs: &[PackageSpec],
     spec_arg: fn(&PackageSpec) -> String,
@@ -676,13 +659,15 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    const INSTALLED: &str = include_str!("../../tests/data/dnf/rpm-qa-installed.txt");
-    const HELLO: &str = include_str!("../../tests/data/dnf/rpm-q-details-lpa-hello.txt");
-    const EPOCH: &str = include_str!("../../tests/data/dnf/rpm-q-details-lpa-epoch.txt");
-    const PUBKEY: &str = include_str!("../../tests/data/dnf/rpm-q-details-gpg-pubkey.txt");
-    const MISSING: &str = include_str!("../../tests/data/dnf/rpm-q-details-missing.stdout");
-    const WHATREQ_LIB: &str = include_str!("../../tests/data/dnf/rpm-q-whatrequires-lpa-lib.txt");
-    const WHATREQ_TOOL: &str = include_str!("../../tests/data/dnf/rpm-q-whatrequires-lpa-tool.txt");
+    const INSTALLED: &str = include_str!("../../../tests/data/dnf/rpm-qa-installed.txt");
+    const HELLO: &str = include_str!("../../../tests/data/dnf/rpm-q-details-lpa-hello.txt");
+    const EPOCH: &str = include_str!("../../../tests/data/dnf/rpm-q-details-lpa-epoch.txt");
+    const PUBKEY: &str = include_str!("../../../tests/data/dnf/rpm-q-details-gpg-pubkey.txt");
+    const MISSING: &str = include_str!("../../../tests/data/dnf/rpm-q-details-missing.stdout");
+    const WHATREQ_LIB: &str =
+        include_str!("../../../tests/data/dnf/rpm-q-whatrequires-lpa-lib.txt");
+    const WHATREQ_TOOL: &str =
+        include_str!("../../../tests/data/dnf/rpm-q-whatrequires-lpa-tool.txt");
 
     fn settings(root: &str) -> BackendSettings {
         BackendSettings {
@@ -872,9 +857,10 @@ mod tests {
         ));
     }
 
-    const ERASE_LIB: &str = include_str!("../../tests/data/dnf/rpm-e-test-lpa-lib.stderr");
-    const ERASE_BOTH: &str = include_str!("../../tests/data/dnf/rpm-e-test-lpa-lib-hello.stderr");
-    const ERASE_NOSUCH: &str = include_str!("../../tests/data/dnf/rpm-e-test-nosuch.stderr");
+    const ERASE_LIB: &str = include_str!("../../../tests/data/dnf/rpm-e-test-lpa-lib.stderr");
+    const ERASE_BOTH: &str =
+        include_str!("../../../tests/data/dnf/rpm-e-test-lpa-lib-hello.stderr");
+    const ERASE_NOSUCH: &str = include_str!("../../../tests/data/dnf/rpm-e-test-nosuch.stderr");
 
     fn fin(code: i32, stderr: &str) -> Finished {
         Finished {

@@ -4,7 +4,7 @@
 //! [`Notice`] or the reason the record is skipped. One bad record never costs the others.
 
 use crate::pkg::advisories::ids;
-use crate::pkg::rpmdb;
+use crate::pkg::rpm::rpmdb;
 
 use super::date::parse_date;
 
