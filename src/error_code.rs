@@ -61,8 +61,6 @@ pub enum ErrorCode {
     HeadersTooLarge,
     /// `URI_TOO_LONG` 414.
     UriTooLong,
-    /// `NOT_IMPLEMENTED` 501.
-    NotImplemented,
     /// `API_READ_ONLY` 403.
     ApiReadOnly,
     /// `INTERNAL_ERROR` 500.
@@ -106,7 +104,6 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::HeadersTooLarge => "HEADERS_TOO_LARGE",
             ErrorCode::UriTooLong => "URI_TOO_LONG",
-            ErrorCode::NotImplemented => "NOT_IMPLEMENTED",
             ErrorCode::ApiReadOnly => "API_READ_ONLY",
             ErrorCode::InternalError => "INTERNAL_ERROR",
             ErrorCode::JobQueueFull => "JOB_QUEUE_FULL",
@@ -146,7 +143,6 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::HeadersTooLarge => 431,
             ErrorCode::UriTooLong => 414,
-            ErrorCode::NotImplemented => 501,
         }
     }
 }

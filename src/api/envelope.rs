@@ -89,13 +89,6 @@ pub enum ApiError {
     HeadersTooLarge(String),
     /// `URI_TOO_LONG` 414: the request line alone is over the head limit.
     UriTooLong(String),
-    /// `NOT_IMPLEMENTED` 501: the endpoint exists in the specification but not yet here.
-    NotImplemented {
-        /// `METHOD /path/template`, e.g. `POST /api/v1/packages`.
-        endpoint: String,
-        /// What brings it, e.g. `package installation comes with the package backends`.
-        feature: String,
-    },
     /// `API_READ_ONLY` 403: `api.read_only` refuses every mutating endpoint.
     ApiReadOnly {
         /// `METHOD /path` refused.
@@ -156,7 +149,6 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             ApiError::HeadersTooLarge(_) => ErrorCode::HeadersTooLarge,
             ApiError::UriTooLong(_) => ErrorCode::UriTooLong,
-            ApiError::NotImplemented { .. } => ErrorCode::NotImplemented,
             ApiError::ApiReadOnly { .. } => ErrorCode::ApiReadOnly,
             ApiError::InternalError(_) => ErrorCode::InternalError,
             ApiError::JobQueueFull(_) => ErrorCode::JobQueueFull,
@@ -212,9 +204,6 @@ impl ApiError {
             ),
             ApiError::PayloadTooLarge { limit } => {
                 format!("request body exceeds the limit of {limit} bytes")
-            }
-            ApiError::NotImplemented { endpoint, feature } => {
-                format!("{endpoint} is not implemented yet ({feature})")
             }
             ApiError::ApiReadOnly { endpoint } => {
                 format!("{endpoint} refused: this agent is read-only (api.read_only)")
@@ -275,9 +264,6 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge { limit } => {
                 d.insert("limit_bytes".into(), json!(limit));
-            }
-            ApiError::NotImplemented { endpoint, .. } => {
-                d.insert("endpoint".into(), json!(endpoint));
             }
             ApiError::ApiReadOnly { endpoint } => {
                 d.insert("endpoint".into(), json!(endpoint));
@@ -652,19 +638,6 @@ mod tests {
             assert_eq!(err.status(), status, "{code}");
             assert_eq!(err.retryable(), retryable, "{code}");
         }
-    }
-
-    #[test]
-    fn not_implemented_names_the_endpoint() {
-        let err = ApiError::NotImplemented {
-            endpoint: "POST /api/v1/packages".into(),
-            feature: "package installation".into(),
-        };
-        assert_eq!(err.status(), 501);
-        assert!(err
-            .message()
-            .starts_with("POST /api/v1/packages is not implemented yet"));
-        assert_eq!(err.details()["endpoint"], "POST /api/v1/packages");
     }
 
     #[test]
