@@ -11,6 +11,7 @@ pub mod cli;
 pub mod compat;
 pub mod config;
 pub mod enroll;
+pub mod error_code;
 pub mod feed_refresh;
 pub mod feed_setup;
 pub mod fsutil;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use crate::error_code::ErrorCode;
 use crate::http::{ProtocolError, Response};
 
 /// Every error the API answers with: the specification's table plus protocol failures.
@@ -88,13 +89,6 @@ pub enum ApiError {
     HeadersTooLarge(String),
     /// `URI_TOO_LONG` 414: the request line alone is over the head limit.
     UriTooLong(String),
-    /// `NOT_IMPLEMENTED` 501: the endpoint exists in the specification but not yet here.
-    NotImplemented {
-        /// `METHOD /path/template`, e.g. `POST /api/v1/packages`.
-        endpoint: String,
-        /// What brings it, e.g. `package installation comes with the package backends`.
-        feature: String,
-    },
     /// `API_READ_ONLY` 403: `api.read_only` refuses every mutating endpoint.
     ApiReadOnly {
         /// `METHOD /path` refused.
@@ -125,78 +119,52 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// This error's row in the [error table](ErrorCode).
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            ApiError::AuthInvalidCert(_) => ErrorCode::AuthInvalidCert,
+            ApiError::AuthCertExpired(_) => ErrorCode::AuthCertExpired,
+            ApiError::AuthzIpDenied(_) => ErrorCode::AuthzIpDenied,
+            ApiError::PkgNotFound(_) => ErrorCode::PkgNotFound,
+            ApiError::PkgManagerError(_) => ErrorCode::PkgManagerError,
+            ApiError::PkgDependencyError(_) => ErrorCode::PkgDependencyError,
+            ApiError::PkgVersionConflict(_) => ErrorCode::PkgVersionConflict,
+            ApiError::PkgUntrustedSource(_) => ErrorCode::PkgUntrustedSource,
+            ApiError::PatchNotFound(_) => ErrorCode::PatchNotFound,
+            ApiError::PatchApplyError(_) => ErrorCode::PatchApplyError,
+            ApiError::JobNotFound(_) => ErrorCode::JobNotFound,
+            ApiError::JobTimeout(_) => ErrorCode::JobTimeout,
+            ApiError::JobCancelled(_) => ErrorCode::JobCancelled,
+            ApiError::ConfigInvalid(_) => ErrorCode::ConfigInvalid,
+            ApiError::ConfigReloadError(_) => ErrorCode::ConfigReloadError,
+            ApiError::ServiceUnhealthy { .. } => ErrorCode::ServiceUnhealthy,
+            ApiError::SystemRebootError(_) => ErrorCode::SystemRebootError,
+            ApiError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            ApiError::RateLimitExceeded { .. } => ErrorCode::RateLimitExceeded,
+            ApiError::ServiceNotFound(_) => ErrorCode::ServiceNotFound,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            ApiError::RequestTimeout(_) => ErrorCode::RequestTimeout,
+            ApiError::LengthRequired(_) => ErrorCode::LengthRequired,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::HeadersTooLarge(_) => ErrorCode::HeadersTooLarge,
+            ApiError::UriTooLong(_) => ErrorCode::UriTooLong,
+            ApiError::ApiReadOnly { .. } => ErrorCode::ApiReadOnly,
+            ApiError::InternalError(_) => ErrorCode::InternalError,
+            ApiError::JobQueueFull(_) => ErrorCode::JobQueueFull,
+            ApiError::RebootBlocked { .. } => ErrorCode::RebootBlocked,
+            ApiError::RebootPending { .. } => ErrorCode::RebootPending,
+        }
+    }
+
     /// The machine-readable code, e.g. `INVALID_REQUEST`.
     pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::AuthInvalidCert(_) => "AUTH_INVALID_CERT",
-            ApiError::AuthCertExpired(_) => "AUTH_CERT_EXPIRED",
-            ApiError::AuthzIpDenied(_) => "AUTHZ_IP_DENIED",
-            ApiError::PkgNotFound(_) => "PKG_NOT_FOUND",
-            ApiError::PkgManagerError(_) => "PKG_MANAGER_ERROR",
-            ApiError::PkgDependencyError(_) => "PKG_DEPENDENCY_ERROR",
-            ApiError::PkgVersionConflict(_) => "PKG_VERSION_CONFLICT",
-            ApiError::PkgUntrustedSource(_) => "PKG_UNTRUSTED_SOURCE",
-            ApiError::PatchNotFound(_) => "PATCH_NOT_FOUND",
-            ApiError::PatchApplyError(_) => "PATCH_APPLY_ERROR",
-            ApiError::JobNotFound(_) => "JOB_NOT_FOUND",
-            ApiError::JobTimeout(_) => "JOB_TIMEOUT",
-            ApiError::JobCancelled(_) => "JOB_CANCELLED",
-            ApiError::ConfigInvalid(_) => "CONFIG_INVALID",
-            ApiError::ConfigReloadError(_) => "CONFIG_RELOAD_ERROR",
-            ApiError::ServiceUnhealthy { .. } => "SERVICE_UNHEALTHY",
-            ApiError::SystemRebootError(_) => "SYSTEM_REBOOT_ERROR",
-            ApiError::InvalidRequest(_) => "INVALID_REQUEST",
-            ApiError::RateLimitExceeded { .. } => "RATE_LIMIT_EXCEEDED",
-            ApiError::ServiceNotFound(_) => "SERVICE_NOT_FOUND",
-            ApiError::NotFound(_) => "NOT_FOUND",
-            ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
-            ApiError::RequestTimeout(_) => "REQUEST_TIMEOUT",
-            ApiError::LengthRequired(_) => "LENGTH_REQUIRED",
-            ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
-            ApiError::HeadersTooLarge(_) => "HEADERS_TOO_LARGE",
-            ApiError::UriTooLong(_) => "URI_TOO_LONG",
-            ApiError::NotImplemented { .. } => "NOT_IMPLEMENTED",
-            ApiError::ApiReadOnly { .. } => "API_READ_ONLY",
-            ApiError::InternalError(_) => "INTERNAL_ERROR",
-            ApiError::JobQueueFull(_) => "JOB_QUEUE_FULL",
-            ApiError::RebootBlocked { .. } => "REBOOT_BLOCKED",
-            ApiError::RebootPending { .. } => "REBOOT_PENDING",
-        }
+        self.error_code().as_str()
     }
 
     /// The HTTP status answered.
     pub fn status(&self) -> u16 {
-        match self {
-            ApiError::AuthInvalidCert(_) | ApiError::AuthCertExpired(_) => 401,
-            ApiError::AuthzIpDenied(_) | ApiError::ApiReadOnly { .. } => 403,
-            ApiError::PkgNotFound(_)
-            | ApiError::PatchNotFound(_)
-            | ApiError::JobNotFound(_)
-            | ApiError::ServiceNotFound(_)
-            | ApiError::NotFound(_) => 404,
-            ApiError::PkgDependencyError(_)
-            | ApiError::PkgVersionConflict(_)
-            | ApiError::JobCancelled(_)
-            | ApiError::ConfigInvalid(_)
-            | ApiError::InvalidRequest(_) => 400,
-            ApiError::PkgManagerError(_)
-            | ApiError::PatchApplyError(_)
-            | ApiError::ConfigReloadError(_)
-            | ApiError::SystemRebootError(_)
-            | ApiError::InternalError(_) => 500,
-            ApiError::JobQueueFull(_) => 503,
-            ApiError::PkgUntrustedSource(_) => 502,
-            ApiError::RebootBlocked { .. } | ApiError::RebootPending { .. } => 409,
-            ApiError::JobTimeout(_) | ApiError::RequestTimeout(_) => 408,
-            ApiError::ServiceUnhealthy { .. } => 503,
-            ApiError::RateLimitExceeded { .. } => 429,
-            ApiError::MethodNotAllowed { .. } => 405,
-            ApiError::LengthRequired(_) => 411,
-            ApiError::PayloadTooLarge { .. } => 413,
-            ApiError::HeadersTooLarge(_) => 431,
-            ApiError::UriTooLong(_) => 414,
-            ApiError::NotImplemented { .. } => 501,
-        }
+        self.error_code().http_status()
     }
 
     /// Whether retrying the same request later may succeed (the specification's column).
@@ -236,9 +204,6 @@ impl ApiError {
             ),
             ApiError::PayloadTooLarge { limit } => {
                 format!("request body exceeds the limit of {limit} bytes")
-            }
-            ApiError::NotImplemented { endpoint, feature } => {
-                format!("{endpoint} is not implemented yet ({feature})")
             }
             ApiError::ApiReadOnly { endpoint } => {
                 format!("{endpoint} refused: this agent is read-only (api.read_only)")
@@ -299,9 +264,6 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge { limit } => {
                 d.insert("limit_bytes".into(), json!(limit));
-            }
-            ApiError::NotImplemented { endpoint, .. } => {
-                d.insert("endpoint".into(), json!(endpoint));
             }
             ApiError::ApiReadOnly { endpoint } => {
                 d.insert("endpoint".into(), json!(endpoint));
@@ -676,19 +638,6 @@ mod tests {
             assert_eq!(err.status(), status, "{code}");
             assert_eq!(err.retryable(), retryable, "{code}");
         }
-    }
-
-    #[test]
-    fn not_implemented_names_the_endpoint() {
-        let err = ApiError::NotImplemented {
-            endpoint: "POST /api/v1/packages".into(),
-            feature: "package installation".into(),
-        };
-        assert_eq!(err.status(), 501);
-        assert!(err
-            .message()
-            .starts_with("POST /api/v1/packages is not implemented yet"));
-        assert_eq!(err.details()["endpoint"], "POST /api/v1/packages");
     }
 
     #[test]

@@ -237,10 +237,6 @@ mod tests {
             ApiError::PayloadTooLarge { limit: 0 },
             ApiError::HeadersTooLarge(String::new()),
             ApiError::UriTooLong(String::new()),
-            ApiError::NotImplemented {
-                endpoint: String::new(),
-                feature: String::new(),
-            },
             ApiError::ApiReadOnly {
                 endpoint: String::new(),
             },
@@ -285,7 +281,6 @@ mod tests {
                 | ApiError::PayloadTooLarge { .. }
                 | ApiError::HeadersTooLarge(_)
                 | ApiError::UriTooLong(_)
-                | ApiError::NotImplemented { .. }
                 | ApiError::ApiReadOnly { .. }
                 | ApiError::InternalError(_)
                 | ApiError::JobQueueFull(_)

@@ -1,7 +1,7 @@
 //! `/api/v1/packages`: the inventory (list and details), and install/update/remove jobs.
 //!
-//! Reads are answered from [`Inventory`]; the mutations come with the job engine and answer
-//! `NOT_IMPLEMENTED` until then (after the router has validated their path and query).
+//! Reads are answered from [`Inventory`]; the mutations (after the router has validated their
+//! path and query) are queued on the job engine and answered `202` with the job.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;

@@ -12,9 +12,10 @@
 use serde_json::{json, Value};
 
 use super::router::{Page, DEFAULT_LIMIT};
+use crate::error_code::ErrorCode;
 
 /// The error code a timed-out job carries in the manager's shape.
-pub const TIMEOUT_CODE: &str = "JOB_TIMEOUT";
+pub const TIMEOUT_CODE: &str = ErrorCode::JobTimeout.as_str();
 
 /// The shape of the answers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -20,6 +20,7 @@ use super::envelope::{self, ApiError, Reply};
 use super::router::{self, Endpoint};
 use super::shape::ClientShape;
 use super::App;
+use crate::error_code::ErrorCode;
 use crate::http::ws::{Outgoing, SessionSettings, Sessions, Upgrade, WsHandler};
 use crate::http::{Peer, Request, Response};
 use crate::jobs::events::{JobEvent, Subscription};
@@ -259,7 +260,7 @@ fn error_text(payload: &Value) -> Option<&str> {
 pub fn error_frame(message: &str) -> String {
     json!({
         "type": "error",
-        "payload": {"code": "INVALID_REQUEST", "message": message},
+        "payload": {"code": ErrorCode::InvalidRequest.as_str(), "message": message},
     })
     .to_string()
 }

@@ -245,34 +245,12 @@ enum Step {
     Upgrade(ws::Upgrade),
 }
 
-/// Serves one accepted connection to its end: handshake, then requests until close.
+/// Serves one accepted connection to its end: handshake, then requests until close; hands
+/// it over to a WebSocket session thread when the service accepts an upgrade (the calling
+/// thread is then free at once).
 ///
 /// Never panics on I/O errors; failures are logged at debug level. A failed handshake closes
 /// the socket without writing anything further.
-pub fn serve_connection(
-    tcp: TcpStream,
-    peer: SocketAddr,
-    tls: Arc<rustls::ServerConfig>,
-    limits: &Limits,
-    unauthenticated_path: &str,
-    service: &dyn Service,
-    stop: &AtomicBool,
-) {
-    let settings = ConnSettings {
-        limits,
-        unauthenticated_path,
-        service,
-        stop,
-        sessions: None,
-        bounds: ConnBounds::default(),
-        trust: None,
-    };
-    serve(tcp, peer, tls, &settings);
-}
-
-/// Serves one accepted connection like [`serve_connection`], and hands it over to a
-/// WebSocket session thread when the service accepts an upgrade (the calling thread is then
-/// free at once).
 pub fn serve(
     tcp: TcpStream,
     peer: SocketAddr,

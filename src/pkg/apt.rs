@@ -97,9 +97,8 @@ use super::advisories::{self, reboot, Advisory, FeedSettings, Parsed, RebootRequ
 use super::runner::{self, Command, Finished, RunError};
 use super::staging::{self, StagingDir};
 use super::{
-    validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
-    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
-    SavedPackage, Upgrade,
+    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, PackageDetails,
+    PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep, SavedPackage, Upgrade,
 };
 
 pub use self::deps::{dependencies, depends_names, find_installed, reverse_dependencies};
@@ -646,14 +645,6 @@ impl PackageManager for Apt {
 
     fn compare_versions(&self, a: &str, b: &str) -> Ordering {
         version::dpkg(a, b)
-    }
-
-    fn validate_name(&self, name: &str) -> Result<(), PkgError> {
-        validate::name(BackendKind::Apt, name)
-    }
-
-    fn validate_version(&self, version: &str) -> Result<(), PkgError> {
-        validate::version(BackendKind::Apt, version)
     }
 
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {

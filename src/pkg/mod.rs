@@ -355,11 +355,17 @@ pub trait PackageManager: Send + Sync {
     /// This ecosystem's version ordering.
     fn compare_versions(&self, a: &str, b: &str) -> Ordering;
 
-    /// Checks a package name against this ecosystem's grammar.
-    fn validate_name(&self, name: &str) -> Result<(), PkgError>;
+    /// Checks a package name against this ecosystem's grammar ([`validate::name`] for
+    /// [`kind`](Self::kind)).
+    fn validate_name(&self, name: &str) -> Result<(), PkgError> {
+        validate::name(self.kind(), name)
+    }
 
-    /// Checks a version string against this ecosystem's grammar.
-    fn validate_version(&self, version: &str) -> Result<(), PkgError>;
+    /// Checks a version string against this ecosystem's grammar ([`validate::version`] for
+    /// [`kind`](Self::kind)).
+    fn validate_version(&self, version: &str) -> Result<(), PkgError> {
+        validate::version(self.kind(), version)
+    }
 
     /// Every version of `name` the configured repositories (and the tool's caches, where it
     /// installs from them) offer, in the ecosystem's syntax; empty when the name is unknown.

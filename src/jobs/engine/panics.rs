@@ -10,11 +10,12 @@ use crossbeam_channel::Receiver;
 use uuid::Uuid;
 
 use super::{end, Engine, Outcome};
+use crate::error_code::ErrorCode;
 use crate::jobs::model::{JobError, JobRequest, JobStatus};
 use crate::pkg::runner::Cancel;
 
 /// The error code of a job whose worker panicked.
-const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+const INTERNAL_ERROR: &str = ErrorCode::InternalError.as_str();
 
 impl Engine {
     /// The worker loop: runs each job with a panic anywhere in it caught, so the thread

@@ -2,6 +2,7 @@
 //! forced, then run the configured reboot command.
 
 use super::*;
+use crate::error_code::ErrorCode;
 use crate::pkg::runner::{self, Command, RunError};
 use crate::timefmt::rfc3339;
 
@@ -177,13 +178,16 @@ impl Engine {
 fn reboot_failed(message: String) -> Outcome {
     Outcome::failed(
         JobStatus::Failed,
-        JobError::new("SYSTEM_REBOOT_ERROR", message),
+        JobError::new(ErrorCode::SystemRebootError.as_str(), message),
     )
 }
 
 fn cancelled(when: &str) -> Outcome {
     Outcome::failed(
         JobStatus::Cancelled,
-        JobError::new("JOB_CANCELLED", format!("cancelled {when}")),
+        JobError::new(
+            ErrorCode::JobCancelled.as_str(),
+            format!("cancelled {when}"),
+        ),
     )
 }

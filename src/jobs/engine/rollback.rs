@@ -4,6 +4,7 @@
 
 use super::transaction::{Action, Plan, Want, P_SAVE_LINES_MAX};
 use super::*;
+use crate::error_code::ErrorCode;
 
 impl Engine {
     /// Queues a job returning every package `id` changed to its state before it.
@@ -41,7 +42,7 @@ impl Engine {
             return Err(Box::new(Outcome::failed(
                 JobStatus::Failed,
                 JobError::new(
-                    "JOB_NOT_FOUND",
+                    ErrorCode::JobNotFound.as_str(),
                     format!("job {original} no longer exists; nothing to roll back"),
                 ),
             )));
@@ -62,7 +63,7 @@ impl Engine {
             let mut o = Outcome::failed(
                 JobStatus::Failed,
                 JobError::new(
-                    "PKG_VERSION_CONFLICT",
+                    ErrorCode::PkgVersionConflict.as_str(),
                     format!("nothing can be restored: {}", why.join("; ")),
                 ),
             );

@@ -4,6 +4,7 @@
 //! without the queueing and locking around them.
 
 use super::*;
+use crate::error_code::ErrorCode;
 
 /// Deadline of the database repair after a failed, cancelled or timed-out transaction.
 const REPAIR_TIMEOUT: Duration = Duration::from_secs(300);
@@ -172,23 +173,23 @@ impl Engine {
             if cancel.is_cancelled() || matches!(e, PkgError::Cancelled(_)) {
                 (
                     JobStatus::Cancelled,
-                    "JOB_CANCELLED",
+                    ErrorCode::JobCancelled.as_str(),
                     format!("cancelled by request ({e})"),
                 )
             } else if Instant::now() >= deadline || matches!(e, PkgError::Timeout { .. }) {
                 let secs = self.settings.timeout.as_secs();
                 (
                     JobStatus::Timeout,
-                    "JOB_TIMEOUT",
+                    ErrorCode::JobTimeout.as_str(),
                     format!("the job did not finish within {secs} s and was stopped ({e})"),
                 )
             } else {
                 let code = match e {
-                    PkgError::DependencyConflict(_) => "PKG_DEPENDENCY_ERROR",
-                    PkgError::VersionConflict(_) => "PKG_VERSION_CONFLICT",
-                    PkgError::NotFound(_) => "PKG_NOT_FOUND",
-                    PkgError::Untrusted(_) => "PKG_UNTRUSTED_SOURCE",
-                    _ => "PKG_MANAGER_ERROR",
+                    PkgError::DependencyConflict(_) => ErrorCode::PkgDependencyError.as_str(),
+                    PkgError::VersionConflict(_) => ErrorCode::PkgVersionConflict.as_str(),
+                    PkgError::NotFound(_) => ErrorCode::PkgNotFound.as_str(),
+                    PkgError::Untrusted(_) => ErrorCode::PkgUntrustedSource.as_str(),
+                    _ => ErrorCode::PkgManagerError.as_str(),
                 };
                 (JobStatus::Failed, code, e.to_string())
             };
@@ -247,7 +248,10 @@ impl Engine {
             JobRequest::Reboot { .. } => {
                 return Err(Box::new(Outcome::failed(
                     JobStatus::Failed,
-                    JobError::new("INTERNAL_ERROR", "a reboot job reached a package worker"),
+                    JobError::new(
+                        ErrorCode::InternalError.as_str(),
+                        "a reboot job reached a package worker",
+                    ),
                 )))
             }
         };

@@ -3,6 +3,7 @@
 //! package work itself (`transaction.rs`), which runs while the transaction is held.
 
 use super::*;
+use crate::error_code::ErrorCode;
 
 /// How much longer than the kill grace a cancel waits for the job to wind down (repair).
 const CANCEL_SLACK: Duration = Duration::from_secs(15);
@@ -108,7 +109,7 @@ impl Engine {
                     end(
                         j,
                         JobStatus::Cancelled,
-                        Some(JobError::new("JOB_CANCELLED", msg)),
+                        Some(JobError::new(ErrorCode::JobCancelled.as_str(), msg)),
                     );
                 });
                 self.persist_and_settle(entry, snap);
@@ -236,7 +237,7 @@ impl Engine {
                 return Outcome::failed(
                     JobStatus::Cancelled,
                     JobError::new(
-                        "JOB_CANCELLED",
+                        ErrorCode::JobCancelled.as_str(),
                         "cancelled while waiting for the package transaction",
                     ),
                 )
@@ -275,7 +276,7 @@ impl Engine {
 fn patch_error_code(o: &mut Outcome) {
     if o.status == JobStatus::Failed {
         if let Some(e) = &mut o.error {
-            e.code = "PATCH_APPLY_ERROR".to_string();
+            e.code = ErrorCode::PatchApplyError.as_str().to_string();
         }
     }
 }

@@ -53,9 +53,8 @@ use super::advisories::feeds::FeedFormat;
 use super::advisories::{reboot, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command};
 use super::{
-    validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
-    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
-    SavedPackage, Upgrade,
+    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, PackageDetails,
+    PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep, SavedPackage, Upgrade,
 };
 
 /// The apk backend.
@@ -317,14 +316,6 @@ impl PackageManager for Apk {
 
     fn compare_versions(&self, a: &str, b: &str) -> Ordering {
         version::apk(a, b)
-    }
-
-    fn validate_name(&self, name: &str) -> Result<(), PkgError> {
-        validate::name(BackendKind::Apk, name)
-    }
-
-    fn validate_version(&self, version: &str) -> Result<(), PkgError> {
-        validate::version(BackendKind::Apk, version)
     }
 
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {

@@ -565,14 +565,6 @@ impl PackageManager for Dnf {
         version::rpm(a, b)
     }
 
-    fn validate_name(&self, name: &str) -> Result<(), PkgError> {
-        validate::name(self.kind, name)
-    }
-
-    fn validate_version(&self, version: &str) -> Result<(), PkgError> {
-        validate::version(self.kind, version)
-    }
-
     /// dnf's own `updateinfo list`/`info` output, plus `reboot_suggested` and the issue
     /// date from the cached `updateinfo.xml` (see [`updateinfo`]); each cached file's
     /// parse (records kept and skipped) goes on the feed board as `updateinfo <repo id>`.

@@ -34,9 +34,8 @@ use super::advisories::feeds::FeedFormat;
 use super::advisories::{reboot, with_uncovered, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command};
 use super::{
-    validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
-    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
-    SavedPackage, Upgrade,
+    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, PackageDetails,
+    PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep, SavedPackage, Upgrade,
 };
 
 mod mutate;
@@ -390,14 +389,6 @@ impl PackageManager for Pacman {
 
     fn compare_versions(&self, a: &str, b: &str) -> Ordering {
         version::alpm(a, b)
-    }
-
-    fn validate_name(&self, name: &str) -> Result<(), PkgError> {
-        validate::name(BackendKind::Pacman, name)
-    }
-
-    fn validate_version(&self, version: &str) -> Result<(), PkgError> {
-        validate::version(BackendKind::Pacman, version)
     }
 
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {

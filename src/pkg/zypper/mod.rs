@@ -479,14 +479,6 @@ impl PackageManager for Zypper {
         version::rpm(a, b)
     }
 
-    fn validate_name(&self, name: &str) -> Result<(), PkgError> {
-        validate::name(BackendKind::Zypper, name)
-    }
-
-    fn validate_version(&self, version: &str) -> Result<(), PkgError> {
-        validate::version(BackendKind::Zypper, version)
-    }
-
     /// `-x list-patches` (id, category, severity, CVE ids, restart flag, summary, issue
     /// date), then one `-x info -t patch` for the packages each patch updates.
     fn advisories(
