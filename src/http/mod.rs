@@ -5,10 +5,12 @@
 pub mod conn;
 pub mod framing;
 pub mod handshake;
+pub mod limits;
 pub mod ratelimit;
 pub mod request;
 pub mod response;
 pub mod server;
+pub mod stream;
 pub mod tls;
 pub mod trust;
 pub mod uri;

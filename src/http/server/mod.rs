@@ -17,30 +17,11 @@ use super::whitelist::Whitelist;
 use super::ws::Sessions;
 use super::Service;
 
+pub use super::limits::Limits;
+
 mod pool;
 
 use pool::{Job, Pool, PoolState, WORKER_IDLE_EXIT};
-
-/// Deadlines and size limits applied to every connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Whole TLS handshake.
-    pub handshake: Duration,
-    /// Request line + headers, from the first byte of a request.
-    pub head: Duration,
-    /// The whole body.
-    pub body: Duration,
-    /// Waiting for the next request on a kept-alive connection.
-    pub keep_alive_idle: Duration,
-    /// Writing one response.
-    pub write: Duration,
-    /// Request line + headers in bytes.
-    pub max_header_bytes: usize,
-    /// Number of headers.
-    pub max_headers: usize,
-    /// Body bytes.
-    pub max_body_bytes: usize,
-}
 
 /// How the server listens and serves.
 #[derive(Clone, Debug)]
