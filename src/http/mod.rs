@@ -10,6 +10,7 @@ pub mod ratelimit;
 pub mod request;
 pub mod response;
 pub mod server;
+pub mod sources;
 pub mod stream;
 pub mod tls;
 pub mod trust;

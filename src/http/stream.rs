@@ -1,9 +1,11 @@
 //! The connection's byte streams: a TCP stream bounded by deadlines, the TLS stream over it,
-//! and the lingering close. Used by the keep-alive loop (`conn`) and by WebSocket sessions
-//! (`ws`) alike, so it sits below both rather than in `conn` (which imports `ws`).
+//! the lingering close and the reset close. Used by the keep-alive loop (`conn`), WebSocket
+//! sessions (`ws`) and the handshake stage alike, so it sits below all of them rather than in
+//! `conn` (which imports `ws`) or `server` (which imports `handshake`).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use rustls::{ServerConnection, StreamOwned};
@@ -112,4 +114,26 @@ pub(crate) fn linger(sock: &mut DeadlineStream) {
             Ok(n) => drained += n,
         }
     }
+}
+
+/// Closes a socket with a reset: nothing is written and no FIN handshake lingers.
+pub(crate) fn reset_close(tcp: TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: valid descriptor owned by `tcp`; the option value is a properly sized linger.
+    let rc = unsafe {
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        log::debug!("SO_LINGER: {}", std::io::Error::last_os_error());
+    }
+    drop(tcp);
 }
