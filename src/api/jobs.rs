@@ -4,47 +4,55 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::common::pkg_error;
 use super::envelope::{ApiError, Reply};
-use super::packages::pkg_error;
-use super::router::{Endpoint, JobQuery, JobSort, SortOrder};
+use super::router::{JobQuery, JobSort, SortOrder};
 use super::shape::{take_count, ClientShape};
 use crate::jobs::{Engine, EngineError, Job, JobSummary};
 use crate::timefmt::rfc3339;
 
-/// Answers a job endpoint; `engine` is `None` when no package manager was found; `shape`
-/// decides how a timed-out job is spelt.
-pub fn handle(
-    endpoint: &Endpoint,
-    body: &[u8],
+/// `GET /api/v1/jobs`; `engine` is `None` when no package manager was found; `shape` decides
+/// how a timed-out job is spelt.
+pub fn list_jobs(
     engine: Option<&Engine>,
+    query: &JobQuery,
     shape: ClientShape,
 ) -> Result<Reply, ApiError> {
     let engine = need(engine)?;
-    match endpoint {
-        Endpoint::ListJobs(query) => Ok(Reply::ok(list(engine.summaries(), query, shape))),
-        Endpoint::GetJob { id } => engine
-            .get(id)
-            .map(|job| Reply::ok(shape.job_json(job.detail_json())))
-            .ok_or_else(|| not_found(id)),
-        Endpoint::CancelJob { id } => {
-            let outcome = engine.cancel(id).map_err(engine_error)?;
-            Ok(Reply::ok(json!({
-                "job_id": outcome.job_id.to_string(),
-                "previous_status": shape.job_status(outcome.previous_status.as_str()),
-                "current_status": outcome.current_status.map(|s| shape.job_status(s.as_str())),
-                "action": outcome.action,
-            })))
-        }
-        Endpoint::RollbackJob { id } => {
-            super::body::empty(body)?;
-            let job = engine.rollback(id).map_err(engine_error)?;
-            Ok(accepted(&job, json!({"original_job_id": id.to_string()})))
-        }
-        other => Err(ApiError::InternalError(format!(
-            "{} routed to the job handler",
-            other.template()
-        ))),
-    }
+    Ok(Reply::ok(list(engine.summaries(), query, shape)))
+}
+
+/// `GET /api/v1/jobs/{id}`.
+pub fn get_job(engine: Option<&Engine>, id: &Uuid, shape: ClientShape) -> Result<Reply, ApiError> {
+    let engine = need(engine)?;
+    engine
+        .get(id)
+        .map(|job| Reply::ok(shape.job_json(job.detail_json())))
+        .ok_or_else(|| not_found(id))
+}
+
+/// `DELETE /api/v1/jobs/{id}`: cancel a queued or running job, delete a finished one.
+pub fn cancel_job(
+    engine: Option<&Engine>,
+    id: &Uuid,
+    shape: ClientShape,
+) -> Result<Reply, ApiError> {
+    let engine = need(engine)?;
+    let outcome = engine.cancel(id).map_err(engine_error)?;
+    Ok(Reply::ok(json!({
+        "job_id": outcome.job_id.to_string(),
+        "previous_status": shape.job_status(outcome.previous_status.as_str()),
+        "current_status": outcome.current_status.map(|s| shape.job_status(s.as_str())),
+        "action": outcome.action,
+    })))
+}
+
+/// `POST /api/v1/jobs/{id}/rollback`: a rollback job.
+pub fn rollback_job(engine: Option<&Engine>, id: &Uuid, body: &[u8]) -> Result<Reply, ApiError> {
+    let engine = need(engine)?;
+    super::body::empty(body)?;
+    let job = engine.rollback(id).map_err(engine_error)?;
+    Ok(accepted(&job, json!({"original_job_id": id.to_string()})))
 }
 
 /// The engine, or the 503 that says why there is none.

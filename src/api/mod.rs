@@ -5,6 +5,7 @@
 //! POST/PUT/DELETE is written to the audit log whatever its outcome.
 
 pub mod body;
+pub mod common;
 pub mod envelope;
 pub mod health;
 pub mod jobs;
@@ -284,30 +285,30 @@ impl App {
             }
             Endpoint::Reboot => system::reboot(body, self.engine.as_deref()),
             Endpoint::ServiceStatus { name } => system::service(name),
-            Endpoint::ListPackages(_)
-            | Endpoint::InstallPackages
-            | Endpoint::GetPackage { .. }
-            | Endpoint::UpdatePackage { .. }
-            | Endpoint::RemovePackage { .. } => packages::handle(
-                endpoint,
-                body,
-                self.inventory.as_deref(),
-                self.engine.as_deref(),
-                shape,
-            ),
-            Endpoint::ListPatches(_) | Endpoint::ApplyPatches => patches::handle(
-                endpoint,
-                body,
-                self.inventory.as_deref(),
-                self.engine.as_deref(),
-                shape,
-            ),
-            Endpoint::ListJobs(_)
-            | Endpoint::GetJob { .. }
-            | Endpoint::CancelJob { .. }
-            | Endpoint::RollbackJob { .. } => {
-                jobs::handle(endpoint, body, self.engine.as_deref(), shape)
+            Endpoint::ListPackages(query) => {
+                packages::list_packages(self.inventory.as_deref(), query, shape)
             }
+            Endpoint::InstallPackages => packages::install_packages(body, self.engine.as_deref()),
+            Endpoint::GetPackage { name } => packages::get_package(self.inventory.as_deref(), name),
+            Endpoint::UpdatePackage { name } => {
+                packages::update_package(name, body, self.engine.as_deref())
+            }
+            Endpoint::RemovePackage { name, purge, force } => {
+                packages::remove_package(name, *purge, *force, self.engine.as_deref())
+            }
+            Endpoint::ListPatches(query) => patches::list_patches(
+                self.inventory.as_deref(),
+                self.engine.as_deref(),
+                query,
+                shape,
+            ),
+            Endpoint::ApplyPatches => {
+                patches::apply_patches(self.inventory.as_deref(), self.engine.as_deref(), body)
+            }
+            Endpoint::ListJobs(query) => jobs::list_jobs(self.engine.as_deref(), query, shape),
+            Endpoint::GetJob { id } => jobs::get_job(self.engine.as_deref(), id, shape),
+            Endpoint::CancelJob { id } => jobs::cancel_job(self.engine.as_deref(), id, shape),
+            Endpoint::RollbackJob { id } => jobs::rollback_job(self.engine.as_deref(), id, body),
             Endpoint::JobStream => ws::plain_request(),
             // Rendered by `handle_routed` (not an envelope); passing here means allowed.
             Endpoint::OpenApi(_) => Ok(Reply::ok(serde_json::Value::Null)),

@@ -8,61 +8,67 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
+use super::common::pkg_error;
 use super::envelope::{ApiError, Reply};
 use super::jobs::accepted;
-use super::router::{Endpoint, PackageQuery, PackageSort, PackageStatus, SortOrder};
+use super::router::{PackageQuery, PackageSort, PackageStatus, SortOrder};
 use super::shape::{take_count, ClientShape};
 use crate::jobs::{Engine, Job, JobRequest};
 use crate::pkg::inventory::{Inventory, UpgradeSnapshot};
-use crate::pkg::{InstalledPackage, PackageDetails, PkgError, RemoveOptions, Upgrade};
+use crate::pkg::{InstalledPackage, PackageDetails, RemoveOptions, Upgrade};
 use crate::timefmt::rfc3339;
 
-/// Answers a package endpoint; `inventory` and `engine` are `None` when no package manager
-/// was found; `shape` decides the list's default page.
-pub fn handle(
-    endpoint: &Endpoint,
-    body: &[u8],
+/// `GET /api/v1/packages`; `inventory` is `None` when no package manager was found; `shape`
+/// decides the list's default page.
+pub fn list_packages(
     inventory: Option<&Inventory>,
-    engine: Option<&Engine>,
+    query: &PackageQuery,
     shape: ClientShape,
 ) -> Result<Reply, ApiError> {
-    match endpoint {
-        Endpoint::ListPackages(query) => list(need(inventory)?, query, shape),
-        Endpoint::GetPackage { name } => show(need(inventory)?, name),
-        Endpoint::InstallPackages => {
-            let (packages, options) = super::body::install(body)?;
-            let names: Vec<String> = packages.iter().map(|p| p.name.clone()).collect();
-            let job = submit(engine, JobRequest::Install { packages, options })?;
-            Ok(accepted(&job, json!({ "packages": names })))
-        }
-        Endpoint::UpdatePackage { name } => {
-            let (package, options) = super::body::update(name, body)?;
-            let target = package.version.clone();
-            let job = submit(engine, JobRequest::Update { package, options })?;
-            Ok(accepted(
-                &job,
-                json!({ "package": name, "target_version": target }),
-            ))
-        }
-        Endpoint::RemovePackage { name, purge, force } => {
-            let options = RemoveOptions {
-                purge: *purge,
-                force: *force,
-            };
-            let job = submit(
-                engine,
-                JobRequest::Remove {
-                    name: name.clone(),
-                    options,
-                },
-            )?;
-            Ok(accepted(&job, json!({ "package": name, "purge": purge })))
-        }
-        other => Err(ApiError::InternalError(format!(
-            "{} routed to the package handler",
-            other.template()
-        ))),
-    }
+    list(need(inventory)?, query, shape)
+}
+
+/// `GET /api/v1/packages/{name}`; `inventory` is `None` when no package manager was found.
+pub fn get_package(inventory: Option<&Inventory>, name: &str) -> Result<Reply, ApiError> {
+    show(need(inventory)?, name)
+}
+
+/// `POST /api/v1/packages`: an install job; `engine` is `None` when no package manager was
+/// found.
+pub fn install_packages(body: &[u8], engine: Option<&Engine>) -> Result<Reply, ApiError> {
+    let (packages, options) = super::body::install(body)?;
+    let names: Vec<String> = packages.iter().map(|p| p.name.clone()).collect();
+    let job = submit(engine, JobRequest::Install { packages, options })?;
+    Ok(accepted(&job, json!({ "packages": names })))
+}
+
+/// `PUT /api/v1/packages/{name}`: an update job.
+pub fn update_package(name: &str, body: &[u8], engine: Option<&Engine>) -> Result<Reply, ApiError> {
+    let (package, options) = super::body::update(name, body)?;
+    let target = package.version.clone();
+    let job = submit(engine, JobRequest::Update { package, options })?;
+    Ok(accepted(
+        &job,
+        json!({ "package": name, "target_version": target }),
+    ))
+}
+
+/// `DELETE /api/v1/packages/{name}`: a removal job.
+pub fn remove_package(
+    name: &str,
+    purge: bool,
+    force: bool,
+    engine: Option<&Engine>,
+) -> Result<Reply, ApiError> {
+    let options = RemoveOptions { purge, force };
+    let job = submit(
+        engine,
+        JobRequest::Remove {
+            name: name.to_string(),
+            options,
+        },
+    )?;
+    Ok(accepted(&job, json!({ "package": name, "purge": purge })))
 }
 
 fn submit(engine: Option<&Engine>, request: JobRequest) -> Result<Job, ApiError> {
@@ -83,20 +89,6 @@ pub fn need(inventory: Option<&Inventory>) -> Result<&Inventory, ApiError> {
             details,
         }
     })
-}
-
-/// Maps a backend failure to the API's error codes.
-pub fn pkg_error(e: PkgError) -> ApiError {
-    match e {
-        PkgError::Invalid { field, message } => {
-            ApiError::InvalidRequest(format!("{field}: {message}"))
-        }
-        PkgError::NotFound(name) => ApiError::PkgNotFound(name),
-        PkgError::VersionConflict(m) => ApiError::PkgVersionConflict(m),
-        PkgError::DependencyConflict(m) => ApiError::PkgDependencyError(m),
-        PkgError::Untrusted(m) => ApiError::PkgUntrustedSource(m),
-        other => ApiError::PkgManagerError(other.to_string()),
-    }
 }
 
 /// `GET /api/v1/packages`; `limit` is null in the answer when every match was returned.
@@ -400,38 +392,8 @@ mod tests {
     }
 
     #[test]
-    fn backend_errors_map_to_the_error_table() {
-        let e = pkg_error(PkgError::Invalid {
-            field: "name".into(),
-            message: "must not start with '-'".into(),
-        });
-        assert_eq!(e.code(), "INVALID_REQUEST");
-        assert!(e.message().starts_with("name: "));
-        let missing = pkg_error(PkgError::NotFound("x".into()));
-        assert_eq!(missing.code(), "PKG_NOT_FOUND");
-        // The envelope adds "package not found: " itself: the error carries the name only.
-        assert_eq!(missing.message(), "package not found: x");
-        assert_eq!(missing.details()["package"], "x");
-        let locked = pkg_error(PkgError::Locked {
-            tool: "apt-get".into(),
-            waited: std::time::Duration::from_secs(5),
-        });
-        assert_eq!(locked.code(), "PKG_MANAGER_ERROR");
-        assert!(locked.retryable());
-    }
-
-    #[test]
     fn without_a_package_manager_the_inventory_is_unavailable() {
-        let e = handle(
-            &Endpoint::GetPackage {
-                name: "nginx".into(),
-            },
-            b"",
-            None,
-            None,
-            ClientShape::default(),
-        )
-        .unwrap_err();
+        let e = get_package(None, "nginx").unwrap_err();
         assert_eq!(e.status(), 503);
     }
 }

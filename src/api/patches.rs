@@ -6,35 +6,34 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{json, Value};
 
 use super::body::{self, PatchSelection};
+use super::common::pkg_error;
 use super::envelope::{ApiError, Reply};
 use super::jobs::accepted;
-use super::packages::pkg_error;
-use super::router::{Endpoint, PatchQuery, PatchSeverity, PatchSort, PatchStatus, SortOrder};
+use super::router::{PatchQuery, PatchSeverity, PatchSort, PatchStatus, SortOrder};
 use super::shape::{take_count, ClientShape};
 use crate::jobs::{Engine, Job, JobRequest, JobStatus, Operation};
 use crate::pkg::advisories::{Advisory, Severity};
 use crate::pkg::inventory::Inventory;
 use crate::timefmt::rfc3339;
 
-/// Answers a patch endpoint; `inventory` and `engine` are `None` when no package manager
-/// was found; `shape` decides the list's default page.
-pub fn handle(
-    endpoint: &Endpoint,
-    body: &[u8],
+/// `GET /api/v1/patches`; `inventory` and `engine` are `None` when no package manager was
+/// found; `shape` decides the list's default page.
+pub fn list_patches(
     inventory: Option<&Inventory>,
     engine: Option<&Engine>,
+    query: &PatchQuery,
     shape: ClientShape,
 ) -> Result<Reply, ApiError> {
-    match endpoint {
-        Endpoint::ListPatches(query) => {
-            list(super::packages::need(inventory)?, engine, query, shape)
-        }
-        Endpoint::ApplyPatches => apply(super::packages::need(inventory)?, engine, body),
-        other => Err(ApiError::InternalError(format!(
-            "{} routed to the patch handler",
-            other.template()
-        ))),
-    }
+    list(super::packages::need(inventory)?, engine, query, shape)
+}
+
+/// `POST /api/v1/patches/apply`: a patch job.
+pub fn apply_patches(
+    inventory: Option<&Inventory>,
+    engine: Option<&Engine>,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    apply(super::packages::need(inventory)?, engine, body)
 }
 
 /// Where a patch stands.

@@ -1,110 +1,23 @@
 //! One connection's life: TLS handshake with a deadline, then the HTTP/1.1 keep-alive loop.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::{ServerConnection, StreamOwned};
 
+use super::limits::Limits;
 use super::request::{is_timeout, Deadlines, ReadError, ReadOutcome, RequestReader};
 use super::response::write_response;
-use super::server::Limits;
+use super::stream::{linger, DeadlineStream, TlsStream};
 use super::trust::{ConnBounds, Standing, Trust};
 use super::ws::{self, Sessions};
 use super::{ClientIdentity, Peer, ProtocolError, Request, Response, Service};
 
-/// After a final response, how long the peer may keep sending before the socket is closed.
-///
-/// Closing a socket with unread input makes the kernel send a reset, which can destroy the
-/// response in flight (e.g. a 413 while the client is still uploading); draining briefly lets
-/// the client read it first.
-const LINGER: Duration = Duration::from_secs(1);
-
-/// Most bytes discarded while lingering.
-const LINGER_BYTES: usize = 256 * 1024;
-
 /// Longest wait for sending TLS close_notify.
 const CLOSE_NOTIFY_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// A TCP stream whose every read and write system call is bounded by the current deadline.
-///
-/// The socket timeout is set to the time remaining before the deadline ahead of each call,
-/// so a peer that trickles bytes cannot push the deadline out.
-#[derive(Debug)]
-pub struct DeadlineStream {
-    tcp: TcpStream,
-    read_deadline: Instant,
-    write_deadline: Instant,
-}
-
-impl DeadlineStream {
-    /// Wraps a socket; both deadlines start at `deadline`.
-    pub fn new(tcp: TcpStream, deadline: Instant) -> DeadlineStream {
-        DeadlineStream {
-            tcp,
-            read_deadline: deadline,
-            write_deadline: deadline,
-        }
-    }
-
-    /// The underlying socket.
-    pub fn tcp(&self) -> &TcpStream {
-        &self.tcp
-    }
-}
-
-/// Time left before `deadline`, or a `TimedOut` error once it has passed.
-fn remaining(deadline: Instant) -> io::Result<Duration> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    // A zero socket timeout would mean "block forever" (std refuses it anyway).
-    if left < Duration::from_millis(1) {
-        return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
-    }
-    Ok(left)
-}
-
-impl Read for DeadlineStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.tcp
-            .set_read_timeout(Some(remaining(self.read_deadline)?))?;
-        self.tcp.read(buf)
-    }
-}
-
-impl Write for DeadlineStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tcp
-            .set_write_timeout(Some(remaining(self.write_deadline)?))?;
-        self.tcp.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.tcp.flush()
-    }
-}
-
-impl Deadlines for DeadlineStream {
-    fn set_read_deadline(&mut self, deadline: Instant) {
-        self.read_deadline = deadline;
-    }
-    fn set_write_deadline(&mut self, deadline: Instant) {
-        self.write_deadline = deadline;
-    }
-}
-
-/// The TLS stream the keep-alive loop reads requests from and writes responses to.
-pub type TlsStream = StreamOwned<ServerConnection, DeadlineStream>;
-
-impl Deadlines for TlsStream {
-    fn set_read_deadline(&mut self, deadline: Instant) {
-        self.sock.set_read_deadline(deadline);
-    }
-    fn set_write_deadline(&mut self, deadline: Instant) {
-        self.sock.set_write_deadline(deadline);
-    }
-}
 
 /// Why a TLS handshake did not complete.
 #[derive(Debug)]
@@ -551,22 +464,6 @@ fn finish(mut stream: TlsStream, ending: Ending, peer: SocketAddr) {
     }
     if ending == Ending::AfterResponse {
         linger(&mut stream.sock);
-    }
-}
-
-/// Half-closes and discards what the peer still sends, briefly, so it can read our answer.
-pub(crate) fn linger(sock: &mut DeadlineStream) {
-    if sock.tcp().shutdown(Shutdown::Write).is_err() {
-        return;
-    }
-    sock.set_read_deadline(Instant::now() + LINGER);
-    let mut scratch = [0u8; 8192];
-    let mut drained = 0;
-    while drained < LINGER_BYTES {
-        match sock.read(&mut scratch) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => drained += n,
-        }
     }
 }
 

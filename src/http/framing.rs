@@ -5,8 +5,8 @@
 //! disagree on where the next request starts. Everything ambiguous is refused, and the
 //! connection is closed after the answer (every [`ProtocolError`] closes it).
 
+use super::limits::Limits;
 use super::request::{ProtocolError, Request};
-use super::server::Limits;
 
 /// The body length the head declares, checked against the limits.
 ///

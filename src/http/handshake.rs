@@ -158,7 +158,7 @@ impl Handshakes {
                     p.peer
                 );
                 self.forget(&p);
-                super::server::reset_close(p.tcp);
+                super::stream::reset_close(p.tcp);
             }
         }
     }

@@ -5,10 +5,13 @@
 pub mod conn;
 pub mod framing;
 pub mod handshake;
+pub mod limits;
 pub mod ratelimit;
 pub mod request;
 pub mod response;
 pub mod server;
+pub mod sources;
+pub mod stream;
 pub mod tls;
 pub mod trust;
 pub mod uri;

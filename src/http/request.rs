@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::framing::{body_length, oversized_head, single_host};
-use super::server::Limits;
+use super::limits::Limits;
 
 /// One parsed HTTP/1.1 request.
 #[derive(Clone, Debug, Default)]

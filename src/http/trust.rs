@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::CertificateDer;
 
-use super::server::{ConfigSource, PeerFilter};
+use super::sources::{ConfigSource, PeerFilter};
 
 /// How long and how much one connection may be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

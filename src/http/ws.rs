@@ -296,7 +296,7 @@ pub trait Transport: Read + Write + Deadlines + Send + 'static {
     fn close(&mut self);
 }
 
-impl Transport for super::conn::TlsStream {
+impl Transport for super::stream::TlsStream {
     fn close(&mut self) {
         self.conn.send_close_notify();
         let deadline = Instant::now() + CLOSE_WAIT;
@@ -306,13 +306,13 @@ impl Transport for super::conn::TlsStream {
                 return;
             }
         }
-        super::conn::linger(&mut self.sock);
+        super::stream::linger(&mut self.sock);
     }
 }
 
-impl Transport for super::conn::DeadlineStream {
+impl Transport for super::stream::DeadlineStream {
     fn close(&mut self) {
-        super::conn::linger(self);
+        super::stream::linger(self);
     }
 }
 
@@ -676,7 +676,7 @@ impl<T: Transport> Session<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::conn::DeadlineStream;
+    use crate::http::stream::DeadlineStream;
     use crate::http::trust::ConnBounds;
     use crossbeam_channel::{Receiver, Sender};
     use std::net::{TcpListener, TcpStream};

@@ -1,7 +1,7 @@
 //! The accept loop (whitelist check before any TLS byte, TLS handshakes driven by the
 //! handshake stage on the same thread) and the connection thread pool.
 
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -17,30 +17,13 @@ use super::whitelist::Whitelist;
 use super::ws::Sessions;
 use super::Service;
 
+pub use super::limits::Limits;
+pub use super::sources::{ConfigSource, PeerFilter};
+pub(crate) use super::stream::reset_close;
+
 mod pool;
 
 use pool::{Job, Pool, PoolState, WORKER_IDLE_EXIT};
-
-/// Deadlines and size limits applied to every connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Whole TLS handshake.
-    pub handshake: Duration,
-    /// Request line + headers, from the first byte of a request.
-    pub head: Duration,
-    /// The whole body.
-    pub body: Duration,
-    /// Waiting for the next request on a kept-alive connection.
-    pub keep_alive_idle: Duration,
-    /// Writing one response.
-    pub write: Duration,
-    /// Request line + headers in bytes.
-    pub max_header_bytes: usize,
-    /// Number of headers.
-    pub max_headers: usize,
-    /// Body bytes.
-    pub max_body_bytes: usize,
-}
 
 /// How the server listens and serves.
 #[derive(Clone, Debug)]
@@ -63,64 +46,6 @@ pub struct ServerOptions {
     pub shutdown_grace: Duration,
     /// The one method + path an unauthenticated connection may request (`GET /health`).
     pub unauthenticated_path: String,
-}
-
-/// Where each new connection gets its TLS configuration, and live ones are re-verified
-/// after a reload.
-pub trait ConfigSource: Send + Sync {
-    /// The configuration for the next connection.
-    fn current(&self) -> Arc<rustls::ServerConfig>;
-    /// Moves on every reload that swapped the configuration (fixed sources never move).
-    fn generation(&self) -> u64 {
-        0
-    }
-    /// Verifies a live connection's client chain (leaf first) against the current CA and
-    /// CRLs; the error says why it no longer passes.
-    fn verify_client(
-        &self,
-        _chain: &[rustls::pki_types::CertificateDer<'static>],
-    ) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-impl ConfigSource for TlsState {
-    fn current(&self) -> Arc<rustls::ServerConfig> {
-        TlsState::current(self)
-    }
-    fn generation(&self) -> u64 {
-        TlsState::generation(self)
-    }
-    fn verify_client(
-        &self,
-        chain: &[rustls::pki_types::CertificateDer<'static>],
-    ) -> Result<(), String> {
-        TlsState::verify_client(self, chain)
-    }
-}
-
-/// Decides, before any TLS byte, whether a peer address may connect.
-pub trait PeerFilter: Send + Sync {
-    /// Whether `ip` (IPv4-mapped addresses already normalised to IPv4) may connect.
-    fn allows(&self, ip: IpAddr) -> bool;
-    /// Records a refused peer.
-    fn note_denied(&self, ip: IpAddr);
-    /// Moves on every reload that swapped the list (fixed filters never move).
-    fn generation(&self) -> u64 {
-        0
-    }
-}
-
-impl PeerFilter for Whitelist {
-    fn allows(&self, ip: IpAddr) -> bool {
-        Whitelist::allows(self, ip)
-    }
-    fn note_denied(&self, ip: IpAddr) {
-        Whitelist::note_denied(self, ip)
-    }
-    fn generation(&self) -> u64 {
-        Whitelist::generation(self)
-    }
 }
 
 /// Back-off after a failed `accept` (e.g. out of file descriptors) so errors do not spin;
@@ -356,28 +281,6 @@ pub fn normalize(peer: SocketAddr) -> SocketAddr {
     SocketAddr::new(peer.ip().to_canonical(), peer.port())
 }
 
-/// Closes a socket with a reset: nothing is written and no FIN handshake lingers.
-pub(crate) fn reset_close(tcp: TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: valid descriptor owned by `tcp`; the option value is a properly sized linger.
-    let rc = unsafe {
-        libc::setsockopt(
-            tcp.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        log::debug!("SO_LINGER: {}", std::io::Error::last_os_error());
-    }
-    drop(tcp);
-}
-
 #[cfg(test)]
 mod tests {
     use super::pool::lock;
@@ -390,6 +293,7 @@ mod tests {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
     use std::io::{Read, Write};
+    use std::net::IpAddr;
 
     /// A CA, a server certificate for 127.0.0.1 and a client certificate.
     struct Pki {
