@@ -199,7 +199,11 @@ impl Soak {
                         .as_str()
                         .is_some_and(|o| o.contains("Setting up lpa-slow"))
                 });
-                assert!(setting_up, "dpkg never configured lpa-slow");
+                assert!(
+                    setting_up,
+                    "dpkg never configured lpa-slow: {}",
+                    job(agent, &self.env, &id)
+                );
                 // Into the postinst's sleep.
                 std::thread::sleep(Duration::from_millis(300));
                 format!("job {id} in lpa-slow's postinst")
@@ -665,4 +669,35 @@ fn a_package_a_crash_left_half_installed_is_reinstalled_at_its_version_on_restar
     // Repaired at the version dpkg recorded: nothing upgraded behind the operator's back.
     assert_eq!((APT.version)(&sb, "lpa-hello").as_deref(), Some("1.0-1"));
     assert!(output.contains("--reinstall"), "{output}");
+}
+
+#[test]
+fn a_job_after_an_interrupted_dpkg_finishes_dpkgs_journal_first() {
+    require_sandbox!();
+    let _one = serial();
+    let env = Env::new("crash-journal");
+    let mut sb = Sandbox::new("crash-journal");
+    agent_under_test(&mut sb);
+    (APT.setup)(&mut sb);
+    let extra = agent_config(&APT, "");
+    let agent = sb.start_agent(&env, &extra);
+    // What a dpkg killed outside any job leaves (found by the soak: a kill during the
+    // start-up repair): a journal entry, which `dpkg --audit` does not report but apt
+    // refuses to run with ("dpkg was interrupted, you must manually run ...").
+    let updates = sb.root().join("var/lib/dpkg/updates");
+    std::fs::create_dir_all(&updates).unwrap();
+    std::fs::write(updates.join("0001"), b"").unwrap();
+    let body = json!({"packages": [{"name": "lpa-hello", "version": "1.0-1"}]});
+    let id = submit(&agent, &env, "POST", "/api/v1/packages", Some(body));
+    completed(&agent, &env, &id);
+    let output = job(&agent, &env, &id)["output"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        output.contains("dpkg was interrupted earlier; running"),
+        "{output}"
+    );
+    assert!(!updates.join("0001").exists(), "the journal was finished");
+    assert_eq!((APT.version)(&sb, "lpa-hello").as_deref(), Some("1.0-1"));
 }

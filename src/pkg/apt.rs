@@ -340,10 +340,15 @@ impl Apt {
         classify: fn(&str, &Finished, Duration) -> Result<(), PkgError>,
     ) -> Result<Finished, PkgError> {
         let start = Instant::now();
+        let mut finished_dpkg = false;
         loop {
             let fin = run_exec(cmd.clone(), exec)?;
             match classify(&cmd.display(), &fin, start.elapsed()) {
                 Ok(()) => return Ok(fin),
+                Err(_) if !finished_dpkg && mutate::dpkg_interrupted(&fin) => {
+                    finished_dpkg = true;
+                    self.finish_interrupted_dpkg(exec)?;
+                }
                 Err(PkgError::Locked { .. }) if start.elapsed() < self.settings.lock_wait => {
                     let left = self.settings.lock_wait.saturating_sub(start.elapsed());
                     std::thread::sleep(left.min(Duration::from_secs(1)));
@@ -351,6 +356,21 @@ impl Apt {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// An earlier dpkg run was killed (apt: "dpkg was interrupted"): finishes it with
+    /// `dpkg --configure -a`, as apt asks, so that the job asked for can run.
+    fn finish_interrupted_dpkg(&self, exec: &mut Exec<'_>) -> Result<(), PkgError> {
+        let configure = self.dpkg_command(&["--configure", "-a"])?;
+        (exec.on_line)(
+            runner::Stream::Stdout,
+            &format!(
+                "dpkg was interrupted earlier; running {}",
+                configure.display()
+            ),
+        );
+        run_exec(configure.clone(), exec)
+            .and_then(|fin| mutate::classify_dpkg(&configure.display(), &fin, Duration::ZERO))
     }
 
     /// `apt-cache policy` blocks for `names`.
@@ -535,11 +555,16 @@ impl Apt {
         }
     }
 
-    /// `dpkg --audit`'s problems; empty when the database is consistent.
+    /// `dpkg --audit`'s problems, and an interrupted dpkg run's pending journal (which
+    /// `--audit` does not report, yet apt refuses to run with); empty when consistent.
     fn audit(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
         let cmd = self.dpkg_command(&["--audit"])?;
         let fin = self.run_mutation(&cmd, exec, mutate::classify_dpkg)?;
-        Ok(mutate::audit_problems(&fin.stdout))
+        let mut problems = mutate::audit_problems(&fin.stdout);
+        if mutate::journal_pending(&self.under_root("var/lib/dpkg/updates")) {
+            problems.push(mutate::JOURNAL_PENDING.to_string());
+        }
+        Ok(problems)
     }
 }
 

@@ -201,6 +201,29 @@ fn or_unknown(names: &[String]) -> String {
     }
 }
 
+/// The problem line for a pending dpkg journal (see [`journal_pending`]).
+pub const JOURNAL_PENDING: &str =
+    "dpkg was interrupted: its journal (var/lib/dpkg/updates) is pending";
+
+/// Whether an interrupted dpkg left journal entries (files named by digits only) in its
+/// `updates` directory: apt then refuses every run until `dpkg --configure -a`.
+pub fn journal_pending(updates: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(updates) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// Whether apt refused to run because an earlier dpkg run was interrupted.
+pub fn dpkg_interrupted(fin: &Finished) -> bool {
+    const SIGN: &str = "dpkg was interrupted, you must manually run";
+    fin.stderr.contains(SIGN) || fin.stdout.contains(SIGN)
+}
+
 /// What `dpkg --audit` reports: its non-empty lines (dpkg exits 0 either way).
 pub fn audit_problems(stdout: &str) -> Vec<String> {
     stdout
@@ -256,6 +279,38 @@ pub fn archive_file_name(name: &str, version: &str, arch: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_pending_dpkg_journal_is_seen_and_other_files_are_not() {
+        let dir = std::env::temp_dir().join(format!("lpa-journal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(!journal_pending(&dir), "empty");
+        std::fs::write(dir.join("tmp.i"), b"").unwrap();
+        assert!(
+            !journal_pending(&dir),
+            "dpkg's own temp file is not a journal entry"
+        );
+        std::fs::write(dir.join("0004"), b"Package: lpa-slow\n").unwrap();
+        assert!(journal_pending(&dir));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!journal_pending(&dir), "absent directory");
+    }
+
+    #[test]
+    fn apts_interrupted_dpkg_refusal_is_recognised() {
+        let fin = |stderr: &str| Finished {
+            code: Some(100),
+            stdout: String::new(),
+            stderr: stderr.to_string(),
+        };
+        assert!(dpkg_interrupted(&fin(
+            "E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem. "
+        )));
+        assert!(!dpkg_interrupted(&fin(
+            "E: Unable to locate package lpa-nope"
+        )));
+    }
+
     use super::*;
 
     macro_rules! rec {
