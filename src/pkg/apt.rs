@@ -770,7 +770,7 @@ impl PackageManager for Apt {
         if problems.is_empty() {
             return Ok(Vec::new());
         }
-        let mut done = vec![audit_summary(&problems)];
+        let mut done = vec![mutate::audit_summary(&problems)];
         let configure = self.dpkg_command(&["--configure", "-a"])?;
         self.run_mutation(&configure, exec, mutate::classify_dpkg)?;
         done.push(format!("ran {}", configure.display()));
@@ -797,7 +797,7 @@ impl PackageManager for Apt {
         Err(PkgError::Command {
             command: ran,
             code: Some(0),
-            stderr_tail: format!("after the repair, {}", audit_summary(&left)),
+            stderr_tail: format!("after the repair, {}", mutate::audit_summary(&left)),
         })
     }
 }
@@ -832,20 +832,6 @@ fn run_quiet(cmd: Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
         grace: exec.grace,
     };
     run_exec(cmd, &mut inner)
-}
-
-/// One line saying what `dpkg --audit` found: the packages it names, else its first line.
-fn audit_summary(problems: &[String]) -> String {
-    let names = mutate::audit_packages(problems);
-    if names.is_empty() {
-        let first = problems.first().map(String::as_str).unwrap_or("");
-        format!("dpkg --audit reports: {}", first.trim())
-    } else {
-        format!(
-            "dpkg --audit reports unfinished packages: {}",
-            names.join(", ")
-        )
-    }
 }
 
 impl Apt {
@@ -1236,11 +1222,11 @@ mod tests {
             "../../tests/data/apt/dpkg-audit-interrupted.stdout"
         ));
         assert_eq!(
-            audit_summary(&p),
+            mutate::audit_summary(&p),
             "dpkg --audit reports unfinished packages: lpa-slow"
         );
         assert_eq!(
-            audit_summary(&["something odd ".to_string()]),
+            mutate::audit_summary(&["something odd ".to_string()]),
             "dpkg --audit reports: something odd"
         );
     }

@@ -127,6 +127,8 @@ pub fn with_apk_repo(sb: &mut Sandbox, signed: bool) -> &'static Path {
 
 /// Installs the fixtures' public key as /etc/apk/keys/lpa-fixtures.rsa.pub.
 pub fn trust_fixture_key(sb: &Sandbox) {
+    // Read from the fixtures' temp directory, written by sb.write inside the sandbox's
+    // overlay root: the host's /etc/apk is never touched.
     let key = fixtures("apk").join("keys/lpa-fixtures.rsa.pub");
     sb.write(
         "/etc/apk/keys/lpa-fixtures.rsa.pub",

@@ -248,6 +248,20 @@ pub fn audit_packages(problems: &[String]) -> Vec<String> {
     names
 }
 
+/// One line saying what `dpkg --audit` found: the packages it names, else its first line.
+pub fn audit_summary(problems: &[String]) -> String {
+    let names = audit_packages(problems);
+    if names.is_empty() {
+        let first = problems.first().map(String::as_str).unwrap_or("");
+        format!("dpkg --audit reports: {}", first.trim())
+    } else {
+        format!(
+            "dpkg --audit reports unfinished packages: {}",
+            names.join(", ")
+        )
+    }
+}
+
 /// A failed dpkg run (repair): a lock held by another process is [`PkgError::Locked`].
 pub fn classify_dpkg(command: &str, fin: &Finished, waited: Duration) -> Result<(), PkgError> {
     if fin.code == Some(0) {
