@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use super::machine_id::MachineIdError;
 use crate::system::info::{self, OsRelease};
 
 /// What the host tells the manager in `POST /api/v1/enroll`.
@@ -37,6 +38,12 @@ impl std::fmt::Display for IdentityError {
 }
 
 impl std::error::Error for IdentityError {}
+
+impl From<MachineIdError> for IdentityError {
+    fn from(e: MachineIdError) -> IdentityError {
+        IdentityError(e.0)
+    }
+}
 
 /// Gathers the identity; `manager` is the address the manager is reached at, the overrides
 /// come from `enrollment.report_ip` / `report_fqdn`, and `state_dir` keeps a generated
@@ -80,12 +87,6 @@ pub fn gather_with(
         ip_address,
         os_details: os_details(release.as_ref(), kernel.as_deref()),
     })
-}
-
-/// A machine id: the file's content trimmed, exactly 32 hex digits, lowercased.
-pub fn parse_machine_id(text: &str) -> Option<String> {
-    let id = text.trim();
-    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_ascii_lowercase())
 }
 
 /// This host's fully qualified name: the resolver's canonical name for the host name when it
@@ -232,18 +233,6 @@ pub fn os_details(release: Option<&OsRelease>, kernel: Option<&str>) -> Map<Stri
 mod tests {
     use super::*;
     use crate::system::info::parse_os_release;
-
-    #[test]
-    fn machine_ids_are_trimmed_validated_and_lowercased() {
-        assert_eq!(
-            parse_machine_id(" 0123456789ABCDEF0123456789abcdef\n").as_deref(),
-            Some("0123456789abcdef0123456789abcdef")
-        );
-        assert_eq!(parse_machine_id(""), None);
-        assert_eq!(parse_machine_id("0123456789abcdef0123456789abcde"), None);
-        assert_eq!(parse_machine_id("0123456789abcdef0123456789abcdeg"), None);
-        assert_eq!(parse_machine_id("0123456789abcdef 123456789abcdef"), None);
-    }
 
     #[test]
     fn the_fqdn_prefers_a_canonical_name_with_a_domain() {

@@ -12,8 +12,17 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use super::identity::{parse_machine_id, IdentityError};
 use crate::fsutil::write_atomic;
+
+/// Why the machine id could not be read or generated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MachineIdError(pub String);
+
+/// A machine id: the file's content trimmed, exactly 32 hex digits, lowercased.
+pub fn parse_machine_id(text: &str) -> Option<String> {
+    let id = text.trim();
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_ascii_lowercase())
+}
 
 /// The system's machine-id files, in the order systemd and D-Bus document.
 pub const SYSTEM_PATHS: [&str; 2] = ["/etc/machine-id", "/var/lib/dbus/machine-id"];
@@ -58,13 +67,13 @@ impl MachineId {
 }
 
 /// The machine id for an enrollment keeping its state in `state_dir` (which must exist).
-pub fn resolve(state_dir: &Path) -> Result<MachineId, IdentityError> {
+pub fn resolve(state_dir: &Path) -> Result<MachineId, MachineIdError> {
     let paths: Vec<&Path> = SYSTEM_PATHS.iter().map(Path::new).collect();
     resolve_with(&paths, state_dir)
 }
 
 /// [`resolve`] with the system files given.
-pub fn resolve_with(system: &[&Path], state_dir: &Path) -> Result<MachineId, IdentityError> {
+pub fn resolve_with(system: &[&Path], state_dir: &Path) -> Result<MachineId, MachineIdError> {
     if let Some(found) = system_id(system) {
         return Ok(found);
     }
@@ -77,7 +86,7 @@ pub fn resolve_with(system: &[&Path], state_dir: &Path) -> Result<MachineId, Ide
     }
     let id = generate()?;
     write_atomic(&path, format!("{id}\n").as_bytes(), GENERATED_MODE)
-        .map_err(|e| IdentityError(format!("cannot save {}: {e}", path.display())))?;
+        .map_err(|e| MachineIdError(format!("cannot save {}: {e}", path.display())))?;
     Ok(MachineId {
         id,
         source: Source::Generated(path),
@@ -106,22 +115,22 @@ fn system_id(paths: &[&Path]) -> Option<MachineId> {
 
 /// The generated id saved earlier; `None` when there is none. Anything else there is an
 /// error that names the file and the way out.
-fn read_generated(path: &Path) -> Result<Option<String>, IdentityError> {
+fn read_generated(path: &Path) -> Result<Option<String>, MachineIdError> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse_machine_id(&text).map(Some).ok_or_else(|| {
-            IdentityError(format!(
+            MachineIdError(format!(
                 "{}: does not hold 32 hex digits; remove it to generate a new machine id \
                  (the manager will see a new host)",
                 path.display()
             ))
         }),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(IdentityError(format!("{}: {e}", path.display()))),
+        Err(e) => Err(MachineIdError(format!("{}: {e}", path.display()))),
     }
 }
 
 /// 128 bits from the OS random source (`getrandom(2)`), as 32 lowercase hex digits.
-fn generate() -> Result<String, IdentityError> {
+fn generate() -> Result<String, MachineIdError> {
     let mut bytes = [0u8; 16];
     let mut filled = 0;
     while filled < bytes.len() {
@@ -133,7 +142,7 @@ fn generate() -> Result<String, IdentityError> {
             if e.kind() == ErrorKind::Interrupted {
                 continue;
             }
-            return Err(IdentityError(format!("cannot read random bytes: {e}")));
+            return Err(MachineIdError(format!("cannot read random bytes: {e}")));
         }
         filled += usize::try_from(n).unwrap_or(0);
     }
@@ -143,6 +152,18 @@ fn generate() -> Result<String, IdentityError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machine_ids_are_trimmed_validated_and_lowercased() {
+        assert_eq!(
+            parse_machine_id(" 0123456789ABCDEF0123456789abcdef\n").as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(parse_machine_id(""), None);
+        assert_eq!(parse_machine_id("0123456789abcdef0123456789abcde"), None);
+        assert_eq!(parse_machine_id("0123456789abcdef0123456789abcdeg"), None);
+        assert_eq!(parse_machine_id("0123456789abcdef 123456789abcdef"), None);
+    }
     use std::os::unix::fs::PermissionsExt;
 
     fn temp_dir() -> PathBuf {

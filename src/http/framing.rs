@@ -6,7 +6,7 @@
 //! connection is closed after the answer (every [`ProtocolError`] closes it).
 
 use super::limits::Limits;
-use super::request::{ProtocolError, Request};
+use super::message::{ProtocolError, Request};
 
 /// The body length the head declares, checked against the limits.
 ///

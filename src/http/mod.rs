@@ -6,6 +6,7 @@ pub mod conn;
 pub mod framing;
 pub mod handshake;
 pub mod limits;
+pub mod message;
 pub mod ratelimit;
 pub mod request;
 pub mod response;
@@ -21,7 +22,7 @@ pub mod ws;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use request::{ProtocolError, Request};
+pub use message::{ProtocolError, Request};
 pub use response::Response;
 
 /// The client certificate's identity, as verified by the TLS handshake.

@@ -15,6 +15,7 @@ pub mod feeds;
 pub mod fetch;
 pub mod freshness;
 pub mod ids;
+pub mod origin;
 pub mod osv;
 pub mod reboot;
 pub mod report;

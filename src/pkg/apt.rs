@@ -103,7 +103,6 @@ use super::{
 
 pub use self::deps::{dependencies, depends_names, find_installed, reverse_dependencies};
 pub use self::outcome::{check_outcome, is_lock_failure, stderr_tail};
-pub use self::sim::is_security_origin;
 
 /// The tool name used in errors.
 const TOOL: &str = "apt-get";

@@ -15,15 +15,12 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::freshness::{self, Freshness};
+use super::freshness::{self, Freshness, FEED_MODE};
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
-
-/// Mode of a downloaded feed file: public data.
-pub const FEED_MODE: u32 = 0o644;
 
 /// System CA bundles, in the order distributions place them (Debian/Ubuntu/Arch/Alpine,
 /// Fedora/RHEL, SUSE, others).
@@ -184,17 +181,6 @@ fn keep_record(dest: &Path, record: &Freshness) {
             dest.display()
         );
     }
-}
-
-/// How long ago the feed file was last written; `None` when it does not exist.
-pub fn feed_age(path: &Path) -> Option<Duration> {
-    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
-    // A file dated in the future (clock step) counts as fresh.
-    Some(
-        SystemTime::now()
-            .duration_since(modified)
-            .unwrap_or_default(),
-    )
 }
 
 /// Streams `body` into a temp file beside `dest`, checks it, and renames it over `dest`.
@@ -395,6 +381,7 @@ fn read_certs(path: &Path) -> Result<Vec<Certificate<'static>>, FetchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pkg::advisories::freshness::feed_age;
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
         IsCa, KeyPair, KeyUsagePurpose, SanType,

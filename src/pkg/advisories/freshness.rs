@@ -50,7 +50,7 @@ pub fn load(feed: &Path) -> Option<Freshness> {
 /// Saves the record atomically (0644, like the feed).
 pub fn save(feed: &Path, record: &Freshness) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(record).map_err(std::io::Error::other)?;
-    crate::fsutil::write_atomic(&record_path(feed), &bytes, super::fetch::FEED_MODE)
+    crate::fsutil::write_atomic(&record_path(feed), &bytes, FEED_MODE)
 }
 
 /// Seconds since the epoch now.
@@ -63,12 +63,26 @@ pub fn now_secs() -> u64 {
 /// How long ago the feed was last known current: the later of its last successful check and
 /// its file's modification; `None` when the file does not exist.
 pub fn age(feed: &Path) -> Option<Duration> {
-    let file_age = super::fetch::feed_age(feed)?;
+    let file_age = feed_age(feed)?;
     let checked = load(feed).map(|r| Duration::from_secs(now_secs().saturating_sub(r.checked_at)));
     Some(match checked {
         Some(c) => c.min(file_age),
         None => file_age,
     })
+}
+
+/// Mode of a downloaded feed file: public data.
+pub const FEED_MODE: u32 = 0o644;
+
+/// How long ago the feed file was last written; `None` when it does not exist.
+pub fn feed_age(path: &Path) -> Option<Duration> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    // A file dated in the future (clock step) counts as fresh.
+    Some(
+        SystemTime::now()
+            .duration_since(modified)
+            .unwrap_or_default(),
+    )
 }
 
 #[cfg(test)]

@@ -34,9 +34,9 @@ use std::path::Path;
 
 use serde::de::DeserializeSeed;
 
+use super::origin::is_security_origin;
 use super::report::ParseReport;
 use super::{plain_update, Advisory, AdvisoryKind, Severity};
-use crate::pkg::apt::sim::is_security_origin;
 use crate::pkg::{version, Upgrade};
 
 /// `severity_source` of patches the tracker matched.

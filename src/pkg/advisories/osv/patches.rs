@@ -13,7 +13,7 @@ use super::super::{affected, plain_update, Advisory, AdvisoryKind, Severity};
 use super::ecosystem::HostEcosystem;
 use super::index::{Notice, OsvIndex};
 use super::record::RecordKind;
-use crate::pkg::apt::sim::is_security_origin;
+use crate::pkg::advisories::origin::is_security_origin;
 use crate::pkg::Upgrade;
 
 /// An upgrade with what the backend knows about its installed package.
