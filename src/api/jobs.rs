@@ -169,3 +169,98 @@ fn select(selected: &mut Vec<JobSummary>, q: &JobQuery, shape: ClientShape) -> O
     });
     ClientShape::Specification.page_size(&q.page)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::router::{self, Page};
+    use crate::jobs::{JobRequest, JobStatus};
+    use serde_json::json;
+    use time::OffsetDateTime;
+
+    fn job(status: JobStatus, created: i64) -> Job {
+        let at = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(created);
+        let mut j = Job::new(
+            Uuid::new_v4(),
+            JobRequest::Rollback {
+                original: Uuid::nil(),
+            },
+            at,
+        );
+        j.status = status;
+        j
+    }
+
+    #[derive(Serialize)]
+    struct Extra {
+        original_job_id: &'static str,
+        status: &'static str,
+    }
+
+    #[test]
+    fn a_new_job_answer_merges_its_extra_fields_over_the_common_four() {
+        let j = job(JobStatus::Pending, 0);
+        let typed = accepted(
+            &j,
+            Extra {
+                original_job_id: "x",
+                status: "queued",
+            },
+        );
+        let dynamic = accepted(&j, json!({"original_job_id": "x", "status": "queued"}));
+        assert_eq!(typed.status, 202);
+        assert_eq!(typed.data, dynamic.data);
+        assert_eq!(
+            typed.data.to_string(),
+            format!(
+                r#"{{"created_at":"1970-01-01T00:00:00Z","job_id":"{}","operation":"rollback","original_job_id":"x","status":"queued"}}"#,
+                j.id
+            )
+        );
+        assert_eq!(accepted(&j, json!(null)).data["status"], "pending");
+    }
+
+    #[test]
+    fn a_list_filters_on_the_status_as_the_shape_spells_it_and_sorts() {
+        let jobs = [
+            job(JobStatus::Timeout, 3),
+            job(JobStatus::Failed, 1),
+            job(JobStatus::Completed, 2),
+        ];
+        let summaries = || jobs.iter().map(JobSummary::of).collect::<Vec<_>>();
+        let query = |status| JobQuery {
+            status,
+            operation: None,
+            page: Page {
+                limit: None,
+                offset: 0,
+            },
+            sort: None,
+            order: SortOrder::Desc,
+        };
+        let ids = |s: &[JobSummary]| s.iter().map(|j| j.id).collect::<Vec<_>>();
+
+        let mut all = summaries();
+        assert_eq!(
+            select(&mut all, &query(None), ClientShape::PatchManager),
+            Some(100)
+        );
+        assert_eq!(
+            ids(&all),
+            [jobs[0].id, jobs[2].id, jobs[1].id],
+            "newest first"
+        );
+
+        let failed = query(Some(router::JobStatus::Failed));
+        let mut spec = summaries();
+        select(&mut spec, &failed, ClientShape::Specification);
+        assert_eq!(ids(&spec), [jobs[1].id]);
+        let mut manager = summaries();
+        select(&mut manager, &failed, ClientShape::PatchManager);
+        assert_eq!(
+            ids(&manager),
+            [jobs[0].id, jobs[1].id],
+            "a timeout is failed there"
+        );
+    }
+}
