@@ -129,10 +129,7 @@ pub fn accepted(job: &Job, extra: impl Serialize) -> Reply {
             Err(e) => log::error!("cannot render a new job's answer: {e}"),
         }
     }
-    Reply {
-        status: 202,
-        data: Value::Object(fields),
-    }
+    Reply::accepted(Value::Object(fields))
 }
 
 /// A wire body as the envelope's `data`. It cannot fail for these bodies (strings,
