@@ -290,13 +290,11 @@ fn a_session_names_at_most_1000_jobs_and_stays_open_past_the_cap() {
     // The refused job's events do not arrive; a subscribed one's do.
     let hub = agent.running().events();
     for id in [ids[1000], ids[999]] {
-        hub.publish(&linux_patch_api::jobs::events::JobEvent {
-            job_id: id,
-            status: "running".into(),
-            progress_percent: 5,
-            terminal: false,
-            payload: serde_json::json!({"job_id": id.to_string(), "status": "running"}),
-        });
+        let request = linux_patch_api::jobs::JobRequest::Rollback { original: id };
+        let mut job = linux_patch_api::jobs::Job::new(id, request, time::OffsetDateTime::now_utc());
+        job.status = linux_patch_api::jobs::JobStatus::Running;
+        job.progress_percent = 5;
+        hub.publish(&linux_patch_api::jobs::events::JobEvent::of(&job));
     }
     assert_eq!(ws_next_json(&mut ws)["job_id"], ids[999].to_string());
 

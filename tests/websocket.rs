@@ -8,33 +8,39 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use linux_patch_api::jobs::events::JobEvent;
+use linux_patch_api::jobs::{Job, JobError, JobRequest, JobResult, JobStatus};
+use linux_patch_api::pkg::RemoveOptions;
 use serde_json::{json, Value};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::Message;
 use uuid::Uuid;
 
-fn status_event(job: Uuid, status: &str, progress: u8) -> JobEvent {
-    JobEvent {
-        job_id: job,
-        status: status.into(),
-        progress_percent: progress,
-        terminal: false,
-        payload: json!({
-            "job_id": job.to_string(),
-            "status": status,
-            "progress_percent": progress,
-        }),
-    }
+/// Job `id` (a removal) at `status` and `progress`.
+fn job(id: Uuid, status: &str, progress: u8) -> Job {
+    let request = JobRequest::Remove {
+        name: "lpa-hello".into(),
+        options: RemoveOptions::default(),
+    };
+    let mut job = Job::new(id, request, time::OffsetDateTime::now_utc());
+    job.status = JobStatus::from_name(status).expect("a status name");
+    job.progress_percent = progress;
+    job
 }
 
-fn complete_event(job: Uuid, status: &str, payload: Value) -> JobEvent {
-    JobEvent {
-        job_id: job,
-        status: status.into(),
-        progress_percent: 100,
-        terminal: true,
-        payload,
-    }
+fn status_event(id: Uuid, status: &str, progress: u8) -> JobEvent {
+    JobEvent::of(&job(id, status, progress))
+}
+
+/// The last event of job `id`: it ended at `status` with `error` (if any) and `log`.
+fn complete_event(id: Uuid, status: &str, error: Option<&str>, log: &str) -> JobEvent {
+    let mut job = job(id, status, 100);
+    job.note("info", log);
+    job.result = Some(JobResult {
+        success: error.is_none(),
+        ..JobResult::default()
+    });
+    job.error = error.map(|e| JobError::new("PKG_NOT_FOUND", e));
+    JobEvent::of(&job)
 }
 
 /// The close frame that ends the stream, skipping anything before it.
@@ -67,8 +73,12 @@ fn streams_every_job_in_order_without_a_subscribe() {
     hub.publish(&status_event(a, "running", 10));
     hub.publish(&status_event(b, "running", 5));
     hub.publish(&status_event(a, "running", 60));
-    let result = json!({"success": false, "error": "PKG_NOT_FOUND: nope", "output": "the log"});
-    hub.publish(&complete_event(a, "failed", result.clone()));
+    hub.publish(&complete_event(
+        a,
+        "failed",
+        Some("PKG_NOT_FOUND: nope"),
+        "the log",
+    ));
 
     let expected = [
         (a, "job_status", "pending", 0),
@@ -86,7 +96,10 @@ fn streams_every_job_in_order_without_a_subscribe() {
         if kind == "job_status" {
             assert_eq!(v["payload"]["status"], status, "{v}");
         } else {
-            assert_eq!(v["payload"], result);
+            assert_eq!(v["payload"]["result"]["success"], false, "{v}");
+            assert_eq!(v["payload"]["error"], "PKG_NOT_FOUND: nope");
+            assert_eq!(v["payload"]["error_code"], "PKG_NOT_FOUND");
+            assert_eq!(v["payload"]["output"], "the log");
             assert_eq!(v["error"], "PKG_NOT_FOUND: nope");
             assert_eq!(v["output"], "the log");
         }
@@ -110,7 +123,7 @@ fn subscribe_narrows_to_the_named_job_and_subscribe_all_widens() {
     hub.publish(&status_event(b, "running", 1));
     hub.publish(&status_event(a, "running", 2));
     hub.publish(&status_event(b, "running", 3));
-    hub.publish(&complete_event(a, "completed", json!({"success": true})));
+    hub.publish(&complete_event(a, "completed", None, "done"));
     let first = ws_next_json(&mut ws);
     let second = ws_next_json(&mut ws);
     assert_eq!(first["job_id"], a.to_string(), "{first}");
@@ -235,8 +248,10 @@ fn a_slow_reader_is_dropped_and_the_publisher_never_blocks() {
     let mut slowest = Duration::ZERO;
     let started = Instant::now();
     for n in 0..total {
-        let mut event = status_event(job, "running", (n % 100) as u8);
-        event.payload["output"] = json!(blob);
+        let event = JobEvent {
+            output: Some(blob.as_str().into()),
+            ..status_event(job, "running", (n % 100) as u8)
+        };
         let t = Instant::now();
         hub.publish(&event);
         slowest = slowest.max(t.elapsed());

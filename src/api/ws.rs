@@ -13,12 +13,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::TryRecvError;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::envelope::{self, ApiError, Reply};
 use super::router::{self, Endpoint};
 use super::shape::ClientShape;
+use super::wire::jobs::{ErrorFrame, JobFrame, PongFrame};
 use super::App;
 use crate::error_code::ErrorCode;
 use crate::http::ws::{Outgoing, SessionSettings, Sessions, Upgrade, WsHandler};
@@ -82,7 +84,7 @@ fn accept(app: &App, peer: &Peer, sessions: &Arc<Sessions>) -> Result<Upgrade, R
 /// Why no session place was free: the agent is stopping, or the limit is reached.
 fn no_session(sessions: &Sessions, max: usize) -> ApiError {
     let mut details = Map::new();
-    details.insert("max_sessions".into(), json!(max));
+    details.insert("max_sessions".into(), Value::from(max));
     let message = if sessions.is_stopping() {
         "the agent is shutting down; no new WebSocket sessions".to_string()
     } else {
@@ -224,50 +226,33 @@ fn insert_bounded(ids: &mut BTreeSet<Uuid>, id: Uuid, what: &str) -> Result<(), 
 /// The frame for one job event: `job_status`, or `job_complete` for the last one; the
 /// top-level fields in `shape`, the payload as the specification has it.
 pub fn render_event(event: &JobEvent, shape: ClientShape) -> String {
-    let kind = if event.terminal {
-        "job_complete"
-    } else {
-        "job_status"
-    };
-    let mut frame = json!({
-        "type": kind,
-        "payload": event.payload,
-        "job_id": event.job_id.to_string(),
-        "status": event.status,
-        "progress_percent": event.progress_percent,
-    });
-    if event.terminal {
-        if let Some(error) = error_text(&event.payload) {
-            frame["error"] = json!(error);
-        }
-        if let Some(output) = event.payload.get("output").and_then(Value::as_str) {
-            frame["output"] = json!(output);
-        }
-    }
-    shape.translate_job(&mut frame);
-    frame.to_string()
-}
-
-/// The payload's error as a string: a plain string, or an error object's message.
-fn error_text(payload: &Value) -> Option<&str> {
-    let error = payload.get("error")?;
-    error
-        .as_str()
-        .or_else(|| error.get("message").and_then(Value::as_str))
+    text(&JobFrame::of(event, shape))
 }
 
 /// The `error` frame for a message the session could not act on.
 pub fn error_frame(message: &str) -> String {
-    json!({
-        "type": "error",
-        "payload": {"code": ErrorCode::InvalidRequest.as_str(), "message": message},
-    })
-    .to_string()
+    text(&ErrorFrame::new(
+        ErrorCode::InvalidRequest.as_str(),
+        message,
+    ))
 }
 
 /// The answer to `ping`.
 pub fn pong_frame() -> String {
-    json!({"type": "pong", "payload": {}}).to_string()
+    text(&PongFrame::new())
+}
+
+/// What a frame says when it cannot be written: never for these frames (strings, numbers
+/// and lists only), but a session must not die of it either.
+const UNRENDERABLE: &str =
+    r#"{"payload":{"code":"INTERNAL_ERROR","message":"cannot render this frame"},"type":"error"}"#;
+
+/// A frame's text.
+fn text(frame: &impl Serialize) -> String {
+    serde_json::to_string(frame).unwrap_or_else(|e| {
+        log::error!("cannot render a WebSocket frame: {e}");
+        UNRENDERABLE.to_string()
+    })
 }
 
 /// One session's view of the job event hub; dropping it leaves the hub.
@@ -304,7 +289,7 @@ impl WsHandler for JobStream {
     fn poll_outgoing(&mut self) -> Outgoing {
         loop {
             match self.events.receiver.try_recv() {
-                Ok(event) if self.filter.admits(&event.job_id) => {
+                Ok(event) if self.filter.admits(&event.job_id()) => {
                     return Outgoing::Frame(render_event(&event, self.shape))
                 }
                 Ok(_) => {}
@@ -324,6 +309,8 @@ impl WsHandler for JobStream {
 mod tests {
     use super::*;
     use crate::jobs::events::Events;
+    use crate::jobs::{Job, JobError, JobRequest, JobStatus};
+    use crate::pkg::RemoveOptions;
 
     const SPEC: ClientShape = ClientShape::Specification;
 
@@ -331,14 +318,30 @@ mod tests {
         Uuid::from_bytes([n; 16])
     }
 
-    fn event(job: Uuid, status: &str, progress: u8, terminal: bool, payload: Value) -> JobEvent {
+    /// An event of job `id` at `status` and `progress`, carrying `output`.
+    fn event(id: Uuid, status: JobStatus, progress: u8, output: Option<&str>) -> JobEvent {
+        let request = JobRequest::Remove {
+            name: "a".into(),
+            options: RemoveOptions::default(),
+        };
+        let mut job = Job::new(id, request, time::OffsetDateTime::now_utc());
+        job.status = status;
+        job.progress_percent = progress;
         JobEvent {
-            job_id: job,
-            status: status.into(),
-            progress_percent: progress,
-            terminal,
-            payload,
+            job: Arc::new(job),
+            output: output.map(Arc::from),
         }
+    }
+
+    /// The same event whose job ended with `error`.
+    fn with_error(mut e: JobEvent, code: &str, message: &str) -> JobEvent {
+        Arc::make_mut(&mut e.job).error = Some(JobError::new(code, message));
+        e
+    }
+
+    /// The specification's payload of an event, as its frame should carry it.
+    fn payload_of(e: &JobEvent) -> Value {
+        serde_json::to_value(crate::api::wire::jobs::JobDetail::payload(e)).unwrap()
     }
 
     fn parse_frame(s: &str) -> Value {
@@ -449,13 +452,13 @@ mod tests {
     #[test]
     fn status_frames_copy_the_payload_fields_to_the_top() {
         let a = id(1);
-        let payload = json!({"job_id": a.to_string(), "status": "running", "progress_percent": 40, "output": "x"});
-        let v = parse_frame(&render_event(
-            &event(a, "running", 40, false, payload.clone()),
-            SPEC,
-        ));
+        let running = event(a, JobStatus::Running, 40, Some("x"));
+        let v = parse_frame(&render_event(&running, SPEC));
         assert_eq!(v["type"], "job_status");
-        assert_eq!(v["payload"], payload);
+        assert_eq!(v["payload"], payload_of(&running));
+        assert_eq!(v["payload"]["job_id"], a.to_string());
+        assert_eq!(v["payload"]["status"], "running");
+        assert_eq!(v["payload"]["output"], "x");
         assert_eq!(v["job_id"], a.to_string());
         assert_eq!(v["status"], "running");
         assert_eq!(v["progress_percent"], 40);
@@ -465,32 +468,43 @@ mod tests {
     #[test]
     fn completion_frames_add_error_and_output() {
         let a = id(1);
-        let failed = json!({"success": false, "error": "PKG_NOT_FOUND: nope", "output": "log"});
-        let v = parse_frame(&render_event(&event(a, "failed", 100, true, failed), SPEC));
+        let failed = with_error(
+            event(a, JobStatus::Failed, 100, Some("log")),
+            "PKG_NOT_FOUND",
+            "PKG_NOT_FOUND: nope",
+        );
+        let v = parse_frame(&render_event(&failed, SPEC));
         assert_eq!(v["type"], "job_complete");
         assert_eq!(v["status"], "failed");
         assert_eq!(v["progress_percent"], 100);
         assert_eq!(v["error"], "PKG_NOT_FOUND: nope");
         assert_eq!(v["output"], "log");
-        let nested = json!({"error": {"code": "JOB_TIMEOUT", "message": "too slow"}});
-        let v = parse_frame(&render_event(&event(a, "timeout", 100, true, nested), SPEC));
-        assert_eq!(v["error"], "too slow");
-        let ok = json!({"success": true});
-        let v = parse_frame(&render_event(&event(a, "completed", 100, true, ok), SPEC));
+        assert_eq!(v["payload"], payload_of(&failed));
+        assert_eq!(v["payload"]["error_code"], "PKG_NOT_FOUND");
+        let ok = event(a, JobStatus::Completed, 100, None);
+        let v = parse_frame(&render_event(&ok, SPEC));
         assert!(v.get("error").is_none() && v.get("output").is_none(), "{v}");
+        let ok = event(a, JobStatus::Completed, 100, Some(""));
+        let v = parse_frame(&render_event(&ok, SPEC));
+        assert_eq!(v["output"], "", "an empty log is still the output");
     }
 
     #[test]
     fn the_manager_sees_a_timeout_as_failed_at_the_top_and_the_payload_keeps_it() {
         let a = id(1);
-        let payload = json!({"job_id": a.to_string(), "status": "timeout", "error": "too slow", "error_code": "JOB_TIMEOUT"});
-        let timeout = event(a, "timeout", 60, true, payload.clone());
+        let timeout = with_error(
+            event(a, JobStatus::Timeout, 60, Some("log")),
+            "JOB_TIMEOUT",
+            "too slow",
+        );
         let v = parse_frame(&render_event(&timeout, ClientShape::PatchManager));
         assert_eq!(v["status"], "failed");
         assert_eq!(v["error_code"], "JOB_TIMEOUT");
         assert_eq!(v["error"], "too slow");
+        assert_eq!(v["payload"]["status"], "timeout");
         assert_eq!(
-            v["payload"], payload,
+            v["payload"],
+            payload_of(&timeout),
             "the payload stays in the specification's shape"
         );
         let v = parse_frame(&render_event(&timeout, SPEC));
@@ -507,6 +521,20 @@ mod tests {
     }
 
     #[test]
+    fn fixed_frames_are_written_as_before() {
+        assert_eq!(pong_frame(), r#"{"payload":{},"type":"pong"}"#);
+        assert_eq!(
+            error_frame("say \"what\""),
+            r#"{"payload":{"code":"INVALID_REQUEST","message":"say \"what\""},"type":"error"}"#
+        );
+        let v = parse_frame(UNRENDERABLE);
+        assert_eq!(
+            (v["type"].as_str(), v["payload"]["code"].as_str()),
+            (Some("error"), Some("INTERNAL_ERROR"))
+        );
+    }
+
+    #[test]
     fn handler_answers_ping_and_errors_and_filters_events() {
         let hub = Events::new();
         let mut s = JobStream::new(hub.subscribe(EVENT_BUFFER), SPEC);
@@ -519,15 +547,15 @@ mod tests {
         assert_eq!(err["payload"]["code"], "INVALID_REQUEST");
         assert_eq!(s.poll_outgoing(), Outgoing::Idle);
         let (a, b) = (id(1), id(2));
-        hub.publish(&event(b, "running", 1, false, json!({})));
+        hub.publish(&event(b, JobStatus::Running, 1, None));
         let Outgoing::Frame(f) = s.poll_outgoing() else {
             panic!("no frame before any subscription");
         };
         assert_eq!(parse_frame(&f)["job_id"], b.to_string());
         let sub = format!(r#"{{"type":"subscribe","job_id":"{a}"}}"#);
         assert!(s.on_text(&sub).is_empty(), "subscribe is not acknowledged");
-        hub.publish(&event(b, "running", 2, false, json!({})));
-        hub.publish(&event(a, "running", 3, false, json!({})));
+        hub.publish(&event(b, JobStatus::Running, 2, None));
+        hub.publish(&event(a, JobStatus::Running, 3, None));
         let Outgoing::Frame(f) = s.poll_outgoing() else {
             panic!("a's event expected");
         };
@@ -540,7 +568,7 @@ mod tests {
         let hub = Events::new();
         let mut s = JobStream::new(hub.subscribe(2), SPEC);
         for n in 0..3 {
-            hub.publish(&event(id(1), "running", n, false, json!({})));
+            hub.publish(&event(id(1), JobStatus::Running, n, None));
         }
         assert!(matches!(s.poll_outgoing(), Outgoing::Frame(_)));
         assert!(matches!(s.poll_outgoing(), Outgoing::Frame(_)));

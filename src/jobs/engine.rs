@@ -49,7 +49,7 @@ mod rollback;
 mod transaction;
 mod worker;
 
-use persistence::{end, event_of, fail_not_started};
+use persistence::{end, fail_not_started};
 use transaction::{Outcome, P_STARTED, P_TOOL_LINES_MAX};
 use worker::{NotStarted, TxnGuard, TxnLock, TXN_POLL};
 

@@ -7,22 +7,45 @@
 use std::sync::{Arc, Mutex, Weak};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use serde_json::Value;
 
-/// One change of one job, as sent to subscribers.
-#[derive(Clone, Debug, PartialEq)]
+use super::model::{Job, JobStatus};
+
+/// One change of one job, as sent to subscribers: the job's state after it. The API renders
+/// it (`api/wire/jobs.rs`); the hub only carries it.
+#[derive(Clone, Debug)]
 pub struct JobEvent {
-    /// The job.
-    pub job_id: uuid::Uuid,
-    /// Its status after the change (`pending`, `running`, `completed`, ...).
-    pub status: String,
-    /// Its progress after the change, 0-100.
-    pub progress_percent: u8,
+    /// The job after the change, without its log lines. Shared: every subscriber's copy of
+    /// the event points at the one snapshot instead of copying it.
+    pub job: Arc<Job>,
+    /// The job's output (the end of its log, see [`Job::output`]); set on its last event,
+    /// whose frame carries it.
+    pub output: Option<Arc<str>>,
+}
+
+impl JobEvent {
+    /// The event of `job`'s current state: on a final status it carries the output too.
+    pub fn of(job: &Job) -> JobEvent {
+        let output = job.status.is_terminal().then(|| Arc::from(job.output()));
+        JobEvent {
+            job: Arc::new(job.without_logs()),
+            output,
+        }
+    }
+
+    /// The job it is about.
+    pub fn job_id(&self) -> uuid::Uuid {
+        self.job.id
+    }
+
+    /// The job's status after the change.
+    pub fn status(&self) -> JobStatus {
+        self.job.status
+    }
+
     /// True when the job reached a final status (this is its last event).
-    pub terminal: bool,
-    /// The job status object (`job_status` frames) or, when terminal, the result object
-    /// (`job_complete` frames), as the API renders it.
-    pub payload: Value,
+    pub fn is_terminal(&self) -> bool {
+        self.job.status.is_terminal()
+    }
 }
 
 /// A subscriber's end: events arrive on `receiver` until it is dropped or overflows.
@@ -107,15 +130,41 @@ impl Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::model::JobRequest;
+    use crate::pkg::RemoveOptions;
+    use time::OffsetDateTime;
 
     fn event(n: u8) -> JobEvent {
-        JobEvent {
-            job_id: uuid::Uuid::nil(),
-            status: "running".into(),
-            progress_percent: n,
-            terminal: false,
-            payload: Value::Null,
-        }
+        let request = JobRequest::Remove {
+            name: "a".into(),
+            options: RemoveOptions::default(),
+        };
+        let mut job = Job::new(uuid::Uuid::nil(), request, OffsetDateTime::now_utc());
+        job.status = JobStatus::Running;
+        job.progress_percent = n;
+        JobEvent::of(&job)
+    }
+
+    #[test]
+    fn an_event_carries_the_job_without_its_log_and_the_output_only_at_the_end() {
+        let mut running = Job::new(
+            uuid::Uuid::new_v4(),
+            JobRequest::Remove {
+                name: "a".into(),
+                options: RemoveOptions::default(),
+            },
+            OffsetDateTime::now_utc(),
+        );
+        running.status = JobStatus::Running;
+        running.note("info", "removing a");
+        let e = JobEvent::of(&running);
+        assert!(e.job.logs.is_empty() && e.output.is_none() && !e.is_terminal());
+        assert_eq!((e.job_id(), e.status()), (running.id, JobStatus::Running));
+        assert_eq!(e.job.log_bytes, running.log_bytes);
+        running.status = JobStatus::Failed;
+        let last = JobEvent::of(&running);
+        assert!(last.is_terminal());
+        assert_eq!(last.output.as_deref(), Some("removing a"));
     }
 
     #[test]
@@ -127,7 +176,11 @@ mod tests {
             hub.publish(&event(n));
         }
         for s in [&a, &b] {
-            let got: Vec<u8> = s.receiver.try_iter().map(|e| e.progress_percent).collect();
+            let got: Vec<u8> = s
+                .receiver
+                .try_iter()
+                .map(|e| e.job.progress_percent)
+                .collect();
             assert_eq!(got, [0, 1, 2]);
         }
     }
@@ -145,7 +198,7 @@ mod tests {
         let got: Vec<u8> = slow
             .receiver
             .try_iter()
-            .map(|e| e.progress_percent)
+            .map(|e| e.job.progress_percent)
             .collect();
         assert_eq!(got, [0, 1], "it keeps what it had buffered");
         assert!(slow.receiver.recv().is_err(), "then sees the disconnect");
@@ -159,7 +212,10 @@ mod tests {
         // Forgotten at once, not at the next publish.
         assert_eq!(hub.subscriber_count(), 1);
         hub.publish(&event(1));
-        assert_eq!(kept.receiver.try_recv().map(|e| e.progress_percent), Ok(1));
+        assert_eq!(
+            kept.receiver.try_recv().map(|e| e.job.progress_percent),
+            Ok(1)
+        );
         drop(kept);
         assert_eq!(hub.subscriber_count(), 0);
         // A subscription outliving its hub drops quietly.

@@ -1,14 +1,12 @@
-//! What a job is: its request, its state machine's states, its log, what it changed, and how
-//! the API renders it.
+//! What a job is: its request, its state machine's states, its log, and what it changed.
+//! The API renders it (`api/wire/jobs.rs`); this module knows no wire format.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::pkg::advisories::Advisory;
 use crate::pkg::{advisory_targets, InstallOptions, PackageSpec, RemoveOptions, SavedPackage};
-use crate::timefmt::rfc3339;
 
 /// Most bytes of log text rendered into a job's `output` field (the newest output is kept).
 pub const OUTPUT_MAX_BYTES: usize = 64 * 1024;
@@ -442,135 +440,6 @@ impl Job {
             kept.join("\n")
         }
     }
-
-    /// The specification's `GET /api/v1/jobs/{id}` data plus INTEROP's fields (`output`,
-    /// `error` as a string, `started_at`), `error_code`, and per operation
-    /// `original_job_id`, `target_version`, `purge`.
-    pub fn detail_json(&self) -> Value {
-        let mut v = self.event_json();
-        if let Value::Object(m) = &mut v {
-            m.insert("logs".into(), self.logs_json());
-            m.insert("output".into(), Value::String(self.output()));
-        }
-        v
-    }
-
-    /// The detail without `logs` and `output`: what a `job_status` event carries.
-    pub fn event_json(&self) -> Value {
-        let mut v = json!({
-            "job_id": self.id.to_string(),
-            "operation": self.operation.as_str(),
-            "status": self.status.as_str(),
-            "progress_percent": self.progress_percent,
-            "created_at": rfc3339(self.created_at),
-            "updated_at": rfc3339(self.updated_at),
-            "started_at": self.started_at.map(rfc3339),
-            "completed_at": self.completed_at.map(rfc3339),
-            "packages": self.packages,
-            "result": self.result_json(),
-            "changes": self.changes,
-            "error": self.error.as_ref().map(|e| e.message.clone()),
-            "error_code": self.error.as_ref().map(|e| e.code.clone()),
-        });
-        if let Value::Object(m) = &mut v {
-            for (k, val) in self.operation_fields() {
-                m.insert(k.into(), val);
-            }
-        }
-        v
-    }
-
-    /// The list entry of `GET /api/v1/jobs`.
-    pub fn summary_json(&self) -> Value {
-        super::summary::JobSummary::of(self).json()
-    }
-
-    fn logs_json(&self) -> Value {
-        Value::Array(
-            self.logs
-                .iter()
-                .map(|l| {
-                    json!({
-                        "timestamp": rfc3339(l.timestamp),
-                        "level": l.level,
-                        "message": l.message,
-                    })
-                })
-                .collect(),
-        )
-    }
-
-    fn result_json(&self) -> Value {
-        let Some(r) = &self.result else {
-            return Value::Null;
-        };
-        let mut v = json!({
-            "success": r.success,
-            "packages_installed": r.packages_installed,
-            "packages_updated": r.packages_updated,
-            "packages_removed": r.packages_removed,
-            "packages_failed": r.packages_failed,
-        });
-        if let (Value::Object(m), Operation::Rollback) = (&mut v, self.operation) {
-            m.insert("not_restorable".into(), json!(r.not_restorable));
-        }
-        v
-    }
-
-    fn operation_fields(&self) -> Vec<(&'static str, Value)> {
-        match &self.request {
-            JobRequest::Install { packages, .. } => {
-                let pinned: Vec<Value> = packages
-                    .iter()
-                    .map(|p| json!({"name": p.name, "version": p.version}))
-                    .collect();
-                vec![("requested", Value::Array(pinned))]
-            }
-            JobRequest::Update { package, .. } => vec![
-                ("package", json!(package.name)),
-                ("target_version", json!(package.version)),
-            ],
-            JobRequest::Remove { name, options } => {
-                vec![("package", json!(name)), ("purge", json!(options.purge))]
-            }
-            JobRequest::PatchApply {
-                patches,
-                exclude,
-                reboot,
-                reboot_delay_seconds,
-            } => vec![
-                (
-                    "patches",
-                    json!(patches.iter().map(|p| p.id.clone()).collect::<Vec<_>>()),
-                ),
-                ("patches_count", json!(patches.len())),
-                ("exclude_packages", json!(exclude)),
-                (
-                    "requires_reboot",
-                    json!(patches.iter().any(|p| p.requires_reboot)),
-                ),
-                ("auto_reboot", json!(reboot)),
-                ("reboot_delay_seconds", json!(reboot_delay_seconds)),
-                (
-                    "reboot_job_id",
-                    json!(self.follow_up.map(|u| u.to_string())),
-                ),
-            ],
-            JobRequest::Reboot {
-                scheduled_at,
-                force,
-                reason,
-            } => vec![
-                ("scheduled_at", json!(rfc3339(*scheduled_at))),
-                ("force", json!(force)),
-                ("reason", json!(reason)),
-            ],
-            JobRequest::Rollback { original } => {
-                let id = self.original_job_id.unwrap_or(*original);
-                vec![("original_job_id", json!(id.to_string()))]
-            }
-        }
-    }
 }
 
 /// Uuid as its hyphenated text (the `uuid` crate's serde support is not enabled).
@@ -658,6 +527,7 @@ mod opt_time_text {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn install_job() -> Job {
         let req = JobRequest::Install {
@@ -763,79 +633,6 @@ mod tests {
         small.note("info", "a");
         small.note("info", "b");
         assert_eq!(small.output(), "a\nb");
-    }
-
-    #[test]
-    fn detail_has_spec_and_interop_fields() {
-        let mut j = install_job();
-        j.note("info", "hello");
-        j.error = Some(JobError::new("PKG_NOT_FOUND", "package not found: x"));
-        let d = j.detail_json();
-        for k in [
-            "job_id",
-            "operation",
-            "status",
-            "progress_percent",
-            "created_at",
-            "updated_at",
-            "started_at",
-            "completed_at",
-            "packages",
-            "result",
-            "changes",
-            "logs",
-            "output",
-            "error",
-            "error_code",
-        ] {
-            assert!(d.get(k).is_some(), "missing {k}: {d}");
-        }
-        assert_eq!(d["created_at"], "2026-04-09T13:00:00Z");
-        assert_eq!(d["error"], "package not found: x");
-        assert_eq!(d["error_code"], "PKG_NOT_FOUND");
-        assert_eq!(d["output"], "hello");
-        assert_eq!(d["logs"][0]["level"], "info");
-        assert_eq!(d["packages"], json!(["lpa-hello"]));
-        assert!(j.event_json().get("logs").is_none());
-        let s = j.summary_json();
-        assert_eq!(s["job_id"], j.id.to_string());
-        assert!(s.get("logs").is_none() && s.get("completed_at").is_some());
-    }
-
-    #[test]
-    fn operation_specific_fields() {
-        let now = OffsetDateTime::now_utc();
-        let upd = Job::new(
-            Uuid::new_v4(),
-            JobRequest::Update {
-                package: PackageSpec {
-                    name: "a".into(),
-                    version: Some("2".into()),
-                },
-                options: InstallOptions::default(),
-            },
-            now,
-        );
-        assert_eq!(upd.detail_json()["target_version"], "2");
-        let rm = Job::new(
-            Uuid::new_v4(),
-            JobRequest::Remove {
-                name: "a".into(),
-                options: RemoveOptions {
-                    purge: true,
-                    force: false,
-                },
-            },
-            now,
-        );
-        assert_eq!(rm.detail_json()["purge"], true);
-        let orig = Uuid::new_v4();
-        let mut rb = Job::new(Uuid::new_v4(), JobRequest::Rollback { original: orig }, now);
-        rb.result = Some(JobResult::default());
-        let d = rb.detail_json();
-        assert_eq!(d["original_job_id"], orig.to_string());
-        assert_eq!(d["result"]["not_restorable"], json!([]));
-        assert!(upd.detail_json().get("original_job_id").is_none());
     }
 
     #[test]

@@ -325,7 +325,10 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let loaded = store.load();
         assert_eq!(loaded.len(), 1);
-        assert_eq!(loaded[0].detail_json(), j.detail_json());
+        assert_eq!(
+            serde_json::to_value(&loaded[0]).unwrap(),
+            serde_json::to_value(&j).unwrap()
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -28,7 +28,7 @@ impl Engine {
                 .is_none_or(|t| at.duration_since(t) >= PROGRESS_EVENT_INTERVAL);
         if status_changed || progress_due {
             entry.last_event = Some(at);
-            self.events.publish(&event_of(job));
+            self.events.publish(&JobEvent::of(job));
         }
         if status_changed {
             self.changed.notify_all();
@@ -130,23 +130,4 @@ pub(super) fn fail_not_started(j: &mut Job, message: &str) {
         JobStatus::Failed,
         Some(JobError::new(AGENT_RESTARTED, message)),
     );
-}
-
-/// The event of a job's current state: the status object, or on a final status the whole
-/// detail (without the log lines, which `output` carries).
-pub(super) fn event_of(job: &Job) -> JobEvent {
-    let terminal = job.status.is_terminal();
-    let mut payload = job.event_json();
-    if terminal {
-        if let serde_json::Value::Object(m) = &mut payload {
-            m.insert("output".into(), serde_json::Value::String(job.output()));
-        }
-    }
-    JobEvent {
-        job_id: job.id,
-        status: job.status.as_str().to_string(),
-        progress_percent: job.progress_percent,
-        terminal,
-        payload,
-    }
 }

@@ -142,7 +142,7 @@ impl Engine {
         }
         // Inserted under the same lock as the send: a worker that already took the id
         // waits for the table and finds the job.
-        self.events.publish(&event_of(&job));
+        self.events.publish(&JobEvent::of(&job));
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
         let mut entry = Entry::new(job.clone(), seq);
         entry.last_event = Some(Instant::now());

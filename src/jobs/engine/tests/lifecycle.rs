@@ -49,7 +49,7 @@ fn jobs_survive_a_restart_and_unfinished_ones_fail_honestly() {
     )
     .unwrap();
     let back = again.get(&done.id).unwrap();
-    assert_eq!(back.detail_json(), done.detail_json());
+    assert_eq!(record(&back), record(&done));
     let msg = |id: &Uuid| {
         let j = again.get(id).unwrap();
         assert_eq!(j.status, JobStatus::Failed);

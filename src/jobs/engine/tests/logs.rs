@@ -38,10 +38,7 @@ fn a_finished_jobs_log_is_read_from_its_record_not_kept_in_memory() {
     )
     .unwrap();
     assert!(restarted.table().get(&done.id).unwrap().logs_on_disk);
-    assert_eq!(
-        restarted.get(&done.id).unwrap().detail_json(),
-        again.detail_json()
-    );
+    assert_eq!(record(&restarted.get(&done.id).unwrap()), record(&again));
 }
 
 #[test]

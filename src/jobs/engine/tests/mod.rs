@@ -461,3 +461,9 @@ fn change(n: &str, b: Option<&str>, a: Option<&str>) -> Change {
 fn messages(job: &Job) -> Vec<String> {
     job.logs.iter().map(|l| l.message.clone()).collect()
 }
+
+/// Everything a job's record keeps (what the API shows is rendered from these), to compare
+/// a job before and after it went through the disk.
+fn record(job: &Job) -> serde_json::Value {
+    serde_json::to_value(job).expect("a job serialises")
+}

@@ -23,7 +23,11 @@ fn a_reboot_waits_for_its_time_then_runs_the_command() {
     assert!(messages(&done)
         .iter()
         .any(|m| m.starts_with("running the reboot command: ")));
-    assert_eq!(done.detail_json()["reason"], "maintenance");
+    assert!(
+        matches!(&done.request, JobRequest::Reboot { reason, .. } if reason.as_deref() == Some("maintenance")),
+        "{:?}",
+        done.request
+    );
 }
 
 #[test]
@@ -92,9 +96,12 @@ fn a_patch_that_needs_a_reboot_schedules_one_when_allowed() {
     assert_eq!(reboot.operation, Operation::Reboot);
     assert_eq!(reboot.status, JobStatus::Completed);
     assert_eq!(reboots(&r), ["--now"]);
+    let JobRequest::Reboot { reason, .. } = &reboot.request else {
+        panic!("a reboot request expected: {:?}", reboot.request);
+    };
     assert_eq!(
-        reboot.detail_json()["reason"],
-        format!("requested by patch job {}", job.id)
+        reason.as_deref(),
+        Some(format!("requested by patch job {}", job.id).as_str())
     );
     // Not asked to reboot, or nothing needs it: no reboot job.
     let quiet = r.run(apply(vec![patch("ADV-2", "b", "1", "1", true)], &[], false));

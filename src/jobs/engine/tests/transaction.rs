@@ -36,10 +36,9 @@ fn a_completed_job_records_exact_changes_result_and_logs() {
     assert!(file.starts_with(r.settings.rollback_cache_path.join(job.id.to_string())));
     assert!(file.is_file());
     assert_eq!(r.fake.called("repair"), 0, "no repair after success");
-    let d = job.detail_json();
-    assert_eq!(d["status"], "completed");
-    assert_eq!(d["error"], serde_json::Value::Null);
-    assert!(d["output"].as_str().unwrap().contains("line 1"));
+    assert_eq!(job.status, JobStatus::Completed);
+    assert!(job.error.is_none());
+    assert!(job.output().contains("line 1"));
     assert!(
         r.inventory.cached_upgrades().is_none(),
         "upgrade cache invalidated"
@@ -89,7 +88,11 @@ fn a_patch_job_updates_its_packages_and_keeps_rollback_data() {
     assert_eq!(job.changes, vec![change("a", Some("1"), Some("2"))]);
     assert_eq!(job.packages, vec!["a"]);
     assert_eq!(job.saved.len(), 1);
-    assert_eq!(job.detail_json()["patches"], serde_json::json!(["ADV-1"]));
+    let JobRequest::PatchApply { patches, .. } = &job.request else {
+        panic!("a patch request expected: {:?}", job.request);
+    };
+    let ids: Vec<&str> = patches.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["ADV-1"]);
     assert!(job.follow_up.is_none());
     let back = r.engine.rollback(&job.id).unwrap();
     assert_eq!(r.wait_done(&back.id).status, JobStatus::Completed);

@@ -31,16 +31,16 @@ fn progress_only_rises_to_100_and_events_end_with_one_terminal() {
     let events: Vec<JobEvent> = sub
         .receiver
         .try_iter()
-        .filter(|e| e.job_id == job.id)
+        .filter(|e| e.job_id() == job.id)
         .collect();
-    let statuses: Vec<&str> = events.iter().map(|e| e.status.as_str()).collect();
+    let statuses: Vec<&str> = events.iter().map(|e| e.status().as_str()).collect();
     assert_eq!(statuses.first(), Some(&"pending"));
     assert_eq!(statuses.get(1), Some(&"running"));
     assert_eq!(statuses.last(), Some(&"completed"));
-    let terminals: Vec<&JobEvent> = events.iter().filter(|e| e.terminal).collect();
+    let terminals: Vec<&JobEvent> = events.iter().filter(|e| e.is_terminal()).collect();
     assert_eq!(terminals.len(), 1);
-    assert!(events.last().unwrap().terminal);
-    let progress: Vec<u8> = events.iter().map(|e| e.progress_percent).collect();
+    assert!(events.last().unwrap().is_terminal());
+    let progress: Vec<u8> = events.iter().map(|e| e.job.progress_percent).collect();
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
     assert_eq!(progress.last(), Some(&100));
     assert!(
@@ -48,10 +48,10 @@ fn progress_only_rises_to_100_and_events_end_with_one_terminal() {
         "no intermediate progress: {progress:?}"
     );
     let t = terminals[0];
-    assert_eq!(t.payload["result"]["success"], true);
-    assert_eq!(t.payload["changes"][0]["name"], "c");
-    assert!(t.payload.get("logs").is_none() && t.payload.get("output").is_some());
-    assert!(events[1].payload.get("output").is_none());
+    assert!(t.job.result.as_ref().is_some_and(|r| r.success));
+    assert_eq!(t.job.changes[0].name, "c");
+    assert!(t.job.logs.is_empty() && t.output.is_some());
+    assert!(events[1].output.is_none());
     assert!(
         events.len() < 20,
         "progress events not throttled: {}",
