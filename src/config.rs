@@ -1,21 +1,24 @@
-//! Every setting of the agent with its default, loaded from YAML and validated.
+//! The config loader: reads the YAML file, hands each section to its own file under
+//! `config/` and collects every problem in the file at once.
 //!
-//! Validation errors name the key and the problem, e.g.
-//! `server.port: must be 1-65535, got 70000`.
+//! A setting is one field of a section struct, with its doc (key, range, default), its
+//! default in the struct's `Default` and its check in its `deserialize_with` reader (or the
+//! section's `validate` when it spans fields). Errors name the key and the problem, e.g.
+//! `server.port: must be 1-65535, got 70000`; an unknown key is named with its dotted path.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_yaml_ng::{Mapping, Value};
-
-use crate::compat::PatchManagerCompat;
+use serde::Deserialize;
+use serde_yaml_ng::Value;
 
 mod access;
 mod advisories;
 mod audit;
 mod connection;
+mod de;
 mod enrollment;
+mod fields;
 mod jobs;
 mod logging;
 mod package_manager;
@@ -40,8 +43,9 @@ pub use tls::TlsConfig;
 /// Default location of the configuration file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/linux_patch_api/config.yaml";
 
-/// The whole configuration.
-#[derive(Clone, Debug, PartialEq)]
+/// The whole configuration; each field is one top-level section of the file.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Listener, pool, deadlines and limits.
     pub server: ServerConfig,
@@ -123,16 +127,35 @@ impl Config {
     pub fn from_yaml_str(text: &str, base: &Path) -> Result<Config, Vec<ConfigError>> {
         let root: Value =
             serde_yaml_ng::from_str(text).map_err(|e| vec![ConfigError::file(yaml_message(&e))])?;
-        let mut walker = Walker {
-            base,
-            errors: Vec::new(),
-        };
-        let config = walker.config(&root);
-        if walker.errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(walker.errors)
+        if !matches!(root, Value::Null | Value::Mapping(_)) {
+            let message = format!(
+                "expected a mapping of sections at the top level, got {}",
+                describe(&root)
+            );
+            return Err(vec![ConfigError::file(message)]);
         }
+        let (config, findings) = de::read_all::<Config>(&root, base);
+        let mut report = Report {
+            errors: findings.errors,
+            items: &findings.items,
+            present: &findings.present,
+        };
+        config.validate(&mut report);
+        let mut errors = report.errors;
+        if errors.is_empty() {
+            return Ok(config);
+        }
+        // Reported in the order the settings are declared, as a reader of the docs expects.
+        errors.sort_by_cached_key(|e| de::rank(&e.key, &findings.fields));
+        Err(errors)
+    }
+
+    /// The checks that span several fields of a section, once every field is read.
+    fn validate(&self, report: &mut Report) {
+        self.server.validate("server", report);
+        self.tls.validate("tls", report);
+        self.advisories.validate("advisories", report);
+        self.enrollment.validate("enrollment", report);
     }
 
     /// The server's per-connection deadlines and size limits.
@@ -174,37 +197,6 @@ impl Config {
             crl: self.tls.crl.clone(),
             allow_unauthenticated: self.health.allow_unauthenticated,
             client_policy: self.tls.client_policy.clone(),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            tls: TlsConfig::default(),
-            whitelist: WhitelistConfig {
-                path: PathBuf::from(access::DEFAULT_WHITELIST),
-            },
-            health: HealthConfig {
-                allow_unauthenticated: false,
-            },
-            rate_limits: RateLimitsConfig::default(),
-            jobs: JobsConfig::default(),
-            logging: LoggingConfig {
-                level: log::LevelFilter::Info,
-                audit_log: PathBuf::from(logging::DEFAULT_AUDIT_LOG),
-            },
-            audit: AuditConfig::default(),
-            api: ApiConfig { read_only: false },
-            compat: CompatConfig {
-                patch_manager: PatchManagerCompat::Auto,
-            },
-            package_manager: PackageManagerConfig::default(),
-            apk: ApkConfig::default(),
-            advisories: AdvisoriesConfig::default(),
-            system: SystemConfig::default(),
-            enrollment: EnrollmentConfig::default(),
         }
     }
 }
@@ -277,269 +269,61 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-/// One mapping being read: its dotted key and its content (None = absent, use defaults).
-struct Section<'v> {
-    /// Dotted key of the mapping, empty at the top level.
-    key: String,
-    /// The mapping, when present and valid.
-    map: Option<&'v Mapping>,
-}
-
-impl<'v> Section<'v> {
-    /// The value of a field, if present.
-    fn get(&self, name: &str) -> Option<&'v Value> {
-        self.map.and_then(|m| m.get(name))
-    }
-
-    /// Dotted key of a field.
-    fn key(&self, name: &str) -> String {
-        join(&self.key, name)
-    }
-}
-
-/// Walks the YAML tree, filling a [`Config`] from defaults and collecting every problem.
-struct Walker<'b> {
-    /// Directory that relative paths are resolved against.
-    base: &'b Path,
+/// What the section checks see: the problems found so far, and where the file put things.
+pub(crate) struct Report<'f> {
     /// Every problem found so far.
     errors: Vec<ConfigError>,
+    /// For each list, the file position of each item kept.
+    items: &'f std::collections::HashMap<String, Vec<usize>>,
+    /// Every key the file gives.
+    present: &'f std::collections::HashSet<String>,
 }
 
-impl Walker<'_> {
-    /// Reads the whole file.
-    fn config(&mut self, root: &Value) -> Config {
-        let top = match root {
-            Value::Null => Section {
-                key: String::new(),
-                map: None,
-            },
-            Value::Mapping(_) => self.section(Some(root), "", TOP_KEYS),
-            other => {
-                self.errors.push(ConfigError::file(format!(
-                    "expected a mapping of sections at the top level, got {}",
-                    describe(other)
-                )));
-                return Config::default();
-            }
-        };
-        Config {
-            server: self.server(&top),
-            tls: self.tls(&top),
-            whitelist: self.whitelist(&top),
-            health: self.health(&top),
-            rate_limits: self.rate_limits(&top),
-            jobs: self.jobs(&top),
-            logging: self.logging(&top),
-            audit: self.audit(&top),
-            api: self.api(&top),
-            compat: self.compat(&top),
-            package_manager: self.package_manager(&top),
-            apk: self.apk(&top),
-            advisories: self.advisories(&top),
-            system: self.system(&top),
-            enrollment: self.enrollment(&top),
-        }
-    }
-
-    /// Opens a mapping, reporting a wrong type and every key not in `known`.
-    fn section<'v>(&mut self, value: Option<&'v Value>, key: &str, known: &[&str]) -> Section<'v> {
-        let map = match value {
-            None | Some(Value::Null) => None,
-            Some(Value::Mapping(m)) => {
-                self.check_keys(m, key, known);
-                Some(m)
-            }
-            Some(other) => {
-                self.error(key, format!("expected a mapping, got {}", describe(other)));
-                None
-            }
-        };
-        Section {
-            key: key.to_string(),
-            map,
-        }
-    }
-
-    /// Opens the child mapping `name` of `parent`.
-    fn child<'v>(&mut self, parent: &Section<'v>, name: &str, known: &[&str]) -> Section<'v> {
-        self.section(parent.get(name), &parent.key(name), known)
-    }
-
-    /// Reports keys that are not strings or not known.
-    fn check_keys(&mut self, map: &Mapping, key: &str, known: &[&str]) {
-        for name in map.keys() {
-            match name {
-                Value::String(s) if known.contains(&s.as_str()) => {}
-                Value::String(s) => self.error(&join(key, s), "unknown key"),
-                other => self.error(
-                    key,
-                    format!("keys must be strings, got {}", describe(other)),
-                ),
-            }
-        }
-    }
-
+impl Report<'_> {
     /// Records one problem.
-    fn error(&mut self, key: &str, message: impl Into<String>) {
+    fn push(&mut self, key: &str, message: impl Into<String>) {
         self.errors.push(ConfigError::at(key, message));
     }
 
-    /// An integer within `lo..=hi`; None when absent or wrong (the latter is recorded).
-    fn integer(&mut self, s: &Section, name: &str, (lo, hi): (u64, u64)) -> Option<u64> {
-        let value = s.get(name)?;
-        let key = s.key(name);
-        let Value::Number(n) = value else {
-            self.error(
-                &key,
-                format!("expected an integer, got {}", describe(value)),
-            );
-            return None;
-        };
-        let in_range = n.as_u64().filter(|v| (lo..=hi).contains(v));
-        if in_range.is_none() {
-            if n.is_i64() || n.is_u64() {
-                self.error(&key, format!("must be {lo}-{hi}, got {n}"));
-            } else {
-                self.error(&key, format!("expected an integer, got {n}"));
-            }
-        }
-        in_range
+    /// Whether `key` already has a problem (its value is then the default, not the file's).
+    fn failed(&self, key: &str) -> bool {
+        self.errors.iter().any(|e| e.key == key)
     }
 
-    /// Like [`Walker::integer`] with a default, as u64.
-    fn u64_or(&mut self, s: &Section, name: &str, range: (u64, u64), default: u64) -> u64 {
-        self.integer(s, name, range).unwrap_or(default)
+    /// Whether the file gives `key` (rather than leaving it at its default).
+    fn given(&self, key: &str) -> bool {
+        self.present.contains(key)
     }
 
-    /// Like [`Walker::integer`] with a default, as usize.
-    fn usize_or(&mut self, s: &Section, name: &str, range: (u64, u64), default: usize) -> usize {
-        self.integer(s, name, range)
-            .and_then(|v| usize::try_from(v).ok())
-            .unwrap_or(default)
-    }
-
-    /// A boolean, or `default` when absent or wrong.
-    fn boolean(&mut self, s: &Section, name: &str, default: bool) -> bool {
-        match s.get(name) {
-            None => default,
-            Some(Value::Bool(b)) => *b,
-            Some(other) => {
-                let message = format!(
-                    "expected a boolean (true or false), got {}",
-                    describe(other)
-                );
-                self.error(&s.key(name), message);
-                default
-            }
-        }
-    }
-
-    /// A string, or None when absent or not a string (the latter is recorded).
-    fn string<'v>(&mut self, s: &Section<'v>, name: &str) -> Option<&'v str> {
-        match s.get(name)? {
-            Value::String(text) => Some(text),
-            other => {
-                self.error(
-                    &s.key(name),
-                    format!("expected a string, got {}", describe(other)),
-                );
-                None
-            }
-        }
-    }
-
-    /// A non-empty path, made absolute against the base directory.
-    fn path(&mut self, s: &Section, name: &str, default: &str) -> PathBuf {
-        self.path_value(s, name)
-            .unwrap_or_else(|| PathBuf::from(default))
-    }
-
-    /// A non-empty path, or None when absent or wrong (the latter is recorded).
-    fn path_value(&mut self, s: &Section, name: &str) -> Option<PathBuf> {
-        let text = self.string(s, name)?;
-        if text.is_empty() {
-            self.error(&s.key(name), "must not be empty");
-            return None;
-        }
-        Some(self.base.join(text))
-    }
-
-    /// An IP address, or None when absent or wrong (the latter is recorded).
-    fn ip(&mut self, s: &Section, name: &str) -> Option<IpAddr> {
-        let text = self.string(s, name)?;
-        match text.parse() {
-            Ok(ip) => Some(ip),
-            Err(_) => {
-                self.error(&s.key(name), format!("not an IP address: {text:?}"));
-                None
-            }
-        }
+    /// The key of the `i`-th item read from the list at `list`, numbered as in the file
+    /// (items with an error are left out of the list, so the two can differ).
+    fn item_key(&self, list: &str, i: usize) -> String {
+        let position = self.items.get(list).and_then(|kept| kept.get(i)).copied();
+        format!("{list}[{}]", position.unwrap_or(i))
     }
 }
-
-/// Sections allowed at the top level.
-const TOP_KEYS: &[&str] = &[
-    "package_manager",
-    "apk",
-    "server",
-    "tls",
-    "whitelist",
-    "health",
-    "rate_limits",
-    "jobs",
-    "logging",
-    "audit",
-    "api",
-    "compat",
-    "advisories",
-    "system",
-    "enrollment",
-];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compat::PatchManagerCompat;
+    use std::net::IpAddr;
 
-    fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
+    pub(crate) fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
         Config::from_yaml_str(text, Path::new("/base"))
     }
 
-    fn messages(text: &str) -> Vec<String> {
+    pub(crate) fn messages(text: &str) -> Vec<String> {
         match parse(text) {
             Ok(c) => panic!("expected errors, got {c:?}"),
             Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
         }
     }
 
-    fn one_error(text: &str) -> String {
+    pub(crate) fn one_error(text: &str) -> String {
         let all = messages(text);
         assert_eq!(all.len(), 1, "{all:?}");
         all[0].clone()
-    }
-
-    #[test]
-    fn system_keys_are_validated() {
-        let c = parse("system:\n  reboot_command: [/usr/local/bin/rb, --now]\n").unwrap();
-        assert_eq!(c.system.reboot_argv(), vec!["/usr/local/bin/rb", "--now"]);
-        assert_eq!(
-            one_error("system:\n  reboot_command: systemctl reboot\n"),
-            "system.reboot_command: expected a list of arguments such as [systemctl, reboot], got a string"
-        );
-        assert_eq!(
-            one_error("system:\n  reboot_command: [bin/reboot]\n"),
-            "system.reboot_command: the program must be a name or an absolute path, got \"bin/reboot\""
-        );
-        assert_eq!(
-            one_error("system:\n  reboot_command: [reboot, '']\n"),
-            "system.reboot_command: every item must be a non-empty string"
-        );
-        assert!(parse("system:\n  reboot_command: []\n")
-            .unwrap()
-            .system
-            .reboot_command
-            .is_empty());
-        let default = SystemConfig::default().reboot_argv();
-        assert!(default == ["reboot"] || default == ["systemctl", "reboot"]);
     }
 
     #[test]
@@ -598,40 +382,6 @@ mod tests {
                 requests: 7,
                 window_seconds: 2
             }
-        );
-    }
-
-    #[test]
-    fn compat_patch_manager_takes_auto_and_the_booleans() {
-        let value = |text: &str| parse(text).unwrap().compat.patch_manager;
-        assert_eq!(value("compat:\n"), PatchManagerCompat::Auto);
-        assert_eq!(
-            value("compat:\n  patch_manager: auto\n"),
-            PatchManagerCompat::Auto
-        );
-        assert_eq!(
-            value("compat:\n  patch_manager: true\n"),
-            PatchManagerCompat::On
-        );
-        assert_eq!(
-            value("compat:\n  patch_manager: false\n"),
-            PatchManagerCompat::Off
-        );
-        assert_eq!(
-            value("compat: {patch_manager: \"false\"}\n"),
-            PatchManagerCompat::Off
-        );
-        assert_eq!(
-            one_error("compat:\n  patch_manager: yes\n"),
-            "compat.patch_manager: must be auto, true or false; got \"yes\""
-        );
-        assert_eq!(
-            one_error("compat:\n  patch_manager: 1\n"),
-            "compat.patch_manager: must be auto, true or false; got an integer"
-        );
-        assert_eq!(
-            one_error("compat:\n  patch_manager: [auto]\n"),
-            "compat.patch_manager: must be auto, true or false; got a list"
         );
     }
 
@@ -717,35 +467,6 @@ mod tests {
     }
 
     #[test]
-    fn max_handshakes_per_address_is_bounded() {
-        assert_eq!(Config::default().server.max_handshakes_per_address, 32);
-        let c = parse("server:\n  max_handshakes_per_address: 4\n").unwrap();
-        assert_eq!(c.server.max_handshakes_per_address, 4);
-        assert_eq!(
-            one_error("server:\n  max_handshakes_per_address: 0\n"),
-            "server.max_handshakes_per_address: must be 1-65536, got 0"
-        );
-    }
-
-    #[test]
-    fn max_connections_must_cover_the_workers() {
-        assert_eq!(
-            one_error("server:\n  workers: 100\n  max_connections: 99\n"),
-            "server.max_connections: must be at least server.workers (100), got 99"
-        );
-        assert_eq!(
-            one_error("server:\n  max_connections: 10\n"),
-            "server.max_connections: must be at least server.workers (64), got 10"
-        );
-        assert_eq!(
-            one_error("server:\n  max_connections: 65537\n"),
-            "server.max_connections: must be 1-65536, got 65537"
-        );
-        let c = parse("server:\n  workers: 4\n  max_connections: 4\n").unwrap();
-        assert_eq!((c.server.workers, c.server.max_connections), (4, 4));
-    }
-
-    #[test]
     fn bad_ip_level_and_empty_path_are_named() {
         assert_eq!(
             one_error("server:\n  bind: x\n"),
@@ -782,68 +503,6 @@ mod tests {
                 "{expected} not in {all:?}"
             );
         }
-    }
-
-    #[test]
-    fn enrollment_keys_are_validated() {
-        let c = parse(
-            "enrollment:\n  poll_interval_seconds: 5\n  timeout: 2h\n  manager_ca: manager-ca.pem\n  enroll_only: true\n  report_ip: 192.0.2.10\n  report_fqdn: host-01.example.com\n",
-        )
-        .unwrap();
-        let e = &c.enrollment;
-        assert_eq!(e.poll_interval_seconds, 5);
-        assert_eq!(e.timeout, std::time::Duration::from_secs(7200));
-        assert_eq!(e.manager_ca, Some(PathBuf::from("/base/manager-ca.pem")));
-        assert!(e.enroll_only);
-        assert_eq!(e.report_ip, Some("192.0.2.10".parse().unwrap()));
-        assert_eq!(
-            e.state_dir,
-            PathBuf::from("/var/lib/linux_patch_api/enroll")
-        );
-        let fp = "ab".repeat(32);
-        let c = parse(&format!(
-            "enrollment:\n  manager_fingerprint: '{fp}'\n  timeout: 600\n"
-        ))
-        .unwrap();
-        assert_eq!(c.enrollment.manager_fingerprint, Some([0xab; 32]));
-        assert_eq!(c.enrollment.timeout, std::time::Duration::from_secs(600));
-        let errors = messages(&format!(
-            "enrollment:\n  manager_ca: ca.pem\n  manager_fingerprint: '{fp}'\n  timeout: 3 weeks\n  report_fqdn: 'bad name'\n  poll_interval_seconds: 0\n"
-        ));
-        assert_eq!(errors.len(), 4, "{errors:?}");
-        assert!(errors[0].starts_with("enrollment.manager_fingerprint: give enrollment.manager_ca"));
-        assert!(errors[1].starts_with("enrollment.report_fqdn: must be a host name"));
-        assert!(errors[2].starts_with("enrollment.poll_interval_seconds: must be 1-86400"));
-        assert!(errors[3].starts_with("enrollment.timeout: \"3 weeks\" is not a duration"));
-        assert!(one_error("enrollment:\n  manager_fingerprint: abc\n")
-            .starts_with("enrollment.manager_fingerprint: \"abc\" is not a SHA-256"));
-    }
-
-    #[test]
-    fn apk_allow_untrusted_defaults_to_false() {
-        assert!(!parse("").unwrap().apk.allow_untrusted);
-        let c = parse("apk:\n  allow_untrusted: true\n").unwrap();
-        assert!(c.apk.allow_untrusted);
-        let errors = messages("apk:\n  allow_untrusted: maybe\n  keys: /x\n");
-        assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(errors.iter().all(|e| e.starts_with("apk.")), "{errors:?}");
-    }
-
-    #[test]
-    fn package_manager_keys_are_validated() {
-        let c = parse("package_manager:\n  backend: pacman\n  root: /srv/image\n").unwrap();
-        assert_eq!(c.package_manager.backend, BackendChoice::Named("pacman"));
-        assert_eq!(c.package_manager.root, PathBuf::from("/srv/image"));
-        let errors = messages(
-            "package_manager:\n  backend: portage\n  root: relative/dir\n  lock_wait_seconds: 99999\n",
-        );
-        assert_eq!(errors.len(), 3, "{errors:?}");
-        assert!(errors[0].starts_with("package_manager.backend: must be auto or one of apt,"));
-        assert_eq!(
-            errors[1],
-            "package_manager.root: must be an absolute path, got \"relative/dir\""
-        );
-        assert!(errors[2].starts_with("package_manager.lock_wait_seconds: must be 0-3600"));
     }
 
     #[test]

@@ -2,39 +2,55 @@
 
 use std::path::PathBuf;
 
-use super::{Section, Walker};
+use serde::Deserialize;
+
+use super::fields::{boolean, path};
 
 /// `whitelist.*`
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct WhitelistConfig {
-    /// `whitelist.path`: default `/etc/linux_patch_api/whitelist.yaml`.
+    /// `whitelist.path`: the IP whitelist file, default `/etc/linux_patch_api/whitelist.yaml`.
+    #[serde(deserialize_with = "path")]
     pub path: PathBuf,
 }
 
+impl Default for WhitelistConfig {
+    fn default() -> Self {
+        WhitelistConfig {
+            path: PathBuf::from("/etc/linux_patch_api/whitelist.yaml"),
+        }
+    }
+}
+
 /// `health.*`
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HealthConfig {
-    /// `health.allow_unauthenticated`: default false.
+    /// `health.allow_unauthenticated`: `GET /health` without a client certificate, default
+    /// false.
+    #[serde(deserialize_with = "boolean")]
     pub allow_unauthenticated: bool,
 }
 
-/// Default whitelist path.
-pub(super) const DEFAULT_WHITELIST: &str = "/etc/linux_patch_api/whitelist.yaml";
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::{one_error, parse};
+    use std::path::Path;
 
-impl Walker<'_> {
-    /// `whitelist.*`
-    pub(super) fn whitelist(&mut self, top: &Section) -> WhitelistConfig {
-        let s = self.child(top, "whitelist", &["path"]);
-        WhitelistConfig {
-            path: self.path(&s, "path", DEFAULT_WHITELIST),
-        }
-    }
-
-    /// `health.*`
-    pub(super) fn health(&mut self, top: &Section) -> HealthConfig {
-        let s = self.child(top, "health", &["allow_unauthenticated"]);
-        HealthConfig {
-            allow_unauthenticated: self.boolean(&s, "allow_unauthenticated", false),
-        }
+    #[test]
+    fn whitelist_path_and_health_switch_are_read() {
+        let c =
+            parse("whitelist: {path: wl.yaml}\nhealth: {allow_unauthenticated: true}\n").unwrap();
+        assert_eq!(c.whitelist.path, Path::new("/base/wl.yaml"));
+        assert!(c.health.allow_unauthenticated);
+        assert_eq!(
+            one_error("whitelist:\n  path: ''\n"),
+            "whitelist.path: must not be empty"
+        );
+        assert_eq!(
+            one_error("health:\n  allow_unauthenticated: 1\n"),
+            "health.allow_unauthenticated: expected a boolean (true or false), got an integer"
+        );
     }
 }

@@ -2,43 +2,59 @@
 
 use std::path::PathBuf;
 
-use super::{Section, Walker};
+use serde::Deserialize;
+
+use super::fields::{int, opt_int, path};
 
 /// `jobs.*`
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct JobsConfig {
-    /// `jobs.max_concurrent`: default 5.
+    /// `jobs.max_concurrent`: 1-64, default 5.
+    #[serde(deserialize_with = "int::<1, 64, _, _>")]
     pub max_concurrent: usize,
-    /// `jobs.timeout_minutes`: default 30.
+    /// `jobs.timeout_minutes`: 1-1440, default 30.
+    #[serde(deserialize_with = "int::<1, 1440, _, _>")]
     pub timeout_minutes: u64,
     /// `jobs.storage_path`: default `/var/lib/linux_patch_api/jobs`.
+    #[serde(deserialize_with = "path")]
     pub storage_path: PathBuf,
     /// `jobs.timeout_seconds`: when set, overrides `timeout_minutes` (for tests and short
     /// maintenance windows), 1-86400; default unset.
+    #[serde(deserialize_with = "opt_int::<1, 86_400, _, _>")]
     pub timeout_seconds: Option<u64>,
     /// `jobs.max_queued`: jobs waiting to run at most; beyond it submissions are refused with
-    /// a retryable error, default 100.
+    /// a retryable error, 1-10000, default 100.
+    #[serde(deserialize_with = "int::<1, 10_000, _, _>")]
     pub max_queued: usize,
-    /// `jobs.retention_max_jobs`: finished jobs kept at most (oldest deleted first), default 1000.
+    /// `jobs.retention_max_jobs`: finished jobs kept at most (oldest deleted first), 1-1000000, default 1000.
+    #[serde(deserialize_with = "int::<1, 1_000_000, _, _>")]
     pub retention_max_jobs: usize,
-    /// `jobs.retention_days`: finished jobs older than this are deleted, default 30.
+    /// `jobs.retention_days`: finished jobs older than this are deleted, 1-3650, default 30.
+    #[serde(deserialize_with = "int::<1, 3650, _, _>")]
     pub retention_days: u64,
     /// `jobs.log_max_bytes`: a job's log is capped at this size (the cap is said in the
-    /// log), default 1048576.
+    /// log), 4096-1073741824, default 1048576.
+    #[serde(deserialize_with = "int::<4096, { 1 << 30 }, _, _>")]
     pub log_max_bytes: usize,
     /// `jobs.cancel_grace_seconds`: after SIGTERM, how long a cancelled or timed-out
-    /// command has before SIGKILL, default 10.
+    /// command has before SIGKILL, 1-600, default 10.
+    #[serde(deserialize_with = "int::<1, 600, _, _>")]
     pub cancel_grace_seconds: u64,
     /// `jobs.rollback_cache_path`: where package files saved for rollbacks are kept,
     /// default `/var/lib/linux_patch_api/rollback`.
+    #[serde(deserialize_with = "path")]
     pub rollback_cache_path: PathBuf,
     /// `jobs.rollback_cache_max_mb`: size bound of that cache (oldest saved sets evicted
-    /// first), default 1024.
+    /// first), 1-1048576, default 1024.
+    #[serde(deserialize_with = "int::<1, { 1 << 20 }, _, _>")]
     pub rollback_cache_max_mb: u64,
-    /// `jobs.websocket_max_sessions`: WebSocket sessions at once, default 32.
+    /// `jobs.websocket_max_sessions`: WebSocket sessions at once, 1-4096, default 32.
+    #[serde(deserialize_with = "int::<1, 4096, _, _>")]
     pub websocket_max_sessions: usize,
     /// `jobs.websocket_idle_timeout_seconds`: a session with no client frame (not even a
-    /// pong) for this long is closed, default 300; the server pings every third of it.
+    /// pong) for this long is closed, 5-86400, default 300; the server pings every third of it.
+    #[serde(deserialize_with = "int::<5, 86_400, _, _>")]
     pub websocket_idle_timeout_seconds: u64,
 }
 
@@ -73,68 +89,24 @@ impl Default for JobsConfig {
     }
 }
 
-impl Walker<'_> {
-    /// `jobs.*`
-    pub(super) fn jobs(&mut self, top: &Section) -> JobsConfig {
-        let d = JobsConfig::default();
-        let s = self.child(
-            top,
-            "jobs",
-            &[
-                "max_concurrent",
-                "timeout_minutes",
-                "timeout_seconds",
-                "storage_path",
-                "max_queued",
-                "retention_max_jobs",
-                "retention_days",
-                "log_max_bytes",
-                "cancel_grace_seconds",
-                "rollback_cache_path",
-                "rollback_cache_max_mb",
-                "websocket_max_sessions",
-                "websocket_idle_timeout_seconds",
-            ],
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::{one_error, parse};
+    use std::time::Duration;
+
+    #[test]
+    fn timeout_seconds_overrides_the_minutes() {
+        let c = parse("jobs:\n  timeout_minutes: 2\n").unwrap();
+        assert_eq!(c.jobs.timeout(), Duration::from_secs(120));
+        let c = parse("jobs:\n  timeout_minutes: 2\n  timeout_seconds: 5\n").unwrap();
+        assert_eq!(c.jobs.timeout(), Duration::from_secs(5));
+        assert_eq!(
+            one_error("jobs:\n  timeout_seconds: 0\n"),
+            "jobs.timeout_seconds: must be 1-86400, got 0"
         );
-        JobsConfig {
-            max_concurrent: self.usize_or(&s, "max_concurrent", (1, 64), d.max_concurrent),
-            timeout_minutes: self.u64_or(&s, "timeout_minutes", (1, 1440), d.timeout_minutes),
-            timeout_seconds: self.integer(&s, "timeout_seconds", (1, 86_400)),
-            storage_path: self.path(&s, "storage_path", DEFAULT_JOBS_DIR),
-            max_queued: self.usize_or(&s, "max_queued", (1, 10_000), d.max_queued),
-            retention_max_jobs: self.usize_or(
-                &s,
-                "retention_max_jobs",
-                (1, 1_000_000),
-                d.retention_max_jobs,
-            ),
-            retention_days: self.u64_or(&s, "retention_days", (1, 3650), d.retention_days),
-            log_max_bytes: self.usize_or(&s, "log_max_bytes", (4096, 1 << 30), d.log_max_bytes),
-            cancel_grace_seconds: self.u64_or(
-                &s,
-                "cancel_grace_seconds",
-                (1, 600),
-                d.cancel_grace_seconds,
-            ),
-            rollback_cache_path: self.path(&s, "rollback_cache_path", DEFAULT_ROLLBACK_DIR),
-            rollback_cache_max_mb: self.u64_or(
-                &s,
-                "rollback_cache_max_mb",
-                (1, 1 << 20),
-                d.rollback_cache_max_mb,
-            ),
-            websocket_max_sessions: self.usize_or(
-                &s,
-                "websocket_max_sessions",
-                (1, 4096),
-                d.websocket_max_sessions,
-            ),
-            websocket_idle_timeout_seconds: self.u64_or(
-                &s,
-                "websocket_idle_timeout_seconds",
-                (5, 86_400),
-                d.websocket_idle_timeout_seconds,
-            ),
-        }
+        assert_eq!(
+            one_error("jobs:\n  log_max_bytes: 4095\n"),
+            "jobs.log_max_bytes: must be 4096-1073741824, got 4095"
+        );
     }
 }

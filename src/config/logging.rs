@@ -2,101 +2,33 @@
 
 use std::path::PathBuf;
 
+use serde::de::{Deserializer, Error};
+use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::{describe, Section, Walker};
+use super::describe;
+use super::fields::{boolean, one_of, path, raw, string};
 use crate::compat::PatchManagerCompat;
 
 /// `logging.*`
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LoggingConfig {
     /// `logging.level`: error|warn|info|debug|trace|off, default info.
+    #[serde(deserialize_with = "level")]
     pub level: log::LevelFilter,
     /// `logging.audit_log`: JSON-lines audit file, default
     /// `/var/log/linux_patch_api/audit.log`.
+    #[serde(deserialize_with = "path")]
     pub audit_log: PathBuf,
 }
 
-/// `api.*`
-#[derive(Clone, Debug, PartialEq)]
-pub struct ApiConfig {
-    /// `api.read_only`: refuse every mutating endpoint, default false.
-    pub read_only: bool,
-}
-
-/// `compat.*`
-#[derive(Clone, Debug, PartialEq)]
-pub struct CompatConfig {
-    /// `compat.patch_manager`: serve the central Patch Manager's shape (`system/info` `os`
-    /// and `kernel` as strings, no default page, `timeout` jobs as failed): `auto` (default,
-    /// on when this host is enrolled), `true` or `false`. See [`crate::compat`].
-    pub patch_manager: PatchManagerCompat,
-}
-
-/// Default audit log file.
-pub(super) const DEFAULT_AUDIT_LOG: &str = "/var/log/linux_patch_api/audit.log";
-
-impl Walker<'_> {
-    /// `logging.*`
-    pub(super) fn logging(&mut self, top: &Section) -> LoggingConfig {
-        let s = self.child(top, "logging", &["level", "audit_log"]);
+impl Default for LoggingConfig {
+    fn default() -> Self {
         LoggingConfig {
-            level: self.level(&s).unwrap_or(log::LevelFilter::Info),
-            audit_log: self.path(&s, "audit_log", DEFAULT_AUDIT_LOG),
+            level: log::LevelFilter::Info,
+            audit_log: PathBuf::from("/var/log/linux_patch_api/audit.log"),
         }
-    }
-
-    /// `logging.level`, one of [`LEVELS`].
-    fn level(&mut self, s: &Section) -> Option<log::LevelFilter> {
-        let text = self.string(s, "level")?;
-        let found = LEVELS
-            .iter()
-            .find(|(name, _)| *name == text)
-            .map(|(_, l)| *l);
-        if found.is_none() {
-            let names: Vec<&str> = LEVELS.iter().map(|(n, _)| *n).collect();
-            let message = format!("must be one of {}; got {text:?}", names.join(", "));
-            self.error(&s.key("level"), message);
-        }
-        found
-    }
-
-    /// `api.*`
-    pub(super) fn api(&mut self, top: &Section) -> ApiConfig {
-        let s = self.child(top, "api", &["read_only"]);
-        ApiConfig {
-            read_only: self.boolean(&s, "read_only", false),
-        }
-    }
-
-    /// `compat.*`
-    pub(super) fn compat(&mut self, top: &Section) -> CompatConfig {
-        let s = self.child(top, "compat", &["patch_manager"]);
-        CompatConfig {
-            patch_manager: self.patch_manager_compat(&s),
-        }
-    }
-
-    /// `compat.patch_manager`: a boolean (as before) or one of `auto`, `true`, `false`.
-    fn patch_manager_compat(&mut self, s: &Section) -> PatchManagerCompat {
-        let Some(value) = s.get("patch_manager") else {
-            return PatchManagerCompat::default();
-        };
-        let parsed = match value {
-            Value::Bool(b) => Some(PatchManagerCompat::from_bool(*b)),
-            Value::String(text) => PatchManagerCompat::parse_text(text),
-            _ => None,
-        };
-        if let Some(setting) = parsed {
-            return setting;
-        }
-        let got = match value {
-            Value::String(text) => format!("{text:?}"),
-            other => describe(other).to_string(),
-        };
-        let message = format!("must be {}; got {got}", crate::compat::ACCEPTED);
-        self.error(&s.key("patch_manager"), message);
-        PatchManagerCompat::default()
     }
 }
 
@@ -109,3 +41,103 @@ const LEVELS: &[(&str, log::LevelFilter)] = &[
     ("trace", log::LevelFilter::Trace),
     ("off", log::LevelFilter::Off),
 ];
+
+/// `logging.level`, one of [`LEVELS`].
+fn level<'de, D: Deserializer<'de>>(d: D) -> Result<log::LevelFilter, D::Error> {
+    let text = string(d)?;
+    let names: Vec<&str> = LEVELS.iter().map(|(n, _)| *n).collect();
+    one_of(&text, &names).map_err(D::Error::custom)?;
+    LEVELS
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, l)| *l)
+        .ok_or_else(|| D::Error::custom("unknown level"))
+}
+
+/// `api.*`
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// `api.read_only`: refuse every mutating endpoint, default false.
+    #[serde(deserialize_with = "boolean")]
+    pub read_only: bool,
+}
+
+/// `compat.*`
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompatConfig {
+    /// `compat.patch_manager`: serve the central Patch Manager's shape (`system/info` `os`
+    /// and `kernel` as strings, no default page, `timeout` jobs as failed): `auto` (default,
+    /// on when this host is enrolled), `true` or `false` (a boolean or the word). See
+    /// [`crate::compat`].
+    #[serde(deserialize_with = "patch_manager")]
+    pub patch_manager: PatchManagerCompat,
+}
+
+/// `compat.patch_manager`: a boolean (as before) or one of `auto`, `true`, `false`.
+fn patch_manager<'de, D: Deserializer<'de>>(d: D) -> Result<PatchManagerCompat, D::Error> {
+    let value = raw(d)?;
+    let parsed = match &value {
+        Value::Bool(b) => Some(PatchManagerCompat::from_bool(*b)),
+        Value::String(text) => PatchManagerCompat::parse_text(text),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        let got = match &value {
+            Value::String(text) => format!("{text:?}"),
+            other => describe(other).to_string(),
+        };
+        D::Error::custom(format!("must be {}; got {got}", crate::compat::ACCEPTED))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::compat::PatchManagerCompat;
+    use crate::config::tests::{one_error, parse};
+
+    #[test]
+    fn compat_patch_manager_takes_auto_and_the_booleans() {
+        let value = |text: &str| parse(text).unwrap().compat.patch_manager;
+        assert_eq!(value("compat:\n"), PatchManagerCompat::Auto);
+        assert_eq!(
+            value("compat:\n  patch_manager: auto\n"),
+            PatchManagerCompat::Auto
+        );
+        assert_eq!(
+            value("compat:\n  patch_manager: true\n"),
+            PatchManagerCompat::On
+        );
+        assert_eq!(
+            value("compat:\n  patch_manager: false\n"),
+            PatchManagerCompat::Off
+        );
+        assert_eq!(
+            value("compat: {patch_manager: \"false\"}\n"),
+            PatchManagerCompat::Off
+        );
+        assert_eq!(
+            one_error("compat:\n  patch_manager: yes\n"),
+            "compat.patch_manager: must be auto, true or false; got \"yes\""
+        );
+        assert_eq!(
+            one_error("compat:\n  patch_manager: 1\n"),
+            "compat.patch_manager: must be auto, true or false; got an integer"
+        );
+        assert_eq!(
+            one_error("compat:\n  patch_manager: [auto]\n"),
+            "compat.patch_manager: must be auto, true or false; got a list"
+        );
+    }
+
+    #[test]
+    fn levels_are_named() {
+        assert_eq!(
+            one_error("logging:\n  level: verbose\n"),
+            "logging.level: must be one of error, warn, info, debug, trace, off; got \"verbose\""
+        );
+        let c = parse("logging:\n  level: off\n").unwrap();
+        assert_eq!(c.logging.level, log::LevelFilter::Off);
+    }
+}

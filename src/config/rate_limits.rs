@@ -1,6 +1,8 @@
 //! `rate_limits.*` and [`RateCategory`]: per-client, per-category request budgets.
 
-use super::{Section, Walker};
+use serde::Deserialize;
+
+use super::fields::{boolean, int, opt_int};
 
 /// One token bucket rule: `requests` per `window_seconds`.
 #[derive(Clone, Debug, PartialEq)]
@@ -12,11 +14,13 @@ pub struct RateRule {
 }
 
 /// `rate_limits.*`: the specification's table as defaults.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(from = "RateLimitsFile")]
 pub struct RateLimitsConfig {
     /// `rate_limits.enabled`: default true.
     pub enabled: bool,
-    /// `rate_limits.max_clients`: most client identities tracked at once, default 4096.
+    /// `rate_limits.max_clients`: most client identities tracked at once, 16-1000000,
+    /// default 4096.
     pub max_clients: usize,
     /// `rate_limits.health`: 60/60.
     pub health: RateRule,
@@ -112,52 +116,102 @@ impl Default for RateLimitsConfig {
     }
 }
 
-impl Walker<'_> {
-    /// `rate_limits.*`
-    pub(super) fn rate_limits(&mut self, top: &Section) -> RateLimitsConfig {
-        let d = RateLimitsConfig::default();
-        let s = self.child(top, "rate_limits", RATE_KEYS);
-        let mut rule = |c: RateCategory| self.rule(&s, c.key(), d.rule(c).clone());
-        let health = rule(RateCategory::Health);
-        let package_list = rule(RateCategory::PackageList);
-        let package_operations = rule(RateCategory::PackageOperations);
-        let patch_operations = rule(RateCategory::PatchOperations);
-        let job_operations = rule(RateCategory::JobOperations);
-        let system_operations = rule(RateCategory::SystemOperations);
-        RateLimitsConfig {
-            enabled: self.boolean(&s, "enabled", d.enabled),
-            max_clients: self.usize_or(&s, "max_clients", (16, 1_000_000), d.max_clients),
-            health,
-            package_list,
-            package_operations,
-            patch_operations,
-            job_operations,
-            system_operations,
-        }
-    }
+/// `rate_limits.*` as written: a rule given in part keeps its category's default for the
+/// rest (`package_list: {window_seconds: 30}` still allows 30 requests).
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RateLimitsFile {
+    /// `rate_limits.enabled`
+    #[serde(deserialize_with = "boolean")]
+    enabled: bool,
+    /// `rate_limits.max_clients`: 16-1000000.
+    #[serde(deserialize_with = "int::<16, 1_000_000, _, _>")]
+    max_clients: usize,
+    /// `rate_limits.health`
+    health: RuleFile,
+    /// `rate_limits.package_list`
+    package_list: RuleFile,
+    /// `rate_limits.package_operations`
+    package_operations: RuleFile,
+    /// `rate_limits.patch_operations`
+    patch_operations: RuleFile,
+    /// `rate_limits.job_operations`
+    job_operations: RuleFile,
+    /// `rate_limits.system_operations`
+    system_operations: RuleFile,
+}
 
-    /// One `rate_limits.<category>` rule.
-    fn rule(&mut self, parent: &Section, name: &str, d: RateRule) -> RateRule {
-        let s = self.child(parent, name, &["requests", "window_seconds"]);
-        let requests = self
-            .integer(&s, "requests", (1, 100_000))
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(d.requests);
-        RateRule {
-            requests,
-            window_seconds: self.u64_or(&s, "window_seconds", (1, 86_400), d.window_seconds),
+impl Default for RateLimitsFile {
+    fn default() -> Self {
+        let d = RateLimitsConfig::default();
+        RateLimitsFile {
+            enabled: d.enabled,
+            max_clients: d.max_clients,
+            health: RuleFile::default(),
+            package_list: RuleFile::default(),
+            package_operations: RuleFile::default(),
+            patch_operations: RuleFile::default(),
+            job_operations: RuleFile::default(),
+            system_operations: RuleFile::default(),
         }
     }
 }
 
-/// Keys allowed under `rate_limits`.
-const RATE_KEYS: &[&str] = &[
-    "enabled",
-    "max_clients",
-    "health",
-    "package_list",
-    "package_operations",
-    "patch_operations",
-    "job_operations",
-    "system_operations",
-];
+/// One `rate_limits.<category>` as written; an absent value keeps the category's default.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RuleFile {
+    /// `requests`: per window (the burst size), 1-100000.
+    #[serde(deserialize_with = "opt_int::<1, 100_000, _, _>")]
+    requests: Option<u32>,
+    /// `window_seconds`: 1-86400.
+    #[serde(deserialize_with = "opt_int::<1, 86_400, _, _>")]
+    window_seconds: Option<u64>,
+}
+
+impl RuleFile {
+    /// The rule, with `d`'s values where none were given.
+    fn or(self, d: &RateRule) -> RateRule {
+        RateRule {
+            requests: self.requests.unwrap_or(d.requests),
+            window_seconds: self.window_seconds.unwrap_or(d.window_seconds),
+        }
+    }
+}
+
+impl From<RateLimitsFile> for RateLimitsConfig {
+    fn from(f: RateLimitsFile) -> Self {
+        let d = RateLimitsConfig::default();
+        RateLimitsConfig {
+            enabled: f.enabled,
+            max_clients: f.max_clients,
+            health: f.health.or(&d.health),
+            package_list: f.package_list.or(&d.package_list),
+            package_operations: f.package_operations.or(&d.package_operations),
+            patch_operations: f.patch_operations.or(&d.patch_operations),
+            job_operations: f.job_operations.or(&d.job_operations),
+            system_operations: f.system_operations.or(&d.system_operations),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::{one_error, parse};
+
+    #[test]
+    fn a_rule_given_in_part_keeps_its_category_defaults() {
+        let c = parse("rate_limits:\n  package_list: {window_seconds: 30}\n").unwrap();
+        assert_eq!(c.rate_limits.package_list.requests, 30);
+        assert_eq!(c.rate_limits.package_list.window_seconds, 30);
+        assert_eq!(c.rate_limits.health.requests, 60);
+        assert_eq!(
+            one_error("rate_limits:\n  health: {requests: 0}\n"),
+            "rate_limits.health.requests: must be 1-100000, got 0"
+        );
+        assert_eq!(
+            one_error("rate_limits:\n  enabled: no\n"),
+            "rate_limits.enabled: expected a boolean (true or false), got a string"
+        );
+    }
+}

@@ -2,24 +2,35 @@
 
 use std::net::IpAddr;
 
-use super::{connection, ConnectionLimits, Section, Walker};
+use serde::Deserialize;
+
+use super::fields::{int, ip};
+use super::{ConnectionLimits, Report};
 
 /// `server.*`
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// `server.bind`: address to listen on (IPv4 or IPv6), default `0.0.0.0`.
+    #[serde(deserialize_with = "ip")]
     pub bind: IpAddr,
-    /// `server.port`: default 12443.
+    /// `server.port`: 1-65535, default 12443.
+    #[serde(deserialize_with = "int::<1, 65535, _, _>")]
     pub port: u16,
-    /// `server.workers`: most connection threads at once, default 64.
+    /// `server.workers`: most connection threads at once, 1-4096, default 64.
+    #[serde(deserialize_with = "int::<1, 4096, _, _>")]
     pub workers: usize,
-    /// `server.max_connections`: most accepted connections (serving + queued), default 256.
+    /// `server.max_connections`: most accepted connections (serving + queued), 1-65536 and
+    /// at least `server.workers`, default 256.
+    #[serde(deserialize_with = "int::<1, 65536, _, _>")]
     pub max_connections: usize,
     /// `server.max_handshakes_per_address`: most connections from one address still in their
-    /// TLS handshake, default 32; a new one beyond it drops that address's oldest.
+    /// TLS handshake, 1-65536, default 32; a new one beyond it drops that address's oldest.
+    #[serde(deserialize_with = "int::<1, 65536, _, _>")]
     pub max_handshakes_per_address: usize,
     /// `server.shutdown_grace_seconds`: how long in-flight requests may finish on SIGTERM,
     /// default 30, 0-3600.
+    #[serde(deserialize_with = "int::<0, 3600, _, _>")]
     pub shutdown_grace_seconds: u64,
     /// `server.timeouts.*`
     pub timeouts: TimeoutsConfig,
@@ -27,23 +38,77 @@ pub struct ServerConfig {
     pub limits: LimitsConfig,
 }
 
-/// `server.timeouts.*`, all in seconds, each at least 1.
-#[derive(Clone, Debug, PartialEq)]
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            port: 12443,
+            workers: 64,
+            max_connections: 256,
+            max_handshakes_per_address: 32,
+            shutdown_grace_seconds: 30,
+            timeouts: TimeoutsConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Queued connections need a serving thread each eventually, so fewer slots than
+    /// threads would leave threads that can never be used. Checked only when
+    /// `max_connections` is given and both values read cleanly.
+    pub(super) fn validate(&self, key: &str, report: &mut Report) {
+        let max_key = format!("{key}.max_connections");
+        let workers_key = format!("{key}.workers");
+        if !report.given(&max_key) || report.failed(&max_key) || report.failed(&workers_key) {
+            return;
+        }
+        if self.max_connections < self.workers {
+            let message = format!(
+                "must be at least server.workers ({}), got {}",
+                self.workers, self.max_connections
+            );
+            report.push(&max_key, message);
+        }
+    }
+}
+
+/// `server.timeouts.*`, all in seconds, each 1-3600.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TimeoutsConfig {
     /// `tls_handshake_seconds`, default 10.
+    #[serde(deserialize_with = "int::<1, 3600, _, _>")]
     pub tls_handshake_seconds: u64,
     /// `request_head_seconds`, default 10.
+    #[serde(deserialize_with = "int::<1, 3600, _, _>")]
     pub request_head_seconds: u64,
     /// `request_body_seconds`, default 30.
+    #[serde(deserialize_with = "int::<1, 3600, _, _>")]
     pub request_body_seconds: u64,
     /// `keep_alive_idle_seconds`, default 60.
+    #[serde(deserialize_with = "int::<1, 3600, _, _>")]
     pub keep_alive_idle_seconds: u64,
     /// `response_write_seconds`, default 30.
+    #[serde(deserialize_with = "int::<1, 3600, _, _>")]
     pub response_write_seconds: u64,
 }
 
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        TimeoutsConfig {
+            tls_handshake_seconds: 10,
+            request_head_seconds: 10,
+            request_body_seconds: 30,
+            keep_alive_idle_seconds: 60,
+            response_write_seconds: 30,
+        }
+    }
+}
+
 /// `server.limits.*`
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(from = "LimitsFile")]
 pub struct LimitsConfig {
     /// `max_header_bytes`: request line + headers, default 16384.
     pub max_header_bytes: usize,
@@ -55,170 +120,131 @@ pub struct LimitsConfig {
     pub connection: ConnectionLimits,
 }
 
-/// Accepted range of every `server.timeouts.*` value, in seconds.
-const TIMEOUT_RANGE: (u64, u64) = (1, 3600);
-
-impl Default for ServerConfig {
+impl Default for LimitsConfig {
     fn default() -> Self {
-        ServerConfig {
-            bind: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-            port: 12443,
-            workers: 64,
-            max_connections: 256,
-            max_handshakes_per_address: 32,
-            shutdown_grace_seconds: 30,
-            timeouts: TimeoutsConfig {
-                tls_handshake_seconds: 10,
-                request_head_seconds: 10,
-                request_body_seconds: 30,
-                keep_alive_idle_seconds: 60,
-                response_write_seconds: 30,
-            },
-            limits: LimitsConfig {
-                max_header_bytes: 16384,
-                max_headers: 64,
-                max_body_bytes: 1_048_576,
-                connection: ConnectionLimits::default(),
-            },
+        LimitsFile::default().into()
+    }
+}
+
+/// `server.limits.*` as written: the size limits and the connection bounds side by side in
+/// one mapping, which [`LimitsConfig`] keeps apart.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LimitsFile {
+    /// `max_header_bytes`: request line + headers, 1024-1048576, default 16384.
+    #[serde(deserialize_with = "int::<1024, 1_048_576, _, _>")]
+    max_header_bytes: usize,
+    /// `max_headers`: header count, 8-1024, default 64.
+    #[serde(deserialize_with = "int::<8, 1024, _, _>")]
+    max_headers: usize,
+    /// `max_body_bytes`: 1024-104857600, default 1048576.
+    #[serde(deserialize_with = "int::<1024, 104_857_600, _, _>")]
+    max_body_bytes: usize,
+    /// `max_requests_per_connection`: 1-1000000, default 1000; the last response carries
+    /// `Connection: close`.
+    #[serde(deserialize_with = "int::<1, 1_000_000, _, _>")]
+    max_requests_per_connection: u64,
+    /// `max_connection_age_seconds`: 1-86400, default 600; the first request after it is
+    /// answered with `Connection: close`.
+    #[serde(deserialize_with = "int::<1, 86_400, _, _>")]
+    max_connection_age_seconds: u64,
+    /// `max_websocket_age_seconds`: 1-604800, default 7200; then Close 1001.
+    #[serde(deserialize_with = "int::<1, 604_800, _, _>")]
+    max_websocket_age_seconds: u64,
+}
+
+impl Default for LimitsFile {
+    fn default() -> Self {
+        let c = ConnectionLimits::default();
+        LimitsFile {
+            max_header_bytes: 16384,
+            max_headers: 64,
+            max_body_bytes: 1_048_576,
+            max_requests_per_connection: c.max_requests_per_connection,
+            max_connection_age_seconds: c.max_connection_age_seconds,
+            max_websocket_age_seconds: c.max_websocket_age_seconds,
         }
     }
 }
 
-impl Walker<'_> {
-    /// `server.*`
-    pub(super) fn server(&mut self, top: &Section) -> ServerConfig {
-        let d = ServerConfig::default();
-        let s = self.child(top, "server", SERVER_KEYS);
-        let bind = self.ip(&s, "bind").unwrap_or(d.bind);
-        let port = self.integer(&s, "port", (1, 65535));
-        let workers = self.integer(&s, "workers", (1, 4096));
-        let max_connections = self.integer(&s, "max_connections", (1, 65536));
-        let workers_n = workers.unwrap_or(d.workers as u64);
-        if let Some(max) = max_connections {
-            if workers.is_some() || s.get("workers").is_none() {
-                self.check_connections(&s, max, workers_n);
-            }
-        }
-        ServerConfig {
-            bind,
-            port: port.and_then(|p| u16::try_from(p).ok()).unwrap_or(d.port),
-            workers: usize::try_from(workers_n).unwrap_or(d.workers),
-            max_connections: max_connections
-                .and_then(|v| usize::try_from(v).ok())
-                .unwrap_or(d.max_connections),
-            max_handshakes_per_address: self.usize_or(
-                &s,
-                "max_handshakes_per_address",
-                (1, 65536),
-                d.max_handshakes_per_address,
-            ),
-            shutdown_grace_seconds: self.u64_or(
-                &s,
-                "shutdown_grace_seconds",
-                (0, 3600),
-                d.shutdown_grace_seconds,
-            ),
-            timeouts: self.timeouts(&s, d.timeouts),
-            limits: self.limits(&s, d.limits),
-        }
-    }
-
-    /// Queued connections need a serving thread each eventually, so fewer slots than
-    /// threads would leave threads that can never be used.
-    fn check_connections(&mut self, s: &Section, max: u64, workers: u64) {
-        if max < workers {
-            let message = format!("must be at least server.workers ({workers}), got {max}");
-            self.error(&s.key("max_connections"), message);
-        }
-    }
-
-    /// `server.timeouts.*`
-    fn timeouts(&mut self, server: &Section, d: TimeoutsConfig) -> TimeoutsConfig {
-        let s = self.child(server, "timeouts", TIMEOUT_KEYS);
-        let r = TIMEOUT_RANGE;
-        TimeoutsConfig {
-            tls_handshake_seconds: self.u64_or(
-                &s,
-                "tls_handshake_seconds",
-                r,
-                d.tls_handshake_seconds,
-            ),
-            request_head_seconds: self.u64_or(
-                &s,
-                "request_head_seconds",
-                r,
-                d.request_head_seconds,
-            ),
-            request_body_seconds: self.u64_or(
-                &s,
-                "request_body_seconds",
-                r,
-                d.request_body_seconds,
-            ),
-            keep_alive_idle_seconds: self.u64_or(
-                &s,
-                "keep_alive_idle_seconds",
-                r,
-                d.keep_alive_idle_seconds,
-            ),
-            response_write_seconds: self.u64_or(
-                &s,
-                "response_write_seconds",
-                r,
-                d.response_write_seconds,
-            ),
-        }
-    }
-
-    /// `server.limits.*`
-    fn limits(&mut self, server: &Section, d: LimitsConfig) -> LimitsConfig {
-        let s = self.child(server, "limits", LIMIT_KEYS);
+impl From<LimitsFile> for LimitsConfig {
+    fn from(f: LimitsFile) -> Self {
         LimitsConfig {
-            max_header_bytes: self.usize_or(
-                &s,
-                "max_header_bytes",
-                (1024, 1_048_576),
-                d.max_header_bytes,
-            ),
-            max_headers: self.usize_or(&s, "max_headers", (8, 1024), d.max_headers),
-            max_body_bytes: self.usize_or(
-                &s,
-                "max_body_bytes",
-                (1024, 104_857_600),
-                d.max_body_bytes,
-            ),
-            connection: self.connection_limits(&s, d.connection),
+            max_header_bytes: f.max_header_bytes,
+            max_headers: f.max_headers,
+            max_body_bytes: f.max_body_bytes,
+            connection: ConnectionLimits {
+                max_requests_per_connection: f.max_requests_per_connection,
+                max_connection_age_seconds: f.max_connection_age_seconds,
+                max_websocket_age_seconds: f.max_websocket_age_seconds,
+            },
         }
     }
 }
 
-/// Keys allowed under `server`.
-const SERVER_KEYS: &[&str] = &[
-    "bind",
-    "port",
-    "workers",
-    "max_connections",
-    "max_handshakes_per_address",
-    "shutdown_grace_seconds",
-    "timeouts",
-    "limits",
-];
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::{one_error, parse};
+    use crate::config::Config;
+    use std::net::IpAddr;
 
-/// Keys allowed under `server.timeouts`.
-const TIMEOUT_KEYS: &[&str] = &[
-    "tls_handshake_seconds",
-    "request_head_seconds",
-    "request_body_seconds",
-    "keep_alive_idle_seconds",
-    "response_write_seconds",
-];
+    #[test]
+    fn max_handshakes_per_address_is_bounded() {
+        assert_eq!(Config::default().server.max_handshakes_per_address, 32);
+        let c = parse("server:\n  max_handshakes_per_address: 4\n").unwrap();
+        assert_eq!(c.server.max_handshakes_per_address, 4);
+        assert_eq!(
+            one_error("server:\n  max_handshakes_per_address: 0\n"),
+            "server.max_handshakes_per_address: must be 1-65536, got 0"
+        );
+    }
 
-/// Keys allowed under `server.limits`.
-const LIMIT_KEYS: &[&str] = &[
-    "max_header_bytes",
-    "max_headers",
-    "max_body_bytes",
-    connection::KEYS[0],
-    connection::KEYS[1],
-    connection::KEYS[2],
-];
+    #[test]
+    fn max_connections_must_cover_the_workers() {
+        assert_eq!(
+            one_error("server:\n  workers: 100\n  max_connections: 99\n"),
+            "server.max_connections: must be at least server.workers (100), got 99"
+        );
+        assert_eq!(
+            one_error("server:\n  max_connections: 10\n"),
+            "server.max_connections: must be at least server.workers (64), got 10"
+        );
+        assert_eq!(
+            one_error("server:\n  max_connections: 65537\n"),
+            "server.max_connections: must be 1-65536, got 65537"
+        );
+        let c = parse("server:\n  workers: 4\n  max_connections: 4\n").unwrap();
+        assert_eq!((c.server.workers, c.server.max_connections), (4, 4));
+        // A bad worker count is reported alone, not compared against.
+        assert_eq!(
+            one_error("server:\n  workers: 0\n  max_connections: 10\n"),
+            "server.workers: must be 1-4096, got 0"
+        );
+        // More workers than the default slots is fine while max_connections is not given.
+        assert_eq!(
+            parse("server:\n  workers: 300\n").unwrap().server.workers,
+            300
+        );
+    }
+
+    #[test]
+    fn timeouts_and_limits_are_nested_sections() {
+        let c = parse(
+            "server:\n  bind: '::1'\n  timeouts: {request_head_seconds: 4}\n  limits: {max_headers: 9, max_requests_per_connection: 3}\n",
+        )
+        .unwrap();
+        assert_eq!(c.server.bind, "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(c.server.timeouts.request_head_seconds, 4);
+        assert_eq!(c.server.timeouts.request_body_seconds, 30);
+        assert_eq!(c.server.limits.max_headers, 9);
+        assert_eq!(c.server.limits.connection.max_requests_per_connection, 3);
+        assert_eq!(
+            one_error("server:\n  limits:\n    foo: 1\n"),
+            "server.limits.foo: unknown key"
+        );
+        assert_eq!(
+            one_error("server:\n  timeouts: 5\n"),
+            "server.timeouts: expected a mapping, got an integer"
+        );
+    }
+}
