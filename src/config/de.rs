@@ -68,6 +68,10 @@ impl Pass<'_> {
     }
 }
 
+/// Most passes over one file: a file with more problems than this is told to fix these
+/// first, so that a huge broken file cannot cost quadratic time.
+const MAX_PASSES: usize = 1000;
+
 /// Reads `root` into `T`, retrying without each failing key, and returns the value (bad keys
 /// at their defaults) with every problem found. A problem at the root itself (no key to
 /// leave out) ends the reading with `T::default()`.
@@ -100,7 +104,9 @@ pub(super) fn read_all<T: DeserializeOwned + Default>(root: &Value, base: &Path)
         let value = match (result, failed) {
             (Ok(value), _) => value,
             // Each pass leaves out one more key, so this ends after at most one pass per key.
-            (Err(_), Some((key, message))) if !key.is_empty() && !skip.contains(&key) => {
+            (Err(_), Some((key, message)))
+                if !key.is_empty() && !skip.contains(&key) && skip.len() < MAX_PASSES =>
+            {
                 let error = keyed(&key, &message);
                 // A required field left out for its bad value is already reported.
                 if !errors.iter().any(|e| e.key == error.key) {
@@ -108,6 +114,11 @@ pub(super) fn read_all<T: DeserializeOwned + Default>(root: &Value, base: &Path)
                 }
                 skip.insert(key);
                 continue;
+            }
+            (Err(_), Some(_)) if skip.len() >= MAX_PASSES => {
+                let message = format!("more than {MAX_PASSES} problems; fix these first");
+                errors.push(ConfigError::file(message));
+                T::default()
             }
             (Err(e), failed) => {
                 let message = failed.map_or_else(|| e.to_string(), |(_, m)| m);
@@ -380,7 +391,12 @@ fn segments(key: &str) -> Vec<Segment<'_>> {
         }
         while let Some(end) = rest.find(']') {
             let (index, tail) = rest.split_at(end + 1);
-            let number = index[1..index.len() - 1].parse().unwrap_or(0);
+            // Unknown keys are the operator's text and may hold any brackets.
+            let number = index
+                .strip_prefix('[')
+                .and_then(|s| s.strip_suffix(']'))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
             out.push(Segment::Index(index, number));
             rest = tail;
         }
@@ -403,6 +419,9 @@ mod tests {
         assert_eq!(rank("a", &fields), vec![0]);
         assert_eq!(rank("zz", &fields), vec![-1]);
         assert!(rank("b.x", &fields) < rank("b.list[0]", &fields));
+        for odd in ["a[1]]", "é]", "x[é]", "[", "]]", "a..b", ""] {
+            rank(odd, &fields);
+        }
     }
 
     #[test]
@@ -416,6 +435,27 @@ mod tests {
         let keys: Vec<&str> = found.errors.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["server.port", "jobs.max_queued", "server.colour"]);
         assert!(found.present.contains("server.workers"));
+    }
+
+    #[test]
+    fn a_file_with_very_many_problems_is_cut_short() {
+        let items = "- {subject: ''}\n".repeat(MAX_PASSES + 5);
+        let text = format!(
+            "tls:\n  allowed_clients:\n{}",
+            items.replace("- ", "    - ")
+        );
+        let root: Value = serde_yaml_ng::from_str(&text).unwrap();
+        let (_, found) = read_all::<crate::config::Config>(&root, Path::new("/"));
+        assert_eq!(found.errors.len(), MAX_PASSES + 1);
+        let last = found
+            .errors
+            .last()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            last,
+            format!("more than {MAX_PASSES} problems; fix these first")
+        );
     }
 
     #[test]
