@@ -36,7 +36,7 @@ pub struct RateLimitsConfig {
     pub system_operations: RateRule,
 }
 
-/// The rate-limit categories, in the order of [`Config::rate_rules`]: `index()` is the
+/// The rate-limit categories, in the order of [`super::Config::rate_rules`]: `index()` is the
 /// category index the rate limiter is built and queried with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RateCategory {
@@ -65,7 +65,7 @@ impl RateCategory {
         RateCategory::SystemOperations,
     ];
 
-    /// Position of this category in [`Config::rate_rules`] and in the rate limiter.
+    /// Position of this category in [`super::Config::rate_rules`] and in the rate limiter.
     pub fn index(self) -> usize {
         self as usize
     }
