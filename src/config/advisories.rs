@@ -6,9 +6,11 @@
 
 use std::path::PathBuf;
 
-use serde_yaml_ng::Value;
+use serde::de::{Deserializer, Error};
+use serde::Deserialize;
 
-use super::{describe, Section, Walker};
+use super::fields::{boolean, int, one_of, opt_path, path, string};
+use super::Report;
 
 /// Names of the official feeds (the registry in `pkg::advisories::feeds` decides which
 /// apply to a host); a configured feed of another name must say its `format`.
@@ -27,78 +29,84 @@ pub const FEED_FORMATS: [&str; 4] = ["debian-tracker", "alpine-secdb", "arch-asa
 /// Default directory downloaded feeds are kept in.
 pub const DEFAULT_FEEDS_DIR: &str = "/var/lib/linux_patch_api/feeds";
 
-/// Keys allowed under `advisories`.
-const KEYS: &[&str] = &[
-    "download",
-    "feeds_dir",
-    "mirror",
-    "feeds",
-    "jitter_minutes",
-    "feed_file",
-    "feed_url",
-    "ca_file",
-    "refresh_interval_minutes",
-    "download_timeout_seconds",
-    "max_feed_mb",
-    "release",
-];
-
-/// Keys allowed in one `advisories.feeds` item.
-const FEED_KEYS: &[&str] = &["name", "format", "url", "file", "release", "enabled"];
-
 /// `advisories.*`: the feeds of families whose repositories carry no security metadata
 /// (apt: Debian tracker + OSV DSA, or Ubuntu OSV USN; apk: Alpine secdb per repository;
 /// pacman: Arch ASA).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AdvisoriesConfig {
     /// `advisories.download`: download feeds at all, default true; false for air-gapped
     /// hosts (feed files already present, or configured by `file`, are still read).
+    #[serde(deserialize_with = "boolean")]
     pub download: bool,
     /// `advisories.feeds_dir`: where downloaded feeds are kept, one file per feed name,
     /// default `/var/lib/linux_patch_api/feeds`.
+    #[serde(deserialize_with = "path")]
     pub feeds_dir: PathBuf,
     /// `advisories.mirror`: an `https://` base URL replacing scheme and host of every
     /// official feed URL (the path is kept).
+    #[serde(deserialize_with = "opt_https_url")]
     pub mirror: Option<String>,
     /// `advisories.feeds`: per-feed replacements, removals and additions.
     pub feeds: Vec<FeedEntry>,
     /// `advisories.jitter_minutes`: a random delay of up to this long before each download
     /// (at most one minute when the feed file is missing), default 15, 0-1440.
+    #[serde(deserialize_with = "int::<0, 1440, _, _>")]
     pub jitter_minutes: u64,
     /// `advisories.feed_file` (older single-feed form): the family's primary feed is read
     /// from this file.
+    #[serde(deserialize_with = "opt_path")]
     pub feed_file: Option<PathBuf>,
     /// `advisories.feed_url` (older single-feed form): the family's primary feed is
     /// downloaded from this URL.
+    #[serde(deserialize_with = "opt_https_url")]
     pub feed_url: Option<String>,
     /// `advisories.ca_file`: a PEM CA bundle trusted for downloads instead of the system's.
+    #[serde(deserialize_with = "opt_path")]
     pub ca_file: Option<PathBuf>,
-    /// `advisories.refresh_interval_minutes`: how often each feed is checked, default 360.
+    /// `advisories.refresh_interval_minutes`: how often each feed is checked, 5-10080, default 360.
+    #[serde(deserialize_with = "int::<5, 10_080, _, _>")]
     pub refresh_interval_minutes: u64,
-    /// `advisories.download_timeout_seconds`: deadline of one download, default 120.
+    /// `advisories.download_timeout_seconds`: deadline of one download, 1-3600, default 120.
+    #[serde(deserialize_with = "int::<1, 3600, _, _>")]
     pub download_timeout_seconds: u64,
-    /// `advisories.max_feed_mb`: a larger download is refused, default 512.
+    /// `advisories.max_feed_mb`: a larger download is refused, 1-4096, default 512.
+    #[serde(deserialize_with = "int::<1, 4096, _, _>")]
     pub max_feed_mb: u64,
     /// `advisories.release`: the release every feed is matched for (Debian codename);
     /// default the root's os-release.
+    #[serde(deserialize_with = "opt_release")]
     pub release: Option<String>,
 }
 
 /// One `advisories.feeds` item.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FeedEntry {
-    /// `name`: an official feed's name (replaced) or a new one (added).
+    /// `name`: an official feed's name (replaced) or a new one (added); required, lower-case
+    /// letters, digits and `-`, at most 64.
+    #[serde(deserialize_with = "feed_name")]
     pub name: String,
     /// `format`: required for a new name, one of [`FEED_FORMATS`].
+    #[serde(default, deserialize_with = "feed_format")]
     pub format: Option<String>,
     /// `url`: an `https://` URL it is downloaded from.
+    #[serde(default, deserialize_with = "opt_https_url")]
     pub url: Option<String>,
     /// `file`: the local file it is read from (and, with `url`, downloaded to).
+    #[serde(default, deserialize_with = "opt_path")]
     pub file: Option<PathBuf>,
     /// `release`: the release it is matched for.
+    #[serde(default, deserialize_with = "opt_release")]
     pub release: Option<String>,
     /// `enabled`: false drops an official feed; default true.
+    #[serde(default = "enabled", deserialize_with = "boolean")]
     pub enabled: bool,
+}
+
+/// Default of a feed's `enabled`.
+fn enabled() -> bool {
+    true
 }
 
 impl Default for AdvisoriesConfig {
@@ -120,135 +128,79 @@ impl Default for AdvisoriesConfig {
     }
 }
 
-impl Walker<'_> {
-    /// `advisories.*`
-    pub(super) fn advisories(&mut self, top: &Section) -> AdvisoriesConfig {
-        let d = AdvisoriesConfig::default();
-        let s = self.child(top, "advisories", KEYS);
-        AdvisoriesConfig {
-            download: self.boolean(&s, "download", d.download),
-            feeds_dir: self.path_value(&s, "feeds_dir").unwrap_or(d.feeds_dir),
-            mirror: self.https_url(&s, "mirror"),
-            feeds: self.feed_entries(&s),
-            jitter_minutes: self.u64_or(&s, "jitter_minutes", (0, 1440), d.jitter_minutes),
-            feed_file: self.path_value(&s, "feed_file"),
-            feed_url: self.https_url(&s, "feed_url"),
-            ca_file: self.path_value(&s, "ca_file"),
-            refresh_interval_minutes: self.u64_or(
-                &s,
-                "refresh_interval_minutes",
-                (5, 10_080),
-                d.refresh_interval_minutes,
-            ),
-            download_timeout_seconds: self.u64_or(
-                &s,
-                "download_timeout_seconds",
-                (1, 3600),
-                d.download_timeout_seconds,
-            ),
-            max_feed_mb: self.u64_or(&s, "max_feed_mb", (1, 4096), d.max_feed_mb),
-            release: self.release(&s),
-        }
-    }
-
-    /// An `https://` URL with a host and without spaces.
-    fn https_url(&mut self, s: &Section, name: &str) -> Option<String> {
-        let text = self.string(s, name)?;
-        let host = text.strip_prefix("https://").unwrap_or("");
-        if host.is_empty() || host.starts_with('/') || text.chars().any(char::is_whitespace) {
-            self.error(
-                &s.key(name),
-                format!("must be an https:// URL, got {text:?}"),
-            );
-            return None;
-        }
-        Some(text.to_string())
-    }
-
-    /// A release codename or number (`bookworm`, `22.04`).
-    fn release(&mut self, s: &Section) -> Option<String> {
-        let r = self.string(s, "release")?;
-        let ok = !r.is_empty()
-            && r.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if !ok {
-            self.error(
-                &s.key("release"),
-                format!("must be a release such as bookworm or 22.04, got {r:?}"),
-            );
-            return None;
-        }
-        Some(r.to_string())
-    }
-
-    /// `advisories.feeds`: a list of mappings, names unique.
-    fn feed_entries(&mut self, s: &Section) -> Vec<FeedEntry> {
-        let key = s.key("feeds");
-        let items = match s.get("feeds") {
-            None | Some(Value::Null) => return Vec::new(),
-            Some(Value::Sequence(items)) => items,
-            Some(other) => {
-                self.error(&key, format!("expected a list, got {}", describe(other)));
-                return Vec::new();
-            }
-        };
-        let mut out: Vec<FeedEntry> = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let Some(entry) = self.feed_entry(item, &format!("{key}[{i}]")) else {
-                continue;
-            };
-            if out.iter().any(|e| e.name == entry.name) {
-                let message = format!("{:?} is listed twice", entry.name);
-                self.error(&format!("{key}[{i}].name"), message);
+impl AdvisoriesConfig {
+    /// Feed names are unique, and a feed that is not official says its format.
+    pub(super) fn validate(&self, key: &str, report: &mut Report) {
+        let list = format!("{key}.feeds");
+        for (i, feed) in self.feeds.iter().enumerate() {
+            let item = report.item_key(&list, i);
+            if self.feeds[..i].iter().any(|f| f.name == feed.name) {
+                let message = format!("{:?} is listed twice", feed.name);
+                report.push(&format!("{item}.name"), message);
                 continue;
             }
-            out.push(entry);
+            let format_key = format!("{item}.format");
+            if feed.format.is_none()
+                && !report.failed(&format_key)
+                && !OFFICIAL_FEEDS.contains(&feed.name.as_str())
+            {
+                let message = format!(
+                    "required for a feed that is not one of {}",
+                    OFFICIAL_FEEDS.join(", ")
+                );
+                report.push(&format_key, message);
+            }
         }
-        out
     }
+}
 
-    /// One `advisories.feeds[i]`.
-    fn feed_entry(&mut self, item: &Value, key: &str) -> Option<FeedEntry> {
-        let s = self.section(Some(item), key, FEED_KEYS);
-        s.map?;
-        let Some(name) = self.string(&s, "name") else {
-            if s.get("name").is_none() {
-                self.error(&s.key("name"), "required");
-            }
-            return None;
-        };
-        let valid_name = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !valid_name {
-            let message = format!("must be lower-case letters, digits and '-', got {name:?}");
-            self.error(&s.key("name"), message);
-            return None;
-        }
-        let format = self.string(&s, "format").map(str::to_string);
-        if let Some(f) = &format {
-            if !FEED_FORMATS.contains(&f.as_str()) {
-                let message = format!("must be one of {}; got {f:?}", FEED_FORMATS.join(", "));
-                self.error(&s.key("format"), message);
-            }
-        } else if !OFFICIAL_FEEDS.contains(&name) {
-            let message = format!(
-                "required for a feed that is not one of {}",
-                OFFICIAL_FEEDS.join(", ")
-            );
-            self.error(&s.key("format"), message);
-        }
-        Some(FeedEntry {
-            name: name.to_string(),
-            format,
-            url: self.https_url(&s, "url"),
-            file: self.path_value(&s, "file"),
-            release: self.release(&s),
-            enabled: self.boolean(&s, "enabled", true),
-        })
+/// An `https://` URL with a host and without spaces.
+fn opt_https_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = string(d)?;
+    let host = text.strip_prefix("https://").unwrap_or("");
+    if host.is_empty() || host.starts_with('/') || text.chars().any(char::is_whitespace) {
+        return Err(D::Error::custom(format!(
+            "must be an https:// URL, got {text:?}"
+        )));
     }
+    Ok(Some(text))
+}
+
+/// A release codename or number (`bookworm`, `22.04`).
+fn opt_release<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let r = string(d)?;
+    let ok = !r.is_empty()
+        && r.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !ok {
+        return Err(D::Error::custom(format!(
+            "must be a release such as bookworm or 22.04, got {r:?}"
+        )));
+    }
+    Ok(Some(r))
+}
+
+/// A feed name: lower-case letters, digits and `-`, 1-64 of them.
+fn feed_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = string(d)?;
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(D::Error::custom(format!(
+            "must be lower-case letters, digits and '-', got {name:?}"
+        )));
+    }
+    Ok(name)
+}
+
+/// One of [`FEED_FORMATS`].
+fn feed_format<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let format = string(d)?;
+    one_of(&format, &FEED_FORMATS).map_err(D::Error::custom)?;
+    Ok(Some(format))
 }
 
 #[cfg(test)]

@@ -3,21 +3,22 @@
 //! Every state-changing request is audited, refused ones too, so without a bound one
 //! authenticated client could grow the file without limit by sending refused requests.
 
-use super::{Section, Walker};
+use serde::Deserialize;
+
+use super::fields::int;
 
 /// Default of `audit.max_lines_per_client_per_minute`: far above what a manager sends
 /// (a state-changing request is a job or a reboot), small enough to bound a flood.
 pub const DEFAULT_MAX_LINES_PER_CLIENT_PER_MINUTE: u64 = 120;
 
-/// Keys allowed under `audit`.
-const KEYS: &[&str] = &["max_lines_per_client_per_minute"];
-
 /// `audit.*`
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuditConfig {
     /// `audit.max_lines_per_client_per_minute`: audit lines one client (certificate
     /// fingerprint, else address) may add per minute, 1-1000000, default 120; past it
     /// lines are counted and one summary line is written when the client is audited again.
+    #[serde(deserialize_with = "int::<1, 1_000_000, _, _>")]
     pub max_lines_per_client_per_minute: u64,
 }
 
@@ -25,22 +26,6 @@ impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig {
             max_lines_per_client_per_minute: DEFAULT_MAX_LINES_PER_CLIENT_PER_MINUTE,
-        }
-    }
-}
-
-impl Walker<'_> {
-    /// `audit.*`
-    pub(super) fn audit(&mut self, top: &Section) -> AuditConfig {
-        let d = AuditConfig::default();
-        let s = self.child(top, "audit", KEYS);
-        AuditConfig {
-            max_lines_per_client_per_minute: self.u64_or(
-                &s,
-                "max_lines_per_client_per_minute",
-                (1, 1_000_000),
-                d.max_lines_per_client_per_minute,
-            ),
         }
     }
 }

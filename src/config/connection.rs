@@ -4,17 +4,10 @@
 
 use std::time::Duration;
 
-use super::{Section, Walker};
 use crate::http::trust::ConnBounds;
 
-/// The keys this file reads under `server.limits`.
-pub const KEYS: [&str; 3] = [
-    "max_requests_per_connection",
-    "max_connection_age_seconds",
-    "max_websocket_age_seconds",
-];
-
-/// The bounds of one connection as configured.
+/// The bounds of one connection as configured (read in `server.limits`, see
+/// [`super::LimitsConfig`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// `max_requests_per_connection`: default 1000, 1-1000000; the last response carries
@@ -46,36 +39,6 @@ impl ConnectionLimits {
             max_requests: self.max_requests_per_connection,
             max_age: Duration::from_secs(self.max_connection_age_seconds),
             max_websocket_age: Duration::from_secs(self.max_websocket_age_seconds),
-        }
-    }
-}
-
-impl Walker<'_> {
-    /// Reads the connection bounds from the `server.limits` section.
-    pub(super) fn connection_limits(
-        &mut self,
-        s: &Section,
-        d: ConnectionLimits,
-    ) -> ConnectionLimits {
-        ConnectionLimits {
-            max_requests_per_connection: self.u64_or(
-                s,
-                KEYS[0],
-                (1, 1_000_000),
-                d.max_requests_per_connection,
-            ),
-            max_connection_age_seconds: self.u64_or(
-                s,
-                KEYS[1],
-                (1, 86_400),
-                d.max_connection_age_seconds,
-            ),
-            max_websocket_age_seconds: self.u64_or(
-                s,
-                KEYS[2],
-                (1, 604_800),
-                d.max_websocket_age_seconds,
-            ),
         }
     }
 }

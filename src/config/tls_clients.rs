@@ -1,76 +1,69 @@
-//! `tls.require_client_auth_eku` and `tls.allowed_clients`: which certificates of the CA may
-//! act as the manager.
+//! `tls.allowed_clients`: which certificates of the CA may act as the manager.
 
-use serde_yaml_ng::Value;
+use serde::de::{Deserializer, Error};
+use serde::Deserialize;
 
-use super::{describe, Section, Walker};
-use crate::http::tls::{AllowedClient, ClientPolicy};
-
-/// Keys allowed in one `tls.allowed_clients` item.
-const CLIENT_KEYS: &[&str] = &["subject", "spki_sha256"];
+use super::fields::string;
+use super::Report;
+use crate::http::tls::AllowedClient;
 
 /// Most entries `tls.allowed_clients` may hold (a handful of managers in practice).
 const MAX_ALLOWED_CLIENTS: usize = 256;
 
-impl Walker<'_> {
-    /// `tls.require_client_auth_eku` (default true) and `tls.allowed_clients` (default any).
-    pub(super) fn client_policy(&mut self, s: &Section) -> ClientPolicy {
-        ClientPolicy {
-            require_client_auth_eku: self.boolean(s, "require_client_auth_eku", true),
-            allowed_clients: self.allowed_clients(s),
+/// One `tls.allowed_clients` item: `subject`, `spki_sha256`, at least one of them; every one
+/// given must match.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(super) struct AllowedClientEntry {
+    /// `subject`: the subject as the agent renders it (`CN=patch-manager,O=Example`),
+    /// non-empty.
+    #[serde(deserialize_with = "subject")]
+    subject: Option<String>,
+    /// `spki_sha256`: SHA-256 of the public key (64 hex digits, colons allowed), kept as
+    /// lower-case hex.
+    #[serde(deserialize_with = "spki")]
+    spki_sha256: Option<String>,
+}
+
+impl From<AllowedClientEntry> for AllowedClient {
+    fn from(e: AllowedClientEntry) -> Self {
+        AllowedClient {
+            subject: e.subject,
+            spki_sha256: e.spki_sha256,
         }
     }
+}
 
-    fn allowed_clients(&mut self, s: &Section) -> Vec<AllowedClient> {
-        let key = s.key("allowed_clients");
-        let items = match s.get("allowed_clients") {
-            None | Some(Value::Null) => return Vec::new(),
-            Some(Value::Sequence(items)) => items,
-            Some(other) => {
-                self.error(&key, format!("expected a list, got {}", describe(other)));
-                return Vec::new();
-            }
-        };
-        if items.len() > MAX_ALLOWED_CLIENTS {
-            self.error(&key, format!("at most {MAX_ALLOWED_CLIENTS} entries"));
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            if let Some(entry) = self.allowed_client(item, &format!("{key}[{i}]")) {
-                out.push(entry);
-            }
-        }
-        out
+/// A non-empty subject.
+fn subject<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = string(d)?;
+    if text.is_empty() {
+        return Err(D::Error::custom("must not be empty"));
     }
+    Ok(Some(text))
+}
 
-    /// One `tls.allowed_clients[i]`: `subject`, `spki_sha256`, at least one of them.
-    fn allowed_client(&mut self, item: &Value, key: &str) -> Option<AllowedClient> {
-        let s = self.section(Some(item), key, CLIENT_KEYS);
-        s.map?;
-        let subject = self.string(&s, "subject").map(str::to_string);
-        if subject.as_deref() == Some("") {
-            self.error(&s.key("subject"), "must not be empty");
-            return None;
+/// A SHA-256 fingerprint, normalised to lower-case hex without colons.
+fn spki<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = string(d)?;
+    let bytes = crate::x509::parse_sha256_fingerprint(&text).map_err(D::Error::custom)?;
+    Ok(Some(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+}
+
+/// The list bound, and that each entry names something (an entry whose keys were all wrong
+/// is already reported, and not again).
+pub(super) fn validate(clients: &[AllowedClient], key: &str, report: &mut Report) {
+    if clients.len() > MAX_ALLOWED_CLIENTS {
+        report.push(key, format!("at most {MAX_ALLOWED_CLIENTS} entries"));
+        return;
+    }
+    for (i, client) in clients.iter().enumerate() {
+        let item = report.item_key(key, i);
+        let named_wrong = report.failed(&format!("{item}.subject"))
+            || report.failed(&format!("{item}.spki_sha256"));
+        if client.subject.is_none() && client.spki_sha256.is_none() && !named_wrong {
+            report.push(&item, "name a subject, an spki_sha256 or both");
         }
-        let spki_sha256 = match self.string(&s, "spki_sha256") {
-            Some(text) => match crate::x509::parse_sha256_fingerprint(text) {
-                Ok(bytes) => Some(bytes.iter().map(|b| format!("{b:02x}")).collect()),
-                Err(m) => {
-                    self.error(&s.key("spki_sha256"), m);
-                    return None;
-                }
-            },
-            None => None,
-        };
-        if subject.is_none() && spki_sha256.is_none() {
-            self.error(key, "name a subject, an spki_sha256 or both");
-            return None;
-        }
-        Some(AllowedClient {
-            subject,
-            spki_sha256,
-        })
     }
 }
 
@@ -118,5 +111,17 @@ mod tests {
         assert!(all.contains("tls.allowed_clients[2].other"), "{all}");
         let errors = parse("tls:\n  allowed_clients: yes\n").unwrap_err();
         assert!(errors[0].contains("expected a list"), "{errors:?}");
+    }
+
+    #[test]
+    fn an_empty_subject_and_too_many_entries_are_refused() {
+        let errors = parse("tls:\n  allowed_clients:\n    - subject: ''\n").unwrap_err();
+        assert_eq!(
+            errors,
+            ["tls.allowed_clients[0].subject: must not be empty"]
+        );
+        let many = "    - subject: CN=x\n".repeat(257);
+        let errors = parse(&format!("tls:\n  allowed_clients:\n{many}")).unwrap_err();
+        assert_eq!(errors, ["tls.allowed_clients: at most 256 entries"]);
     }
 }
