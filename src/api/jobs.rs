@@ -111,7 +111,7 @@ pub fn accepted(job: &Job, extra: Value) -> Reply {
     if let (Some(d), Value::Object(e)) = (data.as_object_mut(), extra) {
         d.extend(e);
     }
-    Reply { status: 202, data }
+    Reply::accepted(data)
 }
 
 /// `GET /api/v1/jobs`: filter (on the status as `shape` spells it), sort (ties by creation,

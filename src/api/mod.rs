@@ -15,6 +15,7 @@ pub mod patches;
 pub mod router;
 pub mod shape;
 pub mod system;
+pub mod wire;
 pub mod ws;
 
 use std::sync::{Arc, RwLock};
