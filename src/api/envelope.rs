@@ -6,9 +6,12 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::wire::envelope::{Envelope, ErrorBody};
 use crate::error_code::ErrorCode;
 use crate::http::{ProtocolError, Response};
 
@@ -236,53 +239,34 @@ impl ApiError {
 
     /// Structured facts about the error (always a JSON object, possibly empty).
     pub fn details(&self) -> Map<String, Value> {
-        let mut d = Map::new();
+        let one = |key: &str, value: Value| Map::from_iter([(key.to_string(), value)]);
         match self {
-            ApiError::PkgNotFound(name) => {
-                d.insert("package".into(), json!(name));
-            }
-            ApiError::PatchNotFound(id) => {
-                d.insert("patch_id".into(), json!(id));
-            }
-            ApiError::JobNotFound(id) => {
-                d.insert("job_id".into(), json!(id));
-            }
-            ApiError::ServiceNotFound(name) => {
-                d.insert("service".into(), json!(name));
-            }
-            ApiError::NotFound(path) => {
-                d.insert("path".into(), json!(path));
-            }
-            ApiError::RateLimitExceeded { retry_after } => {
-                d.insert(
-                    "retry_after_seconds".into(),
-                    json!(retry_after_seconds(*retry_after)),
-                );
-            }
+            ApiError::PkgNotFound(name) => one("package", name.as_str().into()),
+            ApiError::PatchNotFound(id) => one("patch_id", id.as_str().into()),
+            ApiError::JobNotFound(id) => one("job_id", id.as_str().into()),
+            ApiError::ServiceNotFound(name) => one("service", name.as_str().into()),
+            ApiError::NotFound(path) => one("path", path.as_str().into()),
+            ApiError::RateLimitExceeded { retry_after } => one(
+                "retry_after_seconds",
+                retry_after_seconds(*retry_after).into(),
+            ),
             ApiError::MethodNotAllowed { allow, .. } => {
-                d.insert("allowed_methods".into(), json!(allow));
+                one("allowed_methods", allow.as_slice().into())
             }
-            ApiError::PayloadTooLarge { limit } => {
-                d.insert("limit_bytes".into(), json!(limit));
-            }
-            ApiError::ApiReadOnly { endpoint } => {
-                d.insert("endpoint".into(), json!(endpoint));
-            }
-            ApiError::ServiceUnhealthy { details, .. } => d = details.clone(),
-            ApiError::RebootBlocked { jobs, .. } => {
-                d.insert("active_jobs".into(), json!(jobs));
-            }
+            ApiError::PayloadTooLarge { limit } => one("limit_bytes", (*limit).into()),
+            ApiError::ApiReadOnly { endpoint } => one("endpoint", endpoint.as_str().into()),
+            ApiError::ServiceUnhealthy { details, .. } => details.clone(),
+            ApiError::RebootBlocked { jobs, .. } => one("active_jobs", jobs.as_slice().into()),
             ApiError::RebootPending {
                 job_id,
                 scheduled_at,
                 ..
-            } => {
-                d.insert("job_id".into(), json!(job_id));
-                d.insert("scheduled_at".into(), json!(scheduled_at));
-            }
-            _ => {}
+            } => Map::from_iter([
+                ("job_id".to_string(), job_id.as_str().into()),
+                ("scheduled_at".to_string(), scheduled_at.as_str().into()),
+            ]),
+            _ => Map::new(),
         }
-        d
     }
 
     /// Headers this error adds: `Allow` on 405, `Retry-After` on 429.
@@ -300,13 +284,24 @@ impl ApiError {
     }
 
     /// The error object of the envelope.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code(),
+            details: self.details(),
+            message: self.message(),
+            retryable: self.retryable(),
+        }
+    }
+
+    /// The error object of the envelope as a JSON value (for bodies that embed it).
     pub fn to_json(&self) -> Value {
-        json!({
-            "code": self.code(),
-            "message": self.message(),
-            "details": Value::Object(self.details()),
-            "retryable": self.retryable(),
-        })
+        let b = self.body();
+        Value::Object(Map::from_iter([
+            ("code".to_string(), Value::from(b.code)),
+            ("details".to_string(), Value::Object(b.details)),
+            ("message".to_string(), Value::from(b.message)),
+            ("retryable".to_string(), Value::from(b.retryable)),
+        ]))
     }
 }
 
@@ -338,24 +333,57 @@ pub fn retry_after_seconds(d: Duration) -> u64 {
     secs.max(1)
 }
 
-/// A successful handler result: HTTP status (200, 202, ...) and the `data` payload.
-#[derive(Clone, Debug, PartialEq)]
+/// A successful handler result: HTTP status (200, 202, ...) and the `data` payload, already
+/// serialised from the handler's wire struct (no `Value` tree in between).
+#[derive(Clone, Debug)]
 pub struct Reply {
     /// HTTP status, a 2xx.
     pub status: u16,
-    /// The envelope's `data`; never null on success.
-    pub data: Value,
+    /// The envelope's `data`, or why it could not be serialised (answered as a 500).
+    data: Result<Box<RawValue>, String>,
 }
 
 impl Reply {
+    /// `status` with `data` (any wire struct, or a `Value` where the body is dynamic).
+    pub fn new(status: u16, data: &impl Serialize) -> Reply {
+        Reply {
+            status,
+            data: serde_json::value::to_raw_value(data).map_err(|e| e.to_string()),
+        }
+    }
+
     /// 200 OK with `data`.
-    pub fn ok(data: Value) -> Reply {
-        Reply { status: 200, data }
+    pub fn ok(data: impl Serialize) -> Reply {
+        Reply::new(200, &data)
     }
 
     /// 202 Accepted with `data` (async job started).
-    pub fn accepted(data: Value) -> Reply {
-        Reply { status: 202, data }
+    pub fn accepted(data: impl Serialize) -> Reply {
+        Reply::new(202, &data)
+    }
+
+    /// The serialised `data`, or why serialising failed.
+    pub fn data(&self) -> Result<&RawValue, &str> {
+        self.data.as_deref().map_err(String::as_str)
+    }
+
+    /// The `data` parsed back into a tree (tests, and callers that inspect an answer).
+    pub fn to_value(&self) -> Value {
+        self.data()
+            .ok()
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or(Value::Null)
+    }
+}
+
+impl PartialEq for Reply {
+    fn eq(&self, other: &Reply) -> bool {
+        self.status == other.status
+            && match (self.data(), other.data()) {
+                (Ok(a), Ok(b)) => a.get() == b.get(),
+                (Err(a), Err(b)) => a == b,
+                _ => false,
+            }
     }
 }
 
@@ -364,31 +392,41 @@ pub fn new_request_id() -> Uuid {
     Uuid::new_v4()
 }
 
-/// The envelope as a JSON value; `data` and `error` are exclusive.
-pub fn envelope(request_id: &Uuid, result: &Result<Reply, ApiError>) -> Value {
-    let (success, data, error) = match result {
-        Ok(reply) => (true, reply.data.clone(), Value::Null),
-        Err(e) => (false, Value::Null, e.to_json()),
+/// The envelope's bytes: the data is written as serialised by the handler. A payload that
+/// could not be serialised is answered as `INTERNAL_ERROR`.
+fn envelope_bytes(request_id: &Uuid, result: &Result<Reply, ApiError>) -> Vec<u8> {
+    let failed;
+    let (data, error) = match result {
+        Ok(reply) => match reply.data() {
+            Ok(raw) => (Some(raw), None),
+            Err(why) => {
+                failed = ApiError::InternalError(format!("response serialization failed: {why}"));
+                (None, Some(failed.body()))
+            }
+        },
+        Err(e) => (None, Some(e.body())),
     };
-    json!({
-        "success": success,
-        "request_id": request_id.to_string(),
-        "timestamp": crate::timefmt::now_rfc3339(),
-        "data": data,
-        "error": error,
+    let envelope = Envelope {
+        data,
+        success: error.is_none(),
+        error,
+        request_id: request_id.to_string(),
+        timestamp: crate::timefmt::now_rfc3339(),
+    };
+    serde_json::to_vec(&envelope).unwrap_or_else(|_| {
+        // Only a map with non-string keys could fail; keep a valid envelope anyway.
+        fallback_body(request_id)
     })
 }
 
 /// Renders a handler result as an HTTP response carrying the envelope and `X-Request-Id`.
 pub fn render(request_id: &Uuid, result: &Result<Reply, ApiError>) -> Response {
     let status = match result {
-        Ok(reply) => reply.status,
+        Ok(reply) if reply.data().is_ok() => reply.status,
+        Ok(_) => ErrorCode::InternalError.http_status(),
         Err(e) => e.status(),
     };
-    let body = serde_json::to_vec(&envelope(request_id, result)).unwrap_or_else(|_| {
-        // Serializing a Value cannot fail (keys are strings); keep a valid envelope anyway.
-        fallback_body(request_id)
-    });
+    let body = envelope_bytes(request_id, result);
     let mut response =
         Response::json(status, body).with_header("X-Request-Id", &request_id.to_string());
     if let Err(e) = result {
@@ -399,9 +437,9 @@ pub fn render(request_id: &Uuid, result: &Result<Reply, ApiError>) -> Response {
 
 fn fallback_body(request_id: &Uuid) -> Vec<u8> {
     format!(
-        "{{\"success\":false,\"request_id\":\"{request_id}\",\"timestamp\":\"{}\",\"data\":null,\
-         \"error\":{{\"code\":\"INTERNAL_ERROR\",\"message\":\"response serialization failed\",\
-         \"details\":{{}},\"retryable\":true}}}}",
+        "{{\"data\":null,\"error\":{{\"code\":\"INTERNAL_ERROR\",\"details\":{{}},\
+         \"message\":\"response serialization failed\",\"retryable\":true}},\
+         \"request_id\":\"{request_id}\",\"success\":false,\"timestamp\":\"{}\"}}",
         crate::timefmt::now_rfc3339()
     )
     .into_bytes()
@@ -415,6 +453,7 @@ pub fn error_response(err: &ApiError) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn parse(resp: &Response) -> Value {
         serde_json::from_slice(&resp.body).unwrap()
@@ -675,6 +714,44 @@ mod tests {
         let v = parse(&error_response(&err));
         assert_eq!(v["error"]["details"]["status"], "unhealthy");
         assert_eq!(v["error"]["message"], "certificate expired");
+    }
+
+    #[test]
+    fn envelope_bytes_keep_the_sorted_key_order() {
+        let id = new_request_id();
+        let resp = render(&id, &Ok(Reply::ok(json!({"b": 1, "a": [true]}))));
+        let text = String::from_utf8(resp.body).unwrap();
+        assert!(
+            text.starts_with(r#"{"data":{"a":[true],"b":1},"error":null,"request_id":""#),
+            "{text}"
+        );
+        assert!(text.contains(r#"","success":true,"timestamp":""#), "{text}");
+        let err =
+            String::from_utf8(error_response(&ApiError::PkgNotFound("x".into())).body).unwrap();
+        assert!(
+            err.starts_with(
+                r#"{"data":null,"error":{"code":"PKG_NOT_FOUND","details":{"package":"x"},"message":"package not found: x","retryable":false},"request_id":""#
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_payload_that_cannot_be_serialised_is_an_internal_error() {
+        // serde_json refuses map keys that are not strings.
+        let bad: std::collections::BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into();
+        let reply = Reply::ok(bad);
+        assert!(reply.data().is_err());
+        let resp = render(&new_request_id(), &Ok(reply));
+        assert_eq!(resp.status, 500);
+        let v = parse(&resp);
+        assert_envelope_shape(&v, &resp);
+        assert_eq!(v["success"], false);
+        assert_eq!(v["error"]["code"], "INTERNAL_ERROR");
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("response serialization failed: "));
     }
 
     #[test]

@@ -8,10 +8,11 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::envelope::{ApiError, Reply};
+use super::wire::health::{Checks, FeedDetail, HealthData, HealthDetails};
 use crate::http::tls::TlsStatus;
 use crate::timefmt::rfc3339;
 
@@ -41,7 +42,7 @@ pub struct HealthInputs {
 #[derive(Clone, Debug, PartialEq)]
 pub struct HealthReport {
     /// The envelope's `data` object.
-    pub data: Value,
+    pub data: HealthData,
     /// True when the server certificate has expired.
     pub unhealthy: bool,
 }
@@ -119,25 +120,6 @@ fn worst_feed_state(feeds: &[FeedHealth]) -> &'static str {
         .unwrap_or("not_configured")
 }
 
-/// One object per feed: its name, state, URL, file, age, last refresh and error.
-fn feed_details(feeds: &[FeedHealth]) -> Value {
-    let list: Vec<Value> = feeds
-        .iter()
-        .map(|f| {
-            json!({
-                "name": f.name,
-                "state": f.state,
-                "url": f.url,
-                "path": f.path.display().to_string(),
-                "age_seconds": f.age.map(|a| a.as_secs()),
-                "last_refresh": f.last_success.map(rfc3339),
-                "error": f.error,
-            })
-        })
-        .collect();
-    Value::Array(list)
-}
-
 /// Judges the inputs into the health `data` object.
 pub fn report(inputs: &HealthInputs) -> HealthReport {
     let now = inputs.now;
@@ -164,65 +146,40 @@ pub fn report(inputs: &HealthInputs) -> HealthReport {
         (false, false) => "degraded",
     };
 
-    let mut details = Map::new();
-    details.insert("certificate_days_remaining".into(), json!(days));
-    details.insert(
-        "certificate_not_after".into(),
-        json!(not_after.map(rfc3339)),
-    );
-    details.insert("package_manager".into(), json!(inputs.package_manager));
-    details.insert(
-        "job_storage_path".into(),
-        json!(inputs.job_storage_path.display().to_string()),
-    );
-    if let Err(why) = &inputs.job_storage {
-        details.insert("job_storage_error".into(), json!(why));
-    }
-    if !inputs.advisory_feeds.is_empty() {
-        details.insert(
-            "advisory_feeds".into(),
-            feed_details(&inputs.advisory_feeds),
-        );
-    }
     let failing: Vec<String> = inputs
         .advisory_feeds
         .iter()
         .filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.name)))
         .collect();
-    if !failing.is_empty() {
-        details.insert("advisory_feed_error".into(), json!(failing.join("; ")));
-    }
-
-    let mut data = Map::new();
-    data.insert("status".into(), json!(status));
-    data.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
-    data.insert("uptime_seconds".into(), json!(inputs.uptime_seconds));
-    data.insert(
-        "checks".into(),
-        json!({
-            "config": "ok",
-            "certificates": cert.as_str(),
-            "package_manager": pkg,
-            "job_queue": jobs,
-            "advisory_feed": feed,
-        }),
-    );
-    data.insert("details".into(), Value::Object(details));
-    // INTEROP: the Patch Manager reads these at the top level of `data`.
-    data.insert("crl_status".into(), json!(crl));
-    if let Some(tls) = &inputs.tls {
-        if let Some(this) = tls.crl_this_update {
-            let age = (now - this).whole_seconds().max(0);
-            data.insert("crl_age_seconds".into(), json!(age));
-            if let Some(next) = tls.crl_next_update {
-                data.insert("crl_next_update".into(), json!(rfc3339(next)));
-            }
-        }
-    }
-    HealthReport {
-        data: Value::Object(data),
-        unhealthy,
-    }
+    let details = HealthDetails {
+        advisory_feed_error: (!failing.is_empty()).then(|| failing.join("; ")),
+        advisory_feeds: inputs.advisory_feeds.iter().map(FeedDetail::from).collect(),
+        certificate_days_remaining: days,
+        certificate_not_after: not_after.map(rfc3339),
+        job_storage_error: inputs.job_storage.as_ref().err().cloned(),
+        job_storage_path: inputs.job_storage_path.display().to_string(),
+        package_manager: inputs.package_manager,
+    };
+    // INTEROP: the Patch Manager reads the CRL's facts at the top level of `data`.
+    let crl_this = inputs.tls.as_ref().and_then(|t| t.crl_this_update);
+    let crl_next = inputs.tls.as_ref().and_then(|t| t.crl_next_update);
+    let data = HealthData {
+        checks: Checks {
+            advisory_feed: feed,
+            certificates: cert.as_str(),
+            config: "ok",
+            job_queue: jobs,
+            package_manager: pkg,
+        },
+        crl_age_seconds: crl_this.map(|this| (now - this).whole_seconds().max(0)),
+        crl_next_update: crl_this.and(crl_next).map(rfc3339),
+        crl_status: crl,
+        details,
+        status,
+        uptime_seconds: inputs.uptime_seconds,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    HealthReport { data, unhealthy }
 }
 
 /// Turns a report into the handler result: 200, or 503 `SERVICE_UNHEALTHY` carrying the
@@ -231,8 +188,9 @@ pub fn reply(report: HealthReport) -> Result<Reply, ApiError> {
     if !report.unhealthy {
         return Ok(Reply::ok(report.data));
     }
-    let details = match report.data {
-        Value::Object(map) => map,
+    // An error's details are a free-form map: the report goes there as a tree.
+    let details = match serde_json::to_value(&report.data) {
+        Ok(Value::Object(map)) => map,
         _ => Map::new(),
     };
     Err(ApiError::ServiceUnhealthy {
@@ -291,7 +249,13 @@ fn writable_dir(path: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use time::Duration;
+
+    /// The report's `data` as the client sees it.
+    fn data(r: &HealthReport) -> Value {
+        serde_json::to_value(&r.data).unwrap()
+    }
 
     fn now() -> OffsetDateTime {
         time::macros::datetime!(2026-04-09 13:04:02 UTC)
@@ -322,7 +286,7 @@ mod tests {
     fn all_ok_is_healthy() {
         let r = report(&inputs());
         assert!(!r.unhealthy);
-        let d = &r.data;
+        let d = &data(&r);
         assert_eq!(d["status"], "healthy");
         assert_eq!(d["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(d["uptime_seconds"], 42);
@@ -365,9 +329,10 @@ mod tests {
             ),
         ];
         let r = report(&i);
-        assert_eq!(r.data["status"], "degraded");
-        assert_eq!(r.data["checks"]["advisory_feed"], "refresh_failed");
-        let d = &r.data["details"];
+        let v = data(&r);
+        assert_eq!(v["status"], "degraded");
+        assert_eq!(v["checks"]["advisory_feed"], "refresh_failed");
+        let d = &v["details"];
         assert_eq!(d["advisory_feeds"][1]["name"], "debian-osv");
         assert_eq!(d["advisory_feeds"][1]["age_seconds"], 90_000);
         assert_eq!(
@@ -381,12 +346,14 @@ mod tests {
         );
         i.advisory_feeds[1] = feed("debian-osv", "missing", None);
         let r = report(&i);
-        assert_eq!(r.data["checks"]["advisory_feed"], "missing");
-        assert!(r.data["details"].get("advisory_feed_error").is_none());
+        let v = data(&r);
+        assert_eq!(v["checks"]["advisory_feed"], "missing");
+        assert!(v["details"].get("advisory_feed_error").is_none());
         i.advisory_feeds[1] = feed("debian-osv", "ok", None);
         let r = report(&i);
-        assert_eq!(r.data["status"], "healthy");
-        assert_eq!(r.data["checks"]["advisory_feed"], "ok");
+        let v = data(&r);
+        assert_eq!(v["status"], "healthy");
+        assert_eq!(v["checks"]["advisory_feed"], "ok");
     }
 
     #[test]
@@ -394,9 +361,10 @@ mod tests {
         let mut i = inputs();
         i.tls = Some(tls(29));
         let r = report(&i);
-        assert_eq!(r.data["status"], "degraded");
-        assert_eq!(r.data["checks"]["certificates"], "expiring");
-        assert_eq!(r.data["details"]["certificate_days_remaining"], 29);
+        let v = data(&r);
+        assert_eq!(v["status"], "degraded");
+        assert_eq!(v["checks"]["certificates"], "expiring");
+        assert_eq!(v["details"]["certificate_days_remaining"], 29);
         assert_eq!(reply(r).unwrap().status, 200);
     }
 
@@ -405,9 +373,10 @@ mod tests {
         let mut i = inputs();
         i.tls = Some(tls(-3));
         let r = report(&i);
+        let v = data(&r);
         assert!(r.unhealthy);
-        assert_eq!(r.data["checks"]["certificates"], "expired");
-        assert_eq!(r.data["details"]["certificate_days_remaining"], -3);
+        assert_eq!(v["checks"]["certificates"], "expired");
+        assert_eq!(v["details"]["certificate_days_remaining"], -3);
         let err = reply(r).unwrap_err();
         assert_eq!(err.status(), 503);
         assert_eq!(err.code(), "SERVICE_UNHEALTHY");
@@ -420,11 +389,12 @@ mod tests {
         i.package_manager = None;
         i.job_storage = Err("nope".into());
         let r = report(&i);
-        assert_eq!(r.data["status"], "degraded");
-        assert_eq!(r.data["checks"]["package_manager"], "missing");
-        assert_eq!(r.data["checks"]["job_queue"], "unavailable");
-        assert_eq!(r.data["details"]["job_storage_error"], "nope");
-        assert!(r.data["details"]["package_manager"].is_null());
+        let v = data(&r);
+        assert_eq!(v["status"], "degraded");
+        assert_eq!(v["checks"]["package_manager"], "missing");
+        assert_eq!(v["checks"]["job_queue"], "unavailable");
+        assert_eq!(v["details"]["job_storage_error"], "nope");
+        assert!(v["details"]["package_manager"].is_null());
     }
 
     #[test]
@@ -432,8 +402,9 @@ mod tests {
         let mut i = inputs();
         i.tls = None;
         let r = report(&i);
-        assert_eq!(r.data["checks"]["certificates"], "unknown");
-        assert_eq!(r.data["status"], "degraded");
+        let v = data(&r);
+        assert_eq!(v["checks"]["certificates"], "unknown");
+        assert_eq!(v["status"], "degraded");
         assert!(!r.unhealthy);
     }
 
@@ -445,16 +416,18 @@ mod tests {
         t.crl_next_update = Some(now() + Duration::hours(22));
         i.tls = Some(t.clone());
         let r = report(&i);
-        assert_eq!(r.data["crl_status"], "ok");
-        assert_eq!(r.data["crl_age_seconds"], 7200);
-        assert_eq!(r.data["crl_next_update"], "2026-04-10T11:04:02Z");
-        assert_eq!(r.data["status"], "healthy");
+        let v = data(&r);
+        assert_eq!(v["crl_status"], "ok");
+        assert_eq!(v["crl_age_seconds"], 7200);
+        assert_eq!(v["crl_next_update"], "2026-04-10T11:04:02Z");
+        assert_eq!(v["status"], "healthy");
 
         t.crl_next_update = Some(now() - Duration::seconds(1));
         i.tls = Some(t);
         let r = report(&i);
-        assert_eq!(r.data["crl_status"], "stale");
-        assert_eq!(r.data["status"], "degraded");
+        let v = data(&r);
+        assert_eq!(v["crl_status"], "stale");
+        assert_eq!(v["status"], "degraded");
     }
 
     #[test]

@@ -206,15 +206,15 @@ mod tests {
         );
         let dynamic = accepted(&j, json!({"original_job_id": "x", "status": "queued"}));
         assert_eq!(typed.status, 202);
-        assert_eq!(typed.data, dynamic.data);
+        assert_eq!(typed.to_value(), dynamic.to_value());
         assert_eq!(
-            typed.data.to_string(),
+            typed.to_value().to_string(),
             format!(
                 r#"{{"created_at":"1970-01-01T00:00:00Z","job_id":"{}","operation":"rollback","original_job_id":"x","status":"queued"}}"#,
                 j.id
             )
         );
-        assert_eq!(accepted(&j, json!(null)).data["status"], "pending");
+        assert_eq!(accepted(&j, json!(null)).to_value()["status"], "pending");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{AuditEntry, AuditLog};
 use crate::config::Config;
+use crate::error_code::ErrorCode;
 use crate::feed_refresh::FeedRefresher;
 use crate::http::ratelimit::{RateLimiter, Rule};
 use crate::http::tls::TlsState;
@@ -346,6 +347,8 @@ impl App {
         status: u16,
     ) {
         let outcome = match result {
+            // A payload that could not be serialised was answered as a 500 (envelope.rs).
+            Ok(reply) if reply.data().is_err() => ErrorCode::InternalError.as_str(),
             Ok(_) => "ok",
             Err(e) => e.code(),
         };
@@ -586,6 +589,19 @@ mod tests {
             calls,
             vec![("ab".repeat(32), CAT_HEALTH), ("ab".repeat(32), CAT_HEALTH)]
         );
+    }
+
+    #[test]
+    fn an_unserialisable_answer_is_audited_as_the_500_it_became() {
+        let f = fixture(test_config());
+        // serde_json refuses map keys that are not strings.
+        let bad: std::collections::BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into();
+        let result = Ok(Reply::accepted(bad));
+        let req = request("POST", "/api/v1/packages");
+        f.app.record("r", &req, &peer(true), &result, 500);
+        let lines = audit_lines(&f);
+        assert_eq!(lines[0]["outcome"], "INTERNAL_ERROR");
+        assert_eq!(lines[0]["status"], 500);
     }
 
     #[test]

@@ -14,14 +14,8 @@ use crate::http::Response;
 /// docs/openapi.yaml as committed; `make contract` checks the live agent against it.
 pub const YAML: &str = include_str!("../../docs/openapi.yaml");
 
-/// Which rendering of the document.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// The document as written (`application/yaml`).
-    Yaml,
-    /// The same document as JSON (`application/json`).
-    Json,
-}
+/// Which rendering of the document (the router decides it from the path).
+pub use super::router::DocFormat as Format;
 
 /// The document as JSON, converted once (the YAML is fixed at build time).
 fn json() -> Result<&'static [u8], String> {

@@ -6,17 +6,18 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
-
 use super::common::pkg_error;
 use super::envelope::{ApiError, Reply};
-use super::jobs::accepted;
 use super::router::{PackageQuery, PackageSort, PackageStatus, SortOrder};
 use super::shape::{take_count, ClientShape};
+use super::wire::envelope::NewJob;
+use super::wire::packages::{
+    Freshness, InstallAccepted, PackageDetail, PackageEntry, PackageList, PageBounds,
+    RemoveAccepted, UpdateAccepted,
+};
 use crate::jobs::{Engine, Job, JobRequest};
-use crate::pkg::inventory::{Inventory, UpgradeSnapshot};
-use crate::pkg::{InstalledPackage, PackageDetails, RemoveOptions, Upgrade};
-use crate::timefmt::rfc3339;
+use crate::pkg::inventory::Inventory;
+use crate::pkg::{InstalledPackage, RemoveOptions, Upgrade};
 
 /// `GET /api/v1/packages`; `inventory` is `None` when no package manager was found; `shape`
 /// decides the list's default page.
@@ -39,7 +40,10 @@ pub fn install_packages(body: &[u8], engine: Option<&Engine>) -> Result<Reply, A
     let (packages, options) = super::body::install(body)?;
     let names: Vec<String> = packages.iter().map(|p| p.name.clone()).collect();
     let job = submit(engine, JobRequest::Install { packages, options })?;
-    Ok(accepted(&job, json!({ "packages": names })))
+    Ok(Reply::accepted(InstallAccepted::new(
+        NewJob::of(&job),
+        names,
+    )))
 }
 
 /// `PUT /api/v1/packages/{name}`: an update job.
@@ -47,10 +51,11 @@ pub fn update_package(name: &str, body: &[u8], engine: Option<&Engine>) -> Resul
     let (package, options) = super::body::update(name, body)?;
     let target = package.version.clone();
     let job = submit(engine, JobRequest::Update { package, options })?;
-    Ok(accepted(
-        &job,
-        json!({ "package": name, "target_version": target }),
-    ))
+    Ok(Reply::accepted(UpdateAccepted::new(
+        NewJob::of(&job),
+        name,
+        target,
+    )))
 }
 
 /// `DELETE /api/v1/packages/{name}`: a removal job.
@@ -68,7 +73,11 @@ pub fn remove_package(
             options,
         },
     )?;
-    Ok(accepted(&job, json!({ "package": name, "purge": purge })))
+    Ok(Reply::accepted(RemoveAccepted::new(
+        NewJob::of(&job),
+        name,
+        purge,
+    )))
 }
 
 fn submit(engine: Option<&Engine>, request: JobRequest) -> Result<Job, ApiError> {
@@ -80,8 +89,7 @@ fn submit(engine: Option<&Engine>, request: JobRequest) -> Result<Job, ApiError>
 /// The inventory, or `SERVICE_UNHEALTHY` naming the missing package manager.
 pub fn need(inventory: Option<&Inventory>) -> Result<&Inventory, ApiError> {
     inventory.ok_or_else(|| {
-        let mut details = serde_json::Map::new();
-        details.insert("package_manager".into(), json!("missing"));
+        let details = serde_json::Map::from_iter([("package_manager".into(), "missing".into())]);
         ApiError::ServiceUnhealthy {
             message:
                 "no supported package manager was found on this host (see package_manager.backend)"
@@ -117,21 +125,24 @@ fn list(
     );
     let total = selected.len();
     let size = shape.page_size(&query.page);
-    let page: Vec<Value> = selected
+    let page: Vec<PackageEntry> = selected
         .into_iter()
         .skip(usize::try_from(query.page.offset).unwrap_or(usize::MAX))
         .take(take_count(size))
-        .map(|p| package_json(p, upgrades.get(p.name.as_str()).copied()))
+        .map(|p| PackageEntry::new(p, upgrades.get(p.name.as_str()).copied()))
         .collect();
-    let mut data = json!({
-        "packages": page,
-        "total": total,
-        "limit": size,
-        "offset": query.page.offset,
-        "package_manager": backend.kind().name(),
-    });
-    add_freshness(&mut data, &snapshot);
-    Ok(Reply::ok(data))
+    let bounds = PageBounds {
+        total,
+        limit: size,
+        offset: query.page.offset,
+    };
+    let fresh = Freshness::new(&snapshot, time::OffsetDateTime::now_utc());
+    Ok(Reply::ok(PackageList::new(
+        page,
+        bounds,
+        backend.kind().name(),
+        fresh,
+    )))
 }
 
 /// `GET /api/v1/packages/{name}`.
@@ -145,9 +156,8 @@ fn show(inventory: &Inventory, name: &str) -> Result<Reply, ApiError> {
         .upgrades
         .iter()
         .find(|u| u.name == details.package.name);
-    let mut data = details_json(&details, upgrade);
-    add_freshness(&mut data, &snapshot);
-    Ok(Reply::ok(data))
+    let fresh = Freshness::new(&snapshot, time::OffsetDateTime::now_utc());
+    Ok(Reply::ok(PackageDetail::new(&details, upgrade, fresh)))
 }
 
 fn by_name(upgrades: &[Upgrade]) -> HashMap<&str, &Upgrade> {
@@ -176,51 +186,6 @@ fn sort(
             SortOrder::Desc => ordered.reverse(),
         }
     });
-}
-
-/// One package as the list shows it: the specification's fields plus INTEROP's.
-fn package_json(p: &InstalledPackage, upgrade: Option<&Upgrade>) -> Value {
-    let available = upgrade.map(|u| u.available_version.as_str());
-    json!({
-        "name": p.name,
-        "version": p.version,
-        "architecture": p.arch,
-        "status": "installed",
-        "description": p.description,
-        "size_bytes": p.size_bytes,
-        "installed_at": p.installed_at.map(rfc3339),
-        "upgradable": upgrade.is_some(),
-        "available_version": available,
-        "latest_version": available.unwrap_or(&p.version),
-        "repository": upgrade.map(|u| u.origins.join(", ")),
-        "dependencies": p.depends,
-        "maintainer": p.maintainer,
-    })
-}
-
-fn details_json(d: &PackageDetails, upgrade: Option<&Upgrade>) -> Value {
-    let mut v = package_json(&d.package, upgrade);
-    let deps: Vec<Value> = d
-        .dependencies
-        .iter()
-        .map(|dep| json!({"name": dep.name, "version": dep.constraint, "required": dep.required}))
-        .collect();
-    v["dependencies"] = json!(deps);
-    v["reverse_dependencies"] = json!(d.reverse_dependencies);
-    v["files"] = json!(d.files);
-    v["homepage"] = json!(d.homepage);
-    v["license"] = json!(d.license);
-    v
-}
-
-/// How old the upgrade information is, so a client can judge it.
-fn add_freshness(data: &mut Value, s: &UpgradeSnapshot) {
-    data["upgrades_computed_at"] = json!(rfc3339(s.computed_at));
-    data["metadata_refreshed_at"] = json!(s.metadata_refreshed_at.map(rfc3339));
-    data["metadata_age_seconds"] = json!(s
-        .metadata_refreshed_at
-        .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0)));
-    data["metadata_refresh_error"] = json!(s.refresh_error);
 }
 
 /// A `name` filter: literal text with `*` matching any run of characters.
@@ -379,13 +344,13 @@ mod tests {
             arch: None,
             origins: vec!["Debian:bookworm-security".into()],
         };
-        let v = package_json(&p, Some(&u));
+        let v = serde_json::to_value(PackageEntry::new(&p, Some(&u))).unwrap();
         assert_eq!(v["upgradable"], true);
         assert_eq!(v["available_version"], "1.24.0-2");
         assert_eq!(v["latest_version"], "1.24.0-2");
         assert_eq!(v["status"], "installed");
         assert_eq!(v["description"], "nginx summary");
-        let v = package_json(&p, None);
+        let v = serde_json::to_value(PackageEntry::new(&p, None)).unwrap();
         assert_eq!(v["upgradable"], false);
         assert!(v["available_version"].is_null());
         assert_eq!(v["latest_version"], "1.24.0-1");

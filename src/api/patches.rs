@@ -3,14 +3,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{json, Value};
-
 use super::body::{self, PatchSelection};
 use super::common::pkg_error;
 use super::envelope::{ApiError, Reply};
-use super::jobs::accepted;
 use super::router::{PatchQuery, PatchSeverity, PatchSort, PatchStatus, SortOrder};
 use super::shape::{take_count, ClientShape};
+use super::wire::envelope::NewJob;
+use super::wire::patches::{
+    FeedEntry, PatchApplyAccepted, PatchEntry, PatchJobAsked, PatchList, PatchStatus as Status,
+    PatchTotals,
+};
 use crate::jobs::{Engine, Job, JobRequest, JobStatus, Operation};
 use crate::pkg::advisories::{Advisory, Severity};
 use crate::pkg::inventory::Inventory;
@@ -34,24 +36,6 @@ pub fn apply_patches(
     body: &[u8],
 ) -> Result<Reply, ApiError> {
     apply(super::packages::need(inventory)?, engine, body)
-}
-
-/// Where a patch stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Status {
-    Available,
-    Pending,
-    Applied,
-}
-
-impl Status {
-    fn as_str(self) -> &'static str {
-        match self {
-            Status::Available => "available",
-            Status::Pending => "pending",
-            Status::Applied => "applied",
-        }
-    }
 }
 
 /// One row of the list.
@@ -84,49 +68,28 @@ fn list(
     let needs_reboot = rows.iter().any(|r| r.patch.requires_reboot);
     let total = rows.len();
     let size = shape.page_size(&query.page);
-    let page: Vec<Value> = rows
+    let page: Vec<PatchEntry> = rows
         .iter()
         .skip(usize::try_from(query.page.offset).unwrap_or(usize::MAX))
         .take(take_count(size))
-        .map(render)
+        .map(|r| PatchEntry::new(r.patch, r.status, r.job))
         .collect();
-    let pending_reboot = inventory.reboot_required().ok().map(|r| r.required);
     let upgrades = &snapshot.upgrades;
-    Ok(Reply::ok(json!({
-        "patches": page,
-        "total": total,
-        "limit": size,
-        "offset": query.page.offset,
-        "security_updates": security,
-        "requires_reboot": needs_reboot,
-        "pending_reboot": pending_reboot,
-        "computed_at": rfc3339(upgrades.computed_at),
-        "metadata_refreshed_at": upgrades.metadata_refreshed_at.map(rfc3339),
-        "metadata_refresh_error": upgrades.refresh_error,
-        "feeds": feeds(inventory),
-    })))
-}
-
-/// Every advisory feed: records used and skipped by its last parse, why it is not used
-/// (`error`), and its last download (`last_refresh`, `refresh_error`).
-fn feeds(inventory: &Inventory) -> Value {
-    let list: Vec<Value> = inventory
-        .feed()
-        .board
-        .snapshot()
-        .into_iter()
-        .map(|f| {
-            json!({
-                "name": f.name,
-                "records": f.records,
-                "skipped": f.skipped,
-                "error": f.error,
-                "last_refresh": f.last_refresh.map(rfc3339),
-                "refresh_error": f.refresh_error,
-            })
-        })
-        .collect();
-    Value::Array(list)
+    let totals = PatchTotals {
+        total,
+        limit: size,
+        offset: query.page.offset,
+        security_updates: security,
+        requires_reboot: needs_reboot,
+        pending_reboot: inventory.reboot_required().ok().map(|r| r.required),
+        computed_at: rfc3339(upgrades.computed_at),
+        metadata_refreshed_at: upgrades.metadata_refreshed_at.map(rfc3339),
+        metadata_refresh_error: upgrades.refresh_error.as_deref(),
+    };
+    // Every advisory feed, as its last parse and download left it.
+    let feeds = inventory.feed().board.snapshot();
+    let feeds = feeds.into_iter().map(FeedEntry::from).collect();
+    Ok(Reply::ok(PatchList::new(page, totals, feeds)))
 }
 
 /// The current patches (available, or pending when a queued or running job applies them)
@@ -218,38 +181,6 @@ fn sort(rows: &mut [Row], by: Option<PatchSort>, order: Option<SortOrder>) {
     });
 }
 
-/// One patch: the specification's fields, INTEROP's `current_version`/`available_version`
-/// (of its first package; `packages` lists them all), and where the severity came from.
-fn render(row: &Row) -> Value {
-    let p = row.patch;
-    let first = p.packages.first();
-    let mut v = json!({
-        "id": p.id,
-        "name": p.name,
-        "severity": p.severity.as_str(),
-        "severity_source": p.severity_source,
-        "type": p.kind.as_str(),
-        "security": p.is_security(),
-        "status": row.status.as_str(),
-        "published_date": p.published.map(rfc3339),
-        "description": p.description,
-        "cve_ids": p.cve_ids,
-        "advisory_ids": p.advisory_ids,
-        "affected_packages": p.packages.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
-        "packages": p.packages,
-        "current_version": first.map_or("", |a| a.current_version.as_str()),
-        "available_version": first.map_or("", |a| a.available_version.as_str()),
-        "requires_reboot": p.requires_reboot,
-    });
-    if let (Value::Object(m), Some(job)) = (&mut v, row.job) {
-        m.insert("job_id".into(), json!(job.id.to_string()));
-        if row.status == Status::Applied {
-            m.insert("applied_at".into(), json!(job.completed_at.map(rfc3339)));
-        }
-    }
-    v
-}
-
 /// `POST /api/v1/patches/apply`.
 fn apply(inventory: &Inventory, engine: Option<&Engine>, body: &[u8]) -> Result<Reply, ApiError> {
     let request = body::patch_apply(body)?;
@@ -272,17 +203,17 @@ fn apply(inventory: &Inventory, engine: Option<&Engine>, body: &[u8]) -> Result<
             reboot_delay_seconds: request.reboot_delay_seconds,
         })
         .map_err(super::jobs::engine_error)?;
-    Ok(accepted(
-        &job,
-        json!({
-            "patches_count": ids.len(),
-            "patches": ids,
-            "requires_reboot": requires_reboot,
-            "auto_reboot": request.reboot,
-            "reboot_delay_seconds": request.reboot_delay_seconds,
-            "exclude_packages": request.exclude,
-        }),
-    ))
+    let asked = PatchJobAsked {
+        patches: ids,
+        requires_reboot,
+        auto_reboot: request.reboot,
+        reboot_delay_seconds: request.reboot_delay_seconds,
+        exclude_packages: &request.exclude,
+    };
+    Ok(Reply::accepted(PatchApplyAccepted::new(
+        NewJob::of(&job),
+        asked,
+    )))
 }
 
 /// The patches a selection names; every id or name must match one.
@@ -323,6 +254,7 @@ fn names_it(a: &Advisory, name: &str) -> bool {
 mod tests {
     use super::*;
     use crate::pkg::advisories::{AdvisoryKind, AffectedPackage};
+    use serde_json::json;
 
     fn adv(id: &str, sev: Severity, pkgs: &[&str]) -> Advisory {
         Advisory {
@@ -431,11 +363,7 @@ mod tests {
         a.cve_ids = vec!["CVE-2026-0002".into()];
         a.add_advisory_ids(["XSA-252", "RHBA-2026:1"]);
         a.requires_reboot = true;
-        let v = render(&Row {
-            patch: &a,
-            status: Status::Available,
-            job: None,
-        });
+        let v = serde_json::to_value(PatchEntry::new(&a, Status::Available, None)).unwrap();
         assert_eq!(v["id"], "LPA-1");
         assert_eq!(v["severity"], "critical");
         assert_eq!(v["status"], "available");

@@ -9,8 +9,6 @@
 //! - a job whose status is `timeout` is reported as `failed` with `error_code`
 //!   `JOB_TIMEOUT` (the manager does not know `timeout`).
 
-use serde_json::{json, Value};
-
 use super::router::{Page, DEFAULT_LIMIT};
 use crate::error_code::ErrorCode;
 
@@ -59,25 +57,6 @@ impl ClientShape {
             _ => status,
         }
     }
-
-    /// Rewrites a job object (detail, list entry, event payload) in place: in the manager's
-    /// shape a `timeout` status becomes `failed` with `error_code` `JOB_TIMEOUT`.
-    pub fn job_json(self, mut job: Value) -> Value {
-        self.translate_job(&mut job);
-        job
-    }
-
-    /// [`ClientShape::job_json`] on a borrowed object (a WebSocket frame's top level).
-    pub fn translate_job(self, job: &mut Value) {
-        let Some(map) = job.as_object_mut() else {
-            return;
-        };
-        let timed_out = map.get("status").and_then(Value::as_str) == Some("timeout");
-        if self.is_patch_manager() && timed_out {
-            map.insert("status".into(), json!("failed"));
-            map.insert("error_code".into(), json!(TIMEOUT_CODE));
-        }
-    }
 }
 
 /// The number of entries to take from a list: `size` or all of them.
@@ -111,23 +90,10 @@ mod tests {
     }
 
     #[test]
-    fn timed_out_jobs_are_failed_with_job_timeout_for_the_manager_only() {
-        let job =
-            json!({"job_id": "x", "status": "timeout", "error_code": null, "progress_percent": 40});
-        let m = MANAGER.job_json(job.clone());
-        assert_eq!(m["status"], "failed");
-        assert_eq!(m["error_code"], "JOB_TIMEOUT");
-        assert_eq!(m["progress_percent"], 40);
-        assert_eq!(SPEC.job_json(job.clone()), job);
-
-        for other in ["running", "failed", "completed", "cancelled", "queued"] {
-            let j = json!({"status": other, "error_code": "PKG_NOT_FOUND"});
-            assert_eq!(MANAGER.job_json(j.clone()), j, "{other}");
-        }
+    fn timed_out_jobs_are_failed_for_the_manager_only() {
         assert_eq!(MANAGER.job_status("timeout"), "failed");
         assert_eq!(SPEC.job_status("timeout"), "timeout");
         assert_eq!(MANAGER.job_status("running"), "running");
-        assert_eq!(MANAGER.job_json(json!("text")), json!("text"));
     }
 
     #[test]

@@ -1,17 +1,19 @@
 //! `GET /api/v1/system/info`, `POST /api/v1/system/reboot` and (INTEROP)
 //! `GET /api/v1/system/services/{name}`.
 
-use serde_json::{json, Map, Value};
+use serde_json::Map;
 
 use super::envelope::{ApiError, Reply};
+use super::wire::envelope::NewJob;
+use super::wire::system::{RebootAccepted, RebootPlan, ServiceBody, SystemInfoBody};
 use crate::jobs::{Engine, JobRequest};
 use crate::pkg::inventory::Inventory;
 use crate::system::info::SystemInfo;
 use crate::system::services::{self, ServiceError, ServiceStatus};
 use crate::timefmt::rfc3339;
 
-/// The API version reported by `system/info`.
-pub const API_VERSION: &str = "1.0.0";
+/// The API version reported by `system/info` (the wire module states it).
+pub use super::wire::system::API_VERSION;
 
 /// `GET /api/v1/system/info` on this host; `pending_reboot` comes from the backend's own
 /// reboot signal when there is a backend.
@@ -36,52 +38,8 @@ pub fn info(compat_patch_manager: bool, inventory: Option<&Inventory>) -> Result
 
 /// Renders host facts: the specification's nested `os`/`kernel` objects plus the flat
 /// INTEROP fields; with `compat` (compat.patch_manager) `os` and `kernel` are strings.
-pub fn render_info(facts: &SystemInfo, compat: bool) -> Value {
-    let os = &facts.os;
-    let mut data = Map::new();
-    data.insert("hostname".into(), json!(facts.hostname));
-    if compat {
-        data.insert("os".into(), json!(os.name));
-        data.insert("kernel".into(), json!(facts.kernel_release));
-    } else {
-        data.insert(
-            "os".into(),
-            json!({
-                "name": os.name,
-                "version": os.version,
-                "codename": os.codename,
-                "architecture": facts.architecture,
-                "id": os.id,
-                "id_like": os.id_like,
-            }),
-        );
-        data.insert(
-            "kernel".into(),
-            json!({
-                "version": facts.kernel_release,
-                "architecture": facts.architecture,
-            }),
-        );
-    }
-    data.insert("uptime_seconds".into(), json!(facts.uptime_seconds));
-    data.insert("last_boot".into(), json!(facts.last_boot.map(rfc3339)));
-    data.insert("package_manager".into(), json!(facts.package_manager));
-    data.insert("api_version".into(), json!(API_VERSION));
-    data.insert("service_status".into(), json!("running"));
-    // INTEROP flat fields; none collides with the specification's names.
-    data.insert("os_version".into(), json!(os.short_version()));
-    data.insert("architecture".into(), json!(facts.architecture));
-    data.insert("pending_reboot".into(), json!(facts.pending_reboot));
-    data.insert(
-        "pending_reboot_reason".into(),
-        json!(facts.pending_reboot_reason),
-    );
-    data.insert(
-        "pending_reboot_packages".into(),
-        json!(facts.pending_reboot_packages),
-    );
-    data.insert("kernel_release".into(), json!(facts.kernel_release));
-    Value::Object(data)
+pub fn render_info(facts: &SystemInfo, compat: bool) -> SystemInfoBody<'_> {
+    SystemInfoBody::new(facts, compat)
 }
 
 /// `POST /api/v1/system/reboot`: a reboot job scheduled `delay_seconds` from now, or the
@@ -115,15 +73,13 @@ pub fn reboot(body: &[u8], engine: Option<&Engine>) -> Result<Reply, ApiError> {
         .as_seconds_f64()
         .round()
         .max(0.0) as u64;
-    Ok(super::jobs::accepted(
-        &job,
-        json!({
-            "scheduled_at": rfc3339(*scheduled_at),
-            "delay_seconds": asked,
-            "force": force,
-            "reason": reason,
-        }),
-    ))
+    let plan = RebootPlan {
+        scheduled_at: rfc3339(*scheduled_at),
+        delay_seconds: asked,
+        force: *force,
+        reason: reason.as_deref(),
+    };
+    Ok(Reply::accepted(RebootAccepted::new(NewJob::of(&job), plan)))
 }
 
 /// `GET /api/v1/system/services/{name}` on this host.
@@ -134,17 +90,8 @@ pub fn service(name: &str) -> Result<Reply, ApiError> {
 }
 
 /// Renders a service status in the shape the Patch Manager parses.
-pub fn render_service(s: &ServiceStatus) -> Value {
-    json!({
-        "name": s.name,
-        "display_name": s.display_name,
-        "active_state": s.active_state,
-        "sub_state": s.sub_state,
-        "load_state": s.load_state,
-        "enabled_state": s.enabled_state,
-        "healthy": s.healthy,
-        "main_pid": s.main_pid,
-    })
+pub fn render_service(s: &ServiceStatus) -> ServiceBody<'_> {
+    ServiceBody::from(s)
 }
 
 /// Maps a service query failure onto the envelope's error codes.
@@ -168,6 +115,11 @@ pub fn service_error(err: ServiceError) -> ApiError {
 mod tests {
     use super::*;
     use crate::system::info::parse_os_release;
+    use serde_json::Value;
+
+    fn json(body: impl serde::Serialize) -> Value {
+        serde_json::to_value(body).unwrap()
+    }
 
     fn facts() -> SystemInfo {
         let os = parse_os_release(
@@ -192,7 +144,7 @@ mod tests {
 
     #[test]
     fn spec_shape_with_interop_fields() {
-        let v = render_info(&facts(), false);
+        let v = json(render_info(&facts(), false));
         assert_eq!(v["hostname"], "patch-server-01");
         assert_eq!(v["os"]["name"], "Ubuntu");
         assert_eq!(v["os"]["version"], "22.04.4 LTS (Jammy Jellyfish)");
@@ -214,9 +166,20 @@ mod tests {
     }
 
     #[test]
+    fn both_shapes_keep_the_wire_order() {
+        use super::super::wire::envelope::assert_sorted_bytes;
+        let f = facts();
+        let nested = assert_sorted_bytes(&render_info(&f, false));
+        assert_eq!(nested.as_object().unwrap().len(), 14);
+        assert_eq!(nested["os"].as_object().unwrap().len(), 6);
+        let flat = assert_sorted_bytes(&render_info(&f, true));
+        assert_eq!(flat.as_object().unwrap().len(), 14);
+    }
+
+    #[test]
     fn compat_renders_os_and_kernel_as_strings() {
-        let nested = render_info(&facts(), false);
-        let flat = render_info(&facts(), true);
+        let nested = json(render_info(&facts(), false));
+        let flat = json(render_info(&facts(), true));
         assert_eq!(flat["os"], "Ubuntu");
         assert_eq!(flat["kernel"], "5.15.0-100-generic");
         // Everything else is the same.
@@ -236,14 +199,15 @@ mod tests {
 
     #[test]
     fn live_info_has_this_hosts_architecture() {
-        let v = info(true, None).unwrap();
-        assert_eq!(v.status, 200);
-        assert!(v.data["package_manager"].is_null());
-        assert!(v.data["pending_reboot_reason"]
+        let reply = info(true, None).unwrap();
+        assert_eq!(reply.status, 200);
+        let v = reply.to_value();
+        assert!(v["package_manager"].is_null());
+        assert!(v["pending_reboot_reason"]
             .as_str()
             .is_some_and(|r| r.contains("no package backend")));
-        assert_eq!(v.data["architecture"], std::env::consts::ARCH);
-        assert!(v.data["kernel"].as_str().is_some_and(|k| !k.is_empty()));
+        assert_eq!(v["architecture"], std::env::consts::ARCH);
+        assert!(v["kernel"].as_str().is_some_and(|k| !k.is_empty()));
     }
 
     #[test]
@@ -258,7 +222,7 @@ mod tests {
             healthy: true,
             main_pid: Some(689),
         };
-        let v = render_service(&s);
+        let v = json(render_service(&s));
         assert_eq!(v["name"], "ssh.service");
         assert_eq!(v["healthy"], true);
         assert_eq!(v["main_pid"], 689);

@@ -1,1 +1,10 @@
+//! The wire format: a `Serialize` struct for every body the API answers with, built by the
+//! handlers from domain values. Fields are declared in alphabetical order, the order the
+//! answers had when they were `serde_json::Value` maps (sorted keys), so the bytes stay the same.
+
+pub mod envelope;
+pub mod health;
 pub mod jobs;
+pub mod packages;
+pub mod patches;
+pub mod system;
