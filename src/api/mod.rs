@@ -11,6 +11,7 @@ pub mod health;
 pub mod jobs;
 pub mod openapi;
 pub mod packages;
+pub mod page_cache;
 pub mod patches;
 pub mod router;
 pub mod shape;
@@ -126,6 +127,7 @@ pub struct App {
     engine: Option<Arc<Engine>>,
     events: Events,
     feeds: Vec<Arc<FeedRefresher>>,
+    pages: packages::ListCache,
 }
 
 impl App {
@@ -154,6 +156,7 @@ impl App {
             engine: None,
             events: Events::new(),
             feeds: Vec::new(),
+            pages: packages::list_cache(),
         }
     }
 
@@ -288,7 +291,7 @@ impl App {
             Endpoint::Reboot => system::reboot(body, self.engine.as_deref()),
             Endpoint::ServiceStatus { name } => system::service(name),
             Endpoint::ListPackages(query) => {
-                packages::list_packages(self.inventory.as_deref(), query, shape)
+                packages::list_packages(self.inventory.as_deref(), query, shape, &self.pages)
             }
             Endpoint::InstallPackages => packages::install_packages(body, self.engine.as_deref()),
             Endpoint::GetPackage { name } => packages::get_package(self.inventory.as_deref(), name),

@@ -5,9 +5,13 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
 
 use super::common::pkg_error;
 use super::envelope::{ApiError, Reply};
+use super::page_cache::{Limits, PageCache, Source};
 use super::router::{PackageQuery, PackageSort, PackageStatus, SortOrder};
 use super::shape::{take_count, ClientShape};
 use super::wire::envelope::NewJob;
@@ -20,13 +24,14 @@ use crate::pkg::inventory::Inventory;
 use crate::pkg::{InstalledPackage, RemoveOptions, Upgrade};
 
 /// `GET /api/v1/packages`; `inventory` is `None` when no package manager was found; `shape`
-/// decides the list's default page.
+/// decides the list's default page; `cache` keeps rendered pages (see [`list_cache`]).
 pub fn list_packages(
     inventory: Option<&Inventory>,
     query: &PackageQuery,
     shape: ClientShape,
+    cache: &ListCache,
 ) -> Result<Reply, ApiError> {
-    list(need(inventory)?, query, shape)
+    list(need(inventory)?, query, shape, cache)
 }
 
 /// `GET /api/v1/packages/{name}`; `inventory` is `None` when no package manager was found.
@@ -99,50 +104,132 @@ pub fn need(inventory: Option<&Inventory>) -> Result<&Inventory, ApiError> {
     })
 }
 
-/// `GET /api/v1/packages`; `limit` is null in the answer when every match was returned.
+/// What a rendered page depends on besides the inventory's sets: the query as the router
+/// normalised it, with defaults applied, and the answer shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListKey {
+    name: Option<String>,
+    status: PackageStatus,
+    sort: PackageSort,
+    order: SortOrder,
+    offset: u64,
+    /// The page size the shape decided (`None`: every match).
+    size: Option<u32>,
+    shape: ClientShape,
+}
+
+impl ListKey {
+    fn of(query: &PackageQuery, shape: ClientShape) -> ListKey {
+        ListKey {
+            name: query.name.clone(),
+            status: query.status.unwrap_or(PackageStatus::Installed),
+            sort: query.sort.unwrap_or(PackageSort::Name),
+            order: query.order,
+            offset: query.page.offset,
+            size: shape.page_size(&query.page),
+            shape,
+        }
+    }
+}
+
+/// One rendered page: its `packages` array as JSON, and the matches before paging.
+pub struct RenderedPage {
+    packages: Box<RawValue>,
+    total: usize,
+}
+
+/// The rendered pages of `GET /api/v1/packages`, kept per query and inventory sets.
+pub type ListCache = PageCache<ListKey, RenderedPage>;
+
+/// How many pages [`list_cache`] keeps: a poller asks the same few queries again and again;
+/// 4 MiB holds about ten full pages of a host with 900 packages (370 KB each).
+pub const LIST_CACHE_LIMITS: Limits = Limits {
+    entries: 16,
+    bytes: 4 << 20,
+};
+
+/// An empty cache of rendered package pages, bounded by [`LIST_CACHE_LIMITS`].
+pub fn list_cache() -> ListCache {
+    PageCache::new(LIST_CACHE_LIMITS)
+}
+
+/// `GET /api/v1/packages`; `limit` is null in the answer when every match was returned. The
+/// page comes from `cache` when it was rendered from the same installed and upgradable sets;
+/// the freshness fields are always computed now.
 fn list(
     inventory: &Inventory,
     query: &PackageQuery,
     shape: ClientShape,
+    cache: &ListCache,
 ) -> Result<Reply, ApiError> {
     let pattern = query.name.as_deref().map(Pattern::parse).transpose()?;
     let installed = inventory.installed().map_err(pkg_error)?;
     let snapshot = inventory.upgrades().map_err(pkg_error)?;
-    let upgrades = by_name(&snapshot.upgrades);
-    let backend = inventory.backend();
-    let status = query.status.unwrap_or(PackageStatus::Installed);
-    let mut selected: Vec<&InstalledPackage> = installed
-        .iter()
-        .filter(|p| pattern.as_ref().is_none_or(|pat| pat.matches(&p.name)))
-        .filter(|p| status != PackageStatus::Upgradable || upgrades.contains_key(p.name.as_str()))
-        .collect();
-    let cmp = |a: &str, b: &str| backend.compare_versions(a, b);
-    sort(
-        &mut selected,
-        query.sort.unwrap_or(PackageSort::Name),
-        query.order,
-        &cmp,
-    );
-    let total = selected.len();
-    let size = shape.page_size(&query.page);
-    let page: Vec<PackageEntry> = selected
-        .into_iter()
-        .skip(usize::try_from(query.page.offset).unwrap_or(usize::MAX))
-        .take(take_count(size))
-        .map(|p| PackageEntry::new(p, upgrades.get(p.name.as_str()).copied()))
-        .collect();
+    let key = ListKey::of(query, shape);
+    let sources = vec![Source::of(&installed), Source::of(&snapshot.upgrades)];
+    let page = match cache.get(&key, &sources) {
+        Some(page) => page,
+        None => {
+            let sets = Sets {
+                installed: &installed,
+                upgrades: &snapshot.upgrades,
+            };
+            let page = Arc::new(render(inventory, sets, pattern.as_ref(), &key)?);
+            let bytes = page.packages.get().len();
+            cache.insert(key.clone(), sources, Arc::clone(&page), bytes);
+            page
+        }
+    };
     let bounds = PageBounds {
-        total,
-        limit: size,
-        offset: query.page.offset,
+        total: page.total,
+        limit: key.size,
+        offset: key.offset,
     };
     let fresh = Freshness::new(&snapshot, time::OffsetDateTime::now_utc());
     Ok(Reply::ok(PackageList::new(
-        page,
+        &page.packages,
         bounds,
-        backend.kind().name(),
+        inventory.backend().kind().name(),
         fresh,
     )))
+}
+
+/// The sets a page is rendered from.
+#[derive(Clone, Copy)]
+struct Sets<'a> {
+    installed: &'a [InstalledPackage],
+    upgrades: &'a [Upgrade],
+}
+
+/// Selects, sorts and pages the installed set as `key` asks, and serialises the page.
+fn render(
+    inventory: &Inventory,
+    sets: Sets<'_>,
+    pattern: Option<&Pattern>,
+    key: &ListKey,
+) -> Result<RenderedPage, ApiError> {
+    let upgrades = by_name(sets.upgrades);
+    let mut selected: Vec<&InstalledPackage> = sets
+        .installed
+        .iter()
+        .filter(|p| pattern.is_none_or(|pat| pat.matches(&p.name)))
+        .filter(|p| {
+            key.status != PackageStatus::Upgradable || upgrades.contains_key(p.name.as_str())
+        })
+        .collect();
+    let backend = inventory.backend();
+    let cmp = |a: &str, b: &str| backend.compare_versions(a, b);
+    sort(&mut selected, key.sort, key.order, &cmp);
+    let total = selected.len();
+    let page: Vec<PackageEntry> = selected
+        .into_iter()
+        .skip(usize::try_from(key.offset).unwrap_or(usize::MAX))
+        .take(take_count(key.size))
+        .map(|p| PackageEntry::new(p, upgrades.get(p.name.as_str()).copied()))
+        .collect();
+    let packages = serde_json::value::to_raw_value(&page)
+        .map_err(|e| ApiError::InternalError(format!("rendering the package list: {e}")))?;
+    Ok(RenderedPage { packages, total })
 }
 
 /// `GET /api/v1/packages/{name}`.
@@ -354,6 +441,220 @@ mod tests {
         assert_eq!(v["upgradable"], false);
         assert!(v["available_version"].is_null());
         assert_eq!(v["latest_version"], "1.24.0-1");
+    }
+
+    /// A backend over a database file of `name version` lines, with the upgradable set the
+    /// test sets.
+    struct Fake {
+        db: std::path::PathBuf,
+        upgrades: std::sync::Mutex<Vec<Upgrade>>,
+    }
+
+    impl crate::pkg::PackageManager for Fake {
+        crate::pkg::read_only_mutations!();
+
+        fn available_versions(&self, _name: &str) -> Result<Vec<String>, crate::pkg::PkgError> {
+            Ok(Vec::new())
+        }
+        fn kind(&self) -> crate::pkg::BackendKind {
+            crate::pkg::BackendKind::Apt
+        }
+        fn installed(&self) -> Result<Vec<InstalledPackage>, crate::pkg::PkgError> {
+            let text =
+                std::fs::read_to_string(&self.db).map_err(|error| crate::pkg::PkgError::Io {
+                    what: "db".into(),
+                    error,
+                })?;
+            Ok(text
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(name, version)| pkg(name, version, None))
+                .collect())
+        }
+        fn database_paths(&self) -> Vec<std::path::PathBuf> {
+            vec![self.db.clone()]
+        }
+        fn details(
+            &self,
+            _name: &str,
+        ) -> Result<Option<crate::pkg::PackageDetails>, crate::pkg::PkgError> {
+            Ok(None)
+        }
+        fn refresh(&self) -> Result<(), crate::pkg::PkgError> {
+            Ok(())
+        }
+        fn upgradable(&self) -> Result<Vec<Upgrade>, crate::pkg::PkgError> {
+            Ok(self.upgrades.lock().unwrap().clone())
+        }
+        fn compare_versions(&self, a: &str, b: &str) -> Ordering {
+            a.cmp(b)
+        }
+    }
+
+    fn upgrade(name: &str, to: &str) -> Upgrade {
+        Upgrade {
+            name: name.into(),
+            current_version: "1".into(),
+            available_version: to.into(),
+            arch: None,
+            origins: vec![],
+        }
+    }
+
+    /// An inventory over a fake database holding `text`, and the fake.
+    fn inventory(text: &str) -> (Inventory, Arc<Fake>) {
+        let dir = std::env::temp_dir().join(format!("lpa-pages-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("status");
+        std::fs::write(&db, text).unwrap();
+        let fake = Arc::new(Fake {
+            db,
+            upgrades: std::sync::Mutex::new(vec![]),
+        });
+        let inv = Inventory::new(fake.clone(), std::time::Duration::from_secs(3600));
+        (inv, fake)
+    }
+
+    /// Replaces the database by rename, as dpkg does.
+    fn rewrite(db: &std::path::Path, text: &str) {
+        let tmp = db.with_extension("new");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, db).unwrap();
+    }
+
+    fn query(text: &str) -> PackageQuery {
+        let pairs: Vec<(String, String)> = text
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let segments = ["api", "v1", "packages"].map(String::from);
+        match super::super::router::route("GET", "/api/v1/packages", &segments, &pairs) {
+            Ok(super::super::router::Endpoint::ListPackages(q)) => q,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    fn listed(
+        inv: &Inventory,
+        q: &str,
+        shape: ClientShape,
+        cache: &ListCache,
+    ) -> serde_json::Value {
+        list(inv, &query(q), shape, cache).unwrap().to_value()
+    }
+
+    fn names_versions(v: &serde_json::Value) -> Vec<String> {
+        v["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| format!("{} {} {}", p["name"], p["version"], p["upgradable"]))
+            .collect()
+    }
+
+    #[test]
+    fn a_kept_page_is_served_until_the_database_changes() {
+        let (inv, fake) = inventory("a 1\nb 1\n");
+        let cache = list_cache();
+        let spec = ClientShape::Specification;
+        let first = listed(&inv, "", spec, &cache);
+        assert_eq!(first["total"], 2);
+        assert_eq!(cache.usage().0, 1);
+        let again = listed(&inv, "", spec, &cache);
+        assert_eq!(again["packages"], first["packages"]);
+        assert_eq!(again["total"], 2);
+        assert_eq!(cache.usage().0, 1, "served from the kept page");
+
+        rewrite(&fake.db, "a 1\nb 2\nc 1\n");
+        let after = listed(&inv, "", spec, &cache);
+        assert_eq!(
+            names_versions(&after),
+            [
+                "\"a\" \"1\" false",
+                "\"b\" \"2\" false",
+                "\"c\" \"1\" false"
+            ]
+        );
+        assert_eq!(after["total"], 3);
+        assert_eq!(cache.usage().0, 1, "the page of the old database is gone");
+    }
+
+    #[test]
+    fn a_new_upgradable_set_renders_the_page_again() {
+        let (inv, fake) = inventory("a 1\nb 1\n");
+        let cache = list_cache();
+        let spec = ClientShape::Specification;
+        let before = listed(&inv, "", spec, &cache);
+        assert_eq!(before["packages"][0]["upgradable"], false);
+        *fake.upgrades.lock().unwrap() = vec![upgrade("a", "2")];
+        // As after a job or a metadata refresh: the inventory computes the set anew.
+        inv.invalidate_upgrades();
+        let after = listed(&inv, "", spec, &cache);
+        assert_eq!(after["packages"][0]["upgradable"], true);
+        assert_eq!(after["packages"][0]["available_version"], "2");
+        let only = listed(&inv, "status=upgradable", spec, &cache);
+        assert_eq!(names_versions(&only), ["\"a\" \"1\" true"]);
+    }
+
+    #[test]
+    fn different_queries_and_shapes_never_share_a_page() {
+        let text: String = (0..150).map(|i| format!("p{i:03} 1\n")).collect();
+        let (inv, _fake) = inventory(&text);
+        let cache = list_cache();
+        let spec = ClientShape::Specification;
+        let manager = ClientShape::PatchManager;
+        // The specification pages by 100 by default, the manager takes every match.
+        assert_eq!(
+            listed(&inv, "", spec, &cache)["packages"]
+                .as_array()
+                .unwrap()
+                .len(),
+            100
+        );
+        assert_eq!(
+            listed(&inv, "", manager, &cache)["packages"]
+                .as_array()
+                .unwrap()
+                .len(),
+            150
+        );
+        assert_eq!(listed(&inv, "", spec, &cache)["limit"], 100);
+        assert!(listed(&inv, "", manager, &cache)["limit"].is_null());
+        let cases: [(&str, usize, &str); 6] = [
+            ("name=p00*", 10, "\"p000\""),
+            ("name=p01*", 10, "\"p010\""),
+            ("order=desc", 100, "\"p149\""),
+            ("limit=5&offset=7", 5, "\"p007\""),
+            ("limit=5&offset=8", 5, "\"p008\""),
+            ("sort=version&order=desc&limit=3", 3, "\"p149\""),
+        ];
+        for _ in 0..2 {
+            for (q, len, first) in cases {
+                let v = listed(&inv, q, spec, &cache);
+                let page = v["packages"].as_array().unwrap();
+                assert_eq!(page.len(), len, "{q}");
+                assert_eq!(page[0]["name"].to_string(), first, "{q}");
+            }
+        }
+        assert_eq!(
+            cache.usage().0,
+            2 + cases.len(),
+            "one page per query and shape"
+        );
+        // The same query written differently is the same page.
+        listed(&inv, "order=asc&sort=name&offset=0", spec, &cache);
+        assert_eq!(cache.usage().0, 2 + cases.len());
+    }
+
+    #[test]
+    fn a_bad_name_filter_is_refused_before_the_cache() {
+        let (inv, _fake) = inventory("a 1\n");
+        let cache = list_cache();
+        let e = list(&inv, &query("name=a;b"), ClientShape::Specification, &cache);
+        assert!(e.is_err());
+        assert_eq!(cache.usage(), (0, 0));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! and the `202` answers of install, update and remove jobs.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::envelope::NewJob;
@@ -104,7 +105,8 @@ pub struct PackageList<'a> {
     metadata_refreshed_at: Option<String>,
     offset: u64,
     package_manager: &'static str,
-    packages: Vec<PackageEntry<'a>>,
+    /// The page's [`PackageEntry`]s, already serialised (a page is cached rendered).
+    packages: &'a RawValue,
     /// Matches before paging.
     total: usize,
     upgrades_computed_at: String,
@@ -122,9 +124,10 @@ pub struct PageBounds {
 }
 
 impl<'a> PackageList<'a> {
-    /// The list answer for `packages`, one page of a backend's inventory.
+    /// The list answer for `packages` (a serialised array of [`PackageEntry`]), one page of
+    /// a backend's inventory.
     pub fn new(
-        packages: Vec<PackageEntry<'a>>,
+        packages: &'a RawValue,
         bounds: PageBounds,
         package_manager: &'static str,
         fresh: Freshness<'a>,
@@ -363,7 +366,8 @@ mod tests {
             limit: None,
             offset: 5,
         };
-        let list = PackageList::new(vec![PackageEntry::new(&p, None)], bounds, "apt", fresh());
+        let page = serde_json::value::to_raw_value(&[PackageEntry::new(&p, None)]).unwrap();
+        let list = PackageList::new(&page, bounds, "apt", fresh());
         let v = assert_sorted_bytes(&list);
         assert!(v["limit"].is_null());
         assert_eq!(v["total"], 7);
