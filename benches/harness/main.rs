@@ -658,6 +658,19 @@ fn inventory_rows(backend: &str, v: &Value, rows: &mut Vec<Row>) {
         )
         .against(tool, num_of(v, "tool_warm_ms")),
     );
+    // What a query the agent has not kept a rendered page for costs (api/page_cache.rs).
+    rows.push(
+        Row::new(
+            "inventory",
+            format!("{head}: warm, kept-alive, a query not asked before"),
+            "ms",
+            num_of(v, "warm_rendered_ms"),
+        )
+        .against(
+            v["tool"].as_str().unwrap_or("tool"),
+            num_of(v, "tool_warm_ms"),
+        ),
+    );
 }
 
 fn write_json(
