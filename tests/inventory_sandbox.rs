@@ -144,3 +144,74 @@ fn zypper_inventory_in_sandbox() {
         sb.run("zypper", &["--non-interactive", "remove", "lpa-tool"]);
     });
 }
+
+/// Sets the `Version:` of `package` in the sandbox's dpkg status to `version` in place (same
+/// file, same inode), as an editor or another tool would, without dpkg knowing.
+fn rewrite_dpkg_version(sb: &Sandbox, package: &str, version: &str) {
+    let path = sb.root().join("var/lib/dpkg/status");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text
+        .find(&format!("Package: {package}\n"))
+        .unwrap_or_else(|| panic!("{package} not in the dpkg status"));
+    let stanza_end = text[start..].find("\n\n").map_or(text.len(), |e| start + e);
+    let line = text[start..stanza_end]
+        .find("\nVersion: ")
+        .map(|i| start + i + "\nVersion: ".len())
+        .unwrap();
+    let end = line + text[line..].find('\n').unwrap();
+    let edited = format!("{}{version}{}", &text[..line], &text[end..]);
+    std::fs::write(&path, edited).unwrap();
+}
+
+/// The rendered pages the agent keeps for repeated lists never outlive the database: the
+/// same query, asked again after a job installed a package and after the status file was
+/// edited behind the agent's back, shows each change.
+#[test]
+fn apt_list_follows_the_database_through_jobs_and_edits() {
+    require_sandbox!();
+    let env = Env::new("sb-apt-pages");
+    let mut sb = Sandbox::new("apt-pages");
+    sb.with_deb_repos();
+    sb.run("apt-get", &["install", "-y", "-q", "lpa-lib=1.0-1"]);
+    let agent = sb.start_agent(
+        &env,
+        "package_manager:\n  backend: apt\nrate_limits:\n  enabled: false\n",
+    );
+    const LIST: &str = "/api/v1/packages?limit=1000";
+    let before = data(&agent, &env, LIST);
+    // Asked twice, so that the second answer is the kept page.
+    assert_eq!(data(&agent, &env, LIST)["packages"], before["packages"]);
+    assert!(!versions(&before).contains_key("lpa-hello"));
+    let total = before["total"].as_u64().unwrap();
+
+    let id = common::jobs::submit(
+        &agent,
+        &env,
+        "POST",
+        "/api/v1/packages",
+        Some(serde_json::json!({"packages": ["lpa-hello"]})),
+    );
+    common::jobs::completed(&agent, &env, &id);
+    let (_, installed) =
+        common::jobs::stdout(&sb, "dpkg-query", &["-W", "-f", "${Version}", "lpa-hello"]);
+    let after = data(&agent, &env, LIST);
+    assert_eq!(
+        versions(&after).get("lpa-hello"),
+        Some(&installed),
+        "the package the job installed is listed ({} packages)",
+        after["total"]
+    );
+    assert_eq!(after["total"].as_u64(), Some(total + 1));
+
+    // The same length, the same file: only the modification time tells.
+    let edited = if installed.ends_with('9') { "0" } else { "9" };
+    let edited = format!("{}{edited}", &installed[..installed.len() - 1]);
+    rewrite_dpkg_version(&sb, "lpa-hello", &edited);
+    let behind = data(&agent, &env, LIST);
+    assert_eq!(
+        versions(&behind).get("lpa-hello"),
+        Some(&edited),
+        "an edit behind the agent's back shows at once"
+    );
+    assert_eq!(behind["total"], after["total"]);
+}
