@@ -404,7 +404,14 @@ impl PackageManager for Pacman {
         exec: &mut Exec<'_>,
     ) -> Result<(), PkgError> {
         let installed = self.installed_versions()?;
-        let names: Vec<String> = packages.iter().map(|p| p.name.clone()).collect();
+        // What pacman offers decides an exact version's source and refuses a downgrade; a
+        // name without a version that is not installed needs neither (`-S` resolves it and
+        // fails with "target not found" itself), so it costs no `-Si` run.
+        let names: Vec<String> = packages
+            .iter()
+            .filter(|p| p.version.is_some() || lookup(&installed, &p.name).is_some())
+            .map(|p| p.name.clone())
+            .collect();
         let offers = self.offers(&names)?;
         let plan = plan_install(
             packages,
