@@ -270,7 +270,7 @@ pub fn job_benches() -> (Vec<JobBench>, Option<String>) {
     let apk_vars = ["LPA_APK2", "LPA_APK3", "LPA_STATIC_BIN"];
     let missing: Vec<&str> = apk_vars
         .into_iter()
-        .filter(|k| std::env::var_os(k).is_none())
+        .filter(|k| std::env::var_os(k).is_none_or(|v| v.is_empty()))
         .collect();
     if !missing.is_empty() {
         let why = format!(
@@ -347,6 +347,10 @@ fn one_job(tool: &Tool, package: &str, i: usize) -> Result<(f64, Value), String>
     let tag = format!("bench-job-{}-{i}", tool.backend);
     let env = Env::new(&tag);
     let mut sb = (tool.sandbox)(&tag);
+    // The binary the packages ship, when `make bench` built it (apk's roots need it).
+    if let Some(bin) = std::env::var_os("LPA_STATIC_BIN").filter(|v| !v.is_empty()) {
+        sb.set_agent_binary(Path::new(&bin));
+    }
     (tool.setup)(&mut sb);
     let mut agent = sb.start_agent(&env, &jobs::agent_config(tool, ""));
     let config = load::client_config(&env.ca, "bench-jobs");
