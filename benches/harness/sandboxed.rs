@@ -200,14 +200,8 @@ pub fn inventory_pacman() -> Result<Value, String> {
     Ok(out)
 }
 
-/// POSTs a JSON body on a new connection, returning the status and the parsed body.
-fn post(
-    agent: &SandboxAgent,
-    config: &Arc<ClientConfig>,
-    path: &str,
-    body: &Value,
-) -> Result<(u16, Value), String> {
-    let mut tls = load::connect(agent.addr, config).map_err(|e| e.to_string())?;
+/// POSTs a JSON body on an open connection, returning the status and the parsed body.
+fn post(tls: &mut Tls, path: &str, body: &Value) -> Result<(u16, Value), String> {
     let body = body.to_string();
     let raw = format!(
         "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
@@ -216,7 +210,7 @@ fn post(
     );
     tls.write_all(raw.as_bytes()).map_err(|e| e.to_string())?;
     tls.flush().map_err(|e| e.to_string())?;
-    let resp = crate::common::read_response(&mut tls).map_err(|e| e.to_string())?;
+    let resp = crate::common::read_response(tls).map_err(|e| e.to_string())?;
     let v = serde_json::from_slice(&resp.body).map_err(|e| e.to_string())?;
     Ok((resp.status, v))
 }
@@ -302,7 +296,7 @@ pub fn job_overhead(bench: &JobBench, package: &str) -> Result<Value, String> {
     let mut last = Value::Null;
     let samples = job_samples();
     for i in 0..samples {
-        let (ms, job) = one_job(bench.tool, package, i)?;
+        let (ms, job) = one_job(bench, package, i)?;
         job_ms.push(ms);
         last = job;
         let (tool, start) = one_tool_run(bench, i)?;
@@ -326,10 +320,16 @@ pub fn job_overhead(bench: &JobBench, package: &str) -> Result<Value, String> {
         "job_logs": last["logs"],
         "tool_command": bench.command.join(" "),
         "tool_ms": med(&tool_ms),
+        "agent_overhead_ms": med(&job_ms) - med(&tool_ms),
         "tool_ms_samples": tool_ms,
         "sandbox_start_ms": med(&sandbox_ms),
         "poll_interval_ms": JOB_POLL.as_secs_f64() * 1000.0,
     }))
+}
+
+/// A label as a file-name and JSON-key part (`apk 2.14.10` → `apk_2_14_10`).
+fn slug(label: &str) -> String {
+    label.replace([' ', '.'], "_")
 }
 
 /// [`JOB_SAMPLES`], or `LPA_BENCH_JOB_SAMPLES` when set (a quicker, noisier run).
@@ -343,8 +343,9 @@ fn job_samples() -> usize {
 
 /// One install job in a fresh sandbox: its time from before the POST to the answer that
 /// shows it final, and the final job.
-fn one_job(tool: &Tool, package: &str, i: usize) -> Result<(f64, Value), String> {
-    let tag = format!("bench-job-{}-{i}", tool.backend);
+fn one_job(bench: &JobBench, package: &str, i: usize) -> Result<(f64, Value), String> {
+    let tool = bench.tool;
+    let tag = format!("bench-job-{}-{i}", slug(bench.label));
     let env = Env::new(&tag);
     let mut sb = (tool.sandbox)(&tag);
     // The binary the packages ship, when `make bench` built it (apk's roots need it).
@@ -354,12 +355,12 @@ fn one_job(tool: &Tool, package: &str, i: usize) -> Result<(f64, Value), String>
     (tool.setup)(&mut sb);
     let mut agent = sb.start_agent(&env, &jobs::agent_config(tool, ""));
     let config = load::client_config(&env.ca, "bench-jobs");
-    // The poll connection is opened first: its handshake is not the job's cost.
+    // One kept-alive connection, opened first (a manager keeps its connection; the
+    // handshake is not the job's cost), for the POST and the polls.
     let mut tls = load::connect(agent.addr, &config).map_err(|e| e.to_string())?;
     let t0 = Instant::now();
     let (status, v) = post(
-        &agent,
-        &config,
+        &mut tls,
         "/api/v1/packages",
         &json!({"packages": [package]}),
     )?;
@@ -389,7 +390,7 @@ fn one_job(tool: &Tool, package: &str, i: usize) -> Result<(f64, Value), String>
 /// The tool's own install in a fresh sandbox, minus the start of an empty sandbox; and
 /// that start.
 fn one_tool_run(bench: &JobBench, i: usize) -> Result<(f64, f64), String> {
-    let mut fresh = (bench.tool.sandbox)(&format!("bench-tool-{}-{i}", bench.tool.backend));
+    let mut fresh = (bench.tool.sandbox)(&format!("bench-tool-{}-{i}", slug(bench.label)));
     (bench.tool.setup)(&mut fresh);
     let baseline = timed_in(&fresh, &["true"])?;
     let tool_ms = timed_in(&fresh, bench.command)?;
@@ -434,7 +435,7 @@ pub fn job_section(rows: &mut Vec<Row>, detail: &mut serde_json::Map<String, Val
     }
     for bench in &benches {
         let what = format!("job overhead {}", bench.label);
-        let key = format!("job_{}", bench.label.replace([' ', '.'], "_"));
+        let key = format!("job_{}", slug(bench.label));
         match crate::guarded(&what, || job_overhead(bench, "lpa-hello")) {
             Ok(v) => {
                 let status = v["job_status"].as_str().unwrap_or("?").to_string();

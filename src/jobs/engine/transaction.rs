@@ -103,13 +103,27 @@ impl Engine {
             Ok(p) => p,
             Err(o) => return *o,
         };
-        if let Err(w) = crate::jobs::rollback::save_selection(&self.cache, id, backend.as_ref()) {
+        // Read before anything changes; written (two fsyncs) while the tool runs, since
+        // only a rollback of this job reads it, and that waits for the job's end.
+        let selection = crate::jobs::rollback::read_selection(backend.as_ref());
+        let (ran, selection_saved) = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| match &selection {
+                Ok(Some(bytes)) => crate::jobs::rollback::write_selection(&self.cache, id, bytes),
+                Ok(None) => Ok(()),
+                Err(w) => Err(w.clone()),
+            });
+            let mut ran = self.save(id, &plan, &before, backend.as_ref(), cancel, deadline);
+            if ran.is_ok() {
+                self.advance(id, P_SAVED);
+                ran = self.mutate(id, &plan.action, backend.as_ref(), cancel, deadline);
+            }
+            let saved = writer
+                .join()
+                .unwrap_or_else(|_| Err("saving the package selection panicked".into()));
+            (ran, saved)
+        });
+        if let Err(w) = selection_saved {
             self.note(id, "warn", w);
-        }
-        let mut ran = self.save(id, &plan, &before, backend.as_ref(), cancel, deadline);
-        if ran.is_ok() {
-            self.advance(id, P_SAVED);
-            ran = self.mutate(id, &plan.action, backend.as_ref(), cancel, deadline);
         }
         if let (Ok(()), JobRequest::Rollback { original }) = (&ran, request) {
             for (level, m) in
