@@ -317,6 +317,7 @@ pub fn job_overhead(bench: &JobBench, package: &str) -> Result<Value, String> {
         "job_ms": med(&job_ms),
         "job_ms_samples": job_ms,
         "job_changes": last["changes"],
+        "job_commands_run": last["commands_run"],
         "job_logs": last["logs"],
         "tool_command": bench.command.join(" "),
         "tool_ms": med(&tool_ms),
@@ -380,10 +381,18 @@ fn one_job(bench: &JobBench, package: &str, i: usize) -> Result<(f64, Value), St
         std::thread::sleep(JOB_POLL);
     };
     let ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let log = agent.log_text();
     if let Ok(dir) = std::env::var("LPA_BENCH_AGENT_LOGS") {
-        let _ = std::fs::write(format!("{dir}/{tag}.log"), agent.log_text());
+        let _ = std::fs::write(format!("{dir}/{tag}.log"), &log);
     }
     agent.kill_agent_process();
+    // Every command the agent ran for the job, with its time (its log at level debug).
+    let ran: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split_once("runner: ran ").map(|(_, c)| c))
+        .collect();
+    let mut job = job;
+    job["commands_run"] = json!(ran);
     Ok((ms, job))
 }
 
