@@ -695,10 +695,17 @@ impl PackageManager for Apt {
         if packages.is_empty() {
             return Ok(());
         }
-        let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
-        let unknown = self.unknown_names(&names, exec)?;
-        if !unknown.is_empty() {
-            return Err(PkgError::NotFound(unknown.join(", ")));
+        // An `apt-cache policy` run only for names apt-get could take as a pattern.
+        let risky: Vec<&str> = packages
+            .iter()
+            .map(|p| p.name.as_str())
+            .filter(|n| mutate::pattern_like(n))
+            .collect();
+        if !risky.is_empty() {
+            let unknown = self.unknown_names(&risky, exec)?;
+            if !unknown.is_empty() {
+                return Err(PkgError::NotFound(unknown.join(", ")));
+            }
         }
         let args = mutate::install_args(packages, options);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
