@@ -265,10 +265,16 @@ pub struct PackageManagerConfig {
     /// `package_manager.lock_wait_seconds`: how long to wait for another process's package
     /// database lock, default 120.
     pub lock_wait_seconds: u64,
-    /// `package_manager.metadata_max_age_seconds`: repository metadata older than this is
-    /// refreshed before upgradable packages are computed, and a computed list is reused for
-    /// at most this long (unless the installed set changes), default 3600.
+    /// `package_manager.metadata_max_age_seconds`: repository metadata older than this (by
+    /// the tool's cache on disk) is refreshed in the background, default 3600; 0 turns
+    /// background refreshes off.
     pub metadata_max_age_seconds: u64,
+    /// `package_manager.metadata_refresh_jitter_seconds`: largest random delay before a
+    /// background refresh, so hosts restarted together spread out, default 300; 0 disables.
+    pub metadata_refresh_jitter_seconds: u64,
+    /// `package_manager.refresh_in_read_only`: refresh metadata (in the background and on
+    /// `?refresh=true`) even when `api.read_only` is set, default false.
+    pub refresh_in_read_only: bool,
 }
 
 impl Default for PackageManagerConfig {
@@ -279,6 +285,8 @@ impl Default for PackageManagerConfig {
             command_timeout_seconds: 600,
             lock_wait_seconds: 120,
             metadata_max_age_seconds: 3600,
+            metadata_refresh_jitter_seconds: 300,
+            refresh_in_read_only: false,
         }
     }
 }
@@ -1208,6 +1216,8 @@ impl Walker<'_> {
                 "command_timeout_seconds",
                 "lock_wait_seconds",
                 "metadata_max_age_seconds",
+                "metadata_refresh_jitter_seconds",
+                "refresh_in_read_only",
             ],
         );
         PackageManagerConfig {
@@ -1226,6 +1236,13 @@ impl Walker<'_> {
                 (0, 604_800),
                 d.metadata_max_age_seconds,
             ),
+            metadata_refresh_jitter_seconds: self.u64_or(
+                &s,
+                "metadata_refresh_jitter_seconds",
+                (0, 86_400),
+                d.metadata_refresh_jitter_seconds,
+            ),
+            refresh_in_read_only: self.boolean(&s, "refresh_in_read_only", false),
         }
     }
 

@@ -102,6 +102,9 @@ fn list(
         "pending_reboot": pending_reboot,
         "computed_at": rfc3339(upgrades.computed_at),
         "metadata_refreshed_at": upgrades.metadata_refreshed_at.map(rfc3339),
+        "metadata_age_seconds": upgrades
+            .metadata_refreshed_at
+            .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0)),
         "metadata_refresh_error": upgrades.refresh_error,
         "feeds": feeds(inventory),
     })))
