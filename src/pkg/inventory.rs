@@ -232,30 +232,35 @@ impl Inventory {
 
     /// The upgradable set: the cached one while the installed set and the metadata are
     /// unchanged; otherwise computed by the tool from the metadata it has (never refreshed
-    /// here). While the background refresher recomputes, the set it replaces is served.
+    /// here). While a refresh runs, or the set is recomputed after one, the set it replaces
+    /// is served.
     pub fn upgrades(&self) -> Result<UpgradeSnapshot, PkgError> {
         let stamps = stamps_of(&self.db_paths);
         let mark = refresh::mark(&self.cache);
         if let Some(s) = self.current(&stamps, mark) {
             return Ok(self.annotate(s));
         }
-        let _computing = match self.compute.try_lock() {
-            Ok(guard) => guard,
-            Err(TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(TryLockError::WouldBlock) => {
-                // Only new metadata is being taken in: the set it replaces is still right
-                // for the installed packages.
-                if let Some(s) = lock(&self.snapshot).clone().filter(|s| s.stamps == stamps) {
-                    return Ok(self.annotate(s));
-                }
-                lock(&self.compute)
+        if self.taking_in_new_metadata() {
+            // The set being replaced is still right for the installed packages, and the
+            // tool may read half-written metadata meanwhile.
+            if let Some(s) = lock(&self.snapshot).clone().filter(|s| s.stamps == stamps) {
+                return Ok(self.annotate(s));
             }
-        };
+        }
+        let _computing = lock(&self.compute);
         // Another request may have computed it while this one waited.
         if let Some(s) = self.current(&stamps, mark) {
             return Ok(self.annotate(s));
         }
         self.compute_now(stamps, mark).map(|s| self.annotate(s))
+    }
+
+    /// Whether a refresh, or the computation after one, is running now.
+    fn taking_in_new_metadata(&self) -> bool {
+        let busy = |r: Result<MutexGuard<'_, ()>, TryLockError<MutexGuard<'_, ()>>>| {
+            matches!(r, Err(TryLockError::WouldBlock))
+        };
+        busy(self.refreshing.try_lock()) || busy(self.compute.try_lock())
     }
 
     fn current(&self, stamps: &[Option<FileStamp>], mark: CacheMark) -> Option<UpgradeSnapshot> {
@@ -649,6 +654,10 @@ mod tests {
         );
         assert_eq!(count(&f.computes), 1);
         drop(computing);
+        let refreshing = lock(&inv.refreshing);
+        assert_eq!(inv.upgrades().unwrap().computed_at, old.computed_at);
+        assert_eq!(count(&f.computes), 1, "nor on a refresh in progress");
+        drop(refreshing);
         inv.upgrades().unwrap();
         assert_eq!(count(&f.computes), 2, "then the new metadata is taken in");
     }
