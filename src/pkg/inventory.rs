@@ -249,10 +249,10 @@ impl Inventory {
         }
         let _computing = lock(&self.compute);
         // Another request may have computed it while this one waited.
-        if let Some(s) = self.current(&stamps, mark) {
+        if let Some(s) = self.current(&stamps, refresh::mark(&self.cache)) {
             return Ok(self.annotate(s));
         }
-        self.compute_now(stamps, mark).map(|s| self.annotate(s))
+        self.compute_now(stamps).map(|s| self.annotate(s))
     }
 
     /// Whether a refresh, or the computation after one, is running now.
@@ -270,29 +270,44 @@ impl Inventory {
             .cloned()
     }
 
-    /// Runs the tool and stores its set; the caller holds `compute`.
-    fn compute_now(
-        &self,
-        stamps: Vec<Option<FileStamp>>,
-        mark: CacheMark,
-    ) -> Result<UpgradeSnapshot, PkgError> {
-        let upgrades = Arc::new(self.backend.upgradable()?);
+    /// Runs the tool and stores its set; the caller holds `compute`. The cache's mark is
+    /// taken afterwards: some tools write their cache while they compute (dnf with
+    /// `metadata_expire=0` fetches then), which must not make the set look outdated.
+    fn compute_now(&self, stamps: Vec<Option<FileStamp>>) -> Result<UpgradeSnapshot, PkgError> {
+        let upgrades = match self.backend.upgradable() {
+            Ok(u) => u,
+            // No metadata at all yet (pacman before its first -Sy fails): nothing is known
+            // to be upgradable, and the answer says there is no metadata.
+            Err(e) if self.has_no_metadata() => {
+                log::info!(
+                    "{}: no repository metadata yet ({e}); no upgrades known until a refresh",
+                    self.backend.kind().name()
+                );
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         let snapshot = UpgradeSnapshot {
-            upgrades,
+            upgrades: Arc::new(upgrades),
             computed_at: OffsetDateTime::now_utc(),
             metadata_refreshed_at: None,
             refresh_error: None,
             stamps,
-            mark,
+            mark: refresh::mark(&self.cache),
         };
         *lock(&self.snapshot) = Some(snapshot.clone());
         Ok(snapshot)
     }
 
+    /// Whether the backend keeps a metadata cache and it holds nothing.
+    fn has_no_metadata(&self) -> bool {
+        !self.cache.dirs.is_empty() && refresh::refreshed_at(&self.cache).is_none()
+    }
+
     /// Recomputes the set now (after new metadata) and swaps it in.
     fn recompute(&self) -> Result<UpgradeSnapshot, PkgError> {
         let _computing = lock(&self.compute);
-        self.compute_now(stamps_of(&self.db_paths), refresh::mark(&self.cache))
+        self.compute_now(stamps_of(&self.db_paths))
     }
 
     /// The snapshot with the freshness of the metadata as it is now.
@@ -411,6 +426,7 @@ mod tests {
         refreshes: AtomicUsize,
         computes: AtomicUsize,
         refresh_fails: bool,
+        compute_fails: std::sync::atomic::AtomicBool,
     }
 
     impl PackageManager for Fake {
@@ -460,6 +476,9 @@ mod tests {
         }
         fn upgradable(&self) -> Result<Vec<Upgrade>, PkgError> {
             self.computes.fetch_add(1, AtomicOrdering::SeqCst);
+            if self.compute_fails.load(AtomicOrdering::SeqCst) {
+                return Err(PkgError::Unsupported("no sync database".into()));
+            }
             Ok(vec![Upgrade {
                 name: "a".into(),
                 current_version: "1".into(),
@@ -490,6 +509,7 @@ mod tests {
             refreshes: AtomicUsize::new(0),
             computes: AtomicUsize::new(0),
             refresh_fails,
+            compute_fails: Default::default(),
         })
     }
 
@@ -660,5 +680,20 @@ mod tests {
         drop(refreshing);
         inv.upgrades().unwrap();
         assert_eq!(count(&f.computes), 2, "then the new metadata is taken in");
+    }
+
+    #[test]
+    fn without_any_metadata_a_failing_computation_means_no_upgrades_known() {
+        let f = fake("nometa", false);
+        f.compute_fails.store(true, AtomicOrdering::SeqCst);
+        let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
+        let snap = inv.upgrades().unwrap();
+        assert!(snap.upgrades.is_empty() && snap.metadata_refreshed_at.is_none());
+        // With metadata present the tool's failure is the answer.
+        let lists = f.db.with_file_name("lists");
+        std::fs::create_dir_all(&lists).unwrap();
+        std::fs::write(lists.join("repo_Packages"), "x").unwrap();
+        let e = inv.upgrades().unwrap_err();
+        assert!(e.to_string().contains("no sync database"), "{e}");
     }
 }

@@ -46,9 +46,11 @@ pub struct CacheMark {
     newest: Option<SystemTime>,
 }
 
-/// Names in a cache directory that are no metadata: locks, the download area, the stamp.
+/// Names in a cache directory that are no metadata: locks, the download area, the stamp,
+/// and dnf's record of expired repositories (rewritten by every dnf command).
 fn counts(name: &str) -> bool {
-    !matches!(name, "lock" | "partial" | STAMP_NAME) && !crate::fsutil::is_temp_name(name)
+    !matches!(name, "lock" | "partial" | STAMP_NAME | "expired_repos.json")
+        && !crate::fsutil::is_temp_name(name)
 }
 
 /// The entries of the cache's directories (files, and per-repository subdirectories).

@@ -202,7 +202,9 @@ pub fn check_inventory(
         "INVALID_REQUEST",
     );
 
-    // Served from the caches: with every package tool gone, the same answers come back.
+    // Served from the caches: with every package tool gone, the same answers come back
+    // (the list as it is after the refresh above).
+    let all = data(agent, env, "/api/v1/packages?name=lpa-*");
     {
         let _hidden = sb.hide(&PACKAGE_TOOLS);
         assert_eq!(
