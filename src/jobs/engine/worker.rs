@@ -144,6 +144,12 @@ impl TxnLock {
     pub(super) fn busy(&self) -> bool {
         relock(&self.holder).is_some()
     }
+
+    /// Whether a job or the repair holds the transaction now (not a metadata refresh, which
+    /// stopping need not wait for: it only ever leaves the old metadata behind).
+    pub(super) fn held_by_a_change(&self) -> bool {
+        relock(&self.holder).is_some_and(|h| h != REFRESH_HOLDER)
+    }
 }
 
 impl Engine {
