@@ -238,21 +238,25 @@ impl Inventory {
         let stamps = stamps_of(&self.db_paths);
         let mark = refresh::mark(&self.cache);
         if let Some(s) = self.current(&stamps, mark) {
-            return Ok(self.annotate(s));
+            return Ok(self.annotate(s, mark));
         }
         if self.taking_in_new_metadata() {
             // The set being replaced is still right for the installed packages, and the
             // tool may read half-written metadata meanwhile.
             if let Some(s) = lock(&self.snapshot).clone().filter(|s| s.stamps == stamps) {
-                return Ok(self.annotate(s));
+                return Ok(self.annotate(s, mark));
             }
         }
         let _computing = lock(&self.compute);
         // Another request may have computed it while this one waited.
-        if let Some(s) = self.current(&stamps, refresh::mark(&self.cache)) {
-            return Ok(self.annotate(s));
+        let mark = refresh::mark(&self.cache);
+        if let Some(s) = self.current(&stamps, mark) {
+            return Ok(self.annotate(s, mark));
         }
-        self.compute_now(stamps).map(|s| self.annotate(s))
+        self.compute_now(stamps).map(|s| {
+            let mark = s.mark;
+            self.annotate(s, mark)
+        })
     }
 
     /// Whether a refresh, or the computation after one, is running now.
@@ -311,8 +315,9 @@ impl Inventory {
     }
 
     /// The snapshot with the freshness of the metadata as it is now.
-    fn annotate(&self, mut s: UpgradeSnapshot) -> UpgradeSnapshot {
-        s.metadata_refreshed_at = refresh::refreshed_at(&self.cache).map(refresh::to_offset);
+    fn annotate(&self, mut s: UpgradeSnapshot, mark: CacheMark) -> UpgradeSnapshot {
+        s.metadata_refreshed_at =
+            refresh::refreshed_at_with(&self.cache, mark).map(refresh::to_offset);
         s.refresh_error = lock(&self.status).last_error.clone();
         s
     }

@@ -77,11 +77,16 @@ pub fn mark(cache: &MetadataCache) -> CacheMark {
 /// When the metadata was last fetched or confirmed current: the newest of the cache's
 /// entries and the stamp; `None` when neither exists (no cache).
 pub fn refreshed_at(cache: &MetadataCache) -> Option<SystemTime> {
+    refreshed_at_with(cache, mark(cache))
+}
+
+/// [`refreshed_at`] with the entries' `mark` already taken.
+pub fn refreshed_at_with(cache: &MetadataCache, mark: CacheMark) -> Option<SystemTime> {
     let stamp = cache
         .stamp
         .as_deref()
         .and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    mark(cache).newest.max(stamp)
+    mark.newest.max(stamp)
 }
 
 /// How old metadata refreshed at `at` is at `now` (zero for a time in the future).
