@@ -175,6 +175,10 @@ pub fn spawn(
 fn run(inventory: &Inventory, settings: RefreshSettings, stop: &Receiver<()>) {
     inventory.warm();
     if !settings.enabled || settings.max_age.is_zero() {
+        log::info!(
+            "background metadata refreshes are off (metadata_max_age_seconds 0, or read-only \
+             without package_manager.refresh_in_read_only)"
+        );
         return;
     }
     let mut failures = 0u32;
