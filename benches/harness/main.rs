@@ -604,6 +604,19 @@ fn inventory_rows(backend: &str, v: &Value, rows: &mut Vec<Row>) {
         )
         .against(format!("{tool}, first run"), num_of(v, "tool_cold_ms")),
     );
+    // What a manager's first poll after a restart waits for (issue 19: at most twice the
+    // tool's own query).
+    let mut restart = Row::new(
+        "inventory",
+        format!("{head}: first request after a restart"),
+        "ms",
+        num_of(v, "restart_cold_ms"),
+    )
+    .against(tool.clone(), num_of(v, "tool_warm_ms"));
+    if backend == "apt" {
+        restart = restart.target(Target::AtMost(2.0));
+    }
+    rows.push(restart);
     let mut warm = Row::new(
         "inventory",
         format!("{head}: warm, kept-alive connection"),

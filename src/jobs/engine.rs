@@ -341,7 +341,7 @@ impl Engine {
             // Asked without the table lock: the transaction lock is taken before it elsewhere.
             let repairing = running == 0 && {
                 drop(table);
-                let busy = self.txn.busy();
+                let busy = self.txn.held_by_a_change();
                 table = self.table();
                 busy
             };

@@ -97,8 +97,9 @@ use super::advisories::{self, reboot, Advisory, FeedSettings, Parsed, RebootRequ
 use super::runner::{self, Command, Finished, RunError};
 use super::staging::{self, StagingDir};
 use super::{
-    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, PackageDetails,
-    PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep, SavedPackage, Upgrade,
+    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
+    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
+    SavedPackage, Upgrade,
 };
 
 pub use self::deps::{dependencies, depends_names, find_installed, reverse_dependencies};
@@ -627,6 +628,15 @@ impl PackageManager for Apt {
             homepage: target.stanza.get("Homepage").map(str::to_string),
             license: self.license(target),
         }))
+    }
+
+    fn metadata_cache(&self) -> MetadataCache {
+        // Debian's own stamp: apt.systemd.daily rewrites it after each successful update too.
+        let root = &self.settings.root;
+        MetadataCache {
+            dirs: vec![root.join("var/lib/apt/lists")],
+            stamp: Some(root.join("var/lib/apt/periodic/update-success-stamp")),
+        }
     }
 
     fn refresh(&self) -> Result<(), PkgError> {

@@ -28,8 +28,8 @@ use super::rpm::{self, rpmdb, updateinfo};
 use super::runner::{self, Command, Finished};
 use super::{
     validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
-    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
-    SavedPackage, Upgrade,
+    MetadataCache, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
+    RestoreStep, SavedPackage, Upgrade,
 };
 
 mod advisories;
@@ -418,6 +418,14 @@ impl PackageManager for Dnf {
         // rpm before 4.12 (yum's RHEL 7) rejects the weak-dependency tags.
         let weak_deps = self.kind != BackendKind::Yum;
         rpmdb::details(&self.settings, weak_deps, name)
+    }
+
+    fn metadata_cache(&self) -> MetadataCache {
+        let dir = match self.kind {
+            BackendKind::Yum => "var/cache/yum",
+            _ => "var/cache/dnf",
+        };
+        super::refresh::cache_in(&self.settings.root.join(dir))
     }
 
     fn refresh(&self) -> Result<(), PkgError> {

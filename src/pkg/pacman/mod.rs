@@ -34,8 +34,9 @@ use super::advisories::feeds::FeedFormat;
 use super::advisories::{reboot, with_uncovered, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command};
 use super::{
-    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, PackageDetails,
-    PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep, SavedPackage, Upgrade,
+    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
+    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
+    SavedPackage, Upgrade,
 };
 
 mod mutate;
@@ -325,6 +326,10 @@ impl PackageManager for Pacman {
         };
         let files = read_files(&entry.dir)?;
         Ok(Some(details_of(entry, &entries, files)?))
+    }
+
+    fn metadata_cache(&self) -> MetadataCache {
+        super::refresh::cache_in(&self.dbpath().join("sync"))
     }
 
     fn refresh(&self) -> Result<(), PkgError> {

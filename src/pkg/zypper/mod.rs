@@ -23,8 +23,8 @@ use super::rpm::{self, rpmdb, updateinfo};
 use super::runner::{self, Command, Finished};
 use super::{
     install_fixed, validate, version, BackendKind, BackendSettings, Exec, InstallOptions,
-    InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
-    RestoreStep, SavedPackage, Upgrade,
+    InstalledPackage, MetadataCache, PackageDetails, PackageManager, PackageSpec, PkgError,
+    RemoveOptions, RestoreStep, SavedPackage, Upgrade,
 };
 
 /// What a zypper exit status means (zypper(8) "EXIT CODES").
@@ -333,6 +333,15 @@ impl PackageManager for Zypper {
     fn details(&self, name: &str) -> Result<Option<PackageDetails>, PkgError> {
         validate::name(BackendKind::Zypper, name)?;
         rpmdb::details(&self.settings, true, name)
+    }
+
+    fn metadata_cache(&self) -> MetadataCache {
+        // raw/<alias>/ holds each repository's downloaded metadata.
+        let cache = self.settings.root.join("var/cache/zypp");
+        MetadataCache {
+            dirs: vec![cache.join("raw")],
+            stamp: Some(cache.join(super::refresh::STAMP_NAME)),
+        }
     }
 
     fn refresh(&self) -> Result<(), PkgError> {
