@@ -197,8 +197,11 @@ fuzz-smoke:
 # BENCH_ARGS passes options, e.g. BENCH_ARGS='--idle-seconds 5 --seconds 2 --no-sandbox'.
 BENCH_ARGS ?=
 bench: static release
-	$(call need,nginx,nginx)
+	$(if $(filter --jobs-only --sandbox-only,$(BENCH_ARGS)),,$(call need,nginx,nginx))
 	$(call need,dpkg-query,dpkg)
+	@tools=$$(sh tests/sandbox/apk-tools.sh) || echo "make bench: no apk-tools, the apk jobs are skipped" >&2; \
+	LPA_APK2=$$(echo "$$tools" | sed -n 's/^apk2 //p') LPA_APK3=$$(echo "$$tools" | sed -n 's/^apk3 //p') \
+	LPA_STATIC_BIN=$(abspath $(STATIC_BIN)) \
 	$(CARGO) bench --bench harness -- --static-bin $(abspath $(STATIC_BIN)) \
 		--release-bin $(abspath $(RELEASE_BIN)) $(BENCH_ARGS)
 

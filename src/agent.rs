@@ -24,10 +24,15 @@ use crate::http::whitelist::Whitelist;
 use crate::jobs::events::Events;
 use crate::jobs::{Engine, EngineSettings};
 use crate::pkg::inventory::Inventory;
+use crate::pkg::refresh::{self, RefreshSettings, TransactionGate};
 use crate::pkg::{detect, BackendKind, BackendSettings};
 
 /// How often watched files (whitelist, certificates) are checked for changes.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long stopping waits for a metadata refresh in progress; past it the thread is left
+/// to end with the process (the tool only ever leaves the old metadata behind).
+const REFRESH_STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// Why the agent could not start.
 #[derive(Debug)]
@@ -70,6 +75,8 @@ pub struct RunningAgent {
     stop_watcher: Sender<()>,
     feed_threads: Vec<JoinHandle<()>>,
     stop_feed: Sender<()>,
+    refresher: Option<JoinHandle<()>>,
+    stop_refresh: Sender<()>,
     live: Arc<Live>,
     engine: Option<Arc<Engine>>,
     job_timeout: Duration,
@@ -90,6 +97,13 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
     let engine = inventory
         .as_ref()
         .and_then(|inv| start_engine(&config, Arc::clone(inv), events.clone()));
+    if let (Some(inv), Some(engine)) = (&inventory, &engine) {
+        let gate: Arc<dyn TransactionGate> = engine.clone();
+        inv.set_gate(Arc::downgrade(&gate));
+    }
+    let background = inventory
+        .clone()
+        .map(|inv| (inv, refresh_settings(&config)));
 
     let job_timeout = config.jobs.timeout();
     let shape = decide_shape(&config);
@@ -131,6 +145,13 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
             feed_threads.push(spawned.map_err(StartError::Spawn)?);
         }
     }
+    let (stop_refresh, refresh_stopped) = crossbeam_channel::bounded(1);
+    let refresher = match background {
+        Some((inv, settings)) => {
+            Some(refresh::spawn(inv, settings, refresh_stopped).map_err(StartError::Spawn)?)
+        }
+        None => None,
+    };
     log::info!("serving on {addr}");
     Ok(RunningAgent {
         addr,
@@ -140,6 +161,8 @@ pub fn start(config: Config, config_path: Option<PathBuf>) -> Result<RunningAgen
         stop_watcher,
         feed_threads,
         stop_feed,
+        refresher,
+        stop_refresh,
         live,
         engine,
         job_timeout,
@@ -184,6 +207,11 @@ impl RunningAgent {
             .server
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("server thread panicked")));
+        // Before the engine: a refresh holds the package transaction the engine waits for.
+        let _ = self.stop_refresh.send(());
+        if let Some(refresher) = self.refresher {
+            join_within(refresher, REFRESH_STOP_WAIT, "metadata refresh");
+        }
         if let Some(engine) = &self.engine {
             engine.shutdown(self.job_timeout);
         }
@@ -196,6 +224,19 @@ impl RunningAgent {
         drop(self.stop_feed);
         drop(self.feed_threads);
         result
+    }
+}
+
+/// Joins `thread` if it ends within `wait`; otherwise leaves it to end with the process.
+fn join_within(thread: JoinHandle<()>, wait: Duration, what: &str) {
+    let deadline = std::time::Instant::now() + wait;
+    while !thread.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if thread.is_finished() {
+        let _ = thread.join();
+    } else {
+        log::warn!("{what} still running at shutdown; not waiting for it");
     }
 }
 
@@ -325,8 +366,26 @@ fn build_inventory(config: &Config) -> Option<(Arc<Inventory>, Vec<Arc<FeedRefre
     let backend = detect::build(kind, settings, options);
     let max_age = Duration::from_secs(pm.metadata_max_age_seconds);
     let feeds = feed_setup::build(&config.advisories, kind, &pm.root);
-    let inventory = Inventory::new(backend, max_age).with_feed(feeds.settings);
+    let inventory = Inventory::new(backend, max_age)
+        .with_lock_wait(settings_lock_wait(pm))
+        .with_feed(feeds.settings);
     Some((Arc::new(inventory), feeds.refreshers))
+}
+
+fn settings_lock_wait(pm: &crate::config::PackageManagerConfig) -> Duration {
+    Duration::from_secs(pm.lock_wait_seconds)
+}
+
+/// The background refresher's settings: off with a max age of 0, and in read-only mode
+/// unless `refresh_in_read_only`; the jitter never more than a tenth of the max age.
+fn refresh_settings(config: &Config) -> RefreshSettings {
+    let pm = &config.package_manager;
+    let max_age = Duration::from_secs(pm.metadata_max_age_seconds);
+    RefreshSettings {
+        max_age,
+        jitter: Duration::from_secs(pm.metadata_refresh_jitter_seconds).min(max_age / 10),
+        enabled: !max_age.is_zero() && (!config.api.read_only || pm.refresh_in_read_only),
+    }
 }
 
 fn server_options(config: &Config) -> ServerOptions {

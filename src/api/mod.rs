@@ -276,6 +276,9 @@ impl App {
                 endpoint: endpoint.template().to_string(),
             });
         }
+        if endpoint.asks_refresh() {
+            self.refresh_first(endpoint, config)?;
+        }
         self.call(endpoint, &req.body, served)
     }
 
@@ -294,7 +297,9 @@ impl App {
                 packages::list_packages(self.inventory.as_deref(), query, shape, &self.pages)
             }
             Endpoint::InstallPackages => packages::install_packages(body, self.engine.as_deref()),
-            Endpoint::GetPackage { name } => packages::get_package(self.inventory.as_deref(), name),
+            Endpoint::GetPackage { name, .. } => {
+                packages::get_package(self.inventory.as_deref(), name)
+            }
             Endpoint::UpdatePackage { name } => {
                 packages::update_package(name, body, self.engine.as_deref())
             }
@@ -317,6 +322,25 @@ impl App {
             Endpoint::JobStream => ws::plain_request(),
             // Rendered by `handle_routed` (not an envelope); passing here means allowed.
             Endpoint::OpenApi(_) => Ok(Reply::ok(serde_json::Value::Null)),
+        }
+    }
+
+    /// `?refresh=true`: refreshes metadata before the read is answered; refused in
+    /// read-only mode unless `package_manager.refresh_in_read_only`, and at most once per
+    /// minute (`429 RATE_LIMIT_EXCEEDED` with `Retry-After` within it). A refresh that fails
+    /// is reported in the answer (`metadata_refresh_error`), which comes from the cache.
+    fn refresh_first(&self, endpoint: &Endpoint, config: &Config) -> Result<(), ApiError> {
+        if config.api.read_only && !config.package_manager.refresh_in_read_only {
+            return Err(ApiError::ApiReadOnly {
+                endpoint: format!("{}?refresh=true", endpoint.template()),
+            });
+        }
+        match &self.inventory {
+            Some(inventory) => inventory
+                .refresh_explicit()
+                .map_err(|retry_after| ApiError::RateLimitExceeded { retry_after }),
+            // The handler answers that there is no package manager.
+            None => Ok(()),
         }
     }
 

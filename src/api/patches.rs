@@ -84,6 +84,9 @@ fn list(
         pending_reboot: inventory.reboot_required().ok().map(|r| r.required),
         computed_at: rfc3339(upgrades.computed_at),
         metadata_refreshed_at: upgrades.metadata_refreshed_at.map(rfc3339),
+        metadata_age_seconds: upgrades
+            .metadata_refreshed_at
+            .map(|t| (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0)),
         metadata_refresh_error: upgrades.refresh_error.as_deref(),
     };
     // Every advisory feed, as its last parse and download left it.

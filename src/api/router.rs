@@ -29,6 +29,8 @@ pub enum Endpoint {
     GetPackage {
         /// Package name, loosely validated.
         name: String,
+        /// `?refresh=true`: refresh metadata first (rate-limited).
+        refresh: bool,
     },
     /// `PUT /api/v1/packages/{name}`
     UpdatePackage {
@@ -128,6 +130,16 @@ impl Endpoint {
         "GET /api/v1/openapi.yaml",
         "GET /api/v1/openapi.json",
     ];
+
+    /// Whether the request asks for a metadata refresh before its answer (`?refresh=true`).
+    pub fn asks_refresh(&self) -> bool {
+        match self {
+            Endpoint::ListPackages(q) => q.refresh,
+            Endpoint::ListPatches(q) => q.refresh,
+            Endpoint::GetPackage { refresh, .. } => *refresh,
+            _ => false,
+        }
+    }
 
     /// True for endpoints that change state (POST, PUT, DELETE).
     pub fn is_mutating(&self) -> bool {
@@ -327,6 +339,8 @@ pub struct PackageQuery {
     pub sort: Option<PackageSort>,
     /// `order`, default ascending.
     pub order: SortOrder,
+    /// `refresh`: refresh metadata first (rate-limited), default false.
+    pub refresh: bool,
 }
 
 /// Query of `GET /api/v1/patches`.
@@ -342,6 +356,8 @@ pub struct PatchQuery {
     pub sort: Option<PatchSort>,
     /// `order`; when absent, the sort's natural order (most severe, newest, or A-Z first).
     pub order: Option<SortOrder>,
+    /// `refresh`: refresh metadata first (rate-limited), default false.
+    pub refresh: bool,
 }
 
 /// Query of `GET /api/v1/jobs`.
@@ -493,12 +509,12 @@ fn build(
         ("GET", Resource::HealthV1) => no_query(query, Endpoint::HealthV1)?,
         ("GET", Resource::Packages) => Endpoint::ListPackages(package_query(query)?),
         ("POST", Resource::Packages) => no_query(query, Endpoint::InstallPackages)?,
-        ("GET", Resource::Package(name)) => no_query(
-            query,
-            Endpoint::GetPackage {
-                name: loose_name("name", name)?,
-            },
-        )?,
+        ("GET", Resource::Package(name)) => Endpoint::GetPackage {
+            name: loose_name("name", name)?,
+            refresh: Params::new(query, &["refresh"])?
+                .boolean("refresh")?
+                .unwrap_or(false),
+        },
         ("PUT", Resource::Package(name)) => no_query(
             query,
             Endpoint::UpdatePackage {
@@ -548,7 +564,9 @@ fn no_query(query: &[(String, String)], endpoint: Endpoint) -> Result<Endpoint, 
 fn package_query(query: &[(String, String)]) -> Result<PackageQuery, ApiError> {
     let q = Params::new(
         query,
-        &["name", "status", "limit", "offset", "sort", "order"],
+        &[
+            "name", "status", "limit", "offset", "sort", "order", "refresh",
+        ],
     )?;
     Ok(PackageQuery {
         name: q
@@ -559,13 +577,16 @@ fn package_query(query: &[(String, String)]) -> Result<PackageQuery, ApiError> {
         page: q.page()?,
         sort: q.one_of("sort", PackageSort::ALL)?,
         order: q.one_of("order", SortOrder::ALL)?.unwrap_or(SortOrder::Asc),
+        refresh: q.boolean("refresh")?.unwrap_or(false),
     })
 }
 
 fn patch_query(query: &[(String, String)]) -> Result<PatchQuery, ApiError> {
     let q = Params::new(
         query,
-        &["severity", "status", "limit", "offset", "sort", "order"],
+        &[
+            "severity", "status", "limit", "offset", "sort", "order", "refresh",
+        ],
     )?;
     Ok(PatchQuery {
         severity: q.one_of("severity", PatchSeverity::ALL)?,
@@ -573,6 +594,7 @@ fn patch_query(query: &[(String, String)]) -> Result<PatchQuery, ApiError> {
         page: q.page()?,
         sort: q.one_of("sort", PatchSort::ALL)?,
         order: q.one_of("order", SortOrder::ALL)?,
+        refresh: q.boolean("refresh")?.unwrap_or(false),
     })
 }
 
@@ -772,6 +794,7 @@ mod tests {
                     page: Page::default(),
                     sort: None,
                     order: SortOrder::Asc,
+                    refresh: false,
                 }),
             ),
             ("POST", "/api/v1/packages".into(), Endpoint::InstallPackages),
@@ -780,6 +803,7 @@ mod tests {
                 "/api/v1/packages/nginx".into(),
                 Endpoint::GetPackage {
                     name: "nginx".into(),
+                    refresh: false,
                 },
             ),
             (
@@ -807,6 +831,7 @@ mod tests {
                     page: Page::default(),
                     sort: None,
                     order: None,
+                    refresh: false,
                 }),
             ),
             (
@@ -1004,6 +1029,7 @@ mod tests {
                 },
                 sort: Some(PackageSort::Size),
                 order: SortOrder::Desc,
+                refresh: false,
             })
         );
     }

@@ -38,11 +38,20 @@ pub struct PackageManagerConfig {
     /// database lock, 0-3600, default 120.
     #[serde(deserialize_with = "int::<0, 3600, _, _>")]
     pub lock_wait_seconds: u64,
-    /// `package_manager.metadata_max_age_seconds`: repository metadata older than this is
-    /// refreshed before upgradable packages are computed, and a computed list is reused for
-    /// at most this long (unless the installed set changes), 0-604800, default 3600.
+    /// `package_manager.metadata_max_age_seconds`: repository metadata older than this (by
+    /// the tool's cache on disk) is refreshed in the background, 0-604800, default 3600;
+    /// 0 turns background refreshes off.
     #[serde(deserialize_with = "int::<0, 604_800, _, _>")]
     pub metadata_max_age_seconds: u64,
+    /// `package_manager.metadata_refresh_jitter_seconds`: largest random delay before a
+    /// background refresh, so hosts restarted together spread out, 0-86400, default 300;
+    /// 0 disables.
+    #[serde(deserialize_with = "int::<0, 86_400, _, _>")]
+    pub metadata_refresh_jitter_seconds: u64,
+    /// `package_manager.refresh_in_read_only`: refresh metadata (in the background and on
+    /// `?refresh=true`) even when `api.read_only` is set, default false.
+    #[serde(deserialize_with = "boolean")]
+    pub refresh_in_read_only: bool,
 }
 
 impl Default for PackageManagerConfig {
@@ -53,6 +62,8 @@ impl Default for PackageManagerConfig {
             command_timeout_seconds: 600,
             lock_wait_seconds: 120,
             metadata_max_age_seconds: 3600,
+            metadata_refresh_jitter_seconds: 300,
+            refresh_in_read_only: false,
         }
     }
 }

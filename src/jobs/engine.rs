@@ -36,6 +36,7 @@ use crate::pkg::{
     advisory_targets, Exec, InstallOptions, InstalledPackage, PackageManager, PackageSpec,
     PkgError, RemoveOptions, RestoreStep,
 };
+use crate::watch::FileStamp;
 
 mod listing;
 mod logs;
@@ -52,6 +53,9 @@ mod worker;
 use persistence::{end, fail_not_started};
 use transaction::{Outcome, P_STARTED, P_TOOL_LINES_MAX};
 use worker::{NotStarted, TxnGuard, TxnLock, TXN_POLL};
+
+/// The stamps of the package database's files, in the backend's order.
+type DbStamps = Vec<Option<FileStamp>>;
 
 /// The engine's knobs (from `jobs.*`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,6 +197,9 @@ struct Entry {
     had_turn: bool,
     /// Whether its log was dropped from memory, its record holding it (see `logs.rs`).
     logs_on_disk: bool,
+    /// The package database's stamps under which the submission checks passed; `None`
+    /// when they were deferred (see `transaction.rs`).
+    checked: Option<DbStamps>,
 }
 
 impl Entry {
@@ -205,6 +212,7 @@ impl Entry {
             seq,
             had_turn: false,
             logs_on_disk: false,
+            checked: None,
         }
     }
 
@@ -333,7 +341,7 @@ impl Engine {
             // Asked without the table lock: the transaction lock is taken before it elsewhere.
             let repairing = running == 0 && {
                 drop(table);
-                let busy = self.txn.busy();
+                let busy = self.txn.held_by_a_change();
                 table = self.table();
                 busy
             };

@@ -128,16 +128,28 @@ pub fn save_selection(
     id: &Uuid,
     backend: &dyn PackageManager,
 ) -> Result<(), String> {
-    let bytes = match backend.selection_state() {
-        Ok(None) => return Ok(()),
-        Ok(Some(b)) => b,
-        Err(e) => return Err(format!("cannot read the package selection: {e}")),
-    };
+    match read_selection(backend)? {
+        Some(bytes) => write_selection(cache, id, &bytes),
+        None => Ok(()),
+    }
+}
+
+/// The backend's selection state now, `None` when it keeps none; `Err` is the warning
+/// for the job log.
+pub fn read_selection(backend: &dyn PackageManager) -> Result<Option<Vec<u8>>, String> {
+    backend
+        .selection_state()
+        .map_err(|e| format!("cannot read the package selection: {e}"))
+}
+
+/// Writes a selection state read by [`read_selection`] into job `id`'s rollback directory
+/// (durably: temp file, fsync, rename).
+pub fn write_selection(cache: &RollbackCache, id: &Uuid, bytes: &[u8]) -> Result<(), String> {
     let dir = cache
         .prepare(id)
         .map_err(|e| format!("cannot create the rollback cache: {e}"))?;
     let path = dir.join(SELECTION_FILE);
-    crate::fsutil::write_atomic(&path, &bytes, 0o600).map_err(|e| {
+    crate::fsutil::write_atomic(&path, bytes, 0o600).map_err(|e| {
         format!(
             "cannot save the package selection to {}: {e}",
             path.display()

@@ -97,8 +97,9 @@ use super::advisories::{self, reboot, Advisory, FeedSettings, Parsed, RebootRequ
 use super::runner::{self, Command, Finished, RunError};
 use super::staging::{self, StagingDir};
 use super::{
-    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, PackageDetails,
-    PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep, SavedPackage, Upgrade,
+    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
+    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
+    SavedPackage, Upgrade,
 };
 
 pub use self::deps::{dependencies, depends_names, find_installed, reverse_dependencies};
@@ -629,6 +630,15 @@ impl PackageManager for Apt {
         }))
     }
 
+    fn metadata_cache(&self) -> MetadataCache {
+        // Debian's own stamp: apt.systemd.daily rewrites it after each successful update too.
+        let root = &self.settings.root;
+        MetadataCache {
+            dirs: vec![root.join("var/lib/apt/lists")],
+            stamp: Some(root.join("var/lib/apt/periodic/update-success-stamp")),
+        }
+    }
+
     fn refresh(&self) -> Result<(), PkgError> {
         self.run_apt(&self.update_command()?).map(|_| ())
     }
@@ -695,10 +705,17 @@ impl PackageManager for Apt {
         if packages.is_empty() {
             return Ok(());
         }
-        let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
-        let unknown = self.unknown_names(&names, exec)?;
-        if !unknown.is_empty() {
-            return Err(PkgError::NotFound(unknown.join(", ")));
+        // An `apt-cache policy` run only for names apt-get could take as a pattern.
+        let risky: Vec<&str> = packages
+            .iter()
+            .map(|p| p.name.as_str())
+            .filter(|n| mutate::pattern_like(n))
+            .collect();
+        if !risky.is_empty() {
+            let unknown = self.unknown_names(&risky, exec)?;
+            if !unknown.is_empty() {
+                return Err(PkgError::NotFound(unknown.join(", ")));
+            }
         }
         let args = mutate::install_args(packages, options);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();

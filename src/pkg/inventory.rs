@@ -1,18 +1,21 @@
 //! The package inventory as the API serves it: the installed set read from the database and
-//! cached until the database changes, and the upgradable set computed by the tool after a
-//! metadata refresh, cached for `metadata_max_age` or until the installed set changes.
+//! cached until the database changes, and the upgradable set computed by the tool from the
+//! metadata it has, cached until the installed set or the metadata changes.
 //!
-//! A request served from these caches starts no process.
+//! A request served from these caches starts no process, and no request refreshes metadata
+//! except an explicit `?refresh=true`: the background refresher ([`super::refresh`]) does,
+//! then swaps in the set computed from the new metadata.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
 use time::OffsetDateTime;
 
 use super::advisories::stamp::FeedStamp;
 use super::advisories::{Advisory, FeedSettings, RebootRequired};
-use super::{InstalledPackage, PackageDetails, PackageManager, PkgError, Upgrade};
+use super::refresh::{self, CacheMark, TransactionGate};
+use super::{InstalledPackage, MetadataCache, PackageDetails, PackageManager, PkgError, Upgrade};
 use crate::watch::{stamps_of, FileStamp};
 
 /// The installed set with the database stamps it was read under.
@@ -28,20 +31,20 @@ pub struct UpgradeSnapshot {
     pub upgrades: Arc<Vec<Upgrade>>,
     /// When they were computed.
     pub computed_at: OffsetDateTime,
-    /// When the metadata they were computed from was last refreshed by this agent.
+    /// When the metadata was last fetched or confirmed current (read from the tool's cache
+    /// when the snapshot is handed out); `None` when there is no cache.
     pub metadata_refreshed_at: Option<OffsetDateTime>,
     /// Why the last refresh failed, when it did (the set was then computed from older metadata).
     pub refresh_error: Option<String>,
     stamps: Vec<Option<FileStamp>>,
-    computed: Instant,
+    mark: CacheMark,
 }
 
-/// State of metadata refreshes.
+/// Outcomes of this process's metadata refreshes.
 #[derive(Default)]
-struct RefreshState {
-    last_success: Option<(Instant, OffsetDateTime)>,
+struct RefreshStatus {
     last_error: Option<String>,
-    snapshot: Option<UpgradeSnapshot>,
+    last_explicit: Option<Instant>,
 }
 
 /// The patches over one upgradable snapshot.
@@ -76,10 +79,17 @@ pub struct Inventory {
     backend: Arc<dyn PackageManager>,
     max_age: Duration,
     db_paths: Vec<PathBuf>,
+    cache: MetadataCache,
     installed: Mutex<Option<InstalledCache>>,
-    // One lock for refresh + compute: concurrent requests wait for one computation
-    // (single flight) instead of running the tool several times at once.
-    upgrades: Mutex<RefreshState>,
+    snapshot: Mutex<Option<UpgradeSnapshot>>,
+    // Held while the set is computed: concurrent requests wait for one computation (single
+    // flight) instead of running the tool several times at once.
+    compute: Mutex<()>,
+    // One refresh at a time (background or explicit); never held by a request otherwise.
+    refreshing: Mutex<()>,
+    status: Mutex<RefreshStatus>,
+    gate: OnceLock<Weak<dyn TransactionGate>>,
+    lock_wait: Duration,
     feed: FeedSettings,
     advisories: Mutex<Option<AdvisoryCache>>,
     reboot: Mutex<Option<RebootCache>>,
@@ -91,19 +101,43 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Inventory {
-    /// An inventory over `backend`, refreshing metadata older than `max_age`.
+    /// An inventory over `backend`, whose metadata is due for a refresh after `max_age`.
     pub fn new(backend: Arc<dyn PackageManager>, max_age: Duration) -> Inventory {
         let db_paths = backend.database_paths();
+        let cache = backend.metadata_cache();
         Inventory {
             backend,
             max_age,
             db_paths,
+            cache,
             installed: Mutex::new(None),
-            upgrades: Mutex::new(RefreshState::default()),
+            snapshot: Mutex::new(None),
+            compute: Mutex::new(()),
+            refreshing: Mutex::new(()),
+            status: Mutex::new(RefreshStatus::default()),
+            gate: OnceLock::new(),
+            lock_wait: Duration::from_secs(120),
             feed: FeedSettings::default(),
             advisories: Mutex::new(None),
             reboot: Mutex::new(None),
         }
+    }
+
+    /// A refresh waits at most `wait` for a package job to end (`package_manager.lock_wait_seconds`).
+    pub fn with_lock_wait(mut self, wait: Duration) -> Inventory {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// Refreshes run only while `gate` (the job engine) runs no package transaction; set
+    /// once, after the engine started (it holds this inventory, hence the weak reference).
+    pub fn set_gate(&self, gate: Weak<dyn TransactionGate>) {
+        let _ = self.gate.set(gate);
+    }
+
+    /// Metadata older than this is due for a refresh.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
     }
 
     /// Reads advisories from this feed (families with feeds: apt, apk, pacman).
@@ -196,70 +230,189 @@ impl Inventory {
         self.backend.details(name)
     }
 
-    /// The upgradable set: cached while the installed set is unchanged and younger than the
-    /// max age; otherwise metadata older than the max age is refreshed and the set recomputed.
+    /// The upgradable set: the cached one while the installed set and the metadata are
+    /// unchanged; otherwise computed by the tool from the metadata it has (never refreshed
+    /// here). While a refresh runs, or the set is recomputed after one, the set it replaces
+    /// is served.
     pub fn upgrades(&self) -> Result<UpgradeSnapshot, PkgError> {
-        let mut state = lock(&self.upgrades);
         let stamps = stamps_of(&self.db_paths);
-        if let Some(s) = state.snapshot.as_ref() {
-            if s.stamps == stamps && s.computed.elapsed() < self.max_age {
-                return Ok(s.clone());
+        let mark = refresh::mark(&self.cache);
+        if let Some(s) = self.current(&stamps, mark) {
+            return Ok(self.annotate(s, mark));
+        }
+        if self.taking_in_new_metadata() {
+            // The set being replaced is still right for the installed packages, and the
+            // tool may read half-written metadata meanwhile.
+            if let Some(s) = lock(&self.snapshot).clone().filter(|s| s.stamps == stamps) {
+                return Ok(self.annotate(s, mark));
             }
         }
-        self.refresh_if_stale(&mut state);
-        let upgrades = Arc::new(self.backend.upgradable()?);
-        let snapshot = UpgradeSnapshot {
-            upgrades,
-            computed_at: OffsetDateTime::now_utc(),
-            metadata_refreshed_at: state.last_success.map(|(_, at)| at),
-            refresh_error: state.last_error.clone(),
-            stamps,
-            computed: Instant::now(),
+        let _computing = lock(&self.compute);
+        // Another request may have computed it while this one waited.
+        let mark = refresh::mark(&self.cache);
+        if let Some(s) = self.current(&stamps, mark) {
+            return Ok(self.annotate(s, mark));
+        }
+        self.compute_now(stamps).map(|s| {
+            let mark = s.mark;
+            self.annotate(s, mark)
+        })
+    }
+
+    /// Whether a refresh, or the computation after one, is running now.
+    fn taking_in_new_metadata(&self) -> bool {
+        let busy = |r: Result<MutexGuard<'_, ()>, TryLockError<MutexGuard<'_, ()>>>| {
+            matches!(r, Err(TryLockError::WouldBlock))
         };
-        state.snapshot = Some(snapshot.clone());
+        busy(self.refreshing.try_lock()) || busy(self.compute.try_lock())
+    }
+
+    fn current(&self, stamps: &[Option<FileStamp>], mark: CacheMark) -> Option<UpgradeSnapshot> {
+        lock(&self.snapshot)
+            .as_ref()
+            .filter(|s| s.stamps == stamps && s.mark == mark)
+            .cloned()
+    }
+
+    /// Runs the tool and stores its set; the caller holds `compute`. The cache's mark is
+    /// taken afterwards: some tools write their cache while they compute (dnf with
+    /// `metadata_expire=0` fetches then), which must not make the set look outdated.
+    fn compute_now(&self, stamps: Vec<Option<FileStamp>>) -> Result<UpgradeSnapshot, PkgError> {
+        let upgrades = match self.backend.upgradable() {
+            Ok(u) => u,
+            // No metadata at all yet (pacman before its first -Sy fails): nothing is known
+            // to be upgradable, and the answer says there is no metadata.
+            Err(e) if self.has_no_metadata() => {
+                log::info!(
+                    "{}: no repository metadata yet ({e}); no upgrades known until a refresh",
+                    self.backend.kind().name()
+                );
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        let snapshot = UpgradeSnapshot {
+            upgrades: Arc::new(upgrades),
+            computed_at: OffsetDateTime::now_utc(),
+            metadata_refreshed_at: None,
+            refresh_error: None,
+            stamps,
+            mark: refresh::mark(&self.cache),
+        };
+        *lock(&self.snapshot) = Some(snapshot.clone());
         Ok(snapshot)
+    }
+
+    /// Whether the backend keeps a metadata cache and it holds nothing.
+    fn has_no_metadata(&self) -> bool {
+        !self.cache.dirs.is_empty() && refresh::refreshed_at(&self.cache).is_none()
+    }
+
+    /// Recomputes the set now (after new metadata) and swaps it in.
+    fn recompute(&self) -> Result<UpgradeSnapshot, PkgError> {
+        let _computing = lock(&self.compute);
+        self.compute_now(stamps_of(&self.db_paths))
+    }
+
+    /// The snapshot with the freshness of the metadata as it is now.
+    fn annotate(&self, mut s: UpgradeSnapshot, mark: CacheMark) -> UpgradeSnapshot {
+        s.metadata_refreshed_at =
+            refresh::refreshed_at_with(&self.cache, mark).map(refresh::to_offset);
+        s.refresh_error = lock(&self.status).last_error.clone();
+        s
+    }
+
+    /// Computes the set once if none is cached (the refresher does at start, so that the
+    /// first request finds it); a failure is logged, and the next request tries again.
+    pub fn warm(&self) {
+        if let Err(e) = self.upgrades() {
+            log::warn!(
+                "{}: cannot compute the upgradable packages yet: {e}",
+                self.backend.kind().name()
+            );
+        }
+    }
+
+    /// How old the metadata is, from the tool's cache on disk; `None` when there is none.
+    pub fn metadata_age(&self) -> Option<Duration> {
+        refresh::refreshed_at(&self.cache).map(|at| refresh::age(at, SystemTime::now()))
     }
 
     /// The last computed upgradable set, if any, without computing one.
     pub fn cached_upgrades(&self) -> Option<UpgradeSnapshot> {
-        lock(&self.upgrades).snapshot.clone()
+        lock(&self.snapshot).clone()
     }
 
     /// Forgets the computed upgradable set (after a mutation, or on request).
     pub fn invalidate_upgrades(&self) {
-        lock(&self.upgrades).snapshot = None;
+        *lock(&self.snapshot) = None;
     }
 
-    /// Refreshes metadata now, whatever its age; the next upgradable query recomputes.
-    pub fn refresh(&self) -> Result<(), PkgError> {
-        let mut state = lock(&self.upgrades);
-        state.snapshot = None;
-        self.backend.refresh().map(|()| {
-            state.last_success = Some((Instant::now(), OffsetDateTime::now_utc()));
-            state.last_error = None;
-        })
-    }
-
-    fn refresh_if_stale(&self, state: &mut RefreshState) {
-        let fresh = state
-            .last_success
-            .is_some_and(|(at, _)| at.elapsed() < self.max_age);
-        if fresh {
-            return;
-        }
-        match self.backend.refresh() {
+    /// Refreshes metadata now, while no package job runs (waiting at most the lock wait),
+    /// writes the stamp, and swaps in the set computed from the new metadata. The outcome
+    /// is recorded for the answers (`metadata_refresh_error`).
+    pub fn refresh_metadata(&self) -> Result<(), PkgError> {
+        let _one = lock(&self.refreshing);
+        let name = self.backend.kind().name();
+        let result = self.exclusive(|| self.backend.refresh());
+        match &result {
             Ok(()) => {
-                state.last_success = Some((Instant::now(), OffsetDateTime::now_utc()));
-                state.last_error = None;
+                if let Some(stamp) = &self.cache.stamp {
+                    if let Err(e) = refresh::write_stamp(stamp) {
+                        log::warn!("{name}: cannot write {}: {e}", stamp.display());
+                    }
+                }
+                lock(&self.status).last_error = None;
+                log::info!("{name}: repository metadata refreshed");
+                if let Err(e) = self.recompute() {
+                    log::warn!("{name}: cannot compute the upgradable packages: {e}");
+                }
             }
             Err(e) => {
                 // Offline hosts still answer from the metadata they have; the answer says so.
-                log::warn!(
-                    "{} metadata refresh failed, using existing metadata: {e}",
-                    self.backend.kind().name()
-                );
-                state.last_error = Some(e.to_string());
+                log::warn!("{name}: metadata refresh failed, using existing metadata: {e}");
+                lock(&self.status).last_error = Some(e.to_string());
             }
+        }
+        result
+    }
+
+    /// `?refresh=true`: refreshes now unless an explicit refresh ran within
+    /// [`refresh::EXPLICIT_REFRESH_INTERVAL`]; `Err(retry_after)` then. A failed refresh is
+    /// `Ok`: it is recorded, and the read is answered from the metadata there is.
+    pub fn refresh_explicit(&self) -> Result<(), Duration> {
+        {
+            let mut status = lock(&self.status);
+            if let Some(at) = status.last_explicit {
+                let left = refresh::EXPLICIT_REFRESH_INTERVAL.saturating_sub(at.elapsed());
+                if !left.is_zero() {
+                    return Err(left);
+                }
+            }
+            status.last_explicit = Some(Instant::now());
+        }
+        let _ = self.refresh_metadata();
+        Ok(())
+    }
+
+    /// Runs `f` under the gate when one is set (no package job meanwhile).
+    fn exclusive<T>(&self, f: impl FnOnce() -> Result<T, PkgError>) -> Result<T, PkgError> {
+        let Some(gate) = self.gate.get().and_then(Weak::upgrade) else {
+            return f();
+        };
+        let mut f = Some(f);
+        let mut out = None;
+        let ran = gate.exclusive(self.lock_wait, &mut || {
+            if let Some(f) = f.take() {
+                out = Some(f());
+            }
+        });
+        match out {
+            Some(result) if ran => result,
+            _ => Err(PkgError::Locked {
+                tool: "a package job".into(),
+                waited: self.lock_wait,
+            }),
         }
     }
 }
@@ -278,6 +431,7 @@ mod tests {
         refreshes: AtomicUsize,
         computes: AtomicUsize,
         refresh_fails: bool,
+        compute_fails: std::sync::atomic::AtomicBool,
     }
 
     impl PackageManager for Fake {
@@ -312,6 +466,9 @@ mod tests {
         fn database_paths(&self) -> Vec<PathBuf> {
             vec![self.db.clone()]
         }
+        fn metadata_cache(&self) -> MetadataCache {
+            refresh::cache_in(&self.db.with_file_name("lists"))
+        }
         fn details(&self, _name: &str) -> Result<Option<PackageDetails>, PkgError> {
             Ok(None)
         }
@@ -324,6 +481,9 @@ mod tests {
         }
         fn upgradable(&self) -> Result<Vec<Upgrade>, PkgError> {
             self.computes.fetch_add(1, AtomicOrdering::SeqCst);
+            if self.compute_fails.load(AtomicOrdering::SeqCst) {
+                return Err(PkgError::Unsupported("no sync database".into()));
+            }
             Ok(vec![Upgrade {
                 name: "a".into(),
                 current_version: "1".into(),
@@ -354,6 +514,7 @@ mod tests {
             refreshes: AtomicUsize::new(0),
             computes: AtomicUsize::new(0),
             refresh_fails,
+            compute_fails: Default::default(),
         })
     }
 
@@ -376,47 +537,168 @@ mod tests {
         assert_eq!(f.reads.load(AtomicOrdering::SeqCst), 2);
     }
 
+    fn count(a: &AtomicUsize) -> usize {
+        a.load(AtomicOrdering::SeqCst)
+    }
+
     #[test]
-    fn upgrades_are_cached_and_recomputed_without_refresh_when_the_database_changes() {
+    fn upgrades_are_computed_without_a_refresh_and_recomputed_when_the_database_changes() {
         let f = fake("upgrades", false);
-        let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
+        let inv = Inventory::new(f.clone(), Duration::ZERO);
         let first = inv.upgrades().unwrap();
         assert_eq!(first.upgrades.len(), 1);
-        assert!(first.metadata_refreshed_at.is_some() && first.refresh_error.is_none());
+        assert!(first.metadata_refreshed_at.is_none(), "no cache: no age");
         inv.upgrades().unwrap();
-        assert_eq!(f.refreshes.load(AtomicOrdering::SeqCst), 1);
-        assert_eq!(f.computes.load(AtomicOrdering::SeqCst), 1);
+        assert_eq!((count(&f.refreshes), count(&f.computes)), (0, 1));
         rewrite(&f.db, "a\n");
         inv.upgrades().unwrap();
+        assert_eq!(count(&f.computes), 2, "installed set changed");
         assert_eq!(
-            f.refreshes.load(AtomicOrdering::SeqCst),
-            1,
-            "metadata still fresh"
-        );
-        assert_eq!(
-            f.computes.load(AtomicOrdering::SeqCst),
-            2,
-            "installed set changed"
+            count(&f.refreshes),
+            0,
+            "a read never refreshes, whatever the age"
         );
     }
 
     #[test]
-    fn zero_max_age_refreshes_every_time() {
-        let f = fake("zero", false);
-        let inv = Inventory::new(f.clone(), Duration::ZERO);
+    fn metadata_written_by_someone_else_is_taken_in_and_dated_by_its_mtime() {
+        let f = fake("lists", false);
+        let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
         inv.upgrades().unwrap();
-        inv.upgrades().unwrap();
-        assert_eq!(f.refreshes.load(AtomicOrdering::SeqCst), 2);
-        assert_eq!(f.computes.load(AtomicOrdering::SeqCst), 2);
+        let lists = f.db.with_file_name("lists");
+        std::fs::create_dir_all(&lists).unwrap();
+        let list = lists.join("repo_Packages");
+        std::fs::write(&list, "x").unwrap();
+        let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+        let file = std::fs::File::options().write(true).open(&list).unwrap();
+        file.set_modified(two_hours_ago).unwrap();
+        let snap = inv.upgrades().unwrap();
+        assert_eq!(count(&f.computes), 2, "new metadata: recomputed");
+        assert_eq!(count(&f.refreshes), 0);
+        assert_eq!(
+            snap.metadata_refreshed_at,
+            Some(OffsetDateTime::from(two_hours_ago))
+        );
+        let age = inv.metadata_age().unwrap().as_secs();
+        assert!((7200..7260).contains(&age), "{age}");
     }
 
     #[test]
-    fn failed_refresh_is_reported_and_the_set_still_computed() {
+    fn a_refresh_writes_the_stamp_and_swaps_in_a_new_set() {
+        let f = fake("refresh", false);
+        let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
+        let before = inv.upgrades().unwrap();
+        inv.refresh_metadata().unwrap();
+        assert_eq!((count(&f.refreshes), count(&f.computes)), (1, 2));
+        let after = inv.cached_upgrades().unwrap();
+        assert!(after.computed_at >= before.computed_at);
+        let snap = inv.upgrades().unwrap();
+        assert_eq!(count(&f.computes), 2, "the swapped-in set is served");
+        assert!(snap.refresh_error.is_none());
+        assert!(
+            inv.metadata_age().unwrap() < Duration::from_secs(60),
+            "stamp written"
+        );
+        assert!(snap.metadata_refreshed_at.is_some());
+    }
+
+    #[test]
+    fn failed_refresh_is_reported_and_the_set_still_served() {
         let f = fake("offline", true);
         let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
+        assert!(inv.refresh_metadata().is_err());
         let snap = inv.upgrades().unwrap();
         assert!(snap.metadata_refreshed_at.is_none());
         assert!(snap.refresh_error.as_deref().unwrap().contains("offline"));
         assert_eq!(snap.upgrades.len(), 1);
+    }
+
+    #[test]
+    fn explicit_refreshes_are_rate_limited() {
+        let f = fake("explicit", false);
+        let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
+        assert_eq!(inv.refresh_explicit(), Ok(()));
+        let retry = inv.refresh_explicit().unwrap_err();
+        assert!(retry > Duration::ZERO && retry <= refresh::EXPLICIT_REFRESH_INTERVAL);
+        assert_eq!(count(&f.refreshes), 1);
+    }
+
+    /// A gate that is always busy, or always free, counting its uses.
+    struct Gate {
+        free: bool,
+        asked: AtomicUsize,
+    }
+
+    impl TransactionGate for Gate {
+        fn exclusive(&self, _wait: Duration, f: &mut dyn FnMut()) -> bool {
+            self.asked.fetch_add(1, AtomicOrdering::SeqCst);
+            if self.free {
+                f();
+            }
+            self.free
+        }
+    }
+
+    #[test]
+    fn a_refresh_waits_for_the_gate_and_gives_up_when_a_job_holds_it() {
+        let f = fake("gate", false);
+        let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
+        let busy: Arc<dyn TransactionGate> = Arc::new(Gate {
+            free: false,
+            asked: AtomicUsize::new(0),
+        });
+        inv.set_gate(Arc::downgrade(&busy));
+        let e = inv.refresh_metadata().unwrap_err();
+        assert!(matches!(e, PkgError::Locked { .. }), "{e}");
+        assert_eq!(count(&f.refreshes), 0, "never beside a job");
+        let f = fake("gate-free", false);
+        let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
+        let free = Arc::new(Gate {
+            free: true,
+            asked: AtomicUsize::new(0),
+        });
+        let weak: Arc<dyn TransactionGate> = free.clone();
+        inv.set_gate(Arc::downgrade(&weak));
+        inv.refresh_metadata().unwrap();
+        assert_eq!((count(&f.refreshes), count(&free.asked)), (1, 1));
+    }
+
+    #[test]
+    fn while_new_metadata_is_taken_in_the_previous_set_is_served() {
+        let f = fake("swap", false);
+        let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
+        let old = inv.upgrades().unwrap();
+        let lists = f.db.with_file_name("lists");
+        std::fs::create_dir_all(&lists).unwrap();
+        std::fs::write(lists.join("repo_Packages"), "x").unwrap();
+        let computing = lock(&inv.compute);
+        let served = inv.upgrades().unwrap();
+        assert_eq!(
+            served.computed_at, old.computed_at,
+            "no wait on the computation"
+        );
+        assert_eq!(count(&f.computes), 1);
+        drop(computing);
+        let refreshing = lock(&inv.refreshing);
+        assert_eq!(inv.upgrades().unwrap().computed_at, old.computed_at);
+        assert_eq!(count(&f.computes), 1, "nor on a refresh in progress");
+        drop(refreshing);
+        inv.upgrades().unwrap();
+        assert_eq!(count(&f.computes), 2, "then the new metadata is taken in");
+    }
+
+    #[test]
+    fn without_any_metadata_a_failing_computation_means_no_upgrades_known() {
+        let f = fake("nometa", false);
+        f.compute_fails.store(true, AtomicOrdering::SeqCst);
+        let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
+        let snap = inv.upgrades().unwrap();
+        assert!(snap.upgrades.is_empty() && snap.metadata_refreshed_at.is_none());
+        // With metadata present the tool's failure is the answer.
+        let lists = f.db.with_file_name("lists");
+        std::fs::create_dir_all(&lists).unwrap();
+        std::fs::write(lists.join("repo_Packages"), "x").unwrap();
+        let e = inv.upgrades().unwrap_err();
+        assert!(e.to_string().contains("no sync database"), "{e}");
     }
 }

@@ -12,6 +12,7 @@ pub mod detect;
 pub mod dnf;
 pub mod inventory;
 pub mod pacman;
+pub mod refresh;
 pub mod rpm;
 pub mod runner;
 pub mod staging;
@@ -81,6 +82,18 @@ pub struct BackendSettings {
     pub command_timeout: Duration,
     /// How long to wait for another process's package-database lock before failing.
     pub lock_wait: Duration,
+}
+
+/// Where a backend keeps its repository metadata, so that its age can be read from disk
+/// (and so survives a restart of the agent).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetadataCache {
+    /// Directories whose entries the tool writes when it fetches metadata.
+    pub dirs: Vec<PathBuf>,
+    /// A file the agent rewrites after each successful refresh: the tools leave unchanged
+    /// metadata untouched and date some files by the mirror's Last-Modified, so the entries
+    /// alone would make fresh metadata look old. `None` for a backend without one.
+    pub stamp: Option<PathBuf>,
 }
 
 /// One installed package, as its database records it.
@@ -348,6 +361,11 @@ pub trait PackageManager: Send + Sync {
 
     /// Refreshes repository metadata (apt-get update, dnf makecache, ...).
     fn refresh(&self) -> Result<(), PkgError>;
+
+    /// Where this backend's repository metadata lives (for its age); the default has none.
+    fn metadata_cache(&self) -> MetadataCache {
+        MetadataCache::default()
+    }
 
     /// Upgrades the tool would make now, computed by the tool from its current metadata.
     fn upgradable(&self) -> Result<Vec<Upgrade>, PkgError>;

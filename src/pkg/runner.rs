@@ -280,6 +280,23 @@ fn run_with(
     cancel: Option<&Cancel>,
     limits: Limits,
 ) -> Result<Finished, RunError> {
+    let started = Instant::now();
+    let result = supervise(cmd, on_line, cancel, limits);
+    // Every command a request or a job starts, with its time: what profiling a job needs.
+    log::debug!(
+        "ran {} in {} ms",
+        cmd.display(),
+        started.elapsed().as_millis()
+    );
+    result
+}
+
+fn supervise(
+    cmd: &Command,
+    on_line: &mut dyn FnMut(Stream, &str),
+    cancel: Option<&Cancel>,
+    limits: Limits,
+) -> Result<Finished, RunError> {
     let command = cmd.display();
     if cancel.is_some_and(Cancel::is_cancelled) {
         return Err(RunError::Cancelled { command });

@@ -94,7 +94,13 @@ pub fn check_inventory(
         assert_eq!(p["status"], "installed");
     }
 
-    let up = data(agent, env, "/api/v1/packages?name=lpa-*&status=upgradable");
+    // Asked fresh: no request refreshes by itself, and a root whose setup fetched no
+    // metadata (pacman installed from files) has none until the background refresh.
+    let up = data(
+        agent,
+        env,
+        "/api/v1/packages?name=lpa-*&status=upgradable&refresh=true",
+    );
     let available: BTreeMap<String, String> = up["packages"]
         .as_array()
         .unwrap()
@@ -114,7 +120,7 @@ pub fn check_inventory(
         .collect();
     assert_eq!(available, want, "{up}");
     assert!(
-        up["metadata_refreshed_at"].is_string(),
+        up["metadata_refreshed_at"].is_string() && up["metadata_age_seconds"].as_u64() < Some(60),
         "metadata refreshed and its age reported: {up}"
     );
 
@@ -196,7 +202,9 @@ pub fn check_inventory(
         "INVALID_REQUEST",
     );
 
-    // Served from the caches: with every package tool gone, the same answers come back.
+    // Served from the caches: with every package tool gone, the same answers come back
+    // (the list as it is after the refresh above).
+    let all = data(agent, env, "/api/v1/packages?name=lpa-*");
     {
         let _hidden = sb.hide(&PACKAGE_TOOLS);
         assert_eq!(

@@ -151,8 +151,10 @@ pub struct PatchTotals<'a> {
     pub pending_reboot: Option<bool>,
     /// When the upgrades were computed.
     pub computed_at: String,
-    /// When the metadata was last refreshed by this agent.
+    /// When the metadata was last refreshed (by the tool's cache on disk).
     pub metadata_refreshed_at: Option<String>,
+    /// Seconds since then; null without a cache.
+    pub metadata_age_seconds: Option<i64>,
     /// Why the last refresh failed.
     pub metadata_refresh_error: Option<&'a str>,
 }
@@ -164,6 +166,7 @@ pub struct PatchList<'a> {
     feeds: Vec<FeedEntry>,
     /// Null when every match was returned.
     limit: Option<u32>,
+    metadata_age_seconds: Option<i64>,
     metadata_refresh_error: Option<&'a str>,
     metadata_refreshed_at: Option<String>,
     offset: u64,
@@ -185,6 +188,7 @@ impl<'a> PatchList<'a> {
             computed_at: t.computed_at,
             feeds,
             limit: t.limit,
+            metadata_age_seconds: t.metadata_age_seconds,
             metadata_refresh_error: t.metadata_refresh_error,
             metadata_refreshed_at: t.metadata_refreshed_at,
             offset: t.offset,
@@ -308,6 +312,7 @@ mod tests {
             pending_reboot: None,
             computed_at: "2026-01-02T03:04:05Z".into(),
             metadata_refreshed_at: None,
+            metadata_age_seconds: None,
             metadata_refresh_error: None,
         };
         let list = PatchList::new(

@@ -17,12 +17,21 @@ impl Engine {
         // The checks ask the package tool, which waits for the lock a running transaction
         // holds (rpm, zypp): then only the grammar is checked now, and the job checks the
         // rest when it gets the transaction, failing with the same error codes.
-        if self.txn.busy() {
+        let checked = if self.txn.busy() {
             self.validate(&request)?;
+            None
         } else {
+            // Stamped before the checks read anything: a change during them shows.
+            let stamps = self.db_stamps();
             self.precheck(&request)?;
+            Some(stamps)
+        };
+        let job = self.enqueue(Job::new(Uuid::new_v4(), request, now()))?;
+        // Set after the queue took it: a worker that was faster checks again, which is safe.
+        if let Some(entry) = self.table().get_mut(&job.id) {
+            entry.checked = checked;
         }
-        self.enqueue(Job::new(Uuid::new_v4(), request, now()))
+        Ok(job)
     }
 
     /// Package jobs (every operation but reboot) pending or running, oldest first.

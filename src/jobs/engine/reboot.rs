@@ -40,13 +40,7 @@ impl Engine {
             }
             None
         } else {
-            let on_wait = |holder: Uuid| {
-                self.note(
-                    id,
-                    "info",
-                    format!("waiting for job {holder} to finish its package transaction"),
-                );
-            };
+            let on_wait = |holder: Uuid| self.note(id, "info", worker::waiting_note(holder));
             let my_turn = || self.my_turn(id);
             match self
                 .txn

@@ -79,16 +79,22 @@ impl Engine {
         deadline: Instant,
     ) -> Outcome {
         let backend = Arc::clone(self.inventory.backend());
-        // Checked again now that nothing else changes the database: the state may have moved
-        // since the submission, or the checks were deferred because the tool was busy.
-        if let Err(e) = self.precheck(request) {
-            let e = match e {
-                EngineError::Pkg(p) => p,
-                other => PkgError::Unsupported(other.to_string()),
-            };
-            return self.classify(e, cancel, deadline, Vec::new(), JobResult::default());
+        // Checked again now that nothing else changes the database, when the state may have
+        // moved since the submission or the checks were deferred because the tool was busy.
+        // Each check asks the tool (a dnf run costs as much as the install), so an unchanged
+        // database is not asked twice; what the repositories offer may still have changed,
+        // and then the tool refuses with the same error codes.
+        if self.checks_stale(id) {
+            if let Err(e) = self.precheck(request) {
+                let e = match e {
+                    EngineError::Pkg(p) => p,
+                    other => PkgError::Unsupported(other.to_string()),
+                };
+                return self.classify(e, cancel, deadline, Vec::new(), JobResult::default());
+            }
         }
-        // Read from the database itself, never from a cache: the changes must be exact.
+        // Read from the database itself (the rpm family keeps the last read until a database
+        // file changes), never from the inventory's cache: the changes must be exact.
         let before = match backend.installed() {
             Ok(b) => versions(&b),
             Err(e) => return self.classify(e, cancel, deadline, Vec::new(), JobResult::default()),
@@ -97,13 +103,27 @@ impl Engine {
             Ok(p) => p,
             Err(o) => return *o,
         };
-        if let Err(w) = crate::jobs::rollback::save_selection(&self.cache, id, backend.as_ref()) {
+        // Read before anything changes; written (two fsyncs) while the tool runs, since
+        // only a rollback of this job reads it, and that waits for the job's end.
+        let selection = crate::jobs::rollback::read_selection(backend.as_ref());
+        let (ran, selection_saved) = std::thread::scope(|scope| {
+            let writer = scope.spawn(|| match &selection {
+                Ok(Some(bytes)) => crate::jobs::rollback::write_selection(&self.cache, id, bytes),
+                Ok(None) => Ok(()),
+                Err(w) => Err(w.clone()),
+            });
+            let mut ran = self.save(id, &plan, &before, backend.as_ref(), cancel, deadline);
+            if ran.is_ok() {
+                self.advance(id, P_SAVED);
+                ran = self.mutate(id, &plan.action, backend.as_ref(), cancel, deadline);
+            }
+            let saved = writer
+                .join()
+                .unwrap_or_else(|_| Err("saving the package selection panicked".into()));
+            (ran, saved)
+        });
+        if let Err(w) = selection_saved {
             self.note(id, "warn", w);
-        }
-        let mut ran = self.save(id, &plan, &before, backend.as_ref(), cancel, deadline);
-        if ran.is_ok() {
-            self.advance(id, P_SAVED);
-            ran = self.mutate(id, &plan.action, backend.as_ref(), cancel, deadline);
         }
         if let (Ok(()), JobRequest::Rollback { original }) = (&ran, request) {
             for (level, m) in
@@ -157,6 +177,25 @@ impl Engine {
                     .collect();
                 self.classify(e, cancel, deadline, changes, result)
             }
+        }
+    }
+
+    /// The stamps of the package database's files now.
+    pub(super) fn db_stamps(&self) -> DbStamps {
+        crate::watch::stamps_of(&self.inventory.backend().database_paths())
+    }
+
+    /// Whether the job's submission checks must run again: they were deferred, or the
+    /// database changed since they passed (or cannot be stamped).
+    fn checks_stale(&self, id: &Uuid) -> bool {
+        let checked = self.table().get_mut(id).and_then(|e| e.checked.take());
+        match checked {
+            Some(stamps) => {
+                stamps.is_empty()
+                    || stamps.iter().any(Option::is_none)
+                    || stamps != self.db_stamps()
+            }
+            None => true,
         }
     }
 

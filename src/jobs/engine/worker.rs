@@ -87,10 +87,68 @@ impl TxnLock {
     }
 }
 
+/// The holder a metadata refresh takes the transaction as (no job has the nil id).
+pub(super) const REFRESH_HOLDER: Uuid = Uuid::nil();
+
+/// What a job waiting for the transaction is told about its holder.
+pub(super) fn waiting_note(holder: Uuid) -> String {
+    if holder == REFRESH_HOLDER {
+        "waiting for a repository metadata refresh to finish".to_string()
+    } else {
+        format!("waiting for job {holder} to finish its package transaction")
+    }
+}
+
+impl TxnLock {
+    /// Takes the transaction for a metadata refresh once it is free, waiting at most
+    /// `wait`; `None` past it or while shutting down.
+    fn acquire_for_refresh(&self, wait: Duration, accepting: &AtomicBool) -> Option<TxnGuard<'_>> {
+        let deadline = Instant::now() + wait;
+        let mut holder = relock(&self.holder);
+        loop {
+            if !accepting.load(Ordering::SeqCst) {
+                return None;
+            }
+            if holder.is_none() {
+                *holder = Some(REFRESH_HOLDER);
+                return Some(TxnGuard { lock: self });
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            holder = self
+                .freed
+                .wait_timeout(holder, left.min(TXN_POLL))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// Metadata refreshes take the same transaction as jobs: never beside one.
+impl crate::pkg::refresh::TransactionGate for Engine {
+    fn exclusive(&self, wait: Duration, f: &mut dyn FnMut()) -> bool {
+        match self.txn.acquire_for_refresh(wait, &self.accepting) {
+            Some(_guard) => {
+                f();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 impl TxnLock {
     /// Whether a job holds the transaction now.
     pub(super) fn busy(&self) -> bool {
         relock(&self.holder).is_some()
+    }
+
+    /// Whether a job or the repair holds the transaction now (not a metadata refresh, which
+    /// stopping need not wait for: it only ever leaves the old metadata behind).
+    pub(super) fn held_by_a_change(&self) -> bool {
+        relock(&self.holder).is_some_and(|h| h != REFRESH_HOLDER)
     }
 }
 
@@ -220,13 +278,7 @@ impl Engine {
     }
 
     pub(super) fn execute(&self, id: &Uuid, request: &JobRequest, cancel: &Cancel) -> Outcome {
-        let on_wait = |holder: Uuid| {
-            self.note(
-                id,
-                "info",
-                format!("waiting for job {holder} to finish its package transaction"),
-            );
-        };
+        let on_wait = |holder: Uuid| self.note(id, "info", waiting_note(holder));
         let my_turn = || self.my_turn(id);
         let guard = match self
             .txn

@@ -53,8 +53,9 @@ use super::advisories::feeds::FeedFormat;
 use super::advisories::{reboot, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command};
 use super::{
-    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, PackageDetails,
-    PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep, SavedPackage, Upgrade,
+    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
+    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
+    SavedPackage, Upgrade,
 };
 
 /// The apk backend.
@@ -238,6 +239,11 @@ impl PackageManager for Apk {
     fn details(&self, name: &str) -> Result<Option<PackageDetails>, PkgError> {
         let db = self.read_db()?;
         Ok(db.iter().find(|r| r.name == name).map(|r| r.details(&db)))
+    }
+
+    fn metadata_cache(&self) -> MetadataCache {
+        // apk keeps the APKINDEX of every remote repository here (local ones are read in place).
+        super::refresh::cache_in(&self.settings.root.join("var/cache/apk"))
     }
 
     fn refresh(&self) -> Result<(), PkgError> {

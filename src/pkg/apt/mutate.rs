@@ -21,6 +21,15 @@ pub enum RestoreArg {
     Remove(String),
 }
 
+/// Whether apt-get could read `name` as something else than that exact name when no
+/// package has it: a `.` or `+` makes it a regular expression, a trailing `-` a removal.
+/// Other names (a-z, 0-9, inner `-`, the whole grammar left) are only ever looked up
+/// exactly, and an unknown one fails with "Unable to locate package", so only these must
+/// be checked against apt's cache before they reach apt-get.
+pub fn pattern_like(name: &str) -> bool {
+    name.contains(['.', '+']) || name.ends_with('-')
+}
+
 /// Arguments after apt-get's common options for one install transaction.
 pub fn install_args(packages: &[PackageSpec], options: &InstallOptions) -> Vec<String> {
     let mut args: Vec<String> = ["install", "-y", "-q"].map(String::from).to_vec();
@@ -293,6 +302,16 @@ pub fn archive_file_name(name: &str, version: &str, arch: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_names_apt_get_could_read_as_patterns_need_the_cache() {
+        for plain in ["lpa-hello", "0ad", "libc6", "a-b-c"] {
+            assert!(!super::pattern_like(plain), "{plain}");
+        }
+        for pattern in ["lpa.hello", "libstdc++6", "g++", "python3.11", "lpa-hello-"] {
+            assert!(super::pattern_like(pattern), "{pattern}");
+        }
+    }
 
     #[test]
     fn a_pending_dpkg_journal_is_seen_and_other_files_are_not() {

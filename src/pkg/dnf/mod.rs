@@ -23,12 +23,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::advisories::{Advisory, FeedSettings, RebootRequired};
+use super::rpm::memo::InstalledMemo;
 use super::rpm::{self, rpmdb, updateinfo};
 use super::runner::{self, Command, Finished};
 use super::{
     validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
-    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
-    SavedPackage, Upgrade,
+    MetadataCache, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
+    RestoreStep, SavedPackage, Upgrade,
 };
 
 mod advisories;
@@ -56,6 +57,8 @@ const LOCK_POLL: Duration = Duration::from_secs(1);
 pub struct Dnf {
     settings: BackendSettings,
     kind: BackendKind,
+    /// A job reads the installed set several times while nothing changes it.
+    memo: InstalledMemo,
 }
 
 impl Dnf {
@@ -64,6 +67,7 @@ impl Dnf {
         Dnf {
             settings,
             kind: BackendKind::Dnf,
+            memo: InstalledMemo::default(),
         }
     }
 
@@ -72,6 +76,7 @@ impl Dnf {
         Dnf {
             settings,
             kind: BackendKind::Yum,
+            memo: InstalledMemo::default(),
         }
     }
 
@@ -400,7 +405,8 @@ impl PackageManager for Dnf {
     }
 
     fn installed(&self) -> Result<Vec<InstalledPackage>, PkgError> {
-        rpmdb::installed(&self.settings)
+        self.memo
+            .get(&self.settings.root, || rpmdb::installed(&self.settings))
     }
 
     fn database_paths(&self) -> Vec<PathBuf> {
@@ -412,6 +418,14 @@ impl PackageManager for Dnf {
         // rpm before 4.12 (yum's RHEL 7) rejects the weak-dependency tags.
         let weak_deps = self.kind != BackendKind::Yum;
         rpmdb::details(&self.settings, weak_deps, name)
+    }
+
+    fn metadata_cache(&self) -> MetadataCache {
+        let dir = match self.kind {
+            BackendKind::Yum => "var/cache/yum",
+            _ => "var/cache/dnf",
+        };
+        super::refresh::cache_in(&self.settings.root.join(dir))
     }
 
     fn refresh(&self) -> Result<(), PkgError> {

@@ -34,14 +34,16 @@ use super::advisories::feeds::FeedFormat;
 use super::advisories::{reboot, with_uncovered, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command};
 use super::{
-    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, PackageDetails,
-    PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep, SavedPackage, Upgrade,
+    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
+    PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
+    SavedPackage, Upgrade,
 };
 
 mod mutate;
 mod outcome;
 mod query;
 mod rollback;
+pub mod syncdb;
 
 pub use self::mutate::{
     cache_file_version, cached_files, parse_sync_info, plan_install, InstallPlan, Offers, SyncEntry,
@@ -71,6 +73,8 @@ pub struct Pacman {
     config: Option<PathBuf>,
     /// The parsed Arch security feed, kept while its file is unchanged.
     asa: FeedCache<Parsed<Vec<AvgGroup>>>,
+    /// What the sync databases offer, kept while they are unchanged.
+    sync_index: syncdb::SyncIndex,
 }
 
 impl Pacman {
@@ -80,6 +84,7 @@ impl Pacman {
             settings,
             config: None,
             asa: FeedCache::default(),
+            sync_index: syncdb::SyncIndex::default(),
         }
     }
 
@@ -235,6 +240,23 @@ impl Pacman {
             .collect())
     }
 
+    /// What the repositories enabled in pacman.conf offer of `name`, read from their sync
+    /// databases; `None` when the configuration or a database cannot be read here.
+    fn indexed_versions(&self, name: &str) -> Option<Vec<String>> {
+        let conf = self
+            .config
+            .clone()
+            .unwrap_or_else(|| self.settings.root.join("etc/pacman.conf"));
+        let repos = syncdb::repositories(&std::fs::read_to_string(conf).ok()?)?;
+        if repos.is_empty() {
+            return None;
+        }
+        // A name on offer nowhere is confirmed by pacman (the refusal path only).
+        self.sync_index
+            .versions(&self.dbpath().join("sync"), &repos, name)
+            .filter(|v| !v.is_empty())
+    }
+
     /// Runs the transactions of a plan: `-U` of the files, then `-S` of the targets.
     fn apply_plan(
         &self,
@@ -304,6 +326,10 @@ impl PackageManager for Pacman {
         };
         let files = read_files(&entry.dir)?;
         Ok(Some(details_of(entry, &entries, files)?))
+    }
+
+    fn metadata_cache(&self) -> MetadataCache {
+        super::refresh::cache_in(&self.dbpath().join("sync"))
     }
 
     fn refresh(&self) -> Result<(), PkgError> {
@@ -391,9 +417,21 @@ impl PackageManager for Pacman {
         version::alpm(a, b)
     }
 
+    /// From the sync databases' files where they can be read here (no process), else
+    /// `pacman -Si`; plus the package cache.
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
-        let offers = self.offers(&[name.to_string()])?;
-        Ok(offers.into_iter().flat_map(|(_, o)| o.versions()).collect())
+        let Some(sync) = self.indexed_versions(name) else {
+            let offers = self.offers(&[name.to_string()])?;
+            return Ok(offers.into_iter().flat_map(|(_, o)| o.versions()).collect());
+        };
+        let cached = cached_files(&self.cache_dir(), name)?;
+        let mut out = sync;
+        for (v, _) in cached {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        Ok(out)
     }
 
     /// No `no_recommends` switch: pacman never installs optional dependencies.
@@ -404,7 +442,14 @@ impl PackageManager for Pacman {
         exec: &mut Exec<'_>,
     ) -> Result<(), PkgError> {
         let installed = self.installed_versions()?;
-        let names: Vec<String> = packages.iter().map(|p| p.name.clone()).collect();
+        // What pacman offers decides an exact version's source and refuses a downgrade; a
+        // name without a version that is not installed needs neither (`-S` resolves it and
+        // fails with "target not found" itself), so it costs no `-Si` run.
+        let names: Vec<String> = packages
+            .iter()
+            .filter(|p| p.version.is_some() || lookup(&installed, &p.name).is_some())
+            .map(|p| p.name.clone())
+            .collect();
         let offers = self.offers(&names)?;
         let plan = plan_install(
             packages,

@@ -18,12 +18,13 @@ pub use patches::*;
 use std::path::{Path, PathBuf};
 
 use super::advisories::{self, Advisory, FeedSettings, RebootRequired};
+use super::rpm::memo::InstalledMemo;
 use super::rpm::{self, rpmdb, updateinfo};
 use super::runner::{self, Command, Finished};
 use super::{
     install_fixed, validate, version, BackendKind, BackendSettings, Exec, InstallOptions,
-    InstalledPackage, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
-    RestoreStep, SavedPackage, Upgrade,
+    InstalledPackage, MetadataCache, PackageDetails, PackageManager, PackageSpec, PkgError,
+    RemoveOptions, RestoreStep, SavedPackage, Upgrade,
 };
 
 /// What a zypper exit status means (zypper(8) "EXIT CODES").
@@ -57,12 +58,17 @@ pub fn classify_exit(code: Option<i32>) -> ZypperExit {
 #[derive(Clone, Debug)]
 pub struct Zypper {
     settings: BackendSettings,
+    /// A job reads the installed set several times while nothing changes it.
+    memo: InstalledMemo,
 }
 
 impl Zypper {
     /// A zypper backend.
     pub fn new(settings: BackendSettings) -> Self {
-        Zypper { settings }
+        Zypper {
+            settings,
+            memo: InstalledMemo::default(),
+        }
     }
 
     /// zypper with the options and environment every call needs: non-interactive, `--root`
@@ -316,7 +322,8 @@ impl PackageManager for Zypper {
     }
 
     fn installed(&self) -> Result<Vec<InstalledPackage>, PkgError> {
-        rpmdb::installed(&self.settings)
+        self.memo
+            .get(&self.settings.root, || rpmdb::installed(&self.settings))
     }
 
     fn database_paths(&self) -> Vec<PathBuf> {
@@ -326,6 +333,15 @@ impl PackageManager for Zypper {
     fn details(&self, name: &str) -> Result<Option<PackageDetails>, PkgError> {
         validate::name(BackendKind::Zypper, name)?;
         rpmdb::details(&self.settings, true, name)
+    }
+
+    fn metadata_cache(&self) -> MetadataCache {
+        // raw/<alias>/ holds each repository's downloaded metadata.
+        let cache = self.settings.root.join("var/cache/zypp");
+        MetadataCache {
+            dirs: vec![cache.join("raw")],
+            stamp: Some(cache.join(super::refresh::STAMP_NAME)),
+        }
     }
 
     fn refresh(&self) -> Result<(), PkgError> {

@@ -53,6 +53,9 @@ struct Fake {
     unsaveable: Mutex<Vec<String>>,
     calls: Mutex<Vec<String>>,
     intervals: Mutex<Vec<(Instant, Instant)>>,
+    /// Whether asking for available versions rewrites the database (another process
+    /// changing it while the checks run).
+    touch_on_check: AtomicBool,
 }
 
 impl Fake {
@@ -78,6 +81,7 @@ impl Fake {
             unsaveable: Mutex::new(Vec::new()),
             calls: Mutex::new(Vec::new()),
             intervals: Mutex::new(Vec::new()),
+            touch_on_check: AtomicBool::new(false),
         };
         fake.write_db();
         Arc::new(fake)
@@ -89,6 +93,16 @@ impl Fake {
         let tmp = self.db.with_extension("new");
         std::fs::write(&tmp, text).unwrap();
         std::fs::rename(&tmp, &self.db).unwrap();
+    }
+
+    /// What the fake repositories offer of `name` (not recorded as a call).
+    fn offered(&self, name: &str) -> Vec<String> {
+        self.available
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn called(&self, prefix: &str) -> usize {
@@ -208,13 +222,11 @@ impl PackageManager for Fake {
         Ok(())
     }
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
-        Ok(self
-            .available
-            .lock()
-            .unwrap()
-            .get(name)
-            .cloned()
-            .unwrap_or_default())
+        self.calls.lock().unwrap().push(format!("available {name}"));
+        if self.touch_on_check.load(Ordering::SeqCst) {
+            self.write_db();
+        }
+        Ok(self.offered(name))
     }
     fn install(
         &self,
@@ -225,7 +237,7 @@ impl PackageManager for Fake {
         let apply = packages
             .iter()
             .map(|p| {
-                let latest = self.available_versions(&p.name).unwrap().last().cloned();
+                let latest = self.offered(&p.name).last().cloned();
                 (p.name.clone(), p.version.clone().or(latest))
             })
             .collect();

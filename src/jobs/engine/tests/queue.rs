@@ -108,3 +108,18 @@ fn checks_that_need_the_tool_wait_for_the_job_while_a_transaction_runs() {
     assert!(j.changes.is_empty());
     assert_eq!(r.wait_done(&busy).status, JobStatus::Completed);
 }
+
+#[test]
+fn the_tool_is_asked_once_unless_the_database_changed_since_the_submission() {
+    let r = rig();
+    // Nothing changed between the submission and the transaction: one check in all.
+    let id = r.engine.submit(install(&[("c", None)])).unwrap().id;
+    assert_eq!(r.wait_done(&id).status, JobStatus::Completed);
+    assert_eq!(r.fake.called("available c"), 1);
+
+    // The database changes while the submission's checks run: the job checks again.
+    r.fake.touch_on_check.store(true, Ordering::SeqCst);
+    let id = r.engine.submit(install(&[("b", None)])).unwrap().id;
+    assert_eq!(r.wait_done(&id).status, JobStatus::Completed);
+    assert_eq!(r.fake.called("available b"), 2);
+}

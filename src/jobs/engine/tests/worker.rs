@@ -193,3 +193,50 @@ fn the_transaction_goes_to_jobs_in_submission_order() {
         ]
     );
 }
+
+#[test]
+fn a_metadata_refresh_never_runs_beside_a_job() {
+    use crate::pkg::refresh::TransactionGate;
+    let r = rig();
+    r.fake.hang.store(true, Ordering::SeqCst);
+    let job = r.engine.submit(install(&[("c", None)])).unwrap();
+    r.wait_in_tool("install");
+    let mut ran = false;
+    let got = r
+        .engine
+        .exclusive(Duration::from_millis(100), &mut || ran = true);
+    assert!(
+        !got && !ran,
+        "a refresh ran while a job held the transaction"
+    );
+    r.fake.hang.store(false, Ordering::SeqCst);
+    r.wait_done(&job.id);
+
+    // While a refresh holds the transaction, a job waits for it and says why.
+    let engine = Arc::clone(&r.engine);
+    let (holding, held) = crossbeam_channel::bounded(1);
+    let (release, released) = crossbeam_channel::bounded::<()>(1);
+    let refresh = std::thread::spawn(move || {
+        engine.exclusive(Duration::from_secs(5), &mut || {
+            holding.send(()).unwrap();
+            let _ = released.recv_timeout(Duration::from_secs(5));
+        })
+    });
+    held.recv_timeout(Duration::from_secs(5)).unwrap();
+    let installs = r.fake.called("install");
+    let waiting = r.engine.submit(install(&[("a", Some("2"))])).unwrap();
+    r.wait_for(&waiting.id, "the waiting note", |j| {
+        j.logs
+            .iter()
+            .any(|l| l.message.contains("metadata refresh"))
+    });
+    assert_eq!(
+        r.fake.called("install"),
+        installs,
+        "the job's tool did not run beside the refresh"
+    );
+    release.send(()).unwrap();
+    assert!(refresh.join().unwrap());
+    let done = r.wait_done(&waiting.id);
+    assert_eq!(done.status, JobStatus::Completed, "{:?}", done.error);
+}
