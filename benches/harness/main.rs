@@ -38,6 +38,8 @@ const HANDSHAKE_CLIENTS: usize = 8;
 const IDLE_CONNECTIONS: usize = 100;
 const SLOW_SENDERS: usize = 20;
 const FOOTPRINT_REQUESTS: usize = 10_000;
+const HEALTH_PATH: &str = "/api/v1/health";
+const JOBS_PATH: &str = "/api/v1/jobs";
 
 /// Command-line options.
 #[derive(Debug)]
@@ -124,7 +126,10 @@ fn say(msg: &str) {
 
 fn measure(args: &Args) -> Result<(), String> {
     let load_at_start = procfs::loadavg();
-    say(&format!("load average at start: {load_at_start:?}"));
+    say(&format!(
+        "load average at start: {load_at_start:?}; {} cores",
+        cores()
+    ));
     let env = Env::new("bench");
     let mut rows = Vec::new();
     let mut detail = serde_json::Map::new();
@@ -140,9 +145,16 @@ fn measure(args: &Args) -> Result<(), String> {
     footprint(args, &agent, &configs, &mut rows, &mut detail)?;
     release_idle_rss(args, &env, &mut rows)?;
 
-    let body = health_body(&agent, &configs[0])?;
-    let nginx = servers::start_nginx(&env, NGINX_WORKERS, &body)?;
-    check_nginx(&nginx, &configs[0], body.len())?;
+    let body = agent_body(&agent, &configs[0], HEALTH_PATH)?;
+    let jobs_body = agent_body(&agent, &configs[0], JOBS_PATH)?;
+    let answers = [
+        (HEALTH_PATH, body.as_str()),
+        (JOBS_PATH, jobs_body.as_str()),
+    ];
+    let nginx = servers::start_nginx(&env, NGINX_WORKERS, &answers)?;
+    for (path, answer) in answers {
+        check_nginx(&nginx, &configs[0], path, answer.len())?;
+    }
     throughput(args, &agent, &nginx, &configs, &mut rows, &mut detail);
     handshakes(args, &agent, &nginx, &configs, &mut rows);
     pressure(args, &agent, &nginx, &configs, &mut rows, &mut detail)?;
@@ -284,13 +296,17 @@ fn release_idle_rss(args: &Args, env: &Env, rows: &mut Vec<Row>) -> Result<(), S
     Ok(())
 }
 
-/// The agent's health body, which nginx then serves byte for byte.
-fn health_body(agent: &Process, config: &Arc<rustls::ClientConfig>) -> Result<String, String> {
+/// The agent's answer at `path`, which nginx then serves byte for byte.
+fn agent_body(
+    agent: &Process,
+    config: &Arc<rustls::ClientConfig>,
+    path: &str,
+) -> Result<String, String> {
     let mut tls = load::connect(agent.addr, config).map_err(|e| e.to_string())?;
-    let resp = load::get_body(&mut tls, "/api/v1/health").map_err(|e| e.to_string())?;
+    let resp = load::get_body(&mut tls, path).map_err(|e| e.to_string())?;
     if resp.status != 200 || resp.header("content-type") != Some("application/json") {
         return Err(format!(
-            "agent health: {} {:?} {}",
+            "agent {path}: {} {:?} {}",
             resp.status,
             resp.header("content-type"),
             String::from_utf8_lossy(&resp.body)
@@ -303,16 +319,17 @@ fn health_body(agent: &Process, config: &Arc<rustls::ClientConfig>) -> Result<St
 fn check_nginx(
     nginx: &Process,
     config: &Arc<rustls::ClientConfig>,
+    path: &str,
     len: usize,
 ) -> Result<(), String> {
     let mut tls = load::connect(nginx.addr, config).map_err(|e| format!("nginx: {e}"))?;
-    let resp = load::get_body(&mut tls, "/api/v1/health").map_err(|e| format!("nginx: {e}"))?;
+    let resp = load::get_body(&mut tls, path).map_err(|e| format!("nginx: {e}"))?;
     if resp.status != 200
         || resp.body.len() != len
         || resp.header("content-type") != Some("application/json")
     {
         return Err(format!(
-            "nginx answers {} {:?} with {} bytes, not {len}",
+            "nginx answers {path} with {} {:?} and {} bytes, not {len}",
             resp.status,
             resp.header("content-type"),
             resp.body.len()
@@ -342,7 +359,18 @@ fn run_json(r: &Run) -> Value {
     })
 }
 
-/// Keep-alive GET /api/v1/health at 1, 8 and 32 clients, ours then nginx at each level.
+/// What the keep-alive runs request: the row label prefix, the JSON key, the raw request.
+const KEEP_ALIVE_REQUESTS: [(&str, &str, &[u8]); 2] = [
+    ("", "keepalive", load::HEALTH),
+    ("GET /api/v1/jobs, ", "keepalive_jobs", load::JOBS),
+];
+
+/// Each keep-alive level is measured in this many alternating rounds (ours, nginx, ours,
+/// nginx, ...), so that load from elsewhere on the machine falls on both alike.
+const ROUNDS: u32 = 2;
+
+/// Keep-alive requests at 1, 8 and 32 clients: the health check and a typical API read,
+/// ours and nginx alternating at each level.
 fn throughput(
     args: &Args,
     agent: &Process,
@@ -351,49 +379,76 @@ fn throughput(
     rows: &mut Vec<Row>,
     detail: &mut serde_json::Map<String, Value>,
 ) {
-    for clients in CLIENT_LEVELS {
-        say(&format!("keep-alive, {clients} clients"));
-        let ours = load::run(
-            agent.addr,
-            configs,
-            clients,
-            Mode::KeepAlive,
-            args.warmup,
-            args.duration,
-        );
-        let theirs = load::run(
-            nginx.addr,
-            configs,
-            clients,
-            Mode::KeepAlive,
-            args.warmup,
-            args.duration,
-        );
-        let mut rate = Row::new(
-            "keep-alive",
-            format!("{clients} clients: requests/s"),
-            "req/s",
-            ours.rate(),
-        )
-        .against("nginx", theirs.rate());
-        if clients == 8 {
-            rate = rate.target(Target::AtLeast(1.0));
-        }
-        rows.push(rate);
-        for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
-            rows.push(
-                Row::new(
-                    "keep-alive",
-                    format!("{clients} clients: {name}"),
-                    "ms",
-                    ours.quantile_ms(q),
-                )
-                .against("nginx", theirs.quantile_ms(q)),
+    for (label, key, raw) in KEEP_ALIVE_REQUESTS {
+        for clients in CLIENT_LEVELS {
+            say(&format!("keep-alive, {label}{clients} clients"));
+            let (ours, theirs) = alternating(args, agent, nginx, configs, clients, raw);
+            say(&format!(
+                "  ours {:.0} req/s, nginx {:.0} req/s: {:.3}x on {} cores",
+                ours.rate(),
+                theirs.rate(),
+                ours.rate() / theirs.rate(),
+                cores()
+            ));
+            keep_alive_rows(label, clients, &ours, &theirs, rows);
+            detail.insert(
+                format!("{key}_{clients}"),
+                json!({"ours": run_json(&ours), "nginx": run_json(&theirs)}),
             );
         }
-        detail.insert(
-            format!("keepalive_{clients}"),
-            json!({"ours": run_json(&ours), "nginx": run_json(&theirs)}),
+    }
+}
+
+/// The machine's core count, as the runs see it.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
+}
+
+/// Measures ours and nginx in [`ROUNDS`] alternating rounds of an equal share of the run.
+fn alternating(
+    args: &Args,
+    agent: &Process,
+    nginx: &Process,
+    configs: &[Arc<rustls::ClientConfig>],
+    clients: usize,
+    raw: &'static [u8],
+) -> (Run, Run) {
+    let share = args.duration / ROUNDS;
+    let mut ours = Run::default();
+    let mut theirs = Run::default();
+    for _ in 0..ROUNDS {
+        for (server, total) in [(agent, &mut ours), (nginx, &mut theirs)] {
+            let mode = Mode::KeepAlive(raw);
+            let run = load::run(server.addr, configs, clients, mode, args.warmup, share);
+            *total = std::mem::take(total).combine(run);
+        }
+    }
+    (ours, theirs)
+}
+
+/// The table rows of one keep-alive level: rate (with the target at 8 and 32 clients), p50
+/// and p99.
+fn keep_alive_rows(label: &str, clients: usize, ours: &Run, theirs: &Run, rows: &mut Vec<Row>) {
+    let mut rate = Row::new(
+        "keep-alive",
+        format!("{label}{clients} clients: requests/s"),
+        "req/s",
+        ours.rate(),
+    )
+    .against("nginx", theirs.rate());
+    if clients >= 8 {
+        rate = rate.target(Target::AtLeast(1.0));
+    }
+    rows.push(rate);
+    for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
+        rows.push(
+            Row::new(
+                "keep-alive",
+                format!("{label}{clients} clients: {name}"),
+                "ms",
+                ours.quantile_ms(q),
+            )
+            .against("nginx", theirs.quantile_ms(q)),
         );
     }
 }
@@ -467,7 +522,7 @@ fn pressure(
         let keep = load::probe(
             server.addr,
             &configs[0],
-            Mode::KeepAlive,
+            Mode::KeepAlive(load::HEALTH),
             args.pressure_samples,
             gap,
         );
