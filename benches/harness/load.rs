@@ -80,6 +80,8 @@ pub struct Run {
     pub errors: u64,
     /// Connections opened during the run (beyond the first per client).
     pub reconnects: u64,
+    /// Every successful request, warm-up and wind-down included (for CPU per request).
+    pub served: u64,
     /// Measured wall time.
     pub elapsed: Duration,
     /// Per-request latencies in microseconds, sorted.
@@ -112,6 +114,7 @@ impl Run {
             all.ok += p.ok;
             all.errors += p.errors;
             all.reconnects += p.reconnects;
+            all.served += p.served;
             all.latencies_us.extend(p.latencies_us);
         }
         all.latencies_us.sort_unstable();
@@ -255,6 +258,9 @@ fn one(
     let keep = matches!(result, Ok((_, true))) && kept_alive;
     if !keep {
         *conn = None;
+    }
+    if matches!(result, Ok((status, _)) if (200..300).contains(&status)) {
+        run.served += 1;
     }
     if !counted {
         return;

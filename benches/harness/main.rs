@@ -384,16 +384,26 @@ fn throughput(
             say(&format!("keep-alive, {label}{clients} clients"));
             let (ours, theirs) = alternating(args, agent, nginx, configs, clients, raw);
             say(&format!(
-                "  ours {:.0} req/s, nginx {:.0} req/s: {:.3}x on {} cores",
-                ours.rate(),
-                theirs.rate(),
-                ours.rate() / theirs.rate(),
-                cores()
+                "  ours {:.0} req/s, nginx {:.0} req/s: {:.3}x on {} cores; \
+                 CPU per request {:.1} vs {:.1} us",
+                ours.run.rate(),
+                theirs.run.rate(),
+                ours.run.rate() / theirs.run.rate(),
+                cores(),
+                ours.cpu_us_per_request(),
+                theirs.cpu_us_per_request(),
             ));
             keep_alive_rows(label, clients, &ours, &theirs, rows);
+            let json_of = |side: &Side| {
+                let mut v = run_json(&side.run);
+                v["served_with_warmup"] = json!(side.run.served);
+                v["cpu_ticks"] = json!(side.ticks);
+                v["cpu_us_per_request"] = json!(side.cpu_us_per_request());
+                v
+            };
             detail.insert(
                 format!("{key}_{clients}"),
-                json!({"ours": run_json(&ours), "nginx": run_json(&theirs)}),
+                json!({"ours": json_of(&ours), "nginx": json_of(&theirs)}),
             );
         }
     }
@@ -404,6 +414,31 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(0, |n| n.get())
 }
 
+/// One server's side of an alternating measurement.
+#[derive(Default)]
+struct Side {
+    run: Run,
+    /// CPU clock ticks the server's processes used over the runs, warm-up included.
+    ticks: u64,
+}
+
+impl Side {
+    /// CPU time per request served (warm-up and wind-down included), in microseconds.
+    fn cpu_us_per_request(&self) -> f64 {
+        let seconds = self.ticks as f64 / procfs::ticks_per_second() as f64;
+        seconds * 1e6 / self.run.served.max(1) as f64
+    }
+}
+
+/// CPU clock ticks used so far by every process of `server`.
+fn server_ticks(server: &Process) -> u64 {
+    server
+        .pids()
+        .iter()
+        .filter_map(|&p| procfs::cpu_ticks(p))
+        .sum()
+}
+
 /// Measures ours and nginx in [`ROUNDS`] alternating rounds of an equal share of the run.
 fn alternating(
     args: &Args,
@@ -412,23 +447,27 @@ fn alternating(
     configs: &[Arc<rustls::ClientConfig>],
     clients: usize,
     raw: &'static [u8],
-) -> (Run, Run) {
+) -> (Side, Side) {
     let share = args.duration / ROUNDS;
-    let mut ours = Run::default();
-    let mut theirs = Run::default();
+    let mut ours = Side::default();
+    let mut theirs = Side::default();
     for _ in 0..ROUNDS {
-        for (server, total) in [(agent, &mut ours), (nginx, &mut theirs)] {
+        for (server, side) in [(agent, &mut ours), (nginx, &mut theirs)] {
             let mode = Mode::KeepAlive(raw);
+            let before = server_ticks(server);
             let run = load::run(server.addr, configs, clients, mode, args.warmup, share);
-            *total = std::mem::take(total).combine(run);
+            side.ticks += server_ticks(server).saturating_sub(before);
+            side.run = std::mem::take(&mut side.run).combine(run);
         }
     }
     (ours, theirs)
 }
 
-/// The table rows of one keep-alive level: rate (with the target at 8 and 32 clients), p50
-/// and p99.
-fn keep_alive_rows(label: &str, clients: usize, ours: &Run, theirs: &Run, rows: &mut Vec<Row>) {
+/// The table rows of one keep-alive level: rate (with the target at 8 and 32 clients), p50,
+/// p99 and the CPU time per request (the figure least moved by other load on the machine).
+fn keep_alive_rows(label: &str, clients: usize, ours: &Side, theirs: &Side, rows: &mut Vec<Row>) {
+    let (ours_cpu, theirs_cpu) = (ours.cpu_us_per_request(), theirs.cpu_us_per_request());
+    let (ours, theirs) = (&ours.run, &theirs.run);
     let mut rate = Row::new(
         "keep-alive",
         format!("{label}{clients} clients: requests/s"),
@@ -451,6 +490,15 @@ fn keep_alive_rows(label: &str, clients: usize, ours: &Run, theirs: &Run, rows: 
             .against("nginx", theirs.quantile_ms(q)),
         );
     }
+    rows.push(
+        Row::new(
+            "keep-alive",
+            format!("{label}{clients} clients: CPU per request"),
+            "µs",
+            ours_cpu,
+        )
+        .against("nginx", theirs_cpu),
+    );
 }
 
 /// Full mutual-TLS handshakes (one request each, no resumption) at 8 clients.
