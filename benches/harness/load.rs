@@ -15,6 +15,8 @@ use crate::common::{self, Ca, Tls};
 
 /// The request every throughput client sends.
 pub const HEALTH: &[u8] = b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+/// A typical API read: the first page of the job list (what a manager polls).
+pub const JOBS: &[u8] = b"GET /api/v1/jobs?limit=20 HTTP/1.1\r\nHost: localhost\r\n\r\n";
 /// The same, asking the server to close afterwards (one request per handshake).
 pub const HEALTH_CLOSE: &[u8] =
     b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
@@ -78,6 +80,8 @@ pub struct Run {
     pub errors: u64,
     /// Connections opened during the run (beyond the first per client).
     pub reconnects: u64,
+    /// Every successful request, warm-up and wind-down included (for CPU per request).
+    pub served: u64,
     /// Measured wall time.
     pub elapsed: Duration,
     /// Per-request latencies in microseconds, sorted.
@@ -95,6 +99,12 @@ impl Run {
         quantile_ms(&self.latencies_us, q)
     }
 
+    /// Two runs of the same kind as one (counts and latencies summed, times added).
+    pub fn combine(self, other: Run) -> Run {
+        let elapsed = self.elapsed + other.elapsed;
+        Run::merge(vec![self, other], elapsed)
+    }
+
     fn merge(parts: Vec<Run>, elapsed: Duration) -> Run {
         let mut all = Run {
             elapsed,
@@ -104,6 +114,7 @@ impl Run {
             all.ok += p.ok;
             all.errors += p.errors;
             all.reconnects += p.reconnects;
+            all.served += p.served;
             all.latencies_us.extend(p.latencies_us);
         }
         all.latencies_us.sort_unstable();
@@ -123,8 +134,8 @@ pub fn quantile_ms(sorted_us: &[u64], q: f64) -> f64 {
 /// What each client thread does until told to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Requests one after another on one kept-alive connection.
-    KeepAlive,
+    /// This request (raw HTTP/1.1) one after another on one kept-alive connection.
+    KeepAlive(&'static [u8]),
     /// A new connection (full handshake) for every request.
     Handshake,
 }
@@ -184,7 +195,14 @@ pub fn fixed_count(addr: SocketAddr, configs: &[Arc<ClientConfig>], total: usize
                 let mut run = Run::default();
                 let mut conn: Option<Tls> = None;
                 for _ in 0..n {
-                    one(addr, &config, Mode::KeepAlive, &mut conn, &mut run, true);
+                    one(
+                        addr,
+                        &config,
+                        Mode::KeepAlive(HEALTH),
+                        &mut conn,
+                        &mut run,
+                        true,
+                    );
                 }
                 run
             })
@@ -230,20 +248,24 @@ fn one(
         }
         let tls = conn.as_mut().ok_or(std::io::ErrorKind::NotConnected)?;
         let raw = match mode {
-            Mode::KeepAlive => HEALTH,
+            Mode::KeepAlive(raw) => raw,
             Mode::Handshake => HEALTH_CLOSE,
         };
         exchange(tls, raw)
     })();
     let us = t0.elapsed().as_micros() as u64;
-    let keep = matches!(result, Ok((_, true))) && mode == Mode::KeepAlive;
+    let kept_alive = matches!(mode, Mode::KeepAlive(_));
+    let keep = matches!(result, Ok((_, true))) && kept_alive;
     if !keep {
         *conn = None;
+    }
+    if matches!(result, Ok((status, _)) if (200..300).contains(&status)) {
+        run.served += 1;
     }
     if !counted {
         return;
     }
-    if fresh && mode == Mode::KeepAlive {
+    if fresh && kept_alive {
         run.reconnects += 1;
     }
     match result {

@@ -38,6 +38,8 @@ const HANDSHAKE_CLIENTS: usize = 8;
 const IDLE_CONNECTIONS: usize = 100;
 const SLOW_SENDERS: usize = 20;
 const FOOTPRINT_REQUESTS: usize = 10_000;
+const HEALTH_PATH: &str = "/api/v1/health";
+const JOBS_PATH: &str = "/api/v1/jobs";
 
 /// Command-line options.
 #[derive(Debug)]
@@ -130,7 +132,10 @@ fn say(msg: &str) {
 
 fn measure(args: &Args) -> Result<(), String> {
     let load_at_start = procfs::loadavg();
-    say(&format!("load average at start: {load_at_start:?}"));
+    say(&format!(
+        "load average at start: {load_at_start:?}; {} cores",
+        cores()
+    ));
     let env = Env::new("bench");
     let mut rows = Vec::new();
     let mut detail = serde_json::Map::new();
@@ -154,9 +159,16 @@ fn measure(args: &Args) -> Result<(), String> {
     footprint(args, &agent, &configs, &mut rows, &mut detail)?;
     release_idle_rss(args, &env, &mut rows)?;
 
-    let body = health_body(&agent, &configs[0])?;
-    let nginx = servers::start_nginx(&env, NGINX_WORKERS, &body)?;
-    check_nginx(&nginx, &configs[0], body.len())?;
+    let body = agent_body(&agent, &configs[0], HEALTH_PATH)?;
+    let jobs_body = agent_body(&agent, &configs[0], JOBS_PATH)?;
+    let answers = [
+        (HEALTH_PATH, body.as_str()),
+        (JOBS_PATH, jobs_body.as_str()),
+    ];
+    let nginx = servers::start_nginx(&env, NGINX_WORKERS, &answers)?;
+    for (path, answer) in answers {
+        check_nginx(&nginx, &configs[0], path, answer.len())?;
+    }
     throughput(args, &agent, &nginx, &configs, &mut rows, &mut detail);
     handshakes(args, &agent, &nginx, &configs, &mut rows);
     pressure(args, &agent, &nginx, &configs, &mut rows, &mut detail)?;
@@ -298,13 +310,17 @@ fn release_idle_rss(args: &Args, env: &Env, rows: &mut Vec<Row>) -> Result<(), S
     Ok(())
 }
 
-/// The agent's health body, which nginx then serves byte for byte.
-fn health_body(agent: &Process, config: &Arc<rustls::ClientConfig>) -> Result<String, String> {
+/// The agent's answer at `path`, which nginx then serves byte for byte.
+fn agent_body(
+    agent: &Process,
+    config: &Arc<rustls::ClientConfig>,
+    path: &str,
+) -> Result<String, String> {
     let mut tls = load::connect(agent.addr, config).map_err(|e| e.to_string())?;
-    let resp = load::get_body(&mut tls, "/api/v1/health").map_err(|e| e.to_string())?;
+    let resp = load::get_body(&mut tls, path).map_err(|e| e.to_string())?;
     if resp.status != 200 || resp.header("content-type") != Some("application/json") {
         return Err(format!(
-            "agent health: {} {:?} {}",
+            "agent {path}: {} {:?} {}",
             resp.status,
             resp.header("content-type"),
             String::from_utf8_lossy(&resp.body)
@@ -317,16 +333,17 @@ fn health_body(agent: &Process, config: &Arc<rustls::ClientConfig>) -> Result<St
 fn check_nginx(
     nginx: &Process,
     config: &Arc<rustls::ClientConfig>,
+    path: &str,
     len: usize,
 ) -> Result<(), String> {
     let mut tls = load::connect(nginx.addr, config).map_err(|e| format!("nginx: {e}"))?;
-    let resp = load::get_body(&mut tls, "/api/v1/health").map_err(|e| format!("nginx: {e}"))?;
+    let resp = load::get_body(&mut tls, path).map_err(|e| format!("nginx: {e}"))?;
     if resp.status != 200
         || resp.body.len() != len
         || resp.header("content-type") != Some("application/json")
     {
         return Err(format!(
-            "nginx answers {} {:?} with {} bytes, not {len}",
+            "nginx answers {path} with {} {:?} and {} bytes, not {len}",
             resp.status,
             resp.header("content-type"),
             resp.body.len()
@@ -356,7 +373,18 @@ fn run_json(r: &Run) -> Value {
     })
 }
 
-/// Keep-alive GET /api/v1/health at 1, 8 and 32 clients, ours then nginx at each level.
+/// What the keep-alive runs request: the row label prefix, the JSON key, the raw request.
+const KEEP_ALIVE_REQUESTS: [(&str, &str, &[u8]); 2] = [
+    ("", "keepalive", load::HEALTH),
+    ("GET /api/v1/jobs, ", "keepalive_jobs", load::JOBS),
+];
+
+/// Each keep-alive level is measured in this many alternating rounds (ours, nginx, ours,
+/// nginx, ...), so that load from elsewhere on the machine falls on both alike.
+const ROUNDS: u32 = 2;
+
+/// Keep-alive requests at 1, 8 and 32 clients: the health check and a typical API read,
+/// ours and nginx alternating at each level.
 fn throughput(
     args: &Args,
     agent: &Process,
@@ -365,51 +393,126 @@ fn throughput(
     rows: &mut Vec<Row>,
     detail: &mut serde_json::Map<String, Value>,
 ) {
-    for clients in CLIENT_LEVELS {
-        say(&format!("keep-alive, {clients} clients"));
-        let ours = load::run(
-            agent.addr,
-            configs,
-            clients,
-            Mode::KeepAlive,
-            args.warmup,
-            args.duration,
-        );
-        let theirs = load::run(
-            nginx.addr,
-            configs,
-            clients,
-            Mode::KeepAlive,
-            args.warmup,
-            args.duration,
-        );
-        let mut rate = Row::new(
-            "keep-alive",
-            format!("{clients} clients: requests/s"),
-            "req/s",
-            ours.rate(),
-        )
-        .against("nginx", theirs.rate());
-        if clients == 8 {
-            rate = rate.target(Target::AtLeast(1.0));
-        }
-        rows.push(rate);
-        for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
-            rows.push(
-                Row::new(
-                    "keep-alive",
-                    format!("{clients} clients: {name}"),
-                    "ms",
-                    ours.quantile_ms(q),
-                )
-                .against("nginx", theirs.quantile_ms(q)),
+    for (label, key, raw) in KEEP_ALIVE_REQUESTS {
+        for clients in CLIENT_LEVELS {
+            say(&format!("keep-alive, {label}{clients} clients"));
+            let (ours, theirs) = alternating(args, agent, nginx, configs, clients, raw);
+            say(&format!(
+                "  ours {:.0} req/s, nginx {:.0} req/s: {:.3}x on {} cores; \
+                 CPU per request {:.1} vs {:.1} us",
+                ours.run.rate(),
+                theirs.run.rate(),
+                ours.run.rate() / theirs.run.rate(),
+                cores(),
+                ours.cpu_us_per_request(),
+                theirs.cpu_us_per_request(),
+            ));
+            keep_alive_rows(label, clients, &ours, &theirs, rows);
+            let json_of = |side: &Side| {
+                let mut v = run_json(&side.run);
+                v["served_with_warmup"] = json!(side.run.served);
+                v["cpu_ticks"] = json!(side.ticks);
+                v["cpu_us_per_request"] = json!(side.cpu_us_per_request());
+                v
+            };
+            detail.insert(
+                format!("{key}_{clients}"),
+                json!({"ours": json_of(&ours), "nginx": json_of(&theirs)}),
             );
         }
-        detail.insert(
-            format!("keepalive_{clients}"),
-            json!({"ours": run_json(&ours), "nginx": run_json(&theirs)}),
+    }
+}
+
+/// The machine's core count, as the runs see it.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
+}
+
+/// One server's side of an alternating measurement.
+#[derive(Default)]
+struct Side {
+    run: Run,
+    /// CPU clock ticks the server's processes used over the runs, warm-up included.
+    ticks: u64,
+}
+
+impl Side {
+    /// CPU time per request served (warm-up and wind-down included), in microseconds.
+    fn cpu_us_per_request(&self) -> f64 {
+        let seconds = self.ticks as f64 / procfs::ticks_per_second() as f64;
+        seconds * 1e6 / self.run.served.max(1) as f64
+    }
+}
+
+/// CPU clock ticks used so far by every process of `server`.
+fn server_ticks(server: &Process) -> u64 {
+    server
+        .pids()
+        .iter()
+        .filter_map(|&p| procfs::cpu_ticks(p))
+        .sum()
+}
+
+/// Measures ours and nginx in [`ROUNDS`] alternating rounds of an equal share of the run.
+fn alternating(
+    args: &Args,
+    agent: &Process,
+    nginx: &Process,
+    configs: &[Arc<rustls::ClientConfig>],
+    clients: usize,
+    raw: &'static [u8],
+) -> (Side, Side) {
+    let share = args.duration / ROUNDS;
+    let mut ours = Side::default();
+    let mut theirs = Side::default();
+    for _ in 0..ROUNDS {
+        for (server, side) in [(agent, &mut ours), (nginx, &mut theirs)] {
+            let mode = Mode::KeepAlive(raw);
+            let before = server_ticks(server);
+            let run = load::run(server.addr, configs, clients, mode, args.warmup, share);
+            side.ticks += server_ticks(server).saturating_sub(before);
+            side.run = std::mem::take(&mut side.run).combine(run);
+        }
+    }
+    (ours, theirs)
+}
+
+/// The table rows of one keep-alive level: rate (with the target at 8 and 32 clients), p50,
+/// p99 and the CPU time per request (the figure least moved by other load on the machine).
+fn keep_alive_rows(label: &str, clients: usize, ours: &Side, theirs: &Side, rows: &mut Vec<Row>) {
+    let (ours_cpu, theirs_cpu) = (ours.cpu_us_per_request(), theirs.cpu_us_per_request());
+    let (ours, theirs) = (&ours.run, &theirs.run);
+    let mut rate = Row::new(
+        "keep-alive",
+        format!("{label}{clients} clients: requests/s"),
+        "req/s",
+        ours.rate(),
+    )
+    .against("nginx", theirs.rate());
+    if clients >= 8 {
+        rate = rate.target(Target::AtLeast(1.0));
+    }
+    rows.push(rate);
+    for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
+        rows.push(
+            Row::new(
+                "keep-alive",
+                format!("{label}{clients} clients: {name}"),
+                "ms",
+                ours.quantile_ms(q),
+            )
+            .against("nginx", theirs.quantile_ms(q)),
         );
     }
+    rows.push(
+        Row::new(
+            "keep-alive",
+            format!("{label}{clients} clients: CPU per request"),
+            "µs",
+            ours_cpu,
+        )
+        .against("nginx", theirs_cpu),
+    );
 }
 
 /// Full mutual-TLS handshakes (one request each, no resumption) at 8 clients.
@@ -481,7 +584,7 @@ fn pressure(
         let keep = load::probe(
             server.addr,
             &configs[0],
-            Mode::KeepAlive,
+            Mode::KeepAlive(load::HEALTH),
             args.pressure_samples,
             gap,
         );

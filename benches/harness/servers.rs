@@ -117,9 +117,26 @@ pub fn nginx_binary() -> Result<PathBuf, String> {
 }
 
 /// nginx's configuration: TLS 1.3 only, client certificates required and verified against
-/// the same CA, `body` served with the agent's Content-Type from memory.
-pub fn nginx_config(env: &Env, dir: &Path, port: u16, workers: usize, body: &str) -> String {
-    let body = body.replace('\\', "\\\\").replace('\'', "\\'");
+/// the same CA, each `(path, body)` served with the agent's Content-Type from memory.
+pub fn nginx_config(
+    env: &Env,
+    dir: &Path,
+    port: u16,
+    workers: usize,
+    answers: &[(&str, &str)],
+) -> String {
+    let locations: String = answers
+        .iter()
+        .map(|(path, body)| {
+            let body = body.replace('\\', "\\\\").replace('\'', "\\'");
+            format!(
+                "\x20   location = {path} {{\n\
+                 \x20     default_type application/json;\n\
+                 \x20     return 200 '{body}';\n\
+                 \x20   }}\n"
+            )
+        })
+        .collect();
     format!(
         "worker_processes {workers};\n\
          daemon off;\n\
@@ -145,10 +162,7 @@ pub fn nginx_config(env: &Env, dir: &Path, port: u16, workers: usize, body: &str
          \x20   ssl_verify_client on;\n\
          \x20   ssl_session_cache off;\n\
          \x20   ssl_session_tickets off;\n\
-         \x20   location = /api/v1/health {{\n\
-         \x20     default_type application/json;\n\
-         \x20     return 200 '{body}';\n\
-         \x20   }}\n\
+         {locations}\
          \x20 }}\n\
          }}\n",
         dir = dir.display(),
@@ -159,13 +173,13 @@ pub fn nginx_config(env: &Env, dir: &Path, port: u16, workers: usize, body: &str
 }
 
 /// Starts nginx on a free loopback port with [`nginx_config`] in its own directory.
-pub fn start_nginx(env: &Env, workers: usize, body: &str) -> Result<Process, String> {
+pub fn start_nginx(env: &Env, workers: usize, answers: &[(&str, &str)]) -> Result<Process, String> {
     let bin = nginx_binary()?;
     let port = free_port();
     let dir = env.dir.path().join("nginx");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let conf = dir.join("nginx.conf");
-    std::fs::write(&conf, nginx_config(env, &dir, port, workers, body))
+    std::fs::write(&conf, nginx_config(env, &dir, port, workers, answers))
         .map_err(|e| e.to_string())?;
     let mut child = Command::new(&bin)
         .arg("-p")

@@ -7,6 +7,8 @@ use crate::feed_refresh::FeedHealth;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -197,6 +199,76 @@ pub fn reply(report: HealthReport) -> Result<Reply, ApiError> {
         message: "the server certificate has expired".to_string(),
         details,
     })
+}
+
+/// Longest time a computed health answer is served again.
+pub const CACHE_FOR: Duration = Duration::from_secs(1);
+
+/// The last health answer, served again while it is younger than [`CACHE_FOR`], for the same
+/// configuration and the same whole second of uptime (so `uptime_seconds` stays exact).
+///
+/// A health check costs file system calls (job storage), locks (TLS state, feeds) and
+/// serialising the report; a manager or load balancer polling it many times a second gets
+/// the same answer, computed at most once a second.
+#[derive(Debug, Default)]
+pub struct HealthCache {
+    last: Mutex<Option<Cached>>,
+}
+
+/// One computed answer and what it was computed for.
+#[derive(Debug)]
+struct Cached {
+    at: Instant,
+    uptime_seconds: u64,
+    /// Identity of the configuration it was computed with (a reload computes anew).
+    config: usize,
+    answer: Result<Reply, ApiError>,
+}
+
+impl HealthCache {
+    /// An empty cache.
+    pub fn new() -> HealthCache {
+        HealthCache::default()
+    }
+
+    /// The cached answer if it still holds for (`now`, `uptime_seconds`, `config`), else
+    /// `compute`'s, which is then cached.
+    pub fn get_or(
+        &self,
+        now: Instant,
+        uptime_seconds: u64,
+        config: usize,
+        compute: impl FnOnce() -> Result<Reply, ApiError>,
+    ) -> Result<Reply, ApiError> {
+        if let Some(hit) = self.lookup(now, uptime_seconds, config) {
+            return hit;
+        }
+        // Computed outside the lock: a slow file system must not hold up other threads.
+        let answer = compute();
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        *last = Some(Cached {
+            at: now,
+            uptime_seconds,
+            config,
+            answer: answer.clone(),
+        });
+        answer
+    }
+
+    fn lookup(
+        &self,
+        now: Instant,
+        uptime_seconds: u64,
+        config: usize,
+    ) -> Option<Result<Reply, ApiError>> {
+        // A poisoned lock only means a panic elsewhere; the cached value is whole.
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let cached = last.as_ref()?;
+        let fresh = cached.uptime_seconds == uptime_seconds
+            && cached.config == config
+            && now.saturating_duration_since(cached.at) < CACHE_FOR;
+        fresh.then(|| cached.answer.clone())
+    }
 }
 
 /// Whether the job storage directory exists and is writable, or could be created: the
@@ -456,5 +528,47 @@ mod tests {
         let e = job_storage_state(&file.join("jobs")).unwrap_err();
         assert!(e.contains("cannot be created"), "{e}");
         std::fs::remove_dir_all(base).unwrap();
+    }
+
+    fn counted(calls: &std::cell::Cell<u32>) -> Result<Reply, ApiError> {
+        calls.set(calls.get() + 1);
+        Ok(Reply::ok(json!({"n": calls.get()})))
+    }
+
+    #[test]
+    fn the_cache_serves_one_answer_per_second_of_uptime_and_configuration() {
+        let cache = HealthCache::new();
+        let calls = std::cell::Cell::new(0);
+        let t0 = Instant::now();
+        let first = cache.get_or(t0, 7, 1, || counted(&calls)).unwrap();
+        let again = cache.get_or(t0 + std::time::Duration::from_millis(300), 7, 1, || {
+            counted(&calls)
+        });
+        assert_eq!(again.unwrap(), first);
+        assert_eq!(calls.get(), 1);
+        // The next second of uptime, a reloaded configuration, or age: computed anew.
+        cache.get_or(t0, 8, 1, || counted(&calls)).unwrap();
+        assert_eq!(calls.get(), 2);
+        cache.get_or(t0, 8, 2, || counted(&calls)).unwrap();
+        assert_eq!(calls.get(), 3);
+        let late = cache.get_or(t0 + CACHE_FOR, 8, 2, || counted(&calls));
+        assert_eq!(calls.get(), 4);
+        assert_eq!(late.unwrap().to_value(), json!({"n": 4}));
+    }
+
+    #[test]
+    fn an_unhealthy_answer_is_cached_like_a_healthy_one() {
+        let cache = HealthCache::new();
+        let calls = std::cell::Cell::new(0);
+        let t0 = Instant::now();
+        let mut i = inputs();
+        i.tls = Some(tls(-1));
+        let unhealthy = || {
+            calls.set(calls.get() + 1);
+            reply(report(&i))
+        };
+        assert!(cache.get_or(t0, 1, 1, unhealthy).is_err());
+        assert!(cache.get_or(t0, 1, 1, || counted(&calls)).is_err());
+        assert_eq!(calls.get(), 1);
     }
 }

@@ -127,6 +127,9 @@ pub struct App {
     engine: Option<Arc<Engine>>,
     events: Events,
     feeds: Vec<Arc<FeedRefresher>>,
+    /// The last health answer, reused for up to a second.
+    health: health::HealthCache,
+    /// Rendered package pages, reused while the inventory's sets are unchanged.
     pages: packages::ListCache,
 }
 
@@ -156,6 +159,7 @@ impl App {
             engine: None,
             events: Events::new(),
             feeds: Vec::new(),
+            health: health::HealthCache::new(),
             pages: packages::list_cache(),
         }
     }
@@ -285,9 +289,12 @@ impl App {
     fn call(&self, endpoint: &Endpoint, body: &[u8], served: &Served) -> Result<Reply, ApiError> {
         let shape = served.shape;
         match endpoint {
-            Endpoint::Health | Endpoint::HealthV1 => {
-                health::reply(health::report(&self.health_inputs(&served.config)))
-            }
+            Endpoint::Health | Endpoint::HealthV1 => self.health.get_or(
+                Instant::now(),
+                self.started.elapsed().as_secs(),
+                Arc::as_ptr(&served.config) as usize,
+                || health::reply(health::report(&self.health_inputs(&served.config))),
+            ),
             Endpoint::SystemInfo => {
                 system::info(shape.is_patch_manager(), self.inventory.as_deref())
             }
@@ -422,10 +429,10 @@ fn authorize(
 }
 
 /// Buckets are per client certificate; unauthenticated health checks share one per IP.
-fn rate_key(peer: &Peer) -> String {
+fn rate_key(peer: &Peer) -> std::borrow::Cow<'_, str> {
     match &peer.client {
-        Some(c) => c.fingerprint_sha256.clone(),
-        None => format!("ip:{}", peer.addr.ip()),
+        Some(c) => std::borrow::Cow::Borrowed(&c.fingerprint_sha256),
+        None => std::borrow::Cow::Owned(format!("ip:{}", peer.addr.ip())),
     }
 }
 

@@ -10,7 +10,7 @@ use rustls::{ServerConnection, StreamOwned};
 
 use super::limits::Limits;
 use super::request::{is_timeout, Deadlines, ReadError, ReadOutcome, RequestReader};
-use super::response::write_response;
+use super::response::{write_response, OutBuf};
 use super::stream::{linger, DeadlineStream, TlsStream};
 use super::trust::{ConnBounds, Standing, Trust};
 use super::ws::{self, Sessions};
@@ -255,6 +255,7 @@ fn keep_alive_loop<S: Read + Write + Deadlines>(
 ) -> LoopEnd {
     let peer = ctx.peer.addr;
     let mut reader = RequestReader::new();
+    let mut out = OutBuf::new();
     // The first request must start within the head deadline of the handshake's end; later
     // ones may take the keep-alive idle time.
     let mut idle = ctx.limits.head;
@@ -271,7 +272,7 @@ fn keep_alive_loop<S: Read + Write + Deadlines>(
                 return LoopEnd::Close(Ending::Abort);
             }
             Err(ReadError::Protocol(e)) => {
-                return LoopEnd::Close(answer_protocol_error(stream, ctx, &e))
+                return LoopEnd::Close(answer_protocol_error(stream, &mut out, ctx, &e))
             }
             Ok(ReadOutcome::Request {
                 request,
@@ -285,7 +286,7 @@ fn keep_alive_loop<S: Read + Write + Deadlines>(
                     return LoopEnd::Close(Ending::Quiet);
                 }
                 let keep_alive = !standing.count_request() && keep_alive;
-                match answer(stream, ctx, &request, keep_alive) {
+                match answer(stream, &mut out, ctx, &request, keep_alive) {
                     Step::Continue => {}
                     Step::End(ending) => return LoopEnd::Close(ending),
                     Step::Upgrade(upgrade) => {
@@ -303,6 +304,7 @@ fn keep_alive_loop<S: Read + Write + Deadlines>(
 /// Answers a broken request with the service's rendering, then ends the connection.
 fn answer_protocol_error<S: Write + Deadlines>(
     stream: &mut S,
+    out: &mut OutBuf,
     ctx: &Context<'_>,
     err: &super::ProtocolError,
 ) -> Ending {
@@ -313,7 +315,7 @@ fn answer_protocol_error<S: Write + Deadlines>(
         return Ending::Quiet;
     }
     let resp = ctx.service.protocol_error(err);
-    match write_response(stream, &resp, false, false, ctx.limits.write) {
+    match write_response(stream, out, &resp, false, false, ctx.limits.write) {
         Ok(()) => Ending::AfterResponse,
         Err(e) => {
             log::debug!("{peer}: writing error response failed: {e}");
@@ -325,6 +327,7 @@ fn answer_protocol_error<S: Write + Deadlines>(
 /// Serves one request: a response, or the switch to WebSocket.
 fn answer<S: Write + Deadlines>(
     stream: &mut S,
+    out: &mut OutBuf,
     ctx: &Context<'_>,
     request: &Request,
     keep_alive: bool,
@@ -351,9 +354,16 @@ fn answer<S: Write + Deadlines>(
         None => guarded(ctx, request, || ctx.service.handle(request, ctx.peer))
             .unwrap_or_else(|resp| resp),
         Some(Err(refusal)) => refusal,
-        Some(Ok(upgrade)) => return switch_protocols(stream, ctx, request, upgrade),
+        Some(Ok(upgrade)) => return switch_protocols(stream, out, ctx, request, upgrade),
     };
-    respond(stream, ctx, &resp, keep_alive, request.method == "HEAD")
+    respond(
+        stream,
+        out,
+        ctx,
+        &resp,
+        keep_alive,
+        request.method == "HEAD",
+    )
 }
 
 /// Calls the service, catching a panic: `Err` holds the 500 (the service's rendering) to
@@ -391,13 +401,14 @@ fn guarded<T>(
 /// Writes a response; the connection continues unless it or the request says otherwise.
 fn respond<S: Write + Deadlines>(
     stream: &mut S,
+    out: &mut OutBuf,
     ctx: &Context<'_>,
     resp: &Response,
     keep_alive: bool,
     head_only: bool,
 ) -> Step {
     let keep = keep_alive && !resp.close && !ctx.stop.load(Ordering::SeqCst);
-    if let Err(e) = write_response(stream, resp, keep, head_only, ctx.limits.write) {
+    if let Err(e) = write_response(stream, out, resp, keep, head_only, ctx.limits.write) {
         log::debug!("{}: writing response failed: {e}", ctx.peer.addr);
         return Step::End(Ending::Abort);
     }
@@ -411,6 +422,7 @@ fn respond<S: Write + Deadlines>(
 /// Validates an accepted upgrade's handshake and writes the 101, or refuses with 400.
 fn switch_protocols<S: Write + Deadlines>(
     stream: &mut S,
+    out: &mut OutBuf,
     ctx: &Context<'_>,
     request: &Request,
     upgrade: ws::Upgrade,
@@ -427,7 +439,7 @@ fn switch_protocols<S: Write + Deadlines>(
                 resp = resp.with_header("Sec-WebSocket-Version", "13");
             }
             resp.close = true;
-            return respond(stream, ctx, &resp, false, false);
+            return respond(stream, out, ctx, &resp, false, false);
         }
     };
     let deadline = Instant::now() + ctx.limits.write;

@@ -100,14 +100,18 @@ impl RateLimiter {
         }
         if !inner.clients.contains_key(key) {
             inner.make_room(now);
+            // The key is copied only for a new client, not on every request.
+            inner.clients.insert(
+                key.to_string(),
+                Client {
+                    buckets: HashMap::new(),
+                    last_used: now,
+                },
+            );
         }
-        let client = inner
-            .clients
-            .entry(key.to_string())
-            .or_insert_with(|| Client {
-                buckets: HashMap::new(),
-                last_used: now,
-            });
+        let Some(client) = inner.clients.get_mut(key) else {
+            return Ok(());
+        };
         client.last_used = client.last_used.max(now);
         let bucket = client.buckets.entry(category).or_insert(Bucket {
             tokens: f64::from(rule.requests),

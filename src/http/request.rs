@@ -75,6 +75,9 @@ pub const IDLE_SLICE: Duration = Duration::from_secs(1);
 /// How much is asked of the stream per read.
 const READ_CHUNK: usize = 8192;
 
+/// Header tables up to this many entries are parsed into a stack array.
+const STACK_HEADERS: usize = 128;
+
 /// The interim response sent for `Expect: 100-continue`.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -214,12 +217,17 @@ impl RequestReader {
         timeout: Duration,
     ) -> Result<Vec<u8>, ReadError> {
         self.buf.drain(..head_len);
+        if len == 0 {
+            // The common case (GET): the buffer keeps its allocation for the next request.
+            return Ok(Vec::new());
+        }
         let deadline = Instant::now() + timeout;
         while self.buf.len() < len {
             self.fill_by(stream, deadline, "request body")?;
         }
-        let rest = self.buf.split_off(len);
-        Ok(std::mem::replace(&mut self.buf, rest))
+        let body = self.buf[..len].to_vec();
+        self.buf.drain(..len);
+        Ok(body)
     }
 
     /// One read before `deadline`; EOF and expiry become errors.
@@ -287,8 +295,16 @@ fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
 
 /// Parses a buffered head; `None` when httparse wants more.
 fn parse_head(bytes: &[u8], limits: &Limits) -> Result<Option<Head>, ProtocolError> {
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut parsed = httparse::Request::new(&mut headers);
+    // The usual limit fits on the stack: no allocation per request for the header table.
+    let mut on_stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut on_heap = Vec::new();
+    let headers: &mut [httparse::Header<'_>] = if limits.max_headers <= STACK_HEADERS {
+        &mut on_stack[..limits.max_headers]
+    } else {
+        on_heap.resize(limits.max_headers, httparse::EMPTY_HEADER);
+        &mut on_heap
+    };
+    let mut parsed = httparse::Request::new(headers);
     let len = match parsed.parse(bytes) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),

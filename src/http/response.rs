@@ -109,14 +109,41 @@ fn writable_header(name: &str, value: &str) -> bool {
     name_ok && value_ok && !FRAMING_HEADERS.contains(&name.to_ascii_lowercase().as_str())
 }
 
+/// The `Date` header's value for now, formatted at most once a second per thread.
+fn date_now() -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const {
+            std::cell::RefCell::new((i64::MIN, String::new()))
+        };
+    }
+    let now = OffsetDateTime::now_utc();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != now.unix_timestamp() {
+            *last = (now.unix_timestamp(), http_date(now));
+        }
+        last.1.clone()
+    })
+}
+
 /// Serializes the status line and headers (with the blank line) for `resp`.
 ///
 /// `keep_alive` is the final decision for the connection; `Content-Length` always states the
 /// body length, even when the body itself is omitted (a HEAD request).
 pub fn serialize_head(resp: &Response, keep_alive: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
+    head_into(&mut out, resp, keep_alive);
+    out
+}
+
+/// Appends the head of `resp` to `out`.
+fn head_into(out: &mut Vec<u8>, resp: &Response, keep_alive: bool) {
     let reason = reason_phrase(resp.status);
-    out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", resp.status).as_bytes());
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, resp.status.into());
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
     let mut has_date = false;
     let mut has_cache_control = false;
     for (name, value) in &resp.headers {
@@ -126,21 +153,38 @@ pub fn serialize_head(resp: &Response, keep_alive: bool) -> Vec<u8> {
         }
         has_date |= name.eq_ignore_ascii_case("date");
         has_cache_control |= name.eq_ignore_ascii_case("cache-control");
-        push_header(&mut out, name, value);
+        push_header(out, name, value);
     }
     if !has_date {
-        push_header(&mut out, "Date", &http_date(OffsetDateTime::now_utc()));
+        push_header(out, "Date", &date_now());
     }
     if !has_cache_control {
-        push_header(&mut out, "Cache-Control", "no-store");
+        push_header(out, "Cache-Control", "no-store");
     }
     if !bodyless(resp.status) {
-        push_header(&mut out, "Content-Length", &resp.body.len().to_string());
+        out.extend_from_slice(b"Content-Length: ");
+        push_decimal(out, resp.body.len());
+        out.extend_from_slice(b"\r\n");
     }
     let connection = if keep_alive { "keep-alive" } else { "close" };
-    push_header(&mut out, "Connection", connection);
+    push_header(out, "Connection", connection);
     out.extend_from_slice(b"\r\n");
-    out
+}
+
+/// Appends `n` in decimal without a temporary string.
+fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // `n % 10` is below 10, so the cast cannot truncate.
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
@@ -150,18 +194,44 @@ fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// The full response bytes; the body is left out for HEAD requests and bodyless statuses.
-pub fn serialize(resp: &Response, keep_alive: bool, head_request: bool) -> Vec<u8> {
-    let mut out = serialize_head(resp, keep_alive);
+/// Appends the full response bytes to `out`; the body is left out for HEAD requests and
+/// bodyless statuses.
+pub fn serialize_into(out: &mut Vec<u8>, resp: &Response, keep_alive: bool, head_request: bool) {
+    head_into(out, resp, keep_alive);
     if !head_request && !bodyless(resp.status) {
         out.extend_from_slice(&resp.body);
     }
+}
+
+/// The full response bytes; the body is left out for HEAD requests and bodyless statuses.
+pub fn serialize(resp: &Response, keep_alive: bool, head_request: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + resp.body.len());
+    serialize_into(&mut out, resp, keep_alive, head_request);
     out
 }
 
-/// Writes and flushes a response, all of it within `timeout`.
+/// A connection's output buffer, reused from one response to the next.
+#[derive(Debug, Default)]
+pub struct OutBuf {
+    bytes: Vec<u8>,
+}
+
+/// An output buffer grown beyond this by a large answer is given back after it.
+const OUT_BUF_KEEP: usize = 64 * 1024;
+
+impl OutBuf {
+    /// An empty buffer (allocated on first use).
+    pub fn new() -> OutBuf {
+        OutBuf::default()
+    }
+}
+
+/// Writes and flushes a response, head and body built into one buffer and handed to the
+/// stream in one write (one TLS flight, one system call when it fits the socket buffer),
+/// all of it within `timeout`.
 pub fn write_response<S: Write + Deadlines>(
     stream: &mut S,
+    out: &mut OutBuf,
     resp: &Response,
     keep_alive: bool,
     head_request: bool,
@@ -171,8 +241,13 @@ pub fn write_response<S: Write + Deadlines>(
     // Writing through TLS may also read (e.g. to finish pending I/O): bound that too.
     stream.set_read_deadline(deadline);
     stream.set_write_deadline(deadline);
-    stream.write_all(&serialize(resp, keep_alive, head_request))?;
-    stream.flush()
+    out.bytes.clear();
+    serialize_into(&mut out.bytes, resp, keep_alive, head_request);
+    let result = stream.write_all(&out.bytes).and_then(|()| stream.flush());
+    if out.bytes.capacity() > OUT_BUF_KEEP {
+        out.bytes = Vec::new();
+    }
+    result
 }
 
 #[cfg(test)]
@@ -292,7 +367,16 @@ mod tests {
         };
         let resp = Response::json(200, b"hello".to_vec());
         let before = Instant::now();
-        write_response(&mut sink, &resp, false, false, Duration::from_secs(3)).unwrap();
+        let mut out = OutBuf::new();
+        write_response(
+            &mut sink,
+            &mut out,
+            &resp,
+            false,
+            false,
+            Duration::from_secs(3),
+        )
+        .unwrap();
         let deadline = sink.write_deadline.unwrap();
         assert!(deadline >= before + Duration::from_secs(3));
         assert!(deadline <= Instant::now() + Duration::from_secs(3));

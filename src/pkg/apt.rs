@@ -80,7 +80,6 @@ mod reinstall;
 pub mod sandbox;
 pub mod sim;
 
-use std::cmp::Ordering;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -97,7 +96,7 @@ use super::advisories::{self, reboot, Advisory, FeedSettings, Parsed, RebootRequ
 use super::runner::{self, Command, Finished, RunError};
 use super::staging::{self, StagingDir};
 use super::{
-    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
+    BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
     PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
     SavedPackage, Upgrade,
 };
@@ -675,10 +674,6 @@ impl PackageManager for Apt {
     /// `<root>/run/reboot-required` and `reboot-required.pkgs`.
     fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
         reboot::debian(&self.settings.root)
-    }
-
-    fn compare_versions(&self, a: &str, b: &str) -> Ordering {
-        version::dpkg(a, b)
     }
 
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {

@@ -71,6 +71,16 @@ impl BackendKind {
     pub fn from_name(name: &str) -> Option<BackendKind> {
         BackendKind::ALL.into_iter().find(|k| k.name() == name)
     }
+
+    /// This ecosystem's version ordering (dpkg, rpm, alpm or apk), a total order.
+    pub fn compare_versions(self, a: &str, b: &str) -> Ordering {
+        match self {
+            BackendKind::Apt => version::dpkg(a, b),
+            BackendKind::Dnf | BackendKind::Yum | BackendKind::Zypper => version::rpm(a, b),
+            BackendKind::Pacman => version::alpm(a, b),
+            BackendKind::Apk => version::apk(a, b),
+        }
+    }
 }
 
 /// How a backend runs its tool.
@@ -370,8 +380,11 @@ pub trait PackageManager: Send + Sync {
     /// Upgrades the tool would make now, computed by the tool from its current metadata.
     fn upgradable(&self) -> Result<Vec<Upgrade>, PkgError>;
 
-    /// This ecosystem's version ordering.
-    fn compare_versions(&self, a: &str, b: &str) -> Ordering;
+    /// This ecosystem's version ordering ([`BackendKind::compare_versions`] of
+    /// [`kind`](Self::kind)).
+    fn compare_versions(&self, a: &str, b: &str) -> Ordering {
+        self.kind().compare_versions(a, b)
+    }
 
     /// Checks a package name against this ecosystem's grammar ([`validate::name`] for
     /// [`kind`](Self::kind)).
@@ -422,7 +435,15 @@ pub trait PackageManager: Send + Sync {
 
     /// Repairs a database a killed transaction left interrupted (apt: `dpkg --configure -a`);
     /// returns what it did, one line each, empty when nothing was needed.
-    fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError>;
+    ///
+    /// By default nothing: the rpm family runs a transaction's scriptlets inside it and has
+    /// no half-configured state like dpkg's; rpm's database lock is an fcntl lock that dies
+    /// with a killed process, and dnf's and zypper's pid files name a dead pid, which they
+    /// ignore.
+    fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
+        let _ = exec;
+        Ok(Vec::new())
+    }
 
     /// The tool's record of what the administrator asked for, outside the package database
     /// (apk: `/etc/apk/world`), as bytes a job saves before its change so that a rollback

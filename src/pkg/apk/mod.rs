@@ -42,7 +42,6 @@ pub use parse::{
     untrusted_sources,
 };
 
-use std::cmp::Ordering;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -53,7 +52,7 @@ use super::advisories::feeds::FeedFormat;
 use super::advisories::{reboot, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command};
 use super::{
-    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
+    BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
     PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
     SavedPackage, Upgrade,
 };
@@ -318,10 +317,6 @@ impl PackageManager for Apk {
         Ok(reboot::alpine(&self.settings.root, &running, &|pkg| {
             Self::installed_version(&db, pkg)
         }))
-    }
-
-    fn compare_versions(&self, a: &str, b: &str) -> Ordering {
-        version::apk(a, b)
     }
 
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {

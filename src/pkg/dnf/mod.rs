@@ -567,18 +567,6 @@ impl PackageManager for Dnf {
         rpmdb::verify_versions(&after, &wanted)
     }
 
-    /// Nothing to do: rpm runs a transaction's scriptlets inside it and has no
-    /// half-configured state like dpkg's; its database lock is an fcntl lock that dies with
-    /// the killed process, and dnf's pid lock files name a dead pid, which dnf ignores.
-    fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
-        let _ = exec;
-        Ok(Vec::new())
-    }
-
-    fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
-        version::rpm(a, b)
-    }
-
     /// dnf's own `updateinfo list`/`info` output, plus `reboot_suggested` and the issue
     /// date from the cached `updateinfo.xml` (see [`updateinfo`]); each cached file's
     /// parse (records kept and skipped) goes on the feed board as `updateinfo <repo id>`.

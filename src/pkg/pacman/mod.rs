@@ -21,7 +21,6 @@
 //! configured (`advisories::arch_asa`), else one per upgrade. Reboot: the running kernel's
 //! `usr/lib/modules` directory and the version of the package its `pkgbase` names.
 
-use std::cmp::Ordering;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -34,7 +33,7 @@ use super::advisories::feeds::FeedFormat;
 use super::advisories::{reboot, with_uncovered, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::runner::{self, Command};
 use super::{
-    version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
+    BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
     PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions, RestoreStep,
     SavedPackage, Upgrade,
 };
@@ -411,10 +410,6 @@ impl PackageManager for Pacman {
         Ok(reboot::arch(&self.settings.root, &running, &|pkg| {
             local_version(&local, pkg)
         }))
-    }
-
-    fn compare_versions(&self, a: &str, b: &str) -> Ordering {
-        version::alpm(a, b)
     }
 
     /// From the sync databases' files where they can be read here (no process), else

@@ -22,9 +22,9 @@ use super::rpm::memo::InstalledMemo;
 use super::rpm::{self, rpmdb, updateinfo};
 use super::runner::{self, Command, Finished};
 use super::{
-    install_fixed, validate, version, BackendKind, BackendSettings, Exec, InstallOptions,
-    InstalledPackage, MetadataCache, PackageDetails, PackageManager, PackageSpec, PkgError,
-    RemoveOptions, RestoreStep, SavedPackage, Upgrade,
+    install_fixed, validate, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
+    MetadataCache, PackageDetails, PackageManager, PackageSpec, PkgError, RemoveOptions,
+    RestoreStep, SavedPackage, Upgrade,
 };
 
 /// What a zypper exit status means (zypper(8) "EXIT CODES").
@@ -482,17 +482,6 @@ impl PackageManager for Zypper {
         self.change(&self.install_command(&args, &options, files), &specs, exec)?;
         let after = rpmdb::installed_versions(&self.installed()?);
         rpmdb::verify_versions(&after, &wanted)
-    }
-
-    /// Nothing to do: rpm has no half-configured state like dpkg's, its database lock dies
-    /// with the killed process, and zypper ignores a `/run/zypp.pid` naming a dead pid.
-    fn repair(&self, exec: &mut Exec<'_>) -> Result<Vec<String>, PkgError> {
-        let _ = exec;
-        Ok(Vec::new())
-    }
-
-    fn compare_versions(&self, a: &str, b: &str) -> std::cmp::Ordering {
-        version::rpm(a, b)
     }
 
     /// `-x list-patches` (id, category, severity, CVE ids, restart flag, summary, issue
