@@ -40,7 +40,7 @@ pub fn cache_in(dir: &Path) -> MetadataCache {
 
 /// What the cache's entries look like now: a change means the metadata changed (whoever
 /// refreshed it), so an upgradable set computed before is recomputed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CacheMark {
     entries: usize,
     newest: Option<SystemTime>,
