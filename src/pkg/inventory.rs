@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::advisories::stamp::FeedStamp;
 use super::advisories::{Advisory, FeedSettings, RebootRequired};
-use super::refresh::{self, CacheMark, TransactionGate};
+use super::refresh::{self, CacheMark, MetadataOwner, TransactionGate};
 use super::snapshot_store::{self, db_stamps, DbStamp, LoadError, SnapshotKey};
 use super::{InstalledPackage, MetadataCache, PackageDetails, PackageManager, PkgError, Upgrade};
 use crate::watch::{stamps_of, FileStamp};
@@ -488,6 +488,18 @@ impl Inventory {
                 waited: self.lock_wait,
             }),
         }
+    }
+}
+
+impl MetadataOwner for Inventory {
+    fn warm(&self) {
+        Inventory::warm(self)
+    }
+    fn metadata_age(&self) -> Option<Duration> {
+        Inventory::metadata_age(self)
+    }
+    fn refresh_metadata(&self) -> Result<(), PkgError> {
+        Inventory::refresh_metadata(self)
     }
 }
 
