@@ -396,9 +396,16 @@ impl Inventory {
         s
     }
 
-    /// Computes the set once if none is cached (the refresher does at start, so that the
-    /// first request finds it); a failure is logged, and the next request tries again.
+    /// Reads the installed set and computes the upgradable one if none is cached (the
+    /// refresher does at start, so that the first request finds both); a failure is logged,
+    /// and the next request tries again.
     pub fn warm(&self) {
+        if let Err(e) = self.installed() {
+            log::warn!(
+                "{}: cannot read the installed packages yet: {e}",
+                self.backend.kind().name()
+            );
+        }
         if let Err(e) = self.upgrades() {
             log::warn!(
                 "{}: cannot compute the upgradable packages yet: {e}",
@@ -823,5 +830,16 @@ mod tests {
         let last = Inventory::new(f.clone(), Duration::from_secs(3600)).with_store(path);
         last.upgrades().unwrap();
         assert_eq!(count(&f.computes), 3);
+    }
+
+    #[test]
+    fn warming_reads_both_sets_so_the_first_request_runs_nothing() {
+        let f = fake("warm", false);
+        let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
+        inv.warm();
+        assert_eq!((count(&f.reads), count(&f.computes)), (1, 1));
+        inv.installed().unwrap();
+        inv.upgrades().unwrap();
+        assert_eq!((count(&f.reads), count(&f.computes)), (1, 1));
     }
 }
