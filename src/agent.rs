@@ -368,7 +368,10 @@ fn build_inventory(config: &Config) -> Option<(Arc<Inventory>, Vec<Arc<FeedRefre
     let feeds = feed_setup::build(&config.advisories, kind, &pm.root);
     let inventory = Inventory::new(backend, max_age)
         .with_lock_wait(settings_lock_wait(pm))
-        .with_feed(feeds.settings);
+        .with_feed(feeds.settings)
+        .with_store(crate::pkg::snapshot_store::path_for_jobs_dir(
+            &config.jobs.storage_path,
+        ));
     Some((Arc::new(inventory), feeds.refreshers))
 }
 

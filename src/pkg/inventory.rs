@@ -14,7 +14,8 @@ use time::OffsetDateTime;
 
 use super::advisories::stamp::FeedStamp;
 use super::advisories::{Advisory, FeedSettings, RebootRequired};
-use super::refresh::{self, CacheMark, TransactionGate};
+use super::refresh::{self, CacheMark, MetadataOwner, TransactionGate};
+use super::snapshot_store::{self, db_stamps, DbStamp, LoadError, SnapshotKey};
 use super::{InstalledPackage, MetadataCache, PackageDetails, PackageManager, PkgError, Upgrade};
 use crate::watch::{stamps_of, FileStamp};
 
@@ -36,7 +37,7 @@ pub struct UpgradeSnapshot {
     pub metadata_refreshed_at: Option<OffsetDateTime>,
     /// Why the last refresh failed, when it did (the set was then computed from older metadata).
     pub refresh_error: Option<String>,
-    stamps: Vec<Option<FileStamp>>,
+    stamps: Vec<Option<DbStamp>>,
     mark: CacheMark,
 }
 
@@ -93,6 +94,8 @@ pub struct Inventory {
     feed: FeedSettings,
     advisories: Mutex<Option<AdvisoryCache>>,
     reboot: Mutex<Option<RebootCache>>,
+    // Where the computed set is persisted for the next process; None keeps it in memory only.
+    store: Option<PathBuf>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -120,6 +123,71 @@ impl Inventory {
             feed: FeedSettings::default(),
             advisories: Mutex::new(None),
             reboot: Mutex::new(None),
+            store: None,
+        }
+    }
+
+    /// Persists each computed upgradable set at `path` and, now, takes in the one saved
+    /// there by the previous process if it was computed under the current database and
+    /// metadata stamps (so the first request after a restart runs no tool). Any other file
+    /// is ignored with one log line (a damaged one is moved aside).
+    pub fn with_store(mut self, path: PathBuf) -> Inventory {
+        self.load_saved(&path);
+        self.store = Some(path);
+        self
+    }
+
+    /// The key the set would be saved under now, with the stamps and mark as taken.
+    fn key(&self, db: Vec<Option<DbStamp>>, cache: CacheMark) -> SnapshotKey {
+        SnapshotKey {
+            backend: self.backend.kind().name().to_string(),
+            db_paths: self.db_paths.clone(),
+            db,
+            cache_dirs: self.cache.dirs.clone(),
+            cache,
+        }
+    }
+
+    fn load_saved(&self, path: &std::path::Path) {
+        let name = self.backend.kind().name();
+        let stamps = db_stamps(&self.db_paths);
+        let mark = refresh::mark(&self.cache);
+        match snapshot_store::load(path, &self.key(stamps.clone(), mark)) {
+            Ok(loaded) => {
+                log::info!(
+                    "{name}: upgradable set loaded from {} ({} upgrades, computed {}); \
+                     stamps match, the tool is not run",
+                    path.display(),
+                    loaded.upgrades.len(),
+                    loaded.computed_at
+                );
+                *lock(&self.snapshot) = Some(UpgradeSnapshot {
+                    upgrades: loaded.upgrades,
+                    computed_at: loaded.computed_at,
+                    metadata_refreshed_at: None,
+                    refresh_error: None,
+                    stamps,
+                    mark,
+                });
+            }
+            Err(LoadError::Missing) => {
+                log::info!("{name}: no saved upgradable set at {}", path.display())
+            }
+            Err(e) => log::info!(
+                "{name}: saved upgradable set at {} not used: {e}; computing it",
+                path.display()
+            ),
+        }
+    }
+
+    /// Saves `s` for the next process; a failure only costs that process a computation.
+    fn save(&self, s: &UpgradeSnapshot) {
+        let Some(path) = &self.store else {
+            return;
+        };
+        let key = self.key(s.stamps.clone(), s.mark);
+        if let Err(e) = snapshot_store::save(path, &key, s.computed_at, &s.upgrades) {
+            log::warn!("cannot save the upgradable set to {}: {e}", path.display());
         }
     }
 
@@ -235,7 +303,7 @@ impl Inventory {
     /// here). While a refresh runs, or the set is recomputed after one, the set it replaces
     /// is served.
     pub fn upgrades(&self) -> Result<UpgradeSnapshot, PkgError> {
-        let stamps = stamps_of(&self.db_paths);
+        let stamps = db_stamps(&self.db_paths);
         let mark = refresh::mark(&self.cache);
         if let Some(s) = self.current(&stamps, mark) {
             return Ok(self.annotate(s, mark));
@@ -267,7 +335,7 @@ impl Inventory {
         busy(self.refreshing.try_lock()) || busy(self.compute.try_lock())
     }
 
-    fn current(&self, stamps: &[Option<FileStamp>], mark: CacheMark) -> Option<UpgradeSnapshot> {
+    fn current(&self, stamps: &[Option<DbStamp>], mark: CacheMark) -> Option<UpgradeSnapshot> {
         lock(&self.snapshot)
             .as_ref()
             .filter(|s| s.stamps == stamps && s.mark == mark)
@@ -277,7 +345,7 @@ impl Inventory {
     /// Runs the tool and stores its set; the caller holds `compute`. The cache's mark is
     /// taken afterwards: some tools write their cache while they compute (dnf with
     /// `metadata_expire=0` fetches then), which must not make the set look outdated.
-    fn compute_now(&self, stamps: Vec<Option<FileStamp>>) -> Result<UpgradeSnapshot, PkgError> {
+    fn compute_now(&self, stamps: Vec<Option<DbStamp>>) -> Result<UpgradeSnapshot, PkgError> {
         let upgrades = match self.backend.upgradable() {
             Ok(u) => u,
             // No metadata at all yet (pacman before its first -Sy fails): nothing is known
@@ -299,7 +367,13 @@ impl Inventory {
             stamps,
             mark: refresh::mark(&self.cache),
         };
+        log::info!(
+            "{}: upgradable set computed by the tool ({} upgrades)",
+            self.backend.kind().name(),
+            snapshot.upgrades.len()
+        );
         *lock(&self.snapshot) = Some(snapshot.clone());
+        self.save(&snapshot);
         Ok(snapshot)
     }
 
@@ -311,7 +385,7 @@ impl Inventory {
     /// Recomputes the set now (after new metadata) and swaps it in.
     fn recompute(&self) -> Result<UpgradeSnapshot, PkgError> {
         let _computing = lock(&self.compute);
-        self.compute_now(stamps_of(&self.db_paths))
+        self.compute_now(db_stamps(&self.db_paths))
     }
 
     /// The snapshot with the freshness of the metadata as it is now.
@@ -322,9 +396,16 @@ impl Inventory {
         s
     }
 
-    /// Computes the set once if none is cached (the refresher does at start, so that the
-    /// first request finds it); a failure is logged, and the next request tries again.
+    /// Reads the installed set and computes the upgradable one if none is cached (the
+    /// refresher does at start, so that the first request finds both); a failure is logged,
+    /// and the next request tries again.
     pub fn warm(&self) {
+        if let Err(e) = self.installed() {
+            log::warn!(
+                "{}: cannot read the installed packages yet: {e}",
+                self.backend.kind().name()
+            );
+        }
         if let Err(e) = self.upgrades() {
             log::warn!(
                 "{}: cannot compute the upgradable packages yet: {e}",
@@ -414,6 +495,18 @@ impl Inventory {
                 waited: self.lock_wait,
             }),
         }
+    }
+}
+
+impl MetadataOwner for Inventory {
+    fn warm(&self) {
+        Inventory::warm(self)
+    }
+    fn metadata_age(&self) -> Option<Duration> {
+        Inventory::metadata_age(self)
+    }
+    fn refresh_metadata(&self) -> Result<(), PkgError> {
+        Inventory::refresh_metadata(self)
     }
 }
 
@@ -700,5 +793,53 @@ mod tests {
         std::fs::write(lists.join("repo_Packages"), "x").unwrap();
         let e = inv.upgrades().unwrap_err();
         assert!(e.to_string().contains("no sync database"), "{e}");
+    }
+
+    #[test]
+    fn a_restarted_inventory_serves_the_saved_set_until_a_stamp_changes() {
+        let f = fake("saved", false);
+        let path = f.db.with_file_name("inventory").join("upgrades.json");
+        let first = Inventory::new(f.clone(), Duration::from_secs(3600)).with_store(path.clone());
+        let computed = first.upgrades().unwrap();
+        assert_eq!(count(&f.computes), 1);
+        drop(first);
+
+        let again = Inventory::new(f.clone(), Duration::from_secs(3600)).with_store(path.clone());
+        let served = again.upgrades().unwrap();
+        assert_eq!(count(&f.computes), 1, "served from the saved set");
+        assert_eq!(*served.upgrades, *computed.upgrades);
+        assert_eq!(served.computed_at, computed.computed_at);
+
+        // New metadata behind the agent's back: the saved set is not served.
+        let lists = f.db.with_file_name("lists");
+        std::fs::create_dir_all(&lists).unwrap();
+        std::fs::write(lists.join("repo_Packages"), "x").unwrap();
+        let after_meta =
+            Inventory::new(f.clone(), Duration::from_secs(3600)).with_store(path.clone());
+        after_meta.upgrades().unwrap();
+        assert_eq!(count(&f.computes), 2, "metadata changed: computed");
+
+        // A package change behind its back: likewise.
+        rewrite(&f.db, "a\n");
+        let after_db =
+            Inventory::new(f.clone(), Duration::from_secs(3600)).with_store(path.clone());
+        after_db.upgrades().unwrap();
+        assert_eq!(count(&f.computes), 3, "database changed: computed");
+
+        // Unchanged since that computation: loaded again.
+        let last = Inventory::new(f.clone(), Duration::from_secs(3600)).with_store(path);
+        last.upgrades().unwrap();
+        assert_eq!(count(&f.computes), 3);
+    }
+
+    #[test]
+    fn warming_reads_both_sets_so_the_first_request_runs_nothing() {
+        let f = fake("warm", false);
+        let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
+        inv.warm();
+        assert_eq!((count(&f.reads), count(&f.computes)), (1, 1));
+        inv.installed().unwrap();
+        inv.upgrades().unwrap();
+        assert_eq!((count(&f.reads), count(&f.computes)), (1, 1));
     }
 }

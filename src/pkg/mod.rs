@@ -15,6 +15,7 @@ pub mod pacman;
 pub mod refresh;
 pub mod rpm;
 pub mod runner;
+pub mod snapshot_store;
 pub mod staging;
 pub mod validate;
 pub mod version;

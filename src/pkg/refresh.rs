@@ -12,7 +12,6 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use time::OffsetDateTime;
 
-use super::inventory::Inventory;
 use super::{MetadataCache, PkgError};
 
 /// The name of the agent's stamp inside a tool's cache directory (apt has Debian's own).
@@ -40,7 +39,7 @@ pub fn cache_in(dir: &Path) -> MetadataCache {
 
 /// What the cache's entries look like now: a change means the metadata changed (whoever
 /// refreshed it), so an upgradable set computed before is recomputed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CacheMark {
     entries: usize,
     newest: Option<SystemTime>,
@@ -160,19 +159,30 @@ pub struct RefreshSettings {
     pub enabled: bool,
 }
 
+/// What the refresher drives (the inventory), through the calls it needs: this module then
+/// does not import the inventory, which imports it.
+pub trait MetadataOwner: Send + Sync {
+    /// Computes the upgradable set once if none is cached.
+    fn warm(&self);
+    /// How old the metadata is, from the cache on disk; `None` when there is none.
+    fn metadata_age(&self) -> Option<Duration>;
+    /// Refreshes metadata now and swaps in the set computed from it.
+    fn refresh_metadata(&self) -> Result<(), PkgError>;
+}
+
 /// Starts the refresher: it first computes the upgradable set (so the first request finds
 /// it), then refreshes when due until `stop` is signalled or dropped.
 pub fn spawn(
-    inventory: Arc<Inventory>,
+    inventory: Arc<dyn MetadataOwner>,
     settings: RefreshSettings,
     stop: Receiver<()>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("metadata-refresh".into())
-        .spawn(move || run(&inventory, settings, &stop))
+        .spawn(move || run(inventory.as_ref(), settings, &stop))
 }
 
-fn run(inventory: &Inventory, settings: RefreshSettings, stop: &Receiver<()>) {
+fn run(inventory: &dyn MetadataOwner, settings: RefreshSettings, stop: &Receiver<()>) {
     inventory.warm();
     if !settings.enabled || settings.max_age.is_zero() {
         log::info!(
