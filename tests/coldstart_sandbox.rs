@@ -17,24 +17,6 @@ const SAVED: &str = "var/lib/linux_patch_api/inventory/upgrades.json";
 const COMPUTED: &str = "upgradable set computed by the tool";
 const LOADED: &str = "stamps match, the tool is not run";
 
-/// A root with the main fixture suite fetched by apt itself and lpa-hello + lpa-lib 1.0-1
-/// installed: lpa-hello is upgradable to 1.1-1.
-fn apt_root(tag: &str) -> Sandbox {
-    let mut sb = Sandbox::new(tag);
-    let fix = common::sandbox::fixtures("deb");
-    sb.bind(fix, "/srv/lpa-deb");
-    sb.write(
-        "/etc/apt/sources.list.d/lpa.list",
-        "deb [trusted=yes] file:/srv/lpa-deb/main ./\n",
-    );
-    sb.run("apt-get", &["update", "-q"]);
-    sb.run(
-        "apt-get",
-        &["install", "-y", "-q", "lpa-hello=1.0-1", "lpa-lib=1.0-1"],
-    );
-    sb
-}
-
 /// A read-only agent whose refresher waits a week: only start-up or a request computes.
 fn start(sb: &mut Sandbox, env: &Env) -> SandboxAgent {
     sb.start_agent(

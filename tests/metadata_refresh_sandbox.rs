@@ -22,29 +22,6 @@ const STAMP: &str = "var/lib/apt/periodic/update-success-stamp";
 const LISTS: &str = "var/lib/apt/lists";
 const TWO_HOURS: u64 = 7200;
 
-/// A root with only the main fixture suite in its sources, its lists fetched by apt itself,
-/// and lpa-hello + lpa-lib 1.0-1 installed: lpa-hello is upgradable to 1.1-1 there, and to
-/// 2.0-1 once the security suite is added.
-fn apt_root(tag: &str) -> Sandbox {
-    let mut sb = Sandbox::new(tag);
-    let fix = common::sandbox::fixtures("deb");
-    sb.bind(fix, "/srv/lpa-deb");
-    sb.write(
-        "/etc/apt/sources.list.d/lpa.list",
-        "deb [trusted=yes] file:/srv/lpa-deb/main ./\n",
-    );
-    sb.run("apt-get", &["update", "-q"]);
-    sb.run(
-        "apt-get",
-        &["install", "-y", "-q", "lpa-hello=1.0-1", "lpa-lib=1.0-1"],
-    );
-    assert!(
-        !sb.root().join(STAMP).exists(),
-        "the base root has no stamp"
-    );
-    sb
-}
-
 /// Dates every entry of apt's lists `secs` in the past, as lists fetched that long ago are.
 fn age_lists(sb: &Sandbox, secs: u64) -> SystemTime {
     let then = SystemTime::now() - Duration::from_secs(secs);
@@ -103,6 +80,17 @@ fn stamp_exists(sb: &Sandbox) -> bool {
 
 fn start(sb: &mut Sandbox, env: &Env, extra: &str) -> SandboxAgent {
     sb.start_agent(env, &config(extra))
+}
+
+/// The shared apt root, checked to start without apt's update stamp (the tests tell the
+/// agent's refreshes by it).
+fn apt_root(tag: &str) -> Sandbox {
+    let sb = scenarios::apt_root(tag);
+    assert!(
+        !sb.root().join(STAMP).exists(),
+        "the base root has no stamp"
+    );
+    sb
 }
 
 #[test]

@@ -225,3 +225,22 @@ pub fn check_inventory(
         "a removal behind the agent's back shows at once"
     );
 }
+
+/// An apt root with only the main fixture suite in its sources, its lists fetched by apt
+/// itself, and lpa-hello + lpa-lib 1.0-1 installed: lpa-hello is upgradable to 1.1-1 there,
+/// and to 2.0-1 once the security suite is added.
+pub fn apt_root(tag: &str) -> Sandbox {
+    let mut sb = Sandbox::new(tag);
+    let fix = crate::common::sandbox::fixtures("deb");
+    sb.bind(fix, "/srv/lpa-deb");
+    sb.write(
+        "/etc/apt/sources.list.d/lpa.list",
+        "deb [trusted=yes] file:/srv/lpa-deb/main ./\n",
+    );
+    sb.run("apt-get", &["update", "-q"]);
+    sb.run(
+        "apt-get",
+        &["install", "-y", "-q", "lpa-hello=1.0-1", "lpa-lib=1.0-1"],
+    );
+    sb
+}

@@ -2,28 +2,13 @@
 //! starts `rpm -qa`, and a job asks for it several times (at submission, before its
 //! transaction, inside the backend's install) while nothing changed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::pkg::{InstalledPackage, PkgError};
 use crate::watch::{stamps_of, FileStamp};
 
-use super::rpmdb::DBPATH;
-
-/// Every file rpm may keep its database in (sqlite with its WAL, BDB, NDB), present or not:
-/// a file that appears (the WAL after the first write) changes the stamp too.
-fn candidate_paths(root: &Path) -> Vec<PathBuf> {
-    let dir = root.join(DBPATH.trim_start_matches('/'));
-    [
-        "rpmdb.sqlite",
-        "rpmdb.sqlite-wal",
-        "Packages",
-        "Packages.db",
-    ]
-    .iter()
-    .map(|f| dir.join(f))
-    .collect()
-}
+use super::rpmdb::candidate_paths;
 
 /// One read of the installed set and the database stamps taken before it.
 struct Entry {
@@ -52,6 +37,8 @@ impl InstalledMemo {
         root: &Path,
         read: impl FnOnce() -> Result<Vec<InstalledPackage>, PkgError>,
     ) -> Result<Vec<InstalledPackage>, PkgError> {
+        // Present or not: a file that appears (the WAL after the first write) changes the
+        // stamp too.
         let stamps = stamps_of(&candidate_paths(root));
         // A database nobody can stat has no stamp to trust: always read it.
         let stampable = stamps.iter().any(Option::is_some);
@@ -74,6 +61,7 @@ impl InstalledMemo {
 mod tests {
     use super::*;
     use std::cell::Cell;
+    use std::path::PathBuf;
 
     fn package(name: &str, version: &str) -> InstalledPackage {
         InstalledPackage {

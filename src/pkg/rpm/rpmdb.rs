@@ -361,9 +361,9 @@ pub fn parse_whatrequires(out: &str, exclude: &str) -> Vec<String> {
         .collect()
 }
 
-/// The database files under `root` whose mtime changes with the installed set: SQLite
+/// Every file rpm may keep its database in under `root`, present or not: SQLite
 /// (`rpmdb.sqlite` and its write-ahead log), Berkeley DB (`Packages`) or NDB (`Packages.db`).
-pub fn database_paths(root: &Path) -> Vec<PathBuf> {
+pub fn candidate_paths(root: &Path) -> Vec<PathBuf> {
     let dir = root.join(DBPATH.trim_start_matches('/'));
     [
         "rpmdb.sqlite",
@@ -373,8 +373,16 @@ pub fn database_paths(root: &Path) -> Vec<PathBuf> {
     ]
     .iter()
     .map(|f| dir.join(f))
-    .filter(|p| p.exists())
     .collect()
+}
+
+/// The database files under `root` whose mtime changes with the installed set (those of
+/// [`candidate_paths`] that exist).
+pub fn database_paths(root: &Path) -> Vec<PathBuf> {
+    candidate_paths(root)
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect()
 }
 
 /// The last `n` non-empty lines of a command's error output (its standard output when the
