@@ -230,6 +230,9 @@ pub fn check_inventory(
 /// itself, and lpa-hello + lpa-lib 1.0-1 installed: lpa-hello is upgradable to 1.1-1 there,
 /// and to 2.0-1 once the security suite is added.
 pub fn apt_root(tag: &str) -> Sandbox {
+    // Every command below runs through `sb.run`: under bwrap with the sandbox's overlay
+    // as `/`, so apt-get reads and changes the sandbox's package set, never the host's;
+    // `fixtures` only builds .deb files into a temp directory, bound read-only here.
     let mut sb = Sandbox::new(tag);
     let fix = crate::common::sandbox::fixtures("deb");
     sb.bind(fix, "/srv/lpa-deb");
