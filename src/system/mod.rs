@@ -1,6 +1,8 @@
-//! Host facts: os-release, kernel, uptime, boot time, package manager, service status.
+//! Host facts: os-release, kernel, uptime, boot time, package manager, service status, and
+//! the processes that need a restart after an upgrade.
 //!
 //! Nothing here knows about HTTP; the `api` layer renders these facts.
 
 pub mod info;
 pub mod services;
+pub mod restart_needed;
