@@ -7,8 +7,10 @@
 pub mod body;
 pub mod common;
 pub mod envelope;
+pub mod exposition;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod openapi;
 pub mod packages;
 pub mod page_cache;
@@ -33,6 +35,7 @@ use crate::http::{Peer, ProtocolError, Request, Response, Service};
 use crate::jobs::events::Events;
 use crate::jobs::Engine;
 use crate::pkg::inventory::Inventory;
+use crate::system::restart_cache::{self, RestartCache};
 
 use envelope::{ApiError, Reply};
 use router::Endpoint;
@@ -48,15 +51,17 @@ const CAT_JOB_OPERATIONS: usize = 4;
 const CAT_SYSTEM_OPERATIONS: usize = 5;
 
 /// The budget an endpoint draws from. Listing patches counts as a read of the inventory
-/// (package_list), not as a patch operation; system info and service status are cheap
-/// monitoring reads (health); only the reboot is a system operation.
+/// (package_list), not as a patch operation; system info, service status, restart-needed
+/// and metrics are monitoring reads (health); only the reboot is a system operation.
 fn rate_category(endpoint: &Endpoint) -> usize {
     match endpoint {
         Endpoint::Health
         | Endpoint::HealthV1
         | Endpoint::SystemInfo
         | Endpoint::ServiceStatus { .. }
-        | Endpoint::OpenApi(_) => CAT_HEALTH,
+        | Endpoint::OpenApi(_)
+        | Endpoint::RestartNeeded
+        | Endpoint::Metrics => CAT_HEALTH,
         Endpoint::ListPackages(_) | Endpoint::GetPackage { .. } | Endpoint::ListPatches(_) => {
             CAT_PACKAGE_LIST
         }
@@ -131,6 +136,8 @@ pub struct App {
     health: health::HealthCache,
     /// Rendered package pages, reused while the inventory's sets are unchanged.
     pages: packages::ListCache,
+    /// The last restart-needed scan, reused by metrics scrapes for a short while.
+    restart: RestartCache,
 }
 
 impl App {
@@ -161,6 +168,7 @@ impl App {
             feeds: Vec::new(),
             health: health::HealthCache::new(),
             pages: packages::list_cache(),
+            restart: RestartCache::new(restart_cache::DEFAULT_MAX_AGE),
         }
     }
 
@@ -250,6 +258,10 @@ impl App {
         let mut response = match (&endpoint, &result) {
             // The one answer that is not the envelope: the document is the payload.
             (Ok(Endpoint::OpenApi(format)), Ok(_)) => openapi::response(*format, &request_id),
+            // Prometheus text, not the envelope (errors before this point still are).
+            (Ok(Endpoint::Metrics), Ok(_)) => {
+                metrics::response(&self.metric_sources(), &request_id)
+            }
             _ => envelope::render(&request_id, &result),
         };
         if matches!(result, Err(ApiError::AuthInvalidCert(_))) {
@@ -327,8 +339,11 @@ impl App {
             Endpoint::CancelJob { id } => jobs::cancel_job(self.engine.as_deref(), id, shape),
             Endpoint::RollbackJob { id } => jobs::rollback_job(self.engine.as_deref(), id, body),
             Endpoint::JobStream => ws::plain_request(),
+            Endpoint::RestartNeeded => {
+                system::restart_needed(self.inventory.as_deref(), &self.restart)
+            }
             // Rendered by `handle_routed` (not an envelope); passing here means allowed.
-            Endpoint::OpenApi(_) => Ok(Reply::ok(serde_json::Value::Null)),
+            Endpoint::OpenApi(_) | Endpoint::Metrics => Ok(Reply::ok(serde_json::Value::Null)),
         }
     }
 
@@ -348,6 +363,16 @@ impl App {
                 .map_err(|retry_after| ApiError::RateLimitExceeded { retry_after }),
             // The handler answers that there is no package manager.
             None => Ok(()),
+        }
+    }
+
+    /// What a metrics scrape reads.
+    fn metric_sources(&self) -> metrics::Sources<'_> {
+        metrics::Sources {
+            inventory: self.inventory.as_deref(),
+            engine: self.engine.as_deref(),
+            restart: &self.restart,
+            requests: crate::http::counters::snapshot(),
         }
     }
 

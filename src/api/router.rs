@@ -80,6 +80,10 @@ pub enum Endpoint {
     JobStream,
     /// `GET /api/v1/openapi.yaml` or `GET /api/v1/openapi.json`: the API's own contract
     OpenApi(DocFormat),
+    /// `GET /api/v1/system/restart-needed`: processes running deleted or replaced code
+    RestartNeeded,
+    /// `GET /metrics`: Prometheus text exposition
+    Metrics,
 }
 
 impl Endpoint {
@@ -105,6 +109,8 @@ impl Endpoint {
             Endpoint::JobStream => "GET /api/v1/ws/jobs",
             Endpoint::OpenApi(DocFormat::Yaml) => "GET /api/v1/openapi.yaml",
             Endpoint::OpenApi(DocFormat::Json) => "GET /api/v1/openapi.json",
+            Endpoint::RestartNeeded => "GET /api/v1/system/restart-needed",
+            Endpoint::Metrics => "GET /metrics",
         }
     }
 
@@ -129,6 +135,8 @@ impl Endpoint {
         "GET /api/v1/ws/jobs",
         "GET /api/v1/openapi.yaml",
         "GET /api/v1/openapi.json",
+        "GET /api/v1/system/restart-needed",
+        "GET /metrics",
     ];
 
     /// Whether the request asks for a metadata refresh before its answer (`?refresh=true`).
@@ -392,6 +400,8 @@ enum Resource {
     JobRollback(String),
     WsJobs,
     OpenApi(DocFormat),
+    SystemRestartNeeded,
+    Metrics,
 }
 
 impl Resource {
@@ -408,7 +418,9 @@ impl Resource {
             | Resource::Service(_)
             | Resource::Jobs
             | Resource::WsJobs
-            | Resource::OpenApi(_) => &["GET"],
+            | Resource::OpenApi(_)
+            | Resource::SystemRestartNeeded
+            | Resource::Metrics => &["GET"],
         }
     }
 }
@@ -421,6 +433,7 @@ fn match_resource(segments: &[String]) -> Option<Resource> {
     }
     let resource = match segs.as_slice() {
         ["health"] => Resource::Health,
+        ["metrics"] => Resource::Metrics,
         ["api", "v1", rest @ ..] => match rest {
             ["health"] => Resource::HealthV1,
             ["packages"] => Resource::Packages,
@@ -429,6 +442,7 @@ fn match_resource(segments: &[String]) -> Option<Resource> {
             ["patches", "apply"] => Resource::PatchesApply,
             ["system", "info"] => Resource::SystemInfo,
             ["system", "reboot"] => Resource::SystemReboot,
+            ["system", "restart-needed"] => Resource::SystemRestartNeeded,
             ["system", "services", name] => Resource::Service(name.to_string()),
             ["jobs"] => Resource::Jobs,
             ["jobs", id] => Resource::Job(id.to_string()),
@@ -548,6 +562,8 @@ fn build(
         }
         ("GET", Resource::WsJobs) => no_query(query, Endpoint::JobStream)?,
         ("GET", Resource::OpenApi(format)) => no_query(query, Endpoint::OpenApi(format))?,
+        ("GET", Resource::SystemRestartNeeded) => no_query(query, Endpoint::RestartNeeded)?,
+        ("GET", Resource::Metrics) => no_query(query, Endpoint::Metrics)?,
         (_, r) => {
             // resolve() already refused methods outside allowed_methods(); kept total anyway.
             return Err(method_not_allowed(method, path, &r));
@@ -885,6 +901,12 @@ mod tests {
                 "/api/v1/openapi.json".into(),
                 Endpoint::OpenApi(DocFormat::Json),
             ),
+            (
+                "GET",
+                "/api/v1/system/restart-needed".into(),
+                Endpoint::RestartNeeded,
+            ),
+            ("GET", "/metrics".into(), Endpoint::Metrics),
         ];
         let mut templates: Vec<&str> = cases.iter().map(|c| c.2.template()).collect();
         templates.sort_unstable();

@@ -1,14 +1,16 @@
-//! `GET /api/v1/system/info`, `POST /api/v1/system/reboot` and (INTEROP)
-//! `GET /api/v1/system/services/{name}`.
+//! `GET /api/v1/system/info`, `POST /api/v1/system/reboot`,
+//! `GET /api/v1/system/restart-needed` and (INTEROP) `GET /api/v1/system/services/{name}`.
 
 use serde_json::Map;
 
 use super::envelope::{ApiError, Reply};
 use super::wire::envelope::NewJob;
+use super::wire::restart::RestartNeededBody;
 use super::wire::system::{RebootAccepted, RebootPlan, ServiceBody, SystemInfoBody};
 use crate::jobs::{Engine, JobRequest};
 use crate::pkg::inventory::Inventory;
 use crate::system::info::SystemInfo;
+use crate::system::restart_cache::RestartCache;
 use crate::system::services::{self, ServiceError, ServiceStatus};
 use crate::timefmt::rfc3339;
 
@@ -80,6 +82,17 @@ pub fn reboot(body: &[u8], engine: Option<&Engine>) -> Result<Reply, ApiError> {
         reason: reason.as_deref(),
     };
     Ok(Reply::accepted(RebootAccepted::new(NewJob::of(&job), plan)))
+}
+
+/// `GET /api/v1/system/restart-needed`: a fresh scan of this host's processes (kept for
+/// the metrics) and the backend's reboot signal, `null` when it cannot be told.
+pub fn restart_needed(
+    inventory: Option<&Inventory>,
+    cache: &RestartCache,
+) -> Result<Reply, ApiError> {
+    let scan = cache.put(crate::system::restart_needed::scan_host());
+    let reboot = inventory.and_then(|i| i.reboot_required().ok().map(|r| r.required));
+    Ok(Reply::ok(RestartNeededBody::new(&scan, reboot)))
 }
 
 /// `GET /api/v1/system/services/{name}` on this host.

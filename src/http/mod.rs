@@ -3,6 +3,7 @@
 //! It knows nothing of packages; the application plugs in through [`Service`].
 
 pub mod conn;
+pub mod counters;
 pub mod framing;
 pub mod handshake;
 pub mod limits;

@@ -228,7 +228,7 @@ impl OutBuf {
 
 /// Writes and flushes a response, head and body built into one buffer and handed to the
 /// stream in one write (one TLS flight, one system call when it fits the socket buffer),
-/// all of it within `timeout`.
+/// all of it within `timeout`; counted by status class (`counters.rs`) as it is written.
 pub fn write_response<S: Write + Deadlines>(
     stream: &mut S,
     out: &mut OutBuf,
@@ -237,6 +237,7 @@ pub fn write_response<S: Write + Deadlines>(
     head_request: bool,
     timeout: Duration,
 ) -> io::Result<()> {
+    super::counters::count(resp.status);
     let deadline = Instant::now() + timeout;
     // Writing through TLS may also read (e.g. to finish pending I/O): bound that too.
     stream.set_read_deadline(deadline);

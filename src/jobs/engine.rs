@@ -50,6 +50,7 @@ mod rollback;
 mod transaction;
 mod worker;
 
+pub use listing::JobTally;
 use persistence::{end, fail_not_started};
 use transaction::{Outcome, P_STARTED, P_TOOL_LINES_MAX};
 use worker::{NotStarted, TxnGuard, TxnLock, TXN_POLL};

@@ -8,7 +8,7 @@ pub mod rollback;
 pub mod store;
 pub mod summary;
 
-pub use engine::{CancelOutcome, Engine, EngineError, EngineSettings};
+pub use engine::{CancelOutcome, Engine, EngineError, EngineSettings, JobTally};
 pub use model::{
     Change, Job, JobError, JobRequest, JobResult, JobStatus, LogLine, NotRestorable, Operation,
 };

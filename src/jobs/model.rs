@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::pkg::advisories::Advisory;
 use crate::pkg::{advisory_targets, InstallOptions, PackageSpec, RemoveOptions, SavedPackage};
+use crate::system::restart_needed::RestartNeeded;
 
 /// Most bytes of log text rendered into a job's `output` field (the newest output is kept).
 pub const OUTPUT_MAX_BYTES: usize = 64 * 1024;
@@ -249,6 +250,10 @@ pub struct JobResult {
     /// Rollback jobs: packages that could not be restored, with the reason.
     #[serde(default)]
     pub not_restorable: Vec<NotRestorable>,
+    /// Patch jobs: the processes still running code the transaction deleted or replaced
+    /// (scanned after it), and their units.
+    #[serde(default)]
+    pub restart_needed: Option<RestartNeeded>,
 }
 
 impl JobResult {

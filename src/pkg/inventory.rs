@@ -424,6 +424,22 @@ impl Inventory {
         lock(&self.snapshot).clone()
     }
 
+    /// The patches last computed over the cached upgradable set, if both are still cached,
+    /// without computing anything (what a metrics scrape may read).
+    pub fn cached_advisories(&self) -> Option<Arc<Vec<Advisory>>> {
+        let computed_at = lock(&self.snapshot).as_ref()?.computed_at;
+        lock(&self.advisories)
+            .as_ref()
+            .filter(|c| c.computed_at == computed_at)
+            .map(|c| Arc::clone(&c.advisories))
+    }
+
+    /// The reboot signal as last read, however old, without asking the backend again (for
+    /// some backends that runs a tool); none before the first read.
+    pub fn cached_reboot_required(&self) -> Option<RebootRequired> {
+        lock(&self.reboot).as_ref().map(|c| c.value.clone())
+    }
+
     /// Forgets the computed upgradable set (after a mutation, or on request).
     pub fn invalidate_upgrades(&self) {
         *lock(&self.snapshot) = None;

@@ -4,5 +4,6 @@
 //! Nothing here knows about HTTP; the `api` layer renders these facts.
 
 pub mod info;
-pub mod services;
+pub mod restart_cache;
 pub mod restart_needed;
+pub mod services;

@@ -315,7 +315,10 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         });
         assert_eq!(
             files,
-            vec!["/opt/app dir/lib one.so", "/usr/lib/x86_64-linux-gnu/libc.so.6"]
+            vec![
+                "/opt/app dir/lib one.so",
+                "/usr/lib/x86_64-linux-gnu/libc.so.6"
+            ]
         );
         // Each executable path not marked deleted is asked once; the marker needs no lookup.
         assert_eq!(
@@ -337,14 +340,19 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
 
     #[test]
     fn units_from_cgroup_v2_v1_and_openrc() {
-        assert_eq!(unit_of("0::/system.slice/ssh.service\n").as_deref(), Some("ssh.service"));
+        assert_eq!(
+            unit_of("0::/system.slice/ssh.service\n").as_deref(),
+            Some("ssh.service")
+        );
         assert_eq!(
             unit_of("0::/user.slice/user-1000.slice/session-2.scope\n").as_deref(),
             Some("session-2.scope")
         );
         assert_eq!(
-            unit_of("0::/user.slice/user-1000.slice/user@1000.service/app.slice/run-u690.service\n")
-                .as_deref(),
+            unit_of(
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/run-u690.service\n"
+            )
+            .as_deref(),
             Some("run-u690.service")
         );
         assert_eq!(
@@ -362,7 +370,10 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         let host = "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/1bf8\n0::/\n";
         assert_eq!(unit_of(host), None);
         assert_eq!(unit_of("0::/openrc.sshd\n").as_deref(), Some("sshd"));
-        assert_eq!(unit_of("3:name=openrc:/chronyd\n0::/\n").as_deref(), Some("chronyd"));
+        assert_eq!(
+            unit_of("3:name=openrc:/chronyd\n0::/\n").as_deref(),
+            Some("chronyd")
+        );
         assert_eq!(unit_of("not a cgroup line\n"), None);
     }
 
@@ -409,25 +420,42 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         std::fs::rename(root.join("usr/lib/libz.so.1.new"), &lib).unwrap();
         let new_inode = std::fs::metadata(&lib).unwrap().ino();
         std::fs::write(root.join("usr/lib/current.so"), b"same").unwrap();
-        let current = std::fs::metadata(root.join("usr/lib/current.so")).unwrap().ino();
+        let current = std::fs::metadata(root.join("usr/lib/current.so"))
+            .unwrap()
+            .ino();
 
         let stale = line("r-xp", old_inode, "/usr/lib/libz.so.1");
         let fresh = line("r-xp", current, "/usr/lib/current.so");
         let gone = line("r-xp", 77, "/usr/sbin/cron (deleted)");
-        process(&procfs, 410, &root, &[
-            ("maps", &format!("{stale}{fresh}")),
-            ("comm", "sshd\n"),
-            ("cgroup", "0::/system.slice/ssh.service\n"),
-        ]);
-        process(&procfs, 77, &root, &[
-            ("maps", &gone),
-            ("comm", "cron\n"),
-            ("cgroup", "1:name=systemd:/system.slice/cron.service\n"),
-        ]);
+        process(
+            &procfs,
+            410,
+            &root,
+            &[
+                ("maps", &format!("{stale}{fresh}")),
+                ("comm", "sshd\n"),
+                ("cgroup", "0::/system.slice/ssh.service\n"),
+            ],
+        );
+        process(
+            &procfs,
+            77,
+            &root,
+            &[
+                ("maps", &gone),
+                ("comm", "cron\n"),
+                ("cgroup", "1:name=systemd:/system.slice/cron.service\n"),
+            ],
+        );
         // Up to date, a kernel thread (empty maps), one without cgroup, one unreadable.
         process(&procfs, 5, &root, &[("maps", &fresh), ("comm", "bash\n")]);
         process(&procfs, 2, &root, &[("maps", ""), ("comm", "kthreadd\n")]);
-        process(&procfs, 900, &root, &[("maps", &gone), ("comm", "orphan\n")]);
+        process(
+            &procfs,
+            900,
+            &root,
+            &[("maps", &gone), ("comm", "orphan\n")],
+        );
         process(&procfs, 901, &root, &[("comm", "vanished\n")]);
         std::fs::create_dir_all(procfs.join("self")).unwrap();
 
@@ -444,16 +472,37 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         assert_ne!(new_inode, old_inode, "the rename made a new inode");
 
         // The listing is capped, the units still count every stale process.
-        let capped = scan(&procfs, &ScanLimits { max_listed: 1, ..ScanLimits::default() });
+        let capped = scan(
+            &procfs,
+            &ScanLimits {
+                max_listed: 1,
+                ..ScanLimits::default()
+            },
+        );
         assert_eq!(capped.processes.len(), 1);
         assert_eq!(capped.units, all.units);
         assert!(capped.truncated);
         // Fewer processes read: only pids 2 and 5, none stale.
-        let few = scan(&procfs, &ScanLimits { max_pids: 2, ..ScanLimits::default() });
+        let few = scan(
+            &procfs,
+            &ScanLimits {
+                max_pids: 2,
+                ..ScanLimits::default()
+            },
+        );
         assert!(few.processes.is_empty() && few.truncated);
-        let none = scan(&procfs, &ScanLimits { deadline: Duration::ZERO, ..ScanLimits::default() });
+        let none = scan(
+            &procfs,
+            &ScanLimits {
+                deadline: Duration::ZERO,
+                ..ScanLimits::default()
+            },
+        );
         assert!(none.processes.is_empty() && none.truncated);
-        assert_eq!(scan(&tmp.0.join("nowhere"), &ScanLimits::default()), RestartNeeded::default());
+        assert_eq!(
+            scan(&tmp.0.join("nowhere"), &ScanLimits::default()),
+            RestartNeeded::default()
+        );
     }
 
     #[test]
@@ -463,7 +512,10 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         let gone = line("r-xp", 9, "/usr/bin/late (deleted)");
         let filler = line("r--p", 1, "/usr/share/data").repeat(100);
         process(&procfs, 10, &tmp.0, &[("maps", &format!("{filler}{gone}"))]);
-        let limits = ScanLimits { max_maps_bytes: 1024, ..ScanLimits::default() };
+        let limits = ScanLimits {
+            max_maps_bytes: 1024,
+            ..ScanLimits::default()
+        };
         assert!(scan(&procfs, &limits).processes.is_empty());
         assert_eq!(scan(&procfs, &ScanLimits::default()).processes.len(), 1);
     }

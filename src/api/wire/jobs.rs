@@ -12,6 +12,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
+use super::restart::RestartEntry;
 use crate::api::shape::{ClientShape, TIMEOUT_CODE};
 use crate::jobs::events::JobEvent;
 use crate::jobs::{
@@ -290,6 +291,9 @@ struct ResultEntry<'a> {
     packages_installed: &'a [String],
     packages_removed: &'a [String],
     packages_updated: &'a [String],
+    /// Patch jobs only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restart_needed: Option<RestartEntry<'a>>,
     success: bool,
 }
 
@@ -306,6 +310,7 @@ impl<'a> ResultEntry<'a> {
             packages_installed: &r.packages_installed,
             packages_removed: &r.packages_removed,
             packages_updated: &r.packages_updated,
+            restart_needed: r.restart_needed.as_ref().map(RestartEntry::of),
             success: r.success,
         }
     }

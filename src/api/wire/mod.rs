@@ -7,4 +7,5 @@ pub mod health;
 pub mod jobs;
 pub mod packages;
 pub mod patches;
+pub mod restart;
 pub mod system;

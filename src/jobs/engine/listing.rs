@@ -5,6 +5,24 @@
 use super::*;
 use crate::jobs::summary::JobSummary;
 
+/// Jobs counted by status (every status, in life-cycle order) and the last completion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobTally {
+    /// Each status with its number of jobs (0 included).
+    pub by_status: [(JobStatus, usize); 6],
+    /// When the job that finished last finished; none when no job has.
+    pub last_completed: Option<OffsetDateTime>,
+}
+
+impl Default for JobTally {
+    fn default() -> JobTally {
+        JobTally {
+            by_status: JobStatus::ALL.map(|s| (s, 0)),
+            last_completed: None,
+        }
+    }
+}
+
 impl Engine {
     /// A snapshot of one job with its log (read from its record once the job is final).
     pub fn get(&self, id: &Uuid) -> Option<Job> {
@@ -28,6 +46,20 @@ impl Engine {
     pub fn summaries(&self) -> Vec<JobSummary> {
         let table = self.table();
         table.values().map(|e| JobSummary::of(&e.job)).collect()
+    }
+
+    /// How many jobs are in each status, and when the last one to finish finished: the
+    /// metrics' view, counted under the table lock without copying any job.
+    pub fn tally(&self) -> JobTally {
+        let table = self.table();
+        let mut tally = JobTally::default();
+        for e in table.values() {
+            if let Some(at) = JobStatus::ALL.iter().position(|s| *s == e.job.status) {
+                tally.by_status[at].1 += 1;
+            }
+            tally.last_completed = tally.last_completed.max(e.job.completed_at);
+        }
+        tally
     }
 
     /// Snapshots of every job without their logs, newest first.

@@ -153,6 +153,11 @@ impl Engine {
         let changes = diff(&before, &after);
         let mut result = JobResult::from_changes(&changes);
         result.not_restorable = plan.not_restorable;
+        if let JobRequest::PatchApply { .. } = request {
+            // Read once the tool is done, whatever its outcome: a failed transaction may
+            // still have replaced some libraries.
+            result.restart_needed = Some(crate::system::restart_needed::scan_host());
+        }
         match ran {
             Ok(()) => {
                 result.success = true;
