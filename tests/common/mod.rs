@@ -5,6 +5,7 @@
 pub mod agent_bin;
 pub mod apk;
 pub mod enroll_site;
+pub mod exposition;
 pub mod jobs;
 pub mod mock_manager;
 pub mod pipeline;
