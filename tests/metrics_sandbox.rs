@@ -46,7 +46,13 @@ fn requests(doc: &Document, class: &str) -> f64 {
 
 /// `total` of `GET /api/v1/packages?status=upgradable`.
 fn upgradable(agent: &SandboxAgent, env: &Env) -> f64 {
-    let r = call(agent, env, "GET", "/api/v1/packages?status=upgradable", None);
+    let r = call(
+        agent,
+        env,
+        "GET",
+        "/api/v1/packages?status=upgradable",
+        None,
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_envelope(&r)["data"]["total"].as_f64().unwrap()
 }
@@ -126,18 +132,31 @@ fn metrics_and_restart_needed(tool: &Tool, extra: &str) {
     let info = system_info(&agent, &env);
     let pending = upgradable(&agent, &env);
     let doc = scrape(&agent, &env);
-    assert_eq!(doc.value("linux_patch_api_updates_pending", &[]), Some(pending));
+    assert_eq!(
+        doc.value("linux_patch_api_updates_pending", &[]),
+        Some(pending)
+    );
     assert_eq!(metric_by_severity(&doc), security_by_severity(&list));
     let security: f64 = metric_by_severity(&doc).iter().map(|(_, n)| n).sum();
     assert_eq!(Some(security), list["security_updates"].as_f64());
-    let reboot = if info["pending_reboot"] == true { 1.0 } else { 0.0 };
-    assert_eq!(doc.value("linux_patch_api_reboot_required", &[]), Some(reboot));
+    let reboot = if info["pending_reboot"] == true {
+        1.0
+    } else {
+        0.0
+    };
+    assert_eq!(
+        doc.value("linux_patch_api_reboot_required", &[]),
+        Some(reboot)
+    );
     assert_eq!(jobs_in(&doc, "completed"), Some(1.0));
     assert_eq!(jobs_in(&doc, "failed"), Some(0.0));
     assert_eq!(
         doc.value(
             "linux_patch_api_build_info",
-            &[("version", env!("CARGO_PKG_VERSION")), ("backend", tool.backend)]
+            &[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("backend", tool.backend)
+            ]
         ),
         Some(1.0)
     );
@@ -175,7 +194,10 @@ fn metrics_and_restart_needed(tool: &Tool, extra: &str) {
         now["units"].as_array().map(|u| u.len() as f64)
     );
     assert_eq!(jobs_in(&after, "completed"), Some(2.0));
-    assert_eq!(after.value("linux_patch_api_updates_pending", &[]), Some(pending));
+    assert_eq!(
+        after.value("linux_patch_api_updates_pending", &[]),
+        Some(pending)
+    );
     assert!(pending < doc.value("linux_patch_api_updates_pending", &[]).unwrap());
     // Install jobs do not scan: only patch jobs carry the list.
     let installs = call(&agent, &env, "GET", "/api/v1/jobs?operation=install", None);

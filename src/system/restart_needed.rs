@@ -260,10 +260,8 @@ fn systemd_unit(path: &str) -> Option<String> {
         if part.ends_with(".service") || part.ends_with(".scope") {
             unit = Some(part);
         } else if !part.ends_with(".slice") {
-            // Below a unit a service may make sub-groups of its own; above one, only slices.
-            if unit.is_none() {
-                return None;
-            }
+            // Above a unit there are only slices, so a path outside systemd's tree names
+            // none; below one, a service may make sub-groups of its own.
             break;
         }
     }

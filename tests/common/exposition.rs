@@ -10,8 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+/// Label names and values.
+pub type Labels = Vec<(String, String)>;
+
 /// One series: the metric name and its labels (sorted by name).
-pub type Series = (String, Vec<(String, String)>);
+pub type Series = (String, Labels);
 
 /// A checked document: each family's type, and every sample's value.
 #[derive(Debug, Default)]
@@ -32,7 +35,7 @@ impl Document {
     }
 
     /// Every series of one family.
-    pub fn family(&self, name: &str) -> Vec<(&Vec<(String, String)>, f64)> {
+    pub fn family(&self, name: &str) -> Vec<(&Labels, f64)> {
         self.samples
             .iter()
             .filter(|((n, _), _)| n == name)
@@ -176,7 +179,7 @@ fn sample(line: &str) -> Result<(Series, f64), String> {
 }
 
 /// Reads `a="x",b="y"}` and returns the pairs and what follows the `}`.
-fn label_set(mut s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn label_set(mut s: &str) -> Result<(Labels, &str), String> {
     let mut out = Vec::new();
     loop {
         if let Some(after) = s.strip_prefix('}') {
