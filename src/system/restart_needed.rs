@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -91,32 +92,101 @@ pub fn scan_host() -> RestartNeeded {
 }
 
 /// Scans the process tree under `proc_root` (a `/proc`, or a copy of its shape in tests).
+///
+/// The reading runs on a thread of its own and the caller waits for it until the deadline
+/// at most: reading one process's maps takes that process's memory-map lock, which a
+/// process stuck in the kernel can hold indefinitely. What was found by then is answered
+/// (`truncated`); a reader still blocked ends by itself once its read returns.
 pub fn scan(proc_root: &Path, limits: &ScanLimits) -> RestartNeeded {
     let deadline = Instant::now() + limits.deadline;
-    let (pids, mut truncated) = pids(proc_root, limits.max_pids);
-    let mut processes = Vec::new();
-    let mut units = BTreeSet::new();
-    for pid in pids {
-        if Instant::now() >= deadline {
-            truncated = true;
-            break;
-        }
-        let Some(p) = stale_process(proc_root, pid, limits.max_maps_bytes) else {
-            continue;
-        };
-        if let Some(u) = &p.unit {
-            units.insert(u.clone());
-        }
-        if processes.len() < limits.max_listed {
-            processes.push(p);
-        } else {
-            truncated = true;
+    let (tx, rx) = mpsc::channel();
+    let (root, bounds) = (proc_root.to_path_buf(), *limits);
+    let reader = std::thread::Builder::new()
+        .name("restart-scan".into())
+        .spawn(move || walk(&root, &bounds, deadline, &tx));
+    let mut found = Found::new(limits.max_listed);
+    if reader.is_err() {
+        found.truncated = true;
+        return found.finish();
+    }
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Step::Stale(p)) => found.add(p),
+            Ok(Step::Done { cut }) => {
+                found.truncated |= cut;
+                break;
+            }
+            // The deadline passed, or the reader ended without saying it was done.
+            Err(_) => {
+                found.truncated = true;
+                break;
+            }
         }
     }
-    RestartNeeded {
-        processes,
-        units: units.into_iter().collect(),
-        truncated,
+    found.finish()
+}
+
+/// What the reader hands the waiting caller.
+enum Step {
+    /// One stale process.
+    Stale(StaleProcess),
+    /// Every process read; `cut` when a bound stopped it early.
+    Done { cut: bool },
+}
+
+/// Reads the processes in pid order until done, a bound, or the caller stopped listening.
+fn walk(proc_root: &Path, limits: &ScanLimits, deadline: Instant, tx: &mpsc::Sender<Step>) {
+    let (pids, mut cut) = pids(proc_root, limits.max_pids);
+    for pid in pids {
+        if Instant::now() >= deadline {
+            cut = true;
+            break;
+        }
+        if let Some(p) = stale_process(proc_root, pid, limits.max_maps_bytes) {
+            if tx.send(Step::Stale(p)).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = tx.send(Step::Done { cut });
+}
+
+/// The answer as it is gathered: the listing capped, the units from every process.
+struct Found {
+    max_listed: usize,
+    processes: Vec<StaleProcess>,
+    units: BTreeSet<String>,
+    truncated: bool,
+}
+
+impl Found {
+    fn new(max_listed: usize) -> Found {
+        Found {
+            max_listed,
+            processes: Vec::new(),
+            units: BTreeSet::new(),
+            truncated: false,
+        }
+    }
+
+    fn add(&mut self, p: StaleProcess) {
+        if let Some(u) = &p.unit {
+            self.units.insert(u.clone());
+        }
+        if self.processes.len() < self.max_listed {
+            self.processes.push(p);
+        } else {
+            self.truncated = true;
+        }
+    }
+
+    fn finish(self) -> RestartNeeded {
+        RestartNeeded {
+            processes: self.processes,
+            units: self.units.into_iter().collect(),
+            truncated: self.truncated,
+        }
     }
 }
 
@@ -501,6 +571,31 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
             scan(&tmp.0.join("nowhere"), &ScanLimits::default()),
             RestartNeeded::default()
         );
+    }
+
+    #[test]
+    fn a_read_that_blocks_ends_the_scan_at_its_deadline() {
+        let tmp = temp_dir();
+        let procfs = tmp.0.join("proc");
+        let gone = line("r-xp", 9, "/usr/bin/old (deleted)");
+        process(&procfs, 10, &tmp.0, &[("maps", &gone), ("comm", "old\n")]);
+        // A maps file whose reading never returns, as with a process stuck holding its
+        // memory-map lock: a FIFO nobody writes to.
+        std::fs::create_dir_all(procfs.join("11")).unwrap();
+        let fifo = procfs.join("11/maps");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        process(&procfs, 12, &tmp.0, &[("maps", &gone), ("comm", "never\n")]);
+        let got = scan(&procfs, &ScanLimits::default());
+        let pids: Vec<u32> = got.processes.iter().map(|p| p.pid).collect();
+        assert_eq!(pids, vec![10], "what was found before the block is kept");
+        assert!(got.truncated);
+        // Release the reader left behind: a writer opens and closes, it reads EOF. Without
+        // blocking: should the reader not be waiting, there is nothing to release.
+        let w = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK) };
+        if w >= 0 {
+            unsafe { libc::close(w) };
+        }
     }
 
     #[test]
