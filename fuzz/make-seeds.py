@@ -106,6 +106,11 @@ def main():
     copy("feed_json", shared("advisories/osv-*/*.json"), b"\x03")
     copy("feed_updateinfo", data("dnf/dnf-cache-updateinfo.xml") + shared("advisories/updateinfo/*.xml"))
     copy("config", [os.path.join(REPO, "etc", "config.yaml")])
+    # proc_maps: the first byte picks the reader (0 maps, 1 cgroup).
+    copy("proc_maps", data("proc/maps-*"), b"\x00")
+    copy("proc_maps", data("proc/cgroup-*"), b"\x01")
+    put("proc_maps", "cgroup-v2", b"\x010::/system.slice/ssh.service\n")
+    put("proc_maps", "cgroup-openrc", b"\x010::/openrc.sshd\n")
     copy("whitelist", [os.path.join(REPO, "etc", "whitelist.yaml")], b"\x00\x0a\x00\x00\x01")
     put("whitelist", "list", b"\x00\xc0\xa8\x01\x07- 10.0.0.0/8\n- ::1\n")
     put("http_request", "get", b"GET /api/v1/packages?sort=version&order=desc HTTP/1.1\r\nHost: a\r\n\r\n")

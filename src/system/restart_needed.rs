@@ -398,6 +398,32 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         );
     }
 
+    fn recorded(name: &str) -> String {
+        std::fs::read_to_string(format!("tests/data/proc/{name}")).unwrap()
+    }
+
+    #[test]
+    fn recorded_maps_of_a_live_and_a_deleted_program() {
+        // Nothing replaced: nothing stale, and only the executable files were looked up.
+        let mut asked = Vec::new();
+        let none = stale_files(&recorded("maps-cat"), |path, _| {
+            asked.push(path.to_string());
+            false
+        });
+        assert!(none.is_empty());
+        assert_eq!(
+            asked,
+            [
+                "/usr/bin/cat",
+                "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+                "/usr/lib/x86_64-linux-gnu/libc.so.6"
+            ]
+        );
+        let gone = stale_files(&recorded("maps-sleep-deleted"), |_, _| false);
+        assert_eq!(gone, ["/tmp/lpa-rec-sleep"]);
+        assert_eq!(unit_of(&recorded("cgroup-v1-hybrid-root")), None);
+    }
+
     #[test]
     fn memory_and_data_mappings_never_count() {
         let files = stale_files(MAPS, |_, _| false);
