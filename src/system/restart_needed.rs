@@ -14,8 +14,9 @@
 //! A process that exits or cannot be read meanwhile is skipped, never an error; kernel
 //! threads map nothing and are skipped with it. The scan is bounded: at most
 //! [`ScanLimits::max_pids`] processes, [`ScanLimits::max_maps_bytes`] of each maps file, a
-//! deadline, and [`ScanLimits::max_listed`] processes (and [`MAX_FILES_LISTED`] files each)
-//! in the answer; `truncated` says when any bound cut it short. Units are gathered from
+//! deadline, and [`ScanLimits::max_listed`] processes (and [`MAX_FILES_LISTED`] files each,
+//! [`ScanLimits::max_listed_bytes`] of text in all) in the answer; `truncated` says when any
+//! bound cut it short. Units are gathered from
 //! every stale process found, listed or not.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,6 +46,9 @@ pub struct ScanLimits {
     pub max_listed: usize,
     /// Most bytes read of one process's maps.
     pub max_maps_bytes: u64,
+    /// Most bytes of text (commands, units, paths) in the answer: a local user can map
+    /// files with names of 4 KiB, and a job record keeps the answer.
+    pub max_listed_bytes: usize,
     /// How long the whole scan may take.
     pub deadline: Duration,
 }
@@ -55,6 +59,7 @@ impl Default for ScanLimits {
             max_pids: 32_768,
             max_listed: 256,
             max_maps_bytes: 4 << 20,
+            max_listed_bytes: 256 << 10,
             deadline: Duration::from_secs(2),
         }
     }
@@ -104,7 +109,7 @@ pub fn scan(proc_root: &Path, limits: &ScanLimits) -> RestartNeeded {
     let reader = std::thread::Builder::new()
         .name("restart-scan".into())
         .spawn(move || walk(&root, &bounds, deadline, &tx));
-    let mut found = Found::new(limits.max_listed);
+    let mut found = Found::new(limits);
     if reader.is_err() {
         found.truncated = true;
         return found.finish();
@@ -155,15 +160,17 @@ fn walk(proc_root: &Path, limits: &ScanLimits, deadline: Instant, tx: &mpsc::Sen
 /// The answer as it is gathered: the listing capped, the units from every process.
 struct Found {
     max_listed: usize,
+    bytes_left: usize,
     processes: Vec<StaleProcess>,
     units: BTreeSet<String>,
     truncated: bool,
 }
 
 impl Found {
-    fn new(max_listed: usize) -> Found {
+    fn new(limits: &ScanLimits) -> Found {
         Found {
-            max_listed,
+            max_listed: limits.max_listed,
+            bytes_left: limits.max_listed_bytes,
             processes: Vec::new(),
             units: BTreeSet::new(),
             truncated: false,
@@ -174,7 +181,11 @@ impl Found {
         if let Some(u) = &p.unit {
             self.units.insert(u.clone());
         }
-        if self.processes.len() < self.max_listed {
+        let size = p.command.len()
+            + p.unit.as_ref().map_or(0, String::len)
+            + p.deleted_files.iter().map(String::len).sum::<usize>();
+        if self.processes.len() < self.max_listed && size <= self.bytes_left {
+            self.bytes_left -= size;
             self.processes.push(p);
         } else {
             self.truncated = true;
@@ -576,6 +587,15 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         assert_eq!(capped.processes.len(), 1);
         assert_eq!(capped.units, all.units);
         assert!(capped.truncated);
+        // The text budget: the first process fits, the others are left out.
+        let budget = ScanLimits {
+            max_listed_bytes: "cron".len() + "cron.service".len() + "/usr/sbin/cron".len(),
+            ..ScanLimits::default()
+        };
+        let small = scan(&procfs, &budget);
+        assert_eq!(small.processes.len(), 1);
+        assert_eq!(small.units, all.units);
+        assert!(small.truncated);
         // Fewer processes read: only pids 2 and 5, none stale.
         let few = scan(
             &procfs,
