@@ -1,7 +1,7 @@
 //! The apk backend against the REAL apk-tools, 2.14.10 and 3.0.6, each in an Alpine-like
 //! sandbox root with fixture repositories built by the suite: the same inventory, job,
-//! WebSocket and patch scenarios as apt, dnf, zypper and pacman run, and the project's own
-//! .apk installed and removed by each apk version, signed and unsigned.
+//! WebSocket, patch and metrics scenarios as apt, dnf, zypper and pacman run, and the
+//! project's own .apk installed and removed by each apk version, signed and unsigned.
 //!
 //! Run by `make test-apk` (part of `make test`), which builds apk-tools and the packages and
 //! passes LPA_APK2, LPA_APK3, LPA_STATIC_BIN, LPA_APK, LPA_APK_SIGNED (the same .apk built
@@ -15,6 +15,8 @@ mod common;
 mod inventory;
 #[path = "scenarios/jobs.rs"]
 mod jobs;
+#[path = "scenarios/metrics.rs"]
+mod metrics;
 #[path = "scenarios/patches.rs"]
 mod patches;
 
@@ -103,6 +105,14 @@ macro_rules! apk_tests {
                     require_sandbox!();
                     let _one = serial();
                     apk_cancel(&$tool);
+                }
+                #[test]
+                fn metrics_agree_and_a_patch_job_claims_no_restart() {
+                    require_sandbox!();
+                    let _one = serial();
+                    // The static agent maps only itself, bound from the host: nothing in
+                    // the root it runs could be replaced under it.
+                    metrics::metrics_and_restart_needed(&$tool, "alpine-secdb.json", None);
                 }
                 #[test]
                 fn twenty_jobs_at_once_never_interleave() {

@@ -256,9 +256,9 @@ impl App {
             .clone()
             .and_then(|endpoint| self.dispatch(&endpoint, req, peer, &served));
         let mut response = match (&endpoint, &result) {
-            // The one answer that is not the envelope: the document is the payload.
+            // The answers that are not the envelope: the document, and the metrics' text,
+            // are the payload (errors on these paths still are envelopes).
             (Ok(Endpoint::OpenApi(format)), Ok(_)) => openapi::response(*format, &request_id),
-            // Prometheus text, not the envelope (errors before this point still are).
             (Ok(Endpoint::Metrics), Ok(_)) => {
                 metrics::response(&self.metric_sources(), &request_id)
             }
