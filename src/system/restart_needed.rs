@@ -22,8 +22,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-use std::sync::mpsc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -96,21 +97,79 @@ pub fn scan_host() -> RestartNeeded {
     scan(Path::new("/proc"), &ScanLimits::default())
 }
 
+/// Most scan readers alive at once in this process: readers left blocked by earlier scans
+/// count until their read returns; beyond this a scan answers at once, empty and truncated.
+const MAX_READERS: usize = 8;
+
+/// Readers alive now.
+static READERS: AtomicUsize = AtomicUsize::new(0);
+
+/// The processes (by proc root and pid) a reader was left blocked on: later scans skip them
+/// until that read returns, so a process stuck in the kernel costs one thread, not one per
+/// scan.
+static STUCK: Mutex<BTreeSet<(PathBuf, u32)>> = Mutex::new(BTreeSet::new());
+
+fn stuck() -> MutexGuard<'static, BTreeSet<(PathBuf, u32)>> {
+    // The set only names pids to skip; a panic while it was held leaves it usable.
+    STUCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where one scan's reader is, shared with the caller waiting for it.
+#[derive(Default)]
+struct Progress {
+    /// The pid whose files are being read.
+    reading: Option<u32>,
+    /// The caller stopped waiting (deadline): the reader stops at its next step.
+    abandoned: bool,
+}
+
+/// Counts a reader alive until dropped.
+struct ReaderSlot;
+
+impl ReaderSlot {
+    fn take() -> Option<ReaderSlot> {
+        let taken = READERS.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+            (n < MAX_READERS).then_some(n + 1)
+        });
+        taken.is_ok().then_some(ReaderSlot)
+    }
+}
+
+impl Drop for ReaderSlot {
+    fn drop(&mut self) {
+        READERS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Scans the process tree under `proc_root` (a `/proc`, or a copy of its shape in tests).
 ///
 /// The reading runs on a thread of its own and the caller waits for it until the deadline
 /// at most: reading one process's maps takes that process's memory-map lock, which a
 /// process stuck in the kernel can hold indefinitely. What was found by then is answered
-/// (`truncated`); a reader still blocked ends by itself once its read returns.
+/// (`truncated`); the pid the reader is blocked on is skipped by later scans until the
+/// read returns, and the reader then ends.
 pub fn scan(proc_root: &Path, limits: &ScanLimits) -> RestartNeeded {
     let deadline = Instant::now() + limits.deadline;
-    let (tx, rx) = mpsc::channel();
-    let (root, bounds) = (proc_root.to_path_buf(), *limits);
-    let reader = std::thread::Builder::new()
-        .name("restart-scan".into())
-        .spawn(move || walk(&root, &bounds, deadline, &tx));
     let mut found = Found::new(limits);
-    if reader.is_err() {
+    let Some(slot) = ReaderSlot::take() else {
+        found.truncated = true;
+        return found.finish();
+    };
+    let (tx, rx) = mpsc::channel();
+    let progress = Arc::new(Mutex::new(Progress::default()));
+    let reader = Reader {
+        root: proc_root.to_path_buf(),
+        limits: *limits,
+        deadline,
+        progress: Arc::clone(&progress),
+    };
+    let spawned = std::thread::Builder::new()
+        .name("restart-scan".into())
+        .spawn(move || {
+            let _slot = slot;
+            reader.walk(&tx);
+        });
+    if spawned.is_err() {
         found.truncated = true;
         return found.finish();
     }
@@ -124,12 +183,22 @@ pub fn scan(proc_root: &Path, limits: &ScanLimits) -> RestartNeeded {
             }
             // The deadline passed, or the reader ended without saying it was done.
             Err(_) => {
+                abandon(&progress, proc_root);
                 found.truncated = true;
                 break;
             }
         }
     }
     found.finish()
+}
+
+/// Stops waiting for a reader; the pid it is reading, if any, is skipped from now on.
+fn abandon(progress: &Mutex<Progress>, proc_root: &Path) {
+    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+    p.abandoned = true;
+    if let Some(pid) = p.reading {
+        stuck().insert((proc_root.to_path_buf(), pid));
+    }
 }
 
 /// What the reader hands the waiting caller.
@@ -140,21 +209,59 @@ enum Step {
     Done { cut: bool },
 }
 
-/// Reads the processes in pid order until done, a bound, or the caller stopped listening.
-fn walk(proc_root: &Path, limits: &ScanLimits, deadline: Instant, tx: &mpsc::Sender<Step>) {
-    let (pids, mut cut) = pids(proc_root, limits.max_pids);
-    for pid in pids {
-        if Instant::now() >= deadline {
-            cut = true;
-            break;
-        }
-        if let Some(p) = stale_process(proc_root, pid, limits.max_maps_bytes) {
-            if tx.send(Step::Stale(p)).is_err() {
+/// One scan's reader.
+struct Reader {
+    root: PathBuf,
+    limits: ScanLimits,
+    deadline: Instant,
+    progress: Arc<Mutex<Progress>>,
+}
+
+impl Reader {
+    /// Reads the processes in pid order until done, a bound, or the caller gave up.
+    fn walk(&self, tx: &mpsc::Sender<Step>) {
+        let (pids, mut cut) = pids(&self.root, self.limits.max_pids);
+        for pid in pids {
+            if Instant::now() >= self.deadline {
+                cut = true;
+                break;
+            }
+            if stuck().contains(&(self.root.clone(), pid)) {
+                cut = true;
+                continue;
+            }
+            let Some(found) = self.read(pid) else {
                 return;
+            };
+            if let Some(p) = found {
+                if tx.send(Step::Stale(p)).is_err() {
+                    return;
+                }
             }
         }
+        let _ = tx.send(Step::Done { cut });
     }
-    let _ = tx.send(Step::Done { cut });
+
+    /// One process, with the caller told which; `None` once the caller gave up (the pid
+    /// then leaves the skipped set: its read returned).
+    fn read(&self, pid: u32) -> Option<Option<StaleProcess>> {
+        self.mark(Some(pid))?;
+        let found = stale_process(&self.root, pid, self.limits.max_maps_bytes);
+        self.mark(None).map(|()| found).or_else(|| {
+            stuck().remove(&(self.root.clone(), pid));
+            None
+        })
+    }
+
+    /// Records what is being read; `None` when the caller gave up.
+    fn mark(&self, reading: Option<u32>) -> Option<()> {
+        let mut p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        if p.abandoned {
+            return None;
+        }
+        p.reading = reading;
+        Some(())
+    }
 }
 
 /// The answer as it is gathered: the listing capped, the units from every process.
@@ -636,6 +743,11 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         let pids: Vec<u32> = got.processes.iter().map(|p| p.pid).collect();
         assert_eq!(pids, vec![10], "what was found before the block is kept");
         assert!(got.truncated);
+        // The next scan skips the process its predecessor is still blocked on.
+        let next = scan(&procfs, &ScanLimits::default());
+        let pids: Vec<u32> = next.processes.iter().map(|p| p.pid).collect();
+        assert_eq!(pids, vec![10, 12]);
+        assert!(next.truncated, "a skipped process is a cut answer");
         // Release the reader left behind: a writer opens and closes, it reads EOF. Without
         // blocking: should the reader not be waiting, there is nothing to release.
         let w = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK) };
