@@ -18,6 +18,7 @@ pub mod rpm;
 pub mod runner;
 pub mod snapshot_store;
 pub mod staging;
+pub mod tar;
 pub mod validate;
 pub mod version;
 pub mod xml;

@@ -29,6 +29,7 @@
 //! `lib/modules` directory and the installed `linux-FLAVOR` version.
 
 mod db;
+mod index;
 mod mutate;
 mod parse;
 mod repair;
@@ -50,6 +51,7 @@ use super::advisories::alpine_secdb::{self, SecdbIndex};
 use super::advisories::cache::FeedCache;
 use super::advisories::feeds::FeedFormat;
 use super::advisories::{reboot, Advisory, FeedSettings, Parsed, RebootRequired};
+use super::offers::OfferIndex;
 use super::runner::{self, Command};
 use super::{
     BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
@@ -66,6 +68,8 @@ pub struct Apk {
     secdb: FeedCache<Parsed<SecdbIndex>>,
     /// Packages of apk commands stopped before they ended, for the next repair report.
     interrupted: repair::Interrupted,
+    /// What the repositories offer, from their `APKINDEX.tar.gz`.
+    offers: OfferIndex,
 }
 
 impl Apk {
@@ -76,6 +80,7 @@ impl Apk {
             allow_untrusted: false,
             secdb: FeedCache::default(),
             interrupted: repair::Interrupted::default(),
+            offers: OfferIndex::default(),
         }
     }
 
@@ -331,6 +336,19 @@ impl PackageManager for Apk {
             Some(0) | Some(1) => Ok(versions),
             _ => Err(command_failed(&cmd, &done)),
         }
+    }
+
+    /// From the repositories' `APKINDEX.tar.gz`, those signed by a key in `/etc/apk/keys`
+    /// unless untrusted repositories are allowed.
+    fn indexed_versions(&self, name: &str) -> Option<Vec<String>> {
+        let files = index::index_files(&self.settings.root)?;
+        let keys = self.settings.root.join("etc/apk/keys");
+        let trust = (!self.allow_untrusted).then_some(keys.as_path());
+        let mut stamped = files.clone();
+        // A key added or removed changes which indexes count.
+        stamped.push(keys.clone());
+        self.offers
+            .versions(stamped, || Some(index::offers_of(&files, trust)), name)
     }
 
     /// `force` and `no_recommends` change nothing: apk has no recommends, and `apk add` of
