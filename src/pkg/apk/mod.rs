@@ -51,7 +51,7 @@ use super::advisories::alpine_secdb::{self, SecdbIndex};
 use super::advisories::cache::FeedCache;
 use super::advisories::feeds::FeedFormat;
 use super::advisories::{reboot, Advisory, FeedSettings, Parsed, RebootRequired};
-use super::offers::OfferIndex;
+use super::offers::{self, OfferIndex};
 use super::runner::{self, Command};
 use super::{
     BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
@@ -206,6 +206,15 @@ impl Apk {
         db.iter()
             .find(|r| r.name == name)
             .map(|r| r.version.clone())
+    }
+
+    /// The versions of `name` on offer: the repositories' indexes when they list
+    /// `version`, else apk's own answer (which the refusals then quote).
+    fn offered(&self, name: &str, version: &str) -> Result<Vec<String>, PkgError> {
+        match self.indexed_versions(name) {
+            Some(v) if offers::settles(&v, Some(version)) => Ok(v),
+            _ => self.available_versions(name),
+        }
     }
 
     fn read_db(&self) -> Result<Vec<DbRecord>, PkgError> {
@@ -367,7 +376,7 @@ impl PackageManager for Apk {
                 None => latest.push(spec.name.clone()),
                 Some(v) => {
                     let have = Apk::installed_version(&db, &spec.name);
-                    let offered = self.available_versions(&spec.name)?;
+                    let offered = self.offered(&spec.name, v)?;
                     check_exact(&spec.name, v, have.as_deref(), &offered, options)?;
                     exact.push(format!("{}={v}", spec.name));
                 }
@@ -404,7 +413,7 @@ impl PackageManager for Apk {
     ) -> Result<Vec<SavedPackage>, PkgError> {
         let mut out = Vec::new();
         for (name, version) in installed {
-            if self.available_versions(name)?.contains(version) {
+            if self.offered(name, version)?.contains(version) {
                 out.push(SavedPackage {
                     name: name.clone(),
                     version: version.clone(),

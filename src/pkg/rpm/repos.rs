@@ -115,24 +115,29 @@ pub fn dnf_metadata_dirs(root: &Path) -> Option<Vec<PathBuf>> {
     let conf = std::fs::read_to_string(root.join("etc/dnf/dnf.conf")).unwrap_or_default();
     let sections = parse_ini(&conf);
     let mut cachedir = root.join("var/cache/dnf");
+    let mut reposdir: Option<&str> = None;
     for s in &sections {
         // Repositories defined in dnf.conf itself, or a filter for all: ask dnf.
-        if s.name != "main" || filtered(s) || s.get("reposdir").is_some() {
+        if s.name != "main" || filtered(s) {
             return None;
         }
         if let Some(dir) = s.get("cachedir") {
             cachedir = root.join(dir.trim_start_matches('/'));
         }
+        reposdir = s.get("reposdir").or(reposdir);
     }
     // The agent passes `reposdir=ROOT/etc/yum.repos.d` for another root; on `/` dnf reads
-    // its default list.
-    let dirs: Vec<PathBuf> = if root == Path::new("/") {
-        ["etc/yum.repos.d", "etc/yum/repos.d", "etc/distro.repos.d"]
-            .iter()
-            .map(|d| root.join(d))
-            .collect()
-    } else {
+    // dnf.conf's `reposdir` or its default list.
+    let dirs: Vec<PathBuf> = if root != Path::new("/") {
         vec![root.join("etc/yum.repos.d")]
+    } else {
+        let default = "/etc/yum.repos.d /etc/yum/repos.d /etc/distro.repos.d";
+        reposdir
+            .unwrap_or(default)
+            .split([',', ' ', '\t'])
+            .filter(|d| !d.is_empty())
+            .map(|d| root.join(d.trim_start_matches('/')))
+            .collect()
     };
     let mut out = Vec::new();
     for s in repo_sections(&dirs)? {
@@ -354,6 +359,9 @@ mod tests {
         assert_eq!(dnf_metadata_dirs(&root), None);
         write(&root, "etc/dnf/dnf.conf", "[main]\ncachedir=/var/tmp/dnf\n");
         assert!(dnf_metadata_dirs(&root).unwrap().is_empty());
+        // Another root: only ROOT/etc/yum.repos.d (the agent passes it as reposdir).
+        write(&root, "etc/dnf/dnf.conf", "[main]\nreposdir=/elsewhere\n");
+        assert_eq!(dnf_metadata_dirs(&root).unwrap().len(), 1);
         std::fs::remove_dir_all(root).unwrap();
     }
 
