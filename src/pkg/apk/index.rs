@@ -86,9 +86,18 @@ fn cached_index(root: &Path, url: &str) -> Option<PathBuf> {
 /// signed by a key file in that directory (as apk requires), else it is an error.
 pub fn read_index(path: &Path, keys: Option<&Path>, offers: &mut Offers) -> io::Result<()> {
     let file = BufReader::with_capacity(64 * 1024, File::open(path)?);
+    read_index_from(file, keys, offers)
+}
+
+/// [`read_index`] of an index already open (`APKINDEX.tar.gz` bytes).
+pub fn read_index_from(
+    input: impl Read,
+    keys: Option<&Path>,
+    offers: &mut Offers,
+) -> io::Result<()> {
     let mut signer: Option<String> = None;
     let mut found = false;
-    for_each_entry(MultiGzDecoder::new(file), |name, body| {
+    for_each_entry(MultiGzDecoder::new(input), |name, body| {
         if let Some(rest) = name.strip_prefix(".SIGN.") {
             // `.SIGN.RSA.<key file>` (or RSA256, RSA512): the key file's name follows.
             signer = rest.split_once('.').map(|(_, key)| key.to_string());

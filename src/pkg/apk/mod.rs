@@ -29,7 +29,7 @@
 //! `lib/modules` directory and the installed `linux-FLAVOR` version.
 
 mod db;
-mod index;
+pub mod index;
 mod mutate;
 mod parse;
 mod repair;
