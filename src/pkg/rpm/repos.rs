@@ -244,7 +244,10 @@ fn zypper_dir(root: &Path, repo: &Section) -> Option<PathBuf> {
     {
         return None;
     }
-    if repo.get("path").is_some_and(|p| p.trim_matches('/') != "") {
+    if repo
+        .get("path")
+        .is_some_and(|p| !p.trim_matches('/').is_empty())
+    {
         return None;
     }
     let url = repo
