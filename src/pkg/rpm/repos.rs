@@ -202,8 +202,8 @@ fn only_dir_of(cachedir: &Path, id: &str) -> Option<PathBuf> {
 const ZYPP_MOVED: [&str; 4] = ["reposdir", "cachedir", "metadatadir", "solvfilesdir"];
 
 /// The repository directories (each holding `repodata/`) of what zypper has enabled under
-/// `root`: a local repository (`file:`/`dir:`) is read where it is, as zypper reads it; a
-/// remote one from zypper's raw cache. `None` when locks or a moved directory could make
+/// `root`: a local repository (`file:`/`dir:`) with autorefresh is read where it is, as
+/// zypper reads it before each command; a remote one from zypper's raw cache. `None` when locks or a moved directory could make
 /// zypper's answer differ.
 pub fn zypper_metadata_dirs(root: &Path) -> Option<Vec<PathBuf>> {
     let conf = std::fs::read_to_string(root.join("etc/zypp/zypp.conf")).unwrap_or_default();
@@ -261,6 +261,11 @@ fn zypper_dir(root: &Path, repo: &Section) -> Option<PathBuf> {
         .filter(|_| !url.contains(['$', '?']));
     let dir = match local {
         Some(path) => {
+            // Without autorefresh zypper keeps using what it read at its last refresh,
+            // which the files in place may no longer be.
+            if repo.get("autorefresh").and_then(boolean) != Some(true) {
+                return None;
+            }
             let path = path.trim_start_matches("//");
             path.starts_with('/')
                 .then(|| root.join(path.trim_start_matches('/')))?
@@ -395,6 +400,13 @@ mod tests {
                 root.join("srv/lpa-rpm/repo"),
                 root.join("var/cache/zypp/raw/oss")
             ]
+        );
+        // A local repository without autorefresh: zypper's view may be older than the files.
+        let manual = LPA_REPO.replace("autorefresh=1", "autorefresh=0");
+        write(&root, "etc/zypp/repos.d/lpa.repo", &manual);
+        assert_eq!(
+            zypper_metadata_dirs(&root).unwrap(),
+            [root.join("var/cache/zypp/raw/oss")]
         );
         write(
             &root,
