@@ -8,6 +8,7 @@ fuzzer mutates small inputs faster, and the head of a recording has every struct
 """
 
 import glob
+import gzip
 import os
 import shutil
 import subprocess
@@ -99,6 +100,12 @@ def main():
     copy("pacman_output", data("pacman/*.stdout", "pacman/local-*"))
     copy("apk_output", data("apk/*.stdout", "apk/lib-apk-db-installed") +
          shared("apk/lib-apk-db-installed.txt"))
+    # The index of the signed fixture repository (the unsigned one differs only by it).
+    copy("apk_output", data("apk/index/signed/APKINDEX.tar.gz"))
+    copy("dnf_output", data("rpm-md/repodata/repomd.xml"))
+    for path in data("rpm-md/repodata/*-primary.xml.gz"):
+        with gzip.open(path, "rb") as f:
+            put("dnf_output", "primary.xml", f.read())
     # feed_json: the first byte picks the parser (0 secdb, 1 ASA, 2 tracker, 3 OSV).
     copy("feed_json", data("feeds/alpine-secdb-*.json") + shared("advisories/alpine-secdb/*.json"), b"\x00")
     copy("feed_json", data("feeds/arch-*.json") + shared("advisories/arch-asa/*.json"), b"\x01")

@@ -17,6 +17,8 @@ mod inventory;
 mod jobs;
 #[path = "scenarios/metrics.rs"]
 mod metrics;
+#[path = "scenarios/offers.rs"]
+mod offers;
 #[path = "scenarios/patches.rs"]
 mod patches;
 
@@ -120,12 +122,42 @@ macro_rules! apk_tests {
                     let _one = serial();
                     jobs::twenty_at_once(&$tool);
                 }
+                #[test]
+                fn checks_offers_in_the_apkindex() {
+                    require_sandbox!();
+                    let _one = serial();
+                    offers::offers_from_metadata(&offers::OfferCase {
+                        tool: &$tool,
+                        listing: " info -a ",
+                        hide_full: hide_repositories,
+                        show_full: show_repositories,
+                        hidden_answer: (404, "PKG_NOT_FOUND"),
+                    });
+                }
             }
         )*
     };
 }
 
 apk_tests!(apk_2_14_10: APK2, apk_3_0_6: APK3);
+
+/// No repository listed, while the fixture repository's index stays on disk (and a copy
+/// of it in apk's cache under the name of a remote repository that is not listed).
+fn hide_repositories(sb: &mut common::sandbox::Sandbox) {
+    sb.write("/etc/apk/repositories", "# none\n");
+    let index = common::sandbox::fixtures("apk").join("signed/x86_64/APKINDEX.tar.gz");
+    // apk 2's cache name of https://dl.invalid/main/x86_64/APKINDEX.tar.gz.
+    let cached = sb.root().join("var/cache/apk/APKINDEX.cf8d071e.tar.gz");
+    std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+    std::fs::copy(index, cached).unwrap();
+}
+
+/// The fixture repository listed again, behind the agent's back.
+fn show_repositories(sb: &common::sandbox::Sandbox) {
+    let list =
+        std::fs::read_to_string(common::sandbox::fixtures("apk").join("repositories")).unwrap();
+    sb.write("/etc/apk/repositories", &list);
+}
 
 #[test]
 fn fixture_versions_in_apk_spelling() {

@@ -1,10 +1,12 @@
 //! apk: the installed database (`lib/apk/db/installed`), `apk version -l '<'`, `apk info`
-//! versions, dependency tokens and the warning/error readers.
+//! versions, dependency tokens and the warning/error readers; an `APKINDEX.tar.gz`.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use linux_patch_api::pkg::apk;
+use linux_patch_api::pkg::offers::Offers;
 
 fuzz_target!(|data: &[u8]| {
+    let _ = apk::index::read_index_from(data, None, &mut Offers::new());
     let text = String::from_utf8_lossy(data);
     let _ = apk::parse_installed_db(&text);
     let _ = apk::parse_version_list(&text);

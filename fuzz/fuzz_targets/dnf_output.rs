@@ -1,8 +1,10 @@
-//! dnf/yum output: check-update, updateinfo list/info, version lists (sorted by rpm order).
+//! dnf/yum output: check-update, updateinfo list/info, version lists (sorted by rpm order);
+//! rpm-md's repomd.xml and primary.xml (what the repositories offer).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use linux_patch_api::pkg::dnf;
-use linux_patch_api::pkg::rpm::{nevra, updateinfo::output};
+use linux_patch_api::pkg::offers::Offers;
+use linux_patch_api::pkg::rpm::{nevra, primary, repos, updateinfo::output};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -12,4 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = nevra::split_nevra(&text);
     let _ = output::parse_info(&text);
     let _ = output::parse_list(&text);
+    let _ = primary::repomd(&text);
+    let _ = primary::read_stream(data, &["noarch", "x86_64"], &mut Offers::new());
+    let _ = repos::parse_ini(&text);
 });

@@ -11,12 +11,14 @@ pub mod apt;
 pub mod detect;
 pub mod dnf;
 pub mod inventory;
+pub mod offers;
 pub mod pacman;
 pub mod refresh;
 pub mod rpm;
 pub mod runner;
 pub mod snapshot_store;
 pub mod staging;
+pub mod tar;
 pub mod validate;
 pub mod version;
 pub mod xml;
@@ -402,6 +404,14 @@ pub trait PackageManager: Send + Sync {
     /// Every version of `name` the configured repositories (and the tool's caches, where it
     /// installs from them) offer, in the ecosystem's syntax; empty when the name is unknown.
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError>;
+
+    /// What the repositories offer of `name`, read from the tool's metadata files without
+    /// starting it; `None` when they cannot be read here (the default). Only a name (and
+    /// version) found here is trusted: anything else is asked of
+    /// [`available_versions`](Self::available_versions).
+    fn indexed_versions(&self, _name: &str) -> Option<Vec<String>> {
+        None
+    }
 
     /// Installs or updates packages (exact versions where given), non-interactively.
     /// Runtime refusals map to `VersionConflict`, `DependencyConflict` or `NotFound`.

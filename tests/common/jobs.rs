@@ -84,7 +84,12 @@ pub const DNF: Tool = Tool {
     sandbox: Sandbox::new,
     ver: same_version,
     backend: "dnf",
-    setup: rpm_setup,
+    // dnf's metadata cache filled, as on a host (dnf-makecache.timer) and as zypper's
+    // refresh and pacman's -Sy fill theirs.
+    setup: |sb| {
+        rpm_setup(sb);
+        sb.run("dnf", &["-q", "makecache"]);
+    },
     version: rpm_version,
     consistent: rpm_consistent,
     remove_keeps_conffile: false,

@@ -3,6 +3,7 @@
 //! apart from running so what is refused at submission reads in one place.
 
 use super::*;
+use crate::pkg::offers;
 
 impl Engine {
     /// Checks a request against the package database now and queues it; returns the
@@ -182,6 +183,15 @@ fn check_spec(
     if update && current.is_none() {
         return Err(PkgError::NotFound(name.clone()));
     }
+    let indexed = backend.indexed_versions(name);
+    if indexed
+        .as_deref()
+        .is_some_and(|offered| offers::settles(offered, spec.version.as_deref()))
+    {
+        // The metadata files say it is on offer: no tool run before the `202`.
+        log::debug!("{name}: on offer in the repositories' index");
+        return check_downgrade(backend, spec, current, options);
+    }
     let available = backend.available_versions(name)?;
     if available.is_empty() && current.is_none() {
         return Err(PkgError::NotFound(name.clone()));
@@ -199,6 +209,19 @@ fn check_spec(
             "{name}: version {v} is not available; available: {list}"
         )));
     }
+    check_downgrade(backend, spec, current, options)
+}
+
+/// Refuses an exact version older than the installed one unless downgrades are allowed.
+fn check_downgrade(
+    backend: &dyn PackageManager,
+    spec: &PackageSpec,
+    current: Option<&str>,
+    options: &InstallOptions,
+) -> Result<(), PkgError> {
+    let (name, Some(v)) = (&spec.name, &spec.version) else {
+        return Ok(());
+    };
     if let Some(cur) = current {
         if backend.compare_versions(v, cur) == CmpOrdering::Less && !options.allow_downgrade {
             return Err(PkgError::VersionConflict(format!(

@@ -29,6 +29,7 @@
 //! `lib/modules` directory and the installed `linux-FLAVOR` version.
 
 mod db;
+pub mod index;
 mod mutate;
 mod parse;
 mod repair;
@@ -50,6 +51,7 @@ use super::advisories::alpine_secdb::{self, SecdbIndex};
 use super::advisories::cache::FeedCache;
 use super::advisories::feeds::FeedFormat;
 use super::advisories::{reboot, Advisory, FeedSettings, Parsed, RebootRequired};
+use super::offers::{self, OfferIndex};
 use super::runner::{self, Command};
 use super::{
     BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
@@ -66,6 +68,8 @@ pub struct Apk {
     secdb: FeedCache<Parsed<SecdbIndex>>,
     /// Packages of apk commands stopped before they ended, for the next repair report.
     interrupted: repair::Interrupted,
+    /// What the repositories offer, from their `APKINDEX.tar.gz`.
+    offers: OfferIndex,
 }
 
 impl Apk {
@@ -76,6 +80,7 @@ impl Apk {
             allow_untrusted: false,
             secdb: FeedCache::default(),
             interrupted: repair::Interrupted::default(),
+            offers: OfferIndex::default(),
         }
     }
 
@@ -201,6 +206,15 @@ impl Apk {
         db.iter()
             .find(|r| r.name == name)
             .map(|r| r.version.clone())
+    }
+
+    /// The versions of `name` on offer: the repositories' indexes when they list
+    /// `version`, else apk's own answer (which the refusals then quote).
+    fn offered(&self, name: &str, version: &str) -> Result<Vec<String>, PkgError> {
+        match self.indexed_versions(name) {
+            Some(v) if offers::settles(&v, Some(version)) => Ok(v),
+            _ => self.available_versions(name),
+        }
     }
 
     fn read_db(&self) -> Result<Vec<DbRecord>, PkgError> {
@@ -333,6 +347,19 @@ impl PackageManager for Apk {
         }
     }
 
+    /// From the repositories' `APKINDEX.tar.gz`, those signed by a key in `/etc/apk/keys`
+    /// unless untrusted repositories are allowed.
+    fn indexed_versions(&self, name: &str) -> Option<Vec<String>> {
+        let files = index::index_files(&self.settings.root)?;
+        let keys = self.settings.root.join("etc/apk/keys");
+        let trust = (!self.allow_untrusted).then_some(keys.as_path());
+        let mut stamped = files.clone();
+        // A key added or removed changes which indexes count.
+        stamped.push(keys.clone());
+        self.offers
+            .versions(stamped, || Some(index::offers_of(&files, trust)), name)
+    }
+
     /// `force` and `no_recommends` change nothing: apk has no recommends, and `apk add` of
     /// an installed version does nothing (a reinstall is `apk fix`, not recorded).
     fn install(
@@ -349,7 +376,7 @@ impl PackageManager for Apk {
                 None => latest.push(spec.name.clone()),
                 Some(v) => {
                     let have = Apk::installed_version(&db, &spec.name);
-                    let offered = self.available_versions(&spec.name)?;
+                    let offered = self.offered(&spec.name, v)?;
                     check_exact(&spec.name, v, have.as_deref(), &offered, options)?;
                     exact.push(format!("{}={v}", spec.name));
                 }
@@ -386,7 +413,7 @@ impl PackageManager for Apk {
     ) -> Result<Vec<SavedPackage>, PkgError> {
         let mut out = Vec::new();
         for (name, version) in installed {
-            if self.available_versions(name)?.contains(version) {
+            if self.offered(name, version)?.contains(version) {
                 out.push(SavedPackage {
                     name: name.clone(),
                     version: version.clone(),

@@ -23,8 +23,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::advisories::{Advisory, FeedSettings, RebootRequired};
+use super::offers::OfferIndex;
 use super::rpm::memo::InstalledMemo;
-use super::rpm::{self, rpmdb, updateinfo};
+use super::rpm::{self, primary, repos, rpmdb, updateinfo};
 use super::runner::{self, Command, Finished};
 use super::{
     validate, version, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
@@ -59,6 +60,8 @@ pub struct Dnf {
     kind: BackendKind,
     /// A job reads the installed set several times while nothing changes it.
     memo: InstalledMemo,
+    /// What the enabled repositories offer, from dnf's metadata cache.
+    offers: OfferIndex,
 }
 
 impl Dnf {
@@ -68,6 +71,7 @@ impl Dnf {
             settings,
             kind: BackendKind::Dnf,
             memo: InstalledMemo::default(),
+            offers: OfferIndex::default(),
         }
     }
 
@@ -77,6 +81,7 @@ impl Dnf {
             settings,
             kind: BackendKind::Yum,
             memo: InstalledMemo::default(),
+            offers: OfferIndex::default(),
         }
     }
 
@@ -465,6 +470,17 @@ impl PackageManager for Dnf {
             Some(1) if finished.stderr.contains("No matching Packages to list") => Ok(Vec::new()),
             _ => Err(rpmdb::command_failed(&cmd, &finished)),
         }
+    }
+
+    /// From the primary lists in dnf's cache of the repositories it has enabled (yum's
+    /// cache is laid out differently: yum is asked).
+    fn indexed_versions(&self, name: &str) -> Option<Vec<String>> {
+        if self.kind == BackendKind::Yum {
+            return None;
+        }
+        let dirs = repos::dnf_metadata_dirs(&self.settings.root)?;
+        self.offers
+            .versions(repos::stamped(&dirs), || primary::offers_of(&dirs), name)
     }
 
     /// dnf `install` does not update an installed package named without a version

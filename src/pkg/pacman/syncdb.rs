@@ -11,10 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use flate2::read::MultiGzDecoder;
 
+use crate::pkg::tar::for_each_entry;
 use crate::watch::{stamps_of, FileStamp};
-
-/// A tar header block.
-const BLOCK: usize = 512;
 
 /// Versions on offer by name, and the database stamps they were read under.
 struct Index {
@@ -116,90 +114,21 @@ pub fn split_dir(dir: &str) -> Option<(&str, &str)> {
 }
 
 /// The first path component of every entry of a tar stream.
-fn package_dirs(mut tar: impl Read) -> io::Result<Vec<String>> {
+fn package_dirs(tar: impl Read) -> io::Result<Vec<String>> {
     let mut dirs = Vec::new();
-    let mut header = [0u8; BLOCK];
-    let mut long_path: Option<String> = None;
-    loop {
-        if !read_block(&mut tar, &mut header)? || header.iter().all(|b| *b == 0) {
-            return Ok(dirs);
+    for_each_entry(tar, |path, _| {
+        if let Some(first) = path.split('/').find(|c| !c.is_empty() && *c != ".") {
+            dirs.push(first.to_string());
         }
-        let size = octal(&header[124..136])?;
-        let padded = size.div_ceil(BLOCK as u64) * BLOCK as u64;
-        match header[156] {
-            // A pax extended header: its `path` names the next entry.
-            b'x' => {
-                let mut data = Vec::new();
-                (&mut tar).take(padded).read_to_end(&mut data)?;
-                data.truncate(usize::try_from(size).unwrap_or(data.len()));
-                long_path = pax_path(&data);
-                continue;
-            }
-            _ => {
-                let path = long_path.take().unwrap_or_else(|| ustar_path(&header));
-                if let Some(first) = path.split('/').find(|c| !c.is_empty() && *c != ".") {
-                    dirs.push(first.to_string());
-                }
-                io::copy(&mut (&mut tar).take(padded), &mut io::sink())?;
-            }
-        }
-    }
-}
-
-/// Reads one whole block; `false` at a clean end of the stream.
-fn read_block(r: &mut impl Read, buf: &mut [u8; BLOCK]) -> io::Result<bool> {
-    let mut got = 0;
-    while got < BLOCK {
-        match r.read(&mut buf[got..])? {
-            0 if got == 0 => return Ok(false),
-            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-            n => got += n,
-        }
-    }
-    Ok(true)
-}
-
-/// A NUL- or space-terminated octal field.
-fn octal(field: &[u8]) -> io::Result<u64> {
-    let text: String = field
-        .iter()
-        .take_while(|b| **b != 0)
-        .map(|b| *b as char)
-        .collect();
-    u64::from_str_radix(text.trim(), 8)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad tar size field"))
-}
-
-/// The name of a ustar header, with its prefix field.
-fn ustar_path(h: &[u8; BLOCK]) -> String {
-    let field = |b: &[u8]| {
-        let end = b.iter().position(|c| *c == 0).unwrap_or(b.len());
-        String::from_utf8_lossy(&b[..end]).into_owned()
-    };
-    let name = field(&h[0..100]);
-    let prefix = if &h[257..262] == b"ustar" {
-        field(&h[345..500])
-    } else {
-        String::new()
-    };
-    if prefix.is_empty() {
-        name
-    } else {
-        format!("{prefix}/{name}")
-    }
-}
-
-/// The `path` record of pax extended header data (`LEN path=VALUE\n` records).
-fn pax_path(data: &[u8]) -> Option<String> {
-    String::from_utf8_lossy(data).lines().find_map(|rec| {
-        let (_, kv) = rec.split_once(' ')?;
-        kv.strip_prefix("path=").map(str::to_string)
-    })
+        Ok(())
+    })?;
+    Ok(dirs)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pkg::tar::BLOCK;
     use std::io::Write;
 
     fn header(path: &str, size: usize, kind: u8) -> [u8; BLOCK] {

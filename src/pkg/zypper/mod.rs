@@ -18,8 +18,9 @@ pub use patches::*;
 use std::path::{Path, PathBuf};
 
 use super::advisories::{self, Advisory, FeedSettings, RebootRequired};
+use super::offers::OfferIndex;
 use super::rpm::memo::InstalledMemo;
-use super::rpm::{self, rpmdb, updateinfo};
+use super::rpm::{self, primary, repos, rpmdb, updateinfo};
 use super::runner::{self, Command, Finished};
 use super::{
     install_fixed, validate, BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage,
@@ -60,6 +61,8 @@ pub struct Zypper {
     settings: BackendSettings,
     /// A job reads the installed set several times while nothing changes it.
     memo: InstalledMemo,
+    /// What the enabled repositories offer, from their rpm-md metadata.
+    offers: OfferIndex,
 }
 
 impl Zypper {
@@ -68,6 +71,7 @@ impl Zypper {
         Zypper {
             settings,
             memo: InstalledMemo::default(),
+            offers: OfferIndex::default(),
         }
     }
 
@@ -372,6 +376,14 @@ impl PackageManager for Zypper {
             }),
             _ => Err(failed(&cmd, &finished)),
         }
+    }
+
+    /// From the primary lists of the repositories zypper has enabled (a local one in
+    /// place, a remote one from zypper's raw cache).
+    fn indexed_versions(&self, name: &str) -> Option<Vec<String>> {
+        let dirs = repos::zypper_metadata_dirs(&self.settings.root)?;
+        self.offers
+            .versions(repos::stamped(&dirs), || primary::offers_of(&dirs), name)
     }
 
     /// One `install`: zypper updates an installed package named without a version, and

@@ -56,6 +56,8 @@ struct Fake {
     /// Whether asking for available versions rewrites the database (another process
     /// changing it while the checks run).
     touch_on_check: AtomicBool,
+    /// What the metadata files offer, when the fake has them (`None`: ask the tool).
+    indexed: Mutex<Option<BTreeMap<String, Vec<String>>>>,
 }
 
 impl Fake {
@@ -82,6 +84,7 @@ impl Fake {
             calls: Mutex::new(Vec::new()),
             intervals: Mutex::new(Vec::new()),
             touch_on_check: AtomicBool::new(false),
+            indexed: Mutex::new(None),
         };
         fake.write_db();
         Arc::new(fake)
@@ -220,6 +223,10 @@ impl PackageManager for Fake {
             });
         }
         Ok(())
+    }
+    fn indexed_versions(&self, name: &str) -> Option<Vec<String>> {
+        let index = self.indexed.lock().unwrap();
+        Some(index.as_ref()?.get(name).cloned().unwrap_or_default())
     }
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
         self.calls.lock().unwrap().push(format!("available {name}"));

@@ -62,6 +62,51 @@ fn every_precheck_refuses_before_anything_is_queued() {
 }
 
 #[test]
+fn the_index_settles_only_what_it_offers_and_the_tool_answers_the_rest() {
+    let r = rig();
+    let e = &r.engine;
+    // A stale index: it lacks a's version 2 and knows nothing of ghost.
+    let index = [("a", vec!["1"]), ("c", vec!["1"])]
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v.into_iter().map(String::from).collect()))
+        .collect();
+    *r.fake.indexed.lock().unwrap() = Some(index);
+    // Not in the index: the tool is asked and its answer stands.
+    let err = e.submit(install(&[("ghost", None)])).unwrap_err();
+    assert!(matches!(err, EngineError::Pkg(PkgError::NotFound(n)) if n == "ghost"));
+    match e.submit(install(&[("c", Some("9"))])).unwrap_err() {
+        EngineError::Pkg(PkgError::VersionConflict(m)) => {
+            assert_eq!(m, "c: version 9 is not available; available: 1")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.fake.called("available"), 2);
+    // A downgrade is refused from the index's answer too, with no tool run.
+    r.fake
+        .installed
+        .lock()
+        .unwrap()
+        .insert("c".into(), "2".into());
+    r.fake.write_db();
+    match e.submit(install(&[("c", Some("1"))])).unwrap_err() {
+        EngineError::Pkg(PkgError::VersionConflict(m)) => {
+            assert_eq!(
+                m,
+                "c: version 1 would downgrade from 2 to 1; set allow_downgrade"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // Offered: accepted with no tool run.
+    let job = e.submit(install(&[("c", None)])).unwrap();
+    assert_eq!(r.fake.called("available"), 2, "offered: no tool run");
+    r.wait_for(&job.id, "final", |j| j.status.is_terminal());
+    // A version the stale index lacks: the tool says it is offered.
+    e.submit(install(&[("a", Some("2"))])).unwrap();
+    assert_eq!(r.fake.called("available a"), 1);
+}
+
+#[test]
 fn a_full_queue_refuses_with_its_bound() {
     let r = rig_with(|s| {
         s.max_concurrent = 1;
