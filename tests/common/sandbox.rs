@@ -360,6 +360,11 @@ impl SandboxAgent {
         assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
     }
 
+    /// The agent process's pid (not bubblewrap's), while it runs.
+    pub fn agent_pid(&self) -> Option<u32> {
+        descendant_named(self.child.id(), "linux-patch-api")
+    }
+
     /// Whether the agent (and so its bubblewrap) has exited, and how.
     pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().unwrap()
