@@ -7,6 +7,7 @@
 //! then swaps in the set computed from the new metadata.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -96,6 +97,8 @@ pub struct Inventory {
     reboot: Mutex<Option<RebootCache>>,
     // Where the computed set is persisted for the next process; None keeps it in memory only.
     store: Option<PathBuf>,
+    // Set when a job dropped the set: the refresher computes it again in the background.
+    rewarm: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -124,6 +127,7 @@ impl Inventory {
             advisories: Mutex::new(None),
             reboot: Mutex::new(None),
             store: None,
+            rewarm: AtomicBool::new(false),
         }
     }
 
@@ -440,9 +444,27 @@ impl Inventory {
         lock(&self.reboot).as_ref().map(|c| c.value.clone())
     }
 
-    /// Forgets the computed upgradable set (after a mutation, or on request).
+    /// Forgets the computed upgradable set (after a mutation, or on request); the refresher
+    /// computes it again soon, so the next request or metrics scrape need not wait for it.
     pub fn invalidate_upgrades(&self) {
         *lock(&self.snapshot) = None;
+        self.rewarm.store(true, AtomicOrdering::SeqCst);
+    }
+
+    /// Computes the upgradable set again if it was dropped since the last call, while no
+    /// package job runs (waiting for none: a job then running drops it again when it ends).
+    fn rewarm_if_dropped(&self) {
+        if !self.rewarm.swap(false, AtomicOrdering::SeqCst) {
+            return;
+        }
+        let Some(gate) = self.gate.get().and_then(Weak::upgrade) else {
+            self.warm();
+            return;
+        };
+        if !gate.exclusive(Duration::ZERO, &mut || self.warm()) {
+            // A job holds the package manager: try again on the next tick.
+            self.rewarm.store(true, AtomicOrdering::SeqCst);
+        }
     }
 
     /// Refreshes metadata now, while no package job runs (waiting at most the lock wait),
@@ -523,6 +545,9 @@ impl MetadataOwner for Inventory {
     }
     fn refresh_metadata(&self) -> Result<(), PkgError> {
         Inventory::refresh_metadata(self)
+    }
+    fn rewarm_if_dropped(&self) {
+        Inventory::rewarm_if_dropped(self)
     }
 }
 
@@ -857,5 +882,43 @@ mod tests {
         inv.installed().unwrap();
         inv.upgrades().unwrap();
         assert_eq!((count(&f.reads), count(&f.computes)), (1, 1));
+    }
+
+    #[test]
+    fn a_set_dropped_by_a_job_is_computed_again_once_no_job_runs() {
+        let f = fake("rewarm", false);
+        let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
+        let gate = Arc::new(Gate {
+            free: false,
+            asked: AtomicUsize::new(0),
+        });
+        let dyn_gate: Arc<dyn TransactionGate> = gate.clone();
+        inv.set_gate(Arc::downgrade(&dyn_gate));
+        inv.rewarm_if_dropped();
+        assert_eq!(count(&gate.asked), 0, "nothing dropped: nothing to do");
+        inv.upgrades().unwrap();
+        inv.invalidate_upgrades();
+        inv.rewarm_if_dropped();
+        assert_eq!(
+            (count(&f.computes), count(&gate.asked)),
+            (1, 1),
+            "a job runs"
+        );
+        assert!(inv.cached_upgrades().is_none());
+        let free = Arc::new(Gate {
+            free: true,
+            asked: AtomicUsize::new(0),
+        });
+        let dyn_free: Arc<dyn TransactionGate> = free.clone();
+        let inv = Inventory {
+            gate: OnceLock::new(),
+            ..inv
+        };
+        inv.set_gate(Arc::downgrade(&dyn_free));
+        inv.rewarm_if_dropped();
+        assert_eq!(count(&f.computes), 2, "computed again once no job runs");
+        assert!(inv.cached_upgrades().is_some());
+        inv.rewarm_if_dropped();
+        assert_eq!(count(&f.computes), 2, "once per drop");
     }
 }

@@ -168,7 +168,13 @@ pub trait MetadataOwner: Send + Sync {
     fn metadata_age(&self) -> Option<Duration>;
     /// Refreshes metadata now and swaps in the set computed from it.
     fn refresh_metadata(&self) -> Result<(), PkgError>;
+    /// Computes the upgradable set again if a job dropped it since the last call.
+    fn rewarm_if_dropped(&self) {}
 }
+
+/// How often the refresher looks whether a job dropped the upgradable set: a scrape or
+/// request after a job then finds it computed (one atomic load per tick when idle).
+pub const REWARM_TICK: Duration = Duration::from_secs(5);
 
 /// Starts the refresher: it first computes the upgradable set (so the first request finds
 /// it), then refreshes when due until `stop` is signalled or dropped.
@@ -189,6 +195,7 @@ fn run(inventory: &dyn MetadataOwner, settings: RefreshSettings, stop: &Receiver
             "background metadata refreshes are off (metadata_max_age_seconds 0, or read-only \
              without package_manager.refresh_in_read_only)"
         );
+        waited(inventory, stop, Duration::MAX);
         return;
     }
     let mut failures = 0u32;
@@ -197,7 +204,7 @@ fn run(inventory: &dyn MetadataOwner, settings: RefreshSettings, stop: &Receiver
         let age = inventory.metadata_age();
         let wait = due_in(age, settings.max_age, last_success.map(|t| t.elapsed()));
         if !wait.is_zero() {
-            if stopped(stop, wait) {
+            if waited(inventory, stop, wait) {
                 return;
             }
             continue;
@@ -222,9 +229,25 @@ fn run(inventory: &dyn MetadataOwner, settings: RefreshSettings, stop: &Receiver
                 backoff(failures, settings.max_age)
             }
         };
-        if stopped(stop, wait) {
+        if waited(inventory, stop, wait) {
             return;
         }
+    }
+}
+
+/// Waits `d`, computing the upgradable set again every [`REWARM_TICK`] meanwhile if a job
+/// dropped it; true when `stop` fired (then at once).
+fn waited(inventory: &dyn MetadataOwner, stop: &Receiver<()>, d: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        let left = d.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return false;
+        }
+        if stopped(stop, left.min(REWARM_TICK)) {
+            return true;
+        }
+        inventory.rewarm_if_dropped();
     }
 }
 
