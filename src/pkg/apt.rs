@@ -72,6 +72,7 @@
 
 pub mod deps;
 pub mod dpkg;
+pub mod dry_run;
 mod feeds;
 pub mod mutate;
 pub mod outcome;
@@ -94,6 +95,7 @@ use super::advisories::cache::FeedCache;
 use super::advisories::debian_tracker::{self, TrackerIndex};
 use super::advisories::feeds::FeedSource;
 use super::advisories::{self, reboot, Advisory, FeedSettings, Parsed, RebootRequired};
+use super::plan::{Change, Plan};
 use super::runner::{self, Command, Finished, RunError};
 use super::{
     BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
@@ -561,6 +563,10 @@ impl PackageManager for Apt {
             });
         }
         Ok(self.feed_patches(feed, &hosts))
+    }
+
+    fn simulate(&self, change: &Change, exec: &mut Exec<'_>) -> Result<Plan, PkgError> {
+        self.dry_run(change, exec)
     }
 
     /// `<root>/run/reboot-required` and `reboot-required.pkgs`.

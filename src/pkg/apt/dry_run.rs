@@ -1,0 +1,140 @@
+//! apt's dry run: `apt-get -s` with the arguments of the real change (`mutate::install_args`,
+//! `mutate::remove_args`), after the same refusals the real change makes first, and its
+//! `Inst`/`Remv`/`Purg` lines read as a [`Plan`].
+//!
+//! What apt prints around them (apt 2.6, recorded in `tests/data/apt/dry-run-*`): the
+//! "kept back" list becomes `skipped`; "Need to get" the download size (apt prints none for
+//! the `file:` repositories of the tests, whose packages it reads in place); `W:` lines
+//! warnings. A refusal (`E:` lines, exit 100) is the error the real change would end with.
+
+use std::time::Duration;
+
+use super::super::plan::{parse_size, Change, Plan, PlanAction, PlanEntry, Skipped};
+use super::super::{Exec, PkgError};
+use super::sim::{parse_simulation, SimAction, SimPackage};
+use super::{mutate, run_quiet, Apt};
+
+/// apt-get's options that make a run a simulation that takes no lock.
+const SIMULATE: [&str; 3] = ["-s", "-o", "Debug::NoLocking=1"];
+
+impl Apt {
+    /// What `change` would do, from apt-get's own simulation; changes nothing.
+    pub(super) fn dry_run(&self, change: &Change, exec: &mut Exec<'_>) -> Result<Plan, PkgError> {
+        let args = match change {
+            Change::Install(specs, options) => {
+                self.refuse_unknown(specs.iter().map(|s| s.name.as_str()), exec)?;
+                mutate::install_args(specs, options)
+            }
+            Change::Apply(..) => {
+                let specs = change.apply_targets();
+                if specs.is_empty() {
+                    return Ok(Plan::default());
+                }
+                mutate::install_args(&specs, &Default::default())
+            }
+            Change::Remove(names, options) => {
+                let absent = self.not_removable(names, options.purge)?;
+                if !absent.is_empty() {
+                    return Err(PkgError::NotFound(absent.join(", ")));
+                }
+                if !options.force {
+                    self.refuse_dependents(names, options.purge, exec)?;
+                }
+                mutate::remove_args(names, options.purge, false)
+            }
+        };
+        let mut full: Vec<&str> = SIMULATE.to_vec();
+        full.extend(args.iter().map(String::as_str));
+        let cmd = self.apt_get(&full)?;
+        let fin = run_quiet(cmd.clone(), exec)?;
+        mutate::classify(&cmd.display(), &fin, Duration::ZERO)?;
+        Ok(parse_plan(&fin.stdout, &fin.stderr))
+    }
+
+    /// The real install refuses names apt would read as patterns unless apt knows them
+    /// exactly (see `Apt::unknown_names`); so does its dry run.
+    fn refuse_unknown<'a>(
+        &self,
+        names: impl Iterator<Item = &'a str>,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        let risky: Vec<&str> = names.filter(|n| mutate::pattern_like(n)).collect();
+        if risky.is_empty() {
+            return Ok(());
+        }
+        let unknown = self.unknown_names(&risky, exec)?;
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(PkgError::NotFound(unknown.join(", ")))
+        }
+    }
+}
+
+/// Reads a simulation's output (`Remv` for a removal, `Purg` for a purge) as a plan.
+pub fn parse_plan(stdout: &str, stderr: &str) -> Plan {
+    let entries = parse_simulation(stdout)
+        .iter()
+        .filter_map(entry_of)
+        .collect();
+    Plan {
+        entries,
+        download_bytes: download_bytes(stdout),
+        warnings: stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("W: "))
+            .map(|w| w.trim().to_string())
+            .collect(),
+        skipped: kept_back(stdout),
+    }
+    .normalise()
+}
+
+fn entry_of(action: &SimAction) -> Option<PlanEntry> {
+    let (p, action) = match action {
+        SimAction::Inst(p) => (p, install_action(p)),
+        SimAction::Remv(p) => (p, PlanAction::Remove),
+        SimAction::Purg(p) => (p, PlanAction::Purge),
+        SimAction::Conf(_) => return None,
+    };
+    Some(PlanEntry {
+        name: p.name.clone(),
+        action,
+        from_version: p.old.clone(),
+        to_version: match action {
+            PlanAction::Remove | PlanAction::Purge => None,
+            _ => p.new.clone(),
+        },
+    })
+}
+
+fn install_action(p: &SimPackage) -> PlanAction {
+    let (Some(old), Some(new)) = (&p.old, &p.new) else {
+        return PlanAction::Install;
+    };
+    match crate::pkg::version::dpkg(new, old) {
+        std::cmp::Ordering::Less => PlanAction::Downgrade,
+        _ => PlanAction::Upgrade,
+    }
+}
+
+/// "Need to get 1,234 kB of archives." or "Need to get 0 B/1,234 kB of archives." (the part
+/// before the slash is what is still to fetch).
+fn download_bytes(stdout: &str) -> Option<u64> {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Need to get "))?;
+    let amount = line.split(" of archives").next()?;
+    parse_size(amount.split('/').next()?)
+}
+
+/// The packages listed under "The following packages have been kept back:".
+fn kept_back(stdout: &str) -> Vec<Skipped> {
+    super::mutate::listed_after(stdout, "The following packages have been kept back:")
+        .into_iter()
+        .map(|name| Skipped {
+            name,
+            reason: "kept back by apt (its dependencies cannot be met without removals or new installs it would not make)".into(),
+        })
+        .collect()
+}
