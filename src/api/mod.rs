@@ -744,7 +744,7 @@ mod tests {
             ("POST", "/api/v1/packages", r#"{"packages":["nginx"]}"#),
             ("PUT", "/api/v1/packages/nginx", "{}"),
             ("DELETE", "/api/v1/packages/nginx", ""),
-            ("POST", "/api/v1/patches/apply", r#"{"patch_ids":["x"]}"#),
+            ("POST", "/api/v1/patches/apply", r#"{"patches":["x"]}"#),
         ] {
             let segments: Vec<String> = path[1..].split('/').map(str::to_string).collect();
             let routed = router::route(method, path, &segments, &query);

@@ -244,9 +244,11 @@ impl Apt {
         self.apt_get(&["-q", "--error-on=any", "update"])
     }
 
-    /// The upgrade simulation, without taking any lock.
+    /// The upgrade simulation ([`mutate::SIMULATE`]: no lock, nothing written).
     pub fn simulate_upgrade_command(&self) -> Result<Command, PkgError> {
-        self.apt_get(&["-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"])
+        let mut args = mutate::SIMULATE.to_vec();
+        args.extend(["-q", "dist-upgrade"]);
+        self.apt_get(&args)
     }
 
     /// Runs an apt-get command, retrying while a lock is busy until `lock_wait` has passed.
@@ -1346,7 +1348,15 @@ mod tests {
         let sim = apt.simulate_upgrade_command().unwrap();
         assert_eq!(
             args(&sim)[8..],
-            ["-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"]
+            [
+                "-s",
+                "-o",
+                "Debug::NoLocking=1",
+                "-o",
+                "Dir::Log::Planner=/dev/null",
+                "-q",
+                "dist-upgrade"
+            ]
         );
     }
 

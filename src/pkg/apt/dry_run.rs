@@ -14,9 +14,6 @@ use super::super::{Exec, PkgError};
 use super::sim::{parse_simulation, SimAction, SimPackage};
 use super::{mutate, run_quiet, Apt};
 
-/// apt-get's options that make a run a simulation that takes no lock.
-const SIMULATE: [&str; 3] = ["-s", "-o", "Debug::NoLocking=1"];
-
 impl Apt {
     /// What `change` would do, from apt-get's own simulation; changes nothing.
     pub(super) fn dry_run(&self, change: &Change, exec: &mut Exec<'_>) -> Result<Plan, PkgError> {
@@ -43,7 +40,7 @@ impl Apt {
                 mutate::remove_args(names, options.purge, false)
             }
         };
-        let mut full: Vec<&str> = SIMULATE.to_vec();
+        let mut full: Vec<&str> = mutate::SIMULATE.to_vec();
         full.extend(args.iter().map(String::as_str));
         let cmd = self.apt_get(&full)?;
         let fin = run_quiet(cmd.clone(), exec)?;
@@ -137,4 +134,124 @@ fn kept_back(stdout: &str) -> Vec<Skipped> {
             reason: "kept back by apt (its dependencies cannot be met without removals or new installs it would not make)".into(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pkg::runner::Finished;
+
+    const DATA: &str = "../../../tests/data/apt/";
+
+    macro_rules! recorded {
+        ($name:literal) => {
+            include_str!(concat!("../../../tests/data/apt/dry-run-", $name, ".stdout"))
+        };
+    }
+
+    fn entry(name: &str, action: PlanAction, from: Option<&str>, to: Option<&str>) -> PlanEntry {
+        PlanEntry {
+            name: name.into(),
+            action,
+            from_version: from.map(str::to_string),
+            to_version: to.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn recorded_install_pulls_in_its_dependency() {
+        let plan = parse_plan(recorded!("install-with-deps"), "");
+        assert_eq!(
+            plan.entries,
+            [
+                entry("lpa-hello", PlanAction::Install, None, Some("2.0-1")),
+                entry("lpa-lib", PlanAction::Install, None, Some("1.1-1")),
+            ]
+        );
+        // file: repositories: apt reads the packages in place and prints no "Need to get".
+        assert_eq!(plan.download_bytes, None);
+        assert!(plan.warnings.is_empty() && plan.skipped.is_empty());
+    }
+
+    #[test]
+    fn recorded_upgrade_patch_apply_and_downgrade() {
+        let plan = parse_plan(recorded!("upgrade"), "");
+        assert_eq!(
+            plan.entries,
+            [entry(
+                "lpa-hello",
+                PlanAction::Upgrade,
+                Some("1.0-1"),
+                Some("2.0-1")
+            )]
+        );
+        let plan = parse_plan(recorded!("patch-apply"), "");
+        assert_eq!(
+            plan.entries,
+            [
+                entry("lpa-hello", PlanAction::Upgrade, Some("1.0-1"), Some("2.0-1")),
+                entry("lpa-lib", PlanAction::Upgrade, Some("1.0-1"), Some("1.1-1")),
+            ]
+        );
+        let plan = parse_plan(recorded!("downgrade"), "");
+        assert_eq!(
+            plan.entries,
+            [entry(
+                "lpa-lib",
+                PlanAction::Downgrade,
+                Some("1.1-1"),
+                Some("1.0-1")
+            )]
+        );
+    }
+
+    #[test]
+    fn recorded_removal_takes_its_dependents_and_purge_says_so() {
+        let plan = parse_plan(recorded!("remove-with-dependents"), "");
+        assert_eq!(
+            plan.entries,
+            [
+                entry("lpa-hello", PlanAction::Remove, Some("1.0-1"), None),
+                entry("lpa-lib", PlanAction::Remove, Some("1.0-1"), None),
+            ]
+        );
+        let plan = parse_plan(recorded!("purge"), "");
+        assert_eq!(
+            plan.entries,
+            [entry("lpa-tool", PlanAction::Purge, Some("1.0-1"), None)]
+        );
+    }
+
+    #[test]
+    fn recorded_refused_downgrade_is_the_real_error() {
+        let read = |ext: &str| {
+            std::fs::read_to_string(format!(
+                "{}/src/pkg/apt/{DATA}dry-run-downgrade-refused.{ext}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        let fin = Finished {
+            code: read("rc").trim().parse().ok(),
+            stdout: read("stdout"),
+            stderr: read("stderr"),
+        };
+        let e = mutate::classify("apt-get -s", &fin, Duration::ZERO).unwrap_err();
+        assert!(matches!(e, PkgError::VersionConflict(_)), "{e}");
+    }
+
+    #[test]
+    fn need_to_get_kept_back_and_warnings() {
+        // apt's own wording (apt-private-install.cc, apt-private-upgrade.cc); the fixture
+        // repositories are file: ones, for which apt prints no download size.
+        let out = "The following packages have been kept back:\n  libfoo libbar\n\
+                   Need to get 0 B/1,234 kB of archives.\nInst x [1] (2 A:b [all])\n";
+        let plan = parse_plan(out, "W: Some index files failed to download.\n");
+        assert_eq!(plan.download_bytes, Some(0));
+        let names: Vec<&str> = plan.skipped.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["libbar", "libfoo"]);
+        assert_eq!(plan.warnings, ["Some index files failed to download."]);
+        let plan = parse_plan("Need to get 1,234 kB of archives.\n", "");
+        assert_eq!(plan.download_bytes, Some(1_234_000));
+    }
 }
