@@ -18,3 +18,10 @@ fn apt_plans_match_jobs_and_change_nothing() {
         &["var/lib/dpkg", "var/lib/apt/extended_states", "var/log/apt"],
     );
 }
+
+#[test]
+fn pacman_plans_match_jobs_and_change_nothing() {
+    require_sandbox!();
+    let _one = serial();
+    plans_match_jobs(&PACMAN, &["var/lib/pacman/local", "var/log/pacman.log"]);
+}

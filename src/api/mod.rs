@@ -912,7 +912,10 @@ mod tests {
     #[test]
     fn rate_categories_cover_the_table() {
         assert_eq!(rate_category(&Endpoint::Reboot), CAT_SYSTEM_OPERATIONS);
-        assert_eq!(rate_category(&Endpoint::ApplyPatches { dry_run: true }), CAT_PATCH_OPERATIONS);
+        assert_eq!(
+            rate_category(&Endpoint::ApplyPatches { dry_run: true }),
+            CAT_PATCH_OPERATIONS
+        );
         assert_eq!(
             rate_category(&Endpoint::InstallPackages { dry_run: false }),
             CAT_PACKAGE_OPERATIONS

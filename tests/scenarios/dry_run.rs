@@ -48,7 +48,13 @@ pub fn dry_run(
     body: Option<Value>,
 ) -> Value {
     let sep = if path.contains('?') { '&' } else { '?' };
-    let r = call(agent, env, method, &format!("{path}{sep}dry_run=true"), body);
+    let r = call(
+        agent,
+        env,
+        method,
+        &format!("{path}{sep}dry_run=true"),
+        body,
+    );
     assert_eq!(
         r.status,
         200,
@@ -57,7 +63,10 @@ pub fn dry_run(
     );
     let data = assert_envelope(&r)["data"].clone();
     assert_eq!(data["dry_run"], true);
-    assert!(data["warnings"].is_array() && data["skipped"].is_array(), "{data}");
+    assert!(
+        data["warnings"].is_array() && data["skipped"].is_array(),
+        "{data}"
+    );
     assert!(
         data["download_bytes"].is_null() || data["download_bytes"].is_u64(),
         "{data}"
@@ -129,7 +138,11 @@ fn dry_then_real(
     assert_eq!(seen, actions, "{method} {path}: {data}");
     let id = submit(ctx.agent, ctx.env, method, path, body);
     let j = completed(ctx.agent, ctx.env, &id);
-    assert_eq!(plan_steps(&data), changes(&j), "plan vs job of {method} {path}");
+    assert_eq!(
+        plan_steps(&data),
+        changes(&j),
+        "plan vs job of {method} {path}"
+    );
     data
 }
 
@@ -159,7 +172,10 @@ pub fn plans_match_jobs(tool: &Tool, dirs: &[&str]) {
     // Refusals are the real request's, before any tool runs a transaction.
     let r = call(&agent, &env, "POST", "/api/v1/packages?dry_run=maybe", None);
     let e = assert_error(&r, 400, "INVALID_REQUEST");
-    assert!(e["error"]["message"].as_str().unwrap().contains("dry_run"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("dry_run"),
+        "{e}"
+    );
     let r = call(
         &agent,
         &env,
@@ -225,17 +241,13 @@ pub fn plans_match_jobs(tool: &Tool, dirs: &[&str]) {
         Some(json!({"packages": ["lpa-tool"]})),
         &["install"],
     );
-    let purge = if tool.remove_keeps_conffile {
-        "purge"
-    } else {
-        "remove"
-    };
+    // A removal asked with purge says so on every backend, whatever the tool keeps.
     dry_then_real(
         &ctx,
         "DELETE",
         "/api/v1/packages/lpa-tool?purge=true",
         None,
-        &[purge],
+        &["purge"],
     );
     dry_then_real(
         &ctx,

@@ -36,9 +36,7 @@ impl Engine {
 fn change_of(request: &JobRequest) -> Result<Change, EngineError> {
     Ok(match request {
         JobRequest::Install { packages, options } => Change::Install(packages.clone(), *options),
-        JobRequest::Update { package, options } => {
-            Change::Install(vec![package.clone()], *options)
-        }
+        JobRequest::Update { package, options } => Change::Install(vec![package.clone()], *options),
         JobRequest::Remove { name, options } => Change::Remove(vec![name.clone()], *options),
         JobRequest::PatchApply {
             patches, exclude, ..

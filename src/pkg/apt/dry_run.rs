@@ -145,7 +145,11 @@ mod tests {
 
     macro_rules! recorded {
         ($name:literal) => {
-            include_str!(concat!("../../../tests/data/apt/dry-run-", $name, ".stdout"))
+            include_str!(concat!(
+                "../../../tests/data/apt/dry-run-",
+                $name,
+                ".stdout"
+            ))
         };
     }
 
@@ -189,7 +193,12 @@ mod tests {
         assert_eq!(
             plan.entries,
             [
-                entry("lpa-hello", PlanAction::Upgrade, Some("1.0-1"), Some("2.0-1")),
+                entry(
+                    "lpa-hello",
+                    PlanAction::Upgrade,
+                    Some("1.0-1"),
+                    Some("2.0-1")
+                ),
                 entry("lpa-lib", PlanAction::Upgrade, Some("1.0-1"), Some("1.1-1")),
             ]
         );
