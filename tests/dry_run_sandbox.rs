@@ -16,6 +16,7 @@ fn apt_plans_match_jobs_and_change_nothing() {
     plans_match_jobs(
         &APT,
         &["var/lib/dpkg", "var/lib/apt/extended_states", "var/log/apt"],
+        |_| {},
     );
 }
 
@@ -23,5 +24,29 @@ fn apt_plans_match_jobs_and_change_nothing() {
 fn pacman_plans_match_jobs_and_change_nothing() {
     require_sandbox!();
     let _one = serial();
-    plans_match_jobs(&PACMAN, &["var/lib/pacman/local", "var/log/pacman.log"]);
+    plans_match_jobs(
+        &PACMAN,
+        &["var/lib/pacman/local", "var/log/pacman.log"],
+        |_| {},
+    );
+}
+
+#[test]
+fn dnf_plans_match_jobs_and_change_nothing() {
+    require_sandbox!();
+    let _one = serial();
+    // dnf writes its own logs (dnf.librepo.log, hawkey.log, dnf.rpm.log) on every run, its
+    // read-only queries included: only the databases are compared. The first dnf run that
+    // resolves a transaction creates its (empty) history database, even with --assumeno;
+    // a host that has run dnf once has it: so does this root, from one such run.
+    plans_match_jobs(&DNF, &["var/lib/rpm", "var/lib/dnf"], |sb| {
+        // Exits 1 ("Operation aborted."), as answering no does.
+        let out = sb
+            .command("dnf", &["--assumeno", "install", "lpa-tool"])
+            .output();
+        assert!(
+            sb.root().join("var/lib/dnf/history.sqlite").exists(),
+            "{out:?}"
+        );
+    });
 }

@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 /// (name, from, to) as a plan and a job's changes both say it.
 type Step = (String, Option<String>, Option<String>);
 
-/// Every file under the tool's database and state directories of `sb`, with its bytes.
+/// Every file under the tool's database and state directories of `sb`, with its bytes
+/// (SQLite `-shm` files left out).
 pub fn state(sb: &Sandbox, dirs: &[&str]) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();
     for d in dirs {
@@ -34,7 +35,9 @@ fn collect(path: &Path, files: &mut BTreeMap<String, Vec<u8>>) {
         for e in std::fs::read_dir(path).unwrap().flatten() {
             collect(&e.path(), files);
         }
-    } else if meta.is_file() {
+    } else if meta.is_file() && !path.to_string_lossy().ends_with("-shm") {
+        // An SQLite shared-memory index (rpmdb.sqlite-shm) is rewritten by every reader,
+        // read-only queries included; the data is in the database file and its WAL.
         files.insert(path.display().to_string(), std::fs::read(path).unwrap());
     }
 }
@@ -156,10 +159,12 @@ struct Ctx<'a> {
 /// Install with a dependency, update, downgrade, removal with dependants, purge and patch
 /// apply: each dry run against the job that follows; refusals as the real request's.
 /// `dirs`: the tool's database and state, relative to the root.
-pub fn plans_match_jobs(tool: &Tool, dirs: &[&str]) {
+/// `prepare` runs after the tool's setup, before the agent starts.
+pub fn plans_match_jobs(tool: &Tool, dirs: &[&str], prepare: fn(&Sandbox)) {
     let env = Env::new(&format!("dry-run-{}", tool.backend));
     let mut sb = (tool.sandbox)(&format!("dry-run-{}", tool.backend));
     (tool.setup)(&mut sb);
+    prepare(&sb);
     let agent = sb.start_agent(&env, &agent_config(tool, ""));
     let fv = tool.ver;
     let ctx = Ctx {
