@@ -50,3 +50,16 @@ fn dnf_plans_match_jobs_and_change_nothing() {
         );
     });
 }
+
+#[test]
+fn zypper_plans_match_jobs_and_change_nothing() {
+    require_sandbox!();
+    let _one = serial();
+    // zypper writes its log (ZYPP_LOGFILE) and its history on every run: the databases and
+    // zypp's state (locks, credentials, repositories) are compared.
+    plans_match_jobs(
+        &ZYPPER,
+        &["var/lib/rpm", "etc/zypp", "var/lib/zypp"],
+        |_| {},
+    );
+}

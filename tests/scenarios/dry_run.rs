@@ -238,7 +238,8 @@ pub fn plans_match_jobs(tool: &Tool, dirs: &[&str], prepare: fn(&Sandbox)) {
         Some(json!({ "patches": ids })),
         &["upgrade"],
     );
-    // Install lpa-tool, then purge it; remove lpa-lib with its dependant lpa-hello.
+    // Install lpa-tool, then purge it; remove lpa-lib with its dependant lpa-hello (where
+    // the tool takes dependants along; pacman's force removes lpa-lib alone).
     dry_then_real(
         &ctx,
         "POST",
@@ -253,6 +254,15 @@ pub fn plans_match_jobs(tool: &Tool, dirs: &[&str], prepare: fn(&Sandbox)) {
         "/api/v1/packages/lpa-tool?purge=true",
         None,
         &["purge"],
+    );
+    // lpa-tool again, so that the database never empties (zypper's rpmdb2solv fails on an
+    // empty rpm database, whatever the request).
+    dry_then_real(
+        &ctx,
+        "POST",
+        "/api/v1/packages",
+        Some(json!({"packages": ["lpa-tool"]})),
+        &["install"],
     );
     dry_then_real(
         &ctx,
