@@ -11,6 +11,8 @@
 //! Each test's module names the apk-tools version it ran with. Needs root (CI is root).
 
 mod common;
+#[path = "scenarios/dry_run.rs"]
+mod dry_run;
 #[path = "scenarios/inventory.rs"]
 mod inventory;
 #[path = "scenarios/jobs.rs"]
@@ -103,6 +105,13 @@ macro_rules! apk_tests {
                     require_sandbox!();
                     let _one = serial();
                     apk_cancel(&$tool);
+                }
+                #[test]
+                fn dry_run_plans_match_jobs_and_change_nothing() {
+                    require_sandbox!();
+                    let _one = serial();
+                    // The installed database and world; apk keeps no log of its own here.
+                    dry_run::plans_match_jobs(&$tool, &["lib/apk/db", "etc/apk"], |_| {});
                 }
                 #[test]
                 fn twenty_jobs_at_once_never_interleave() {
