@@ -1,4 +1,5 @@
-//! dnf/yum output: check-update, updateinfo list/info, version lists (sorted by rpm order).
+//! dnf/yum output: check-update, updateinfo list/info, version lists (sorted by rpm order),
+//! the transaction table of a dry run.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use linux_patch_api::pkg::dnf;
@@ -12,4 +13,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = nevra::split_nevra(&text);
     let _ = output::parse_info(&text);
     let _ = output::parse_list(&text);
+    let _ = dnf::dry_run::parse_plan(&text, &|_| Some("1.0-1".into()), true);
 });
