@@ -284,7 +284,7 @@ pub fn plans_match_jobs(tool: &Tool, dirs: &[&str], prepare: fn(&Sandbox)) {
 
 /// apk: the exact versions installed above are pinned in /etc/apk/world, and a patch
 /// upgrade keeps world's constraints. The dry run plans nothing and lists both packages as
-/// skipped, naming world's pin; the real job then fails with PKG_VERSION_CONFLICT and
+/// skipped, naming world's pin; the real job then fails with PATCH_APPLY_ERROR and
 /// changes nothing, as the plan said.
 fn held_by_world(ctx: &Ctx<'_>, ids: &[Value]) {
     let body = json!({ "patches": ids });
@@ -321,6 +321,6 @@ fn held_by_world(ctx: &Ctx<'_>, ids: &[Value]) {
     );
     let j = wait(ctx.agent, ctx.env, &id, std::time::Duration::from_secs(180));
     assert_eq!(j["status"], "failed", "{j}");
-    assert_eq!(j["error_code"], "PKG_VERSION_CONFLICT", "{j}");
+    assert_eq!(j["error_code"], "PATCH_APPLY_ERROR", "{j}");
     assert!(changes(&j).is_empty(), "{j}");
 }

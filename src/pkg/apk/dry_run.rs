@@ -11,7 +11,7 @@
 //! 2 in MiB, apk 3 in bytes), never a download, so `download_bytes` is null. A refusal is
 //! read by the real change's `interpret_change` ("World updated, but the following packages
 //! are not removed" included); a patch target that world holds back is listed in `skipped`
-//! (the real patch job then fails with `PKG_VERSION_CONFLICT` naming it).
+//! (the real patch job then fails with `PATCH_APPLY_ERROR` naming it).
 
 use super::super::plan::{Change, Plan, PlanAction, PlanEntry, Skipped};
 use super::super::runner::{self, Command};
