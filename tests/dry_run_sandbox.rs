@@ -63,3 +63,10 @@ fn zypper_plans_match_jobs_and_change_nothing() {
         |_| {},
     );
 }
+
+#[test]
+fn apt_read_only_agent_answers_dry_runs() {
+    require_sandbox!();
+    let _one = serial();
+    read_only_allows_dry_runs(&APT, &["var/lib/dpkg", "var/log/apt"]);
+}

@@ -324,3 +324,23 @@ fn held_by_world(ctx: &Ctx<'_>, ids: &[Value]) {
     assert_eq!(j["error_code"], "PATCH_APPLY_ERROR", "{j}");
     assert!(changes(&j).is_empty(), "{j}");
 }
+
+/// A read-only agent (`api.read_only`) answers a dry run with its plan and refuses the
+/// change itself; nothing changes either way.
+pub fn read_only_allows_dry_runs(tool: &Tool, dirs: &[&str]) {
+    let env = Env::new(&format!("dry-run-ro-{}", tool.backend));
+    let mut sb = (tool.sandbox)(&format!("dry-run-ro-{}", tool.backend));
+    (tool.setup)(&mut sb);
+    let agent = sb.start_agent(&env, &agent_config(tool, "api:\n  read_only: true\n"));
+    let before = state(&sb, dirs);
+    let body = json!({"packages": ["lpa-hello"]});
+    let data = dry_run(&agent, &env, "POST", "/api/v1/packages", Some(body.clone()));
+    let names: Vec<String> = plan_steps(&data).into_iter().map(|s| s.0).collect();
+    assert_eq!(names, ["lpa-hello", "lpa-lib"], "{data}");
+    let r = call(&agent, &env, "POST", "/api/v1/packages", Some(body));
+    assert_error(&r, 403, "API_READ_ONLY");
+    assert!(
+        before == state(&sb, dirs),
+        "a read-only agent changed a file"
+    );
+}
