@@ -11,6 +11,8 @@
 //! Each test's module names the apk-tools version it ran with. Needs root (CI is root).
 
 mod common;
+#[path = "scenarios/dry_run.rs"]
+mod dry_run;
 #[path = "scenarios/inventory.rs"]
 mod inventory;
 #[path = "scenarios/jobs.rs"]
@@ -115,6 +117,13 @@ macro_rules! apk_tests {
                     // The static agent maps only itself, bound from the host: nothing in
                     // the root it runs could be replaced under it.
                     metrics::metrics_and_restart_needed(&$tool, "alpine-secdb.json", None);
+                }
+                #[test]
+                fn dry_run_plans_match_jobs_and_change_nothing() {
+                    require_sandbox!();
+                    let _one = serial();
+                    // The installed database and world; apk keeps no log of its own here.
+                    dry_run::plans_match_jobs(&$tool, &["lib/apk/db", "etc/apk"], |_| {});
                 }
                 #[test]
                 fn twenty_jobs_at_once_never_interleave() {

@@ -1,5 +1,6 @@
 //! apk: the installed database (`lib/apk/db/installed`), `apk version -l '<'`, `apk info`
-//! versions, dependency tokens and the warning/error readers; an `APKINDEX.tar.gz`.
+//! versions, dependency tokens, the warning/error readers and a dry run's `--simulate` steps;
+//! an `APKINDEX.tar.gz`.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use linux_patch_api::pkg::apk;
@@ -14,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = apk::repository_warning(&text);
     let _ = apk::untrusted_sources(&text);
     let _ = apk::unknown_names(&text);
+    let _ = apk::dry_run::parse_plan(&text, &|_| None, false);
     for token in text.split_whitespace().take(64) {
         let _ = apk::parse_dependency(token);
         let _ = apk::split_name_version(token);

@@ -1,5 +1,6 @@
-//! dnf/yum output: check-update, updateinfo list/info, version lists (sorted by rpm order);
-//! rpm-md's repomd.xml and primary.xml (what the repositories offer).
+//! dnf/yum output: check-update, updateinfo list/info, version lists (sorted by rpm order),
+//! the transaction table of a dry run; rpm-md's repomd.xml and primary.xml (what the
+//! repositories offer).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use linux_patch_api::pkg::dnf;
@@ -17,4 +18,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = primary::repomd(&text);
     let _ = primary::read_stream(data, &["noarch", "x86_64"], &mut Offers::new());
     let _ = repos::parse_ini(&text);
+    let _ = dnf::dry_run::parse_plan(&text, &|_| Some("1.0-1".into()), true);
 });

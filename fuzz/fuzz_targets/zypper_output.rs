@@ -1,5 +1,5 @@
 //! zypper's XML and text output: list-updates, patches, patch info, download, search
-//! versions (sorted by rpm order) and error messages.
+//! versions (sorted by rpm order), error messages and a dry run's install summary.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use linux_patch_api::pkg::zypper;
@@ -12,4 +12,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = zypper::parse_download_xml(&text);
     let _ = zypper::parse_search_versions(&text, "bash");
     let _ = zypper::parse_error_messages(&text);
+    let _ = zypper::dry_run::parse_summary(&text, false);
 });

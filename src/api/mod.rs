@@ -6,6 +6,7 @@
 
 pub mod body;
 pub mod common;
+pub mod dry_run;
 pub mod envelope;
 pub mod exposition;
 pub mod health;
@@ -36,6 +37,7 @@ use crate::jobs::events::Events;
 use crate::jobs::Engine;
 use crate::pkg::inventory::Inventory;
 use crate::system::restart_cache::{self, RestartCache};
+use crate::pkg::RemoveOptions;
 
 use envelope::{ApiError, Reply};
 use router::Endpoint;
@@ -65,10 +67,10 @@ fn rate_category(endpoint: &Endpoint) -> usize {
         Endpoint::ListPackages(_) | Endpoint::GetPackage { .. } | Endpoint::ListPatches(_) => {
             CAT_PACKAGE_LIST
         }
-        Endpoint::InstallPackages
+        Endpoint::InstallPackages { .. }
         | Endpoint::UpdatePackage { .. }
         | Endpoint::RemovePackage { .. } => CAT_PACKAGE_OPERATIONS,
-        Endpoint::ApplyPatches => CAT_PATCH_OPERATIONS,
+        Endpoint::ApplyPatches { .. } => CAT_PATCH_OPERATIONS,
         Endpoint::ListJobs(_)
         | Endpoint::GetJob { .. }
         | Endpoint::CancelJob { .. }
@@ -268,7 +270,9 @@ impl App {
             response.close = true;
         }
         if router::is_mutating_method(&req.method) {
-            self.record(&request_id.to_string(), req, peer, &result, response.status);
+            let dry_run = endpoint.as_ref().is_ok_and(Endpoint::is_dry_run);
+            let call = Call { req, peer, dry_run };
+            self.record(&request_id.to_string(), &call, &result, response.status);
         }
         response
     }
@@ -315,25 +319,41 @@ impl App {
             Endpoint::ListPackages(query) => {
                 packages::list_packages(self.inventory.as_deref(), query, shape, &self.pages)
             }
-            Endpoint::InstallPackages => packages::install_packages(body, self.engine.as_deref()),
+            Endpoint::InstallPackages { dry_run } => {
+                packages::install_packages(body, self.engine.as_deref(), *dry_run)
+            }
             Endpoint::GetPackage { name, .. } => {
                 packages::get_package(self.inventory.as_deref(), name)
             }
-            Endpoint::UpdatePackage { name } => {
-                packages::update_package(name, body, self.engine.as_deref())
+            Endpoint::UpdatePackage { name, dry_run } => {
+                packages::update_package(name, body, self.engine.as_deref(), *dry_run)
             }
-            Endpoint::RemovePackage { name, purge, force } => {
-                packages::remove_package(name, *purge, *force, self.engine.as_deref())
-            }
+            Endpoint::RemovePackage {
+                name,
+                purge,
+                force,
+                dry_run,
+            } => packages::remove_package(
+                name,
+                RemoveOptions {
+                    purge: *purge,
+                    force: *force,
+                },
+                self.engine.as_deref(),
+                *dry_run,
+            ),
             Endpoint::ListPatches(query) => patches::list_patches(
                 self.inventory.as_deref(),
                 self.engine.as_deref(),
                 query,
                 shape,
             ),
-            Endpoint::ApplyPatches => {
-                patches::apply_patches(self.inventory.as_deref(), self.engine.as_deref(), body)
-            }
+            Endpoint::ApplyPatches { dry_run } => patches::apply_patches(
+                self.inventory.as_deref(),
+                self.engine.as_deref(),
+                body,
+                *dry_run,
+            ),
             Endpoint::ListJobs(query) => jobs::list_jobs(self.engine.as_deref(), query, shape),
             Endpoint::GetJob { id } => jobs::get_job(self.engine.as_deref(), id, shape),
             Endpoint::CancelJob { id } => jobs::cancel_job(self.engine.as_deref(), id, shape),
@@ -400,14 +420,17 @@ impl App {
     fn record(
         &self,
         request_id: &str,
-        req: &Request,
-        peer: &Peer,
+        call: &Call<'_>,
         result: &Result<Reply, ApiError>,
         status: u16,
     ) {
+        let Call { req, peer, .. } = *call;
         let outcome = match result {
             // A payload that could not be serialised was answered as a 500 (envelope.rs).
             Ok(reply) if reply.data().is_err() => ErrorCode::InternalError.as_str(),
+            // Kept apart from "ok": nothing was changed, and a reader counting changes
+            // must not count it.
+            Ok(_) if call.dry_run => DRY_RUN_OUTCOME,
             Ok(_) => "ok",
             Err(e) => e.code(),
         };
@@ -423,6 +446,17 @@ impl App {
             reason: audit_reason(req).as_deref(),
         });
     }
+}
+
+/// The audit `outcome` of a dry run answered with its plan.
+pub const DRY_RUN_OUTCOME: &str = "dry_run";
+
+/// The request an audit line is written for.
+struct Call<'a> {
+    req: &'a Request,
+    peer: &'a Peer,
+    /// `?dry_run=true`: audited with outcome [`DRY_RUN_OUTCOME`] when answered.
+    dry_run: bool,
 }
 
 /// The `reason` a reboot request gives, for the audit log (whatever the request's fate).
@@ -657,7 +691,12 @@ mod tests {
         let bad: std::collections::BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into();
         let result = Ok(Reply::accepted(bad));
         let req = request("POST", "/api/v1/packages");
-        f.app.record("r", &req, &peer(true), &result, 500);
+        let call = Call {
+            req: &req,
+            peer: &peer(true),
+            dry_run: false,
+        };
+        f.app.record("r", &call, &result, 500);
         let lines = audit_lines(&f);
         assert_eq!(lines[0]["outcome"], "INTERNAL_ERROR");
         assert_eq!(lines[0]["status"], 500);
@@ -718,6 +757,53 @@ mod tests {
         assert!(lines
             .iter()
             .all(|l| l["outcome"] == "API_READ_ONLY" && l["status"] == 403));
+    }
+
+    #[test]
+    fn read_only_lets_dry_runs_through_to_their_handler() {
+        let mut config = test_config();
+        config.api.read_only = true;
+        let f = fixture(config);
+        let query = [("dry_run".to_string(), "true".to_string())];
+        for (method, path, body) in [
+            ("POST", "/api/v1/packages", r#"{"packages":["nginx"]}"#),
+            ("PUT", "/api/v1/packages/nginx", "{}"),
+            ("DELETE", "/api/v1/packages/nginx", ""),
+            ("POST", "/api/v1/patches/apply", r#"{"patches":["x"]}"#),
+        ] {
+            let segments: Vec<String> = path[1..].split('/').map(str::to_string).collect();
+            let routed = router::route(method, path, &segments, &query);
+            let mut req = request(method, path);
+            req.body = body.as_bytes().to_vec();
+            let resp = f.app.handle_routed(&req, &peer(true), routed);
+            let v: Value = serde_json::from_slice(&resp.body).unwrap();
+            // Past the read-only gate: this fixture has no package manager.
+            assert_eq!(resp.status, 503, "{method} {path}: {v}");
+            assert_eq!(v["error"]["code"], "SERVICE_UNHEALTHY");
+        }
+        let lines = audit_lines(&f);
+        assert_eq!(lines.len(), 4);
+        assert!(lines.iter().all(|l| l["outcome"] == "SERVICE_UNHEALTHY"));
+    }
+
+    #[test]
+    fn a_dry_run_answered_is_audited_as_one() {
+        let f = fixture(test_config());
+        let req = request("DELETE", "/api/v1/packages/nginx");
+        let call = Call {
+            req: &req,
+            peer: &peer(true),
+            dry_run: true,
+        };
+        f.app.record("r", &call, &Ok(Reply::ok(1)), 200);
+        let call = Call {
+            dry_run: false,
+            ..call
+        };
+        f.app.record("s", &call, &Ok(Reply::accepted(1)), 202);
+        let lines = audit_lines(&f);
+        assert_eq!(lines[0]["outcome"], DRY_RUN_OUTCOME);
+        assert_eq!(lines[1]["outcome"], "ok");
     }
 
     #[test]
@@ -851,9 +937,12 @@ mod tests {
     #[test]
     fn rate_categories_cover_the_table() {
         assert_eq!(rate_category(&Endpoint::Reboot), CAT_SYSTEM_OPERATIONS);
-        assert_eq!(rate_category(&Endpoint::ApplyPatches), CAT_PATCH_OPERATIONS);
         assert_eq!(
-            rate_category(&Endpoint::InstallPackages),
+            rate_category(&Endpoint::ApplyPatches { dry_run: true }),
+            CAT_PATCH_OPERATIONS
+        );
+        assert_eq!(
+            rate_category(&Endpoint::InstallPackages { dry_run: false }),
             CAT_PACKAGE_OPERATIONS
         );
         let rules = rate_rules(&test_config());

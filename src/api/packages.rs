@@ -39,10 +39,17 @@ pub fn get_package(inventory: Option<&Inventory>, name: &str) -> Result<Reply, A
     show(need(inventory)?, name)
 }
 
-/// `POST /api/v1/packages`: an install job; `engine` is `None` when no package manager was
+/// `POST /api/v1/packages`: an install job (its plan when `dry_run`); `engine` is `None` when no package manager was
 /// found.
-pub fn install_packages(body: &[u8], engine: Option<&Engine>) -> Result<Reply, ApiError> {
+pub fn install_packages(
+    body: &[u8],
+    engine: Option<&Engine>,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
     let (packages, options) = super::body::install(body)?;
+    if dry_run {
+        return super::dry_run::answer(engine, &JobRequest::Install { packages, options });
+    }
     let names: Vec<String> = packages.iter().map(|p| p.name.clone()).collect();
     let job = submit(engine, JobRequest::Install { packages, options })?;
     Ok(Reply::accepted(InstallAccepted::new(
@@ -51,9 +58,17 @@ pub fn install_packages(body: &[u8], engine: Option<&Engine>) -> Result<Reply, A
     )))
 }
 
-/// `PUT /api/v1/packages/{name}`: an update job.
-pub fn update_package(name: &str, body: &[u8], engine: Option<&Engine>) -> Result<Reply, ApiError> {
+/// `PUT /api/v1/packages/{name}`: an update job (its plan when `dry_run`).
+pub fn update_package(
+    name: &str,
+    body: &[u8],
+    engine: Option<&Engine>,
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
     let (package, options) = super::body::update(name, body)?;
+    if dry_run {
+        return super::dry_run::answer(engine, &JobRequest::Update { package, options });
+    }
     let target = package.version.clone();
     let job = submit(engine, JobRequest::Update { package, options })?;
     Ok(Reply::accepted(UpdateAccepted::new(
@@ -63,25 +78,25 @@ pub fn update_package(name: &str, body: &[u8], engine: Option<&Engine>) -> Resul
     )))
 }
 
-/// `DELETE /api/v1/packages/{name}`: a removal job.
+/// `DELETE /api/v1/packages/{name}`: a removal job (its plan when `dry_run`).
 pub fn remove_package(
     name: &str,
-    purge: bool,
-    force: bool,
+    options: RemoveOptions,
     engine: Option<&Engine>,
+    dry_run: bool,
 ) -> Result<Reply, ApiError> {
-    let options = RemoveOptions { purge, force };
-    let job = submit(
-        engine,
-        JobRequest::Remove {
-            name: name.to_string(),
-            options,
-        },
-    )?;
+    let request = JobRequest::Remove {
+        name: name.to_string(),
+        options,
+    };
+    if dry_run {
+        return super::dry_run::answer(engine, &request);
+    }
+    let job = submit(engine, request)?;
     Ok(Reply::accepted(RemoveAccepted::new(
         NewJob::of(&job),
         name,
-        purge,
+        options.purge,
     )))
 }
 

@@ -34,8 +34,9 @@ pub fn apply_patches(
     inventory: Option<&Inventory>,
     engine: Option<&Engine>,
     body: &[u8],
+    dry_run: bool,
 ) -> Result<Reply, ApiError> {
-    apply(super::packages::need(inventory)?, engine, body)
+    apply(super::packages::need(inventory)?, engine, body, dry_run)
 }
 
 /// One row of the list.
@@ -185,7 +186,12 @@ fn sort(rows: &mut [Row], by: Option<PatchSort>, order: Option<SortOrder>) {
 }
 
 /// `POST /api/v1/patches/apply`.
-fn apply(inventory: &Inventory, engine: Option<&Engine>, body: &[u8]) -> Result<Reply, ApiError> {
+fn apply(
+    inventory: &Inventory,
+    engine: Option<&Engine>,
+    body: &[u8],
+    dry_run: bool,
+) -> Result<Reply, ApiError> {
     let request = body::patch_apply(body)?;
     let engine = super::jobs::need(engine)?;
     let backend = inventory.backend();
@@ -198,13 +204,17 @@ fn apply(inventory: &Inventory, engine: Option<&Engine>, body: &[u8]) -> Result<
     let patches = select(&snapshot.advisories, &request.selection)?;
     let ids: Vec<String> = patches.iter().map(|p| p.id.clone()).collect();
     let requires_reboot = patches.iter().any(|p| p.requires_reboot);
+    let job_request = JobRequest::PatchApply {
+        patches,
+        exclude: request.exclude.clone(),
+        reboot: request.reboot,
+        reboot_delay_seconds: request.reboot_delay_seconds,
+    };
+    if dry_run {
+        return super::dry_run::answer(Some(engine), &job_request);
+    }
     let job = engine
-        .submit(JobRequest::PatchApply {
-            patches,
-            exclude: request.exclude.clone(),
-            reboot: request.reboot,
-            reboot_delay_seconds: request.reboot_delay_seconds,
-        })
+        .submit(job_request)
         .map_err(super::jobs::engine_error)?;
     let asked = PatchJobAsked {
         patches: ids,

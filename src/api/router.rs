@@ -24,7 +24,10 @@ pub enum Endpoint {
     /// `GET /api/v1/packages`
     ListPackages(PackageQuery),
     /// `POST /api/v1/packages`
-    InstallPackages,
+    InstallPackages {
+        /// `dry_run`: answer the simulated plan instead of starting a job.
+        dry_run: bool,
+    },
     /// `GET /api/v1/packages/{name}`
     GetPackage {
         /// Package name, loosely validated.
@@ -36,6 +39,8 @@ pub enum Endpoint {
     UpdatePackage {
         /// Package name, loosely validated.
         name: String,
+        /// `dry_run`: answer the simulated plan instead of starting a job.
+        dry_run: bool,
     },
     /// `DELETE /api/v1/packages/{name}`
     RemovePackage {
@@ -45,11 +50,16 @@ pub enum Endpoint {
         purge: bool,
         /// `force`: remove despite dependencies.
         force: bool,
+        /// `dry_run`: answer the simulated plan instead of starting a job.
+        dry_run: bool,
     },
     /// `GET /api/v1/patches`
     ListPatches(PatchQuery),
     /// `POST /api/v1/patches/apply`
-    ApplyPatches,
+    ApplyPatches {
+        /// `dry_run`: answer the simulated plan instead of starting a job.
+        dry_run: bool,
+    },
     /// `GET /api/v1/system/info`
     SystemInfo,
     /// `POST /api/v1/system/reboot`
@@ -93,12 +103,12 @@ impl Endpoint {
             Endpoint::Health => "GET /health",
             Endpoint::HealthV1 => "GET /api/v1/health",
             Endpoint::ListPackages(_) => "GET /api/v1/packages",
-            Endpoint::InstallPackages => "POST /api/v1/packages",
+            Endpoint::InstallPackages { .. } => "POST /api/v1/packages",
             Endpoint::GetPackage { .. } => "GET /api/v1/packages/{name}",
             Endpoint::UpdatePackage { .. } => "PUT /api/v1/packages/{name}",
             Endpoint::RemovePackage { .. } => "DELETE /api/v1/packages/{name}",
             Endpoint::ListPatches(_) => "GET /api/v1/patches",
-            Endpoint::ApplyPatches => "POST /api/v1/patches/apply",
+            Endpoint::ApplyPatches { .. } => "POST /api/v1/patches/apply",
             Endpoint::SystemInfo => "GET /api/v1/system/info",
             Endpoint::Reboot => "POST /api/v1/system/reboot",
             Endpoint::ServiceStatus { .. } => "GET /api/v1/system/services/{name}",
@@ -149,9 +159,20 @@ impl Endpoint {
         }
     }
 
-    /// True for endpoints that change state (POST, PUT, DELETE).
+    /// Whether the request asks only for the plan of its change (`?dry_run=true`).
+    pub fn is_dry_run(&self) -> bool {
+        match self {
+            Endpoint::InstallPackages { dry_run }
+            | Endpoint::UpdatePackage { dry_run, .. }
+            | Endpoint::RemovePackage { dry_run, .. }
+            | Endpoint::ApplyPatches { dry_run } => *dry_run,
+            _ => false,
+        }
+    }
+
+    /// True for endpoints that change state (POST, PUT, DELETE), a dry run excepted.
     pub fn is_mutating(&self) -> bool {
-        !self.template().starts_with("GET ")
+        !self.template().starts_with("GET ") && !self.is_dry_run()
     }
 }
 
@@ -522,30 +543,33 @@ fn build(
         ("GET", Resource::Health) => no_query(query, Endpoint::Health)?,
         ("GET", Resource::HealthV1) => no_query(query, Endpoint::HealthV1)?,
         ("GET", Resource::Packages) => Endpoint::ListPackages(package_query(query)?),
-        ("POST", Resource::Packages) => no_query(query, Endpoint::InstallPackages)?,
+        ("POST", Resource::Packages) => Endpoint::InstallPackages {
+            dry_run: dry_run_only(query)?,
+        },
         ("GET", Resource::Package(name)) => Endpoint::GetPackage {
             name: loose_name("name", name)?,
             refresh: Params::new(query, &["refresh"])?
                 .boolean("refresh")?
                 .unwrap_or(false),
         },
-        ("PUT", Resource::Package(name)) => no_query(
-            query,
-            Endpoint::UpdatePackage {
-                name: loose_name("name", name)?,
-            },
-        )?,
+        ("PUT", Resource::Package(name)) => Endpoint::UpdatePackage {
+            name: loose_name("name", name)?,
+            dry_run: dry_run_only(query)?,
+        },
         ("DELETE", Resource::Package(name)) => {
             let name = loose_name("name", name)?;
-            let q = Params::new(query, &["purge", "force"])?;
+            let q = Params::new(query, &["purge", "force", "dry_run"])?;
             Endpoint::RemovePackage {
                 name,
                 purge: q.boolean("purge")?.unwrap_or(false),
                 force: q.boolean("force")?.unwrap_or(false),
+                dry_run: q.boolean("dry_run")?.unwrap_or(false),
             }
         }
         ("GET", Resource::Patches) => Endpoint::ListPatches(patch_query(query)?),
-        ("POST", Resource::PatchesApply) => no_query(query, Endpoint::ApplyPatches)?,
+        ("POST", Resource::PatchesApply) => Endpoint::ApplyPatches {
+            dry_run: dry_run_only(query)?,
+        },
         ("GET", Resource::SystemInfo) => no_query(query, Endpoint::SystemInfo)?,
         ("POST", Resource::SystemReboot) => no_query(query, Endpoint::Reboot)?,
         ("GET", Resource::Service(name)) => no_query(
@@ -575,6 +599,13 @@ fn build(
 fn no_query(query: &[(String, String)], endpoint: Endpoint) -> Result<Endpoint, ApiError> {
     Params::new(query, &[])?;
     Ok(endpoint)
+}
+
+/// The query of a change that takes `dry_run` only (default false).
+fn dry_run_only(query: &[(String, String)]) -> Result<bool, ApiError> {
+    Ok(Params::new(query, &["dry_run"])?
+        .boolean("dry_run")?
+        .unwrap_or(false))
 }
 
 fn package_query(query: &[(String, String)]) -> Result<PackageQuery, ApiError> {
@@ -796,6 +827,48 @@ mod tests {
     }
 
     #[test]
+    fn dry_run_on_each_change_and_nowhere_else() {
+        let on = |method: &str, path: &str, raw: &str| rq(method, path, &[("dry_run", raw)]);
+        for raw in ["true", "1"] {
+            let e = on("POST", "/api/v1/packages", raw).unwrap();
+            assert_eq!(e, Endpoint::InstallPackages { dry_run: true });
+            assert!(e.is_dry_run() && !e.is_mutating());
+            let e = on("PUT", "/api/v1/packages/nginx", raw).unwrap();
+            assert!(e.is_dry_run() && !e.is_mutating());
+            let e = on("POST", "/api/v1/patches/apply", raw).unwrap();
+            assert_eq!(e, Endpoint::ApplyPatches { dry_run: true });
+        }
+        let e = rq(
+            "DELETE",
+            "/api/v1/packages/nginx",
+            &[("purge", "true"), ("dry_run", "true")],
+        )
+        .unwrap();
+        assert_eq!(
+            e,
+            Endpoint::RemovePackage {
+                name: "nginx".into(),
+                purge: true,
+                force: false,
+                dry_run: true,
+            }
+        );
+        let e = on("PUT", "/api/v1/packages/nginx", "false").unwrap();
+        assert!(!e.is_dry_run() && e.is_mutating());
+        for (method, path) in [
+            ("POST", "/api/v1/packages"),
+            ("PUT", "/api/v1/packages/nginx"),
+            ("DELETE", "/api/v1/packages/nginx"),
+            ("POST", "/api/v1/patches/apply"),
+        ] {
+            let m = invalid_message(on(method, path, "yes"));
+            assert!(m.starts_with("query parameter dry_run:"), "{m}");
+        }
+        let m = invalid_message(on("POST", "/api/v1/system/reboot", "true"));
+        assert!(m.contains("unknown query parameter(s): \"dry_run\""), "{m}");
+    }
+
+    #[test]
     fn every_endpoint_routes() {
         let id = Uuid::parse_str(JOB).unwrap();
         let cases: Vec<(&str, String, Endpoint)> = vec![
@@ -813,7 +886,11 @@ mod tests {
                     refresh: false,
                 }),
             ),
-            ("POST", "/api/v1/packages".into(), Endpoint::InstallPackages),
+            (
+                "POST",
+                "/api/v1/packages".into(),
+                Endpoint::InstallPackages { dry_run: false },
+            ),
             (
                 "GET",
                 "/api/v1/packages/nginx".into(),
@@ -827,6 +904,7 @@ mod tests {
                 "/api/v1/packages/libc6".into(),
                 Endpoint::UpdatePackage {
                     name: "libc6".into(),
+                    dry_run: false,
                 },
             ),
             (
@@ -836,6 +914,7 @@ mod tests {
                     name: "nginx".into(),
                     purge: false,
                     force: false,
+                    dry_run: false,
                 },
             ),
             (
@@ -853,7 +932,7 @@ mod tests {
             (
                 "POST",
                 "/api/v1/patches/apply".into(),
-                Endpoint::ApplyPatches,
+                Endpoint::ApplyPatches { dry_run: false },
             ),
             ("GET", "/api/v1/system/info".into(), Endpoint::SystemInfo),
             ("POST", "/api/v1/system/reboot".into(), Endpoint::Reboot),
@@ -1147,7 +1226,8 @@ mod tests {
                 Endpoint::RemovePackage {
                     name: "nginx".into(),
                     purge: expected,
-                    force: expected
+                    force: expected,
+                    dry_run: false,
                 }
             );
         }
@@ -1171,9 +1251,8 @@ mod tests {
         assert!(m.ends_with("allowed: none"), "{m}");
         let m = invalid_message(rq("GET", "/api/v1/jobs", &[("limit", "5"), ("limit", "6")]));
         assert_eq!(m, "query parameter limit: given more than once");
-        // Endpoints answering 501 today still validate their surface.
-        let m = invalid_message(rq("POST", "/api/v1/packages", &[("dry_run", "1")]));
-        assert!(m.contains("dry_run"), "{m}");
+        let m = invalid_message(rq("POST", "/api/v1/packages", &[("dry_rum", "1")]));
+        assert!(m.ends_with("allowed: dry_run"), "{m}");
     }
 
     #[test]

@@ -72,6 +72,7 @@
 
 pub mod deps;
 pub mod dpkg;
+pub mod dry_run;
 mod feeds;
 pub mod mutate;
 pub mod outcome;
@@ -94,6 +95,7 @@ use super::advisories::cache::FeedCache;
 use super::advisories::debian_tracker::{self, TrackerIndex};
 use super::advisories::feeds::FeedSource;
 use super::advisories::{self, reboot, Advisory, FeedSettings, Parsed, RebootRequired};
+use super::plan::{Change, Plan};
 use super::runner::{self, Command, Finished, RunError};
 use super::{
     BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
@@ -242,9 +244,11 @@ impl Apt {
         self.apt_get(&["-q", "--error-on=any", "update"])
     }
 
-    /// The upgrade simulation, without taking any lock.
+    /// The upgrade simulation ([`mutate::SIMULATE`]: no lock, nothing written).
     pub fn simulate_upgrade_command(&self) -> Result<Command, PkgError> {
-        self.apt_get(&["-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"])
+        let mut args = mutate::SIMULATE.to_vec();
+        args.extend(["-q", "dist-upgrade"]);
+        self.apt_get(&args)
     }
 
     /// Runs an apt-get command, retrying while a lock is busy until `lock_wait` has passed.
@@ -561,6 +565,10 @@ impl PackageManager for Apt {
             });
         }
         Ok(self.feed_patches(feed, &hosts))
+    }
+
+    fn simulate(&self, change: &Change, exec: &mut Exec<'_>) -> Result<Plan, PkgError> {
+        self.dry_run(change, exec)
     }
 
     /// `<root>/run/reboot-required` and `reboot-required.pkgs`.
@@ -1340,7 +1348,15 @@ mod tests {
         let sim = apt.simulate_upgrade_command().unwrap();
         assert_eq!(
             args(&sim)[8..],
-            ["-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"]
+            [
+                "-s",
+                "-o",
+                "Debug::NoLocking=1",
+                "-o",
+                "Dir::Log::Planner=/dev/null",
+                "-q",
+                "dist-upgrade"
+            ]
         );
     }
 

@@ -13,6 +13,7 @@ pub mod dnf;
 pub mod inventory;
 pub mod offers;
 pub mod pacman;
+pub mod plan;
 pub mod refresh;
 pub mod rpm;
 pub mod runner;
@@ -491,6 +492,17 @@ pub trait PackageManager: Send + Sync {
         exec: &mut Exec<'_>,
     ) -> Result<(), PkgError> {
         install_fixed(self, selected, exclude, exec)
+    }
+
+    /// What `change` would do, from the tool's own simulation run with the arguments the
+    /// real change uses, after the refusals the real change makes first; changes nothing.
+    /// The default (a backend without a simulation) answers `Unsupported`.
+    fn simulate(&self, change: &plan::Change, exec: &mut Exec<'_>) -> Result<plan::Plan, PkgError> {
+        let _ = (change, exec);
+        Err(PkgError::Unsupported(format!(
+            "{} has no dry run",
+            self.kind().name()
+        )))
     }
 
     /// Whether the host needs a reboot, from the family's own signal (never from package

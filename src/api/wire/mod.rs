@@ -2,6 +2,7 @@
 //! handlers from domain values. Fields are declared in alphabetical order, the order the
 //! answers had when they were `serde_json::Value` maps (sorted keys), so the bytes stay the same.
 
+pub mod dry_run;
 pub mod envelope;
 pub mod health;
 pub mod jobs;

@@ -30,6 +30,7 @@
 
 mod db;
 pub mod index;
+pub mod dry_run;
 mod mutate;
 mod parse;
 mod repair;
@@ -52,6 +53,7 @@ use super::advisories::cache::FeedCache;
 use super::advisories::feeds::FeedFormat;
 use super::advisories::{reboot, Advisory, FeedSettings, Parsed, RebootRequired};
 use super::offers::{self, OfferIndex};
+use super::plan::{Change, Plan};
 use super::runner::{self, Command};
 use super::{
     BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
@@ -147,7 +149,13 @@ impl Apk {
     /// replaces a `name=version` pin in `/etc/apk/world` by the bare name (recorded: after a
     /// pin, `apk upgrade name` silently does nothing). `name=version` pins, as apk does.
     pub fn add_command(&self, args: &[String], upgrade: bool) -> Command {
-        let cmd = self.change_base().arg("add");
+        self.add_with(args, upgrade, &[])
+    }
+
+    /// [`Apk::add_command`] with `mode` global options before the verb (a dry run's
+    /// `--simulate`), so that both are built here.
+    pub(crate) fn add_with(&self, args: &[String], upgrade: bool, mode: &[&str]) -> Command {
+        let cmd = self.change_base().args(mode.iter().copied()).arg("add");
         let cmd = if upgrade { cmd.arg("-u") } else { cmd };
         cmd.arg("--").args(args)
     }
@@ -156,7 +164,17 @@ impl Apk {
     /// deletes modified configuration files; `force` = `-r` (`--rdepends`): the installed
     /// packages depending on them go too, the only way apk removes a needed package.
     pub fn del_command(&self, names: &[String], options: &RemoveOptions) -> Command {
-        let mut cmd = self.change_base();
+        self.del_with(names, options, &[])
+    }
+
+    /// [`Apk::del_command`] with `mode` global options before the verb.
+    pub(crate) fn del_with(
+        &self,
+        names: &[String],
+        options: &RemoveOptions,
+        mode: &[&str],
+    ) -> Command {
+        let mut cmd = self.change_base().args(mode.iter().copied());
         if options.purge {
             cmd = cmd.arg("--purge");
         }
@@ -171,7 +189,16 @@ impl Apk {
     /// `/etc/apk/world` allows, without touching world (patch application: `add name=version`
     /// would pin them there, `add -u` would add dependencies to world).
     pub fn upgrade_command(&self, names: &[String]) -> Command {
-        self.change_base().arg("upgrade").arg("--").args(names)
+        self.upgrade_with(names, &[])
+    }
+
+    /// [`Apk::upgrade_command`] with `mode` global options before the verb.
+    pub(crate) fn upgrade_with(&self, names: &[String], mode: &[&str]) -> Command {
+        self.change_base()
+            .args(mode.iter().copied())
+            .arg("upgrade")
+            .arg("--")
+            .args(names)
     }
 
     /// Runs one changing command about the packages `args`. apk rewrites world even when the
@@ -484,6 +511,10 @@ impl PackageManager for Apk {
             "not upgraded: {}",
             held.join("; ")
         )))
+    }
+
+    fn simulate(&self, change: &Change, exec: &mut Exec<'_>) -> Result<Plan, PkgError> {
+        self.dry_run(change, exec)
     }
 
     /// `/etc/apk/world`'s bytes: what the administrator asked for, saved with every job.

@@ -50,12 +50,22 @@ pub fn install_args(packages: &[PackageSpec], options: &InstallOptions) -> Vec<S
     args
 }
 
+/// apt-get's options that make a run a simulation changing nothing on disk: no lock taken,
+/// and no planner log (apt writes `/var/log/apt/eipp.log.xz` even when only simulating).
+pub const SIMULATE: [&str; 5] = [
+    "-s",
+    "-o",
+    "Debug::NoLocking=1",
+    "-o",
+    "Dir::Log::Planner=/dev/null",
+];
+
 /// Arguments of a removal (`purge` removes conffiles too); `simulate` only asks apt what it
-/// would do, without taking any lock.
+/// would do ([`SIMULATE`]).
 pub fn remove_args(names: &[String], purge: bool, simulate: bool) -> Vec<String> {
     let mut args: Vec<String> = Vec::new();
     if simulate {
-        args.extend(["-s", "-o", "Debug::NoLocking=1"].map(String::from));
+        args.extend(SIMULATE.map(String::from));
     }
     args.push(if purge { "purge" } else { "remove" }.into());
     args.extend(["-y", "-q", "--"].map(String::from));
@@ -407,6 +417,8 @@ mod tests {
                 "-s",
                 "-o",
                 "Debug::NoLocking=1",
+                "-o",
+                "Dir::Log::Planner=/dev/null",
                 "purge",
                 "-y",
                 "-q",

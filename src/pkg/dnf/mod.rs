@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use super::advisories::{Advisory, FeedSettings, RebootRequired};
 use super::offers::OfferIndex;
+use super::plan::{Change, Plan};
 use super::rpm::memo::InstalledMemo;
 use super::rpm::{self, primary, repos, rpmdb, updateinfo};
 use super::runner::{self, Command, Finished};
@@ -34,6 +35,7 @@ use super::{
 };
 
 mod advisories;
+pub mod dry_run;
 mod mutate;
 mod outcome;
 mod query;
@@ -180,7 +182,18 @@ impl Dnf {
     /// advisory path. `--exclude` was checked to hold with `--advisory` (dnf 4.14: "Nothing
     /// to do." when the only package is excluded).
     pub fn advisory_upgrade_command(&self, ids: &[&str], exclude: &[String]) -> Command {
-        let mut cmd = self.mutation_command();
+        self.advisory_upgrade_with(ids, exclude, &[])
+    }
+
+    /// [`Dnf::advisory_upgrade_command`] with `mode` options before the verb (a dry run's
+    /// `--assumeno`), so that both are built here.
+    pub(crate) fn advisory_upgrade_with(
+        &self,
+        ids: &[&str],
+        exclude: &[String],
+        mode: &[&str],
+    ) -> Command {
+        let mut cmd = self.mutation_command().args(mode.iter().copied());
         for name in exclude {
             cmd = cmd.arg(format!("--exclude={name}"));
         }
@@ -220,7 +233,19 @@ impl Dnf {
     /// A change command: `VERB [weak-deps switch] -- ARGS`. `no_recommends` maps to
     /// `--setopt=install_weak_deps=False` (dnf only: yum 3 has no weak dependencies).
     pub fn change_command(&self, verb: &str, args: &[String], no_recommends: bool) -> Command {
-        let mut cmd = self.mutation_command();
+        self.change_with(verb, args, no_recommends, &[])
+    }
+
+    /// [`Dnf::change_command`] with `mode` options before the verb (a dry run's
+    /// `--assumeno`).
+    pub(crate) fn change_with(
+        &self,
+        verb: &str,
+        args: &[String],
+        no_recommends: bool,
+        mode: &[&str],
+    ) -> Command {
+        let mut cmd = self.mutation_command().args(mode.iter().copied());
         if no_recommends && self.kind != BackendKind::Yum {
             cmd = cmd.arg("--setopt=install_weak_deps=False");
         }
@@ -621,6 +646,10 @@ impl PackageManager for Dnf {
     /// dnf exits 0 with "Nothing to do." for an advisory it does not know (recorded), so
     /// every affected package is checked in the rpm database afterwards. dnf installs the
     /// NEWEST version of an advisory's packages, which may be newer than its fixed one.
+    fn simulate(&self, change: &Change, exec: &mut Exec<'_>) -> Result<Plan, PkgError> {
+        self.dry_run(change, exec)
+    }
+
     fn apply_advisories(
         &self,
         selected: &[Advisory],

@@ -31,6 +31,7 @@ use super::advisories::arch_asa::{self, AvgGroup};
 use super::advisories::cache::FeedCache;
 use super::advisories::feeds::FeedFormat;
 use super::advisories::{reboot, with_uncovered, Advisory, FeedSettings, Parsed, RebootRequired};
+use super::plan::{Change, Plan};
 use super::runner::{self, Command};
 use super::{
     BackendKind, BackendSettings, Exec, InstallOptions, InstalledPackage, MetadataCache,
@@ -38,6 +39,7 @@ use super::{
     SavedPackage, Upgrade,
 };
 
+pub mod dry_run;
 mod mutate;
 mod outcome;
 mod query;
@@ -170,17 +172,38 @@ impl Pacman {
     /// `pacman --noconfirm -U [--needed] -- FILES`; `--needed` is left out when forcing a
     /// reinstall.
     pub fn install_files_command(&self, files: &[PathBuf], force: bool) -> Command {
+        self.install_files_with(files, force, &[])
+    }
+
+    /// [`Pacman::install_files_command`] with `mode` options before the files (a dry
+    /// run's `--print`), so that both are built here.
+    pub(crate) fn install_files_with(
+        &self,
+        files: &[PathBuf],
+        force: bool,
+        mode: &[&str],
+    ) -> Command {
         let cmd = self.base_command().arg("--noconfirm").arg("-U");
         let cmd = if force { cmd } else { cmd.arg("--needed") };
-        cmd.arg("--").args(files)
+        cmd.args(mode.iter().copied()).arg("--").args(files)
     }
 
     /// `pacman --noconfirm -S [--needed] -- TARGETS`; `--needed` is left out when forcing a
     /// reinstall.
     pub fn install_targets_command(&self, targets: &[String], force: bool) -> Command {
+        self.install_targets_with(targets, force, &[])
+    }
+
+    /// [`Pacman::install_targets_command`] with `mode` options before the targets.
+    pub(crate) fn install_targets_with(
+        &self,
+        targets: &[String],
+        force: bool,
+        mode: &[&str],
+    ) -> Command {
         let cmd = self.base_command().arg("--noconfirm").arg("-S");
         let cmd = if force { cmd } else { cmd.arg("--needed") };
-        cmd.arg("--").args(targets)
+        cmd.args(mode.iter().copied()).arg("--").args(targets)
     }
 
     /// `pacman --noconfirm -R [--nosave] [--nodeps --nodeps] -- NAMES`. `purge` = `--nosave`
@@ -189,6 +212,16 @@ impl Pacman {
     /// it, and they stay installed with a missing dependency). Cascading (`-c`) would remove
     /// the dependents too, which the caller did not name.
     pub fn remove_command(&self, names: &[String], options: &RemoveOptions) -> Command {
+        self.remove_with(names, options, &[])
+    }
+
+    /// [`Pacman::remove_command`] with `mode` options before the names.
+    pub(crate) fn remove_with(
+        &self,
+        names: &[String],
+        options: &RemoveOptions,
+        mode: &[&str],
+    ) -> Command {
         let mut cmd = self.base_command().arg("--noconfirm").arg("-R");
         if options.purge {
             cmd = cmd.arg("--nosave");
@@ -196,7 +229,7 @@ impl Pacman {
         if options.force {
             cmd = cmd.arg("--nodeps").arg("--nodeps");
         }
-        cmd.arg("--").args(names)
+        cmd.args(mode.iter().copied()).arg("--").args(names)
     }
 
     /// `pacman [root options] -Dk`: checks the local database's consistency.
@@ -254,6 +287,32 @@ impl Pacman {
         self.sync_index
             .versions(&self.dbpath().join("sync"), &repos, name)
             .filter(|v| !v.is_empty())
+    }
+
+    /// How an install is carried out (`-U` of cache files, `-S` of repository targets),
+    /// decided from the installed set and what pacman offers; shared by the install and
+    /// its dry run.
+    fn install_plan(
+        &self,
+        packages: &[PackageSpec],
+        options: &InstallOptions,
+    ) -> Result<InstallPlan, PkgError> {
+        let installed = self.installed_versions()?;
+        // What pacman offers decides an exact version's source and refuses a downgrade; a
+        // name without a version that is not installed needs neither (`-S` resolves it and
+        // fails with "target not found" itself), so it costs no `-Si` run.
+        let names: Vec<String> = packages
+            .iter()
+            .filter(|p| p.version.is_some() || lookup(&installed, &p.name).is_some())
+            .map(|p| p.name.clone())
+            .collect();
+        let offers = self.offers(&names)?;
+        plan_install(
+            packages,
+            options,
+            &|n| lookup(&installed, n).cloned(),
+            &|n| lookup(&offers, n).cloned().unwrap_or_default(),
+        )
     }
 
     /// Runs the transactions of a plan: `-U` of the files, then `-S` of the targets.
@@ -436,23 +495,12 @@ impl PackageManager for Pacman {
         options: &InstallOptions,
         exec: &mut Exec<'_>,
     ) -> Result<(), PkgError> {
-        let installed = self.installed_versions()?;
-        // What pacman offers decides an exact version's source and refuses a downgrade; a
-        // name without a version that is not installed needs neither (`-S` resolves it and
-        // fails with "target not found" itself), so it costs no `-Si` run.
-        let names: Vec<String> = packages
-            .iter()
-            .filter(|p| p.version.is_some() || lookup(&installed, &p.name).is_some())
-            .map(|p| p.name.clone())
-            .collect();
-        let offers = self.offers(&names)?;
-        let plan = plan_install(
-            packages,
-            options,
-            &|n| lookup(&installed, n).cloned(),
-            &|n| lookup(&offers, n).cloned().unwrap_or_default(),
-        )?;
+        let plan = self.install_plan(packages, options)?;
         self.apply_plan(&plan, options.force, exec)
+    }
+
+    fn simulate(&self, change: &Change, exec: &mut Exec<'_>) -> Result<Plan, PkgError> {
+        self.dry_run(change, exec)
     }
 
     fn remove(

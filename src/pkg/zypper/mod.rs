@@ -9,6 +9,7 @@
 //! it runs, by the output classifier and by reading the rpm database afterwards.
 //! Verified against the real zypper 1.14.42 / libzypp 17.25.7 (`tests/data/zypper/`).
 
+pub mod dry_run;
 mod output;
 mod patches;
 
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use super::advisories::{self, Advisory, FeedSettings, RebootRequired};
 use super::offers::OfferIndex;
+use super::plan::{Change, Plan};
 use super::rpm::memo::InstalledMemo;
 use super::rpm::{self, primary, repos, rpmdb, updateinfo};
 use super::runner::{self, Command, Finished};
@@ -121,9 +123,24 @@ impl Zypper {
     /// `install -t patch -- IDS`: zypper's own patch path (it also installs interactive
     /// patches, such as reboot-suggesting ones, in non-interactive mode: recorded).
     pub fn patch_install_command(&self, ids: &[&str]) -> Command {
-        self.base_command()
-            .args(["install", "-t", "patch", "--"])
+        self.patch_install_with(ids, false)
+    }
+
+    /// [`Zypper::patch_install_command`], or its dry run (see [`Zypper::verb_command`]).
+    pub(crate) fn patch_install_with(&self, ids: &[&str], dry: bool) -> Command {
+        self.verb_command("install", dry)
+            .args(["-t", "patch", "--"])
             .args(ids.iter().copied())
+    }
+
+    /// zypper running `verb`; a dry run (`dry`) asks for XML output and adds `--dry-run`
+    /// after the verb, so that a change and its dry run are built in one place.
+    pub(crate) fn verb_command(&self, verb: &str, dry: bool) -> Command {
+        if dry {
+            self.base_command().args(["--xmlout", verb, "--dry-run"])
+        } else {
+            self.base_command().arg(verb)
+        }
     }
 
     /// `zypper needs-rebooting`: exit 102 when `ROOT/run/reboot-needed` exists (it honours
@@ -174,7 +191,18 @@ impl Zypper {
         options: &InstallOptions,
         files: bool,
     ) -> Command {
-        let mut cmd = self.base_command().arg("install");
+        self.install_with(args, options, files, false)
+    }
+
+    /// [`Zypper::install_command`], or its dry run (see [`Zypper::verb_command`]).
+    pub(crate) fn install_with(
+        &self,
+        args: &[String],
+        options: &InstallOptions,
+        files: bool,
+        dry: bool,
+    ) -> Command {
+        let mut cmd = self.verb_command("install", dry);
         if options.allow_downgrade {
             cmd = cmd.arg("--oldpackage");
         }
@@ -192,8 +220,13 @@ impl Zypper {
 
     /// `remove -- NAMES` (no `--clean-deps`: only what was asked, and its dependents).
     pub fn remove_command(&self, names: &[String]) -> Command {
-        self.base_command()
-            .args(["remove", "--"])
+        self.remove_with(names, false)
+    }
+
+    /// [`Zypper::remove_command`], or its dry run (see [`Zypper::verb_command`]).
+    pub(crate) fn remove_with(&self, names: &[String], dry: bool) -> Command {
+        self.verb_command("remove", dry)
+            .arg("--")
             .args(names.iter().map(String::as_str))
     }
 
@@ -553,6 +586,10 @@ impl PackageManager for Zypper {
             }
         }
         rpm::finish_apply(self, &plain, &patches, exclude, exec)
+    }
+
+    fn simulate(&self, change: &Change, exec: &mut Exec<'_>) -> Result<Plan, PkgError> {
+        self.dry_run(change, exec)
     }
 
     fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
