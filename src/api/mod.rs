@@ -8,6 +8,7 @@ pub mod body;
 pub mod common;
 pub mod envelope;
 pub mod health;
+pub mod holds;
 pub mod jobs;
 pub mod openapi;
 pub mod packages;
@@ -57,12 +58,15 @@ fn rate_category(endpoint: &Endpoint) -> usize {
         | Endpoint::SystemInfo
         | Endpoint::ServiceStatus { .. }
         | Endpoint::OpenApi(_) => CAT_HEALTH,
-        Endpoint::ListPackages(_) | Endpoint::GetPackage { .. } | Endpoint::ListPatches(_) => {
-            CAT_PACKAGE_LIST
-        }
+        Endpoint::ListPackages(_)
+        | Endpoint::GetPackage { .. }
+        | Endpoint::ListHolds
+        | Endpoint::ListPatches(_) => CAT_PACKAGE_LIST,
         Endpoint::InstallPackages
         | Endpoint::UpdatePackage { .. }
-        | Endpoint::RemovePackage { .. } => CAT_PACKAGE_OPERATIONS,
+        | Endpoint::RemovePackage { .. }
+        | Endpoint::HoldPackage { .. }
+        | Endpoint::UnholdPackage { .. } => CAT_PACKAGE_OPERATIONS,
         Endpoint::ApplyPatches => CAT_PATCH_OPERATIONS,
         Endpoint::ListJobs(_)
         | Endpoint::GetJob { .. }
@@ -313,6 +317,19 @@ impl App {
             Endpoint::RemovePackage { name, purge, force } => {
                 packages::remove_package(name, *purge, *force, self.engine.as_deref())
             }
+            Endpoint::ListHolds => holds::list_holds(self.inventory.as_deref()),
+            Endpoint::HoldPackage { name } => holds::set_hold(
+                self.inventory.as_deref(),
+                self.engine.as_deref(),
+                name,
+                true,
+            ),
+            Endpoint::UnholdPackage { name } => holds::set_hold(
+                self.inventory.as_deref(),
+                self.engine.as_deref(),
+                name,
+                false,
+            ),
             Endpoint::ListPatches(query) => patches::list_patches(
                 self.inventory.as_deref(),
                 self.engine.as_deref(),

@@ -165,14 +165,21 @@ fn list(
     let pattern = query.name.as_deref().map(Pattern::parse).transpose()?;
     let installed = inventory.installed().map_err(pkg_error)?;
     let snapshot = inventory.upgrades().map_err(pkg_error)?;
+    let holds = inventory.holds().map_err(pkg_error)?;
     let key = ListKey::of(query, shape);
-    let sources = vec![Source::of(&installed), Source::of(&snapshot.upgrades)];
+    // The hold set is a source too: a hold change renders the page again at once.
+    let sources = vec![
+        Source::of(&installed),
+        Source::of(&snapshot.upgrades),
+        Source::of(&holds),
+    ];
     let page = match cache.get(&key, &sources) {
         Some(page) => page,
         None => {
             let sets = Sets {
                 installed: &installed,
                 upgrades: &snapshot.upgrades,
+                holds: &holds,
             };
             let page = Arc::new(render(inventory, sets, pattern.as_ref(), &key)?);
             let bytes = page.packages.get().len();
@@ -199,6 +206,7 @@ fn list(
 struct Sets<'a> {
     installed: &'a [InstalledPackage],
     upgrades: &'a [Upgrade],
+    holds: &'a [String],
 }
 
 /// Selects, sorts and pages the installed set as `key` asks, and serialises the page.
@@ -225,7 +233,10 @@ fn render(
         .into_iter()
         .skip(usize::try_from(key.offset).unwrap_or(usize::MAX))
         .take(take_count(key.size))
-        .map(|p| PackageEntry::new(p, upgrades.get(p.name.as_str()).copied()))
+        .map(|p| {
+            PackageEntry::new(p, upgrades.get(p.name.as_str()).copied())
+                .with_held(is_held(sets.holds, &p.name))
+        })
         .collect();
     let packages = serde_json::value::to_raw_value(&page)
         .map_err(|e| ApiError::InternalError(format!("rendering the package list: {e}")))?;
@@ -244,7 +255,16 @@ fn show(inventory: &Inventory, name: &str) -> Result<Reply, ApiError> {
         .iter()
         .find(|u| u.name == details.package.name);
     let fresh = Freshness::new(&snapshot, time::OffsetDateTime::now_utc());
-    Ok(Reply::ok(PackageDetail::new(&details, upgrade, fresh)))
+    let holds = inventory.holds().map_err(pkg_error)?;
+    let held = is_held(&holds, &details.package.name);
+    Ok(Reply::ok(
+        PackageDetail::new(&details, upgrade, fresh).with_held(held),
+    ))
+}
+
+/// Whether a hold entry (a name, or a zypper glob lock) covers `name`.
+fn is_held(holds: &[String], name: &str) -> bool {
+    holds.iter().any(|h| crate::pkg::holds::covers(h, name))
 }
 
 fn by_name(upgrades: &[Upgrade]) -> HashMap<&str, &Upgrade> {

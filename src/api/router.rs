@@ -46,6 +46,19 @@ pub enum Endpoint {
         /// `force`: remove despite dependencies.
         force: bool,
     },
+    /// `GET /api/v1/packages/holds`: the held packages. `holds` is a reserved segment for
+    /// GET only: a package literally named `holds` is still listed, updated and removed.
+    ListHolds,
+    /// `PUT /api/v1/packages/{name}/hold`
+    HoldPackage {
+        /// Package name, loosely validated.
+        name: String,
+    },
+    /// `DELETE /api/v1/packages/{name}/hold`
+    UnholdPackage {
+        /// Package name, loosely validated.
+        name: String,
+    },
     /// `GET /api/v1/patches`
     ListPatches(PatchQuery),
     /// `POST /api/v1/patches/apply`
@@ -93,6 +106,9 @@ impl Endpoint {
             Endpoint::GetPackage { .. } => "GET /api/v1/packages/{name}",
             Endpoint::UpdatePackage { .. } => "PUT /api/v1/packages/{name}",
             Endpoint::RemovePackage { .. } => "DELETE /api/v1/packages/{name}",
+            Endpoint::ListHolds => "GET /api/v1/packages/holds",
+            Endpoint::HoldPackage { .. } => "PUT /api/v1/packages/{name}/hold",
+            Endpoint::UnholdPackage { .. } => "DELETE /api/v1/packages/{name}/hold",
             Endpoint::ListPatches(_) => "GET /api/v1/patches",
             Endpoint::ApplyPatches => "POST /api/v1/patches/apply",
             Endpoint::SystemInfo => "GET /api/v1/system/info",
@@ -117,6 +133,9 @@ impl Endpoint {
         "GET /api/v1/packages/{name}",
         "PUT /api/v1/packages/{name}",
         "DELETE /api/v1/packages/{name}",
+        "GET /api/v1/packages/holds",
+        "PUT /api/v1/packages/{name}/hold",
+        "DELETE /api/v1/packages/{name}/hold",
         "GET /api/v1/patches",
         "POST /api/v1/patches/apply",
         "GET /api/v1/system/info",
@@ -382,6 +401,7 @@ enum Resource {
     HealthV1,
     Packages,
     Package(String),
+    PackageHold(String),
     Patches,
     PatchesApply,
     SystemInfo,
@@ -400,6 +420,7 @@ impl Resource {
             Resource::Packages => &["GET", "POST"],
             Resource::Package(_) => &["GET", "PUT", "DELETE"],
             Resource::Job(_) => &["GET", "DELETE"],
+            Resource::PackageHold(_) => &["PUT", "DELETE"],
             Resource::PatchesApply | Resource::SystemReboot | Resource::JobRollback(_) => &["POST"],
             Resource::Health
             | Resource::HealthV1
@@ -425,6 +446,7 @@ fn match_resource(segments: &[String]) -> Option<Resource> {
             ["health"] => Resource::HealthV1,
             ["packages"] => Resource::Packages,
             ["packages", name] => Resource::Package(name.to_string()),
+            ["packages", name, "hold"] => Resource::PackageHold(name.to_string()),
             ["patches"] => Resource::Patches,
             ["patches", "apply"] => Resource::PatchesApply,
             ["system", "info"] => Resource::SystemInfo,
@@ -509,6 +531,21 @@ fn build(
         ("GET", Resource::HealthV1) => no_query(query, Endpoint::HealthV1)?,
         ("GET", Resource::Packages) => Endpoint::ListPackages(package_query(query)?),
         ("POST", Resource::Packages) => no_query(query, Endpoint::InstallPackages)?,
+        ("GET", Resource::Package(name)) if name == "holds" => {
+            no_query(query, Endpoint::ListHolds)?
+        }
+        ("PUT", Resource::PackageHold(name)) => no_query(
+            query,
+            Endpoint::HoldPackage {
+                name: loose_name("name", name)?,
+            },
+        )?,
+        ("DELETE", Resource::PackageHold(name)) => no_query(
+            query,
+            Endpoint::UnholdPackage {
+                name: loose_name("name", name)?,
+            },
+        )?,
         ("GET", Resource::Package(name)) => Endpoint::GetPackage {
             name: loose_name("name", name)?,
             refresh: Params::new(query, &["refresh"])?

@@ -38,6 +38,7 @@ use crate::pkg::{
 };
 use crate::watch::FileStamp;
 
+mod holds;
 mod listing;
 mod logs;
 mod panics;

@@ -249,6 +249,9 @@ pub struct JobResult {
     /// Rollback jobs: packages that could not be restored, with the reason.
     #[serde(default)]
     pub not_restorable: Vec<NotRestorable>,
+    /// Patch jobs: upgradable packages left out because they are held.
+    #[serde(default)]
+    pub skipped_held: Vec<String>,
 }
 
 impl JobResult {

@@ -73,6 +73,7 @@
 pub mod deps;
 pub mod dpkg;
 mod feeds;
+mod holds;
 pub mod mutate;
 pub mod outcome;
 pub mod policy;
@@ -564,6 +565,22 @@ impl PackageManager for Apt {
     }
 
     /// `<root>/run/reboot-required` and `reboot-required.pkgs`.
+    fn holds(&self) -> Result<Vec<String>, PkgError> {
+        self.read_holds()
+    }
+
+    fn hold_paths(&self) -> Vec<PathBuf> {
+        self.hold_files()
+    }
+
+    fn hold(&self, name: &str) -> Result<(), PkgError> {
+        self.mark("hold", name)
+    }
+
+    fn unhold(&self, name: &str) -> Result<(), PkgError> {
+        self.mark("unhold", name)
+    }
+
     fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
         reboot::debian(&self.settings.root)
     }

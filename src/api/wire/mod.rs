@@ -4,6 +4,7 @@
 
 pub mod envelope;
 pub mod health;
+pub mod holds;
 pub mod jobs;
 pub mod packages;
 pub mod patches;

@@ -18,6 +18,8 @@ pub struct PackageEntry<'a> {
     /// Names only (the details answer lists constraints).
     dependencies: &'a [String],
     description: &'a str,
+    /// Whether the package manager's own hold mechanism keeps it back.
+    held: bool,
     installed_at: Option<String>,
     /// The available version when upgradable, else the installed one.
     latest_version: &'a str,
@@ -41,6 +43,7 @@ impl<'a> PackageEntry<'a> {
             available_version: available,
             dependencies: &p.depends,
             description: &p.description,
+            held: false,
             installed_at: p.installed_at.map(rfc3339),
             latest_version: available.unwrap_or(&p.version),
             maintainer: p.maintainer.as_deref(),
@@ -51,6 +54,12 @@ impl<'a> PackageEntry<'a> {
             upgradable: upgrade.is_some(),
             version: &p.version,
         }
+    }
+
+    /// The same entry, saying whether the package is held.
+    pub fn with_held(mut self, held: bool) -> PackageEntry<'a> {
+        self.held = held;
+        self
     }
 }
 
@@ -174,6 +183,7 @@ pub struct PackageDetail<'a> {
     dependencies: Vec<DependencyEntry<'a>>,
     description: &'a str,
     files: &'a [String],
+    held: bool,
     homepage: Option<&'a str>,
     installed_at: Option<String>,
     latest_version: &'a str,
@@ -206,6 +216,7 @@ impl<'a> PackageDetail<'a> {
             dependencies: d.dependencies.iter().map(DependencyEntry::from).collect(),
             description: e.description,
             files: &d.files,
+            held: e.held,
             homepage: d.homepage.as_deref(),
             installed_at: e.installed_at,
             latest_version: e.latest_version,
@@ -223,6 +234,12 @@ impl<'a> PackageDetail<'a> {
             upgrades_computed_at: fresh.upgrades_computed_at,
             version: e.version,
         }
+    }
+
+    /// The same details, saying whether the package is held.
+    pub fn with_held(mut self, held: bool) -> PackageDetail<'a> {
+        self.held = held;
+        self
     }
 }
 

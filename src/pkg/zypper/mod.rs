@@ -9,6 +9,7 @@
 //! it runs, by the output classifier and by reading the rpm database afterwards.
 //! Verified against the real zypper 1.14.42 / libzypp 17.25.7 (`tests/data/zypper/`).
 
+mod holds;
 mod output;
 mod patches;
 
@@ -541,6 +542,22 @@ impl PackageManager for Zypper {
             }
         }
         rpm::finish_apply(self, &plain, &patches, exclude, exec)
+    }
+
+    fn holds(&self) -> Result<Vec<String>, PkgError> {
+        self.read_holds()
+    }
+
+    fn hold_paths(&self) -> Vec<PathBuf> {
+        self.hold_files()
+    }
+
+    fn hold(&self, name: &str) -> Result<(), PkgError> {
+        self.add_lock(name)
+    }
+
+    fn unhold(&self, name: &str) -> Result<(), PkgError> {
+        self.remove_lock(name)
     }
 
     fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
