@@ -243,9 +243,18 @@ impl Apt {
         self.apt_get(&["-q", "--error-on=any", "update"])
     }
 
-    /// The upgrade simulation, without taking any lock.
+    /// The upgrade simulation, without taking any lock. Holds are ignored here only, so
+    /// that a held package's update is listed (flagged held; patch runs skip it).
     pub fn simulate_upgrade_command(&self) -> Result<Command, PkgError> {
-        self.apt_get(&["-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"])
+        self.apt_get(&[
+            "-s",
+            "-q",
+            "-o",
+            "Debug::NoLocking=1",
+            "-o",
+            "APT::Ignore-Hold=true",
+            "dist-upgrade",
+        ])
     }
 
     /// Runs an apt-get command, retrying while a lock is busy until `lock_wait` has passed.
@@ -1357,7 +1366,15 @@ mod tests {
         let sim = apt.simulate_upgrade_command().unwrap();
         assert_eq!(
             args(&sim)[8..],
-            ["-s", "-q", "-o", "Debug::NoLocking=1", "dist-upgrade"]
+            [
+                "-s",
+                "-q",
+                "-o",
+                "Debug::NoLocking=1",
+                "-o",
+                "APT::Ignore-Hold=true",
+                "dist-upgrade"
+            ]
         );
     }
 
