@@ -692,6 +692,8 @@ mod tests {
             ("POST", "/api/v1/packages".to_string()),
             ("PUT", "/api/v1/packages/nginx".to_string()),
             ("DELETE", "/api/v1/packages/nginx".to_string()),
+            ("PUT", "/api/v1/packages/nginx/hold".to_string()),
+            ("DELETE", "/api/v1/packages/nginx/hold".to_string()),
             ("POST", "/api/v1/patches/apply".to_string()),
             ("POST", "/api/v1/system/reboot".to_string()),
             ("DELETE", format!("/api/v1/jobs/{id}")),

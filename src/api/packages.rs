@@ -468,6 +468,8 @@ mod tests {
     struct Fake {
         db: std::path::PathBuf,
         upgrades: std::sync::Mutex<Vec<Upgrade>>,
+        /// One held name per line, as a hold list on disk.
+        holds: std::path::PathBuf,
     }
 
     impl crate::pkg::PackageManager for Fake {
@@ -509,6 +511,13 @@ mod tests {
         fn compare_versions(&self, a: &str, b: &str) -> Ordering {
             a.cmp(b)
         }
+        fn holds(&self) -> Result<Vec<String>, crate::pkg::PkgError> {
+            let text = std::fs::read_to_string(&self.holds).unwrap_or_default();
+            Ok(text.lines().map(str::to_string).collect())
+        }
+        fn hold_paths(&self) -> Vec<std::path::PathBuf> {
+            vec![self.holds.clone()]
+        }
     }
 
     fn upgrade(name: &str, to: &str) -> Upgrade {
@@ -527,9 +536,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("status");
         std::fs::write(&db, text).unwrap();
+        let holds = dir.join("holds");
+        std::fs::write(&holds, "").unwrap();
         let fake = Arc::new(Fake {
             db,
             upgrades: std::sync::Mutex::new(vec![]),
+            holds,
         });
         let inv = Inventory::new(fake.clone(), std::time::Duration::from_secs(3600));
         (inv, fake)
@@ -599,6 +611,30 @@ mod tests {
         );
         assert_eq!(after["total"], 3);
         assert_eq!(cache.usage().0, 1, "the page of the old database is gone");
+    }
+
+    #[test]
+    fn a_hold_change_renders_the_page_again_at_once() {
+        let (inv, fake) = inventory("a 1\nb 1\n");
+        let cache = list_cache();
+        let spec = ClientShape::Specification;
+        let held = |v: &serde_json::Value| -> Vec<bool> {
+            v["packages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["held"].as_bool().unwrap())
+                .collect()
+        };
+        assert_eq!(held(&listed(&inv, "", spec, &cache)), [false, false]);
+        assert_eq!(held(&listed(&inv, "", spec, &cache)), [false, false]);
+        assert_eq!(cache.usage().0, 1);
+        // A hold set by hand: the file is replaced, as the tools do.
+        rewrite(&fake.holds, "b\n");
+        assert_eq!(held(&listed(&inv, "", spec, &cache)), [false, true]);
+        assert_eq!(cache.usage().0, 1, "the page of the old hold set is gone");
+        rewrite(&fake.holds, "");
+        assert_eq!(held(&listed(&inv, "", spec, &cache)), [false, false]);
     }
 
     #[test]

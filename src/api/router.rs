@@ -859,6 +859,21 @@ mod tests {
                     force: false,
                 },
             ),
+            ("GET", "/api/v1/packages/holds".into(), Endpoint::ListHolds),
+            (
+                "PUT",
+                "/api/v1/packages/nginx/hold".into(),
+                Endpoint::HoldPackage {
+                    name: "nginx".into(),
+                },
+            ),
+            (
+                "DELETE",
+                "/api/v1/packages/nginx/hold".into(),
+                Endpoint::UnholdPackage {
+                    name: "nginx".into(),
+                },
+            ),
             (
                 "GET",
                 "/api/v1/patches".into(),
@@ -959,6 +974,49 @@ mod tests {
                 Err(ApiError::NotFound(p)) => assert_eq!(p, path),
                 other => panic!("{path}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn holds_routes_and_a_package_named_holds_stays_reachable() {
+        assert_eq!(
+            r("GET", "/api/v1/packages/holds").unwrap(),
+            Endpoint::ListHolds
+        );
+        assert_eq!(
+            r("HEAD", "/api/v1/packages/holds").unwrap(),
+            Endpoint::ListHolds
+        );
+        let name = || "nginx".to_string();
+        assert_eq!(
+            r("PUT", "/api/v1/packages/nginx/hold").unwrap(),
+            Endpoint::HoldPackage { name: name() }
+        );
+        assert_eq!(
+            r("DELETE", "/api/v1/packages/nginx/hold").unwrap(),
+            Endpoint::UnholdPackage { name: name() }
+        );
+        assert!(Endpoint::HoldPackage { name: name() }.is_mutating());
+        assert!(!Endpoint::ListHolds.is_mutating());
+        // `holds` is reserved for GET only: a package of that name is updated and removed.
+        assert_eq!(
+            r("PUT", "/api/v1/packages/holds").unwrap(),
+            Endpoint::UpdatePackage {
+                name: "holds".into()
+            }
+        );
+        assert!(matches!(
+            r("DELETE", "/api/v1/packages/holds").unwrap(),
+            Endpoint::RemovePackage { .. }
+        ));
+        let m = invalid_message(rq("GET", "/api/v1/packages/holds", &[("refresh", "true")]));
+        assert!(m.contains("refresh"), "{m}");
+        let long = format!("/api/v1/packages/{}/hold", "a".repeat(256));
+        let m = invalid_message(r("PUT", &long));
+        assert!(m.contains("name"), "{m}");
+        match r("GET", "/api/v1/packages/nginx/hold") {
+            Err(ApiError::MethodNotAllowed { allow, .. }) => assert_eq!(allow, ["PUT", "DELETE"]),
+            other => panic!("{other:?}"),
         }
     }
 

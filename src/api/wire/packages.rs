@@ -372,7 +372,10 @@ mod tests {
         assert!(v["available_version"].is_null());
         assert!(v["repository"].is_null());
         assert_eq!(v["upgradable"], false);
-        assert_eq!(v.as_object().unwrap().len(), 13);
+        assert_eq!(v["held"], false);
+        assert_eq!(v.as_object().unwrap().len(), 14);
+        let v = assert_sorted_bytes(&PackageEntry::new(&p, None).with_held(true));
+        assert_eq!(v["held"], true);
     }
 
     #[test]
@@ -416,7 +419,10 @@ mod tests {
         assert_eq!(v["license"], "GPL-3");
         assert_eq!(v["latest_version"], "2.10-3");
         assert_eq!(v["metadata_refreshed_at"], "2026-03-02T09:00:00Z");
-        assert_eq!(v.as_object().unwrap().len(), 21);
+        assert_eq!(v.as_object().unwrap().len(), 22);
+        assert_eq!(v["held"], false);
+        let v = assert_sorted_bytes(&PackageDetail::new(&details, None, fresh()).with_held(true));
+        assert_eq!(v["held"], true);
     }
 
     #[test]
