@@ -67,9 +67,9 @@ pub fn normalise(mut names: Vec<String>) -> Vec<String> {
     names
 }
 
-/// The held set, with the stamps of the files it was read under.
+/// The held set, with the stamps of the files it was read under (`None`: read it again).
 struct Kept {
-    stamps: Vec<Option<FileStamp>>,
+    stamps: Option<Vec<Option<FileStamp>>>,
     names: Arc<Vec<String>>,
 }
 
@@ -88,8 +88,8 @@ impl HoldCache {
         let stamps = stamps_of(&paths);
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(k) = kept.as_ref() {
-            // A file that cannot be stamped (absent) is read every time: it may appear.
-            if k.stamps == stamps && stamps.iter().all(Option::is_some) {
+            // An absent file stamps as `None`: it still compares, and its appearance changes it.
+            if k.stamps.as_ref() == Some(&stamps) {
                 return Ok(Arc::clone(&k.names));
             }
         }
@@ -98,22 +98,25 @@ impl HoldCache {
         if let Some(k) = kept.as_ref().filter(|k| k.names == names) {
             let same = Arc::clone(&k.names);
             *kept = Some(Kept {
-                stamps,
+                stamps: Some(stamps),
                 names: Arc::clone(&same),
             });
             return Ok(same);
         }
         *kept = Some(Kept {
-            stamps,
+            stamps: Some(stamps),
             names: Arc::clone(&names),
         });
         Ok(names)
     }
 
-    /// Forgets the kept set (after the agent changed a hold: a file rewritten within the
-    /// stamp's resolution must not hide the change).
+    /// Makes the next read ask the backend again (after the agent changed a hold: a file
+    /// rewritten within the stamp's resolution must not hide the change); an unchanged
+    /// answer then keeps its `Arc`.
     pub fn invalidate(&self) {
-        *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if let Some(k) = self.kept.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            k.stamps = None;
+        }
     }
 }
 
@@ -147,6 +150,77 @@ mod tests {
         // Linear, not exponential, on a hostile pattern.
         let long = "a".repeat(2000);
         assert!(!covers(&format!("{}b", "*a".repeat(50)), &long));
+    }
+
+    /// A backend whose hold list is a file, counting how often it is read.
+    struct Counting {
+        file: PathBuf,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl PackageManager for Counting {
+        crate::pkg::read_only_mutations!();
+        fn kind(&self) -> crate::pkg::BackendKind {
+            crate::pkg::BackendKind::Pacman
+        }
+        fn installed(&self) -> Result<Vec<crate::pkg::InstalledPackage>, PkgError> {
+            Ok(Vec::new())
+        }
+        fn database_paths(&self) -> Vec<PathBuf> {
+            Vec::new()
+        }
+        fn details(&self, _: &str) -> Result<Option<crate::pkg::PackageDetails>, PkgError> {
+            Ok(None)
+        }
+        fn refresh(&self) -> Result<(), PkgError> {
+            Ok(())
+        }
+        fn upgradable(&self) -> Result<Vec<crate::pkg::Upgrade>, PkgError> {
+            Ok(Vec::new())
+        }
+        fn available_versions(&self, _: &str) -> Result<Vec<String>, PkgError> {
+            Ok(Vec::new())
+        }
+        fn holds(&self) -> Result<Vec<String>, PkgError> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let text = std::fs::read_to_string(&self.file).unwrap_or_default();
+            Ok(text.split_whitespace().map(str::to_string).collect())
+        }
+        fn hold_paths(&self) -> Vec<PathBuf> {
+            vec![self.file.clone()]
+        }
+    }
+
+    #[test]
+    fn the_cache_reads_again_only_when_the_file_changes() {
+        let dir = std::env::temp_dir().join(format!("lpa-holds-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let b = Counting {
+            file: dir.join("list"),
+            reads: Default::default(),
+        };
+        let reads = || b.reads.load(std::sync::atomic::Ordering::SeqCst);
+        let cache = HoldCache::default();
+        // Absent: read once, then served while it stays absent.
+        assert!(cache.get(&b).unwrap().is_empty());
+        let first = cache.get(&b).unwrap();
+        assert_eq!(reads(), 1);
+        // Appears (replaced by rename, as the tools write it): read again, a new set.
+        let tmp = dir.join("list.new");
+        std::fs::write(&tmp, "b a b").unwrap();
+        std::fs::rename(&tmp, &b.file).unwrap();
+        let second = cache.get(&b).unwrap();
+        assert_eq!(*second, ["a", "b"]);
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert!(Arc::ptr_eq(&second, &cache.get(&b).unwrap()));
+        assert_eq!(reads(), 2);
+        // Forgotten after a change by the agent: read again, same contents keep the `Arc`.
+        cache.invalidate();
+        assert!(Arc::ptr_eq(&second, &cache.get(&b).unwrap()));
+        assert_eq!(reads(), 3);
+        assert!(Arc::ptr_eq(&second, &cache.get(&b).unwrap()));
+        assert_eq!(reads(), 3);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

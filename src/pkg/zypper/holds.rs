@@ -1,21 +1,29 @@
-//! zypper's holds: package locks (`/etc/zypp/locks`), read with `zypper -x locks` and set
-//! with `zypper addlock NAME` / `removelock NAME`. libzypp's solver never changes a locked
-//! package, so zypper honours the agent's holds, and a lock added by hand is listed here.
-//! A lock may be a glob (`match_type: glob`, e.g. `kernel-*`); it covers every name it
-//! matches (see `pkg::holds::covers`). Recorded: `tests/data/zypper/zypper-x-locks*.stdout`.
+//! zypper's holds: package locks, `/etc/zypp/locks`, set with `zypper addlock NAME` and
+//! released with `zypper removelock NAME`. libzypp's solver never changes a locked package,
+//! so zypper honours the agent's holds, and a lock added by hand is listed here. The locks
+//! file is read directly (libzypp's own format, recorded in
+//! `tests/data/zypper/etc-zypp-locks`), so a package list never runs zypper. A lock may be a
+//! glob (`match_type: glob`, e.g. `kernel-*`); it covers every name it matches (see
+//! `pkg::holds::covers`). A lock with a version range (`lpa-lib < 2`) counts as a hold of the
+//! name; locks of other kinds (patterns, patches) are not package holds.
 
 use std::path::PathBuf;
 
 use super::Zypper;
-use crate::pkg::xml::tree;
 use crate::pkg::PkgError;
 
 impl Zypper {
-    /// `zypper -x locks`: the names of the package locks.
+    /// The package lock names of `/etc/zypp/locks` (none when it does not exist).
     pub(super) fn read_holds(&self) -> Result<Vec<String>, PkgError> {
-        let cmd = self.base_command().args(["--xmlout", "locks"]);
-        let fin = self.run(&cmd)?;
-        parse_locks(&fin.stdout)
+        let path = self.locks_file();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(parse_locks(&text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(error) => Err(PkgError::Io {
+                what: path.display().to_string(),
+                error,
+            }),
+        }
     }
 
     /// `zypper addlock NAME` (adding a lock that exists changes nothing, exit 0).
@@ -31,49 +39,62 @@ impl Zypper {
     }
 
     /// The locks file libzypp keeps.
+    fn locks_file(&self) -> PathBuf {
+        self.settings.root.join("etc/zypp/locks")
+    }
+
+    /// The locks file, for the hold cache.
     pub(super) fn hold_files(&self) -> Vec<PathBuf> {
-        vec![self.settings.root.join("etc/zypp/locks")]
+        vec![self.locks_file()]
     }
 }
 
-/// The `<name>` of each `<lock>` of type package (or without a type) in `zypper -x locks`.
-pub fn parse_locks(xml: &str) -> Result<Vec<String>, PkgError> {
-    let root = tree::parse(xml).map_err(|message| PkgError::Parse {
-        what: "zypper --xmlout locks".into(),
-        message,
-    })?;
-    Ok(root
-        .descendants("lock")
-        .filter(|l| l.child("type").is_none_or(|t| t.text().trim() == "package"))
-        .filter_map(|l| l.child("name").map(|n| n.text().trim().to_string()))
-        .filter(|n| !n.is_empty())
-        .collect())
+/// The `solvable_name` of each package lock of a locks file: blocks of `key: value` lines
+/// separated by blank lines; a block without `type` is a package lock, as libzypp reads it.
+pub fn parse_locks(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for block in text.split("\n\n") {
+        let mut kind: Option<&str> = None;
+        let mut block_names: Vec<&str> = Vec::new();
+        for line in block.lines() {
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            match key.trim() {
+                "type" => kind = Some(value.trim()),
+                "solvable_name" => block_names.push(value.trim()),
+                _ => {}
+            }
+        }
+        if kind.is_none_or(|k| k == "package") {
+            names.extend(
+                block_names
+                    .into_iter()
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_string),
+            );
+        }
+    }
+    names
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn data(name: &str) -> String {
-        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/zypper/");
-        std::fs::read_to_string(format!("{p}{name}")).unwrap()
+    #[test]
+    fn recorded_locks_file_is_read() {
+        let text = include_str!("../../../tests/data/zypper/etc-zypp-locks");
+        assert_eq!(parse_locks(text), ["kernel-*", "lpa-hello", "lpa-lib"]);
     }
 
     #[test]
-    fn recorded_locks_are_read() {
-        assert_eq!(
-            parse_locks(&data("zypper-x-locks.stdout")).unwrap(),
-            ["lpa-hello", "lpa-lib"]
-        );
-        assert!(parse_locks(&data("zypper-x-locks-none.stdout"))
-            .unwrap()
-            .is_empty());
-    }
-
-    #[test]
-    fn pattern_locks_are_left_out_and_bad_xml_is_an_error() {
-        let xml = "<stream><locks size=\"2\"><lock number=\"1\"><name>x</name><type>pattern</type></lock><lock number=\"2\"><name>y</name></lock></locks></stream>";
-        assert_eq!(parse_locks(xml).unwrap(), ["y"]);
-        assert!(parse_locks("<stream><locks>").is_err());
+    fn empty_untyped_and_odd_blocks() {
+        assert!(parse_locks("").is_empty());
+        assert!(parse_locks("\n\n\n").is_empty());
+        assert_eq!(parse_locks("solvable_name: x\n"), ["x"]);
+        assert!(parse_locks("type: patch\nsolvable_name: p\n").is_empty());
+        assert!(parse_locks("type: package\nsolvable_name:\n").is_empty());
+        assert_eq!(parse_locks("garbage line\nsolvable_name: y\n"), ["y"]);
     }
 }
