@@ -7,4 +7,5 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let _ = policy::parse_policy(&text);
     let _ = sim::parse_simulation(&text);
+    let _ = linux_patch_api::pkg::apt::holds::parse_showhold(&text);
 });

@@ -12,4 +12,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = zypper::parse_download_xml(&text);
     let _ = zypper::parse_search_versions(&text, "bash");
     let _ = zypper::parse_error_messages(&text);
+    let _ = zypper::holds::parse_locks(&text);
 });

@@ -73,7 +73,7 @@
 pub mod deps;
 pub mod dpkg;
 mod feeds;
-mod holds;
+pub mod holds;
 pub mod mutate;
 pub mod outcome;
 pub mod policy;

@@ -33,7 +33,7 @@ use super::{
 };
 
 mod advisories;
-mod holds;
+pub mod holds;
 mod mutate;
 mod outcome;
 mod query;

@@ -282,6 +282,39 @@ mod tests {
     }
 
     #[test]
+    fn edits_round_trip_on_odd_files() {
+        let odd = [
+            "[options]\r\nIgnorePkg = a\r\n",
+            "[options] # main\nIgnorePkg=a=b # x\n[options]\nIgnorePkg = c",
+            "[options]\nIgnorePkg =\n",
+            "[options]\nIgnorePkg = # nothing\n",
+            "#[options]\n[options]\n\n",
+            "[core]\nIgnorePkg = z\n[options]",
+        ];
+        for text in odd {
+            let held = with_hold(text, "n").unwrap();
+            assert!(
+                ignored(&held, false).contains(&"n".to_string()),
+                "{text:?} -> {held:?}"
+            );
+            let back = without_hold(&held, "n", false).unwrap();
+            assert!(
+                !ignored(&back, false).contains(&"n".to_string()),
+                "{back:?}"
+            );
+            for name in ignored(text, false) {
+                let out = without_hold(text, &name, false).unwrap();
+                assert!(!ignored(&out, false).contains(&name), "{out:?}");
+            }
+        }
+        assert_eq!(
+            ignored("[options]\nIgnorePkg=a=b # x\n", false),
+            ["a=b"],
+            "the value after the first '=', comment stripped"
+        );
+    }
+
+    #[test]
     fn includes_of_options_are_listed() {
         let text = "[options]\nInclude = /etc/pacman.d/holds.conf\nInclude = /etc/p/*.conf\n[lpa]\nInclude = /etc/pacman.d/mirrorlist\n";
         assert_eq!(includes(text), ["/etc/pacman.d/holds.conf"]);

@@ -38,7 +38,7 @@ use super::{
     SavedPackage, Upgrade,
 };
 
-mod holds;
+pub mod holds;
 mod mutate;
 mod outcome;
 mod query;

@@ -9,7 +9,7 @@
 //! it runs, by the output classifier and by reading the rpm database afterwards.
 //! Verified against the real zypper 1.14.42 / libzypp 17.25.7 (`tests/data/zypper/`).
 
-mod holds;
+pub mod holds;
 mod output;
 mod patches;
 
