@@ -351,3 +351,35 @@ fn dnf_without_the_versionlock_plugin() {
         ["lpa-hello false", "lpa-lib false"]
     );
 }
+
+/// A hold change never runs beside a package transaction: while a job holds it past the
+/// wait, the change is refused (retryable) and the tool's list is untouched; once the job
+/// has stopped, the same change goes through.
+#[test]
+fn apt_hold_waits_for_a_running_job_and_gives_up() {
+    require_sandbox!();
+    let _one = serial();
+    let env = Env::new("holds-busy-apt");
+    let mut sb = (APT.sandbox)("holds-busy-apt");
+    (APT.setup)(&mut sb);
+    let agent = sb.start_agent(&env, &agent_config(&APT, ""));
+    let job_id = slow_install_running(&agent, &env);
+    let r = hold_call(&agent, &env, "PUT", "lpa-hello");
+    let e = assert_error(&r, 409, "PKG_TRANSACTION_BUSY");
+    assert_eq!(e["error"]["retryable"], true);
+    assert!((APT_NATIVE.held)(&sb).is_empty());
+    assert_eq!(job(&agent, &env, &job_id)["status"], "running");
+    let r = call(
+        &agent,
+        &env,
+        "DELETE",
+        &format!("/api/v1/jobs/{job_id}"),
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let d = hold_ok(&agent, &env, "PUT", "lpa-hello");
+    assert_eq!(d["held"], true);
+    // Not installed, but offered: apt holds it anyway (a known name).
+    assert!(d["version"].is_null(), "{d}");
+    assert_eq!((APT_NATIVE.held)(&sb), ["lpa-hello"]);
+}
