@@ -3,6 +3,7 @@
 
 use super::*;
 
+mod holds;
 mod lifecycle;
 mod logs;
 mod persistence;
@@ -56,6 +57,8 @@ struct Fake {
     /// Whether asking for available versions rewrites the database (another process
     /// changing it while the checks run).
     touch_on_check: AtomicBool,
+    /// What the fake's hold mechanism holds.
+    holds: Mutex<Vec<String>>,
 }
 
 impl Fake {
@@ -82,6 +85,7 @@ impl Fake {
             calls: Mutex::new(Vec::new()),
             intervals: Mutex::new(Vec::new()),
             touch_on_check: AtomicBool::new(false),
+            holds: Mutex::new(Vec::new()),
         };
         fake.write_db();
         Arc::new(fake)
@@ -220,6 +224,9 @@ impl PackageManager for Fake {
             });
         }
         Ok(())
+    }
+    fn holds(&self) -> Result<Vec<String>, PkgError> {
+        Ok(self.holds.lock().unwrap().clone())
     }
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
         self.calls.lock().unwrap().push(format!("available {name}"));
