@@ -55,7 +55,7 @@ impl Dnf {
             });
         let package = match self.kind {
             BackendKind::Yum => "yum-plugin-versionlock",
-            _ => "python3-dnf-plugin-versionlock",
+            _ => "python3-dnf-plugin-versionlock; on Debian: dnf-plugins-core",
         };
         match (installed, enabled) {
             (true, true) => None,
@@ -232,6 +232,18 @@ mod tests {
 
     /// As `dnf versionlock add` writes it (dnf-plugins-core 4.x).
     const LIST: &str = "\n# Added lock on Sat Dec  5 16:00:00 2026\nlpa-hello-0:1.0-1.*\n\n# Added exclude on Sat Dec  5 16:01:00 2026\n!lpa-lib-0:1.1-1.*\nlpa-epoch-2:3.0-1.noarch\nkernel-core-5.14.0-70.el9.x86_64\nbare-name\n";
+
+    #[test]
+    fn the_recorded_list_names_its_lock() {
+        let text = include_str!("../../../tests/data/dnf/versionlock.list");
+        assert_eq!(locked_names(text), ["lpa-hello"]);
+        // The line the agent writes is the line the plugin wrote.
+        assert!(text.lines().any(|l| l == lock_line("lpa-hello", "1.0-1")));
+        assert_eq!(
+            without_locks(text, "lpa-hello").map(|t| locked_names(&t).len()),
+            Some(0)
+        );
+    }
 
     #[test]
     fn lock_lines_name_their_package() {
