@@ -71,6 +71,10 @@ pub enum ErrorCode {
     RebootBlocked,
     /// `REBOOT_PENDING` 409.
     RebootPending,
+    /// `PKG_HELD` 409.
+    PkgHeld,
+    /// `PKG_TRANSACTION_BUSY` 409.
+    PkgTransactionBusy,
 }
 
 impl ErrorCode {
@@ -109,6 +113,8 @@ impl ErrorCode {
             ErrorCode::JobQueueFull => "JOB_QUEUE_FULL",
             ErrorCode::RebootBlocked => "REBOOT_BLOCKED",
             ErrorCode::RebootPending => "REBOOT_PENDING",
+            ErrorCode::PkgHeld => "PKG_HELD",
+            ErrorCode::PkgTransactionBusy => "PKG_TRANSACTION_BUSY",
         }
     }
 
@@ -134,7 +140,10 @@ impl ErrorCode {
             | ErrorCode::InternalError => 500,
             ErrorCode::JobQueueFull => 503,
             ErrorCode::PkgUntrustedSource => 502,
-            ErrorCode::RebootBlocked | ErrorCode::RebootPending => 409,
+            ErrorCode::RebootBlocked
+            | ErrorCode::RebootPending
+            | ErrorCode::PkgHeld
+            | ErrorCode::PkgTransactionBusy => 409,
             ErrorCode::JobTimeout | ErrorCode::RequestTimeout => 408,
             ErrorCode::ServiceUnhealthy => 503,
             ErrorCode::RateLimitExceeded => 429,

@@ -11,4 +11,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = sim::parse_simulation(&text);
     let _ = dry_run::parse_plan(&text, &text);
     let _ = parse_size(&text);
+    let _ = linux_patch_api::pkg::apt::holds::parse_showhold(&text);
 });

@@ -19,4 +19,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = primary::read_stream(data, &["noarch", "x86_64"], &mut Offers::new());
     let _ = repos::parse_ini(&text);
     let _ = dnf::dry_run::parse_plan(&text, &|_| Some("1.0-1".into()), true);
+    // versionlock.list: every locked name's lines go, and nothing else changes.
+    for name in dnf::holds::locked_names(&text).iter().take(8) {
+        let out = dnf::holds::without_locks(&text, name).expect("a listed lock is removable");
+        assert!(!dnf::holds::locked_names(&out).contains(name));
+    }
 });

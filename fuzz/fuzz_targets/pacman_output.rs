@@ -14,4 +14,17 @@ fuzz_target!(|data: &[u8]| {
     for line in text.lines().take(64) {
         let _ = pacman::parse_depend(line, true);
     }
+    // IgnorePkg holds: reading pacman.conf, and the edits that must keep every other byte.
+    let _ = pacman::holds::includes(&text);
+    let ignored = pacman::holds::ignored(&text, false);
+    if let Some(held) = pacman::holds::with_hold(&text, "lpa-fuzz") {
+        assert!(pacman::holds::ignored(&held, false).iter().any(|n| n == "lpa-fuzz"));
+        let back = pacman::holds::without_hold(&held, "lpa-fuzz", false);
+        assert!(back.is_some());
+    }
+    for name in ignored.iter().take(8) {
+        if let Some(out) = pacman::holds::without_hold(&text, name, false) {
+            assert!(!pacman::holds::ignored(&out, false).contains(name));
+        }
+    }
 });

@@ -13,4 +13,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = zypper::parse_search_versions(&text, "bash");
     let _ = zypper::parse_error_messages(&text);
     let _ = zypper::dry_run::parse_summary(&text, false);
+    let _ = zypper::holds::parse_locks(&text);
 });

@@ -14,6 +14,7 @@ pub fn pkg_error(e: PkgError) -> ApiError {
         PkgError::VersionConflict(m) => ApiError::PkgVersionConflict(m),
         PkgError::DependencyConflict(m) => ApiError::PkgDependencyError(m),
         PkgError::Untrusted(m) => ApiError::PkgUntrustedSource(m),
+        PkgError::Held(name) => ApiError::PkgHeld(name),
         other => ApiError::PkgManagerError(other.to_string()),
     }
 }

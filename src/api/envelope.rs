@@ -109,6 +109,12 @@ pub enum ApiError {
         /// The blocking jobs' ids.
         jobs: Vec<String>,
     },
+    /// `PKG_HELD` 409, with the package name: a change naming a held package explicitly
+    /// (release the hold first; patch runs skip held packages instead).
+    PkgHeld(String),
+    /// `PKG_TRANSACTION_BUSY` 409 (retryable): a hold change found a package transaction
+    /// (a job) running past the short wait.
+    PkgTransactionBusy(String),
     /// `REBOOT_PENDING` 409: a reboot asking something else while a reboot job is pending or
     /// running (one at a time; cancel it first).
     RebootPending {
@@ -157,6 +163,8 @@ impl ApiError {
             ApiError::JobQueueFull(_) => ErrorCode::JobQueueFull,
             ApiError::RebootBlocked { .. } => ErrorCode::RebootBlocked,
             ApiError::RebootPending { .. } => ErrorCode::RebootPending,
+            ApiError::PkgHeld(_) => ErrorCode::PkgHeld,
+            ApiError::PkgTransactionBusy(_) => ErrorCode::PkgTransactionBusy,
         }
     }
 
@@ -185,6 +193,7 @@ impl ApiError {
                 | ApiError::InternalError(_)
                 | ApiError::JobQueueFull(_)
                 | ApiError::RebootBlocked { .. }
+                | ApiError::PkgTransactionBusy(_)
         )
     }
 
@@ -192,6 +201,9 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             ApiError::PkgNotFound(name) => format!("package not found: {name}"),
+            ApiError::PkgHeld(name) => format!(
+                "{name} is held; release the hold (DELETE /api/v1/packages/{name}/hold) to change it"
+            ),
             ApiError::PatchNotFound(id) => format!("patch not found: {id}"),
             ApiError::JobNotFound(id) => format!("job not found: {id}"),
             ApiError::ServiceNotFound(name) => format!("service not found: {name}"),
@@ -233,6 +245,7 @@ impl ApiError {
             | ApiError::HeadersTooLarge(m)
             | ApiError::UriTooLong(m)
             | ApiError::InternalError(m)
+            | ApiError::PkgTransactionBusy(m)
             | ApiError::JobQueueFull(m) => m.clone(),
         }
     }
@@ -241,7 +254,9 @@ impl ApiError {
     pub fn details(&self) -> Map<String, Value> {
         let one = |key: &str, value: Value| Map::from_iter([(key.to_string(), value)]);
         match self {
-            ApiError::PkgNotFound(name) => one("package", name.as_str().into()),
+            ApiError::PkgNotFound(name) | ApiError::PkgHeld(name) => {
+                one("package", name.as_str().into())
+            }
             ApiError::PatchNotFound(id) => one("patch_id", id.as_str().into()),
             ApiError::JobNotFound(id) => one("job_id", id.as_str().into()),
             ApiError::ServiceNotFound(name) => one("service", name.as_str().into()),
@@ -714,6 +729,13 @@ mod tests {
                 "SERVICE_NOT_FOUND",
                 404,
                 false,
+            ),
+            (ApiError::PkgHeld(m()), "PKG_HELD", 409, false),
+            (
+                ApiError::PkgTransactionBusy(m()),
+                "PKG_TRANSACTION_BUSY",
+                409,
+                true,
             ),
         ];
         for (err, code, status, retryable) in table {

@@ -10,6 +10,7 @@ pub mod dry_run;
 pub mod envelope;
 pub mod exposition;
 pub mod health;
+pub mod holds;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
@@ -36,8 +37,8 @@ use crate::http::{Peer, ProtocolError, Request, Response, Service};
 use crate::jobs::events::Events;
 use crate::jobs::Engine;
 use crate::pkg::inventory::Inventory;
-use crate::system::restart_cache::{self, RestartCache};
 use crate::pkg::RemoveOptions;
+use crate::system::restart_cache::{self, RestartCache};
 
 use envelope::{ApiError, Reply};
 use router::Endpoint;
@@ -64,12 +65,15 @@ fn rate_category(endpoint: &Endpoint) -> usize {
         | Endpoint::OpenApi(_)
         | Endpoint::RestartNeeded
         | Endpoint::Metrics => CAT_HEALTH,
-        Endpoint::ListPackages(_) | Endpoint::GetPackage { .. } | Endpoint::ListPatches(_) => {
-            CAT_PACKAGE_LIST
-        }
+        Endpoint::ListPackages(_)
+        | Endpoint::GetPackage { .. }
+        | Endpoint::ListHolds
+        | Endpoint::ListPatches(_) => CAT_PACKAGE_LIST,
         Endpoint::InstallPackages { .. }
         | Endpoint::UpdatePackage { .. }
-        | Endpoint::RemovePackage { .. } => CAT_PACKAGE_OPERATIONS,
+        | Endpoint::RemovePackage { .. }
+        | Endpoint::HoldPackage { .. }
+        | Endpoint::UnholdPackage { .. } => CAT_PACKAGE_OPERATIONS,
         Endpoint::ApplyPatches { .. } => CAT_PATCH_OPERATIONS,
         Endpoint::ListJobs(_)
         | Endpoint::GetJob { .. }
@@ -341,6 +345,19 @@ impl App {
                 },
                 self.engine.as_deref(),
                 *dry_run,
+            ),
+            Endpoint::ListHolds => holds::list_holds(self.inventory.as_deref()),
+            Endpoint::HoldPackage { name } => holds::set_hold(
+                self.inventory.as_deref(),
+                self.engine.as_deref(),
+                name,
+                true,
+            ),
+            Endpoint::UnholdPackage { name } => holds::set_hold(
+                self.inventory.as_deref(),
+                self.engine.as_deref(),
+                name,
+                false,
             ),
             Endpoint::ListPatches(query) => patches::list_patches(
                 self.inventory.as_deref(),
@@ -739,6 +756,8 @@ mod tests {
             ("POST", "/api/v1/packages".to_string()),
             ("PUT", "/api/v1/packages/nginx".to_string()),
             ("DELETE", "/api/v1/packages/nginx".to_string()),
+            ("PUT", "/api/v1/packages/nginx/hold".to_string()),
+            ("DELETE", "/api/v1/packages/nginx/hold".to_string()),
             ("POST", "/api/v1/patches/apply".to_string()),
             ("POST", "/api/v1/system/reboot".to_string()),
             ("DELETE", format!("/api/v1/jobs/{id}")),

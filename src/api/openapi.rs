@@ -245,6 +245,8 @@ mod tests {
                 job_id: String::new(),
                 scheduled_at: String::new(),
             },
+            ApiError::PkgHeld(String::new()),
+            ApiError::PkgTransactionBusy(String::new()),
         ];
         for e in &all {
             match e {
@@ -279,7 +281,9 @@ mod tests {
                 | ApiError::InternalError(_)
                 | ApiError::JobQueueFull(_)
                 | ApiError::RebootBlocked { .. }
-                | ApiError::RebootPending { .. } => {}
+                | ApiError::RebootPending { .. }
+                | ApiError::PkgHeld(_)
+                | ApiError::PkgTransactionBusy(_) => {}
             }
         }
         all

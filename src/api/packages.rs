@@ -180,14 +180,21 @@ fn list(
     let pattern = query.name.as_deref().map(Pattern::parse).transpose()?;
     let installed = inventory.installed().map_err(pkg_error)?;
     let snapshot = inventory.upgrades().map_err(pkg_error)?;
+    let holds = inventory.holds().map_err(pkg_error)?;
     let key = ListKey::of(query, shape);
-    let sources = vec![Source::of(&installed), Source::of(&snapshot.upgrades)];
+    // The hold set is a source too: a hold change renders the page again at once.
+    let sources = vec![
+        Source::of(&installed),
+        Source::of(&snapshot.upgrades),
+        Source::of(&holds),
+    ];
     let page = match cache.get(&key, &sources) {
         Some(page) => page,
         None => {
             let sets = Sets {
                 installed: &installed,
                 upgrades: &snapshot.upgrades,
+                holds: &holds,
             };
             let page = Arc::new(render(inventory, sets, pattern.as_ref(), &key)?);
             let bytes = page.packages.get().len();
@@ -214,6 +221,7 @@ fn list(
 struct Sets<'a> {
     installed: &'a [InstalledPackage],
     upgrades: &'a [Upgrade],
+    holds: &'a [String],
 }
 
 /// Selects, sorts and pages the installed set as `key` asks, and serialises the page.
@@ -240,7 +248,10 @@ fn render(
         .into_iter()
         .skip(usize::try_from(key.offset).unwrap_or(usize::MAX))
         .take(take_count(key.size))
-        .map(|p| PackageEntry::new(p, upgrades.get(p.name.as_str()).copied()))
+        .map(|p| {
+            PackageEntry::new(p, upgrades.get(p.name.as_str()).copied())
+                .with_held(is_held(sets.holds, &p.name))
+        })
         .collect();
     let packages = serde_json::value::to_raw_value(&page)
         .map_err(|e| ApiError::InternalError(format!("rendering the package list: {e}")))?;
@@ -259,7 +270,16 @@ fn show(inventory: &Inventory, name: &str) -> Result<Reply, ApiError> {
         .iter()
         .find(|u| u.name == details.package.name);
     let fresh = Freshness::new(&snapshot, time::OffsetDateTime::now_utc());
-    Ok(Reply::ok(PackageDetail::new(&details, upgrade, fresh)))
+    let holds = inventory.holds().map_err(pkg_error)?;
+    let held = is_held(&holds, &details.package.name);
+    Ok(Reply::ok(
+        PackageDetail::new(&details, upgrade, fresh).with_held(held),
+    ))
+}
+
+/// Whether a hold entry (a name, or a zypper glob lock) covers `name`.
+fn is_held(holds: &[String], name: &str) -> bool {
+    holds.iter().any(|h| crate::pkg::holds::covers(h, name))
 }
 
 fn by_name(upgrades: &[Upgrade]) -> HashMap<&str, &Upgrade> {
@@ -463,6 +483,8 @@ mod tests {
     struct Fake {
         db: std::path::PathBuf,
         upgrades: std::sync::Mutex<Vec<Upgrade>>,
+        /// One held name per line, as a hold list on disk.
+        holds: std::path::PathBuf,
     }
 
     impl crate::pkg::PackageManager for Fake {
@@ -504,6 +526,13 @@ mod tests {
         fn compare_versions(&self, a: &str, b: &str) -> Ordering {
             a.cmp(b)
         }
+        fn holds(&self) -> Result<Vec<String>, crate::pkg::PkgError> {
+            let text = std::fs::read_to_string(&self.holds).unwrap_or_default();
+            Ok(text.lines().map(str::to_string).collect())
+        }
+        fn hold_paths(&self) -> Vec<std::path::PathBuf> {
+            vec![self.holds.clone()]
+        }
     }
 
     fn upgrade(name: &str, to: &str) -> Upgrade {
@@ -522,9 +551,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("status");
         std::fs::write(&db, text).unwrap();
+        let holds = dir.join("holds");
+        std::fs::write(&holds, "").unwrap();
         let fake = Arc::new(Fake {
             db,
             upgrades: std::sync::Mutex::new(vec![]),
+            holds,
         });
         let inv = Inventory::new(fake.clone(), std::time::Duration::from_secs(3600));
         (inv, fake)
@@ -594,6 +626,30 @@ mod tests {
         );
         assert_eq!(after["total"], 3);
         assert_eq!(cache.usage().0, 1, "the page of the old database is gone");
+    }
+
+    #[test]
+    fn a_hold_change_renders_the_page_again_at_once() {
+        let (inv, fake) = inventory("a 1\nb 1\n");
+        let cache = list_cache();
+        let spec = ClientShape::Specification;
+        let held = |v: &serde_json::Value| -> Vec<bool> {
+            v["packages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["held"].as_bool().unwrap())
+                .collect()
+        };
+        assert_eq!(held(&listed(&inv, "", spec, &cache)), [false, false]);
+        assert_eq!(held(&listed(&inv, "", spec, &cache)), [false, false]);
+        assert_eq!(cache.usage().0, 1);
+        // A hold set by hand: the file is replaced, as the tools do.
+        rewrite(&fake.holds, "b\n");
+        assert_eq!(held(&listed(&inv, "", spec, &cache)), [false, true]);
+        assert_eq!(cache.usage().0, 1, "the page of the old hold set is gone");
+        rewrite(&fake.holds, "");
+        assert_eq!(held(&listed(&inv, "", spec, &cache)), [false, false]);
     }
 
     #[test]

@@ -53,6 +53,19 @@ pub enum Endpoint {
         /// `dry_run`: answer the simulated plan instead of starting a job.
         dry_run: bool,
     },
+    /// `GET /api/v1/packages/holds`: the held packages. `holds` is a reserved segment for
+    /// GET only: a package literally named `holds` is still listed, updated and removed.
+    ListHolds,
+    /// `PUT /api/v1/packages/{name}/hold`
+    HoldPackage {
+        /// Package name, loosely validated.
+        name: String,
+    },
+    /// `DELETE /api/v1/packages/{name}/hold`
+    UnholdPackage {
+        /// Package name, loosely validated.
+        name: String,
+    },
     /// `GET /api/v1/patches`
     ListPatches(PatchQuery),
     /// `POST /api/v1/patches/apply`
@@ -107,6 +120,9 @@ impl Endpoint {
             Endpoint::GetPackage { .. } => "GET /api/v1/packages/{name}",
             Endpoint::UpdatePackage { .. } => "PUT /api/v1/packages/{name}",
             Endpoint::RemovePackage { .. } => "DELETE /api/v1/packages/{name}",
+            Endpoint::ListHolds => "GET /api/v1/packages/holds",
+            Endpoint::HoldPackage { .. } => "PUT /api/v1/packages/{name}/hold",
+            Endpoint::UnholdPackage { .. } => "DELETE /api/v1/packages/{name}/hold",
             Endpoint::ListPatches(_) => "GET /api/v1/patches",
             Endpoint::ApplyPatches { .. } => "POST /api/v1/patches/apply",
             Endpoint::SystemInfo => "GET /api/v1/system/info",
@@ -133,6 +149,9 @@ impl Endpoint {
         "GET /api/v1/packages/{name}",
         "PUT /api/v1/packages/{name}",
         "DELETE /api/v1/packages/{name}",
+        "GET /api/v1/packages/holds",
+        "PUT /api/v1/packages/{name}/hold",
+        "DELETE /api/v1/packages/{name}/hold",
         "GET /api/v1/patches",
         "POST /api/v1/patches/apply",
         "GET /api/v1/system/info",
@@ -411,6 +430,7 @@ enum Resource {
     HealthV1,
     Packages,
     Package(String),
+    PackageHold(String),
     Patches,
     PatchesApply,
     SystemInfo,
@@ -431,6 +451,7 @@ impl Resource {
             Resource::Packages => &["GET", "POST"],
             Resource::Package(_) => &["GET", "PUT", "DELETE"],
             Resource::Job(_) => &["GET", "DELETE"],
+            Resource::PackageHold(_) => &["PUT", "DELETE"],
             Resource::PatchesApply | Resource::SystemReboot | Resource::JobRollback(_) => &["POST"],
             Resource::Health
             | Resource::HealthV1
@@ -459,6 +480,7 @@ fn match_resource(segments: &[String]) -> Option<Resource> {
             ["health"] => Resource::HealthV1,
             ["packages"] => Resource::Packages,
             ["packages", name] => Resource::Package(name.to_string()),
+            ["packages", name, "hold"] => Resource::PackageHold(name.to_string()),
             ["patches"] => Resource::Patches,
             ["patches", "apply"] => Resource::PatchesApply,
             ["system", "info"] => Resource::SystemInfo,
@@ -546,6 +568,21 @@ fn build(
         ("POST", Resource::Packages) => Endpoint::InstallPackages {
             dry_run: dry_run_only(query)?,
         },
+        ("GET", Resource::Package(name)) if name == "holds" => {
+            no_query(query, Endpoint::ListHolds)?
+        }
+        ("PUT", Resource::PackageHold(name)) => no_query(
+            query,
+            Endpoint::HoldPackage {
+                name: loose_name("name", name)?,
+            },
+        )?,
+        ("DELETE", Resource::PackageHold(name)) => no_query(
+            query,
+            Endpoint::UnholdPackage {
+                name: loose_name("name", name)?,
+            },
+        )?,
         ("GET", Resource::Package(name)) => Endpoint::GetPackage {
             name: loose_name("name", name)?,
             refresh: Params::new(query, &["refresh"])?
@@ -917,6 +954,21 @@ mod tests {
                     dry_run: false,
                 },
             ),
+            ("GET", "/api/v1/packages/holds".into(), Endpoint::ListHolds),
+            (
+                "PUT",
+                "/api/v1/packages/nginx/hold".into(),
+                Endpoint::HoldPackage {
+                    name: "nginx".into(),
+                },
+            ),
+            (
+                "DELETE",
+                "/api/v1/packages/nginx/hold".into(),
+                Endpoint::UnholdPackage {
+                    name: "nginx".into(),
+                },
+            ),
             (
                 "GET",
                 "/api/v1/patches".into(),
@@ -1023,6 +1075,50 @@ mod tests {
                 Err(ApiError::NotFound(p)) => assert_eq!(p, path),
                 other => panic!("{path}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn holds_routes_and_a_package_named_holds_stays_reachable() {
+        assert_eq!(
+            r("GET", "/api/v1/packages/holds").unwrap(),
+            Endpoint::ListHolds
+        );
+        assert_eq!(
+            r("HEAD", "/api/v1/packages/holds").unwrap(),
+            Endpoint::ListHolds
+        );
+        let name = || "nginx".to_string();
+        assert_eq!(
+            r("PUT", "/api/v1/packages/nginx/hold").unwrap(),
+            Endpoint::HoldPackage { name: name() }
+        );
+        assert_eq!(
+            r("DELETE", "/api/v1/packages/nginx/hold").unwrap(),
+            Endpoint::UnholdPackage { name: name() }
+        );
+        assert!(Endpoint::HoldPackage { name: name() }.is_mutating());
+        assert!(!Endpoint::ListHolds.is_mutating());
+        // `holds` is reserved for GET only: a package of that name is updated and removed.
+        assert_eq!(
+            r("PUT", "/api/v1/packages/holds").unwrap(),
+            Endpoint::UpdatePackage {
+                name: "holds".into(),
+                dry_run: false
+            }
+        );
+        assert!(matches!(
+            r("DELETE", "/api/v1/packages/holds").unwrap(),
+            Endpoint::RemovePackage { .. }
+        ));
+        let m = invalid_message(rq("GET", "/api/v1/packages/holds", &[("refresh", "true")]));
+        assert!(m.contains("refresh"), "{m}");
+        let long = format!("/api/v1/packages/{}/hold", "a".repeat(256));
+        let m = invalid_message(r("PUT", &long));
+        assert!(m.contains("name"), "{m}");
+        match r("GET", "/api/v1/packages/nginx/hold") {
+            Err(ApiError::MethodNotAllowed { allow, .. }) => assert_eq!(allow, ["PUT", "DELETE"]),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -39,6 +39,7 @@ use crate::pkg::{
 use crate::watch::FileStamp;
 
 mod dry_run;
+mod holds;
 mod listing;
 mod logs;
 mod panics;

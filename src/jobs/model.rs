@@ -254,6 +254,9 @@ pub struct JobResult {
     /// (scanned after it), and their units.
     #[serde(default)]
     pub restart_needed: Option<RestartNeeded>,
+    /// Patch jobs: upgradable packages left out because they are held.
+    #[serde(default)]
+    pub skipped_held: Vec<String>,
 }
 
 impl JobResult {

@@ -74,6 +74,7 @@ pub mod deps;
 pub mod dpkg;
 pub mod dry_run;
 mod feeds;
+pub mod holds;
 pub mod mutate;
 pub mod outcome;
 pub mod policy;
@@ -244,10 +245,12 @@ impl Apt {
         self.apt_get(&["-q", "--error-on=any", "update"])
     }
 
-    /// The upgrade simulation ([`mutate::SIMULATE`]: no lock, nothing written).
+    /// The upgrade simulation ([`mutate::SIMULATE`]: no lock, nothing written). Holds are
+    /// ignored here only, so that a held package's update is listed (flagged held; patch
+    /// runs skip it).
     pub fn simulate_upgrade_command(&self) -> Result<Command, PkgError> {
         let mut args = mutate::SIMULATE.to_vec();
-        args.extend(["-q", "dist-upgrade"]);
+        args.extend(["-q", "-o", "APT::Ignore-Hold=true", "dist-upgrade"]);
         self.apt_get(&args)
     }
 
@@ -572,6 +575,22 @@ impl PackageManager for Apt {
     }
 
     /// `<root>/run/reboot-required` and `reboot-required.pkgs`.
+    fn holds(&self) -> Result<Vec<String>, PkgError> {
+        self.read_holds()
+    }
+
+    fn hold_paths(&self) -> Vec<PathBuf> {
+        self.hold_files()
+    }
+
+    fn hold(&self, name: &str) -> Result<(), PkgError> {
+        self.mark("hold", name)
+    }
+
+    fn unhold(&self, name: &str) -> Result<(), PkgError> {
+        self.mark("unhold", name)
+    }
+
     fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
         reboot::debian(&self.settings.root)
     }
@@ -1355,6 +1374,8 @@ mod tests {
                 "-o",
                 "Dir::Log::Planner=/dev/null",
                 "-q",
+                "-o",
+                "APT::Ignore-Hold=true",
                 "dist-upgrade"
             ]
         );

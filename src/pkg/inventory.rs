@@ -95,6 +95,7 @@ pub struct Inventory {
     feed: FeedSettings,
     advisories: Mutex<Option<AdvisoryCache>>,
     reboot: Mutex<Option<RebootCache>>,
+    holds: super::holds::HoldCache,
     // Where the computed set is persisted for the next process; None keeps it in memory only.
     store: Option<PathBuf>,
     // Set when a job dropped the set: the refresher computes it again in the background.
@@ -126,6 +127,7 @@ impl Inventory {
             feed: FeedSettings::default(),
             advisories: Mutex::new(None),
             reboot: Mutex::new(None),
+            holds: super::holds::HoldCache::default(),
             store: None,
             rewarm: AtomicBool::new(false),
         }
@@ -294,6 +296,16 @@ impl Inventory {
             packages: Arc::clone(&packages),
         });
         Ok(packages)
+    }
+
+    /// The held package names, sorted; re-read only when the backend's hold files changed.
+    pub fn holds(&self) -> Result<Arc<Vec<String>>, PkgError> {
+        self.holds.get(self.backend.as_ref())
+    }
+
+    /// Forgets the kept hold set after the agent changed a hold.
+    pub fn invalidate_holds(&self) {
+        self.holds.invalidate();
     }
 
     /// Details of one installed package, `Ok(None)` when it is not installed.

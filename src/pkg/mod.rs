@@ -10,6 +10,7 @@ pub mod apk;
 pub mod apt;
 pub mod detect;
 pub mod dnf;
+pub mod holds;
 pub mod inventory;
 pub mod offers;
 pub mod pacman;
@@ -309,6 +310,9 @@ pub enum PkgError {
     /// A repository or package failed the tool's signature check (no trusted key for it):
     /// what was refused and how to trust it.
     Untrusted(String),
+    /// The package is held (apt-mark hold, versionlock, zypper lock, IgnorePkg, apk pin):
+    /// the change named it explicitly and holds are never overridden.
+    Held(String),
 }
 
 impl std::fmt::Display for PkgError {
@@ -343,6 +347,10 @@ impl std::fmt::Display for PkgError {
             PkgError::DependencyConflict(m) => write!(f, "dependency problem: {m}"),
             PkgError::Cancelled(command) => write!(f, "{command}: cancelled"),
             PkgError::Untrusted(m) => write!(f, "untrusted package source: {m}"),
+            PkgError::Held(name) => write!(
+                f,
+                "{name} is held; release the hold (DELETE /api/v1/packages/{name}/hold) to change it"
+            ),
         }
     }
 }
@@ -503,6 +511,43 @@ pub trait PackageManager: Send + Sync {
             "{} has no dry run",
             self.kind().name()
         )))
+    }
+
+    /// The names held by the tool's own mechanism (apt-mark showhold, dnf versionlock,
+    /// zypper locks, pacman IgnorePkg, apk world pins), sorted, each once; the default
+    /// backend has no holds.
+    fn holds(&self) -> Result<Vec<String>, PkgError> {
+        Ok(Vec::new())
+    }
+
+    /// Files whose change means the holds may have changed (for the hold cache); empty when
+    /// the backend has no holds.
+    fn hold_paths(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
+    /// Holds `name` (already validated) through the tool's own mechanism; holding a held
+    /// package succeeds. The caller holds the package transaction.
+    fn hold(&self, _name: &str) -> Result<(), PkgError> {
+        Err(PkgError::Unsupported(format!(
+            "{}: package holds are not supported",
+            self.kind().name()
+        )))
+    }
+
+    /// Releases the hold of `name`; releasing a package that is not held succeeds.
+    fn unhold(&self, _name: &str) -> Result<(), PkgError> {
+        Err(PkgError::Unsupported(format!(
+            "{}: package holds are not supported",
+            self.kind().name()
+        )))
+    }
+
+    /// Which of `names` are held, in the order given: what patch apply and update-all skip,
+    /// and what a dry run reports as skipped.
+    fn held_among(&self, names: &[String]) -> Result<Vec<String>, PkgError> {
+        let held = self.holds()?;
+        Ok(holds::among(&held, names))
     }
 
     /// Whether the host needs a reboot, from the family's own signal (never from package

@@ -55,7 +55,9 @@ pub const APT: Tool = Tool {
             "dpkg-query",
             &["-W", "-f", "${db:Status-Abbrev} ${Version}", name],
         );
-        (ok && out.starts_with("ii ")).then(|| out[3..].trim().to_string())
+        // `hi`: installed and held (apt-mark hold).
+        (ok && (out.starts_with("ii ") || out.starts_with("hi ")))
+            .then(|| out[3..].trim().to_string())
     },
     consistent: |sb| {
         let (_, audit) = stdout(sb, "dpkg", &["--audit"]);

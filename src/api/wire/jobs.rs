@@ -173,7 +173,7 @@ impl<'a> JobDetail<'a> {
             result: job
                 .result
                 .as_ref()
-                .map(|r| ResultEntry::of(r, job.operation == crate::jobs::Operation::Rollback)),
+                .map(|r| ResultEntry::of(r, job.operation)),
             scheduled_at: None,
             started_at: job.started_at.map(rfc3339),
             status: shaped.status,
@@ -294,11 +294,16 @@ struct ResultEntry<'a> {
     /// Patch jobs only.
     #[serde(skip_serializing_if = "Option::is_none")]
     restart_needed: Option<RestartEntry<'a>>,
+    /// Patch jobs only: the packages left out because they are held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped_held: Option<&'a [String]>,
     success: bool,
 }
 
 impl<'a> ResultEntry<'a> {
-    fn of(r: &'a JobResult, rollback: bool) -> ResultEntry<'a> {
+    fn of(r: &'a JobResult, operation: crate::jobs::Operation) -> ResultEntry<'a> {
+        let rollback = operation == crate::jobs::Operation::Rollback;
+        let patch = operation == crate::jobs::Operation::PatchApply;
         ResultEntry {
             not_restorable: rollback.then(|| {
                 r.not_restorable
@@ -311,6 +316,7 @@ impl<'a> ResultEntry<'a> {
             packages_removed: &r.packages_removed,
             packages_updated: &r.packages_updated,
             restart_needed: r.restart_needed.as_ref().map(RestartEntry::of),
+            skipped_held: patch.then_some(r.skipped_held.as_slice()),
             success: r.success,
         }
     }

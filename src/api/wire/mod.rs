@@ -5,6 +5,7 @@
 pub mod dry_run;
 pub mod envelope;
 pub mod health;
+pub mod holds;
 pub mod jobs;
 pub mod packages;
 pub mod patches;

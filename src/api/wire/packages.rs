@@ -18,6 +18,8 @@ pub struct PackageEntry<'a> {
     /// Names only (the details answer lists constraints).
     dependencies: &'a [String],
     description: &'a str,
+    /// Whether the package manager's own hold mechanism keeps it back.
+    held: bool,
     installed_at: Option<String>,
     /// The available version when upgradable, else the installed one.
     latest_version: &'a str,
@@ -41,6 +43,7 @@ impl<'a> PackageEntry<'a> {
             available_version: available,
             dependencies: &p.depends,
             description: &p.description,
+            held: false,
             installed_at: p.installed_at.map(rfc3339),
             latest_version: available.unwrap_or(&p.version),
             maintainer: p.maintainer.as_deref(),
@@ -51,6 +54,12 @@ impl<'a> PackageEntry<'a> {
             upgradable: upgrade.is_some(),
             version: &p.version,
         }
+    }
+
+    /// The same entry, saying whether the package is held.
+    pub fn with_held(mut self, held: bool) -> PackageEntry<'a> {
+        self.held = held;
+        self
     }
 }
 
@@ -174,6 +183,7 @@ pub struct PackageDetail<'a> {
     dependencies: Vec<DependencyEntry<'a>>,
     description: &'a str,
     files: &'a [String],
+    held: bool,
     homepage: Option<&'a str>,
     installed_at: Option<String>,
     latest_version: &'a str,
@@ -206,6 +216,7 @@ impl<'a> PackageDetail<'a> {
             dependencies: d.dependencies.iter().map(DependencyEntry::from).collect(),
             description: e.description,
             files: &d.files,
+            held: e.held,
             homepage: d.homepage.as_deref(),
             installed_at: e.installed_at,
             latest_version: e.latest_version,
@@ -223,6 +234,12 @@ impl<'a> PackageDetail<'a> {
             upgrades_computed_at: fresh.upgrades_computed_at,
             version: e.version,
         }
+    }
+
+    /// The same details, saying whether the package is held.
+    pub fn with_held(mut self, held: bool) -> PackageDetail<'a> {
+        self.held = held;
+        self
     }
 }
 
@@ -355,7 +372,10 @@ mod tests {
         assert!(v["available_version"].is_null());
         assert!(v["repository"].is_null());
         assert_eq!(v["upgradable"], false);
-        assert_eq!(v.as_object().unwrap().len(), 13);
+        assert_eq!(v["held"], false);
+        assert_eq!(v.as_object().unwrap().len(), 14);
+        let v = assert_sorted_bytes(&PackageEntry::new(&p, None).with_held(true));
+        assert_eq!(v["held"], true);
     }
 
     #[test]
@@ -399,7 +419,10 @@ mod tests {
         assert_eq!(v["license"], "GPL-3");
         assert_eq!(v["latest_version"], "2.10-3");
         assert_eq!(v["metadata_refreshed_at"], "2026-03-02T09:00:00Z");
-        assert_eq!(v.as_object().unwrap().len(), 21);
+        assert_eq!(v.as_object().unwrap().len(), 22);
+        assert_eq!(v["held"], false);
+        let v = assert_sorted_bytes(&PackageDetail::new(&details, None, fresh()).with_held(true));
+        assert_eq!(v["held"], true);
     }
 
     #[test]

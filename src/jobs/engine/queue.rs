@@ -114,6 +114,7 @@ impl Engine {
             JobRequest::PatchApply { .. } => self.validate(request)?,
             JobRequest::Reboot { .. } | JobRequest::Rollback { .. } => {}
         }
+        self.refuse_held(request)?;
         Ok(())
     }
 

@@ -93,6 +93,15 @@ impl Engine {
                 return self.classify(e, cancel, deadline, Vec::new(), JobResult::default());
             }
         }
+        // Holds are read now, under the transaction: a hold set while the job waited counts.
+        let held = self
+            .refuse_held(request)
+            .and_then(|()| self.skip_held(id, request));
+        let (adjusted, skipped_held) = match held {
+            Ok(h) => h,
+            Err(e) => return self.classify(e, cancel, deadline, Vec::new(), JobResult::default()),
+        };
+        let request = adjusted.as_ref().unwrap_or(request);
         // Read from the database itself (the rpm family keeps the last read until a database
         // file changes), never from the inventory's cache: the changes must be exact.
         let before = match backend.installed() {
@@ -158,6 +167,7 @@ impl Engine {
             // still have replaced some libraries.
             result.restart_needed = Some(crate::system::restart_needed::scan_host());
         }
+        result.skipped_held = skipped_held;
         match ran {
             Ok(()) => {
                 result.success = true;
@@ -233,6 +243,7 @@ impl Engine {
                     PkgError::VersionConflict(_) => ErrorCode::PkgVersionConflict.as_str(),
                     PkgError::NotFound(_) => ErrorCode::PkgNotFound.as_str(),
                     PkgError::Untrusted(_) => ErrorCode::PkgUntrustedSource.as_str(),
+                    PkgError::Held(_) => ErrorCode::PkgHeld.as_str(),
                     _ => ErrorCode::PkgManagerError.as_str(),
                 };
                 (JobStatus::Failed, code, e.to_string())

@@ -29,8 +29,8 @@
 //! `lib/modules` directory and the installed `linux-FLAVOR` version.
 
 mod db;
-pub mod index;
 pub mod dry_run;
+pub mod index;
 mod mutate;
 mod parse;
 mod repair;

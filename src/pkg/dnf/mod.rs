@@ -36,6 +36,7 @@ use super::{
 
 mod advisories;
 pub mod dry_run;
+pub mod holds;
 mod mutate;
 mod outcome;
 mod query;
@@ -679,6 +680,22 @@ impl PackageManager for Dnf {
     /// `needs-restarting -r` when the root has it (and is `/`, where the tool's answer is
     /// about this system); otherwise, or when it is inconclusive, the running kernel
     /// against the newest installed kernel package.
+    fn holds(&self) -> Result<Vec<String>, PkgError> {
+        self.read_holds()
+    }
+
+    fn hold_paths(&self) -> Vec<PathBuf> {
+        vec![self.lock_list()]
+    }
+
+    fn hold(&self, name: &str) -> Result<(), PkgError> {
+        self.add_hold(name)
+    }
+
+    fn unhold(&self, name: &str) -> Result<(), PkgError> {
+        self.remove_hold(name)
+    }
+
     fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
         let root = &self.settings.root;
         let tool = Path::new("/usr/bin/needs-restarting");

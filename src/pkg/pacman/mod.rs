@@ -40,6 +40,7 @@ use super::{
 };
 
 pub mod dry_run;
+pub mod holds;
 mod mutate;
 mod outcome;
 mod query;
@@ -461,6 +462,22 @@ impl PackageManager for Pacman {
     }
 
     /// The running kernel's `usr/lib/modules` directory and its `pkgbase` package.
+    fn holds(&self) -> Result<Vec<String>, PkgError> {
+        self.read_holds()
+    }
+
+    fn hold_paths(&self) -> Vec<PathBuf> {
+        self.hold_files()
+    }
+
+    fn hold(&self, name: &str) -> Result<(), PkgError> {
+        self.add_hold(name)
+    }
+
+    fn unhold(&self, name: &str) -> Result<(), PkgError> {
+        self.remove_hold(name)
+    }
+
     fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
         let Some(running) = reboot::running_kernel() else {
             return Ok(reboot::unknown_kernel());

@@ -264,20 +264,20 @@ pub(super) fn read_files(dir: &Path) -> Result<Vec<String>, PkgError> {
 }
 
 /// Parses `pacman -Qu` output (`name old -> new`, maybe ` [ignored]`). Ignored packages
-/// are left out: `-Su` would not upgrade them.
+/// (`IgnorePkg`: held) are upgrades too, so that the list shows what a hold keeps back;
+/// `-Su` would not upgrade them, and the agent's patch runs skip them.
 pub fn parse_upgradable(stdout: &str) -> Result<Vec<Upgrade>, PkgError> {
     let mut out = Vec::new();
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            [name, old, "->", new] => out.push(Upgrade {
+            [name, old, "->", new] | [name, old, "->", new, "[ignored]"] => out.push(Upgrade {
                 name: name.to_string(),
                 current_version: old.to_string(),
                 available_version: new.to_string(),
                 arch: None,
                 origins: Vec::new(),
             }),
-            [_, _, "->", _, "[ignored]"] => {}
             _ => {
                 return Err(PkgError::Parse {
                     what: "pacman -Qu output".to_string(),
@@ -441,10 +441,11 @@ mod tests {
     }
 
     #[test]
-    fn ignored_packages_are_not_upgrades() {
+    fn ignored_packages_are_upgrades_too() {
         let u = parse_upgradable(QU_IGNORED).unwrap();
         let names: Vec<&str> = u.iter().map(|x| x.name.as_str()).collect();
-        assert_eq!(names, ["lpa-hello"]);
+        assert_eq!(names, ["lpa-hello", "lpa-lib"]);
+        assert_eq!(u[1].available_version, "1.1-1");
     }
 
     #[test]

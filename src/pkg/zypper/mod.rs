@@ -10,6 +10,7 @@
 //! Verified against the real zypper 1.14.42 / libzypp 17.25.7 (`tests/data/zypper/`).
 
 pub mod dry_run;
+pub mod holds;
 mod output;
 mod patches;
 
@@ -590,6 +591,22 @@ impl PackageManager for Zypper {
 
     fn simulate(&self, change: &Change, exec: &mut Exec<'_>) -> Result<Plan, PkgError> {
         self.dry_run(change, exec)
+    }
+
+    fn holds(&self) -> Result<Vec<String>, PkgError> {
+        self.read_holds()
+    }
+
+    fn hold_paths(&self) -> Vec<PathBuf> {
+        self.hold_files()
+    }
+
+    fn hold(&self, name: &str) -> Result<(), PkgError> {
+        self.add_lock(name)
+    }
+
+    fn unhold(&self, name: &str) -> Result<(), PkgError> {
+        self.remove_lock(name)
     }
 
     fn reboot_required(&self) -> Result<RebootRequired, PkgError> {

@@ -3,6 +3,7 @@
 
 use super::*;
 
+mod holds;
 mod lifecycle;
 mod logs;
 mod persistence;
@@ -58,6 +59,8 @@ struct Fake {
     touch_on_check: AtomicBool,
     /// What the metadata files offer, when the fake has them (`None`: ask the tool).
     indexed: Mutex<Option<BTreeMap<String, Vec<String>>>>,
+    /// What the fake's hold mechanism holds.
+    holds: Mutex<Vec<String>>,
 }
 
 impl Fake {
@@ -85,6 +88,7 @@ impl Fake {
             intervals: Mutex::new(Vec::new()),
             touch_on_check: AtomicBool::new(false),
             indexed: Mutex::new(None),
+            holds: Mutex::new(Vec::new()),
         };
         fake.write_db();
         Arc::new(fake)
@@ -227,6 +231,10 @@ impl PackageManager for Fake {
     fn indexed_versions(&self, name: &str) -> Option<Vec<String>> {
         let index = self.indexed.lock().unwrap();
         Some(index.as_ref()?.get(name).cloned().unwrap_or_default())
+    }
+
+    fn holds(&self) -> Result<Vec<String>, PkgError> {
+        Ok(self.holds.lock().unwrap().clone())
     }
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
         self.calls.lock().unwrap().push(format!("available {name}"));
