@@ -443,6 +443,7 @@ enum Resource {
     OpenApi(DocFormat),
     SystemRestartNeeded,
     Metrics,
+    PackageHolds,
 }
 
 impl Resource {
@@ -462,7 +463,8 @@ impl Resource {
             | Resource::WsJobs
             | Resource::OpenApi(_)
             | Resource::SystemRestartNeeded
-            | Resource::Metrics => &["GET"],
+            | Resource::Metrics
+            | Resource::PackageHolds => &["GET"],
         }
     }
 }
@@ -479,6 +481,7 @@ fn match_resource(segments: &[String]) -> Option<Resource> {
         ["api", "v1", rest @ ..] => match rest {
             ["health"] => Resource::HealthV1,
             ["packages"] => Resource::Packages,
+            ["packages", "holds"] => Resource::PackageHolds,
             ["packages", name] => Resource::Package(name.to_string()),
             ["packages", name, "hold"] => Resource::PackageHold(name.to_string()),
             ["patches"] => Resource::Patches,
@@ -568,9 +571,7 @@ fn build(
         ("POST", Resource::Packages) => Endpoint::InstallPackages {
             dry_run: dry_run_only(query)?,
         },
-        ("GET", Resource::Package(name)) if name == "holds" => {
-            no_query(query, Endpoint::ListHolds)?
-        }
+        ("GET", Resource::PackageHolds) => no_query(query, Endpoint::ListHolds)?,
         ("PUT", Resource::PackageHold(name)) => no_query(
             query,
             Endpoint::HoldPackage {
@@ -1099,18 +1100,16 @@ mod tests {
         );
         assert!(Endpoint::HoldPackage { name: name() }.is_mutating());
         assert!(!Endpoint::ListHolds.is_mutating());
-        // `holds` is reserved for GET only: a package of that name is updated and removed.
-        assert_eq!(
-            r("PUT", "/api/v1/packages/holds").unwrap(),
-            Endpoint::UpdatePackage {
-                name: "holds".into(),
-                dry_run: false
+        // `holds` is a reserved segment: the hold list's only, every other method a 405
+        // (as the OpenAPI document says), never a package of that name.
+        for method in ["PUT", "DELETE", "POST"] {
+            match r(method, "/api/v1/packages/holds") {
+                Err(ApiError::MethodNotAllowed { allow, .. }) => {
+                    assert_eq!(allow, ["GET", "HEAD"], "{method}")
+                }
+                other => panic!("{method}: {other:?}"),
             }
-        );
-        assert!(matches!(
-            r("DELETE", "/api/v1/packages/holds").unwrap(),
-            Endpoint::RemovePackage { .. }
-        ));
+        }
         let m = invalid_message(rq("GET", "/api/v1/packages/holds", &[("refresh", "true")]));
         assert!(m.contains("refresh"), "{m}");
         let long = format!("/api/v1/packages/{}/hold", "a".repeat(256));
