@@ -143,7 +143,11 @@ fn a_patch_dry_run_lists_held_packages_as_skipped_and_leaves_them_out() {
     let sims = r.fake.called("simulate");
     let plan = r
         .engine
-        .dry_run(&apply(vec![patch("ADV-1", "a", "1", "2", false)], &[], false))
+        .dry_run(&apply(
+            vec![patch("ADV-1", "a", "1", "2", false)],
+            &[],
+            false,
+        ))
         .unwrap();
     assert!(plan.entries.is_empty());
     assert_eq!(plan.skipped.len(), 1);

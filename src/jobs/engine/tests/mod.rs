@@ -249,9 +249,12 @@ impl PackageManager for Fake {
             .iter()
             .filter_map(|t| {
                 let from = installed.get(&t.name).map(String::as_str);
-                crate::pkg::plan::PlanEntry::between(&t.name, from, t.version.as_deref(), &|a, b| {
-                    a.cmp(b)
-                })
+                crate::pkg::plan::PlanEntry::between(
+                    &t.name,
+                    from,
+                    t.version.as_deref(),
+                    &|a, b| a.cmp(b),
+                )
             })
             .collect();
         Ok(crate::pkg::plan::Plan {
