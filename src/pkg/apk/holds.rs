@@ -162,13 +162,14 @@ impl Apk {
         Ok(pins(&self.world_text()?))
     }
 
-    /// Pins `name` at its installed version; refused when it is not installed (an apk pin
+    /// Pins `name` at its installed version; refused (`Unsupported`, the answer a hold the
+    /// tool cannot set gets, as dnf's without its plugin) when it is not installed (an apk pin
     /// names a version, and writing one for a package apk has not installed would make apk
     /// install it at the next change).
     pub(super) fn add_hold(&self, name: &str) -> Result<(), PkgError> {
         let db = self.read_db()?;
         let Some(version) = Apk::installed_version(&db, name) else {
-            return Err(PkgError::VersionConflict(format!(
+            return Err(PkgError::Unsupported(format!(
                 "{name} is not installed: an apk hold pins the installed version in /etc/apk/world; install it first"
             )));
         };
