@@ -19,6 +19,7 @@ impl Engine {
     /// run's held packages are left out of the simulation and listed in `skipped` (reason
     /// `held`), as the job leaves them out and lists them in `skipped_held`.
     pub fn dry_run(&self, request: &JobRequest) -> Result<Plan, EngineError> {
+        // Reboots and rollbacks are refused before any check runs.
         change_of(request)?;
         // Refuses an explicit change of a held package, as the submission does.
         self.precheck(request)?;

@@ -166,9 +166,9 @@ impl Engine {
     }
 }
 
-/// The ids of the patches that ask for a reboot and had a package changed by the run: a
-/// patch whose every package was excluded or skipped as held was not applied, so its flag
-/// does not count.
+/// The ids of the patches that ask for a reboot and had a package the run was told to
+/// change: a patch whose every package was excluded or skipped as held was not applied, so
+/// its flag does not count.
 fn reboot_flags<'a>(patches: &'a [Advisory], exclude: &[String], held: &[String]) -> Vec<&'a str> {
     patches
         .iter()

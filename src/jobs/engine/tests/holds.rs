@@ -109,8 +109,19 @@ fn a_reboot_flag_of_a_patch_skipped_as_held_does_not_reboot() {
         messages(&job)
     );
     assert!(reboots(&r).is_empty());
-    // Released, the same patch's flag counts again.
+    // Excluded by the request instead: not applied either.
     r.fake.holds.lock().unwrap().clear();
+    let job = r.run(apply(
+        vec![
+            patch("ADV-1", "a", "1", "2", true),
+            patch("ADV-2", "b", "2", "2", false),
+        ],
+        &["a"],
+        true,
+    ));
+    assert!(job.follow_up.is_none(), "{:?}", messages(&job));
+    assert!(reboots(&r).is_empty());
+    // Neither held nor excluded, the same patch's flag counts again.
     let job = r.run(apply(vec![patch("ADV-1", "a", "1", "2", true)], &[], true));
     assert!(messages(&job)
         .iter()
