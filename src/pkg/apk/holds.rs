@@ -60,7 +60,7 @@ fn token(text: &str) -> Token<'_> {
 impl Token<'_> {
     /// Whether this token pins its package to one version: a hold.
     fn is_pin(&self) -> bool {
-        !self.negated && self.op == "=" && !self.version.is_empty()
+        !self.negated && !self.name.is_empty() && self.op == "=" && !self.version.is_empty()
     }
 
     /// The token as apk writes it, with `constraint` (`=1.0-r0`, or `""` for none).
@@ -218,6 +218,10 @@ mod tests {
         assert!(pins("a<=1 b>=1 c~1 d><Q1abc= !e=1 f= g\n").is_empty());
         assert_eq!(pins("a=1 b=2"), ["a", "b"]);
         assert!(pins("").is_empty());
+        // No name, or a tag holding operators: read as apk's `name@tag` then the constraint.
+        assert!(pins("=1 @x=1").is_empty());
+        assert_eq!(pins("x@a=b=c"), ["x"]);
+        assert_eq!(without_pin("x@a=b=c\n", "x"), "x@a\n");
     }
 
     #[test]
@@ -263,6 +267,43 @@ mod tests {
         assert_eq!(without_pin("  a=1\tb=2 \r\n", "b"), "  a=1\tb \r\n");
         let round = without_pin(&with_pin(WORLD_TEXT, "busybox", "1.36"), "busybox");
         assert_eq!(round, WORLD_TEXT);
+    }
+
+    /// world as apk-tools 2 or 3 wrote it (`tests/data/apk/record-world.sh`).
+    fn recorded(name: &str) -> String {
+        let path = format!("{}/tests/data/apk/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn worlds_apk_wrote_read_and_edit_as_expected() {
+        for v in ["apk2", "apk3"] {
+            let pinned = recorded(&format!("world-pinned-{v}"));
+            assert_eq!(pins(&pinned), ["lpa-hello", "lpa-lib"], "{v}");
+            // The agent's exact install from `busybox-binsh` alone: no pin left.
+            let names = s(&["lpa-lib", "lpa-hello"]);
+            assert_eq!(
+                unpinned_after_install("busybox-binsh\n", &pinned, &names).as_deref(),
+                Some("busybox-binsh\nlpa-hello\nlpa-lib\nlpa-tool\n"),
+                "{v}"
+            );
+            let range = recorded(&format!("world-range-{v}"));
+            assert_eq!(
+                pins(&range),
+                ["lpa-hello", "lpa-lib"],
+                "{v}: a range is no hold"
+            );
+            let held = with_pin(&range, "lpa-tool", "1.0-r0");
+            assert_eq!(
+                held,
+                range.replace("lpa-tool<2.0", "lpa-tool=1.0-r0"),
+                "{v}"
+            );
+            assert_eq!(
+                without_pin(&held, "lpa-tool"),
+                range.replace("lpa-tool<2.0", "lpa-tool")
+            );
+        }
     }
 
     #[test]
