@@ -4,7 +4,8 @@
 //! a failed removal leaves `/etc/apk/world` and the installed database as they were; applying
 //! patches keeps world's constraints; an unsigned repository is its own error unless
 //! `apk.allow_untrusted`; a cancelled install says what it leaves; a rollback restores world
-//! byte for byte; a missing package is named once.
+//! byte for byte; a missing package is named once; a `name=version` pin in world is a hold
+//! (the shared holds scenario), and a hold of a dependency adds a pin apk honours.
 //!
 //! The agent here is the test build (glibc, dynamic), given the host's glibc read-only inside
 //! the root, so a fix is tested without a static release build; `tests/apk_sandbox.rs` runs
@@ -181,6 +182,50 @@ fn holds(tool: &'static Tool) {
         },
     };
     hold_scenario::scenario(&native);
+}
+
+/// h. A hold of a package world does not name (a dependency) adds its pin, which apk's own
+/// upgrade then honours; a release leaves the bare name; a package that is not installed has
+/// no version to pin: refused, world untouched.
+fn hold_of_a_dependency(apk: &ApkTools) {
+    let env = Env::new("apkb-hold-dep");
+    let mut sb = sandbox_for(apk, "hold-dep");
+    with_apk_repo(&mut sb, true);
+    sb.run("apk", &["add", "lpa-hello=1.0-r0", "lpa-lib=1.0-r0"]);
+    set_world(&sb, "lpa-hello=1.0-r0\n");
+    let before = world(&sb);
+    assert!(!before.contains("lpa-lib"), "{before}");
+    let agent = start(&mut sb, &env, "");
+    let path = |name: &str| format!("/api/v1/packages/{name}/hold");
+
+    let r = call(&agent, &env, "PUT", &path("lpa-tool"), None);
+    let e = assert_error(&r, 500, "PKG_MANAGER_ERROR");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not installed"),
+        "{e}"
+    );
+    assert_eq!(world(&sb), before);
+
+    let r = call(&agent, &env, "PUT", &path("lpa-lib"), None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        assert_envelope(&r)["data"],
+        json!({"held": true, "name": "lpa-lib", "version": "1.0-r0"})
+    );
+    assert_eq!(world(&sb), format!("{before}lpa-lib=1.0-r0\n"));
+    // apk itself keeps the pinned package: `apk upgrade` leaves it at 1.0-r0.
+    sb.run("apk", &["upgrade", "--", "lpa-lib"]);
+    assert_eq!(apk_version(&sb, "lpa-lib"), Some("1.0-r0".into()));
+
+    let r = call(&agent, &env, "DELETE", &path("lpa-lib"), None);
+    assert_eq!(assert_envelope(&r)["data"]["held"], false);
+    assert_eq!(world(&sb), format!("{before}lpa-lib\n"));
+    // Released: apk upgrades it.
+    sb.run("apk", &["upgrade", "--", "lpa-lib"]);
+    assert_eq!(apk_version(&sb, "lpa-lib"), Some("1.1-r0".into()));
 }
 
 fn apk2_test_build(tag: &str) -> Sandbox {
@@ -386,6 +431,11 @@ macro_rules! apk_backend_tests {
                 fn f_a_missing_package_is_named_once() {
                     let _one = serial();
                     missing_package_named_once(&$apk);
+                }
+                #[test]
+                fn h_a_hold_of_a_dependency_adds_its_pin_and_apk_honours_it() {
+                    let _one = serial();
+                    hold_of_a_dependency(&$apk);
                 }
                 #[test]
                 fn g_a_world_pin_is_a_hold_every_change_honours() {
