@@ -98,7 +98,7 @@ def main():
                             "dnf/dnf-list-*.stdout", "yum/*.stdout"))
     copy("zypper_output", data("zypper/*.stdout", "zypper/*.stderr"))
     copy("pacman_output", data("pacman/*.stdout", "pacman/local-*"))
-    copy("apk_output", data("apk/*.stdout", "apk/lib-apk-db-installed") +
+    copy("apk_output", data("apk/*.stdout", "apk/lib-apk-db-installed", "apk/world-*") +
          shared("apk/lib-apk-db-installed.txt"))
     # The index of the signed fixture repository (the unsigned one differs only by it).
     copy("apk_output", data("apk/index/signed/APKINDEX.tar.gz"))

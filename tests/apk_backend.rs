@@ -4,7 +4,8 @@
 //! a failed removal leaves `/etc/apk/world` and the installed database as they were; applying
 //! patches keeps world's constraints; an unsigned repository is its own error unless
 //! `apk.allow_untrusted`; a cancelled install says what it leaves; a rollback restores world
-//! byte for byte; a missing package is named once.
+//! byte for byte; a missing package is named once; a `name=version` pin in world is a hold
+//! (the shared holds scenario), and a hold of a dependency adds a pin apk honours.
 //!
 //! The agent here is the test build (glibc, dynamic), given the host's glibc read-only inside
 //! the root, so a fix is tested without a static release build; `tests/apk_sandbox.rs` runs
@@ -12,12 +13,14 @@
 //! without them these tests fail. Needs root (CI is root).
 
 mod common;
+#[path = "scenarios/holds.rs"]
+mod hold_scenario;
 
 use std::path::Path;
 use std::time::Duration;
 
 use common::apk::*;
-use common::jobs::{call, completed, job, rollback, serial, submit, wait};
+use common::jobs::{call, completed, job, rollback, serial, submit, wait, Tool};
 use common::sandbox::{Sandbox, SandboxAgent};
 use common::*;
 use serde_json::{json, Value};
@@ -125,29 +128,125 @@ fn patches_keep_world_constraints(apk: &ApkTools) {
     assert_eq!(apk_version(&sb, "lpa-lib"), Some("1.1-r0".into()));
     assert_eq!(world(&sb), world_before, "world after applying patches");
 
-    // A pin the administrator wrote holds the package back: a clear failure, world kept.
+    // A range the administrator wrote keeps the package back: a clear failure, world kept.
     sb.run("apk", &["add", "lpa-lib=1.0-r0"]);
-    let pinned = world(&sb);
-    assert!(pinned.contains("lpa-lib=1.0-r0"), "{pinned}");
+    set_world(&sb, "lpa-hello\nlpa-lib<1.1\n");
+    let ranged = world(&sb);
     let r = call(&agent, &env, "GET", "/api/v1/patches", None);
     let data = assert_envelope(&r)["data"].clone();
+    let patch = json!({ "patches": [data["patches"][0]["id"]] });
     let id = submit(
         &agent,
         &env,
         "POST",
         "/api/v1/patches/apply",
-        Some(json!({ "patches": [data["patches"][0]["id"]] })),
+        Some(patch.clone()),
     );
     let j = wait(&agent, &env, &id, Duration::from_secs(120));
     assert_eq!(j["status"], "failed", "{j}");
     assert_eq!(j["error_code"], "PATCH_APPLY_ERROR", "{j}");
     assert!(
-        j["error"].as_str().unwrap().contains("lpa-lib=1.0-r0"),
-        "names the pin: {j}"
+        j["error"].as_str().unwrap().contains("lpa-lib<1.1"),
+        "names the constraint: {j}"
     );
+    assert_eq!(world(&sb), ranged);
+    assert_eq!(apk_version(&sb, "lpa-lib"), Some("1.0-r0".into()));
+
+    // A pin is apk's hold: the patch run skips the package and says so, world kept.
+    sb.run("apk", &["add", "lpa-lib=1.0-r0"]);
+    let pinned = world(&sb);
+    assert!(pinned.contains("lpa-lib=1.0-r0"), "{pinned}");
+    let id = submit(&agent, &env, "POST", "/api/v1/patches/apply", Some(patch));
+    let j = completed(&agent, &env, &id);
+    assert_eq!(j["result"]["skipped_held"], json!(["lpa-lib"]), "{j}");
     assert_eq!(world(&sb), pinned);
     assert_eq!(apk_version(&sb, "lpa-lib"), Some("1.0-r0".into()));
 }
+
+/// g. Holds through the shared scenario (a `name=version` pin in world is apk's hold, set
+/// by hand with `apk add name=version`), and the agent's own exact install leaves no pin.
+fn holds(tool: &'static Tool) {
+    let native = hold_scenario::Native {
+        tool,
+        hold: |sb, name| {
+            let version = apk_version(sb, name).expect("installed");
+            sb.run("apk", &["add", &format!("{name}={version}")]);
+        },
+        held: |sb| {
+            let mut pinned: Vec<String> = world(sb)
+                .split_whitespace()
+                .filter_map(|t| t.split_once('=').map(|(n, _)| n.to_string()))
+                .collect();
+            pinned.sort();
+            pinned
+        },
+    };
+    hold_scenario::scenario(&native);
+}
+
+/// h. A hold of a package world does not name (a dependency) adds its pin, which apk's own
+/// upgrade then honours; a release leaves the bare name; a package that is not installed has
+/// no version to pin: refused, world untouched.
+fn hold_of_a_dependency(apk: &ApkTools) {
+    let env = Env::new("apkb-hold-dep");
+    let mut sb = sandbox_for(apk, "hold-dep");
+    with_apk_repo(&mut sb, true);
+    sb.run("apk", &["add", "lpa-hello=1.0-r0", "lpa-lib=1.0-r0"]);
+    set_world(&sb, "lpa-hello=1.0-r0\n");
+    let before = world(&sb);
+    assert!(!before.contains("lpa-lib"), "{before}");
+    let agent = start(&mut sb, &env, "");
+    let path = |name: &str| format!("/api/v1/packages/{name}/hold");
+
+    let r = call(&agent, &env, "PUT", &path("lpa-tool"), None);
+    let e = assert_error(&r, 500, "PKG_MANAGER_ERROR");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not installed"),
+        "{e}"
+    );
+    assert_eq!(world(&sb), before);
+
+    let r = call(&agent, &env, "PUT", &path("lpa-lib"), None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        assert_envelope(&r)["data"],
+        json!({"held": true, "name": "lpa-lib", "version": "1.0-r0"})
+    );
+    assert_eq!(world(&sb), format!("{before}lpa-lib=1.0-r0\n"));
+    // apk itself keeps the pinned package: `apk upgrade` leaves it at 1.0-r0.
+    sb.run("apk", &["upgrade", "--", "lpa-lib"]);
+    assert_eq!(apk_version(&sb, "lpa-lib"), Some("1.0-r0".into()));
+
+    let r = call(&agent, &env, "DELETE", &path("lpa-lib"), None);
+    assert_eq!(assert_envelope(&r)["data"]["held"], false);
+    assert_eq!(world(&sb), format!("{before}lpa-lib\n"));
+    // Released: apk upgrades it.
+    sb.run("apk", &["upgrade", "--", "lpa-lib"]);
+    assert_eq!(apk_version(&sb, "lpa-lib"), Some("1.1-r0".into()));
+}
+
+fn apk2_test_build(tag: &str) -> Sandbox {
+    sandbox_for(&APK_2, tag)
+}
+
+fn apk3_test_build(tag: &str) -> Sandbox {
+    sandbox_for(&APK_3, tag)
+}
+
+/// apk-tools 2 with the test build of the agent (the shared scenarios start it).
+const APK2_TEST_BUILD: Tool = Tool {
+    sandbox: apk2_test_build,
+    ..APK2
+};
+
+/// apk-tools 3 with the test build of the agent.
+const APK3_TEST_BUILD: Tool = Tool {
+    sandbox: apk3_test_build,
+    ..APK3
+};
 
 /// c. An unsigned repository: its own error code and one message, unless allowed.
 fn untrusted_repository(apk: &ApkTools) {
@@ -254,6 +353,12 @@ fn rollback_restores_world(apk: &ApkTools) {
     );
     completed(&agent, &env, &up);
     assert_eq!(apk_version(&sb, "lpa-hello"), Some("2.0-r0".into()));
+    // An exact install does not hold: world names the package bare, not pinned.
+    assert!(
+        world(&sb).lines().any(|l| l == "lpa-hello"),
+        "{}",
+        world(&sb)
+    );
     rollback(&agent, &env, &up);
     assert_eq!(apk_version(&sb, "lpa-hello"), Some("1.1-r0".into()));
     assert_eq!(
@@ -293,7 +398,7 @@ fn missing_package_named_once(apk: &ApkTools) {
 }
 
 macro_rules! apk_backend_tests {
-    ($($name:ident: $apk:expr),* $(,)?) => {
+    ($($name:ident: $apk:expr, $tool:expr),* $(,)?) => {
         $(
             mod $name {
                 use super::*;
@@ -327,9 +432,22 @@ macro_rules! apk_backend_tests {
                     let _one = serial();
                     missing_package_named_once(&$apk);
                 }
+                #[test]
+                fn h_a_hold_of_a_dependency_adds_its_pin_and_apk_honours_it() {
+                    let _one = serial();
+                    hold_of_a_dependency(&$apk);
+                }
+                #[test]
+                fn g_a_world_pin_is_a_hold_every_change_honours() {
+                    let _one = serial();
+                    holds(&$tool);
+                }
             }
         )*
     };
 }
 
-apk_backend_tests!(apk_2_14_10: APK_2, apk_3_0_6: APK_3);
+apk_backend_tests!(
+    apk_2_14_10: APK_2, APK2_TEST_BUILD,
+    apk_3_0_6: APK_3, APK3_TEST_BUILD,
+);

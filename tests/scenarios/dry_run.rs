@@ -231,22 +231,13 @@ pub fn plans_match_jobs(tool: &Tool, dirs: &[&str], prepare: fn(&Sandbox)) {
         .map(|p| p["id"].clone())
         .collect();
     assert!(!ids.is_empty(), "no patch to apply");
-    if tool.world.is_some() {
-        held_by_world(&ctx, &ids);
-        // What the other backends' patch apply did: each to its newest version (unpinned).
-        for name in ["lpa-lib", "lpa-hello"] {
-            let path = format!("/api/v1/packages/{name}");
-            dry_then_real(&ctx, "PUT", &path, None, &["upgrade"]);
-        }
-    } else {
-        dry_then_real(
-            &ctx,
-            "POST",
-            "/api/v1/patches/apply",
-            Some(json!({ "patches": ids })),
-            &["upgrade"],
-        );
-    }
+    dry_then_real(
+        &ctx,
+        "POST",
+        "/api/v1/patches/apply",
+        Some(json!({ "patches": ids })),
+        &["upgrade"],
+    );
     // Install lpa-tool, then purge it; remove lpa-lib with its dependant lpa-hello (where
     // the tool takes dependants along; pacman's force removes lpa-lib alone).
     dry_then_real(
@@ -280,49 +271,6 @@ pub fn plans_match_jobs(tool: &Tool, dirs: &[&str], prepare: fn(&Sandbox)) {
         None,
         &["remove"],
     );
-}
-
-/// apk: the exact versions installed above are pinned in /etc/apk/world, and a patch
-/// upgrade keeps world's constraints. The dry run plans nothing and lists both packages as
-/// skipped, naming world's pin; the real job then fails with PATCH_APPLY_ERROR and
-/// changes nothing, as the plan said.
-fn held_by_world(ctx: &Ctx<'_>, ids: &[Value]) {
-    let body = json!({ "patches": ids });
-    let before = state(ctx.sb, ctx.dirs);
-    let data = dry_run(
-        ctx.agent,
-        ctx.env,
-        "POST",
-        "/api/v1/patches/apply",
-        Some(body.clone()),
-    );
-    assert!(
-        before == state(ctx.sb, ctx.dirs),
-        "the dry run changed a file"
-    );
-    assert!(plan_steps(&data).is_empty(), "{data}");
-    let skipped: Vec<(&str, &str)> = data["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["name"].as_str().unwrap(), s["reason"].as_str().unwrap()))
-        .collect();
-    assert_eq!(skipped.len(), 2, "{data}");
-    for ((name, reason), want) in skipped.iter().zip(["lpa-hello", "lpa-lib"]) {
-        assert_eq!(*name, want);
-        assert!(reason.contains("/etc/apk/world holds"), "{reason}");
-    }
-    let id = submit(
-        ctx.agent,
-        ctx.env,
-        "POST",
-        "/api/v1/patches/apply",
-        Some(body),
-    );
-    let j = wait(ctx.agent, ctx.env, &id, std::time::Duration::from_secs(180));
-    assert_eq!(j["status"], "failed", "{j}");
-    assert_eq!(j["error_code"], "PATCH_APPLY_ERROR", "{j}");
-    assert!(changes(&j).is_empty(), "{j}");
 }
 
 /// A read-only agent (`api.read_only`) answers a dry run with its plan and refuses the

@@ -123,13 +123,8 @@ pub fn metrics_and_restart_needed(tool: &Tool, feed: &str, mapped: Option<&str>)
         }
     };
     let agent = sb.start_agent(&env, &agent_config(tool, &feed_config));
+    // apk: the agent's exact installs leave no pin in /etc/apk/world, so the patches apply.
     install_old(tool, &agent, &env);
-    if tool.backend == "apk" {
-        // Installing a version through the agent pins it in /etc/apk/world (`NAME=VER`),
-        // which an upgrade must honour; the administrator's plain names, as in apk's own
-        // patch scenario, let the patches apply.
-        sb.write("/etc/apk/world", "busybox-binsh\nlpa-hello\nlpa-lib\n");
-    }
 
     // Nothing the agent maps was replaced: it is not listed.
     let r = call(&agent, &env, "GET", "/api/v1/system/restart-needed", None);

@@ -3,7 +3,10 @@
 //! because nothing of it is queued or written.
 
 use super::*;
-use crate::pkg::plan::{Change, Plan};
+use crate::pkg::plan::{Change, Plan, Skipped};
+
+/// The reason of a package a patch dry run leaves out because it is held.
+pub const HELD: &str = "held";
 
 /// Deadline of one simulation (bounded by the job deadline too): the tools resolve a
 /// transaction in seconds; a longer wait is a stuck tool or lock.
@@ -12,11 +15,33 @@ const DRY_RUN_TIMEOUT: Duration = Duration::from_secs(120);
 impl Engine {
     /// What `request` would do, from the package manager's own simulation, after the
     /// checks its submission makes (grammar, known names, available versions, downgrades);
-    /// changes nothing and creates no job. Reboots and rollbacks have no dry run.
+    /// changes nothing and creates no job. Reboots and rollbacks have no dry run. A patch
+    /// run's held packages are left out of the simulation and listed in `skipped` (reason
+    /// `held`), as the job leaves them out and lists them in `skipped_held`.
     pub fn dry_run(&self, request: &JobRequest) -> Result<Plan, EngineError> {
-        let change = change_of(request)?;
+        // Reboots and rollbacks are refused before any check runs.
+        change_of(request)?;
+        // Refuses an explicit change of a held package, as the submission does.
         self.precheck(request)?;
-        // An empty patch selection must not reach the tool (the job skips it too).
+        let (adjusted, held) = self.held_exclusions(request)?;
+        let change = change_of(adjusted.as_ref().unwrap_or(request))?;
+        let mut plan = self.simulate(&change)?;
+        // First, so that the tool's own reason for the same name (a kept-back line) gives way.
+        let mut skipped: Vec<Skipped> = held
+            .into_iter()
+            .map(|name| Skipped {
+                name,
+                reason: HELD.to_string(),
+            })
+            .collect();
+        skipped.append(&mut plan.skipped);
+        plan.skipped = skipped;
+        Ok(plan.normalise())
+    }
+
+    /// The backend's simulation of `change`; nothing for a patch selection left empty (the
+    /// job does not run the tool either).
+    fn simulate(&self, change: &Change) -> Result<Plan, EngineError> {
         if matches!(change, Change::Apply(..)) && change.apply_targets().is_empty() {
             return Ok(Plan::default());
         }
@@ -28,7 +53,7 @@ impl Engine {
             timeout: DRY_RUN_TIMEOUT.min(self.settings.timeout),
             grace: self.settings.cancel_grace,
         };
-        Ok(self.inventory.backend().simulate(&change, &mut exec)?)
+        Ok(self.inventory.backend().simulate(change, &mut exec)?)
     }
 }
 

@@ -3,7 +3,8 @@
 //! removal naming a held package is refused (`PKG_HELD`), at submission and again once the
 //! job holds the transaction (a hold may have been set while it waited). The backend is
 //! asked directly ([`PackageManager::held_among`]), not the inventory's kept set, since the
-//! answer decides what the tool is told to change.
+//! answer decides what the tool is told to change. A dry run asks the same functions, so
+//! its `skipped` list is what the real run would put in `skipped_held`.
 
 use super::*;
 
@@ -29,10 +30,28 @@ impl Engine {
     }
 
     /// For a patch job: the request with its held packages added to the exclusions (`None`
-    /// when none is held, or for other jobs), and the held names, sorted.
+    /// when none is held, or for other jobs), and the held names, sorted; noted in the log.
     pub(super) fn skip_held(
         &self,
         id: &Uuid,
+        request: &JobRequest,
+    ) -> Result<(Option<JobRequest>, Vec<String>), PkgError> {
+        let (adjusted, held) = self.held_exclusions(request)?;
+        if !held.is_empty() {
+            self.note(
+                id,
+                "info",
+                format!("skipping held packages: {}", held.join(", ")),
+            );
+        }
+        Ok((adjusted, held))
+    }
+
+    /// What a patch run leaves out because it is held: the request with the held packages
+    /// added to its exclusions (`None` when none is held, or for other requests) and their
+    /// names, sorted. The one answer of the real job ([`Engine::skip_held`]) and its dry run.
+    pub(super) fn held_exclusions(
+        &self,
         request: &JobRequest,
     ) -> Result<(Option<JobRequest>, Vec<String>), PkgError> {
         let JobRequest::PatchApply {
@@ -52,11 +71,6 @@ impl Engine {
             return Ok((None, held));
         }
         held.sort();
-        self.note(
-            id,
-            "info",
-            format!("skipping held packages: {}", held.join(", ")),
-        );
         let mut exclude = exclude.clone();
         exclude.extend(held.iter().cloned());
         let adjusted = JobRequest::PatchApply {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::error_code::ErrorCode;
+use crate::pkg::advisories::Advisory;
 use crate::pkg::runner::{self, Command, RunError};
 use crate::timefmt::rfc3339;
 
@@ -106,9 +107,9 @@ impl Engine {
     ) -> Option<Duration> {
         let JobRequest::PatchApply {
             patches,
+            exclude,
             reboot: true,
             reboot_delay_seconds,
-            ..
         } = request
         else {
             return None;
@@ -117,11 +118,7 @@ impl Engine {
             self.note(id, "info", "no reboot: the patches were not applied");
             return None;
         }
-        let flagged: Vec<&str> = patches
-            .iter()
-            .filter(|p| p.requires_reboot)
-            .map(|p| p.id.as_str())
-            .collect();
+        let flagged = reboot_flags(patches, exclude, &outcome.result.skipped_held);
         let host = match self.inventory.backend().reboot_required() {
             Ok(r) => r,
             Err(e) => {
@@ -167,6 +164,22 @@ impl Engine {
             Err(e) => self.note(id, "error", format!("cannot schedule the reboot: {e}")),
         }
     }
+}
+
+/// The ids of the patches that ask for a reboot and had a package the run was told to
+/// change: a patch whose every package was excluded or skipped as held was not applied, so
+/// its flag does not count.
+fn reboot_flags<'a>(patches: &'a [Advisory], exclude: &[String], held: &[String]) -> Vec<&'a str> {
+    patches
+        .iter()
+        .filter(|p| p.requires_reboot)
+        .filter(|p| {
+            p.packages
+                .iter()
+                .any(|pkg| !exclude.contains(&pkg.name) && !held.contains(&pkg.name))
+        })
+        .map(|p| p.id.as_str())
+        .collect()
 }
 
 fn reboot_failed(message: String) -> Outcome {

@@ -10,8 +10,9 @@
 //! lists every newer version). apk waits for its own lock with `--wait N`.
 //!
 //! Changes: `apk add -u -- name` for the newest version (`-u` also lifts a `name=version`
-//! pin), `apk add -- name=version` for an exact one, which PINS it in `/etc/apk/world` as apk
-//! always does. Patches are applied with `apk upgrade -- names`, which leaves world as the
+//! pin), `apk add -- name=version` for an exact one, which pins it in `/etc/apk/world` as apk
+//! always does; the agent then writes the bare name back, since a pin is apk's hold
+//! ([`holds`]) and installing a version does not hold it. Patches are applied with `apk upgrade -- names`, which leaves world as the
 //! administrator wrote it. Unknown versions and downgrades without `allow_downgrade` are
 //! refused before apk runs, because `apk add name=older` downgrades silently. `force` and
 //! `no_recommends` have no apk meaning here. A failed install script leaves the package
@@ -30,6 +31,7 @@
 
 mod db;
 pub mod dry_run;
+pub mod holds;
 pub mod index;
 mod mutate;
 mod parse;
@@ -410,7 +412,17 @@ impl PackageManager for Apk {
             }
         }
         if !exact.is_empty() {
-            self.run_change(&self.add_command(&exact, false), &exact, exec)?;
+            let before = world::read_world(&self.settings.root)?;
+            let ran = self.run_change(&self.add_command(&exact, false), &exact, exec);
+            let names: Vec<String> = packages
+                .iter()
+                .filter(|p| p.version.is_some())
+                .map(|p| p.name.clone())
+                .collect();
+            // Also after a failure that installed some of them (a failed script).
+            let unpinned = self.unpin_installed(before.as_deref(), &names);
+            ran?;
+            unpinned?;
         }
         if !latest.is_empty() {
             self.run_change(&self.add_command(&latest, true), &latest, exec)?;
@@ -451,8 +463,8 @@ impl PackageManager for Apk {
         Ok(out)
     }
 
-    /// `apk add -- name=version ...` (this pins them in `/etc/apk/world`, as any exact
-    /// install does), then `apk del -- names`.
+    /// `apk add -- name=version ...` (this pins them in `/etc/apk/world`; the rollback then
+    /// writes world back as it was before the job), then `apk del -- names`.
     fn restore(&self, steps: &[RestoreStep], exec: &mut Exec<'_>) -> Result<(), PkgError> {
         let (add, del) = restore_args(steps);
         if !add.is_empty() {
@@ -511,6 +523,23 @@ impl PackageManager for Apk {
             "not upgraded: {}",
             held.join("; ")
         )))
+    }
+
+    /// The names `/etc/apk/world` pins (`name=version`): see [`holds`].
+    fn holds(&self) -> Result<Vec<String>, PkgError> {
+        self.read_holds()
+    }
+
+    fn hold_paths(&self) -> Vec<PathBuf> {
+        vec![self.world_path()]
+    }
+
+    fn hold(&self, name: &str) -> Result<(), PkgError> {
+        self.add_hold(name)
+    }
+
+    fn unhold(&self, name: &str) -> Result<(), PkgError> {
+        self.remove_hold(name)
     }
 
     fn simulate(&self, change: &Change, exec: &mut Exec<'_>) -> Result<Plan, PkgError> {

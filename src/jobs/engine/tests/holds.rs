@@ -79,3 +79,96 @@ fn a_hold_set_while_the_job_waited_fails_it_with_pkg_held() {
     assert_eq!(job.error.unwrap().code, "PKG_HELD");
     assert_eq!(r.fake.version("b").as_deref(), Some("1"));
 }
+
+#[test]
+fn a_reboot_flag_of_a_patch_skipped_as_held_does_not_reboot() {
+    let r = rig();
+    r.fake
+        .available
+        .lock()
+        .unwrap()
+        .insert("b".into(), vec!["1".into(), "2".into()]);
+    hold(&r, "a");
+    // ADV-1 asks for a reboot but its only package is held: it was not applied.
+    let job = r.run(apply(
+        vec![
+            patch("ADV-1", "a", "1", "2", true),
+            patch("ADV-2", "b", "1", "2", false),
+        ],
+        &[],
+        true,
+    ));
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", messages(&job));
+    assert_eq!(job.result.as_ref().unwrap().skipped_held, ["a"]);
+    assert!(job.follow_up.is_none(), "{:?}", messages(&job));
+    assert!(
+        messages(&job)
+            .iter()
+            .any(|m| m.starts_with("no reboot needed")),
+        "{:?}",
+        messages(&job)
+    );
+    assert!(reboots(&r).is_empty());
+    // Excluded by the request instead: not applied either.
+    r.fake.holds.lock().unwrap().clear();
+    let job = r.run(apply(
+        vec![
+            patch("ADV-1", "a", "1", "2", true),
+            patch("ADV-2", "b", "2", "2", false),
+        ],
+        &["a"],
+        true,
+    ));
+    assert!(job.follow_up.is_none(), "{:?}", messages(&job));
+    assert!(reboots(&r).is_empty());
+    // Neither held nor excluded, the same patch's flag counts again.
+    let job = r.run(apply(vec![patch("ADV-1", "a", "1", "2", true)], &[], true));
+    assert!(messages(&job)
+        .iter()
+        .any(|m| m == "reboot needed: patches ADV-1 ask for a reboot"));
+    r.wait_for(&job.id, "the follow-up", |j| j.follow_up.is_some());
+}
+
+#[test]
+fn a_patch_dry_run_lists_held_packages_as_skipped_and_leaves_them_out() {
+    let r = rig();
+    hold(&r, "a");
+    let request = apply(
+        vec![
+            patch("ADV-1", "a", "1", "2", false),
+            patch("ADV-2", "b", "1", "2", false),
+        ],
+        &[],
+        false,
+    );
+    let plan = r.engine.dry_run(&request).unwrap();
+    let planned: Vec<&str> = plan.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(planned, ["b"]);
+    let skipped: Vec<(&str, &str)> = plan
+        .skipped
+        .iter()
+        .map(|s| (s.name.as_str(), s.reason.as_str()))
+        .collect();
+    assert_eq!(skipped, [("a", "held")]);
+    // Every package held: the tool is not asked, the held one is still listed.
+    let sims = r.fake.called("simulate");
+    let plan = r
+        .engine
+        .dry_run(&apply(
+            vec![patch("ADV-1", "a", "1", "2", false)],
+            &[],
+            false,
+        ))
+        .unwrap();
+    assert!(plan.entries.is_empty());
+    assert_eq!(plan.skipped.len(), 1);
+    assert_eq!(r.fake.called("simulate"), sims);
+    // An explicit change of the held package is refused like its submission.
+    match r.engine.dry_run(&install(&[("a", Some("2"))])) {
+        Err(EngineError::Pkg(PkgError::Held(name))) => assert_eq!(name, "a"),
+        other => panic!("expected Held, got {other:?}"),
+    }
+    // The real run skips the same packages.
+    let job = r.run(request);
+    assert_eq!(job.result.as_ref().unwrap().skipped_held, ["a"]);
+}

@@ -236,6 +236,32 @@ impl PackageManager for Fake {
     fn holds(&self) -> Result<Vec<String>, PkgError> {
         Ok(self.holds.lock().unwrap().clone())
     }
+    /// A patch apply's targets as upgrades from the installed versions; others plan nothing.
+    fn simulate(
+        &self,
+        change: &crate::pkg::plan::Change,
+        _: &mut Exec<'_>,
+    ) -> Result<crate::pkg::plan::Plan, PkgError> {
+        self.calls.lock().unwrap().push("simulate".into());
+        let installed = self.installed.lock().unwrap();
+        let entries = change
+            .apply_targets()
+            .iter()
+            .filter_map(|t| {
+                let from = installed.get(&t.name).map(String::as_str);
+                crate::pkg::plan::PlanEntry::between(
+                    &t.name,
+                    from,
+                    t.version.as_deref(),
+                    &|a, b| a.cmp(b),
+                )
+            })
+            .collect();
+        Ok(crate::pkg::plan::Plan {
+            entries,
+            ..Default::default()
+        })
+    }
     fn available_versions(&self, name: &str) -> Result<Vec<String>, PkgError> {
         self.calls.lock().unwrap().push(format!("available {name}"));
         if self.touch_on_check.load(Ordering::SeqCst) {
