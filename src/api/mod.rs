@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod packages;
 pub mod page_cache;
+pub mod patch_policy;
 pub mod patches;
 pub mod router;
 pub mod shape;
@@ -461,6 +462,7 @@ impl App {
             status,
             outcome,
             reason: audit_reason(req).as_deref(),
+            policy: patch_policy::audited(req),
         });
     }
 }
@@ -545,6 +547,7 @@ impl Service for App {
                 status: 0,
                 outcome: "CONNECTION_REVOKED",
                 reason: Some(why),
+                policy: None,
             });
         }
     }

@@ -35,15 +35,9 @@ impl Engine {
         id: &Uuid,
         request: &JobRequest,
     ) -> Result<(Option<JobRequest>, Vec<String>), PkgError> {
-        let JobRequest::PatchApply {
-            patches,
-            exclude,
-            reboot,
-            reboot_delay_seconds,
-        } = request
-        else {
+        if !matches!(request, JobRequest::PatchApply { .. }) {
             return Ok((None, Vec::new()));
-        };
+        }
         let mut held = self
             .inventory
             .backend()
@@ -57,14 +51,10 @@ impl Engine {
             "info",
             format!("skipping held packages: {}", held.join(", ")),
         );
-        let mut exclude = exclude.clone();
-        exclude.extend(held.iter().cloned());
-        let adjusted = JobRequest::PatchApply {
-            patches: patches.clone(),
-            exclude,
-            reboot: *reboot,
-            reboot_delay_seconds: *reboot_delay_seconds,
-        };
+        let mut adjusted = request.clone();
+        if let JobRequest::PatchApply { exclude, .. } = &mut adjusted {
+            exclude.extend(held.iter().cloned());
+        }
         Ok((Some(adjusted), held))
     }
 }

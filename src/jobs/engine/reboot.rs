@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::error_code::ErrorCode;
+use crate::pkg::policy::RebootSetting;
 use crate::pkg::runner::{self, Command, RunError};
 use crate::timefmt::rfc3339;
 
@@ -96,8 +97,9 @@ impl Engine {
         }
     }
 
-    /// After a patch job: the delay of the reboot it asked for, when a patch or the host
-    /// needs one and the patches were applied.
+    /// After a patch job: the delay of the reboot it asked for, when the patches were
+    /// applied and either the setting is `always` or it is `if_required` and a patch or
+    /// the host needs one.
     pub(super) fn reboot_after_patches(
         &self,
         id: &Uuid,
@@ -106,16 +108,27 @@ impl Engine {
     ) -> Option<Duration> {
         let JobRequest::PatchApply {
             patches,
-            reboot: true,
+            reboot,
             reboot_delay_seconds,
             ..
         } = request
         else {
             return None;
         };
+        if *reboot == RebootSetting::Never {
+            return None;
+        }
         if outcome.status != JobStatus::Completed {
             self.note(id, "info", "no reboot: the patches were not applied");
             return None;
+        }
+        if *reboot == RebootSetting::Always {
+            self.note(
+                id,
+                "info",
+                "reboot asked for after every run (reboot: always)",
+            );
+            return Some(Duration::from_secs(*reboot_delay_seconds));
         }
         let flagged: Vec<&str> = patches
             .iter()
