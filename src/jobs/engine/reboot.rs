@@ -116,6 +116,7 @@ impl Engine {
             return None;
         };
         if *reboot == RebootSetting::Never {
+            self.note(id, "info", "no reboot: the reboot setting is never");
             return None;
         }
         if outcome.status != JobStatus::Completed {
