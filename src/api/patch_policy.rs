@@ -7,7 +7,6 @@
 use serde_json::{Map, Value};
 
 use super::envelope::ApiError;
-use crate::http::Request;
 use crate::pkg::advisories::{AdvisoryKind, Severity};
 use crate::pkg::glob;
 use crate::pkg::policy::{PatchPolicy, RebootSetting};
@@ -224,21 +223,6 @@ fn mask(m: &str) -> Result<(), String> {
         ));
     }
     glob::check(m).map_err(|e| e.to_string())
-}
-
-/// The policy of a patch apply request, as its audit line records it (`None` for other
-/// requests and for bodies that do not parse: their error is the outcome).
-pub fn audited(req: &Request) -> Option<Value> {
-    if req.method != "POST" || req.path != "/api/v1/patches/apply" {
-        return None;
-    }
-    let asked = super::body::patch_apply(&req.body).ok()?;
-    let echo = super::wire::policy::PolicyEcho::new(
-        &asked.policy,
-        asked.reboot,
-        asked.reboot_delay_seconds,
-    );
-    serde_json::to_value(echo).ok()
 }
 
 #[cfg(test)]

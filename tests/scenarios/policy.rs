@@ -274,9 +274,9 @@ pub fn policy_runs(tool: &Tool, sb: &Sandbox, agent: &SandboxAgent, env: &Env, f
         std::fs::read_to_string(sb.root().join("var/log/linux_patch_api/audit.log")).unwrap();
     let line: Value = audit
         .lines()
+        .rev()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|l| l["path"] == apply_path && l["outcome"] == "ok")
-        .last()
+        .find(|l| l["path"] == apply_path && l["outcome"] == "ok")
         .unwrap();
     assert_eq!(line["policy"], echo, "{line}");
 
