@@ -41,6 +41,7 @@ const RPM: Fixture = Fixture {
     security: &["LPA-2026-0001", "LPA-2026-0003"],
     high: &["LPA-2026-0001", "LPA-2026-0003"],
     unknown: &["LPA-2026-0002"],
+    floor: "high",
     lib_left_out: &[
         ("LPA-2026-0002", "classification"),
         ("LPA-2026-0003", "mask"),
@@ -73,6 +74,7 @@ fn apt_selects_by_policy() {
         security: &["lpa-hello-2.0-1"],
         high: &["lpa-hello-2.0-1"],
         unknown: &[],
+        floor: "high",
         lib_left_out: &[("lpa-lib-1.1-1", "classification")],
     };
     run(
@@ -95,6 +97,7 @@ fn pacman_selects_by_policy() {
         security: &["AVG-9001", "AVG-9002"],
         high: &["AVG-9001"],
         unknown: &[],
+        floor: "high",
         lib_left_out: &[("AVG-9002", "severity")],
     };
     run(&PACMAN, Some("arch-security.json"), "", &fixture);

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 /// What a backend's fixture advisories offer (see tests/sandbox/fixtures-*.sh, feeds/).
 pub struct Fixture {
-    /// The security patch of high severity on lpa-hello 2.0-1.
+    /// The security patch on lpa-hello 2.0-1 (of high severity where the source has one).
     pub hello: &'static str,
     /// The patches on lpa-lib 1.1-1.
     pub lib: &'static [&'static str],
@@ -26,7 +26,10 @@ pub struct Fixture {
     pub high: &'static [&'static str],
     /// The patches of unknown severity (listed under `min_severity=low`, not `medium`).
     pub unknown: &'static [&'static str],
-    /// Why the policy {security, high, exclude lpa-lib*} leaves out each lpa-lib patch.
+    /// The severity floor of the scenario's policy run: `high`, or `low` where the source
+    /// gives no severity (apk's secdb), so that the lpa-hello patch passes it.
+    pub floor: &'static str,
+    /// Why the policy {security, floor, exclude lpa-lib*} leaves out each lpa-lib patch.
     pub lib_left_out: &'static [(&'static str, &'static str)],
 }
 
@@ -184,18 +187,18 @@ pub fn policy_runs(tool: &Tool, sb: &Sandbox, agent: &SandboxAgent, env: &Env, f
         "{m}"
     );
 
-    // Security only, high and above, nothing of lpa-lib: the dry run selects what the
-    // list shows under the same filters, and says why the rest was left out.
+    // Security only, the floor and above, nothing of lpa-lib: the dry run selects what
+    // the list shows under the same filters, and says why the rest was left out.
     let policy = json!({
         "classifications": ["security"],
-        "min_severity": "high",
+        "min_severity": f.floor,
         "exclude_packages": ["lpa-lib*"],
     });
-    let shown = listed(
-        agent,
-        env,
-        "classification=security&min_severity=high&exclude=lpa-lib*",
+    let query = format!(
+        "classification=security&min_severity={}&exclude=lpa-lib*",
+        f.floor
     );
+    let shown = listed(agent, env, &query);
     assert_eq!(shown, [f.hello]);
     let r = call(
         agent,
@@ -242,7 +245,7 @@ pub fn policy_runs(tool: &Tool, sb: &Sandbox, agent: &SandboxAgent, env: &Env, f
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(planned, ["lpa-hello"], "{dry}");
-    assert_eq!(dry["policy"]["min_severity"], "high");
+    assert_eq!(dry["policy"]["min_severity"], f.floor);
 
     // The run itself, never rebooting: only lpa-hello changes.
     let mut asked = policy.clone();
@@ -252,18 +255,23 @@ pub fn policy_runs(tool: &Tool, sb: &Sandbox, agent: &SandboxAgent, env: &Env, f
         "classifications": ["security"],
         "exclude_packages": ["lpa-lib*"],
         "include_packages": [],
-        "min_severity": "high",
+        "min_severity": f.floor,
         "reboot": "never",
         "reboot_delay_seconds": 0,
     });
     assert_eq!(accepted["policy"], echo);
     assert_eq!(accepted["patches"], json!([f.hello]));
     assert_eq!(accepted["auto_reboot"], false);
+    let (old, new, lib_new) = (
+        (tool.ver)("1.0-1"),
+        (tool.ver)("2.0-1"),
+        (tool.ver)("1.1-1"),
+    );
     assert_eq!(
         changes(&never),
-        [change("lpa-hello", Some("1.0-1"), Some("2.0-1"))]
+        [change("lpa-hello", Some(&old), Some(&new))]
     );
-    assert_eq!((tool.version)(sb, "lpa-lib"), Some("1.0-1".into()));
+    assert_eq!((tool.version)(sb, "lpa-lib"), Some(old.clone()));
     assert_eq!(never["policy"], echo, "the job shows what was asked");
     assert_eq!(never["result"]["excluded_packages"], json!([]), "{never}");
     assert!(
@@ -297,7 +305,7 @@ pub fn policy_runs(tool: &Tool, sb: &Sandbox, agent: &SandboxAgent, env: &Env, f
     assert_eq!(accepted["auto_reboot"], true);
     assert_eq!(
         changes(&lib),
-        [change("lpa-lib", Some("1.0-1"), Some("1.1-1"))]
+        [change("lpa-lib", Some(&old), Some(&lib_new))]
     );
     let pending = system_info(agent, env)["pending_reboot"] == true;
     if flagged || pending {
