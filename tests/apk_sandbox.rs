@@ -429,6 +429,8 @@ fn apk_policy(tool: &Tool) {
     let mut sb = (tool.sandbox)("policy");
     (tool.setup)(&mut sb);
     sb.run("apk", &["add", "lpa-hello=1.0-r0", "lpa-lib=1.0-r0"]);
+    // Plain names in world, as `apk add NAME` writes them: no pin holds the patches back.
+    sb.write("/etc/apk/world", "busybox-binsh\nlpa-hello\nlpa-lib\n");
     patches::install_fake_reboot(&sb);
     let feed = patches::install_feed(&sb, "alpine-secdb.json");
     let config = format!(

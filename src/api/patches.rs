@@ -352,6 +352,54 @@ mod tests {
     }
 
     #[test]
+    fn the_list_and_apply_take_the_same_patches_under_any_policy() {
+        use crate::pkg::advisories::AdvisoryKind;
+        let mut current = vec![
+            adv("A-1", Severity::Critical, &["linux-image-6.1", "linux-base"]),
+            adv("A-2", Severity::Low, &["lpa-lib", "lpa-tool"]),
+            adv("A-3", Severity::Unknown, &["lpa-hello"]),
+            adv("A-4", Severity::High, &["postgresql-15"]),
+        ];
+        current[2].kind = AdvisoryKind::Bugfix;
+        current[3].kind = AdvisoryKind::Other;
+        let policies = [
+            "classification=security",
+            "classification=bugfix,other&min_severity=low",
+            "min_severity=medium",
+            "exclude=linux-*,lpa-[lt]*",
+            "include=lpa-*&exclude=lpa-tool",
+            "classification=security&min_severity=critical&include=linux-image-*",
+        ];
+        for q in policies {
+            let pairs: Vec<(String, String)> = q
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+            let policy = crate::api::patch_policy::from_query(
+                get("classification"),
+                get("min_severity"),
+                get("include"),
+                get("exclude"),
+            )
+            .unwrap();
+            let listed: Vec<String> = rows(&current, &[])
+                .into_iter()
+                .filter(|r| policy.admits(r.patch))
+                .map(|r| r.patch.id.clone())
+                .collect();
+            let applied: Vec<String> = policy
+                .select(&select(&current, &PatchSelection::All).unwrap())
+                .selected
+                .into_iter()
+                .map(|a| a.id)
+                .collect();
+            assert_eq!(listed, applied, "{q}");
+        }
+    }
+
+    #[test]
     fn sorting_follows_the_natural_order_unless_told() {
         let current = vec![
             adv("B", Severity::Low, &["b"]),
