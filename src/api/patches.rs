@@ -355,7 +355,11 @@ mod tests {
     fn the_list_and_apply_take_the_same_patches_under_any_policy() {
         use crate::pkg::advisories::AdvisoryKind;
         let mut current = vec![
-            adv("A-1", Severity::Critical, &["linux-image-6.1", "linux-base"]),
+            adv(
+                "A-1",
+                Severity::Critical,
+                &["linux-image-6.1", "linux-base"],
+            ),
             adv("A-2", Severity::Low, &["lpa-lib", "lpa-tool"]),
             adv("A-3", Severity::Unknown, &["lpa-hello"]),
             adv("A-4", Severity::High, &["postgresql-15"]),
@@ -376,7 +380,12 @@ mod tests {
                 .filter_map(|kv| kv.split_once('='))
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+            let get = |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.as_str())
+            };
             let policy = crate::api::patch_policy::from_query(
                 get("classification"),
                 get("min_severity"),
