@@ -40,6 +40,8 @@ pub struct AuditEntry<'a> {
     pub outcome: &'a str,
     /// The requester's stated reason (a reboot's `reason`), when given.
     pub reason: Option<&'a str>,
+    /// A patch apply's policy, as its `202` echoes it.
+    pub policy: Option<serde_json::Value>,
 }
 
 /// The audit log file (or a disabled sink when none is configured).
@@ -197,6 +199,7 @@ pub fn render(entry: &AuditEntry<'_>) -> String {
         "status": entry.status,
         "outcome": entry.outcome,
         "reason": entry.reason,
+        "policy": entry.policy,
     })
     .to_string();
     escape_display_controls(json)
@@ -242,6 +245,7 @@ mod tests {
             status: 403,
             outcome: "API_READ_ONLY",
             reason: Some("maintenance \"window\""),
+            policy: None,
         }
     }
 

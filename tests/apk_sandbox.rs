@@ -23,6 +23,8 @@ mod metrics;
 mod offers;
 #[path = "scenarios/patches.rs"]
 mod patches;
+#[path = "scenarios/policy.rs"]
+mod policy;
 
 use common::apk::*;
 use common::jobs::{
@@ -97,6 +99,12 @@ macro_rules! apk_tests {
                     require_sandbox!();
                     let _one = serial();
                     own_package(&$tool);
+                }
+                #[test]
+                fn patches_by_policy() {
+                    require_sandbox!();
+                    let _one = serial();
+                    apk_policy(&$tool);
                 }
                 #[test]
                 fn patches_from_the_alpine_secdb_keep_world() {
@@ -412,6 +420,35 @@ fn apk_patches(tool: &Tool) {
         "world after rolling the patch job back"
     );
     apk_consistent(&sb);
+}
+
+/// The patch policy scenario (tests/scenarios/policy.rs) on apk: the secdb gives no
+/// severity, so both patches are of unknown severity and the run's floor is `low`.
+fn apk_policy(tool: &Tool) {
+    let env = Env::new("apk-policy");
+    let mut sb = (tool.sandbox)("policy");
+    (tool.setup)(&mut sb);
+    sb.run("apk", &["add", "lpa-hello=1.0-r0", "lpa-lib=1.0-r0"]);
+    // Plain names in world, as `apk add NAME` writes them: no pin holds the patches back.
+    sb.write("/etc/apk/world", "busybox-binsh\nlpa-hello\nlpa-lib\n");
+    patches::install_fake_reboot(&sb);
+    let feed = patches::install_feed(&sb, "alpine-secdb.json");
+    let config = format!(
+        "package_manager:\n  backend: apk\nrate_limits:\n  enabled: false\n{}advisories:\n  download: false\n  feed_file: {feed}\n",
+        patches::REBOOT_CONFIG
+    );
+    let agent = sb.start_agent(&env, &config);
+    let both: &[&str] = &["lpa-hello-2.0-r0", "lpa-lib-1.1-r0"];
+    let fixture = policy::Fixture {
+        hello: "lpa-hello-2.0-r0",
+        lib: &["lpa-lib-1.1-r0"],
+        security: both,
+        high: &[],
+        unknown: both,
+        floor: "low",
+        lib_left_out: &[("lpa-lib-1.1-r0", "mask")],
+    };
+    policy::policy_runs(tool, &sb, &agent, &env, &fixture);
 }
 
 /// A cancelled install: apk has no repair command, so either the agent removes what the

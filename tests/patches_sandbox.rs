@@ -136,13 +136,14 @@ fn rpm_patches(tool: &Tool, source: &str) {
         [change("lpa-hello", Some("2.0-1"), Some("1.0-1"))]
     );
 
-    // Everything but one package.
+    // Everything but one package: the two patches that change only lpa-lib are left out.
     let (accepted, job) = apply(
         &agent,
         &env,
         json!({"patches": [], "options": {"exclude_packages": ["lpa-lib"]}}),
     );
-    assert_eq!(accepted["patches_count"], 3);
+    assert_eq!(accepted["patches"], json!(["LPA-2026-0001"]), "{accepted}");
+    assert_eq!(accepted["exclude_packages"], json!(["lpa-lib"]));
     assert_eq!(
         changes(&job),
         [change("lpa-hello", Some("1.0-1"), Some("2.0-1"))]

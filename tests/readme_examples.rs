@@ -13,12 +13,13 @@ use common::sandbox::Sandbox;
 use common::*;
 
 /// Real package names in the README and the fixture packages that stand in for them.
-const NAMES: [(&str, &str); 5] = [
+const NAMES: [(&str, &str); 6] = [
     ("3.0.15-1~deb12u1", "1.1-1"),
     ("libssl3", "lpa-lib"),
     ("openssl", "lpa-hello"),
     ("open*", "lpa-*"),
     ("nginx", "lpa-tool"),
+    ("linux-image-*", "lpa-lib*"),
 ];
 
 /// Stand-ins for OpenRC's tools: `ssh` is a started service, enabled in the default runlevel.

@@ -6,6 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::envelope::ApiError;
+use crate::pkg::policy::{PatchPolicy, RebootSetting};
 use crate::pkg::{InstallOptions, PackageSpec};
 
 /// Most packages one install request may name.
@@ -204,16 +205,17 @@ pub enum PatchSelection {
 pub struct PatchApply {
     /// What to apply.
     pub selection: PatchSelection,
-    /// `options.exclude_packages`: packages left out.
-    pub exclude: Vec<String>,
-    /// `options.reboot` / `allow_reboot`: reboot afterwards when needed.
-    pub reboot: bool,
+    /// `options.classifications`, `min_severity`, `include_packages`, `exclude_packages`.
+    pub policy: PatchPolicy,
+    /// `options.reboot` / `allow_reboot`: when to reboot afterwards.
+    pub reboot: RebootSetting,
     /// `options.reboot_delay_minutes` x 60, or `reboot_delay_seconds`.
     pub reboot_delay_seconds: u64,
 }
 
 /// Parses the specification's `{patches, options{reboot, reboot_delay_minutes,
-/// exclude_packages}}` or the manager's `{packages, allow_reboot, reboot_delay_seconds}`.
+/// exclude_packages, ...policy}}` or the manager's `{packages, allow_reboot,
+/// reboot_delay_seconds}` (which may carry `options` too).
 pub fn patch_apply(body: &[u8]) -> Result<PatchApply, ApiError> {
     let map = object(body)?;
     only(
@@ -253,7 +255,14 @@ pub fn patch_apply(body: &[u8]) -> Result<PatchApply, ApiError> {
     only(
         &options,
         "options",
-        &["reboot", "reboot_delay_minutes", "exclude_packages"],
+        &[
+            "reboot",
+            "reboot_delay_minutes",
+            "classifications",
+            "min_severity",
+            "include_packages",
+            "exclude_packages",
+        ],
     )?;
     let minutes = seconds(
         options.get("reboot_delay_minutes"),
@@ -266,15 +275,10 @@ pub fn patch_apply(body: &[u8]) -> Result<PatchApply, ApiError> {
             "options.reboot_delay_minutes and reboot_delay_seconds: give one".into(),
         ));
     }
-    let exclude = match options.get("exclude_packages") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(v) => texts(v, "options.exclude_packages")?,
-    };
     Ok(PatchApply {
         selection,
-        exclude,
-        reboot: boolean(&options, "options", "reboot")?
-            || boolean(&map, "request body", "allow_reboot")?,
+        policy: super::patch_policy::from_options(&options)?,
+        reboot: super::patch_policy::reboot(&options, &map)?,
         reboot_delay_seconds: minutes.or(secs).unwrap_or(0),
     })
 }
@@ -445,8 +449,8 @@ mod tests {
             spec.selection,
             PatchSelection::Ids(vec!["USN-6000-1".into()])
         );
-        assert_eq!(spec.exclude, vec!["linux-image-generic"]);
-        assert!(spec.reboot);
+        assert_eq!(spec.policy.exclude_packages, vec!["linux-image-generic"]);
+        assert_eq!(spec.reboot, RebootSetting::IfRequired);
         assert_eq!(spec.reboot_delay_seconds, 300);
         let manager = patch_apply(
             br#"{"packages":["openssl"],"allow_reboot":true,"reboot_delay_seconds":90}"#,
@@ -456,7 +460,7 @@ mod tests {
             manager.selection,
             PatchSelection::Names(vec!["openssl".into()])
         );
-        assert!(manager.reboot);
+        assert_eq!(manager.reboot, RebootSetting::IfRequired);
         assert_eq!(manager.reboot_delay_seconds, 90);
         assert_eq!(patch_apply(b"").unwrap().selection, PatchSelection::All);
         assert_eq!(
@@ -467,7 +471,17 @@ mod tests {
             patch_apply(br#"{"packages":[]}"#).unwrap().selection,
             PatchSelection::Names(Vec::new())
         );
-        assert!(!patch_apply(b"{}").unwrap().reboot);
+        assert_eq!(patch_apply(b"{}").unwrap().reboot, RebootSetting::Never);
+        let policy = patch_apply(
+            br#"{"patches":[],"options":{"reboot":"always","classifications":["security"],"min_severity":"critical","include_packages":["lpa-*"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(policy.reboot, RebootSetting::Always);
+        assert_eq!(policy.policy.include_packages, ["lpa-*"]);
+        assert_eq!(
+            policy.policy.min_severity,
+            Some(crate::pkg::advisories::Severity::Critical)
+        );
     }
 
     #[test]
@@ -487,7 +501,12 @@ mod tests {
                 .contains("give one")
         );
         assert!(msg(br#"{"options":{"force":true}}"#).contains("options: unknown field"));
-        assert!(msg(br#"{"allow_reboot":"yes"}"#).contains("allow_reboot: expected a boolean"));
+        assert!(msg(br#"{"allow_reboot":"yes"}"#)
+            .contains("allow_reboot: must be true, false or one of"));
+        assert!(msg(br#"{"options":{"min_severity":"urgent"}}"#)
+            .contains("options.min_severity: must be one of critical, high, medium, low"));
+        assert!(msg(br#"{"packages":[],"options":{"classifications":["fix"]}}"#)
+            .contains("options.classifications[0]: must be one of security, bugfix, enhancement, other, got \"fix\""));
     }
 
     #[test]

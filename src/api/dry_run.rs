@@ -5,6 +5,7 @@
 
 use super::envelope::{ApiError, Reply};
 use super::wire::dry_run::DryRun;
+use super::wire::policy::{PolicyEcho, SelectionEcho};
 use crate::jobs::{Engine, JobRequest};
 
 /// The `200` answer with the plan of `request`, or the error its submission or its job
@@ -14,6 +15,23 @@ pub fn answer(engine: Option<&Engine>, request: &JobRequest) -> Result<Reply, Ap
         .dry_run(request)
         .map_err(super::jobs::engine_error)?;
     Ok(Reply::ok(DryRun::new(plan)))
+}
+
+/// The `200` answer of a patch apply's dry run: the plan, with the policy as asked and
+/// what it selected.
+pub fn answer_patches(
+    engine: Option<&Engine>,
+    request: &JobRequest,
+    policy: PolicyEcho<'_>,
+    selection: SelectionEcho<'_>,
+) -> Result<Reply, ApiError> {
+    let plan = super::jobs::need(engine)?
+        .dry_run(request)
+        .map_err(super::jobs::engine_error)?;
+    let mut answer = DryRun::new(plan);
+    answer.policy = Some(policy);
+    answer.selection = Some(selection);
+    Ok(Reply::ok(answer))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod packages;
 pub mod page_cache;
+pub mod patch_policy;
 pub mod patches;
 pub mod router;
 pub mod shape;
@@ -461,6 +462,7 @@ impl App {
             status,
             outcome,
             reason: audit_reason(req).as_deref(),
+            policy: audit_policy(req),
         });
     }
 }
@@ -484,6 +486,18 @@ fn audit_reason(req: &Request) -> Option<String> {
     let body: serde_json::Value = serde_json::from_slice(&req.body).ok()?;
     let reason = body.get("reason")?.as_str()?;
     Some(reason.chars().take(512).collect())
+}
+
+/// The policy of a patch apply request, as its audit line records it (`None` for other
+/// requests and for bodies that do not parse: their error is the outcome).
+fn audit_policy(req: &Request) -> Option<serde_json::Value> {
+    if req.method != "POST" || req.path != "/api/v1/patches/apply" {
+        return None;
+    }
+    let asked = body::patch_apply(&req.body).ok()?;
+    let echo =
+        wire::policy::PolicyEcho::new(&asked.policy, asked.reboot, asked.reboot_delay_seconds);
+    serde_json::to_value(echo).ok()
 }
 
 /// Connections without a client certificate may only reach `GET /health`, and only when
@@ -545,6 +559,7 @@ impl Service for App {
                 status: 0,
                 outcome: "CONNECTION_REVOKED",
                 reason: Some(why),
+                policy: None,
             });
         }
     }

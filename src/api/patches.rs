@@ -13,9 +13,11 @@ use super::wire::patches::{
     FeedEntry, PatchApplyAccepted, PatchEntry, PatchJobAsked, PatchList, PatchStatus as Status,
     PatchTotals,
 };
+use super::wire::policy::{PolicyEcho, SelectionEcho};
 use crate::jobs::{Engine, Job, JobRequest, JobStatus, Operation};
 use crate::pkg::advisories::{Advisory, Severity};
 use crate::pkg::inventory::Inventory;
+use crate::pkg::policy::{PatchPolicy, Selection};
 use crate::timefmt::rfc3339;
 
 /// `GET /api/v1/patches`; `inventory` and `engine` are `None` when no package manager was
@@ -63,6 +65,7 @@ fn list(
         .into_iter()
         .filter(|r| wanted_status(query.status, r.status))
         .filter(|r| wanted_severity(query.severity, r.patch.severity))
+        .filter(|r| query.policy.admits(r.patch))
         .collect();
     sort(&mut rows, query.sort, query.order);
     let security = rows.iter().filter(|r| r.patch.is_security()).count();
@@ -185,7 +188,8 @@ fn sort(rows: &mut [Row], by: Option<PatchSort>, order: Option<SortOrder>) {
     });
 }
 
-/// `POST /api/v1/patches/apply`.
+/// `POST /api/v1/patches/apply`: the named patches (or all), then what the policy takes
+/// of them; the packages its masks leave out are handed to the tool as exclusions.
 fn apply(
     inventory: &Inventory,
     engine: Option<&Engine>,
@@ -195,38 +199,58 @@ fn apply(
     let request = body::patch_apply(body)?;
     let engine = super::jobs::need(engine)?;
     let backend = inventory.backend();
-    for name in &request.exclude {
+    for name in request.policy.exact_excludes() {
         backend
             .validate_name(name)
             .map_err(|e| ApiError::InvalidRequest(format!("options.exclude_packages: {e}")))?;
     }
     let snapshot = inventory.advisories().map_err(pkg_error)?;
-    let patches = select(&snapshot.advisories, &request.selection)?;
-    let ids: Vec<String> = patches.iter().map(|p| p.id.clone()).collect();
-    let requires_reboot = patches.iter().any(|p| p.requires_reboot);
+    let named = select(&snapshot.advisories, &request.selection)?;
+    let selection = request.policy.select(&named);
+    let exclude = exclusions(&request.policy, &selection);
     let job_request = JobRequest::PatchApply {
-        patches,
-        exclude: request.exclude.clone(),
+        patches: selection.selected.clone(),
+        exclude: exclude.clone(),
         reboot: request.reboot,
         reboot_delay_seconds: request.reboot_delay_seconds,
+        policy: request.policy.clone(),
     };
+    let policy = PolicyEcho::new(
+        &request.policy,
+        request.reboot,
+        request.reboot_delay_seconds,
+    );
     if dry_run {
-        return super::dry_run::answer(Some(engine), &job_request);
+        let shown = SelectionEcho::new(&selection);
+        return super::dry_run::answer_patches(Some(engine), &job_request, policy, shown);
     }
     let job = engine
         .submit(job_request)
         .map_err(super::jobs::engine_error)?;
     let asked = PatchJobAsked {
-        patches: ids,
-        requires_reboot,
-        auto_reboot: request.reboot,
+        patches: selection.selected.iter().map(|p| p.id.clone()).collect(),
+        requires_reboot: selection.selected.iter().any(|p| p.requires_reboot),
+        auto_reboot: request.reboot.may_reboot(),
         reboot_delay_seconds: request.reboot_delay_seconds,
-        exclude_packages: &request.exclude,
+        exclude_packages: &exclude,
+        policy,
     };
     Ok(Reply::accepted(PatchApplyAccepted::new(
         NewJob::of(&job),
         asked,
     )))
+}
+
+/// What the tool is told to leave out: the plain names of `exclude_packages` as given (as
+/// before masks existed), and every package of the selected patches a mask leaves out.
+fn exclusions(policy: &PatchPolicy, selection: &Selection) -> Vec<String> {
+    let mut names: Vec<String> = policy.exact_excludes().map(str::to_string).collect();
+    for n in &selection.excluded_packages {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    names
 }
 
 /// The patches a selection names; every id or name must match one.
@@ -325,6 +349,63 @@ mod tests {
         assert_eq!(e.code(), "PATCH_NOT_FOUND");
         assert_eq!(e.status(), 404);
         assert!(e.message().contains("tool, X"), "{}", e.message());
+    }
+
+    #[test]
+    fn the_list_and_apply_take_the_same_patches_under_any_policy() {
+        use crate::pkg::advisories::AdvisoryKind;
+        let mut current = vec![
+            adv(
+                "A-1",
+                Severity::Critical,
+                &["linux-image-6.1", "linux-base"],
+            ),
+            adv("A-2", Severity::Low, &["lpa-lib", "lpa-tool"]),
+            adv("A-3", Severity::Unknown, &["lpa-hello"]),
+            adv("A-4", Severity::High, &["postgresql-15"]),
+        ];
+        current[2].kind = AdvisoryKind::Bugfix;
+        current[3].kind = AdvisoryKind::Other;
+        let policies = [
+            "classification=security",
+            "classification=bugfix,other&min_severity=low",
+            "min_severity=medium",
+            "exclude=linux-*,lpa-[lt]*",
+            "include=lpa-*&exclude=lpa-tool",
+            "classification=security&min_severity=critical&include=linux-image-*",
+        ];
+        for q in policies {
+            let pairs: Vec<(String, String)> = q
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let get = |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.as_str())
+            };
+            let policy = crate::api::patch_policy::from_query(
+                get("classification"),
+                get("min_severity"),
+                get("include"),
+                get("exclude"),
+            )
+            .unwrap();
+            let listed: Vec<String> = rows(&current, &[])
+                .into_iter()
+                .filter(|r| policy.admits(r.patch))
+                .map(|r| r.patch.id.clone())
+                .collect();
+            let applied: Vec<String> = policy
+                .select(&select(&current, &PatchSelection::All).unwrap())
+                .selected
+                .into_iter()
+                .map(|a| a.id)
+                .collect();
+            assert_eq!(listed, applied, "{q}");
+        }
     }
 
     #[test]

@@ -406,6 +406,8 @@ pub struct PatchQuery {
     pub order: Option<SortOrder>,
     /// `refresh`: refresh metadata first (rate-limited), default false.
     pub refresh: bool,
+    /// `classification`, `min_severity`, `include`, `exclude`: what apply would select.
+    pub policy: crate::pkg::policy::PatchPolicy,
 }
 
 /// Query of `GET /api/v1/jobs`.
@@ -670,7 +672,17 @@ fn patch_query(query: &[(String, String)]) -> Result<PatchQuery, ApiError> {
     let q = Params::new(
         query,
         &[
-            "severity", "status", "limit", "offset", "sort", "order", "refresh",
+            "severity",
+            "status",
+            "limit",
+            "offset",
+            "sort",
+            "order",
+            "refresh",
+            "classification",
+            "min_severity",
+            "include",
+            "exclude",
         ],
     )?;
     Ok(PatchQuery {
@@ -680,6 +692,12 @@ fn patch_query(query: &[(String, String)]) -> Result<PatchQuery, ApiError> {
         sort: q.one_of("sort", PatchSort::ALL)?,
         order: q.one_of("order", SortOrder::ALL)?,
         refresh: q.boolean("refresh")?.unwrap_or(false),
+        policy: super::patch_policy::from_query(
+            q.get("classification"),
+            q.get("min_severity"),
+            q.get("include"),
+            q.get("exclude"),
+        )?,
     })
 }
 
@@ -980,6 +998,7 @@ mod tests {
                     sort: None,
                     order: None,
                     refresh: false,
+                    policy: Default::default(),
                 }),
             ),
             (

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::pkg::advisories::Advisory;
+use crate::pkg::policy::{PatchPolicy, RebootSetting};
 use crate::pkg::{advisory_targets, InstallOptions, PackageSpec, RemoveOptions, SavedPackage};
 use crate::system::restart_needed::RestartNeeded;
 
@@ -143,12 +144,16 @@ pub enum JobRequest {
         /// Packages left out of the application.
         #[serde(default)]
         exclude: Vec<String>,
-        /// Reboot after applying when a patch or the host asks for it.
+        /// When to reboot after applying (older records hold a boolean: `true` is
+        /// `if_required`).
         #[serde(default)]
-        reboot: bool,
+        reboot: RebootSetting,
         /// Delay of that reboot.
         #[serde(default)]
         reboot_delay_seconds: u64,
+        /// The policy the patches were selected by, as asked (empty in older records).
+        #[serde(default)]
+        policy: PatchPolicy,
     },
     /// Reboot the host at `scheduled_at` by running the configured reboot command.
     Reboot {
@@ -257,6 +262,9 @@ pub struct JobResult {
     /// Patch jobs: upgradable packages left out because they are held.
     #[serde(default)]
     pub skipped_held: Vec<String>,
+    /// Patch jobs: packages of the selected patches left out by the policy's masks.
+    #[serde(default)]
+    pub excluded_packages: Vec<String>,
 }
 
 impl JobResult {

@@ -290,6 +290,7 @@ pub fn expired<'a>(
 mod tests {
     use super::*;
     use crate::jobs::model::JobRequest;
+    use crate::pkg::policy::RebootSetting;
     use crate::pkg::RemoveOptions;
 
     fn temp_dir() -> PathBuf {
@@ -350,8 +351,9 @@ mod tests {
             JobRequest::PatchApply {
                 patches: vec![patch],
                 exclude: vec![],
-                reboot: false,
+                reboot: RebootSetting::IfRequired,
                 reboot_delay_seconds: 0,
+                policy: Default::default(),
             },
             OffsetDateTime::now_utc(),
         );
@@ -369,15 +371,28 @@ mod tests {
             .unwrap()
             .remove("advisory_ids")
             .is_some());
+        // Nor had it a policy, and its reboot was a boolean.
+        assert_eq!(record["request"]["reboot"], "if_required");
+        record["request"]["reboot"] = serde_json::Value::Bool(true);
+        let request = record["request"].as_object_mut().unwrap();
+        assert!(request.remove("policy").is_some());
         std::fs::write(&path, record.to_string()).unwrap();
         let loaded = store.load();
         std::fs::remove_dir_all(dir).unwrap();
         assert_eq!(loaded.len(), 1, "the old record was moved aside");
-        let JobRequest::PatchApply { patches, .. } = &loaded[0].request else {
+        let JobRequest::PatchApply {
+            patches,
+            reboot,
+            policy,
+            ..
+        } = &loaded[0].request
+        else {
             panic!("{:?}", loaded[0].request);
         };
         assert_eq!(patches[0].id, "xen-4.10.0-r1");
         assert!(patches[0].advisory_ids.is_empty());
+        assert_eq!(*reboot, RebootSetting::IfRequired);
+        assert!(policy.is_empty());
     }
 
     #[test]

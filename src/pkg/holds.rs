@@ -12,7 +12,7 @@ use super::{PackageManager, PkgError};
 use crate::watch::{stamps_of, FileStamp};
 
 /// Which of `names` a hold list covers, in the order of `names`, each once. A hold entry
-/// with `*` or `?` is a glob (zypper's `match_type: glob`); others match exactly.
+/// with `*`, `?` or `[` is a glob (zypper's `match_type: glob`); others match exactly.
 pub fn among(held: &[String], names: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for n in names {
@@ -23,41 +23,14 @@ pub fn among(held: &[String], names: &[String]) -> Vec<String> {
     out
 }
 
-/// Whether the hold entry `hold` covers the package `name`.
+/// Whether the hold entry `hold` covers the package `name` (a glob entry by
+/// [`super::glob`]'s rules).
 pub fn covers(hold: &str, name: &str) -> bool {
-    if hold.contains(['*', '?']) {
-        glob(hold.as_bytes(), name.as_bytes())
+    if super::glob::is_glob(hold) {
+        super::glob::matches(hold, name)
     } else {
         hold == name
     }
-}
-
-/// `*` any run, `?` one byte, everything else literal; iterative with one backtrack point,
-/// so a hostile pattern costs at most `pattern x name` steps.
-fn glob(pattern: &[u8], name: &[u8]) -> bool {
-    let (mut p, mut n) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, n));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || c == name[n] => {
-                p += 1;
-                n += 1;
-            }
-            _ => match star {
-                Some((sp, sn)) => {
-                    p = sp + 1;
-                    n = sn + 1;
-                    star = Some((sp, sn + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 /// Sorts and de-duplicates a hold list read from a tool or file.

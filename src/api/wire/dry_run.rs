@@ -2,17 +2,24 @@
 
 use serde::Serialize;
 
+use super::policy::{PolicyEcho, SelectionEcho};
 use crate::pkg::plan::{Plan, PlanEntry, Skipped};
 
 /// `data` of a dry run: what the change would do, as the package manager simulated it.
 #[derive(Debug, Serialize)]
-pub struct DryRun {
+pub struct DryRun<'a> {
     /// Bytes the tool says it would download; null when it does not say.
     pub download_bytes: Option<u64>,
     /// `true`: nothing was changed and no job was created.
     pub dry_run: bool,
     /// Every package the change would install, change or remove (dependencies included).
     pub plan: Vec<PlanItem>,
+    /// Patch applies: the policy as asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyEcho<'a>>,
+    /// Patch applies: the patches the policy took and left out, the packages it masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selection: Option<SelectionEcho<'a>>,
     /// Packages the change would leave alone, with the reason.
     pub skipped: Vec<SkippedItem>,
     /// The tool's messages about problems that would not stop the change.
@@ -41,13 +48,15 @@ pub struct SkippedItem {
     pub reason: String,
 }
 
-impl DryRun {
+impl<'a> DryRun<'a> {
     /// The answer for a backend's plan.
-    pub fn new(plan: Plan) -> DryRun {
+    pub fn new(plan: Plan) -> DryRun<'a> {
         DryRun {
             download_bytes: plan.download_bytes,
             dry_run: true,
             plan: plan.entries.into_iter().map(PlanItem::from).collect(),
+            policy: None,
+            selection: None,
             skipped: plan.skipped.into_iter().map(SkippedItem::from).collect(),
             warnings: plan.warnings,
         }

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
+use super::policy::PolicyEcho;
 use super::restart::RestartEntry;
 use crate::api::shape::{ClientShape, TIMEOUT_CODE};
 use crate::jobs::events::JobEvent;
@@ -88,6 +89,9 @@ pub struct JobDetail<'a> {
     /// Patch jobs: how many advisories.
     #[serde(skip_serializing_if = "Option::is_none")]
     patches_count: Option<usize>,
+    /// Patch jobs: the policy as asked (the reboot setting included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<PolicyEcho<'a>>,
     /// 0-100.
     progress_percent: u8,
     /// Remove jobs: whether configuration files go too.
@@ -163,6 +167,7 @@ impl<'a> JobDetail<'a> {
             packages: &job.packages,
             patches: None,
             patches_count: None,
+            policy: None,
             progress_percent: job.progress_percent,
             purge: None,
             reason: None,
@@ -202,12 +207,14 @@ impl<'a> JobDetail<'a> {
                 exclude,
                 reboot,
                 reboot_delay_seconds,
+                policy,
             } => {
                 self.patches = Some(patches.iter().map(|p| p.id.as_str()).collect());
                 self.patches_count = Some(patches.len());
                 self.exclude_packages = Some(exclude);
                 self.requires_reboot = Some(patches.iter().any(|p| p.requires_reboot));
-                self.auto_reboot = Some(*reboot);
+                self.auto_reboot = Some(reboot.may_reboot());
+                self.policy = Some(PolicyEcho::new(policy, *reboot, *reboot_delay_seconds));
                 self.reboot_delay_seconds = Some(*reboot_delay_seconds);
                 self.reboot_job_id = Some(job.follow_up.map(|u| u.to_string()));
             }
@@ -287,6 +294,9 @@ struct ResultEntry<'a> {
     /// Rollback jobs only.
     #[serde(skip_serializing_if = "Option::is_none")]
     not_restorable: Option<Vec<NotRestorableEntry<'a>>>,
+    /// Patch jobs only: packages of the selected patches the policy's masks left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    excluded_packages: Option<&'a [String]>,
     packages_failed: &'a [String],
     packages_installed: &'a [String],
     packages_removed: &'a [String],
@@ -311,6 +321,7 @@ impl<'a> ResultEntry<'a> {
                     .map(NotRestorableEntry::of)
                     .collect()
             }),
+            excluded_packages: patch.then_some(r.excluded_packages.as_slice()),
             packages_failed: &r.packages_failed,
             packages_installed: &r.packages_installed,
             packages_removed: &r.packages_removed,
@@ -596,8 +607,9 @@ mod tests {
             JobRequest::PatchApply {
                 patches: vec![adv],
                 exclude: vec!["x".into()],
-                reboot: true,
+                reboot: crate::pkg::policy::RebootSetting::IfRequired,
                 reboot_delay_seconds: 30,
+                policy: Default::default(),
             },
             JobRequest::Reboot {
                 scheduled_at: at(),

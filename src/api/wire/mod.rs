@@ -9,5 +9,6 @@ pub mod holds;
 pub mod jobs;
 pub mod packages;
 pub mod patches;
+pub mod policy;
 pub mod restart;
 pub mod system;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::envelope::NewJob;
+use super::policy::PolicyEcho;
 use crate::jobs::Job;
 use crate::pkg::advisories::board::FeedState;
 use crate::pkg::advisories::{Advisory, AffectedPackage};
@@ -212,8 +213,10 @@ pub struct PatchJobAsked<'a> {
     pub auto_reboot: bool,
     /// Delay of that reboot.
     pub reboot_delay_seconds: u64,
-    /// Packages left out.
+    /// Packages left out: plain names as given and the packages masks matched.
     pub exclude_packages: &'a [String],
+    /// The policy as asked.
+    pub policy: PolicyEcho<'a>,
 }
 
 /// `POST /api/v1/patches/apply` answered `202`.
@@ -226,6 +229,7 @@ pub struct PatchApplyAccepted<'a> {
     operation: &'static str,
     patches: Vec<String>,
     patches_count: usize,
+    policy: PolicyEcho<'a>,
     reboot_delay_seconds: u64,
     requires_reboot: bool,
     status: &'static str,
@@ -242,6 +246,7 @@ impl<'a> PatchApplyAccepted<'a> {
             operation: job.operation,
             patches_count: asked.patches.len(),
             patches: asked.patches,
+            policy: asked.policy,
             reboot_delay_seconds: asked.reboot_delay_seconds,
             requires_reboot: asked.requires_reboot,
             status: job.status,
@@ -325,12 +330,17 @@ mod tests {
         assert_eq!(v["security_updates"], 1);
         assert!(v["pending_reboot"].is_null());
         let exclude = vec!["x".to_string()];
+        let policy = crate::pkg::policy::PatchPolicy {
+            exclude_packages: exclude.clone(),
+            ..Default::default()
+        };
         let asked = PatchJobAsked {
             patches: vec!["DSA-1".into()],
             requires_reboot: true,
             auto_reboot: false,
             reboot_delay_seconds: 60,
             exclude_packages: &exclude,
+            policy: PolicyEcho::new(&policy, crate::pkg::policy::RebootSetting::Never, 60),
         };
         let job = NewJob {
             created_at: "t".into(),
@@ -341,5 +351,7 @@ mod tests {
         let v = assert_sorted_bytes(&PatchApplyAccepted::new(job, asked));
         assert_eq!(v["patches_count"], 1);
         assert_eq!(v["exclude_packages"][0], "x");
+        assert_eq!(v["policy"]["exclude_packages"][0], "x");
+        assert_eq!(v["policy"]["reboot"], "never");
     }
 }

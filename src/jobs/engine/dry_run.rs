@@ -110,8 +110,9 @@ mod tests {
         let apply = JobRequest::PatchApply {
             patches: Vec::new(),
             exclude: vec!["b".into()],
-            reboot: true,
+            reboot: crate::pkg::policy::RebootSetting::IfRequired,
             reboot_delay_seconds: 5,
+            policy: Default::default(),
         };
         assert_eq!(
             change_of(&apply).unwrap(),

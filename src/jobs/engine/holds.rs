@@ -54,15 +54,9 @@ impl Engine {
         &self,
         request: &JobRequest,
     ) -> Result<(Option<JobRequest>, Vec<String>), PkgError> {
-        let JobRequest::PatchApply {
-            patches,
-            exclude,
-            reboot,
-            reboot_delay_seconds,
-        } = request
-        else {
+        if !matches!(request, JobRequest::PatchApply { .. }) {
             return Ok((None, Vec::new()));
-        };
+        }
         let mut held = self
             .inventory
             .backend()
@@ -71,14 +65,10 @@ impl Engine {
             return Ok((None, held));
         }
         held.sort();
-        let mut exclude = exclude.clone();
-        exclude.extend(held.iter().cloned());
-        let adjusted = JobRequest::PatchApply {
-            patches: patches.clone(),
-            exclude,
-            reboot: *reboot,
-            reboot_delay_seconds: *reboot_delay_seconds,
-        };
+        let mut adjusted = request.clone();
+        if let JobRequest::PatchApply { exclude, .. } = &mut adjusted {
+            exclude.extend(held.iter().cloned());
+        }
         Ok((Some(adjusted), held))
     }
 }

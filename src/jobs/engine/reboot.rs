@@ -4,6 +4,7 @@
 use super::*;
 use crate::error_code::ErrorCode;
 use crate::pkg::advisories::Advisory;
+use crate::pkg::policy::RebootSetting;
 use crate::pkg::runner::{self, Command, RunError};
 use crate::timefmt::rfc3339;
 
@@ -97,8 +98,9 @@ impl Engine {
         }
     }
 
-    /// After a patch job: the delay of the reboot it asked for, when a patch or the host
-    /// needs one and the patches were applied.
+    /// After a patch job: the delay of the reboot it asked for, when the patches were
+    /// applied and either the setting is `always` or it is `if_required` and a patch or
+    /// the host needs one.
     pub(super) fn reboot_after_patches(
         &self,
         id: &Uuid,
@@ -108,15 +110,28 @@ impl Engine {
         let JobRequest::PatchApply {
             patches,
             exclude,
-            reboot: true,
+            reboot,
             reboot_delay_seconds,
+            ..
         } = request
         else {
             return None;
         };
+        if *reboot == RebootSetting::Never {
+            self.note(id, "info", "no reboot: the reboot setting is never");
+            return None;
+        }
         if outcome.status != JobStatus::Completed {
             self.note(id, "info", "no reboot: the patches were not applied");
             return None;
+        }
+        if *reboot == RebootSetting::Always {
+            self.note(
+                id,
+                "info",
+                "reboot asked for after every run (reboot: always)",
+            );
+            return Some(Duration::from_secs(*reboot_delay_seconds));
         }
         let flagged = reboot_flags(patches, exclude, &outcome.result.skipped_held);
         let host = match self.inventory.backend().reboot_required() {

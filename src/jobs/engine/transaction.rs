@@ -162,10 +162,14 @@ impl Engine {
         let changes = diff(&before, &after);
         let mut result = JobResult::from_changes(&changes);
         result.not_restorable = plan.not_restorable;
-        if let JobRequest::PatchApply { .. } = request {
+        if let JobRequest::PatchApply {
+            patches, policy, ..
+        } = request
+        {
             // Read once the tool is done, whatever its outcome: a failed transaction may
             // still have replaced some libraries.
             result.restart_needed = Some(crate::system::restart_needed::scan_host());
+            result.excluded_packages = policy.select(patches).excluded_packages;
         }
         result.skipped_held = skipped_held;
         match ran {

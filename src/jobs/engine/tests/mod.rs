@@ -13,6 +13,7 @@ mod reboot_once;
 mod rollback;
 mod transaction;
 mod worker;
+use crate::pkg::policy::RebootSetting;
 use crate::pkg::{BackendKind, PackageDetails, SavedPackage, Upgrade};
 use std::sync::atomic::AtomicUsize;
 
@@ -438,11 +439,21 @@ fn patch(id: &str, name: &str, from: &str, to: &str, reboot: bool) -> Advisory {
 }
 
 fn apply(patches: Vec<Advisory>, exclude: &[&str], reboot: bool) -> JobRequest {
+    let reboot = if reboot {
+        RebootSetting::IfRequired
+    } else {
+        RebootSetting::Never
+    };
+    apply_with(patches, exclude, reboot)
+}
+
+fn apply_with(patches: Vec<Advisory>, exclude: &[&str], reboot: RebootSetting) -> JobRequest {
     JobRequest::PatchApply {
         patches,
         exclude: exclude.iter().map(|s| s.to_string()).collect(),
         reboot,
         reboot_delay_seconds: 0,
+        policy: Default::default(),
     }
 }
 

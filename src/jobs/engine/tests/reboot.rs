@@ -113,3 +113,40 @@ fn a_patch_that_needs_a_reboot_schedules_one_when_allowed() {
         .any(|m| m.starts_with("no reboot needed (apt has no reboot signal)")));
     assert_eq!(reboots(&r).len(), 1);
 }
+
+#[test]
+fn reboot_always_follows_a_run_that_needed_none_and_never_blocks_a_needed_one() {
+    let r = rig();
+    // Nothing asks for a reboot (no patch flag; the fake backend reports none) ...
+    let job = r.run(apply_with(
+        vec![patch("ADV-1", "a", "1", "2", false)],
+        &[],
+        RebootSetting::Always,
+    ));
+    assert_eq!(job.status, JobStatus::Completed);
+    let follow = r
+        .wait_for(&job.id, "the follow-up", |j| j.follow_up.is_some())
+        .follow_up
+        .unwrap();
+    assert_eq!(r.wait_done(&follow).status, JobStatus::Completed);
+    assert_eq!(reboots(&r), ["--now"]);
+    assert!(messages(&job).iter().any(|m| m.contains("reboot: always")));
+    // ... and a patch that asks for one is not followed by a reboot under never.
+    let never = r.run(apply_with(
+        vec![patch("ADV-2", "b", "1", "2", true)],
+        &[],
+        RebootSetting::Never,
+    ));
+    assert_eq!(never.status, JobStatus::Completed);
+    assert!(never.follow_up.is_none());
+    // A failed run is not followed by a reboot, always or not.
+    *r.fake.fail.lock().unwrap() = Some(Fail::Tool);
+    let failed = r.run(apply_with(
+        vec![patch("ADV-3", "a", "2", "3", false)],
+        &[],
+        RebootSetting::Always,
+    ));
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert!(failed.follow_up.is_none());
+    assert_eq!(reboots(&r).len(), 1);
+}

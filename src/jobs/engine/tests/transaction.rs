@@ -130,3 +130,30 @@ fn a_failed_patch_job_is_a_patch_apply_error() {
         "no reboot after a failed application"
     );
 }
+
+#[test]
+fn packages_a_mask_leaves_out_are_reported_and_left_alone() {
+    let r = rig();
+    let mut both = patch("ADV-1", "a", "1", "2", false);
+    let mut b = both.packages[0].clone();
+    b.name = "b".into();
+    both.packages.push(b);
+    let policy = crate::pkg::policy::PatchPolicy {
+        exclude_packages: vec!["[b-c]*".into()],
+        ..Default::default()
+    };
+    let request = JobRequest::PatchApply {
+        patches: vec![both],
+        // What the handler derives from the policy for the tool.
+        exclude: vec!["b".into()],
+        reboot: RebootSetting::Never,
+        reboot_delay_seconds: 0,
+        policy,
+    };
+    let job = r.run(request);
+    assert_eq!(job.status, JobStatus::Completed);
+    let result = job.result.unwrap();
+    assert_eq!(result.excluded_packages, ["b"]);
+    assert_eq!(result.packages_updated, ["a"]);
+    assert_eq!(r.fake.version("b").as_deref(), Some("1"));
+}
