@@ -209,6 +209,7 @@ fn apply(
         exclude: request.exclude.clone(),
         reboot: request.reboot,
         reboot_delay_seconds: request.reboot_delay_seconds,
+        max_duration_minutes: request.max_duration_minutes,
     };
     if dry_run {
         return super::dry_run::answer(Some(engine), &job_request);
@@ -222,6 +223,7 @@ fn apply(
         auto_reboot: request.reboot,
         reboot_delay_seconds: request.reboot_delay_seconds,
         exclude_packages: &request.exclude,
+        max_duration_minutes: request.max_duration_minutes,
     };
     Ok(Reply::accepted(PatchApplyAccepted::new(
         NewJob::of(&job),

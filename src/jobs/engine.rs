@@ -38,6 +38,8 @@ use crate::pkg::{
 };
 use crate::watch::FileStamp;
 
+mod batches;
+mod budget;
 mod dry_run;
 mod holds;
 mod listing;
@@ -52,6 +54,7 @@ mod rollback;
 mod transaction;
 mod worker;
 
+pub use budget::BudgetSettings;
 pub use listing::JobTally;
 use persistence::{end, fail_not_started};
 use transaction::{Outcome, P_STARTED, P_TOOL_LINES_MAX};
@@ -85,6 +88,8 @@ pub struct EngineSettings {
     pub rollback_cache_max_bytes: u64,
     /// The reboot command of reboot jobs (`system.reboot_command`).
     pub reboot_command: Vec<String>,
+    /// The expected times a patch job with a time budget plans with.
+    pub budget: BudgetSettings,
 }
 
 impl EngineSettings {
@@ -105,6 +110,13 @@ impl EngineSettings {
             rollback_cache_path: c.rollback_cache_path.clone(),
             rollback_cache_max_bytes: c.rollback_cache_max_mb.saturating_mul(1024 * 1024),
             reboot_command: system.reboot_argv(),
+            budget: BudgetSettings {
+                batch: crate::jobs::batch_times::BatchDefaults {
+                    per_batch: c.batch_seconds,
+                    per_package: c.batch_package_seconds,
+                },
+                reboot: Duration::from_secs(c.reboot_seconds),
+            },
         }
     }
 }

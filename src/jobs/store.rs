@@ -352,6 +352,7 @@ mod tests {
                 exclude: vec![],
                 reboot: false,
                 reboot_delay_seconds: 0,
+                max_duration_minutes: None,
             },
             OffsetDateTime::now_utc(),
         );

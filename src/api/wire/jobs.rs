@@ -69,6 +69,9 @@ pub struct JobDetail<'a> {
     /// The detail only: its log lines.
     #[serde(skip_serializing_if = "Option::is_none")]
     logs: Option<Vec<LogEntry<'a>>>,
+    /// Patch jobs with a time budget: the budget in minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_duration_minutes: Option<u32>,
     /// What it does.
     operation: &'static str,
     /// Rollback jobs: the job undone.
@@ -156,6 +159,7 @@ impl<'a> JobDetail<'a> {
             force: None,
             job_id: job.id.to_string(),
             logs: None,
+            max_duration_minutes: None,
             operation: job.operation.as_str(),
             original_job_id: None,
             output: None,
@@ -202,7 +206,9 @@ impl<'a> JobDetail<'a> {
                 exclude,
                 reboot,
                 reboot_delay_seconds,
+                max_duration_minutes,
             } => {
+                self.max_duration_minutes = *max_duration_minutes;
                 self.patches = Some(patches.iter().map(|p| p.id.as_str()).collect());
                 self.patches_count = Some(patches.len());
                 self.exclude_packages = Some(exclude);
@@ -284,6 +290,15 @@ impl<'a> RequestedEntry<'a> {
 /// A job's `result`.
 #[derive(Clone, Debug, Serialize)]
 struct ResultEntry<'a> {
+    /// Budgeted patch jobs: the patch ids applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied: Option<&'a [String]>,
+    /// Budgeted patch jobs: the patch ids of the batch that failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed: Option<&'a [String]>,
+    /// Budgeted patch jobs: the patches not started, with the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_attempted: Option<Vec<NotAttemptedEntry<'a>>>,
     /// Rollback jobs only.
     #[serde(skip_serializing_if = "Option::is_none")]
     not_restorable: Option<Vec<NotRestorableEntry<'a>>>,
@@ -291,6 +306,12 @@ struct ResultEntry<'a> {
     packages_installed: &'a [String],
     packages_removed: &'a [String],
     packages_updated: &'a [String],
+    /// Budgeted patch jobs: whether the budget alone left patches out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partial: Option<bool>,
+    /// Budgeted patch jobs: why the reboot was not started (null: it was not held back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reboot_skipped: Option<Option<&'static str>>,
     /// Patch jobs only.
     #[serde(skip_serializing_if = "Option::is_none")]
     restart_needed: Option<RestartEntry<'a>>,
@@ -304,7 +325,19 @@ impl<'a> ResultEntry<'a> {
     fn of(r: &'a JobResult, operation: crate::jobs::Operation) -> ResultEntry<'a> {
         let rollback = operation == crate::jobs::Operation::Rollback;
         let patch = operation == crate::jobs::Operation::PatchApply;
+        let budget = r.budget.as_ref();
         ResultEntry {
+            applied: budget.map(|b| b.applied.as_slice()),
+            failed: budget.map(|b| b.failed.as_slice()),
+            not_attempted: budget.map(|b| {
+                b.not_attempted
+                    .iter()
+                    .map(|n| NotAttemptedEntry {
+                        id: &n.id,
+                        reason: n.reason.as_str(),
+                    })
+                    .collect()
+            }),
             not_restorable: rollback.then(|| {
                 r.not_restorable
                     .iter()
@@ -315,11 +348,20 @@ impl<'a> ResultEntry<'a> {
             packages_installed: &r.packages_installed,
             packages_removed: &r.packages_removed,
             packages_updated: &r.packages_updated,
+            partial: budget.map(|b| b.partial),
+            reboot_skipped: budget.map(|b| b.reboot_skipped.map(|r| r.as_str())),
             restart_needed: r.restart_needed.as_ref().map(RestartEntry::of),
             skipped_held: patch.then_some(r.skipped_held.as_slice()),
             success: r.success,
         }
     }
+}
+
+/// One entry of a budgeted patch job's `result.not_attempted`.
+#[derive(Clone, Debug, Serialize)]
+struct NotAttemptedEntry<'a> {
+    id: &'a str,
+    reason: &'static str,
 }
 
 /// One entry of a rollback's `result.not_restorable`.
@@ -598,6 +640,7 @@ mod tests {
                 exclude: vec!["x".into()],
                 reboot: true,
                 reboot_delay_seconds: 30,
+                max_duration_minutes: None,
             },
             JobRequest::Reboot {
                 scheduled_at: at(),

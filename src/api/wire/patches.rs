@@ -214,6 +214,8 @@ pub struct PatchJobAsked<'a> {
     pub reboot_delay_seconds: u64,
     /// Packages left out.
     pub exclude_packages: &'a [String],
+    /// The time budget in minutes, when one was given.
+    pub max_duration_minutes: Option<u32>,
 }
 
 /// `POST /api/v1/patches/apply` answered `202`.
@@ -223,6 +225,8 @@ pub struct PatchApplyAccepted<'a> {
     created_at: String,
     exclude_packages: &'a [String],
     job_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_duration_minutes: Option<u32>,
     operation: &'static str,
     patches: Vec<String>,
     patches_count: usize,
@@ -239,6 +243,7 @@ impl<'a> PatchApplyAccepted<'a> {
             created_at: job.created_at,
             exclude_packages: asked.exclude_packages,
             job_id: job.job_id,
+            max_duration_minutes: asked.max_duration_minutes,
             operation: job.operation,
             patches_count: asked.patches.len(),
             patches: asked.patches,
@@ -331,6 +336,7 @@ mod tests {
             auto_reboot: false,
             reboot_delay_seconds: 60,
             exclude_packages: &exclude,
+            max_duration_minutes: Some(90),
         };
         let job = NewJob {
             created_at: "t".into(),
@@ -341,5 +347,6 @@ mod tests {
         let v = assert_sorted_bytes(&PatchApplyAccepted::new(job, asked));
         assert_eq!(v["patches_count"], 1);
         assert_eq!(v["exclude_packages"][0], "x");
+        assert_eq!(v["max_duration_minutes"], 90);
     }
 }

@@ -87,6 +87,7 @@ mod tests {
             exclude: vec!["b".into()],
             reboot: true,
             reboot_delay_seconds: 5,
+            max_duration_minutes: None,
         };
         assert_eq!(
             change_of(&apply).unwrap(),

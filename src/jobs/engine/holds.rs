@@ -40,6 +40,7 @@ impl Engine {
             exclude,
             reboot,
             reboot_delay_seconds,
+            max_duration_minutes,
         } = request
         else {
             return Ok((None, Vec::new()));
@@ -64,6 +65,7 @@ impl Engine {
             exclude,
             reboot: *reboot,
             reboot_delay_seconds: *reboot_delay_seconds,
+            max_duration_minutes: *max_duration_minutes,
         };
         Ok((Some(adjusted), held))
     }

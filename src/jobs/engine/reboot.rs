@@ -82,6 +82,7 @@ impl Engine {
                     success: true,
                     ..JobResult::default()
                 },
+                budget_ends: None,
             },
             Ok(f) => {
                 let how = f.code.map_or("was killed by a signal".to_string(), |c| {
@@ -117,9 +118,14 @@ impl Engine {
             self.note(id, "info", "no reboot: the patches were not applied");
             return None;
         }
+        // A budgeted job that stopped early asks only for what it applied.
+        let applied = |p: &Advisory| {
+            let budget = outcome.result.budget.as_ref();
+            budget.is_none_or(|b| b.applied.contains(&p.id))
+        };
         let flagged: Vec<&str> = patches
             .iter()
-            .filter(|p| p.requires_reboot)
+            .filter(|p| p.requires_reboot && applied(p))
             .map(|p| p.id.as_str())
             .collect();
         let host = match self.inventory.backend().reboot_required() {

@@ -3,6 +3,7 @@
 
 use super::*;
 
+mod budget;
 mod holds;
 mod lifecycle;
 mod logs;
@@ -345,6 +346,7 @@ fn rig_with(tune: impl FnOnce(&mut EngineSettings)) -> Rig {
         rollback_cache_path: dir.join("rollback"),
         rollback_cache_max_bytes: 1 << 20,
         reboot_command: vec![reboot_script(&dir).display().to_string(), "--now".into()],
+        budget: BudgetSettings::default(),
     };
     tune(&mut settings);
     let fake = Fake::new(&dir);
@@ -417,6 +419,7 @@ fn apply(patches: Vec<Advisory>, exclude: &[&str], reboot: bool) -> JobRequest {
         exclude: exclude.iter().map(|s| s.to_string()).collect(),
         reboot,
         reboot_delay_seconds: 0,
+        max_duration_minutes: None,
     }
 }
 
