@@ -59,6 +59,25 @@ fn budget_stops_after_the_first_batch(
         );
     }
 
+    // The dry run shows the batches in order and the cut, from the tool's own simulation.
+    let r = call(
+        agent,
+        env,
+        "POST",
+        "/api/v1/patches/apply?dry_run=true",
+        Some(json!({"patches": [second_id, first_id], "options": {"max_duration_minutes": 10}})),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let batches = assert_envelope(&r)["data"]["batches"].clone();
+    assert_eq!(
+        batches,
+        json!([
+            {"patches": [first_id], "packages": [first_pkg], "expected_seconds": 70, "within_budget": true},
+            {"patches": [second_id], "packages": [second_pkg], "expected_seconds": 3660, "within_budget": false},
+        ]),
+        "{batches}"
+    );
+
     let (accepted, job) = apply(
         agent,
         env,

@@ -54,7 +54,7 @@ mod rollback;
 mod transaction;
 mod worker;
 
-pub use budget::BudgetSettings;
+pub use budget::{BatchForecast, BudgetSettings};
 pub use listing::JobTally;
 use persistence::{end, fail_not_started};
 use transaction::{Outcome, P_STARTED, P_TOOL_LINES_MAX};

@@ -9,7 +9,7 @@ pub mod rollback;
 pub mod store;
 pub mod summary;
 
-pub use engine::{CancelOutcome, Engine, EngineError, EngineSettings, JobTally};
+pub use engine::{BatchForecast, CancelOutcome, Engine, EngineError, EngineSettings, JobTally};
 pub use model::{
     BudgetReport, Change, Job, JobError, JobRequest, JobResult, JobStatus, LogLine, NotAttempted,
     NotAttemptedReason, NotRestorable, Operation,

@@ -35,6 +35,19 @@ impl Default for BudgetSettings {
     }
 }
 
+/// One batch as a dry run shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchForecast {
+    /// Its patch ids, in order.
+    pub patches: Vec<String>,
+    /// The packages it is expected to change.
+    pub packages: Vec<String>,
+    /// Its expected time in whole seconds.
+    pub expected_seconds: u64,
+    /// Whether it would start within the budget.
+    pub within_budget: bool,
+}
+
 /// Whether a batch expected to take `expected` may start with `left` of the budget.
 pub(super) fn fits(expected: Duration, left: Duration) -> bool {
     expected <= left
@@ -63,8 +76,9 @@ impl Engine {
         deadline: Instant,
     ) -> (Result<(), PkgError>, BudgetRun) {
         let ends = started + Duration::from_secs(u64::from(minutes) * 60);
+        let warn = |m: String| self.note(id, "warn", m);
         let planned = batches(patches, &mut |p| {
-            self.closure(id, p, exclude, backend, cancel)
+            self.closure(p, exclude, backend, cancel, &warn)
         });
         let path = batch_times::path_for(&self.settings.storage_path);
         let mut times = BatchTimes::load(&path).unwrap_or_else(|e| {
@@ -176,11 +190,11 @@ impl Engine {
     /// dependencies pulled in, autoremovals); its own packages when the tool has none.
     fn closure(
         &self,
-        id: &Uuid,
         patch: &Advisory,
         exclude: &[String],
         backend: &dyn PackageManager,
         cancel: &Cancel,
+        warn: &dyn Fn(String),
     ) -> BTreeSet<String> {
         let change = PlanChange::Apply(vec![patch.clone()], exclude.to_vec());
         let mut names: BTreeSet<String> =
@@ -198,16 +212,57 @@ impl Engine {
         match backend.simulate(&change, &mut exec) {
             Ok(plan) => names.extend(plan.entries.into_iter().map(|e| e.name)),
             Err(PkgError::Unsupported(_)) => {}
-            Err(e) => self.note(
-                id,
-                "warn",
-                format!(
-                    "cannot simulate patch {} alone ({e}); its batch holds its own packages",
-                    patch.id
-                ),
-            ),
+            Err(e) => warn(format!(
+                "cannot simulate patch {} alone ({e}); its batch holds its own packages",
+                patch.id
+            )),
         }
         names
+    }
+
+    /// A dry run's view of a budgeted patch request: its batches in order, each with its
+    /// expected time and whether it would start if every batch before it took exactly its
+    /// expected time. `None` for any other request.
+    pub fn forecast_batches(&self, request: &JobRequest) -> Option<Vec<BatchForecast>> {
+        let JobRequest::PatchApply {
+            patches,
+            exclude,
+            max_duration_minutes: Some(minutes),
+            ..
+        } = request
+        else {
+            return None;
+        };
+        let backend = self.inventory.backend();
+        let cancel = Cancel::new();
+        let path = batch_times::path_for(&self.settings.storage_path);
+        let times = BatchTimes::load(&path).unwrap_or_else(|e| {
+            log::warn!("{}: {e}; using the default batch times", path.display());
+            BatchTimes::empty()
+        });
+        let warn = |m: String| log::warn!("dry run: {m}");
+        let planned = batches(patches, &mut |p| {
+            self.closure(p, exclude, backend.as_ref(), &cancel, &warn)
+        });
+        let budget = Duration::from_secs(u64::from(*minutes) * 60);
+        let mut used = Duration::ZERO;
+        let mut cut = false;
+        let kind = backend.kind().name();
+        let forecast = planned
+            .iter()
+            .map(|b| {
+                let expected = times.expected(kind, &b.packages, self.settings.budget.batch);
+                cut = cut || !fits(expected, budget.saturating_sub(used));
+                used += expected;
+                BatchForecast {
+                    patches: b.ids(),
+                    packages: b.packages.clone(),
+                    expected_seconds: expected.as_secs(),
+                    within_budget: !cut,
+                }
+            })
+            .collect();
+        Some(forecast)
     }
 
     /// Whether the reboot after a budgeted job, `delay` from now, fits in what is left of
