@@ -162,7 +162,11 @@ impl BatchTimes {
     /// The expected time of a batch changing `packages` on `backend`: per package, its own
     /// measured average, else the backend's, else the default; plus the fixed part per
     /// batch while the backend has no measurement (a measured average already contains it).
+    /// A batch of no package runs no tool: zero.
     pub fn expected(&self, backend: &str, packages: &[String], d: BatchDefaults) -> Duration {
+        if packages.is_empty() {
+            return Duration::ZERO;
+        }
         let times = self.backends.get(backend);
         let general = times.and_then(|t| t.per_package).map(|a| a.seconds);
         let seconds: f64 = packages
@@ -183,8 +187,12 @@ impl BatchTimes {
         Duration::from_secs_f64((seconds + fixed).clamp(0.0, MAX_SECONDS * 4.0))
     }
 
-    /// Folds in one batch of `backend` that changed `packages` in `took`.
+    /// Folds in one batch of `backend` that changed `packages` in `took`; a batch of no
+    /// package ran no tool and teaches nothing.
     pub fn record(&mut self, backend: &str, packages: &[String], took: Duration) {
+        if packages.is_empty() {
+            return;
+        }
         let per = (took.as_secs_f64() / packages.len().max(1) as f64).min(MAX_SECONDS);
         let times = self.backends.entry(backend.to_string()).or_default();
         times
@@ -235,7 +243,7 @@ mod tests {
             t.expected("apt", &names(&["a", "b"]), d),
             Duration::from_secs(80)
         );
-        assert_eq!(t.expected("apt", &[], d), Duration::from_secs(60));
+        assert_eq!(t.expected("apt", &[], d), Duration::ZERO);
     }
 
     #[test]
@@ -255,6 +263,9 @@ mod tests {
             (a.seconds - (0.3 * 20.0 + 0.7 * 10.0)).abs() < 1e-9,
             "{a:?}"
         );
+        // A batch of nothing teaches nothing.
+        t.record("apt", &[], Duration::from_secs(1));
+        assert_eq!(t.backends["apt"].per_package.unwrap().samples, 2);
         // Another backend has learnt nothing.
         assert_eq!(
             t.expected("dnf", &names(&["a"]), d),

@@ -133,7 +133,7 @@ impl Engine {
                 Ok(took) => {
                     run.report.applied.extend(batch.ids());
                     times.record(kind, &batch.packages, took);
-                    measured = true;
+                    measured |= !batch.packages.is_empty();
                 }
                 Err(e) => {
                     run.report.failed = batch.ids();
