@@ -274,14 +274,21 @@ pub enum NotAttemptedReason {
     TimeBudget,
     /// An earlier batch failed, and the job stopped there.
     EarlierBatchFailed,
+    /// The job was cancelled before the batch started, or while an earlier one ran.
+    Cancelled,
+    /// An earlier batch ran into the job's timeout (`jobs.timeout_minutes`).
+    JobTimeout,
 }
 
 impl NotAttemptedReason {
-    /// The API's name of the reason (`time_budget`, `earlier_batch_failed`).
+    /// The API's name of the reason (`time_budget`, `earlier_batch_failed`, `cancelled`,
+    /// `job_timeout`).
     pub fn as_str(self) -> &'static str {
         match self {
             NotAttemptedReason::TimeBudget => "time_budget",
             NotAttemptedReason::EarlierBatchFailed => "earlier_batch_failed",
+            NotAttemptedReason::Cancelled => "cancelled",
+            NotAttemptedReason::JobTimeout => "job_timeout",
         }
     }
 }

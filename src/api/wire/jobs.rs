@@ -883,6 +883,50 @@ mod tests {
         );
         assert_eq!(d["reboot_delay_seconds"], 30);
         assert_eq!(d["reboot_job_id"], Value::Null);
+        assert!(d.get("max_duration_minutes").is_none());
+        // With a time budget: the budget, and the result's report, in sorted fields.
+        let mut budgeted = patch.clone();
+        if let JobRequest::PatchApply {
+            max_duration_minutes,
+            ..
+        } = &mut budgeted.request
+        {
+            *max_duration_minutes = Some(90);
+        }
+        budgeted.result = Some(JobResult {
+            budget: Some(crate::jobs::BudgetReport {
+                applied: vec!["ADV-1".into()],
+                failed: Vec::new(),
+                not_attempted: vec![crate::jobs::NotAttempted {
+                    id: "ADV-2".into(),
+                    reason: crate::jobs::NotAttemptedReason::TimeBudget,
+                }],
+                partial: true,
+                reboot_skipped: Some(crate::jobs::NotAttemptedReason::TimeBudget),
+            }),
+            ..JobResult::default()
+        });
+        let d = detail(&budgeted, SPEC);
+        assert_eq!(d["max_duration_minutes"], 90);
+        let r = &d["result"];
+        assert_eq!(
+            (
+                &r["applied"],
+                &r["failed"],
+                &r["partial"],
+                &r["reboot_skipped"]
+            ),
+            (
+                &json!(["ADV-1"]),
+                &json!([]),
+                &json!(true),
+                &json!("time_budget")
+            )
+        );
+        assert_eq!(
+            r["not_attempted"],
+            json!([{"id": "ADV-2", "reason": "time_budget"}])
+        );
         let reboot = Job::new(Uuid::new_v4(), requests[6].clone(), now);
         let d = detail(&reboot, SPEC);
         assert_eq!(d["scheduled_at"], "2026-04-09T13:00:00Z");

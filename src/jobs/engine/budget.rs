@@ -48,6 +48,17 @@ pub struct BatchForecast {
     pub within_budget: bool,
 }
 
+/// Why the batches after one that ended with `e` are not attempted.
+fn stopped_by(e: &PkgError, cancel: &Cancel) -> NotAttemptedReason {
+    if cancel.is_cancelled() || matches!(e, PkgError::Cancelled(_)) {
+        NotAttemptedReason::Cancelled
+    } else if matches!(e, PkgError::Timeout { .. }) {
+        NotAttemptedReason::JobTimeout
+    } else {
+        NotAttemptedReason::EarlierBatchFailed
+    }
+}
+
 /// Whether a batch expected to take `expected` may start with `left` of the budget.
 pub(super) fn fits(expected: Duration, left: Duration) -> bool {
     expected <= left
@@ -112,6 +123,11 @@ impl Engine {
                 );
                 stop = Some(NotAttemptedReason::TimeBudget);
             }
+            // A cancel between batches starts nothing more; the job ends cancelled.
+            if stop.is_none() && cancel.is_cancelled() {
+                stop = Some(NotAttemptedReason::Cancelled);
+                outcome = Err(PkgError::Cancelled("the job".into()));
+            }
             if let Some(reason) = stop {
                 run.report.not_attempted.extend(
                     batch
@@ -137,7 +153,7 @@ impl Engine {
                 }
                 Err(e) => {
                     run.report.failed = batch.ids();
-                    stop = Some(NotAttemptedReason::EarlierBatchFailed);
+                    stop = Some(stopped_by(&e, cancel));
                     outcome = Err(e);
                 }
             }

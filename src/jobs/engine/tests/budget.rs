@@ -183,3 +183,52 @@ fn a_damaged_statistics_file_is_ignored_for_the_defaults() {
     let times = BatchTimes::load(&path_for(&r.settings.storage_path)).unwrap();
     assert_eq!(times.backends["apt"].packages.len(), 2);
 }
+
+#[test]
+fn when_not_even_the_first_batch_fits_nothing_runs_and_the_job_completes_partial() {
+    let r = rig_where_slow_takes_an_hour("a");
+    let job = r.run(budgeted(
+        vec![severe("ADV-CRIT", "a", Severity::Critical, false)],
+        1,
+        false,
+    ));
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", messages(&job));
+    let rep = report(&job);
+    assert!(rep.applied.is_empty() && rep.partial);
+    assert_eq!(rep.not_attempted.len(), 1);
+    assert!(job.changes.is_empty());
+    assert_eq!(r.fake.called("install"), 0);
+}
+
+#[test]
+fn a_cancel_during_a_batch_starts_no_further_batch() {
+    let r = rig_where_slow_takes_an_hour("nothing-here");
+    r.fake.hang.store(true, Ordering::SeqCst);
+    let job = r
+        .engine
+        .submit(budgeted(
+            vec![
+                severe("ADV-LOW", "b", Severity::Low, false),
+                severe("ADV-HIGH", "a", Severity::High, false),
+            ],
+            1,
+            false,
+        ))
+        .unwrap();
+    r.wait_in_tool("install a");
+    r.engine.cancel(&job.id).unwrap();
+    let job = r.wait_done(&job.id);
+    assert_eq!(job.status, JobStatus::Cancelled, "{:?}", messages(&job));
+    let rep = report(&job);
+    assert!(rep.applied.is_empty());
+    assert_eq!(rep.failed, ["ADV-HIGH"]);
+    assert_eq!(
+        rep.not_attempted,
+        [NotAttempted {
+            id: "ADV-LOW".into(),
+            reason: NotAttemptedReason::Cancelled
+        }]
+    );
+    assert!(!rep.partial);
+    assert_eq!(r.fake.called("install b"), 0);
+}
