@@ -10,7 +10,8 @@
 //! (admission), `worker.rs` (the transaction lock, a job from pending to its end, cancel),
 //! `transaction.rs` (a job's package work), `rollback.rs`, `persistence.rs` (changes,
 //! events, records, retention), `listing.rs`, `logs.rs`, `panics.rs`, `recovery.rs`,
-//! `reboot.rs` and `reboot_slot.rs`; their tests are in `engine/tests/`, by the same names.
+//! `reboot.rs` and `reboot_slot.rs`, `batches.rs` + `budget.rs` (patch jobs with a time
+//! budget); their tests are in `engine/tests/`, by the same names.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, HashMap};

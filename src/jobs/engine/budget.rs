@@ -72,20 +72,31 @@ pub(super) struct BudgetRun {
     pub(super) ends: Instant,
 }
 
+/// The job a budgeted run belongs to, and what its transactions run with.
+pub(super) struct JobTurn<'a> {
+    pub(super) id: &'a Uuid,
+    pub(super) backend: &'a dyn PackageManager,
+    pub(super) cancel: &'a Cancel,
+    /// The job's own deadline (the job timeout), which the budget does not lift.
+    pub(super) deadline: Instant,
+}
+
 impl Engine {
     /// Applies `patches` batch by batch within `minutes` counted from `started`.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn apply_in_batches(
         &self,
-        id: &Uuid,
+        turn: &JobTurn<'_>,
         patches: &[Advisory],
         exclude: &[String],
         minutes: u32,
         started: Instant,
-        backend: &dyn PackageManager,
-        cancel: &Cancel,
-        deadline: Instant,
     ) -> (Result<(), PkgError>, BudgetRun) {
+        let JobTurn {
+            id,
+            backend,
+            cancel,
+            ..
+        } = *turn;
         let ends = started + Duration::from_secs(u64::from(minutes) * 60);
         let warn = |m: String| self.note(id, "warn", m);
         let planned = batches(patches, &mut |p| {
@@ -137,15 +148,7 @@ impl Engine {
                 );
                 continue;
             }
-            match self.run_batch(
-                id,
-                (n, planned.len()),
-                batch,
-                exclude,
-                backend,
-                cancel,
-                deadline,
-            ) {
+            match self.run_batch(turn, (n, planned.len()), batch, exclude) {
                 Ok(took) => {
                     run.report.applied.extend(batch.ids());
                     times.record(kind, &batch.packages, took);
@@ -174,19 +177,15 @@ impl Engine {
     }
 
     /// One batch as one tool transaction; how long it took.
-    #[allow(clippy::too_many_arguments)]
     fn run_batch(
         &self,
-        id: &Uuid,
+        turn: &JobTurn<'_>,
         (n, of): (usize, usize),
         batch: &Batch,
         exclude: &[String],
-        backend: &dyn PackageManager,
-        cancel: &Cancel,
-        deadline: Instant,
     ) -> Result<Duration, PkgError> {
         self.note(
-            id,
+            turn.id,
             "info",
             format!(
                 "batch {} of {}: {} ({})",
@@ -198,7 +197,7 @@ impl Engine {
         );
         let began = Instant::now();
         let action = Action::Apply(batch.patches.clone(), exclude.to_vec());
-        self.mutate(id, &action, backend, cancel, deadline)?;
+        self.mutate(turn.id, &action, turn.backend, turn.cancel, turn.deadline)?;
         Ok(began.elapsed())
     }
 

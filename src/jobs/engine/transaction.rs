@@ -138,16 +138,14 @@ impl Engine {
                         },
                         Action::Apply(patches, exclude),
                     ) => {
-                        let (r, run) = self.apply_in_batches(
+                        let turn = super::budget::JobTurn {
                             id,
-                            patches,
-                            exclude,
-                            *minutes,
-                            started,
-                            backend.as_ref(),
+                            backend: backend.as_ref(),
                             cancel,
                             deadline,
-                        );
+                        };
+                        let (r, run) =
+                            self.apply_in_batches(&turn, patches, exclude, *minutes, started);
                         budgeted = Some(run);
                         r
                     }
