@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use super::batches::{batches, Batch};
-use super::transaction::Action;
+use super::transaction::{Action, JobTurn};
 use super::*;
 use crate::jobs::batch_times::{self, BatchDefaults, BatchTimes};
 use crate::jobs::model::{BudgetReport, NotAttempted, NotAttemptedReason};
@@ -70,15 +70,6 @@ pub(super) struct BudgetRun {
     pub(super) report: BudgetReport,
     pub(super) attempted: BTreeSet<String>,
     pub(super) ends: Instant,
-}
-
-/// The job a budgeted run belongs to, and what its transactions run with.
-pub(super) struct JobTurn<'a> {
-    pub(super) id: &'a Uuid,
-    pub(super) backend: &'a dyn PackageManager,
-    pub(super) cancel: &'a Cancel,
-    /// The job's own deadline (the job timeout), which the budget does not lift.
-    pub(super) deadline: Instant,
 }
 
 impl Engine {

@@ -50,6 +50,15 @@ pub(super) struct Plan {
     pub(super) not_restorable: Vec<NotRestorable>,
 }
 
+/// The job a batched run belongs to, and what its transactions run with.
+pub(super) struct JobTurn<'a> {
+    pub(super) id: &'a Uuid,
+    pub(super) backend: &'a dyn PackageManager,
+    pub(super) cancel: &'a Cancel,
+    /// The job's own deadline (the job timeout), which the budget does not lift.
+    pub(super) deadline: Instant,
+}
+
 /// How a job ended.
 pub(super) struct Outcome {
     pub(super) status: JobStatus,
@@ -138,7 +147,7 @@ impl Engine {
                         },
                         Action::Apply(patches, exclude),
                     ) => {
-                        let turn = super::budget::JobTurn {
+                        let turn = JobTurn {
                             id,
                             backend: backend.as_ref(),
                             cancel,
