@@ -10,6 +10,8 @@
 //! Not in `cargo test`'s default set (Cargo.toml: `test = false`), so they run exactly once.
 //! Each test's module names the apk-tools version it ran with. Needs root (CI is root).
 
+#[path = "scenarios/budget.rs"]
+mod budget;
 mod common;
 #[path = "scenarios/dry_run.rs"]
 mod dry_run;
@@ -111,6 +113,12 @@ macro_rules! apk_tests {
                     require_sandbox!();
                     let _one = serial();
                     apk_patches(&$tool);
+                }
+                #[test]
+                fn a_time_budget_stops_after_the_first_batch() {
+                    require_sandbox!();
+                    let _one = serial();
+                    apk_budget(&$tool);
                 }
                 #[test]
                 fn cancel_leaves_nothing_unsaid() {
@@ -449,6 +457,24 @@ fn apk_policy(tool: &Tool) {
         lib_left_out: &[("lpa-lib-1.1-r0", "mask")],
     };
     policy::policy_runs(tool, &sb, &agent, &env, &fixture);
+}
+
+/// A time budget that stops after the first batch (tests/scenarios/budget.rs): both
+/// patches are of unknown severity in the secdb, so they go by id, lpa-hello's first.
+fn apk_budget(tool: &Tool) {
+    let env = Env::new("apk-budget");
+    let mut sb = (tool.sandbox)("budget");
+    (tool.setup)(&mut sb);
+    sb.run("apk", &["add", "lpa-hello=1.0-r0", "lpa-lib=1.0-r0"]);
+    sb.write("/etc/apk/world", "busybox-binsh\nlpa-hello\nlpa-lib\n");
+    let feed = patches::install_feed(&sb, "alpine-secdb.json");
+    let config = format!("package_manager:\n  backend: apk\nrate_limits:\n  enabled: false\nadvisories:\n  download: false\n  feed_file: {feed}\n");
+    let agent = sb.start_agent(&env, &config);
+    let pair = budget::Pair {
+        first: ("lpa-hello-2.0-r0", "lpa-hello", "2.0-r0"),
+        second: ("lpa-lib-1.1-r0", "lpa-lib"),
+    };
+    budget::budget_stops_after_the_first_batch(tool, &mut sb, &agent, &env, &pair);
 }
 
 /// A cancelled install: apk has no repair command, so either the agent removes what the

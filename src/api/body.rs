@@ -211,6 +211,8 @@ pub struct PatchApply {
     pub reboot: RebootSetting,
     /// `options.reboot_delay_minutes` x 60, or `reboot_delay_seconds`.
     pub reboot_delay_seconds: u64,
+    /// `options.max_duration_minutes`: the time budget; none for one transaction.
+    pub max_duration_minutes: Option<u32>,
 }
 
 /// Parses the specification's `{patches, options{reboot, reboot_delay_minutes,
@@ -262,6 +264,7 @@ pub fn patch_apply(body: &[u8]) -> Result<PatchApply, ApiError> {
             "min_severity",
             "include_packages",
             "exclude_packages",
+            "max_duration_minutes",
         ],
     )?;
     let minutes = seconds(
@@ -280,7 +283,27 @@ pub fn patch_apply(body: &[u8]) -> Result<PatchApply, ApiError> {
         policy: super::patch_policy::from_options(&options)?,
         reboot: super::patch_policy::reboot(&options, &map)?,
         reboot_delay_seconds: minutes.or(secs).unwrap_or(0),
+        max_duration_minutes: max_duration_minutes(options.get("max_duration_minutes"))?,
     })
+}
+
+/// Shortest and longest time budget of a patch job, in minutes (a day at most).
+pub const MAX_DURATION_MINUTES: std::ops::RangeInclusive<u32> = 1..=1440;
+
+/// `options.max_duration_minutes`: an integer 1-1440, or absent (no budget).
+fn max_duration_minutes(v: Option<&Value>) -> Result<Option<u32>, ApiError> {
+    let v = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+        Some(n) if MAX_DURATION_MINUTES.contains(&n) => Ok(Some(n)),
+        _ => Err(invalid(format!(
+            "options.max_duration_minutes: expected an integer {}-{}, got {v}",
+            MAX_DURATION_MINUTES.start(),
+            MAX_DURATION_MINUTES.end()
+        ))),
+    }
 }
 
 /// `POST /api/v1/system/reboot`.
@@ -507,6 +530,33 @@ mod tests {
             .contains("options.min_severity: must be one of critical, high, medium, low"));
         assert!(msg(br#"{"packages":[],"options":{"classifications":["fix"]}}"#)
             .contains("options.classifications[0]: must be one of security, bugfix, enhancement, other, got \"fix\""));
+    }
+
+    #[test]
+    fn the_time_budget_is_minutes_within_a_day() {
+        let minutes = |b: &[u8]| patch_apply(b).map(|p| p.max_duration_minutes);
+        assert_eq!(minutes(b"{}").unwrap(), None);
+        assert_eq!(
+            minutes(br#"{"options":{"max_duration_minutes":null}}"#).unwrap(),
+            None
+        );
+        assert_eq!(
+            minutes(br#"{"options":{"max_duration_minutes":1}}"#).unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            minutes(br#"{"patches":["a"],"options":{"max_duration_minutes":1440}}"#).unwrap(),
+            Some(1440)
+        );
+        for bad in ["0", "1441", "-5", "1.5", "\"60\"", "true", "4294967297"] {
+            let body = format!(r#"{{"options":{{"max_duration_minutes":{bad}}}}}"#);
+            let e = minutes(body.as_bytes()).unwrap_err();
+            assert!(
+                e.message()
+                    .contains("options.max_duration_minutes: expected an integer 1-1440"),
+                "{bad}: {e:?}"
+            );
+        }
     }
 
     #[test]

@@ -11,10 +11,10 @@ use crate::jobs::{Engine, JobRequest};
 /// The `200` answer with the plan of `request`, or the error its submission or its job
 /// would end with (unknown package `PKG_NOT_FOUND`, dependants `PKG_DEPENDENCY_ERROR`, ...).
 pub fn answer(engine: Option<&Engine>, request: &JobRequest) -> Result<Reply, ApiError> {
-    let plan = super::jobs::need(engine)?
-        .dry_run(request)
-        .map_err(super::jobs::engine_error)?;
-    Ok(Reply::ok(DryRun::new(plan)))
+    let engine = super::jobs::need(engine)?;
+    let plan = engine.dry_run(request).map_err(super::jobs::engine_error)?;
+    let batches = engine.forecast_batches(request);
+    Ok(Reply::ok(DryRun::new(plan).with_batches(batches)))
 }
 
 /// The `200` answer of a patch apply's dry run: the plan, with the policy as asked and

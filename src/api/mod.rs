@@ -497,7 +497,12 @@ fn audit_policy(req: &Request) -> Option<serde_json::Value> {
     let asked = body::patch_apply(&req.body).ok()?;
     let echo =
         wire::policy::PolicyEcho::new(&asked.policy, asked.reboot, asked.reboot_delay_seconds);
-    serde_json::to_value(echo).ok()
+    let mut value = serde_json::to_value(echo).ok()?;
+    // The time budget is echoed beside the policy in the 202; the audit keeps both together.
+    if let (Some(minutes), Some(map)) = (asked.max_duration_minutes, value.as_object_mut()) {
+        map.insert("max_duration_minutes".into(), minutes.into());
+    }
+    Some(value)
 }
 
 /// Connections without a client certificate may only reach `GET /health`, and only when
@@ -983,5 +988,19 @@ mod tests {
         assert_eq!(rules[CAT_HEALTH].requests, 60);
         assert_eq!(rules[CAT_PATCH_OPERATIONS].requests, 5);
         assert_eq!(rules[CAT_SYSTEM_OPERATIONS].window, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_patch_applys_audit_line_records_its_policy_and_budget() {
+        let mut req = request("POST", "/api/v1/patches/apply");
+        req.body = br#"{"patches":[],"options":{"min_severity":"high","max_duration_minutes":90}}"#
+            .to_vec();
+        let policy = audit_policy(&req).unwrap();
+        assert_eq!(policy["min_severity"], "high");
+        assert_eq!(policy["max_duration_minutes"], 90);
+        req.body = br#"{"patches":[]}"#.to_vec();
+        let policy = audit_policy(&req).unwrap();
+        assert!(policy.get("max_duration_minutes").is_none(), "{policy}");
+        assert!(audit_policy(&request("GET", "/api/v1/patches")).is_none());
     }
 }

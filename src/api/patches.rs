@@ -214,6 +214,7 @@ fn apply(
         reboot: request.reboot,
         reboot_delay_seconds: request.reboot_delay_seconds,
         policy: request.policy.clone(),
+        max_duration_minutes: request.max_duration_minutes,
     };
     let policy = PolicyEcho::new(
         &request.policy,
@@ -234,6 +235,7 @@ fn apply(
         reboot_delay_seconds: request.reboot_delay_seconds,
         exclude_packages: &exclude,
         policy,
+        max_duration_minutes: request.max_duration_minutes,
     };
     Ok(Reply::accepted(PatchApplyAccepted::new(
         NewJob::of(&job),

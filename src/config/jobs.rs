@@ -56,6 +56,19 @@ pub struct JobsConfig {
     /// pong) for this long is closed, 5-86400, default 300; the server pings every third of it.
     #[serde(deserialize_with = "int::<5, 86_400, _, _>")]
     pub websocket_idle_timeout_seconds: u64,
+    /// `jobs.batch_seconds`: a patch job with a time budget expects each batch to take
+    /// this long plus `batch_package_seconds` per package until this host has measured
+    /// its own batches, 0-86400, default 60.
+    #[serde(deserialize_with = "int::<0, 86_400, _, _>")]
+    pub batch_seconds: u64,
+    /// `jobs.batch_package_seconds`: that expectation's part per package changed,
+    /// 0-86400, default 10.
+    #[serde(deserialize_with = "int::<0, 86_400, _, _>")]
+    pub batch_package_seconds: u64,
+    /// `jobs.reboot_seconds`: how long the reboot after a budgeted patch job is expected
+    /// to take (the job does not start it when the budget leaves less), 0-86400, default 300.
+    #[serde(deserialize_with = "int::<0, 86_400, _, _>")]
+    pub reboot_seconds: u64,
 }
 
 impl JobsConfig {
@@ -85,6 +98,9 @@ impl Default for JobsConfig {
             rollback_cache_max_mb: 1024,
             websocket_max_sessions: 32,
             websocket_idle_timeout_seconds: 300,
+            batch_seconds: 60,
+            batch_package_seconds: 10,
+            reboot_seconds: 300,
         }
     }
 }

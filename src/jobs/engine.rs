@@ -10,7 +10,8 @@
 //! (admission), `worker.rs` (the transaction lock, a job from pending to its end, cancel),
 //! `transaction.rs` (a job's package work), `rollback.rs`, `persistence.rs` (changes,
 //! events, records, retention), `listing.rs`, `logs.rs`, `panics.rs`, `recovery.rs`,
-//! `reboot.rs` and `reboot_slot.rs`; their tests are in `engine/tests/`, by the same names.
+//! `reboot.rs` and `reboot_slot.rs`, `batches.rs` + `budget.rs` (patch jobs with a time
+//! budget); their tests are in `engine/tests/`, by the same names.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, HashMap};
@@ -38,6 +39,8 @@ use crate::pkg::{
 };
 use crate::watch::FileStamp;
 
+mod batches;
+mod budget;
 mod dry_run;
 mod holds;
 mod listing;
@@ -52,6 +55,7 @@ mod rollback;
 mod transaction;
 mod worker;
 
+pub use budget::{BatchForecast, BudgetSettings};
 pub use listing::JobTally;
 use persistence::{end, fail_not_started};
 use transaction::{Outcome, P_STARTED, P_TOOL_LINES_MAX};
@@ -85,6 +89,8 @@ pub struct EngineSettings {
     pub rollback_cache_max_bytes: u64,
     /// The reboot command of reboot jobs (`system.reboot_command`).
     pub reboot_command: Vec<String>,
+    /// The expected times a patch job with a time budget plans with.
+    pub budget: BudgetSettings,
 }
 
 impl EngineSettings {
@@ -105,6 +111,13 @@ impl EngineSettings {
             rollback_cache_path: c.rollback_cache_path.clone(),
             rollback_cache_max_bytes: c.rollback_cache_max_mb.saturating_mul(1024 * 1024),
             reboot_command: system.reboot_argv(),
+            budget: BudgetSettings {
+                batch: crate::jobs::batch_times::BatchDefaults {
+                    per_batch: c.batch_seconds,
+                    per_package: c.batch_package_seconds,
+                },
+                reboot: Duration::from_secs(c.reboot_seconds),
+            },
         }
     }
 }

@@ -154,6 +154,10 @@ pub enum JobRequest {
         /// The policy the patches were selected by, as asked (empty in older records).
         #[serde(default)]
         policy: PatchPolicy,
+        /// The time budget in minutes: install in batches, most severe first, and start
+        /// no batch the time left cannot hold. `None`: one transaction, no budget.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_duration_minutes: Option<u32>,
     },
     /// Reboot the host at `scheduled_at` by running the configured reboot command.
     Reboot {
@@ -265,6 +269,61 @@ pub struct JobResult {
     /// Patch jobs: packages of the selected patches left out by the policy's masks.
     #[serde(default)]
     pub excluded_packages: Vec<String>,
+    /// Patch jobs with a time budget: which patches were applied, failed or not attempted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetReport>,
+}
+
+/// Why a patch of a budgeted job was not attempted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotAttemptedReason {
+    /// Its batch's expected time did not fit in the time left.
+    TimeBudget,
+    /// An earlier batch failed, and the job stopped there.
+    EarlierBatchFailed,
+    /// The job was cancelled before the batch started, or while an earlier one ran.
+    Cancelled,
+    /// An earlier batch ran into the job's timeout (`jobs.timeout_minutes`).
+    JobTimeout,
+}
+
+impl NotAttemptedReason {
+    /// The API's name of the reason (`time_budget`, `earlier_batch_failed`, `cancelled`,
+    /// `job_timeout`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotAttemptedReason::TimeBudget => "time_budget",
+            NotAttemptedReason::EarlierBatchFailed => "earlier_batch_failed",
+            NotAttemptedReason::Cancelled => "cancelled",
+            NotAttemptedReason::JobTimeout => "job_timeout",
+        }
+    }
+}
+
+/// A patch a budgeted job did not attempt, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotAttempted {
+    /// Patch id.
+    pub id: String,
+    /// Why.
+    pub reason: NotAttemptedReason,
+}
+
+/// What became of each patch of a job with a time budget.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetReport {
+    /// Patch ids whose batch completed, in the order applied.
+    pub applied: Vec<String>,
+    /// Patch ids of the batch that failed.
+    pub failed: Vec<String>,
+    /// Patches never started, with the reason.
+    pub not_attempted: Vec<NotAttempted>,
+    /// Whether the budget alone left patches out (the job still completed).
+    pub partial: bool,
+    /// Why the reboot the job asked for was not started (`time_budget`), when it was not.
+    #[serde(default)]
+    pub reboot_skipped: Option<NotAttemptedReason>,
 }
 
 impl JobResult {

@@ -354,6 +354,7 @@ mod tests {
                 reboot: RebootSetting::IfRequired,
                 reboot_delay_seconds: 0,
                 policy: Default::default(),
+                max_duration_minutes: None,
             },
             OffsetDateTime::now_utc(),
         );

@@ -3,11 +3,15 @@
 use serde::Serialize;
 
 use super::policy::{PolicyEcho, SelectionEcho};
+use crate::jobs::BatchForecast;
 use crate::pkg::plan::{Plan, PlanEntry, Skipped};
 
 /// `data` of a dry run: what the change would do, as the package manager simulated it.
 #[derive(Debug, Serialize)]
 pub struct DryRun<'a> {
+    /// A patch apply with a time budget: its batches in order (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batches: Option<Vec<BatchItem>>,
     /// Bytes the tool says it would download; null when it does not say.
     pub download_bytes: Option<u64>,
     /// `true`: nothing was changed and no job was created.
@@ -39,6 +43,20 @@ pub struct PlanItem {
     pub to_version: Option<String>,
 }
 
+/// One batch of [`DryRun::batches`].
+#[derive(Debug, Serialize)]
+pub struct BatchItem {
+    /// Its expected time in seconds.
+    pub expected_seconds: u64,
+    /// The packages it is expected to change.
+    pub packages: Vec<String>,
+    /// Its patch ids, most severe first.
+    pub patches: Vec<String>,
+    /// Whether it would start within the budget, every batch before it taking its expected
+    /// time; false for every batch after the first that would not.
+    pub within_budget: bool,
+}
+
 /// One package of [`DryRun::skipped`].
 #[derive(Debug, Serialize)]
 pub struct SkippedItem {
@@ -52,6 +70,7 @@ impl<'a> DryRun<'a> {
     /// The answer for a backend's plan.
     pub fn new(plan: Plan) -> DryRun<'a> {
         DryRun {
+            batches: None,
             download_bytes: plan.download_bytes,
             dry_run: true,
             plan: plan.entries.into_iter().map(PlanItem::from).collect(),
@@ -60,6 +79,21 @@ impl<'a> DryRun<'a> {
             skipped: plan.skipped.into_iter().map(SkippedItem::from).collect(),
             warnings: plan.warnings,
         }
+    }
+
+    /// The answer with a budgeted patch apply's batches.
+    pub fn with_batches(mut self, batches: Option<Vec<BatchForecast>>) -> DryRun<'a> {
+        self.batches = batches.map(|bs| {
+            bs.into_iter()
+                .map(|b| BatchItem {
+                    expected_seconds: b.expected_seconds,
+                    packages: b.packages,
+                    patches: b.patches,
+                    within_budget: b.within_budget,
+                })
+                .collect()
+        });
+        self
     }
 }
 
@@ -113,6 +147,19 @@ mod tests {
         assert_eq!(v["dry_run"], true);
         let empty = assert_sorted_bytes(&DryRun::new(Plan::default()));
         assert!(empty["download_bytes"].is_null());
+        assert!(empty.get("batches").is_none());
+        let forecast = BatchForecast {
+            patches: vec!["P-1".into()],
+            packages: vec!["a".into()],
+            expected_seconds: 70,
+            within_budget: false,
+        };
+        let budgeted =
+            assert_sorted_bytes(&DryRun::new(Plan::default()).with_batches(Some(vec![forecast])));
+        assert_eq!(
+            budgeted["batches"],
+            serde_json::json!([{"expected_seconds": 70, "packages": ["a"], "patches": ["P-1"], "within_budget": false}])
+        );
         assert_eq!(empty["plan"], serde_json::json!([]));
     }
 }

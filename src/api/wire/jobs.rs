@@ -70,6 +70,9 @@ pub struct JobDetail<'a> {
     /// The detail only: its log lines.
     #[serde(skip_serializing_if = "Option::is_none")]
     logs: Option<Vec<LogEntry<'a>>>,
+    /// Patch jobs with a time budget: the budget in minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_duration_minutes: Option<u32>,
     /// What it does.
     operation: &'static str,
     /// Rollback jobs: the job undone.
@@ -160,6 +163,7 @@ impl<'a> JobDetail<'a> {
             force: None,
             job_id: job.id.to_string(),
             logs: None,
+            max_duration_minutes: None,
             operation: job.operation.as_str(),
             original_job_id: None,
             output: None,
@@ -208,7 +212,9 @@ impl<'a> JobDetail<'a> {
                 reboot,
                 reboot_delay_seconds,
                 policy,
+                max_duration_minutes,
             } => {
+                self.max_duration_minutes = *max_duration_minutes;
                 self.patches = Some(patches.iter().map(|p| p.id.as_str()).collect());
                 self.patches_count = Some(patches.len());
                 self.exclude_packages = Some(exclude);
@@ -291,16 +297,31 @@ impl<'a> RequestedEntry<'a> {
 /// A job's `result`.
 #[derive(Clone, Debug, Serialize)]
 struct ResultEntry<'a> {
-    /// Rollback jobs only.
+    /// Budgeted patch jobs: the patch ids applied.
     #[serde(skip_serializing_if = "Option::is_none")]
-    not_restorable: Option<Vec<NotRestorableEntry<'a>>>,
+    applied: Option<&'a [String]>,
     /// Patch jobs only: packages of the selected patches the policy's masks left out.
     #[serde(skip_serializing_if = "Option::is_none")]
     excluded_packages: Option<&'a [String]>,
+    /// Budgeted patch jobs: the patch ids of the batch that failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed: Option<&'a [String]>,
+    /// Budgeted patch jobs: the patches not started, with the reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_attempted: Option<Vec<NotAttemptedEntry<'a>>>,
+    /// Rollback jobs only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_restorable: Option<Vec<NotRestorableEntry<'a>>>,
     packages_failed: &'a [String],
     packages_installed: &'a [String],
     packages_removed: &'a [String],
     packages_updated: &'a [String],
+    /// Budgeted patch jobs: whether the budget alone left patches out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partial: Option<bool>,
+    /// Budgeted patch jobs: why the reboot was not started (null: it was not held back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reboot_skipped: Option<Option<&'static str>>,
     /// Patch jobs only.
     #[serde(skip_serializing_if = "Option::is_none")]
     restart_needed: Option<RestartEntry<'a>>,
@@ -314,7 +335,19 @@ impl<'a> ResultEntry<'a> {
     fn of(r: &'a JobResult, operation: crate::jobs::Operation) -> ResultEntry<'a> {
         let rollback = operation == crate::jobs::Operation::Rollback;
         let patch = operation == crate::jobs::Operation::PatchApply;
+        let budget = r.budget.as_ref();
         ResultEntry {
+            applied: budget.map(|b| b.applied.as_slice()),
+            failed: budget.map(|b| b.failed.as_slice()),
+            not_attempted: budget.map(|b| {
+                b.not_attempted
+                    .iter()
+                    .map(|n| NotAttemptedEntry {
+                        id: &n.id,
+                        reason: n.reason.as_str(),
+                    })
+                    .collect()
+            }),
             not_restorable: rollback.then(|| {
                 r.not_restorable
                     .iter()
@@ -326,11 +359,20 @@ impl<'a> ResultEntry<'a> {
             packages_installed: &r.packages_installed,
             packages_removed: &r.packages_removed,
             packages_updated: &r.packages_updated,
+            partial: budget.map(|b| b.partial),
+            reboot_skipped: budget.map(|b| b.reboot_skipped.map(|r| r.as_str())),
             restart_needed: r.restart_needed.as_ref().map(RestartEntry::of),
             skipped_held: patch.then_some(r.skipped_held.as_slice()),
             success: r.success,
         }
     }
+}
+
+/// One entry of a budgeted patch job's `result.not_attempted`.
+#[derive(Clone, Debug, Serialize)]
+struct NotAttemptedEntry<'a> {
+    id: &'a str,
+    reason: &'static str,
 }
 
 /// One entry of a rollback's `result.not_restorable`.
@@ -610,6 +652,7 @@ mod tests {
                 reboot: crate::pkg::policy::RebootSetting::IfRequired,
                 reboot_delay_seconds: 30,
                 policy: Default::default(),
+                max_duration_minutes: None,
             },
             JobRequest::Reboot {
                 scheduled_at: at(),
@@ -852,6 +895,50 @@ mod tests {
         );
         assert_eq!(d["reboot_delay_seconds"], 30);
         assert_eq!(d["reboot_job_id"], Value::Null);
+        assert!(d.get("max_duration_minutes").is_none());
+        // With a time budget: the budget, and the result's report, in sorted fields.
+        let mut budgeted = patch.clone();
+        if let JobRequest::PatchApply {
+            max_duration_minutes,
+            ..
+        } = &mut budgeted.request
+        {
+            *max_duration_minutes = Some(90);
+        }
+        budgeted.result = Some(JobResult {
+            budget: Some(crate::jobs::BudgetReport {
+                applied: vec!["ADV-1".into()],
+                failed: Vec::new(),
+                not_attempted: vec![crate::jobs::NotAttempted {
+                    id: "ADV-2".into(),
+                    reason: crate::jobs::NotAttemptedReason::TimeBudget,
+                }],
+                partial: true,
+                reboot_skipped: Some(crate::jobs::NotAttemptedReason::TimeBudget),
+            }),
+            ..JobResult::default()
+        });
+        let d = detail(&budgeted, SPEC);
+        assert_eq!(d["max_duration_minutes"], 90);
+        let r = &d["result"];
+        assert_eq!(
+            (
+                &r["applied"],
+                &r["failed"],
+                &r["partial"],
+                &r["reboot_skipped"]
+            ),
+            (
+                &json!(["ADV-1"]),
+                &json!([]),
+                &json!(true),
+                &json!("time_budget")
+            )
+        );
+        assert_eq!(
+            r["not_attempted"],
+            json!([{"id": "ADV-2", "reason": "time_budget"}])
+        );
         let reboot = Job::new(Uuid::new_v4(), requests[6].clone(), now);
         let d = detail(&reboot, SPEC);
         assert_eq!(d["scheduled_at"], "2026-04-09T13:00:00Z");

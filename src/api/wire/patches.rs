@@ -217,6 +217,8 @@ pub struct PatchJobAsked<'a> {
     pub exclude_packages: &'a [String],
     /// The policy as asked.
     pub policy: PolicyEcho<'a>,
+    /// The time budget in minutes, when one was given.
+    pub max_duration_minutes: Option<u32>,
 }
 
 /// `POST /api/v1/patches/apply` answered `202`.
@@ -226,6 +228,8 @@ pub struct PatchApplyAccepted<'a> {
     created_at: String,
     exclude_packages: &'a [String],
     job_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_duration_minutes: Option<u32>,
     operation: &'static str,
     patches: Vec<String>,
     patches_count: usize,
@@ -243,6 +247,7 @@ impl<'a> PatchApplyAccepted<'a> {
             created_at: job.created_at,
             exclude_packages: asked.exclude_packages,
             job_id: job.job_id,
+            max_duration_minutes: asked.max_duration_minutes,
             operation: job.operation,
             patches_count: asked.patches.len(),
             patches: asked.patches,
@@ -341,6 +346,7 @@ mod tests {
             reboot_delay_seconds: 60,
             exclude_packages: &exclude,
             policy: PolicyEcho::new(&policy, crate::pkg::policy::RebootSetting::Never, 60),
+            max_duration_minutes: Some(90),
         };
         let job = NewJob {
             created_at: "t".into(),
@@ -353,5 +359,6 @@ mod tests {
         assert_eq!(v["exclude_packages"][0], "x");
         assert_eq!(v["policy"]["exclude_packages"][0], "x");
         assert_eq!(v["policy"]["reboot"], "never");
+        assert_eq!(v["max_duration_minutes"], 90);
     }
 }

@@ -113,6 +113,7 @@ mod tests {
             reboot: crate::pkg::policy::RebootSetting::IfRequired,
             reboot_delay_seconds: 5,
             policy: Default::default(),
+            max_duration_minutes: None,
         };
         assert_eq!(
             change_of(&apply).unwrap(),

@@ -84,6 +84,7 @@ impl Engine {
                     success: true,
                     ..JobResult::default()
                 },
+                budget_ends: None,
             },
             Ok(f) => {
                 let how = f.code.map_or("was killed by a signal".to_string(), |c| {
@@ -133,7 +134,12 @@ impl Engine {
             );
             return Some(Duration::from_secs(*reboot_delay_seconds));
         }
-        let flagged = reboot_flags(patches, exclude, &outcome.result.skipped_held);
+        // A budgeted job that stopped early asks only for what it applied.
+        let budget = outcome.result.budget.as_ref();
+        let flagged: Vec<&str> = reboot_flags(patches, exclude, &outcome.result.skipped_held)
+            .into_iter()
+            .filter(|id| budget.is_none_or(|b| b.applied.iter().any(|a| a == id)))
+            .collect();
         let host = match self.inventory.backend().reboot_required() {
             Ok(r) => r,
             Err(e) => {

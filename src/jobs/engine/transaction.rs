@@ -50,12 +50,23 @@ pub(super) struct Plan {
     pub(super) not_restorable: Vec<NotRestorable>,
 }
 
+/// The job a batched run belongs to, and what its transactions run with.
+pub(super) struct JobTurn<'a> {
+    pub(super) id: &'a Uuid,
+    pub(super) backend: &'a dyn PackageManager,
+    pub(super) cancel: &'a Cancel,
+    /// The job's own deadline (the job timeout), which the budget does not lift.
+    pub(super) deadline: Instant,
+}
+
 /// How a job ended.
 pub(super) struct Outcome {
     pub(super) status: JobStatus,
     pub(super) error: Option<JobError>,
     pub(super) changes: Vec<Change>,
     pub(super) result: JobResult,
+    /// When a job with a time budget runs out of it.
+    pub(super) budget_ends: Option<Instant>,
 }
 
 impl Outcome {
@@ -65,6 +76,7 @@ impl Outcome {
             error: Some(error),
             changes: Vec::new(),
             result: JobResult::default(),
+            budget_ends: None,
         }
     }
 }
@@ -78,6 +90,8 @@ impl Engine {
         cancel: &Cancel,
         deadline: Instant,
     ) -> Outcome {
+        // A time budget counts from here, like the job's deadline.
+        let started = Instant::now();
         let backend = Arc::clone(self.inventory.backend());
         // Checked again now that nothing else changes the database, when the state may have
         // moved since the submission or the checks were deferred because the tool was busy.
@@ -115,6 +129,7 @@ impl Engine {
         // Read before anything changes; written (two fsyncs) while the tool runs, since
         // only a rollback of this job reads it, and that waits for the job's end.
         let selection = crate::jobs::rollback::read_selection(backend.as_ref());
+        let mut budgeted = None;
         let (ran, selection_saved) = std::thread::scope(|scope| {
             let writer = scope.spawn(|| match &selection {
                 Ok(Some(bytes)) => crate::jobs::rollback::write_selection(&self.cache, id, bytes),
@@ -124,7 +139,27 @@ impl Engine {
             let mut ran = self.save(id, &plan, &before, backend.as_ref(), cancel, deadline);
             if ran.is_ok() {
                 self.advance(id, P_SAVED);
-                ran = self.mutate(id, &plan.action, backend.as_ref(), cancel, deadline);
+                ran = match (request, &plan.action) {
+                    (
+                        JobRequest::PatchApply {
+                            max_duration_minutes: Some(minutes),
+                            ..
+                        },
+                        Action::Apply(patches, exclude),
+                    ) => {
+                        let turn = JobTurn {
+                            id,
+                            backend: backend.as_ref(),
+                            cancel,
+                            deadline,
+                        };
+                        let (r, run) =
+                            self.apply_in_batches(&turn, patches, exclude, *minutes, started);
+                        budgeted = Some(run);
+                        r
+                    }
+                    _ => self.mutate(id, &plan.action, backend.as_ref(), cancel, deadline),
+                };
             }
             let saved = writer
                 .join()
@@ -172,7 +207,11 @@ impl Engine {
             result.excluded_packages = policy.select(patches).excluded_packages;
         }
         result.skipped_held = skipped_held;
-        match ran {
+        let budget_ends = budgeted.as_ref().map(|b| b.ends);
+        // A budgeted run answers for the batches it started only.
+        let attempted = budgeted.as_ref().map(|b| &b.attempted);
+        result.budget = budgeted.as_ref().map(|b| b.report.clone());
+        let mut outcome = match ran {
             Ok(()) => {
                 result.success = true;
                 Outcome {
@@ -180,12 +219,14 @@ impl Engine {
                     error: None,
                     changes,
                     result,
+                    budget_ends: None,
                 }
             }
             Err(e) => {
                 result.packages_failed = plan
                     .wants
                     .iter()
+                    .filter(|(n, _)| attempted.is_none_or(|a| a.contains(n)))
                     .filter(|(n, w)| {
                         !w.met(
                             before.get(n).map(String::as_str),
@@ -196,7 +237,9 @@ impl Engine {
                     .collect();
                 self.classify(e, cancel, deadline, changes, result)
             }
-        }
+        };
+        outcome.budget_ends = budget_ends;
+        outcome
     }
 
     /// The stamps of the package database's files now.
@@ -257,6 +300,7 @@ impl Engine {
             error: Some(JobError::new(code, message)),
             changes,
             result,
+            budget_ends: None,
         }
     }
 
@@ -317,7 +361,7 @@ impl Engine {
         Ok(plan)
     }
 
-    fn mutate(
+    pub(super) fn mutate(
         &self,
         id: &Uuid,
         action: &Action,

@@ -247,6 +247,7 @@ impl Engine {
         if let JobRequest::PatchApply { .. } = &request {
             patch_error_code(&mut outcome);
             reboot_after = self.reboot_after_patches(id, &request, &outcome);
+            reboot_after = self.reboot_within_budget(id, &mut outcome, reboot_after);
         }
         self.conclude(id, outcome);
         if let Some(delay) = reboot_after {

@@ -3,6 +3,7 @@
 
 use super::*;
 
+mod budget;
 mod holds;
 mod lifecycle;
 mod logs;
@@ -372,6 +373,7 @@ fn rig_with(tune: impl FnOnce(&mut EngineSettings)) -> Rig {
         rollback_cache_path: dir.join("rollback"),
         rollback_cache_max_bytes: 1 << 20,
         reboot_command: vec![reboot_script(&dir).display().to_string(), "--now".into()],
+        budget: BudgetSettings::default(),
     };
     tune(&mut settings);
     let fake = Fake::new(&dir);
@@ -454,6 +456,7 @@ fn apply_with(patches: Vec<Advisory>, exclude: &[&str], reboot: RebootSetting) -
         reboot,
         reboot_delay_seconds: 0,
         policy: Default::default(),
+        max_duration_minutes: None,
     }
 }
 

@@ -149,6 +149,7 @@ fn packages_a_mask_leaves_out_are_reported_and_left_alone() {
         reboot: RebootSetting::Never,
         reboot_delay_seconds: 0,
         policy,
+        max_duration_minutes: None,
     };
     let job = r.run(request);
     assert_eq!(job.status, JobStatus::Completed);
