@@ -90,6 +90,17 @@ pub struct PlanEntry {
 }
 
 impl PlanEntry {
+    /// An entry as the backends' parser tests write their expectations.
+    #[cfg(test)]
+    pub fn of(name: &str, action: PlanAction, from: Option<&str>, to: Option<&str>) -> PlanEntry {
+        PlanEntry {
+            name: name.into(),
+            action,
+            from_version: from.map(str::to_string),
+            to_version: to.map(str::to_string),
+        }
+    }
+
     /// An entry from the versions before and after, its action decided by `cmp`; `None`
     /// when the package is absent before and after.
     pub fn between(

@@ -160,13 +160,10 @@ mod tests {
         };
     }
 
+    use crate::pkg::plan::PlanEntry;
+
     fn entry(name: &str, action: PlanAction, from: Option<&str>, to: Option<&str>) -> PlanEntry {
-        PlanEntry {
-            name: name.into(),
-            action,
-            from_version: from.map(str::to_string),
-            to_version: to.map(str::to_string),
-        }
+        PlanEntry::of(name, action, from, to)
     }
 
     fn installed<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
