@@ -17,18 +17,18 @@ pub fn answer(engine: Option<&Engine>, request: &JobRequest) -> Result<Reply, Ap
     Ok(Reply::ok(DryRun::new(plan).with_batches(batches)))
 }
 
-/// The `200` answer of a patch apply's dry run: the plan, with the policy as asked and
-/// what it selected.
+/// The `200` answer of a patch apply's dry run: the plan, with the policy as asked, what it
+/// selected and, with a time budget, the batches.
 pub fn answer_patches(
     engine: Option<&Engine>,
     request: &JobRequest,
     policy: PolicyEcho<'_>,
     selection: SelectionEcho<'_>,
 ) -> Result<Reply, ApiError> {
-    let plan = super::jobs::need(engine)?
-        .dry_run(request)
-        .map_err(super::jobs::engine_error)?;
-    let mut answer = DryRun::new(plan);
+    let engine = super::jobs::need(engine)?;
+    let plan = engine.dry_run(request).map_err(super::jobs::engine_error)?;
+    let batches = engine.forecast_batches(request);
+    let mut answer = DryRun::new(plan).with_batches(batches);
     answer.policy = Some(policy);
     answer.selection = Some(selection);
     Ok(Reply::ok(answer))
