@@ -3,14 +3,15 @@
 # (via overlayfs) for each test. The cache lives outside the checkout, keyed by the recipe,
 # so CI on the same machine and later sessions reuse it.
 #
-# The root holds apt/dpkg (Debian's own) plus dnf, rpm, zypper and pacman, each of which the
-# tests drive against fixture repositories inside a copy of this root, never the host.
+# The root holds apt/dpkg (Debian's own) plus dnf (with its versionlock plugin), rpm, zypper and
+# pacman, each of which the tests drive against fixture repositories inside a copy of this
+# root, never the host.
 set -eu
 
 suite=bookworm
 include=dnf,rpm,zypper,pacman-package-manager,libarchive-tools,ca-certificates
 # Bump the last field when the post-processing below changes.
-recipe="$suite minbase $include post-v1"
+recipe="$suite minbase $include post-v2"
 key=$(printf '%s' "$recipe" | sha256sum | cut -c1-16)
 cache=${LPA_SANDBOX_CACHE:-/var/cache/linux-patch-api-tests}
 root=$cache/base-$key
@@ -27,7 +28,18 @@ mkdir -p "$cache"
 tmp=$root.tmp.$$
 rm -rf "$tmp"
 trap 'rm -rf "$tmp"' EXIT
-mmdebstrap --quiet --variant=minbase --include="$include" "$suite" "$tmp" >&2
+# dnf's versionlock plugin (holds) comes in Debian's dnf-plugins-core, which declares
+# `Breaks: zypper` (both ship needs-restarting.1), so apt will not install it here. Only the
+# plugin's own files are unpacked from it, as Fedora's python3-dnf-plugin-versionlock holds
+# them: none of its other plugins (`local`, enabled there, would add a repository).
+versionlock="./etc/dnf/plugins/versionlock.conf ./etc/dnf/plugins/versionlock.list"
+versionlock="$versionlock ./usr/lib/python3/dist-packages/dnf-plugins/versionlock.py"
+versionlock="$versionlock ./usr/lib/python3/dist-packages/dnfpluginscore"
+versionlock="$versionlock ./usr/share/man/man8/dnf-versionlock.8.gz"
+unpack_versionlock="cd \"\$1/tmp\" && APT_CONFIG=\"\$MMDEBSTRAP_APT_CONFIG\" apt-get download -qq dnf-plugins-core && dpkg-deb --fsys-tarfile dnf-plugins-core_*.deb | tar -x -C \"\$1\" $versionlock && rm dnf-plugins-core_*.deb"
+mmdebstrap --quiet --variant=minbase --include="$include" --customize-hook="$unpack_versionlock" \
+    "$suite" "$tmp" >&2
+grep -q '^enabled = 1$' "$tmp/etc/dnf/plugins/versionlock.conf"
 
 # No public mirror inside: tests add their own file: repositories.
 rm -f "$tmp/etc/apt/sources.list"
