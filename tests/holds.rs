@@ -190,6 +190,7 @@ fn dnf_keeps_a_hold_set_through_the_api() {
     sb.run("dnf", &["--quiet", "--assumeyes", "upgrade"]);
     assert_eq!(rpm_version(&sb, "lpa-hello").as_deref(), Some("1.0-1"));
     assert_eq!(rpm_version(&sb, "lpa-lib").as_deref(), Some("1.1-1"));
+    // `stdout` runs dnf through `sb.command`: bwrap with the overlay as `/`, never the host.
     let (ok, out) = stdout(&sb, "dnf", &["--assumeyes", "install", "lpa-hello-2.0-1"]);
     assert!(!ok, "{out}");
     assert_eq!(rpm_version(&sb, "lpa-hello").as_deref(), Some("1.0-1"));

@@ -574,7 +574,6 @@ impl PackageManager for Apt {
         self.dry_run(change, exec)
     }
 
-    /// `<root>/run/reboot-required` and `reboot-required.pkgs`.
     fn holds(&self) -> Result<Vec<String>, PkgError> {
         self.read_holds()
     }
@@ -591,6 +590,7 @@ impl PackageManager for Apt {
         self.mark("unhold", name)
     }
 
+    /// `<root>/run/reboot-required` and `reboot-required.pkgs`.
     fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
         reboot::debian(&self.settings.root)
     }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use super::super::advisories::Advisory;
 use super::super::plan::{parse_size, Change, Plan, PlanAction, PlanEntry, Skipped};
-use super::super::rpm::{rpmdb, updateinfo};
+use super::super::rpm::rpmdb;
 use super::super::runner::Command;
 use super::super::{
     advisory_targets, validate, Exec, InstallOptions, PackageManager, PackageSpec, PkgError,
@@ -101,25 +101,12 @@ impl Dnf {
         exec: &mut Exec<'_>,
         out: &mut Output,
     ) -> Result<(), PkgError> {
-        for name in exclude {
-            validate::name(self.kind, name)?;
-        }
-        let (with_id, plain): (Vec<&Advisory>, Vec<&Advisory>) = selected
-            .iter()
-            .partition(|a| a.severity_source == updateinfo::SOURCE);
-        let ids: Vec<&str> = with_id.iter().map(|a| a.id.as_str()).collect();
-        for id in &ids {
-            updateinfo::validate_id(id)?;
-        }
-        let pending = with_id
-            .iter()
-            .flat_map(|a| a.packages.iter())
-            .any(|p| !exclude.contains(&p.name));
-        if pending {
-            let cmd = self.advisory_upgrade_with(&ids, exclude, &ASSUMENO);
+        let split = self.split_advisories(selected, exclude)?;
+        if split.pending {
+            let cmd = self.advisory_upgrade_with(&split.ids, exclude, &ASSUMENO);
             out.add(self.assume_no(&cmd, &[], exec)?);
         }
-        let specs = advisory_targets(plain.iter().copied(), exclude);
+        let specs = advisory_targets(split.plain.iter().copied(), exclude);
         if !specs.is_empty() {
             self.simulate_install(&specs, &InstallOptions::default(), before, exec, out)?;
         }

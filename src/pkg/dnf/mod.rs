@@ -430,6 +430,47 @@ fn setopt_path(option: &str, path: &Path) -> String {
     format!("--setopt={option}={}", path.display())
 }
 
+/// A patch run's selection as dnf takes it, checked: advisories of updateinfo (by id, one
+/// `upgrade --advisory` transaction) and plain updates (exact-version installs). The real
+/// run and its dry run both start from it.
+struct AdvisorySplit<'a> {
+    ids: Vec<&'a str>,
+    with_id: Vec<&'a Advisory>,
+    plain: Vec<&'a Advisory>,
+    /// Whether an advisory package is left after the exclusions (else dnf has nothing to do).
+    pending: bool,
+}
+
+impl Dnf {
+    /// Validates `exclude` and the advisory ids, and splits `selected`.
+    fn split_advisories<'a>(
+        &self,
+        selected: &'a [Advisory],
+        exclude: &[String],
+    ) -> Result<AdvisorySplit<'a>, PkgError> {
+        for name in exclude {
+            validate::name(self.kind, name)?;
+        }
+        let (with_id, plain): (Vec<&Advisory>, Vec<&Advisory>) = selected
+            .iter()
+            .partition(|a| a.severity_source == updateinfo::SOURCE);
+        let ids: Vec<&str> = with_id.iter().map(|a| a.id.as_str()).collect();
+        for id in &ids {
+            updateinfo::validate_id(id)?;
+        }
+        let pending = with_id
+            .iter()
+            .flat_map(|a| a.packages.iter())
+            .any(|p| !exclude.contains(&p.name));
+        Ok(AdvisorySplit {
+            ids,
+            with_id,
+            plain,
+            pending,
+        })
+    }
+}
+
 impl PackageManager for Dnf {
     fn kind(&self) -> BackendKind {
         self.kind
@@ -642,44 +683,32 @@ impl PackageManager for Dnf {
         ))
     }
 
+    fn simulate(&self, change: &Change, exec: &mut Exec<'_>) -> Result<Plan, PkgError> {
+        self.dry_run(change, exec)
+    }
+
     /// Advisories through `upgrade --advisory=ID... --exclude=NAME...` in one transaction;
     /// plain package updates of the same selection afterwards as exact-version installs.
     /// dnf exits 0 with "Nothing to do." for an advisory it does not know (recorded), so
     /// every affected package is checked in the rpm database afterwards. dnf installs the
     /// NEWEST version of an advisory's packages, which may be newer than its fixed one.
-    fn simulate(&self, change: &Change, exec: &mut Exec<'_>) -> Result<Plan, PkgError> {
-        self.dry_run(change, exec)
-    }
-
     fn apply_advisories(
         &self,
         selected: &[Advisory],
         exclude: &[String],
         exec: &mut Exec<'_>,
     ) -> Result<(), PkgError> {
-        for name in exclude {
-            validate::name(self.kind, name)?;
+        let split = self.split_advisories(selected, exclude)?;
+        if split.pending {
+            self.change(
+                &self.advisory_upgrade_command(&split.ids, exclude),
+                &[],
+                exec,
+            )?;
         }
-        let (with_id, plain): (Vec<&Advisory>, Vec<&Advisory>) = selected
-            .iter()
-            .partition(|a| a.severity_source == updateinfo::SOURCE);
-        let ids: Vec<&str> = with_id.iter().map(|a| a.id.as_str()).collect();
-        for id in &ids {
-            updateinfo::validate_id(id)?;
-        }
-        let pending = with_id
-            .iter()
-            .flat_map(|a| a.packages.iter())
-            .any(|p| !exclude.contains(&p.name));
-        if pending {
-            self.change(&self.advisory_upgrade_command(&ids, exclude), &[], exec)?;
-        }
-        rpm::finish_apply(self, &plain, &with_id, exclude, exec)
+        rpm::finish_apply(self, &split.plain, &split.with_id, exclude, exec)
     }
 
-    /// `needs-restarting -r` when the root has it (and is `/`, where the tool's answer is
-    /// about this system); otherwise, or when it is inconclusive, the running kernel
-    /// against the newest installed kernel package.
     fn holds(&self) -> Result<Vec<String>, PkgError> {
         self.read_holds()
     }
@@ -696,6 +725,9 @@ impl PackageManager for Dnf {
         self.remove_hold(name)
     }
 
+    /// `needs-restarting -r` when the root has it (and is `/`, where the tool's answer is
+    /// about this system); otherwise, or when it is inconclusive, the running kernel
+    /// against the newest installed kernel package.
     fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
         let root = &self.settings.root;
         let tool = Path::new("/usr/bin/needs-restarting");

@@ -461,7 +461,6 @@ impl PackageManager for Pacman {
         Ok(all)
     }
 
-    /// The running kernel's `usr/lib/modules` directory and its `pkgbase` package.
     fn holds(&self) -> Result<Vec<String>, PkgError> {
         self.read_holds()
     }
@@ -478,6 +477,7 @@ impl PackageManager for Pacman {
         self.remove_hold(name)
     }
 
+    /// The running kernel's `usr/lib/modules` directory and its `pkgbase` package.
     fn reboot_required(&self) -> Result<RebootRequired, PkgError> {
         let Some(running) = reboot::running_kernel() else {
             return Ok(reboot::unknown_kernel());
