@@ -7,17 +7,15 @@
 
 use std::path::PathBuf;
 
+use super::dpkg::{self, StatusEntry};
 use super::{non_interactive, Apt};
 use crate::pkg::PkgError;
 
 impl Apt {
-    /// `apt-mark showhold`: one held name per line.
+    /// What `apt-mark showhold` prints, read from dpkg's status file itself (the `hold`
+    /// selection apt-mark shows) instead of starting it: a job checks holds twice.
     pub(super) fn read_holds(&self) -> Result<Vec<String>, PkgError> {
-        let cmd = non_interactive(self.in_root("apt-mark")?)
-            .arg("showhold")
-            .timeout(self.settings.command_timeout);
-        let fin = self.run_apt(&cmd)?;
-        Ok(parse_showhold(&fin.stdout))
+        Ok(held_in(&self.read_status()?))
     }
 
     /// `apt-mark hold NAME` or `apt-mark unhold NAME`; a name apt does not know at all is
@@ -40,6 +38,19 @@ impl Apt {
     pub(super) fn hold_files(&self) -> Vec<PathBuf> {
         vec![self.status_path()]
     }
+}
+
+/// The names whose dpkg selection is `hold`, qualified as apt-mark prints them.
+fn held_in(entries: &[StatusEntry]) -> Vec<String> {
+    let native = dpkg::native_arch(entries);
+    let mut held: Vec<String> = entries
+        .iter()
+        .filter(|e| e.want == "hold")
+        .map(|e| e.display_name(native.as_deref()))
+        .collect();
+    held.sort();
+    held.dedup();
+    held
 }
 
 /// The names `apt-mark showhold` printed (one per line; `name:arch` for a foreign
@@ -70,5 +81,17 @@ mod tests {
         );
         assert!(parse_showhold("").is_empty());
         assert!(parse_showhold("\n\n").is_empty());
+    }
+
+    #[test]
+    fn the_status_files_hold_selections_are_what_showhold_lists() {
+        let status = "Package: dpkg\nStatus: hold ok installed\nArchitecture: amd64\nVersion: 1\n\n\
+                      Package: apt\nStatus: hold ok installed\nArchitecture: amd64\nVersion: 2\n\n\
+                      Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5\n\n\
+                      Package: libx\nStatus: hold ok installed\nArchitecture: i386\nVersion: 3\n";
+        let entries = dpkg::parse_status(status).unwrap();
+        let mut want = parse_showhold(&data("apt-mark-showhold.stdout"));
+        want.push("libx:i386".into());
+        assert_eq!(held_in(&entries), want);
     }
 }
