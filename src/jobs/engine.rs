@@ -47,6 +47,7 @@ mod listing;
 mod logs;
 mod panics;
 mod persistence;
+mod phases;
 mod queue;
 mod reboot;
 mod reboot_slot;

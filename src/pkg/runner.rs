@@ -341,7 +341,7 @@ fn supervise(
 }
 
 fn spawn(cmd: &Command) -> std::io::Result<Child> {
-    let mut c = std::process::Command::new(&cmd.program);
+    let mut c = std::process::Command::new(program_path(cmd));
     c.args(&cmd.args)
         .env_clear()
         .env("PATH", BASE_PATH)
@@ -355,6 +355,27 @@ fn spawn(cmd: &Command) -> std::io::Result<Child> {
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
+}
+
+/// The program as the absolute path the child's PATH finds: std then starts it with
+/// posix_spawn (vfork, no copy of the agent's page tables), which it refuses for a name
+/// still to be searched in a PATH other than the agent's own, falling back to fork + exec.
+/// Not found: the bare name, so that the spawn fails as it always did.
+fn program_path(cmd: &Command) -> PathBuf {
+    if cmd.program.components().count() != 1 || cmd.program.is_absolute() {
+        return cmd.program.clone();
+    }
+    let path = cmd
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map_or(std::ffi::OsStr::new(BASE_PATH), |(_, v)| v.as_os_str());
+    std::env::split_paths(path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(&cmd.program))
+        .find(|p| crate::system::info::is_executable(p))
+        .unwrap_or_else(|| cmd.program.clone())
 }
 
 fn child_pid(child: &Child) -> libc::pid_t {
@@ -945,5 +966,33 @@ mod tests {
             PkgError::from(RunError::Cancelled { command: c() }),
             PkgError::Cancelled(command) if command == "tool --flag"
         ));
+    }
+
+    #[test]
+    fn a_bare_name_is_started_by_the_path_its_child_searches() {
+        let found = program_path(&Command::new("sh"));
+        assert!(found.is_absolute(), "{}", found.display());
+        assert!(BASE_PATH
+            .split(':')
+            .any(|d| found.parent() == Some(Path::new(d))));
+        // A PATH given to the command wins over the base one.
+        let dir = std::env::temp_dir().join(format!("lpa-runner-path-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tool = dir.join("lpa-only-here");
+        std::fs::write(&tool, "#!/bin/sh\necho found\n").unwrap();
+        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let cmd = Command::new("lpa-only-here")
+            .env("PATH", &dir)
+            .timeout(Duration::from_secs(5));
+        assert_eq!(program_path(&cmd), tool);
+        assert_eq!(capture(&cmd).unwrap().stdout, "found\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+        // Paths are kept as given; an unknown name stays bare and fails to start as before.
+        assert_eq!(program_path(&Command::new("/bin/sh")), Path::new("/bin/sh"));
+        assert_eq!(
+            program_path(&Command::new("lpa-no-such-tool")),
+            Path::new("lpa-no-such-tool")
+        );
     }
 }

@@ -92,6 +92,7 @@ impl Engine {
     ) -> Outcome {
         // A time budget counts from here, like the job's deadline.
         let started = Instant::now();
+        let mut phases = super::phases::Phases::start();
         let backend = Arc::clone(self.inventory.backend());
         // Checked again now that nothing else changes the database, when the state may have
         // moved since the submission or the checks were deferred because the tool was busy.
@@ -116,16 +117,19 @@ impl Engine {
             Err(e) => return self.classify(e, cancel, deadline, Vec::new(), JobResult::default()),
         };
         let request = adjusted.as_ref().unwrap_or(request);
+        phases.mark("checks");
         // Read from the database itself (the rpm family keeps the last read until a database
         // file changes), never from the inventory's cache: the changes must be exact.
         let before = match backend.installed() {
             Ok(b) => versions(&b),
             Err(e) => return self.classify(e, cancel, deadline, Vec::new(), JobResult::default()),
         };
+        phases.mark("before");
         let plan = match self.plan(id, request, backend.as_ref()) {
             Ok(p) => p,
             Err(o) => return *o,
         };
+        phases.mark("plan");
         // Read before anything changes; written (two fsyncs) while the tool runs, since
         // only a rollback of this job reads it, and that waits for the job's end.
         let selection = crate::jobs::rollback::read_selection(backend.as_ref());
@@ -137,6 +141,7 @@ impl Engine {
                 Err(w) => Err(w.clone()),
             });
             let mut ran = self.save(id, &plan, &before, backend.as_ref(), cancel, deadline);
+            phases.mark("save");
             if ran.is_ok() {
                 self.advance(id, P_SAVED);
                 ran = match (request, &plan.action) {
@@ -161,6 +166,7 @@ impl Engine {
                     _ => self.mutate(id, &plan.action, backend.as_ref(), cancel, deadline),
                 };
             }
+            phases.mark("tool");
             let saved = writer
                 .join()
                 .unwrap_or_else(|_| Err("saving the package selection panicked".into()));
@@ -194,6 +200,7 @@ impl Engine {
                 before.clone()
             }
         };
+        phases.mark("after");
         let changes = diff(&before, &after);
         let mut result = JobResult::from_changes(&changes);
         result.not_restorable = plan.not_restorable;
@@ -239,6 +246,8 @@ impl Engine {
             }
         };
         outcome.budget_ends = budget_ends;
+        phases.mark("result");
+        log::debug!("job {id}: {}", phases.summary());
         outcome
     }
 
