@@ -202,19 +202,7 @@ mod tests {
     use std::time::Duration;
 
     fn advisory(id: &str, kind: AdvisoryKind, severity: Severity) -> Advisory {
-        Advisory {
-            id: id.into(),
-            name: id.into(),
-            kind,
-            severity,
-            severity_source: "none".into(),
-            published: None,
-            description: String::new(),
-            cve_ids: Vec::new(),
-            advisory_ids: Vec::new(),
-            packages: Vec::new(),
-            requires_reboot: false,
-        }
+        Advisory::sample(id, kind, severity, &[])
     }
 
     #[test]

@@ -292,31 +292,18 @@ fn names_it(a: &Advisory, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pkg::advisories::{AdvisoryKind, AffectedPackage};
+    use crate::pkg::advisories::AdvisoryKind;
     use serde_json::json;
 
     fn adv(id: &str, sev: Severity, pkgs: &[&str]) -> Advisory {
-        Advisory {
-            id: id.into(),
-            name: format!("{id} title"),
-            kind: AdvisoryKind::Security,
-            severity: sev,
-            severity_source: "updateinfo".into(),
-            published: None,
-            description: String::new(),
-            cve_ids: vec![],
-            advisory_ids: vec![],
-            packages: pkgs
-                .iter()
-                .map(|n| AffectedPackage {
-                    name: n.to_string(),
-                    current_version: "1.0-1".into(),
-                    available_version: "1.1-1".into(),
-                    arch: None,
-                })
-                .collect(),
-            requires_reboot: false,
+        let mut a = Advisory::sample(id, AdvisoryKind::Security, sev, pkgs);
+        a.name = format!("{id} title");
+        a.severity_source = "updateinfo".into();
+        for p in &mut a.packages {
+            p.current_version = "1.0-1".into();
+            p.available_version = "1.1-1".into();
         }
+        a
     }
 
     #[test]

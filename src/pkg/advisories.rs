@@ -306,6 +306,34 @@ pub fn with_uncovered(mut advisories: Vec<Advisory>, upgrades: &[Upgrade]) -> Ve
 }
 
 #[cfg(test)]
+impl Advisory {
+    /// A patch for unit tests: named by its id, no source, each package upgrading 1 to 2.
+    pub fn sample(id: &str, kind: AdvisoryKind, severity: Severity, packages: &[&str]) -> Advisory {
+        Advisory {
+            id: id.into(),
+            name: id.into(),
+            kind,
+            severity,
+            severity_source: "none".into(),
+            published: None,
+            description: String::new(),
+            cve_ids: Vec::new(),
+            advisory_ids: Vec::new(),
+            packages: packages
+                .iter()
+                .map(|n| AffectedPackage {
+                    name: n.to_string(),
+                    current_version: "1".into(),
+                    available_version: "2".into(),
+                    arch: None,
+                })
+                .collect(),
+            requires_reboot: false,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

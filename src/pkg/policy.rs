@@ -210,30 +210,9 @@ impl<'de> Deserialize<'de> for RebootSetting {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pkg::advisories::AffectedPackage;
 
     fn patch(id: &str, kind: AdvisoryKind, severity: Severity, pkgs: &[&str]) -> Advisory {
-        Advisory {
-            id: id.into(),
-            name: id.into(),
-            kind,
-            severity,
-            severity_source: String::new(),
-            published: None,
-            description: String::new(),
-            cve_ids: vec![],
-            advisory_ids: vec![],
-            packages: pkgs
-                .iter()
-                .map(|n| AffectedPackage {
-                    name: n.to_string(),
-                    current_version: "1".into(),
-                    available_version: "2".into(),
-                    arch: None,
-                })
-                .collect(),
-            requires_reboot: false,
-        }
+        Advisory::sample(id, kind, severity, pkgs)
     }
 
     fn fixtures() -> Vec<Advisory> {

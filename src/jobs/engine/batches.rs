@@ -72,27 +72,10 @@ pub(super) fn batches(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pkg::advisories::{AdvisoryKind, AffectedPackage, Severity};
+    use crate::pkg::advisories::{AdvisoryKind, Severity};
 
     fn patch(id: &str, severity: Severity, package: &str) -> Advisory {
-        Advisory {
-            id: id.into(),
-            name: id.into(),
-            kind: AdvisoryKind::Security,
-            severity,
-            severity_source: "none".into(),
-            published: None,
-            description: String::new(),
-            cve_ids: Vec::new(),
-            advisory_ids: Vec::new(),
-            packages: vec![AffectedPackage {
-                name: package.into(),
-                current_version: "1".into(),
-                available_version: "2".into(),
-                arch: None,
-            }],
-            requires_reboot: false,
-        }
+        Advisory::sample(id, AdvisoryKind::Security, severity, &[package])
     }
 
     /// A closure from a table: patch id -> the packages its plan changes.
