@@ -8,8 +8,8 @@ fn hold(r: &Rig, name: &str) {
     r.fake.holds.lock().unwrap().push(name.to_string());
 }
 
-#[test]
-fn a_patch_job_skips_held_packages_and_says_so() {
+/// A rig where `b` can go from 1 to 2 and `a` is held.
+fn rig_a_held_b_upgradable() -> Rig {
     let r = rig();
     r.fake
         .available
@@ -17,6 +17,12 @@ fn a_patch_job_skips_held_packages_and_says_so() {
         .unwrap()
         .insert("b".into(), vec!["1".into(), "2".into()]);
     hold(&r, "a");
+    r
+}
+
+#[test]
+fn a_patch_job_skips_held_packages_and_says_so() {
+    let r = rig_a_held_b_upgradable();
     let job = r.run(apply(
         vec![
             patch("ADV-1", "a", "1", "2", false),
@@ -82,13 +88,7 @@ fn a_hold_set_while_the_job_waited_fails_it_with_pkg_held() {
 
 #[test]
 fn a_reboot_flag_of_a_patch_skipped_as_held_does_not_reboot() {
-    let r = rig();
-    r.fake
-        .available
-        .lock()
-        .unwrap()
-        .insert("b".into(), vec!["1".into(), "2".into()]);
-    hold(&r, "a");
+    let r = rig_a_held_b_upgradable();
     // ADV-1 asks for a reboot but its only package is held: it was not applied.
     let job = r.run(apply(
         vec![
