@@ -10,31 +10,11 @@
 # that no simulation changed /etc/apk/world or the installed database (it exits 1 if one did).
 set -eu
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../../.." && pwd)
-tools=$(sh "$top/tests/sandbox/apk-tools.sh")
-t=$(mktemp -d /tmp/lpa-apk-dry.XXXXXX)
-cleanup() {
-    umount "$t/m2" "$t/m3" 2>/dev/null || true
-    rm -rf "$t"
-}
-trap cleanup EXIT
-"$top/tests/sandbox/fixtures-apk.sh" "$t/fx" > /dev/null 2>&1
+tmpname=lpa-apk-dry
+. "$(dirname "$0")/record-lib.sh"
 
 for v in 2 3; do
-    bin=$(echo "$tools" | sed -n "s/^apk$v //p")
-    root=$("$top/tests/sandbox/alpine-root.sh" "$v" "$bin")
-    m=$t/m$v
-    mkdir -p "$t/u$v" "$t/w$v" "$m"
-    mount -t overlay overlay -o "lowerdir=$root,upperdir=$t/u$v,workdir=$t/w$v" "$m"
-    mkdir -p "$m/srv/lpa-apk"
-    cp "$t/fx/repositories-unsigned" "$m/etc/apk/repositories"
-    run() {
-        env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C \
-            bwrap --bind "$m" / --proc /proc --dev /dev --tmpfs /tmp --tmpfs /run \
-            --ro-bind "$t/fx" /srv/lpa-apk --unshare-pid --die-with-parent \
-            apk --allow-untrusted "$@"
-    }
+    overlay "$v"
     state() { cat "$m/etc/apk/world" "$m/lib/apk/db/installed" | md5sum; }
     # rec NAME ARGS...: `apk --allow-untrusted --wait 30 --simulate ARGS`.
     rec() {

@@ -10,36 +10,16 @@
 # bubblewrap, python3 and openssl (fixtures). Never touches the host's packages.
 set -eu
 
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../../.." && pwd)
-tools=$(sh "$top/tests/sandbox/apk-tools.sh")
-t=$(mktemp -d /tmp/lpa-apk-world.XXXXXX)
-cleanup() {
-    umount "$t/m2" "$t/m3" 2>/dev/null || true
-    rm -rf "$t"
-}
-trap cleanup EXIT
-"$top/tests/sandbox/fixtures-apk.sh" "$t/fx" > /dev/null 2>&1
+tmpname=lpa-apk-world
+. "$(dirname "$0")/record-lib.sh"
 
 for v in 2 3; do
-    bin=$(echo "$tools" | sed -n "s/^apk$v //p")
-    root=$("$top/tests/sandbox/alpine-root.sh" "$v" "$bin")
-    m=$t/m$v
-    mkdir -p "$t/u$v" "$t/w$v" "$m"
-    mount -t overlay overlay -o "lowerdir=$root,upperdir=$t/u$v,workdir=$t/w$v" "$m"
-    mkdir -p "$m/srv/lpa-apk"
-    cp "$t/fx/repositories-unsigned" "$m/etc/apk/repositories"
-    run() {
-        env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C \
-            bwrap --bind "$m" / --proc /proc --dev /dev --tmpfs /tmp --tmpfs /run \
-            --ro-bind "$t/fx" /srv/lpa-apk --unshare-pid --die-with-parent \
-            apk --allow-untrusted --wait 30 "$@"
-    }
-    run update > /dev/null 2>&1
-    run add busybox-binsh > /dev/null 2>&1
-    run add -- lpa-lib=1.0-r0 lpa-hello=1.0-r0 lpa-tool > /dev/null 2>&1
+    overlay "$v"
+    run --wait 30 update > /dev/null 2>&1
+    run --wait 30 add busybox-binsh > /dev/null 2>&1
+    run --wait 30 add -- lpa-lib=1.0-r0 lpa-hello=1.0-r0 lpa-tool > /dev/null 2>&1
     cp "$m/etc/apk/world" "$here/world-pinned-apk$v"
-    run add -- 'lpa-tool<2.0' > /dev/null 2>&1
+    run --wait 30 add -- 'lpa-tool<2.0' > /dev/null 2>&1
     cp "$m/etc/apk/world" "$here/world-range-apk$v"
     umount "$m"
 done
