@@ -121,71 +121,51 @@ pub fn policy_runs(tool: &Tool, sb: &Sandbox, agent: &SandboxAgent, env: &Env, f
     );
     assert!(listed(agent, env, "exclude=lpa-*").is_empty());
 
-    // Bad values are named, with the allowed ones.
-    let m = refused(
-        agent,
-        env,
-        "GET",
-        "/api/v1/patches?classification=securty",
-        None,
-    );
-    assert!(
-        m.contains("\"securty\"") && m.contains("security, bugfix, enhancement, other"),
-        "{m}"
-    );
-    let m = refused(
-        agent,
-        env,
-        "GET",
-        "/api/v1/patches?min_severity=unknown",
-        None,
-    );
-    assert!(
-        m.contains("\"unknown\"") && m.contains("critical, high, medium, low"),
-        "{m}"
-    );
-    let m = refused(
-        agent,
-        env,
-        "GET",
-        "/api/v1/patches?exclude=lpa-lib*,lpa$x",
-        None,
-    );
-    assert!(m.contains("\"lpa$x\" is not a name mask"), "{m}");
+    // Bad values are named, with the allowed ones: (method, path, body, what the message
+    // must contain).
     let apply_path = "/api/v1/patches/apply";
-    let m = refused(
-        agent,
-        env,
-        "POST",
-        apply_path,
-        Some(json!({"options": {"classifications": ["security", "fixes"]}})),
-    );
-    assert!(
-        m.contains("options.classifications[1]") && m.contains("\"fixes\""),
-        "{m}"
-    );
-    let m = refused(
-        agent,
-        env,
-        "POST",
-        apply_path,
-        Some(json!({"options": {"reboot": "sometimes"}})),
-    );
-    assert!(
-        m.contains("if_required, never, always") && m.contains("\"sometimes\""),
-        "{m}"
-    );
-    let m = refused(
-        agent,
-        env,
-        "POST",
-        apply_path,
-        Some(json!({"options": {"exclude_packages": ["lpa-[lib"]}})),
-    );
-    assert!(
-        m.contains("options.exclude_packages[0]") && m.contains("closing ]"),
-        "{m}"
-    );
+    let bad: [(&str, &str, Option<Value>, &[&str]); 6] = [
+        (
+            "GET",
+            "/api/v1/patches?classification=securty",
+            None,
+            &["\"securty\"", "security, bugfix, enhancement, other"],
+        ),
+        (
+            "GET",
+            "/api/v1/patches?min_severity=unknown",
+            None,
+            &["\"unknown\"", "critical, high, medium, low"],
+        ),
+        (
+            "GET",
+            "/api/v1/patches?exclude=lpa-lib*,lpa$x",
+            None,
+            &["\"lpa$x\" is not a name mask"],
+        ),
+        (
+            "POST",
+            apply_path,
+            Some(json!({"options": {"classifications": ["security", "fixes"]}})),
+            &["options.classifications[1]", "\"fixes\""],
+        ),
+        (
+            "POST",
+            apply_path,
+            Some(json!({"options": {"reboot": "sometimes"}})),
+            &["if_required, never, always", "\"sometimes\""],
+        ),
+        (
+            "POST",
+            apply_path,
+            Some(json!({"options": {"exclude_packages": ["lpa-[lib"]}})),
+            &["options.exclude_packages[0]", "closing ]"],
+        ),
+    ];
+    for (method, path, body, wanted) in bad {
+        let m = refused(agent, env, method, path, body);
+        assert!(wanted.iter().all(|w| m.contains(w)), "{method} {path}: {m}");
+    }
 
     // Security only, the floor and above, nothing of lpa-lib: the dry run selects what
     // the list shows under the same filters, and says why the rest was left out.
