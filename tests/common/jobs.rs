@@ -202,10 +202,20 @@ pub fn submit(
     v["data"]["job_id"].as_str().unwrap().to_string()
 }
 
-pub fn job(agent: &SandboxAgent, env: &Env, id: &str) -> Value {
-    let r = call(agent, env, "GET", &format!("/api/v1/jobs/{id}"), None);
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+/// `GET path`, requiring 200 with the envelope: its data.
+pub fn get_data(agent: &SandboxAgent, env: &Env, path: &str) -> Value {
+    let r = call(agent, env, "GET", path, None);
+    assert_eq!(
+        r.status,
+        200,
+        "{path}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
     assert_envelope(&r)["data"].clone()
+}
+
+pub fn job(agent: &SandboxAgent, env: &Env, id: &str) -> Value {
+    get_data(agent, env, &format!("/api/v1/jobs/{id}"))
 }
 
 /// Polls a job until it is final; progress must never go down.

@@ -34,20 +34,9 @@ pub fn lines(out: &str) -> Vec<String> {
     v
 }
 
-pub fn get(agent: &SandboxAgent, env: &Env, path: &str) -> Value {
-    let r = call(agent, env, "GET", path, None);
-    assert_eq!(
-        r.status,
-        200,
-        "{path}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    assert_envelope(&r)["data"].clone()
-}
-
 /// `data.holds` as `name version` strings.
 pub fn holds(agent: &SandboxAgent, env: &Env) -> Vec<String> {
-    get(agent, env, "/api/v1/packages/holds")["holds"]
+    get_data(agent, env, "/api/v1/packages/holds")["holds"]
         .as_array()
         .unwrap()
         .iter()
@@ -57,7 +46,7 @@ pub fn holds(agent: &SandboxAgent, env: &Env) -> Vec<String> {
 
 /// The `held` flag of each listed lpa package, as `name held`.
 pub fn listed_held(agent: &SandboxAgent, env: &Env) -> Vec<String> {
-    get(agent, env, "/api/v1/packages?name=lpa-*")["packages"]
+    get_data(agent, env, "/api/v1/packages?name=lpa-*")["packages"]
         .as_array()
         .unwrap()
         .iter()
@@ -66,7 +55,7 @@ pub fn listed_held(agent: &SandboxAgent, env: &Env) -> Vec<String> {
 }
 
 pub fn detail_held(agent: &SandboxAgent, env: &Env, name: &str) -> Value {
-    get(agent, env, &format!("/api/v1/packages/{name}"))["held"].clone()
+    get_data(agent, env, &format!("/api/v1/packages/{name}"))["held"].clone()
 }
 
 pub fn hold_call(agent: &SandboxAgent, env: &Env, method: &str, name: &str) -> HttpResponse {

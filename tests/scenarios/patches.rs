@@ -50,14 +50,7 @@ pub fn patches(agent: &SandboxAgent, env: &Env, query: &str) -> Value {
     } else {
         format!("/api/v1/patches?{query}")
     };
-    let r = call(agent, env, "GET", &path, None);
-    assert_eq!(
-        r.status,
-        200,
-        "{path}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    assert_envelope(&r)["data"].clone()
+    get_data(agent, env, &path)
 }
 
 pub fn ids(data: &Value) -> Vec<String> {
