@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, ExitStatus, Stdio};
@@ -313,6 +313,7 @@ fn supervise(
     let deadline = Instant::now().checked_add(cmd.timeout);
     let mut sup = Supervisor {
         pgid,
+        exit: exit_fd(pgid),
         outputs: &mut outputs,
         on_line,
         limits,
@@ -328,7 +329,7 @@ fn supervise(
         // Whatever went wrong, leave nothing running behind us.
         kill_group(pgid, libc::SIGKILL);
     }
-    let status = reap(child);
+    let status = reap(child, sup.exit.as_ref());
     match (outcome, status) {
         (Err(error), _) | (Ok(_), Err(error)) => Err(RunError::Io { command, error }),
         (Ok(Some(Stop::Timeout)), _) => Err(RunError::Timeout {
@@ -460,11 +461,12 @@ fn leader_exited(pid: libc::pid_t) -> bool {
 
 /// Reaps the leader. A process that survives SIGKILL (stuck in the kernel) is handed to a
 /// thread that waits for it, so it never stays a zombie and the caller is not held up.
-fn reap(mut child: Child) -> std::io::Result<ExitStatus> {
+fn reap(mut child: Child, exit: Option<&OwnedFd>) -> std::io::Result<ExitStatus> {
     let pid = child_pid(&child);
     let give_up = Instant::now() + Duration::from_secs(1);
     while !leader_exited(pid) {
-        if Instant::now() >= give_up {
+        let now = Instant::now();
+        if now >= give_up {
             std::thread::spawn(move || {
                 let _ = child.wait();
             });
@@ -473,14 +475,58 @@ fn reap(mut child: Child) -> std::io::Result<ExitStatus> {
                 "the process did not end after SIGKILL",
             ));
         }
-        std::thread::sleep(Duration::from_millis(2));
+        match exit {
+            Some(fd) => {
+                let mut pfd = [pollfd(fd.as_raw_fd())];
+                poll(&mut pfd, give_up - now)?;
+            }
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
     }
     child.wait()
+}
+
+/// A descriptor that becomes readable when the process exits (a pidfd, Linux 5.3 and
+/// later): the supervisor then sleeps in one `poll` until output or the exit, and sees the
+/// exit at once instead of on its next timer tick (2 ms: half of a 4 ms `apk add`).
+/// `None` on older kernels, where the exit is checked between short sleeps.
+fn exit_fd(pid: libc::pid_t) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; the
+    // pid is our unreaped child, so it cannot name another process.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = RawFd::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: the descriptor was just created here and nothing else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn pollfd(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// One `poll` of `fds` for at most `wait` (at least 1 ms); an interrupted wait is no error.
+fn poll(fds: &mut [libc::pollfd], wait: Duration) -> std::io::Result<()> {
+    let ms = libc::c_int::try_from(wait.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+    // SAFETY: fds points to fds.len() initialised pollfd structs that outlive the call.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if rc < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Watches one running command: pumps its output, checks deadline and cancel flag.
 struct Supervisor<'a, 'b> {
     pgid: libc::pid_t,
+    /// Readable once the leader exited ([`exit_fd`]); dropped when that was seen, as it
+    /// would then wake every poll.
+    exit: Option<OwnedFd>,
     outputs: &'a mut [Output; 2],
     on_line: &'a mut (dyn FnMut(Stream, &str) + 'b),
     limits: Limits,
@@ -499,7 +545,7 @@ impl Supervisor<'_, '_> {
         let mut exited_at: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            if exited_at.is_none() && leader_exited(self.pgid) {
+            if exited_at.is_none() && self.leader_exited() {
                 exited_at = Some(now);
             }
             let open = self.outputs.iter().any(Output::is_open);
@@ -527,7 +573,7 @@ impl Supervisor<'_, '_> {
         kill_group(self.pgid, libc::SIGTERM);
         let grace_end = Instant::now() + self.limits.grace;
         loop {
-            let done = leader_exited(self.pgid) && !self.outputs.iter().any(Output::is_open);
+            let done = self.leader_exited() && !self.outputs.iter().any(Output::is_open);
             let now = Instant::now();
             if done || now >= grace_end {
                 break;
@@ -539,36 +585,35 @@ impl Supervisor<'_, '_> {
         Ok(())
     }
 
-    /// Waits up to `wait` for output and hands it on; sleeps briefly when no pipe is open.
+    /// Whether the leader exited; once it has, its exit descriptor is no longer polled.
+    fn leader_exited(&mut self) -> bool {
+        let exited = leader_exited(self.pgid);
+        if exited {
+            self.exit = None;
+        }
+        exited
+    }
+
+    /// Waits up to `wait` for output or the leader's exit and hands output on; sleeps
+    /// briefly when there is nothing to poll.
     fn pump(&mut self, wait: Duration) -> std::io::Result<()> {
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(2);
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
         let mut which: Vec<usize> = Vec::with_capacity(2);
         for (i, o) in self.outputs.iter().enumerate() {
             if let Some(fd) = o.raw_fd() {
-                fds.push(libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
+                fds.push(pollfd(fd));
                 which.push(i);
             }
+        }
+        if let Some(exit) = &self.exit {
+            fds.push(pollfd(exit.as_raw_fd()));
         }
         if fds.is_empty() {
             // Only the exit is awaited now; it usually follows the pipes' EOF at once.
             std::thread::sleep(wait.min(Duration::from_millis(2)));
             return Ok(());
         }
-        let ms = libc::c_int::try_from(wait.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-        // SAFETY: fds points to fds.len() initialised pollfd structs that outlive the call.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-        if rc < 0 {
-            let e = std::io::Error::last_os_error();
-            return if e.kind() == std::io::ErrorKind::Interrupted {
-                Ok(())
-            } else {
-                Err(e)
-            };
-        }
+        poll(&mut fds, wait)?;
         for (pfd, &i) in fds.iter().zip(&which) {
             if pfd.revents != 0 {
                 let cap = self.limits.capture;
@@ -764,6 +809,29 @@ mod tests {
     fn death_by_signal_has_no_exit_code() {
         let (r, _) = collect(&sh("kill -KILL $$"));
         assert_eq!(r.unwrap().code, None);
+    }
+
+    #[test]
+    fn the_exit_descriptor_wakes_a_poll_when_the_process_ends() {
+        // Blocked on its stdin, the shell runs until that pipe is closed.
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "read line || :"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let fd = exit_fd(child_pid(&child)).expect("pidfd_open (Linux 5.3 and later)");
+        let mut fds = [pollfd(fd.as_raw_fd())];
+        poll(&mut fds, Duration::from_millis(1)).unwrap();
+        assert_eq!(fds[0].revents, 0, "readable while the process runs");
+        drop(child.stdin.take());
+        let mut fds = [pollfd(fd.as_raw_fd())];
+        poll(&mut fds, Duration::from_secs(10)).unwrap();
+        assert_ne!(
+            fds[0].revents & libc::POLLIN,
+            0,
+            "not readable after the exit"
+        );
+        assert!(child.wait().unwrap().success());
     }
 
     #[test]
