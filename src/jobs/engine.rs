@@ -217,6 +217,8 @@ struct Entry {
     /// The package database's stamps under which the submission checks passed; `None`
     /// when they were deferred (see `transaction.rs`).
     checked: Option<DbStamps>,
+    /// Marked running at admission and not yet taken by a worker (see `queue.rs`).
+    begun: bool,
 }
 
 impl Entry {
@@ -230,6 +232,7 @@ impl Entry {
             had_turn: false,
             logs_on_disk: false,
             checked: None,
+            begun: false,
         }
     }
 
@@ -242,6 +245,15 @@ impl Entry {
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every value behind these locks stays consistent across a panicking holder.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Pending -> running: what a worker, or the admission of a job that starts at once, does.
+fn mark_started(j: &mut Job, boot_id: Option<String>) {
+    j.status = JobStatus::Running;
+    j.started_at = Some(now());
+    j.boot_id = boot_id;
+    j.advance(P_STARTED);
+    j.note("info", "job started");
 }
 
 fn now() -> OffsetDateTime {

@@ -27,12 +27,7 @@ impl Engine {
             self.precheck(&request)?;
             Some(stamps)
         };
-        let job = self.enqueue(Job::new(Uuid::new_v4(), request, now()))?;
-        // Set after the queue took it: a worker that was faster checks again, which is safe.
-        if let Some(entry) = self.table().get_mut(&job.id) {
-            entry.checked = checked;
-        }
-        Ok(job)
+        self.admit(Job::new(Uuid::new_v4(), request, now()), checked)
     }
 
     /// Package jobs (every operation but reboot) pending or running, oldest first.
@@ -118,51 +113,105 @@ impl Engine {
         Ok(())
     }
 
+    /// Queues a job whose checks ran elsewhere (a rollback).
     pub(super) fn enqueue(&self, job: Job) -> Result<Job, EngineError> {
-        self.admit(job)
+        self.admit(job, None)
     }
 
     /// Writes a new job's first record and makes it known, after handing it to the worker
     /// queue unless it is a reboot (the record is deleted again when the queue refuses it).
-    pub(super) fn admit(&self, mut job: Job) -> Result<Job, EngineError> {
+    /// `checked`: the database stamps its submission checks passed under, if they ran.
+    /// Answers with the job as submitted (`pending`).
+    pub(super) fn admit(
+        &self,
+        mut job: Job,
+        checked: Option<DbStamps>,
+    ) -> Result<Job, EngineError> {
         job.revision = 1;
         job.note("info", format!("{} job submitted", job.operation.as_str()));
-        self.store
-            .save(&job)
-            .map_err(|e| EngineError::Storage(e.to_string()))?;
-        let mut table = self.table();
-        let sent = match (relock(&self.queue).as_ref(), job.operation) {
-            (Some(_), Operation::Reboot) => Ok(()),
-            (Some(tx), _) => tx.try_send(job.id),
-            (None, _) => Err(TrySendError::Disconnected(job.id)),
-        };
-        match sent {
-            Ok(()) => {}
-            Err(e) => {
-                drop(table);
-                self.store.delete(&job.id);
-                return Err(match e {
-                    TrySendError::Full(_) => EngineError::QueueFull {
-                        max: self.settings.max_queued.max(1),
-                    },
-                    TrySendError::Disconnected(_) => EngineError::Storage(
-                        "the agent is shutting down; no new jobs are accepted".into(),
-                    ),
-                });
+        // Asked before the table lock: elsewhere the transaction's lock is taken first.
+        if job.operation != Operation::Reboot && !self.txn.busy() {
+            let table = self.table();
+            if !table.values().any(Entry::in_line) {
+                return self.admit_started(table, job, checked);
             }
+        }
+        self.store.save(&job).map_err(storage_error)?;
+        let table = self.table();
+        self.hand_over(table, &job, job.clone(), checked)?;
+        Ok(job)
+    }
+
+    /// A package job submitted while none is in line or holds the transaction starts at
+    /// once: its first record is already the running one, which spares the request's path to
+    /// the tool one durable write (two fsyncs) and keeps the record's meaning: a running
+    /// record is what makes the next start repair the database after a crash, so it is on
+    /// disk before the tool can start, as when a worker marks a job running.
+    fn admit_started(
+        &self,
+        table: MutexGuard<'_, HashMap<Uuid, Entry>>,
+        job: Job,
+        checked: Option<DbStamps>,
+    ) -> Result<Job, EngineError> {
+        let mut started = job.clone();
+        started.revision += 1;
+        mark_started(&mut started, self.boot_id.clone());
+        started.updated_at = now();
+        // Under the table lock, so that no other submission is admitted as first meanwhile.
+        self.store.save(&started).map_err(storage_error)?;
+        self.hand_over(table, &job, started, checked)?;
+        Ok(job)
+    }
+
+    /// Sends a saved job to the workers (not a reboot), announces it (`submitted`, then the
+    /// state it is kept in when that is further along) and puts it in the table.
+    fn hand_over(
+        &self,
+        mut table: MutexGuard<'_, HashMap<Uuid, Entry>>,
+        submitted: &Job,
+        kept: Job,
+        checked: Option<DbStamps>,
+    ) -> Result<(), EngineError> {
+        let sent = match (relock(&self.queue).as_ref(), kept.operation) {
+            (Some(_), Operation::Reboot) => Ok(()),
+            (Some(tx), _) => tx.try_send(kept.id),
+            (None, _) => Err(TrySendError::Disconnected(kept.id)),
+        };
+        if let Err(e) = sent {
+            drop(table);
+            self.store.delete(&kept.id);
+            return Err(match e {
+                TrySendError::Full(_) => EngineError::QueueFull {
+                    max: self.settings.max_queued.max(1),
+                },
+                TrySendError::Disconnected(_) => EngineError::Storage(
+                    "the agent is shutting down; no new jobs are accepted".into(),
+                ),
+            });
         }
         // Inserted under the same lock as the send: a worker that already took the id
         // waits for the table and finds the job.
-        self.events.publish(&JobEvent::of(&job));
+        self.events.publish(&JobEvent::of(submitted));
+        if kept.status != submitted.status {
+            self.events.publish(&JobEvent::of(&kept));
+        }
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
-        let mut entry = Entry::new(job.clone(), seq);
+        let begun = kept.status == JobStatus::Running;
+        let id = kept.id;
+        let mut entry = Entry::new(kept, seq);
         entry.last_event = Some(Instant::now());
         entry.last_persist = Some(Instant::now());
-        table.insert(job.id, entry);
-        // The reboot timer waits on it for a new reboot job.
+        entry.checked = checked;
+        entry.begun = begun;
+        table.insert(id, entry);
+        // The reboot timer waits on it for a new reboot job; `cancel` on a status change.
         self.changed.notify_all();
-        Ok(job)
+        Ok(())
     }
+}
+
+fn storage_error(e: crate::jobs::store::StoreError) -> EngineError {
+    EngineError::Storage(e.to_string())
 }
 
 fn check_spec(

@@ -45,7 +45,7 @@ impl Engine {
                 return Err(EngineError::Busy(active));
             }
         }
-        self.admit(Job::new(Uuid::new_v4(), request, now()))
+        self.admit(Job::new(Uuid::new_v4(), request, now()), None)
     }
 
     /// The reboot job a patch job's follow-up reboot is: the pending or running one, else a
@@ -64,7 +64,10 @@ impl Engine {
             force: false,
             reason: Some(reason),
         };
-        Ok((self.admit(Job::new(Uuid::new_v4(), request, now()))?, true))
+        Ok((
+            self.admit(Job::new(Uuid::new_v4(), request, now()), None)?,
+            true,
+        ))
     }
 
     /// The reboot job pending or running, if any (there is at most one).

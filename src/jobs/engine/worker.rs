@@ -261,17 +261,17 @@ impl Engine {
         let (snap, started) = {
             let mut table = self.table();
             let entry = table.get_mut(id)?;
+            if entry.begun {
+                // Started at admission, its running record written: it runs (or, when the
+                // engine stops, fails as not started) like any job that got this far.
+                entry.begun = false;
+                return Some((entry.job.request.clone(), entry.cancel.clone()));
+            }
             if entry.job.status != JobStatus::Pending || !self.accepting.load(Ordering::SeqCst) {
                 return None;
             }
             let boot_id = self.boot_id.clone();
-            let snap = self.change_locked(entry, |j| {
-                j.status = JobStatus::Running;
-                j.started_at = Some(now());
-                j.boot_id = boot_id;
-                j.advance(P_STARTED);
-                j.note("info", "job started");
-            });
+            let snap = self.change_locked(entry, |j| mark_started(j, boot_id));
             (snap, (entry.job.request.clone(), entry.cancel.clone()))
         };
         self.persist(snap);

@@ -47,7 +47,10 @@ fn every_precheck_refuses_before_anything_is_queued() {
             ..InstallOptions::default()
         },
     };
-    assert!(e.submit(allowed).is_ok());
+    let allowed = e.submit(allowed).unwrap();
+    // Ended before the next submissions: while it holds the transaction their database
+    // checks are deferred to the job (`checks_that_need_the_tool_wait_for_the_job_…`).
+    r.wait_done(&allowed.id);
     let update_missing = JobRequest::Update {
         package: spec("c", None),
         options: InstallOptions::default(),
@@ -167,4 +170,34 @@ fn the_tool_is_asked_once_unless_the_database_changed_since_the_submission() {
     let id = r.engine.submit(install(&[("b", None)])).unwrap().id;
     assert_eq!(r.wait_done(&id).status, JobStatus::Completed);
     assert_eq!(r.fake.called("available b"), 2);
+}
+
+#[test]
+fn a_job_that_starts_at_once_is_first_written_running_one_in_line_pending() {
+    let r = rig();
+    let on_disk = |id: &Uuid| -> serde_json::Value {
+        let path = r.settings.storage_path.join(format!("{id}.json"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    *r.fake.delay.lock().unwrap() = Duration::from_millis(500);
+    let first = r.engine.submit(install(&[("c", None)])).unwrap();
+    // Answered as submitted; on disk already running (a crash now makes the next start
+    // repair the database), never pending.
+    assert_eq!(first.status, JobStatus::Pending);
+    let stored = on_disk(&first.id);
+    assert_eq!(stored["status"], "running", "{stored}");
+    assert!(stored["started_at"].is_string(), "{stored}");
+    r.wait_in_tool("install");
+    // Behind it, a job waits in line: its first record is the pending one.
+    let second = r.engine.submit(install(&[("b", None)])).unwrap();
+    assert_eq!(on_disk(&second.id)["status"], "pending");
+    for id in [first.id, second.id] {
+        let done = r.wait_done(&id);
+        assert_eq!(done.status, JobStatus::Completed);
+        assert_eq!(
+            messages(&done)[..2],
+            ["install job submitted", "job started"]
+        );
+        assert_eq!(on_disk(&id)["status"], "completed");
+    }
 }
