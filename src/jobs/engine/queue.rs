@@ -122,6 +122,12 @@ impl Engine {
     /// queue unless it is a reboot (the record is deleted again when the queue refuses it).
     /// `checked`: the database stamps its submission checks passed under, if they ran.
     /// Answers with the job as submitted (`pending`).
+    ///
+    /// A package job that starts at once is first written already running, which spares
+    /// the request's path to the tool one durable write (two fsyncs) and keeps the record's
+    /// meaning: a running record is what makes the next start repair the database after a
+    /// crash, and it is on disk before the tool can start, as when a worker marks a job
+    /// running. A job that waits in line is written pending.
     pub(super) fn admit(
         &self,
         mut job: Job,
@@ -129,49 +135,45 @@ impl Engine {
     ) -> Result<Job, EngineError> {
         job.revision = 1;
         job.note("info", format!("{} job submitted", job.operation.as_str()));
-        // Asked before the table lock: elsewhere the transaction's lock is taken first.
-        if job.operation != Operation::Reboot && !self.txn.busy() {
-            let table = self.table();
-            if !table.values().any(Entry::in_line) {
-                return self.admit_started(table, job, checked);
-            }
-        }
-        self.store.save(&job).map_err(storage_error)?;
-        let table = self.table();
-        self.hand_over(table, &job, job.clone(), checked)?;
+        let kept = if self.starts_at_once(&job) {
+            self.started(&job)
+        } else {
+            job.clone()
+        };
+        self.store.save(&kept).map_err(storage_error)?;
+        self.hand_over(&job, kept, checked)?;
         Ok(job)
     }
 
-    /// A package job submitted while none is in line or holds the transaction starts at
-    /// once: its first record is already the running one, which spares the request's path to
-    /// the tool one durable write (two fsyncs) and keeps the record's meaning: a running
-    /// record is what makes the next start repair the database after a crash, so it is on
-    /// disk before the tool can start, as when a worker marks a job running.
-    fn admit_started(
-        &self,
-        table: MutexGuard<'_, HashMap<Uuid, Entry>>,
-        job: Job,
-        checked: Option<DbStamps>,
-    ) -> Result<Job, EngineError> {
+    /// Whether a package job would start at once: none in line, the transaction free.
+    /// Submissions racing each other may both say yes; the later one then waits for the
+    /// transaction as a running job, as any job a worker has taken does.
+    fn starts_at_once(&self, job: &Job) -> bool {
+        // The transaction is asked first and apart: elsewhere its lock is taken before the
+        // table's.
+        job.operation != Operation::Reboot
+            && !self.txn.busy()
+            && !self.table().values().any(Entry::in_line)
+    }
+
+    /// `job` as a worker marks it when it starts it.
+    fn started(&self, job: &Job) -> Job {
         let mut started = job.clone();
         started.revision += 1;
         mark_started(&mut started, self.boot_id.clone());
         started.updated_at = now();
-        // Under the table lock, so that no other submission is admitted as first meanwhile.
-        self.store.save(&started).map_err(storage_error)?;
-        self.hand_over(table, &job, started, checked)?;
-        Ok(job)
+        started
     }
 
     /// Sends a saved job to the workers (not a reboot), announces it (`submitted`, then the
     /// state it is kept in when that is further along) and puts it in the table.
     fn hand_over(
         &self,
-        mut table: MutexGuard<'_, HashMap<Uuid, Entry>>,
         submitted: &Job,
         kept: Job,
         checked: Option<DbStamps>,
     ) -> Result<(), EngineError> {
+        let mut table = self.table();
         let sent = match (relock(&self.queue).as_ref(), kept.operation) {
             (Some(_), Operation::Reboot) => Ok(()),
             (Some(tx), _) => tx.try_send(kept.id),
