@@ -36,14 +36,14 @@ pub fn list_jobs(
         offset: query.page.offset,
         total: selected.len(),
     };
-    Ok(Reply::ok(data(&page)?))
+    Ok(Reply::ok(&page))
 }
 
 /// `GET /api/v1/jobs/{id}`.
 pub fn get_job(engine: Option<&Engine>, id: &Uuid, shape: ClientShape) -> Result<Reply, ApiError> {
     let engine = need(engine)?;
     let job = engine.get(id).ok_or_else(|| not_found(id))?;
-    Ok(Reply::ok(data(&JobDetail::of(&job, shape))?))
+    Ok(Reply::ok(JobDetail::of(&job, shape)))
 }
 
 /// `DELETE /api/v1/jobs/{id}`: cancel a queued or running job, delete a finished one.
@@ -54,7 +54,7 @@ pub fn cancel_job(
 ) -> Result<Reply, ApiError> {
     let engine = need(engine)?;
     let outcome = engine.cancel(id).map_err(engine_error)?;
-    Ok(Reply::ok(data(&CancelAnswer::of(&outcome, shape))?))
+    Ok(Reply::ok(CancelAnswer::of(&outcome, shape)))
 }
 
 /// `POST /api/v1/jobs/{id}/rollback`: a rollback job.
@@ -130,13 +130,6 @@ pub fn accepted(job: &Job, extra: impl Serialize) -> Reply {
         }
     }
     Reply::accepted(Value::Object(fields))
-}
-
-/// A wire body as the envelope's `data`. It cannot fail for these bodies (strings,
-/// numbers and lists); were it to, the client gets a 500 rather than a wrong body.
-fn data(body: &impl Serialize) -> Result<Value, ApiError> {
-    serde_json::to_value(body)
-        .map_err(|e| ApiError::InternalError(format!("cannot render the answer: {e}")))
 }
 
 /// `GET /api/v1/jobs`: filters (on the status as `shape` spells it) and sorts `selected` in
