@@ -176,8 +176,7 @@ fn the_tool_is_asked_once_unless_the_database_changed_since_the_submission() {
 fn a_job_that_starts_at_once_is_first_written_running_one_in_line_pending() {
     let r = rig();
     let on_disk = |id: &Uuid| -> serde_json::Value {
-        let path = r.settings.storage_path.join(format!("{id}.json"));
-        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+        serde_json::from_slice(&std::fs::read(r.engine.store.path_of(id)).unwrap()).unwrap()
     };
     *r.fake.delay.lock().unwrap() = Duration::from_millis(500);
     let first = r.engine.submit(install(&[("c", None)])).unwrap();
