@@ -113,11 +113,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Queues a job whose checks ran elsewhere (a rollback).
-    pub(super) fn enqueue(&self, job: Job) -> Result<Job, EngineError> {
-        self.admit(job, None)
-    }
-
     /// Writes a new job's first record and makes it known, after handing it to the worker
     /// queue unless it is a reboot (the record is deleted again when the queue refuses it).
     /// `checked`: the database stamps its submission checks passed under, if they ran.

@@ -29,7 +29,7 @@ impl Engine {
         );
         job.original_job_id = Some(*id);
         job.packages = original.changes.iter().map(|c| c.name.clone()).collect();
-        self.enqueue(job)
+        self.admit(job, None)
     }
 
     pub(super) fn plan_rollback(
