@@ -105,6 +105,7 @@ fn stop_on_signals(stop: &Arc<AtomicBool>) -> Vec<signal_hook::SigId> {
 }
 
 fn run_agent(config: Config, path: &Path) -> ExitCode {
+    fit_open_files(config.server.max_connections);
     let running = match agent::start(config, Some(path.to_path_buf())) {
         Ok(r) => r,
         Err(e) => {
@@ -125,6 +126,24 @@ fn run_agent(config: Config, path: &Path) -> ExitCode {
             log::error!("server failed: {e}");
             ExitCode::from(EXIT_RUNTIME)
         }
+    }
+}
+
+/// Fits the process's open-files limit to its connections before any thread starts, so
+/// that package tools inherit the tools' default and start without a fork of the agent.
+fn fit_open_files(max_connections: usize) {
+    use linux_patch_api::system::open_files;
+    match open_files::fit(max_connections) {
+        Ok(fitted) => {
+            if let Some(line) = fitted.describe() {
+                if fitted.needed > fitted.after {
+                    log::warn!("{line}");
+                } else {
+                    log::info!("{line}");
+                }
+            }
+        }
+        Err(e) => log::warn!("open files: cannot fit the limit, keeping it: {e}"),
     }
 }
 

@@ -340,3 +340,87 @@ fn one_client_flooding_refused_requests_adds_at_most_its_cap() {
     );
     drop(served);
 }
+
+/// The soft and hard "Max open files" of a running process, as /proc shows them.
+fn open_files_of(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    (fields[3].to_string(), fields[4].to_string())
+}
+
+/// Starts the binary with its soft open-files limit raised to the hard one, as a
+/// container's 1,048,576 or this machine's 20,000 give it.
+fn serve_with_open_files_at_hard(env: &Env, port: u16, yaml: String) -> (Served, u64) {
+    use std::os::unix::process::CommandExt;
+    let mut now = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) }, 0);
+    let hard = now.rlim_max;
+    let path = env.dir.path().join("config.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--config", path.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: one async-signal-safe call on a value computed before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let raised = libc::rlimit {
+                rlim_cur: hard,
+                rlim_max: hard,
+            };
+            match libc::setrlimit(libc::RLIMIT_NOFILE, &raised) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    (Served { child, port }, hard)
+}
+
+/// The soft limit the binary runs with once it listens.
+fn fitted_soft_limit(served: &Served) -> String {
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", served.port).parse().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(
+            addr
+        )
+        .is_ok()),
+        "binary did not start listening"
+    );
+    open_files_of(served.child.id()).0
+}
+
+#[test]
+fn the_binary_fits_its_open_files_limit_to_its_connections() {
+    let env = Env::new("bin-nofile");
+    // The default 256 connections fit in the tools' default: a higher soft limit comes
+    // down to 1024 (unless the hard limit is lower still), the hard one stays.
+    let port = free_port();
+    let (served, hard) = serve_with_open_files_at_hard(&env, port, env.config_yaml(port, ""));
+    assert_eq!(fitted_soft_limit(&served), hard.min(1024).to_string());
+    let hard_text = if hard == libc::RLIM_INFINITY {
+        "unlimited".to_string()
+    } else {
+        hard.to_string()
+    };
+    assert_eq!(open_files_of(served.child.id()).1, hard_text);
+    drop(served);
+
+    // 2000 connections need 2000 and the reserve of 256.
+    let port = free_port();
+    let yaml = env
+        .config_yaml(port, "")
+        .replace("server:\n", "server:\n  max_connections: 2000\n");
+    let (served, hard) = serve_with_open_files_at_hard(&env, port, yaml);
+    assert_eq!(fitted_soft_limit(&served), hard.min(2256).to_string());
+}

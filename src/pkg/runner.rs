@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::PkgError;
+use crate::system::open_files;
 
 /// Which output stream a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -370,27 +371,15 @@ fn spawn(cmd: &Command) -> std::io::Result<Child> {
         .spawn()
 }
 
-/// The soft limit on open files the tools run with: what a login shell and a systemd
-/// service get by default. zypper and rpm close every descriptor up to the soft limit
-/// before each process they start (scriptlets, helpers): under this machine's 20,000 one
-/// `zypper install` made 120,000 `close` calls (9 ms of 70); containers often give
-/// 1,048,576. The hard limit is left as it is.
-const TOOL_NOFILE: libc::rlim_t = 1024;
-
-/// The limit to give a tool when the agent's soft limit is above [`TOOL_NOFILE`]; `None`
-/// keeps the agent's (and lets std start the tool with posix_spawn, no fork).
+/// The limit to give a tool when the agent's soft limit is above the tools' default
+/// ([`open_files::FOR_TOOLS`]): only when the agent needs more, since the binary fits its
+/// own limit at start (`open_files::fit`). `None` keeps the agent's and lets std start the
+/// tool with posix_spawn, no fork.
 fn lowered_nofile() -> Option<libc::rlimit> {
-    let mut now = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes the struct it is given, which lives on our stack.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) } != 0 {
-        return None;
-    }
-    (now.rlim_cur > TOOL_NOFILE).then_some(libc::rlimit {
-        rlim_cur: TOOL_NOFILE,
-        rlim_max: now.rlim_max,
+    let (soft, hard) = open_files::current().ok()?;
+    (soft > open_files::FOR_TOOLS).then_some(libc::rlimit {
+        rlim_cur: open_files::FOR_TOOLS,
+        rlim_max: hard,
     })
 }
 
@@ -1115,10 +1104,13 @@ mod tests {
         // the default; at or below it, the agent's own.
         assert_eq!(
             child,
-            now.rlim_cur.min(TOOL_NOFILE),
+            now.rlim_cur.min(open_files::FOR_TOOLS),
             "agent's soft limit {}",
             now.rlim_cur
         );
-        assert_eq!(lowered_nofile().is_some(), now.rlim_cur > TOOL_NOFILE);
+        assert_eq!(
+            lowered_nofile().is_some(),
+            now.rlim_cur > open_files::FOR_TOOLS
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! Nothing here knows about HTTP; the `api` layer renders these facts.
 
 pub mod info;
+pub mod open_files;
 pub mod restart_cache;
 pub mod restart_needed;
 pub mod services;
