@@ -136,7 +136,7 @@ fn fit_open_files(max_connections: usize) {
     match open_files::fit(max_connections) {
         Ok(fitted) => {
             if let Some(line) = fitted.describe() {
-                if fitted.needed > fitted.after {
+                if fitted.short() {
                     log::warn!("{line}");
                 } else {
                     log::info!("{line}");

@@ -114,15 +114,26 @@ fn serve(env: &Env, extra: &str) -> (Served, std::path::PathBuf) {
 
 /// Starts the binary on `port` with this config text.
 fn serve_yaml(env: &Env, port: u16, yaml: String) -> (Served, std::path::PathBuf) {
+    serve_yaml_with(env, port, yaml, |_| {})
+}
+
+/// [`serve_yaml`], with `prepare` applied to the command before it starts; returns once
+/// the binary listens.
+fn serve_yaml_with(
+    env: &Env,
+    port: u16,
+    yaml: String,
+    prepare: impl FnOnce(&mut Command),
+) -> (Served, std::path::PathBuf) {
     let path = env.dir.path().join("config.yaml");
     std::fs::write(&path, yaml).unwrap();
-    let child = Command::new(BIN)
-        .args(["--config", path.to_str().unwrap()])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--config", path.to_str().unwrap()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    prepare(&mut cmd);
+    let child = cmd.spawn().unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(
         eventually(Duration::from_secs(10), || std::net::TcpStream::connect(
@@ -354,50 +365,27 @@ fn open_files_of(pid: u32) -> (String, String) {
 }
 
 /// Starts the binary with its soft open-files limit raised to the hard one, as a
-/// container's 1,048,576 or this machine's 20,000 give it.
+/// container's 1,048,576 or this machine's 20,000 give it; returns it once it listens,
+/// and the hard limit.
 fn serve_with_open_files_at_hard(env: &Env, port: u16, yaml: String) -> (Served, u64) {
     use std::os::unix::process::CommandExt;
-    let mut now = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    let (_, hard) = linux_patch_api::system::open_files::current().unwrap();
+    let raised = libc::rlimit {
+        rlim_cur: hard,
+        rlim_max: hard,
     };
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) }, 0);
-    let hard = now.rlim_max;
-    let path = env.dir.path().join("config.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["--config", path.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: one async-signal-safe call on a value computed before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            let raised = libc::rlimit {
-                rlim_cur: hard,
-                rlim_max: hard,
-            };
-            match libc::setrlimit(libc::RLIMIT_NOFILE, &raised) {
-                0 => Ok(()),
-                _ => Err(std::io::Error::last_os_error()),
-            }
-        });
-    }
-    let child = cmd.spawn().unwrap();
-    (Served { child, port }, hard)
-}
-
-/// The soft limit the binary runs with once it listens.
-fn fitted_soft_limit(served: &Served) -> String {
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", served.port).parse().unwrap();
-    assert!(
-        eventually(Duration::from_secs(10), || std::net::TcpStream::connect(
-            addr
-        )
-        .is_ok()),
-        "binary did not start listening"
-    );
-    open_files_of(served.child.id()).0
+    let (served, _) = serve_yaml_with(env, port, yaml, |cmd| {
+        // SAFETY: one async-signal-safe call on a value computed before the fork.
+        unsafe {
+            cmd.pre_exec(
+                move || match libc::setrlimit(libc::RLIMIT_NOFILE, &raised) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                },
+            );
+        }
+    });
+    (served, hard)
 }
 
 #[test]
@@ -407,7 +395,10 @@ fn the_binary_fits_its_open_files_limit_to_its_connections() {
     // down to 1024 (unless the hard limit is lower still), the hard one stays.
     let port = free_port();
     let (served, hard) = serve_with_open_files_at_hard(&env, port, env.config_yaml(port, ""));
-    assert_eq!(fitted_soft_limit(&served), hard.min(1024).to_string());
+    assert_eq!(
+        open_files_of(served.child.id()).0,
+        hard.min(1024).to_string()
+    );
     let hard_text = if hard == libc::RLIM_INFINITY {
         "unlimited".to_string()
     } else {
@@ -422,5 +413,8 @@ fn the_binary_fits_its_open_files_limit_to_its_connections() {
         .config_yaml(port, "")
         .replace("server:\n", "server:\n  max_connections: 2000\n");
     let (served, hard) = serve_with_open_files_at_hard(&env, port, yaml);
-    assert_eq!(fitted_soft_limit(&served), hard.min(2256).to_string());
+    assert_eq!(
+        open_files_of(served.child.id()).0,
+        hard.min(2256).to_string()
+    );
 }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use linux_patch_api::system::open_files::FOR_TOOLS;
+use linux_patch_api::system::open_files;
 
 use crate::common::jobs::{self, Tool};
 use crate::common::sandbox::{Sandbox, SandboxAgent};
@@ -549,25 +549,22 @@ fn one_tool_run(bench: &JobBench, i: usize) -> Result<(f64, f64), String> {
 
 /// Wall time of a command inside the sandbox, in milliseconds (bubblewrap start included),
 /// run with the open-files limit the agent's tools get (`open_files::FOR_TOOLS`, which the
-/// agent fits itself to). Left at this machine's 20,000, zypper's own install took 9 ms
+/// agent fits itself to; `for_tools` lowers the harness's own to it). Left at this
+/// machine's 20,000, zypper's own install took 9 ms
 /// longer (its children close every descriptor up to the limit): a slower reference than
 /// the tool the job runs.
 fn timed_in(sb: &Sandbox, argv: &[&str]) -> Result<f64, String> {
     use std::os::unix::process::CommandExt;
     let mut cmd = sb.command(argv[0], &argv[1..]);
-    // SAFETY: one async-signal-safe call between fork and exec, on values computed here.
-    unsafe {
-        cmd.pre_exec(|| {
-            let mut now = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) == 0 && now.rlim_cur > FOR_TOOLS {
-                now.rlim_cur = FOR_TOOLS;
-                libc::setrlimit(libc::RLIMIT_NOFILE, &now);
-            }
-            Ok(())
-        });
+    if let Some(limit) = open_files::for_tools() {
+        // SAFETY: one async-signal-safe call between fork and exec, on a value computed
+        // before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                Ok(())
+            });
+        }
     }
     let t0 = Instant::now();
     let out = cmd

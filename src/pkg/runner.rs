@@ -352,7 +352,7 @@ fn spawn(cmd: &Command) -> std::io::Result<Child> {
     for (k, v) in &cmd.env {
         c.env(k, v);
     }
-    if let Some(limit) = lowered_nofile() {
+    if let Some(limit) = open_files::for_tools() {
         // SAFETY: the closure runs in the child between fork and exec and makes one
         // async-signal-safe system call on a value computed before the fork.
         unsafe {
@@ -369,18 +369,6 @@ fn spawn(cmd: &Command) -> std::io::Result<Child> {
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
-}
-
-/// The limit to give a tool when the agent's soft limit is above the tools' default
-/// ([`open_files::FOR_TOOLS`]): only when the agent needs more, since the binary fits its
-/// own limit at start (`open_files::fit`). `None` keeps the agent's and lets std start the
-/// tool with posix_spawn, no fork.
-fn lowered_nofile() -> Option<libc::rlimit> {
-    let (soft, hard) = open_files::current().ok()?;
-    (soft > open_files::FOR_TOOLS).then_some(libc::rlimit {
-        rlim_cur: open_files::FOR_TOOLS,
-        rlim_max: hard,
-    })
 }
 
 /// The program as the absolute path the child's PATH finds: std can then start it with
@@ -1092,25 +1080,19 @@ mod tests {
 
     #[test]
     fn tools_get_at_most_the_default_open_files_limit() {
-        let mut now = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes the struct on this stack.
-        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) }, 0);
+        let (soft, _) = open_files::current().unwrap();
         let out = capture(&sh("ulimit -n")).unwrap();
         let child: u64 = out.stdout.trim().parse().unwrap();
         // Above the default (this machine: 20000, CI's root shell likewise) the tool gets
         // the default; at or below it, the agent's own.
         assert_eq!(
             child,
-            now.rlim_cur.min(open_files::FOR_TOOLS),
-            "agent's soft limit {}",
-            now.rlim_cur
+            soft.min(open_files::FOR_TOOLS),
+            "agent's soft limit {soft}"
         );
         assert_eq!(
-            lowered_nofile().is_some(),
-            now.rlim_cur > open_files::FOR_TOOLS
+            open_files::for_tools().is_some(),
+            soft > open_files::FOR_TOOLS
         );
     }
 }

@@ -54,6 +54,18 @@ pub fn current() -> std::io::Result<(u64, u64)> {
     Ok((now.rlim_cur, now.rlim_max))
 }
 
+/// The limit to give a package tool between fork and exec when the process's soft limit
+/// is above [`FOR_TOOLS`] (only when the agent needs more, since the binary [`fit`]s its
+/// own at start); the hard limit kept. `None`: the tool inherits the process's limit, and
+/// std can start it with posix_spawn, no fork.
+pub fn for_tools() -> Option<libc::rlimit> {
+    let (soft, hard) = current().ok()?;
+    (soft > FOR_TOOLS).then_some(libc::rlimit {
+        rlim_cur: FOR_TOOLS,
+        rlim_max: hard,
+    })
+}
+
 /// Sets the process's soft limit to [`wanted`] for `connections`, lowering or raising it
 /// within the hard limit. Meant for the binary's start, before any thread opens files.
 pub fn fit(connections: usize) -> std::io::Result<Fitted> {
@@ -78,10 +90,15 @@ pub fn fit(connections: usize) -> std::io::Result<Fitted> {
 }
 
 impl Fitted {
+    /// Whether the connections need more descriptors than the hard limit allows.
+    pub fn short(&self) -> bool {
+        self.needed > self.after
+    }
+
     /// One line for the log: what changed and why, or `None` when nothing did and
     /// nothing is short.
     pub fn describe(&self) -> Option<String> {
-        if self.needed > self.after {
+        if self.short() {
             return Some(format!(
                 "open files: {} connections need {} descriptors but the hard limit is {}; \
                  connections beyond it will be refused",
