@@ -11,6 +11,7 @@ mod common;
 
 mod load;
 mod procfs;
+mod records;
 mod report;
 mod sandboxed;
 mod servers;

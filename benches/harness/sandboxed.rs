@@ -594,6 +594,7 @@ pub fn base_root() -> &'static Path {
 
 /// The jobs section: every backend's job against its tool, with the target of 1.2×.
 pub fn job_section(rows: &mut Vec<Row>, detail: &mut serde_json::Map<String, Value>) {
+    crate::records::record_section(rows, detail);
     let (mut benches, skipped) = job_benches();
     // `LPA_BENCH_JOB_BACKENDS=pacman,apk` measures only the backends named (a quick look).
     if let Ok(only) = std::env::var("LPA_BENCH_JOB_BACKENDS") {

@@ -325,6 +325,7 @@ impl Engine {
             accepting: AtomicBool::new(true),
             reboot_slot: Mutex::new(()),
         });
+        engine.store.keep_spares();
         engine.apply_retention();
         engine.repair_after_restart(&interrupted);
         reboot_slot::start_reboot_timer(&engine)?;

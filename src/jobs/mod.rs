@@ -6,6 +6,7 @@ pub mod engine;
 pub mod events;
 pub mod model;
 pub mod rollback;
+pub mod spares;
 pub mod store;
 pub mod summary;
 

@@ -135,7 +135,7 @@ impl Engine {
         } else {
             job.clone()
         };
-        self.store.save(&kept).map_err(storage_error)?;
+        self.store.save_new(&kept).map_err(storage_error)?;
         self.hand_over(&job, kept, checked)?;
         Ok(job)
     }

@@ -1,0 +1,454 @@
+//! Spare record files: the first record of a job, written before its tool may start, goes
+//! into a file created, filled and fsynced beforehand, so that its durable write costs one
+//! journal commit instead of two.
+//!
+//! A new file's fsync commits its creation and its blocks, then the rename's directory fsync
+//! commits again: 2.2-3.5 ms on the bench's disk, more than the agent's whole share of an apk
+//! job. A spare already has its blocks and its inode on disk: overwritten with a record of
+//! the same length, its `fdatasync` writes only the bytes, and the rename's directory fsync
+//! is the one commit (1.2-1.5 ms there; docs/BENCHMARKS.md). It is still temp + fsync +
+//! rename: a crash leaves either no record or the whole one.
+//!
+//! Full disk: a spare used is replaced at once by a new one, written (its padding) but not
+//! yet synced; when the disk cannot take that file the job is refused, as it was when the
+//! record itself could not be written. A keeper thread syncs the new spares and keeps
+//! [`READY`] of them, off the request's path.
+//!
+//! Spares are named like [`crate::fsutil::write_atomic`]'s temp files, so the start-up load
+//! removes those a stopped agent left.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::fsutil::{sync_dir, temp_path, PRIVATE_MODE};
+
+/// The length of a spare, and of a record written through one (padded with blanks, which
+/// JSON readers skip). Far above a new job's record (about 1 KiB).
+pub const SPARE_LEN: usize = 8 * 1024;
+
+/// Spares the keeper keeps synced and ready.
+const READY: usize = 2;
+
+/// At most this many spares exist at once (ready or waiting for their fsync).
+const MOST: usize = 4;
+
+/// The keeper leaves the disk alone this long after a spare is taken: the job that took it
+/// is starting its tool then, and a spare's fsync would queue beside the job's own writes.
+const QUIET_AFTER_TAKE: Duration = Duration::from_secs(1);
+
+/// After the keeper could not make a spare (a full disk), it tries again this much later,
+/// or at the next job.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// The spare files of one job directory and the keeper that makes them.
+pub struct Spares {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// Filled and fsynced: ready to take a record.
+    ready: Vec<PathBuf>,
+    /// Filled, not yet fsynced.
+    raw: Vec<PathBuf>,
+    /// The keeper runs (started once).
+    keeping: bool,
+    /// The store is gone: the keeper stops.
+    stopped: bool,
+    /// Set after a failed creation: no new spare before then.
+    retry_at: Option<Instant>,
+    /// Set when a spare is taken: no disk work before then.
+    quiet_until: Option<Instant>,
+}
+
+impl State {
+    fn count(&self) -> usize {
+        self.ready.len() + self.raw.len()
+    }
+
+    /// How long the keeper may sleep before [`State::chore`] may have work without a wake-up.
+    fn nap(&self, at: Instant) -> Duration {
+        let until = [self.quiet_until, self.retry_at]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > at)
+            .min();
+        until.map_or(RETRY_AFTER, |t| t - at)
+    }
+
+    /// What the keeper should do now, if anything.
+    fn chore(&mut self, at: Instant) -> Option<Chore> {
+        if self.quiet_until.is_some_and(|t| at < t) {
+            return None;
+        }
+        if let Some(path) = self.raw.pop() {
+            return Some(Chore::Sync(path));
+        }
+        let may_create = self.retry_at.is_none_or(|t| at >= t);
+        (self.ready.len() < READY && may_create).then_some(Chore::Create)
+    }
+}
+
+enum Chore {
+    Sync(PathBuf),
+    Create,
+}
+
+impl Spares {
+    /// The spares of `dir` (none made until [`Spares::keep`]).
+    pub fn new(dir: &Path) -> Spares {
+        Spares {
+            shared: Arc::new(Shared {
+                dir: dir.to_path_buf(),
+                state: Mutex::new(State::default()),
+                wake: Condvar::new(),
+            }),
+        }
+    }
+
+    /// Starts the keeper (once): from now on [`READY`] spares are kept. Called after the
+    /// start-up load, which removes every temp-named file it finds.
+    pub fn keep(&self) {
+        let mut state = self.shared.lock();
+        if state.keeping || state.stopped {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let spawned = std::thread::Builder::new()
+            .name("job-spares".into())
+            .spawn(move || shared.keeper());
+        match spawned {
+            Ok(_) => state.keeping = true,
+            // Records are then written the ordinary way: slower, nothing lost.
+            Err(e) => log::warn!("cannot start the spare record keeper: {e}"),
+        }
+    }
+
+    /// Writes `bytes` (a new record) to `path` through a ready spare when there is one and
+    /// it fits, else by [`crate::fsutil::write_atomic`]. Fails, leaving no record, when the
+    /// spare used cannot be replaced (the disk is full) or the write fails.
+    pub fn write_new(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let Some(spare) = self.take(bytes.len())? else {
+            return crate::fsutil::write_atomic(path, bytes, PRIVATE_MODE);
+        };
+        if let Err(e) = fill(&spare, bytes) {
+            log::debug!("spare {} not usable ({e}); writing anew", spare.display());
+            let _ = std::fs::remove_file(&spare);
+            return crate::fsutil::write_atomic(path, bytes, PRIVATE_MODE);
+        }
+        if let Err(e) = std::fs::rename(&spare, path) {
+            let _ = std::fs::remove_file(&spare);
+            return Err(e);
+        }
+        sync_dir(path)
+    }
+
+    /// A ready spare for a record of `len` bytes, after its replacement was written; `None`
+    /// when none is ready or the record is too long for one (it needs its final newline).
+    fn take(&self, len: usize) -> std::io::Result<Option<PathBuf>> {
+        if len >= SPARE_LEN || self.shared.lock().ready.is_empty() {
+            return Ok(None);
+        }
+        let fresh = self.shared.create()?;
+        let mut state = self.shared.lock();
+        let taken = state.ready.pop();
+        if state.count() < MOST {
+            state.raw.push(fresh);
+        } else {
+            let _ = std::fs::remove_file(&fresh);
+        }
+        // A replacement written means the disk has room again.
+        state.retry_at = None;
+        state.quiet_until = Some(Instant::now() + QUIET_AFTER_TAKE);
+        drop(state);
+        self.shared.wake.notify_all();
+        Ok(taken)
+    }
+
+    /// The spares ready now (for tests and the log).
+    pub fn ready(&self) -> usize {
+        self.shared.lock().ready.len()
+    }
+}
+
+impl Drop for Spares {
+    fn drop(&mut self) {
+        self.shared.lock().stopped = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes spares until stopped: syncs each one written, creates more up to [`READY`].
+    fn keeper(&self) {
+        loop {
+            let chore = {
+                let mut state = self.lock();
+                loop {
+                    if state.stopped {
+                        // Nothing is left to use them; a stopped agent's would go at the
+                        // next start anyway.
+                        let left = std::mem::take(&mut state.ready);
+                        for path in left.into_iter().chain(state.raw.drain(..)) {
+                            let _ = std::fs::remove_file(path);
+                        }
+                        return;
+                    }
+                    let at = Instant::now();
+                    if let Some(c) = state.chore(at) {
+                        break c;
+                    }
+                    // Woken by a spare taken; also when a quiet or a retry delay is over.
+                    let nap = state.nap(at).max(Duration::from_millis(1));
+                    state = self
+                        .wake
+                        .wait_timeout(state, nap)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            };
+            self.run(chore);
+        }
+    }
+
+    fn run(&self, chore: Chore) {
+        let made = match chore {
+            Chore::Sync(path) => sync(&path).map(|()| path),
+            Chore::Create => self.create().and_then(|p| sync(&p).map(|()| p)),
+        };
+        let mut state = self.lock();
+        match made {
+            Ok(path) => state.ready.push(path),
+            Err(e) => {
+                if state.retry_at.is_none() {
+                    log::warn!(
+                        "cannot prepare a spare job record in {}: {e}; records are written \
+                         the slower way until there is room",
+                        self.dir.display()
+                    );
+                }
+                state.retry_at = Some(Instant::now() + RETRY_AFTER);
+            }
+        }
+    }
+
+    /// Creates a spare (0600) filled with [`SPARE_LEN`] blanks, not yet synced. Removed
+    /// again when the disk cannot take it.
+    fn create(&self) -> std::io::Result<PathBuf> {
+        let path = temp_path(&self.dir.join("spare"))?;
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&padded(b"")));
+        match written {
+            Ok(()) => Ok(path),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// `bytes` followed by blanks up to [`SPARE_LEN`], the last one a newline; `bytes` whole
+/// when longer (callers never pass those: [`Spares::take`] refuses them).
+fn padded(bytes: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(SPARE_LEN.max(bytes.len() + 1));
+    v.extend_from_slice(bytes);
+    if v.len() < SPARE_LEN - 1 {
+        v.resize(SPARE_LEN - 1, b' ');
+    }
+    v.push(b'\n');
+    v
+}
+
+/// Fsyncs a spare: its blocks and inode on disk, so overwriting it changes neither.
+fn sync(path: &Path) -> std::io::Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path);
+    match f.and_then(|f| f.sync_all()) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(path);
+            Err(e)
+        }
+    }
+}
+
+/// Overwrites a ready spare with `bytes`, padded to its length, and makes them durable.
+/// The length and blocks are those the spare was synced with, so `fdatasync` writes the
+/// bytes alone (the timestamps it leaves behind are never read).
+fn fill(spare: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(spare)?;
+    f.write_all_at(&padded(bytes), 0)?;
+    f.sync_data()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("lpa-spares-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Spares of a new directory, with [`READY`] of them ready.
+    fn kept() -> (PathBuf, Spares) {
+        let dir = temp_dir();
+        let s = Spares::new(&dir);
+        s.keep();
+        until_ready(&s, READY);
+        (dir, s)
+    }
+
+    /// Waits (at most 10 s) until `n` spares are ready.
+    fn until_ready(s: &Spares, n: usize) {
+        let limit = Instant::now() + Duration::from_secs(10);
+        while s.ready() < n {
+            assert!(
+                Instant::now() < limit,
+                "{} spares ready, not {n}",
+                s.ready()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn without_the_keeper_a_record_is_written_the_ordinary_way() {
+        let dir = temp_dir();
+        let s = Spares::new(&dir);
+        let path = dir.join("a.json");
+        s.write_new(&path, b"{\"a\":1}").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}");
+        assert_eq!(names(&dir), ["a.json"]);
+    }
+
+    #[test]
+    fn a_record_through_a_spare_is_padded_json_0600_and_the_spare_is_replaced() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, s) = kept();
+        let spares_before = names(&dir);
+        assert_eq!(spares_before.len(), READY, "{spares_before:?}");
+        assert!(spares_before.iter().all(|n| crate::fsutil::is_temp_name(n)));
+
+        let path = dir.join("b.json");
+        s.write_new(&path, br#"{"id":"b","status":"running"}"#)
+            .unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), SPARE_LEN);
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["status"], "running");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // The spare it used is gone from the names; a new one took its place.
+        let after = names(&dir);
+        assert!(after.contains(&"b.json".to_string()));
+        let used: Vec<&String> = spares_before
+            .iter()
+            .filter(|n| !after.contains(n))
+            .collect();
+        assert_eq!(used.len(), 1, "{spares_before:?} -> {after:?}");
+        until_ready(&s, READY);
+        assert_eq!(names(&dir).len(), READY + 1, "{:?}", names(&dir));
+    }
+
+    #[test]
+    fn a_record_as_long_as_a_spare_or_longer_is_written_whole_the_ordinary_way() {
+        let (dir, s) = kept();
+        // One with no room for the final newline, and one far longer.
+        for n in [SPARE_LEN - 2, SPARE_LEN + 100] {
+            let record = format!("\"{}\"", "x".repeat(n));
+            let path = dir.join(format!("{n}.json"));
+            s.write_new(&path, record.as_bytes()).unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), record);
+            assert_eq!(s.ready(), READY, "no spare used for {n}");
+        }
+    }
+
+    #[test]
+    fn padding_never_cuts_a_record() {
+        let fits = vec![b'a'; SPARE_LEN - 1];
+        assert_eq!(padded(&fits).len(), SPARE_LEN);
+        assert_eq!(&padded(&fits)[..SPARE_LEN - 1], &fits[..]);
+        let long = vec![b'b'; SPARE_LEN + 5];
+        assert_eq!(&padded(&long)[..SPARE_LEN + 5], &long[..]);
+        assert!(padded(b"{}").ends_with(b" \n"));
+    }
+
+    #[test]
+    fn the_keeper_stops_with_its_spares() {
+        let (dir, s) = kept();
+        let shared = Arc::downgrade(&s.shared);
+        drop(s);
+        let limit = Instant::now() + Duration::from_secs(10);
+        while shared.upgrade().is_some() {
+            assert!(Instant::now() < limit, "the keeper still holds its state");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(names(&dir).is_empty(), "{:?}", names(&dir));
+    }
+
+    #[test]
+    fn the_chores_sync_first_then_create_up_to_ready() {
+        let at = Instant::now();
+        let mut s = State::default();
+        assert!(matches!(s.chore(at), Some(Chore::Create)));
+        s.raw.push(PathBuf::from("r"));
+        assert!(matches!(s.chore(at), Some(Chore::Sync(p)) if p == Path::new("r")));
+        s.ready = vec![PathBuf::from("a"); READY];
+        assert!(s.chore(at).is_none(), "enough ready");
+        s.ready.pop();
+        s.retry_at = Some(at + Duration::from_secs(1));
+        assert!(s.chore(at).is_none(), "waiting to retry");
+        assert!(matches!(
+            s.chore(at + Duration::from_secs(2)),
+            Some(Chore::Create)
+        ));
+        assert_eq!(s.nap(at), Duration::from_secs(1));
+        s.quiet_until = Some(at + Duration::from_millis(300));
+        s.raw.push(PathBuf::from("q"));
+        assert!(s.chore(at).is_none(), "quiet after a take");
+        assert_eq!(s.nap(at), Duration::from_millis(300));
+        assert!(matches!(
+            s.chore(at + Duration::from_millis(300)),
+            Some(Chore::Sync(_))
+        ));
+        s.quiet_until = None;
+        s.retry_at = None;
+        assert_eq!(s.nap(at), RETRY_AFTER);
+    }
+}
