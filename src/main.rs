@@ -178,6 +178,9 @@ fn init_logging(level: log::LevelFilter) {
         .set_time_format_rfc3339()
         .add_filter_ignore_str("ureq")
         .build();
-    let _ = simplelog::WriteLogger::init(log::LevelFilter::Trace, config, std::io::stderr());
+    // The logger writes a record in pieces (time, level, target, message): through a line
+    // buffer each record reaches stderr (the journal) in one write instead of about twenty.
+    let stderr = std::io::LineWriter::new(std::io::stderr());
+    let _ = simplelog::WriteLogger::init(log::LevelFilter::Trace, config, stderr);
     log::set_max_level(level);
 }
