@@ -264,6 +264,10 @@ pub const JOB_TARGET: f64 = 1.2;
 /// Samples of each job measurement (a fresh sandbox each; the median is reported).
 pub const JOB_SAMPLES: usize = 5;
 
+/// Samples for the tools that install in tens of milliseconds (pacman, apk): there one
+/// slow flush of this VM's disk moves a sample by half, and a sample costs a second.
+pub const FAST_JOB_SAMPLES: usize = 11;
+
 /// How often the job is polled while it runs. The job's time is taken from its own
 /// `completed_at`, so the poll only has to find it final; polling every millisecond took
 /// CPU from the tool on two cores (the tools ran 20-30 % slower under it).
@@ -278,6 +282,8 @@ pub struct JobBench {
     pub tool: &'static Tool,
     /// The package manager's own install of the same package.
     pub command: &'static [&'static str],
+    /// Samples of each (unless `LPA_BENCH_JOB_SAMPLES` says otherwise).
+    pub samples: usize,
 }
 
 /// The backends measured, apk's only when `make bench` passed its tools (LPA_APK2,
@@ -288,21 +294,25 @@ pub fn job_benches() -> (Vec<JobBench>, Option<String>) {
             label: "apt",
             tool: &jobs::APT,
             command: &["apt-get", "install", "-y", "-q", "lpa-hello"],
+            samples: JOB_SAMPLES,
         },
         JobBench {
             label: "dnf",
             tool: &jobs::DNF,
             command: &["dnf", "-y", "-q", "install", "lpa-hello"],
+            samples: JOB_SAMPLES,
         },
         JobBench {
             label: "zypper",
             tool: &jobs::ZYPPER,
             command: &["zypper", "--non-interactive", "install", "lpa-hello"],
+            samples: JOB_SAMPLES,
         },
         JobBench {
             label: "pacman",
             tool: &jobs::PACMAN,
             command: &["pacman", "--noconfirm", "-S", "lpa-hello"],
+            samples: FAST_JOB_SAMPLES,
         },
     ];
     let apk_vars = ["LPA_APK2", "LPA_APK3", "LPA_STATIC_BIN"];
@@ -321,16 +331,18 @@ pub fn job_benches() -> (Vec<JobBench>, Option<String>) {
         label: "apk 2.14.10",
         tool: &crate::common::apk::APK2,
         command: &["apk", "add", "lpa-hello"],
+        samples: FAST_JOB_SAMPLES,
     });
     v.push(JobBench {
         label: "apk 3.0.6",
         tool: &crate::common::apk::APK3,
         command: &["apk", "add", "lpa-hello"],
+        samples: FAST_JOB_SAMPLES,
     });
     (v, None)
 }
 
-/// One backend's job overhead: [`JOB_SAMPLES`] install jobs, each timed from POST to a
+/// One backend's job overhead: its samples' number of install jobs, each timed from POST to a
 /// final state in a fresh sandbox, and as many runs of the package manager's own install
 /// of the same package, each in another fresh sandbox; the medians.
 pub fn job_overhead(bench: &JobBench, package: &str) -> Result<Value, String> {
@@ -340,7 +352,7 @@ pub fn job_overhead(bench: &JobBench, package: &str) -> Result<Value, String> {
     let mut seen_ms = Vec::new();
     let mut started_ms = Vec::new();
     let mut last = Value::Null;
-    let samples = job_samples();
+    let samples = job_samples(bench);
     for i in 0..samples {
         let (ms, job) = one_job(bench, package, i)?;
         job_ms.push(ms);
@@ -383,13 +395,13 @@ fn slug(label: &str) -> String {
     label.replace([' ', '.'], "_")
 }
 
-/// [`JOB_SAMPLES`], or `LPA_BENCH_JOB_SAMPLES` when set (a quicker, noisier run).
-fn job_samples() -> usize {
+/// The bench's samples, or `LPA_BENCH_JOB_SAMPLES` when set (a quicker, noisier run).
+fn job_samples(bench: &JobBench) -> usize {
     std::env::var("LPA_BENCH_JOB_SAMPLES")
         .ok()
         .and_then(|s| s.parse().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(JOB_SAMPLES)
+        .unwrap_or(bench.samples)
 }
 
 /// One install job in a fresh sandbox: its time from before the POST to its own
