@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use common::jobs::*;
 use common::sandbox::{Sandbox, SandboxAgent};
 use common::*;
+use linux_patch_api::jobs::spares::is_spare_name;
 use serde_json::{json, Value};
 
 /// The agent's job directory inside the sandbox root (the default `jobs.storage_path`).
@@ -327,7 +328,7 @@ impl Soak {
             let entry = entry.unwrap();
             let name = entry.file_name().to_string_lossy().into_owned();
             // A write in progress (the restart repair notes its report): atomic, not a record.
-            if (name.starts_with('.') && name.contains(".json.tmp.")) || is_spare(&name) {
+            if (name.starts_with('.') && name.contains(".json.tmp.")) || is_spare_name(&name) {
                 continue;
             }
             assert!(
@@ -546,11 +547,6 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Whether `name` is one of the agent's spare record files (`jobs/spares.rs`).
-fn is_spare(name: &str) -> bool {
-    name.starts_with(".spare.tmp.")
-}
-
 /// Writes zeros into `path` until the file system is full.
 fn fill(path: &Path) {
     use std::io::Write;
@@ -592,7 +588,7 @@ fn a_full_disk_refuses_new_jobs_with_a_clear_error_and_the_agent_keeps_serving()
     let spares = || {
         std::fs::read_dir(&jobs)
             .unwrap()
-            .filter(|e| is_spare(&e.as_ref().unwrap().file_name().to_string_lossy()))
+            .filter(|e| is_spare_name(&e.as_ref().unwrap().file_name().to_string_lossy()))
             .count()
     };
     assert!(eventually(STUCK, || spares() >= 2), "no spare record files");
@@ -623,7 +619,7 @@ fn a_full_disk_refuses_new_jobs_with_a_clear_error_and_the_agent_keeps_serving()
     let names: Vec<String> = std::fs::read_dir(&jobs)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !is_spare(n))
+        .filter(|n| !is_spare_name(n))
         .collect();
     assert_eq!(names, ["filler"]);
 

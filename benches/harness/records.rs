@@ -11,6 +11,7 @@ use linux_patch_api::fsutil::{write_atomic, PRIVATE_MODE};
 use linux_patch_api::jobs::spares::Spares;
 
 use crate::report::Row;
+use crate::sandboxed::median;
 
 /// Samples of each write (interleaved; the median is reported).
 const SAMPLES: usize = 21;
@@ -103,10 +104,4 @@ fn timed(write: impl FnOnce() -> std::io::Result<()>) -> Result<f64, String> {
 
 fn name(dir: &Path, kind: &str, i: usize) -> PathBuf {
     dir.join(format!("{kind}-{i}.json"))
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }

@@ -25,12 +25,16 @@ use crate::report::{Row, Target};
 const WARM_SAMPLES: usize = 20;
 
 /// Median of durations in milliseconds.
-fn median_ms(mut v: Vec<Duration>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_unstable();
-    v[v.len() / 2].as_secs_f64() * 1000.0
+fn median_ms(v: Vec<Duration>) -> f64 {
+    let ms: Vec<f64> = v.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    median(&ms)
+}
+
+/// The median (the upper one of an even count); NaN for none.
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// The wall time of a host command whose output is read and discarded; `None` if it fails.
@@ -363,29 +367,24 @@ pub fn job_overhead(bench: &JobBench, package: &str) -> Result<Value, String> {
         tool_ms.push(tool);
         sandbox_ms.push(start);
     }
-    let med = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     Ok(json!({
         "backend": bench.tool.backend,
         "label": bench.label,
         "package": package,
         "samples": samples,
         "job_status": last["status"],
-        "job_ms": med(&job_ms),
+        "job_ms": median(&job_ms),
         "job_ms_samples": job_ms,
-        "job_seen_by_poll_ms": med(&seen_ms),
-        "job_started_ms": med(&started_ms),
+        "job_seen_by_poll_ms": median(&seen_ms),
+        "job_started_ms": median(&started_ms),
         "job_changes": last["changes"],
         "job_commands_run": last["commands_run"],
         "job_logs": last["logs"],
         "tool_command": bench.command.join(" "),
-        "tool_ms": med(&tool_ms),
-        "agent_overhead_ms": med(&job_ms) - med(&tool_ms),
+        "tool_ms": median(&tool_ms),
+        "agent_overhead_ms": median(&job_ms) - median(&tool_ms),
         "tool_ms_samples": tool_ms,
-        "sandbox_start_ms": med(&sandbox_ms),
+        "sandbox_start_ms": median(&sandbox_ms),
         "poll_interval_ms": JOB_POLL.as_secs_f64() * 1000.0,
     }))
 }

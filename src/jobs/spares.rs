@@ -44,6 +44,17 @@ const QUIET_AFTER_TAKE: Duration = Duration::from_secs(1);
 /// or at the next job.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 
+/// The name a spare is created under in the job directory (made unique by
+/// [`crate::fsutil::temp_path`]).
+const SPARE_NAME: &str = "spare";
+
+/// Whether a file name in the job directory is a spare's.
+pub fn is_spare_name(name: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_prefix(SPARE_NAME))
+        .is_some_and(|n| n.starts_with(".tmp."))
+}
+
 /// The spare files of one job directory and the keeper that makes them.
 pub struct Spares {
     shared: Arc<Shared>,
@@ -74,6 +85,14 @@ struct State {
 impl State {
     fn count(&self) -> usize {
         self.ready.len() + self.raw.len()
+    }
+
+    /// Removes every spare: nothing is left to use them (a stopped agent's would go at the
+    /// next start anyway).
+    fn discard(&mut self) {
+        for path in self.ready.drain(..).chain(self.raw.drain(..)) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     /// How long the keeper may sleep before [`State::chore`] may have work without a wake-up.
@@ -200,12 +219,7 @@ impl Shared {
                 let mut state = self.lock();
                 loop {
                     if state.stopped {
-                        // Nothing is left to use them; a stopped agent's would go at the
-                        // next start anyway.
-                        let left = std::mem::take(&mut state.ready);
-                        for path in left.into_iter().chain(state.raw.drain(..)) {
-                            let _ = std::fs::remove_file(path);
-                        }
+                        state.discard();
                         return;
                     }
                     let at = Instant::now();
@@ -249,7 +263,7 @@ impl Shared {
     /// Creates a spare (0600) filled with [`SPARE_LEN`] blanks, not yet synced. Removed
     /// again when the disk cannot take it.
     fn create(&self) -> std::io::Result<PathBuf> {
-        let path = temp_path(&self.dir.join("spare"))?;
+        let path = temp_path(&self.dir.join(SPARE_NAME))?;
         let written = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -279,13 +293,17 @@ fn padded(bytes: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Fsyncs a spare: its blocks and inode on disk, so overwriting it changes neither.
-fn sync(path: &Path) -> std::io::Result<()> {
-    let f = OpenOptions::new()
+/// Opens an existing spare for writing, never through a symlink.
+fn open_spare(path: &Path) -> std::io::Result<std::fs::File> {
+    OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(path);
-    match f.and_then(|f| f.sync_all()) {
+        .open(path)
+}
+
+/// Fsyncs a spare: its blocks and inode on disk, so overwriting it changes neither.
+fn sync(path: &Path) -> std::io::Result<()> {
+    match open_spare(path).and_then(|f| f.sync_all()) {
         Ok(()) => Ok(()),
         Err(e) => {
             let _ = std::fs::remove_file(path);
@@ -298,10 +316,7 @@ fn sync(path: &Path) -> std::io::Result<()> {
 /// The length and blocks are those the spare was synced with, so `fdatasync` writes the
 /// bytes alone (the timestamps it leaves behind are never read).
 fn fill(spare: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let f = OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(spare)?;
+    let f = open_spare(spare)?;
     f.write_all_at(&padded(bytes), 0)?;
     f.sync_data()
 }
@@ -363,7 +378,9 @@ mod tests {
         let (dir, s) = kept();
         let spares_before = names(&dir);
         assert_eq!(spares_before.len(), READY, "{spares_before:?}");
-        assert!(spares_before.iter().all(|n| crate::fsutil::is_temp_name(n)));
+        assert!(spares_before
+            .iter()
+            .all(|n| crate::fsutil::is_temp_name(n) && is_spare_name(n)));
 
         let path = dir.join("b.json");
         s.write_new(&path, br#"{"id":"b","status":"running"}"#)
