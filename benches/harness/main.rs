@@ -9,6 +9,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
+mod job_runs;
 mod load;
 mod procfs;
 mod records;
@@ -144,7 +145,7 @@ fn measure(args: &Args) -> Result<(), String> {
         if let Some(why) = sandboxed::unavailable() {
             return Err(format!("the jobs section needs the sandbox: {why}"));
         }
-        sandboxed::job_section(&mut rows, &mut detail);
+        job_runs::job_section(&mut rows, &mut detail);
         println!("{}", report::table(&rows));
         return write_json(args, load_at_start, &rows, detail, "", &args.release_bin);
     }
@@ -692,7 +693,7 @@ fn sandbox_sections(rows: &mut Vec<Row>, detail: &mut serde_json::Map<String, Va
             }
         }
     }
-    sandboxed::job_section(rows, detail);
+    job_runs::job_section(rows, detail);
 }
 
 fn inventory_rows(backend: &str, v: &Value, rows: &mut Vec<Row>) {

@@ -298,6 +298,21 @@ impl Inventory {
         Ok(packages)
     }
 
+    /// The installed set read from the database now, whatever is kept (a job's reads
+    /// before and after its transaction must be exact), and kept for
+    /// [`Inventory::installed`]: the request after a job, a poll of the packages or the
+    /// check of the next job, then needs no read of its own.
+    pub fn read_installed(&self) -> Result<Arc<Vec<InstalledPackage>>, PkgError> {
+        // Stamped before the read, as in `installed`: a change during it shows.
+        let stamps = stamps_of(&self.db_paths);
+        let packages = Arc::new(self.backend.installed()?);
+        *lock(&self.installed) = Some(InstalledCache {
+            stamps,
+            packages: Arc::clone(&packages),
+        });
+        Ok(packages)
+    }
+
     /// The held package names, sorted; re-read only when the backend's hold files changed.
     pub fn holds(&self) -> Result<Arc<Vec<String>>, PkgError> {
         self.holds.get(self.backend.as_ref())
@@ -681,6 +696,26 @@ mod tests {
         rewrite(&f.db, "a\nb\nc\n");
         assert_eq!(inv.installed().unwrap().len(), 3);
         assert_eq!(f.reads.load(AtomicOrdering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_fresh_read_always_reads_and_serves_the_next_request() {
+        let f = fake("fresh-read", false);
+        let inv = Inventory::new(f.clone(), Duration::from_secs(3600));
+        assert_eq!(inv.installed().unwrap().len(), 2);
+        // A job's read goes to the database even when nothing changed...
+        assert_eq!(inv.read_installed().unwrap().len(), 2);
+        assert_eq!(f.reads.load(AtomicOrdering::SeqCst), 2);
+        rewrite(&f.db, "a\nb\nc\n");
+        assert_eq!(inv.read_installed().unwrap().len(), 3);
+        assert_eq!(f.reads.load(AtomicOrdering::SeqCst), 3);
+        // ...and the set it read is the one served next, with no read of its own.
+        assert_eq!(inv.installed().unwrap().len(), 3);
+        assert_eq!(f.reads.load(AtomicOrdering::SeqCst), 3);
+        // A change after that read is still seen.
+        rewrite(&f.db, "a\n");
+        assert_eq!(inv.installed().unwrap().len(), 1);
+        assert_eq!(f.reads.load(AtomicOrdering::SeqCst), 4);
     }
 
     fn count(a: &AtomicUsize) -> usize {

@@ -119,8 +119,9 @@ impl Engine {
         let request = adjusted.as_ref().unwrap_or(request);
         phases.mark("checks");
         // Read from the database itself (the rpm family keeps the last read until a database
-        // file changes), never from the inventory's cache: the changes must be exact.
-        let before = match backend.installed() {
+        // file changes), never from the inventory's cache: the changes must be exact. The
+        // inventory keeps the read for the requests that follow.
+        let before = match self.inventory.read_installed() {
             Ok(b) => versions(&b),
             Err(e) => return self.classify(e, cancel, deadline, Vec::new(), JobResult::default()),
         };
@@ -187,7 +188,7 @@ impl Engine {
             self.repair(id, backend.as_ref());
         }
         self.inventory.invalidate_upgrades();
-        let after = match backend.installed() {
+        let after = match self.inventory.read_installed() {
             Ok(a) => versions(&a),
             Err(e) => {
                 self.note(
