@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use linux_patch_api::jobs::spares::QUIET_AFTER_TAKE;
 use linux_patch_api::system::open_files;
 
 use crate::common::jobs::{self, Tool};
@@ -266,10 +265,6 @@ fn one_job(bench: &JobBench, package: &str, i: usize, turn: Turn) -> Result<(f64
         if job["status"] != "completed" {
             return Err(format!("the warm-up install of {first}: {job}"));
         }
-        // The agent's work deferred after a job starts: the spare record file it took is
-        // replaced and synced this long after (spares.rs), work no CPU tick announces to
-        // `settle`. A job posted before then would meet that fsync beside its tool.
-        std::thread::sleep(QUIET_AFTER_TAKE + Duration::from_millis(200));
     }
     // A steady agent, as the manager's polls meet it: its start-up work (the installed and
     // upgradable sets computed in the background) would otherwise share the two cores with

@@ -38,7 +38,7 @@ const MOST: usize = 4;
 
 /// The keeper leaves the disk alone this long after a spare is taken: the job that took it
 /// is starting its tool then, and a spare's fsync would queue beside the job's own writes.
-pub const QUIET_AFTER_TAKE: Duration = Duration::from_secs(1);
+const QUIET_AFTER_TAKE: Duration = Duration::from_secs(1);
 
 /// After the keeper could not make a spare (a full disk), it tries again this much later,
 /// or at the next job.
