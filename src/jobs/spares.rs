@@ -36,9 +36,11 @@ const READY: usize = 2;
 /// At most this many spares exist at once (ready or waiting for their fsync).
 const MOST: usize = 4;
 
-/// The keeper leaves the disk alone this long after a spare is taken: the job that took it
-/// is starting its tool then, and a spare's fsync would queue beside the job's own writes.
-const QUIET_AFTER_TAKE: Duration = Duration::from_secs(1);
+/// The keeper leaves the disk alone after a spare is taken until a job ends
+/// ([`Spares::job_ended`]), at most this long: the job that took it is running its tool
+/// then, and a spare's fsync would queue beside the tool's own writes. The bound keeps the
+/// reserve filled beside a job of hours.
+const QUIET_AFTER_TAKE: Duration = Duration::from_secs(60);
 
 /// After the keeper could not make a spare (a full disk), it tries again this much later,
 /// or at the next job.
@@ -78,7 +80,7 @@ struct State {
     stopped: bool,
     /// Set after a failed creation: no new spare before then.
     retry_at: Option<Instant>,
-    /// Set when a spare is taken: no disk work before then.
+    /// Set when a spare is taken: no disk work before then, or before a job ends.
     quiet_until: Option<Instant>,
 }
 
@@ -192,6 +194,16 @@ impl Spares {
         drop(state);
         self.shared.wake.notify_all();
         Ok(taken)
+    }
+
+    /// A job ended (its final record is written): the keeper's deferred work may run now,
+    /// while no tool of the job that took a spare is running.
+    pub fn job_ended(&self) {
+        let mut state = self.shared.lock();
+        if state.quiet_until.take().is_some() {
+            drop(state);
+            self.shared.wake.notify_all();
+        }
     }
 
     /// The spares ready now (for tests and the log).
@@ -399,6 +411,11 @@ mod tests {
             .filter(|n| !after.contains(n))
             .collect();
         assert_eq!(used.len(), 1, "{spares_before:?} -> {after:?}");
+        // The replacement waits, unsynced, while the job runs its tool...
+        assert_eq!(s.ready(), READY - 1);
+        assert_eq!(names(&dir).len(), READY + 1, "{:?}", names(&dir));
+        // ...and is synced once a job ends.
+        s.job_ended();
         until_ready(&s, READY);
         assert_eq!(names(&dir).len(), READY + 1, "{:?}", names(&dir));
     }

@@ -108,7 +108,12 @@ impl Store {
 
     /// Writes a job's record unless a newer revision (or its deletion) was written already.
     pub fn save(&self, job: &Job) -> Result<(), StoreError> {
-        self.save_by(job, |path, bytes| write_atomic(path, bytes, PRIVATE_MODE))
+        let saved = self.save_by(job, |path, bytes| write_atomic(path, bytes, PRIVATE_MODE));
+        if job.status.is_terminal() {
+            // Its tool is done: the spares' deferred fsyncs no longer queue beside it.
+            self.spares.job_ended();
+        }
+        saved
     }
 
     /// Writes a new job's first record, through a spare file when one is ready (one journal
