@@ -271,18 +271,6 @@ fn one_job(bench: &JobBench, package: &str, i: usize, turn: Turn) -> Result<(f64
     // the job and be counted as the job's cost.
     settle(&agent)?;
     flush_disks();
-    // What any request pays after that quiet on this VM, before the agent does anything:
-    // one that is answered without work (a 404 of the router), then the POST after the
-    // same quiet again.
-    let idle_round_trip_ms = match turn {
-        Turn::Later => {
-            let ms = idle_round_trip(&mut tls)?;
-            settle(&agent)?;
-            flush_disks();
-            Some(ms)
-        }
-        Turn::First => None,
-    };
     let tracer = strace_agent(&agent, &tag)?;
     let t0 = Instant::now();
     let t0_wall = OffsetDateTime::now_utc();
@@ -309,6 +297,17 @@ fn one_job(bench: &JobBench, package: &str, i: usize, turn: Turn) -> Result<(f64
     };
     let ms = since_post("completed_at")?;
     let started_ms = since_post("started_at")?;
+    // What any request pays after the same quiet on this VM before the agent does anything:
+    // one answered without work (a 404 of the router). Timed after the job, not before it:
+    // the wake-up cost grows with the quiet, and a probe before the POST would lengthen it.
+    let idle_round_trip_ms = match turn {
+        Turn::Later => {
+            settle(&agent)?;
+            flush_disks();
+            Some(idle_round_trip(&mut tls)?)
+        }
+        Turn::First => None,
+    };
     let log = agent.log_text();
     if let Ok(dir) = std::env::var("LPA_BENCH_AGENT_LOGS") {
         let _ = std::fs::write(format!("{dir}/{tag}.log"), &log);
