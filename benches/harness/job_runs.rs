@@ -3,7 +3,6 @@
 //! the first job of a freshly started agent, and a later one (after the agent ran one
 //! install), which is what a long-running agent meets and what the target is judged on.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,9 +29,7 @@ fn post(tls: &mut Tls, path: &str, body: &Value) -> Result<(u16, Value), String>
          Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    tls.write_all(raw.as_bytes()).map_err(|e| e.to_string())?;
-    tls.flush().map_err(|e| e.to_string())?;
-    let resp = crate::common::read_response(tls).map_err(|e| e.to_string())?;
+    let resp = crate::common::exchange(tls, raw.as_bytes()).map_err(|e| e.to_string())?;
     let v = serde_json::from_slice(&resp.body).map_err(|e| e.to_string())?;
     Ok((resp.status, v))
 }

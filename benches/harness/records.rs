@@ -75,12 +75,14 @@ fn sample(dir: &Path) -> Result<(Vec<f64>, Vec<f64>), String> {
             write_atomic(&name(dir, "new", i), &record, PRIVATE_MODE)
         })?);
         spare.push(timed(|| spares.write_new(&name(dir, "spare", i), &record))?);
+        // As when the job that took the spare ends: the keeper syncs its replacement then.
+        spares.job_ended();
     }
     Ok((spare, new_file))
 }
 
-/// Waits (at most 10 s) for a spare the keeper has synced: it leaves the disk alone for a
-/// second after one is taken, as while a job's tool starts.
+/// Waits (at most 10 s) for a spare the keeper has synced: it leaves the disk alone after
+/// one is taken until a job ends, as while a job's tool runs.
 fn wait_ready(spares: &Spares) -> Result<(), String> {
     let limit = Instant::now() + Duration::from_secs(10);
     while spares.ready() == 0 {

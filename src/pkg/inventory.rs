@@ -290,12 +290,7 @@ impl Inventory {
                 return Ok(Arc::clone(&c.packages));
             }
         }
-        let packages = Arc::new(self.backend.installed()?);
-        *cache = Some(InstalledCache {
-            stamps,
-            packages: Arc::clone(&packages),
-        });
-        Ok(packages)
+        self.read_into(&mut cache, stamps)
     }
 
     /// The installed set read from the database now, whatever is kept (a job's reads
@@ -303,10 +298,20 @@ impl Inventory {
     /// [`Inventory::installed`]: the request after a job, a poll of the packages or the
     /// check of the next job, then needs no read of its own.
     pub fn read_installed(&self) -> Result<Arc<Vec<InstalledPackage>>, PkgError> {
-        // Stamped before the read, as in `installed`: a change during it shows.
         let stamps = stamps_of(&self.db_paths);
+        self.read_into(&mut lock(&self.installed), stamps)
+    }
+
+    /// Reads the installed set and keeps it in `cache` under `stamps`, taken before the
+    /// read so that a change during it shows. The caller holds the cache's lock across the
+    /// read: concurrent requests wait for this read instead of making their own.
+    fn read_into(
+        &self,
+        cache: &mut Option<InstalledCache>,
+        stamps: Vec<Option<FileStamp>>,
+    ) -> Result<Arc<Vec<InstalledPackage>>, PkgError> {
         let packages = Arc::new(self.backend.installed()?);
-        *lock(&self.installed) = Some(InstalledCache {
+        *cache = Some(InstalledCache {
             stamps,
             packages: Arc::clone(&packages),
         });
