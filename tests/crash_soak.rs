@@ -469,6 +469,15 @@ fn damaged_job_records_are_logged_moved_aside_and_the_agent_keeps_serving() {
     running["status"] = json!("running");
     running["completed_at"] = Value::Null;
     std::fs::write(dir.join(format!("{running_id}.json")), running.to_string()).unwrap();
+    // A first record a power cut left in its spare file (written and flushed, its rename
+    // not committed): padded with blanks as the agent writes them, taken as the job's.
+    let spared_id = uuid::Uuid::new_v4().to_string();
+    running["id"] = json!(spared_id);
+    let mut padded = running.to_string().into_bytes();
+    padded.resize(8 * 1024 - 1, b' ');
+    padded.push(b'\n');
+    let spare = dir.join(".spare.tmp.4242.0");
+    std::fs::write(&spare, padded).unwrap();
 
     // Start-up finishes (start_agent gives it 15 s) and the agent serves.
     let agent = sb.start_agent(&env, &extra);
@@ -508,6 +517,15 @@ fn damaged_job_records_are_logged_moved_aside_and_the_agent_keeps_serving() {
     let recovered = job(&agent, &env, &running_id);
     assert_eq!(recovered["status"], "failed", "{recovered}");
     assert_eq!(recovered["error_code"], "AGENT_RESTARTED", "{recovered}");
+    let spared = job(&agent, &env, &spared_id);
+    assert_eq!(spared["status"], "failed", "{spared}");
+    assert_eq!(spared["error_code"], "AGENT_RESTARTED", "{spared}");
+    assert!(log.contains("found in spare file"), "{log}");
+    assert!(std::fs::symlink_metadata(&spare).is_err(), "spare left");
+    assert!(
+        dir.join(format!("{spared_id}.json")).exists(),
+        "not renamed"
+    );
     // And it still does real work.
     let again = submit(&agent, &env, "DELETE", "/api/v1/packages/lpa-tool", None);
     completed(&agent, &env, &again);

@@ -1,21 +1,27 @@
 //! Spare record files: the first record of a job, written before its tool may start, goes
-//! into a file created, filled and fsynced beforehand, so that its durable write costs one
-//! journal commit instead of two.
+//! into a file created, filled and fsynced beforehand, so that making it durable costs one
+//! data flush and no journal commit.
 //!
 //! A new file's fsync commits its creation and its blocks, then the rename's directory fsync
 //! commits again: 2.2-3.5 ms on the bench's disk, more than the agent's whole share of an apk
 //! job. A spare already has its blocks and its inode on disk: overwritten with a record of
-//! the same length, its `fdatasync` writes only the bytes, and the rename's directory fsync
-//! is the one commit (1.2-1.5 ms there; docs/BENCHMARKS.md). It is still temp + fsync +
-//! rename: a crash leaves either no record or the whole one.
+//! the same length, its `fdatasync` writes only the bytes. It is then renamed to the
+//! record's name without syncing the directory: the job's next record (written by
+//! [`crate::fsutil::write_atomic`], whose directory fsync commits this rename with its own)
+//! or the next start settles it. A crash before that leaves the durable record under either
+//! name, and the start-up load renames one found in a spare into place
+//! ([`crate::jobs::store::Store::load_each`]); a torn spare means the write never finished,
+//! so the tool never started. Still temp + fsync + rename: a crash leaves either no record
+//! or the whole one. (This relies on a rename being atomic across a crash, as on ext4, xfs
+//! and btrfs: the file is found under one of its two names.)
 //!
 //! Full disk: a spare used is replaced at once by a new one, written (its padding) but not
 //! yet synced; when the disk cannot take that file the job is refused, as it was when the
 //! record itself could not be written. A keeper thread syncs the new spares and keeps
 //! [`READY`] of them, off the request's path.
 //!
-//! Spares are named like [`crate::fsutil::write_atomic`]'s temp files, so the start-up load
-//! removes those a stopped agent left.
+//! Spares are named like [`crate::fsutil::write_atomic`]'s temp files; the start-up load
+//! removes those a stopped agent left blank.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -157,21 +163,20 @@ impl Spares {
 
     /// Writes `bytes` (a new record) to `path` through a ready spare when there is one and
     /// it fits, else by [`crate::fsutil::write_atomic`]. Fails, leaving no record, when the
-    /// spare used cannot be replaced (the disk is full) or the write fails.
+    /// spare used cannot be replaced (the disk is full) or the write fails. Through a spare,
+    /// the bytes are durable on return and the rename is not yet (see the module's note).
     pub fn write_new(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let Some(spare) = self.take(bytes.len())? else {
             return crate::fsutil::write_atomic(path, bytes, PRIVATE_MODE);
         };
         if let Err(e) = fill(&spare, bytes) {
             log::debug!("spare {} not usable ({e}); writing anew", spare.display());
-            let _ = std::fs::remove_file(&spare);
+            discard(&spare);
             return crate::fsutil::write_atomic(path, bytes, PRIVATE_MODE);
         }
-        if let Err(e) = std::fs::rename(&spare, path) {
-            let _ = std::fs::remove_file(&spare);
-            return Err(e);
-        }
-        sync_dir(path)
+        // No directory fsync here: that commit is the job's next record's, or the next
+        // start's recovery of the spare.
+        std::fs::rename(&spare, path).inspect_err(|_| discard(&spare))
     }
 
     /// A ready spare for a record of `len` bytes, after its replacement was written; `None`
@@ -303,6 +308,13 @@ fn padded(bytes: &[u8]) -> Vec<u8> {
     }
     v.push(b'\n');
     v
+}
+
+/// Removes a spare that may hold a record no job will have, durably: a start-up after a
+/// crash must not find it and take it for a job's first record.
+fn discard(spare: &Path) {
+    let _ = std::fs::remove_file(spare);
+    let _ = sync_dir(spare);
 }
 
 /// Opens an existing spare for writing, never through a symlink.

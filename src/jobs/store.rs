@@ -18,8 +18,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::model::{Job, JobError, JobStatus, LogLine};
-use super::spares::Spares;
-use crate::fsutil::{is_temp_name, read_state_file, strip_bom, write_atomic, PRIVATE_MODE};
+use super::spares::{is_spare_name, Spares};
+use crate::fsutil::{
+    is_temp_name, read_state_file, strip_bom, sync_dir, write_atomic, PRIVATE_MODE,
+};
 
 /// Where the kernel publishes this boot's random id.
 pub const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
@@ -116,14 +118,14 @@ impl Store {
         saved
     }
 
-    /// Writes a new job's first record, through a spare file when one is ready (one journal
-    /// commit instead of two on the way to the tool); otherwise as [`Store::save`].
+    /// Writes a new job's first record, through a spare file when one is ready (a data flush
+    /// and no journal commit on the way to the tool); otherwise as [`Store::save`].
     pub fn save_new(&self, job: &Job) -> Result<(), StoreError> {
         self.save_by(job, |path, bytes| self.spares.write_new(path, bytes))
     }
 
     /// Keeps spare files ready for [`Store::save_new`] from now on; called once the records
-    /// are loaded (loading removes temp-named files, spares included).
+    /// are loaded (loading removes temp-named files and blank spares).
     pub fn keep_spares(&self) {
         self.spares.keep();
     }
@@ -157,7 +159,8 @@ impl Store {
     }
 
     /// Every readable record. Unreadable ones are logged and renamed `*.corrupt`; temp files
-    /// a crash left are removed.
+    /// a crash left are removed, after taking a first record out of a spare (see
+    /// [`super::spares`]).
     pub fn load(&self) -> Vec<Job> {
         let mut jobs = Vec::new();
         self.load_each(|job| jobs.push(job));
@@ -174,10 +177,19 @@ impl Store {
                 return;
             }
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = entry.path();
-            if is_temp_name(&name) {
+        // Listed first: a spare recovered below gets a record's name, which the listing
+        // must not then yield again.
+        let names: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        for name in names {
+            let path = self.dir.join(&name);
+            if is_spare_name(&name) {
+                if let Some(job) = self.recover_spare(&path) {
+                    visit(job);
+                }
+            } else if is_temp_name(&name) {
                 let _ = std::fs::remove_file(&path);
             } else if let Some(stem) = name.strip_suffix(".json") {
                 if let Some(job) = self.load_one(&path, stem) {
@@ -185,6 +197,47 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// A job's first record that a crash left under its spare's name (its bytes were
+    /// durable before the tool could start; the rename was not yet): renamed into place and
+    /// returned. A blank spare, or one whose write never finished (so no tool ran), is
+    /// removed; so is one whose job has a record under its own name already (written
+    /// later, which also committed the rename).
+    fn recover_spare(&self, path: &Path) -> Option<Job> {
+        let parsed = match read_state_file(path, self.cap) {
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => None,
+            Ok(bytes) => serde_json::from_slice::<Job>(strip_bom(&bytes))
+                .inspect_err(|e| {
+                    log::warn!(
+                        "spare record file {} holds no whole record ({e}); removed",
+                        path.display()
+                    )
+                })
+                .ok(),
+            Err(e) => {
+                log::warn!("spare record file {}: {e}; removed", path.display());
+                None
+            }
+        };
+        let target = parsed.as_ref().map(|job| self.path_of(&job.id));
+        let Some((job, target)) = parsed
+            .zip(target)
+            .filter(|(_, t)| std::fs::symlink_metadata(t).is_err())
+        else {
+            let _ = std::fs::remove_file(path);
+            return None;
+        };
+        log::warn!(
+            "job {}: its first record was found in spare file {} after a stop; renamed to {}",
+            job.id,
+            path.display(),
+            target.display()
+        );
+        if let Err(e) = std::fs::rename(path, &target).and_then(|()| sync_dir(&target)) {
+            log::error!("cannot rename {} into place: {e}", path.display());
+        }
+        Some(job)
     }
 
     /// The log in the record of job `id` (the record holds the whole job; only its log is
@@ -389,6 +442,55 @@ mod tests {
         store.save(&j).unwrap();
         let bytes = std::fs::read(store.path_of(&j.id)).unwrap();
         assert_eq!(bytes, serde_json::to_vec(&j).unwrap());
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_first_record_a_crash_left_in_its_spare_is_renamed_into_place_at_start_up() {
+        let dir = temp_dir();
+        let store = Store::open(&dir).unwrap();
+        store.keep_spares();
+        let limit = std::time::Instant::now() + Duration::from_secs(10);
+        while store.spares.ready() == 0 {
+            assert!(std::time::Instant::now() < limit, "no spare made");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let running = job(JobStatus::Running);
+        store.save_new(&running).unwrap();
+        drop(store);
+        // What the disk may hold after a crash: the spare's bytes, its rename lost.
+        let left = dir.join(".spare.tmp.99.1");
+        std::fs::rename(dir.join(format!("{}.json", running.id)), &left).unwrap();
+        let blank = dir.join(".spare.tmp.99.2");
+        std::fs::write(&blank, vec![b' '; crate::jobs::spares::SPARE_LEN]).unwrap();
+        let torn = dir.join(".spare.tmp.99.3");
+        std::fs::write(&torn, br#"{"id":"#).unwrap();
+        // A spare holding a job that has its own record (the later one) is not taken.
+        let later = job(JobStatus::Completed);
+        let superseded = dir.join(".spare.tmp.99.4");
+        let mut older = later.clone();
+        older.status = JobStatus::Running;
+        std::fs::write(&superseded, serde_json::to_vec(&older).unwrap()).unwrap();
+        let store = Store::open(&dir).unwrap();
+        store.save(&later).unwrap();
+
+        let mut loaded = store.load();
+        loaded.sort_by_key(|j| j.status == JobStatus::Completed);
+        let statuses: Vec<_> = loaded.iter().map(|j| (j.id, j.status)).collect();
+        assert_eq!(
+            statuses,
+            [
+                (running.id, JobStatus::Running),
+                (later.id, JobStatus::Completed)
+            ]
+        );
+        assert!(store.path_of(&running.id).exists(), "renamed into place");
+        for gone in [&left, &blank, &torn, &superseded] {
+            assert!(!gone.exists(), "{} left", gone.display());
+        }
+        // Loading again finds the same records, once each.
+        assert_eq!(store.load().len(), 2);
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }
