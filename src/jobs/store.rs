@@ -414,8 +414,8 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
-    #[test]
-    fn a_first_record_through_a_spare_loads_back_and_its_logs_read() {
+    /// A store of a new directory keeping spares, once one is ready (at most 10 s).
+    fn with_a_spare() -> (PathBuf, Store) {
         let dir = temp_dir();
         let store = Store::open(&dir).unwrap();
         store.keep_spares();
@@ -424,6 +424,12 @@ mod tests {
             assert!(std::time::Instant::now() < limit, "no spare made");
             std::thread::sleep(Duration::from_millis(5));
         }
+        (dir, store)
+    }
+
+    #[test]
+    fn a_first_record_through_a_spare_loads_back_and_its_logs_read() {
+        let (dir, store) = with_a_spare();
         let mut j = job(JobStatus::Running);
         j.note("info", "first");
         store.save_new(&j).unwrap();
@@ -448,14 +454,7 @@ mod tests {
 
     #[test]
     fn a_first_record_a_crash_left_in_its_spare_is_renamed_into_place_at_start_up() {
-        let dir = temp_dir();
-        let store = Store::open(&dir).unwrap();
-        store.keep_spares();
-        let limit = std::time::Instant::now() + Duration::from_secs(10);
-        while store.spares.ready() == 0 {
-            assert!(std::time::Instant::now() < limit, "no spare made");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let (dir, store) = with_a_spare();
         let running = job(JobStatus::Running);
         store.save_new(&running).unwrap();
         drop(store);
