@@ -474,7 +474,7 @@ fn damaged_job_records_are_logged_moved_aside_and_the_agent_keeps_serving() {
     let spared_id = uuid::Uuid::new_v4().to_string();
     running["id"] = json!(spared_id);
     let mut padded = running.to_string().into_bytes();
-    padded.resize(8 * 1024 - 1, b' ');
+    padded.resize(linux_patch_api::jobs::spares::SPARE_LEN - 1, b' ');
     padded.push(b'\n');
     let spare = dir.join(".spare.tmp.4242.0");
     std::fs::write(&spare, padded).unwrap();

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::model::{Job, JobError, JobStatus, LogLine};
-use super::spares::{is_spare_name, Spares};
+use super::spares::{is_spare_name, Spares, SPARE_LEN};
 use crate::fsutil::{
     is_temp_name, read_state_file, strip_bom, sync_dir, write_atomic, PRIVATE_MODE,
 };
@@ -205,7 +205,9 @@ impl Store {
     /// removed; so is one whose job has a record under its own name already (written
     /// later, which also committed the rename).
     fn recover_spare(&self, path: &Path) -> Option<Job> {
-        let parsed = match read_state_file(path, self.cap) {
+        // A record longer than a spare is never written through one: a bigger file here is
+        // not the agent's record, and is not read whole.
+        let parsed = match read_state_file(path, SPARE_LEN as u64) {
             Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => None,
             Ok(bytes) => serde_json::from_slice::<Job>(strip_bom(&bytes))
                 .inspect_err(|e| {
@@ -220,14 +222,14 @@ impl Store {
                 None
             }
         };
-        let target = parsed.as_ref().map(|job| self.path_of(&job.id));
-        let Some((job, target)) = parsed
-            .zip(target)
-            .filter(|(_, t)| std::fs::symlink_metadata(t).is_err())
-        else {
-            let _ = std::fs::remove_file(path);
-            return None;
+        let job = match parsed {
+            Some(job) if std::fs::symlink_metadata(self.path_of(&job.id)).is_err() => job,
+            _ => {
+                let _ = std::fs::remove_file(path);
+                return None;
+            }
         };
+        let target = self.path_of(&job.id);
         log::warn!(
             "job {}: its first record was found in spare file {} after a stop; renamed to {}",
             job.id,
@@ -434,7 +436,7 @@ mod tests {
         j.note("info", "first");
         store.save_new(&j).unwrap();
         let bytes = std::fs::read(store.path_of(&j.id)).unwrap();
-        assert_eq!(bytes.len(), crate::jobs::spares::SPARE_LEN, "padded");
+        assert_eq!(bytes.len(), SPARE_LEN, "padded");
         let loaded = store.load();
         assert_eq!(loaded.len(), 1, "the spares are not records");
         assert_eq!(
@@ -462,7 +464,7 @@ mod tests {
         let left = dir.join(".spare.tmp.99.1");
         std::fs::rename(dir.join(format!("{}.json", running.id)), &left).unwrap();
         let blank = dir.join(".spare.tmp.99.2");
-        std::fs::write(&blank, vec![b' '; crate::jobs::spares::SPARE_LEN]).unwrap();
+        std::fs::write(&blank, vec![b' '; SPARE_LEN]).unwrap();
         let torn = dir.join(".spare.tmp.99.3");
         std::fs::write(&torn, br#"{"id":"#).unwrap();
         // A spare holding a job that has its own record (the later one) is not taken.
@@ -471,6 +473,11 @@ mod tests {
         let mut older = later.clone();
         older.status = JobStatus::Running;
         std::fs::write(&superseded, serde_json::to_vec(&older).unwrap()).unwrap();
+        // Longer than any spare the agent writes: not read, removed.
+        let oversized = dir.join(".spare.tmp.99.5");
+        let mut big = serde_json::to_vec(&job(JobStatus::Running)).unwrap();
+        big.resize(SPARE_LEN + 1, b' ');
+        std::fs::write(&oversized, big).unwrap();
         let store = Store::open(&dir).unwrap();
         store.save(&later).unwrap();
 
@@ -485,7 +492,7 @@ mod tests {
             ]
         );
         assert!(store.path_of(&running.id).exists(), "renamed into place");
-        for gone in [&left, &blank, &torn, &superseded] {
+        for gone in [&left, &blank, &torn, &superseded, &oversized] {
             assert!(!gone.exists(), "{} left", gone.display());
         }
         // Loading again finds the same records, once each.
