@@ -158,8 +158,8 @@ pub fn job_overhead(bench: &JobBench, package: &str) -> Result<Value, String> {
     for i in 0..samples {
         for (turn, kept) in [Turn::First, Turn::Later].into_iter().zip(turns.iter_mut()) {
             let (ms, job) = one_job(bench, package, i, turn)?;
-            let (tool, start) = one_tool_run(bench, i, turn)?;
-            kept.add(ms, job, tool, start);
+            let (tool, process) = one_tool_run(bench, i, turn)?;
+            kept.add(ms, job, tool, process);
         }
     }
     let [first, later] = turns;
@@ -181,7 +181,7 @@ pub fn job_overhead(bench: &JobBench, package: &str) -> Result<Value, String> {
 struct Samples {
     job_ms: Vec<f64>,
     tool_ms: Vec<f64>,
-    sandbox_ms: Vec<f64>,
+    process_ms: Vec<f64>,
     seen_ms: Vec<f64>,
     started_ms: Vec<f64>,
     idle_ms: Vec<f64>,
@@ -189,7 +189,7 @@ struct Samples {
 }
 
 impl Samples {
-    fn add(&mut self, job_ms: f64, job: Value, tool_ms: f64, sandbox_ms: f64) {
+    fn add(&mut self, job_ms: f64, job: Value, tool_ms: f64, process_ms: f64) {
         self.job_ms.push(job_ms);
         self.seen_ms
             .push(job["bench_seen_ms"].as_f64().unwrap_or(f64::NAN));
@@ -199,7 +199,7 @@ impl Samples {
             self.idle_ms.push(ms);
         }
         self.tool_ms.push(tool_ms);
-        self.sandbox_ms.push(sandbox_ms);
+        self.process_ms.push(process_ms);
         self.last = job;
     }
 
@@ -217,7 +217,12 @@ impl Samples {
             "tool_ms": median(&self.tool_ms),
             "agent_overhead_ms": median(&self.job_ms) - median(&self.tool_ms),
             "tool_ms_samples": self.tool_ms,
-            "sandbox_start_ms": median(&self.sandbox_ms),
+            "process_start_ms": median(&self.process_ms),
+            "process_start_ms_samples": self.process_ms,
+            // The reference as it was measured until 2026-12-06, without a process start.
+            "tool_minus_process_start_ms": median(
+                &self.tool_ms.iter().zip(&self.process_ms).map(|(t, p)| t - p).collect::<Vec<_>>()
+            ),
             "idle_round_trip_ms": (!self.idle_ms.is_empty()).then(|| median(&self.idle_ms)),
             "idle_round_trip_ms_samples": self.idle_ms,
         })
@@ -411,11 +416,17 @@ fn settle(agent: &SandboxAgent) -> Result<(), String> {
     Ok(())
 }
 
-/// The tool's own install in a fresh sandbox, minus the start of an empty sandbox; and
-/// that start. Each is timed after as long a quiet as the job's POST waits for (`settle`):
+/// The tool's own install in a fresh sandbox, timed by a shell inside it around the
+/// command (the sandbox's start is not in it; the tool's process start, exec and exit
+/// are, as they are in the job and in any run of the command); and, the same way, a
+/// program that does nothing (`/bin/true`): what starting a process costs here.
+///
+/// Each is timed after `sync` and as long a quiet as the job's POST waits for (`settle`):
 /// timed at once after the sandbox's set-up, on caches and a CPU still warm from it, the
 /// same install ran 3.0-3.5 ms instead of 5.5-5.8 (apk) and 14.7 instead of 18.4 ms (pacman),
 /// and the job, always posted after a quiet, was compared with a faster tool than it met.
+/// Until 2026-12-06 the reference was the command's whole `bwrap` run minus that of
+/// `bwrap … true`, which also took away a process start the tool pays (docs/BENCHMARKS.md).
 fn one_tool_run(bench: &JobBench, i: usize, turn: Turn) -> Result<(f64, f64), String> {
     let tag = format!("bench-tool-{}-{}-{i}", slug(bench.label), turn.tag());
     let mut fresh = (bench.tool.sandbox)(&tag);
@@ -428,22 +439,56 @@ fn one_tool_run(bench: &JobBench, i: usize, turn: Turn) -> Result<(f64, f64), St
         timed_in(&fresh, &argv)?;
     }
     flush_disks();
-    std::thread::sleep(SETTLED_FOR);
-    let baseline = timed_in(&fresh, &["true"])?;
-    std::thread::sleep(SETTLED_FOR);
-    let tool_ms = timed_in(&fresh, bench.command)?;
-    Ok((tool_ms - baseline, baseline))
+    let tool_ms = timed_by_shell(&fresh, bench.command)?;
+    let process_ms = timed_by_shell(&fresh, &["/bin/true"])?;
+    Ok((tool_ms, process_ms))
 }
 
-/// Wall time of a command inside the sandbox, in milliseconds (bubblewrap start included),
-/// run with the open-files limit the agent's tools get (`open_files::FOR_TOOLS`, which the
-/// agent fits itself to; `for_tools` lowers the harness's own to it). Left at this
-/// machine's 20,000, zypper's own install took 9 ms
-/// longer (its children close every descriptor up to the limit): a slower reference than
-/// the tool the job runs.
-fn timed_in(sb: &Sandbox, argv: &[&str]) -> Result<f64, String> {
+/// What the sandbox's shell runs: `sync`, the quiet, then the command between two reads
+/// of the clock (µs, bash and busybox ash alike), printed last on stderr.
+const TIMING_SCRIPT: &str = "sync; sleep 0.3; s=$EPOCHREALTIME; \"$@\"; st=$?; \
+     e=$EPOCHREALTIME; echo \"lpa-bench-timed $s $e\" >&2; exit $st";
+
+/// Milliseconds a command took, timed by a shell inside the sandbox as an operator's shell
+/// runs it (fork, exec, wait); bash where the root has it, else its `/bin/sh`.
+fn timed_by_shell(sb: &Sandbox, argv: &[&str]) -> Result<f64, String> {
+    let shell = if sb.root().join("usr/bin/bash").exists() {
+        "bash"
+    } else {
+        "sh"
+    };
+    let mut args = vec!["-c", TIMING_SCRIPT, "sh"];
+    args.extend_from_slice(argv);
+    let out = with_tool_limit(sb.command(shell, &args))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("{}: {stderr}", argv.join(" ")));
+    }
+    shell_timing(&stderr).ok_or(format!("{shell} printed no timing: {stderr}"))
+}
+
+/// The milliseconds between the two clock readings of [`TIMING_SCRIPT`]'s line.
+fn shell_timing(stderr: &str) -> Option<f64> {
+    let line = stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("lpa-bench-timed "))?;
+    let mut at = line
+        .split_whitespace()
+        .map(|t| t.replace(',', ".").parse::<f64>().ok());
+    let (start, end) = (at.next()??, at.next()??);
+    Some((end - start) * 1000.0).filter(|ms| *ms >= 0.0)
+}
+
+/// The command with the open-files limit the agent's tools get (`open_files::FOR_TOOLS`,
+/// which the agent fits itself to; `for_tools` lowers the harness's own to it). Left at
+/// this machine's 20,000, zypper's own install took 9 ms longer (its children close every
+/// descriptor up to the limit): a slower reference than the tool the job runs.
+fn with_tool_limit(mut cmd: Command) -> Command {
     use std::os::unix::process::CommandExt;
-    let mut cmd = sb.command(argv[0], &argv[1..]);
     if let Some(limit) = open_files::for_tools() {
         // SAFETY: one async-signal-safe call between fork and exec, on a value computed
         // before the fork.
@@ -454,6 +499,13 @@ fn timed_in(sb: &Sandbox, argv: &[&str]) -> Result<f64, String> {
             });
         }
     }
+    cmd
+}
+
+/// Wall time of a command inside the sandbox, in milliseconds (bubblewrap start included),
+/// with the tools' open-files limit.
+fn timed_in(sb: &Sandbox, argv: &[&str]) -> Result<f64, String> {
+    let mut cmd = with_tool_limit(sb.command(argv[0], &argv[1..]));
     let t0 = Instant::now();
     let out = cmd
         .stdin(Stdio::null())
@@ -524,7 +576,7 @@ fn job_row(bench: &JobBench, turn: &Value, which: &str) -> Row {
         turn["job_ms"].as_f64().unwrap_or(f64::NAN),
     )
     .against(
-        bench.command.join(" "),
+        format!("{}, timed by the sandbox's shell", bench.command.join(" ")),
         turn["tool_ms"].as_f64().unwrap_or(f64::NAN),
     )
 }
