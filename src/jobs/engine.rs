@@ -39,6 +39,7 @@ use crate::pkg::{
 };
 use crate::watch::FileStamp;
 
+mod admission;
 mod batches;
 mod budget;
 mod dry_run;
@@ -219,6 +220,9 @@ struct Entry {
     checked: Option<DbStamps>,
     /// Marked running at admission and not yet taken by a worker (see `queue.rs`).
     begun: bool,
+    /// Set while the first record of a job started at admission is being written (see
+    /// `admission.rs`).
+    admission: Option<Arc<admission::Admission>>,
 }
 
 impl Entry {
@@ -233,6 +237,7 @@ impl Entry {
             logs_on_disk: false,
             checked: None,
             begun: false,
+            admission: None,
         }
     }
 

@@ -50,6 +50,8 @@ impl Engine {
 
     /// Fails `id` if a panic left it pending or running.
     fn fail_running(&self, id: &Uuid, message: &str) {
+        // After its first record, as any end of the job.
+        let _ = self.admitted(id);
         self.change(id, |j| {
             if !j.status.is_terminal() {
                 let error = internal_error(message);

@@ -113,8 +113,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Writes a new job's first record and makes it known, after handing it to the worker
-    /// queue unless it is a reboot (the record is deleted again when the queue refuses it).
+    /// Writes a new job's first record and makes it known, handing it to the worker queue
+    /// unless it is a reboot (the record is deleted again when the queue refuses it).
     /// `checked`: the database stamps its submission checks passed under, if they ran.
     /// Answers with the job as submitted (`pending`).
     ///
@@ -122,7 +122,8 @@ impl Engine {
     /// the request's path to the tool one durable write (two fsyncs) and keeps the record's
     /// meaning: a running record is what makes the next start repair the database after a
     /// crash, and it is on disk before the tool can start, as when a worker marks a job
-    /// running. A job that waits in line is written pending.
+    /// running. Its worker has it while the record is written and waits for it before the
+    /// tool (`admission.rs`). A job that waits in line is written pending, then queued.
     pub(super) fn admit(
         &self,
         mut job: Job,
@@ -130,13 +131,25 @@ impl Engine {
     ) -> Result<Job, EngineError> {
         job.revision = 1;
         job.note("info", format!("{} job submitted", job.operation.as_str()));
-        let kept = if self.starts_at_once(&job) {
-            self.started(&job)
-        } else {
-            job.clone()
-        };
-        self.store.save_new(&kept).map_err(storage_error)?;
-        self.hand_over(&job, kept, checked)?;
+        if !self.starts_at_once(&job) {
+            self.store.save_new(&job).map_err(storage_error)?;
+            if let Err(e) = self.hand_over(&job, job.clone(), checked, None) {
+                self.store.delete(&job.id);
+                return Err(e);
+            }
+            return Ok(job);
+        }
+        let kept = self.started(&job);
+        let gate = admission::Admission::new();
+        self.hand_over(&job, kept.clone(), checked, Some(Arc::clone(&gate)))?;
+        if let Err(e) = self.store.save_new(&kept) {
+            self.table().remove(&job.id);
+            gate.settle(false);
+            return Err(storage_error(e));
+        }
+        // Announced before the worker may go on: its own events come after these.
+        self.announce(&job, &kept);
+        gate.settle(true);
         Ok(job)
     }
 
@@ -160,13 +173,15 @@ impl Engine {
         started
     }
 
-    /// Sends a saved job to the workers (not a reboot), announces it (`submitted`, then the
-    /// state it is kept in when that is further along) and puts it in the table.
+    /// Sends a job to the workers (not a reboot) and puts it in the table. A job whose
+    /// record is saved is announced under the same lock; one whose record is still being
+    /// written (`gate`) is announced by [`Engine::admit`] once it is.
     fn hand_over(
         &self,
         submitted: &Job,
         kept: Job,
         checked: Option<DbStamps>,
+        gate: Option<Arc<admission::Admission>>,
     ) -> Result<(), EngineError> {
         let mut table = self.table();
         let sent = match (relock(&self.queue).as_ref(), kept.operation) {
@@ -175,8 +190,6 @@ impl Engine {
             (None, _) => Err(TrySendError::Disconnected(kept.id)),
         };
         if let Err(e) = sent {
-            drop(table);
-            self.store.delete(&kept.id);
             return Err(match e {
                 TrySendError::Full(_) => EngineError::QueueFull {
                     max: self.settings.max_queued.max(1),
@@ -188,9 +201,9 @@ impl Engine {
         }
         // Inserted under the same lock as the send: a worker that already took the id
         // waits for the table and finds the job.
-        self.events.publish(&JobEvent::of(submitted));
-        if kept.status != submitted.status {
-            self.events.publish(&JobEvent::of(&kept));
+        let announce = gate.is_none();
+        if announce {
+            self.publish_new(submitted, &kept);
         }
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
         let begun = kept.status == JobStatus::Running;
@@ -200,10 +213,28 @@ impl Engine {
         entry.last_persist = Some(Instant::now());
         entry.checked = checked;
         entry.begun = begun;
+        entry.admission = gate;
         table.insert(id, entry);
-        // The reboot timer waits on it for a new reboot job; `cancel` on a status change.
-        self.changed.notify_all();
+        if announce {
+            // The reboot timer waits on it for a new reboot job; `cancel` on a status change.
+            self.changed.notify_all();
+        }
         Ok(())
+    }
+
+    /// Announces a job whose record is now on disk (see [`Engine::hand_over`]).
+    fn announce(&self, submitted: &Job, kept: &Job) {
+        let _table = self.table();
+        self.publish_new(submitted, kept);
+        self.changed.notify_all();
+    }
+
+    /// `submitted`, then the state the job is kept in when that is further along.
+    fn publish_new(&self, submitted: &Job, kept: &Job) {
+        self.events.publish(&JobEvent::of(submitted));
+        if kept.status != submitted.status {
+            self.events.publish(&JobEvent::of(kept));
+        }
     }
 }
 

@@ -134,6 +134,11 @@ impl Engine {
         // Read before anything changes; written (two fsyncs) while the tool runs, since
         // only a rollback of this job reads it, and that waits for the job's end.
         let selection = crate::jobs::rollback::read_selection(backend.as_ref());
+        // Everything above only read; what follows changes the host and the job.
+        if let Err(not) = self.admitted(id) {
+            return not.outcome();
+        }
+        phases.mark("admitted");
         let mut budgeted = None;
         let (ran, selection_saved) = std::thread::scope(|scope| {
             let writer = scope.spawn(|| match &selection {

@@ -243,6 +243,10 @@ impl Engine {
             return;
         };
         let mut outcome = self.execute_guarded(id, &request, &cancel);
+        // A job that ended before its tool (a check failed) ends after its first record.
+        if let Err(not) = self.admitted(id) {
+            outcome = not.outcome();
+        }
         let mut reboot_after = None;
         if let JobRequest::PatchApply { .. } = &request {
             patch_error_code(&mut outcome);

@@ -3,6 +3,7 @@
 
 use super::*;
 
+mod admission;
 mod budget;
 mod holds;
 mod lifecycle;
@@ -63,6 +64,10 @@ struct Fake {
     indexed: Mutex<Option<BTreeMap<String, Vec<String>>>>,
     /// What the fake's hold mechanism holds.
     holds: Mutex<Vec<String>>,
+    /// When set, a job directory whose records each mutation lists as it starts.
+    watch_records: Mutex<Option<PathBuf>>,
+    /// Per mutation, the records it found there: (file name, status).
+    records_at_tool: Mutex<Vec<Vec<(String, String)>>>,
 }
 
 impl Fake {
@@ -91,6 +96,8 @@ impl Fake {
             touch_on_check: AtomicBool::new(false),
             indexed: Mutex::new(None),
             holds: Mutex::new(Vec::new()),
+            watch_records: Mutex::new(None),
+            records_at_tool: Mutex::new(Vec::new()),
         };
         fake.write_db();
         Arc::new(fake)
@@ -149,6 +156,9 @@ impl Fake {
         apply: Vec<(String, Option<String>)>,
     ) -> Result<(), PkgError> {
         let start = Instant::now();
+        if let Some(dir) = self.watch_records.lock().unwrap().clone() {
+            self.records_at_tool.lock().unwrap().push(records_in(&dir));
+        }
         self.calls.lock().unwrap().push(what);
         for i in 0..self.lines.load(Ordering::SeqCst) {
             (exec.on_line)(Stream::Stdout, &format!("line {i}"));
@@ -494,6 +504,22 @@ impl Rig {
         assert_eq!(job.status, JobStatus::Pending);
         self.wait_done(&job.id)
     }
+}
+
+/// The job records in `dir` that parse, with their status (a spare's blank padding too).
+fn records_in(dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            let bytes = std::fs::read(e.path()).ok()?;
+            let record: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+            let status = record["status"].as_str()?.to_string();
+            Some((e.file_name().to_string_lossy().into_owned(), status))
+        })
+        .collect();
+    v.sort();
+    v
 }
 
 fn spec(name: &str, version: Option<&str>) -> PackageSpec {
