@@ -42,7 +42,7 @@ pub const JOB_SAMPLES: usize = 5;
 
 /// Samples for the tools that install in tens of milliseconds (pacman, apk): there one
 /// slow flush of this VM's disk moves a sample by half, and a sample costs a second.
-pub const FAST_JOB_SAMPLES: usize = 11;
+pub const FAST_JOB_SAMPLES: usize = 21;
 
 /// How often the job is polled while it runs. The job's time is taken from its own
 /// `completed_at`, so the poll only has to find it final; polling every millisecond took
