@@ -2,6 +2,7 @@
 //! its tool waits for that record (see `engine/admission.rs`).
 
 use super::*;
+use std::os::unix::fs::OpenOptionsExt;
 
 #[test]
 fn the_tool_of_a_job_started_at_once_runs_after_its_running_record_is_on_disk() {
@@ -44,4 +45,63 @@ fn a_job_whose_first_record_cannot_be_written_is_refused_and_never_runs() {
     assert_eq!(r.fake.called("install c"), 0);
     assert_eq!(r.fake.version("c"), None);
     assert_eq!(r.engine.list().len(), 1);
+}
+
+#[test]
+fn a_worker_waits_for_the_first_record_at_most_the_job_timeout() {
+    use std::os::unix::ffi::OsStrExt;
+    let r = rig_with(|s| s.timeout = Duration::from_millis(300));
+    let jobs = r.settings.storage_path.clone();
+    // Every ready spare becomes a FIFO: the record's write then blocks in open(2) until a
+    // reader comes, as on a disk that hangs.
+    let spares = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&jobs)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                crate::jobs::spares::is_spare_name(&p.file_name().unwrap().to_string_lossy())
+            })
+            .collect()
+    };
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while spares().len() < 2 {
+        assert!(Instant::now() < give_up, "no spares made");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let fifos = spares();
+    for path in &fifos {
+        std::fs::remove_file(path).unwrap();
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid C string; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+    let engine = Arc::clone(&r.engine);
+    let submit = std::thread::spawn(move || engine.submit(install(&[("c", None)])));
+    // Far past the worker's 300 ms: it has given up on the record by now.
+    std::thread::sleep(Duration::from_secs(3));
+    let readers: Vec<std::fs::File> = fifos
+        .iter()
+        .filter_map(|p| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(p)
+                .ok()
+        })
+        .collect();
+    // The FIFO refuses the spare's positioned write: the record is written anew.
+    let job = submit.join().unwrap().unwrap();
+    drop(readers);
+    let done = r.wait_done(&job.id);
+    assert_eq!(done.status, JobStatus::Failed, "{done:?}");
+    let error = done.error.unwrap();
+    assert_eq!(error.code, "INTERNAL_ERROR");
+    assert!(
+        error
+            .message
+            .contains("not written within the job's timeout"),
+        "{}",
+        error.message
+    );
+    assert_eq!(r.fake.called("install"), 0);
 }
