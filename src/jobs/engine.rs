@@ -241,6 +241,11 @@ impl Entry {
         }
     }
 
+    /// Whether readers see it: not while its first record is still being written.
+    fn visible(&self) -> bool {
+        self.admission.is_none()
+    }
+
     /// Whether this job is still to take the package transaction before later ones.
     fn in_line(&self) -> bool {
         self.job.operation != Operation::Reboot && !self.had_turn && !self.job.status.is_terminal()

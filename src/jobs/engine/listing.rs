@@ -1,6 +1,7 @@
 //! Reading jobs: one job with its log, lists without. The table lock is held only to copy
 //! metadata; logs are read from disk, sorting and serialising happen after the lock is
-//! released, so a list never stalls running jobs and costs memory by job count only.
+//! released, so a list never stalls running jobs and costs memory by job count only. A job
+//! whose first record is still being written is not shown (`admission.rs`).
 
 use super::*;
 use crate::jobs::summary::JobSummary;
@@ -28,7 +29,7 @@ impl Engine {
     pub fn get(&self, id: &Uuid) -> Option<Job> {
         let (mut job, on_disk) = {
             let table = self.table();
-            let entry = table.get(id)?;
+            let entry = table.get(id).filter(|e| e.visible())?;
             (entry.job.clone(), entry.logs_on_disk)
         };
         if on_disk {
@@ -39,13 +40,20 @@ impl Engine {
 
     /// A snapshot of one job without its log.
     pub fn meta(&self, id: &Uuid) -> Option<Job> {
-        self.table().get(id).map(|e| e.job.without_logs())
+        self.table()
+            .get(id)
+            .filter(|e| e.visible())
+            .map(|e| e.job.without_logs())
     }
 
     /// The list entries of every job, in no particular order (the caller sorts).
     pub fn summaries(&self) -> Vec<JobSummary> {
         let table = self.table();
-        table.values().map(|e| JobSummary::of(&e.job)).collect()
+        table
+            .values()
+            .filter(|e| e.visible())
+            .map(|e| JobSummary::of(&e.job))
+            .collect()
     }
 
     /// How many jobs are in each status, and when the last one to finish finished: the
@@ -53,7 +61,7 @@ impl Engine {
     pub fn tally(&self) -> JobTally {
         let table = self.table();
         let mut tally = JobTally::default();
-        for e in table.values() {
+        for e in table.values().filter(|e| e.visible()) {
             if let Some(at) = JobStatus::ALL.iter().position(|s| *s == e.job.status) {
                 tally.by_status[at].1 += 1;
             }
@@ -77,7 +85,7 @@ impl Engine {
             let table = self.table();
             table
                 .values()
-                .filter(|e| keep(&e.job))
+                .filter(|e| e.visible() && keep(&e.job))
                 .map(|e| e.job.without_logs())
                 .collect()
         };

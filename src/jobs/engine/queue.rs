@@ -222,9 +222,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Announces a job whose record is now on disk (see [`Engine::hand_over`]).
+    /// Announces a job whose record is now on disk (see [`Engine::hand_over`]), and shows
+    /// it to readers.
     fn announce(&self, submitted: &Job, kept: &Job) {
-        let _table = self.table();
+        let mut table = self.table();
+        if let Some(entry) = table.get_mut(&kept.id) {
+            entry.admission = None;
+        }
         self.publish_new(submitted, kept);
         self.changed.notify_all();
     }

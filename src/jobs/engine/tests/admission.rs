@@ -47,13 +47,11 @@ fn a_job_whose_first_record_cannot_be_written_is_refused_and_never_runs() {
     assert_eq!(r.engine.list().len(), 1);
 }
 
-#[test]
-fn a_worker_waits_for_the_first_record_at_most_the_job_timeout() {
+/// Replaces every spare of the rig (once two are made) by a FIFO: a record's write then
+/// blocks in open(2) until a reader comes, as on a disk that hangs. Returns their paths.
+fn fifo_spares(r: &Rig) -> Vec<std::path::PathBuf> {
     use std::os::unix::ffi::OsStrExt;
-    let r = rig_with(|s| s.timeout = Duration::from_millis(300));
     let jobs = r.settings.storage_path.clone();
-    // Every ready spare becomes a FIFO: the record's write then blocks in open(2) until a
-    // reader comes, as on a disk that hangs.
     let spares = || -> Vec<std::path::PathBuf> {
         std::fs::read_dir(&jobs)
             .unwrap()
@@ -75,11 +73,13 @@ fn a_worker_waits_for_the_first_record_at_most_the_job_timeout() {
         // SAFETY: a valid C string; mkfifo only creates the node.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     }
-    let engine = Arc::clone(&r.engine);
-    let submit = std::thread::spawn(move || engine.submit(install(&[("c", None)])));
-    // Far past the worker's 300 ms: it has given up on the record by now.
-    std::thread::sleep(Duration::from_secs(3));
-    let readers: Vec<std::fs::File> = fifos
+    fifos
+}
+
+/// Opens a reader on each FIFO, which lets a write blocked in open(2) go on (to fail on
+/// the spare's positioned write and write the record anew).
+fn open_readers(fifos: &[std::path::PathBuf]) -> Vec<std::fs::File> {
+    fifos
         .iter()
         .filter_map(|p| {
             std::fs::OpenOptions::new()
@@ -88,8 +88,18 @@ fn a_worker_waits_for_the_first_record_at_most_the_job_timeout() {
                 .open(p)
                 .ok()
         })
-        .collect();
-    // The FIFO refuses the spare's positioned write: the record is written anew.
+        .collect()
+}
+
+#[test]
+fn a_worker_waits_for_the_first_record_at_most_the_job_timeout() {
+    let r = rig_with(|s| s.timeout = Duration::from_millis(300));
+    let fifos = fifo_spares(&r);
+    let engine = Arc::clone(&r.engine);
+    let submit = std::thread::spawn(move || engine.submit(install(&[("c", None)])));
+    // Far past the worker's 300 ms: it has given up on the record by now.
+    std::thread::sleep(Duration::from_secs(3));
+    let readers = open_readers(&fifos);
     let job = submit.join().unwrap().unwrap();
     drop(readers);
     let done = r.wait_done(&job.id);
@@ -104,4 +114,31 @@ fn a_worker_waits_for_the_first_record_at_most_the_job_timeout() {
         error.message
     );
     assert_eq!(r.fake.called("install"), 0);
+}
+
+#[test]
+fn a_job_is_not_shown_until_its_first_record_is_on_disk() {
+    let r = rig_with(|s| s.timeout = Duration::from_secs(30));
+    let fifos = fifo_spares(&r);
+    let engine = Arc::clone(&r.engine);
+    let submit = std::thread::spawn(move || engine.submit(install(&[("c", None)])));
+    // In the table, its worker has it; its record is not written yet.
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while r.engine.active_package_jobs().is_empty() {
+        assert!(Instant::now() < give_up, "the job never reached the table");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let id = r.engine.active_package_jobs()[0];
+    assert!(r.engine.list().is_empty());
+    assert!(r.engine.get(&id).is_none());
+    assert!(r.engine.meta(&id).is_none());
+    assert!(r.engine.summaries().is_empty());
+    assert_eq!(r.engine.tally(), JobTally::default());
+    assert_eq!(r.fake.called("install"), 0);
+    let readers = open_readers(&fifos);
+    let job = submit.join().unwrap().unwrap();
+    drop(readers);
+    assert_eq!(job.id, id);
+    assert_eq!(r.wait_done(&id).status, JobStatus::Completed);
+    assert_eq!(r.engine.list().len(), 1);
 }
