@@ -76,32 +76,46 @@ fn fifo_spares(r: &Rig) -> Vec<std::path::PathBuf> {
     fifos
 }
 
-/// Opens a reader on each FIFO, which lets a write blocked in open(2) go on (to fail on
-/// the spare's positioned write and write the record anew).
-fn open_readers(fifos: &[std::path::PathBuf]) -> Vec<std::fs::File> {
-    fifos
-        .iter()
-        .filter_map(|p| {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(p)
-                .ok()
-        })
-        .collect()
+/// A submission whose first record's write hangs on the rig's spares turned FIFOs.
+struct HungSubmit {
+    fifos: Vec<std::path::PathBuf>,
+    submit: std::thread::JoinHandle<Result<Job, EngineError>>,
+}
+
+impl HungSubmit {
+    /// Submits an install of `c` on another thread; its record's write blocks.
+    fn start(r: &Rig) -> HungSubmit {
+        let fifos = fifo_spares(r);
+        let engine = Arc::clone(&r.engine);
+        let submit = std::thread::spawn(move || engine.submit(install(&[("c", None)])));
+        HungSubmit { fifos, submit }
+    }
+
+    /// Opens a reader on each FIFO, which lets the blocked write go on (to fail on the
+    /// spare's positioned write and write the record anew); the submission's answer.
+    fn release(self) -> Job {
+        let _readers: Vec<std::fs::File> = self
+            .fifos
+            .iter()
+            .filter_map(|p| {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(p)
+                    .ok()
+            })
+            .collect();
+        self.submit.join().unwrap().unwrap()
+    }
 }
 
 #[test]
 fn a_worker_waits_for_the_first_record_at_most_the_job_timeout() {
     let r = rig_with(|s| s.timeout = Duration::from_millis(300));
-    let fifos = fifo_spares(&r);
-    let engine = Arc::clone(&r.engine);
-    let submit = std::thread::spawn(move || engine.submit(install(&[("c", None)])));
+    let hung = HungSubmit::start(&r);
     // Far past the worker's 300 ms: it has given up on the record by now.
     std::thread::sleep(Duration::from_secs(3));
-    let readers = open_readers(&fifos);
-    let job = submit.join().unwrap().unwrap();
-    drop(readers);
+    let job = hung.release();
     let done = r.wait_done(&job.id);
     assert_eq!(done.status, JobStatus::Failed, "{done:?}");
     let error = done.error.unwrap();
@@ -119,9 +133,7 @@ fn a_worker_waits_for_the_first_record_at_most_the_job_timeout() {
 #[test]
 fn a_job_is_not_shown_until_its_first_record_is_on_disk() {
     let r = rig_with(|s| s.timeout = Duration::from_secs(30));
-    let fifos = fifo_spares(&r);
-    let engine = Arc::clone(&r.engine);
-    let submit = std::thread::spawn(move || engine.submit(install(&[("c", None)])));
+    let hung = HungSubmit::start(&r);
     // In the table, its worker has it; its record is not written yet.
     let give_up = Instant::now() + Duration::from_secs(10);
     while r.engine.active_package_jobs().is_empty() {
@@ -135,9 +147,7 @@ fn a_job_is_not_shown_until_its_first_record_is_on_disk() {
     assert!(r.engine.summaries().is_empty());
     assert_eq!(r.engine.tally(), JobTally::default());
     assert_eq!(r.fake.called("install"), 0);
-    let readers = open_readers(&fifos);
-    let job = submit.join().unwrap().unwrap();
-    drop(readers);
+    let job = hung.release();
     assert_eq!(job.id, id);
     assert_eq!(r.wait_done(&id).status, JobStatus::Completed);
     assert_eq!(r.engine.list().len(), 1);
