@@ -22,6 +22,32 @@ pub fn now_rfc3339() -> String {
     rfc3339(OffsetDateTime::now_utc())
 }
 
+/// Longest [`rfc3339`] text kept by [`with_now_rfc3339`] (a four-digit year takes 20).
+const STAMP_LEN: usize = 32;
+
+/// Calls `f` with the current time as [`rfc3339`] writes it, formatted at most once a second
+/// per thread and lent without an allocation (every API answer carries one).
+pub fn with_now_rfc3339<T>(f: impl FnOnce(&str) -> T) -> T {
+    thread_local! {
+        static LAST: std::cell::Cell<(i64, [u8; STAMP_LEN], usize)> =
+            const { std::cell::Cell::new((i64::MIN, [0; STAMP_LEN], 0)) };
+    }
+    let now = OffsetDateTime::now_utc();
+    let second = now.unix_timestamp();
+    let (at, mut bytes, mut len) = LAST.with(std::cell::Cell::get);
+    if at != second {
+        let text = rfc3339(now);
+        if text.len() > STAMP_LEN {
+            return f(&text);
+        }
+        bytes[..text.len()].copy_from_slice(text.as_bytes());
+        len = text.len();
+        LAST.with(|last| last.set((second, bytes, len)));
+    }
+    // The bytes were copied from a `String`, so they are UTF-8.
+    f(std::str::from_utf8(&bytes[..len]).unwrap_or(""))
+}
+
 /// Parses a duration: whole seconds (`90`) or a number with one unit `s`, `m`, `h`, `d`;
 /// at least one second, at most a year.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -54,6 +80,21 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lent_timestamp_is_now_as_rfc3339_writes_it() {
+        // Twice: the first call formats, the second may be the cached text of that second.
+        for _ in 0..2 {
+            let before = now_rfc3339();
+            let lent = with_now_rfc3339(str::to_string);
+            let after = now_rfc3339();
+            assert!(
+                lent == before || lent == after,
+                "{lent} not in {before}..{after}"
+            );
+            assert_eq!(lent.len(), 20, "{lent}");
+        }
+    }
 
     #[test]
     fn durations_in_every_unit() {

@@ -471,13 +471,24 @@ impl Resource {
     }
 }
 
-fn match_resource(segments: &[String]) -> Option<Resource> {
-    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+/// Most segments of any route (`/api/v1/packages/NAME/hold`); a longer path matches none.
+const MAX_ROUTE_SEGMENTS: usize = 5;
+
+fn match_resource<S: AsRef<str>>(segments: &[S]) -> Option<Resource> {
+    if segments.len() > MAX_ROUTE_SEGMENTS {
+        return None;
+    }
+    // On the stack: routing allocates nothing but the parameters it keeps.
+    let mut held = [""; MAX_ROUTE_SEGMENTS];
+    for (slot, segment) in held.iter_mut().zip(segments) {
+        *slot = segment.as_ref();
+    }
+    let segs = &held[..segments.len()];
     // An empty segment (`//`, trailing `/`) is never a parameter value.
     if segs.iter().any(|s| s.is_empty()) {
         return None;
     }
-    let resource = match segs.as_slice() {
+    let resource = match segs {
         ["health"] => Resource::Health,
         ["metrics"] => Resource::Metrics,
         ["api", "v1", rest @ ..] => match rest {
@@ -519,17 +530,17 @@ pub fn route_request(req: &Request) -> Result<Endpoint, ApiError> {
 }
 
 /// Routes already-decoded input; `path` is only used in messages.
-pub fn route(
+pub fn route<S: AsRef<str>>(
     method: &str,
     path: &str,
-    segments: &[String],
+    segments: &[S],
     query: &[(String, String)],
 ) -> Result<Endpoint, ApiError> {
     let resource = resolve(method, path, segments)?;
     build(method, path, resource, query)
 }
 
-fn resolve(method: &str, path: &str, segments: &[String]) -> Result<Resource, ApiError> {
+fn resolve<S: AsRef<str>>(method: &str, path: &str, segments: &[S]) -> Result<Resource, ApiError> {
     let resource = match_resource(segments).ok_or_else(|| ApiError::NotFound(path.to_string()))?;
     let allow = resource.allowed_methods();
     if !allow.contains(&as_get(method)) {
@@ -1084,6 +1095,8 @@ mod tests {
             "/api/v1",
             "/api/v2/health",
             "/api/v1/packages/nginx/extra",
+            "/api/v1/packages/nginx/hold/extra",
+            "/api/v1/jobs/a/rollback/b/c/d",
             "/api/v1/system",
             "/api/v1/system/services",
             "/api/v1/ws",

@@ -26,7 +26,12 @@ impl Response {
     pub fn json(status: u16, body: Vec<u8>) -> Response {
         Response {
             status,
-            headers: vec![("Content-Type".into(), "application/json".into())],
+            // Room for the request id beside it without growing.
+            headers: {
+                let mut headers = Vec::with_capacity(2);
+                headers.push(("Content-Type".into(), "application/json".into()));
+                headers
+            },
             body,
             close: false,
         }
@@ -106,11 +111,15 @@ fn writable_header(name: &str, value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     // CR or LF in a value would let it forge headers or a second response.
     let value_ok = !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0);
-    name_ok && value_ok && !FRAMING_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+    name_ok
+        && value_ok
+        && !FRAMING_HEADERS
+            .iter()
+            .any(|framing| name.eq_ignore_ascii_case(framing))
 }
 
-/// The `Date` header's value for now, formatted at most once a second per thread.
-fn date_now() -> String {
+/// Appends the `Date` header for now, its value formatted at most once a second per thread.
+fn push_date(out: &mut Vec<u8>) {
     thread_local! {
         static LAST: std::cell::RefCell<(i64, String)> = const {
             std::cell::RefCell::new((i64::MIN, String::new()))
@@ -122,7 +131,7 @@ fn date_now() -> String {
         if last.0 != now.unix_timestamp() {
             *last = (now.unix_timestamp(), http_date(now));
         }
-        last.1.clone()
+        push_header(out, "Date", &last.1);
     })
 }
 
@@ -156,7 +165,7 @@ fn head_into(out: &mut Vec<u8>, resp: &Response, keep_alive: bool) {
         push_header(out, name, value);
     }
     if !has_date {
-        push_header(out, "Date", &date_now());
+        push_date(out);
     }
     if !has_cache_control {
         push_header(out, "Cache-Control", "no-store");
@@ -296,11 +305,13 @@ mod tests {
         let resp = Response::json(200, b"xy".to_vec())
             .with_header("Content-Length", "999")
             .with_header("connection", "upgrade")
+            .with_header("TRANSFER-Encoding", "chunked")
             .with_header("X-Evil", "a\r\nSet-Cookie: b")
             .with_header("Bad Name", "v");
         let out = text(&serialize(&resp, true, false));
         assert!(!out.contains("999"), "{out}");
         assert!(!out.contains("upgrade"), "{out}");
+        assert!(!out.contains("chunked"), "{out}");
         assert!(!out.contains("Evil"), "{out}");
         assert!(!out.contains("Bad Name"), "{out}");
         assert_eq!(out.matches("Content-Length").count(), 1, "{out}");

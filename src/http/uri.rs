@@ -1,5 +1,7 @@
 //! Request-target helpers: percent-decoding, path segments, query pairs.
 
+use std::borrow::Cow;
+
 /// Why a path or query could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UriError(pub String);
@@ -41,7 +43,7 @@ pub fn origin_form(target: &str) -> Option<String> {
 /// Empty segments (`//`, a trailing `/`) are dropped, so `/a//b/` and `/a/b` route alike.
 /// An encoded `/` (`%2F`) and control characters are refused too: a decoded segment is
 /// later used as a name (package, service, job id), where neither has a legitimate use.
-pub fn path_segments(raw: &str) -> Result<Vec<String>, UriError> {
+pub fn path_segments(raw: &str) -> Result<Vec<Cow<'_, str>>, UriError> {
     let rest = raw
         .strip_prefix('/')
         .ok_or_else(|| UriError(format!("path must start with '/': {raw:?}")))?;
@@ -61,14 +63,27 @@ pub fn query_pairs(raw: &str) -> Result<Vec<(String, String)>, UriError> {
     let mut pairs = Vec::new();
     for part in raw.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = part.split_once('=').unwrap_or((part, ""));
-        pairs.push((decode_component(key, true)?, decode_component(value, true)?));
+        pairs.push((
+            decode_component(key, true)?.into_owned(),
+            decode_component(value, true)?.into_owned(),
+        ));
     }
     Ok(pairs)
 }
 
-/// Percent-decodes one component into UTF-8 text without control characters.
-fn decode_component(raw: &str, plus_is_space: bool) -> Result<String, UriError> {
+/// Percent-decodes one component into UTF-8 text without control characters; borrowed
+/// when there is nothing to decode (the common case: no allocation per request).
+fn decode_component(raw: &str, plus_is_space: bool) -> Result<Cow<'_, str>, UriError> {
     let bytes = raw.as_bytes();
+    if !bytes
+        .iter()
+        .any(|&b| b == b'%' || (plus_is_space && b == b'+'))
+    {
+        if raw.chars().any(char::is_control) {
+            return Err(UriError(format!("{raw:?} decodes to a control character")));
+        }
+        return Ok(Cow::Borrowed(raw));
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -92,7 +107,7 @@ fn decode_component(raw: &str, plus_is_space: bool) -> Result<String, UriError> 
     if text.chars().any(char::is_control) {
         return Err(UriError(format!("{raw:?} decodes to a control character")));
     }
-    Ok(text)
+    Ok(Cow::Owned(text))
 }
 
 /// Decodes the `%XY` escape starting at `at`.
@@ -206,6 +221,19 @@ mod tests {
             "/a%00b", "/a%0Ab", "/%7f", "/%ff", "/%C3", "/a%2Fb", "/a%2fb",
         ] {
             assert!(path_segments(raw).is_err(), "{raw} accepted");
+        }
+    }
+
+    #[test]
+    fn plain_segments_are_borrowed_and_raw_controls_refused() {
+        let segments = path_segments("/api/v1/health").unwrap();
+        assert!(segments.iter().all(|s| matches!(s, Cow::Borrowed(_))));
+        assert!(matches!(
+            &path_segments("/a%20b").unwrap()[0],
+            Cow::Owned(s) if s == "a b"
+        ));
+        for raw in ["/a\tb", "/a\u{7f}b", "/a\u{85}b"] {
+            assert!(path_segments(raw).is_err(), "{raw:?} accepted");
         }
     }
 

@@ -16,11 +16,11 @@ pub struct Envelope<'a> {
     /// The error object; null on success.
     pub error: Option<ErrorBody>,
     /// The request id (UUID v4), also sent as `X-Request-Id`.
-    pub request_id: String,
+    pub request_id: &'a str,
     /// True on 2xx.
     pub success: bool,
     /// When the answer was made (RFC 3339, UTC).
-    pub timestamp: String,
+    pub timestamp: &'a str,
 }
 
 /// `{"code", "details", "message", "retryable"}`.
@@ -85,9 +85,9 @@ mod tests {
         let ok = Envelope {
             data: Some(&data),
             error: None,
-            request_id: "id".into(),
+            request_id: "id",
             success: true,
-            timestamp: "t".into(),
+            timestamp: "t",
         };
         let v = assert_sorted_bytes(&ok);
         assert_eq!(v["data"]["a"], 1);
@@ -100,9 +100,9 @@ mod tests {
                 message: "m".into(),
                 retryable: false,
             }),
-            request_id: "id".into(),
+            request_id: "id",
             success: false,
-            timestamp: "t".into(),
+            timestamp: "t",
         };
         let v = assert_sorted_bytes(&failed);
         assert!(v["data"].is_null());
