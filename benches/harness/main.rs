@@ -401,13 +401,15 @@ fn throughput(
             let (ours, theirs) = alternating(args, agent, nginx, configs, clients, raw);
             say(&format!(
                 "  ours {:.0} req/s, nginx {:.0} req/s: {:.3}x on {} cores; \
-                 CPU per request {:.1} vs {:.1} us",
+                 CPU per request {:.1} vs {:.1} us; reconnects {} vs {}",
                 ours.run.rate(),
                 theirs.run.rate(),
                 ours.run.rate() / theirs.run.rate(),
                 cores(),
                 ours.cpu_us_per_request(),
                 theirs.cpu_us_per_request(),
+                ours.run.reconnects,
+                theirs.run.reconnects,
             ));
             keep_alive_rows(label, clients, &ours, &theirs, rows);
             let json_of = |side: &Side| {
