@@ -22,30 +22,52 @@ pub fn now_rfc3339() -> String {
     rfc3339(OffsetDateTime::now_utc())
 }
 
-/// Longest [`rfc3339`] text kept by [`with_now_rfc3339`] (a four-digit year takes 20).
-const STAMP_LEN: usize = 32;
+/// Longest text a [`SecondCache`] keeps (an RFC 3339 stamp takes 20, an HTTP date 29).
+const CACHED_LEN: usize = 32;
 
-/// Calls `f` with the current time as [`rfc3339`] writes it, formatted at most once a second
-/// per thread and lent without an allocation (every API answer carries one).
+/// The current second in one format, formatted again only when the second changes: every
+/// response carries a `Date` and every API answer a timestamp. Kept per thread
+/// (`thread_local!`), one format per cache; the text is copied out, so `f` may use any cache.
+pub struct SecondCache(std::cell::Cell<(i64, [u8; CACHED_LEN], usize)>);
+
+impl SecondCache {
+    /// An empty cache (its first use formats).
+    pub const fn new() -> SecondCache {
+        SecondCache(std::cell::Cell::new((i64::MIN, [0; CACHED_LEN], 0)))
+    }
+
+    /// Calls `f` with `format(now)`, without an allocation unless the second changed.
+    pub fn with<T>(&self, format: fn(OffsetDateTime) -> String, f: impl FnOnce(&str) -> T) -> T {
+        let now = OffsetDateTime::now_utc();
+        let second = now.unix_timestamp();
+        let (at, mut bytes, mut len) = self.0.get();
+        if at != second {
+            let text = format(now);
+            if text.len() > CACHED_LEN {
+                return f(&text);
+            }
+            bytes[..text.len()].copy_from_slice(text.as_bytes());
+            len = text.len();
+            self.0.set((second, bytes, len));
+        }
+        // The bytes were copied from a `String`, so they are UTF-8.
+        f(std::str::from_utf8(&bytes[..len]).unwrap_or(""))
+    }
+}
+
+impl Default for SecondCache {
+    fn default() -> SecondCache {
+        SecondCache::new()
+    }
+}
+
+/// Calls `f` with the current time as [`rfc3339`] writes it, lent from this thread's
+/// [`SecondCache`].
 pub fn with_now_rfc3339<T>(f: impl FnOnce(&str) -> T) -> T {
     thread_local! {
-        static LAST: std::cell::Cell<(i64, [u8; STAMP_LEN], usize)> =
-            const { std::cell::Cell::new((i64::MIN, [0; STAMP_LEN], 0)) };
+        static STAMP: SecondCache = const { SecondCache::new() };
     }
-    let now = OffsetDateTime::now_utc();
-    let second = now.unix_timestamp();
-    let (at, mut bytes, mut len) = LAST.with(std::cell::Cell::get);
-    if at != second {
-        let text = rfc3339(now);
-        if text.len() > STAMP_LEN {
-            return f(&text);
-        }
-        bytes[..text.len()].copy_from_slice(text.as_bytes());
-        len = text.len();
-        LAST.with(|last| last.set((second, bytes, len)));
-    }
-    // The bytes were copied from a `String`, so they are UTF-8.
-    f(std::str::from_utf8(&bytes[..len]).unwrap_or(""))
+    STAMP.with(|cache| cache.with(rfc3339, f))
 }
 
 /// Parses a duration: whole seconds (`90`) or a number with one unit `s`, `m`, `h`, `d`;

@@ -453,7 +453,7 @@ fn fill_random(buf: &mut [u8]) -> bool {
 
 /// The envelope's bytes: the data is written as serialised by the handler. A payload that
 /// could not be serialised is answered as `INTERNAL_ERROR`.
-fn envelope_bytes(request_id: &Uuid, id: &str, result: &Result<Reply, ApiError>) -> Vec<u8> {
+fn envelope_bytes(id: &str, result: &Result<Reply, ApiError>) -> Vec<u8> {
     let failed;
     let (data, error) = match result {
         Ok(reply) => match reply.data() {
@@ -480,7 +480,7 @@ fn envelope_bytes(request_id: &Uuid, id: &str, result: &Result<Reply, ApiError>)
     match written {
         Ok(()) => body,
         // Only a map with non-string keys could fail; keep a valid envelope anyway.
-        Err(_) => fallback_body(request_id),
+        Err(_) => fallback_body(id),
     }
 }
 
@@ -496,7 +496,7 @@ pub fn render(request_id: &Uuid, result: &Result<Reply, ApiError>) -> Response {
     };
     let mut id = Uuid::encode_buffer();
     let id = request_id.hyphenated().encode_lower(&mut id);
-    let body = envelope_bytes(request_id, id, result);
+    let body = envelope_bytes(id, result);
     let mut response = Response::json(status, body).with_header("X-Request-Id", id);
     if let Err(e) = result {
         response.headers.extend(e.headers());
@@ -504,7 +504,7 @@ pub fn render(request_id: &Uuid, result: &Result<Reply, ApiError>) -> Response {
     response
 }
 
-fn fallback_body(request_id: &Uuid) -> Vec<u8> {
+fn fallback_body(request_id: &str) -> Vec<u8> {
     format!(
         "{{\"data\":null,\"error\":{{\"code\":\"INTERNAL_ERROR\",\"details\":{{}},\
          \"message\":\"response serialization failed\",\"retryable\":true}},\
@@ -833,7 +833,7 @@ mod tests {
     #[test]
     fn fallback_body_is_a_valid_envelope() {
         let id = new_request_id();
-        let v: Value = serde_json::from_slice(&fallback_body(&id)).unwrap();
+        let v: Value = serde_json::from_slice(&fallback_body(&id.to_string())).unwrap();
         assert_eq!(v["request_id"], id.to_string());
         assert_eq!(v["error"]["code"], "INTERNAL_ERROR");
     }

@@ -7,6 +7,7 @@ use time::macros::format_description;
 use time::OffsetDateTime;
 
 use super::request::Deadlines;
+use crate::timefmt::SecondCache;
 
 /// One HTTP response to be written by the connection loop.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,12 +27,7 @@ impl Response {
     pub fn json(status: u16, body: Vec<u8>) -> Response {
         Response {
             status,
-            // Room for the request id beside it without growing.
-            headers: {
-                let mut headers = Vec::with_capacity(2);
-                headers.push(("Content-Type".into(), "application/json".into()));
-                headers
-            },
+            headers: json_headers(),
             body,
             close: false,
         }
@@ -42,6 +38,13 @@ impl Response {
         self.headers.push((name.to_string(), value.to_string()));
         self
     }
+}
+
+/// A JSON answer's headers, with room for the request id beside them without growing.
+fn json_headers() -> Vec<(String, String)> {
+    let mut headers = Vec::with_capacity(2);
+    headers.push(("Content-Type".into(), "application/json".into()));
+    headers
 }
 
 /// Headers the writer owns; copies set by the application are dropped.
@@ -121,18 +124,9 @@ fn writable_header(name: &str, value: &str) -> bool {
 /// Appends the `Date` header for now, its value formatted at most once a second per thread.
 fn push_date(out: &mut Vec<u8>) {
     thread_local! {
-        static LAST: std::cell::RefCell<(i64, String)> = const {
-            std::cell::RefCell::new((i64::MIN, String::new()))
-        };
+        static DATE: SecondCache = const { SecondCache::new() };
     }
-    let now = OffsetDateTime::now_utc();
-    LAST.with(|last| {
-        let mut last = last.borrow_mut();
-        if last.0 != now.unix_timestamp() {
-            *last = (now.unix_timestamp(), http_date(now));
-        }
-        push_header(out, "Date", &last.1);
-    })
+    DATE.with(|cache| cache.with(http_date, |date| push_header(out, "Date", date)));
 }
 
 /// Serializes the status line and headers (with the blank line) for `resp`.

@@ -74,16 +74,23 @@ pub fn query_pairs(raw: &str) -> Result<Vec<(String, String)>, UriError> {
 /// Percent-decodes one component into UTF-8 text without control characters; borrowed
 /// when there is nothing to decode (the common case: no allocation per request).
 fn decode_component(raw: &str, plus_is_space: bool) -> Result<Cow<'_, str>, UriError> {
-    let bytes = raw.as_bytes();
-    if !bytes
-        .iter()
-        .any(|&b| b == b'%' || (plus_is_space && b == b'+'))
-    {
-        if raw.chars().any(char::is_control) {
-            return Err(UriError(format!("{raw:?} decodes to a control character")));
-        }
-        return Ok(Cow::Borrowed(raw));
+    let escaped = raw
+        .bytes()
+        .any(|b| b == b'%' || (plus_is_space && b == b'+'));
+    let text = if escaped {
+        Cow::Owned(unescape(raw, plus_is_space)?)
+    } else {
+        Cow::Borrowed(raw)
+    };
+    if text.chars().any(char::is_control) {
+        return Err(UriError(format!("{raw:?} decodes to a control character")));
     }
+    Ok(text)
+}
+
+/// Replaces `%XY` escapes (and `+` when `plus_is_space`); the result must be UTF-8.
+fn unescape(raw: &str, plus_is_space: bool) -> Result<String, UriError> {
+    let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -102,12 +109,7 @@ fn decode_component(raw: &str, plus_is_space: bool) -> Result<Cow<'_, str>, UriE
             }
         }
     }
-    let text = String::from_utf8(out)
-        .map_err(|_| UriError(format!("{raw:?} does not decode to UTF-8")))?;
-    if text.chars().any(char::is_control) {
-        return Err(UriError(format!("{raw:?} decodes to a control character")));
-    }
-    Ok(Cow::Owned(text))
+    String::from_utf8(out).map_err(|_| UriError(format!("{raw:?} does not decode to UTF-8")))
 }
 
 /// Decodes the `%XY` escape starting at `at`.

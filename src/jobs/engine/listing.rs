@@ -24,12 +24,23 @@ impl Default for JobTally {
     }
 }
 
+/// The entries readers are shown: every job but one whose first record is still being
+/// written. Every reader below goes through this or [`shown_one`].
+fn shown(table: &HashMap<Uuid, Entry>) -> impl Iterator<Item = &Entry> {
+    table.values().filter(|e| e.visible())
+}
+
+/// One entry, if readers are shown it (see [`shown`]).
+fn shown_one<'a>(table: &'a HashMap<Uuid, Entry>, id: &Uuid) -> Option<&'a Entry> {
+    table.get(id).filter(|e| e.visible())
+}
+
 impl Engine {
     /// A snapshot of one job with its log (read from its record once the job is final).
     pub fn get(&self, id: &Uuid) -> Option<Job> {
         let (mut job, on_disk) = {
             let table = self.table();
-            let entry = table.get(id).filter(|e| e.visible())?;
+            let entry = shown_one(&table, id)?;
             (entry.job.clone(), entry.logs_on_disk)
         };
         if on_disk {
@@ -40,20 +51,13 @@ impl Engine {
 
     /// A snapshot of one job without its log.
     pub fn meta(&self, id: &Uuid) -> Option<Job> {
-        self.table()
-            .get(id)
-            .filter(|e| e.visible())
-            .map(|e| e.job.without_logs())
+        shown_one(&self.table(), id).map(|e| e.job.without_logs())
     }
 
     /// The list entries of every job, in no particular order (the caller sorts).
     pub fn summaries(&self) -> Vec<JobSummary> {
         let table = self.table();
-        table
-            .values()
-            .filter(|e| e.visible())
-            .map(|e| JobSummary::of(&e.job))
-            .collect()
+        shown(&table).map(|e| JobSummary::of(&e.job)).collect()
     }
 
     /// How many jobs are in each status, and when the last one to finish finished: the
@@ -61,7 +65,7 @@ impl Engine {
     pub fn tally(&self) -> JobTally {
         let table = self.table();
         let mut tally = JobTally::default();
-        for e in table.values().filter(|e| e.visible()) {
+        for e in shown(&table) {
             if let Some(at) = JobStatus::ALL.iter().position(|s| *s == e.job.status) {
                 tally.by_status[at].1 += 1;
             }
@@ -83,9 +87,8 @@ impl Engine {
     fn list_where(&self, keep: impl Fn(&Job) -> bool) -> Vec<Job> {
         let mut all: Vec<Job> = {
             let table = self.table();
-            table
-                .values()
-                .filter(|e| e.visible() && keep(&e.job))
+            shown(&table)
+                .filter(|e| keep(&e.job))
                 .map(|e| e.job.without_logs())
                 .collect()
         };
