@@ -215,3 +215,104 @@ fn apt_list_follows_the_database_through_jobs_and_edits() {
     );
     assert_eq!(behind["total"], after["total"]);
 }
+
+/// Whether a file of dpkg's journal directory holds `text`.
+fn journal_holds(updates: &std::path::Path, text: &str) -> bool {
+    std::fs::read_dir(updates).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(text)))
+    })
+}
+
+/// A dpkg run killed in the middle leaves its journal (`var/lib/dpkg/updates`) unfolded
+/// into `status`. dpkg-query reads `status` with the journal applied on top; the agent must
+/// too, or it lists a version dpkg no longer has (and refuses a "downgrade" from it).
+#[test]
+fn apt_list_reads_the_journal_a_killed_dpkg_left() {
+    require_sandbox!();
+    let env = Env::new("sb-apt-journal");
+    let mut sb = Sandbox::new("apt-journal");
+    sb.with_deb_repos();
+    sb.run("apt-get", &["install", "-y", "-q", "lpa-hello=1.0-1"]);
+    let agent = sb.start_agent(
+        &env,
+        "package_manager:\n  backend: apt\nrate_limits:\n  enabled: false\n",
+    );
+    const LIST: &str = "/api/v1/packages?limit=1000";
+    // Read before the change, so that the answer after it must notice the journal.
+    let first = versions(&data(&agent, &env, LIST));
+    assert_eq!(first.get("lpa-hello").map(String::as_str), Some("1.0-1"));
+
+    // lpa-slow's postinst sleeps 30 s: dpkg is killed there, lpa-hello already unpacked.
+    let mut apt = sb
+        .command(
+            "apt-get",
+            &["install", "-y", "-q", "lpa-hello=1.1-1", "lpa-slow"],
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let updates = sb.root().join("var/lib/dpkg/updates");
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let dpkg = loop {
+        let in_postinst = journal_holds(
+            &updates,
+            "Package: lpa-slow\nStatus: install ok half-configured",
+        );
+        match common::sandbox::descendant_named(apt.id(), "dpkg") {
+            Some(pid) if in_postinst => break pid,
+            _ => {}
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "dpkg never reached lpa-slow's postinst"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // Killing bubblewrap ends its PID namespace: dpkg dies before it folds its journal.
+    apt.kill().unwrap();
+    apt.wait().unwrap();
+    while std::path::Path::new(&format!("/proc/{dpkg}")).exists() {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "dpkg {dpkg} still runs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // apt-get unpacked both in one dpkg run (folded into `status` at its end), then
+    // configured them in another: lpa-hello's "installed" is in the journal alone.
+    let status = std::fs::read_to_string(sb.root().join("var/lib/dpkg/status")).unwrap();
+    assert!(
+        status.contains("Package: lpa-hello\nStatus: install ok unpacked\n"),
+        "status before the journal: {status}"
+    );
+    assert!(journal_holds(
+        &updates,
+        "Package: lpa-hello\nStatus: install ok installed\n"
+    ));
+    let (_, hello) = common::jobs::stdout(
+        &sb,
+        "dpkg-query",
+        &["-W", "-f", "${db:Status-Abbrev}${Version}", "lpa-hello"],
+    );
+    let (_, slow) = common::jobs::stdout(
+        &sb,
+        "dpkg-query",
+        &["-W", "-f", "${db:Status-Abbrev}${Version}", "lpa-slow"],
+    );
+    assert!(slow.starts_with("iF"), "lpa-slow half-configured: {slow:?}");
+    assert_eq!(hello, "ii 1.1-1", "dpkg-query applies the journal");
+    let listed = versions(&data(&agent, &env, LIST));
+    assert_eq!(
+        listed.get("lpa-hello").map(String::as_str),
+        Some("1.1-1"),
+        "the agent lists lpa-hello as dpkg-query reads it"
+    );
+    assert_eq!(
+        listed.get("lpa-slow"),
+        None,
+        "half-configured is not installed"
+    );
+}

@@ -75,6 +75,7 @@ pub mod dpkg;
 pub mod dry_run;
 mod feeds;
 pub mod holds;
+pub mod journal;
 pub mod mutate;
 pub mod outcome;
 pub mod policy;
@@ -90,7 +91,7 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 
-use self::dpkg::{ControlError, StatusEntry};
+use self::dpkg::StatusEntry;
 use self::mutate::RestoreArg;
 use super::advisories::cache::FeedCache;
 use super::advisories::debian_tracker::{self, TrackerIndex};
@@ -149,13 +150,14 @@ impl Apt {
         self.under_root("var/lib/dpkg/status")
     }
 
+    /// dpkg's journal of changes not yet folded into `status` (see [`journal`]).
+    fn journal_dir(&self) -> PathBuf {
+        self.under_root("var/lib/dpkg/updates")
+    }
+
+    /// The status as dpkg reads it: `status` with its journal applied.
     fn read_status(&self) -> Result<Vec<StatusEntry>, PkgError> {
-        let path = self.status_path();
-        let text = std::fs::read_to_string(&path).map_err(|error| PkgError::Io {
-            what: path.display().to_string(),
-            error,
-        })?;
-        dpkg::parse_status(&text).map_err(|e| status_error(&path, e))
+        journal::read(&self.status_path(), &self.journal_dir()).map_err(status_error)
     }
 
     /// Packages dpkg left half-done (`half-installed`, `unpacked`, `half-configured`, or
@@ -459,7 +461,7 @@ impl Apt {
         let cmd = self.dpkg_command(&["--audit"])?;
         let fin = self.run_mutation(&cmd, exec, mutate::classify_dpkg)?;
         let mut problems = mutate::audit_problems(&fin.stdout);
-        if mutate::journal_pending(&self.under_root("var/lib/dpkg/updates")) {
+        if mutate::journal_pending(&self.journal_dir()) {
             problems.push(mutate::JOURNAL_PENDING.to_string());
         }
         Ok(problems)
@@ -508,8 +510,9 @@ impl PackageManager for Apt {
             .collect())
     }
 
+    /// The journal's directory too: a change dpkg journals alters no byte of `status`.
     fn database_paths(&self) -> Vec<PathBuf> {
-        vec![self.status_path()]
+        vec![self.status_path(), self.journal_dir()]
     }
 
     fn details(&self, name: &str) -> Result<Option<PackageDetails>, PkgError> {
@@ -814,10 +817,20 @@ fn lock_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
-fn status_error(path: &Path, e: ControlError) -> PkgError {
-    PkgError::Parse {
-        what: path.display().to_string(),
-        message: e.to_string(),
+fn status_error(e: journal::JournalError) -> PkgError {
+    match e {
+        journal::JournalError::Io(path, error) => PkgError::Io {
+            what: path.display().to_string(),
+            error,
+        },
+        journal::JournalError::Parse(path, e) => PkgError::Parse {
+            what: path.display().to_string(),
+            message: e.to_string(),
+        },
+        moving @ journal::JournalError::Moving => PkgError::Parse {
+            what: "var/lib/dpkg/status".into(),
+            message: moving.to_string(),
+        },
     }
 }
 
@@ -1318,7 +1331,10 @@ mod tests {
         let apt = Apt::new(settings(Path::new("/nonexistent-lpa-root")));
         assert_eq!(
             apt.database_paths(),
-            [PathBuf::from("/nonexistent-lpa-root/var/lib/dpkg/status")]
+            [
+                PathBuf::from("/nonexistent-lpa-root/var/lib/dpkg/status"),
+                PathBuf::from("/nonexistent-lpa-root/var/lib/dpkg/updates")
+            ]
         );
         assert!(matches!(apt.installed(), Err(PkgError::Io { .. })));
         let root = Root::new("broken");

@@ -384,7 +384,7 @@ impl Drop for SandboxAgent {
 }
 
 /// The first process below `ancestor` whose command name is `name`.
-fn descendant_named(ancestor: u32, name: &str) -> Option<u32> {
+pub fn descendant_named(ancestor: u32, name: &str) -> Option<u32> {
     let parent_of = |pid: u32| -> Option<(u32, String)> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         let open = stat.find('(')?;

@@ -34,9 +34,9 @@ impl Apt {
         }
     }
 
-    /// dpkg's status file holds the selections apt-mark writes.
+    /// dpkg's status file, and its journal, hold the selections apt-mark writes.
     pub(super) fn hold_files(&self) -> Vec<PathBuf> {
-        vec![self.status_path()]
+        vec![self.status_path(), self.journal_dir()]
     }
 }
 

@@ -227,14 +227,7 @@ pub const JOURNAL_PENDING: &str =
 /// Whether an interrupted dpkg left journal entries (files named by digits only) in its
 /// `updates` directory: apt then refuses every run until `dpkg --configure -a`.
 pub fn journal_pending(updates: &std::path::Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(updates) else {
-        return false;
-    };
-    entries.flatten().any(|e| {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
-    })
+    !super::journal::files(updates).is_empty()
 }
 
 /// Whether apt refused to run because an earlier dpkg run was interrupted.
