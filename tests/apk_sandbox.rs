@@ -148,6 +148,12 @@ macro_rules! apk_tests {
                     jobs::twenty_at_once(&$tool);
                 }
                 #[test]
+                fn a_job_starts_apk_held_at_its_lock_and_says_nothing_of_it() {
+                    require_sandbox!();
+                    let _one = serial();
+                    held_start(&$tool);
+                }
+                #[test]
                 fn checks_offers_in_the_apkindex() {
                     require_sandbox!();
                     let _one = serial();
@@ -165,6 +171,35 @@ macro_rules! apk_tests {
 }
 
 apk_tests!(apk_2_14_10: APK2, apk_3_0_6: APK3);
+
+/// A job that starts at once runs its apk held at apk's own lock while its first record is
+/// written (`pkg/apk/held.rs`): the agent's log says so, and the job's log does not carry
+/// apk's "Waiting for repository lock", which is the agent's doing.
+fn held_start(tool: &Tool) {
+    let env = Env::new("apk-held");
+    let mut sb = (tool.sandbox)("held");
+    (tool.setup)(&mut sb);
+    let agent = sb.start_agent(&env, &agent_config(tool, ""));
+    let id = common::jobs::submit(
+        &agent,
+        &env,
+        "POST",
+        "/api/v1/packages",
+        Some(json!({"packages": ["lpa-hello"]})),
+    );
+    let job = common::jobs::completed(&agent, &env, &id);
+    assert!((tool.version)(&sb, "lpa-hello").is_some(), "{job}");
+    let log = agent.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("apk --wait") && l.contains(": held at its lock for ")),
+        "no held start in the agent's log:\n{log}"
+    );
+    assert!(
+        !job.to_string().contains("Waiting for repository lock"),
+        "{job}"
+    );
+}
 
 /// No repository listed, while the fixture repository's index stays on disk (and a copy
 /// of it in apk's cache under the name of a remote repository that is not listed).

@@ -46,6 +46,7 @@ mod dry_run;
 mod holds;
 mod listing;
 mod logs;
+mod opening;
 mod panics;
 mod persistence;
 mod phases;

@@ -606,6 +606,7 @@ impl PackageManager for Apt {
             cancel: &cancel,
             timeout: self.settings.command_timeout,
             grace: runner::KILL_GRACE,
+            start: None,
         };
         let blocks = self.policy(&[name], &mut exec)?;
         Ok(policy::find(&blocks, name)
@@ -763,6 +764,7 @@ fn run_quiet(cmd: Command, exec: &mut Exec<'_>) -> Result<Finished, PkgError> {
         cancel: exec.cancel,
         timeout: exec.timeout,
         grace: exec.grace,
+        start: None,
     };
     run_exec(cmd, &mut inner)
 }
@@ -916,6 +918,7 @@ mod tests {
                 cancel: &cancel,
                 timeout: Duration::from_secs(5),
                 grace: runner::KILL_GRACE,
+                start: None,
             };
             f(&mut e)
         };
@@ -1147,6 +1150,7 @@ mod tests {
             cancel: &cancel,
             timeout: Duration::from_secs(5),
             grace: runner::KILL_GRACE,
+            start: None,
         };
         let r = run_exec(Command::new("true"), &mut e);
         assert!(matches!(r, Err(PkgError::Cancelled(c)) if c == "true"));

@@ -219,6 +219,10 @@ pub struct Exec<'a> {
     pub timeout: Duration,
     /// After SIGTERM on deadline or cancel, how long before SIGKILL (`jobs.cancel_grace_seconds`).
     pub grace: Duration,
+    /// What the mutation's first command waits for before it changes anything, opened by
+    /// the backend as it starts that command held at the tool's own lock
+    /// ([`PackageManager::starts_held`]); `None` once opened or when the caller waited.
+    pub start: Option<&'a dyn runner::StartGate>,
 }
 
 /// A package version saved before a mutation, so that a rollback can put it back.
@@ -454,6 +458,13 @@ pub trait PackageManager: Send + Sync {
 
     /// Applies rollback steps in one transaction where the tool allows it.
     fn restore(&self, steps: &[RestoreStep], exec: &mut Exec<'_>) -> Result<(), PkgError>;
+
+    /// Whether every mutation (install, remove, restore, apply) opens [`Exec::start`] itself,
+    /// starting its first command held at the tool's own lock ([`runner::run_held`]); when
+    /// `false` (the default) the caller opens its gate before the mutation.
+    fn starts_held(&self) -> bool {
+        false
+    }
 
     /// Repairs a database a killed transaction left interrupted (apt: `dpkg --configure -a`);
     /// returns what it did, one line each, empty when nothing was needed.

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use super::PkgError;
 use crate::system::open_files;
 
+mod held;
+pub use held::{Held, StartGate, ToolLock};
+
 /// Which output stream a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -136,6 +139,11 @@ pub enum RunError {
         /// The command line.
         command: String,
     },
+    /// Started held at its lock ([`run_held`]), it was stopped there: the gate stayed shut.
+    Withheld {
+        /// The command line.
+        command: String,
+    },
 }
 
 impl std::fmt::Display for RunError {
@@ -151,6 +159,12 @@ impl std::fmt::Display for RunError {
             }
             RunError::Io { command, error } => write!(f, "{command}: {error}"),
             RunError::Cancelled { command } => write!(f, "{command}: cancelled"),
+            RunError::Withheld { command } => {
+                write!(
+                    f,
+                    "{command}: stopped at its lock before it changed anything"
+                )
+            }
         }
     }
 }
@@ -169,7 +183,9 @@ impl From<RunError> for PkgError {
                 error,
             },
             RunError::Timeout { command, after } => PkgError::Timeout { command, after },
-            RunError::Cancelled { command } => PkgError::Cancelled(command),
+            RunError::Cancelled { command } | RunError::Withheld { command } => {
+                PkgError::Cancelled(command)
+            }
         }
     }
 }
@@ -251,7 +267,7 @@ impl Limits {
 /// exit are not killed (they may be services it started); the pipes are closed after a
 /// short linger instead.
 pub fn run(cmd: &Command, on_line: &mut dyn FnMut(Stream, &str)) -> Result<Finished, RunError> {
-    run_with(cmd, on_line, None, Limits::for_command(cmd))
+    run_with(cmd, on_line, None, Limits::for_command(cmd), None)
 }
 
 /// Like [`run`], but also stops the process group (SIGTERM, grace, SIGKILL) when `cancel`
@@ -261,7 +277,25 @@ pub fn run_cancellable(
     on_line: &mut dyn FnMut(Stream, &str),
     cancel: &Cancel,
 ) -> Result<Finished, RunError> {
-    run_with(cmd, on_line, Some(cancel), Limits::for_command(cmd))
+    run_with(cmd, on_line, Some(cancel), Limits::for_command(cmd), None)
+}
+
+/// Like [`run_cancellable`], with the tool started while the agent holds the lock it takes
+/// before changing anything, released once `held.gate` opens ([`held`]'s note); stopped with
+/// [`RunError::Withheld`] when it does not.
+pub fn run_held(
+    cmd: &Command,
+    on_line: &mut dyn FnMut(Stream, &str),
+    cancel: &Cancel,
+    held: Held<'_>,
+) -> Result<Finished, RunError> {
+    run_with(
+        cmd,
+        on_line,
+        Some(cancel),
+        Limits::for_command(cmd),
+        Some(held),
+    )
 }
 
 /// Runs a command and captures its output without a line callback.
@@ -280,9 +314,10 @@ fn run_with(
     on_line: &mut dyn FnMut(Stream, &str),
     cancel: Option<&Cancel>,
     limits: Limits,
+    held: Option<Held<'_>>,
 ) -> Result<Finished, RunError> {
     let started = Instant::now();
-    let result = supervise(cmd, on_line, cancel, limits);
+    let result = supervise(cmd, on_line, cancel, limits, held);
     // Every command a request or a job starts, with its time: what profiling a job needs.
     log::debug!(
         "ran {} in {} ms",
@@ -297,15 +332,36 @@ fn supervise(
     on_line: &mut dyn FnMut(Stream, &str),
     cancel: Option<&Cancel>,
     limits: Limits,
+    held: Option<Held<'_>>,
 ) -> Result<Finished, RunError> {
     let command = cmd.display();
     if cancel.is_some_and(Cancel::is_cancelled) {
         return Err(RunError::Cancelled { command });
     }
-    let mut child = spawn(cmd).map_err(|error| RunError::Spawn {
+    let spawn_error = |error| RunError::Spawn {
         command: command.clone(),
         error,
-    })?;
+    };
+    let stdin = match &held {
+        Some(h) => h.lock.stdin().map_err(spawn_error)?,
+        None => Stdio::null(),
+    };
+    let mut child = spawn(cmd, stdin).map_err(spawn_error)?;
+    if let Some(held) = held {
+        let since = Instant::now();
+        if !held.gate.open() {
+            // Still waiting on the lock: it has changed nothing.
+            kill_group(child_pid(&child), libc::SIGKILL);
+            let _ = reap(child, None);
+            return Err(RunError::Withheld { command });
+        }
+        held.lock.release();
+        // What profiling a job needs: how long the started tool waited at its lock.
+        log::debug!(
+            "{command}: held at its lock for {} us",
+            since.elapsed().as_micros()
+        );
+    }
     let mut outputs = [
         Output::new(Stream::Stdout, child.stdout.take().map(OwnedFd::from)),
         Output::new(Stream::Stderr, child.stderr.take().map(OwnedFd::from)),
@@ -342,7 +398,7 @@ fn supervise(
     }
 }
 
-fn spawn(cmd: &Command) -> std::io::Result<Child> {
+fn spawn(cmd: &Command, stdin: Stdio) -> std::io::Result<Child> {
     let mut c = std::process::Command::new(program_path(cmd));
     c.args(&cmd.args)
         .env_clear()
@@ -364,7 +420,7 @@ fn spawn(cmd: &Command) -> std::io::Result<Child> {
             });
         }
     }
-    c.stdin(Stdio::null())
+    c.stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -886,6 +942,7 @@ mod tests {
             &mut |_, l| pid = l.parse().unwrap_or(0),
             None,
             quick(1024),
+            None,
         );
         assert!(matches!(r, Err(RunError::Timeout { .. })), "{r:?}");
         let took = start.elapsed();
@@ -966,7 +1023,7 @@ mod tests {
     fn capture_is_capped_but_lines_keep_flowing() {
         let cmd = sh("i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done");
         let mut n = 0;
-        let f = run_with(&cmd, &mut |_, _| n += 1, None, quick(1000)).unwrap();
+        let f = run_with(&cmd, &mut |_, _| n += 1, None, quick(1000), None).unwrap();
         assert_eq!(n, 300);
         assert!(f.stdout.starts_with("line0\nline1\n"));
         assert!(f.stdout.contains("[output truncated:"), "{}", f.stdout);
@@ -1001,6 +1058,7 @@ mod tests {
             &mut |_, l| pid = l.parse().unwrap_or(0),
             None,
             quick(1024),
+            None,
         );
         kill(pid);
         let f = f.unwrap();

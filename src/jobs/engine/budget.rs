@@ -188,7 +188,14 @@ impl Engine {
         );
         let began = Instant::now();
         let action = Action::Apply(batch.patches.clone(), exclude.to_vec());
-        self.mutate(turn.id, &action, turn.backend, turn.cancel, turn.deadline)?;
+        self.mutate(
+            turn.id,
+            &action,
+            turn.backend,
+            turn.cancel,
+            turn.deadline,
+            None,
+        )?;
         Ok(began.elapsed())
     }
 
@@ -214,6 +221,7 @@ impl Engine {
             cancel,
             timeout: CLOSURE_TIMEOUT,
             grace: self.settings.cancel_grace,
+            start: None,
         };
         match backend.simulate(&change, &mut exec) {
             Ok(plan) => names.extend(plan.entries.into_iter().map(|e| e.name)),

@@ -52,6 +52,7 @@ impl Engine {
             cancel: &cancel,
             timeout: DRY_RUN_TIMEOUT.min(self.settings.timeout),
             grace: self.settings.cancel_grace,
+            start: None,
         };
         Ok(self.inventory.backend().simulate(change, &mut exec)?)
     }

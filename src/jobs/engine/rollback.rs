@@ -118,6 +118,7 @@ impl Engine {
             cancel,
             timeout,
             grace: self.settings.cancel_grace,
+            start: None,
         };
         match backend.save_for_rollback(&pairs, &dir, &mut exec) {
             Ok(saved) => {

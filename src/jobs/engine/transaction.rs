@@ -3,8 +3,10 @@
 //! and map a failure to its status and error code. Separate so the package steps read
 //! without the queueing and locking around them.
 
+use super::opening::{Opening, Shut};
 use super::*;
 use crate::error_code::ErrorCode;
+use crate::pkg::runner::StartGate;
 
 /// Deadline of the database repair after a failed, cancelled or timed-out transaction.
 const REPAIR_TIMEOUT: Duration = Duration::from_secs(300);
@@ -134,50 +136,74 @@ impl Engine {
         // Read before anything changes; written (two fsyncs) while the tool runs, since
         // only a rollback of this job reads it, and that waits for the job's end.
         let selection = crate::jobs::rollback::read_selection(backend.as_ref());
-        // Everything above only read; what follows changes the host and the job.
-        if let Err(not) = self.admitted(id) {
+        let budget = match (request, &plan.action) {
+            (
+                JobRequest::PatchApply {
+                    max_duration_minutes: Some(minutes),
+                    ..
+                },
+                Action::Apply(patches, exclude),
+            ) => Some((*minutes, patches, exclude)),
+            _ => None,
+        };
+        // Everything above only read; what follows changes the host and the job, after the
+        // opening (`opening.rs`): here, or by the tool's first command, held at its lock.
+        let steps = || self.open_job(id, &plan, &before, backend.as_ref(), cancel, deadline);
+        let opening = Opening::new(&steps);
+        let held = backend.starts_held() && budget.is_none() && self.admission_pending(id);
+        let mut shut = if held { None } else { opening.open_or_shut() };
+        if let Some(Shut::NotAdmitted(not)) = shut {
             return not.outcome();
         }
-        phases.mark("admitted");
+        phases.mark("opened");
         let mut budgeted = None;
         let (ran, selection_saved) = std::thread::scope(|scope| {
-            let writer = scope.spawn(|| match &selection {
-                Ok(Some(bytes)) => crate::jobs::rollback::write_selection(&self.cache, id, bytes),
-                Ok(None) => Ok(()),
-                Err(w) => Err(w.clone()),
-            });
-            let mut ran = self.save(id, &plan, &before, backend.as_ref(), cancel, deadline);
-            phases.mark("save");
-            if ran.is_ok() {
-                self.advance(id, P_SAVED);
-                ran = match (request, &plan.action) {
-                    (
-                        JobRequest::PatchApply {
-                            max_duration_minutes: Some(minutes),
-                            ..
-                        },
-                        Action::Apply(patches, exclude),
-                    ) => {
-                        let turn = JobTurn {
-                            id,
-                            backend: backend.as_ref(),
-                            cancel,
-                            deadline,
-                        };
-                        let (r, run) =
-                            self.apply_in_batches(&turn, patches, exclude, *minutes, started);
-                        budgeted = Some(run);
-                        r
+            let writer = scope.spawn(|| {
+                // Not before the job's record is on disk (a held start has not waited yet).
+                if self.admitted(id).is_err() {
+                    return Ok(());
+                }
+                match &selection {
+                    Ok(Some(bytes)) => {
+                        crate::jobs::rollback::write_selection(&self.cache, id, bytes)
                     }
-                    _ => self.mutate(id, &plan.action, backend.as_ref(), cancel, deadline),
-                };
-            }
+                    Ok(None) => Ok(()),
+                    Err(w) => Err(w.clone()),
+                }
+            });
+            let ran = match (&shut, budget) {
+                (Some(_), _) => Ok(()),
+                (None, Some((minutes, patches, exclude))) => {
+                    let turn = JobTurn {
+                        id,
+                        backend: backend.as_ref(),
+                        cancel,
+                        deadline,
+                    };
+                    let (r, run) = self.apply_in_batches(&turn, patches, exclude, minutes, started);
+                    budgeted = Some(run);
+                    r
+                }
+                (None, None) => {
+                    let gate = held.then_some(&opening as &dyn StartGate);
+                    self.mutate(id, &plan.action, backend.as_ref(), cancel, deadline, gate)
+                }
+            };
             phases.mark("tool");
             let saved = writer
                 .join()
                 .unwrap_or_else(|_| Err("saving the package selection panicked".into()));
             (ran, saved)
         });
+        if held {
+            // Opened by the tool's first command, or now for a mutation that started none.
+            shut = opening.open_or_shut();
+        }
+        let ran = match shut {
+            Some(Shut::NotAdmitted(not)) => return not.outcome(),
+            Some(Shut::Save(e)) => Err(e),
+            None => ran,
+        };
         if let Err(w) = selection_saved {
             self.note(id, "warn", w);
         }
@@ -255,6 +281,24 @@ impl Engine {
         phases.mark("result");
         log::debug!("job {id}: {}", phases.summary());
         outcome
+    }
+
+    /// A job's opening steps (`opening.rs`): its first record on disk, what a rollback
+    /// needs saved, its progress at "saved".
+    fn open_job(
+        &self,
+        id: &Uuid,
+        plan: &Plan,
+        before: &BTreeMap<String, String>,
+        backend: &dyn PackageManager,
+        cancel: &Cancel,
+        deadline: Instant,
+    ) -> Result<(), Shut> {
+        self.admitted(id).map_err(Shut::NotAdmitted)?;
+        self.save(id, plan, before, backend, cancel, deadline)
+            .map_err(Shut::Save)?;
+        self.advance(id, P_SAVED);
+        Ok(())
     }
 
     /// The stamps of the package database's files now.
@@ -376,6 +420,8 @@ impl Engine {
         Ok(plan)
     }
 
+    /// Runs the job's package change; `start`: the opening its first command opens, held at
+    /// the tool's lock (only for a backend that [`PackageManager::starts_held`]).
     pub(super) fn mutate(
         &self,
         id: &Uuid,
@@ -383,6 +429,7 @@ impl Engine {
         backend: &dyn PackageManager,
         cancel: &Cancel,
         deadline: Instant,
+        start: Option<&dyn StartGate>,
     ) -> Result<(), PkgError> {
         if cancel.is_cancelled() {
             return Err(PkgError::Cancelled("the job".into()));
@@ -394,6 +441,7 @@ impl Engine {
             cancel,
             timeout,
             grace: self.settings.cancel_grace,
+            start,
         };
         match action {
             Action::Install(specs, options) => backend.install(specs, options, &mut exec),
@@ -437,6 +485,7 @@ impl Engine {
             cancel: &cancel,
             timeout: REPAIR_TIMEOUT,
             grace: self.settings.cancel_grace,
+            start: None,
         };
         match backend.repair(&mut exec) {
             Ok(lines) if lines.is_empty() => {

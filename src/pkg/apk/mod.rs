@@ -31,6 +31,7 @@
 
 mod db;
 pub mod dry_run;
+mod held;
 pub mod holds;
 pub mod index;
 mod mutate;
@@ -214,11 +215,14 @@ impl Apk {
     ) -> Result<(), PkgError> {
         let snapshot = world::Snapshot::take(&self.settings.root)?;
         let cmd = cmd.clone().timeout(exec.timeout).grace(exec.grace);
-        let result = runner::run_cancellable(&cmd, exec.on_line, exec.cancel)
+        let ran = self.run_changing(&cmd, exec);
+        // Stopped at its lock: it never began on these packages.
+        let began = !matches!(ran, Err(runner::RunError::Withheld { .. }));
+        let result = ran
             .map_err(PkgError::from)
             .and_then(|done| interpret_change(&cmd, &done, self.settings.lock_wait));
         if let Err(e) = &result {
-            if matches!(e, PkgError::Cancelled(_) | PkgError::Timeout { .. }) {
+            if began && matches!(e, PkgError::Cancelled(_) | PkgError::Timeout { .. }) {
                 self.interrupted.record(args);
             }
             if snapshot.undo_world_if_nothing_changed()? {
@@ -461,6 +465,11 @@ impl PackageManager for Apk {
             }
         }
         Ok(out)
+    }
+
+    /// Every changing command goes through [`Apk::run_change`], which opens the gate.
+    fn starts_held(&self) -> bool {
+        true
     }
 
     /// `apk add -- name=version ...` (this pins them in `/etc/apk/world`; the rollback then

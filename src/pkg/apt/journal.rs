@@ -41,25 +41,19 @@ impl std::fmt::Display for JournalError {
 }
 
 /// The journal's files in the order dpkg applies them: names of digits only (dpkg writes
-/// a change as `tmp.i` and renames it to its number), by number. Empty when the directory
-/// does not exist.
+/// a change as `tmp.i` and renames it to its number, `%04d`), sorted as dpkg's
+/// `scandir(..., alphasort)` sorts them. Empty when the directory does not exist.
 pub fn files(updates: &Path) -> Vec<PathBuf> {
     let Ok(dir) = std::fs::read_dir(updates) else {
         return Vec::new();
     };
-    let mut numbered: Vec<(u64, PathBuf)> = dir
+    let mut names: Vec<String> = dir
         .flatten()
-        .filter_map(|e| {
-            let name = e.file_name();
-            let name = name.to_str()?;
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            Some((name.parse().ok()?, e.path()))
-        })
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         .collect();
-    numbered.sort();
-    numbered.into_iter().map(|(_, p)| p).collect()
+    names.sort();
+    names.into_iter().map(|n| updates.join(n)).collect()
 }
 
 /// dpkg's status as dpkg itself reads it: `status`, then each journal file's stanzas in
@@ -163,16 +157,16 @@ mod tests {
     }
 
     #[test]
-    fn journal_files_go_by_number_and_the_file_in_the_making_is_not_one() {
+    fn journal_files_go_in_dpkg_order_and_the_file_in_the_making_is_not_one() {
         let dir = copy_of_recorded();
         let updates = dir.join("updates");
-        // Past dpkg's four padded digits a long run's numbers grow longer.
-        std::fs::rename(updates.join("0005"), updates.join("10000")).unwrap();
+        std::fs::write(updates.join("0006.dpkg-tmp"), "").unwrap();
         let names: Vec<String> = files(&updates)
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(names, ["0000", "0001", "0002", "0003", "0004", "10000"]);
+        // read_dir's own order is the directory's; dpkg's is alphabetical.
+        assert_eq!(names, ["0000", "0001", "0002", "0003", "0004", "0005"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -881,6 +881,7 @@ mod tests {
             cancel: &cancel,
             timeout: Duration::from_secs(1),
             grace: runner::KILL_GRACE,
+            start: None,
         };
         assert!(dnf.repair(&mut exec).unwrap().is_empty());
         assert!(matches!(

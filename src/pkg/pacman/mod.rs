@@ -962,6 +962,7 @@ mod tests {
             cancel,
             timeout: Duration::from_secs(5),
             grace: runner::KILL_GRACE,
+            start: None,
         }
     }
 

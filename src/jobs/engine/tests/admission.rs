@@ -152,3 +152,97 @@ fn a_job_is_not_shown_until_its_first_record_is_on_disk() {
     assert_eq!(r.wait_done(&id).status, JobStatus::Completed);
     assert_eq!(r.engine.list().len(), 1);
 }
+
+/// The fake's held tool's files (`held_tool`), in a fresh directory.
+fn held_tool(r: &Rig) -> std::path::PathBuf {
+    let dir = r.dir.join("held");
+    std::fs::create_dir_all(&dir).unwrap();
+    *r.fake.held_tool.lock().unwrap() = Some(dir.clone());
+    dir
+}
+
+/// Waits (at most 10 s) until `path` exists.
+fn appears(path: &std::path::Path) -> bool {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        if Instant::now() > give_up {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// A submission whose first record's write hangs, its held tool already started; the
+/// tool's directory.
+fn hung_with_its_tool_started(r: &Rig) -> (std::path::PathBuf, HungSubmit) {
+    let dir = held_tool(r);
+    let hung = HungSubmit::start(r);
+    assert!(appears(&dir.join("started")), "the tool never started");
+    (dir, hung)
+}
+
+#[test]
+fn a_held_tool_starts_while_the_first_record_is_written_and_passes_its_lock_after() {
+    let r = rig_with(|s| s.timeout = Duration::from_secs(30));
+    // The record's write hangs, and the tool is already started: held at its lock.
+    let (dir, hung) = hung_with_its_tool_started(&r);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!dir.join("seen").exists(), "the tool passed its lock early");
+    let job = hung.release();
+    let done = r.wait_done(&job.id);
+    assert_eq!(done.status, JobStatus::Completed, "{done:?}");
+    let seen = std::fs::read_to_string(dir.join("seen")).unwrap();
+    assert!(
+        seen.lines().any(|l| l == format!("{}.json", job.id)),
+        "the tool passed its lock before the record was there: {seen:?}"
+    );
+    assert_eq!(r.fake.version("c").as_deref(), Some("1"));
+}
+
+#[test]
+fn a_held_tool_whose_first_record_never_comes_is_stopped_at_its_lock() {
+    let r = rig_with(|s| s.timeout = Duration::from_millis(300));
+    let (dir, hung) = hung_with_its_tool_started(&r);
+    // Far past the worker's 300 ms: it has given up on the record by now.
+    std::thread::sleep(Duration::from_secs(3));
+    let job = hung.release();
+    let done = r.wait_done(&job.id);
+    assert_eq!(done.status, JobStatus::Failed, "{done:?}");
+    let error = done.error.unwrap();
+    assert!(
+        error
+            .message
+            .contains("not written within the job's timeout"),
+        "{}",
+        error.message
+    );
+    assert!(!dir.join("seen").exists(), "the tool passed its lock");
+    assert_eq!(r.fake.version("c"), None);
+}
+
+#[test]
+fn a_job_written_before_its_worker_has_it_is_not_held() {
+    let r = rig();
+    let dir = held_tool(&r);
+    // The first job keeps the transaction a while: the second waits in line, its record
+    // written before a worker takes it, so there is nothing to hold its tool for.
+    *r.fake.delay.lock().unwrap() = Duration::from_millis(300);
+    let first = r.engine.submit(install(&[("c", None)])).unwrap();
+    let second = r.engine.submit(install(&[("a", Some("2"))])).unwrap();
+    for job in [&first, &second] {
+        let done = r.wait_done(&job.id);
+        assert_eq!(done.status, JobStatus::Completed, "{done:?}");
+        let messages: Vec<&str> = done.logs.iter().map(|l| l.message.as_str()).collect();
+        assert!(messages.contains(&"W: a warning"), "{messages:?}");
+    }
+    let started = std::fs::read_to_string(dir.join("started")).unwrap();
+    assert_eq!(
+        started.lines().count(),
+        1,
+        "held once, for the first job only"
+    );
+    let seen = std::fs::read_to_string(dir.join("seen")).unwrap();
+    assert!(seen.contains(&format!("{}.json", first.id)), "{seen:?}");
+    assert_eq!(r.fake.version("a").as_deref(), Some("2"));
+}

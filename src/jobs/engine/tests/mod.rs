@@ -68,6 +68,11 @@ struct Fake {
     watch_records: Mutex<Option<PathBuf>>,
     /// Per mutation, the records it found there: (file name, status).
     records_at_tool: Mutex<Vec<Vec<(String, String)>>>,
+    /// When set, the fake starts held ([`PackageManager::starts_held`]): a mutation given a
+    /// gate first runs a real command held at `lock` in this directory, which adds a line
+    /// to `started` there, then, once it has the lock, writes the job directory's listing
+    /// to `seen`.
+    held_tool: Mutex<Option<PathBuf>>,
 }
 
 impl Fake {
@@ -98,6 +103,7 @@ impl Fake {
             holds: Mutex::new(Vec::new()),
             watch_records: Mutex::new(None),
             records_at_tool: Mutex::new(Vec::new()),
+            held_tool: Mutex::new(None),
         };
         fake.write_db();
         Arc::new(fake)
@@ -160,6 +166,9 @@ impl Fake {
             self.records_at_tool.lock().unwrap().push(records_in(&dir));
         }
         self.calls.lock().unwrap().push(what);
+        if let Some(gate) = exec.start.take() {
+            self.held_command(gate, exec)?;
+        }
         for i in 0..self.lines.load(Ordering::SeqCst) {
             (exec.on_line)(Stream::Stdout, &format!("line {i}"));
         }
@@ -187,9 +196,42 @@ impl Fake {
     }
 }
 
+impl Fake {
+    /// The real command a held start runs (see `held_tool`).
+    fn held_command(
+        &self,
+        gate: &dyn crate::pkg::runner::StartGate,
+        exec: &mut Exec<'_>,
+    ) -> Result<(), PkgError> {
+        use crate::pkg::runner::{self, Held, ToolLock};
+        let dir = self
+            .held_tool
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("a gate, not held");
+        let jobs = self.db.parent().unwrap().join("jobs");
+        let lock = ToolLock::try_take(&dir.join("lock")).expect("a free lock");
+        let script = format!(
+            "echo >> {started}; exec flock --exclusive --timeout 60 {lock} sh -c 'ls {jobs} > {seen}'",
+            started = dir.join("started").display(),
+            lock = dir.join("lock").display(),
+            jobs = jobs.display(),
+            seen = dir.join("seen").display(),
+        );
+        let cmd = runner::Command::new("sh").arg("-c").arg(script);
+        runner::run_held(&cmd, exec.on_line, exec.cancel, Held { lock, gate })
+            .map(|_| ())
+            .map_err(PkgError::from)
+    }
+}
+
 impl PackageManager for Fake {
     fn kind(&self) -> BackendKind {
         BackendKind::Apt
+    }
+    fn starts_held(&self) -> bool {
+        self.held_tool.lock().unwrap().is_some()
     }
     fn installed(&self) -> Result<Vec<InstalledPackage>, PkgError> {
         let inst = self.installed.lock().unwrap();
